@@ -1,0 +1,311 @@
+//! The compiled program: what the DSL lowers into and the evaluator runs.
+//!
+//! Names are gone at this level: event fields are slots, `let`s and windows
+//! are indices. The IR is plain data (`serde`), so a compiled program can be
+//! cached or shipped, and is validated once by [`Program::validate`].
+
+use crate::value::{Level, Type, Value};
+use serde::{Deserialize, Serialize};
+
+/// Index of a field in the program's field table (one slot per distinct name).
+pub type FieldId = u16;
+/// Index of an event kind in the program's kind table.
+pub type KindId = u16;
+
+/// A whole compiled set of definitions.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct Program {
+    /// Every distinct field name any event kind declares, by slot.
+    pub fields: Vec<String>,
+    /// Declared event kinds.
+    pub kinds: Vec<KindDef>,
+    /// Warning signals.
+    pub signals: Vec<SignalDef>,
+}
+
+/// An event kind and the typed fields it carries.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct KindDef {
+    /// The `kind` string events carry.
+    pub name: String,
+    /// Declared fields.
+    pub fields: Vec<FieldDef>,
+}
+
+/// One declared field of an event kind.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct FieldDef {
+    /// Slot in [`Program::fields`].
+    pub id: FieldId,
+    /// Declared type.
+    pub ty: Type,
+    /// Whether an event may leave it out.
+    pub optional: bool,
+}
+
+/// A warning signal: windows and levels per key.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct SignalDef {
+    /// The signal's name (may be Chinese).
+    pub name: String,
+    /// Where it is defined (`file:line:col`).
+    pub at: String,
+    /// Event kinds that feed it.
+    pub kinds: Vec<KindId>,
+    /// Extra condition an event must meet to feed it.
+    pub filter: Option<Expr>,
+    /// The field whose value partitions state (one state per station).
+    pub key: FieldId,
+    /// Sliding windows, referenced by [`Expr::Window`].
+    pub windows: Vec<WindowDef>,
+    /// Named values, in order; each may use earlier ones ([`Expr::Let`]).
+    pub lets: Vec<LetDef>,
+    /// Level rules, highest level first; the first that holds wins.
+    pub levels: Vec<LevelRule>,
+}
+
+/// A named value.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct LetDef {
+    /// Its name, reported in outputs' `values`.
+    pub name: String,
+    /// How it is computed.
+    pub expr: Expr,
+}
+
+/// An aggregate over a sliding event-time window `(t - duration, t]`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct WindowDef {
+    /// The aggregate.
+    pub agg: Agg,
+    /// What each event contributes (an expression over its fields).
+    pub input: Expr,
+    /// Window length in milliseconds (> 0).
+    pub duration_ms: i64,
+}
+
+/// Window aggregates.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Agg {
+    /// Exact sum (0 on an empty window).
+    Sum,
+    /// Mean (null on an empty window).
+    Avg,
+    /// Smallest value (null on an empty window).
+    Min,
+    /// Largest value (null on an empty window).
+    Max,
+    /// Number of readings.
+    Count,
+}
+
+impl Agg {
+    /// The function name in the DSL.
+    pub fn name(self) -> &'static str {
+        match self {
+            Agg::Sum => "sum",
+            Agg::Avg => "avg",
+            Agg::Min => "min",
+            Agg::Max => "max",
+            Agg::Count => "count",
+        }
+    }
+}
+
+/// A level rule: `level orange when r3 >= 50`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct LevelRule {
+    /// The level it raises.
+    pub level: Level,
+    /// When it holds.
+    pub when: Expr,
+    /// The rule as written, for explanations (`orange when r3 >= 50`).
+    pub text: String,
+    /// Where it is written (`file:line:col`).
+    pub at: String,
+}
+
+/// Unary operators.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum UnOp {
+    /// `-x`
+    Neg,
+    /// `not x`
+    Not,
+}
+
+/// Binary operators.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum BinOp {
+    /// `+`
+    Add,
+    /// `-`
+    Sub,
+    /// `*`
+    Mul,
+    /// `/` (null when dividing by zero)
+    Div,
+    /// `%`
+    Rem,
+    /// `==`
+    Eq,
+    /// `!=`
+    Ne,
+    /// `<`
+    Lt,
+    /// `<=`
+    Le,
+    /// `>`
+    Gt,
+    /// `>=`
+    Ge,
+    /// `and` (short-circuit)
+    And,
+    /// `or` (short-circuit)
+    Or,
+}
+
+impl BinOp {
+    /// The operator as written.
+    pub fn symbol(self) -> &'static str {
+        match self {
+            BinOp::Add => "+",
+            BinOp::Sub => "-",
+            BinOp::Mul => "*",
+            BinOp::Div => "/",
+            BinOp::Rem => "%",
+            BinOp::Eq => "==",
+            BinOp::Ne => "!=",
+            BinOp::Lt => "<",
+            BinOp::Le => "<=",
+            BinOp::Gt => ">",
+            BinOp::Ge => ">=",
+            BinOp::And => "and",
+            BinOp::Or => "or",
+        }
+    }
+}
+
+/// Built-in functions.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Builtin {
+    /// `abs(x)`
+    Abs,
+    /// `min(a, b, ...)`
+    Min,
+    /// `max(a, b, ...)`
+    Max,
+}
+
+/// An expression over slots.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum Expr {
+    /// A constant.
+    Const(Value),
+    /// The current event's field.
+    Field(FieldId),
+    /// A `let` of the signal, by index.
+    Let(u16),
+    /// A window of the signal, by index.
+    Window(u16),
+    /// `-x`, `not x`.
+    Unary(UnOp, Box<Expr>),
+    /// `a op b`.
+    Binary(BinOp, Box<Expr>, Box<Expr>),
+    /// `x in [..]`.
+    In(Box<Expr>, Vec<Expr>),
+    /// `abs(x)`, `min(..)`, `max(..)`.
+    Call(Builtin, Vec<Expr>),
+}
+
+impl Expr {
+    /// Calls `f` on this expression and every sub-expression.
+    pub fn walk(&self, f: &mut impl FnMut(&Expr)) {
+        f(self);
+        match self {
+            Expr::Unary(_, e) => e.walk(f),
+            Expr::Binary(_, a, b) => {
+                a.walk(f);
+                b.walk(f);
+            }
+            Expr::In(e, list) => {
+                e.walk(f);
+                list.iter().for_each(|x| x.walk(f));
+            }
+            Expr::Call(_, args) => args.iter().for_each(|x| x.walk(f)),
+            Expr::Const(_) | Expr::Field(_) | Expr::Let(_) | Expr::Window(_) => {}
+        }
+    }
+}
+
+/// A structural problem in a program (the DSL never produces one; a
+/// hand-built or deserialised program might).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid program: signal `{signal}`: {problem}")]
+pub struct ProgramError {
+    /// The signal concerned.
+    pub signal: String,
+    /// What is wrong.
+    pub problem: String,
+}
+
+impl Program {
+    /// Checks every index is in range and every `let` refers only to earlier ones,
+    /// so evaluation never indexes out of bounds.
+    pub fn validate(&self) -> Result<(), ProgramError> {
+        let nfields = self.fields.len();
+        for k in &self.kinds {
+            if k.fields.iter().any(|f| usize::from(f.id) >= nfields) {
+                return Err(ProgramError {
+                    signal: String::new(),
+                    problem: format!("kind `{}` has a field slot out of range", k.name),
+                });
+            }
+        }
+        for s in &self.signals {
+            let err = |problem: String| ProgramError {
+                signal: s.name.clone(),
+                problem,
+            };
+            if usize::from(s.key) >= nfields {
+                return Err(err("key slot out of range".into()));
+            }
+            if s.kinds.iter().any(|k| usize::from(*k) >= self.kinds.len()) {
+                return Err(err("kind out of range".into()));
+            }
+            let check = |e: &Expr, lets_visible: usize, windows_ok: bool| -> Result<(), ProgramError> {
+                let mut bad = None;
+                e.walk(&mut |x| match x {
+                    Expr::Field(f) if usize::from(*f) >= nfields => bad = Some("field slot out of range"),
+                    Expr::Let(i) if usize::from(*i) >= lets_visible => bad = Some("let used before it is defined"),
+                    Expr::Window(i) if !windows_ok || usize::from(*i) >= s.windows.len() => {
+                        bad = Some("window index out of range or used in an event expression")
+                    }
+                    _ => {}
+                });
+                bad.map_or(Ok(()), |p| Err(err(p.into())))
+            };
+            if let Some(f) = &s.filter {
+                check(f, 0, false)?;
+            }
+            for w in &s.windows {
+                check(&w.input, 0, false)?;
+                if w.duration_ms <= 0 {
+                    return Err(err("window duration must be positive".into()));
+                }
+            }
+            for (i, l) in s.lets.iter().enumerate() {
+                check(&l.expr, i, true)?;
+            }
+            for r in &s.levels {
+                check(&r.when, s.lets.len(), true)?;
+            }
+            if s.levels.windows(2).any(|w| matches!(w, [a, b] if a.level <= b.level)) {
+                return Err(err("level rules must go from the highest level down".into()));
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,24 @@
+//! # yingji-engine
+//!
+//! The runtime half of yingji: the compiled IR ([`ir`]), the reference
+//! evaluator ([`eval`]), sliding windows ([`window`]), events ([`event`]),
+//! per-key state and the engine loop ([`engine`]), and outputs ([`output`]).
+//!
+//! Invariants: this crate does no I/O and knows nothing of the DSL's syntax;
+//! nothing an event carries can make it panic; a rejected event changes no state.
+
+pub mod engine;
+pub mod eval;
+pub mod event;
+pub mod ir;
+pub mod output;
+pub mod time;
+pub mod value;
+pub mod window;
+
+pub use engine::{Engine, LineError, PushError};
+pub use event::{Event, EventError};
+pub use ir::Program;
+pub use output::Output;
+pub use time::Timestamp;
+pub use value::{Level, Value};

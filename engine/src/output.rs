@@ -1,0 +1,73 @@
+//! Output records: what the engine says, each explaining itself.
+
+use crate::time::Timestamp;
+use crate::value::{Level, Value};
+use serde::ser::SerializeMap;
+use serde::{Serialize, Serializer};
+use std::sync::Arc;
+
+/// Named values in declaration order, written as a JSON object.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Values(pub Vec<(Arc<str>, Value)>);
+
+impl Serialize for Values {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut m = s.serialize_map(Some(self.0.len()))?;
+        for (k, v) in &self.0 {
+            m.serialize_entry(k.as_ref(), v)?;
+        }
+        m.end()
+    }
+}
+
+impl Values {
+    /// The value named `name`.
+    pub fn get(&self, name: &str) -> Option<&Value> {
+        self.0.iter().find(|(k, _)| k.as_ref() == name).map(|(_, v)| v)
+    }
+}
+
+/// A signal's warning level for a key changed.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct LevelChange {
+    /// Event time of the change.
+    pub ts: Timestamp,
+    /// The signal.
+    pub signal: Arc<str>,
+    /// The key (station, slope, ...).
+    pub key: Arc<str>,
+    /// The level before.
+    pub from: Level,
+    /// The level now.
+    pub to: Level,
+    /// The rule that now holds (`orange when r3 >= 50`); `null` when none does.
+    pub rule: Option<Arc<str>>,
+    /// Where that rule is written.
+    pub rule_at: Option<Arc<str>>,
+    /// The signal's named values at that moment.
+    pub values: Values,
+    /// The input position (line) of the event that caused the change.
+    pub event: u64,
+}
+
+/// Everything the engine emits.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Output {
+    /// `{"type":"level_changed", ...}`
+    LevelChanged(LevelChange),
+}
+
+impl Output {
+    /// Event time of the output.
+    pub fn ts(&self) -> Timestamp {
+        match self {
+            Output::LevelChanged(c) => c.ts,
+        }
+    }
+
+    /// One JSON line.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).unwrap_or_else(|e| format!("{{\"type\":\"error\",\"message\":\"{e}\"}}"))
+    }
+}
