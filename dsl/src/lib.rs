@@ -1,1 +1,9 @@
-//! x
+//! # yingji-dsl
+//!
+//! The authoring half of yingji: the `.yj` grammar (pest), the YAML front
+//! end, the span-carrying AST both converge on, validation with rustc-style
+//! diagnostics, and lowering to [`yingji_engine::ir`].
+
+pub mod diag;
+
+pub use diag::{Diagnostic, Severity, SourceMap, Span};
