@@ -1,1 +1,110 @@
-//! x
+//! # yingji — 应急
+//!
+//! A rule-and-workflow engine for county emergency management: warning
+//! signals over sliding windows of sensor data, emergency plans, assessments.
+//! This facade crate is the stable API; [`engine`] and [`dsl`] are the parts.
+//!
+//! ```
+//! use yingji::Definitions;
+//! let defs = Definitions::from_str("rain.yj", r#"
+//!     event rain { station: string, mm: number }
+//!     signal 暴雨 {
+//!       from rain
+//!       key station
+//!       let r3 = sum(mm, 3h)
+//!       level red    when r3 >= 100
+//!       level orange when r3 >= 50
+//!     }
+//! "#).unwrap();
+//! let mut engine = defs.engine().unwrap();
+//! let mut out = Vec::new();
+//! for (i, mm) in [30.0, 25.0].iter().enumerate() {
+//!     let line = format!(r#"{{"ts":"2024-07-29T0{i}:00:00+08:00","kind":"rain","station":"YY-001","mm":{mm}}}"#);
+//!     engine.push_line(&line, i as u64 + 1, &mut out).unwrap();
+//! }
+//! let json = out[0].to_json();
+//! assert!(json.contains(r#""to":"orange""#), "{json}");
+//! ```
+
+pub use yingji_dsl as dsl;
+pub use yingji_engine as engine;
+
+pub use yingji_dsl::diag::{Diagnostic, Severity, SourceMap};
+pub use yingji_engine::{Engine, Event, Level, Output, Program, Timestamp, Value};
+
+use std::path::PathBuf;
+use yingji_dsl::load::{FsLoader, Loaded, Loader, MemLoader, load};
+
+/// Definitions that failed to load: every diagnostic, renderable.
+#[derive(Debug, thiserror::Error)]
+#[error("{rendered}")]
+pub struct LoadError {
+    /// The rendered diagnostics (rustc style).
+    pub rendered: String,
+    /// The diagnostics themselves.
+    pub diagnostics: Vec<Diagnostic>,
+    /// The sources they point into.
+    pub sources: SourceMap,
+}
+
+impl LoadError {
+    /// The diagnostics as a JSON array.
+    pub fn to_json(&self) -> serde_json::Value {
+        serde_json::Value::Array(self.diagnostics.iter().map(|d| d.to_json(&self.sources)).collect())
+    }
+}
+
+/// Validated, compiled definitions.
+#[derive(Debug)]
+pub struct Definitions {
+    /// The compiled program.
+    pub program: Program,
+    /// Warnings (never errors).
+    pub warnings: Vec<Diagnostic>,
+    /// The source files, for rendering warnings.
+    pub sources: SourceMap,
+    /// How many files were loaded.
+    pub files: usize,
+}
+
+impl Definitions {
+    /// Loads definitions from any [`Loader`].
+    pub fn load(loader: &dyn Loader) -> Result<Definitions, LoadError> {
+        Self::from_loaded(load(loader))
+    }
+
+    /// Loads `.yj` / YAML files and folders.
+    pub fn from_paths<P: Into<PathBuf> + Clone>(paths: &[P]) -> Result<Definitions, LoadError> {
+        Self::load(&FsLoader(paths.iter().cloned().map(Into::into).collect()))
+    }
+
+    /// Loads one text; `name` ending in `.yaml`/`.yml` selects YAML, else `.yj`.
+    #[allow(clippy::should_implement_trait, reason = "takes a file name as well as the text")]
+    pub fn from_str(name: &str, text: &str) -> Result<Definitions, LoadError> {
+        Self::load(&MemLoader(vec![(name.to_string(), text.to_string())]))
+    }
+
+    fn from_loaded(l: Loaded) -> Result<Definitions, LoadError> {
+        if l.has_errors() {
+            return Err(LoadError {
+                rendered: l.render(),
+                diagnostics: l.diagnostics,
+                sources: l.sources,
+            });
+        }
+        Ok(Definitions {
+            program: l.program,
+            warnings: l.diagnostics,
+            sources: l.sources,
+            files: l.files,
+        })
+    }
+
+    /// A fresh engine over these definitions.
+    ///
+    /// Fails only if the program is structurally invalid, which the DSL never
+    /// produces (see [`Program::validate`]).
+    pub fn engine(&self) -> Result<Engine, yingji_engine::ir::ProgramError> {
+        Engine::new(self.program.clone())
+    }
+}

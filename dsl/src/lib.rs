@@ -4,6 +4,12 @@
 //! end, the span-carrying AST both converge on, validation with rustc-style
 //! diagnostics, and lowering to [`yingji_engine::ir`].
 
+pub mod ast;
 pub mod diag;
+pub mod lint;
+pub mod load;
+pub mod lower;
+pub mod parse;
+pub mod yaml;
 
 pub use diag::{Diagnostic, Severity, SourceMap, Span};

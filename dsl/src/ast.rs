@@ -1,0 +1,127 @@
+//! The span-carrying AST that both syntaxes (`.yj` and YAML) produce.
+
+use crate::diag::Span;
+pub use yingji_engine::ir::{BinOp, UnOp};
+
+/// A name with its place.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Ident {
+    /// The name as written.
+    pub name: String,
+    /// Where.
+    pub span: Span,
+}
+
+/// One top-level definition.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Def {
+    /// `event rain { station: string, mm: number }`
+    Event(EventDef),
+    /// `signal 暴雨预警 { ... }`
+    Signal(SignalDef),
+}
+
+impl Def {
+    /// The definition's name.
+    pub fn name(&self) -> &Ident {
+        match self {
+            Def::Event(e) => &e.name,
+            Def::Signal(s) => &s.name,
+        }
+    }
+}
+
+/// An event kind declaration.
+#[derive(Clone, Debug, PartialEq)]
+pub struct EventDef {
+    /// The `kind` value.
+    pub name: Ident,
+    /// Declared fields.
+    pub fields: Vec<FieldDecl>,
+    /// The whole definition.
+    pub span: Span,
+}
+
+/// `name: type` or `name: type?` (optional).
+#[derive(Clone, Debug, PartialEq)]
+pub struct FieldDecl {
+    /// Field name.
+    pub name: Ident,
+    /// Type name (`number`, `string`, `bool`).
+    pub ty: Ident,
+    /// May events leave it out?
+    pub optional: bool,
+}
+
+/// A warning signal.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SignalDef {
+    /// Its name.
+    pub name: Ident,
+    /// `from` kinds.
+    pub from: Vec<Ident>,
+    /// `where` condition.
+    pub filter: Option<Expr>,
+    /// `key` field.
+    pub key: Option<Ident>,
+    /// `let` bindings in order.
+    pub lets: Vec<(Ident, Expr)>,
+    /// `level` rules as written.
+    pub levels: Vec<LevelRule>,
+    /// The whole definition.
+    pub span: Span,
+}
+
+/// `level orange when r3 >= 50`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LevelRule {
+    /// The level as written (`orange`, `橙色`, `Ⅱ`).
+    pub level: Ident,
+    /// The condition.
+    pub when: Expr,
+    /// The whole rule.
+    pub span: Span,
+}
+
+/// An expression with its place.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Expr {
+    /// What it is.
+    pub kind: ExprKind,
+    /// Where.
+    pub span: Span,
+}
+
+/// Expression forms.
+#[derive(Clone, Debug, PartialEq)]
+pub enum ExprKind {
+    /// `50`, `0.5`
+    Num(f64),
+    /// `3h` in milliseconds
+    Duration(i64),
+    /// `"双江街道"`
+    Str(String),
+    /// `true`
+    Bool(bool),
+    /// `mm`, `table.column`
+    Path(Vec<Ident>),
+    /// `-x`, `not x`
+    Unary(UnOp, Box<Expr>),
+    /// `a + b`, `a >= b`, `a and b`
+    Binary(BinOp, Box<Expr>, Box<Expr>),
+    /// `x in [..]`
+    In(Box<Expr>, Vec<Expr>),
+    /// `[a, b]`
+    List(Vec<Expr>),
+    /// `sum(mm, 3h)`, `count(accidents where deaths > 0)`
+    Call(Ident, Vec<Arg>),
+}
+
+/// A call argument with an optional `where` filter.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Arg {
+    /// The argument.
+    pub expr: Expr,
+    /// `where` condition (collections).
+    pub filter: Option<Expr>,
+}

@@ -1,0 +1,153 @@
+//! Loading definitions from files, folders or memory, in both syntaxes.
+
+use crate::ast::Def;
+use crate::diag::{Diagnostic, SourceMap, Span, codes};
+use std::path::{Path, PathBuf};
+use yingji_engine::ir::Program;
+
+/// Where definitions come from: the file system, or text in memory.
+pub trait Loader {
+    /// Every `(name, text)` to load, or a diagnostic message for what failed.
+    fn sources(&self) -> Vec<Result<(String, String), (String, String)>>;
+}
+
+/// Files and folders (recursively: `*.yj`, `*.yaml`, `*.yml`, sorted by path).
+pub struct FsLoader(pub Vec<PathBuf>);
+
+impl Loader for FsLoader {
+    fn sources(&self) -> Vec<Result<(String, String), (String, String)>> {
+        let mut files = Vec::new();
+        let mut problems = Vec::new();
+        for p in &self.0 {
+            collect(p, true, &mut files, &mut problems);
+        }
+        files.sort();
+        files.dedup();
+        let mut out: Vec<_> = problems.into_iter().map(Err).collect();
+        for f in files {
+            let name = f.display().to_string();
+            match std::fs::read_to_string(&f) {
+                Ok(text) => out.push(Ok((name, text))),
+                Err(e) => out.push(Err((name, format!("cannot read: {e}")))),
+            }
+        }
+        out
+    }
+}
+
+fn is_definition_file(p: &Path) -> bool {
+    matches!(p.extension().and_then(|e| e.to_str()), Some("yj" | "yaml" | "yml"))
+}
+
+fn collect(p: &Path, explicit: bool, files: &mut Vec<PathBuf>, problems: &mut Vec<(String, String)>) {
+    if p.is_dir() {
+        match std::fs::read_dir(p) {
+            Ok(rd) => {
+                for entry in rd.flatten() {
+                    collect(&entry.path(), false, files, problems);
+                }
+            }
+            Err(e) => problems.push((p.display().to_string(), format!("cannot read folder: {e}"))),
+        }
+    } else if p.is_file() {
+        if explicit || is_definition_file(p) {
+            files.push(p.to_path_buf());
+        }
+    } else if explicit {
+        problems.push((p.display().to_string(), "no such file or folder".into()));
+    }
+}
+
+/// Text in memory: `(name, text)` pairs.
+pub struct MemLoader(pub Vec<(String, String)>);
+
+impl Loader for MemLoader {
+    fn sources(&self) -> Vec<Result<(String, String), (String, String)>> {
+        self.0.iter().cloned().map(Ok).collect()
+    }
+}
+
+/// Everything one load produced.
+#[derive(Debug)]
+pub struct Loaded {
+    /// All source files, for rendering diagnostics.
+    pub sources: SourceMap,
+    /// The compiled program (complete only without errors).
+    pub program: Program,
+    /// Errors and warnings of all files.
+    pub diagnostics: Vec<Diagnostic>,
+    /// How many files were read.
+    pub files: usize,
+}
+
+impl Loaded {
+    /// Whether any diagnostic is an error.
+    pub fn has_errors(&self) -> bool {
+        self.diagnostics.iter().any(Diagnostic::is_error)
+    }
+    /// All diagnostics rendered for a terminal.
+    pub fn render(&self) -> String {
+        self.diagnostics
+            .iter()
+            .map(|d| d.render(&self.sources))
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+}
+
+/// The top-level keys of a YAML mapping (empty if it is not one).
+fn yaml_top_keys(text: &str) -> Vec<String> {
+    serde_saphyr::from_str::<crate::yaml::OrderedMap<serde::de::IgnoredAny>>(text)
+        .map(|m| m.0.into_iter().map(|(k, _)| k.value).collect())
+        .unwrap_or_default()
+}
+
+/// Loads, parses, validates and lowers everything `loader` provides.
+///
+/// ```
+/// use yingji_dsl::load::{load, MemLoader};
+/// let src = "event rain { station: string, mm: number }\n\
+///            signal 暴雨 { from rain key station let r3 = sum(mm, 3h) level red when r3 >= 100 }";
+/// let loaded = load(&MemLoader(vec![("a.yj".into(), src.into())]));
+/// assert!(!loaded.has_errors(), "{}", loaded.render());
+/// assert_eq!(loaded.program.signals[0].name, "暴雨");
+/// ```
+pub fn load(loader: &dyn Loader) -> Loaded {
+    let mut sources = SourceMap::default();
+    let mut defs: Vec<Def> = Vec::new();
+    let mut diagnostics = Vec::new();
+    let mut files = 0;
+    for item in loader.sources() {
+        match item {
+            Err((name, why)) => {
+                let f = sources.add(&name, "");
+                diagnostics.push(Diagnostic::error(codes::IO, Span::new(f, 0, 0), format!("{name}: {why}")));
+            }
+            Ok((name, text)) => {
+                files += 1;
+                let f = sources.add(&name, &text);
+                let (mut d, mut ds) = if name.ends_with(".yaml") || name.ends_with(".yml") {
+                    let keys = yaml_top_keys(&text);
+                    if keys.iter().any(|k| k == "events" || k == "signals") || keys.is_empty() {
+                        crate::yaml::parse_yaml(f, &text)
+                    } else {
+                        // not a policy document: other front ends (plans) claim it
+                        (Vec::new(), Vec::new())
+                    }
+                } else {
+                    crate::parse::parse_file(f, &text)
+                };
+                defs.append(&mut d);
+                diagnostics.append(&mut ds);
+            }
+        }
+    }
+    let lowered = crate::lower::lower(&defs, &sources);
+    diagnostics.extend(lowered.diagnostics);
+    Loaded {
+        sources,
+        program: lowered.program,
+        diagnostics,
+        files,
+    }
+}
