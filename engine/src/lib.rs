@@ -15,6 +15,7 @@ pub mod output;
 pub mod time;
 pub mod value;
 pub mod window;
+pub mod workflow;
 
 pub use engine::{Engine, LineError, PushError};
 pub use event::{Event, EventError};

@@ -56,6 +56,26 @@ pub struct LevelChange {
 pub enum Output {
     /// `{"type":"level_changed", ...}`
     LevelChanged(LevelChange),
+    /// `{"type":"plan_started", ...}`: a plan instance began.
+    PlanStarted(crate::workflow::out::PlanStarted),
+    /// `{"type":"notify", ...}`: a person is called.
+    Notify(crate::workflow::out::Notify),
+    /// `{"type":"escalated", ...}`: a tier timed out, the next is called.
+    Escalated(crate::workflow::out::Escalated),
+    /// `{"type":"acked", ...}`: a call was answered.
+    Acked(crate::workflow::out::Acked),
+    /// `{"type":"ack_rejected", ...}`: an ack that changed nothing.
+    AckRejected(crate::workflow::out::AckRejected),
+    /// `{"type":"unanswered", ...}`: a chain ran out of tiers.
+    Unanswered(crate::workflow::out::Unanswered),
+    /// `{"type":"measure", ...}`: a measure is ordered.
+    Measure(crate::workflow::out::Measure),
+    /// `{"type":"response_declared", ...}`: a response level is declared.
+    ResponseDeclared(crate::workflow::out::ResponseDeclared),
+    /// `{"type":"timed_out", ...}`: a waiting step gave up.
+    TimedOut(crate::workflow::out::TimedOut),
+    /// `{"type":"plan_closed", ...}`: an instance ended.
+    PlanClosed(crate::workflow::out::PlanClosed),
 }
 
 impl Output {
@@ -63,6 +83,16 @@ impl Output {
     pub fn ts(&self) -> Timestamp {
         match self {
             Output::LevelChanged(c) => c.ts,
+            Output::PlanStarted(o) => o.head.ts,
+            Output::Notify(o) => o.head.ts,
+            Output::Escalated(o) => o.head.ts,
+            Output::Acked(o) => o.head.ts,
+            Output::AckRejected(o) => o.ts,
+            Output::Unanswered(o) => o.head.ts,
+            Output::Measure(o) => o.head.ts,
+            Output::ResponseDeclared(o) => o.head.ts,
+            Output::TimedOut(o) => o.head.ts,
+            Output::PlanClosed(o) => o.head.ts,
         }
     }
 

@@ -1,0 +1,315 @@
+//! The 应急处置流程图: a plan drawn as Graphviz DOT or Mermaid.
+//!
+//! Step kinds are told apart by shape (triggers `invhouse`, notify `box`
+//! rounded, await_ack `hexagon`, measure `box3d`, declare_response
+//! `doubleoctagon`, branch `diamond`, wait `parallelogram`, close
+//! `doublecircle`); each chain a notify step starts is drawn beside it as a
+//! cluster of its tiers. Escalation edges (timeouts) are dashed and labelled
+//! with their timeout. Labels keep their Chinese text as UTF-8.
+
+use crate::time::format_duration;
+use crate::workflow::graph::{Edge, Node, PlanGraph, cond_text};
+use crate::workflow::ir::{ChainDef, ChainKind, PlanDef, PlanSet, StepDef, StepKind, Trigger, WaitFor};
+use petgraph::visit::{EdgeRef, IntoEdgeReferences};
+use std::fmt::Write as _;
+
+/// The export formats.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    /// Graphviz DOT (`dot -Tsvg`).
+    Dot,
+    /// Mermaid `flowchart`.
+    Mermaid,
+}
+
+/// Draws `plan` in `format`.
+pub fn export(set: &PlanSet, plan: &PlanDef, format: Format) -> String {
+    match format {
+        Format::Dot => to_dot(set, plan),
+        Format::Mermaid => to_mermaid(set, plan),
+    }
+}
+
+fn trigger_label(plan: &PlanDef) -> String {
+    let mut lines = vec!["触发".to_string()];
+    for t in &plan.triggers {
+        lines.push(match t {
+            Trigger::Signal { signal, min_level, .. } => format!("{signal} ≥ {}", min_level.name()),
+            Trigger::Response { plan: Some(p), min_level } => format!("{p} 响应 ≥ {}", min_level.roman()),
+            Trigger::Response { plan: None, min_level } => format!("响应 ≥ {}", min_level.roman()),
+            Trigger::Manual => "手动启动".into(),
+        });
+    }
+    lines.join("\n")
+}
+
+fn step_label(set: &PlanSet, plan: &PlanDef, s: &StepDef) -> String {
+    let what = match &s.kind {
+        StepKind::NotifyChain { chain } => format!(
+            "叫应 {}",
+            set.chains.get(usize::from(*chain)).map_or("?", |c| c.name.as_str())
+        ),
+        StepKind::NotifyRole { role } => format!("通知 {role}"),
+        StepKind::AwaitAck { of, timeout_ms, .. } => format!(
+            "等待 {} 应答 ≤ {}",
+            plan.steps.get(usize::from(*of)).map_or("?", |x| x.id.as_str()),
+            format_duration(*timeout_ms)
+        ),
+        StepKind::Measure { measures, area } => {
+            let m = measures.join("、");
+            match area {
+                Some(a) => format!("{m}\n范围 {a}"),
+                None => m,
+            }
+        }
+        StepKind::DeclareResponse { level } => format!("启动 {}级响应", level.roman()),
+        StepKind::Branch { .. } => "研判".into(),
+        StepKind::Wait { until, .. } => match until {
+            WaitFor::Duration(ms) => format!("等待 {}", format_duration(*ms)),
+            WaitFor::Cond(c) => format!("等待 {}", cond_text(plan, c)),
+            WaitFor::Event(k) => format!("等待 {k}"),
+        },
+        StepKind::Close { verify } => {
+            let v: Vec<&str> = verify.iter().map(|v| v.name()).collect();
+            if v.is_empty() {
+                "结束".into()
+            } else {
+                format!("结束 {}", v.join("→"))
+            }
+        }
+    };
+    format!("{}\n{what}", s.id)
+}
+
+fn dot_shape(k: &StepKind) -> &'static str {
+    match k {
+        StepKind::NotifyChain { .. } | StepKind::NotifyRole { .. } => "shape=box, style=rounded",
+        StepKind::AwaitAck { .. } => "shape=hexagon",
+        StepKind::Measure { .. } => "shape=box3d",
+        StepKind::DeclareResponse { .. } => "shape=doubleoctagon",
+        StepKind::Branch { .. } => "shape=diamond",
+        StepKind::Wait { .. } => "shape=parallelogram",
+        StepKind::Close { .. } => "shape=doublecircle",
+    }
+}
+
+fn dot_str(s: &str) -> String {
+    let mut o = String::with_capacity(s.len() + 2);
+    o.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => o.push_str("\\\""),
+            '\\' => o.push_str("\\\\"),
+            '\n' => o.push_str("\\n"),
+            _ => o.push(c),
+        }
+    }
+    o.push('"');
+    o
+}
+
+fn node_id(n: Node) -> String {
+    match n {
+        Node::Start => "start".into(),
+        Node::Step(i) => format!("s{i}"),
+    }
+}
+
+/// The chains a plan's notify steps start, with the step index.
+fn chains_of<'a>(set: &'a PlanSet, plan: &PlanDef) -> Vec<(usize, &'a ChainDef)> {
+    plan.steps
+        .iter()
+        .enumerate()
+        .filter_map(|(i, s)| match s.kind {
+            StepKind::NotifyChain { chain } => set.chains.get(usize::from(chain)).map(|c| (i, c)),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Graphviz DOT.
+pub fn to_dot(set: &PlanSet, plan: &PlanDef) -> String {
+    let g = PlanGraph::build(plan);
+    let mut o = String::new();
+    let font = "fontname=\"Noto Sans CJK SC\"";
+    let _ = writeln!(o, "digraph {} {{", dot_str(&plan.name));
+    let _ = writeln!(
+        o,
+        "  graph [{font}, rankdir=TB, labelloc=t, label={}];",
+        dot_str(&format!("{} 应急处置流程图", plan.name))
+    );
+    let _ = writeln!(o, "  node [{font}, fontsize=11];");
+    let _ = writeln!(o, "  edge [{font}, fontsize=10];");
+    let _ = writeln!(o, "  start [shape=invhouse, label={}];", dot_str(&trigger_label(plan)));
+    for (i, s) in plan.steps.iter().enumerate() {
+        let _ = writeln!(
+            o,
+            "  s{i} [{}, label={}];",
+            dot_shape(&s.kind),
+            dot_str(&step_label(set, plan, s))
+        );
+    }
+    for e in g.graph.edge_references() {
+        let (Some(a), Some(b)) = (g.graph.node_weight(e.source()), g.graph.node_weight(e.target())) else {
+            continue;
+        };
+        let w = e.weight();
+        let mut attrs = Vec::new();
+        let label = w.label();
+        if !label.is_empty() {
+            attrs.push(format!("label={}", dot_str(&label)));
+        }
+        if matches!(w, Edge::Timeout(_)) {
+            attrs.push("style=dashed, color=red".into());
+        }
+        if attrs.is_empty() {
+            let _ = writeln!(o, "  {} -> {};", node_id(*a), node_id(*b));
+        } else {
+            let _ = writeln!(o, "  {} -> {} [{}];", node_id(*a), node_id(*b), attrs.join(", "));
+        }
+    }
+    for (i, ch) in chains_of(set, plan) {
+        let kind = match ch.kind {
+            ChainKind::Escalation => "叫应链",
+            ChainKind::Responsibility => "责任人",
+        };
+        let _ = writeln!(o, "  subgraph cluster_s{i} {{");
+        let _ = writeln!(o, "    label={}; style=dashed;", dot_str(&format!("{kind} {}", ch.name)));
+        for (t, tier) in ch.tiers.iter().enumerate() {
+            let need = if tier.need_all { "（全部应答）" } else { "" };
+            let _ = writeln!(
+                o,
+                "    s{i}_t{} [shape=box, label={}];",
+                t + 1,
+                dot_str(&format!("{}. {}{need}\n限时 {}", t + 1, tier.role, format_duration(tier.timeout_ms)))
+            );
+        }
+        let _ = writeln!(
+            o,
+            "    s{i}_fb [shape=octagon, label={}];",
+            dot_str(&format!("未应答 → {}", ch.fallback.join("、")))
+        );
+        let _ = writeln!(o, "  }}");
+        let _ = writeln!(o, "  s{i} -> s{i}_t1 [style=dotted, label=\"呼叫\"];");
+        match ch.kind {
+            ChainKind::Escalation => {
+                for (t, tier) in ch.tiers.iter().enumerate() {
+                    let to = if t + 1 < ch.tiers.len() {
+                        format!("s{i}_t{}", t + 2)
+                    } else {
+                        format!("s{i}_fb")
+                    };
+                    let _ = writeln!(
+                        o,
+                        "  s{i}_t{} -> {to} [style=dashed, color=red, label={}];",
+                        t + 1,
+                        dot_str(&format!("超时 {}", format_duration(tier.timeout_ms)))
+                    );
+                }
+            }
+            ChainKind::Responsibility => {
+                for (t, tier) in ch.tiers.iter().enumerate() {
+                    if t > 0 {
+                        let _ = writeln!(o, "  s{i} -> s{i}_t{} [style=dotted, label=\"呼叫\"];", t + 1);
+                    }
+                    let _ = writeln!(
+                        o,
+                        "  s{i}_t{} -> s{i}_fb [style=dashed, color=red, label={}];",
+                        t + 1,
+                        dot_str(&format!("超时 {}", format_duration(tier.timeout_ms)))
+                    );
+                }
+            }
+        }
+    }
+    o.push_str("}\n");
+    o
+}
+
+fn mm_str(s: &str) -> String {
+    let body: String = s
+        .chars()
+        .map(|c| match c {
+            '"' => "#quot;".to_string(),
+            '\n' => "<br/>".to_string(),
+            c => c.to_string(),
+        })
+        .collect();
+    format!("\"{body}\"")
+}
+
+fn mm_node(s: &StepKind, label: &str) -> String {
+    let l = mm_str(label);
+    match s {
+        StepKind::NotifyChain { .. } | StepKind::NotifyRole { .. } => format!("({l})"),
+        StepKind::AwaitAck { .. } => format!("{{{{{l}}}}}"),
+        StepKind::Measure { .. } => format!("[[{l}]]"),
+        StepKind::DeclareResponse { .. } => format!("[({l})]"),
+        StepKind::Branch { .. } => format!("{{{l}}}"),
+        StepKind::Wait { .. } => format!("[/{l}/]"),
+        StepKind::Close { .. } => format!("((({l})))"),
+    }
+}
+
+/// Mermaid `flowchart TD`.
+pub fn to_mermaid(set: &PlanSet, plan: &PlanDef) -> String {
+    let g = PlanGraph::build(plan);
+    let mut o = String::new();
+    let _ = writeln!(o, "---\ntitle: {} 应急处置流程图\n---", plan.name);
+    o.push_str("flowchart TD\n");
+    let _ = writeln!(o, "  start>{}]", mm_str(&trigger_label(plan)));
+    for (i, s) in plan.steps.iter().enumerate() {
+        let _ = writeln!(o, "  s{i}{}", mm_node(&s.kind, &step_label(set, plan, s)));
+    }
+    for e in g.graph.edge_references() {
+        let (Some(a), Some(b)) = (g.graph.node_weight(e.source()), g.graph.node_weight(e.target())) else {
+            continue;
+        };
+        let w = e.weight();
+        let label = w.label();
+        let arrow = match (matches!(w, Edge::Timeout(_)), label.is_empty()) {
+            (true, _) => format!("-.->|{}|", mm_str(&label)),
+            (false, true) => "-->".to_string(),
+            (false, false) => format!("-->|{}|", mm_str(&label)),
+        };
+        let _ = writeln!(o, "  {} {arrow} {}", node_id(*a), node_id(*b));
+    }
+    for (i, ch) in chains_of(set, plan) {
+        let kind = match ch.kind {
+            ChainKind::Escalation => "叫应链",
+            ChainKind::Responsibility => "责任人",
+        };
+        let _ = writeln!(o, "  subgraph c{i}[{}]", mm_str(&format!("{kind} {}", ch.name)));
+        for (t, tier) in ch.tiers.iter().enumerate() {
+            let _ = writeln!(
+                o,
+                "    s{i}_t{}[{}]",
+                t + 1,
+                mm_str(&format!("{}. {}<br/>限时 {}", t + 1, tier.role, format_duration(tier.timeout_ms)))
+            );
+        }
+        let _ = writeln!(
+            o,
+            "    s{i}_fb{{{{{}}}}}",
+            mm_str(&format!("未应答 → {}", ch.fallback.join("、")))
+        );
+        o.push_str("  end\n");
+        let _ = writeln!(o, "  s{i} -.-|\"呼叫\"| s{i}_t1");
+        for (t, tier) in ch.tiers.iter().enumerate() {
+            let to = match ch.kind {
+                ChainKind::Escalation if t + 1 < ch.tiers.len() => format!("s{i}_t{}", t + 2),
+                _ => format!("s{i}_fb"),
+            };
+            if ch.kind == ChainKind::Responsibility && t > 0 {
+                let _ = writeln!(o, "  s{i} -.-|\"呼叫\"| s{i}_t{}", t + 1);
+            }
+            let _ = writeln!(
+                o,
+                "  s{i}_t{} -.->|{}| {to}",
+                t + 1,
+                mm_str(&format!("超时 {}", format_duration(tier.timeout_ms)))
+            );
+        }
+    }
+    o
+}
