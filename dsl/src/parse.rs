@@ -331,11 +331,25 @@ fn syntax_error(file: FileId, base: usize, text: &str, err: &pest::error::Error<
         pest::error::InputLocation::Span((s, _)) => s,
     };
     let mut expected: Vec<String> = Vec::new();
+    fn push(expected: &mut Vec<String>, s: &str) {
+        if !expected.iter().any(|e| e == s) {
+            expected.push(s.to_string());
+        }
+    }
+    let mut toplevel = false;
     if let Some(att) = err.parse_attempts() {
         for t in att.expected_tokens() {
-            let s = format!("`{t}`");
-            if !expected.contains(&s) && !t.to_string().trim().is_empty() {
-                expected.push(s);
+            let t = t.to_string();
+            match t.trim() {
+                "#" | "" => {}
+                "!=" | "%" | "*" | "+" | "/" | "<" | "<=" | "==" | ">" | ">=" | "and" | "or" | "in" => {
+                    push(&mut expected, "an operator")
+                }
+                "\"" | "(" | "-" | "[" | "_" | "false" | "true" | "not" | "0..9" | "BUILTIN_RULE" => {
+                    push(&mut expected, "an expression")
+                }
+                "signal" | "event" => toplevel = true,
+                other => push(&mut expected, &format!("`{other}`")),
             }
         }
         for cs in &att.call_stacks {
@@ -347,9 +361,10 @@ fn syntax_error(file: FileId, base: usize, text: &str, err: &pest::error::Error<
                 .find(|r| deepest == format!("Rule({r:?})"))
                 .or(cs.parent);
             if let Some(d) = rule.and_then(describe_rule) {
-                let d = d.to_string();
-                if !expected.contains(&d) {
-                    expected.push(d);
+                if d.starts_with('`') && (d == "`signal`" || d == "`event`") {
+                    toplevel = true;
+                } else {
+                    push(&mut expected, d);
                 }
             }
         }
@@ -358,12 +373,13 @@ fn syntax_error(file: FileId, base: usize, text: &str, err: &pest::error::Error<
         if let pest::error::ErrorVariant::ParsingError { positives, .. } = &err.variant {
             for r in positives {
                 if let Some(d) = describe_rule(*r) {
-                    if !expected.iter().any(|e| e == d) {
-                        expected.push(d.to_string());
-                    }
+                    push(&mut expected, d);
                 }
             }
         }
+    }
+    if expected.is_empty() && toplevel {
+        push(&mut expected, "`signal` or `event`");
     }
     let found: String = text
         .get(pos..)
