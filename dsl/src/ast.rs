@@ -115,6 +115,8 @@ pub enum ExprKind {
     List(Vec<Expr>),
     /// `sum(mm, 3h)`, `count(accidents where deaths > 0)`
     Call(Ident, Vec<Arg>),
+    /// Text already reported as an error (e.g. `3x`): later stages skip it silently.
+    Invalid,
 }
 
 /// A call argument with an optional `where` filter.

@@ -178,6 +178,29 @@ pub mod codes {
     pub const MISSING: &str = "E0303";
     /// A higher level that can never be reached before a lower one (warning).
     pub const IMPOSSIBLE_LEVEL: &str = "W0401";
+    /// Plans: a step, chain, role (roster entry), signal or plan that is not defined.
+    pub const PLAN_UNDEFINED: &str = "E0501";
+    /// Plans: two steps, chains, plans or people with one id.
+    pub const PLAN_DUPLICATE: &str = "E0502";
+    /// Plans: a step, trigger, chain or person of the wrong shape (no kind, two
+    /// kinds, a missing field, a bad level or duration).
+    pub const PLAN_SHAPE: &str = "E0503";
+    /// Plans: a guard that does not parse or compares mismatched things.
+    pub const PLAN_COND: &str = "E0504";
+    /// Plans: a step no path from the start reaches.
+    pub const PLAN_UNREACHABLE: &str = "E0505";
+    /// Plans: a cycle with no waiting step (no timeout, event or exit).
+    pub const PLAN_CYCLE: &str = "E0506";
+    /// Plans: a step from which no `close` step can be reached.
+    pub const PLAN_NO_CLOSE: &str = "E0507";
+    /// Plans: a chain whose last tier has no fallback.
+    pub const PLAN_NO_FALLBACK: &str = "E0508";
+    /// Plans: a response level that skips a level where the plan forbids it.
+    pub const PLAN_SKIP: &str = "E0509";
+    /// Plans: a person holds the roles of two tiers of one chain (warning).
+    pub const PLAN_TWO_TIERS: &str = "W0501";
+    /// Plans: something accepted but ignored (warning).
+    pub const PLAN_IGNORED: &str = "W0502";
 }
 
 impl Diagnostic {
@@ -305,22 +328,40 @@ pub fn suggest<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>) ->
         .map(|(_, c)| c)
 }
 
+/// Edit distance counting a swap of two neighbours as one edit
+/// (optimal string alignment), so `rian` is one edit from `rain`.
 fn levenshtein(a: &str, b: &str) -> usize {
+    let a: Vec<char> = a.chars().collect();
     let b: Vec<char> = b.chars().collect();
-    let mut prev: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut cur = vec![i + 1; b.len() + 1];
-        for (j, &cb) in b.iter().enumerate() {
-            let sub = prev.get(j).copied().unwrap_or(0) + usize::from(ca != cb);
-            let del = prev.get(j + 1).copied().unwrap_or(0) + 1;
-            let ins = cur.get(j).copied().unwrap_or(0) + 1;
-            if let Some(c) = cur.get_mut(j + 1) {
-                *c = sub.min(del).min(ins);
+    let w = b.len() + 1;
+    let mut d = vec![0usize; (a.len() + 1) * w];
+    let at = |i: usize, j: usize| i * w + j;
+    for i in 0..=a.len() {
+        if let Some(x) = d.get_mut(at(i, 0)) {
+            *x = i;
+        }
+    }
+    for j in 0..=b.len() {
+        if let Some(x) = d.get_mut(at(0, j)) {
+            *x = j;
+        }
+    }
+    for i in 1..=a.len() {
+        for j in 1..=b.len() {
+            let get = |i: usize, j: usize| d.get(at(i, j)).copied().unwrap_or(usize::MAX / 2);
+            let (ca, cb) = (a.get(i - 1), b.get(j - 1));
+            let mut v = (get(i - 1, j) + 1)
+                .min(get(i, j - 1) + 1)
+                .min(get(i - 1, j - 1) + usize::from(ca != cb));
+            if i > 1 && j > 1 && ca == b.get(j - 2) && a.get(i - 2) == cb {
+                v = v.min(get(i - 2, j - 2) + 1);
+            }
+            if let Some(x) = d.get_mut(at(i, j)) {
+                *x = v;
             }
         }
-        prev = cur;
     }
-    prev.last().copied().unwrap_or(0)
+    d.last().copied().unwrap_or(0)
 }
 
 #[cfg(test)]
@@ -345,5 +386,6 @@ mod tests {
     fn suggestions() {
         assert_eq!(suggest("stationn", ["station", "town", "mm"]), Some("station"));
         assert_eq!(suggest("xyz", ["station", "town"]), None);
+        assert_eq!(suggest("rian", ["rain", "river"]), Some("rain"));
     }
 }

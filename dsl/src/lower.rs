@@ -317,6 +317,7 @@ impl Lowerer<'_> {
     /// the signal's kinds are already in error (to avoid a cascade).
     fn expr(&mut self, e: &ast::Expr, env: &mut Env<'_>, report_unknown: bool) -> Option<(Expr, Type)> {
         Some(match &e.kind {
+            ExprKind::Invalid => return None,
             ExprKind::Num(n) => (Expr::Const(Value::Num(*n)), Type::Number),
             ExprKind::Str(s) => (Expr::Const(Value::from(s.as_str())), Type::String),
             ExprKind::Bool(b) => (Expr::Const(Value::Bool(*b)), Type::Bool),
@@ -458,7 +459,7 @@ impl Lowerer<'_> {
                 let is_window = args.len() == 2
                     && args
                         .get(1)
-                        .is_some_and(|a| matches!(a.expr.kind, ExprKind::Duration(_)));
+                        .is_some_and(|a| matches!(a.expr.kind, ExprKind::Duration(_) | ExprKind::Invalid));
                 if is_window {
                     Some(if name.name == "min" { Agg::Min } else { Agg::Max })
                 } else {
@@ -476,6 +477,9 @@ impl Lowerer<'_> {
                 );
                 return None;
             };
+            if dur.expr.kind == ExprKind::Invalid {
+                return None;
+            }
             let ExprKind::Duration(ms) = dur.expr.kind else {
                 self.err(
                     Diagnostic::error(codes::BAD_CALL, dur.expr.span, format!("the second argument of `{}` must be a duration", name.name))

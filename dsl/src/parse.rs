@@ -251,7 +251,7 @@ impl Builder {
                     .label("expected a duration unit here")
                     .hint("durations are written like `30s`, `10m`, `3h`, `1d` (units ms, s, m, h, d)"),
                 );
-                return ExprKind::Num(n);
+                return ExprKind::Invalid;
             }
         };
         if digits.contains(['.', 'e', 'E']) {

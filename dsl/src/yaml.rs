@@ -122,11 +122,20 @@ pub fn parse_yaml(file: FileId, text: &str) -> (Vec<Def>, Vec<Diagnostic>) {
                 .map_or((1, 1), |l| (l.line() as usize, l.column() as usize));
             let offset = offset_of(text, line, col);
             let msg = e.to_string();
-            let first = msg.lines().next().unwrap_or("invalid YAML").to_string();
+            let first = msg.lines().next().unwrap_or("invalid YAML");
+            // the location is shown separately: drop serde-saphyr's `error: line L column C: ` prefix
+            let first = match first.split_once(": ") {
+                Some((_, rest)) if first.starts_with("error: line ") => rest.split_once(": ").map_or(rest, |(_, r)| r),
+                _ => first,
+            }
+            .to_string();
+            let len = text
+                .get(offset..)
+                .map_or(1, |t| t.find(|c: char| c.is_whitespace() || c == ':').unwrap_or(t.len()).max(1));
             diags.push(
-                Diagnostic::error(codes::YAML, Span::new(file, offset, offset + 1), format!("invalid policy YAML: {first}"))
+                Diagnostic::error(codes::YAML, Span::new(file, offset, offset + len), format!("invalid policy YAML: {first}"))
                     .label("here")
-                    .hint("a policy YAML file has top-level `events:` and `signals:`; see policies/rainstorm.yaml"),
+                    .hint("a policy YAML file has top-level `events:` and `signals:`; see tests/twins/rainstorm.yaml"),
             );
             return (Vec::new(), diags);
         }
