@@ -33,7 +33,7 @@ fn unclosed_block() {
 fn bad_duration() {
     let r = diagnose("bad.yj", "signal s {\n  from rain\n  key station\n  let r = sum(mm, 3x)\n  level red when r >= 3\n}\n");
     insta::assert_snapshot!(r);
-    assert!(r.contains("bad.yj:5:19") && r.contains("unknown unit `x`"), "{r}");
+    assert!(r.contains("bad.yj:5:20") && r.contains("unknown unit `x`"), "{r}");
 }
 
 #[test]
