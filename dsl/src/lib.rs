@@ -10,6 +10,7 @@ pub mod lint;
 pub mod load;
 pub mod lower;
 pub mod parse;
+pub mod plan;
 pub mod yaml;
 
 pub use diag::{Diagnostic, Severity, SourceMap, Span};

@@ -85,6 +85,7 @@ pub struct Engine {
     by_kind: Vec<Vec<usize>>,
     lets: Vec<Value>,
     scratch_event: Option<Event>,
+    ignored: u64,
 }
 
 /// Either kind of failure for one input line.
@@ -133,6 +134,7 @@ impl Engine {
             by_kind,
             lets: Vec::new(),
             scratch_event: None,
+            ignored: 0,
         })
     }
 
@@ -201,7 +203,12 @@ impl Engine {
 
     /// Applies one event; on error nothing is applied.
     pub fn push(&mut self, ev: &Event, out: &mut Vec<Output>) -> Result<(), PushError> {
-        let Some(sigs) = ev.kind.and_then(|k| self.by_kind.get(usize::from(k))) else {
+        let Some(sigs) = ev
+            .kind
+            .and_then(|k| self.by_kind.get(usize::from(k)))
+            .filter(|s| !s.is_empty())
+        else {
+            self.ignored += 1;
             return Ok(());
         };
         let sigs = sigs.clone();
@@ -298,6 +305,12 @@ impl Engine {
             .find(|s| s.name.as_ref() == signal)
             .and_then(|s| s.keys.get(key))
             .map_or(Level::None, |k| k.level)
+    }
+
+    /// How many accepted events no definition listens to (a typo in `kind`
+    /// shows up here).
+    pub fn ignored(&self) -> u64 {
+        self.ignored
     }
 
     /// Number of keys held over all signals.

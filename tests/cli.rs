@@ -1,0 +1,135 @@
+//! The `yingji` binary as operators use it: exit codes, outputs, rejects, summary.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, reason = "tests")]
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+fn yingji(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_yingji"))
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("run yingji")
+}
+
+fn tmp(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("yingji-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir.join(name)
+}
+
+#[test]
+fn check_accepts_the_bundled_policies() {
+    let o = yingji(&["check", "policies"]);
+    assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+}
+
+#[test]
+fn check_rejects_a_broken_policy_with_its_location() {
+    let bad = tmp("broken.yj");
+    std::fs::write(&bad, "event rain { station: string, mm: number }\nsignal s {\n  from rain\n  key stationn\n  level red when mm >= 1\n}\n").unwrap();
+    let o = yingji(&["check", bad.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("broken.yj:4:7") && err.contains("did you mean `station`?"), "{err}");
+    let o = yingji(&["check", "--format", "json", bad.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1));
+    let j: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(j[0]["line"], 4);
+    assert_eq!(j[0]["code"], "E0101");
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    assert_eq!(yingji(&["check"]).status.code(), Some(2));
+    assert_eq!(yingji(&["frobnicate"]).status.code(), Some(2));
+    assert_eq!(yingji(&["run", "policies"]).status.code(), Some(2));
+}
+
+#[test]
+fn missing_path_is_an_error_not_a_panic() {
+    let o = yingji(&["check", "no/such/dir"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("no such file or folder"));
+}
+
+#[test]
+fn run_writes_outputs_rejects_and_a_summary() {
+    let events = tmp("events.jsonl");
+    let good1 = r#"{"ts":"2024-07-29T01:00:00+08:00","kind":"rain","station":"A","town":"江口镇","mm":60}"#;
+    let lines = [
+        good1,
+        "this is not json",
+        r#"{"kind":"rain","station":"A","town":"江口镇","mm":1}"#,
+        r#"{"ts":"2024-07-29T01:10:00+08:00","station":"A","town":"江口镇","mm":1}"#,
+        r#"{"ts":"2024-07-29 01:10","kind":"rain","station":"A","town":"江口镇","mm":1}"#,
+        r#"{"ts":"2024-07-29T01:10:00","kind":"rain","station":"A","town":"江口镇","mm":1}"#,
+        r#"{"ts":"2024-07-29T01:10:00+08:00","kind":"rain","station":"A","town":"江口镇","mm":"heavy"}"#,
+        r#"{"ts":"2024-07-29T01:10:00+08:00","kind":"rain","station":"A","town":"江口镇"}"#,
+        r#"{"ts":"2024-07-29T00:10:00+08:00","kind":"rain","station":"A","town":"江口镇","mm":1}"#,
+        r#"{"ts":"2024-07-29T01:20:00+08:00","kind":"wind","station":"A","speed":30}"#,
+        r#"{"ts":"2024-07-29T05:00:00+08:00","kind":"rain","station":"A","town":"江口镇","mm":0}"#,
+    ];
+    std::fs::write(&events, lines.join("\n") + "\n").unwrap();
+    let out = tmp("out.jsonl");
+    let rejects = tmp("rejects.jsonl");
+    let o = yingji(&[
+        "run",
+        "policies",
+        "--events",
+        events.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--rejects",
+        rejects.to_str().unwrap(),
+    ]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(0), "{err}");
+    assert!(
+        err.contains("events read: 11, accepted: 3, rejected: 8, ignored (no definition uses their kind): 1, outputs: 2"),
+        "{err}"
+    );
+    for (line, why) in [
+        (2, "not a JSON object"),
+        (3, "missing `ts`"),
+        (4, "missing `kind`"),
+        (5, "not an RFC 3339 timestamp"),
+        (6, "has no UTC offset"),
+        (7, "field `mm` of a `rain` event must be a number, got the string \"heavy\""),
+        (8, "a `rain` event needs field `mm`"),
+        (9, "is earlier than"),
+    ] {
+        assert!(err.contains(&format!("events.jsonl:{line}: rejected: ")), "line {line}: {err}");
+        let msg = err.lines().find(|l| l.contains(&format!("events.jsonl:{line}:"))).unwrap();
+        assert!(msg.contains(why), "line {line}: expected {why:?} in {msg}");
+    }
+    let rejected = std::fs::read_to_string(&rejects).unwrap();
+    assert_eq!(rejected.lines().collect::<Vec<_>>(), lines[1..9].to_vec(), "rejects are written as-is");
+    let outputs = std::fs::read_to_string(&out).unwrap();
+    let outs: Vec<serde_json::Value> = outputs.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(outs.len(), 2);
+    assert_eq!((outs[0]["to"].as_str(), outs[0]["event"].as_u64()), (Some("orange"), Some(1)));
+    assert_eq!((outs[1]["from"].as_str(), outs[1]["event"].as_u64()), (Some("orange"), Some(11)));
+}
+
+#[test]
+fn run_reads_standard_input() {
+    use std::io::Write;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_yingji"))
+        .args(["run", "policies", "--events", "-"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(br#"{"ts":"2024-07-29T01:00:00+08:00","kind":"rain","station":"A","town":"x","mm":120}"#)
+        .unwrap();
+    let o = child.wait_with_output().unwrap();
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(out.contains(r#""to":"red""#), "{out}");
+}
