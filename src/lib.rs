@@ -29,6 +29,8 @@
 pub use yingji_dsl as dsl;
 pub use yingji_engine as engine;
 
+pub mod api;
+
 pub use yingji_dsl::diag::{Diagnostic, Severity, SourceMap};
 pub use yingji_engine::{Engine, Event, Level, Output, Program, Timestamp, Value};
 

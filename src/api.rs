@@ -1,0 +1,656 @@
+//! The embedding boundary: everything in and out is UTF-8 text or JSON.
+//!
+//! The C and Python bindings (`bindings/c`, `bindings/python`) are thin
+//! shells over this module; other languages should be too. It has three
+//! parts:
+//!
+//! * [`Defs`] — definitions loaded from text or paths. Loading never fails
+//!   as such: a `Defs` whose definitions did not compile keeps its
+//!   diagnostics ([`Defs::diagnostics_json`]) and refuses to make an engine
+//!   ([`Defs::engine`] returns [`ErrorCode::Definitions`]).
+//! * [`Engine`] — a running engine: push one event line ([`Engine::push`]) or
+//!   a batch of them ([`Engine::push_batch`]), get outputs as JSON.
+//! * [`ApiError`] — every failure: a stable [`ErrorCode`], a message, and
+//!   diagnostics (a JSON array, empty unless definitions failed).
+//!
+//! Event positions: every event given to an engine, accepted or rejected, is
+//! numbered from 1 in the order it was pushed (blank lines in a batch are
+//! skipped and not numbered), and outputs name the event that caused them by
+//! that number (`"event": 729`). Pushing a JSONL file line by line, or as one
+//! batch, therefore gives exactly the outputs of `yingji run` on that file.
+//!
+//! ```
+//! use yingji::api::{Defs, ErrorCode};
+//! let defs = Defs::from_text("rain.yj", r#"
+//!     event rain { station: string, mm: number }
+//!     signal 暴雨 {
+//!       from rain
+//!       key station
+//!       let r3 = sum(mm, 3h)
+//!       level red    when r3 >= 100
+//!       level orange when r3 >= 50
+//!     }
+//! "#);
+//! assert!(defs.is_ok());
+//! let mut engine = defs.engine()?;
+//! let out = engine.push_json(r#"{"ts":"2024-07-29T01:00:00+08:00","kind":"rain","station":"A","mm":60}"#)?;
+//! assert!(out.starts_with(r#"[{"type":"level_changed""#), "{out}");
+//! assert!(out.contains(r#""to":"orange""#), "{out}");
+//!
+//! // a malformed line is refused with a code and changes nothing
+//! let err = engine.push_json("{not json").unwrap_err();
+//! assert_eq!(err.code, ErrorCode::MalformedJson);
+//! # Ok::<(), yingji::api::ApiError>(())
+//! ```
+
+use crate::{Definitions, LoadError};
+use std::fmt::Write as _;
+use std::path::Path;
+use yingji_engine::{EventError, LineError, Output};
+
+/// What kind of failure an [`ApiError`] is. The numbers are part of the C ABI
+/// (`YJ_ERR_*` in `yingji.h`) and never change meaning.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[repr(i32)]
+pub enum ErrorCode {
+    /// A required argument is missing (a null pointer in C) or unusable.
+    InvalidArgument = 1,
+    /// Text that is not valid UTF-8.
+    InvalidUtf8 = 2,
+    /// Text that should be JSON and is not (or is not the JSON expected).
+    MalformedJson = 3,
+    /// Definitions that did not compile; the diagnostics say why.
+    Definitions = 4,
+    /// A well-formed event the engine refused (wrong field type, missing
+    /// field, out of time order for its key, ...); nothing was applied.
+    Event = 5,
+    /// A feature this build does not provide yet.
+    Unsupported = 6,
+    /// A handle that is not live: freed already, or of another type (C only).
+    BadHandle = 7,
+    /// A bug: a panic was caught at the boundary (C and Python only).
+    Panic = 8,
+    /// A bug: an internal invariant did not hold.
+    Internal = 9,
+}
+
+impl ErrorCode {
+    /// Every code, in numeric order.
+    pub const ALL: [ErrorCode; 9] = [
+        ErrorCode::InvalidArgument,
+        ErrorCode::InvalidUtf8,
+        ErrorCode::MalformedJson,
+        ErrorCode::Definitions,
+        ErrorCode::Event,
+        ErrorCode::Unsupported,
+        ErrorCode::BadHandle,
+        ErrorCode::Panic,
+        ErrorCode::Internal,
+    ];
+
+    /// A stable lowercase name (`"malformed_json"`), used in JSON.
+    pub fn name(self) -> &'static str {
+        match self {
+            ErrorCode::InvalidArgument => "invalid_argument",
+            ErrorCode::InvalidUtf8 => "invalid_utf8",
+            ErrorCode::MalformedJson => "malformed_json",
+            ErrorCode::Definitions => "definitions",
+            ErrorCode::Event => "event",
+            ErrorCode::Unsupported => "unsupported",
+            ErrorCode::BadHandle => "bad_handle",
+            ErrorCode::Panic => "panic",
+            ErrorCode::Internal => "internal",
+        }
+    }
+
+    /// The number (as in the C header).
+    pub fn as_i32(self) -> i32 {
+        self as i32
+    }
+}
+
+/// A failure at the boundary: a code, a one-paragraph message and, for
+/// definitions that did not compile, their diagnostics.
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+#[error("{message}")]
+pub struct ApiError {
+    /// What kind of failure.
+    pub code: ErrorCode,
+    /// Human-readable explanation.
+    pub message: String,
+    /// Diagnostics as a JSON array of objects (see
+    /// [`Diagnostic::to_json`](crate::Diagnostic::to_json)); empty unless
+    /// `code` is [`ErrorCode::Definitions`].
+    pub diagnostics: serde_json::Value,
+}
+
+impl ApiError {
+    /// An error without diagnostics.
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> ApiError {
+        ApiError {
+            code,
+            message: message.into(),
+            diagnostics: serde_json::Value::Array(Vec::new()),
+        }
+    }
+
+    /// The diagnostics as JSON text (`[]` when there are none).
+    pub fn diagnostics_json(&self) -> String {
+        self.diagnostics.to_string()
+    }
+
+    /// The whole error as one JSON object:
+    /// `{"code":"definitions","status":4,"message":"...","diagnostics":[...]}`.
+    ///
+    /// ```
+    /// use yingji::api::{ApiError, ErrorCode};
+    /// let e = ApiError::new(ErrorCode::MalformedJson, "not JSON");
+    /// assert_eq!(e.to_json(), r#"{"code":"malformed_json","diagnostics":[],"message":"not JSON","status":3}"#);
+    /// ```
+    pub fn to_json(&self) -> String {
+        serde_json::json!({
+            "code": self.code.name(),
+            "status": self.code.as_i32(),
+            "message": self.message,
+            "diagnostics": self.diagnostics,
+        })
+        .to_string()
+    }
+
+    fn unsupported(what: &str) -> ApiError {
+        ApiError::new(
+            ErrorCode::Unsupported,
+            format!("{what} is not supported yet by this build of yingji"),
+        )
+    }
+}
+
+impl From<&LoadError> for ApiError {
+    fn from(e: &LoadError) -> ApiError {
+        let errors: Vec<_> = e.diagnostics.iter().filter(|d| d.is_error()).collect();
+        let first = errors
+            .first()
+            .map(|d| format!("; first: {} {}", d.code, d.message))
+            .unwrap_or_default();
+        ApiError {
+            code: ErrorCode::Definitions,
+            message: format!(
+                "the definitions did not compile: {} error(s){first}",
+                errors.len()
+            ),
+            diagnostics: e.to_json(),
+        }
+    }
+}
+
+/// Checks that `bytes` are UTF-8; `what` names them in the error
+/// ("event line", "definitions text").
+///
+/// ```
+/// use yingji::api::{utf8, ErrorCode};
+/// assert_eq!(utf8(b"mm", "field").unwrap(), "mm");
+/// let e = utf8(b"\xff\xfe", "event line").unwrap_err();
+/// assert_eq!(e.code, ErrorCode::InvalidUtf8);
+/// assert!(e.message.starts_with("event line is not valid UTF-8"), "{}", e.message);
+/// ```
+pub fn utf8<'a>(bytes: &'a [u8], what: &str) -> Result<&'a str, ApiError> {
+    std::str::from_utf8(bytes).map_err(|e| {
+        ApiError::new(
+            ErrorCode::InvalidUtf8,
+            format!("{what} is not valid UTF-8: {e}"),
+        )
+    })
+}
+
+/// Loaded definitions: compiled, or the diagnostics that say why not.
+#[derive(Debug)]
+pub struct Defs {
+    result: Result<Definitions, LoadError>,
+}
+
+impl Defs {
+    /// Loads one text; a `name` ending in `.yaml`/`.yml` selects YAML, else
+    /// the `.yj` language. The name appears in diagnostics and in outputs'
+    /// `rule_at`.
+    ///
+    /// ```
+    /// use yingji::api::Defs;
+    /// let defs = Defs::from_text("bad.yj", "event rain { mm: numbr }");
+    /// assert!(!defs.is_ok());
+    /// assert!(defs.diagnostics_json().contains(r#""code":"E0105""#), "{}", defs.diagnostics_json());
+    /// ```
+    pub fn from_text(name: &str, text: &str) -> Defs {
+        Defs {
+            result: Definitions::from_str(name, text),
+        }
+    }
+
+    /// Loads `.yj` / YAML files and folders (folders recursively). A path
+    /// that cannot be read is an `E0004` diagnostic.
+    ///
+    /// ```
+    /// use yingji::api::{Defs, ErrorCode};
+    /// let defs = Defs::from_paths(&["no/such/folder"]);
+    /// let err = defs.check().unwrap_err();
+    /// assert_eq!(err.code, ErrorCode::Definitions);
+    /// assert_eq!(err.diagnostics[0]["code"], "E0004");
+    /// ```
+    pub fn from_paths<P: AsRef<Path>>(paths: &[P]) -> Defs {
+        let paths: Vec<&Path> = paths.iter().map(AsRef::as_ref).collect();
+        Defs {
+            result: Definitions::from_paths(&paths),
+        }
+    }
+
+    /// Whether the definitions compiled.
+    pub fn is_ok(&self) -> bool {
+        self.result.is_ok()
+    }
+
+    /// The compiled definitions, if they compiled.
+    pub fn definitions(&self) -> Option<&Definitions> {
+        self.result.as_ref().ok()
+    }
+
+    /// Every diagnostic (errors and warnings) as a JSON array.
+    pub fn diagnostics(&self) -> serde_json::Value {
+        match &self.result {
+            Ok(d) => {
+                serde_json::Value::Array(d.warnings.iter().map(|w| w.to_json(&d.sources)).collect())
+            }
+            Err(e) => e.to_json(),
+        }
+    }
+
+    /// [`Defs::diagnostics`] as text.
+    pub fn diagnostics_json(&self) -> String {
+        self.diagnostics().to_string()
+    }
+
+    /// Every diagnostic rendered for a terminal (rustc style), or `""`.
+    pub fn rendered(&self) -> String {
+        match &self.result {
+            Ok(d) => d
+                .warnings
+                .iter()
+                .map(|w| w.render(&d.sources))
+                .collect::<Vec<_>>()
+                .join("\n"),
+            Err(e) => e.rendered.clone(),
+        }
+    }
+
+    /// `Ok` with the warnings (a JSON array, often `[]`) when the definitions
+    /// compiled, else an [`ErrorCode::Definitions`] error carrying every
+    /// diagnostic.
+    pub fn check(&self) -> Result<String, ApiError> {
+        match &self.result {
+            Ok(_) => Ok(self.diagnostics_json()),
+            Err(e) => Err(ApiError::from(e)),
+        }
+    }
+
+    /// What was loaded, as JSON:
+    /// `{"ok":true,"files":1,"event_kinds":["rain"],"signals":["暴雨"],"warnings":0,"errors":0}`
+    /// (`event_kinds` and `signals` are empty when the definitions did not
+    /// compile).
+    ///
+    /// ```
+    /// use yingji::api::Defs;
+    /// let defs = Defs::from_text("a.yj", "event rain { station: string, mm: number }");
+    /// assert_eq!(defs.summary_json(),
+    ///     r#"{"errors":0,"event_kinds":["rain"],"files":1,"ok":true,"signals":[],"warnings":0}"#);
+    /// ```
+    pub fn summary_json(&self) -> String {
+        let v = match &self.result {
+            Ok(d) => serde_json::json!({
+                "ok": true,
+                "files": d.files,
+                "event_kinds": d.program.kinds.iter().map(|k| k.name.as_str()).collect::<Vec<_>>(),
+                "signals": d.program.signals.iter().map(|s| s.name.as_str()).collect::<Vec<_>>(),
+                "warnings": d.warnings.len(),
+                "errors": 0,
+            }),
+            Err(e) => {
+                let errors = e.diagnostics.iter().filter(|d| d.is_error()).count();
+                serde_json::json!({
+                    "ok": false,
+                    "files": files_read(e),
+                    "event_kinds": [],
+                    "signals": [],
+                    "warnings": e.diagnostics.len() - errors,
+                    "errors": errors,
+                })
+            }
+        };
+        v.to_string()
+    }
+
+    /// A fresh engine over these definitions; an [`ErrorCode::Definitions`]
+    /// error (with the diagnostics) when they did not compile.
+    ///
+    /// ```
+    /// use yingji::api::{Defs, ErrorCode};
+    /// let defs = Defs::from_text("bad.yj", "signal s { from nothing }");
+    /// let err = defs.engine().unwrap_err();
+    /// assert_eq!(err.code, ErrorCode::Definitions);
+    /// assert!(err.message.starts_with("the definitions did not compile"), "{}", err.message);
+    /// assert!(!err.diagnostics.as_array().unwrap().is_empty());
+    /// ```
+    pub fn engine(&self) -> Result<Engine, ApiError> {
+        let defs = self.result.as_ref().map_err(ApiError::from)?;
+        let engine = defs.engine().map_err(|e| {
+            ApiError::new(
+                ErrorCode::Internal,
+                format!("compiled program is invalid: {e}"),
+            )
+        })?;
+        Ok(Engine { engine, seq: 0 })
+    }
+
+    /// Assesses records against the definitions' assessments.
+    ///
+    /// Assessments are not part of this build yet: always an
+    /// [`ErrorCode::Unsupported`] error (after the definitions themselves are
+    /// checked), so callers can be written against the final interface.
+    ///
+    /// ```
+    /// use yingji::api::{Defs, ErrorCode};
+    /// let defs = Defs::from_text("a.yj", "event rain { mm: number }");
+    /// assert_eq!(defs.assess("[]").unwrap_err().code, ErrorCode::Unsupported);
+    /// ```
+    pub fn assess(&self, records_json: &str) -> Result<String, ApiError> {
+        self.result.as_ref().map_err(ApiError::from)?;
+        serde_json::from_str::<serde_json::Value>(records_json).map_err(|e| {
+            ApiError::new(
+                ErrorCode::MalformedJson,
+                format!("records are not JSON: {e}"),
+            )
+        })?;
+        Err(ApiError::unsupported("assessing records"))
+    }
+}
+
+/// Files of a failed load that were read (an unreadable path adds an empty
+/// source and an `E0004` diagnostic).
+fn files_read(e: &LoadError) -> usize {
+    let unreadable = e
+        .diagnostics
+        .iter()
+        .filter(|d| d.code == yingji_dsl::diag::codes::IO)
+        .count();
+    let sources = (0..).take_while(|&i| e.sources.file(i).is_some()).count();
+    sources.saturating_sub(unreadable)
+}
+
+/// One event of a batch that the engine refused.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct Rejected {
+    /// Its position in the engine's input (as in outputs' `event`).
+    pub event: u64,
+    /// Its position in the batch, from 1 (lines for JSONL, elements for an
+    /// array; blank lines count).
+    pub index: u64,
+    /// `"malformed_json"` or `"event"` (see [`ErrorCode::name`]).
+    pub code: &'static str,
+    /// Why.
+    pub message: String,
+}
+
+/// What a batch produced.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Batch {
+    /// Outputs, in order.
+    pub outputs: Vec<Output>,
+    /// Events applied.
+    pub accepted: u64,
+    /// Events refused (each changed nothing).
+    pub rejected: Vec<Rejected>,
+}
+
+impl Batch {
+    /// `{"outputs":[...],"accepted":N,"rejected":[{"event":..,"index":..,"code":..,"message":..}]}`.
+    pub fn to_json(&self) -> String {
+        let mut s = String::from("{\"outputs\":");
+        s.push_str(&outputs_json(&self.outputs));
+        let _ = write!(s, ",\"accepted\":{},\"rejected\":", self.accepted);
+        s.push_str(&serde_json::to_string(&self.rejected).unwrap_or_else(|_| "[]".into()));
+        s.push('}');
+        s
+    }
+}
+
+/// Outputs as a JSON array, each as [`Output::to_json`] writes it.
+pub fn outputs_json(outputs: &[Output]) -> String {
+    let mut s = String::from("[");
+    for (i, o) in outputs.iter().enumerate() {
+        if i > 0 {
+            s.push(',');
+        }
+        s.push_str(&o.to_json());
+    }
+    s.push(']');
+    s
+}
+
+fn line_error(e: LineError) -> ApiError {
+    let code = match &e {
+        LineError::Event(EventError::NotJson(_)) => ErrorCode::MalformedJson,
+        _ => ErrorCode::Event,
+    };
+    ApiError::new(code, e.to_string())
+}
+
+/// A running engine (see the [module docs](self) for event numbering).
+pub struct Engine {
+    engine: yingji_engine::Engine,
+    seq: u64,
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine")
+            .field("events", &self.seq)
+            .field("keys", &self.engine.key_count())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Engine {
+    /// Applies one event (one JSON object, as in a JSONL line) and returns
+    /// its outputs. A refused event changes nothing: [`ErrorCode::MalformedJson`]
+    /// for text that is not a JSON object, [`ErrorCode::Event`] for the rest.
+    pub fn push(&mut self, line: &str) -> Result<Vec<Output>, ApiError> {
+        self.seq += 1;
+        let mut out = Vec::new();
+        self.engine
+            .push_line(line, self.seq, &mut out)
+            .map_err(line_error)?;
+        Ok(out)
+    }
+
+    /// [`Engine::push`] with the outputs as a JSON array.
+    pub fn push_json(&mut self, line: &str) -> Result<String, ApiError> {
+        self.push(line).map(|o| outputs_json(&o))
+    }
+
+    /// Applies a batch: JSONL (one event per line; blank lines skipped) or,
+    /// when the text starts with `[`, a JSON array of event objects. Refused
+    /// events are listed in [`Batch::rejected`] and do not stop the batch;
+    /// only an array that is not valid JSON fails as a whole (nothing applied).
+    ///
+    /// ```
+    /// use yingji::api::Defs;
+    /// let defs = Defs::from_text("a.yj",
+    ///     "event rain { station: string, mm: number }\n\
+    ///      signal s { from rain key station let r = sum(mm, 1h) level red when r >= 10 }");
+    /// let mut engine = defs.engine()?;
+    /// let batch = engine.push_batch(concat!(
+    ///     r#"{"ts":"2024-07-29T01:00:00+08:00","kind":"rain","station":"A","mm":4}"#, "\n",
+    ///     "\n",
+    ///     r#"{"ts":"2024-07-29T01:10:00+08:00","kind":"rain","station":"A","mm":"lots"}"#, "\n",
+    ///     r#"{"ts":"2024-07-29T01:20:00+08:00","kind":"rain","station":"A","mm":6}"#, "\n",
+    /// ))?;
+    /// assert_eq!(batch.accepted, 2);
+    /// assert_eq!(batch.outputs.len(), 1);
+    /// assert_eq!((batch.rejected[0].event, batch.rejected[0].index), (2, 3));
+    /// assert!(batch.to_json().contains(r#""to":"red""#));
+    ///
+    /// // the same as an array
+    /// let mut engine = defs.engine()?;
+    /// let batch = engine.push_batch(r#"[{"ts":"2024-07-29T01:00:00+08:00","kind":"rain","station":"A","mm":12}, 7]"#)?;
+    /// assert_eq!((batch.accepted, batch.outputs.len(), batch.rejected[0].code), (1, 1, "malformed_json"));
+    /// # Ok::<(), yingji::api::ApiError>(())
+    /// ```
+    pub fn push_batch(&mut self, batch: &str) -> Result<Batch, ApiError> {
+        let mut result = Batch::default();
+        if batch.trim_start().starts_with('[') {
+            let items: Vec<serde_json::Value> = serde_json::from_str(batch).map_err(|e| {
+                ApiError::new(
+                    ErrorCode::MalformedJson,
+                    format!("the batch is not a JSON array: {e}"),
+                )
+            })?;
+            for (i, item) in items.iter().enumerate() {
+                let line = if item.is_object() {
+                    item.to_string()
+                } else {
+                    // let the engine word the refusal, as for a JSONL line
+                    format!("{item}")
+                };
+                self.push_into(&line, i as u64 + 1, &mut result);
+            }
+        } else {
+            for (i, line) in batch.split('\n').enumerate() {
+                let line = line.strip_suffix('\r').unwrap_or(line);
+                if line.trim().is_empty() {
+                    continue;
+                }
+                self.push_into(line, i as u64 + 1, &mut result);
+            }
+        }
+        Ok(result)
+    }
+
+    fn push_into(&mut self, line: &str, index: u64, result: &mut Batch) {
+        self.seq += 1;
+        match self.engine.push_line(line, self.seq, &mut result.outputs) {
+            Ok(()) => result.accepted += 1,
+            Err(e) => {
+                let e = line_error(e);
+                result.rejected.push(Rejected {
+                    event: self.seq,
+                    index,
+                    code: e.code.name(),
+                    message: e.message,
+                });
+            }
+        }
+    }
+
+    /// [`Engine::push_batch`] as JSON ([`Batch::to_json`]).
+    pub fn push_batch_json(&mut self, batch: &str) -> Result<String, ApiError> {
+        self.push_batch(batch).map(|b| b.to_json())
+    }
+
+    /// How many events have been pushed (accepted or refused).
+    pub fn events(&self) -> u64 {
+        self.seq
+    }
+
+    /// The current level of `key` in `signal` (`"none"`, `"blue"`, ...
+    /// `"red"`); `"none"` for unknown signals and keys.
+    pub fn level(&self, signal: &str, key: &str) -> String {
+        serde_json::to_value(self.engine.level(signal, key))
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_string))
+            .unwrap_or_default()
+    }
+
+    /// The engine's state as JSON, to resume later with [`Engine::restore`].
+    ///
+    /// Not in this build yet: always [`ErrorCode::Unsupported`].
+    ///
+    /// ```
+    /// use yingji::api::{Defs, ErrorCode};
+    /// let engine = Defs::from_text("a.yj", "event rain { mm: number }").engine()?;
+    /// assert_eq!(engine.snapshot().unwrap_err().code, ErrorCode::Unsupported);
+    /// # Ok::<(), yingji::api::ApiError>(())
+    /// ```
+    pub fn snapshot(&self) -> Result<String, ApiError> {
+        Err(ApiError::unsupported("snapshotting engine state"))
+    }
+
+    /// Replaces the engine's state with a [`Engine::snapshot`] taken from an
+    /// engine over the same definitions.
+    ///
+    /// Not in this build yet: [`ErrorCode::MalformedJson`] for text that is
+    /// not JSON, else [`ErrorCode::Unsupported`]; the state is unchanged.
+    pub fn restore(&mut self, snapshot_json: &str) -> Result<(), ApiError> {
+        serde_json::from_str::<serde_json::Value>(snapshot_json).map_err(|e| {
+            ApiError::new(
+                ErrorCode::MalformedJson,
+                format!("the snapshot is not JSON: {e}"),
+            )
+        })?;
+        Err(ApiError::unsupported("restoring engine state"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, reason = "test")]
+    use super::*;
+
+    const RAIN: &str = "event rain { station: string, mm: number }\n\
+        signal s { from rain key station let r = sum(mm, 1h) level red when r >= 10 }";
+
+    #[test]
+    fn codes_are_stable() {
+        let nums: Vec<i32> = ErrorCode::ALL.iter().map(|c| c.as_i32()).collect();
+        assert_eq!(nums, (1..=9).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn refused_event_changes_nothing_and_is_numbered() {
+        let mut e = Defs::from_text("a.yj", RAIN).engine().unwrap();
+        let ok = r#"{"ts":"2024-07-29T01:00:00+08:00","kind":"rain","station":"A","mm":12}"#;
+        let late = r#"{"ts":"2024-07-29T00:00:00+08:00","kind":"rain","station":"A","mm":0}"#;
+        assert_eq!(e.push(ok).unwrap().len(), 1);
+        let err = e.push(late).unwrap_err();
+        assert_eq!(err.code, ErrorCode::Event);
+        assert_eq!(e.level("s", "A"), "red");
+        assert_eq!(e.events(), 2);
+        let err =
+            e.push(r#"{"ts":"2024-07-29T01:00:00+08:00","kind":"rain","station":"A","mm":"x"}"#);
+        assert_eq!(err.unwrap_err().code, ErrorCode::Event);
+        assert_eq!(e.push("[1,2]").unwrap_err().code, ErrorCode::MalformedJson);
+    }
+
+    #[test]
+    fn bad_array_batch_applies_nothing() {
+        let mut e = Defs::from_text("a.yj", RAIN).engine().unwrap();
+        let err = e.push_batch("[{\"ts\":").unwrap_err();
+        assert_eq!(err.code, ErrorCode::MalformedJson);
+        assert_eq!(e.events(), 0);
+    }
+
+    #[test]
+    fn summary_of_failed_definitions() {
+        let d = Defs::from_text("bad.yj", "event rain { mm: numbr }");
+        let s: serde_json::Value = serde_json::from_str(&d.summary_json()).unwrap();
+        assert_eq!(s["ok"], false);
+        assert_eq!(s["files"], 1);
+        assert_eq!(s["errors"], 1);
+        let s: serde_json::Value =
+            serde_json::from_str(&Defs::from_paths(&["/no/such"]).summary_json()).unwrap();
+        assert_eq!(s["files"], 0);
+    }
+
+    #[test]
+    fn restore_checks_json_first() {
+        let mut e = Defs::from_text("a.yj", RAIN).engine().unwrap();
+        assert_eq!(e.restore("{").unwrap_err().code, ErrorCode::MalformedJson);
+        assert_eq!(e.restore("{}").unwrap_err().code, ErrorCode::Unsupported);
+    }
+}
