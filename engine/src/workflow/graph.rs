@@ -3,7 +3,7 @@
 //! waiting step, and response levels that skip a level.
 
 use crate::time::format_duration;
-use crate::workflow::ir::{Cond, Operand, PlanDef, Response, StepIdx, StepKind, WaitFor};
+use crate::workflow::ir::{CmpOp, Cond, Operand, PlanDef, Response, StepIdx, StepKind, WaitFor};
 use petgraph::Direction;
 use petgraph::algo::tarjan_scc;
 use petgraph::stable_graph::{NodeIndex, StableDiGraph};
@@ -90,6 +90,48 @@ fn operand_text(o: &Operand) -> String {
         Operand::ResponseLit(r) => r.to_string(),
         Operand::Num(n) => n.to_string(),
         Operand::Str(s) => format!("{s:?}"),
+    }
+}
+
+/// The response levels (bit set over ranks 0..=4) under which `c` may hold;
+/// conditions that do not test `response` allow every level.
+pub fn response_mask(c: &Cond) -> u8 {
+    const ALL: u8 = 0b1_1111;
+    match c {
+        Cond::Cmp(a, op, b) => {
+            let (r, op) = match (a, b) {
+                (Operand::Response, Operand::ResponseLit(r)) => (*r, *op),
+                (Operand::ResponseLit(r), Operand::Response) => (
+                    *r,
+                    match op {
+                        CmpOp::Lt => CmpOp::Gt,
+                        CmpOp::Le => CmpOp::Ge,
+                        CmpOp::Gt => CmpOp::Lt,
+                        CmpOp::Ge => CmpOp::Le,
+                        o => *o,
+                    },
+                ),
+                _ => return ALL,
+            };
+            (0..=4u8)
+                .filter(|&x| {
+                    let y = r.rank();
+                    match op {
+                        CmpOp::Eq => x == y,
+                        CmpOp::Ne => x != y,
+                        CmpOp::Lt => x < y,
+                        CmpOp::Le => x <= y,
+                        CmpOp::Gt => x > y,
+                        CmpOp::Ge => x >= y,
+                    }
+                })
+                .fold(0, |m, x| m | (1 << x))
+        }
+        Cond::And(v) => v.iter().fold(ALL, |m, x| m & response_mask(x)),
+        Cond::Or(v) => v.iter().fold(0, |m, x| m | response_mask(x)),
+        Cond::Const(false) => 0,
+        // `not` and everything else: no narrowing (sound over-approximation)
+        _ => ALL,
     }
 }
 
@@ -266,7 +308,19 @@ impl PlanGraph {
         while let Some(node) = work.pop() {
             let Some(i) = self.step_of(node) else { continue };
             let out = exit_of(usize::from(i), entry.get(usize::from(i)).copied().unwrap_or(0));
+            let arms = match plan.steps.get(usize::from(i)).map(|s| &s.kind) {
+                Some(StepKind::Branch { arms, .. }) => Some(arms),
+                _ => None,
+            };
             for e in self.graph.edges_directed(node, Direction::Outgoing) {
+                // a guard that tests `response` narrows the levels along its arm
+                let out = match (e.weight(), arms) {
+                    (Edge::Guard(text), Some(arms)) => arms
+                        .iter()
+                        .find(|(c, t)| self.steps.get(usize::from(*t)) == Some(&e.target()) && cond_text(plan, c) == *text)
+                        .map_or(out, |(c, _)| out & response_mask(c)),
+                    _ => out,
+                };
                 if let Some(j) = self.step_of(e.target()) {
                     if let Some(s) = entry.get_mut(usize::from(j)) {
                         if *s | out != *s {

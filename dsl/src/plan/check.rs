@@ -1,0 +1,866 @@
+//! Validation and lowering of plan documents.
+//!
+//! Checks, all reported at once with `file:line:col`: YAML shape; duplicate
+//! plans, steps, chains and people; undefined steps, chains, roles (roster
+//! entries), signals, fields and plans; steps with no kind or two kinds; bad
+//! levels, durations and guards; a chain whose last tier has no fallback; and,
+//! on each plan's graph, unreachable steps, cycles in which nothing waits,
+//! steps from which no `close` can be reached, and response levels that skip
+//! a level when `response.skip_levels` is false. Warnings: a person holding
+//! the roles of two tiers of one chain; a fallback on a tier that is not last.
+
+use crate::diag::{Diagnostic, FileId, SourceMap, Span, codes, suggest};
+use crate::plan::PlanLoad;
+use crate::plan::cond::{CondEnv, parse_cond};
+use crate::plan::yaml::{ChainYaml, PlanDoc, S, StepYaml};
+use serde_saphyr::Spanned;
+use std::collections::{HashMap, HashSet};
+use yingji_engine::ir::Program;
+use yingji_engine::value::Level;
+use yingji_engine::workflow::graph::PlanGraph;
+use yingji_engine::workflow::ir::{
+    AreaDef, ChainDef, ChainIdx, ChainKind, PlanDef, PlanSet, Person, Response, StepDef, StepIdx, StepKind, TierDef,
+    Trigger, Verify, WaitFor,
+};
+
+/// Reads a duration: `30s`, `5m`, `2h`, `1d`, `90m` (a whole number and a unit).
+pub fn parse_duration(s: &str) -> Option<i64> {
+    let s = s.trim();
+    let unit_at = s.find(|c: char| !c.is_ascii_digit())?;
+    let (n, unit) = s.split_at(unit_at);
+    let n: i64 = n.parse().ok()?;
+    let ms = match unit {
+        "ms" => 1,
+        "s" => 1_000,
+        "m" | "min" => 60_000,
+        "h" => 3_600_000,
+        "d" => 86_400_000,
+        _ => return None,
+    };
+    n.checked_mul(ms).filter(|&v| v > 0)
+}
+
+struct Ctx<'a> {
+    sources: &'a SourceMap,
+    diags: Vec<Diagnostic>,
+}
+
+impl Ctx<'_> {
+    fn text(&self, file: FileId) -> &str {
+        self.sources.file(file).map_or("", |f| &f.text)
+    }
+
+    /// The span of a located value (a string's span covers it, quotes included).
+    fn span<T>(&self, file: FileId, s: &Spanned<T>) -> Span {
+        let sp = s.referenced.span();
+        let start = sp.byte_offset().unwrap_or(0) as usize;
+        let len = sp.byte_len().unwrap_or(0) as usize;
+        Span::new(file, start, start + len.max(1))
+    }
+
+    fn sspan(&self, file: FileId, s: &S) -> Span {
+        let sp = self.span(file, s);
+        let len = (sp.end - sp.start) as usize;
+        Span::new(file, sp.start as usize, sp.start as usize + len.max(s.value.len()))
+    }
+
+    /// Byte offset where a string scalar's content starts (after a quote).
+    fn content_start(&self, file: FileId, s: &S) -> usize {
+        let sp = self.span(file, s);
+        let start = sp.start as usize;
+        match self.text(file).as_bytes().get(start) {
+            Some(b'"' | b'\'') => start + 1,
+            _ => start,
+        }
+    }
+
+    fn at(&self, span: Span) -> String {
+        self.sources.location(span)
+    }
+
+    fn err(&mut self, code: &'static str, span: Span, msg: impl Into<String>, label: impl Into<String>) {
+        self.diags.push(Diagnostic::error(code, span, msg).label(label));
+    }
+
+    fn duration(&mut self, file: FileId, s: &S) -> Option<i64> {
+        let d = parse_duration(&s.value);
+        if d.is_none() {
+            let span = self.sspan(file, s);
+            self.diags.push(
+                Diagnostic::error(codes::PLAN_SHAPE, span, format!("`{}` is not a duration", s.value))
+                    .label("expected e.g. 5m")
+                    .hint("write a whole number and a unit: 30s, 5m, 2h, 1d"),
+            );
+        }
+        d
+    }
+}
+
+struct ChainSrc<'d> {
+    file: FileId,
+    name: &'d S,
+    chain: &'d Spanned<ChainYaml>,
+}
+
+/// See the module documentation.
+pub fn check(sources: &SourceMap, files: &[FileId], program: Option<&Program>) -> PlanLoad {
+    let mut cx = Ctx {
+        sources,
+        diags: Vec::new(),
+    };
+    let mut docs: Vec<(FileId, PlanDoc)> = Vec::new();
+    for &f in files {
+        let text = cx.text(f).to_string();
+        match serde_saphyr::from_str::<PlanDoc>(&text) {
+            Ok(d) => docs.push((f, d)),
+            Err(e) => {
+                let (line, col) = e
+                    .location()
+                    .map_or((1, 1), |l| (l.line() as usize, l.column() as usize));
+                let off = offset_of(&text, line, col);
+                let msg = e.without_snippet().to_string();
+                let msg = msg.lines().next().unwrap_or("invalid YAML");
+                let msg = msg.split_once(": ").map_or(msg, |(_, m)| m);
+                let msg = msg
+                    .strip_prefix("line ")
+                    .and_then(|m| m.split_once(": "))
+                    .map_or(msg, |(_, m)| m);
+                cx.diags.push(
+                    Diagnostic::error(codes::YAML, Span::new(f, off, off + 1), format!("invalid plan YAML: {msg}"))
+                        .label("here")
+                        .hint("a plan file has `plan:`, `triggers:`, `steps:`; chains go under `chains:`; a roster has `roster:`, `areas:`, `people:`"),
+                );
+            }
+        }
+    }
+
+    // ---- roster
+    let mut set = PlanSet::default();
+    let mut area_parent: Vec<(String, Option<String>)> = Vec::new();
+    let mut person_ids: HashMap<String, Span> = HashMap::new();
+    let mut person_spans: Vec<Span> = Vec::new();
+    let mut stations: HashMap<String, Span> = HashMap::new();
+    for (f, d) in &docs {
+        for (parent, children) in d.areas.iter().flat_map(|m| m.0.iter()) {
+            if !area_parent.iter().any(|(a, _)| *a == parent.value) {
+                area_parent.push((parent.value.clone(), None));
+            }
+            for c in children {
+                match area_parent.iter_mut().find(|(a, _)| *a == c.value) {
+                    Some((_, p @ None)) => *p = Some(parent.value.clone()),
+                    Some((_, Some(other))) if *other != parent.value => {
+                        let span = cx.sspan(*f, c);
+                        let msg = format!("area `{}` is already under `{other}`", c.value);
+                        cx.err(codes::PLAN_DUPLICATE, span, msg, "second parent");
+                    }
+                    Some(_) => {}
+                    None => area_parent.push((c.value.clone(), Some(parent.value.clone()))),
+                }
+            }
+        }
+        for p in d.people.iter().flatten() {
+            let span = cx.sspan(*f, &p.value.id);
+            if let Some(first) = person_ids.get(&p.value.id.value) {
+                let msg = format!("person `{}` is listed twice (first at {})", p.value.id.value, cx.at(*first));
+                cx.err(codes::PLAN_DUPLICATE, span, msg, "duplicate id");
+                continue;
+            }
+            person_ids.insert(p.value.id.value.clone(), span);
+            let mut roles: Vec<String> = p.value.role.iter().map(|r| r.value.clone()).collect();
+            roles.extend(p.value.roles.iter().map(|r| r.value.clone()));
+            if roles.is_empty() {
+                let msg = format!("person `{}` holds no role", p.value.id.value);
+                cx.err(codes::PLAN_SHAPE, span, msg, "add `role:` or `roles:`");
+            }
+            set.roster.people.push(Person {
+                id: p.value.id.value.clone(),
+                name: p.value.name.value.clone(),
+                roles,
+                area: p.value.area.value.clone(),
+                channels: p.value.channels.iter().map(|c| c.value.clone()).collect(),
+            });
+            person_spans.push(span);
+        }
+        for (st, area) in d.stations.iter().flat_map(|m| m.0.iter()) {
+            let span = cx.sspan(*f, st);
+            if stations.insert(st.value.clone(), span).is_some() {
+                let msg = format!("station `{}` is listed twice", st.value);
+                cx.err(codes::PLAN_DUPLICATE, span, msg, "duplicate station");
+            }
+            set.roster.stations.push((st.value.clone(), area.value.clone()));
+        }
+    }
+    let known_areas: HashSet<&str> = area_parent.iter().map(|(a, _)| a.as_str()).collect();
+    if !known_areas.is_empty() {
+        for (f, doc) in &docs {
+            for p in doc.people.iter().flatten() {
+                if !known_areas.contains(p.value.area.value.as_str()) {
+                    let span = cx.sspan(*f, &p.value.area);
+                    let mut dg = Diagnostic::error(
+                        codes::PLAN_UNDEFINED,
+                        span,
+                        format!("area `{}` is not in the roster's `areas`", p.value.area.value),
+                    )
+                    .label("undefined area");
+                    if let Some(s) = suggest(&p.value.area.value, known_areas.iter().copied()) {
+                        dg = dg.hint(format!("did you mean `{s}`?"));
+                    }
+                    cx.diags.push(dg);
+                }
+            }
+        }
+    }
+    set.roster.areas = area_parent
+        .iter()
+        .map(|(name, parent)| AreaDef {
+            name: name.clone(),
+            parent: parent.clone(),
+        })
+        .collect();
+    let roles: HashSet<String> = set.roster.people.iter().flat_map(|p| p.roles.iter().cloned()).collect();
+    let check_role = |cx: &mut Ctx<'_>, f: FileId, r: &S| {
+        if !roles.contains(&r.value) {
+            let span = cx.sspan(f, r);
+            let mut d = Diagnostic::error(
+                codes::PLAN_UNDEFINED,
+                span,
+                format!("no one in the roster holds the role `{}`", r.value),
+            )
+            .label("missing roster entry");
+            d = match suggest(&r.value, roles.iter().map(String::as_str)) {
+                Some(s) => d.hint(format!("did you mean `{s}`?")),
+                None => d.hint("add a person with this role to a roster file (`people:`)"),
+            };
+            cx.diags.push(d);
+        }
+    };
+
+    // ---- chains
+    let mut chain_srcs: Vec<ChainSrc<'_>> = Vec::new();
+    for (f, d) in &docs {
+        for (name, chain) in d.chains.iter().flat_map(|m| m.0.iter()) {
+            if let Some(first) = chain_srcs.iter().find(|c| c.name.value == name.value) {
+                let span = cx.sspan(*f, name);
+                let msg = format!(
+                    "chain `{}` is defined twice (first at {})",
+                    name.value,
+                    cx.at(cx.sspan(first.file, first.name))
+                );
+                cx.err(codes::PLAN_DUPLICATE, span, msg, "duplicate chain");
+                continue;
+            }
+            chain_srcs.push(ChainSrc { file: *f, name, chain });
+        }
+    }
+    for src in &chain_srcs {
+        let f = src.file;
+        let ch = &src.chain.value;
+        let kind = match ch.kind.as_ref().map(|k| k.value.as_str()) {
+            None | Some("escalation" | "叫应") => ChainKind::Escalation,
+            Some("responsibility" | "责任人") => ChainKind::Responsibility,
+            Some(other) => {
+                let span = ch.kind.as_ref().map_or(Span::default(), |k| cx.sspan(f, k));
+                let msg = format!("unknown chain kind `{other}`");
+                cx.err(codes::PLAN_SHAPE, span, msg, "expected `escalation` or `responsibility`");
+                ChainKind::Escalation
+            }
+        };
+        let name_span = cx.sspan(f, src.name);
+        if ch.tiers.is_empty() {
+            let msg = format!("chain `{}` has no tiers", src.name.value);
+            cx.err(codes::PLAN_SHAPE, name_span, msg, "empty chain");
+        }
+        let mut tiers = Vec::new();
+        let mut fallback = Vec::new();
+        for (i, t) in ch.tiers.iter().enumerate() {
+            let t_span = cx.sspan(f, &t.value.tier);
+            check_role(&mut cx, f, &t.value.tier);
+            let timeout = cx.duration(f, &t.value.timeout).unwrap_or(0);
+            let need_all = match t.value.need.as_ref().map(|n| n.value.as_str()) {
+                None | Some("any" | "任一") => false,
+                Some("all" | "全部") => true,
+                Some(other) => {
+                    let span = t.value.need.as_ref().map_or(t_span, |n| cx.sspan(f, n));
+                    cx.err(codes::PLAN_SHAPE, span, format!("`need: {other}`"), "expected `any` or `all`");
+                    false
+                }
+            };
+            let last = i + 1 == ch.tiers.len();
+            match (&t.value.fallback, last) {
+                (Some(fb), true) => {
+                    if fb.value.is_empty() {
+                        let span = cx.span(f, fb);
+                        cx.err(codes::PLAN_NO_FALLBACK, span, "an empty fallback calls nobody", "name a role");
+                    }
+                    for r in &fb.value {
+                        check_role(&mut cx, f, r);
+                        fallback.push(r.value.clone());
+                    }
+                }
+                (None, true) => {
+                    cx.diags.push(
+                        Diagnostic::error(
+                            codes::PLAN_NO_FALLBACK,
+                            t_span,
+                            format!("the last tier of chain `{}` has no fallback", src.name.value),
+                        )
+                        .label("nobody is told when this tier does not answer")
+                        .hint("add `fallback: [<role>]` to the last tier, e.g. the county duty office"),
+                    );
+                }
+                (Some(fb), false) => {
+                    let span = cx.span(f, fb);
+                    cx.diags.push(
+                        Diagnostic::warning(codes::PLAN_IGNORED, span, "a fallback on a tier that is not the last is ignored")
+                            .label("ignored")
+                            .hint("move it to the last tier"),
+                    );
+                }
+                (None, false) => {}
+            }
+            tiers.push(TierDef {
+                role: t.value.tier.value.clone(),
+                timeout_ms: timeout,
+                need_all,
+                at: cx.at(t_span),
+            });
+        }
+        // a person in two tiers of one chain
+        for (pi, p) in set.roster.people.iter().enumerate() {
+            let held: Vec<usize> = tiers
+                .iter()
+                .enumerate()
+                .filter(|(_, t)| p.roles.contains(&t.role))
+                .map(|(i, _)| i + 1)
+                .collect();
+            if held.len() > 1 {
+                let span = person_spans.get(pi).copied().unwrap_or(name_span);
+                let list: Vec<String> = held.iter().map(|t| t.to_string()).collect();
+                cx.diags.push(
+                    Diagnostic::warning(
+                        codes::PLAN_TWO_TIERS,
+                        span,
+                        format!(
+                            "`{}` ({}) is in tiers {} of chain `{}`",
+                            p.id,
+                            p.name,
+                            list.join(" and "),
+                            src.name.value
+                        ),
+                    )
+                    .label("called twice when the chain escalates")
+                    .hint(format!("chain `{}` is defined at {}", src.name.value, cx.at(name_span))),
+                );
+            }
+        }
+        set.chains.push(ChainDef {
+            name: src.name.value.clone(),
+            at: cx.at(name_span),
+            kind,
+            tiers,
+            fallback,
+        });
+    }
+    let chain_idx: HashMap<&str, ChainIdx> = chain_srcs
+        .iter()
+        .enumerate()
+        .map(|(i, c)| (c.name.value.as_str(), i as ChainIdx))
+        .collect();
+
+    // ---- plans
+    let signals: Vec<String> = program.map(|p| p.signals.iter().map(|s| s.name.clone()).collect()).unwrap_or_default();
+    let mut plan_names: Vec<(String, Span)> = Vec::new();
+    for (f, d) in &docs {
+        if let Some(name) = &d.plan {
+            let span = cx.sspan(*f, name);
+            if let Some((_, first)) = plan_names.iter().find(|(n, _)| *n == name.value) {
+                let msg = format!("plan `{}` is defined twice (first at {})", name.value, cx.at(*first));
+                cx.err(codes::PLAN_DUPLICATE, span, msg, "duplicate plan");
+                continue;
+            }
+            plan_names.push((name.value.clone(), span));
+        } else if d.triggers.is_some() || d.steps.is_some() || d.start.is_some() {
+            let span = d
+                .steps
+                .as_ref()
+                .map(|s| cx.span(*f, s))
+                .or_else(|| d.triggers.as_ref().map(|t| cx.span(*f, t)))
+                .unwrap_or(Span::new(*f, 0, 1));
+            cx.err(codes::PLAN_SHAPE, span, "steps and triggers need a `plan:` name", "no `plan:` in this file");
+        }
+    }
+    let mut done: HashSet<String> = HashSet::new();
+    for (f, d) in &docs {
+        let Some(name) = &d.plan else { continue };
+        if !done.insert(name.value.clone()) {
+            continue;
+        }
+        if let Some(p) = lower_plan(&mut cx, *f, d, name, &signals, program, &chain_idx, &set, &plan_names, &check_role) {
+            set.plans.push(p);
+        }
+    }
+
+    PlanLoad {
+        set,
+        diagnostics: cx.diags,
+        files: docs.len(),
+    }
+}
+
+fn offset_of(text: &str, line: usize, col: usize) -> usize {
+    let mut off = 0;
+    for (i, l) in text.split_inclusive('\n').enumerate() {
+        if i + 1 == line {
+            return off + l.char_indices().nth(col.saturating_sub(1)).map_or(l.len(), |(b, _)| b);
+        }
+        off += l.len();
+    }
+    text.len()
+}
+
+fn step_kind_count(s: &StepYaml) -> usize {
+    [
+        s.notify.is_some(),
+        s.await_ack.is_some(),
+        s.measures.is_some(),
+        s.declare_response.is_some(),
+        s.branch.is_some(),
+        s.wait.is_some(),
+        s.close.is_some(),
+    ]
+    .iter()
+    .filter(|b| **b)
+    .count()
+}
+
+#[allow(clippy::too_many_arguments, reason = "the plan and every table it is checked against")]
+fn lower_plan(
+    cx: &mut Ctx<'_>,
+    f: FileId,
+    d: &PlanDoc,
+    name: &S,
+    signals: &[String],
+    program: Option<&Program>,
+    chain_idx: &HashMap<&str, ChainIdx>,
+    set: &PlanSet,
+    plan_names: &[(String, Span)],
+    check_role: &dyn Fn(&mut Ctx<'_>, FileId, &S),
+) -> Option<PlanDef> {
+    let plan_span = cx.sspan(f, name);
+    let empty = Vec::new();
+    let steps_y: &Vec<Spanned<StepYaml>> = d.steps.as_ref().map_or(&empty, |s| &s.value);
+    if steps_y.is_empty() {
+        cx.err(codes::PLAN_SHAPE, plan_span, format!("plan `{}` has no steps", name.value), "add `steps:`");
+        return None;
+    }
+    // step ids
+    let mut ids: HashMap<String, (StepIdx, bool)> = HashMap::new();
+    let mut id_spans: Vec<Span> = Vec::new();
+    for (i, s) in steps_y.iter().enumerate() {
+        let span = cx.sspan(f, &s.value.id);
+        id_spans.push(span);
+        if let Some(&(j, _)) = ids.get(&s.value.id.value) {
+            let first = id_spans.get(usize::from(j)).copied().unwrap_or(span);
+            let msg = format!("step `{}` is defined twice (first at {})", s.value.id.value, cx.at(first));
+            cx.err(codes::PLAN_DUPLICATE, span, msg, "duplicate step id");
+            continue;
+        }
+        ids.insert(s.value.id.value.clone(), (i as StepIdx, s.value.notify.is_some()));
+    }
+    let mut undefined_step = false;
+    let mut target = |cx: &mut Ctx<'_>, s: &S| -> Option<StepIdx> {
+        match ids.get(&s.value) {
+            Some(&(i, _)) => Some(i),
+            None => {
+                undefined_step = true;
+                let span = cx.sspan(f, s);
+                let mut dg = Diagnostic::error(
+                    codes::PLAN_UNDEFINED,
+                    span,
+                    format!("no step `{}` in plan `{}`", s.value, name.value),
+                )
+                .label("undefined step");
+                if let Some(h) = suggest(&s.value, ids.keys().map(String::as_str)) {
+                    dg = dg.hint(format!("did you mean `{h}`?"));
+                }
+                cx.diags.push(dg);
+                None
+            }
+        }
+    };
+
+    // triggers
+    let mut triggers = Vec::new();
+    let mut trigger_signals: Vec<String> = Vec::new();
+    for t in d.triggers.iter().flat_map(|t| t.value.iter()) {
+        let tv = &t.value;
+        let t_span = cx.span(f, t);
+        let kinds = [tv.signal.is_some(), tv.response.is_some(), tv.manual.is_some()]
+            .iter()
+            .filter(|b| **b)
+            .count();
+        if kinds != 1 {
+            cx.err(
+                codes::PLAN_SHAPE,
+                t_span,
+                "a trigger needs exactly one of `signal`, `response`, `manual`",
+                "ambiguous or empty trigger",
+            );
+            continue;
+        }
+        if let Some(sig) = &tv.signal {
+            let span = cx.sspan(f, sig);
+            if program.is_some() && !signals.contains(&sig.value) {
+                let mut dg = Diagnostic::error(codes::PLAN_UNDEFINED, span, format!("no signal `{}` is defined", sig.value))
+                    .label("undefined signal");
+                dg = match suggest(&sig.value, signals.iter().map(String::as_str)) {
+                    Some(h) => dg.hint(format!("did you mean `{h}`?")),
+                    None => dg.hint(format!("defined signals: {}", signals.join(", "))),
+                };
+                cx.diags.push(dg);
+            }
+            let level = match &tv.level {
+                None => Level::Blue,
+                Some(l) => match Level::parse(&l.value).filter(|l| *l > Level::None) {
+                    Some(l) => l,
+                    None => {
+                        let span = cx.sspan(f, l);
+                        cx.err(codes::PLAN_SHAPE, span, format!("`{}` is not a warning level", l.value), "expected blue, yellow, orange or red");
+                        Level::Blue
+                    }
+                },
+            };
+            if let (Some(a), Some(p)) = (&tv.area, program) {
+                if !p.fields.contains(&a.value) {
+                    let span = cx.sspan(f, a);
+                    cx.diags.push(
+                        Diagnostic::error(codes::PLAN_UNDEFINED, span, format!("no event declares a field `{}`", a.value))
+                            .label("undefined field")
+                            .hint("the area comes from this field of the event that raised the level"),
+                    );
+                }
+            }
+            trigger_signals.push(sig.value.clone());
+            triggers.push(Trigger::Signal {
+                signal: sig.value.clone(),
+                min_level: level,
+                area_field: tv.area.as_ref().map(|a| a.value.clone()),
+            });
+        } else if let Some(r) = &tv.response {
+            let plan = match r.value.as_str() {
+                "any" | "任一" => None,
+                p => {
+                    if !plan_names.iter().any(|(n, _)| n == p) {
+                        let span = cx.sspan(f, r);
+                        cx.err(codes::PLAN_UNDEFINED, span, format!("no plan `{p}` is defined"), "undefined plan");
+                    }
+                    Some(p.to_string())
+                }
+            };
+            let level = match &tv.level {
+                None => Response::IV,
+                Some(l) => match Response::parse(&l.value).filter(|l| *l > Response::None) {
+                    Some(l) => l,
+                    None => {
+                        let span = cx.sspan(f, l);
+                        cx.err(codes::PLAN_SHAPE, span, format!("`{}` is not a response level", l.value), "expected IV, III, II or I");
+                        Response::IV
+                    }
+                },
+            };
+            triggers.push(Trigger::Response { plan, min_level: level });
+        } else {
+            if tv.area.is_some() || tv.level.is_some() {
+                cx.diags.push(
+                    Diagnostic::warning(codes::PLAN_IGNORED, t_span, "`level` and `area` are ignored on a manual trigger")
+                        .label("the `plan_start` event names the area"),
+                );
+            }
+            triggers.push(Trigger::Manual);
+        }
+    }
+    if triggers.is_empty() {
+        cx.err(codes::PLAN_SHAPE, plan_span, format!("plan `{}` has no triggers", name.value), "add `triggers:`");
+    }
+    let cond_signals: Vec<String> = if program.is_some() { signals.to_vec() } else { trigger_signals.clone() };
+    let env_steps = ids.clone();
+    let env = CondEnv {
+        steps: &env_steps,
+        signals: &cond_signals,
+    };
+
+    // steps
+    let mut steps = Vec::new();
+    for (i, s) in steps_y.iter().enumerate() {
+        let sv = &s.value;
+        let id_span = id_spans.get(i).copied().unwrap_or(plan_span);
+        let n = step_kind_count(sv);
+        if n != 1 {
+            let msg = if n == 0 {
+                format!("step `{}` does nothing", sv.id.value)
+            } else {
+                format!("step `{}` has {n} kinds", sv.id.value)
+            };
+            cx.diags.push(
+                Diagnostic::error(codes::PLAN_SHAPE, id_span, msg)
+                    .label("one kind per step")
+                    .hint("use exactly one of notify, await_ack, measures, declare_response, branch, wait, close"),
+            );
+            continue;
+        }
+        if sv.area.is_some() && sv.measures.is_none() {
+            let span = sv.area.as_ref().map_or(id_span, |a| cx.sspan(f, a));
+            cx.diags.push(Diagnostic::warning(codes::PLAN_IGNORED, span, "`area` only applies to `measures`").label("ignored"));
+        }
+        let mut next = match &sv.next {
+            Some(n) => target(cx, n),
+            None => steps_y.get(i + 1).and_then(|x| ids.get(&x.value.id.value)).map(|(j, _)| *j),
+        };
+        let kind = if let Some(n) = &sv.notify {
+            let span = cx.sspan(f, n);
+            if let Some(c) = n.value.strip_prefix("chain/") {
+                match chain_idx.get(c) {
+                    Some(&ci) => StepKind::NotifyChain { chain: ci },
+                    None => {
+                        let mut dg = Diagnostic::error(codes::PLAN_UNDEFINED, span, format!("no chain `{c}` is defined"))
+                            .label("undefined chain");
+                        if let Some(h) = suggest(c, chain_idx.keys().copied()) {
+                            dg = dg.hint(format!("did you mean `chain/{h}`?"));
+                        }
+                        cx.diags.push(dg);
+                        StepKind::NotifyChain { chain: 0 }
+                    }
+                }
+            } else if let Some(r) = n.value.strip_prefix("role/") {
+                let role = Spanned::new(r.to_string(), n.referenced, n.defined);
+                check_role(cx, f, &role);
+                StepKind::NotifyRole { role: r.to_string() }
+            } else {
+                cx.diags.push(
+                    Diagnostic::error(codes::PLAN_SHAPE, span, format!("`notify: {}`", n.value))
+                        .label("expected `chain/<name>` or `role/<name>`"),
+                );
+                StepKind::NotifyRole { role: n.value.clone() }
+            }
+        } else if let Some(a) = &sv.await_ack {
+            let of = target(cx, &a.of).unwrap_or(0);
+            if let Some(&(_, false)) = ids.get(&a.of.value) {
+                let span = cx.sspan(f, &a.of);
+                cx.err(codes::PLAN_SHAPE, span, format!("`{}` is not a notify step", a.of.value), "await_ack needs a notify step");
+            }
+            let timeout_ms = cx.duration(f, &a.timeout).unwrap_or(0);
+            let on_timeout = target(cx, &a.on_timeout).unwrap_or(0);
+            StepKind::AwaitAck {
+                of,
+                timeout_ms,
+                on_timeout,
+            }
+        } else if let Some(m) = &sv.measures {
+            if m.value.is_empty() {
+                let span = cx.span(f, m);
+                cx.err(codes::PLAN_SHAPE, span, "no measures listed", "e.g. [断路, 禁行, 停工停课, 撤离, 疏散]");
+            }
+            StepKind::Measure {
+                measures: m.value.iter().map(|x| x.value.clone()).collect(),
+                area: sv.area.as_ref().map(|a| a.value.clone()),
+            }
+        } else if let Some(r) = &sv.declare_response {
+            let level = match Response::parse(&r.value).filter(|l| *l > Response::None) {
+                Some(l) => l,
+                None => {
+                    let span = cx.sspan(f, r);
+                    cx.err(codes::PLAN_SHAPE, span, format!("`{}` is not a response level", r.value), "expected IV, III, II or I");
+                    Response::IV
+                }
+            };
+            StepKind::DeclareResponse { level }
+        } else if let Some(b) = &sv.branch {
+            let mut arms = Vec::new();
+            let mut otherwise = None;
+            for arm in &b.value {
+                let av = &arm.value;
+                let a_span = cx.span(f, arm);
+                match (&av.when, &av.goto, &av.otherwise) {
+                    (Some(w), Some(g), None) => {
+                        let base = cx.content_start(f, w);
+                        let c = parse_cond(f, base, &w.value, &env).map_err(|dg| cx.diags.push(dg)).ok();
+                        let t = target(cx, g);
+                        if let (Some(c), Some(t)) = (c, t) {
+                            arms.push((c, t));
+                        }
+                    }
+                    (None, None, Some(e)) if otherwise.is_none() => otherwise = target(cx, e).or(Some(0)),
+                    (None, None, Some(_)) => {
+                        cx.err(codes::PLAN_DUPLICATE, a_span, "a branch has one `else`", "second `else`");
+                    }
+                    _ => cx.err(
+                        codes::PLAN_SHAPE,
+                        a_span,
+                        "a branch arm is `{ when: <condition>, goto: <step> }` or `{ else: <step> }`",
+                        "malformed arm",
+                    ),
+                }
+            }
+            let otherwise = match otherwise {
+                Some(o) => o,
+                None => {
+                    let span = cx.span(f, b);
+                    cx.err(codes::PLAN_SHAPE, span, format!("branch `{}` has no `else`", sv.id.value), "add `{ else: <step> }`");
+                    0
+                }
+            };
+            next = None;
+            StepKind::Branch { arms, otherwise }
+        } else if let Some(w) = &sv.wait {
+            let wv = &w.value;
+            let w_span = cx.span(f, w);
+            let n = [wv.duration.is_some(), wv.until.is_some(), wv.event.is_some()]
+                .iter()
+                .filter(|b| **b)
+                .count();
+            let until = if n != 1 {
+                cx.err(codes::PLAN_SHAPE, w_span, "a wait needs exactly one of `for`, `until`, `event`", "what ends the wait?");
+                WaitFor::Duration(1)
+            } else if let Some(d) = &wv.duration {
+                WaitFor::Duration(cx.duration(f, d).unwrap_or(1))
+            } else if let Some(u) = &wv.until {
+                let base = cx.content_start(f, u);
+                match parse_cond(f, base, &u.value, &env) {
+                    Ok(c) => WaitFor::Cond(c),
+                    Err(dg) => {
+                        cx.diags.push(dg);
+                        WaitFor::Duration(1)
+                    }
+                }
+            } else {
+                WaitFor::Event(wv.event.as_ref().map(|e| e.value.clone()).unwrap_or_default())
+            };
+            let timeout_ms = wv.timeout.as_ref().and_then(|t| cx.duration(f, t));
+            let on_timeout = wv.on_timeout.as_ref().and_then(|t| target(cx, t));
+            if wv.on_timeout.is_some() && wv.timeout.is_none() {
+                let span = wv.on_timeout.as_ref().map_or(w_span, |t| cx.sspan(f, t));
+                cx.err(codes::PLAN_SHAPE, span, "`on_timeout` without `timeout`", "add `timeout: <duration>`");
+            }
+            if matches!(until, WaitFor::Duration(_)) && wv.timeout.is_some() {
+                let span = wv.timeout.as_ref().map_or(w_span, |t| cx.sspan(f, t));
+                cx.diags.push(Diagnostic::warning(codes::PLAN_IGNORED, span, "a timed wait needs no timeout").label("ignored"));
+            }
+            StepKind::Wait {
+                until,
+                timeout_ms,
+                on_timeout,
+            }
+        } else if let Some(c) = &sv.close {
+            let mut verify = Vec::new();
+            for v in &c.value.verify {
+                match Verify::parse(&v.value) {
+                    Some(x) => verify.push(x),
+                    None => {
+                        let span = cx.sspan(f, v);
+                        cx.err(codes::PLAN_SHAPE, span, format!("unknown verification stage `{}`", v.value), "expected 预警, 响应, 反馈 or 核实");
+                    }
+                }
+            }
+            if let Some(n) = &sv.next {
+                let span = cx.sspan(f, n);
+                cx.diags.push(Diagnostic::warning(codes::PLAN_IGNORED, span, "`close` ends the instance; `next` is ignored").label("ignored"));
+            }
+            next = None;
+            StepKind::Close { verify }
+        } else {
+            continue;
+        };
+        steps.push(StepDef {
+            id: sv.id.value.clone(),
+            at: cx.at(id_span),
+            kind,
+            next,
+        });
+    }
+    let start = match &d.start {
+        Some(s) => target(cx, s).unwrap_or(0),
+        None => 0,
+    };
+    let skip_levels = d.response.as_ref().is_none_or(|r| r.skip_levels.value);
+    if steps.len() != steps_y.len() || undefined_step {
+        // step indices are not reliable; graph checks would only echo the errors above
+        return None;
+    }
+    let plan = PlanDef {
+        name: name.value.clone(),
+        at: cx.at(plan_span),
+        triggers,
+        start,
+        allow_skip: skip_levels,
+        steps,
+    };
+    graph_checks(cx, &plan, &id_spans, plan_span, d, f);
+    let _ = set;
+    Some(plan)
+}
+
+fn graph_checks(cx: &mut Ctx<'_>, plan: &PlanDef, id_spans: &[Span], plan_span: Span, d: &PlanDoc, f: FileId) {
+    let g = PlanGraph::build(plan);
+    let span_of = |i: StepIdx| id_spans.get(usize::from(i)).copied().unwrap_or(plan_span);
+    let name_of = |i: StepIdx| plan.steps.get(usize::from(i)).map_or("?", |s| s.id.as_str());
+    for i in g.unreachable() {
+        cx.diags.push(
+            Diagnostic::error(codes::PLAN_UNREACHABLE, span_of(i), format!("step `{}` can never run", name_of(i)))
+                .label("no transition leads here")
+                .hint("point a `next`, `goto`, `else` or `on_timeout` at it, or remove it"),
+        );
+    }
+    let has_close = plan.steps.iter().any(|s| matches!(s.kind, StepKind::Close { .. }));
+    if !has_close {
+        cx.diags.push(
+            Diagnostic::error(codes::PLAN_NO_CLOSE, plan_span, format!("plan `{}` has no `close` step", plan.name))
+                .label("instances can never end")
+                .hint("add a step `close: { verify: [预警, 响应, 反馈, 核实] }`"),
+        );
+    } else {
+        for i in g.cannot_close(plan) {
+            cx.diags.push(
+                Diagnostic::error(codes::PLAN_NO_CLOSE, span_of(i), format!("from step `{}` the plan can never close", name_of(i)))
+                    .label("no path to a `close` step")
+                    .hint("give it a `next` (or a way out of its loop) that leads to a `close` step"),
+            );
+        }
+    }
+    for cycle in g.endless_cycles(plan) {
+        let names: Vec<&str> = cycle.iter().map(|i| name_of(*i)).collect();
+        let first = cycle.first().copied().unwrap_or(0);
+        cx.diags.push(
+            Diagnostic::error(
+                codes::PLAN_CYCLE,
+                span_of(first),
+                format!("steps {} loop without waiting", names.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(" → ")),
+            )
+            .label("an instance entering this loop never stops")
+            .hint("put a `wait` (with a duration, condition or event) or an `await_ack` in the loop"),
+        );
+    }
+    if !plan.allow_skip {
+        for (i, from, to) in g.response_skips(plan) {
+            let span = d
+                .steps
+                .as_ref()
+                .and_then(|s| s.value.get(usize::from(i)))
+                .and_then(|s| s.value.declare_response.as_ref())
+                .map_or(span_of(i), |r| cx.sspan(f, r));
+            let from_text = if from == Response::None {
+                "no response".to_string()
+            } else {
+                format!("{}级", from.roman())
+            };
+            cx.diags.push(
+                Diagnostic::error(
+                    codes::PLAN_SKIP,
+                    span,
+                    format!("step `{}` may raise the response from {from_text} straight to {}级", name_of(i), to.roman()),
+                )
+                .label("skips a level")
+                .hint("this plan sets `response: { skip_levels: false }`; declare the level in between first"),
+            );
+        }
+    }
+}
