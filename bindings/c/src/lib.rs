@@ -1,0 +1,798 @@
+//! C ABI for yingji: opaque handles over the JSON boundary [`yingji::api`].
+//!
+//! Every function here only converts between C and Rust (pointers, NUL-
+//! terminated UTF-8, status codes) and calls [`yingji::api`]; the header
+//! `include/yingji.h` is generated from this file by `build.rs` (cbindgen)
+//! and documents the ownership and threading rules.
+//!
+//! Handle checking: every handle and every string this library returns is
+//! recorded in a registry (address → kind) until it is freed, and every call
+//! looks its handle up before touching it. A second free, a use after free or
+//! a handle of the wrong kind is therefore reported as `YJ_ERR_BAD_HANDLE`
+//! without reading freed memory (unless the allocator has reused the address
+//! for a newer handle of the same kind).
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::ffi::{CStr, CString, c_char};
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::{Mutex, MutexGuard};
+use yingji::api::{self, ApiError, ErrorCode};
+
+/// Status of a call: `YJ_OK` or the kind of error (the numbers never change
+/// meaning).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[allow(non_camel_case_types, reason = "C naming in the generated header")]
+pub enum YjStatus {
+    /// Success.
+    YJ_OK = 0,
+    /// A NULL where a pointer is required, or an unusable argument.
+    YJ_ERR_INVALID_ARGUMENT = 1,
+    /// A string that is not valid UTF-8.
+    YJ_ERR_INVALID_UTF8 = 2,
+    /// Text that should be JSON (an event, a batch, a snapshot) and is not.
+    YJ_ERR_MALFORMED_JSON = 3,
+    /// Definitions that did not compile: see yj_last_error_diagnostics().
+    YJ_ERR_DEFINITIONS = 4,
+    /// A well-formed event the engine refused (wrong field type, missing
+    /// field, out of time order for its key); nothing was applied.
+    YJ_ERR_EVENT = 5,
+    /// A feature this build does not provide yet (snapshot/restore, assess).
+    YJ_ERR_UNSUPPORTED = 6,
+    /// A handle or string that is not live (freed already) or of the wrong
+    /// kind.
+    YJ_ERR_BAD_HANDLE = 7,
+    /// A bug inside the library (a caught panic); the handle may be left in
+    /// an unspecified but safe state.
+    YJ_ERR_PANIC = 8,
+    /// A bug inside the library (an internal invariant did not hold).
+    YJ_ERR_INTERNAL = 9,
+}
+
+impl From<ErrorCode> for YjStatus {
+    fn from(c: ErrorCode) -> YjStatus {
+        match c {
+            ErrorCode::InvalidArgument => YjStatus::YJ_ERR_INVALID_ARGUMENT,
+            ErrorCode::InvalidUtf8 => YjStatus::YJ_ERR_INVALID_UTF8,
+            ErrorCode::MalformedJson => YjStatus::YJ_ERR_MALFORMED_JSON,
+            ErrorCode::Definitions => YjStatus::YJ_ERR_DEFINITIONS,
+            ErrorCode::Event => YjStatus::YJ_ERR_EVENT,
+            ErrorCode::Unsupported => YjStatus::YJ_ERR_UNSUPPORTED,
+            ErrorCode::BadHandle => YjStatus::YJ_ERR_BAD_HANDLE,
+            ErrorCode::Panic => YjStatus::YJ_ERR_PANIC,
+            ErrorCode::Internal => YjStatus::YJ_ERR_INTERNAL,
+        }
+    }
+}
+
+/// Loaded definitions (opaque). They may have failed to compile; see
+/// yj_definitions_check().
+pub struct YjDefinitions {
+    defs: api::Defs,
+}
+
+/// A running engine (opaque).
+pub struct YjEngine {
+    engine: api::Engine,
+}
+
+// ---------------------------------------------------------------- registry
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Kind {
+    Definitions,
+    Engine,
+    String,
+}
+
+impl Kind {
+    fn name(self) -> &'static str {
+        match self {
+            Kind::Definitions => "YjDefinitions",
+            Kind::Engine => "YjEngine",
+            Kind::String => "string",
+        }
+    }
+}
+
+static LIVE: Mutex<Option<HashMap<usize, Kind>>> = Mutex::new(None);
+
+fn live() -> MutexGuard<'static, Option<HashMap<usize, Kind>>> {
+    // a panic while holding the lock cannot leave the map inconsistent
+    LIVE.lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+fn register(addr: usize, kind: Kind) {
+    live().get_or_insert_with(HashMap::new).insert(addr, kind);
+}
+
+/// Checks `addr` is a live object of `kind`; with `remove`, forgets it.
+fn check(addr: usize, kind: Kind, remove: bool) -> Result<(), ApiError> {
+    let mut guard = live();
+    let map = guard.get_or_insert_with(HashMap::new);
+    match map.get(&addr) {
+        Some(&k) if k == kind => {
+            if remove {
+                map.remove(&addr);
+                if map.is_empty() {
+                    // release the table once nothing is live, so a program
+                    // that frees everything ends with nothing of ours allocated
+                    *guard = None;
+                }
+            }
+            Ok(())
+        }
+        Some(&k) => Err(ApiError::new(
+            ErrorCode::BadHandle,
+            format!("expected a {}, got a {}", kind.name(), k.name()),
+        )),
+        None => Err(ApiError::new(
+            ErrorCode::BadHandle,
+            format!(
+                "not a live {} (freed already, or never returned by yingji)",
+                kind.name()
+            ),
+        )),
+    }
+}
+
+// ---------------------------------------------------------------- last error
+
+struct LastError {
+    code: YjStatus,
+    message: CString,
+    diagnostics: CString,
+}
+
+thread_local! {
+    static LAST: RefCell<Option<LastError>> = const { RefCell::new(None) };
+}
+
+fn c_text(s: String) -> CString {
+    // messages come from Rust strings and JSON; a NUL cannot occur in JSON and
+    // is replaced elsewhere, so the fallback never loses more than that byte
+    CString::new(s).unwrap_or_else(|e| {
+        let mut bytes = e.into_vec();
+        bytes.retain(|&b| b != 0);
+        CString::new(bytes).unwrap_or_default()
+    })
+}
+
+fn set_last(e: Option<&ApiError>) {
+    let value = e.map(|e| LastError {
+        code: e.code.into(),
+        message: c_text(e.message.clone()),
+        diagnostics: c_text(e.diagnostics_json()),
+    });
+    LAST.with(|l| *l.borrow_mut() = value);
+}
+
+/// Runs `f` at the boundary: clears the last error, catches panics, records
+/// the error of a failure and turns the result into a status.
+fn guard(f: impl FnOnce() -> Result<(), ApiError>) -> YjStatus {
+    set_last(None);
+    let result = match catch_unwind(AssertUnwindSafe(f)) {
+        Ok(r) => r,
+        Err(payload) => {
+            let what = payload
+                .downcast_ref::<&str>()
+                .map(|s| (*s).to_string())
+                .or_else(|| payload.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "unknown panic".into());
+            Err(ApiError::new(
+                ErrorCode::Panic,
+                format!("internal error (panic): {what}"),
+            ))
+        }
+    };
+    match result {
+        Ok(()) => YjStatus::YJ_OK,
+        Err(e) => {
+            let status = YjStatus::from(e.code);
+            set_last(Some(&e));
+            status
+        }
+    }
+}
+
+// ---------------------------------------------------------------- conversions
+
+fn null(what: &str) -> ApiError {
+    ApiError::new(ErrorCode::InvalidArgument, format!("`{what}` is NULL"))
+}
+
+/// # Safety
+/// `p` is NULL or a NUL-terminated string valid for the call.
+unsafe fn arg_str<'a>(p: *const c_char, what: &str) -> Result<&'a str, ApiError> {
+    if p.is_null() {
+        return Err(null(what));
+    }
+    // SAFETY: non-null and NUL-terminated by the caller's contract
+    let bytes = unsafe { CStr::from_ptr(p) }.to_bytes();
+    api::utf8(bytes, &format!("`{what}`"))
+}
+
+/// Checks an out-pointer and sets it to NULL, so it is NULL on any failure.
+///
+/// # Safety
+/// `out` is NULL or valid for writing one pointer.
+unsafe fn out_ptr<'a, T>(out: *mut *mut T, what: &str) -> Result<&'a mut *mut T, ApiError> {
+    if out.is_null() {
+        return Err(null(what));
+    }
+    // SAFETY: non-null and writable by the caller's contract
+    let out = unsafe { &mut *out };
+    *out = std::ptr::null_mut();
+    Ok(out)
+}
+
+/// Hands a string to the caller (to be released with `yj_string_free`).
+fn give_string(out: &mut *mut c_char, s: String) -> Result<(), ApiError> {
+    let c = CString::new(s)
+        .map_err(|_| ApiError::new(ErrorCode::Internal, "result contains a NUL byte"))?;
+    let p = c.into_raw();
+    register(p as usize, Kind::String);
+    *out = p;
+    Ok(())
+}
+
+fn give<T>(out: &mut *mut T, value: T, kind: Kind) {
+    let p = Box::into_raw(Box::new(value));
+    register(p as usize, kind);
+    *out = p;
+}
+
+/// # Safety
+/// `p` is NULL, or a pointer this library returned as a `YjDefinitions`
+/// (checked against the registry before it is dereferenced).
+unsafe fn defs_ref<'a>(p: *const YjDefinitions) -> Result<&'a YjDefinitions, ApiError> {
+    if p.is_null() {
+        return Err(null("defs"));
+    }
+    check(p as usize, Kind::Definitions, false)?;
+    // SAFETY: live in the registry, so a valid Box allocation of this type
+    Ok(unsafe { &*p })
+}
+
+/// # Safety
+/// As [`defs_ref`], for engines; no other reference to it may be in use.
+unsafe fn engine_mut<'a>(p: *mut YjEngine) -> Result<&'a mut YjEngine, ApiError> {
+    if p.is_null() {
+        return Err(null("engine"));
+    }
+    check(p as usize, Kind::Engine, false)?;
+    // SAFETY: live in the registry; one thread at a time by contract
+    Ok(unsafe { &mut *p })
+}
+
+// ---------------------------------------------------------------- errors
+
+/// The status of the most recent call on this thread (YJ_OK if it
+/// succeeded).
+#[unsafe(no_mangle)]
+pub extern "C" fn yj_last_error_code() -> YjStatus {
+    LAST.with(|l| l.borrow().as_ref().map_or(YjStatus::YJ_OK, |e| e.code))
+}
+
+/// Why the most recent call on this thread failed ("" if it succeeded).
+/// Owned by the library; valid until the next yj_ call on this thread.
+#[unsafe(no_mangle)]
+pub extern "C" fn yj_last_error_message() -> *const c_char {
+    LAST.with(|l| {
+        l.borrow()
+            .as_ref()
+            .map_or(c"".as_ptr(), |e| e.message.as_ptr())
+    })
+}
+
+/// The diagnostics of the most recent call on this thread, as a JSON array
+/// of objects (severity, code, message, file, line, column, end_line,
+/// end_column, label, hint); "[]" unless it failed with YJ_ERR_DEFINITIONS.
+/// Owned by the library; valid until the next yj_ call on this thread.
+#[unsafe(no_mangle)]
+pub extern "C" fn yj_last_error_diagnostics() -> *const c_char {
+    LAST.with(|l| {
+        l.borrow()
+            .as_ref()
+            .map_or(c"[]".as_ptr(), |e| e.diagnostics.as_ptr())
+    })
+}
+
+/// A constant name for a status ("YJ_ERR_EVENT"); "YJ_UNKNOWN" for a number
+/// that is not a status. Owned by the library.
+#[unsafe(no_mangle)]
+pub extern "C" fn yj_status_name(status: i32) -> *const c_char {
+    let name = match status {
+        0 => c"YJ_OK",
+        1 => c"YJ_ERR_INVALID_ARGUMENT",
+        2 => c"YJ_ERR_INVALID_UTF8",
+        3 => c"YJ_ERR_MALFORMED_JSON",
+        4 => c"YJ_ERR_DEFINITIONS",
+        5 => c"YJ_ERR_EVENT",
+        6 => c"YJ_ERR_UNSUPPORTED",
+        7 => c"YJ_ERR_BAD_HANDLE",
+        8 => c"YJ_ERR_PANIC",
+        9 => c"YJ_ERR_INTERNAL",
+        _ => c"YJ_UNKNOWN",
+    };
+    name.as_ptr()
+}
+
+/// The library version ("0.1.0"). Owned by the library.
+#[unsafe(no_mangle)]
+pub extern "C" fn yj_version() -> *const c_char {
+    const V: &CStr =
+        match CStr::from_bytes_with_nul(concat!(env!("CARGO_PKG_VERSION"), "\0").as_bytes()) {
+            Ok(v) => v,
+            Err(_) => c"unknown",
+        };
+    V.as_ptr()
+}
+
+/// Releases a string returned through a `char **out` argument. NULL is a
+/// no-op; a string already freed is YJ_ERR_BAD_HANDLE.
+///
+/// # Safety
+/// `s` is NULL or a string this library returned.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn yj_string_free(s: *mut c_char) -> YjStatus {
+    guard(|| {
+        if s.is_null() {
+            return Ok(());
+        }
+        check(s as usize, Kind::String, true)?;
+        // SAFETY: returned by CString::into_raw and removed from the registry
+        drop(unsafe { CString::from_raw(s) });
+        Ok(())
+    })
+}
+
+// ---------------------------------------------------------------- definitions
+
+/// Loads definitions from one text. `name` is the file name shown in
+/// diagnostics and outputs (a name ending in .yaml or .yml selects YAML,
+/// anything else the .yj language).
+///
+/// Succeeds even when the definitions do not compile, so that their
+/// diagnostics can be read: check them with yj_definitions_check(). On
+/// success *out is a new handle to release with yj_definitions_free().
+///
+/// # Safety
+/// `name`, `text`: NULL or NUL-terminated; `out`: NULL or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn yj_definitions_from_text(
+    name: *const c_char,
+    text: *const c_char,
+    out: *mut *mut YjDefinitions,
+) -> YjStatus {
+    guard(|| {
+        // SAFETY: forwarded caller contract
+        let out = unsafe { out_ptr(out, "out") }?;
+        // SAFETY: forwarded caller contract
+        let name = unsafe { arg_str(name, "name") }?;
+        // SAFETY: forwarded caller contract
+        let text = unsafe { arg_str(text, "text") }?;
+        give(
+            out,
+            YjDefinitions {
+                defs: api::Defs::from_text(name, text),
+            },
+            Kind::Definitions,
+        );
+        Ok(())
+    })
+}
+
+/// Loads definitions from `count` paths (.yj / .yaml files, or folders read
+/// recursively). A path that cannot be read is a diagnostic, as with
+/// yj_definitions_from_text(): the call itself succeeds.
+///
+/// # Safety
+/// `paths`: NULL or an array of `count` string pointers; `out`: NULL or
+/// writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn yj_definitions_from_paths(
+    paths: *const *const c_char,
+    count: usize,
+    out: *mut *mut YjDefinitions,
+) -> YjStatus {
+    guard(|| {
+        // SAFETY: forwarded caller contract
+        let out = unsafe { out_ptr(out, "out") }?;
+        if paths.is_null() {
+            return Err(null("paths"));
+        }
+        if count == 0 {
+            return Err(ApiError::new(
+                ErrorCode::InvalidArgument,
+                "`count` is 0: give at least one path",
+            ));
+        }
+        let mut list = Vec::with_capacity(count);
+        for i in 0..count {
+            // SAFETY: `paths` holds `count` pointers by the caller's contract
+            let p = unsafe { *paths.add(i) };
+            // SAFETY: each is NULL or NUL-terminated by the caller's contract
+            list.push(unsafe { arg_str(p, &format!("paths[{i}]")) }?);
+        }
+        give(
+            out,
+            YjDefinitions {
+                defs: api::Defs::from_paths(&list),
+            },
+            Kind::Definitions,
+        );
+        Ok(())
+    })
+}
+
+/// YJ_OK when the definitions compiled, else YJ_ERR_DEFINITIONS with every
+/// diagnostic in yj_last_error_diagnostics(). `warnings_json` may be NULL;
+/// otherwise on success *warnings_json is a JSON array of warnings (often
+/// "[]") to release with yj_string_free().
+///
+/// # Safety
+/// `defs`: a live handle or NULL; `warnings_json`: NULL or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn yj_definitions_check(
+    defs: *const YjDefinitions,
+    warnings_json: *mut *mut c_char,
+) -> YjStatus {
+    guard(|| {
+        let out = if warnings_json.is_null() {
+            None
+        } else {
+            // SAFETY: forwarded caller contract
+            Some(unsafe { out_ptr(warnings_json, "warnings_json") }?)
+        };
+        // SAFETY: forwarded caller contract
+        let defs = unsafe { defs_ref(defs) }?;
+        let warnings = defs.defs.check()?;
+        if let Some(out) = out {
+            give_string(out, warnings)?;
+        }
+        Ok(())
+    })
+}
+
+/// Every diagnostic (errors and warnings) as a JSON array, whether or not
+/// the definitions compiled. Release *out_json with yj_string_free().
+///
+/// # Safety
+/// `defs`: a live handle or NULL; `out_json`: NULL or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn yj_definitions_diagnostics(
+    defs: *const YjDefinitions,
+    out_json: *mut *mut c_char,
+) -> YjStatus {
+    guard(|| {
+        // SAFETY: forwarded caller contract
+        let out = unsafe { out_ptr(out_json, "out_json") }?;
+        // SAFETY: forwarded caller contract
+        let defs = unsafe { defs_ref(defs) }?;
+        give_string(out, defs.defs.diagnostics_json())
+    })
+}
+
+/// What was loaded, as a JSON object: {"ok":true,"files":1,
+/// "event_kinds":["rain"],"signals":["暴雨预警"],"warnings":0,"errors":0}.
+/// Release *out_json with yj_string_free().
+///
+/// # Safety
+/// `defs`: a live handle or NULL; `out_json`: NULL or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn yj_definitions_summary(
+    defs: *const YjDefinitions,
+    out_json: *mut *mut c_char,
+) -> YjStatus {
+    guard(|| {
+        // SAFETY: forwarded caller contract
+        let out = unsafe { out_ptr(out_json, "out_json") }?;
+        // SAFETY: forwarded caller contract
+        let defs = unsafe { defs_ref(defs) }?;
+        give_string(out, defs.defs.summary_json())
+    })
+}
+
+/// Assesses records (a JSON array) against the definitions' assessments.
+/// Not in this build yet: YJ_ERR_UNSUPPORTED (after checking the
+/// definitions compiled and the records are JSON).
+///
+/// # Safety
+/// `defs`: a live handle or NULL; `records_json`: NULL or NUL-terminated;
+/// `out_json`: NULL or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn yj_definitions_assess(
+    defs: *const YjDefinitions,
+    records_json: *const c_char,
+    out_json: *mut *mut c_char,
+) -> YjStatus {
+    guard(|| {
+        // SAFETY: forwarded caller contract
+        let out = unsafe { out_ptr(out_json, "out_json") }?;
+        // SAFETY: forwarded caller contract
+        let defs = unsafe { defs_ref(defs) }?;
+        // SAFETY: forwarded caller contract
+        let records = unsafe { arg_str(records_json, "records_json") }?;
+        give_string(out, defs.defs.assess(records)?)
+    })
+}
+
+/// Releases definitions. NULL is a no-op; a handle freed already is
+/// YJ_ERR_BAD_HANDLE.
+///
+/// # Safety
+/// `defs`: NULL or a handle this library returned.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn yj_definitions_free(defs: *mut YjDefinitions) -> YjStatus {
+    guard(|| {
+        if defs.is_null() {
+            return Ok(());
+        }
+        check(defs as usize, Kind::Definitions, true)?;
+        // SAFETY: made by Box::into_raw and just removed from the registry
+        drop(unsafe { Box::from_raw(defs) });
+        Ok(())
+    })
+}
+
+// ---------------------------------------------------------------- engine
+
+/// Creates an engine over compiled definitions; YJ_ERR_DEFINITIONS (with the
+/// diagnostics) if they did not compile. The engine does not keep a
+/// reference to `defs`. Release *out with yj_engine_free().
+///
+/// # Safety
+/// `defs`: a live handle or NULL; `out`: NULL or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn yj_engine_new(
+    defs: *const YjDefinitions,
+    out: *mut *mut YjEngine,
+) -> YjStatus {
+    guard(|| {
+        // SAFETY: forwarded caller contract
+        let out = unsafe { out_ptr(out, "out") }?;
+        // SAFETY: forwarded caller contract
+        let defs = unsafe { defs_ref(defs) }?;
+        let engine = defs.defs.engine()?;
+        give(out, YjEngine { engine }, Kind::Engine);
+        Ok(())
+    })
+}
+
+/// Applies one event (a JSON object, as one JSONL line) and sets
+/// *outputs_json to the outputs it caused, a JSON array (often "[]"), to
+/// release with yj_string_free(). A refused event changes nothing:
+/// YJ_ERR_MALFORMED_JSON when it is not a JSON object, YJ_ERR_EVENT when the
+/// engine cannot use it. Every event pushed, refused or not, takes the next
+/// number (from 1) that outputs' "event" member refers to.
+///
+/// # Safety
+/// `engine`: a live handle or NULL, not in use on another thread;
+/// `event_json`: NULL or NUL-terminated; `outputs_json`: NULL or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn yj_engine_push(
+    engine: *mut YjEngine,
+    event_json: *const c_char,
+    outputs_json: *mut *mut c_char,
+) -> YjStatus {
+    guard(|| {
+        // SAFETY: forwarded caller contract
+        let out = unsafe { out_ptr(outputs_json, "outputs_json") }?;
+        // SAFETY: forwarded caller contract
+        let engine = unsafe { engine_mut(engine) }?;
+        // SAFETY: forwarded caller contract
+        let line = unsafe { arg_str(event_json, "event_json") }?;
+        give_string(out, engine.engine.push_json(line)?)
+    })
+}
+
+/// Applies a batch of events: JSONL (blank lines skipped) or, if the text
+/// starts with '[', a JSON array of event objects. Refused events do not stop
+/// the batch. *result_json is a JSON object {"outputs":[...],"accepted":N,
+/// "rejected":[{"event":N,"index":N,"code":"event","message":"..."}]} to
+/// release with yj_string_free(). Only an array batch that is not valid JSON
+/// fails as a whole (YJ_ERR_MALFORMED_JSON, nothing applied).
+///
+/// # Safety
+/// `engine`: a live handle or NULL, not in use on another thread; `batch`:
+/// NULL or NUL-terminated; `result_json`: NULL or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn yj_engine_push_batch(
+    engine: *mut YjEngine,
+    batch: *const c_char,
+    result_json: *mut *mut c_char,
+) -> YjStatus {
+    guard(|| {
+        // SAFETY: forwarded caller contract
+        let out = unsafe { out_ptr(result_json, "result_json") }?;
+        // SAFETY: forwarded caller contract
+        let engine = unsafe { engine_mut(engine) }?;
+        // SAFETY: forwarded caller contract
+        let batch = unsafe { arg_str(batch, "batch") }?;
+        give_string(out, engine.engine.push_batch_json(batch)?)
+    })
+}
+
+/// Sets *out_level to the current level of `key` in `signal` ("none",
+/// "blue", "yellow", "orange", "red"; "none" for an unknown signal or key).
+/// Release it with yj_string_free().
+///
+/// # Safety
+/// `engine`: a live handle or NULL, not in use on another thread; `signal`,
+/// `key`: NULL or NUL-terminated; `out_level`: NULL or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn yj_engine_level(
+    engine: *mut YjEngine,
+    signal: *const c_char,
+    key: *const c_char,
+    out_level: *mut *mut c_char,
+) -> YjStatus {
+    guard(|| {
+        // SAFETY: forwarded caller contract
+        let out = unsafe { out_ptr(out_level, "out_level") }?;
+        // SAFETY: forwarded caller contract
+        let engine = unsafe { engine_mut(engine) }?;
+        // SAFETY: forwarded caller contract
+        let signal = unsafe { arg_str(signal, "signal") }?;
+        // SAFETY: forwarded caller contract
+        let key = unsafe { arg_str(key, "key") }?;
+        give_string(out, engine.engine.level(signal, key))
+    })
+}
+
+/// Sets *out_count to the number of events pushed so far (accepted or
+/// refused).
+///
+/// # Safety
+/// `engine`: a live handle or NULL, not in use on another thread;
+/// `out_count`: NULL or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn yj_engine_event_count(
+    engine: *mut YjEngine,
+    out_count: *mut u64,
+) -> YjStatus {
+    guard(|| {
+        if out_count.is_null() {
+            return Err(null("out_count"));
+        }
+        // SAFETY: forwarded caller contract
+        let engine = unsafe { engine_mut(engine) }?;
+        // SAFETY: non-null and writable by the caller's contract
+        unsafe { *out_count = engine.engine.events() };
+        Ok(())
+    })
+}
+
+/// Sets *out_json to the engine's state, to resume with yj_engine_restore().
+/// Not in this build yet: YJ_ERR_UNSUPPORTED.
+///
+/// # Safety
+/// `engine`: a live handle or NULL, not in use on another thread;
+/// `out_json`: NULL or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn yj_engine_snapshot(
+    engine: *mut YjEngine,
+    out_json: *mut *mut c_char,
+) -> YjStatus {
+    guard(|| {
+        // SAFETY: forwarded caller contract
+        let out = unsafe { out_ptr(out_json, "out_json") }?;
+        // SAFETY: forwarded caller contract
+        let engine = unsafe { engine_mut(engine) }?;
+        give_string(out, engine.engine.snapshot()?)
+    })
+}
+
+/// Replaces the engine's state with a snapshot taken by yj_engine_snapshot()
+/// from an engine over the same definitions. Not in this build yet:
+/// YJ_ERR_MALFORMED_JSON for text that is not JSON, else YJ_ERR_UNSUPPORTED.
+///
+/// # Safety
+/// `engine`: a live handle or NULL, not in use on another thread;
+/// `snapshot_json`: NULL or NUL-terminated.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn yj_engine_restore(
+    engine: *mut YjEngine,
+    snapshot_json: *const c_char,
+) -> YjStatus {
+    guard(|| {
+        // SAFETY: forwarded caller contract
+        let engine = unsafe { engine_mut(engine) }?;
+        // SAFETY: forwarded caller contract
+        let snapshot = unsafe { arg_str(snapshot_json, "snapshot_json") }?;
+        engine.engine.restore(snapshot)
+    })
+}
+
+/// Releases an engine. NULL is a no-op; a handle freed already is
+/// YJ_ERR_BAD_HANDLE.
+///
+/// # Safety
+/// `engine`: NULL or a handle this library returned, not in use on another
+/// thread.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn yj_engine_free(engine: *mut YjEngine) -> YjStatus {
+    guard(|| {
+        if engine.is_null() {
+            return Ok(());
+        }
+        check(engine as usize, Kind::Engine, true)?;
+        // SAFETY: made by Box::into_raw and just removed from the registry
+        drop(unsafe { Box::from_raw(engine) });
+        Ok(())
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(
+        clippy::unwrap_used,
+        clippy::panic,
+        clippy::undocumented_unsafe_blocks,
+        reason = "test"
+    )]
+    use super::*;
+
+    #[test]
+    fn panics_become_status_codes() {
+        let status = guard(|| panic!("boom"));
+        assert_eq!(status, YjStatus::YJ_ERR_PANIC);
+        assert_eq!(yj_last_error_code(), YjStatus::YJ_ERR_PANIC);
+        // SAFETY: the library's own NUL-terminated string
+        let msg = unsafe { CStr::from_ptr(yj_last_error_message()) }
+            .to_str()
+            .unwrap();
+        assert_eq!(msg, "internal error (panic): boom");
+        assert_eq!(guard(|| Ok(())), YjStatus::YJ_OK);
+        // SAFETY: as above
+        assert_eq!(
+            unsafe { CStr::from_ptr(yj_last_error_message()) }.to_bytes(),
+            b""
+        );
+    }
+
+    #[test]
+    fn every_api_code_has_a_status_with_the_same_number() {
+        for c in ErrorCode::ALL {
+            assert_eq!(YjStatus::from(c) as i32, c.as_i32());
+            // SAFETY: static NUL-terminated names
+            let name = unsafe { CStr::from_ptr(yj_status_name(c.as_i32())) }
+                .to_str()
+                .unwrap();
+            assert!(
+                name.ends_with(&c.name().to_uppercase()),
+                "{name} vs {}",
+                c.name()
+            );
+        }
+    }
+
+    #[test]
+    fn wrong_kind_of_handle_is_refused() {
+        let mut defs = std::ptr::null_mut();
+        // SAFETY: valid C strings and out-pointer
+        let s = unsafe {
+            yj_definitions_from_text(
+                c"a.yj".as_ptr(),
+                c"event rain { mm: number }".as_ptr(),
+                &mut defs,
+            )
+        };
+        assert_eq!(s, YjStatus::YJ_OK);
+        let mut out = std::ptr::null_mut();
+        // SAFETY: a definitions handle passed as an engine: caught by the registry
+        let s = unsafe { yj_engine_push(defs.cast::<YjEngine>(), c"{}".as_ptr(), &mut out) };
+        assert_eq!(s, YjStatus::YJ_ERR_BAD_HANDLE);
+        assert!(out.is_null());
+        // SAFETY: live handle, then a second free caught by the registry
+        assert_eq!(unsafe { yj_definitions_free(defs) }, YjStatus::YJ_OK);
+        // SAFETY: as above
+        assert_eq!(
+            unsafe { yj_definitions_free(defs) },
+            YjStatus::YJ_ERR_BAD_HANDLE
+        );
+    }
+}
