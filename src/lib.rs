@@ -30,9 +30,12 @@ pub use yingji_dsl as dsl;
 pub use yingji_engine as engine;
 
 pub mod api;
+pub mod bench;
 
 pub use yingji_dsl::diag::{Diagnostic, Severity, SourceMap};
 pub use yingji_engine::{Engine, Event, Level, Output, Program, Timestamp, Value};
+
+pub mod stream;
 
 use std::path::PathBuf;
 use yingji_dsl::load::{FsLoader, Loaded, Loader, MemLoader, load};

@@ -2,7 +2,7 @@
 
 use clap::{Parser, Subcommand, ValueEnum};
 use std::fs::File;
-use std::io::{self, BufRead, BufReader, BufWriter, Write};
+use std::io::{self, BufWriter, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use yingji::Definitions;
@@ -18,6 +18,65 @@ struct Cli {
 enum Format {
     Text,
     Json,
+}
+
+/// Event-time and state settings of `run`.
+#[derive(clap::Args, Clone)]
+struct StreamArgs {
+    /// Allowed lateness (events older than the latest time minus this are late).
+    #[arg(long, default_value = "5m", value_parser = parse_duration)]
+    lateness: i64,
+    /// Late events: `emit` a `late` record and leave them out, or `apply` them flagged.
+    #[arg(long, value_enum, default_value = "emit")]
+    late: LateArg,
+    /// Also treat events with the same kind, key and time as duplicates (same `id` always are).
+    #[arg(long)]
+    dedupe_kind_key_ts: bool,
+    /// Reject events further than this ahead of the latest event time (`off` to disable).
+    #[arg(long, default_value = "1d")]
+    max_ahead: String,
+    /// Forget keys silent for this long (bounded memory).
+    #[arg(long, value_parser = parse_duration)]
+    idle_ttl: Option<i64>,
+    /// State file: restored at start (a missing file starts fresh), saved atomically
+    /// at exit and every `--save-every` lines. With a state file, events the lateness
+    /// still holds back are kept in the state for the next run (use `--final` to release them).
+    #[arg(long)]
+    state: Option<PathBuf>,
+    /// Save the state every N input lines (with `--state`).
+    #[arg(long, default_value_t = 100_000)]
+    save_every: u64,
+    /// Start fresh even if the state file is unreadable or from another version.
+    #[arg(long)]
+    fresh_state: bool,
+    /// Release every buffered event at the end even when saving state.
+    #[arg(long = "final")]
+    final_: bool,
+}
+
+#[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
+enum LateArg {
+    Emit,
+    Apply,
+}
+
+fn parse_duration(s: &str) -> Result<i64, String> {
+    let digits: String = s.chars().take_while(char::is_ascii_digit).collect();
+    let n: i64 = digits.parse().map_err(|_| format!("`{s}` is not a duration like 30s, 5m, 2h, 1d"))?;
+    let unit = &s[digits.len()..];
+    let scale = match unit {
+        "ms" => 1,
+        "s" => 1_000,
+        "m" | "min" => 60_000,
+        "h" => 3_600_000,
+        "d" => 86_400_000,
+        _ => return Err(format!("`{s}`: unknown unit `{unit}` (use ms, s, m, h, d)")),
+    };
+    Ok(n.saturating_mul(scale))
+}
+
+fn parse_guard(s: &str) -> Result<Option<i64>, String> {
+    if s == "off" { Ok(None) } else { parse_duration(s).map(Some) }
 }
 
 #[derive(Subcommand)]
@@ -45,6 +104,8 @@ enum Command {
         /// Where to copy rejected event lines as they were.
         #[arg(long)]
         rejects: Option<PathBuf>,
+        #[command(flatten)]
+        stream: StreamArgs,
     },
 }
 
@@ -57,7 +118,8 @@ fn main() -> ExitCode {
             events,
             out,
             rejects,
-        } => match run(&paths, &events, out.as_ref(), rejects.as_ref()) {
+            stream,
+        } => match run(&paths, &events, out.as_ref(), rejects.as_ref(), &stream) {
             Ok(code) => code,
             Err(e) => {
                 eprintln!("yingji: {e}");
@@ -120,75 +182,141 @@ fn open_out(path: Option<&PathBuf>) -> io::Result<Box<dyn Write>> {
     })
 }
 
-fn run(paths: &[PathBuf], events: &PathBuf, out: Option<&PathBuf>, rejects: Option<&PathBuf>) -> io::Result<ExitCode> {
+fn save_state(path: &PathBuf, engine: &yingji::Engine) -> io::Result<()> {
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, engine.snapshot())?;
+    std::fs::rename(&tmp, path)
+}
+
+fn run(
+    paths: &[PathBuf],
+    events: &PathBuf,
+    out: Option<&PathBuf>,
+    rejects: Option<&PathBuf>,
+    args: &StreamArgs,
+) -> io::Result<ExitCode> {
     let defs = match load(paths, Format::Text) {
         Ok(d) => d,
         Err(code) => return Ok(code),
     };
-    let mut engine = defs
-        .engine()
+    let config = yingji::engine::Config {
+        lateness_ms: args.lateness,
+        late: match args.late {
+            LateArg::Emit => yingji::engine::LatePolicy::Emit,
+            LateArg::Apply => yingji::engine::LatePolicy::Apply,
+        },
+        dedupe_kind_key_ts: args.dedupe_kind_key_ts,
+        max_ahead_ms: match parse_guard(&args.max_ahead) {
+            Ok(g) => g,
+            Err(e) => {
+                eprintln!("yingji: --max-ahead: {e}");
+                return Ok(ExitCode::from(2));
+            }
+        },
+        idle_ttl_ms: args.idle_ttl,
+    };
+    let mut engine = yingji::Engine::with_config(defs.program.clone(), config)
         .map_err(|e| io::Error::other(format!("internal error: {e}")))?;
-    let input: Box<dyn BufRead> = if events.as_os_str() == "-" {
-        Box::new(BufReader::new(io::stdin().lock()))
-    } else {
-        Box::new(BufReader::new(
-            File::open(events).map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", events.display())))?,
-        ))
-    };
-    let mut writer = open_out(out)?;
-    let mut reject_writer = match rejects {
-        Some(p) => Some(open_out(Some(p))?),
-        None => None,
-    };
-    let (mut read, mut accepted, mut rejected, mut outputs) = (0u64, 0u64, 0u64, 0u64);
-    let mut buf = Vec::new();
-    let mut out_buf = Vec::new();
-    let name = events.display().to_string();
-    let mut reader = input;
-    loop {
-        buf.clear();
-        if reader.read_until(b'\n', &mut buf)? == 0 {
-            break;
-        }
-        read += 1;
-        let raw = buf.strip_suffix(b"\n").unwrap_or(&buf);
-        let raw = raw.strip_suffix(b"\r").unwrap_or(raw);
-        if raw.iter().all(u8::is_ascii_whitespace) {
-            read -= 1;
-            continue;
-        }
-        let result = match std::str::from_utf8(raw) {
-            Ok(line) => engine.push_line(line, read, &mut out_buf).map_err(|e| e.to_string()),
-            Err(e) => Err(format!("not UTF-8: {e}")),
-        };
-        match result {
-            Ok(()) => accepted += 1,
-            Err(why) => {
-                rejected += 1;
-                if rejected <= 20 {
-                    eprintln!("{name}:{read}: rejected: {why}");
-                } else if rejected == 21 {
-                    eprintln!("{name}: more rejected lines follow; see the summary");
+    if let Some(state) = &args.state {
+        match std::fs::read(state) {
+            Ok(bytes) => match engine.restore(&bytes) {
+                Ok(report) => {
+                    eprintln!("yingji: restored state from {}", state.display());
+                    if !report.reset.is_empty() {
+                        eprintln!("yingji: definitions changed, state reset for: {}", report.reset.join(", "));
+                    }
                 }
-                if let Some(w) = reject_writer.as_mut() {
-                    w.write_all(raw)?;
-                    w.write_all(b"\n")?;
+                Err(e) if args.fresh_state => eprintln!("yingji: {}: {e}; starting fresh as asked", state.display()),
+                Err(e) => {
+                    eprintln!("yingji: {}: {e}", state.display());
+                    return Ok(ExitCode::from(1));
+                }
+            },
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                eprintln!("yingji: no state file at {}; starting fresh", state.display());
+            }
+            Err(e) => return Err(io::Error::new(e.kind(), format!("{}: {e}", state.display()))),
+        }
+    }
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let name = events.display().to_string();
+    let state_path = args.state.clone();
+    let flush_at_end = args.state.is_none() || args.final_;
+    let save_every = args.save_every;
+    rt.block_on(async move {
+        let source = if events.as_os_str() == "-" {
+            yingji::stream::lines(tokio::io::BufReader::new(tokio::io::stdin()))
+        } else {
+            let f = tokio::fs::File::open(events)
+                .await
+                .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", events.display())))?;
+            yingji::stream::lines(tokio::io::BufReader::with_capacity(1 << 16, f))
+        };
+        let checkpoint: Option<(u64, Box<dyn FnMut(&yingji::Engine) + Send>)> = state_path.clone().map(|p| {
+            let save: Box<dyn FnMut(&yingji::Engine) + Send> = Box::new(move |e: &yingji::Engine| {
+                if let Err(err) = save_state(&p, e) {
+                    eprintln!("yingji: could not save state: {err}");
+                }
+            });
+            (save_every, save)
+        });
+        let (tx, mut rx) = tokio::sync::mpsc::channel(4096);
+        let task = tokio::spawn(yingji::stream::run(
+            engine,
+            vec![source],
+            tx,
+            yingji::stream::Options {
+                flush_at_end,
+                checkpoint,
+            },
+        ));
+        let mut writer = open_out(out)?;
+        let mut reject_writer = match rejects {
+            Some(p) => Some(open_out(Some(p))?),
+            None => None,
+        };
+        let (mut rejected, mut outputs, mut late) = (0u64, 0u64, 0u64);
+        while let Some(item) = rx.recv().await {
+            match item {
+                yingji::stream::Item::Output(o) => {
+                    outputs += 1;
+                    if matches!(o, yingji::Output::Late(_)) {
+                        late += 1;
+                    }
+                    serde_json::to_writer(&mut writer, &o)?;
+                    writer.write_all(b"\n")?;
+                }
+                yingji::stream::Item::Rejected { seq, line, reason } => {
+                    rejected += 1;
+                    if rejected <= 20 {
+                        eprintln!("{name}:{seq}: rejected: {reason}");
+                    } else if rejected == 21 {
+                        eprintln!("{name}: more rejected lines follow; see the summary");
+                    }
+                    if let Some(w) = reject_writer.as_mut() {
+                        w.write_all(&line)?;
+                        w.write_all(b"\n")?;
+                    }
                 }
             }
         }
-        for o in out_buf.drain(..) {
-            outputs += 1;
-            serde_json::to_writer(&mut writer, &o)?;
-            writer.write_all(b"\n")?;
+        writer.flush()?;
+        if let Some(w) = reject_writer.as_mut() {
+            w.flush()?;
         }
-    }
-    writer.flush()?;
-    if let Some(w) = reject_writer.as_mut() {
-        w.flush()?;
-    }
-    let ignored = engine.ignored();
-    eprintln!(
-        "yingji: events read: {read}, accepted: {accepted}, rejected: {rejected}, ignored (no definition uses their kind): {ignored}, outputs: {outputs}"
-    );
-    Ok(ExitCode::SUCCESS)
+        let engine = task.await.map_err(io::Error::other)?;
+        if let Some(p) = &state_path {
+            save_state(p, &engine)?;
+        }
+        let st = engine.stats();
+        let accepted = st.accepted;
+        let read = accepted + rejected;
+        eprintln!(
+            "yingji: events read: {read}, accepted: {accepted}, rejected: {rejected}, ignored (no definition uses their kind): {}, late: {late}, duplicates: {}, outputs: {outputs}",
+            st.ignored, st.duplicates
+        );
+        Ok(ExitCode::SUCCESS)
+    })
 }

@@ -86,7 +86,7 @@ fn run_writes_outputs_rejects_and_a_summary() {
     let err = String::from_utf8_lossy(&o.stderr);
     assert_eq!(o.status.code(), Some(0), "{err}");
     assert!(
-        err.contains("events read: 11, accepted: 3, rejected: 8, ignored (no definition uses their kind): 1, outputs: 2"),
+        err.contains("events read: 11, accepted: 4, rejected: 7, ignored (no definition uses their kind): 1, late: 1, duplicates: 0, outputs: 3"),
         "{err}"
     );
     for (line, why) in [
@@ -97,19 +97,20 @@ fn run_writes_outputs_rejects_and_a_summary() {
         (6, "has no UTC offset"),
         (7, "field `mm` of a `rain` event must be a number, got the string \"heavy\""),
         (8, "a `rain` event needs field `mm`"),
-        (9, "is earlier than"),
     ] {
         assert!(err.contains(&format!("events.jsonl:{line}: rejected: ")), "line {line}: {err}");
         let msg = err.lines().find(|l| l.contains(&format!("events.jsonl:{line}:"))).unwrap();
         assert!(msg.contains(why), "line {line}: expected {why:?} in {msg}");
     }
     let rejected = std::fs::read_to_string(&rejects).unwrap();
-    assert_eq!(rejected.lines().collect::<Vec<_>>(), lines[1..9].to_vec(), "rejects are written as-is");
+    assert_eq!(rejected.lines().collect::<Vec<_>>(), lines[1..8].to_vec(), "rejects are written as-is");
     let outputs = std::fs::read_to_string(&out).unwrap();
     let outs: Vec<serde_json::Value> = outputs.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
-    assert_eq!(outs.len(), 2);
-    assert_eq!((outs[0]["to"].as_str(), outs[0]["event"].as_u64()), (Some("orange"), Some(1)));
-    assert_eq!((outs[1]["from"].as_str(), outs[1]["event"].as_u64()), (Some("orange"), Some(11)));
+    assert_eq!(outs.len(), 3);
+    // line 9 is 50 minutes behind the latest time: beyond the 5-minute lateness
+    assert_eq!((outs[0]["type"].as_str(), outs[0]["event"].as_u64()), (Some("late"), Some(9)));
+    assert_eq!((outs[1]["to"].as_str(), outs[1]["event"].as_u64()), (Some("orange"), Some(1)));
+    assert_eq!((outs[2]["from"].as_str(), outs[2]["event"].as_u64()), (Some("orange"), Some(11)));
 }
 
 #[test]

@@ -95,17 +95,23 @@ fn keys_do_not_share_windows() {
 }
 
 #[test]
-fn backwards_timestamp_is_rejected_and_changes_nothing() {
+fn an_event_behind_the_watermark_is_reported_late_and_changes_nothing() {
     let defs = rainstorm();
     let mut engine = defs.engine().unwrap();
     let mut out = Vec::new();
     engine.push_line(&rain("K", "02:00", 40.0), 1, &mut out).unwrap();
-    let err = engine.push_line(&rain("K", "01:00", 40.0), 2, &mut out).unwrap_err();
-    assert!(err.to_string().contains("earlier than"), "{err}");
-    engine.push_line(&rain("K", "02:10", 9.9), 3, &mut out).unwrap();
-    assert!(out.is_empty(), "the rejected 40 mm must not count: {out:?}");
-    engine.push_line(&rain("K", "02:20", 0.1), 4, &mut out).unwrap();
+    engine.push_line(&rain("K", "01:00", 40.0), 2, &mut out).unwrap();
     assert_eq!(out.len(), 1);
+    let late = out[0].to_json();
+    assert!(late.starts_with(r#"{"type":"late","ts":"2024-07-29T01:00:00+08:00","kind":"rain","event":2,"watermark":"2024-07-29T01:55:00+08:00""#), "{late}");
+    out.clear();
+    engine.push_line(&rain("K", "02:10", 9.9), 3, &mut out).unwrap();
+    engine.flush(&mut out);
+    assert!(out.is_empty(), "the late 40 mm must not count: {out:?}");
+    engine.push_line(&rain("K", "02:20", 0.1), 4, &mut out).unwrap();
+    engine.flush(&mut out);
+    assert_eq!(out.len(), 1);
+    assert_eq!(engine.stats().late, 1);
 }
 
 #[test]

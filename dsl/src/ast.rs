@@ -19,6 +19,19 @@ pub enum Def {
     Event(EventDef),
     /// `signal 暴雨预警 { ... }`
     Signal(SignalDef),
+    /// `table 水文站 { "YY-H01": { 警戒水位: 175.0 } }`
+    Table(TableDef),
+}
+
+/// Per-key data: one row per key value.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TableDef {
+    /// The table's name.
+    pub name: Ident,
+    /// `(key, [(column, value)])` rows.
+    pub rows: Vec<(Ident, Vec<(Ident, Expr)>)>,
+    /// The whole definition.
+    pub span: Span,
 }
 
 impl Def {
@@ -27,6 +40,7 @@ impl Def {
         match self {
             Def::Event(e) => &e.name,
             Def::Signal(s) => &s.name,
+            Def::Table(t) => &t.name,
         }
     }
 }
@@ -68,8 +82,38 @@ pub struct SignalDef {
     pub lets: Vec<(Ident, Expr)>,
     /// `level` rules as written.
     pub levels: Vec<LevelRule>,
+    /// `step down`: de-escalate one level at a time.
+    pub step_down: bool,
+    /// `clear after 2h`: default hold for every level.
+    pub clear_after: Option<(i64, Span)>,
+    /// `missing 30m`: absence detection.
+    pub missing: Option<(i64, Span)>,
+    /// `roster ["YY-001", ...]`: keys expected from the start.
+    pub roster: Vec<Expr>,
+    /// `lateness 10m`: this signal's allowed lateness.
+    pub lateness: Option<(i64, Span)>,
     /// The whole definition.
     pub span: Span,
+}
+
+/// `for 30m` or `for 3 readings`.
+#[derive(Clone, Debug, PartialEq)]
+pub enum ForSpec {
+    /// Held for this long (ms).
+    Duration(i64),
+    /// Held for this many consecutive readings.
+    Readings(u32),
+}
+
+/// How a raised level clears (hysteresis).
+#[derive(Clone, Debug, PartialEq)]
+pub enum ClearSpec {
+    /// `clear below x`: the tested value fell below `x` (for `>=`/`>` rules).
+    Below(Expr),
+    /// `clear above x`: the tested value rose above `x` (for `<=`/`<` rules).
+    Above(Expr),
+    /// `clear when cond`.
+    When(Expr),
 }
 
 /// `level orange when r3 >= 50`.
@@ -79,6 +123,12 @@ pub struct LevelRule {
     pub level: Ident,
     /// The condition.
     pub when: Expr,
+    /// `for ...`: how long it must hold before the level is raised.
+    pub for_: Option<ForSpec>,
+    /// `clear ...`: hysteresis.
+    pub clear: Option<ClearSpec>,
+    /// `hold 2h`: delayed clear.
+    pub hold: Option<(i64, Span)>,
     /// The whole rule.
     pub span: Span,
 }
@@ -99,6 +149,8 @@ pub enum ExprKind {
     Num(f64),
     /// `3h` in milliseconds
     Duration(i64),
+    /// `every 1h`: a tumbling window length in milliseconds
+    Every(i64),
     /// `"双江街道"`
     Str(String),
     /// `true`

@@ -31,6 +31,10 @@ struct Lowerer<'a> {
     field_ids: HashMap<String, FieldId>,
     kinds: HashMap<String, Kind>,
     diags: Vec<Diagnostic>,
+    /// Table name → (index, column name → (index, type)).
+    tables: HashMap<String, (u16, HashMap<String, (u16, Type)>)>,
+    /// The table the current signal reads, and where it is first used.
+    cur_table: Option<(u16, String)>,
 }
 
 /// What names an expression may use.
@@ -114,7 +118,68 @@ impl Lowerer<'_> {
         self.kinds.insert(e.name.name.clone(), Kind { id, fields });
     }
 
+    fn table(&mut self, t: &ast::TableDef) {
+        if self.tables.contains_key(&t.name.name) {
+            self.err(
+                Diagnostic::error(codes::DUPLICATE, t.name.span, format!("table `{}` is defined twice", t.name.name))
+                    .label("second definition"),
+            );
+            return;
+        }
+        let mut columns: Vec<(String, Type)> = Vec::new();
+        for (_, cells) in &t.rows {
+            for (c, v) in cells {
+                let ty = if matches!(v.kind, ExprKind::Str(_)) { Type::String } else { Type::Number };
+                match columns.iter().find(|(n, _)| n == &c.name) {
+                    Some((_, t0)) if *t0 != ty => self.err(
+                        Diagnostic::error(codes::TYPE_MISMATCH, v.span, format!("column `{}` holds a {t0} in other rows", c.name))
+                            .label(format!("this is a {ty}")),
+                    ),
+                    Some(_) => {}
+                    None => columns.push((c.name.clone(), ty)),
+                }
+            }
+        }
+        let mut rows = Vec::new();
+        let mut keys: HashMap<&str, Span> = HashMap::new();
+        for (k, cells) in &t.rows {
+            if let Some(first) = keys.insert(&k.name, k.span) {
+                let at = self.sources.location(first);
+                self.err(
+                    Diagnostic::error(codes::DUPLICATE, k.span, format!("row `{}` appears twice in table `{}`", k.name, t.name.name))
+                        .label(format!("first at {at}")),
+                );
+                continue;
+            }
+            let row = columns
+                .iter()
+                .map(|(c, _)| {
+                    cells.iter().find(|(n, _)| &n.name == c).map_or(Value::Null, |(_, v)| match &v.kind {
+                        ExprKind::Str(s) => Value::from(s.as_str()),
+                        ExprKind::Num(n) => Value::Num(*n),
+                        _ => Value::Null,
+                    })
+                })
+                .collect();
+            rows.push((k.name.clone(), row));
+        }
+        let idx = self.program.tables.len() as u16;
+        self.tables.insert(
+            t.name.name.clone(),
+            (
+                idx,
+                columns.iter().enumerate().map(|(i, (c, ty))| (c.clone(), (i as u16, *ty))).collect(),
+            ),
+        );
+        self.program.tables.push(ir::TableDef {
+            name: t.name.name.clone(),
+            columns: columns.into_iter().map(|(c, _)| c).collect(),
+            rows,
+        });
+    }
+
     fn signal(&mut self, s: &ast::SignalDef) -> Option<SignalDef> {
+        self.cur_table = None;
         if s.from.is_empty() {
             self.err(
                 Diagnostic::error(codes::MISSING, s.name.span, format!("signal `{}` has no `from` clause", s.name.name))
@@ -257,7 +322,65 @@ impl Lowerer<'_> {
             if self.expect_bool(&r.when, t, "a level condition").is_none() {
                 continue;
             }
+            let clear = match &r.clear {
+                None => None,
+                Some(ast::ClearSpec::When(c)) => {
+                    let mut env = Env {
+                        fields: &visible,
+                        lets: &lets,
+                        windows: Some(&mut windows),
+                    };
+                    let Some((ce, ct)) = self.expr(c, &mut env, from_ok) else { continue };
+                    if self.expect_bool(c, ct, "a `clear when` condition").is_none() {
+                        continue;
+                    }
+                    Some(ce)
+                }
+                Some(ast::ClearSpec::Below(x) | ast::ClearSpec::Above(x)) => {
+                    let below = matches!(r.clear, Some(ast::ClearSpec::Below(_)));
+                    let tested = match &r.when.kind {
+                        ExprKind::Binary(op, lhs, _) if below && matches!(op, BinOp::Ge | BinOp::Gt) => Some(lhs),
+                        ExprKind::Binary(op, lhs, _) if !below && matches!(op, BinOp::Le | BinOp::Lt) => Some(lhs),
+                        _ => None,
+                    };
+                    let Some(lhs) = tested else {
+                        let (word, form) = if below { ("below", "value >= threshold") } else { ("above", "value <= threshold") };
+                        self.err(
+                            Diagnostic::error(codes::BAD_CALL, x.span, format!("`clear {word}` needs a `when` of the form `{form}`"))
+                                .label("which value should fall back?")
+                                .hint("use `clear when <condition>` for other rules"),
+                        );
+                        continue;
+                    };
+                    let mut env = Env {
+                        fields: &visible,
+                        lets: &lets,
+                        windows: Some(&mut windows),
+                    };
+                    let (Some((le, lt)), Some((xe, xt))) = (self.expr(lhs, &mut env, from_ok), self.expr(x, &mut env, from_ok)) else {
+                        continue;
+                    };
+                    if lt != Type::Number || xt != Type::Number {
+                        self.err(
+                            Diagnostic::error(codes::TYPE_MISMATCH, x.span, "a clear threshold must be a number")
+                                .label(format!("this is a {xt}")),
+                        );
+                        continue;
+                    }
+                    let op = if below { BinOp::Lt } else { BinOp::Gt };
+                    Some(Expr::Binary(op, Box::new(le), Box::new(xe)))
+                }
+            };
+            let (for_ms, for_readings) = match r.for_ {
+                Some(ast::ForSpec::Duration(ms)) => (ms, 0),
+                Some(ast::ForSpec::Readings(n)) => (0, n),
+                None => (0, 0),
+            };
             levels.push(ir::LevelRule {
+                for_ms,
+                for_readings,
+                clear,
+                hold_ms: r.hold.or(s.clear_after).map_or(0, |(ms, _)| ms),
                 level,
                 when,
                 text: format!(
@@ -268,15 +391,37 @@ impl Lowerer<'_> {
                 at: self.sources.location(r.span),
             });
         }
-        if s.levels.is_empty() {
+        if s.levels.is_empty() && s.missing.is_none() {
             self.err(
                 Diagnostic::error(codes::MISSING, s.name.span, format!("signal `{}` has no level rules", s.name.name))
                     .label("no `level ... when ...`")
-                    .hint("add e.g. `level red when r3 >= 100`"),
+                    .hint("add e.g. `level red when r3 >= 100` (or `missing 30m` for a device-offline signal)"),
             );
         }
         crate::lint::level_thresholds(s, &mut self.diags);
+        let mut roster = Vec::new();
+        for r in &s.roster {
+            match &r.kind {
+                ExprKind::Str(k) => roster.push(k.clone()),
+                ExprKind::Path(p) if p.len() == 1 => roster.extend(p.iter().map(|i| i.name.clone())),
+                _ => self.err(
+                    Diagnostic::error(codes::TYPE_MISMATCH, r.span, "a roster lists key values")
+                        .label("expected a string like \"YY-001\""),
+                ),
+            }
+        }
+        if !roster.is_empty() && s.missing.is_none() {
+            self.err(
+                Diagnostic::warning(codes::MISSING, s.name.span, "a roster is only used with `missing`")
+                    .label("roster without absence detection"),
+            );
+        }
         Some(SignalDef {
+            step_down: s.step_down,
+            missing_ms: s.missing.map(|(ms, _)| ms),
+            roster,
+            lateness_ms: s.lateness.map(|(ms, _)| ms),
+            table: self.cur_table.take().map(|(t, _)| t),
             name: s.name.name.clone(),
             at: self.sources.location(s.name.span),
             kinds: kind_ids,
@@ -318,11 +463,21 @@ impl Lowerer<'_> {
     fn expr(&mut self, e: &ast::Expr, env: &mut Env<'_>, report_unknown: bool) -> Option<(Expr, Type)> {
         Some(match &e.kind {
             ExprKind::Invalid => return None,
+            ExprKind::Every(_) => {
+                self.err(
+                    Diagnostic::error(codes::TYPE_MISMATCH, e.span, "`every` can only be a window's length")
+                        .label("use it inside a window function, e.g. `sum(mm, every 1h)`"),
+                );
+                return None;
+            }
             ExprKind::Num(n) => (Expr::Const(Value::Num(*n)), Type::Number),
             ExprKind::Str(s) => (Expr::Const(Value::from(s.as_str())), Type::String),
             ExprKind::Bool(b) => (Expr::Const(Value::Bool(*b)), Type::Bool),
             ExprKind::Duration(ms) => (Expr::Const(Value::Num(*ms as f64)), Type::Duration),
             ExprKind::Path(parts) => {
+                if let [t, c] = parts.as_slice() {
+                    return self.column(t, c);
+                }
                 let [id] = parts.as_slice() else {
                     let span = parts.first().map_or(e.span, |p| p.span).to(parts.last().map_or(e.span, |p| p.span));
                     self.err(
@@ -436,6 +591,42 @@ impl Lowerer<'_> {
         })
     }
 
+    fn column(&mut self, t: &Ident, c: &Ident) -> Option<(Expr, Type)> {
+        let Some((ti, cols)) = self.tables.get(&t.name) else {
+            let names: Vec<&str> = self.tables.keys().map(String::as_str).collect();
+            let mut d = Diagnostic::error(codes::UNKNOWN_NAME, t.span, format!("no table `{}` is defined", t.name))
+                .label("unknown table");
+            if let Some(s) = suggest(&t.name, names.iter().copied()) {
+                d = d.hint(format!("did you mean `{s}`?"));
+            }
+            self.err(d);
+            return None;
+        };
+        let ti = *ti;
+        let Some(&(ci, ty)) = cols.get(&c.name) else {
+            let names: Vec<&str> = cols.keys().map(String::as_str).collect();
+            let mut d = Diagnostic::error(codes::UNKNOWN_NAME, c.span, format!("table `{}` has no column `{}`", t.name, c.name))
+                .label("unknown column");
+            if let Some(s) = suggest(&c.name, names.iter().copied()) {
+                d = d.hint(format!("did you mean `{s}`?"));
+            }
+            self.err(d);
+            return None;
+        };
+        match &self.cur_table {
+            Some((other, name)) if *other != ti => {
+                let name = name.clone();
+                self.err(
+                    Diagnostic::error(codes::BAD_CALL, t.span, format!("a signal reads one table; this one already reads `{name}`"))
+                        .label("second table"),
+                );
+                return None;
+            }
+            _ => self.cur_table = Some((ti, t.name.clone())),
+        }
+        Some((Expr::Column(ci), ty))
+    }
+
     fn call(
         &mut self,
         e: &ast::Expr,
@@ -455,11 +646,16 @@ impl Lowerer<'_> {
             "sum" => Some(Agg::Sum),
             "avg" => Some(Agg::Avg),
             "count" => Some(Agg::Count),
+            "first" => Some(Agg::First),
+            "last" => Some(Agg::Last),
+            "delta" => Some(Agg::Delta),
+            "rate" => Some(Agg::Rate),
+            "count_if" => Some(Agg::CountIf),
             "min" | "max" => {
                 let is_window = args.len() == 2
                     && args
                         .get(1)
-                        .is_some_and(|a| matches!(a.expr.kind, ExprKind::Duration(_) | ExprKind::Invalid));
+                        .is_some_and(|a| matches!(a.expr.kind, ExprKind::Duration(_) | ExprKind::Every(_) | ExprKind::Invalid));
                 if is_window {
                     Some(if name.name == "min" { Agg::Min } else { Agg::Max })
                 } else {
@@ -480,13 +676,18 @@ impl Lowerer<'_> {
             if dur.expr.kind == ExprKind::Invalid {
                 return None;
             }
-            let ExprKind::Duration(ms) = dur.expr.kind else {
+            let (ms, tumbling) = match dur.expr.kind {
+                ExprKind::Duration(ms) => (ms, false),
+                ExprKind::Every(ms) => (ms, true),
+                _ => (0, false),
+            };
+            if !matches!(dur.expr.kind, ExprKind::Duration(_) | ExprKind::Every(_)) {
                 self.err(
                     Diagnostic::error(codes::BAD_CALL, dur.expr.span, format!("the second argument of `{}` must be a duration", name.name))
-                        .label("expected a window length like `3h`"),
+                        .label("expected a window length like `3h`, or `every 1h` for a tumbling window"),
                 );
                 return None;
-            };
+            }
             if ms <= 0 {
                 self.err(
                     Diagnostic::error(codes::BAD_DURATION, dur.expr.span, "a window must be longer than zero")
@@ -501,9 +702,11 @@ impl Lowerer<'_> {
                 windows: None,
             };
             let (ie, it) = self.expr(&input.expr, &mut inner, report_unknown)?;
-            if it != Type::Number {
+            let want = if agg == Agg::CountIf { Type::Bool } else { Type::Number };
+            if it != want {
+                let what = if want == Type::Bool { "a condition" } else { "numbers" };
                 self.err(
-                    Diagnostic::error(codes::TYPE_MISMATCH, input.expr.span, format!("`{}` needs numbers, but this is a {it}", name.name))
+                    Diagnostic::error(codes::TYPE_MISMATCH, input.expr.span, format!("`{}` needs {what}, but this is a {it}", name.name))
                         .label(format!("this is a {it}"))
                         .hint("window functions aggregate a numeric field, e.g. `sum(mm, 3h)`"),
                 );
@@ -520,6 +723,7 @@ impl Lowerer<'_> {
                 agg,
                 input: ie,
                 duration_ms: ms,
+                tumbling,
             };
             let idx = match windows.iter().position(|w| *w == def) {
                 Some(i) => i,
@@ -535,7 +739,7 @@ impl Lowerer<'_> {
             "min" => Builtin::Min,
             "max" => Builtin::Max,
             other => {
-                let known = ["sum", "avg", "min", "max", "count", "abs"];
+                let known = ["sum", "avg", "min", "max", "count", "first", "last", "delta", "rate", "count_if", "abs"];
                 let mut d = Diagnostic::error(codes::BAD_CALL, name.span, format!("unknown function `{other}`"))
                     .label("not a built-in function");
                 d = match suggest(other, known) {
@@ -581,7 +785,14 @@ pub fn lower(defs: &[Def], sources: &SourceMap) -> Lowered {
         field_ids: HashMap::new(),
         kinds: HashMap::new(),
         diags: Vec::new(),
+        tables: HashMap::new(),
+        cur_table: None,
     };
+    for d in defs {
+        if let Def::Table(t) = d {
+            l.table(t);
+        }
+    }
     for d in defs {
         if let Def::Event(e) = d {
             l.event(e);

@@ -86,6 +86,11 @@ impl Builder {
                     key: None,
                     lets: Vec::new(),
                     levels: Vec::new(),
+                    step_down: false,
+                    clear_after: None,
+                    missing: None,
+                    roster: Vec::new(),
+                    lateness: None,
                     span,
                 };
                 for item in it {
@@ -111,11 +116,27 @@ impl Builder {
                             if let (Some(l), Some(e)) = (parts.next(), parts.next()) {
                                 let level = self.ident(&l);
                                 let when = self.expr(e);
-                                sig.levels.push(LevelRule {
+                                let mut rule = LevelRule {
                                     level,
                                     when,
+                                    for_: None,
+                                    clear: None,
+                                    hold: None,
                                     span: item_span,
-                                });
+                                };
+                                for opt in parts {
+                                    self.level_opt(opt, &mut rule);
+                                }
+                                sig.levels.push(rule);
+                            }
+                        }
+                        Rule::step_clause => sig.step_down = true,
+                        Rule::clear_after => sig.clear_after = self.duration_in(item),
+                        Rule::missing_clause => sig.missing = self.duration_in(item),
+                        Rule::lateness_clause => sig.lateness = self.duration_in(item),
+                        Rule::roster_clause => {
+                            if let Some(list) = item.into_inner().next() {
+                                sig.roster = list.into_inner().map(|e| self.expr(e)).collect();
                             }
                         }
                         _ => {}
@@ -123,7 +144,90 @@ impl Builder {
                 }
                 Some(Def::Signal(sig))
             }
+            Rule::table_def => {
+                let mut it = p.into_inner();
+                let name = self.ident(&it.next()?);
+                let mut rows = Vec::new();
+                for row in it {
+                    let mut parts = row.into_inner();
+                    let Some(k) = parts.next() else { continue };
+                    let mut key = self.ident(&k);
+                    if k.as_rule() == Rule::string {
+                        key.name = unescape(k.as_str());
+                    }
+                    let cells = parts
+                        .filter_map(|c| {
+                            let mut cp = c.into_inner();
+                            let col = self.ident(&cp.next()?);
+                            let v = cp.next()?;
+                            let span = self.span(&v);
+                            let kind = if v.as_rule() == Rule::string {
+                                ExprKind::Str(unescape(v.as_str()))
+                            } else {
+                                ExprKind::Num(v.as_str().parse().unwrap_or(f64::NAN))
+                            };
+                            Some((col, Expr { kind, span }))
+                        })
+                        .collect();
+                    rows.push((key, cells));
+                }
+                Some(Def::Table(TableDef { name, rows, span }))
+            }
             _ => None,
+        }
+    }
+
+    fn level_opt(&mut self, opt: Pair<'_, Rule>, rule: &mut LevelRule) {
+        match opt.as_rule() {
+            Rule::for_opt => {
+                let Some(inner) = opt.into_inner().next() else { return };
+                if inner.as_rule() == Rule::readings {
+                    let n = inner
+                        .into_inner()
+                        .next()
+                        .and_then(|i| i.as_str().parse::<u32>().ok())
+                        .unwrap_or(1);
+                    rule.for_ = Some(ForSpec::Readings(n));
+                } else if let Some((ms, _)) = self.duration_of(&inner) {
+                    rule.for_ = Some(ForSpec::Duration(ms));
+                }
+            }
+            Rule::hold_opt => rule.hold = self.duration_in(opt),
+            Rule::clear_opt => {
+                let Some(c) = opt.into_inner().next() else { return };
+                let r = c.as_rule();
+                let Some(e) = c.into_inner().next() else { return };
+                let e = self.expr(e);
+                rule.clear = Some(match r {
+                    Rule::clear_below => ClearSpec::Below(e),
+                    Rule::clear_above => ClearSpec::Above(e),
+                    _ => ClearSpec::When(e),
+                });
+            }
+            _ => {}
+        }
+    }
+
+    /// The duration inside a clause (`missing 30m`).
+    fn duration_in(&mut self, p: Pair<'_, Rule>) -> Option<(i64, Span)> {
+        let q = p.into_inner().find(|q| q.as_rule() == Rule::quantity)?;
+        self.duration_of(&q)
+    }
+
+    /// A quantity that must be a duration.
+    fn duration_of(&mut self, q: &Pair<'_, Rule>) -> Option<(i64, Span)> {
+        let span = self.span(q);
+        match self.quantity(q) {
+            ExprKind::Duration(ms) if ms > 0 => Some((ms, span)),
+            ExprKind::Invalid => None,
+            _ => {
+                self.diags.push(
+                    Diagnostic::error(codes::BAD_DURATION, span, format!("`{}` is not a duration", q.as_str()))
+                        .label("expected a positive duration")
+                        .hint("write e.g. `30m`, `2h` or `1d`"),
+                );
+                None
+            }
         }
     }
 
@@ -186,6 +290,10 @@ impl Builder {
         let span = self.span(&p);
         let kind = match p.as_rule() {
             Rule::expr => return self.expr(p),
+            Rule::every => match p.into_inner().next().map(|q| self.duration_of(&q)) {
+                Some(Some((ms, _))) => ExprKind::Every(ms),
+                _ => ExprKind::Invalid,
+            },
             Rule::boolean => ExprKind::Bool(p.as_str() == "true"),
             Rule::string => ExprKind::Str(unescape(p.as_str())),
             Rule::quantity => self.quantity(&p),
@@ -345,7 +453,7 @@ fn syntax_error(file: FileId, base: usize, text: &str, err: &pest::error::Error<
                 "!=" | "%" | "*" | "+" | "/" | "<" | "<=" | "==" | ">" | ">=" | "and" | "or" | "in" => {
                     push(&mut expected, "an operator")
                 }
-                "\"" | "(" | "-" | "[" | "_" | "false" | "true" | "not" | "0..9" | "BUILTIN_RULE" => {
+                "\"" | "(" | "-" | "[" | "_" | "false" | "true" | "not" | "every" | "0..9" | "BUILTIN_RULE" => {
                     push(&mut expected, "an expression")
                 }
                 "signal" | "event" => toplevel = true,

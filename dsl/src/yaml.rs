@@ -204,6 +204,9 @@ pub fn parse_yaml(file: FileId, text: &str) -> (Vec<Def>, Vec<Diagnostic>) {
                     span: level.span,
                     level,
                     when,
+                    for_: None,
+                    clear: None,
+                    hold: None,
                 });
             }
         }
@@ -215,6 +218,11 @@ pub fn parse_yaml(file: FileId, text: &str) -> (Vec<Def>, Vec<Diagnostic>) {
             key,
             lets,
             levels,
+            step_down: false,
+            clear_after: None,
+            missing: None,
+            roster: Vec::new(),
+            lateness: None,
         }));
     }
     (defs, diags)

@@ -1,33 +1,41 @@
-//! The runtime: per-signal, per-key state driven by events.
+//! The runtime: per-signal, per-key state driven by event time.
+//!
+//! Events enter a reorder buffer; the watermark (latest event time seen
+//! minus the allowed lateness) releases them in event-time order, so a
+//! stream shuffled within the lateness gives the same outputs as the sorted
+//! stream. Events behind the watermark are *late*: reported, never silently
+//! dropped. Duplicates (same `id`, or same kind/key/time when configured)
+//! are counted and not applied twice. Absence timers fire on the watermark,
+//! so replays are deterministic. The whole state can be snapshotted and
+//! restored ([`crate::state`]).
 
 use crate::eval::{Scope, eval};
 use crate::event::{Event, EventError, Schema};
-use crate::ir::{KindId, Program, ProgramError};
-use crate::output::{LevelChange, Output, Values};
-use crate::time::Timestamp;
+use crate::ir::{KindId, Program, ProgramError, SignalDef};
+use crate::output::{Absence, Late, LevelChange, Output, Recovered, Values};
+use crate::time::{MS_PER_DAY, MS_PER_MINUTE, Timestamp, format_duration};
 use crate::value::{Fixed, Level, Value};
 use crate::window::{WindowLayout, WindowState};
-use rustc_hash::FxHashMap;
+use rustc_hash::{FxHashMap, FxHashSet};
+use serde::{Deserialize, Serialize};
+use std::cmp::{Ordering, Reverse};
+use std::collections::{BTreeSet, BinaryHeap};
 use std::sync::Arc;
 
 /// Why an event could not be applied.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum PushError {
-    /// A key received a timestamp earlier than one it already has.
-    #[error(
-        "timestamp {ts} is earlier than {last}, already seen for key `{key}` of signal `{signal}` (events of one key must arrive in time order)"
-    )]
-    Backwards {
-        /// Signal.
-        signal: String,
-        /// Key.
-        key: String,
+    /// The event is further ahead of the stream than the guard allows.
+    #[error("timestamp {ts} is more than {guard} ahead of the latest event time {latest}")]
+    TooFarAhead {
         /// The rejected time.
         ts: Timestamp,
-        /// The latest time already applied.
-        last: Timestamp,
+        /// The latest event time accepted so far.
+        latest: Timestamp,
+        /// The configured guard.
+        guard: String,
     },
-    /// The key field's value is missing or not text/number.
+    /// The key field's value is missing.
     #[error("signal `{signal}` is keyed by `{field}`, which this event does not carry")]
     NoKey {
         /// Signal.
@@ -37,24 +45,158 @@ pub enum PushError {
     },
 }
 
+/// What to do with an event behind the watermark.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LatePolicy {
+    /// Emit a `late` record and leave the event out (default).
+    #[default]
+    Emit,
+    /// Emit a `late` record and apply the event at the key's current time.
+    Apply,
+}
+
+/// Run-time settings.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Config {
+    /// Allowed lateness in ms (default 5 min); signals may set their own.
+    pub lateness_ms: i64,
+    /// Late events: emitted or applied-and-flagged.
+    pub late: LatePolicy,
+    /// Treat events with the same kind, key and time as duplicates (events
+    /// with the same `id` always are).
+    pub dedupe_kind_key_ts: bool,
+    /// Reject events more than this far ahead of the latest event time
+    /// (default 1 day); `None` disables the guard.
+    pub max_ahead_ms: Option<i64>,
+    /// Forget keys that sent nothing for this long (bounded memory).
+    pub idle_ttl_ms: Option<i64>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            lateness_ms: 5 * MS_PER_MINUTE,
+            late: LatePolicy::Emit,
+            dedupe_kind_key_ts: false,
+            max_ahead_ms: Some(MS_PER_DAY),
+            idle_ttl_ms: None,
+        }
+    }
+}
+
+/// Counters over the life of an engine.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Stats {
+    /// Events accepted (valid, not rejected).
+    pub accepted: u64,
+    /// Events applied to at least one signal.
+    pub applied: u64,
+    /// Events no definition listens to.
+    pub ignored: u64,
+    /// Events behind the watermark.
+    pub late: u64,
+    /// Duplicates recognised and not applied again.
+    pub duplicates: u64,
+    /// Idle keys forgotten.
+    pub evicted: u64,
+}
+
+/// Dynamic state of one level rule for one key.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct RuleState {
+    /// Since when the `when` condition has held without a break.
+    pub since: Option<i64>,
+    /// Consecutive readings for which it has held.
+    pub readings: u32,
+}
+
 /// State of one key of one signal.
-#[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct KeyState {
     /// Latest event time applied.
     pub last_ms: i64,
+    /// Whether any reading was applied (roster keys start without).
+    pub seen: bool,
     /// Current level.
     pub level: Level,
+    /// Since when the current level's stay condition has been false.
+    pub stay_false_since: Option<i64>,
+    /// Per level rule.
+    pub rules: Vec<RuleState>,
     /// Window contents.
     pub windows: WindowState,
+    /// Reported absent and not yet recovered.
+    pub absent: bool,
+    /// The key's row in the signal's table.
+    pub row: Option<u32>,
 }
 
-struct SignalRt {
-    name: Arc<str>,
-    layout: WindowLayout,
+pub(crate) struct SignalRt {
+    pub(crate) name: Arc<str>,
+    pub(crate) layout: WindowLayout,
     let_names: Vec<Arc<str>>,
     rule_texts: Vec<(Arc<str>, Arc<str>)>,
-    keys: FxHashMap<Arc<str>, KeyState>,
+    pub(crate) keys: FxHashMap<Arc<str>, KeyState>,
+    lateness_ms: i64,
+    table_rows: FxHashMap<Arc<str>, u32>,
 }
+
+/// An event waiting in the reorder buffer, ordered by time and then by
+/// content (never by arrival), so shuffled input releases in one order.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub(crate) struct Queued {
+    pub(crate) ev: Event,
+    /// Signals for which this event is late (left out for them).
+    pub(crate) skip: Vec<u16>,
+}
+
+fn cmp_value(a: &Value, b: &Value) -> Ordering {
+    let rank = |v: &Value| match v {
+        Value::Null => 0,
+        Value::Bool(_) => 1,
+        Value::Num(_) => 2,
+        Value::Str(_) => 3,
+    };
+    match (a, b) {
+        (Value::Bool(x), Value::Bool(y)) => x.cmp(y),
+        (Value::Num(x), Value::Num(y)) => x.total_cmp(y),
+        (Value::Str(x), Value::Str(y)) => x.cmp(y),
+        _ => rank(a).cmp(&rank(b)),
+    }
+}
+
+impl Ord for Queued {
+    fn cmp(&self, o: &Self) -> Ordering {
+        self.ev
+            .ts
+            .ms
+            .cmp(&o.ev.ts.ms)
+            .then_with(|| self.ev.kind_name.cmp(&o.ev.kind_name))
+            .then_with(|| {
+                self.ev
+                    .fields
+                    .iter()
+                    .zip(&o.ev.fields)
+                    .map(|(a, b)| cmp_value(a, b))
+                    .find(|c| c.is_ne())
+                    .unwrap_or(Ordering::Equal)
+            })
+            .then_with(|| self.ev.id.cmp(&o.ev.id))
+            .then_with(|| self.ev.seq.cmp(&o.ev.seq))
+    }
+}
+impl PartialOrd for Queued {
+    fn partial_cmp(&self, o: &Self) -> Option<Ordering> {
+        Some(self.cmp(o))
+    }
+}
+impl PartialEq for Queued {
+    fn eq(&self, o: &Self) -> bool {
+        self.cmp(o).is_eq()
+    }
+}
+impl Eq for Queued {}
 
 /// A running engine over one compiled [`Program`].
 ///
@@ -68,24 +210,41 @@ struct SignalRt {
 ///         FieldDef { id: 1, ty: Type::Number, optional: false }] }],
 ///     signals: vec![SignalDef {
 ///         name: "heavy".into(), at: String::new(), kinds: vec![0], filter: None, key: 0,
-///         windows: vec![], lets: vec![],
+///         windows: vec![], lets: vec![], step_down: false, missing_ms: None, roster: vec![],
+///         lateness_ms: None, table: None,
 ///         levels: vec![LevelRule { level: Level::Red, text: "red when mm >= 10".into(), at: String::new(),
-///             when: Expr::Binary(BinOp::Ge, Box::new(Expr::Field(1)), Box::new(Expr::Const(Value::Num(10.0)))) }],
+///             when: Expr::Binary(BinOp::Ge, Box::new(Expr::Field(1)), Box::new(Expr::Const(Value::Num(10.0)))),
+///             for_ms: 0, for_readings: 0, clear: None, hold_ms: 0 }],
 ///     }],
+///     tables: vec![],
 /// };
 /// let mut engine = Engine::new(p).unwrap();
 /// let mut out = Vec::new();
 /// engine.push_line(r#"{"ts":"2024-07-29T03:10:00+08:00","kind":"rain","station":"A","mm":12}"#, 1, &mut out).unwrap();
+/// engine.flush(&mut out); // end of stream: release what the lateness held back
 /// assert_eq!(out.len(), 1);
 /// ```
 pub struct Engine {
-    program: Arc<Program>,
-    schema: Schema,
-    signals: Vec<SignalRt>,
+    pub(crate) program: Arc<Program>,
+    pub(crate) schema: Schema,
+    pub(crate) signals: Vec<SignalRt>,
     by_kind: Vec<Vec<usize>>,
     lets: Vec<Value>,
     scratch_event: Option<Event>,
-    ignored: u64,
+    pub(crate) config: Config,
+    /// Largest event time seen.
+    pub(crate) max_ts: Option<Timestamp>,
+    /// Everything at or before this has been released.
+    pub(crate) released: i64,
+    pub(crate) pending: BinaryHeap<Reverse<Queued>>,
+    pub(crate) seen_ids: FxHashMap<Arc<str>, i64>,
+    pub(crate) seen_kkt: FxHashSet<(KindId, Arc<str>, i64)>,
+    /// `(deadline, signal, key)` of every absence timer.
+    pub(crate) absence: BTreeSet<(i64, u16, Arc<str>)>,
+    pub(crate) stats: Stats,
+    pub(crate) last_sweep: i64,
+    /// Plan instances (叫应, responses, measures), when plans are loaded.
+    workflow: Option<crate::workflow::WorkflowRuntime>,
 }
 
 /// Either kind of failure for one input line.
@@ -100,8 +259,14 @@ pub enum LineError {
 }
 
 impl Engine {
-    /// Builds the runtime; fails only on a structurally invalid program.
+    /// Builds the runtime with the default [`Config`]; fails only on a
+    /// structurally invalid program.
     pub fn new(program: Program) -> Result<Engine, ProgramError> {
+        Self::with_config(program, Config::default())
+    }
+
+    /// Builds the runtime with explicit settings.
+    pub fn with_config(program: Program, config: Config) -> Result<Engine, ProgramError> {
         program.validate()?;
         let mut by_kind = vec![Vec::new(); program.kinds.len()];
         let signals = program
@@ -114,6 +279,17 @@ impl Engine {
                         v.push(i);
                     }
                 }
+                let table_rows = s
+                    .table
+                    .and_then(|t| program.tables.get(usize::from(t)))
+                    .map(|t| {
+                        t.rows
+                            .iter()
+                            .enumerate()
+                            .map(|(i, (k, _))| (Arc::from(k.as_str()), i as u32))
+                            .collect()
+                    })
+                    .unwrap_or_default();
                 SignalRt {
                     name: Arc::from(s.name.as_str()),
                     layout: WindowLayout::new(&s.windows),
@@ -124,6 +300,8 @@ impl Engine {
                         .map(|r| (Arc::from(r.text.as_str()), Arc::from(r.at.as_str())))
                         .collect(),
                     keys: FxHashMap::default(),
+                    lateness_ms: s.lateness_ms.unwrap_or(config.lateness_ms),
+                    table_rows,
                 }
             })
             .collect();
@@ -134,7 +312,16 @@ impl Engine {
             by_kind,
             lets: Vec::new(),
             scratch_event: None,
-            ignored: 0,
+            config,
+            max_ts: None,
+            released: i64::MIN,
+            pending: BinaryHeap::new(),
+            seen_ids: FxHashMap::default(),
+            seen_kkt: FxHashSet::default(),
+            workflow: None,
+            absence: BTreeSet::new(),
+            stats: Stats::default(),
+            last_sweep: i64::MIN,
         })
     }
 
@@ -143,9 +330,25 @@ impl Engine {
         &self.program
     }
 
+    /// The run settings.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
     /// The event schema (for parsing events outside [`Engine::push_line`]).
     pub fn schema(&self) -> &Schema {
         &self.schema
+    }
+
+    /// Counters so far.
+    pub fn stats(&self) -> &Stats {
+        &self.stats
+    }
+
+    /// How many accepted events no definition listens to (a typo in `kind`
+    /// shows up here).
+    pub fn ignored(&self) -> u64 {
+        self.stats.ignored
     }
 
     /// Parses an event line (see [`Schema::parse`]).
@@ -153,7 +356,7 @@ impl Engine {
         self.schema.parse(line, &self.program, seq)
     }
 
-    /// Parses and applies one JSONL line; on error nothing is applied.
+    /// Parses and accepts one JSONL line; on error nothing changes.
     pub fn push_line(&mut self, line: &str, seq: u64, out: &mut Vec<Output>) -> Result<(), LineError> {
         let mut ev = self.scratch_event.take().unwrap_or_else(|| Event {
             ts: Timestamp::default(),
@@ -176,16 +379,25 @@ impl Engine {
         kind.and_then(|k| self.by_kind.get(usize::from(k))).is_some_and(|v| !v.is_empty())
     }
 
+    /// The largest lateness any signal allows: what holds back release.
+    fn max_lateness(&self) -> i64 {
+        self.signals
+            .iter()
+            .map(|s| s.lateness_ms)
+            .fold(self.config.lateness_ms, i64::max)
+    }
+
     fn key_of(&self, sig: usize, ev: &Event) -> Result<Option<Arc<str>>, PushError> {
         let Some(def) = self.program.signals.get(sig) else {
             return Ok(None);
         };
-        let scope = Scope {
-            fields: &ev.fields,
-            lets: &[],
-            windows: None,
-        };
         if let Some(f) = &def.filter {
+            let scope = Scope {
+                fields: &ev.fields,
+                lets: &[],
+                windows: None,
+                row: &[],
+            };
             if !eval(f, &scope).is_true() {
                 return Ok(None);
             }
@@ -201,65 +413,333 @@ impl Engine {
         }
     }
 
-    /// Applies one event; on error nothing is applied.
+    /// Accepts one event: buffers it until the watermark passes it, then
+    /// applies it; emits whatever became due. On error nothing changes.
     pub fn push(&mut self, ev: &Event, out: &mut Vec<Output>) -> Result<(), PushError> {
+        let first = out.len();
+        self.push_inner(ev, out)?;
+        self.stats.accepted += 1;
+        if let Some(wf) = self.workflow.as_mut() {
+            // timers due before the event and the event itself, then reactions to level changes
+            let produced = out.split_off(first);
+            wf.on_event(ev, out);
+            for o in produced {
+                wf.on_output(&o, out);
+                out.push(o);
+            }
+        }
+        Ok(())
+    }
+
+    /// Runs `plans` alongside the signals. The program must declare the event
+    /// kinds plans need (see [`crate::workflow::runtime::merge_kinds`]).
+    pub fn with_plans(mut self, plans: crate::workflow::PlanSet) -> Engine {
+        self.workflow = Some(crate::workflow::WorkflowRuntime::new(plans, &self.program));
+        self
+    }
+
+    /// The plan runtime, when plans are loaded.
+    pub fn workflow(&self) -> Option<&crate::workflow::WorkflowRuntime> {
+        self.workflow.as_ref()
+    }
+
+    fn push_inner(&mut self, ev: &Event, out: &mut Vec<Output>) -> Result<(), PushError> {
         let Some(sigs) = ev
             .kind
             .and_then(|k| self.by_kind.get(usize::from(k)))
             .filter(|s| !s.is_empty())
         else {
-            self.ignored += 1;
+            self.stats.ignored += 1;
             return Ok(());
         };
         let sigs = sigs.clone();
-        // check first, so that a rejected event changes nothing
-        let mut targets = Vec::with_capacity(sigs.len());
-        for &s in &sigs {
-            if let Some(key) = self.key_of(s, ev)? {
-                if let Some(st) = self.signals.get(s).and_then(|rt| rt.keys.get(&key)) {
-                    if st.last_ms > ev.ts.ms {
-                        return Err(PushError::Backwards {
-                            signal: self.program.signals.get(s).map(|d| d.name.clone()).unwrap_or_default(),
-                            key: key.to_string(),
-                            ts: ev.ts,
-                            last: Timestamp {
-                                ms: st.last_ms,
-                                offset_min: ev.ts.offset_min,
-                            },
-                        });
-                    }
-                }
-                targets.push((s, key));
+        if let (Some(latest), Some(guard)) = (self.max_ts, self.config.max_ahead_ms) {
+            if ev.ts.ms > latest.ms.saturating_add(guard) {
+                return Err(PushError::TooFarAhead {
+                    ts: ev.ts,
+                    latest,
+                    guard: format_duration(guard),
+                });
             }
         }
-        for (s, key) in targets {
-            self.apply(s, key, ev, out);
+        // keys are checked before anything changes
+        let mut first_key = None;
+        for &s in &sigs {
+            let k = self.key_of(s, ev)?;
+            if first_key.is_none() {
+                first_key = k;
+            }
         }
+        if let Some(id) = &ev.id {
+            if self.seen_ids.contains_key(id) {
+                self.stats.duplicates += 1;
+                return Ok(());
+            }
+        }
+        if self.config.dedupe_kind_key_ts {
+            if let (Some(kind), Some(key)) = (ev.kind, first_key.clone()) {
+                if !self.seen_kkt.insert((kind, key, ev.ts.ms)) {
+                    self.stats.duplicates += 1;
+                    return Ok(());
+                }
+            }
+        }
+        if let Some(id) = &ev.id {
+            self.seen_ids.insert(id.clone(), ev.ts.ms);
+        }
+        if self.max_ts.is_none() {
+            self.start_roster(ev.ts);
+        }
+        // late for which signals?
+        let latest = self.max_ts.map_or(ev.ts.ms, |m| m.ms);
+        let mut skip = Vec::new();
+        for &s in &sigs {
+            let lateness = self.signals.get(s).map_or(0, |r| r.lateness_ms);
+            if ev.ts.ms < latest.saturating_sub(lateness) || ev.ts.ms < self.released {
+                skip.push(s as u16);
+            }
+        }
+        if !skip.is_empty() {
+            self.stats.late += 1;
+            let apply = self.config.late == LatePolicy::Apply;
+            out.push(Output::Late(Late {
+                ts: ev.ts,
+                kind: ev.kind_name.clone(),
+                event: ev.seq,
+                watermark: Timestamp {
+                    ms: latest.saturating_sub(self.config.lateness_ms),
+                    offset_min: ev.ts.offset_min,
+                },
+                signals: skip
+                    .iter()
+                    .filter_map(|&s| self.signals.get(usize::from(s)).map(|r| r.name.clone()))
+                    .collect(),
+                applied: apply,
+            }));
+            if apply {
+                // applied at each key's current time, right away
+                for &s in &sigs {
+                    if let Some(key) = self.key_of(s, ev)? {
+                        let now = self
+                            .signals
+                            .get(s)
+                            .and_then(|r| r.keys.get(&key))
+                            .map_or(ev.ts.ms, |k| k.last_ms.max(ev.ts.ms));
+                        let mut shifted = ev.clone();
+                        shifted.ts.ms = now;
+                        self.apply(s, key, &shifted, out);
+                    }
+                }
+                self.stats.applied += 1;
+                return Ok(());
+            }
+            if skip.len() == sigs.len() {
+                return Ok(());
+            }
+        }
+        if self.max_ts.is_none_or(|m| ev.ts.ms > m.ms) {
+            self.max_ts = Some(ev.ts);
+        }
+        self.pending.push(Reverse(Queued { ev: ev.clone(), skip }));
+        let wm = self.max_ts.map_or(i64::MIN, |m| m.ms.saturating_sub(self.max_lateness()));
+        self.release(wm, out);
         Ok(())
+    }
+
+    /// End of stream: releases every buffered event and fires the absence
+    /// timers due by the latest event time.
+    pub fn flush(&mut self, out: &mut Vec<Output>) {
+        if let Some(m) = self.max_ts {
+            self.release(m.ms, out);
+        }
+    }
+
+    /// Applies buffered events with `ts <= wm` and absence timers with
+    /// `deadline < wm`, in time order (an event at exactly a deadline counts
+    /// as on time).
+    fn release(&mut self, wm: i64, out: &mut Vec<Output>) {
+        loop {
+            let next_ev = self.pending.peek().map(|q| q.0.ev.ts.ms).filter(|&t| t <= wm);
+            let next_timer = self.absence.first().map(|t| t.0).filter(|&d| d < wm);
+            match (next_ev, next_timer) {
+                (Some(t), Some(d)) if d < t => self.fire_absence(out),
+                (Some(_), _) => {
+                    if let Some(Reverse(q)) = self.pending.pop() {
+                        self.released = self.released.max(q.ev.ts.ms);
+                        self.apply_event(&q, out);
+                    }
+                }
+                (None, Some(_)) => self.fire_absence(out),
+                (None, None) => break,
+            }
+        }
+        self.released = self.released.max(wm);
+        self.forget_old(wm);
+    }
+
+    fn fire_absence(&mut self, out: &mut Vec<Output>) {
+        let Some((deadline, s, key)) = self.absence.pop_first() else {
+            return;
+        };
+        let (Some(rt), Some(def)) = (self.signals.get_mut(usize::from(s)), self.program.signals.get(usize::from(s))) else {
+            return;
+        };
+        let Some(st) = rt.keys.get_mut(&key) else {
+            return;
+        };
+        st.absent = true;
+        let offset = self.max_ts.map_or(0, |m| m.offset_min);
+        out.push(Output::Absence(Absence {
+            ts: Timestamp {
+                ms: deadline,
+                offset_min: offset,
+            },
+            signal: rt.name.clone(),
+            key,
+            last_seen: st.seen.then_some(Timestamp {
+                ms: st.last_ms,
+                offset_min: offset,
+            }),
+            missing: format_duration(def.missing_ms.unwrap_or(0)),
+        }));
+    }
+
+    /// Roster keys are expected from the start of the stream.
+    fn start_roster(&mut self, first: Timestamp) {
+        for (i, def) in self.program.signals.iter().enumerate() {
+            let Some(missing) = def.missing_ms else { continue };
+            let Some(rt) = self.signals.get_mut(i) else { continue };
+            for k in &def.roster {
+                let key: Arc<str> = Arc::from(k.as_str());
+                if rt.keys.contains_key(&key) {
+                    continue;
+                }
+                let st = new_key_state(rt, def, &key, first.ms);
+                rt.keys.insert(key.clone(), st);
+                self.absence.insert((first.ms.saturating_add(missing), i as u16, key));
+            }
+        }
+    }
+
+    fn forget_old(&mut self, wm: i64) {
+        // duplicate filters only need what could still arrive in time
+        let horizon = wm.saturating_sub(self.max_lateness());
+        if self.seen_ids.len() > 1024 || !self.seen_kkt.is_empty() {
+            self.seen_ids.retain(|_, ts| *ts >= horizon);
+            self.seen_kkt.retain(|(_, _, ts)| *ts >= horizon);
+        }
+        let Some(ttl) = self.config.idle_ttl_ms else { return };
+        if wm < self.last_sweep.saturating_add(ttl / 8) {
+            return;
+        }
+        self.last_sweep = wm;
+        let cutoff = wm.saturating_sub(ttl);
+        for (i, rt) in self.signals.iter_mut().enumerate() {
+            let before = rt.keys.len();
+            let absence = &mut self.absence;
+            let missing = self.program.signals.get(i).and_then(|d| d.missing_ms);
+            rt.keys.retain(|k, st| {
+                let keep = st.last_ms >= cutoff;
+                if !keep {
+                    if let Some(m) = missing {
+                        absence.remove(&(st.last_ms.saturating_add(m), i as u16, k.clone()));
+                    }
+                }
+                keep
+            });
+            self.stats.evicted += (before - rt.keys.len()) as u64;
+        }
+    }
+
+    fn apply_event(&mut self, q: &Queued, out: &mut Vec<Output>) {
+        let Some(sigs) = q.ev.kind.and_then(|k| self.by_kind.get(usize::from(k))).cloned() else {
+            return;
+        };
+        let mut applied = false;
+        for s in sigs {
+            if q.skip.contains(&(s as u16)) {
+                continue;
+            }
+            if let Ok(Some(key)) = self.key_of(s, &q.ev) {
+                self.apply(s, key, &q.ev, out);
+                applied = true;
+            }
+        }
+        if applied {
+            self.stats.applied += 1;
+        }
     }
 
     fn apply(&mut self, s: usize, key: Arc<str>, ev: &Event, out: &mut Vec<Output>) {
         let (Some(def), Some(rt)) = (self.program.signals.get(s), self.signals.get_mut(s)) else {
             return;
         };
-        let st = rt
-            .keys
-            .entry(key.clone())
-            .or_insert_with(|| KeyState {
-                last_ms: ev.ts.ms,
-                level: Level::None,
-                windows: rt.layout.new_state(),
-            });
-        st.last_ms = ev.ts.ms;
-        st.windows.advance(ev.ts.ms);
+        if !rt.keys.contains_key(&key) {
+            let st = new_key_state(rt, def, &key, ev.ts.ms);
+            rt.keys.insert(key.clone(), st);
+        }
+        let Some(st) = rt.keys.get_mut(&key) else {
+            return;
+        };
+        let now = ev.ts.ms.max(st.last_ms);
+        // absence: this reading ends a silence and re-arms the timer
+        if let Some(missing) = def.missing_ms {
+            if st.seen || def.roster.iter().any(|r| r.as_str() == key.as_ref()) {
+                let old = if st.seen { st.last_ms } else { self.max_ts.map_or(now, |_| 0) };
+                self.absence.remove(&(old.saturating_add(missing), s as u16, key.clone()));
+                // a roster key never seen has its timer at stream start + missing
+                if !st.seen {
+                    let first = self
+                        .absence
+                        .iter()
+                        .find(|(_, si, k)| *si == s as u16 && *k == key)
+                        .cloned();
+                    if let Some(t) = first {
+                        self.absence.remove(&t);
+                    }
+                }
+            }
+            if st.absent {
+                st.absent = false;
+                out.push(Output::Recovered(Recovered {
+                    ts: ev.ts,
+                    signal: rt.name.clone(),
+                    key: key.clone(),
+                    last_seen: st.seen.then_some(Timestamp {
+                        ms: st.last_ms,
+                        offset_min: ev.ts.offset_min,
+                    }),
+                    event: ev.seq,
+                }));
+            }
+            self.absence.insert((now.saturating_add(missing), s as u16, key.clone()));
+        }
+        st.seen = true;
+        st.last_ms = now;
+        st.windows.advance_local(now, i64::from(ev.ts.offset_min) * MS_PER_MINUTE);
+        let row: &[Value] = match (def.table, st.row) {
+            (Some(t), Some(r)) => self
+                .program
+                .tables
+                .get(usize::from(t))
+                .and_then(|t| t.rows.get(r as usize))
+                .map_or(&[], |(_, v)| v.as_slice()),
+            _ => &[],
+        };
         let event_scope = Scope {
             fields: &ev.fields,
             lets: &[],
             windows: None,
+            row,
         };
         for (g, input) in rt.layout.inputs().enumerate() {
-            if let Some(x) = eval(input, &event_scope).as_num().and_then(Fixed::from_f64) {
-                st.windows.push(g, ev.ts.ms, x);
+            let x = match eval(input, &event_scope) {
+                Value::Num(n) => Fixed::from_f64(n),
+                Value::Bool(b) => Some(Fixed(if b { Fixed::SCALE } else { 0 })),
+                _ => None,
+            };
+            if let Some(x) = x {
+                st.windows.push(g, now, x);
             }
         }
         self.lets.clear();
@@ -270,6 +750,7 @@ impl Engine {
                     fields: &ev.fields,
                     lets: &self.lets,
                     windows: Some((&rt.layout, &st.windows)),
+                    row,
                 },
             );
             self.lets.push(v);
@@ -278,24 +759,83 @@ impl Engine {
             fields: &ev.fields,
             lets: &self.lets,
             windows: Some((&rt.layout, &st.windows)),
+            row,
         };
-        let fired = def.levels.iter().position(|r| eval(&r.when, &scope).is_true());
-        let to = fired.and_then(|i| def.levels.get(i)).map_or(Level::None, |r| r.level);
-        if to != st.level {
-            let rule = fired.and_then(|i| rt.rule_texts.get(i));
-            out.push(Output::LevelChanged(LevelChange {
-                ts: ev.ts,
-                signal: rt.name.clone(),
-                key,
-                from: st.level,
-                to,
-                rule: rule.map(|r| r.0.clone()),
-                rule_at: rule.map(|r| r.1.clone()),
-                values: Values(rt.let_names.iter().cloned().zip(self.lets.iter().cloned()).collect()),
-                event: ev.seq,
-            }));
-            st.level = to;
+        // which rules hold, which are armed (held long enough)
+        let mut up: Option<usize> = None;
+        let mut cur_holds = false;
+        let mut cur_rule = None;
+        for (i, r) in def.levels.iter().enumerate() {
+            let holds = eval(&r.when, &scope).is_true();
+            let rs = match st.rules.get_mut(i) {
+                Some(rs) => rs,
+                None => continue,
+            };
+            if holds {
+                let since = *rs.since.get_or_insert(now);
+                rs.readings = rs.readings.saturating_add(1);
+                let armed = now.saturating_sub(since) >= r.for_ms && rs.readings >= r.for_readings;
+                if armed && up.is_none() {
+                    up = Some(i);
+                }
+            } else {
+                rs.since = None;
+                rs.readings = 0;
+            }
+            if r.level == st.level {
+                cur_rule = Some(i);
+                cur_holds = match &r.clear {
+                    Some(c) => !eval(c, &scope).is_true(),
+                    None => holds,
+                };
+            }
         }
+        let up_level = up.and_then(|i| def.levels.get(i)).map_or(Level::None, |r| r.level);
+        let from = st.level;
+        let (to, reason, since) = if up_level > from {
+            let since = up.and_then(|i| st.rules.get(i)).and_then(|r| r.since).unwrap_or(now);
+            (up_level, "raise", since)
+        } else if from == Level::None || cur_holds {
+            st.stay_false_since = None;
+            return;
+        } else {
+            let false_since = *st.stay_false_since.get_or_insert(now);
+            let hold = cur_rule.and_then(|i| def.levels.get(i)).map_or(0, |r| r.hold_ms);
+            if now.saturating_sub(false_since) < hold {
+                return;
+            }
+            if def.step_down {
+                (up_level.max(from.step_down()), "step_down", false_since)
+            } else {
+                (up_level, "clear", false_since)
+            }
+        };
+        if to == from {
+            return;
+        }
+        st.level = to;
+        st.stay_false_since = None;
+        let fired = def.levels.iter().position(|r| r.level == to);
+        let rule = fired.and_then(|i| rt.rule_texts.get(i));
+        out.push(Output::LevelChanged(LevelChange {
+            ts: Timestamp {
+                ms: now,
+                offset_min: ev.ts.offset_min,
+            },
+            signal: rt.name.clone(),
+            key,
+            from,
+            to,
+            rule: rule.map(|r| r.0.clone()),
+            rule_at: rule.map(|r| r.1.clone()),
+            values: Values(rt.let_names.iter().cloned().zip(self.lets.iter().cloned()).collect()),
+            event: ev.seq,
+            reason,
+            since: Timestamp {
+                ms: since,
+                offset_min: ev.ts.offset_min,
+            },
+        }));
     }
 
     /// The current level of `key` in `signal`.
@@ -307,14 +847,45 @@ impl Engine {
             .map_or(Level::None, |k| k.level)
     }
 
-    /// How many accepted events no definition listens to (a typo in `kind`
-    /// shows up here).
-    pub fn ignored(&self) -> u64 {
-        self.ignored
+    /// Events accepted but still held back by the lateness.
+    pub fn pending_len(&self) -> usize {
+        self.pending.len()
     }
 
     /// Number of keys held over all signals.
     pub fn key_count(&self) -> usize {
         self.signals.iter().map(|s| s.keys.len()).sum()
+    }
+
+    /// Approximate heap bytes of per-key state (for memory reports).
+    pub fn state_bytes(&self) -> usize {
+        self.signals
+            .iter()
+            .map(|s| {
+                s.keys
+                    .iter()
+                    .map(|(k, st)| {
+                        k.len()
+                            + std::mem::size_of::<KeyState>()
+                            + st.windows.heap_bytes()
+                            + st.rules.capacity() * std::mem::size_of::<RuleState>()
+                            + 16
+                    })
+                    .sum::<usize>()
+            })
+            .sum()
+    }
+}
+
+pub(crate) fn new_key_state(rt: &SignalRt, def: &SignalDef, key: &Arc<str>, now: i64) -> KeyState {
+    KeyState {
+        last_ms: now,
+        seen: false,
+        level: Level::None,
+        stay_false_since: None,
+        rules: vec![RuleState::default(); def.levels.len()],
+        windows: rt.layout.new_state(),
+        absent: false,
+        row: rt.table_rows.get(key).copied(),
     }
 }

@@ -17,6 +17,8 @@ pub struct Scope<'a> {
     pub lets: &'a [Value],
     /// The key's windows, if any.
     pub windows: Option<(&'a WindowLayout, &'a WindowState)>,
+    /// The key's row in the signal's table, if any.
+    pub row: &'a [Value],
 }
 
 /// Evaluates `e` in `scope`.
@@ -25,6 +27,7 @@ pub fn eval(e: &Expr, scope: &Scope<'_>) -> Value {
         Expr::Const(v) => v.clone(),
         Expr::Field(f) => scope.fields.get(usize::from(*f)).cloned().unwrap_or_default(),
         Expr::Let(i) => scope.lets.get(usize::from(*i)).cloned().unwrap_or_default(),
+        Expr::Column(c) => scope.row.get(usize::from(*c)).cloned().unwrap_or_default(),
         Expr::Window(i) => scope
             .windows
             .map_or(Value::Null, |(layout, st)| layout.value(st, *i)),
@@ -127,6 +130,7 @@ mod tests {
             fields: &[Value::Null],
             lets: &[],
             windows: None,
+            row: &[],
         };
         let e = Expr::Binary(BinOp::Ge, Box::new(Expr::Field(0)), num(1.0));
         assert_eq!(eval(&e, &scope), Value::Bool(false));
@@ -142,6 +146,7 @@ mod tests {
             fields: &[],
             lets: &[],
             windows: None,
+            row: &[],
         };
         let e = Expr::Call(Builtin::Max, vec![Expr::Const(Value::Num(2.0)), Expr::Const(Value::Num(-3.0))]);
         assert_eq!(eval(&e, &scope), Value::Num(2.0));

@@ -14,7 +14,7 @@ use std::fmt;
 use std::sync::Arc;
 
 /// A parsed event.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Event {
     /// Event time.
     pub ts: Timestamp,
@@ -106,6 +106,16 @@ impl Schema {
     /// The slot of a field name.
     pub fn field(&self, name: &str) -> Option<FieldId> {
         self.fields.get(name).copied()
+    }
+
+    /// The id of a kind name.
+    pub fn kind(&self, name: &str) -> Option<KindId> {
+        self.kinds.get(name).copied()
+    }
+
+    /// Number of field slots.
+    pub fn field_count(&self) -> usize {
+        self.nfields
     }
 
     /// Parses one JSON line and checks it against the program's kinds.

@@ -21,6 +21,20 @@ pub struct Program {
     pub kinds: Vec<KindDef>,
     /// Warning signals.
     pub signals: Vec<SignalDef>,
+    /// Per-key data tables (e.g. each hydrological station's 警戒/保证 levels).
+    #[serde(default)]
+    pub tables: Vec<TableDef>,
+}
+
+/// A table of per-key data: one row of numbers/strings per key value.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct TableDef {
+    /// Its name.
+    pub name: String,
+    /// Column names, in row order.
+    pub columns: Vec<String>,
+    /// Rows by key value.
+    pub rows: Vec<(String, Vec<Value>)>,
 }
 
 /// An event kind and the typed fields it carries.
@@ -62,6 +76,22 @@ pub struct SignalDef {
     pub lets: Vec<LetDef>,
     /// Level rules, highest level first; the first that holds wins.
     pub levels: Vec<LevelRule>,
+    /// De-escalate one level at a time (red → orange → …) instead of
+    /// straight to the level that now holds.
+    #[serde(default)]
+    pub step_down: bool,
+    /// Report a key that sends nothing for this long (event time).
+    #[serde(default)]
+    pub missing_ms: Option<i64>,
+    /// Keys expected to report even before their first event (for `missing`).
+    #[serde(default)]
+    pub roster: Vec<String>,
+    /// Allowed lateness for this signal (overrides the run's).
+    #[serde(default)]
+    pub lateness_ms: Option<i64>,
+    /// The per-key table its `Expr::Column`s read.
+    #[serde(default)]
+    pub table: Option<u16>,
 }
 
 /// A named value.
@@ -82,6 +112,9 @@ pub struct WindowDef {
     pub input: Expr,
     /// Window length in milliseconds (> 0).
     pub duration_ms: i64,
+    /// Tumbling (`every 1h`: aligned buckets) instead of sliding.
+    #[serde(default)]
+    pub tumbling: bool,
 }
 
 /// Window aggregates.
@@ -98,6 +131,16 @@ pub enum Agg {
     Max,
     /// Number of readings.
     Count,
+    /// Oldest reading in the window (null when empty).
+    First,
+    /// Newest reading in the window (null when empty).
+    Last,
+    /// Newest minus oldest (null when empty).
+    Delta,
+    /// Change per hour between the oldest and newest reading (null with fewer than two readings at different times).
+    Rate,
+    /// Number of readings whose (boolean) input is true.
+    CountIf,
 }
 
 impl Agg {
@@ -109,6 +152,11 @@ impl Agg {
             Agg::Min => "min",
             Agg::Max => "max",
             Agg::Count => "count",
+            Agg::First => "first",
+            Agg::Last => "last",
+            Agg::Delta => "delta",
+            Agg::Rate => "rate",
+            Agg::CountIf => "count_if",
         }
     }
 }
@@ -124,6 +172,19 @@ pub struct LevelRule {
     pub text: String,
     /// Where it is written (`file:line:col`).
     pub at: String,
+    /// The condition must hold this long before the level is raised.
+    #[serde(default)]
+    pub for_ms: i64,
+    /// The condition must hold for this many consecutive readings.
+    #[serde(default)]
+    pub for_readings: u32,
+    /// Hysteresis: once raised, the level stays until this holds (instead
+    /// of until `when` stops holding).
+    #[serde(default)]
+    pub clear: Option<Expr>,
+    /// Delayed clear: the level stays until its condition has been false this long.
+    #[serde(default)]
+    pub hold_ms: i64,
 }
 
 /// Unary operators.
@@ -210,6 +271,8 @@ pub enum Expr {
     Let(u16),
     /// A window of the signal, by index.
     Window(u16),
+    /// A column of the key's row in the signal's table.
+    Column(u16),
     /// `-x`, `not x`.
     Unary(UnOp, Box<Expr>),
     /// `a op b`.
@@ -235,7 +298,7 @@ impl Expr {
                 list.iter().for_each(|x| x.walk(f));
             }
             Expr::Call(_, args) => args.iter().for_each(|x| x.walk(f)),
-            Expr::Const(_) | Expr::Field(_) | Expr::Let(_) | Expr::Window(_) => {}
+            Expr::Const(_) | Expr::Field(_) | Expr::Let(_) | Expr::Window(_) | Expr::Column(_) => {}
         }
     }
 }
@@ -301,6 +364,15 @@ impl Program {
             }
             for r in &s.levels {
                 check(&r.when, s.lets.len(), true)?;
+                if let Some(c) = &r.clear {
+                    check(c, s.lets.len(), true)?;
+                }
+                if r.for_ms < 0 || r.hold_ms < 0 {
+                    return Err(err("negative `for` or `hold` duration".into()));
+                }
+            }
+            if s.table.is_some_and(|t| usize::from(t) >= self.tables.len()) {
+                return Err(err("table out of range".into()));
             }
             if s.levels.windows(2).any(|w| matches!(w, [a, b] if a.level <= b.level)) {
                 return Err(err("level rules must go from the highest level down".into()));

@@ -13,12 +13,13 @@ pub mod eval;
 pub mod event;
 pub mod ir;
 pub mod output;
+pub mod state;
 pub mod time;
 pub mod value;
 pub mod window;
 pub mod workflow;
 
-pub use engine::{Engine, LineError, PushError};
+pub use engine::{Config, Engine, LatePolicy, LineError, PushError, Stats};
 pub use event::{Event, EventError};
 pub use ir::Program;
 pub use output::Output;

@@ -48,6 +48,61 @@ pub struct LevelChange {
     pub values: Values,
     /// The input position (line) of the event that caused the change.
     pub event: u64,
+    /// Why: `raise`, `clear` (the level's condition stopped holding, after
+    /// its `hold`), or `step_down` (one level at a time).
+    pub reason: &'static str,
+    /// Since when the deciding condition has held (for `raise`: the `when`
+    /// condition of the new level; for `clear`/`step_down`: the condition
+    /// that ended the old level).
+    pub since: Timestamp,
+}
+
+/// An event arrived behind the watermark.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Late {
+    /// The event's own time.
+    pub ts: Timestamp,
+    /// Its kind.
+    pub kind: Arc<str>,
+    /// Input position.
+    pub event: u64,
+    /// The watermark it fell behind.
+    pub watermark: Timestamp,
+    /// The signals for which it is late (all that read its kind, or some
+    /// with a shorter lateness).
+    pub signals: Vec<Arc<str>>,
+    /// Whether it was applied anyway (late policy `apply`) or left out.
+    pub applied: bool,
+}
+
+/// A key sent nothing for the signal's `missing` duration (失联).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Absence {
+    /// When the silence reached the limit (last reading + limit).
+    pub ts: Timestamp,
+    /// The signal.
+    pub signal: Arc<str>,
+    /// The key.
+    pub key: Arc<str>,
+    /// Its last reading (`null` for a roster key never heard from).
+    pub last_seen: Option<Timestamp>,
+    /// The limit, as written (`30m`).
+    pub missing: String,
+}
+
+/// A key that was absent reported again.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Recovered {
+    /// Time of the reading that ended the silence.
+    pub ts: Timestamp,
+    /// The signal.
+    pub signal: Arc<str>,
+    /// The key.
+    pub key: Arc<str>,
+    /// Its last reading before the silence.
+    pub last_seen: Option<Timestamp>,
+    /// Input position of the reading.
+    pub event: u64,
 }
 
 /// Everything the engine emits.
@@ -56,6 +111,12 @@ pub struct LevelChange {
 pub enum Output {
     /// `{"type":"level_changed", ...}`
     LevelChanged(LevelChange),
+    /// `{"type":"late", ...}`: an event behind the watermark.
+    Late(Late),
+    /// `{"type":"absence", ...}`: a key went silent.
+    Absence(Absence),
+    /// `{"type":"recovered", ...}`: an absent key reported again.
+    Recovered(Recovered),
     /// `{"type":"plan_started", ...}`: a plan instance began.
     PlanStarted(crate::workflow::out::PlanStarted),
     /// `{"type":"notify", ...}`: a person is called.
@@ -83,6 +144,9 @@ impl Output {
     pub fn ts(&self) -> Timestamp {
         match self {
             Output::LevelChanged(c) => c.ts,
+            Output::Late(o) => o.ts,
+            Output::Absence(o) => o.ts,
+            Output::Recovered(o) => o.ts,
             Output::PlanStarted(o) => o.head.ts,
             Output::Notify(o) => o.head.ts,
             Output::Escalated(o) => o.head.ts,

@@ -25,7 +25,8 @@ pub struct WindowLayout {
 #[derive(Clone, Debug)]
 struct GroupLayout {
     input: Expr,
-    aggs: Vec<(Agg, i64)>,
+    /// `(aggregate, length, tumbling)`
+    aggs: Vec<(Agg, i64, bool)>,
 }
 
 impl WindowLayout {
@@ -44,7 +45,7 @@ impl WindowLayout {
                 }
             };
             let aggs = &mut layout.groups[g].aggs;
-            aggs.push((w.agg, w.duration_ms));
+            aggs.push((w.agg, w.duration_ms, w.tumbling));
             layout.slots.push((g as u16, (aggs.len() - 1) as u16));
         }
         layout
@@ -67,17 +68,27 @@ impl WindowLayout {
                     aggs: g
                         .aggs
                         .iter()
-                        .map(|&(agg, dur)| match agg {
-                            Agg::Sum | Agg::Avg | Agg::Count => AggState::Total {
-                                dur,
+                        .map(|&(agg, dur, tumbling)| match agg {
+                            _ if tumbling => AggState::Bucket {
+                                size: dur,
+                                start: i64::MIN,
                                 sum: 0,
                                 count: 0,
-                                tail: 0,
+                                min: i64::MAX,
+                                max: i64::MIN,
+                                first: (0, 0),
+                                last: (0, 0),
                             },
                             Agg::Min | Agg::Max => AggState::Extreme {
                                 dur,
                                 max: agg == Agg::Max,
                                 deque: VecDeque::new(),
+                            },
+                            _ => AggState::Total {
+                                dur,
+                                sum: 0,
+                                count: 0,
+                                tail: 0,
                             },
                         })
                         .collect(),
@@ -97,22 +108,60 @@ impl WindowLayout {
         ) else {
             return Value::Null;
         };
-        let (Some(&(agg, _)), Some(st)) = (
+        let (Some(&(agg, _, _)), Some(st)) = (
             layout.aggs.get(usize::from(a)),
             group.aggs.get(usize::from(a)),
         ) else {
             return Value::Null;
         };
-        match (agg, st) {
-            (Agg::Sum, AggState::Total { sum, .. }) => Value::Num(Fixed::sum_to_f64(*sum)),
-            (Agg::Count, AggState::Total { count, .. }) => Value::Num(*count as f64),
-            (Agg::Avg, AggState::Total { sum, count, .. }) if *count > 0 => {
-                Value::Num(Fixed::sum_to_f64(*sum) / *count as f64)
+        let num = |v: i64| Value::Num(Fixed(v).to_f64());
+        let rate = |(t0, v0): (i64, i64), (t1, v1): (i64, i64)| {
+            if t1 > t0 {
+                Value::Num((Fixed(v1).to_f64() - Fixed(v0).to_f64()) * 3_600_000.0 / (t1 - t0) as f64)
+            } else {
+                Value::Null
             }
-            (Agg::Min | Agg::Max, AggState::Extreme { deque, .. }) => deque
-                .front()
-                .map_or(Value::Null, |&(_, v)| Value::Num(Fixed(v).to_f64())),
-            _ => Value::Null,
+        };
+        match st {
+            AggState::Total { sum, count, tail, .. } => {
+                let ends = || {
+                    let first = group.buf.get((*tail - group.head_seq) as usize)?;
+                    let last = group.buf.back()?;
+                    Some((*first, *last))
+                };
+                match agg {
+                    Agg::Sum | Agg::CountIf => Value::Num(Fixed::sum_to_f64(*sum)),
+                    Agg::Count => Value::Num(*count as f64),
+                    Agg::Avg if *count > 0 => Value::Num(Fixed::sum_to_f64(*sum) / *count as f64),
+                    _ if *count == 0 => Value::Null,
+                    Agg::First => ends().map_or(Value::Null, |(f, _)| num(f.1)),
+                    Agg::Last => ends().map_or(Value::Null, |(_, l)| num(l.1)),
+                    Agg::Delta => ends().map_or(Value::Null, |(f, l)| Value::Num(Fixed(l.1).to_f64() - Fixed(f.1).to_f64())),
+                    Agg::Rate => ends().map_or(Value::Null, |(f, l)| rate(f, l)),
+                    _ => Value::Null,
+                }
+            }
+            AggState::Extreme { deque, .. } => deque.front().map_or(Value::Null, |&(_, v)| num(v)),
+            AggState::Bucket {
+                sum,
+                count,
+                min,
+                max,
+                first,
+                last,
+                ..
+            } => match agg {
+                Agg::Sum | Agg::CountIf => Value::Num(Fixed::sum_to_f64(*sum)),
+                Agg::Count => Value::Num(*count as f64),
+                _ if *count == 0 => Value::Null,
+                Agg::Avg => Value::Num(Fixed::sum_to_f64(*sum) / *count as f64),
+                Agg::Min => num(*min),
+                Agg::Max => num(*max),
+                Agg::First => num(first.1),
+                Agg::Last => num(last.1),
+                Agg::Delta => Value::Num(Fixed(last.1).to_f64() - Fixed(first.1).to_f64()),
+                Agg::Rate => rate(*first, *last),
+            },
         }
     }
 }
@@ -147,11 +196,29 @@ enum AggState {
         max: bool,
         deque: VecDeque<(i64, i64)>,
     },
+    /// A tumbling window: the aligned bucket `[start, start + size)` so far.
+    Bucket {
+        size: i64,
+        start: i64,
+        sum: i128,
+        count: u64,
+        min: i64,
+        max: i64,
+        first: (i64, i64),
+        last: (i64, i64),
+    },
 }
 
 impl WindowState {
-    /// Moves every window's end to `now`, dropping readings at or before `now - d`.
+    /// Moves every window's end to `now`, dropping readings at or before
+    /// `now - d`; tumbling buckets start afresh when `now` enters a new one
+    /// (buckets align on local time: `offset_ms` east of UTC).
     pub fn advance(&mut self, now_ms: i64) {
+        self.advance_local(now_ms, 0);
+    }
+
+    /// [`WindowState::advance`] with tumbling buckets aligned on local time.
+    pub fn advance_local(&mut self, now_ms: i64, offset_ms: i64) {
         for g in &mut self.groups {
             let end_seq = g.head_seq + g.buf.len() as u64;
             let mut min_tail = end_seq;
@@ -181,6 +248,25 @@ impl WindowState {
                         let cutoff = now_ms.saturating_sub(*dur);
                         while deque.front().is_some_and(|&(ts, _)| ts <= cutoff) {
                             deque.pop_front();
+                        }
+                    }
+                    AggState::Bucket {
+                        size,
+                        start,
+                        sum,
+                        count,
+                        min,
+                        max,
+                        ..
+                    } => {
+                        let local = now_ms.saturating_add(offset_ms);
+                        let b = local.div_euclid((*size).max(1)) * (*size).max(1) - offset_ms;
+                        if b != *start {
+                            *start = b;
+                            *sum = 0;
+                            *count = 0;
+                            *min = i64::MAX;
+                            *max = i64::MIN;
                         }
                     }
                 }
@@ -213,6 +299,24 @@ impl WindowState {
                     }
                     deque.push_back((ts_ms, v.0));
                 }
+                AggState::Bucket {
+                    sum,
+                    count,
+                    min,
+                    max,
+                    first,
+                    last,
+                    ..
+                } => {
+                    *sum += i128::from(v.0);
+                    if *count == 0 {
+                        *first = (ts_ms, v.0);
+                    }
+                    *count += 1;
+                    *min = (*min).min(v.0);
+                    *max = (*max).max(v.0);
+                    *last = (ts_ms, v.0);
+                }
             }
         }
         if needs_buf {
@@ -233,7 +337,7 @@ impl WindowState {
                         .iter()
                         .map(|a| match a {
                             AggState::Extreme { deque, .. } => deque.capacity() * 16,
-                            AggState::Total { .. } => 0,
+                            AggState::Total { .. } | AggState::Bucket { .. } => 0,
                         })
                         .sum::<usize>()
             })
@@ -256,6 +360,7 @@ mod tests {
                 agg,
                 input: Expr::Field(0),
                 duration_ms: d,
+                tumbling: false,
             })
             .collect()
     }
@@ -310,6 +415,22 @@ mod tests {
             Agg::Avg => Value::Num(Fixed::sum_to_f64(sum) / inside.len() as f64),
             Agg::Min => inside.iter().min().map_or(Value::Null, |&v| Value::Num(Fixed(v).to_f64())),
             Agg::Max => inside.iter().max().map_or(Value::Null, |&v| Value::Num(Fixed(v).to_f64())),
+            Agg::CountIf => Value::Num(Fixed::sum_to_f64(sum)),
+            Agg::First => inside.first().map_or(Value::Null, |&v| Value::Num(Fixed(v).to_f64())),
+            Agg::Last => inside.last().map_or(Value::Null, |&v| Value::Num(Fixed(v).to_f64())),
+            Agg::Delta => match (inside.first(), inside.last()) {
+                (Some(&f), Some(&l)) => Value::Num(Fixed(l).to_f64() - Fixed(f).to_f64()),
+                _ => Value::Null,
+            },
+            Agg::Rate => {
+                let w: Vec<&(i64, i64)> = readings.iter().filter(|&&(ts, _)| ts > now - dur && ts <= now).collect();
+                match (w.first(), w.last()) {
+                    (Some(&&(t0, v0)), Some(&&(t1, v1))) if t1 > t0 => {
+                        Value::Num((Fixed(v1).to_f64() - Fixed(v0).to_f64()) * 3_600_000.0 / (t1 - t0) as f64)
+                    }
+                    _ => Value::Null,
+                }
+            }
         }
     }
 
@@ -319,11 +440,11 @@ mod tests {
             steps in proptest::collection::vec((0i64..4_000, -500_000i64..5_000_000), 1..300),
             durs in proptest::collection::vec(1i64..20_000, 1..5),
         ) {
-            let aggs = [Agg::Sum, Agg::Avg, Agg::Min, Agg::Max, Agg::Count];
+            let aggs = [Agg::Sum, Agg::Avg, Agg::Min, Agg::Max, Agg::Count, Agg::First, Agg::Last, Agg::Delta, Agg::Rate];
             let specs: Vec<(Agg, i64)> = durs
                 .iter()
                 .enumerate()
-                .flat_map(|(i, &d)| [(aggs[i % 5], d), (aggs[(i + 2) % 5], d)])
+                .flat_map(|(i, &d)| [(aggs[i % 9], d), (aggs[(i + 2) % 9], d), (aggs[(i + 5) % 9], d)])
                 .collect();
             let layout = WindowLayout::new(&defs(&specs));
             let mut st = layout.new_state();

@@ -20,6 +20,7 @@ pub fn run(defs: &Definitions, lines: &[String]) -> Vec<String> {
             panic!("line {} rejected: {e}\n{l}", i + 1);
         }
     }
+    engine.flush(&mut out);
     out.iter().map(Output::to_json).collect()
 }
 

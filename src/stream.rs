@@ -1,0 +1,131 @@
+//! The tokio API: a stream of event lines in, a stream of outputs out.
+//!
+//! Several sources are merged; outputs go through a bounded channel, so a
+//! slow consumer slows reading down (backpressure) instead of growing memory.
+//! When every source ends the engine releases what the lateness held back
+//! (unless told not to, to keep it for a saved state) and is handed back so
+//! the caller can save its state: a clean shutdown loses nothing.
+//!
+//! ```
+//! # #[tokio::main(flavor = "current_thread")] async fn main() {
+//! use futures::StreamExt;
+//! use yingji::{Definitions, stream::{Item, Options, run}};
+//! let defs = Definitions::from_str("r.yj",
+//!     "event rain { station: string, mm: number }\n\
+//!      signal s { from rain key station level red when mm >= 10 }").unwrap();
+//! let lines = futures::stream::iter(vec![
+//!     (1, br#"{"ts":"2024-07-29T03:10:00+08:00","kind":"rain","station":"A","mm":12}"#.to_vec()),
+//! ]);
+//! let (tx, rx) = tokio::sync::mpsc::channel(64);
+//! let engine = defs.engine().unwrap();
+//! let task = tokio::spawn(run(engine, vec![lines.boxed()], tx, Options::default()));
+//! let items: Vec<Item> = tokio_stream::wrappers::ReceiverStream::new(rx).collect().await;
+//! assert!(matches!(&items[0], Item::Output(o) if o.to_json().contains(r#""to":"red""#)));
+//! let _engine = task.await.unwrap();
+//! # }
+//! ```
+
+use futures::stream::{BoxStream, StreamExt, select_all};
+use tokio::sync::mpsc::Sender;
+use yingji_engine::{Engine, Output};
+
+/// What the stream yields.
+#[derive(Debug, Clone)]
+pub enum Item {
+    /// An engine output.
+    Output(Output),
+    /// A line that was not accepted: its position, the raw bytes, why.
+    Rejected {
+        /// Position in its source (1-based line).
+        seq: u64,
+        /// The line as received.
+        line: Vec<u8>,
+        /// The reason.
+        reason: String,
+    },
+}
+
+/// How to run.
+pub struct Options {
+    /// Release everything at the end (true), or keep the reorder buffer for
+    /// a saved state (false).
+    pub flush_at_end: bool,
+    /// Called with the engine after every `n` lines (periodic state saves).
+    pub checkpoint: Option<(u64, Box<dyn FnMut(&Engine) + Send>)>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            flush_at_end: true,
+            checkpoint: None,
+        }
+    }
+}
+
+/// Runs `engine` over the merged `sources` of `(position, line)` pairs,
+/// sending outputs and rejects to `tx`; returns the engine when all sources
+/// end (or the receiver is dropped).
+pub async fn run(
+    mut engine: Engine,
+    sources: Vec<BoxStream<'static, (u64, Vec<u8>)>>,
+    tx: Sender<Item>,
+    mut options: Options,
+) -> Engine {
+    let mut merged = select_all(sources);
+    let mut out = Vec::new();
+    let mut n = 0u64;
+    while let Some((seq, raw)) = merged.next().await {
+        n += 1;
+        let line = raw.strip_suffix(b"\r").unwrap_or(&raw);
+        if line.iter().all(u8::is_ascii_whitespace) {
+            continue;
+        }
+        let result = match std::str::from_utf8(line) {
+            Ok(text) => engine.push_line(text, seq, &mut out).map_err(|e| e.to_string()),
+            Err(e) => Err(format!("not UTF-8: {e}")),
+        };
+        if let Err(reason) = result {
+            let item = Item::Rejected {
+                seq,
+                line: line.to_vec(),
+                reason,
+            };
+            if tx.send(item).await.is_err() {
+                return engine;
+            }
+        }
+        for o in out.drain(..) {
+            if tx.send(Item::Output(o)).await.is_err() {
+                return engine;
+            }
+        }
+        if let Some((every, save)) = options.checkpoint.as_mut() {
+            if *every > 0 && n % *every == 0 {
+                save(&engine);
+            }
+        }
+    }
+    if options.flush_at_end {
+        engine.flush(&mut out);
+        for o in out.drain(..) {
+            if tx.send(Item::Output(o)).await.is_err() {
+                break;
+            }
+        }
+    }
+    engine
+}
+
+/// Lines of an async reader as `(line number, bytes)`, for [`run`].
+pub fn lines<R: tokio::io::AsyncBufRead + Unpin + Send + 'static>(reader: R) -> BoxStream<'static, (u64, Vec<u8>)> {
+    use tokio::io::AsyncBufReadExt;
+    let split = reader.split(b'\n');
+    futures::stream::unfold((split, 0u64), |(mut split, n)| async move {
+        match split.next_segment().await {
+            Ok(Some(line)) => Some(((n + 1, line), (split, n + 1))),
+            Ok(None) | Err(_) => None,
+        }
+    })
+    .boxed()
+}
