@@ -424,8 +424,8 @@ impl Engine {
             let produced = out.split_off(first);
             wf.on_event(ev, out);
             for o in produced {
+                out.push(o.clone());
                 wf.on_output(&o, out);
-                out.push(o);
             }
         }
         Ok(())
