@@ -1,5 +1,7 @@
 //! The `yingji` command-line harness: check definitions, run event streams.
 
+mod cli_graph;
+
 use clap::{Parser, Subcommand, ValueEnum};
 use std::fs::File;
 use std::io::{self, BufWriter, Write};
@@ -107,12 +109,24 @@ enum Command {
         #[command(flatten)]
         stream: StreamArgs,
     },
+    /// Draw a plan as the 应急处置流程图 (Graphviz DOT or Mermaid).
+    Graph {
+        /// A plan file, or a folder of plans.
+        plan_path: PathBuf,
+        /// `dot` or `mermaid`.
+        #[arg(long, default_value = "dot")]
+        format: String,
+        /// The plan to draw, when there are several.
+        #[arg(long)]
+        plan: Option<String>,
+    },
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Check { paths, format } => check(&paths, format),
+        Command::Graph { plan_path, format, plan } => cli_graph::run(&plan_path, &format, plan.as_deref()),
         Command::Run {
             paths,
             events,
