@@ -1,0 +1,567 @@
+//! The compiled evaluation path: the same semantics as [`crate::Engine`]
+//! (which stays the reference), lowered for speed.
+//!
+//! [`CompiledEngine::new`] lowers a [`Program`] once:
+//! - every expression to a [`expr::CExpr`]: slots resolved, constant
+//!   sub-expressions folded (by the reference evaluator itself), numeric
+//!   comparisons specialised;
+//! - every signal's level rules to a [`ladder::Ladder`] when they are a
+//!   threshold ladder (one evaluation of the subject and one binary search);
+//! - every event kind to a [`index::KindIndex`]: signals that require
+//!   `field == constant` are found by one hash lookup of the event's value;
+//! - keys are interned once (`u32` ids) and state lives per signal in a map
+//!   from key id.
+//!
+//! Scope: the compiled kernel applies events in the order given, as the
+//! reference engine applies an event its reorder buffer has released. The
+//! streaming shell (reorder buffer, lateness, duplicates, absence timers) and
+//! the rule features that need per-rule timers (`for`, `clear`, `hold`,
+//! `step_down`, `missing`, tables) stay with [`crate::Engine`]:
+//! [`CompiledEngine::new`] returns [`CompileError::Unsupported`] for such
+//! programs, and callers keep the reference engine for them.
+//!
+//! After warm-up (every key seen once, buffers grown), [`CompiledEngine::push_with`]
+//! allocates nothing per event; [`CompiledEngine::push`] allocates only for
+//! the [`Output`]s it returns. Outputs are identical to the reference
+//! engine's, in the same order, with the same errors.
+
+pub mod expr;
+pub mod index;
+pub mod ladder;
+
+use crate::engine::PushError;
+use crate::event::Event;
+use crate::ir::{Expr, KindId, Program, ProgramError};
+use crate::output::{LevelChange, Output, Values};
+use crate::time::{MS_PER_MINUTE, Timestamp};
+use crate::value::{Fixed, Level, Value};
+use crate::window::{WindowLayout, WindowState};
+use expr::{CExpr, Cell, Consts, Cx};
+use index::KindIndex;
+use ladder::Ladder;
+use rustc_hash::FxHashMap;
+use std::fmt::Write as _;
+use std::sync::Arc;
+
+/// How a signal picks its level.
+#[derive(Debug)]
+enum Levels {
+    /// A threshold ladder.
+    Ladder(Ladder),
+    /// Rules tried in order.
+    Rules(Vec<CExpr>),
+}
+
+/// Why a program cannot be compiled.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CompileError {
+    /// The program is structurally invalid.
+    #[error(transparent)]
+    Invalid(#[from] ProgramError),
+    /// The program uses a feature only the reference engine implements.
+    #[error("signal `{signal}` uses {feature}, which the compiled path does not implement; use the reference engine")]
+    Unsupported {
+        /// The signal.
+        signal: String,
+        /// The feature.
+        feature: &'static str,
+    },
+}
+
+/// The first feature of `p` that only the reference engine implements.
+pub fn unsupported(p: &Program) -> Option<CompileError> {
+    for s in &p.signals {
+        let feature = if s.step_down {
+            Some("`step_down`")
+        } else if s.missing_ms.is_some() || !s.roster.is_empty() {
+            Some("absence detection (`missing`)")
+        } else if s.table.is_some() {
+            Some("a table")
+        } else if s.levels.len() > MAX_RULES {
+            Some("more than four level rules")
+        } else if s
+            .levels
+            .iter()
+            .any(|r| r.for_ms != 0 || r.for_readings > 1 || r.clear.is_some() || r.hold_ms != 0)
+        {
+            Some("`for`, `clear` or `hold` on a level rule")
+        } else {
+            let mut column = false;
+            let mut see = |e: &Expr| e.walk(&mut |x| column |= matches!(x, Expr::Column(_)));
+            s.filter.iter().for_each(&mut see);
+            s.windows.iter().for_each(|w| see(&w.input));
+            s.lets.iter().for_each(|l| see(&l.expr));
+            s.levels.iter().for_each(|r| see(&r.when));
+            column.then_some("a table column")
+        };
+        if let Some(feature) = feature {
+            return Some(CompileError::Unsupported {
+                signal: s.name.clone(),
+                feature,
+            });
+        }
+    }
+    None
+}
+
+/// Level rules per signal (one per level).
+const MAX_RULES: usize = 4;
+/// "Not holding" in [`KeyState::since`].
+const NEVER: i64 = i64::MIN;
+
+/// State of one key of one signal.
+#[derive(Clone, Debug)]
+struct KeyState {
+    last_ms: i64,
+    level: Level,
+    /// Per rule: since when its condition has held without a break.
+    since: [i64; MAX_RULES],
+    windows: WindowState,
+}
+
+#[derive(Debug)]
+struct CSignal {
+    name: Arc<str>,
+    residual: Option<CExpr>,
+    key: u16,
+    layout: WindowLayout,
+    inputs: Vec<CExpr>,
+    lets: Vec<CExpr>,
+    let_names: Vec<Arc<str>>,
+    levels: Levels,
+    rule_levels: Vec<Level>,
+    rule_texts: Vec<(Arc<str>, Arc<str>)>,
+    states: FxHashMap<u32, KeyState>,
+}
+
+/// Interned keys: each distinct key text once, as a `u32`.
+#[derive(Debug, Default)]
+struct Interner {
+    ids: FxHashMap<Arc<str>, u32>,
+    names: Vec<Arc<str>>,
+}
+
+impl Interner {
+    #[inline]
+    fn intern(&mut self, s: &str) -> u32 {
+        if let Some(&id) = self.ids.get(s) {
+            return id;
+        }
+        let id = u32::try_from(self.names.len()).unwrap_or(u32::MAX);
+        let name: Arc<str> = Arc::from(s);
+        self.names.push(name.clone());
+        self.ids.insert(name, id);
+        id
+    }
+}
+
+/// A level change, without allocation: indices into the engine's tables.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Change {
+    /// Signal index (as in [`Program::signals`]).
+    pub signal: u32,
+    /// Interned key id (see [`CompiledEngine::key_name`]).
+    pub key: u32,
+    /// Level before.
+    pub from: Level,
+    /// Level now.
+    pub to: Level,
+    /// Index of the rule that now holds, if any.
+    pub rule: Option<u32>,
+    /// The event's sequence number.
+    pub event: u64,
+    /// Event time in ms.
+    pub ts_ms: i64,
+    /// Since when the deciding condition has held (ms).
+    pub since_ms: i64,
+}
+
+/// The compiled engine: drop-in for [`crate::Engine::push`].
+///
+/// ```
+/// # use yingji_engine::{compiled::CompiledEngine, Engine, ir::*, value::*};
+/// let p = Program {
+///     fields: vec!["station".into(), "mm".into()],
+///     kinds: vec![KindDef { name: "rain".into(), fields: vec![
+///         FieldDef { id: 0, ty: Type::String, optional: false },
+///         FieldDef { id: 1, ty: Type::Number, optional: false }] }],
+///     signals: vec![SignalDef {
+///         name: "heavy".into(), at: String::new(), kinds: vec![0], filter: None, key: 0,
+///         windows: vec![], lets: vec![], step_down: false, missing_ms: None, roster: vec![],
+///         lateness_ms: None, table: None,
+///         levels: vec![LevelRule { level: Level::Red, text: "red when mm >= 10".into(), at: String::new(),
+///             when: Expr::Binary(BinOp::Ge, Box::new(Expr::Field(1)), Box::new(Expr::Const(Value::Num(10.0)))),
+///             for_ms: 0, for_readings: 0, clear: None, hold_ms: 0 }],
+///     }],
+///     tables: vec![],
+/// };
+/// let reference = Engine::new(p.clone()).unwrap();
+/// let mut fast = CompiledEngine::new(&p).unwrap();
+/// let ev = reference.parse_event(r#"{"ts":"2024-07-29T03:10:00+08:00","kind":"rain","station":"A","mm":12}"#, 1).unwrap();
+/// let mut out = Vec::new();
+/// fast.push(&ev, &mut out).unwrap();
+/// assert_eq!(out.len(), 1);
+/// ```
+#[derive(Debug)]
+pub struct CompiledEngine {
+    field_names: Vec<String>,
+    consts: Vec<Arc<str>>,
+    kinds: Vec<KindIndex>,
+    signals: Vec<CSignal>,
+    keys: Interner,
+    candidates: Vec<u32>,
+    targets: Vec<(u32, u32)>,
+    lets: Vec<Cell>,
+    key_text: String,
+}
+
+impl CompiledEngine {
+    /// Compiles `program`; fails on a structurally invalid program and on
+    /// one that uses a feature only the reference engine implements.
+    pub fn new(program: &Program) -> Result<CompiledEngine, CompileError> {
+        program.validate()?;
+        if let Some(e) = unsupported(program) {
+            return Err(e);
+        }
+        let mut consts = Consts::default();
+        let mut kinds: Vec<KindIndex> = program.kinds.iter().map(|_| KindIndex::default()).collect();
+        let mut signals = Vec::with_capacity(program.signals.len());
+        for (i, s) in program.signals.iter().enumerate() {
+            let filter = s.filter.as_ref().map(|f| expr::compile(f, &mut consts));
+            let split = index::split(filter, &consts);
+            let sig = u32::try_from(i).map_err(|_| ProgramError {
+                signal: s.name.clone(),
+                problem: "too many signals".into(),
+            })?;
+
+            for k in &s.kinds {
+                if let Some(ki) = kinds.get_mut(usize::from(*k)) {
+                    ki.add(sig, split.eq.as_ref());
+                }
+            }
+            let layout = WindowLayout::new(&s.windows);
+            let inputs = layout.inputs().map(|e| expr::compile(e, &mut consts)).collect();
+            let rules: Vec<CExpr> = s.levels.iter().map(|r| expr::compile(&r.when, &mut consts)).collect();
+            signals.push(CSignal {
+                name: Arc::from(s.name.as_str()),
+                residual: split.residual,
+                key: s.key,
+                layout,
+                inputs,
+                lets: s.lets.iter().map(|l| expr::compile(&l.expr, &mut consts)).collect(),
+                let_names: s.lets.iter().map(|l| Arc::from(l.name.as_str())).collect(),
+                levels: match Ladder::detect(&rules) {
+                    Some(l) => Levels::Ladder(l),
+                    None => Levels::Rules(rules),
+                },
+                rule_levels: s.levels.iter().map(|r| r.level).collect(),
+                rule_texts: s
+                    .levels
+                    .iter()
+                    .map(|r| (Arc::from(r.text.as_str()), Arc::from(r.at.as_str())))
+                    .collect(),
+                states: FxHashMap::default(),
+            });
+        }
+        Ok(CompiledEngine {
+            field_names: program.fields.clone(),
+            consts: consts.strings,
+            kinds,
+            signals,
+            keys: Interner::default(),
+            candidates: Vec::new(),
+            targets: Vec::new(),
+            lets: Vec::new(),
+            key_text: String::new(),
+        })
+    }
+
+    /// Number of signals whose level rules compiled to a threshold ladder.
+    pub fn ladder_count(&self) -> usize {
+        self.signals.iter().filter(|s| matches!(s.levels, Levels::Ladder(_))).count()
+    }
+
+    /// Number of per-kind field equality indexes built.
+    pub fn indexed_count(&self) -> usize {
+        self.kinds
+            .iter()
+            .map(|k| k.by_field.len())
+            .sum::<usize>()
+    }
+
+    /// Whether any signal listens to this event's kind.
+    pub fn is_used(&self, kind: Option<KindId>) -> bool {
+        kind.and_then(|k| self.kinds.get(usize::from(k)))
+            .is_some_and(|k| !k.always.is_empty() || !k.by_field.is_empty())
+    }
+
+    /// The text of an interned key.
+    pub fn key_name(&self, key: u32) -> Option<&Arc<str>> {
+        self.keys.names.get(key as usize)
+    }
+
+    /// The name of signal `signal`.
+    pub fn signal_name(&self, signal: u32) -> Option<&Arc<str>> {
+        self.signals.get(signal as usize).map(|s| &s.name)
+    }
+
+    /// The current level of `key` in `signal`.
+    pub fn level(&self, signal: &str, key: &str) -> Level {
+        let Some(&id) = self.keys.ids.get(key) else {
+            return Level::None;
+        };
+        self.signals
+            .iter()
+            .find(|s| s.name.as_ref() == signal)
+            .and_then(|s| s.states.get(&id))
+            .map_or(Level::None, |k| k.level)
+    }
+
+    /// Number of keys held over all signals.
+    pub fn key_count(&self) -> usize {
+        self.signals.iter().map(|s| s.states.len()).sum()
+    }
+
+    /// Approximate bytes of per-key state (hash tables, window buffers, interned names).
+    pub fn state_bytes(&self) -> usize {
+        let entry = std::mem::size_of::<(u32, KeyState)>() + 1;
+
+        let per_signal: usize = self
+            .signals
+            .iter()
+            .map(|s| s.states.capacity() * entry + s.states.values().map(|k| k.windows.heap_bytes()).sum::<usize>())
+            .sum();
+        let interner = self.keys.ids.capacity() * (std::mem::size_of::<(Arc<str>, u32)>() + 1)
+            + self.keys.names.capacity() * std::mem::size_of::<Arc<str>>()
+            + self.keys.names.iter().map(|n| n.len() + 16).sum::<usize>();
+        per_signal + interner
+    }
+
+    /// Applies one event, appending [`Output`]s exactly as [`crate::Engine::push`] would.
+    pub fn push(&mut self, ev: &Event, out: &mut Vec<Output>) -> Result<(), PushError> {
+        self.push_with(ev, |eng, c| out.push(eng.output(ev, c)))
+    }
+
+    /// Applies one event, calling `sink` with each level change (no allocation).
+    ///
+    /// `sink` receives the engine (for names and the change's values, see
+    /// [`CompiledEngine::output`]) and the change.
+    pub fn push_with(&mut self, ev: &Event, mut sink: impl FnMut(&Self, Change)) -> Result<(), PushError> {
+        let Some(kind) = ev.kind.and_then(|k| self.kinds.get(usize::from(k))) else {
+            return Ok(());
+        };
+        let mut candidates = std::mem::take(&mut self.candidates);
+        kind.candidates(&ev.fields, &mut candidates);
+        let checked = self.check(ev, &candidates);
+        self.candidates = candidates;
+        checked?;
+        for i in 0..self.targets.len() {
+            let Some(&(s, k)) = self.targets.get(i) else { break };
+            if let Some(c) = self.apply(s, k, ev) {
+                sink(self, c);
+            }
+        }
+        Ok(())
+    }
+
+    /// Phase one: which (signal, key) pairs the event feeds; an error leaves state untouched.
+    fn check(&mut self, ev: &Event, candidates: &[u32]) -> Result<(), PushError> {
+        self.targets.clear();
+        for &s in candidates {
+            let Some(sig) = self.signals.get(s as usize) else { continue };
+            if let Some(f) = &sig.residual {
+                let cx = Cx {
+                    fields: &ev.fields,
+                    consts: &self.consts,
+                    lets: &[],
+                    windows: None,
+                };
+                if !expr::eval(f, &cx).is_true() {
+                    continue;
+                }
+            }
+            let text: &str = match ev.fields.get(usize::from(sig.key)) {
+                Some(Value::Str(s)) => s,
+                Some(Value::Num(n)) => {
+                    self.key_text.clear();
+                    // writing into a String cannot fail
+                    let _ = write!(self.key_text, "{n}");
+                    &self.key_text
+                }
+                Some(Value::Bool(b)) => {
+                    if *b {
+                        "true"
+                    } else {
+                        "false"
+                    }
+                }
+                _ => {
+                    return Err(PushError::NoKey {
+                        signal: sig.name.to_string(),
+                        field: self.field_names.get(usize::from(sig.key)).cloned().unwrap_or_default(),
+                    });
+                }
+            };
+            let key = self.keys.intern(text);
+            self.targets.push((s, key));
+        }
+        Ok(())
+    }
+
+    /// Phase two for one target: the reference engine's `apply` for the
+    /// features compiled (no `for`/`clear`/`hold`/`step_down`).
+    fn apply(&mut self, s: u32, key: u32, ev: &Event) -> Option<Change> {
+        let sig = self.signals.get_mut(s as usize)?;
+        let st = sig.states.entry(key).or_insert_with(|| KeyState {
+            last_ms: ev.ts.ms,
+            level: Level::None,
+            since: [NEVER; MAX_RULES],
+            windows: sig.layout.new_state(),
+        });
+        let now = ev.ts.ms.max(st.last_ms);
+        st.last_ms = now;
+        if !sig.inputs.is_empty() {
+            st.windows.advance_local(now, i64::from(ev.ts.offset_min) * MS_PER_MINUTE);
+            let cx = Cx {
+                fields: &ev.fields,
+                consts: &self.consts,
+                lets: &[],
+                windows: None,
+            };
+            for (g, input) in sig.inputs.iter().enumerate() {
+                let x = match expr::eval(input, &cx) {
+                    Cell::Num(n) => Fixed::from_f64(n),
+                    Cell::Bool(b) => Some(Fixed(if b { Fixed::SCALE } else { 0 })),
+                    _ => None,
+                };
+                if let Some(x) = x {
+                    st.windows.push(g, now, x);
+                }
+            }
+        }
+        self.lets.clear();
+        for l in &sig.lets {
+            let v = expr::eval(
+                l,
+                &Cx {
+                    fields: &ev.fields,
+                    consts: &self.consts,
+                    lets: &self.lets,
+                    windows: Some((&sig.layout, &st.windows)),
+                },
+            );
+            self.lets.push(v);
+        }
+        let cx = Cx {
+            fields: &ev.fields,
+            consts: &self.consts,
+            lets: &self.lets,
+            windows: Some((&sig.layout, &st.windows)),
+        };
+        // the first rule that holds; for a ladder, exactly the rules from it on hold
+        let (up, holds): (Option<usize>, u8) = match &sig.levels {
+            Levels::Ladder(l) => {
+                let up = l.first_holding(expr::eval(&l.subject, &cx));
+                let n = l.thresholds.len();
+                let mask = up.map_or(0u8, |i| ((1u16 << n) - (1u16 << i)) as u8);
+                (up, mask)
+            }
+            Levels::Rules(rules) => {
+                let mut mask = 0u8;
+                for (i, r) in rules.iter().enumerate() {
+                    if expr::eval(r, &cx).is_true() {
+                        mask |= 1 << i;
+                    }
+                }
+                (
+                    (mask != 0).then(|| mask.trailing_zeros() as usize),
+                    mask,
+                )
+            }
+        };
+        let mut cur_holds = false;
+        for (i, (since, level)) in st.since.iter_mut().zip(&sig.rule_levels).enumerate() {
+            let h = holds & (1 << i) != 0;
+            if !h {
+                *since = NEVER;
+            } else if *since == NEVER {
+                *since = now;
+            }
+            if *level == st.level {
+                cur_holds = h;
+            }
+        }
+        let up_level = up.and_then(|i| sig.rule_levels.get(i)).copied().unwrap_or(Level::None);
+        let from = st.level;
+        let since_ms = if up_level > from {
+            up.and_then(|i| st.since.get(i)).copied().filter(|&t| t != NEVER).unwrap_or(now)
+        } else if from == Level::None || cur_holds {
+            return None;
+        } else {
+            now
+        };
+        let to = up_level;
+        if to == from {
+            return None;
+        }
+        st.level = to;
+        Some(Change {
+            signal: s,
+            key,
+            from,
+            to,
+            rule: sig
+                .rule_levels
+                .iter()
+                .position(|l| *l == to)
+                .and_then(|i| u32::try_from(i).ok()),
+            event: ev.seq,
+            ts_ms: now,
+            since_ms,
+        })
+    }
+
+    /// Builds the reference [`Output`] for a change just reported for `ev`
+    /// (call from the `push_with` sink: the values are the signal's `let`s of
+    /// that evaluation).
+    pub fn output(&self, ev: &Event, c: Change) -> Output {
+        let sig = self.signals.get(c.signal as usize);
+        let rule = c
+            .rule
+            .and_then(|i| sig.and_then(|s| s.rule_texts.get(i as usize)));
+        let cx = Cx {
+            fields: &ev.fields,
+            consts: &self.consts,
+            lets: &[],
+            windows: None,
+        };
+        Output::LevelChanged(LevelChange {
+            ts: Timestamp {
+                ms: c.ts_ms,
+                offset_min: ev.ts.offset_min,
+            },
+            signal: sig.map_or_else(|| Arc::from(""), |s| s.name.clone()),
+            key: self.key_name(c.key).cloned().unwrap_or_else(|| Arc::from("")),
+            from: c.from,
+            to: c.to,
+            rule: rule.map(|r| r.0.clone()),
+            rule_at: rule.map(|r| r.1.clone()),
+            values: Values(
+                sig.map(|s| {
+                    s.let_names
+                        .iter()
+                        .cloned()
+                        .zip(self.lets.iter().map(|v| v.to_value(&cx)))
+                        .collect()
+                })
+                .unwrap_or_default(),
+            ),
+            event: c.event,
+            reason: if c.to > c.from { "raise" } else { "clear" },
+            since: Timestamp {
+                ms: c.since_ms,
+                offset_min: ev.ts.offset_min,
+            },
+        })
+    }
+}
