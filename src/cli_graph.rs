@@ -12,7 +12,9 @@ use yingji_dsl::plan::load_plan_texts;
 use yingji_engine::workflow::export::{Format, export};
 
 fn yaml_files(dir: &Path, out: &mut Vec<PathBuf>) {
-    let Ok(rd) = std::fs::read_dir(dir) else { return };
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return;
+    };
     for e in rd.flatten() {
         let p = e.path();
         if p.is_dir() {
@@ -71,7 +73,11 @@ pub fn run(path: &Path, format: &str, plan: Option<&str>) -> ExitCode {
         .set
         .plans
         .iter()
-        .filter(|p| only_name.as_ref().is_none_or(|n| p.at.starts_with(&format!("{n}:"))))
+        .filter(|p| {
+            only_name
+                .as_ref()
+                .is_none_or(|n| p.at.starts_with(&format!("{n}:")))
+        })
         .filter(|p| plan.is_none_or(|want| p.name == want))
         .collect();
     match candidates.as_slice() {
@@ -86,7 +92,10 @@ pub fn run(path: &Path, format: &str, plan: Option<&str>) -> ExitCode {
         }
         many => {
             let names: Vec<&str> = many.iter().map(|p| p.name.as_str()).collect();
-            eprintln!("yingji graph: several plans ({}); pick one with --plan", names.join(", "));
+            eprintln!(
+                "yingji graph: several plans ({}); pick one with --plan",
+                names.join(", ")
+            );
             ExitCode::from(1)
         }
     }

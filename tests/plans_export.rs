@@ -2,7 +2,12 @@
 //! with the snapshots in `tests/snapshots/plans/` (regenerate with
 //! `UPDATE_SNAPSHOTS=1`), and rendered with Graphviz where `dot` is installed.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests")]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "tests"
+)]
 
 mod plans_common;
 
@@ -12,14 +17,25 @@ use std::process::{Command, Stdio};
 use yingji::engine::workflow::export::{Format, export};
 
 fn snapshot(name: &str, got: &str) {
-    let path = format!("{}/tests/snapshots/plans/{name}", env!("CARGO_MANIFEST_DIR"));
+    let path = format!(
+        "{}/tests/snapshots/plans/{name}",
+        env!("CARGO_MANIFEST_DIR")
+    );
     if std::env::var_os("UPDATE_SNAPSHOTS").is_some() {
-        std::fs::create_dir_all(format!("{}/tests/snapshots/plans", env!("CARGO_MANIFEST_DIR"))).unwrap();
+        std::fs::create_dir_all(format!(
+            "{}/tests/snapshots/plans",
+            env!("CARGO_MANIFEST_DIR")
+        ))
+        .unwrap();
         std::fs::write(&path, got).unwrap();
         return;
     }
-    let want = std::fs::read_to_string(&path).unwrap_or_else(|_| panic!("missing snapshot {path}; run with UPDATE_SNAPSHOTS=1"));
-    assert_eq!(got, want, "snapshot {name} differs; run with UPDATE_SNAPSHOTS=1 to accept");
+    let want = std::fs::read_to_string(&path)
+        .unwrap_or_else(|_| panic!("missing snapshot {path}; run with UPDATE_SNAPSHOTS=1"));
+    assert_eq!(
+        got, want,
+        "snapshot {name} differs; run with UPDATE_SNAPSHOTS=1 to accept"
+    );
 }
 
 fn exports(format: Format) -> Vec<(String, String)> {
@@ -87,12 +103,20 @@ fn dot_renders_with_graphviz() {
             .stderr(Stdio::piped())
             .spawn()
             .unwrap();
-        child.stdin.take().unwrap().write_all(dot.as_bytes()).unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(dot.as_bytes())
+            .unwrap();
         let out = child.wait_with_output().unwrap();
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(out.status.success(), "{name}: {stderr}");
         let svg = String::from_utf8_lossy(&out.stdout);
         assert!(svg.contains("<svg"), "{name}");
-        assert!(svg.contains(&name), "{name}: the Chinese title survives rendering");
+        assert!(
+            svg.contains(&name),
+            "{name}: the Chinese title survives rendering"
+        );
     }
 }

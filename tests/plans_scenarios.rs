@@ -3,7 +3,12 @@
 //! Boundary rule under test: a timer fires only when event time passes its
 //! deadline, so an ack stamped exactly at the deadline is in time.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests")]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "tests"
+)]
 
 mod plans_common;
 
@@ -119,7 +124,10 @@ fn ack_exactly_at_the_deadline_is_in_time() -> Result<(), String> {
     assert_eq!(outs[2]["in_time"], false);
     assert_eq!(outs[2]["answers_chain"], true);
     h.advance(3600);
-    assert!(h.take().is_empty(), "an answered chain escalates no further");
+    assert!(
+        h.take().is_empty(),
+        "an answered chain escalates no further"
+    );
     Ok(())
 }
 
@@ -129,7 +137,10 @@ fn two_towns_do_not_interfere() -> Result<(), String> {
     h.level(0, "暴雨预警", "YY-001", "青龙镇", Level::Yellow)?;
     h.level(60, "暴雨预警", "YY-002", "白马镇", Level::Yellow)?;
     let outs = h.take();
-    let ids: Vec<&str> = of_type(&outs, "plan_started").iter().filter_map(|o| o["instance"].as_str()).collect();
+    let ids: Vec<&str> = of_type(&outs, "plan_started")
+        .iter()
+        .filter_map(|o| o["instance"].as_str())
+        .collect();
     assert_eq!(ids, [QL, "县防汛应急预案@白马镇#1"]);
     h.ack(120, "C001", Some(CALL))?;
     h.advance(700);
@@ -144,7 +155,11 @@ fn two_towns_do_not_interfere() -> Result<(), String> {
             "notify 叫应 person=B101",
         ]
     );
-    assert!(of_type(&outs, "escalated").iter().all(|o| o["area"] == "白马镇"));
+    assert!(
+        of_type(&outs, "escalated")
+            .iter()
+            .all(|o| o["area"] == "白马镇")
+    );
     // the county lead was called by both; the ack with a reference answered only 青龙镇
     assert_eq!(h.rt.open_instances(), 2);
     Ok(())
@@ -166,7 +181,15 @@ fn bad_acks_are_reported_and_change_nothing() -> Result<(), String> {
     assert_eq!(before, after);
     let outs = h.take();
     let reasons: Vec<&str> = outs.iter().filter_map(|o| o["reason"].as_str()).collect();
-    assert_eq!(reasons, ["unknown_call", "unknown_person", "duplicate", "unknown_call"]);
+    assert_eq!(
+        reasons,
+        [
+            "unknown_call",
+            "unknown_person",
+            "duplicate",
+            "unknown_call"
+        ]
+    );
     assert!(outs.iter().all(|o| o["type"] == "ack_rejected"));
     assert_eq!(outs[1]["instance"], QL);
     assert_eq!(outs[1]["step"], "叫应");
@@ -174,7 +197,10 @@ fn bad_acks_are_reported_and_change_nothing() -> Result<(), String> {
     // stand down: the warning clears, 2 h pass, the check-up arrives, the plan closes
     h.level(600, "暴雨预警", "YY-001", "青龙镇", Level::None)?;
     h.advance(600 + 7200 + 1);
-    h.event(&format!(r#"{{"ts":"{}","kind":"灾情核实","area":"青龙镇"}}"#, t(600 + 7200 + 60)))?;
+    h.event(&format!(
+        r#"{{"ts":"{}","kind":"灾情核实","area":"青龙镇"}}"#,
+        t(600 + 7200 + 60)
+    ))?;
     let outs = h.take();
     let closed = of_type(&outs, "plan_closed");
     assert_eq!(closed.len(), 1, "{:#?}", trace(&outs));
@@ -190,7 +216,10 @@ fn bad_acks_are_reported_and_change_nothing() -> Result<(), String> {
     let after = serde_json::to_string(h.rt.state()).map_err(|e| e.to_string())?;
     assert_eq!(before, after);
     let outs = h.take();
-    assert_eq!(trace(&outs), ["ack_rejected 叫应 person=Q001 reason=closed"]);
+    assert_eq!(
+        trace(&outs),
+        ["ack_rejected 叫应 person=Q001 reason=closed"]
+    );
     Ok(())
 }
 
@@ -199,29 +228,60 @@ fn rising_storm_raises_the_response_one_level_at_a_time() -> Result<(), String> 
     let mut h = Harness::shipped()?;
     h.level(0, "暴雨预警", "YY-001", "青龙镇", Level::Red)?;
     let outs = h.take();
-    let levels: Vec<&str> = of_type(&outs, "response_declared").iter().filter_map(|o| o["level"].as_str()).collect();
+    let levels: Vec<&str> = of_type(&outs, "response_declared")
+        .iter()
+        .filter_map(|o| o["level"].as_str())
+        .collect();
     assert_eq!(levels, ["IV", "III", "II"]);
     // Ⅲ in the flood plan starts the geological-hazard plan in the same town
-    let started: Vec<&str> = of_type(&outs, "plan_started").iter().filter_map(|o| o["instance"].as_str()).collect();
+    let started: Vec<&str> = of_type(&outs, "plan_started")
+        .iter()
+        .filter_map(|o| o["instance"].as_str())
+        .collect();
     assert_eq!(started, [QL, "县地质灾害应急预案@青龙镇#1"]);
-    assert_eq!(of_type(&outs, "plan_started")[1]["cause"]["plan"]["instance"], QL);
+    assert_eq!(
+        of_type(&outs, "plan_started")[1]["cause"]["plan"]["instance"],
+        QL
+    );
     // nobody answers: the flood 叫应 runs out at 30 min, red + unanswered → Ⅰ
     h.advance(1801);
     let outs = h.take();
-    let levels: Vec<&str> = of_type(&outs, "response_declared").iter().filter_map(|o| o["level"].as_str()).collect();
+    let levels: Vec<&str> = of_type(&outs, "response_declared")
+        .iter()
+        .filter_map(|o| o["level"].as_str())
+        .collect();
     assert_eq!(levels, ["I"]);
-    let measures: Vec<&str> = of_type(&outs, "measure").iter().filter_map(|o| o["measure"].as_str()).collect();
+    let measures: Vec<&str> = of_type(&outs, "measure")
+        .iter()
+        .filter_map(|o| o["measure"].as_str())
+        .collect();
     assert!(measures.contains(&"撤离"), "{measures:?}");
     // the geohazard chain reached the households, then ran out; the village evacuates anyway
-    let geo: Vec<String> = trace(&outs).into_iter().filter(|s| s.contains("临灾") || s.contains("强制")).collect();
-    assert!(geo.iter().any(|s| s == "notify 临灾叫应 person=Q103"), "{geo:#?}");
-    let forced = of_type(&outs, "measure").into_iter().filter(|o| o["step"] == "强制撤离").count();
+    let geo: Vec<String> = trace(&outs)
+        .into_iter()
+        .filter(|s| s.contains("临灾") || s.contains("强制"))
+        .collect();
+    assert!(
+        geo.iter().any(|s| s == "notify 临灾叫应 person=Q103"),
+        "{geo:#?}"
+    );
+    let forced = of_type(&outs, "measure")
+        .into_iter()
+        .filter(|o| o["step"] == "强制撤离")
+        .count();
     assert_eq!(forced, 2);
     // the rain eases to orange: explicit step down is not taken (red → orange keeps Ⅰ)
     h.level(2000, "暴雨预警", "YY-001", "青龙镇", Level::Yellow)?;
     let outs = h.take();
-    let levels: Vec<&str> = of_type(&outs, "response_declared").iter().filter_map(|o| o["level"].as_str()).collect();
-    assert_eq!(levels, ["IV"], "yellow with Ⅰ in force steps down to Ⅳ explicitly");
+    let levels: Vec<&str> = of_type(&outs, "response_declared")
+        .iter()
+        .filter_map(|o| o["level"].as_str())
+        .collect();
+    assert_eq!(
+        levels,
+        ["IV"],
+        "yellow with Ⅰ in force steps down to Ⅳ explicitly"
+    );
     Ok(())
 }
 
@@ -261,6 +321,9 @@ fn responsibility_chain_calls_all_four_at_once() -> Result<(), String> {
             "plan_closed 结束",
         ]
     );
-    assert_eq!(of_type(&outs, "unanswered")[0]["roles"], serde_json::json!(["企业负责人"]));
+    assert_eq!(
+        of_type(&outs, "unanswered")[0]["roles"],
+        serde_json::json!(["企业负责人"])
+    );
     Ok(())
 }

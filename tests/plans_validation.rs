@@ -1,7 +1,12 @@
 //! Validation of plans, chains and rosters: every problem at once, each at its
 //! `file:line:col`.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests")]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "tests"
+)]
 
 mod plans_common;
 
@@ -62,7 +67,10 @@ people:
 "#;
 
 fn codes_at(texts: &[(&str, &str)]) -> Vec<String> {
-    let owned: Vec<(String, String)> = texts.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect();
+    let owned: Vec<(String, String)> = texts
+        .iter()
+        .map(|(a, b)| (a.to_string(), b.to_string()))
+        .collect();
     let (sources, loaded) = load(&owned);
     let mut v: Vec<String> = loaded
         .diagnostics
@@ -76,7 +84,11 @@ fn codes_at(texts: &[(&str, &str)]) -> Vec<String> {
 #[test]
 fn shipped_plans_are_valid() {
     let (sources, loaded) = load(&shipped());
-    let rendered: Vec<String> = loaded.diagnostics.iter().map(|d| d.render(&sources)).collect();
+    let rendered: Vec<String> = loaded
+        .diagnostics
+        .iter()
+        .map(|d| d.render(&sources))
+        .collect();
     assert!(loaded.diagnostics.is_empty(), "{}", rendered.join("\n"));
     assert_eq!(loaded.set.plans.len(), 3);
     assert_eq!(loaded.set.chains.len(), 3);
@@ -86,10 +98,10 @@ fn shipped_plans_are_valid() {
 fn every_problem_is_reported_at_once_with_its_place() {
     let got = codes_at(&[("bad.yaml", BAD), ("roster.yaml", ROSTER)]);
     let want = [
-        "E0501 bad.yaml:15:17", // else → undefined step
-        "E0501 bad.yaml:4:15",  // undefined signal 暴雨预报
-        "E0501 bad.yaml:7:13",  // undefined chain
-        "E0502 bad.yaml:21:9",  // duplicate step id 通知
+        "E0501 bad.yaml:15:17",   // else → undefined step
+        "E0501 bad.yaml:4:15",    // undefined signal 暴雨预报
+        "E0501 bad.yaml:7:13",    // undefined chain
+        "E0502 bad.yaml:21:9",    // duplicate step id 通知
         "E0502 roster.yaml:5:11", // duplicate person P2
     ];
     assert_eq!(got, want);
@@ -97,40 +109,44 @@ fn every_problem_is_reported_at_once_with_its_place() {
 
 #[test]
 fn missing_roster_entry_is_an_error() {
-    let text = BAD.replace("chain/不存在的链", "role/值班员").replace("else: 未定义步骤", "else: 孤岛").replace(
-        "  - id: 通知\n    notify: role/值班员\n",
-        "",
-    );
+    let text = BAD
+        .replace("chain/不存在的链", "role/值班员")
+        .replace("else: 未定义步骤", "else: 孤岛")
+        .replace("  - id: 通知\n    notify: role/值班员\n", "");
     let got = codes_at(&[("bad.yaml", &text)]);
     assert!(got.contains(&"E0501 bad.yaml:9:13".to_string()), "{got:#?}"); // role/村长: no such person
 }
 
 #[test]
 fn graph_problems_unreachable_skip_no_close_cycles_and_fallback() {
-    let text = BAD.replace("chain/不存在的链", "role/值班员").replace("else: 未定义步骤", "else: 循环乙").replace(
-        "  - id: 通知\n    notify: role/值班员\n",
-        "",
-    );
-    let got = codes_at(&[("bad.yaml", &text), ("roster.yaml", ROSTER), ("loops.yaml", LOOPS)]);
+    let text = BAD
+        .replace("chain/不存在的链", "role/值班员")
+        .replace("else: 未定义步骤", "else: 循环乙")
+        .replace("  - id: 通知\n    notify: role/值班员\n", "");
+    let got = codes_at(&[
+        ("bad.yaml", &text),
+        ("roster.yaml", ROSTER),
+        ("loops.yaml", LOOPS),
+    ]);
     let want = [
-        "E0501 bad.yaml:4:15",     // undefined signal
-        "E0502 roster.yaml:5:11",  // duplicate person
-        "E0505 bad.yaml:19:9",     // 孤岛 unreachable
-        "E0505 bad.yaml:21:9",     // 结束 unreachable (the loop never leaves)
-        "E0506 bad.yaml:12:9",     // 循环甲 → 循环乙 loop without waiting
-        "E0505 loops.yaml:11:9",   // 永不结束 unreachable
-        "E0505 loops.yaml:14:9",   // 结束 unreachable
-        "E0506 loops.yaml:4:9",    // 研判 → 措施 loop without waiting
-        "E0507 bad.yaml:12:9",     // 循环甲 can never close
-        "E0507 bad.yaml:16:9",     // 循环乙 can never close
-        "E0507 bad.yaml:6:9",      // 叫应 …
-        "E0507 bad.yaml:8:9",      // 通知 …
-        "E0507 bad.yaml:10:9",     // 跳级 …
+        "E0501 bad.yaml:4:15",    // undefined signal
+        "E0502 roster.yaml:5:11", // duplicate person
+        "E0505 bad.yaml:19:9",    // 孤岛 unreachable
+        "E0505 bad.yaml:21:9",    // 结束 unreachable (the loop never leaves)
+        "E0506 bad.yaml:12:9",    // 循环甲 → 循环乙 loop without waiting
+        "E0505 loops.yaml:11:9",  // 永不结束 unreachable
+        "E0505 loops.yaml:14:9",  // 结束 unreachable
+        "E0506 loops.yaml:4:9",   // 研判 → 措施 loop without waiting
+        "E0507 bad.yaml:12:9",    // 循环甲 can never close
+        "E0507 bad.yaml:16:9",    // 循环乙 can never close
+        "E0507 bad.yaml:6:9",     // 叫应 …
+        "E0507 bad.yaml:8:9",     // 通知 …
+        "E0507 bad.yaml:10:9",    // 跳级 …
         "E0507 loops.yaml:4:9",
         "E0507 loops.yaml:8:9",
-        "E0508 loops.yaml:19:15",  // last tier without fallback
-        "E0509 bad.yaml:11:23",    // none → Ⅱ skips Ⅳ and Ⅲ
-        "W0501 roster.yaml:3:11",  // 张三 in both tiers of 无兜底
+        "E0508 loops.yaml:19:15", // last tier without fallback
+        "E0509 bad.yaml:11:23",   // none → Ⅱ skips Ⅳ and Ⅲ
+        "W0501 roster.yaml:3:11", // 张三 in both tiers of 无兜底
     ];
     let mut want: Vec<String> = want.iter().map(|s| s.to_string()).collect();
     want.sort();
@@ -166,5 +182,8 @@ steps:
     close: {}
 "#;
     let got = codes_at(&[("c.yaml", text)]);
-    assert_eq!(got, ["E0501 c.yaml:6:30", "E0503 c.yaml:9:18", "E0505 c.yaml:8:9"]);
+    assert_eq!(
+        got,
+        ["E0501 c.yaml:6:30", "E0503 c.yaml:9:18", "E0505 c.yaml:8:9"]
+    );
 }

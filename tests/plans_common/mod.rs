@@ -3,20 +3,24 @@
 #![allow(dead_code, reason = "each test file uses a different part")]
 
 use std::sync::Arc;
-use yingji::dsl::plan::{PlanLoad, load_plan_texts};
 use yingji::dsl::SourceMap;
+use yingji::dsl::plan::{PlanLoad, load_plan_texts};
 use yingji::engine::event::Schema;
-use yingji::engine::ir::{FieldDef, KindDef, Program, SignalDef};
+use yingji::engine::ir::Program;
 use yingji::engine::output::{LevelChange, Output, Values};
-use yingji::engine::value::Type;
-use yingji::engine::workflow::runtime::merge_kinds;
 use yingji::engine::workflow::WorkflowRuntime;
+use yingji::engine::workflow::runtime::merge_kinds;
 use yingji::{Level, Timestamp};
 
 /// The plan files shipped in `plans/`.
 pub fn shipped() -> Vec<(String, String)> {
     let mut v = Vec::new();
-    for name in ["flood.yaml", "geohazard.yaml", "responsibility.yaml", "roster.yaml"] {
+    for name in [
+        "flood.yaml",
+        "geohazard.yaml",
+        "responsibility.yaml",
+        "roster.yaml",
+    ] {
         let path = format!("{}/plans/{name}", env!("CARGO_MANIFEST_DIR"));
         let text = std::fs::read_to_string(&path).unwrap_or_default();
         v.push((format!("plans/{name}"), text));
@@ -24,30 +28,15 @@ pub fn shipped() -> Vec<(String, String)> {
     v
 }
 
-/// A program with the two signals the plans use (no level rules: the tests
-/// feed level changes directly).
+/// A program with the two signals the plans use, compiled from the DSL (the
+/// tests feed level changes directly, so the level rules do not matter).
 pub fn program() -> Program {
-    let signal = |name: &str| SignalDef {
-        name: name.into(),
-        at: String::new(),
-        kinds: vec![0],
-        filter: None,
-        key: 0,
-        windows: vec![],
-        lets: vec![],
-        levels: vec![],
-    };
-    Program {
-        fields: vec!["station".into(), "town".into(), "mm".into()],
-        kinds: vec![KindDef {
-            name: "rain".into(),
-            fields: vec![
-                FieldDef { id: 0, ty: Type::String, optional: false },
-                FieldDef { id: 1, ty: Type::String, optional: false },
-                FieldDef { id: 2, ty: Type::Number, optional: false },
-            ],
-        }],
-        signals: vec![signal("暴雨预警"), signal("水位预警")],
+    let src = "event rain { station: string, town: string, mm: number }\n\
+               signal 暴雨预警 { from rain key station let r3 = sum(mm, 3h) level red when r3 >= 100 }\n\
+               signal 水位预警 { from rain key station level red when mm >= 1000 }\n";
+    match yingji::Definitions::from_str("test.yj", src) {
+        Ok(d) => d.program,
+        Err(e) => panic!("{e}"),
     }
 }
 
@@ -61,8 +50,14 @@ pub fn load(texts: &[(String, String)]) -> (SourceMap, PlanLoad) {
 
 /// `2024-07-29T03:MM:SS+08:00` shifted by `secs` from 03:00.
 pub fn t(secs: i64) -> String {
-    let base = Timestamp::parse("2024-07-29T03:00:00+08:00").map(|t| t.ms).unwrap_or(0);
-    Timestamp { ms: base + secs * 1000, offset_min: 480 }.to_string()
+    let base = Timestamp::parse("2024-07-29T03:00:00+08:00")
+        .map(|t| t.ms)
+        .unwrap_or(0);
+    Timestamp {
+        ms: base + secs * 1000,
+        offset_min: 480,
+    }
+    .to_string()
 }
 
 /// A runtime over the shipped plans, fed by hand.
@@ -79,7 +74,11 @@ impl Harness {
     pub fn new(texts: &[(String, String)]) -> Result<Harness, String> {
         let (sources, loaded) = load(texts);
         if loaded.has_errors() {
-            return Err(loaded.diagnostics.iter().map(|d| d.render(&sources)).collect());
+            return Err(loaded
+                .diagnostics
+                .iter()
+                .map(|d| d.render(&sources))
+                .collect());
         }
         let mut program = program();
         merge_kinds(&mut program, &loaded.set);
@@ -101,7 +100,10 @@ impl Harness {
     /// Pushes one JSON event line.
     pub fn event(&mut self, line: &str) -> Result<(), String> {
         self.seq += 1;
-        let ev = self.schema.parse(line, &self.program, self.seq).map_err(|e| e.to_string())?;
+        let ev = self
+            .schema
+            .parse(line, &self.program, self.seq)
+            .map_err(|e| e.to_string())?;
         self.rt.on_event(&ev, &mut self.out);
         Ok(())
     }
@@ -109,17 +111,31 @@ impl Harness {
     /// An ack.
     pub fn ack(&mut self, secs: i64, person: &str, r: Option<&str>) -> Result<(), String> {
         let r = r.map_or(String::new(), |r| format!(r#","ref":"{r}""#));
-        self.event(&format!(r#"{{"ts":"{}","kind":"ack","person":"{person}"{r}}}"#, t(secs)))
+        self.event(&format!(
+            r#"{{"ts":"{}","kind":"ack","person":"{person}"{r}}}"#,
+            t(secs)
+        ))
     }
 
     /// A rain reading at `station` in `town` that moves `signal` to `to`.
-    pub fn level(&mut self, secs: i64, signal: &str, station: &str, town: &str, to: Level) -> Result<(), String> {
+    pub fn level(
+        &mut self,
+        secs: i64,
+        signal: &str,
+        station: &str,
+        town: &str,
+        to: Level,
+    ) -> Result<(), String> {
         self.event(&format!(
             r#"{{"ts":"{}","kind":"rain","station":"{station}","town":"{town}","mm":1}}"#,
             t(secs)
         ))?;
         let key = (signal.to_string(), station.to_string());
-        let from = self.levels.iter().find(|(k, _)| *k == key).map_or(Level::None, |(_, l)| *l);
+        let from = self
+            .levels
+            .iter()
+            .find(|(k, _)| *k == key)
+            .map_or(Level::None, |(_, l)| *l);
         self.levels.retain(|(k, _)| *k != key);
         self.levels.push((key, to));
         let change = Output::LevelChanged(LevelChange {
@@ -132,6 +148,8 @@ impl Harness {
             rule_at: None,
             values: Values::default(),
             event: self.seq,
+            reason: "raise",
+            since: Timestamp::parse(&t(secs)).map_err(|e| e.to_string())?,
         });
         self.out.push(change.clone());
         self.rt.on_output(&change, &mut self.out);
@@ -163,11 +181,25 @@ pub fn of_type<'a>(outs: &'a [serde_json::Value], ty: &str) -> Vec<&'a serde_jso
 pub fn trace(outs: &[serde_json::Value]) -> Vec<String> {
     outs.iter()
         .map(|o| {
-            let mut s = format!("{} {}", o["type"].as_str().unwrap_or(""), o["step"].as_str().unwrap_or(""));
-            for k in ["person", "level", "measure", "from_tier", "to_tier", "reason"] {
+            let mut s = format!(
+                "{} {}",
+                o["type"].as_str().unwrap_or(""),
+                o["step"].as_str().unwrap_or("")
+            );
+            for k in [
+                "person",
+                "level",
+                "measure",
+                "from_tier",
+                "to_tier",
+                "reason",
+            ] {
                 if let Some(v) = o.get(k) {
                     if !v.is_null() {
-                        s.push_str(&format!(" {k}={}", v.as_str().map_or_else(|| v.to_string(), str::to_string)));
+                        s.push_str(&format!(
+                            " {k}={}",
+                            v.as_str().map_or_else(|| v.to_string(), str::to_string)
+                        ));
                     }
                 }
             }

@@ -19,8 +19,8 @@ use yingji_engine::ir::Program;
 use yingji_engine::value::Level;
 use yingji_engine::workflow::graph::PlanGraph;
 use yingji_engine::workflow::ir::{
-    AreaDef, ChainDef, ChainIdx, ChainKind, PlanDef, PlanSet, Person, Response, StepDef, StepIdx, StepKind, TierDef,
-    Trigger, Verify, WaitFor,
+    AreaDef, ChainDef, ChainIdx, ChainKind, Person, PlanDef, PlanSet, Response, StepDef, StepIdx,
+    StepKind, TierDef, Trigger, Verify, WaitFor,
 };
 
 /// Reads a duration: `30s`, `5m`, `2h`, `1d`, `90m` (a whole number and a unit).
@@ -61,7 +61,11 @@ impl Ctx<'_> {
     fn sspan(&self, file: FileId, s: &S) -> Span {
         let sp = self.span(file, s);
         let len = (sp.end - sp.start) as usize;
-        Span::new(file, sp.start as usize, sp.start as usize + len.max(s.value.len()))
+        Span::new(
+            file,
+            sp.start as usize,
+            sp.start as usize + len.max(s.value.len()),
+        )
     }
 
     /// Byte offset where a string scalar's content starts (after a quote).
@@ -78,8 +82,15 @@ impl Ctx<'_> {
         self.sources.location(span)
     }
 
-    fn err(&mut self, code: &'static str, span: Span, msg: impl Into<String>, label: impl Into<String>) {
-        self.diags.push(Diagnostic::error(code, span, msg).label(label));
+    fn err(
+        &mut self,
+        code: &'static str,
+        span: Span,
+        msg: impl Into<String>,
+        label: impl Into<String>,
+    ) {
+        self.diags
+            .push(Diagnostic::error(code, span, msg).label(label));
     }
 
     fn duration(&mut self, file: FileId, s: &S) -> Option<i64> {
@@ -87,9 +98,13 @@ impl Ctx<'_> {
         if d.is_none() {
             let span = self.sspan(file, s);
             self.diags.push(
-                Diagnostic::error(codes::PLAN_SHAPE, span, format!("`{}` is not a duration", s.value))
-                    .label("expected e.g. 5m")
-                    .hint("write a whole number and a unit: 30s, 5m, 2h, 1d"),
+                Diagnostic::error(
+                    codes::PLAN_SHAPE,
+                    span,
+                    format!("`{}` is not a duration", s.value),
+                )
+                .label("expected e.g. 5m")
+                .hint("write a whole number and a unit: 30s, 5m, 2h, 1d"),
             );
         }
         d
@@ -161,7 +176,11 @@ pub fn check(sources: &SourceMap, files: &[FileId], program: Option<&Program>) -
         for p in d.people.iter().flatten() {
             let span = cx.sspan(*f, &p.value.id);
             if let Some(first) = person_ids.get(&p.value.id.value) {
-                let msg = format!("person `{}` is listed twice (first at {})", p.value.id.value, cx.at(*first));
+                let msg = format!(
+                    "person `{}` is listed twice (first at {})",
+                    p.value.id.value,
+                    cx.at(*first)
+                );
                 cx.err(codes::PLAN_DUPLICATE, span, msg, "duplicate id");
                 continue;
             }
@@ -187,7 +206,9 @@ pub fn check(sources: &SourceMap, files: &[FileId], program: Option<&Program>) -
                 let msg = format!("station `{}` is listed twice", st.value);
                 cx.err(codes::PLAN_DUPLICATE, span, msg, "duplicate station");
             }
-            set.roster.stations.push((st.value.clone(), area.value.clone()));
+            set.roster
+                .stations
+                .push((st.value.clone(), area.value.clone()));
         }
     }
     let known_areas: HashSet<&str> = area_parent.iter().map(|(a, _)| a.as_str()).collect();
@@ -199,7 +220,10 @@ pub fn check(sources: &SourceMap, files: &[FileId], program: Option<&Program>) -
                     let mut dg = Diagnostic::error(
                         codes::PLAN_UNDEFINED,
                         span,
-                        format!("area `{}` is not in the roster's `areas`", p.value.area.value),
+                        format!(
+                            "area `{}` is not in the roster's `areas`",
+                            p.value.area.value
+                        ),
                     )
                     .label("undefined area");
                     if let Some(s) = suggest(&p.value.area.value, known_areas.iter().copied()) {
@@ -217,7 +241,12 @@ pub fn check(sources: &SourceMap, files: &[FileId], program: Option<&Program>) -
             parent: parent.clone(),
         })
         .collect();
-    let roles: HashSet<String> = set.roster.people.iter().flat_map(|p| p.roles.iter().cloned()).collect();
+    let roles: HashSet<String> = set
+        .roster
+        .people
+        .iter()
+        .flat_map(|p| p.roles.iter().cloned())
+        .collect();
     let check_role = |cx: &mut Ctx<'_>, f: FileId, r: &S| {
         if !roles.contains(&r.value) {
             let span = cx.sspan(f, r);
@@ -249,7 +278,11 @@ pub fn check(sources: &SourceMap, files: &[FileId], program: Option<&Program>) -
                 cx.err(codes::PLAN_DUPLICATE, span, msg, "duplicate chain");
                 continue;
             }
-            chain_srcs.push(ChainSrc { file: *f, name, chain });
+            chain_srcs.push(ChainSrc {
+                file: *f,
+                name,
+                chain,
+            });
         }
     }
     for src in &chain_srcs {
@@ -261,7 +294,12 @@ pub fn check(sources: &SourceMap, files: &[FileId], program: Option<&Program>) -
             Some(other) => {
                 let span = ch.kind.as_ref().map_or(Span::default(), |k| cx.sspan(f, k));
                 let msg = format!("unknown chain kind `{other}`");
-                cx.err(codes::PLAN_SHAPE, span, msg, "expected `escalation` or `responsibility`");
+                cx.err(
+                    codes::PLAN_SHAPE,
+                    span,
+                    msg,
+                    "expected `escalation` or `responsibility`",
+                );
                 ChainKind::Escalation
             }
         };
@@ -281,7 +319,12 @@ pub fn check(sources: &SourceMap, files: &[FileId], program: Option<&Program>) -
                 Some("all" | "全部") => true,
                 Some(other) => {
                     let span = t.value.need.as_ref().map_or(t_span, |n| cx.sspan(f, n));
-                    cx.err(codes::PLAN_SHAPE, span, format!("`need: {other}`"), "expected `any` or `all`");
+                    cx.err(
+                        codes::PLAN_SHAPE,
+                        span,
+                        format!("`need: {other}`"),
+                        "expected `any` or `all`",
+                    );
                     false
                 }
             };
@@ -290,7 +333,12 @@ pub fn check(sources: &SourceMap, files: &[FileId], program: Option<&Program>) -
                 (Some(fb), true) => {
                     if fb.value.is_empty() {
                         let span = cx.span(f, fb);
-                        cx.err(codes::PLAN_NO_FALLBACK, span, "an empty fallback calls nobody", "name a role");
+                        cx.err(
+                            codes::PLAN_NO_FALLBACK,
+                            span,
+                            "an empty fallback calls nobody",
+                            "name a role",
+                        );
                     }
                     for r in &fb.value {
                         check_role(&mut cx, f, r);
@@ -311,9 +359,13 @@ pub fn check(sources: &SourceMap, files: &[FileId], program: Option<&Program>) -
                 (Some(fb), false) => {
                     let span = cx.span(f, fb);
                     cx.diags.push(
-                        Diagnostic::warning(codes::PLAN_IGNORED, span, "a fallback on a tier that is not the last is ignored")
-                            .label("ignored")
-                            .hint("move it to the last tier"),
+                        Diagnostic::warning(
+                            codes::PLAN_IGNORED,
+                            span,
+                            "a fallback on a tier that is not the last is ignored",
+                        )
+                        .label("ignored")
+                        .hint("move it to the last tier"),
                     );
                 }
                 (None, false) => {}
@@ -349,7 +401,11 @@ pub fn check(sources: &SourceMap, files: &[FileId], program: Option<&Program>) -
                         ),
                     )
                     .label("called twice when the chain escalates")
-                    .hint(format!("chain `{}` is defined at {}", src.name.value, cx.at(name_span))),
+                    .hint(format!(
+                        "chain `{}` is defined at {}",
+                        src.name.value,
+                        cx.at(name_span)
+                    )),
                 );
             }
         }
@@ -368,13 +424,19 @@ pub fn check(sources: &SourceMap, files: &[FileId], program: Option<&Program>) -
         .collect();
 
     // ---- plans
-    let signals: Vec<String> = program.map(|p| p.signals.iter().map(|s| s.name.clone()).collect()).unwrap_or_default();
+    let signals: Vec<String> = program
+        .map(|p| p.signals.iter().map(|s| s.name.clone()).collect())
+        .unwrap_or_default();
     let mut plan_names: Vec<(String, Span)> = Vec::new();
     for (f, d) in &docs {
         if let Some(name) = &d.plan {
             let span = cx.sspan(*f, name);
             if let Some((_, first)) = plan_names.iter().find(|(n, _)| *n == name.value) {
-                let msg = format!("plan `{}` is defined twice (first at {})", name.value, cx.at(*first));
+                let msg = format!(
+                    "plan `{}` is defined twice (first at {})",
+                    name.value,
+                    cx.at(*first)
+                );
                 cx.err(codes::PLAN_DUPLICATE, span, msg, "duplicate plan");
                 continue;
             }
@@ -386,7 +448,12 @@ pub fn check(sources: &SourceMap, files: &[FileId], program: Option<&Program>) -
                 .map(|s| cx.span(*f, s))
                 .or_else(|| d.triggers.as_ref().map(|t| cx.span(*f, t)))
                 .unwrap_or(Span::new(*f, 0, 1));
-            cx.err(codes::PLAN_SHAPE, span, "steps and triggers need a `plan:` name", "no `plan:` in this file");
+            cx.err(
+                codes::PLAN_SHAPE,
+                span,
+                "steps and triggers need a `plan:` name",
+                "no `plan:` in this file",
+            );
         }
     }
     let mut done: HashSet<String> = HashSet::new();
@@ -395,7 +462,18 @@ pub fn check(sources: &SourceMap, files: &[FileId], program: Option<&Program>) -
         if !done.insert(name.value.clone()) {
             continue;
         }
-        if let Some(p) = lower_plan(&mut cx, *f, d, name, &signals, program, &chain_idx, &set, &plan_names, &check_role) {
+        if let Some(p) = lower_plan(
+            &mut cx,
+            *f,
+            d,
+            name,
+            &signals,
+            program,
+            &chain_idx,
+            &set,
+            &plan_names,
+            &check_role,
+        ) {
             set.plans.push(p);
         }
     }
@@ -411,7 +489,10 @@ fn offset_of(text: &str, line: usize, col: usize) -> usize {
     let mut off = 0;
     for (i, l) in text.split_inclusive('\n').enumerate() {
         if i + 1 == line {
-            return off + l.char_indices().nth(col.saturating_sub(1)).map_or(l.len(), |(b, _)| b);
+            return off
+                + l.char_indices()
+                    .nth(col.saturating_sub(1))
+                    .map_or(l.len(), |(b, _)| b);
         }
         off += l.len();
     }
@@ -433,7 +514,10 @@ fn step_kind_count(s: &StepYaml) -> usize {
     .count()
 }
 
-#[allow(clippy::too_many_arguments, reason = "the plan and every table it is checked against")]
+#[allow(
+    clippy::too_many_arguments,
+    reason = "the plan and every table it is checked against"
+)]
 fn lower_plan(
     cx: &mut Ctx<'_>,
     f: FileId,
@@ -450,7 +534,12 @@ fn lower_plan(
     let empty = Vec::new();
     let steps_y: &Vec<Spanned<StepYaml>> = d.steps.as_ref().map_or(&empty, |s| &s.value);
     if steps_y.is_empty() {
-        cx.err(codes::PLAN_SHAPE, plan_span, format!("plan `{}` has no steps", name.value), "add `steps:`");
+        cx.err(
+            codes::PLAN_SHAPE,
+            plan_span,
+            format!("plan `{}` has no steps", name.value),
+            "add `steps:`",
+        );
         return None;
     }
     // step ids
@@ -461,11 +550,18 @@ fn lower_plan(
         id_spans.push(span);
         if let Some(&(j, _)) = ids.get(&s.value.id.value) {
             let first = id_spans.get(usize::from(j)).copied().unwrap_or(span);
-            let msg = format!("step `{}` is defined twice (first at {})", s.value.id.value, cx.at(first));
+            let msg = format!(
+                "step `{}` is defined twice (first at {})",
+                s.value.id.value,
+                cx.at(first)
+            );
             cx.err(codes::PLAN_DUPLICATE, span, msg, "duplicate step id");
             continue;
         }
-        ids.insert(s.value.id.value.clone(), (i as StepIdx, s.value.notify.is_some()));
+        ids.insert(
+            s.value.id.value.clone(),
+            (i as StepIdx, s.value.notify.is_some()),
+        );
     }
     let mut undefined_step = false;
     let mut target = |cx: &mut Ctx<'_>, s: &S| -> Option<StepIdx> {
@@ -495,10 +591,14 @@ fn lower_plan(
     for t in d.triggers.iter().flat_map(|t| t.value.iter()) {
         let tv = &t.value;
         let t_span = cx.span(f, t);
-        let kinds = [tv.signal.is_some(), tv.response.is_some(), tv.manual.is_some()]
-            .iter()
-            .filter(|b| **b)
-            .count();
+        let kinds = [
+            tv.signal.is_some(),
+            tv.response.is_some(),
+            tv.manual.is_some(),
+        ]
+        .iter()
+        .filter(|b| **b)
+        .count();
         if kinds != 1 {
             cx.err(
                 codes::PLAN_SHAPE,
@@ -511,8 +611,12 @@ fn lower_plan(
         if let Some(sig) = &tv.signal {
             let span = cx.sspan(f, sig);
             if program.is_some() && !signals.contains(&sig.value) {
-                let mut dg = Diagnostic::error(codes::PLAN_UNDEFINED, span, format!("no signal `{}` is defined", sig.value))
-                    .label("undefined signal");
+                let mut dg = Diagnostic::error(
+                    codes::PLAN_UNDEFINED,
+                    span,
+                    format!("no signal `{}` is defined", sig.value),
+                )
+                .label("undefined signal");
                 dg = match suggest(&sig.value, signals.iter().map(String::as_str)) {
                     Some(h) => dg.hint(format!("did you mean `{h}`?")),
                     None => dg.hint(format!("defined signals: {}", signals.join(", "))),
@@ -525,7 +629,12 @@ fn lower_plan(
                     Some(l) => l,
                     None => {
                         let span = cx.sspan(f, l);
-                        cx.err(codes::PLAN_SHAPE, span, format!("`{}` is not a warning level", l.value), "expected blue, yellow, orange or red");
+                        cx.err(
+                            codes::PLAN_SHAPE,
+                            span,
+                            format!("`{}` is not a warning level", l.value),
+                            "expected blue, yellow, orange or red",
+                        );
                         Level::Blue
                     }
                 },
@@ -534,9 +643,13 @@ fn lower_plan(
                 if !p.fields.contains(&a.value) {
                     let span = cx.sspan(f, a);
                     cx.diags.push(
-                        Diagnostic::error(codes::PLAN_UNDEFINED, span, format!("no event declares a field `{}`", a.value))
-                            .label("undefined field")
-                            .hint("the area comes from this field of the event that raised the level"),
+                        Diagnostic::error(
+                            codes::PLAN_UNDEFINED,
+                            span,
+                            format!("no event declares a field `{}`", a.value),
+                        )
+                        .label("undefined field")
+                        .hint("the area comes from this field of the event that raised the level"),
                     );
                 }
             }
@@ -552,7 +665,12 @@ fn lower_plan(
                 p => {
                     if !plan_names.iter().any(|(n, _)| n == p) {
                         let span = cx.sspan(f, r);
-                        cx.err(codes::PLAN_UNDEFINED, span, format!("no plan `{p}` is defined"), "undefined plan");
+                        cx.err(
+                            codes::PLAN_UNDEFINED,
+                            span,
+                            format!("no plan `{p}` is defined"),
+                            "undefined plan",
+                        );
                     }
                     Some(p.to_string())
                 }
@@ -563,26 +681,47 @@ fn lower_plan(
                     Some(l) => l,
                     None => {
                         let span = cx.sspan(f, l);
-                        cx.err(codes::PLAN_SHAPE, span, format!("`{}` is not a response level", l.value), "expected IV, III, II or I");
+                        cx.err(
+                            codes::PLAN_SHAPE,
+                            span,
+                            format!("`{}` is not a response level", l.value),
+                            "expected IV, III, II or I",
+                        );
                         Response::IV
                     }
                 },
             };
-            triggers.push(Trigger::Response { plan, min_level: level });
+            triggers.push(Trigger::Response {
+                plan,
+                min_level: level,
+            });
         } else {
             if tv.area.is_some() || tv.level.is_some() {
                 cx.diags.push(
-                    Diagnostic::warning(codes::PLAN_IGNORED, t_span, "`level` and `area` are ignored on a manual trigger")
-                        .label("the `plan_start` event names the area"),
+                    Diagnostic::warning(
+                        codes::PLAN_IGNORED,
+                        t_span,
+                        "`level` and `area` are ignored on a manual trigger",
+                    )
+                    .label("the `plan_start` event names the area"),
                 );
             }
             triggers.push(Trigger::Manual);
         }
     }
     if triggers.is_empty() {
-        cx.err(codes::PLAN_SHAPE, plan_span, format!("plan `{}` has no triggers", name.value), "add `triggers:`");
+        cx.err(
+            codes::PLAN_SHAPE,
+            plan_span,
+            format!("plan `{}` has no triggers", name.value),
+            "add `triggers:`",
+        );
     }
-    let cond_signals: Vec<String> = if program.is_some() { signals.to_vec() } else { trigger_signals.clone() };
+    let cond_signals: Vec<String> = if program.is_some() {
+        signals.to_vec()
+    } else {
+        trigger_signals.clone()
+    };
     let env_steps = ids.clone();
     let env = CondEnv {
         steps: &env_steps,
@@ -610,11 +749,21 @@ fn lower_plan(
         }
         if sv.area.is_some() && sv.measures.is_none() {
             let span = sv.area.as_ref().map_or(id_span, |a| cx.sspan(f, a));
-            cx.diags.push(Diagnostic::warning(codes::PLAN_IGNORED, span, "`area` only applies to `measures`").label("ignored"));
+            cx.diags.push(
+                Diagnostic::warning(
+                    codes::PLAN_IGNORED,
+                    span,
+                    "`area` only applies to `measures`",
+                )
+                .label("ignored"),
+            );
         }
         let mut next = match &sv.next {
             Some(n) => target(cx, n),
-            None => steps_y.get(i + 1).and_then(|x| ids.get(&x.value.id.value)).map(|(j, _)| *j),
+            None => steps_y
+                .get(i + 1)
+                .and_then(|x| ids.get(&x.value.id.value))
+                .map(|(j, _)| *j),
         };
         let kind = if let Some(n) = &sv.notify {
             let span = cx.sspan(f, n);
@@ -622,8 +771,12 @@ fn lower_plan(
                 match chain_idx.get(c) {
                     Some(&ci) => StepKind::NotifyChain { chain: ci },
                     None => {
-                        let mut dg = Diagnostic::error(codes::PLAN_UNDEFINED, span, format!("no chain `{c}` is defined"))
-                            .label("undefined chain");
+                        let mut dg = Diagnostic::error(
+                            codes::PLAN_UNDEFINED,
+                            span,
+                            format!("no chain `{c}` is defined"),
+                        )
+                        .label("undefined chain");
                         if let Some(h) = suggest(c, chain_idx.keys().copied()) {
                             dg = dg.hint(format!("did you mean `chain/{h}`?"));
                         }
@@ -634,19 +787,28 @@ fn lower_plan(
             } else if let Some(r) = n.value.strip_prefix("role/") {
                 let role = Spanned::new(r.to_string(), n.referenced, n.defined);
                 check_role(cx, f, &role);
-                StepKind::NotifyRole { role: r.to_string() }
+                StepKind::NotifyRole {
+                    role: r.to_string(),
+                }
             } else {
                 cx.diags.push(
                     Diagnostic::error(codes::PLAN_SHAPE, span, format!("`notify: {}`", n.value))
                         .label("expected `chain/<name>` or `role/<name>`"),
                 );
-                StepKind::NotifyRole { role: n.value.clone() }
+                StepKind::NotifyRole {
+                    role: n.value.clone(),
+                }
             }
         } else if let Some(a) = &sv.await_ack {
             let of = target(cx, &a.of).unwrap_or(0);
             if let Some(&(_, false)) = ids.get(&a.of.value) {
                 let span = cx.sspan(f, &a.of);
-                cx.err(codes::PLAN_SHAPE, span, format!("`{}` is not a notify step", a.of.value), "await_ack needs a notify step");
+                cx.err(
+                    codes::PLAN_SHAPE,
+                    span,
+                    format!("`{}` is not a notify step", a.of.value),
+                    "await_ack needs a notify step",
+                );
             }
             let timeout_ms = cx.duration(f, &a.timeout).unwrap_or(0);
             let on_timeout = target(cx, &a.on_timeout).unwrap_or(0);
@@ -658,7 +820,12 @@ fn lower_plan(
         } else if let Some(m) = &sv.measures {
             if m.value.is_empty() {
                 let span = cx.span(f, m);
-                cx.err(codes::PLAN_SHAPE, span, "no measures listed", "e.g. [断路, 禁行, 停工停课, 撤离, 疏散]");
+                cx.err(
+                    codes::PLAN_SHAPE,
+                    span,
+                    "no measures listed",
+                    "e.g. [断路, 禁行, 停工停课, 撤离, 疏散]",
+                );
             }
             StepKind::Measure {
                 measures: m.value.iter().map(|x| x.value.clone()).collect(),
@@ -669,7 +836,12 @@ fn lower_plan(
                 Some(l) => l,
                 None => {
                     let span = cx.sspan(f, r);
-                    cx.err(codes::PLAN_SHAPE, span, format!("`{}` is not a response level", r.value), "expected IV, III, II or I");
+                    cx.err(
+                        codes::PLAN_SHAPE,
+                        span,
+                        format!("`{}` is not a response level", r.value),
+                        "expected IV, III, II or I",
+                    );
                     Response::IV
                 }
             };
@@ -705,7 +877,12 @@ fn lower_plan(
                 Some(o) => o,
                 None => {
                     let span = cx.span(f, b);
-                    cx.err(codes::PLAN_SHAPE, span, format!("branch `{}` has no `else`", sv.id.value), "add `{ else: <step> }`");
+                    cx.err(
+                        codes::PLAN_SHAPE,
+                        span,
+                        format!("branch `{}` has no `else`", sv.id.value),
+                        "add `{ else: <step> }`",
+                    );
                     0
                 }
             };
@@ -714,12 +891,21 @@ fn lower_plan(
         } else if let Some(w) = &sv.wait {
             let wv = &w.value;
             let w_span = cx.span(f, w);
-            let n = [wv.duration.is_some(), wv.until.is_some(), wv.event.is_some()]
-                .iter()
-                .filter(|b| **b)
-                .count();
+            let n = [
+                wv.duration.is_some(),
+                wv.until.is_some(),
+                wv.event.is_some(),
+            ]
+            .iter()
+            .filter(|b| **b)
+            .count();
             let until = if n != 1 {
-                cx.err(codes::PLAN_SHAPE, w_span, "a wait needs exactly one of `for`, `until`, `event`", "what ends the wait?");
+                cx.err(
+                    codes::PLAN_SHAPE,
+                    w_span,
+                    "a wait needs exactly one of `for`, `until`, `event`",
+                    "what ends the wait?",
+                );
                 WaitFor::Duration(1)
             } else if let Some(d) = &wv.duration {
                 WaitFor::Duration(cx.duration(f, d).unwrap_or(1))
@@ -733,17 +919,30 @@ fn lower_plan(
                     }
                 }
             } else {
-                WaitFor::Event(wv.event.as_ref().map(|e| e.value.clone()).unwrap_or_default())
+                WaitFor::Event(
+                    wv.event
+                        .as_ref()
+                        .map(|e| e.value.clone())
+                        .unwrap_or_default(),
+                )
             };
             let timeout_ms = wv.timeout.as_ref().and_then(|t| cx.duration(f, t));
             let on_timeout = wv.on_timeout.as_ref().and_then(|t| target(cx, t));
             if wv.on_timeout.is_some() && wv.timeout.is_none() {
                 let span = wv.on_timeout.as_ref().map_or(w_span, |t| cx.sspan(f, t));
-                cx.err(codes::PLAN_SHAPE, span, "`on_timeout` without `timeout`", "add `timeout: <duration>`");
+                cx.err(
+                    codes::PLAN_SHAPE,
+                    span,
+                    "`on_timeout` without `timeout`",
+                    "add `timeout: <duration>`",
+                );
             }
             if matches!(until, WaitFor::Duration(_)) && wv.timeout.is_some() {
                 let span = wv.timeout.as_ref().map_or(w_span, |t| cx.sspan(f, t));
-                cx.diags.push(Diagnostic::warning(codes::PLAN_IGNORED, span, "a timed wait needs no timeout").label("ignored"));
+                cx.diags.push(
+                    Diagnostic::warning(codes::PLAN_IGNORED, span, "a timed wait needs no timeout")
+                        .label("ignored"),
+                );
             }
             StepKind::Wait {
                 until,
@@ -757,13 +956,25 @@ fn lower_plan(
                     Some(x) => verify.push(x),
                     None => {
                         let span = cx.sspan(f, v);
-                        cx.err(codes::PLAN_SHAPE, span, format!("unknown verification stage `{}`", v.value), "expected 预警, 响应, 反馈 or 核实");
+                        cx.err(
+                            codes::PLAN_SHAPE,
+                            span,
+                            format!("unknown verification stage `{}`", v.value),
+                            "expected 预警, 响应, 反馈 or 核实",
+                        );
                     }
                 }
             }
             if let Some(n) = &sv.next {
                 let span = cx.sspan(f, n);
-                cx.diags.push(Diagnostic::warning(codes::PLAN_IGNORED, span, "`close` ends the instance; `next` is ignored").label("ignored"));
+                cx.diags.push(
+                    Diagnostic::warning(
+                        codes::PLAN_IGNORED,
+                        span,
+                        "`close` ends the instance; `next` is ignored",
+                    )
+                    .label("ignored"),
+                );
             }
             next = None;
             StepKind::Close { verify }
@@ -799,30 +1010,56 @@ fn lower_plan(
     Some(plan)
 }
 
-fn graph_checks(cx: &mut Ctx<'_>, plan: &PlanDef, id_spans: &[Span], plan_span: Span, d: &PlanDoc, f: FileId) {
+fn graph_checks(
+    cx: &mut Ctx<'_>,
+    plan: &PlanDef,
+    id_spans: &[Span],
+    plan_span: Span,
+    d: &PlanDoc,
+    f: FileId,
+) {
     let g = PlanGraph::build(plan);
     let span_of = |i: StepIdx| id_spans.get(usize::from(i)).copied().unwrap_or(plan_span);
-    let name_of = |i: StepIdx| plan.steps.get(usize::from(i)).map_or("?", |s| s.id.as_str());
+    let name_of = |i: StepIdx| {
+        plan.steps
+            .get(usize::from(i))
+            .map_or("?", |s| s.id.as_str())
+    };
     for i in g.unreachable() {
         cx.diags.push(
-            Diagnostic::error(codes::PLAN_UNREACHABLE, span_of(i), format!("step `{}` can never run", name_of(i)))
-                .label("no transition leads here")
-                .hint("point a `next`, `goto`, `else` or `on_timeout` at it, or remove it"),
+            Diagnostic::error(
+                codes::PLAN_UNREACHABLE,
+                span_of(i),
+                format!("step `{}` can never run", name_of(i)),
+            )
+            .label("no transition leads here")
+            .hint("point a `next`, `goto`, `else` or `on_timeout` at it, or remove it"),
         );
     }
-    let has_close = plan.steps.iter().any(|s| matches!(s.kind, StepKind::Close { .. }));
+    let has_close = plan
+        .steps
+        .iter()
+        .any(|s| matches!(s.kind, StepKind::Close { .. }));
     if !has_close {
         cx.diags.push(
-            Diagnostic::error(codes::PLAN_NO_CLOSE, plan_span, format!("plan `{}` has no `close` step", plan.name))
-                .label("instances can never end")
-                .hint("add a step `close: { verify: [预警, 响应, 反馈, 核实] }`"),
+            Diagnostic::error(
+                codes::PLAN_NO_CLOSE,
+                plan_span,
+                format!("plan `{}` has no `close` step", plan.name),
+            )
+            .label("instances can never end")
+            .hint("add a step `close: { verify: [预警, 响应, 反馈, 核实] }`"),
         );
     } else {
         for i in g.cannot_close(plan) {
             cx.diags.push(
-                Diagnostic::error(codes::PLAN_NO_CLOSE, span_of(i), format!("from step `{}` the plan can never close", name_of(i)))
-                    .label("no path to a `close` step")
-                    .hint("give it a `next` (or a way out of its loop) that leads to a `close` step"),
+                Diagnostic::error(
+                    codes::PLAN_NO_CLOSE,
+                    span_of(i),
+                    format!("from step `{}` the plan can never close", name_of(i)),
+                )
+                .label("no path to a `close` step")
+                .hint("give it a `next` (or a way out of its loop) that leads to a `close` step"),
             );
         }
     }
@@ -833,10 +1070,19 @@ fn graph_checks(cx: &mut Ctx<'_>, plan: &PlanDef, id_spans: &[Span], plan_span: 
             Diagnostic::error(
                 codes::PLAN_CYCLE,
                 span_of(first),
-                format!("steps {} loop without waiting", names.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(" → ")),
+                format!(
+                    "steps {} loop without waiting",
+                    names
+                        .iter()
+                        .map(|n| format!("`{n}`"))
+                        .collect::<Vec<_>>()
+                        .join(" → ")
+                ),
             )
             .label("an instance entering this loop never stops")
-            .hint("put a `wait` (with a duration, condition or event) or an `await_ack` in the loop"),
+            .hint(
+                "put a `wait` (with a duration, condition or event) or an `await_ack` in the loop",
+            ),
         );
     }
     if !plan.allow_skip {

@@ -71,8 +71,12 @@ fn lex(file: FileId, base: usize, text: &str) -> Result<Vec<(Tok, Span)>, Diagno
                 ('<', false) => (CmpOp::Lt, 1),
                 ('>', false) => (CmpOp::Gt, 1),
                 _ => {
-                    return Err(Diagnostic::error(codes::PLAN_COND, span(i, i + 1), format!("unexpected `{c}`"))
-                        .label("write `==` or `!=`"));
+                    return Err(Diagnostic::error(
+                        codes::PLAN_COND,
+                        span(i, i + 1),
+                        format!("unexpected `{c}`"),
+                    )
+                    .label("write `==` or `!=`"));
                 }
             };
             toks.push((Tok::Op(op), span(i, i + len)));
@@ -90,8 +94,12 @@ fn lex(file: FileId, base: usize, text: &str) -> Result<Vec<(Tok, Span)>, Diagno
                 s.push(d);
             }
             let Some(end) = end else {
-                return Err(Diagnostic::error(codes::PLAN_COND, span(i, text.len()), "unterminated text")
-                    .label("missing closing `\"`"));
+                return Err(Diagnostic::error(
+                    codes::PLAN_COND,
+                    span(i, text.len()),
+                    "unterminated text",
+                )
+                .label("missing closing `\"`"));
             };
             toks.push((Tok::Str(s), span(i, end + 1)));
             continue;
@@ -109,7 +117,11 @@ fn lex(file: FileId, base: usize, text: &str) -> Result<Vec<(Tok, Span)>, Diagno
                 }
             }
             let n: f64 = s.parse().map_err(|_| {
-                Diagnostic::error(codes::PLAN_COND, span(i, end.max(i + 1)), format!("`{s}` is not a number"))
+                Diagnostic::error(
+                    codes::PLAN_COND,
+                    span(i, end.max(i + 1)),
+                    format!("`{s}` is not a number"),
+                )
             })?;
             toks.push((Tok::Num(n), span(i, end)));
             continue;
@@ -176,7 +188,8 @@ impl P<'_, '_> {
         matches!(self.peek(), Some(Tok::Name(n)) if n == w)
     }
     fn err(&self, what: &str) -> Diagnostic {
-        Diagnostic::error(codes::PLAN_COND, self.span(), format!("expected {what}")).label(format!("expected {what}"))
+        Diagnostic::error(codes::PLAN_COND, self.span(), format!("expected {what}"))
+            .label(format!("expected {what}"))
     }
 
     fn or(&mut self) -> Result<Cond, Diagnostic> {
@@ -185,7 +198,11 @@ impl P<'_, '_> {
             self.pos += 1;
             v.push(self.and()?);
         }
-        Ok(if v.len() == 1 { v.remove(0) } else { Cond::Or(v) })
+        Ok(if v.len() == 1 {
+            v.remove(0)
+        } else {
+            Cond::Or(v)
+        })
     }
 
     fn and(&mut self) -> Result<Cond, Diagnostic> {
@@ -194,7 +211,11 @@ impl P<'_, '_> {
             self.pos += 1;
             v.push(self.not()?);
         }
-        Ok(if v.len() == 1 { v.remove(0) } else { Cond::And(v) })
+        Ok(if v.len() == 1 {
+            v.remove(0)
+        } else {
+            Cond::And(v)
+        })
     }
 
     fn not(&mut self) -> Result<Cond, Diagnostic> {
@@ -218,7 +239,9 @@ impl P<'_, '_> {
             }
         }
         for call in ["answered", "unanswered"] {
-            if self.is_name(call) && self.toks.get(self.pos + 1).map(|(t, _)| t) == Some(&Tok::LParen) {
+            if self.is_name(call)
+                && self.toks.get(self.pos + 1).map(|(t, _)| t) == Some(&Tok::LParen)
+            {
                 self.pos += 2;
                 let at = self.span();
                 let Some(Tok::Name(step)) = self.peek().cloned() else {
@@ -230,8 +253,12 @@ impl P<'_, '_> {
                 }
                 self.pos += 1;
                 let Some(&(idx, notify)) = self.env.steps.get(&step) else {
-                    let mut d = Diagnostic::error(codes::PLAN_UNDEFINED, at, format!("no step `{step}` in this plan"))
-                        .label("undefined step");
+                    let mut d = Diagnostic::error(
+                        codes::PLAN_UNDEFINED,
+                        at,
+                        format!("no step `{step}` in this plan"),
+                    )
+                    .label("undefined step");
                     if let Some(s) = suggest(&step, self.env.steps.keys().map(String::as_str)) {
                         d = d.hint(format!("did you mean `{s}`?"));
                     }
@@ -336,15 +363,21 @@ impl P<'_, '_> {
                         let mut d = Diagnostic::error(
                             codes::PLAN_UNDEFINED,
                             at,
-                            format!("`{n}` is neither a signal, a warning level nor a response level"),
+                            format!(
+                                "`{n}` is neither a signal, a warning level nor a response level"
+                            ),
                         )
                         .label("unknown name");
-                        let mut names: Vec<&str> = self.env.signals.iter().map(String::as_str).collect();
-                        names.extend(["level", "response", "blue", "yellow", "orange", "red", "none"]);
+                        let mut names: Vec<&str> =
+                            self.env.signals.iter().map(String::as_str).collect();
+                        names.extend([
+                            "level", "response", "blue", "yellow", "orange", "red", "none",
+                        ]);
                         if let Some(s) = suggest(&n, names) {
                             d = d.hint(format!("did you mean `{s}`?"));
                         } else {
-                            d = d.hint("known signals: ".to_string() + &self.env.signals.join(", "));
+                            d = d
+                                .hint("known signals: ".to_string() + &self.env.signals.join(", "));
                         }
                         return Err(d);
                     }
@@ -355,13 +388,27 @@ impl P<'_, '_> {
 }
 
 /// Parses a guard written at byte `base` of `file`.
-pub fn parse_cond(file: FileId, base: usize, text: &str, env: &CondEnv<'_>) -> Result<Cond, Diagnostic> {
+pub fn parse_cond(
+    file: FileId,
+    base: usize,
+    text: &str,
+    env: &CondEnv<'_>,
+) -> Result<Cond, Diagnostic> {
     let toks = lex(file, base, text)?;
     let end = Span::new(file, base + text.len(), base + text.len());
     if toks.is_empty() {
-        return Err(Diagnostic::error(codes::PLAN_COND, Span::new(file, base, base + text.len()), "empty condition"));
+        return Err(Diagnostic::error(
+            codes::PLAN_COND,
+            Span::new(file, base, base + text.len()),
+            "empty condition",
+        ));
     }
-    let mut p = P { toks, pos: 0, env, end };
+    let mut p = P {
+        toks,
+        pos: 0,
+        env,
+        end,
+    };
     let c = p.or()?;
     if p.pos < p.toks.len() {
         return Err(p.err("`and`, `or` or the end of the condition"));
@@ -374,9 +421,21 @@ mod tests {
     use super::*;
 
     fn env_parse(text: &str) -> Result<Cond, Diagnostic> {
-        let steps: HashMap<String, (StepIdx, bool)> = [("叫应".to_string(), (0, true)), ("研判".to_string(), (1, false))].into();
+        let steps: HashMap<String, (StepIdx, bool)> = [
+            ("叫应".to_string(), (0, true)),
+            ("研判".to_string(), (1, false)),
+        ]
+        .into();
         let signals = vec!["暴雨预警".to_string()];
-        parse_cond(0, 0, text, &CondEnv { steps: &steps, signals: &signals })
+        parse_cond(
+            0,
+            0,
+            text,
+            &CondEnv {
+                steps: &steps,
+                signals: &signals,
+            },
+        )
     }
 
     #[test]
@@ -390,18 +449,28 @@ mod tests {
         );
         assert_eq!(
             env_parse("response < III").ok(),
-            Some(Cond::Cmp(Operand::Response, CmpOp::Lt, Operand::ResponseLit(Response::III)))
+            Some(Cond::Cmp(
+                Operand::Response,
+                CmpOp::Lt,
+                Operand::ResponseLit(Response::III)
+            ))
         );
         assert_eq!(
             env_parse("暴雨预警 >= 橙色").ok(),
-            Some(Cond::Cmp(Operand::SignalLevel("暴雨预警".into()), CmpOp::Ge, Operand::LevelLit(Level::Orange)))
+            Some(Cond::Cmp(
+                Operand::SignalLevel("暴雨预警".into()),
+                CmpOp::Ge,
+                Operand::LevelLit(Level::Orange)
+            ))
         );
         assert!(env_parse("not (event.灾情 == \"被困\") and level < blue").is_ok());
     }
 
     #[test]
     fn reports_with_spans() {
-        let e = env_parse("level >= 紫色").err().map(|d| (d.code, d.span.start));
+        let e = env_parse("level >= 紫色")
+            .err()
+            .map(|d| (d.code, d.span.start));
         assert_eq!(e, Some((codes::PLAN_UNDEFINED, 9)));
         let e = env_parse("answered(研判)").err().map(|d| d.code);
         assert_eq!(e, Some(codes::PLAN_SHAPE));

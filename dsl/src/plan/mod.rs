@@ -45,7 +45,10 @@ pub const PLAN_KEYS: [&str; 5] = ["plan", "chains", "roster", "people", "areas"]
 /// mapping has `plan`, `chains`, `roster`, `people` or `areas`).
 pub fn is_plan_yaml(text: &str) -> bool {
     serde_saphyr::from_str::<crate::yaml::OrderedMap<serde::de::IgnoredAny>>(text)
-        .map(|m| m.0.iter().any(|(k, _)| PLAN_KEYS.contains(&k.value.as_str())))
+        .map(|m| {
+            m.0.iter()
+                .any(|(k, _)| PLAN_KEYS.contains(&k.value.as_str()))
+        })
         .unwrap_or(false)
 }
 
@@ -58,7 +61,11 @@ pub fn load_plans(sources: &SourceMap, files: &[FileId], program: Option<&Progra
 
 /// Adds `(name, text)` pairs to `sources` and loads those that are plan
 /// documents (see [`is_plan_yaml`]).
-pub fn load_plan_texts(sources: &mut SourceMap, texts: &[(String, String)], program: Option<&Program>) -> PlanLoad {
+pub fn load_plan_texts(
+    sources: &mut SourceMap,
+    texts: &[(String, String)],
+    program: Option<&Program>,
+) -> PlanLoad {
     let ids: Vec<FileId> = texts
         .iter()
         .filter(|(_, t)| is_plan_yaml(t))

@@ -9,7 +9,9 @@
 
 use crate::time::format_duration;
 use crate::workflow::graph::{Edge, Node, PlanGraph, cond_text};
-use crate::workflow::ir::{ChainDef, ChainKind, PlanDef, PlanSet, StepDef, StepKind, Trigger, WaitFor};
+use crate::workflow::ir::{
+    ChainDef, ChainKind, PlanDef, PlanSet, StepDef, StepKind, Trigger, WaitFor,
+};
 use petgraph::visit::{EdgeRef, IntoEdgeReferences};
 use std::fmt::Write as _;
 
@@ -34,9 +36,17 @@ fn trigger_label(plan: &PlanDef) -> String {
     let mut lines = vec!["触发".to_string()];
     for t in &plan.triggers {
         lines.push(match t {
-            Trigger::Signal { signal, min_level, .. } => format!("{signal} ≥ {}", min_level.name()),
-            Trigger::Response { plan: Some(p), min_level } => format!("{p} 响应 ≥ {}", min_level.roman()),
-            Trigger::Response { plan: None, min_level } => format!("响应 ≥ {}", min_level.roman()),
+            Trigger::Signal {
+                signal, min_level, ..
+            } => format!("{signal} ≥ {}", min_level.name()),
+            Trigger::Response {
+                plan: Some(p),
+                min_level,
+            } => format!("{p} 响应 ≥ {}", min_level.roman()),
+            Trigger::Response {
+                plan: None,
+                min_level,
+            } => format!("响应 ≥ {}", min_level.roman()),
             Trigger::Manual => "手动启动".into(),
         });
     }
@@ -47,12 +57,16 @@ fn step_label(set: &PlanSet, plan: &PlanDef, s: &StepDef) -> String {
     let what = match &s.kind {
         StepKind::NotifyChain { chain } => format!(
             "叫应 {}",
-            set.chains.get(usize::from(*chain)).map_or("?", |c| c.name.as_str())
+            set.chains
+                .get(usize::from(*chain))
+                .map_or("?", |c| c.name.as_str())
         ),
         StepKind::NotifyRole { role } => format!("通知 {role}"),
         StepKind::AwaitAck { of, timeout_ms, .. } => format!(
             "等待 {} 应答 ≤ {}",
-            plan.steps.get(usize::from(*of)).map_or("?", |x| x.id.as_str()),
+            plan.steps
+                .get(usize::from(*of))
+                .map_or("?", |x| x.id.as_str()),
             format_duration(*timeout_ms)
         ),
         StepKind::Measure { measures, area } => {
@@ -140,7 +154,11 @@ pub fn to_dot(set: &PlanSet, plan: &PlanDef) -> String {
     );
     let _ = writeln!(o, "  node [{font}, fontsize=11];");
     let _ = writeln!(o, "  edge [{font}, fontsize=10];");
-    let _ = writeln!(o, "  start [shape=invhouse, label={}];", dot_str(&trigger_label(plan)));
+    let _ = writeln!(
+        o,
+        "  start [shape=invhouse, label={}];",
+        dot_str(&trigger_label(plan))
+    );
     for (i, s) in plan.steps.iter().enumerate() {
         let _ = writeln!(
             o,
@@ -150,7 +168,10 @@ pub fn to_dot(set: &PlanSet, plan: &PlanDef) -> String {
         );
     }
     for e in g.graph.edge_references() {
-        let (Some(a), Some(b)) = (g.graph.node_weight(e.source()), g.graph.node_weight(e.target())) else {
+        let (Some(a), Some(b)) = (
+            g.graph.node_weight(e.source()),
+            g.graph.node_weight(e.target()),
+        ) else {
             continue;
         };
         let w = e.weight();
@@ -165,7 +186,13 @@ pub fn to_dot(set: &PlanSet, plan: &PlanDef) -> String {
         if attrs.is_empty() {
             let _ = writeln!(o, "  {} -> {};", node_id(*a), node_id(*b));
         } else {
-            let _ = writeln!(o, "  {} -> {} [{}];", node_id(*a), node_id(*b), attrs.join(", "));
+            let _ = writeln!(
+                o,
+                "  {} -> {} [{}];",
+                node_id(*a),
+                node_id(*b),
+                attrs.join(", ")
+            );
         }
     }
     for (i, ch) in chains_of(set, plan) {
@@ -174,14 +201,27 @@ pub fn to_dot(set: &PlanSet, plan: &PlanDef) -> String {
             ChainKind::Responsibility => "责任人",
         };
         let _ = writeln!(o, "  subgraph cluster_s{i} {{");
-        let _ = writeln!(o, "    label={}; style=dashed;", dot_str(&format!("{kind} {}", ch.name)));
+        let _ = writeln!(
+            o,
+            "    label={}; style=dashed;",
+            dot_str(&format!("{kind} {}", ch.name))
+        );
         for (t, tier) in ch.tiers.iter().enumerate() {
-            let need = if tier.need_all { "（全部应答）" } else { "" };
+            let need = if tier.need_all {
+                "（全部应答）"
+            } else {
+                ""
+            };
             let _ = writeln!(
                 o,
                 "    s{i}_t{} [shape=box, label={}];",
                 t + 1,
-                dot_str(&format!("{}. {}{need}\n限时 {}", t + 1, tier.role, format_duration(tier.timeout_ms)))
+                dot_str(&format!(
+                    "{}. {}{need}\n限时 {}",
+                    t + 1,
+                    tier.role,
+                    format_duration(tier.timeout_ms)
+                ))
             );
         }
         let _ = writeln!(
@@ -210,7 +250,11 @@ pub fn to_dot(set: &PlanSet, plan: &PlanDef) -> String {
             ChainKind::Responsibility => {
                 for (t, tier) in ch.tiers.iter().enumerate() {
                     if t > 0 {
-                        let _ = writeln!(o, "  s{i} -> s{i}_t{} [style=dotted, label=\"呼叫\"];", t + 1);
+                        let _ = writeln!(
+                            o,
+                            "  s{i} -> s{i}_t{} [style=dotted, label=\"呼叫\"];",
+                            t + 1
+                        );
                     }
                     let _ = writeln!(
                         o,
@@ -262,7 +306,10 @@ pub fn to_mermaid(set: &PlanSet, plan: &PlanDef) -> String {
         let _ = writeln!(o, "  s{i}{}", mm_node(&s.kind, &step_label(set, plan, s)));
     }
     for e in g.graph.edge_references() {
-        let (Some(a), Some(b)) = (g.graph.node_weight(e.source()), g.graph.node_weight(e.target())) else {
+        let (Some(a), Some(b)) = (
+            g.graph.node_weight(e.source()),
+            g.graph.node_weight(e.target()),
+        ) else {
             continue;
         };
         let w = e.weight();
@@ -279,13 +326,22 @@ pub fn to_mermaid(set: &PlanSet, plan: &PlanDef) -> String {
             ChainKind::Escalation => "叫应链",
             ChainKind::Responsibility => "责任人",
         };
-        let _ = writeln!(o, "  subgraph c{i}[{}]", mm_str(&format!("{kind} {}", ch.name)));
+        let _ = writeln!(
+            o,
+            "  subgraph c{i}[{}]",
+            mm_str(&format!("{kind} {}", ch.name))
+        );
         for (t, tier) in ch.tiers.iter().enumerate() {
             let _ = writeln!(
                 o,
                 "    s{i}_t{}[{}]",
                 t + 1,
-                mm_str(&format!("{}. {}<br/>限时 {}", t + 1, tier.role, format_duration(tier.timeout_ms)))
+                mm_str(&format!(
+                    "{}. {}<br/>限时 {}",
+                    t + 1,
+                    tier.role,
+                    format_duration(tier.timeout_ms)
+                ))
             );
         }
         let _ = writeln!(

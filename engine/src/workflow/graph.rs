@@ -61,14 +61,26 @@ pub struct PlanGraph {
 
 /// A guard as text, with step names resolved.
 pub fn cond_text(plan: &PlanDef, c: &Cond) -> String {
-    let step = |i: &StepIdx| plan.steps.get(usize::from(*i)).map_or("?", |s| s.id.as_str());
+    let step = |i: &StepIdx| {
+        plan.steps
+            .get(usize::from(*i))
+            .map_or("?", |s| s.id.as_str())
+    };
     match c {
         Cond::Const(b) => b.to_string(),
         Cond::Cmp(a, op, b) => format!("{} {} {}", operand_text(a), op.symbol(), operand_text(b)),
         Cond::Answered(i) => format!("answered({})", step(i)),
         Cond::Unanswered(i) => format!("unanswered({})", step(i)),
-        Cond::And(v) => v.iter().map(|x| paren(plan, x)).collect::<Vec<_>>().join(" and "),
-        Cond::Or(v) => v.iter().map(|x| paren(plan, x)).collect::<Vec<_>>().join(" or "),
+        Cond::And(v) => v
+            .iter()
+            .map(|x| paren(plan, x))
+            .collect::<Vec<_>>()
+            .join(" and "),
+        Cond::Or(v) => v
+            .iter()
+            .map(|x| paren(plan, x))
+            .collect::<Vec<_>>()
+            .join(" or "),
         Cond::Not(x) => format!("not {}", paren(plan, x)),
     }
 }
@@ -167,7 +179,9 @@ impl PlanGraph {
                     edges.push((*otherwise, Edge::Else));
                 }
                 StepKind::AwaitAck {
-                    timeout_ms, on_timeout, ..
+                    timeout_ms,
+                    on_timeout,
+                    ..
                 } => {
                     if let Some(n) = s.next {
                         edges.push((n, Edge::Done("已应答".into())));
@@ -209,7 +223,11 @@ impl PlanGraph {
                 }
             }
         }
-        PlanGraph { graph, start, steps }
+        PlanGraph {
+            graph,
+            start,
+            steps,
+        }
     }
 
     fn step_of(&self, n: NodeIndex) -> Option<StepIdx> {
@@ -242,7 +260,9 @@ impl PlanGraph {
             if !matches!(s.kind, StepKind::Close { .. }) {
                 continue;
             }
-            let Some(&n) = self.steps.get(i) else { continue };
+            let Some(&n) = self.steps.get(i) else {
+                continue;
+            };
             let mut bfs = Bfs::new(rev, n);
             while let Some(m) = bfs.next(rev) {
                 if let Some(c) = self.step_of(m).and_then(|j| can.get_mut(usize::from(j))) {
@@ -253,7 +273,9 @@ impl PlanGraph {
         let unreachable = self.unreachable();
         (0..self.steps.len())
             .map(|i| i as StepIdx)
-            .filter(|i| !can.get(usize::from(*i)).copied().unwrap_or(true) && !unreachable.contains(i))
+            .filter(|i| {
+                !can.get(usize::from(*i)).copied().unwrap_or(true) && !unreachable.contains(i)
+            })
             .collect()
     }
 
@@ -263,17 +285,21 @@ impl PlanGraph {
         let mut found = Vec::new();
         for scc in tarjan_scc(&self.graph) {
             let cyclic = scc.len() > 1
-                || scc
-                    .first()
-                    .is_some_and(|&n| self.graph.edges_directed(n, Direction::Outgoing).any(|e| e.target() == n));
+                || scc.first().is_some_and(|&n| {
+                    self.graph
+                        .edges_directed(n, Direction::Outgoing)
+                        .any(|e| e.target() == n)
+                });
             if !cyclic {
                 continue;
             }
             let mut steps: Vec<StepIdx> = scc.iter().filter_map(|&n| self.step_of(n)).collect();
             steps.sort_unstable();
-            let has_wait = steps
-                .iter()
-                .any(|i| plan.steps.get(usize::from(*i)).is_some_and(|s| waits(&s.kind)));
+            let has_wait = steps.iter().any(|i| {
+                plan.steps
+                    .get(usize::from(*i))
+                    .is_some_and(|s| waits(&s.kind))
+            });
             if !has_wait {
                 found.push(steps);
             }
@@ -306,8 +332,13 @@ impl PlanGraph {
             }
         }
         while let Some(node) = work.pop() {
-            let Some(i) = self.step_of(node) else { continue };
-            let out = exit_of(usize::from(i), entry.get(usize::from(i)).copied().unwrap_or(0));
+            let Some(i) = self.step_of(node) else {
+                continue;
+            };
+            let out = exit_of(
+                usize::from(i),
+                entry.get(usize::from(i)).copied().unwrap_or(0),
+            );
             let arms = match plan.steps.get(usize::from(i)).map(|s| &s.kind) {
                 Some(StepKind::Branch { arms, .. }) => Some(arms),
                 _ => None,
@@ -317,7 +348,10 @@ impl PlanGraph {
                 let out = match (e.weight(), arms) {
                     (Edge::Guard(text), Some(arms)) => arms
                         .iter()
-                        .find(|(c, t)| self.steps.get(usize::from(*t)) == Some(&e.target()) && cond_text(plan, c) == *text)
+                        .find(|(c, t)| {
+                            self.steps.get(usize::from(*t)) == Some(&e.target())
+                                && cond_text(plan, c) == *text
+                        })
                         .map_or(out, |(c, _)| out & response_mask(c)),
                     _ => out,
                 };
@@ -333,7 +367,9 @@ impl PlanGraph {
         }
         let mut skips = Vec::new();
         for (i, s) in plan.steps.iter().enumerate() {
-            let StepKind::DeclareResponse { level } = s.kind else { continue };
+            let StepKind::DeclareResponse { level } = s.kind else {
+                continue;
+            };
             let set = entry.get(i).copied().unwrap_or(0);
             // report the lowest level from which the jump is made
             if let Some(prev) = (0..=4u8)

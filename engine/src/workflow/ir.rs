@@ -27,7 +27,9 @@ pub struct PlanSet {
 
 /// An emergency response level (应急响应), declared separately from warnings.
 /// `None` is "no response declared"; `I` (Ⅰ) is the highest.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
 pub enum Response {
     /// No response declared.
     #[default]

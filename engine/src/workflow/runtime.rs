@@ -29,12 +29,12 @@ use crate::output::{LevelChange, Output};
 use crate::time::{Timestamp, format_duration};
 use crate::value::{Level, Type, Value};
 use crate::workflow::ir::{
-    ChainDef, ChainIdx, ChainKind, CmpOp, Cond, Operand, PlanDef, PlanSet, Response, StepIdx, StepKind, Trigger,
-    Verify, WaitFor,
+    ChainDef, ChainIdx, ChainKind, CmpOp, Cond, Operand, PlanDef, PlanSet, Response, StepIdx,
+    StepKind, Trigger, Verify, WaitFor,
 };
 use crate::workflow::out::{
-    AckReject, AckRejected, Acked, Cause, Escalated, Head, Measure, Notify, PlanClosed, PlanStarted, ResponseDeclared,
-    TimedOut, Unanswered, VerifyStage,
+    AckReject, AckRejected, Acked, Cause, Escalated, Head, Measure, Notify, PlanClosed,
+    PlanStarted, ResponseDeclared, TimedOut, Unanswered, VerifyStage,
 };
 use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
@@ -66,17 +66,24 @@ pub fn required_kinds(set: &PlanSet) -> Vec<(String, Vec<FieldSpec>)> {
     let mut kinds = vec![
         (
             ACK_KIND.to_string(),
-            vec![s("person", Type::String, false), s("ref", Type::String, true)],
+            vec![
+                s("person", Type::String, false),
+                s("ref", Type::String, true),
+            ],
         ),
         (
             START_KIND.to_string(),
-            vec![s("plan", Type::String, false), s(AREA_FIELD, Type::String, false)],
+            vec![
+                s("plan", Type::String, false),
+                s(AREA_FIELD, Type::String, false),
+            ],
         ),
     ];
     for p in &set.plans {
         for st in &p.steps {
             if let StepKind::Wait {
-                until: WaitFor::Event(k), ..
+                until: WaitFor::Event(k),
+                ..
             } = &st.kind
             {
                 if !kinds.iter().any(|(n, _)| n == k) {
@@ -108,11 +115,17 @@ pub fn merge_kinds(program: &mut Program, set: &PlanSet) {
             Some(existing) => {
                 for d in defs {
                     if !existing.fields.iter().any(|f| f.id == d.id) {
-                        existing.fields.push(FieldDef { optional: true, ..d });
+                        existing.fields.push(FieldDef {
+                            optional: true,
+                            ..d
+                        });
                     }
                 }
             }
-            None => program.kinds.push(KindDef { name: kind, fields: defs }),
+            None => program.kinds.push(KindDef {
+                name: kind,
+                fields: defs,
+            }),
         }
     }
 }
@@ -359,13 +372,19 @@ impl WorkflowRuntime {
         match ev.kind_name.as_ref() {
             ACK_KIND => self.on_ack(ev, &ctx, out),
             START_KIND => {
-                let (Some(plan), Some(area)) = (self.str_field(ev, "plan"), self.str_field(ev, AREA_FIELD)) else {
+                let (Some(plan), Some(area)) =
+                    (self.str_field(ev, "plan"), self.str_field(ev, AREA_FIELD))
+                else {
                     return;
                 };
                 let Some(p) = self.set.plans.iter().position(|p| p.name == *plan) else {
                     return;
                 };
-                let manual = self.set.plans.get(p).is_some_and(|d| d.triggers.iter().any(|t| matches!(t, Trigger::Manual)));
+                let manual = self
+                    .set
+                    .plans
+                    .get(p)
+                    .is_some_and(|d| d.triggers.iter().any(|t| matches!(t, Trigger::Manual)));
                 if manual && self.open_of(p, &area).is_none() {
                     let fields = self.event_fields(ev);
                     self.start(p, area, "manual".into(), Level::None, fields, &ctx, out);
@@ -440,7 +459,9 @@ impl WorkflowRuntime {
         let set = self.set.clone();
         for (p, plan) in set.plans.iter().enumerate() {
             let starts = plan.triggers.iter().find_map(|t| match t {
-                Trigger::Signal { signal, min_level, .. } if signal.as_str() == c.signal.as_ref() => Some(*min_level),
+                Trigger::Signal {
+                    signal, min_level, ..
+                } if signal.as_str() == c.signal.as_ref() => Some(*min_level),
                 _ => None,
             });
             let Some(min) = starts else { continue };
@@ -484,11 +505,24 @@ impl WorkflowRuntime {
         }
     }
 
-    fn reject(&self, ev: &Event, person: Arc<str>, r: Option<Arc<str>>, at: Option<(u32, u32)>, reason: AckReject, out: &mut Vec<Output>) {
+    fn reject(
+        &self,
+        ev: &Event,
+        person: Arc<str>,
+        r: Option<Arc<str>>,
+        at: Option<(u32, u32)>,
+        reason: AckReject,
+        out: &mut Vec<Output>,
+    ) {
         let (instance, step) = match at.and_then(|(i, r)| {
             let inst = self.state.instances.get(i as usize)?;
             let run = inst.runs.get(r as usize)?;
-            let step = self.set.plans.get(inst.plan)?.steps.get(usize::from(run.step))?;
+            let step = self
+                .set
+                .plans
+                .get(inst.plan)?
+                .steps
+                .get(usize::from(run.step))?;
             Some((inst.id.clone(), arc(&step.id)))
         }) {
             Some((i, s)) => (Some(i), Some(s)),
@@ -509,7 +543,10 @@ impl WorkflowRuntime {
     }
 
     fn is_open(&self, inst: u32) -> bool {
-        self.state.instances.get(inst as usize).is_some_and(|i| i.at.is_some())
+        self.state
+            .instances
+            .get(inst as usize)
+            .is_some_and(|i| i.at.is_some())
             && self.state.open.iter().any(|(_, _, i)| *i == inst)
     }
 
@@ -520,7 +557,16 @@ impl WorkflowRuntime {
         let r = self.str_field(ev, "ref");
         let target = match &r {
             Some(r) => match self.state.refs.get(r).copied() {
-                None => return self.reject(ev, person, Some(r.clone()), None, AckReject::UnknownCall, out),
+                None => {
+                    return self.reject(
+                        ev,
+                        person,
+                        Some(r.clone()),
+                        None,
+                        AckReject::UnknownCall,
+                        out,
+                    );
+                }
                 Some(t) => t,
             },
             None => {
@@ -529,7 +575,11 @@ impl WorkflowRuntime {
                 let mut closed = false;
                 for (ii, inst) in self.state.instances.iter().enumerate() {
                     for (ri, run) in inst.runs.iter().enumerate() {
-                        if run.calls.iter().any(|c| c.person == person && c.acked.is_none()) {
+                        if run
+                            .calls
+                            .iter()
+                            .any(|c| c.person == person && c.acked.is_none())
+                        {
                             if self.is_open(ii as u32) {
                                 open.push((ii as u32, ri as u32));
                             } else {
@@ -540,7 +590,9 @@ impl WorkflowRuntime {
                 }
                 match open.as_slice() {
                     [one] => *one,
-                    [] if closed => return self.reject(ev, person, None, None, AckReject::Closed, out),
+                    [] if closed => {
+                        return self.reject(ev, person, None, None, AckReject::Closed, out);
+                    }
                     [] => return self.reject(ev, person, None, None, AckReject::UnknownCall, out),
                     _ => return self.reject(ev, person, None, None, AckReject::Ambiguous, out),
                 }
@@ -567,20 +619,34 @@ impl WorkflowRuntime {
         if mine.is_empty() {
             return self.reject(ev, person, r, Some(target), AckReject::UnknownPerson, out);
         }
-        if mine.iter().all(|&i| run.calls.get(i).is_some_and(|c| c.acked.is_some())) {
+        if mine
+            .iter()
+            .all(|&i| run.calls.get(i).is_some_and(|c| c.acked.is_some()))
+        {
             return self.reject(ev, person, r, Some(target), AckReject::Duplicate, out);
         }
         self.ack(target, &mine, &person, ctx, out);
         self.resume(target.0, ctx, out);
     }
 
-    fn ack(&mut self, (ii, ri): (u32, u32), mine: &[usize], person: &Arc<str>, ctx: &Ctx, out: &mut Vec<Output>) {
+    fn ack(
+        &mut self,
+        (ii, ri): (u32, u32),
+        mine: &[usize],
+        person: &Arc<str>,
+        ctx: &Ctx,
+        out: &mut Vec<Output>,
+    ) {
         let set = self.set.clone();
         let Some(inst) = self.state.instances.get_mut(ii as usize) else {
             return;
         };
-        let Some(plan) = set.plans.get(inst.plan) else { return };
-        let Some(run) = inst.runs.get_mut(ri as usize) else { return };
+        let Some(plan) = set.plans.get(inst.plan) else {
+            return;
+        };
+        let Some(run) = inst.runs.get_mut(ri as usize) else {
+            return;
+        };
         let chain = run.chain.and_then(|c| set.chains.get(usize::from(c)));
         let mut first: Option<(u16, Timestamp, bool)> = None;
         for &ci in mine {
@@ -592,7 +658,9 @@ impl WorkflowRuntime {
                 }
             }
         }
-        let Some((tier, called, in_time)) = first else { return };
+        let Some((tier, called, in_time)) = first else {
+            return;
+        };
         // which tiers are now answered
         if let Some(ch) = chain {
             for (t, def) in ch.tiers.iter().enumerate() {
@@ -621,7 +689,10 @@ impl WorkflowRuntime {
         };
         let answers_chain = !was && run.answered;
         let call_ref = run.call_ref.clone();
-        let step = plan.steps.get(usize::from(run.step)).map_or("", |s| s.id.as_str());
+        let step = plan
+            .steps
+            .get(usize::from(run.step))
+            .map_or("", |s| s.id.as_str());
         if let Some(s) = inst.stages.get_mut(2) {
             s.get_or_insert(ctx.ts);
         }
@@ -639,10 +710,18 @@ impl WorkflowRuntime {
     fn new_timer(&mut self, due: i64, inst: u32, kind: TimerKind) {
         self.state.timer_seq += 1;
         let seq = self.state.timer_seq;
-        self.state.timers.push(Reverse(Timer { due, seq, inst, kind }));
+        self.state.timers.push(Reverse(Timer {
+            due,
+            seq,
+            inst,
+            kind,
+        }));
     }
 
-    #[allow(clippy::too_many_arguments, reason = "an instance's identity, trigger and cause")]
+    #[allow(
+        clippy::too_many_arguments,
+        reason = "an instance's identity, trigger and cause"
+    )]
     fn start(
         &mut self,
         p: usize,
@@ -655,7 +734,12 @@ impl WorkflowRuntime {
     ) {
         let set = self.set.clone();
         let Some(plan) = set.plans.get(p) else { return };
-        let n = match self.state.counts.iter_mut().find(|(q, a, _)| *q == p && *a == area) {
+        let n = match self
+            .state
+            .counts
+            .iter_mut()
+            .find(|(q, a, _)| *q == p && *a == area)
+        {
             Some(c) => {
                 c.2 += 1;
                 c.2
@@ -673,16 +757,14 @@ impl WorkflowRuntime {
             at: Some(plan.start),
             token: 0,
             response: Response::None,
-            stages: [
-                (level > Level::None).then_some(ctx.ts),
-                None,
-                None,
-                None,
-            ],
+            stages: [(level > Level::None).then_some(ctx.ts), None, None, None],
             runs: Vec::new(),
             last_event,
         };
-        let step = plan.steps.get(usize::from(plan.start)).map_or("", |s| s.id.as_str());
+        let step = plan
+            .steps
+            .get(usize::from(plan.start))
+            .map_or("", |s| s.id.as_str());
         out.push(Output::PlanStarted(PlanStarted {
             head: head(&plan.name, &inst, step, ctx),
             trigger: arc(&trigger),
@@ -699,7 +781,9 @@ impl WorkflowRuntime {
         let Some(inst) = self.state.instances.get(i as usize) else {
             return;
         };
-        let Some(plan) = set.plans.get(inst.plan) else { return };
+        let Some(plan) = set.plans.get(inst.plan) else {
+            return;
+        };
         let Some(step) = inst.at.and_then(|s| plan.steps.get(usize::from(s))) else {
             return;
         };
@@ -710,7 +794,8 @@ impl WorkflowRuntime {
                 _ => {}
             },
             StepKind::Wait {
-                until: WaitFor::Cond(c), ..
+                until: WaitFor::Cond(c),
+                ..
             } if self.holds(i, c) => self.proceed(i, ctx, out),
             _ => {}
         }
@@ -719,11 +804,13 @@ impl WorkflowRuntime {
     /// Leaves the current step by its `next` transition.
     fn proceed(&mut self, i: u32, ctx: &Ctx, out: &mut Vec<Output>) {
         let set = self.set.clone();
-        let next = self
-            .state
-            .instances
-            .get(i as usize)
-            .and_then(|inst| set.plans.get(inst.plan)?.steps.get(usize::from(inst.at?))?.next);
+        let next = self.state.instances.get(i as usize).and_then(|inst| {
+            set.plans
+                .get(inst.plan)?
+                .steps
+                .get(usize::from(inst.at?))?
+                .next
+        });
         match next {
             Some(n) => self.goto(i, n, ctx, out),
             None => {
@@ -790,7 +877,8 @@ impl WorkflowRuntime {
             Cond::Answered(s) => inst.latest_run(*s).is_some_and(|r| r.answered),
             Cond::Unanswered(s) => inst.latest_run(*s).is_some_and(|r| r.unanswered),
             Cond::Cmp(a, op, b) => {
-                let (Some(a), Some(b)) = (self.operand(inst, plan, a), self.operand(inst, plan, b)) else {
+                let (Some(a), Some(b)) = (self.operand(inst, plan, a), self.operand(inst, plan, b))
+                else {
                     return false;
                 };
                 let ord = match (&a, &b) {
@@ -830,7 +918,9 @@ impl WorkflowRuntime {
             let Some(inst) = self.state.instances.get(i as usize) else {
                 return;
             };
-            let Some(plan) = set.plans.get(inst.plan) else { return };
+            let Some(plan) = set.plans.get(inst.plan) else {
+                return;
+            };
             let Some(at) = inst.at else { break };
             let Some(step) = plan.steps.get(usize::from(at)) else {
                 break;
@@ -847,7 +937,11 @@ impl WorkflowRuntime {
                     let level = self.plan_level(inst, plan);
                     let target = area.as_deref().map_or_else(
                         || inst.area.clone(),
-                        |t| arc(&t.replace("{{area}}", &inst.area).replace("{{town}}", &inst.area)),
+                        |t| {
+                            arc(&t
+                                .replace("{{area}}", &inst.area)
+                                .replace("{{town}}", &inst.area))
+                        },
                     );
                     for m in measures {
                         out.push(Output::Measure(Measure {
@@ -895,23 +989,39 @@ impl WorkflowRuntime {
                     }
                     _ => {
                         let token = inst.token;
-                        self.new_timer(ctx.ts.ms.saturating_add(*timeout_ms), i, TimerKind::Step { token });
+                        self.new_timer(
+                            ctx.ts.ms.saturating_add(*timeout_ms),
+                            i,
+                            TimerKind::Step { token },
+                        );
                         break;
                     }
                 },
-                StepKind::Wait { until, timeout_ms, .. } => {
+                StepKind::Wait {
+                    until, timeout_ms, ..
+                } => {
                     let token = inst.token;
                     let done = match until {
                         WaitFor::Duration(ms) => {
-                            self.new_timer(ctx.ts.ms.saturating_add(*ms), i, TimerKind::Step { token });
+                            self.new_timer(
+                                ctx.ts.ms.saturating_add(*ms),
+                                i,
+                                TimerKind::Step { token },
+                            );
                             false
                         }
                         WaitFor::Cond(c) => self.eval(inst, plan, c),
                         WaitFor::Event(_) => false,
                     };
                     if !done {
-                        if let (Some(t), false) = (timeout_ms, matches!(until, WaitFor::Duration(_))) {
-                            self.new_timer(ctx.ts.ms.saturating_add(*t), i, TimerKind::Step { token });
+                        if let (Some(t), false) =
+                            (timeout_ms, matches!(until, WaitFor::Duration(_)))
+                        {
+                            self.new_timer(
+                                ctx.ts.ms.saturating_add(*t),
+                                i,
+                                TimerKind::Step { token },
+                            );
                         }
                         break;
                     }
@@ -946,7 +1056,14 @@ impl WorkflowRuntime {
         }
     }
 
-    fn on_declared(&mut self, from: &Arc<str>, area: &Arc<str>, level: Response, ctx: &Ctx, out: &mut Vec<Output>) {
+    fn on_declared(
+        &mut self,
+        from: &Arc<str>,
+        area: &Arc<str>,
+        level: Response,
+        ctx: &Ctx,
+        out: &mut Vec<Output>,
+    ) {
         let set = self.set.clone();
         let from_plan = self
             .state
@@ -957,12 +1074,18 @@ impl WorkflowRuntime {
             .map(|p| p.name.clone());
         let ctx = Ctx {
             ts: ctx.ts,
-            cause: Cause::Plan { instance: from.clone() },
+            cause: Cause::Plan {
+                instance: from.clone(),
+            },
         };
         for (p, plan) in set.plans.iter().enumerate() {
             let fires = plan.triggers.iter().any(|t| match t {
-                Trigger::Response { plan: who, min_level } => {
-                    level >= *min_level && who.as_ref().is_none_or(|w| Some(w) == from_plan.as_ref())
+                Trigger::Response {
+                    plan: who,
+                    min_level,
+                } => {
+                    level >= *min_level
+                        && who.as_ref().is_none_or(|w| Some(w) == from_plan.as_ref())
                 }
                 _ => false,
             });
@@ -1019,15 +1142,22 @@ impl WorkflowRuntime {
         let Some(inst) = self.state.instances.get_mut(i as usize) else {
             return;
         };
-        let Some(plan) = set.plans.get(inst.plan) else { return };
-        let step_id = plan.steps.get(usize::from(step)).map_or("", |s| s.id.as_str());
+        let Some(plan) = set.plans.get(inst.plan) else {
+            return;
+        };
+        let step_id = plan
+            .steps
+            .get(usize::from(step))
+            .map_or("", |s| s.id.as_str());
         let entries = inst.runs.iter().filter(|r| r.step == step).count();
         let call_ref = if entries == 0 {
             arc(&format!("{}/{}", inst.id, step_id))
         } else {
             arc(&format!("{}/{}#{}", inst.id, step_id, entries + 1))
         };
-        let ntiers = chain.and_then(|c| set.chains.get(usize::from(c))).map_or(0, |c| c.tiers.len());
+        let ntiers = chain
+            .and_then(|c| set.chains.get(usize::from(c)))
+            .map_or(0, |c| c.tiers.len());
         let ri = inst.runs.len() as u32;
         inst.runs.push(CallRun {
             step,
@@ -1065,11 +1195,29 @@ impl WorkflowRuntime {
             .map_or_else(|| arc(""), |x| x.area.clone())
     }
 
-    fn call_tier(&mut self, i: u32, ri: u32, ch: &ChainDef, t: usize, ctx: &Ctx, out: &mut Vec<Output>) {
+    fn call_tier(
+        &mut self,
+        i: u32,
+        ri: u32,
+        ch: &ChainDef,
+        t: usize,
+        ctx: &Ctx,
+        out: &mut Vec<Output>,
+    ) {
         let Some(tier) = ch.tiers.get(t) else { return };
         let people = self.people_for(&tier.role, &self.area_str(i));
         let deadline = ctx.ts.ms.saturating_add(tier.timeout_ms);
-        self.call_people(i, ri, Some(ch), (t + 1) as u16, &tier.role, &people, Some(deadline), ctx, out);
+        self.call_people(
+            i,
+            ri,
+            Some(ch),
+            (t + 1) as u16,
+            &tier.role,
+            &people,
+            Some(deadline),
+            ctx,
+            out,
+        );
         if let Some(run) = self
             .state
             .instances
@@ -1078,10 +1226,20 @@ impl WorkflowRuntime {
         {
             run.tiers_called = run.tiers_called.max((t + 1) as u16);
         }
-        self.new_timer(deadline, i, TimerKind::Tier { run: ri, tier: t as u16 });
+        self.new_timer(
+            deadline,
+            i,
+            TimerKind::Tier {
+                run: ri,
+                tier: t as u16,
+            },
+        );
     }
 
-    #[allow(clippy::too_many_arguments, reason = "one place builds every notify record")]
+    #[allow(
+        clippy::too_many_arguments,
+        reason = "one place builds every notify record"
+    )]
     fn call_people(
         &mut self,
         i: u32,
@@ -1098,14 +1256,23 @@ impl WorkflowRuntime {
         let Some(inst) = self.state.instances.get_mut(i as usize) else {
             return;
         };
-        let Some(plan) = set.plans.get(inst.plan) else { return };
-        let Some(run) = inst.runs.get(ri as usize) else { return };
-        let step = plan.steps.get(usize::from(run.step)).map_or("", |s| s.id.as_str());
+        let Some(plan) = set.plans.get(inst.plan) else {
+            return;
+        };
+        let Some(run) = inst.runs.get(ri as usize) else {
+            return;
+        };
+        let step = plan
+            .steps
+            .get(usize::from(run.step))
+            .map_or("", |s| s.id.as_str());
         let h = head(&plan.name, inst, step, ctx);
         let call_ref = run.call_ref.clone();
         let mut calls = Vec::new();
         for &p in people {
-            let Some(person) = set.roster.people.get(p) else { continue };
+            let Some(person) = set.roster.people.get(p) else {
+                continue;
+            };
             let id = arc(&person.id);
             calls.push(Call {
                 person: id.clone(),
@@ -1146,7 +1313,9 @@ impl WorkflowRuntime {
         let Some(inst) = self.state.instances.get(t.inst as usize) else {
             return;
         };
-        let Some(plan) = set.plans.get(inst.plan) else { return };
+        let Some(plan) = set.plans.get(inst.plan) else {
+            return;
+        };
         match t.kind {
             TimerKind::Step { token } => {
                 if token != inst.token {
@@ -1159,7 +1328,11 @@ impl WorkflowRuntime {
                     StepKind::Wait {
                         until: WaitFor::Duration(ms),
                         ..
-                    } => (format!("{} 等待 {}", step.id, format_duration(*ms)), step.next, None),
+                    } => (
+                        format!("{} 等待 {}", step.id, format_duration(*ms)),
+                        step.next,
+                        None,
+                    ),
                     StepKind::Wait {
                         timeout_ms: Some(ms),
                         on_timeout,
@@ -1170,7 +1343,9 @@ impl WorkflowRuntime {
                         Some(*ms),
                     ),
                     StepKind::AwaitAck {
-                        timeout_ms, on_timeout, ..
+                        timeout_ms,
+                        on_timeout,
+                        ..
                     } => (
                         format!("{} 超时 {}", step.id, format_duration(*timeout_ms)),
                         Some(*on_timeout),
@@ -1180,10 +1355,15 @@ impl WorkflowRuntime {
                 };
                 let ctx = Ctx {
                     ts: due,
-                    cause: Cause::Timer { what: arc(&what), due },
+                    cause: Cause::Timer {
+                        what: arc(&what),
+                        due,
+                    },
                 };
                 if let Some(ms) = timeout {
-                    let to_name = to.and_then(|s| plan.steps.get(usize::from(s))).map_or("", |s| s.id.as_str());
+                    let to_name = to
+                        .and_then(|s| plan.steps.get(usize::from(s)))
+                        .map_or("", |s| s.id.as_str());
                     out.push(Output::TimedOut(TimedOut {
                         head: head(&plan.name, inst, &step.id, &ctx),
                         timeout: format_duration(ms),
@@ -1203,23 +1383,46 @@ impl WorkflowRuntime {
         let Some(inst) = self.state.instances.get(i as usize) else {
             return;
         };
-        let Some(plan) = set.plans.get(inst.plan) else { return };
-        let Some(run) = inst.runs.get(ri as usize) else { return };
+        let Some(plan) = set.plans.get(inst.plan) else {
+            return;
+        };
+        let Some(run) = inst.runs.get(ri as usize) else {
+            return;
+        };
         let Some(ch) = run.chain.and_then(|c| set.chains.get(usize::from(c))) else {
             return;
         };
-        let Some(tier) = ch.tiers.get(usize::from(t)) else { return };
-        if run.tier_answered.get(usize::from(t)).copied().unwrap_or(false) {
+        let Some(tier) = ch.tiers.get(usize::from(t)) else {
+            return;
+        };
+        if run
+            .tier_answered
+            .get(usize::from(t))
+            .copied()
+            .unwrap_or(false)
+        {
             return;
         }
         if ch.kind == ChainKind::Escalation && run.answered {
             return;
         }
-        let step = plan.steps.get(usize::from(run.step)).map_or("", |s| s.id.as_str());
-        let what = format!("{} tier {} ({}) {}", ch.name, t + 1, tier.role, format_duration(tier.timeout_ms));
+        let step = plan
+            .steps
+            .get(usize::from(run.step))
+            .map_or("", |s| s.id.as_str());
+        let what = format!(
+            "{} tier {} ({}) {}",
+            ch.name,
+            t + 1,
+            tier.role,
+            format_duration(tier.timeout_ms)
+        );
         let ctx = Ctx {
             ts: due,
-            cause: Cause::Timer { what: arc(&what), due },
+            cause: Cause::Timer {
+                what: arc(&what),
+                due,
+            },
         };
         let h = head(&plan.name, inst, step, &ctx);
         let pending_of = |tier_no: Option<u16>| -> Vec<Arc<str>> {
