@@ -14,10 +14,14 @@
 //!   diagnostics (a JSON array, empty unless definitions failed).
 //!
 //! Event positions: every event given to an engine, accepted or rejected, is
-//! numbered from 1 in the order it was pushed (blank lines in a batch are
-//! skipped and not numbered), and outputs name the event that caused them by
-//! that number (`"event": 729`). Pushing a JSONL file line by line, or as one
-//! batch, therefore gives exactly the outputs of `yingji run` on that file.
+//! numbered from 1 in the order it was pushed (a blank line of a batch is
+//! skipped but takes a number, as in `yingji run`), and outputs name the
+//! event that caused them by that number (`"event": 729`).
+//!
+//! End of stream: the engine holds events back for the allowed lateness (to
+//! put late arrivals in time order), so the last outputs come from
+//! [`Engine::flush`]. Pushing a JSONL file line by line, or as one batch, and
+//! then flushing gives exactly the outputs of `yingji run` on that file.
 //!
 //! ```
 //! use yingji::api::{Defs, ErrorCode};
@@ -33,7 +37,9 @@
 //! "#);
 //! assert!(defs.is_ok());
 //! let mut engine = defs.engine()?;
-//! let out = engine.push_json(r#"{"ts":"2024-07-29T01:00:00+08:00","kind":"rain","station":"A","mm":60}"#)?;
+//! engine.push_json(r#"{"ts":"2024-07-29T01:00:00+08:00","kind":"rain","station":"A","mm":60}"#)?;
+//! // held back for the allowed lateness (5 minutes) until later events or the end
+//! let out = engine.flush_json();
 //! assert!(out.starts_with(r#"[{"type":"level_changed""#), "{out}");
 //! assert!(out.contains(r#""to":"orange""#), "{out}");
 //!
@@ -72,11 +78,14 @@ pub enum ErrorCode {
     Panic = 8,
     /// A bug: an internal invariant did not hold.
     Internal = 9,
+    /// A snapshot that cannot be restored (not a yingji state document, or
+    /// another format version); the engine is unchanged.
+    State = 10,
 }
 
 impl ErrorCode {
     /// Every code, in numeric order.
-    pub const ALL: [ErrorCode; 9] = [
+    pub const ALL: [ErrorCode; 10] = [
         ErrorCode::InvalidArgument,
         ErrorCode::InvalidUtf8,
         ErrorCode::MalformedJson,
@@ -86,6 +95,7 @@ impl ErrorCode {
         ErrorCode::BadHandle,
         ErrorCode::Panic,
         ErrorCode::Internal,
+        ErrorCode::State,
     ];
 
     /// A stable lowercase name (`"malformed_json"`), used in JSON.
@@ -100,6 +110,7 @@ impl ErrorCode {
             ErrorCode::BadHandle => "bad_handle",
             ErrorCode::Panic => "panic",
             ErrorCode::Internal => "internal",
+            ErrorCode::State => "state",
         }
     }
 
@@ -474,7 +485,8 @@ impl Engine {
         self.push(line).map(|o| outputs_json(&o))
     }
 
-    /// Applies a batch: JSONL (one event per line; blank lines skipped) or,
+    /// Applies a batch: JSONL (one event per line; blank lines skipped but
+    /// numbered) or,
     /// when the text starts with `[`, a JSON array of event objects. Refused
     /// events are listed in [`Batch::rejected`] and do not stop the batch;
     /// only an array that is not valid JSON fails as a whole (nothing applied).
@@ -492,14 +504,14 @@ impl Engine {
     ///     r#"{"ts":"2024-07-29T01:20:00+08:00","kind":"rain","station":"A","mm":6}"#, "\n",
     /// ))?;
     /// assert_eq!(batch.accepted, 2);
-    /// assert_eq!(batch.outputs.len(), 1);
-    /// assert_eq!((batch.rejected[0].event, batch.rejected[0].index), (2, 3));
-    /// assert!(batch.to_json().contains(r#""to":"red""#));
+    /// assert_eq!(batch.outputs.len() + engine.flush().len(), 1);
+    /// assert_eq!((batch.rejected[0].event, batch.rejected[0].index), (3, 3));
     ///
     /// // the same as an array
     /// let mut engine = defs.engine()?;
     /// let batch = engine.push_batch(r#"[{"ts":"2024-07-29T01:00:00+08:00","kind":"rain","station":"A","mm":12}, 7]"#)?;
-    /// assert_eq!((batch.accepted, batch.outputs.len(), batch.rejected[0].code), (1, 1, "malformed_json"));
+    /// assert_eq!((batch.accepted, batch.rejected[0].code), (1, "malformed_json"));
+    /// assert_eq!(engine.flush().len(), 1);
     /// # Ok::<(), yingji::api::ApiError>(())
     /// ```
     pub fn push_batch(&mut self, batch: &str) -> Result<Batch, ApiError> {
@@ -524,6 +536,10 @@ impl Engine {
             for (i, line) in batch.split('\n').enumerate() {
                 let line = line.strip_suffix('\r').unwrap_or(line);
                 if line.trim().is_empty() {
+                    // numbered like `yingji run` numbers lines (not after a final newline)
+                    if i + 1 < batch.split('\n').count() {
+                        self.seq += 1;
+                    }
                     continue;
                 }
                 self.push_into(line, i as u64 + 1, &mut result);
@@ -567,33 +583,90 @@ impl Engine {
             .unwrap_or_default()
     }
 
-    /// The engine's state as JSON, to resume later with [`Engine::restore`].
-    ///
-    /// Not in this build yet: always [`ErrorCode::Unsupported`].
+    /// End of stream: releases every event held back for lateness and
+    /// returns the outputs they cause. Pushing may continue afterwards (later
+    /// events older than the flushed ones are then late).
+    pub fn flush(&mut self) -> Vec<Output> {
+        let mut out = Vec::new();
+        self.engine.flush(&mut out);
+        out
+    }
+
+    /// [`Engine::flush`] with the outputs as a JSON array.
+    pub fn flush_json(&mut self) -> String {
+        outputs_json(&self.flush())
+    }
+
+    /// The engine's complete state as a JSON document (the engine's state
+    /// format, as `yingji run --state` writes it, plus this boundary's event
+    /// count as `"api_events"`), to resume with [`Engine::restore`].
     ///
     /// ```
-    /// use yingji::api::{Defs, ErrorCode};
-    /// let engine = Defs::from_text("a.yj", "event rain { mm: number }").engine()?;
-    /// assert_eq!(engine.snapshot().unwrap_err().code, ErrorCode::Unsupported);
+    /// use yingji::api::Defs;
+    /// let defs = Defs::from_text("a.yj",
+    ///     "event rain { station: string, mm: number }\n\
+    ///      signal s { from rain key station let r = sum(mm, 1h) level red when r >= 10 }");
+    /// let mut first = defs.engine()?;
+    /// first.push(r#"{"ts":"2024-07-29T01:00:00+08:00","kind":"rain","station":"A","mm":6}"#)?;
+    /// let snapshot = first.snapshot()?;
+    ///
+    /// let mut second = defs.engine()?;
+    /// assert_eq!(second.restore(&snapshot)?, r#"{"kept":["s"],"reset":[]}"#);
+    /// second.push(r#"{"ts":"2024-07-29T01:10:00+08:00","kind":"rain","station":"A","mm":6}"#)?;
+    /// let out = second.flush();
+    /// assert_eq!(out.len(), 1);
+    /// assert!(out[0].to_json().contains(r#""to":"red""#));
+    /// assert_eq!(second.events(), 2);
     /// # Ok::<(), yingji::api::ApiError>(())
     /// ```
     pub fn snapshot(&self) -> Result<String, ApiError> {
-        Err(ApiError::unsupported("snapshotting engine state"))
+        let bytes = self.engine.snapshot();
+        let mut doc: serde_json::Value = serde_json::from_slice(&bytes).map_err(|e| {
+            ApiError::new(
+                ErrorCode::Internal,
+                format!("the engine wrote an unreadable snapshot: {e}"),
+            )
+        })?;
+        let Some(members) = doc.as_object_mut() else {
+            return Err(ApiError::new(
+                ErrorCode::Internal,
+                "the engine's snapshot is not a JSON object",
+            ));
+        };
+        members.insert("api_events".into(), serde_json::Value::from(self.seq));
+        Ok(doc.to_string())
     }
 
-    /// Replaces the engine's state with a [`Engine::snapshot`] taken from an
-    /// engine over the same definitions.
+    /// Replaces the engine's state with a snapshot taken from an engine over
+    /// the same (or changed) definitions; returns what was kept and what was
+    /// reset, as JSON: `{"kept":["暴雨预警"],"reset":[]}` (a signal whose
+    /// definition changed starts afresh). [`ErrorCode::MalformedJson`] for
+    /// text that is not JSON, [`ErrorCode::State`] for a document that is not
+    /// a usable snapshot; either way the engine is unchanged.
     ///
-    /// Not in this build yet: [`ErrorCode::MalformedJson`] for text that is
-    /// not JSON, else [`ErrorCode::Unsupported`]; the state is unchanged.
-    pub fn restore(&mut self, snapshot_json: &str) -> Result<(), ApiError> {
-        serde_json::from_str::<serde_json::Value>(snapshot_json).map_err(|e| {
+    /// ```
+    /// use yingji::api::{Defs, ErrorCode};
+    /// let mut engine = Defs::from_text("a.yj", "event rain { mm: number }").engine()?;
+    /// assert_eq!(engine.restore("{").unwrap_err().code, ErrorCode::MalformedJson);
+    /// assert_eq!(engine.restore("{}").unwrap_err().code, ErrorCode::State);
+    /// # Ok::<(), yingji::api::ApiError>(())
+    /// ```
+    pub fn restore(&mut self, snapshot_json: &str) -> Result<String, ApiError> {
+        let doc: serde_json::Value = serde_json::from_str(snapshot_json).map_err(|e| {
             ApiError::new(
                 ErrorCode::MalformedJson,
                 format!("the snapshot is not JSON: {e}"),
             )
         })?;
-        Err(ApiError::unsupported("restoring engine state"))
+        let report = self
+            .engine
+            .restore(snapshot_json.as_bytes())
+            .map_err(|e| ApiError::new(ErrorCode::State, e.to_string()))?;
+        if let Some(n) = doc.get("api_events").and_then(serde_json::Value::as_u64) {
+            self.seq = n;
+        }
+        serde_json::to_string(&report)
+            .map_err(|e| ApiError::new(ErrorCode::Internal, format!("restore report: {e}")))
     }
 }
 
@@ -608,17 +681,23 @@ mod tests {
     #[test]
     fn codes_are_stable() {
         let nums: Vec<i32> = ErrorCode::ALL.iter().map(|c| c.as_i32()).collect();
-        assert_eq!(nums, (1..=9).collect::<Vec<_>>());
+        assert_eq!(nums, (1..=10).collect::<Vec<_>>());
     }
 
     #[test]
     fn refused_event_changes_nothing_and_is_numbered() {
         let mut e = Defs::from_text("a.yj", RAIN).engine().unwrap();
         let ok = r#"{"ts":"2024-07-29T01:00:00+08:00","kind":"rain","station":"A","mm":12}"#;
-        let late = r#"{"ts":"2024-07-29T00:00:00+08:00","kind":"rain","station":"A","mm":0}"#;
-        assert_eq!(e.push(ok).unwrap().len(), 1);
-        let err = e.push(late).unwrap_err();
+        let ahead = r#"{"ts":"2024-08-29T00:00:00+08:00","kind":"rain","station":"A","mm":0}"#;
+        assert_eq!(e.push(ok).unwrap().len(), 0);
+        let err = e.push(ahead).unwrap_err();
         assert_eq!(err.code, ErrorCode::Event);
+        assert!(
+            err.message.contains("ahead of the latest event time"),
+            "{}",
+            err.message
+        );
+        assert_eq!(e.flush().len(), 1);
         assert_eq!(e.level("s", "A"), "red");
         assert_eq!(e.events(), 2);
         let err =
@@ -648,9 +727,33 @@ mod tests {
     }
 
     #[test]
-    fn restore_checks_json_first() {
+    fn failed_restore_changes_nothing() {
         let mut e = Defs::from_text("a.yj", RAIN).engine().unwrap();
+        e.push(r#"{"ts":"2024-07-29T01:00:00+08:00","kind":"rain","station":"A","mm":12}"#)
+            .unwrap();
         assert_eq!(e.restore("{").unwrap_err().code, ErrorCode::MalformedJson);
-        assert_eq!(e.restore("{}").unwrap_err().code, ErrorCode::Unsupported);
+        let err = e
+            .restore(r#"{"format":"yingji-state","version":999}"#)
+            .unwrap_err();
+        assert_eq!(err.code, ErrorCode::State);
+        assert!(err.message.contains("version 999"), "{}", err.message);
+        assert_eq!(e.events(), 1);
+        assert_eq!(e.flush().len(), 1);
+        assert_eq!(e.level("s", "A"), "red");
+    }
+
+    #[test]
+    fn blank_lines_are_numbered_like_the_cli() {
+        let mut e = Defs::from_text("a.yj", RAIN).engine().unwrap();
+        let b = e
+            .push_batch("\n{\"ts\":\"2024-07-29T01:00:00+08:00\",\"kind\":\"rain\",\"station\":\"A\",\"mm\":12}\n")
+            .unwrap();
+        let out = [b.outputs, e.flush()].concat();
+        assert!(
+            out[0].to_json().contains(r#""event":2"#),
+            "{}",
+            out[0].to_json()
+        );
+        assert_eq!(e.events(), 2);
     }
 }
