@@ -70,6 +70,8 @@ pub struct Definitions {
     pub sources: SourceMap,
     /// How many files were loaded.
     pub files: usize,
+    /// Emergency plans, chains and rosters.
+    pub plans: yingji_engine::workflow::PlanSet,
 }
 
 impl Definitions {
@@ -102,6 +104,7 @@ impl Definitions {
             warnings: l.diagnostics,
             sources: l.sources,
             files: l.files,
+            plans: l.plans,
         })
     }
 
@@ -110,6 +113,16 @@ impl Definitions {
     /// Fails only if the program is structurally invalid, which the DSL never
     /// produces (see [`Program::validate`]).
     pub fn engine(&self) -> Result<Engine, yingji_engine::ir::ProgramError> {
-        Engine::new(self.program.clone())
+        self.engine_with(yingji_engine::Config::default())
+    }
+
+    /// A fresh engine with explicit run settings (lateness, late policy, …).
+    pub fn engine_with(&self, config: yingji_engine::Config) -> Result<Engine, yingji_engine::ir::ProgramError> {
+        let engine = Engine::with_config(self.program.clone(), config)?;
+        Ok(if self.plans.plans.is_empty() {
+            engine
+        } else {
+            engine.with_plans(self.plans.clone())
+        })
     }
 }

@@ -109,6 +109,8 @@ enum Command {
         #[command(flatten)]
         stream: StreamArgs,
     },
+    /// Benchmark generated workloads against a hand-written baseline and rhai.
+    Bench(yingji::bench::cli::BenchArgs),
     /// Draw a plan as the 应急处置流程图 (Graphviz DOT or Mermaid).
     Graph {
         /// A plan file, or a folder of plans.
@@ -126,6 +128,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Check { paths, format } => check(&paths, format),
+        Command::Bench(args) => yingji::bench::cli::main(&args),
         Command::Graph { plan_path, format, plan } => cli_graph::run(&plan_path, &format, plan.as_deref()),
         Command::Run {
             paths,
@@ -172,10 +175,12 @@ fn check(paths: &[PathBuf], format: Format) -> ExitCode {
         Ok(defs) => {
             match format {
                 Format::Text => eprintln!(
-                    "yingji: {} file(s) OK: {} event kind(s), {} signal(s), {} warning(s)",
+                    "yingji: {} file(s) OK: {} event kind(s), {} signal(s), {} plan(s), {} chain(s), {} warning(s)",
                     defs.files,
                     defs.program.kinds.len(),
                     defs.program.signals.len(),
+                    defs.plans.plans.len(),
+                    defs.plans.chains.len(),
                     defs.warnings.len()
                 ),
                 Format::Json => println!(
@@ -229,7 +234,8 @@ fn run(
         },
         idle_ttl_ms: args.idle_ttl,
     };
-    let mut engine = yingji::Engine::with_config(defs.program.clone(), config)
+    let mut engine = defs
+        .engine_with(config)
         .map_err(|e| io::Error::other(format!("internal error: {e}")))?;
     if let Some(state) = &args.state {
         match std::fs::read(state) {

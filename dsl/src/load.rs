@@ -78,6 +78,8 @@ pub struct Loaded {
     pub diagnostics: Vec<Diagnostic>,
     /// How many files were read.
     pub files: usize,
+    /// Plans, chains and rosters (empty when no plan documents were loaded).
+    pub plans: yingji_engine::workflow::PlanSet,
 }
 
 impl Loaded {
@@ -117,6 +119,7 @@ pub fn load(loader: &dyn Loader) -> Loaded {
     let mut defs: Vec<Def> = Vec::new();
     let mut diagnostics = Vec::new();
     let mut files = 0;
+    let mut plan_files = Vec::new();
     for item in loader.sources() {
         match item {
             Err((name, why)) => {
@@ -128,11 +131,25 @@ pub fn load(loader: &dyn Loader) -> Loaded {
                 let f = sources.add(&name, &text);
                 let (mut d, mut ds) = if name.ends_with(".yaml") || name.ends_with(".yml") {
                     let keys = yaml_top_keys(&text);
-                    if keys.iter().any(|k| k == "events" || k == "signals") || keys.is_empty() {
+                    if crate::plan::is_plan_yaml(&text) {
+                        plan_files.push(f);
+                        (Vec::new(), Vec::new())
+                    } else if keys.iter().all(|k| k == "events" || k == "signals" || k == "tables") {
                         crate::yaml::parse_yaml(f, &text)
                     } else {
-                        // not a policy document: other front ends (plans) claim it
-                        (Vec::new(), Vec::new())
+                        let unknown: Vec<&str> = keys
+                            .iter()
+                            .map(String::as_str)
+                            .filter(|k| !["events", "signals", "tables"].contains(k))
+                            .collect();
+                        (
+                            Vec::new(),
+                            vec![
+                                Diagnostic::error(codes::YAML, Span::new(f, 0, 0), format!("`{name}` is neither a policy nor a plan document"))
+                                    .label(format!("unknown top-level key(s): {}", unknown.join(", ")))
+                                    .hint("policy documents have `events:`/`signals:`/`tables:`; plan documents have `plan:`, `chains:`, `roster:`, `people:` or `areas:`"),
+                            ],
+                        )
                     }
                 } else {
                     crate::parse::parse_file(f, &text)
@@ -144,10 +161,19 @@ pub fn load(loader: &dyn Loader) -> Loaded {
     }
     let lowered = crate::lower::lower(&defs, &sources);
     diagnostics.extend(lowered.diagnostics);
+    let mut program = lowered.program;
+    let mut plans = yingji_engine::workflow::PlanSet::default();
+    if !plan_files.is_empty() {
+        let loaded = crate::plan::load_plans(&sources, &plan_files, Some(&program));
+        diagnostics.extend(loaded.diagnostics);
+        yingji_engine::workflow::runtime::merge_kinds(&mut program, &loaded.set);
+        plans = loaded.set;
+    }
     Loaded {
         sources,
-        program: lowered.program,
+        program,
         diagnostics,
         files,
+        plans,
     }
 }

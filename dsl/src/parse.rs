@@ -180,7 +180,9 @@ impl Builder {
     fn level_opt(&mut self, opt: Pair<'_, Rule>, rule: &mut LevelRule) {
         match opt.as_rule() {
             Rule::for_opt => {
-                let Some(inner) = opt.into_inner().next() else { return };
+                let Some(inner) = opt.into_inner().find(|p| p.as_rule() != Rule::kw_for) else {
+                    return;
+                };
                 if inner.as_rule() == Rule::readings {
                     let n = inner
                         .into_inner()
@@ -290,7 +292,7 @@ impl Builder {
         let span = self.span(&p);
         let kind = match p.as_rule() {
             Rule::expr => return self.expr(p),
-            Rule::every => match p.into_inner().next().map(|q| self.duration_of(&q)) {
+            Rule::every => match p.into_inner().find(|q| q.as_rule() == Rule::quantity).map(|q| self.duration_of(&q)) {
                 Some(Some((ms, _))) => ExprKind::Every(ms),
                 _ => ExprKind::Invalid,
             },

@@ -416,18 +416,8 @@ impl Engine {
     /// Accepts one event: buffers it until the watermark passes it, then
     /// applies it; emits whatever became due. On error nothing changes.
     pub fn push(&mut self, ev: &Event, out: &mut Vec<Output>) -> Result<(), PushError> {
-        let first = out.len();
         self.push_inner(ev, out)?;
         self.stats.accepted += 1;
-        if let Some(wf) = self.workflow.as_mut() {
-            // timers due before the event and the event itself, then reactions to level changes
-            let produced = out.split_off(first);
-            wf.on_event(ev, out);
-            for o in produced {
-                out.push(o.clone());
-                wf.on_output(&o, out);
-            }
-        }
         Ok(())
     }
 
@@ -443,16 +433,21 @@ impl Engine {
         self.workflow.as_ref()
     }
 
+    pub(crate) fn workflow_mut(&mut self) -> Option<&mut crate::workflow::WorkflowRuntime> {
+        self.workflow.as_mut()
+    }
+
     fn push_inner(&mut self, ev: &Event, out: &mut Vec<Output>) -> Result<(), PushError> {
-        let Some(sigs) = ev
-            .kind
-            .and_then(|k| self.by_kind.get(usize::from(k)))
-            .filter(|s| !s.is_empty())
-        else {
-            self.stats.ignored += 1;
-            return Ok(());
+        // plans see every declared kind (acks, manual starts, awaited events)
+        let for_plans = self.workflow.is_some() && ev.kind.is_some();
+        let sigs = match ev.kind.and_then(|k| self.by_kind.get(usize::from(k))) {
+            Some(s) if !s.is_empty() || for_plans => s.clone(),
+            _ if for_plans => Vec::new(),
+            _ => {
+                self.stats.ignored += 1;
+                return Ok(());
+            }
         };
-        let sigs = sigs.clone();
         if let (Some(latest), Some(guard)) = (self.max_ts, self.config.max_ahead_ms) {
             if ev.ts.ms > latest.ms.saturating_add(guard) {
                 return Err(PushError::TooFarAhead {
@@ -533,7 +528,7 @@ impl Engine {
                 self.stats.applied += 1;
                 return Ok(());
             }
-            if skip.len() == sigs.len() {
+            if skip.len() == sigs.len() && !for_plans {
                 return Ok(());
             }
         }
@@ -551,6 +546,9 @@ impl Engine {
     pub fn flush(&mut self, out: &mut Vec<Output>) {
         if let Some(m) = self.max_ts {
             self.release(m.ms, out);
+            if let Some(wf) = self.workflow.as_mut() {
+                wf.advance(m.ms, out);
+            }
         }
     }
 
@@ -581,6 +579,10 @@ impl Engine {
         let Some((deadline, s, key)) = self.absence.pop_first() else {
             return;
         };
+        // plan timers due earlier come first, so outputs stay in time order
+        if let Some(wf) = self.workflow.as_mut() {
+            wf.advance(deadline, out);
+        }
         let (Some(rt), Some(def)) = (self.signals.get_mut(usize::from(s)), self.program.signals.get(usize::from(s))) else {
             return;
         };
@@ -655,8 +657,26 @@ impl Engine {
         let Some(sigs) = q.ev.kind.and_then(|k| self.by_kind.get(usize::from(k))).cloned() else {
             return;
         };
+        // plan timers due before this event come first
+        if let Some(wf) = self.workflow.as_mut() {
+            wf.advance(q.ev.ts.ms, out);
+        }
+        let first = out.len();
+        self.apply_signals(q, &sigs, out);
+        if let Some(wf) = self.workflow.as_mut() {
+            // the event itself (acks, manual starts), then reactions to level changes
+            let produced = out.split_off(first);
+            wf.on_event(&q.ev, out);
+            for o in produced {
+                out.push(o.clone());
+                wf.on_output(&o, out);
+            }
+        }
+    }
+
+    fn apply_signals(&mut self, q: &Queued, sigs: &[usize], out: &mut Vec<Output>) {
         let mut applied = false;
-        for s in sigs {
+        for &s in sigs {
             if q.skip.contains(&(s as u16)) {
                 continue;
             }

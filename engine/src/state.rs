@@ -86,6 +86,9 @@ struct Snapshot {
     absence: Vec<(i64, String, Arc<str>)>,
     stats: Stats,
     last_sweep: i64,
+    /// Plan instances, calls and timers (when plans are loaded).
+    #[serde(default)]
+    workflow: Option<serde_json::Value>,
 }
 
 /// A stable fingerprint of a signal's definition (not of where it is written).
@@ -172,6 +175,7 @@ impl Engine {
             absence: self.absence.iter().map(|(d, s, k)| (*d, names(*s), k.clone())).collect(),
             stats: self.stats.clone(),
             last_sweep: self.last_sweep,
+            workflow: self.workflow().and_then(|wf| serde_json::to_value(wf.state()).ok()),
         };
         serde_json::to_vec(&snap).unwrap_or_default()
     }
@@ -192,6 +196,10 @@ impl Engine {
             });
         }
         let snap: Snapshot = serde_json::from_value(probe).map_err(|e| StateError::Corrupt(e.to_string()))?;
+        let workflow: Option<crate::workflow::runtime::WorkflowState> = match (&snap.workflow, self.workflow()) {
+            (Some(w), Some(_)) => Some(serde_json::from_value(w.clone()).map_err(|e| StateError::Corrupt(format!("plan state: {e}")))?),
+            _ => None,
+        };
         let mut report = RestoreReport::default();
         let index = |name: &str| self.program.signals.iter().position(|s| s.name == name);
         let mut restored = vec![false; self.signals.len()];
@@ -257,6 +265,10 @@ impl Engine {
             .collect();
         self.stats = snap.stats;
         self.last_sweep = snap.last_sweep;
+        if let (Some(w), Some(wf)) = (workflow, self.workflow_mut()) {
+            wf.restore(w);
+            report.kept.push("plans".into());
+        }
         Ok(report)
     }
 }
