@@ -65,9 +65,9 @@ typedef enum YjStatus {
   // Definitions that did not compile: see yj_last_error_diagnostics().
   YJ_ERR_DEFINITIONS = 4,
   // A well-formed event the engine refused (wrong field type, missing
-  // field, out of time order for its key); nothing was applied.
+  // field, too far ahead of the latest event time); nothing was applied.
   YJ_ERR_EVENT = 5,
-  // A feature this build does not provide yet (snapshot/restore, assess).
+  // A feature this build does not provide yet (assessments).
   YJ_ERR_UNSUPPORTED = 6,
   // A handle or string that is not live (freed already) or of the wrong
   // kind.
@@ -77,6 +77,9 @@ typedef enum YjStatus {
   YJ_ERR_PANIC = 8,
   // A bug inside the library (an internal invariant did not hold).
   YJ_ERR_INTERNAL = 9,
+  // A snapshot that cannot be restored (not a yingji state document, or
+  // another format version); the engine is unchanged.
+  YJ_ERR_STATE = 10,
 } YjStatus;
 
 // Loaded definitions (opaque). They may have failed to compile; see
@@ -204,6 +207,10 @@ enum YjStatus yj_engine_new(const struct YjDefinitions *defs,
 // engine cannot use it. Every event pushed, refused or not, takes the next
 // number (from 1) that outputs' "event" member refers to.
 //
+// The engine holds events back for the allowed lateness (5 minutes of event
+// time) to put late arrivals in order, so an event's outputs may come with
+// a later push or with yj_engine_flush() at the end of the stream.
+//
 // # Safety
 // `engine`: a live handle or NULL, not in use on another thread;
 // `event_json`: NULL or NUL-terminated; `outputs_json`: NULL or writable.
@@ -211,7 +218,8 @@ enum YjStatus yj_engine_push(struct YjEngine *engine,
                              const char *event_json,
                              char **outputs_json);
 
-// Applies a batch of events: JSONL (blank lines skipped) or, if the text
+// Applies a batch of events: JSONL (blank lines skipped but numbered, as
+// `yingji run` numbers lines) or, if the text
 // starts with '[', a JSON array of event objects. Refused events do not stop
 // the batch. *result_json is a JSON object {"outputs":[...],"accepted":N,
 // "rejected":[{"event":N,"index":N,"code":"event","message":"..."}]} to
@@ -246,8 +254,19 @@ enum YjStatus yj_engine_level(struct YjEngine *engine,
 enum YjStatus yj_engine_event_count(struct YjEngine *engine,
                                     uint64_t *out_count);
 
-// Sets *out_json to the engine's state, to resume with yj_engine_restore().
-// Not in this build yet: YJ_ERR_UNSUPPORTED.
+// End of stream: releases every event held back for lateness and sets
+// *outputs_json to the outputs they cause (a JSON array), to release with
+// yj_string_free(). Pushing may continue afterwards.
+//
+// # Safety
+// `engine`: a live handle or NULL, not in use on another thread;
+// `outputs_json`: NULL or writable.
+enum YjStatus yj_engine_flush(struct YjEngine *engine,
+                              char **outputs_json);
+
+// Sets *out_json to the engine's complete state (a JSON document: the
+// format `yingji run --state` writes), to resume later, possibly in another
+// process, with yj_engine_restore(). Release it with yj_string_free().
 //
 // # Safety
 // `engine`: a live handle or NULL, not in use on another thread;
@@ -255,15 +274,20 @@ enum YjStatus yj_engine_event_count(struct YjEngine *engine,
 enum YjStatus yj_engine_snapshot(struct YjEngine *engine,
                                  char **out_json);
 
-// Replaces the engine's state with a snapshot taken by yj_engine_snapshot()
-// from an engine over the same definitions. Not in this build yet:
-// YJ_ERR_MALFORMED_JSON for text that is not JSON, else YJ_ERR_UNSUPPORTED.
+// Replaces the engine's state with a snapshot from yj_engine_snapshot() (of
+// an engine over the same or changed definitions: a signal whose definition
+// changed starts afresh). `report_json` may be NULL; otherwise on success
+// *report_json is {"kept":[signal names],"reset":[signal names]}, to
+// release with yj_string_free(). YJ_ERR_MALFORMED_JSON for text that is not
+// JSON, YJ_ERR_STATE for a document that is not a usable snapshot; either
+// way the engine is unchanged.
 //
 // # Safety
 // `engine`: a live handle or NULL, not in use on another thread;
-// `snapshot_json`: NULL or NUL-terminated.
+// `snapshot_json`: NULL or NUL-terminated; `report_json`: NULL or writable.
 enum YjStatus yj_engine_restore(struct YjEngine *engine,
-                                const char *snapshot_json);
+                                const char *snapshot_json,
+                                char **report_json);
 
 // Releases an engine. NULL is a no-op; a handle freed already is
 // YJ_ERR_BAD_HANDLE.

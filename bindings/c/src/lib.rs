@@ -36,9 +36,9 @@ pub enum YjStatus {
     /// Definitions that did not compile: see yj_last_error_diagnostics().
     YJ_ERR_DEFINITIONS = 4,
     /// A well-formed event the engine refused (wrong field type, missing
-    /// field, out of time order for its key); nothing was applied.
+    /// field, too far ahead of the latest event time); nothing was applied.
     YJ_ERR_EVENT = 5,
-    /// A feature this build does not provide yet (snapshot/restore, assess).
+    /// A feature this build does not provide yet (assessments).
     YJ_ERR_UNSUPPORTED = 6,
     /// A handle or string that is not live (freed already) or of the wrong
     /// kind.
@@ -48,6 +48,9 @@ pub enum YjStatus {
     YJ_ERR_PANIC = 8,
     /// A bug inside the library (an internal invariant did not hold).
     YJ_ERR_INTERNAL = 9,
+    /// A snapshot that cannot be restored (not a yingji state document, or
+    /// another format version); the engine is unchanged.
+    YJ_ERR_STATE = 10,
 }
 
 impl From<ErrorCode> for YjStatus {
@@ -62,6 +65,7 @@ impl From<ErrorCode> for YjStatus {
             ErrorCode::BadHandle => YjStatus::YJ_ERR_BAD_HANDLE,
             ErrorCode::Panic => YjStatus::YJ_ERR_PANIC,
             ErrorCode::Internal => YjStatus::YJ_ERR_INTERNAL,
+            ErrorCode::State => YjStatus::YJ_ERR_STATE,
         }
     }
 }
@@ -315,6 +319,7 @@ pub extern "C" fn yj_status_name(status: i32) -> *const c_char {
         7 => c"YJ_ERR_BAD_HANDLE",
         8 => c"YJ_ERR_PANIC",
         9 => c"YJ_ERR_INTERNAL",
+        10 => c"YJ_ERR_STATE",
         _ => c"YJ_UNKNOWN",
     };
     name.as_ptr()
@@ -569,6 +574,10 @@ pub unsafe extern "C" fn yj_engine_new(
 /// engine cannot use it. Every event pushed, refused or not, takes the next
 /// number (from 1) that outputs' "event" member refers to.
 ///
+/// The engine holds events back for the allowed lateness (5 minutes of event
+/// time) to put late arrivals in order, so an event's outputs may come with
+/// a later push or with yj_engine_flush() at the end of the stream.
+///
 /// # Safety
 /// `engine`: a live handle or NULL, not in use on another thread;
 /// `event_json`: NULL or NUL-terminated; `outputs_json`: NULL or writable.
@@ -589,7 +598,8 @@ pub unsafe extern "C" fn yj_engine_push(
     })
 }
 
-/// Applies a batch of events: JSONL (blank lines skipped) or, if the text
+/// Applies a batch of events: JSONL (blank lines skipped but numbered, as
+/// `yingji run` numbers lines) or, if the text
 /// starts with '[', a JSON array of event objects. Refused events do not stop
 /// the batch. *result_json is a JSON object {"outputs":[...],"accepted":N,
 /// "rejected":[{"event":N,"index":N,"code":"event","message":"..."}]} to
@@ -666,8 +676,30 @@ pub unsafe extern "C" fn yj_engine_event_count(
     })
 }
 
-/// Sets *out_json to the engine's state, to resume with yj_engine_restore().
-/// Not in this build yet: YJ_ERR_UNSUPPORTED.
+/// End of stream: releases every event held back for lateness and sets
+/// *outputs_json to the outputs they cause (a JSON array), to release with
+/// yj_string_free(). Pushing may continue afterwards.
+///
+/// # Safety
+/// `engine`: a live handle or NULL, not in use on another thread;
+/// `outputs_json`: NULL or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn yj_engine_flush(
+    engine: *mut YjEngine,
+    outputs_json: *mut *mut c_char,
+) -> YjStatus {
+    guard(|| {
+        // SAFETY: forwarded caller contract
+        let out = unsafe { out_ptr(outputs_json, "outputs_json") }?;
+        // SAFETY: forwarded caller contract
+        let engine = unsafe { engine_mut(engine) }?;
+        give_string(out, engine.engine.flush_json())
+    })
+}
+
+/// Sets *out_json to the engine's complete state (a JSON document: the
+/// format `yingji run --state` writes), to resume later, possibly in another
+/// process, with yj_engine_restore(). Release it with yj_string_free().
 ///
 /// # Safety
 /// `engine`: a live handle or NULL, not in use on another thread;
@@ -686,24 +718,39 @@ pub unsafe extern "C" fn yj_engine_snapshot(
     })
 }
 
-/// Replaces the engine's state with a snapshot taken by yj_engine_snapshot()
-/// from an engine over the same definitions. Not in this build yet:
-/// YJ_ERR_MALFORMED_JSON for text that is not JSON, else YJ_ERR_UNSUPPORTED.
+/// Replaces the engine's state with a snapshot from yj_engine_snapshot() (of
+/// an engine over the same or changed definitions: a signal whose definition
+/// changed starts afresh). `report_json` may be NULL; otherwise on success
+/// *report_json is {"kept":[signal names],"reset":[signal names]}, to
+/// release with yj_string_free(). YJ_ERR_MALFORMED_JSON for text that is not
+/// JSON, YJ_ERR_STATE for a document that is not a usable snapshot; either
+/// way the engine is unchanged.
 ///
 /// # Safety
 /// `engine`: a live handle or NULL, not in use on another thread;
-/// `snapshot_json`: NULL or NUL-terminated.
+/// `snapshot_json`: NULL or NUL-terminated; `report_json`: NULL or writable.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn yj_engine_restore(
     engine: *mut YjEngine,
     snapshot_json: *const c_char,
+    report_json: *mut *mut c_char,
 ) -> YjStatus {
     guard(|| {
+        let out = if report_json.is_null() {
+            None
+        } else {
+            // SAFETY: forwarded caller contract
+            Some(unsafe { out_ptr(report_json, "report_json") }?)
+        };
         // SAFETY: forwarded caller contract
         let engine = unsafe { engine_mut(engine) }?;
         // SAFETY: forwarded caller contract
         let snapshot = unsafe { arg_str(snapshot_json, "snapshot_json") }?;
-        engine.engine.restore(snapshot)
+        let report = engine.engine.restore(snapshot)?;
+        if let Some(out) = out {
+            give_string(out, report)?;
+        }
+        Ok(())
     })
 }
 

@@ -4,8 +4,8 @@
  *
  * usage: test REPO_ROOT EXPECTED_OUTPUTS_JSONL
  *   REPO_ROOT               folder holding policies/ and samples/
- *   EXPECTED_OUTPUTS_JSONL  what `yingji run policies --events samples/rain.jsonl`
- *                           printed (one output per line)
+ *   EXPECTED_OUTPUTS_JSONL  what `yingji run policies/rainstorm.yj --events
+ *                           samples/rain.jsonl` printed (one output per line)
  */
 #include "yingji.h"
 
@@ -86,10 +86,40 @@ static char *jsonl_to_array(const char *jsonl) {
     return out;
 }
 
+/* Joins JSON arrays of outputs: acc_add("[a,b]"), acc_add("[c]") -> "[a,b,c]". */
+typedef struct {
+    char *buf;
+    size_t len, cap;
+} Acc;
+
+static void acc_add(Acc *acc, const char *array) {
+    size_t n = strlen(array);
+    if (n < 2 || array[0] != '[' || array[n - 1] != ']') {
+        CHECK(0, "not a JSON array: %.200s", array);
+        return;
+    }
+    if (n == 2) return; /* [] */
+    size_t need = acc->len + n + 2;
+    if (need > acc->cap) {
+        acc->cap = need * 2;
+        acc->buf = realloc(acc->buf, acc->cap);
+    }
+    if (acc->len == 0) {
+        acc->buf[acc->len++] = '[';
+    } else {
+        acc->buf[acc->len - 1] = ','; /* replaces the closing ] */
+    }
+    memcpy(acc->buf + acc->len, array + 1, n - 1); /* members and ] */
+    acc->len += n - 1;
+    acc->buf[acc->len] = '\0';
+}
+
+static const char *acc_str(const Acc *acc) { return acc->len ? acc->buf : "[]"; }
+
 static const char *SIGNAL = "\xe6\x9a\xb4\xe9\x9b\xa8\xe9\xa2\x84\xe8\xad\xa6"; /* 暴雨预警 */
 
 /* The rainstorm scenario, one event at a time. */
-static void scenario_line_by_line(const char *events, size_t expected_changes) {
+static void scenario_line_by_line(const char *events, const char *expected_array, size_t expected_changes) {
     const char *paths[] = {"policies/rainstorm.yj"};
     YjDefinitions *defs = NULL;
     EXPECT_STATUS(yj_definitions_from_paths(paths, 1, &defs), YJ_OK);
@@ -109,7 +139,8 @@ static void scenario_line_by_line(const char *events, size_t expected_changes) {
     /* the engine does not borrow the definitions */
     EXPECT_STATUS(yj_definitions_free(defs), YJ_OK);
 
-    size_t changes = 0, to_red_yy004 = 0, lines = 0;
+    size_t lines = 0;
+    Acc all = {0};
     char *copy = strdup(events);
     for (char *line = strtok(copy, "\n"); line; line = strtok(NULL, "\n")) {
         char *outputs = NULL;
@@ -119,11 +150,20 @@ static void scenario_line_by_line(const char *events, size_t expected_changes) {
             CHECK(0, "line %zu: %s: %s", lines, yj_status_name(s), yj_last_error_message());
             continue;
         }
-        changes += count(outputs, "\"type\":\"level_changed\"");
-        to_red_yy004 += count(outputs, "\"key\":\"YY-004\",\"from\":\"orange\",\"to\":\"red\"");
+        acc_add(&all, outputs);
         EXPECT_STATUS(yj_string_free(outputs), YJ_OK);
     }
     free(copy);
+    /* end of stream: what the lateness held back */
+    char *rest = NULL;
+    EXPECT_STATUS(yj_engine_flush(engine, &rest), YJ_OK);
+    if (rest) acc_add(&all, rest);
+    yj_string_free(rest);
+    size_t changes = count(acc_str(&all), "\"type\":\"level_changed\"");
+    size_t to_red_yy004 = count(acc_str(&all), "\"key\":\"YY-004\",\"from\":\"orange\",\"to\":\"red\"");
+    int same = strcmp(acc_str(&all), expected_array) == 0;
+    CHECK(same, "outputs differ from the CLI's:\n got: %.300s\nwant: %.300s", acc_str(&all), expected_array);
+    free(all.buf);
     CHECK(changes == expected_changes, "level_changed: %zu, CLI printed %zu", changes, expected_changes);
     CHECK(to_red_yy004 == 1, "YY-004 orange->red %zu times", to_red_yy004);
 
@@ -137,8 +177,8 @@ static void scenario_line_by_line(const char *events, size_t expected_changes) {
     yj_string_free(level);
 
     EXPECT_STATUS(yj_engine_free(engine), YJ_OK);
-    printf("line by line: %zu events, %zu level changes (CLI: %zu), YY-004 reached red\n", lines, changes,
-           expected_changes);
+    printf("line by line: %zu events, %zu level changes (CLI: %zu), YY-004 orange->red %zu time(s), outputs %s\n",
+           lines, changes, expected_changes, to_red_yy004, same ? "identical to the CLI's" : "DIFFERENT");
 }
 
 /* The same stream as one batch: exactly the CLI's outputs. */
@@ -152,16 +192,24 @@ static void scenario_batch(const char *events, const char *expected_array) {
     EXPECT_STATUS(yj_engine_new(defs, &engine), YJ_OK);
     char *result = NULL;
     EXPECT_STATUS(yj_engine_push_batch(engine, events, &result), YJ_OK);
-    if (result) {
-        const char *prefix = "{\"outputs\":";
-        size_t plen = strlen(prefix), elen = strlen(expected_array);
-        CHECK(strncmp(result, prefix, plen) == 0 && strncmp(result + plen, expected_array, elen) == 0,
-              "batch outputs differ from the CLI's:\n got: %.300s...\nwant: %.300s...", result + plen,
-              expected_array);
-        CHECK(strcmp(result + plen + elen, ",\"accepted\":2592,\"rejected\":[]}") == 0, "batch tail: %s",
-              result + plen + elen);
+    Acc all = {0};
+    const char *prefix = "{\"outputs\":", *tail = ",\"accepted\":2592,\"rejected\":[]}";
+    size_t plen = strlen(prefix), tlen = strlen(tail), rlen = result ? strlen(result) : 0;
+    if (result && rlen > plen + tlen && strncmp(result, prefix, plen) == 0 &&
+        strcmp(result + rlen - tlen, tail) == 0) {
+        result[rlen - tlen] = '\0'; /* leaves the outputs array after the prefix */
+        acc_add(&all, result + plen);
+    } else {
+        CHECK(0, "batch result: %.300s", result ? result : "(null)");
     }
     yj_string_free(result);
+    char *rest = NULL;
+    EXPECT_STATUS(yj_engine_flush(engine, &rest), YJ_OK);
+    if (rest) acc_add(&all, rest);
+    yj_string_free(rest);
+    int same = strcmp(acc_str(&all), expected_array) == 0;
+    CHECK(same, "batch outputs differ from the CLI's:\n got: %.300s\nwant: %.300s", acc_str(&all), expected_array);
+    free(all.buf);
 
     char *level = NULL;
     EXPECT_STATUS(yj_engine_level(engine, SIGNAL, "YY-004", &level), YJ_OK);
@@ -170,7 +218,51 @@ static void scenario_batch(const char *events, const char *expected_array) {
 
     EXPECT_STATUS(yj_engine_free(engine), YJ_OK);
     EXPECT_STATUS(yj_definitions_free(defs), YJ_OK);
-    printf("batch: outputs identical to the CLI's\n");
+    printf("batch + flush: outputs %s\n", same ? "identical to the CLI's" : "DIFFERENT");
+}
+
+/* Half the stream, snapshot, a new engine restores it and takes the rest:
+   together exactly the CLI's outputs. */
+static void scenario_snapshot_restore(const char *events, const char *expected_array) {
+    const char *paths[] = {"policies/rainstorm.yj"};
+    YjDefinitions *defs = NULL;
+    YjEngine *first = NULL, *second = NULL;
+    EXPECT_STATUS(yj_definitions_from_paths(paths, 1, &defs), YJ_OK);
+    EXPECT_STATUS(yj_engine_new(defs, &first), YJ_OK);
+    EXPECT_STATUS(yj_engine_new(defs, &second), YJ_OK);
+    Acc all = {0};
+    char *copy = strdup(events), *snapshot = NULL, *out = NULL;
+    size_t lines = 0;
+    for (char *line = strtok(copy, "\n"); line; line = strtok(NULL, "\n")) {
+        lines++;
+        YjEngine *engine = lines <= 1296 ? first : second;
+        if (lines == 1297) {
+            EXPECT_STATUS(yj_engine_snapshot(first, &snapshot), YJ_OK);
+            EXPECT_STATUS(yj_engine_free(first), YJ_OK);
+            char *report = NULL;
+            EXPECT_STATUS(yj_engine_restore(second, snapshot, &report), YJ_OK);
+            CHECK(report && strstr(report, "\"reset\":[]") && strstr(report, SIGNAL), "report: %s", report);
+            yj_string_free(report);
+        }
+        EXPECT_STATUS(yj_engine_push(engine, line, &out), YJ_OK);
+        if (out) acc_add(&all, out);
+        yj_string_free(out);
+        out = NULL;
+    }
+    free(copy);
+    EXPECT_STATUS(yj_engine_flush(second, &out), YJ_OK);
+    if (out) acc_add(&all, out);
+    yj_string_free(out);
+    CHECK(snapshot && strstr(snapshot, "\"format\":\"yingji-state\""), "snapshot: %.200s", snapshot);
+    int same = strcmp(acc_str(&all), expected_array) == 0;
+    CHECK(same, "outputs across a restore differ from the CLI's:\n got: %.300s\nwant: %.300s", acc_str(&all),
+          expected_array);
+    printf("snapshot after 1296 events (%zu bytes), restored in a new engine: outputs %s\n",
+           snapshot ? strlen(snapshot) : 0, same ? "identical to the CLI's" : "DIFFERENT");
+    yj_string_free(snapshot);
+    free(all.buf);
+    EXPECT_STATUS(yj_engine_free(second), YJ_OK);
+    EXPECT_STATUS(yj_definitions_free(defs), YJ_OK);
 }
 
 static const char *GOOD =
@@ -209,7 +301,8 @@ static void null_pointers(void) {
     EXPECT_STATUS(yj_engine_push(engine, GOOD, NULL), YJ_ERR_INVALID_ARGUMENT);
     EXPECT_STATUS(yj_engine_level(engine, NULL, "A", &out), YJ_ERR_INVALID_ARGUMENT);
     EXPECT_STATUS(yj_engine_event_count(engine, NULL), YJ_ERR_INVALID_ARGUMENT);
-    EXPECT_STATUS(yj_engine_restore(engine, NULL), YJ_ERR_INVALID_ARGUMENT);
+    EXPECT_STATUS(yj_engine_restore(engine, NULL, NULL), YJ_ERR_INVALID_ARGUMENT);
+    EXPECT_STATUS(yj_engine_flush(engine, NULL), YJ_ERR_INVALID_ARGUMENT);
     /* none of these consumed an event number */
     uint64_t n = 99;
     EXPECT_STATUS(yj_engine_event_count(engine, &n), YJ_OK);
@@ -251,7 +344,7 @@ static void bad_text(void) {
     EXPECT_STATUS(yj_engine_push(engine, "[1,2]", &out), YJ_ERR_MALFORMED_JSON);
     EXPECT_STATUS(yj_engine_push_batch(engine, "[{\"ts\":", &out), YJ_ERR_MALFORMED_JSON);
     CHECK(out == NULL, "out set");
-    EXPECT_STATUS(yj_engine_restore(engine, "{"), YJ_ERR_MALFORMED_JSON);
+    EXPECT_STATUS(yj_engine_restore(engine, "{", NULL), YJ_ERR_MALFORMED_JSON);
 
     /* well-formed events the engine refuses */
     EXPECT_STATUS(yj_engine_push(engine,
@@ -261,30 +354,47 @@ static void bad_text(void) {
                   YJ_ERR_EVENT);
     CHECK(strstr(yj_last_error_message(), "field `mm`") != NULL, "message: %s", yj_last_error_message());
     EXPECT_STATUS(yj_engine_push(engine, GOOD, &out), YJ_OK);
-    CHECK(out && count(out, "\"to\":\"red\"") == 1, "outputs: %s", out);
+    CHECK(out && strcmp(out, "[]") == 0, "outputs before the lateness passed: %s", out);
     yj_string_free(out);
     EXPECT_STATUS(yj_engine_push(engine,
-                                 "{\"ts\":\"2024-07-29T00:00:00+08:00\",\"kind\":\"rain\",\"station\":\"A\","
+                                 "{\"ts\":\"2024-08-29T00:00:00+08:00\",\"kind\":\"rain\",\"station\":\"A\","
                                  "\"town\":\"t\",\"mm\":1}",
                                  &out),
                   YJ_ERR_EVENT);
-    CHECK(strstr(yj_last_error_message(), "earlier than") != NULL, "message: %s", yj_last_error_message());
+    CHECK(strstr(yj_last_error_message(), "ahead of the latest event time") != NULL, "message: %s",
+          yj_last_error_message());
+    EXPECT_STATUS(yj_engine_flush(engine, &out), YJ_OK);
+    CHECK(out && count(out, "\"to\":\"red\"") == 1, "outputs: %s", out);
+    yj_string_free(out);
 
     /* a batch with bad lines: they are listed, the rest is applied */
     const char *batch = "{not json\n"
                         "\n"
                         "{\"ts\":\"2024-07-29T02:30:00+08:00\",\"kind\":\"rain\",\"station\":\"A\",\"town\":\"t\",\"mm\":0}\n";
     EXPECT_STATUS(yj_engine_push_batch(engine, batch, &out), YJ_OK);
-    CHECK(out && strstr(out, "\"accepted\":1") && strstr(out, "\"index\":1,\"code\":\"malformed_json\"") &&
-              strstr(out, "\"to\":\"none\""),
+    CHECK(out && strstr(out, "\"accepted\":1") &&
+              strstr(out, "\"rejected\":[{\"event\":6,\"index\":1,\"code\":\"malformed_json\""),
           "batch: %s", out);
     yj_string_free(out);
+    EXPECT_STATUS(yj_engine_flush(engine, &out), YJ_OK);
+    CHECK(out && strstr(out, "\"to\":\"none\"") && strstr(out, "\"event\":8"), "flushed: %s", out);
+    yj_string_free(out);
+
+    /* a snapshot that is JSON but not a state document changes nothing */
+    EXPECT_STATUS(yj_engine_restore(engine, "{}", &out), YJ_ERR_STATE);
+    CHECK(out == NULL, "report set");
+    EXPECT_STATUS(yj_engine_restore(engine, "{\"format\":\"yingji-state\",\"version\":99}", NULL), YJ_ERR_STATE);
+    CHECK(strstr(yj_last_error_message(), "version 99") != NULL, "message: %s", yj_last_error_message());
+    EXPECT_STATUS(yj_engine_level(engine, "s", "A", &out), YJ_OK);
+    CHECK(out && strcmp(out, "none") == 0, "level after refused restores: %s", out);
+    yj_string_free(out);
+    uint64_t n = 0;
+    EXPECT_STATUS(yj_engine_event_count(engine, &n), YJ_OK);
+    CHECK(n == 8, "events after refused restores: %llu", (unsigned long long)n);
 
     /* not yet in this build */
-    EXPECT_STATUS(yj_engine_snapshot(engine, &out), YJ_ERR_UNSUPPORTED);
-    CHECK(strstr(yj_last_error_message(), "not supported yet") != NULL, "message: %s", yj_last_error_message());
-    EXPECT_STATUS(yj_engine_restore(engine, "{}"), YJ_ERR_UNSUPPORTED);
     EXPECT_STATUS(yj_definitions_assess(defs, "[]", &out), YJ_ERR_UNSUPPORTED);
+    CHECK(strstr(yj_last_error_message(), "not supported yet") != NULL, "message: %s", yj_last_error_message());
 
     EXPECT_STATUS(yj_engine_free(engine), YJ_OK);
     EXPECT_STATUS(yj_definitions_free(defs), YJ_OK);
@@ -371,8 +481,9 @@ int main(int argc, char **argv) {
     CHECK(expected_changes > 0, "the CLI printed no level changes");
 
     printf("yingji %s\n", yj_version());
-    scenario_line_by_line(events, expected_changes);
+    scenario_line_by_line(events, expected_array, expected_changes);
     scenario_batch(events, expected_array);
+    scenario_snapshot_restore(events, expected_array);
     null_pointers();
     bad_text();
     failed_definitions();
