@@ -401,7 +401,12 @@ pub fn run_jsonl(w: &Workload) -> Result<JsonlReport, BenchError> {
     if let Some(e) = failed {
         return Err(e);
     }
-    let mut reference = Engine::new(w.program.clone()).map_err(|e| BenchError::Compile(e.to_string()))?;
+    // no lateness: the reference releases each event at once, as the compiled kernel applies it
+    let config = yingji_engine::Config {
+        lateness_ms: 0,
+        ..yingji_engine::Config::default()
+    };
+    let mut reference = Engine::with_config(w.program.clone(), config).map_err(|e| BenchError::Compile(e.to_string()))?;
     let mut out = Vec::new();
     let mut rsum = Checksum::default();
     let mut seq = 0u64;
@@ -416,6 +421,13 @@ pub fn run_jsonl(w: &Workload) -> Result<JsonlReport, BenchError> {
             }
         }
     });
+    reference.flush(&mut out);
+    for o in out.drain(..) {
+        if let yingji_engine::Output::LevelChanged(c) = o {
+            let sig = c.signal.strip_prefix('t').and_then(|s| s.parse().ok()).unwrap_or(0);
+            rsum.add(c.event, sig, &c.key, c.from, c.to);
+        }
+    }
     check("compiled vs reference (JSONL)", sum, rsum)?;
     Ok(JsonlReport {
         workload: "jsonl".into(),
