@@ -41,7 +41,7 @@ use std::path::PathBuf;
 use yingji_dsl::load::{FsLoader, Loaded, Loader, MemLoader, load};
 
 /// Definitions that failed to load: every diagnostic, renderable.
-#[derive(Debug, thiserror::Error)]
+#[derive(thiserror::Error)]
 #[error("{rendered}")]
 pub struct LoadError {
     /// The rendered diagnostics (rustc style).
@@ -50,6 +50,13 @@ pub struct LoadError {
     pub diagnostics: Vec<Diagnostic>,
     /// The sources they point into.
     pub sources: SourceMap,
+}
+
+impl std::fmt::Debug for LoadError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // the rendered diagnostics say everything; the source map would drown them
+        write!(f, "LoadError:\n{}", self.rendered)
+    }
 }
 
 impl LoadError {

@@ -75,7 +75,7 @@ fn run_writes_outputs_rejects_and_a_summary() {
     let rejects = tmp("rejects.jsonl");
     let o = yingji(&[
         "run",
-        "policies",
+        "policies/rainstorm.yj",
         "--events",
         events.to_str().unwrap(),
         "--out",
@@ -117,7 +117,7 @@ fn run_writes_outputs_rejects_and_a_summary() {
 fn run_reads_standard_input() {
     use std::io::Write;
     let mut child = Command::new(env!("CARGO_BIN_EXE_yingji"))
-        .args(["run", "policies", "--events", "-"])
+        .args(["run", "policies/rainstorm.yj", "--events", "-"])
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())

@@ -7,38 +7,20 @@
     reason = "tests"
 )]
 
-use yingji::engine::workflow::runtime::merge_kinds;
-use yingji::{Definitions, Engine};
+use yingji::Definitions;
 
 #[test]
 fn sample_storm_notify_escalate_ack_measure_close() {
     let root = env!("CARGO_MANIFEST_DIR");
-    let defs = Definitions::from_paths(&[format!("{root}/policies/rainstorm.yj")]).unwrap();
-    let mut program = defs.program.clone();
-    let texts: Vec<(String, String)> = [
-        "flood.yaml",
-        "geohazard.yaml",
-        "responsibility.yaml",
-        "roster.yaml",
-    ]
-    .iter()
-    .map(|n| {
-        (
-            format!("plans/{n}"),
-            std::fs::read_to_string(format!("{root}/plans/{n}")).unwrap(),
-        )
-    })
-    .collect();
-    let mut sources = yingji::SourceMap::default();
-    let loaded = yingji::dsl::plan::load_plan_texts(&mut sources, &texts, None);
-    assert!(!loaded.has_errors());
-    merge_kinds(&mut program, &loaded.set);
-    let mut engine = Engine::new(program).unwrap().with_plans(loaded.set);
+    let defs = Definitions::from_paths(&[format!("{root}/policies"), format!("{root}/plans")]).unwrap();
+    assert_eq!(defs.plans.plans.len(), 3);
+    let mut engine = defs.engine().unwrap();
     let mut out = Vec::new();
     let stream = std::fs::read_to_string(format!("{root}/plans/samples/flood_acks.jsonl")).unwrap();
     for (i, line) in stream.lines().enumerate() {
         engine.push_line(line, i as u64 + 1, &mut out).unwrap();
     }
+    engine.flush(&mut out);
     let types: Vec<String> = out
         .iter()
         .map(|o| {
