@@ -8,16 +8,19 @@ use std::sync::Arc;
 use yingji_engine::Level;
 use yingji_engine::value::Fixed;
 
+/// One signal's ladder: signal index, thresholds (highest level first), current level.
+type Ladder = (u32, Vec<f64>, Level);
+
 /// Thresholds: a hash map from region to that region's ladders.
 #[derive(Debug)]
 pub struct NativeThresholds {
-    by_key: FxHashMap<Arc<str>, Vec<(u32, Vec<f64>, Level)>>,
+    by_key: FxHashMap<Arc<str>, Vec<Ladder>>,
 }
 
 impl NativeThresholds {
     /// Builds the map from the workload's ladders.
     pub fn new(w: &Workload) -> NativeThresholds {
-        let mut by_key: FxHashMap<Arc<str>, Vec<(u32, Vec<f64>, Level)>> = FxHashMap::default();
+        let mut by_key: FxHashMap<Arc<str>, Vec<Ladder>> = FxHashMap::default();
         for (j, (key, ts)) in w.ladders.iter().enumerate() {
             by_key
                 .entry(Arc::from(format!("R{key}")))
