@@ -17,7 +17,7 @@
 //! Expressions are YAML strings parsed by the `.yj` expression grammar; their
 //! diagnostics point inside the YAML file.
 
-use crate::ast::{Def, EventDef, FieldDecl, Ident, LevelRule, SignalDef};
+use crate::ast::{ClearSpec, Def, EventDef, FieldDecl, ForSpec, Ident, LevelRule, SignalDef};
 use crate::diag::{Diagnostic, FileId, Span, codes};
 use crate::parse::parse_expr;
 use serde::Deserialize;
@@ -60,6 +60,48 @@ pub struct PolicyDoc {
     /// `name: { from, where, key, let, levels }`.
     #[serde(default)]
     pub signals: Option<OrderedMap<SignalYaml>>,
+    /// `name: { key value: { column: value } }`.
+    #[serde(default)]
+    pub tables: Option<OrderedMap<OrderedMap<OrderedMap<Spanned<Cell>>>>>,
+}
+
+/// A table cell: a number or a string.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub enum Cell {
+    /// A number.
+    Num(f64),
+    /// Text.
+    Text(String),
+}
+
+/// A level rule in YAML: the condition alone, or with options.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub enum LevelYaml {
+    /// `red: r3 >= 100`
+    When(Spanned<String>),
+    /// `yellow: { when: ..., for: 30m | 3 readings, clear_below: ..., hold: 2h }`
+    Full(LevelOpts),
+}
+
+/// The options of a level rule.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LevelOpts {
+    /// The condition.
+    pub when: Spanned<String>,
+    /// `30m` or `3 readings`.
+    #[serde(rename = "for")]
+    pub for_: Option<Spanned<String>>,
+    /// Hysteresis: clear when the tested value falls below this.
+    pub clear_below: Option<Spanned<String>>,
+    /// Hysteresis: clear when the tested value rises above this.
+    pub clear_above: Option<Spanned<String>>,
+    /// Hysteresis: clear when this holds.
+    pub clear_when: Option<Spanned<String>>,
+    /// Delayed clear.
+    pub hold: Option<Spanned<String>>,
 }
 
 /// `from: rain` or `from: [rain, river_level]`.
@@ -88,7 +130,19 @@ pub struct SignalYaml {
     pub lets: Option<OrderedMap<Spanned<String>>>,
     /// `level: condition`, highest first.
     #[serde(default)]
-    pub levels: Option<OrderedMap<Spanned<String>>>,
+    pub levels: Option<OrderedMap<LevelYaml>>,
+    /// De-escalate one level at a time.
+    #[serde(default)]
+    pub step_down: bool,
+    /// Default hold for every level (`2h`).
+    pub clear_after: Option<Spanned<String>>,
+    /// Absence detection (`30m`).
+    pub missing: Option<Spanned<String>>,
+    /// Keys expected from the start.
+    #[serde(default)]
+    pub roster: Vec<String>,
+    /// This signal's allowed lateness.
+    pub lateness: Option<Spanned<String>>,
 }
 
 /// The place of a YAML value, and where its text starts (past a quote).
@@ -173,6 +227,33 @@ pub fn parse_yaml(file: FileId, text: &str) -> (Vec<Def>, Vec<Diagnostic>) {
             fields,
         }));
     }
+    for (name, rows) in doc.tables.map(|m| m.0).unwrap_or_default() {
+        let name = ident(file, text, &name);
+        let rows = rows
+            .0
+            .iter()
+            .map(|(k, cells)| {
+                let cells = cells
+                    .0
+                    .iter()
+                    .map(|(c, v)| {
+                        let (span, _) = (value_span_any(file, v), ());
+                        let kind = match &v.value {
+                            Cell::Num(n) => crate::ast::ExprKind::Num(*n),
+                            Cell::Text(t) => crate::ast::ExprKind::Str(t.clone()),
+                        };
+                        (ident(file, text, c), crate::ast::Expr { kind, span })
+                    })
+                    .collect();
+                (ident(file, text, k), cells)
+            })
+            .collect();
+        defs.push(Def::Table(crate::ast::TableDef {
+            span: name.span,
+            name,
+            rows,
+        }));
+    }
     for (name, s) in doc.signals.map(|m| m.0).unwrap_or_default() {
         let name = ident(file, text, &name);
         let from = match s.from {
@@ -199,17 +280,65 @@ pub fn parse_yaml(file: FileId, text: &str) -> (Vec<Def>, Vec<Diagnostic>) {
         let mut levels = Vec::new();
         for (l, e) in s.levels.map(|m| m.0).unwrap_or_default() {
             let level = ident(file, text, &l);
-            if let Some(when) = expr(&e, &mut diags) {
-                levels.push(LevelRule {
-                    span: level.span,
-                    level,
-                    when,
-                    for_: None,
-                    clear: None,
-                    hold: None,
-                });
+            match e {
+                LevelYaml::When(e) => {
+                    if let Some(when) = expr(&e, &mut diags) {
+                        levels.push(LevelRule {
+                            span: level.span,
+                            level,
+                            when,
+                            for_: None,
+                            clear: None,
+                            hold: None,
+                        });
+                    }
+                }
+                LevelYaml::Full(o) => {
+                    let Some(when) = expr(&o.when, &mut diags) else { continue };
+                    let for_ = o.for_.as_ref().and_then(|f| {
+                        let t = f.value.trim();
+                        let n = t.trim_end_matches("readings").trim_end_matches("reading").trim();
+                        if n.len() < t.len() {
+                            n.parse::<u32>().ok().map(ForSpec::Readings).or_else(|| {
+                                diags.push(bad_duration(file, text, f));
+                                None
+                            })
+                        } else {
+                            duration(file, text, f, &mut diags).map(|(ms, _)| ForSpec::Duration(ms))
+                        }
+                    });
+                    let clear = if let Some(c) = &o.clear_below {
+                        expr(c, &mut diags).map(ClearSpec::Below)
+                    } else if let Some(c) = &o.clear_above {
+                        expr(c, &mut diags).map(ClearSpec::Above)
+                    } else if let Some(c) = &o.clear_when {
+                        expr(c, &mut diags).map(ClearSpec::When)
+                    } else {
+                        None
+                    };
+                    let hold = o.hold.as_ref().and_then(|h| duration(file, text, h, &mut diags));
+                    levels.push(LevelRule {
+                        span: level.span,
+                        level,
+                        when,
+                        for_,
+                        clear,
+                        hold,
+                    });
+                }
             }
         }
+        let clear_after = s.clear_after.as_ref().and_then(|d| duration(file, text, d, &mut diags));
+        let missing = s.missing.as_ref().and_then(|d| duration(file, text, d, &mut diags));
+        let lateness = s.lateness.as_ref().and_then(|d| duration(file, text, d, &mut diags));
+        let roster = s
+            .roster
+            .iter()
+            .map(|k| crate::ast::Expr {
+                kind: crate::ast::ExprKind::Str(k.clone()),
+                span: name.span,
+            })
+            .collect();
         defs.push(Def::Signal(SignalDef {
             span: name.span,
             name,
@@ -218,14 +347,46 @@ pub fn parse_yaml(file: FileId, text: &str) -> (Vec<Def>, Vec<Diagnostic>) {
             key,
             lets,
             levels,
-            step_down: false,
-            clear_after: None,
-            missing: None,
-            roster: Vec::new(),
-            lateness: None,
+            step_down: s.step_down,
+            clear_after,
+            missing,
+            roster,
+            lateness,
         }));
     }
     (defs, diags)
+}
+
+fn value_span_any<T>(file: FileId, s: &Spanned<T>) -> Span {
+    let start = s.referenced.span().byte_offset().unwrap_or(0) as usize;
+    let len = s.referenced.span().byte_len().unwrap_or(1) as usize;
+    Span::new(file, start, start + len)
+}
+
+fn bad_duration(file: FileId, text: &str, s: &Spanned<String>) -> Diagnostic {
+    let (span, _) = value_span(file, text, s);
+    Diagnostic::error(codes::BAD_DURATION, span, format!("`{}` is not a duration", s.value))
+        .label("expected a duration like `30m`, or `N readings` after `for`")
+        .hint("durations are written like `30s`, `10m`, `3h`, `1d`")
+}
+
+/// A YAML value that must be a duration (`30m`), parsed by the `.yj` grammar.
+fn duration(file: FileId, text: &str, s: &Spanned<String>, diags: &mut Vec<Diagnostic>) -> Option<(i64, Span)> {
+    let (span, content) = value_span(file, text, s);
+    match parse_expr(file, content, &s.value) {
+        Ok(crate::ast::Expr {
+            kind: crate::ast::ExprKind::Duration(ms),
+            ..
+        }) if ms > 0 => Some((ms, span)),
+        Ok(_) => {
+            diags.push(bad_duration(file, text, s));
+            None
+        }
+        Err(mut ds) => {
+            diags.append(&mut ds);
+            None
+        }
+    }
 }
 
 fn offset_of(text: &str, line: usize, col: usize) -> usize {
