@@ -76,13 +76,32 @@ pub enum Cell {
 }
 
 /// A level rule in YAML: the condition alone, or with options.
-#[derive(Debug, Deserialize)]
-#[serde(untagged)]
+#[derive(Debug)]
 pub enum LevelYaml {
     /// `red: r3 >= 100`
-    When(Spanned<String>),
+    When(String),
     /// `yellow: { when: ..., for: 30m | 3 readings, clear_below: ..., hold: 2h }`
     Full(LevelOpts),
+}
+
+// Not `#[serde(untagged)]`: that buffers the value and loses every location inside it.
+impl<'de> Deserialize<'de> for LevelYaml {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = LevelYaml;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a condition, or a mapping with `when` and options")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<LevelYaml, E> {
+                Ok(LevelYaml::When(v.to_string()))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, m: A) -> Result<LevelYaml, A::Error> {
+                LevelOpts::deserialize(serde::de::value::MapAccessDeserializer::new(m)).map(LevelYaml::Full)
+            }
+        }
+        d.deserialize_any(V)
+    }
 }
 
 /// The options of a level rule.
@@ -130,7 +149,7 @@ pub struct SignalYaml {
     pub lets: Option<OrderedMap<Spanned<String>>>,
     /// `level: condition`, highest first.
     #[serde(default)]
-    pub levels: Option<OrderedMap<LevelYaml>>,
+    pub levels: Option<OrderedMap<Spanned<LevelYaml>>>,
     /// De-escalate one level at a time.
     #[serde(default)]
     pub step_down: bool,
@@ -280,8 +299,9 @@ pub fn parse_yaml(file: FileId, text: &str) -> (Vec<Def>, Vec<Diagnostic>) {
         let mut levels = Vec::new();
         for (l, e) in s.levels.map(|m| m.0).unwrap_or_default() {
             let level = ident(file, text, &l);
-            match e {
-                LevelYaml::When(e) => {
+            match e.value {
+                LevelYaml::When(w) => {
+                    let e = Spanned::new(w, e.referenced, e.defined);
                     if let Some(when) = expr(&e, &mut diags) {
                         levels.push(LevelRule {
                             span: level.span,
