@@ -1,5 +1,6 @@
 //! The `yingji` command-line harness: check definitions, run event streams.
 
+mod cli_assess;
 mod cli_graph;
 
 use clap::{Parser, Subcommand, ValueEnum};
@@ -83,6 +84,8 @@ fn parse_guard(s: &str) -> Result<Option<i64>, String> {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Score units on their records: criteria, 一票否决 vetoes with evidence, grades.
+    Assess(cli_assess::AssessArgs),
     /// Validate definitions (files or folders); exit 0 when valid, 1 with errors.
     Check {
         /// `.yj` / `.yaml` files or folders.
@@ -127,6 +130,7 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
+        Command::Assess(a) => cli_assess::run(&a),
         Command::Check { paths, format } => check(&paths, format),
         Command::Bench(args) => yingji::bench::cli::main(&args),
         Command::Graph { plan_path, format, plan } => cli_graph::run(&plan_path, &format, plan.as_deref()),

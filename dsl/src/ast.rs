@@ -21,6 +21,14 @@ pub enum Def {
     Signal(SignalDef),
     /// `table 水文站 { "YY-H01": { 警戒水位: 175.0 } }`
     Table(TableDef),
+    /// `grading 事故等级 of accident as grade { ... }`
+    Grading(crate::assess::ast::GradingDef),
+    /// `deadlines 生产安全事故报送 for accident { ... }`
+    Deadlines(crate::assess::ast::DeadlinesDef),
+    /// `roster township { ... }`
+    Roster(crate::assess::ast::RosterDef),
+    /// `assessment 乡镇安全生产年度考核 for township per year { ... }`
+    Assessment(crate::assess::ast::AssessmentDef),
 }
 
 /// Per-key data: one row per key value.
@@ -40,6 +48,10 @@ impl Def {
         match self {
             Def::Event(e) => &e.name,
             Def::Signal(s) => &s.name,
+            Def::Grading(g) => &g.name,
+            Def::Deadlines(d) => &d.name,
+            Def::Roster(r) => &r.unit_type,
+            Def::Assessment(a) => &a.name,
             Def::Table(t) => &t.name,
         }
     }

@@ -4,6 +4,7 @@
 //! end, the span-carrying AST both converge on, validation with rustc-style
 //! diagnostics, and lowering to [`yingji_engine::ir`].
 
+pub mod assess;
 pub mod ast;
 pub mod diag;
 pub mod lint;

@@ -816,6 +816,7 @@ pub fn lower(defs: &[Def], sources: &SourceMap) -> Lowered {
             }
         }
     }
+    l.diags.extend(crate::assess::compile(defs, sources).1);
     Lowered {
         program: l.program,
         diagnostics: l.diags,

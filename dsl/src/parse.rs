@@ -15,6 +15,7 @@ mod generated {
     #[grammar = "grammar/yj.pest"]
     pub struct YjParser;
 }
+mod assess_build;
 pub use generated::Rule;
 use generated::YjParser;
 
@@ -173,6 +174,7 @@ impl Builder {
                 }
                 Some(Def::Table(TableDef { name, rows, span }))
             }
+            Rule::grading_def | Rule::deadline_def | Rule::roster_def | Rule::assessment_def => self.assess_def(p),
             _ => None,
         }
     }
@@ -540,7 +542,7 @@ fn next_definition(text: &str, from: usize) -> Option<usize> {
     while let Some(nl) = text.get(at..).and_then(|s| s.find('\n')) {
         at += nl + 1;
         let line = text.get(at..).unwrap_or("");
-        if ["signal ", "event ", "signal\t", "event\t"].iter().any(|k| line.starts_with(k)) {
+        if ["signal ", "event ", "signal\t", "event\t", "grading ", "deadlines ", "roster ", "assessment "].iter().any(|k| line.starts_with(k)) {
             return Some(at);
         }
     }

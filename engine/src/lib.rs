@@ -7,6 +7,7 @@
 //! Invariants: this crate does no I/O and knows nothing of the DSL's syntax;
 //! nothing an event carries can make it panic; a rejected event changes no state.
 
+pub mod assess;
 pub mod compiled;
 pub mod engine;
 pub mod eval;

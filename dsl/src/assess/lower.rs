@@ -1,0 +1,953 @@
+//! Checking and lowering the assessment definitions into
+//! [`yingji_engine::assess::AssessProgram`].
+
+use super::ast::{AssessmentDef, DeadlinesDef, GradingDef, RosterDef};
+use super::codes as acodes;
+use crate::ast::{self, Def, ExprKind, Ident};
+use crate::diag::{Diagnostic, SourceMap, Span, codes, suggest};
+use std::collections::HashMap;
+use yingji_engine::assess::{
+    AExpr, AssessProgram, Assessment, CollOp, Criterion, CriterionKind, DeadlineRule, DeadlineSet, GradeRule,
+    Grading, PeriodUnit, RecordField, RecordKind, RecordKindId, Roster, Timing, Veto,
+};
+use yingji_engine::ir::{BinOp, Builtin, Expr, FieldId, UnOp};
+use yingji_engine::time::{MS_PER_HOUR, MS_PER_MINUTE};
+use yingji_engine::value::{Type, Value};
+
+/// Record kinds the engine derives from deadline checks.
+pub const DERIVED_KINDS: [&str; 2] = ["report_late", "report_missing"];
+
+struct Kind {
+    id: RecordKindId,
+    fields: HashMap<String, (FieldId, Type)>,
+}
+
+struct Compiler<'a> {
+    sources: &'a SourceMap,
+    p: AssessProgram,
+    kinds: HashMap<String, Kind>,
+    diags: Vec<Diagnostic>,
+}
+
+fn type_of(name: &str) -> Option<Type> {
+    match name {
+        "number" | "数值" => Some(Type::Number),
+        "string" | "text" | "文本" => Some(Type::String),
+        "bool" | "布尔" => Some(Type::Bool),
+        _ => None,
+    }
+}
+
+fn binary_type(op: BinOp, a: Type, b: Type) -> Option<Type> {
+    match op {
+        BinOp::And | BinOp::Or => (a == Type::Bool && b == Type::Bool).then_some(Type::Bool),
+        BinOp::Add | BinOp::Sub | BinOp::Mul | BinOp::Div | BinOp::Rem => {
+            (a == Type::Number && b == Type::Number).then_some(Type::Number)
+        }
+        BinOp::Eq | BinOp::Ne => (a == b && a != Type::Duration).then_some(Type::Bool),
+        BinOp::Lt | BinOp::Le | BinOp::Gt | BinOp::Ge => {
+            (a == b && matches!(a, Type::Number | Type::String)).then_some(Type::Bool)
+        }
+    }
+}
+
+impl Compiler<'_> {
+    fn err(&mut self, d: Diagnostic) {
+        self.diags.push(d);
+    }
+
+    fn at(&self, span: Span) -> String {
+        self.sources.location(span)
+    }
+
+    fn text(&self, span: Span) -> String {
+        self.sources.snippet(span).split_whitespace().collect::<Vec<_>>().join(" ")
+    }
+
+    fn slot(&mut self, name: &str) -> FieldId {
+        if let Some(s) = self.p.slot(name) {
+            return s;
+        }
+        self.p.fields.push(name.to_string());
+        (self.p.fields.len() - 1) as FieldId
+    }
+
+    fn add_kind(&mut self, name: &str, fields: &[(String, Type, bool)], derived: bool) {
+        let mut map = HashMap::new();
+        let mut defs = Vec::new();
+        for (f, ty, optional) in fields {
+            if map.contains_key(f) || matches!(f.as_str(), "ts" | "kind" | "id" | "unit") {
+                continue;
+            }
+            let slot = self.slot(f);
+            map.insert(f.clone(), (slot, *ty));
+            defs.push(RecordField {
+                name: f.clone(),
+                slot,
+                ty: *ty,
+                optional: *optional,
+            });
+        }
+        let id = self.p.kinds.len() as RecordKindId;
+        self.p.kinds.push(RecordKind {
+            name: name.to_string(),
+            fields: defs,
+            derived,
+        });
+        self.kinds.insert(name.to_string(), Kind { id, fields: map });
+    }
+
+    /// A kind by name; `accidents` finds `accident` too.
+    fn kind_named(&self, name: &str) -> Option<(&str, &Kind)> {
+        if let Some((k, v)) = self.kinds.get_key_value(name) {
+            return Some((k.as_str(), v));
+        }
+        name.strip_suffix('s')
+            .and_then(|n| self.kinds.get_key_value(n))
+            .map(|(k, v)| (k.as_str(), v))
+    }
+
+    fn unknown_kind(&mut self, id: &Ident) {
+        let mut names: Vec<&str> = self.kinds.keys().map(String::as_str).collect();
+        names.sort_unstable();
+        let mut d = Diagnostic::error(codes::UNKNOWN_KIND, id.span, format!("no record kind `{}` is declared", id.name))
+            .label("unknown record kind");
+        d = match suggest(&id.name, names.iter().copied()) {
+            Some(n) => d.hint(format!("did you mean `{n}`?")),
+            None => d.hint(format!("declare it: `event {} {{ field: number, ... }}`; kinds: {}", id.name, names.join(", "))),
+        };
+        self.err(d);
+    }
+
+    /// The rank of grade `name` among `kind`'s gradings (or any grading when `kind` is `None`).
+    fn grade_rank(&self, kind: Option<RecordKindId>, name: &str) -> Option<u8> {
+        self.p
+            .gradings
+            .iter()
+            .filter(|g| kind.is_none_or(|k| g.kind == k))
+            .find_map(|g| {
+                let n = g.grades.len();
+                g.grades.iter().position(|x| x == name).map(|i| (n - i) as u8)
+            })
+    }
+
+    fn unknown_field(&mut self, id: &Ident, kind: &str) {
+        let Some(k) = self.kinds.get(kind) else { return };
+        let mut here: Vec<&str> = k.fields.keys().map(String::as_str).collect();
+        here.sort_unstable();
+        let mut elsewhere: Vec<&str> = self
+            .kinds
+            .iter()
+            .filter(|(_, v)| v.fields.contains_key(&id.name))
+            .map(|(n, _)| n.as_str())
+            .collect();
+        elsewhere.sort_unstable();
+        let (msg, label) = if elsewhere.is_empty() {
+            (
+                format!("unknown field `{}`: no record kind has a field `{}`", id.name, id.name),
+                format!("not a field of `{kind}` records (nor of any other kind)"),
+            )
+        } else {
+            (
+                format!("`{}` is not a field of `{kind}` records", id.name),
+                format!("a field of `{}` records", elsewhere.join("`, `")),
+            )
+        };
+        let mut d = Diagnostic::error(codes::UNKNOWN_NAME, id.span, msg).label(label);
+        d = match suggest(&id.name, here.iter().copied()) {
+            Some(s) => d.hint(format!("did you mean `{s}`?")),
+            None => d.hint(format!("fields of `{kind}`: {}", here.join(", "))),
+        };
+        self.err(d);
+    }
+
+    fn type_error(&mut self, span: Span, msg: String, label: String) {
+        self.err(Diagnostic::error(codes::TYPE_MISMATCH, span, msg).label(label));
+    }
+
+    /// An expression over one record of `kind`.
+    fn rexpr(&mut self, e: &ast::Expr, kind: &str) -> Option<(Expr, Type)> {
+        Some(match &e.kind {
+            ExprKind::Invalid => return None,
+            ExprKind::Num(n) => (Expr::Const(Value::Num(*n)), Type::Number),
+            ExprKind::Str(s) => (Expr::Const(Value::from(s.as_str())), Type::String),
+            ExprKind::Bool(b) => (Expr::Const(Value::Bool(*b)), Type::Bool),
+            ExprKind::Duration(_) | ExprKind::Every(_) => {
+                self.type_error(e.span, "a duration cannot be used here".into(), "expected a number, string or bool".into());
+                return None;
+            }
+            ExprKind::Path(parts) => {
+                let id = match parts.as_slice() {
+                    [id] => id,
+                    [k, f] if self.kind_named(&k.name).is_some_and(|(n, _)| n == kind) => f,
+                    _ => {
+                        self.err(
+                            Diagnostic::error(codes::UNKNOWN_NAME, e.span, "dotted names are not supported here")
+                                .label(format!("expected a field of `{kind}` records")),
+                        );
+                        return None;
+                    }
+                };
+                let k = self.kinds.get(kind)?;
+                if let Some(&(slot, t)) = k.fields.get(&id.name) {
+                    (Expr::Field(slot), t)
+                } else if let Some(rank) = self.grade_rank(Some(k.id), &id.name) {
+                    (Expr::Const(Value::Num(f64::from(rank))), Type::Number)
+                } else {
+                    self.unknown_field(id, kind);
+                    return None;
+                }
+            }
+            ExprKind::Unary(op, x) => {
+                let (xe, t) = self.rexpr(x, kind)?;
+                let want = if *op == UnOp::Not { Type::Bool } else { Type::Number };
+                if t != want {
+                    self.type_error(x.span, format!("`{}` needs a {want}, not a {t}", if *op == UnOp::Not { "not" } else { "-" }), format!("this is a {t}"));
+                    return None;
+                }
+                (Expr::Unary(*op, Box::new(xe)), want)
+            }
+            ExprKind::Binary(op, a, b) => {
+                let l = self.rexpr(a, kind);
+                let r = self.rexpr(b, kind);
+                let ((ae, at), (be, bt)) = (l?, r?);
+                let Some(t) = binary_type(*op, at, bt) else {
+                    self.type_error(e.span, format!("cannot apply `{}` to a {at} and a {bt}", op.symbol()), format!("left is a {at}, right is a {bt}"));
+                    return None;
+                };
+                (Expr::Binary(*op, Box::new(ae), Box::new(be)), t)
+            }
+            ExprKind::In(x, items) => {
+                let (xe, t) = self.rexpr(x, kind)?;
+                let mut list = Vec::new();
+                for i in items {
+                    let (ie, it) = self.rexpr(i, kind)?;
+                    if it != t {
+                        self.type_error(i.span, format!("list item is a {it}, but the value tested is a {t}"), format!("expected a {t}"));
+                        return None;
+                    }
+                    list.push(ie);
+                }
+                (Expr::In(Box::new(xe), list), Type::Bool)
+            }
+            ExprKind::List(_) => {
+                self.type_error(e.span, "a list can only follow `in`".into(), "unexpected list".into());
+                return None;
+            }
+            ExprKind::Call(name, args) => {
+                let builtin = match name.name.as_str() {
+                    "abs" if args.len() == 1 => Builtin::Abs,
+                    "min" if !args.is_empty() => Builtin::Min,
+                    "max" if !args.is_empty() => Builtin::Max,
+                    _ => {
+                        self.err(
+                            Diagnostic::error(codes::BAD_CALL, name.span, format!("`{}` cannot be used on one record", name.name))
+                                .label("functions here: abs(x), min(a, b, ...), max(a, b, ...)")
+                                .hint("aggregates (count, sum, any, all) work over collections in assessments"),
+                        );
+                        return None;
+                    }
+                };
+                let mut out = Vec::new();
+                for a in args {
+                    if let Some(f) = &a.filter {
+                        self.err(Diagnostic::error(codes::BAD_CALL, f.span, "no `where` filter here").label("filters apply to collections"));
+                        return None;
+                    }
+                    let (ae, at) = self.rexpr(&a.expr, kind)?;
+                    if at != Type::Number {
+                        self.type_error(a.expr.span, format!("`{}` needs numbers, but this is a {at}", name.name), format!("this is a {at}"));
+                        return None;
+                    }
+                    out.push(ae);
+                }
+                (Expr::Call(builtin, out), Type::Number)
+            }
+        })
+    }
+
+    fn expect(&mut self, e: &ast::Expr, got: Type, want: Type, what: &str) -> Option<()> {
+        if got == want {
+            return Some(());
+        }
+        self.type_error(e.span, format!("{what} must be a {want}, but this is a {got}"), format!("this is a {got}"));
+        None
+    }
+
+    /// An expression over a unit's records (aggregates).
+    fn aexpr(&mut self, e: &ast::Expr, in_prior: bool) -> Option<(AExpr, Type)> {
+        Some(match &e.kind {
+            ExprKind::Invalid => return None,
+            ExprKind::Num(n) => (AExpr::Const(Value::Num(*n)), Type::Number),
+            ExprKind::Str(s) => (AExpr::Const(Value::from(s.as_str())), Type::String),
+            ExprKind::Bool(b) => (AExpr::Const(Value::Bool(*b)), Type::Bool),
+            ExprKind::Duration(_) | ExprKind::Every(_) => {
+                self.type_error(e.span, "a duration cannot be used here".into(), "expected a number".into());
+                return None;
+            }
+            ExprKind::Path(parts) => {
+                let first = parts.first()?;
+                if parts.len() == 1 {
+                    if let Some(rank) = self.grade_rank(None, &first.name) {
+                        return Some((AExpr::Const(Value::Num(f64::from(rank))), Type::Number));
+                    }
+                }
+                let hint = if let Some((k, _)) = self.kind_named(&first.name) {
+                    format!("`{}` is a collection of `{k}` records: aggregate it, e.g. `count({})` or `sum({}.FIELD)`", first.name, first.name, first.name)
+                } else if self.kinds.values().any(|k| k.fields.contains_key(&first.name)) {
+                    format!("`{}` is a record field: use it inside an aggregate, e.g. `sum(KIND.{})` or `count(KIND where {} ...)`", first.name, first.name, first.name)
+                } else {
+                    "write an aggregate over a record kind: count(KIND where ...), sum(KIND.FIELD), any(KIND where ...), all(KIND where ...)".to_string()
+                };
+                self.err(
+                    Diagnostic::error(codes::UNKNOWN_NAME, e.span, format!("`{}` has no value for a whole unit", self.sources.snippet(e.span)))
+                        .label("not an aggregate")
+                        .hint(hint),
+                );
+                return None;
+            }
+            ExprKind::Unary(op, x) => {
+                let (xe, t) = self.aexpr(x, in_prior)?;
+                let want = if *op == UnOp::Not { Type::Bool } else { Type::Number };
+                self.expect(x, t, want, if *op == UnOp::Not { "the operand of `not`" } else { "the operand of `-`" })?;
+                (AExpr::Unary(*op, Box::new(xe)), want)
+            }
+            ExprKind::Binary(op, a, b) => {
+                let l = self.aexpr(a, in_prior);
+                let r = self.aexpr(b, in_prior);
+                let ((ae, at), (be, bt)) = (l?, r?);
+                let Some(t) = binary_type(*op, at, bt) else {
+                    self.type_error(e.span, format!("cannot apply `{}` to a {at} and a {bt}", op.symbol()), format!("left is a {at}, right is a {bt}"));
+                    return None;
+                };
+                (AExpr::Binary(*op, Box::new(ae), Box::new(be)), t)
+            }
+            ExprKind::In(x, items) => {
+                let (xe, t) = self.aexpr(x, in_prior)?;
+                let mut list = Vec::new();
+                for i in items {
+                    let (ie, it) = self.aexpr(i, in_prior)?;
+                    self.expect(i, it, t, "a list item")?;
+                    list.push(ie);
+                }
+                (AExpr::In(Box::new(xe), list), Type::Bool)
+            }
+            ExprKind::List(_) => {
+                self.type_error(e.span, "a list can only follow `in`".into(), "unexpected list".into());
+                return None;
+            }
+            ExprKind::Call(name, args) => return self.acall(e, name, args, in_prior),
+        })
+    }
+
+    fn acall(&mut self, e: &ast::Expr, name: &Ident, args: &[ast::Arg], in_prior: bool) -> Option<(AExpr, Type)> {
+        let op = match name.name.as_str() {
+            "count" => Some(CollOp::Count),
+            "sum" => Some(CollOp::Sum),
+            "any" => Some(CollOp::Any),
+            "all" => Some(CollOp::All),
+            "avg" => Some(CollOp::Avg),
+            "max" => Some(CollOp::Max),
+            "min" => Some(CollOp::Min),
+            _ => None,
+        };
+        let is_collection = |a: &ast::Arg| match &a.expr.kind {
+            ExprKind::Path(p) => p.first().is_some_and(|k| self.kind_named(&k.name).is_some()),
+            _ => false,
+        };
+        let collection_call = op.is_some()
+            && args.len() == 1
+            && args.first().is_some_and(|a| is_collection(a) || a.filter.is_some() || !matches!(name.name.as_str(), "max" | "min"));
+        if let (Some(op), true) = (op, collection_call) {
+            let arg = args.first()?;
+            let ExprKind::Path(parts) = &arg.expr.kind else {
+                self.err(
+                    Diagnostic::error(codes::BAD_CALL, arg.expr.span, format!("`{}` takes a record collection", name.name))
+                        .label("expected a record kind, or KIND.FIELD")
+                        .hint(format!("e.g. `{}(accident{})`", name.name, if matches!(op, CollOp::Count | CollOp::Any | CollOp::All) { " where deaths > 0" } else { ".deaths" })),
+                );
+                return None;
+            };
+            let kid = parts.first()?;
+            let Some((kind, k)) = self.kind_named(&kid.name).map(|(n, k)| (n.to_string(), k.id)) else {
+                self.unknown_kind(kid);
+                return None;
+            };
+            let value = match parts.as_slice() {
+                [_] => None,
+                [_, f] => {
+                    let fe = ast::Expr {
+                        kind: ExprKind::Path(vec![f.clone()]),
+                        span: f.span,
+                    };
+                    Some((self.rexpr(&fe, &kind)?, f.span))
+                }
+                _ => {
+                    self.err(Diagnostic::error(codes::UNKNOWN_NAME, arg.expr.span, "expected KIND or KIND.FIELD").label("too many parts"));
+                    return None;
+                }
+            };
+            let filter = match &arg.filter {
+                Some(f) => {
+                    let (fe, t) = self.rexpr(f, &kind)?;
+                    self.expect(f, t, Type::Bool, "a `where` condition")?;
+                    Some(fe)
+                }
+                None => None,
+            };
+            let (value, filter, ty) = match op {
+                CollOp::Count => {
+                    if let Some((_, span)) = value {
+                        self.err(
+                            Diagnostic::error(codes::BAD_CALL, span, "`count` counts records, not a field's values")
+                                .label("remove the field")
+                                .hint(format!("count the records that meet a condition: `count({kind} where ...)`; add values with `sum`")),
+                        );
+                        return None;
+                    }
+                    (None, filter, Type::Number)
+                }
+                CollOp::Any | CollOp::All => {
+                    let pred = match (value, filter) {
+                        (Some(((ve, Type::Bool), _)), None) => Some(ve),
+                        (None, f) => f,
+                        (Some(((_, t), span)), _) => {
+                            self.type_error(span, format!("`{}` needs a condition, but this is a {t}", name.name), format!("this is a {t}"));
+                            return None;
+                        }
+                    };
+                    if op == CollOp::All && pred.is_none() {
+                        self.err(
+                            Diagnostic::error(codes::BAD_CALL, e.span, "`all` needs a condition")
+                                .label("all records ... what?")
+                                .hint(format!("e.g. `all({kind} where passed)`")),
+                        );
+                        return None;
+                    }
+                    (pred, None, Type::Bool)
+                }
+                CollOp::Sum | CollOp::Avg | CollOp::Max | CollOp::Min => {
+                    let Some(((ve, t), span)) = value else {
+                        self.err(
+                            Diagnostic::error(codes::BAD_CALL, arg.expr.span, format!("`{}` needs a field to add up", name.name))
+                                .label("no field")
+                                .hint(format!("e.g. `{}({kind}.deaths)`", name.name)),
+                        );
+                        return None;
+                    };
+                    if t != Type::Number {
+                        self.type_error(span, format!("`{}` needs numbers, but this is a {t}", name.name), format!("this is a {t}"));
+                        return None;
+                    }
+                    (Some(ve), filter, Type::Number)
+                }
+            };
+            return Some((
+                AExpr::Agg(Box::new(yingji_engine::assess::Aggregate {
+                    op,
+                    kind: k,
+                    value,
+                    filter,
+                })),
+                ty,
+            ));
+        }
+        if name.name == "last_period" || name.name == "上期" {
+            if in_prior {
+                self.err(Diagnostic::error(codes::BAD_CALL, e.span, "`last_period` inside `last_period`").label("nested"));
+                return None;
+            }
+            let [arg] = args else {
+                self.err(
+                    Diagnostic::error(codes::BAD_CALL, e.span, format!("`last_period` takes 1 argument, got {}", args.len()))
+                        .label("e.g. last_period(sum(accident.deaths))"),
+                );
+                return None;
+            };
+            let (x, t) = self.aexpr(&arg.expr, true)?;
+            return Some((AExpr::Prior(Box::new(x)), t));
+        }
+        let builtin = match name.name.as_str() {
+            "abs" if args.len() == 1 => Builtin::Abs,
+            "min" if !args.is_empty() => Builtin::Min,
+            "max" if !args.is_empty() => Builtin::Max,
+            other => {
+                let known = ["count", "sum", "any", "all", "avg", "max", "min", "abs", "last_period"];
+                let mut d = Diagnostic::error(codes::BAD_CALL, name.span, format!("unknown function or wrong arguments: `{other}`"))
+                    .label(format!("with {} argument(s)", args.len()));
+                d = match suggest(other, known) {
+                    Some(s) if s != other => d.hint(format!("did you mean `{s}`?")),
+                    _ => d.hint(format!("functions: {}", known.join(", "))),
+                };
+                self.err(d);
+                return None;
+            }
+        };
+        let mut out = Vec::new();
+        for a in args {
+            if let Some(f) = &a.filter {
+                self.err(Diagnostic::error(codes::BAD_CALL, f.span, format!("`{}` takes no `where` filter", name.name)).label("filters apply to collections"));
+                return None;
+            }
+            let (ae, at) = self.aexpr(&a.expr, in_prior)?;
+            self.expect(&a.expr, at, Type::Number, &format!("an argument of `{}`", name.name))?;
+            out.push(ae);
+        }
+        Some((AExpr::Call(builtin, out), Type::Number))
+    }
+
+    fn number(&mut self, e: &ast::Expr, what: &str) -> Option<f64> {
+        match e.kind {
+            ExprKind::Num(n) => Some(n),
+            _ => {
+                self.err(Diagnostic::error(acodes::SHAPE, e.span, format!("{what} must be a plain number")).label("expected e.g. `20`"));
+                None
+            }
+        }
+    }
+
+    fn duration(&mut self, e: &ast::Expr, what: &str) -> Option<i64> {
+        match e.kind {
+            ExprKind::Duration(ms) if ms > 0 => Some(ms),
+            _ => {
+                self.err(
+                    Diagnostic::error(codes::BAD_DURATION, e.span, format!("{what} must be a positive duration"))
+                        .label("expected e.g. `1h`, `30m`, `7d`"),
+                );
+                None
+            }
+        }
+    }
+
+    fn grading(&mut self, g: &GradingDef) {
+        let Some(kind) = self.kinds.get(&g.kind.name).map(|k| k.id) else {
+            self.unknown_kind(&g.kind);
+            return;
+        };
+        if self.kinds.get(&g.kind.name).is_some_and(|k| k.fields.contains_key(&g.field.name)) {
+            self.err(
+                Diagnostic::error(codes::DUPLICATE, g.field.span, format!("`{}` records already have a field `{}`", g.kind.name, g.field.name))
+                    .label("the grade would overwrite it")
+                    .hint("write the grade to a new field name"),
+            );
+            return;
+        }
+        let mut grades: Vec<String> = Vec::new();
+        for name in g.rules.iter().map(|r| &r.grade).chain(std::iter::once(&g.otherwise)) {
+            if grades.contains(&name.name) {
+                self.err(Diagnostic::error(codes::DUPLICATE, name.span, format!("grade `{}` is listed twice", name.name)).label("second time"));
+                return;
+            }
+            grades.push(name.name.clone());
+        }
+        let n = grades.len();
+        let slot = self.slot(&g.field.name);
+        // the rules may compare with this grading's own names
+        let gi = self.p.gradings.len();
+        self.p.gradings.push(Grading {
+            name: g.name.name.clone(),
+            at: self.at(g.name.span),
+            kind,
+            slot,
+            grades,
+            rules: Vec::new(),
+        });
+        let mut rules = Vec::new();
+        for (i, r) in g.rules.iter().enumerate() {
+            let Some((when, t)) = self.rexpr(&r.when, &g.kind.name) else { continue };
+            if self.expect(&r.when, t, Type::Bool, "a grade condition").is_none() {
+                continue;
+            }
+            rules.push(GradeRule {
+                rank: (n - i) as u8,
+                when,
+                text: format!("{} when {}", r.grade.name, self.text(r.when.span)),
+            });
+        }
+        if let Some(gr) = self.p.gradings.get_mut(gi) {
+            gr.rules = rules;
+        }
+        if let Some(k) = self.kinds.get_mut(&g.kind.name) {
+            k.fields.insert(g.field.name.clone(), (slot, Type::Number));
+        }
+        if let Some(k) = self.p.kinds.get_mut(usize::from(kind)) {
+            k.fields.push(RecordField {
+                name: g.field.name.clone(),
+                slot,
+                ty: Type::Number,
+                optional: true,
+            });
+        }
+    }
+
+    fn roster(&mut self, r: &RosterDef, seen: &mut HashMap<String, Span>) {
+        if let Some(first) = seen.get(&r.unit_type.name) {
+            let at = self.at(*first);
+            self.err(
+                Diagnostic::error(codes::DUPLICATE, r.unit_type.span, format!("a roster of `{}` is already defined", r.unit_type.name))
+                    .label(format!("first defined at {at}")),
+            );
+            return;
+        }
+        seen.insert(r.unit_type.name.clone(), r.unit_type.span);
+        let mut units: Vec<String> = Vec::new();
+        for u in &r.units {
+            if units.contains(&u.name) {
+                self.err(Diagnostic::error(codes::DUPLICATE, u.span, format!("unit `{}` is listed twice", u.name)).label("second time"));
+                continue;
+            }
+            units.push(u.name.clone());
+        }
+        self.p.rosters.push(Roster {
+            unit_type: r.unit_type.name.clone(),
+            units,
+            at: self.at(r.unit_type.span),
+        });
+    }
+
+    fn deadlines(&mut self, d: &DeadlinesDef) {
+        let subject = self.kinds.get(&d.subject.name).map(|k| k.id);
+        if subject.is_none() {
+            self.unknown_kind(&d.subject);
+        }
+        let report = self.kinds.get(&d.report.name).map(|k| (k.id, k.fields.get(&d.link.name).copied(), k.fields.get("stage").copied()));
+        let (report, link, stage) = match report {
+            None => {
+                self.unknown_kind(&d.report);
+                (None, None, None)
+            }
+            Some((id, link, stage)) => {
+                let link = match link {
+                    Some((slot, Type::String)) => Some(slot),
+                    Some((_, t)) => {
+                        self.type_error(d.link.span, format!("`{}.{}` is a {t}; it must be a string holding the subject's id", d.report.name, d.link.name), "expected a string field".into());
+                        None
+                    }
+                    None => {
+                        self.unknown_field(&d.link, &d.report.name.clone());
+                        None
+                    }
+                };
+                let stage = match stage {
+                    Some((slot, Type::String)) => Some(slot),
+                    _ => {
+                        self.err(
+                            Diagnostic::error(acodes::SHAPE, d.report.span, format!("`{}` records need a `stage: string` field", d.report.name))
+                                .label("the stage a report is for (e.g. 单位报县)")
+                                .hint(format!("add `stage: string` to `event {}`", d.report.name)),
+                        );
+                        None
+                    }
+                };
+                (Some(id), link, stage)
+            }
+        };
+        let mut rules: Vec<DeadlineRule> = Vec::new();
+        for r in &d.rules {
+            let what = if r.repeat { "a repeat period" } else { "a deadline" };
+            let Some(ms) = self.duration(&r.duration, what) else { continue };
+            if r.repeat && ms < MS_PER_MINUTE {
+                self.err(Diagnostic::error(codes::BAD_DURATION, r.duration.span, "a repeat period must be at least 1m").label("too short"));
+                continue;
+            }
+            if let Some(a) = &r.after {
+                if !rules.iter().any(|x| x.stage == a.name && matches!(x.timing, Timing::Within { .. })) {
+                    let stages: Vec<&str> = rules.iter().map(|x| x.stage.as_str()).collect();
+                    let mut diag = Diagnostic::error(acodes::SHAPE, a.span, format!("`after {}`: no earlier `due` rule for stage `{}`", a.name, a.name))
+                        .label("unknown stage");
+                    if let Some(s) = suggest(&a.name, stages.iter().copied()) {
+                        diag = diag.hint(format!("did you mean `{s}`?"));
+                    }
+                    self.err(diag);
+                    continue;
+                }
+            }
+            let at_local_ms = match &r.at {
+                None => None,
+                Some(t) => {
+                    let parsed = t.name.split_once(':').and_then(|(h, m)| {
+                        let h: i64 = h.parse().ok().filter(|h| (0..24).contains(h))?;
+                        let m: i64 = m.parse().ok().filter(|m| (0..60).contains(m))?;
+                        Some(h * MS_PER_HOUR + m * MS_PER_MINUTE)
+                    });
+                    if parsed.is_none() {
+                        self.err(Diagnostic::error(acodes::SHAPE, t.span, format!("`{}` is not a time of day", t.name)).label("expected \"HH:MM\", e.g. \"09:00\""));
+                        continue;
+                    }
+                    parsed
+                }
+            };
+            let when = match (&r.when, subject) {
+                (Some(w), Some(_)) => {
+                    let Some((we, t)) = self.rexpr(w, &d.subject.name) else { continue };
+                    if self.expect(w, t, Type::Bool, "a `when` condition").is_none() {
+                        continue;
+                    }
+                    Some(we)
+                }
+                _ => None,
+            };
+            let timing = if r.repeat {
+                Timing::Every {
+                    ms,
+                    at_local_ms,
+                    until: r.until.as_ref().map(|u| u.name.clone()),
+                }
+            } else {
+                Timing::Within {
+                    ms,
+                    after: r.after.as_ref().map(|a| a.name.clone()),
+                }
+            };
+            rules.push(DeadlineRule {
+                stage: r.stage.name.clone(),
+                when,
+                timing,
+                text: self.text(r.span),
+                at: self.at(r.span),
+            });
+        }
+        if let (Some(subject), Some(report), Some(link), Some(stage)) = (subject, report, link, stage) {
+            self.p.deadlines.push(DeadlineSet {
+                name: d.name.name.clone(),
+                at: self.at(d.name.span),
+                subject,
+                report,
+                link,
+                stage,
+                rules,
+            });
+        }
+    }
+
+    fn assessment(&mut self, a: &AssessmentDef) {
+        let period = match a.period.name.as_str() {
+            "year" | "年" | "年度" => Some(PeriodUnit::Year),
+            "quarter" | "季度" => Some(PeriodUnit::Quarter),
+            "month" | "月" | "月度" => Some(PeriodUnit::Month),
+            other => {
+                let mut d = Diagnostic::error(acodes::SHAPE, a.period.span, format!("unknown period `{other}`")).label("expected year, quarter or month");
+                if let Some(s) = suggest(other, ["year", "quarter", "month"]) {
+                    d = d.hint(format!("did you mean `{s}`?"));
+                }
+                self.err(d);
+                None
+            }
+        };
+        let roster = self.p.rosters.iter().position(|r| r.unit_type == a.unit_type.name);
+        if roster.is_none() {
+            self.err(
+                Diagnostic::warning(acodes::NO_ROSTER, a.unit_type.span, format!("no roster of `{}` units", a.unit_type.name))
+                    .label("units will be taken from the records")
+                    .hint(format!("add `roster {} {{ ... }}` so units without records are assessed and unknown units are reported", a.unit_type.name)),
+            );
+        }
+        let mut criteria = Vec::new();
+        let mut names: Vec<&str> = Vec::new();
+        let mut weights: Vec<(String, f64)> = Vec::new();
+        for c in &a.criteria {
+            if names.contains(&c.name.name.as_str()) {
+                self.err(Diagnostic::error(codes::DUPLICATE, c.name.span, format!("criterion `{}` is defined twice", c.name.name)).label("second definition"));
+                continue;
+            }
+            names.push(&c.name.name);
+            let kind = match c.kind.name.as_str() {
+                "bonus" => CriterionKind::Bonus,
+                "deduct" => CriterionKind::Deduct,
+                _ => CriterionKind::Score,
+            };
+            let want_kw = if kind == CriterionKind::Score { "weight" } else { "cap" };
+            if c.max_kw.name != want_kw {
+                self.err(
+                    Diagnostic::error(acodes::SHAPE, c.max_kw.span, format!("a `{}` criterion has a `{want_kw}`, not a `{}`", c.kind.name, c.max_kw.name))
+                        .label(format!("write `{want_kw}`")),
+                );
+                continue;
+            }
+            let Some(max) = self.number(&c.max, &format!("a {want_kw}")) else { continue };
+            let otherwise = match &c.otherwise {
+                Some(o) => match self.number(o, "an `else` value") {
+                    Some(n) => Some(n),
+                    None => continue,
+                },
+                None => None,
+            };
+            if kind == CriterionKind::Score {
+                weights.push((c.name.name.clone(), max));
+            }
+            let Some((expr, t)) = self.aexpr(&c.expr, false) else { continue };
+            if self.expect(&c.expr, t, Type::Number, "a criterion's points").is_none() {
+                continue;
+            }
+            criteria.push(Criterion {
+                name: c.name.name.clone(),
+                kind,
+                max,
+                expr,
+                otherwise,
+                text: self.text(c.expr.span),
+                at: self.at(c.span),
+            });
+        }
+        let sum: f64 = weights.iter().map(|(_, w)| w).sum();
+        let total = match &a.total {
+            Some(t) => {
+                let total = self.number(t, "the total").unwrap_or(sum);
+                if (total - sum).abs() > 1e-9 {
+                    let list = weights.iter().map(|(n, w)| format!("{n} {w}")).collect::<Vec<_>>().join(" + ");
+                    self.err(
+                        Diagnostic::warning(acodes::WEIGHTS, t.span, format!("the weights add up to {sum}, but the declared total is {total}"))
+                            .label(format!("weights: {list}"))
+                            .hint("change a weight or the total so a unit meeting every criterion scores the total"),
+                    );
+                }
+                total
+            }
+            None => sum,
+        };
+        let mut vetoes = Vec::new();
+        for v in &a.vetoes {
+            let Some((when, t)) = self.aexpr(&v.when, false) else { continue };
+            if self.expect(&v.when, t, Type::Bool, "a veto condition").is_none() {
+                continue;
+            }
+            vetoes.push(Veto {
+                name: v.name.name.clone(),
+                when,
+                text: self.text(v.when.span),
+                at: self.at(v.span),
+            });
+        }
+        let Some(b) = &a.bands else {
+            self.err(
+                Diagnostic::error(codes::MISSING, a.name.span, format!("assessment `{}` has no grade bands", a.name.name))
+                    .label("no `grade ...`")
+                    .hint("add e.g. `grade 优秀 >= 90, 良好 >= 80, 合格 >= 60, else 不合格` (a vetoed unit gets the `else` grade)"),
+            );
+            return;
+        };
+        let mut bands: Vec<(String, f64)> = Vec::new();
+        for (g, q) in &b.bands {
+            let Some(min) = self.number(q, "a band's minimum") else { continue };
+            if bands.iter().any(|(n, _)| *n == g.name) || g.name == b.fail.name {
+                self.err(Diagnostic::error(codes::DUPLICATE, g.span, format!("grade `{}` is listed twice", g.name)).label("second time"));
+                continue;
+            }
+            if let Some((prev, pmin)) = bands.last() {
+                if min >= *pmin {
+                    self.err(
+                        Diagnostic::error(acodes::SHAPE, q.span, format!("bands must go from the highest minimum down: `{}` >= {min} comes after `{prev}` >= {pmin}", g.name))
+                            .label("not below the band before")
+                            .hint("the first band whose minimum the score reaches wins"),
+                    );
+                    continue;
+                }
+            }
+            if min > total {
+                self.err(Diagnostic::warning(acodes::WEIGHTS, q.span, format!("no unit can reach `{}`: its minimum {min} is above the total {total}", g.name)).label("unreachable band"));
+            }
+            bands.push((g.name.clone(), min));
+        }
+        let Some(period) = period else { return };
+        self.p.assessments.push(Assessment {
+            name: a.name.name.clone(),
+            at: self.at(a.name.span),
+            unit_type: a.unit_type.name.clone(),
+            roster,
+            period,
+            total,
+            criteria,
+            vetoes,
+            bands,
+            fail_grade: b.fail.name.clone(),
+        });
+    }
+}
+
+/// Checks and lowers every `grading`, `deadlines`, `roster` and `assessment`
+/// of `defs` (with the `event` declarations as record kinds). Diagnostics
+/// cover only these definitions; the signal lowering reports the rest.
+pub fn compile(defs: &[Def], sources: &SourceMap) -> (AssessProgram, Vec<Diagnostic>) {
+    let mut c = Compiler {
+        sources,
+        p: AssessProgram::default(),
+        kinds: HashMap::new(),
+        diags: Vec::new(),
+    };
+    let uses_records = defs.iter().any(|d| matches!(d, Def::Grading(_) | Def::Deadlines(_) | Def::Roster(_) | Def::Assessment(_)));
+    if !uses_records {
+        return (c.p, c.diags);
+    }
+    for d in defs {
+        if let Def::Event(e) = d {
+            if c.kinds.contains_key(&e.name.name) {
+                continue;
+            }
+            if DERIVED_KINDS.contains(&e.name.name.as_str()) && defs.iter().any(|d| matches!(d, Def::Deadlines(_))) {
+                c.err(
+                    Diagnostic::error(codes::DUPLICATE, e.name.span, format!("`{}` is a record kind the deadlines derive", e.name.name))
+                        .label("reserved name")
+                        .hint("rename this event kind"),
+                );
+                continue;
+            }
+            let fields: Vec<(String, Type, bool)> =
+                e.fields.iter().filter_map(|f| Some((f.name.name.clone(), type_of(&f.ty.name)?, f.optional))).collect();
+            c.add_kind(&e.name.name, &fields, false);
+        }
+    }
+    let mut seen: HashMap<String, Span> = HashMap::new();
+    for d in defs {
+        if let Def::Grading(g) = d {
+            if let Some(first) = seen.get(&g.name.name) {
+                let at = c.at(*first);
+                c.err(Diagnostic::error(codes::DUPLICATE, g.name.span, format!("grading `{}` is defined twice", g.name.name)).label(format!("first defined at {at}")));
+                continue;
+            }
+            seen.insert(g.name.name.clone(), g.name.span);
+            c.grading(g);
+        }
+    }
+    let mut rosters = HashMap::new();
+    for d in defs {
+        if let Def::Roster(r) = d {
+            c.roster(r, &mut rosters);
+        }
+    }
+    if defs.iter().any(|d| matches!(d, Def::Deadlines(_))) {
+        let common = [
+            ("deadlines".to_string(), Type::String, false),
+            ("stage".to_string(), Type::String, false),
+            ("subject".to_string(), Type::String, false),
+        ];
+        let mut late = common.to_vec();
+        late.push(("late_minutes".to_string(), Type::Number, false));
+        c.add_kind("report_late", &late, true);
+        c.add_kind("report_missing", &common, true);
+    }
+    let mut seen: HashMap<String, Span> = HashMap::new();
+    for d in defs {
+        if let Def::Deadlines(dl) = d {
+            if let Some(first) = seen.get(&dl.name.name) {
+                let at = c.at(*first);
+                c.err(Diagnostic::error(codes::DUPLICATE, dl.name.span, format!("deadlines `{}` are defined twice", dl.name.name)).label(format!("first defined at {at}")));
+                continue;
+            }
+            seen.insert(dl.name.name.clone(), dl.name.span);
+            c.deadlines(dl);
+        }
+    }
+    let mut seen: HashMap<String, Span> = HashMap::new();
+    for d in defs {
+        if let Def::Assessment(a) = d {
+            if let Some(first) = seen.get(&a.name.name) {
+                let at = c.at(*first);
+                c.err(Diagnostic::error(codes::DUPLICATE, a.name.span, format!("assessment `{}` is defined twice", a.name.name)).label(format!("first defined at {at}")));
+                continue;
+            }
+            seen.insert(a.name.name.clone(), a.name.span);
+            c.assessment(a);
+        }
+    }
+    (c.p, c.diags)
+}
