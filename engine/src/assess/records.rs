@@ -149,13 +149,35 @@ fn builtin_str(obj: &serde_json::Map<String, J>, name: &'static str) -> Result<A
     }
 }
 
-/// The money spellings of a declared field: `(base, factor to convert a
-/// value written as `<base>_yuan`, factor for `<base>_wan`)`.
-fn money(name: &str) -> Option<(&str, f64, f64)> {
+/// How a money amount written in one unit becomes the declared one.
+#[derive(Clone, Copy)]
+enum Conv {
+    /// Already in the declared unit.
+    Same,
+    /// 元 → 万元: divide (exact for whole 万 amounts, correctly rounded otherwise,
+    /// so `loss_yuan: 50000000` is exactly `5000` and meets `>= 5000`).
+    DivWan,
+    /// 万元 → 元.
+    MulWan,
+}
+
+impl Conv {
+    fn apply(self, x: f64) -> f64 {
+        match self {
+            Conv::Same => x,
+            Conv::DivWan => x / YUAN_PER_WAN,
+            Conv::MulWan => x * YUAN_PER_WAN,
+        }
+    }
+}
+
+/// The money spellings of a declared field: `(base, conversion of a value
+/// written as `<base>_yuan`, conversion of one written as `<base>_wan`)`.
+fn money(name: &str) -> Option<(&str, Conv, Conv)> {
     if let Some(base) = name.strip_suffix("_wan") {
-        Some((base, 1.0 / YUAN_PER_WAN, 1.0))
+        Some((base, Conv::DivWan, Conv::Same))
     } else {
-        name.strip_suffix("_yuan").map(|base| (base, 1.0, YUAN_PER_WAN))
+        name.strip_suffix("_yuan").map(|base| (base, Conv::Same, Conv::MulWan))
     }
 }
 
@@ -186,7 +208,7 @@ pub fn parse_record(p: &AssessProgram, text: &str, line: u64) -> Result<Record, 
     };
     let mut fields = vec![Value::Null; p.fields.len()];
     for f in &kdef.fields {
-        let mut found: Option<(&str, &J, f64)> = obj.get(&f.name).map(|v| (f.name.as_str(), v, 1.0));
+        let mut found: Option<(&str, &J, Conv)> = obj.get(&f.name).map(|v| (f.name.as_str(), v, Conv::Same));
         if let Some((base, from_yuan, from_wan)) = money(&f.name) {
             let yuan_name = format!("{base}_yuan");
             let wan_name = format!("{base}_wan");
@@ -232,7 +254,7 @@ pub fn parse_record(p: &AssessProgram, text: &str, line: u64) -> Result<Record, 
                                 value: x,
                             });
                         }
-                        Value::Num(x * factor)
+                        Value::Num(factor.apply(x))
                     }
                     (Type::String, J::String(s)) => Value::from(s.as_str()),
                     (Type::Bool, J::Bool(b)) => Value::Bool(*b),
