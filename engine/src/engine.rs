@@ -9,7 +9,7 @@
 //! so replays are deterministic. The whole state can be snapshotted and
 //! restored ([`crate::state`]).
 
-use crate::eval::{Scope, eval};
+use crate::eval::{Calls, Scope, eval, eval_with};
 use crate::event::{Event, EventError, Schema};
 use crate::ir::{KindId, Program, ProgramError, SignalDef};
 use crate::output::{Absence, Late, LevelChange, Output, Recovered, Values};
@@ -217,6 +217,7 @@ impl Eq for Queued {}
 ///             for_ms: 0, for_readings: 0, clear: None, hold_ms: 0 }],
 ///     }],
 ///     tables: vec![],
+///     scripts: Default::default(),
 /// };
 /// let mut engine = Engine::new(p).unwrap();
 /// let mut out = Vec::new();
@@ -245,6 +246,23 @@ pub struct Engine {
     pub(crate) last_sweep: i64,
     /// Plan instances (叫应, responses, measures), when plans are loaded.
     workflow: Option<crate::workflow::WorkflowRuntime>,
+    /// Script functions (rhai), compiled once.
+    scripts: crate::script::ScriptRt,
+}
+
+/// Runs script calls for one key of one signal (see [`crate::script`]).
+struct ScriptCalls<'a> {
+    rt: &'a mut crate::script::ScriptRt,
+    site: crate::script::CallSite<'a>,
+}
+
+impl Calls for ScriptCalls<'_> {
+    fn stack(&mut self) -> &mut Vec<Value> {
+        &mut self.rt.stack
+    }
+    fn call(&mut self, f: u16, base: usize) -> Value {
+        self.rt.call(f, base, &self.site)
+    }
 }
 
 /// Either kind of failure for one input line.
@@ -268,6 +286,10 @@ impl Engine {
     /// Builds the runtime with explicit settings.
     pub fn with_config(program: Program, config: Config) -> Result<Engine, ProgramError> {
         program.validate()?;
+        let scripts = crate::script::ScriptRt::new(&program.scripts).map_err(|e| ProgramError {
+            signal: String::new(),
+            problem: e.to_string(),
+        })?;
         let mut by_kind = vec![Vec::new(); program.kinds.len()];
         let signals = program
             .signals
@@ -319,6 +341,7 @@ impl Engine {
             seen_ids: FxHashMap::default(),
             seen_kkt: FxHashSet::default(),
             workflow: None,
+            scripts,
             absence: BTreeSet::new(),
             stats: Stats::default(),
             last_sweep: i64::MIN,
@@ -546,6 +569,8 @@ impl Engine {
     pub fn flush(&mut self, out: &mut Vec<Output>) {
         if let Some(m) = self.max_ts {
             self.release(m.ms, out);
+            self.scripts.flush(m);
+            out.append(&mut self.scripts.pending);
             if let Some(wf) = self.workflow.as_mut() {
                 wf.advance(m.ms, out);
             }
@@ -752,8 +777,17 @@ impl Engine {
             windows: None,
             row,
         };
+        let mut calls = ScriptCalls {
+            rt: &mut self.scripts,
+            site: crate::script::CallSite {
+                signal: &rt.name,
+                key: &key,
+                event: ev.seq,
+                ts: ev.ts,
+            },
+        };
         for (g, input) in rt.layout.inputs().enumerate() {
-            let x = match eval(input, &event_scope) {
+            let x = match eval_with(input, &event_scope, &mut calls) {
                 Value::Num(n) => Fixed::from_f64(n),
                 Value::Bool(b) => Some(Fixed(if b { Fixed::SCALE } else { 0 })),
                 _ => None,
@@ -764,7 +798,7 @@ impl Engine {
         }
         self.lets.clear();
         for l in &def.lets {
-            let v = eval(
+            let v = eval_with(
                 &l.expr,
                 &Scope {
                     fields: &ev.fields,
@@ -772,6 +806,7 @@ impl Engine {
                     windows: Some((&rt.layout, &st.windows)),
                     row,
                 },
+                &mut calls,
             );
             self.lets.push(v);
         }
@@ -786,7 +821,7 @@ impl Engine {
         let mut cur_holds = false;
         let mut cur_rule = None;
         for (i, r) in def.levels.iter().enumerate() {
-            let holds = eval(&r.when, &scope).is_true();
+            let holds = eval_with(&r.when, &scope, &mut calls).is_true();
             let rs = match st.rules.get_mut(i) {
                 Some(rs) => rs,
                 None => continue,
@@ -805,11 +840,13 @@ impl Engine {
             if r.level == st.level {
                 cur_rule = Some(i);
                 cur_holds = match &r.clear {
-                    Some(c) => !eval(c, &scope).is_true(),
+                    Some(c) => !eval_with(c, &scope, &mut calls).is_true(),
                     None => holds,
                 };
             }
         }
+        // failed script calls are reported before any change they affected
+        out.append(&mut self.scripts.pending);
         let up_level = up.and_then(|i| def.levels.get(i)).map_or(Level::None, |r| r.level);
         let from = st.level;
         let (to, reason, since) = if up_level > from {
@@ -834,8 +871,19 @@ impl Engine {
             return;
         }
         st.level = to;
-        st.stay_false_since = None;
         let fired = def.levels.iter().position(|r| r.level == to);
+        // a level entered on the way down whose own condition is already
+        // false starts its hold now (so each step is held, not skipped)
+        st.stay_false_since = match fired.and_then(|i| def.levels.get(i)) {
+            Some(r) if reason != "raise" => {
+                let stays = match &r.clear {
+                    Some(c) => !eval(c, &scope).is_true(),
+                    None => eval(&r.when, &scope).is_true(),
+                };
+                (!stays).then_some(now)
+            }
+            _ => None,
+        };
         let rule = fired.and_then(|i| rt.rule_texts.get(i));
         out.push(Output::LevelChanged(LevelChange {
             ts: Timestamp {

@@ -377,7 +377,7 @@ impl P<'_, '_> {
                             d = d.hint(format!("did you mean `{s}`?"));
                         } else {
                             d = d
-                                .hint("known signals: ".to_string() + &self.env.signals.join(", "));
+                                .hint(format!("known signals: {}", self.env.signals.join(", ")));
                         }
                         return Err(d);
                     }
