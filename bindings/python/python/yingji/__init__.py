@@ -1,0 +1,271 @@
+"""yingji (应急): warning signals, plans and assessments for county emergency management.
+
+Load definitions, push events, read outputs::
+
+    import yingji
+
+    defs = yingji.Definitions.from_paths("policies/rainstorm.yj")   # DefinitionError if they don't compile
+    engine = yingji.Engine(defs)
+    for output in engine.push({"ts": "2024-07-29T03:10:00+08:00", "kind": "rain",
+                               "station": "YY-004", "town": "南溪镇", "mm": 4.2}):
+        print(output["type"], output.get("to"))
+
+Events are dicts (or JSON text / bytes); outputs are dicts with a ``type``
+(``"level_changed"``, ...), exactly as ``yingji run`` writes them. Every
+failure is a :class:`yingji.Error` subclass with ``code`` and ``message``, and
+:class:`DefinitionError` carries the ``diagnostics`` (a list of dicts).
+
+An :class:`Engine` may be used from one thread at a time.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from typing import Any, Dict, Iterable, Iterator, List, Mapping, Union
+
+from . import _native
+from ._errors import (
+    ArgumentError,
+    ClosedError,
+    DefinitionError,
+    Diagnostic,
+    EncodingError,
+    Error,
+    EventError,
+    InternalError,
+    MalformedJsonError,
+    StateError,
+    UnsupportedError,
+)
+
+__all__ = [
+    "ArgumentError",
+    "Batch",
+    "ClosedError",
+    "DefinitionError",
+    "Definitions",
+    "Diagnostic",
+    "EncodingError",
+    "Engine",
+    "Error",
+    "EventError",
+    "InternalError",
+    "MalformedJsonError",
+    "Output",
+    "StateError",
+    "UnsupportedError",
+    "__version__",
+]
+
+__version__: str = _native.__version__
+
+#: One output: a dict with ``type`` and the members of that type (see the README).
+Output = Dict[str, Any]
+#: An event: a mapping (sent as JSON), or JSON text as ``str`` or UTF-8 ``bytes``.
+EventLike = Union[Mapping[str, Any], str, bytes]
+PathLike = Union[str, "os.PathLike[str]"]
+
+
+def _event_text(event: EventLike) -> Union[str, bytes]:
+    if isinstance(event, (str, bytes)):
+        return event
+    if isinstance(event, Mapping):
+        try:
+            return json.dumps(dict(event), ensure_ascii=False, allow_nan=False)
+        except (TypeError, ValueError) as e:  # NaN, sets, objects: not JSON
+            raise MalformedJsonError(f"the event cannot be written as JSON: {e}",
+                                     code="malformed_json", status=3) from None
+    raise ArgumentError(f"an event must be a mapping, str or bytes, not {type(event).__name__}",
+                        code="invalid_argument", status=1)
+
+
+class Definitions:
+    """Compiled definitions (policies, plans, event kinds).
+
+    The constructors raise :class:`DefinitionError` when the definitions do not
+    compile, unless ``check=False``: then inspect :attr:`ok` and
+    :attr:`diagnostics`, and :meth:`engine` raises instead.
+    """
+
+    __slots__ = ("_native",)
+
+    def __init__(self, native: _native.Definitions) -> None:
+        self._native = native
+
+    @classmethod
+    def from_text(cls, text: Union[str, bytes], name: str = "definitions.yj", *,
+                  check: bool = True) -> "Definitions":
+        """Loads one text; a ``name`` ending in ``.yaml``/``.yml`` selects YAML."""
+        defs = cls(_native.Definitions.from_text(name, text))
+        if check:
+            defs.check()
+        return defs
+
+    @classmethod
+    def from_paths(cls, *paths: PathLike, check: bool = True) -> "Definitions":
+        """Loads ``.yj``/YAML files and folders (recursively)."""
+        defs = cls(_native.Definitions.from_paths([os.fspath(p) for p in paths]))
+        if check:
+            defs.check()
+        return defs
+
+    @property
+    def ok(self) -> bool:
+        """Whether the definitions compiled."""
+        return self._native.is_ok()
+
+    def check(self) -> List[Diagnostic]:
+        """The warnings; raises :class:`DefinitionError` if the definitions did not compile."""
+        return json.loads(self._native.check())
+
+    @property
+    def diagnostics(self) -> List[Diagnostic]:
+        """Every diagnostic (errors and warnings)."""
+        return json.loads(self._native.diagnostics_json())
+
+    def render(self) -> str:
+        """Every diagnostic rendered as rustc-style text."""
+        return self._native.rendered()
+
+    @property
+    def summary(self) -> Dict[str, Any]:
+        """``{"ok", "files", "event_kinds", "signals", "warnings", "errors"}``."""
+        return json.loads(self._native.summary_json())
+
+    def engine(self) -> "Engine":
+        """A new engine; raises :class:`DefinitionError` if the definitions did not compile."""
+        return Engine(self)
+
+    def assess(self, records: Union[Iterable[Mapping[str, Any]], str]) -> Any:
+        """Assesses records (not in this build yet: raises :class:`UnsupportedError`)."""
+        text = records if isinstance(records, str) else json.dumps(list(records), ensure_ascii=False)
+        return json.loads(self._native.assess(text))
+
+    def __repr__(self) -> str:
+        s = self.summary
+        return f"<yingji.Definitions ok={s['ok']} signals={s['signals']!r}>"
+
+
+@dataclass(frozen=True)
+class Batch:
+    """What :meth:`Engine.push_batch` produced; iterating yields the outputs."""
+
+    outputs: List[Output] = field(default_factory=list)
+    accepted: int = 0
+    #: Refused events: dicts with ``event`` (its number), ``index`` (position in
+    #: the batch, from 1), ``code`` and ``message``.
+    rejected: List[Dict[str, Any]] = field(default_factory=list)
+
+    def __iter__(self) -> Iterator[Output]:
+        return iter(self.outputs)
+
+    def __len__(self) -> int:
+        return len(self.outputs)
+
+
+class Engine:
+    """A running engine over :class:`Definitions`.
+
+    Every event pushed, accepted or refused, takes the next number (from 1);
+    outputs name the event that caused them by that number (``output["event"]``).
+    The engine holds events back for the allowed lateness (5 minutes of event
+    time) to put late arrivals in order, so outputs may come with later events;
+    :meth:`flush` releases the rest at the end of a stream.
+    Use from one thread at a time. ``close()`` (or a ``with`` block) releases
+    the state early; a closed engine raises :class:`ClosedError`.
+    """
+
+    __slots__ = ("_native",)
+
+    def __init__(self, definitions: Definitions) -> None:
+        if not isinstance(definitions, Definitions):
+            raise ArgumentError(f"Engine() takes yingji.Definitions, not {type(definitions).__name__}",
+                                code="invalid_argument", status=1)
+        self._native = definitions._native.engine()
+
+    def push(self, event: EventLike) -> List[Output]:
+        """Applies one event and returns its outputs (often none).
+
+        Raises :class:`MalformedJsonError` for text that is not a JSON object and
+        :class:`EventError` for an event the engine cannot use; either way
+        nothing is applied.
+        """
+        return json.loads(self._native.push(_event_text(event)))
+
+    def push_batch(self, events: Union[str, bytes, Iterable[EventLike]]) -> Batch:
+        """Applies many events: JSONL text (``str``/``bytes``), or an iterable of events.
+
+        Refused events do not stop the batch; they are listed in
+        :attr:`Batch.rejected`.
+        """
+        if isinstance(events, (str, bytes)):
+            text: Union[str, bytes] = events
+        else:
+            parts = []
+            for e in events:
+                t = _event_text(e)
+                parts.append(t.decode("utf-8", "surrogateescape") if isinstance(t, bytes) else t)
+            # one event per line; a line break inside an event would split it
+            text = "\n".join(p.replace("\r", " ").replace("\n", " ") for p in parts)
+        result = json.loads(self._native.push_batch(text))
+        return Batch(outputs=result["outputs"], accepted=result["accepted"], rejected=result["rejected"])
+
+    def run(self, events: Iterable[EventLike], *, flush: bool = True) -> Iterator[Output]:
+        """Pushes events one by one, lazily, yielding every output; at the end
+        (unless ``flush=False``) yields what :meth:`flush` releases.
+
+        A refused event raises (:class:`EventError`) at the point it is reached.
+        """
+        for event in events:
+            yield from self.push(event)
+        if flush:
+            yield from self.flush()
+
+    def flush(self) -> List[Output]:
+        """End of stream: the outputs of every event still held back for lateness."""
+        return json.loads(self._native.flush())
+
+    def level(self, signal: str, key: str) -> str:
+        """Current level of ``key`` in ``signal``: ``"none"``, ``"blue"`` … ``"red"``."""
+        return self._native.level(signal, key)
+
+    @property
+    def events(self) -> int:
+        """How many events have been pushed (accepted or refused)."""
+        return self._native.events()
+
+    def snapshot(self) -> str:
+        """The complete state as a JSON document (as ``yingji run --state`` writes it)."""
+        return self._native.snapshot()
+
+    def restore(self, snapshot: Union[str, bytes]) -> Dict[str, List[str]]:
+        """Resumes from a :meth:`snapshot`; returns ``{"kept": [...], "reset": [...]}``
+        (signals whose definition changed start afresh).
+
+        Raises :class:`MalformedJsonError` for text that is not JSON and
+        :class:`StateError` for a document that is not a usable snapshot;
+        either way the engine is unchanged.
+        """
+        return json.loads(self._native.restore(snapshot))
+
+    def close(self) -> None:
+        """Releases the state; closing twice raises :class:`ClosedError`."""
+        self._native.close()
+
+    @property
+    def closed(self) -> bool:
+        """Whether :meth:`close` was called."""
+        return self._native.is_closed()
+
+    def __enter__(self) -> "Engine":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if not self.closed:
+            self.close()
+
+    def __repr__(self) -> str:
+        state = "closed" if self.closed else f"events={self.events}"
+        return f"<yingji.Engine {state}>"

@@ -1,0 +1,250 @@
+//! `yingji._native`: the Python extension, a pyo3 shell over the JSON
+//! boundary [`yingji::api`].
+//!
+//! This module only converts arguments (`str` or `bytes` → UTF-8 text) and
+//! errors ([`ApiError`] → the exception classes of `yingji._errors`, chosen
+//! there by code); JSON is parsed into Python objects by the pure-Python
+//! package `yingji` around it. Panics are caught and raised as
+//! `yingji.InternalError` (code `"panic"`).
+
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyString};
+use std::borrow::Cow;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::path::PathBuf;
+use yingji::api::{self, ApiError, ErrorCode};
+
+/// Turns an [`ApiError`] into the matching `yingji` exception, built by
+/// `yingji._errors.from_code(status, code, message, diagnostics_json)`.
+fn to_py(py: Python<'_>, e: &ApiError) -> PyErr {
+    let made = py
+        .import("yingji._errors")
+        .and_then(|m| m.getattr("from_code"))
+        .and_then(|f| {
+            f.call1((
+                e.code.as_i32(),
+                e.code.name(),
+                e.message.as_str(),
+                e.diagnostics_json(),
+            ))
+        });
+    match made {
+        Ok(exc) => PyErr::from_value(exc),
+        Err(import_failed) => import_failed,
+    }
+}
+
+/// Runs `f` with panics caught, converting failures to exceptions.
+fn call<T>(py: Python<'_>, f: impl FnOnce() -> Result<T, ApiError>) -> PyResult<T> {
+    let result = catch_unwind(AssertUnwindSafe(f)).unwrap_or_else(|payload| {
+        let what = payload
+            .downcast_ref::<&str>()
+            .map(|s| (*s).to_string())
+            .or_else(|| payload.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "unknown panic".into());
+        Err(ApiError::new(
+            ErrorCode::Panic,
+            format!("internal error (panic): {what}"),
+        ))
+    });
+    result.map_err(|e| to_py(py, &e))
+}
+
+/// Text from a `str` or `bytes` argument; `what` names it in errors.
+fn text<'a>(obj: &'a Bound<'_, PyAny>, what: &str) -> Result<Cow<'a, str>, ApiError> {
+    if let Ok(b) = obj.cast::<PyBytes>() {
+        return api::utf8(b.as_bytes(), what).map(|s| Cow::Owned(s.to_string()));
+    }
+    if let Ok(s) = obj.cast::<PyString>() {
+        return s.to_cow().map(|c| Cow::Owned(c.into_owned())).map_err(|e| {
+            ApiError::new(
+                ErrorCode::InvalidUtf8,
+                format!("{what} is not valid UTF-8: {e}"),
+            )
+        });
+    }
+    let ty = obj
+        .get_type()
+        .name()
+        .map(|n| n.to_string())
+        .unwrap_or_else(|_| "?".into());
+    Err(ApiError::new(
+        ErrorCode::InvalidArgument,
+        format!("{what} must be str or bytes, not {ty}"),
+    ))
+}
+
+/// Loaded definitions (see `yingji.Definitions`).
+#[pyclass(module = "yingji._native", name = "Definitions", frozen)]
+struct Definitions {
+    defs: api::Defs,
+}
+
+#[pymethods]
+impl Definitions {
+    /// Loads one text (`str` or `bytes`) named `name`.
+    #[staticmethod]
+    fn from_text(
+        py: Python<'_>,
+        name: &Bound<'_, PyAny>,
+        text: &Bound<'_, PyAny>,
+    ) -> PyResult<Definitions> {
+        call(py, || {
+            let name = self::text(name, "name")?;
+            let text = self::text(text, "text")?;
+            Ok(Definitions {
+                defs: api::Defs::from_text(&name, &text),
+            })
+        })
+    }
+
+    /// Loads files and folders.
+    #[staticmethod]
+    fn from_paths(py: Python<'_>, paths: Vec<PathBuf>) -> PyResult<Definitions> {
+        call(py, || {
+            if paths.is_empty() {
+                return Err(ApiError::new(
+                    ErrorCode::InvalidArgument,
+                    "give at least one path",
+                ));
+            }
+            Ok(Definitions {
+                defs: py.detach(|| api::Defs::from_paths(&paths)),
+            })
+        })
+    }
+
+    /// Whether the definitions compiled.
+    fn is_ok(&self) -> bool {
+        self.defs.is_ok()
+    }
+
+    /// Warnings as JSON; raises `DefinitionError` when they did not compile.
+    fn check(&self, py: Python<'_>) -> PyResult<String> {
+        call(py, || self.defs.check())
+    }
+
+    /// Every diagnostic as JSON.
+    fn diagnostics_json(&self) -> String {
+        self.defs.diagnostics_json()
+    }
+
+    /// Every diagnostic rendered for a terminal.
+    fn rendered(&self) -> String {
+        self.defs.rendered()
+    }
+
+    /// What was loaded, as JSON.
+    fn summary_json(&self) -> String {
+        self.defs.summary_json()
+    }
+
+    /// A new engine; raises `DefinitionError` when they did not compile.
+    fn engine(&self, py: Python<'_>) -> PyResult<Engine> {
+        call(py, || {
+            Ok(Engine {
+                engine: Some(self.defs.engine()?),
+            })
+        })
+    }
+
+    /// Assesses records (JSON text).
+    fn assess(&self, py: Python<'_>, records: &Bound<'_, PyAny>) -> PyResult<String> {
+        call(py, || self.defs.assess(&text(records, "records")?))
+    }
+}
+
+/// A running engine (see `yingji.Engine`).
+#[pyclass(module = "yingji._native", name = "Engine")]
+struct Engine {
+    engine: Option<api::Engine>,
+}
+
+impl Engine {
+    fn live(&mut self) -> Result<&mut api::Engine, ApiError> {
+        self.engine
+            .as_mut()
+            .ok_or_else(|| ApiError::new(ErrorCode::BadHandle, "the engine is closed"))
+    }
+}
+
+#[pymethods]
+impl Engine {
+    /// Applies one event (JSON text); its outputs as a JSON array.
+    fn push(&mut self, py: Python<'_>, event: &Bound<'_, PyAny>) -> PyResult<String> {
+        call(py, || {
+            let line = text(event, "event")?;
+            self.live()?.push_json(&line)
+        })
+    }
+
+    /// Applies a batch (JSONL or a JSON array); the result as JSON.
+    fn push_batch(&mut self, py: Python<'_>, batch: &Bound<'_, PyAny>) -> PyResult<String> {
+        call(py, || {
+            let batch = text(batch, "batch")?;
+            let engine = self.live()?;
+            py.detach(|| engine.push_batch_json(&batch))
+        })
+    }
+
+    /// The current level of `key` in `signal`.
+    fn level(
+        &mut self,
+        py: Python<'_>,
+        signal: &Bound<'_, PyAny>,
+        key: &Bound<'_, PyAny>,
+    ) -> PyResult<String> {
+        call(py, || {
+            let signal = text(signal, "signal")?;
+            let key = text(key, "key")?;
+            Ok(self.live()?.level(&signal, &key))
+        })
+    }
+
+    /// Events pushed so far.
+    fn events(&mut self, py: Python<'_>) -> PyResult<u64> {
+        call(py, || Ok(self.live()?.events()))
+    }
+
+    /// The state as JSON.
+    fn snapshot(&mut self, py: Python<'_>) -> PyResult<String> {
+        call(py, || self.live()?.snapshot())
+    }
+
+    /// End of stream: outputs of the events held back, as a JSON array.
+    fn flush(&mut self, py: Python<'_>) -> PyResult<String> {
+        call(py, || Ok(self.live()?.flush_json()))
+    }
+
+    /// Replaces the state with a snapshot; what was kept/reset as JSON.
+    fn restore(&mut self, py: Python<'_>, snapshot: &Bound<'_, PyAny>) -> PyResult<String> {
+        call(py, || {
+            let snapshot = text(snapshot, "snapshot")?;
+            self.live()?.restore(&snapshot)
+        })
+    }
+
+    /// Releases the engine's state; later calls raise `ClosedError`, and so
+    /// does a second `close()`.
+    fn close(&mut self, py: Python<'_>) -> PyResult<()> {
+        call(py, || {
+            self.live()?;
+            self.engine = None;
+            Ok(())
+        })
+    }
+
+    /// Whether `close()` was called.
+    fn is_closed(&self) -> bool {
+        self.engine.is_none()
+    }
+}
+
+/// The extension module.
+#[pymodule]
+fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<Definitions>()?;
+    m.add_class::<Engine>()?;
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    Ok(())
+}
