@@ -134,3 +134,53 @@ fn run_reads_standard_input() {
     let out = String::from_utf8_lossy(&o.stdout);
     assert!(out.contains(r#""to":"red""#), "{out}");
 }
+
+#[test]
+fn state_file_split_run_matches_one_run_byte_for_byte() {
+    let sample = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/samples/rain.jsonl")).unwrap();
+    let lines: Vec<&str> = sample.lines().collect();
+    let (a, b) = lines.split_at(1234);
+    let first = tmp("first.jsonl");
+    let second = tmp("second.jsonl");
+    std::fs::write(&first, a.join("\n") + "\n").unwrap();
+    std::fs::write(&second, b.join("\n") + "\n").unwrap();
+    let state = tmp("split.state");
+    let _ = std::fs::remove_file(&state);
+    let whole = yingji(&["run", "policies", "--events", "samples/rain.jsonl"]);
+    assert_eq!(whole.status.code(), Some(0));
+    let o1 = yingji(&["run", "policies", "--events", first.to_str().unwrap(), "--state", state.to_str().unwrap()]);
+    assert!(String::from_utf8_lossy(&o1.stderr).contains("no state file"), "{}", String::from_utf8_lossy(&o1.stderr));
+    let o2 = yingji(&["run", "policies", "--events", second.to_str().unwrap(), "--state", state.to_str().unwrap(), "--final"]);
+    assert!(String::from_utf8_lossy(&o2.stderr).contains("restored state"));
+    let mut split = o1.stdout.clone();
+    split.extend_from_slice(&o2.stdout);
+    assert!(!whole.stdout.is_empty());
+    // line numbers restart in the second file: compare all but `event`
+    let strip = |bytes: &[u8]| -> Vec<serde_json::Value> {
+        String::from_utf8_lossy(bytes)
+            .lines()
+            .map(|l| {
+                let mut v: serde_json::Value = serde_json::from_str(l).unwrap();
+                v.as_object_mut().unwrap().remove("event");
+                v
+            })
+            .collect()
+    };
+    assert_eq!(strip(&whole.stdout), strip(&split));
+}
+
+#[test]
+fn a_damaged_state_file_is_refused_unless_starting_fresh() {
+    let state = tmp("bad.state");
+    std::fs::write(&state, b"{\"format\":\"yingji-state\",\"version\":7}").unwrap();
+    let o = yingji(&["run", "policies", "--events", "samples/rain.jsonl", "--state", state.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("version 7") && err.contains("refusing"), "{err}");
+    assert!(o.stdout.is_empty(), "nothing runs on a refused state");
+    let o = yingji(&["run", "policies", "--events", "samples/rain.jsonl", "--state", state.to_str().unwrap(), "--fresh-state"]);
+    assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("starting fresh as asked"));
+    let saved = std::fs::read(&state).unwrap();
+    assert!(saved.starts_with(b"{\"format\":\"yingji-state\",\"version\":1"), "saved atomically in the current format");
+}
