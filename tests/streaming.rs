@@ -458,3 +458,38 @@ proptest! {
         prop_assert_eq!(e2.stats().duplicates as usize, noisy.len() - with_ids.len());
     }
 }
+
+#[test]
+fn tokio_stream_merges_sources_with_backpressure() {
+    use futures::StreamExt;
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let defs = rainstorm();
+    let sample = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/samples/rain.jsonl")).unwrap();
+    let lines: Vec<String> = sample.lines().map(str::to_string).collect();
+    let expected = without_positions(&{
+        let mut e = defs.engine().unwrap();
+        let mut out = Vec::new();
+        outputs(&mut e, &lines, &mut out);
+        e.flush(&mut out);
+        out
+    });
+    // two feeds (odd and even stations), merged; a channel of 2 forces backpressure
+    let (odd, even): (Vec<(usize, String)>, Vec<(usize, String)>) =
+        lines.iter().cloned().enumerate().partition(|(_, l)| l.contains("YY-001") || l.contains("YY-003") || l.contains("YY-005"));
+    let feed = |v: Vec<(usize, String)>| futures::stream::iter(v.into_iter().map(|(i, l)| (i as u64 + 1, l.into_bytes()))).boxed();
+    let got = rt.block_on(async {
+        let (tx, mut rx) = tokio::sync::mpsc::channel(2);
+        let task = tokio::spawn(yingji::stream::run(defs.engine().unwrap(), vec![feed(odd), feed(even)], tx, yingji::stream::Options::default()));
+        let mut got = Vec::new();
+        while let Some(item) = rx.recv().await {
+            match item {
+                yingji::stream::Item::Output(o) => got.push(o),
+                yingji::stream::Item::Rejected { reason, .. } => panic!("rejected: {reason}"),
+            }
+        }
+        let engine = task.await.unwrap();
+        assert_eq!(engine.stats().accepted, 2592);
+        got
+    });
+    assert_eq!(without_positions(&got), expected);
+}
