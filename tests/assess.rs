@@ -612,3 +612,81 @@ fn cli_refuses_broken_definitions_with_location() {
     assert_eq!(code, 1);
     assert!(err.contains("unknown field `falsified`"), "{err}");
 }
+
+mod live_and_batch {
+    use super::*;
+    use proptest::prelude::*;
+
+    const HOUR: i64 = 3_600_000;
+
+    fn line(kind: &str, id: &str, ms: i64, rest: &str) -> (i64, String) {
+        let t = Timestamp { ms, offset_min: 480 };
+        (ms, rec(kind, id, "南溪镇", &t.to_string(), rest))
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(200))]
+        /// Whatever the report times and however often the clock is advanced,
+        /// the live tracker ends with the batch verdict (plus a "missing" at
+        /// each deadline whose report came late).
+        #[test]
+        fn agree(
+            county in proptest::option::of(0..4 * HOUR),
+            city in proptest::option::of(0..6 * HOUR),
+            zero in proptest::collection::vec(0..5 * 24 * HOUR, 0..5),
+            stable in proptest::option::of(0..5 * 24 * HOUR),
+            ticks in proptest::collection::vec(0..6 * 24 * HOUR, 0..10),
+        ) {
+            let p = deadline_program();
+            let t0 = ts("2024-07-10T14:00:00+08:00").ms;
+            let mut lines = vec![
+                line("accident", "A", t0, r#","deaths":0"#),
+                line("disaster", "Z", t0, r#","dead_missing":0"#),
+            ];
+            let report = |id: &str, about: &str, at: i64, stage: &str| {
+                line("report", id, t0 + at, &format!(r#","about":"{about}","stage":"{stage}""#))
+            };
+            if let Some(d) = county { lines.push(report("R1", "A", d, "单位报县")); }
+            if let Some(d) = city { lines.push(report("R2", "A", d, "县报市")); }
+            for (i, d) in zero.iter().enumerate() { lines.push(report(&format!("Z{i}"), "Z", *d, "零报告")); }
+            if let Some(d) = stable { lines.push(report("S", "Z", d, "灾情稳定")); }
+            lines.sort_by_key(|(ms, _)| *ms);
+            let end = t0 + 6 * 24 * HOUR;
+            let mut clock: Vec<i64> = ticks.iter().map(|t| t0 + t).collect();
+            clock.sort_unstable();
+            let mut tracker = Tracker::new(p.clone());
+            let mut out = Vec::new();
+            let mut next_tick = 0;
+            for (i, (ms, l)) in lines.iter().enumerate() {
+                while clock.get(next_tick).is_some_and(|t| t < ms) {
+                    tracker.advance(clock[next_tick], &mut out);
+                    next_tick += 1;
+                }
+                tracker.observe_line(l, i as u64 + 1, &mut out).unwrap();
+            }
+            for t in &clock[next_tick..] {
+                tracker.advance(*t, &mut out);
+            }
+            tracker.advance(end, &mut out);
+            type Key = (String, String, Option<u32>, &'static str);
+            let key = |o: &DeadlineOutput| -> Key {
+                let c = o.check();
+                (c.subject.to_string(), c.stage.to_string(), c.occurrence, o.type_name())
+            };
+            let mut live: Vec<Key> = out.iter().map(key).filter(|k| k.3 != "report_due").collect();
+            live.sort();
+            let records: Vec<Record> = lines.iter().enumerate().map(|(i, (_, l))| {
+                let mut r = parse_record(&p, l, i as u64 + 1).unwrap();
+                grade(&p, &mut r);
+                r
+            }).collect();
+            let checks = check_batch(&p, &records, Timestamp { ms: end, offset_min: 480 });
+            let mut want: Vec<Key> = yingji::engine::assess::deadline::outputs(&checks).iter().map(key).filter(|k| k.3 != "report_due").collect();
+            for c in checks.iter().filter(|c| matches!(c.status, Status::Late { .. })) {
+                want.push((c.subject.to_string(), c.stage.to_string(), c.occurrence, "report_missing"));
+            }
+            want.sort();
+            prop_assert_eq!(live, want);
+        }
+    }
+}

@@ -423,8 +423,15 @@ impl Tracker {
     }
 
     /// Takes one (checked, graded) record: a subject opens its obligations, a
-    /// report settles one. Advances the clock to the record's time.
+    /// report settles one. The clock first advances to the record's time, so
+    /// a report one millisecond after its deadline yields `report_missing`
+    /// (at the deadline) and then `report_late`.
     pub fn observe(&mut self, r: &Record, out: &mut Vec<DeadlineOutput>) {
+        // time first moves to the record: deadlines before it pass (missing),
+        // then the record counts (a report after its deadline is late)
+        if r.ts.ms > self.now {
+            self.advance(r.ts.ms, out);
+        }
         let mut touched = false;
         for (i, set) in self.program.deadlines.iter().enumerate() {
             if r.kind == set.subject {
@@ -455,6 +462,15 @@ impl Tracker {
         if touched || now > self.now {
             self.advance(now, out);
         }
+    }
+
+    /// Reads one JSONL record line (checked and graded like a batch record)
+    /// and observes it. A refused line changes nothing.
+    pub fn observe_line(&mut self, line: &str, seq: u64, out: &mut Vec<DeadlineOutput>) -> Result<(), super::records::RecordError> {
+        let mut r = super::records::parse_record(&self.program, line, seq)?;
+        super::records::grade(&self.program, &mut r);
+        self.observe(&r, out);
+        Ok(())
     }
 
     /// Moves event time to `now_ms` (never backwards) and emits every
