@@ -79,6 +79,8 @@ pub struct Definitions {
     pub files: usize,
     /// Emergency plans, chains and rosters.
     pub plans: yingji_engine::workflow::PlanSet,
+    /// Assessments, accident gradings, reporting deadlines.
+    pub assess: yingji_engine::assess::AssessProgram,
 }
 
 impl Definitions {
@@ -112,6 +114,7 @@ impl Definitions {
             sources: l.sources,
             files: l.files,
             plans: l.plans,
+            assess: l.assess,
         })
     }
 
@@ -125,7 +128,7 @@ impl Definitions {
 
     /// A fresh engine with explicit run settings (lateness, late policy, …).
     pub fn engine_with(&self, config: yingji_engine::Config) -> Result<Engine, yingji_engine::ir::ProgramError> {
-        let engine = Engine::with_config(self.program.clone(), config)?;
+        let engine = Engine::with_config(self.program.clone(), config)?.with_deadlines(self.assess.clone());
         Ok(if self.plans.plans.is_empty() {
             engine
         } else {

@@ -9,6 +9,25 @@ use yingji_engine::ir::Program;
 pub trait Loader {
     /// Every `(name, text)` to load, or a diagnostic message for what failed.
     fn sources(&self) -> Vec<Result<(String, String), (String, String)>>;
+
+    /// Reads `rel` (a `.rhai` file a policy imports) next to the policy
+    /// named `policy`: its name and text, or why it cannot be read.
+    fn read_beside(&self, policy: &str, rel: &str) -> Result<(String, String), String> {
+        let _ = (policy, rel);
+        Err("this loader cannot read imported files".into())
+    }
+}
+
+/// Checks an import path: relative, no `..`, ending in `.rhai`.
+fn import_path(rel: &str) -> Result<&Path, String> {
+    let p = Path::new(rel);
+    if !rel.ends_with(".rhai") {
+        return Err("only `.rhai` files can be imported".into());
+    }
+    if p.is_absolute() || p.components().any(|c| !matches!(c, std::path::Component::Normal(_))) {
+        return Err("an import must be a path relative to the policy, without `..`".into());
+    }
+    Ok(p)
 }
 
 /// Files and folders (recursively: `*.yj`, `*.yaml`, `*.yml`, sorted by path).
@@ -32,6 +51,12 @@ impl Loader for FsLoader {
             }
         }
         out
+    }
+
+    fn read_beside(&self, policy: &str, rel: &str) -> Result<(String, String), String> {
+        let p = Path::new(policy).parent().unwrap_or(Path::new("")).join(import_path(rel)?);
+        let name = p.display().to_string();
+        std::fs::read_to_string(&p).map(|t| (name, t)).map_err(|e| format!("cannot read `{}`: {e}", p.display()))
     }
 }
 
@@ -63,7 +88,23 @@ pub struct MemLoader(pub Vec<(String, String)>);
 
 impl Loader for MemLoader {
     fn sources(&self) -> Vec<Result<(String, String), (String, String)>> {
-        self.0.iter().cloned().map(Ok).collect()
+        self.0
+            .iter()
+            .filter(|(n, _)| !n.ends_with(".rhai"))
+            .cloned()
+            .map(Ok)
+            .collect()
+    }
+
+    /// Finds `rel` among the entries, next to `policy` or by its plain name.
+    fn read_beside(&self, policy: &str, rel: &str) -> Result<(String, String), String> {
+        let beside = Path::new(policy).parent().unwrap_or(Path::new("")).join(import_path(rel)?);
+        let beside = beside.display().to_string();
+        self.0
+            .iter()
+            .find(|(n, _)| *n == beside || n == rel)
+            .cloned()
+            .ok_or_else(|| format!("no file `{rel}` next to `{policy}`"))
     }
 }
 
@@ -80,6 +121,8 @@ pub struct Loaded {
     pub files: usize,
     /// Plans, chains and rosters (empty when no plan documents were loaded).
     pub plans: yingji_engine::workflow::PlanSet,
+    /// Assessments, gradings, reporting deadlines and unit rosters.
+    pub assess: yingji_engine::assess::AssessProgram,
 }
 
 impl Loaded {
@@ -102,6 +145,25 @@ fn yaml_top_keys(text: &str) -> Vec<String> {
     serde_saphyr::from_str::<crate::yaml::OrderedMap<serde::de::IgnoredAny>>(text)
         .map(|m| m.0.into_iter().map(|(k, _)| k.value).collect())
         .unwrap_or_default()
+}
+
+/// Reads every `.rhai` file the definitions of `policy` import.
+fn resolve_imports(loader: &dyn Loader, policy: &str, defs: &mut [Def], sources: &mut SourceMap, diags: &mut Vec<Diagnostic>) {
+    for d in defs {
+        let Def::Script(s) = d else { continue };
+        let crate::ast::ScriptSource::Import { path, file } = &mut s.source else { continue };
+        match loader.read_beside(policy, &path.name) {
+            Ok((name, text)) => {
+                let f = sources.add(&name, &text);
+                *file = Some(Span::new(f, 0, text.len()));
+            }
+            Err(why) => diags.push(
+                Diagnostic::error(codes::IO, path.span, format!("cannot import `{}`", path.name))
+                    .label(why)
+                    .hint("the `.rhai` file must be next to the policy (a relative path)"),
+            ),
+        }
+    }
 }
 
 /// Loads, parses, validates and lowers everything `loader` provides.
@@ -152,7 +214,9 @@ pub fn load(loader: &dyn Loader) -> Loaded {
                         )
                     }
                 } else {
-                    crate::parse::parse_file(f, &text)
+                    let (mut defs, mut ds) = crate::parse::parse_file(f, &text);
+                    resolve_imports(loader, &name, &mut defs, &mut sources, &mut ds);
+                    (defs, ds)
                 };
                 defs.append(&mut d);
                 diagnostics.append(&mut ds);
@@ -161,6 +225,8 @@ pub fn load(loader: &dyn Loader) -> Loaded {
     }
     let lowered = crate::lower::lower(&defs, &sources);
     diagnostics.extend(lowered.diagnostics);
+    let (assess, assess_diags) = crate::assess::compile(&defs, &sources);
+    diagnostics.extend(assess_diags);
     let mut program = lowered.program;
     let mut plans = yingji_engine::workflow::PlanSet::default();
     if !plan_files.is_empty() {
@@ -175,5 +241,6 @@ pub fn load(loader: &dyn Loader) -> Loaded {
         diagnostics,
         files,
         plans,
+        assess,
     }
 }

@@ -35,6 +35,8 @@ struct Lowerer<'a> {
     tables: HashMap<String, (u16, HashMap<String, (u16, Type)>)>,
     /// The table the current signal reads, and where it is first used.
     cur_table: Option<(u16, String)>,
+    /// Script functions by name.
+    script_sigs: HashMap<String, crate::script::Sig>,
 }
 
 /// What names an expression may use.
@@ -734,15 +736,19 @@ impl Lowerer<'_> {
             };
             return Some((Expr::Window(idx as u16), Type::Number));
         }
+        if let Some(sig) = self.script_sigs.get(&name.name).cloned() {
+            return self.script_call(e, name, &sig, args, env, report_unknown);
+        }
         let builtin = match name.name.as_str() {
             "abs" => Builtin::Abs,
             "min" => Builtin::Min,
             "max" => Builtin::Max,
             other => {
-                let known = ["sum", "avg", "min", "max", "count", "first", "last", "delta", "rate", "count_if", "abs"];
+                let mut known: Vec<&str> = crate::script::RESERVED.to_vec();
+                known.extend(self.script_sigs.keys().map(String::as_str));
                 let mut d = Diagnostic::error(codes::BAD_CALL, name.span, format!("unknown function `{other}`"))
-                    .label("not a built-in function");
-                d = match suggest(other, known) {
+                    .label("not a built-in or script function");
+                d = match suggest(other, known.iter().copied()) {
                     Some(s) => d.hint(format!("did you mean `{s}`?")),
                     None => d.hint(format!("functions: {}", known.join(", "))),
                 };
@@ -775,6 +781,60 @@ impl Lowerer<'_> {
         }
         Some((Expr::Call(builtin, lowered), Type::Number))
     }
+
+    /// A call of a script function: arity and argument types as declared.
+    fn script_call(
+        &mut self,
+        e: &ast::Expr,
+        name: &Ident,
+        sig: &crate::script::Sig,
+        args: &[ast::Arg],
+        env: &mut Env<'_>,
+        report_unknown: bool,
+    ) -> Option<(Expr, Type)> {
+        let decl = format!(
+            "{}({}) -> {}",
+            name.name,
+            sig.params.iter().map(|(n, t)| format!("{n}: {t}")).collect::<Vec<_>>().join(", "),
+            sig.ret
+        );
+        let at = self.sources.location(sig.span);
+        if args.len() != sig.params.len() {
+            self.err(
+                Diagnostic::error(
+                    codes::BAD_CALL,
+                    e.span,
+                    format!("`{}` takes {} argument(s), got {}", name.name, sig.params.len(), args.len()),
+                )
+                .label("wrong number of arguments")
+                .hint(format!("declared at {at} as `{decl}`")),
+            );
+            return None;
+        }
+        let mut lowered = Vec::new();
+        let mut ok = true;
+        for (a, (p, want)) in args.iter().zip(&sig.params) {
+            let Some((ae, at_ty)) = self.expr(&a.expr, env, report_unknown) else {
+                ok = false;
+                continue;
+            };
+            if at_ty != *want {
+                self.err(
+                    Diagnostic::error(
+                        codes::TYPE_MISMATCH,
+                        a.expr.span,
+                        format!("argument `{p}` of `{}` is a {want}, but this is a {at_ty}", name.name),
+                    )
+                    .label(format!("this is a {at_ty}"))
+                    .hint(format!("declared at {at} as `{decl}`")),
+                );
+                ok = false;
+                continue;
+            }
+            lowered.push(ae);
+        }
+        ok.then_some((Expr::Script(sig.index, lowered), sig.ret))
+    }
 }
 
 /// Validates and lowers definitions from any number of files.
@@ -787,7 +847,11 @@ pub fn lower(defs: &[Def], sources: &SourceMap) -> Lowered {
         diags: Vec::new(),
         tables: HashMap::new(),
         cur_table: None,
+        script_sigs: HashMap::new(),
     };
+    let (scripts, sigs) = crate::script::lower_scripts(defs, sources, &mut l.diags);
+    l.program.scripts = scripts;
+    l.script_sigs = sigs;
     for d in defs {
         if let Def::Table(t) = d {
             l.table(t);
@@ -816,7 +880,6 @@ pub fn lower(defs: &[Def], sources: &SourceMap) -> Lowered {
             }
         }
     }
-    l.diags.extend(crate::assess::compile(defs, sources).1);
     Lowered {
         program: l.program,
         diagnostics: l.diags,

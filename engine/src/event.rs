@@ -11,7 +11,7 @@ use rustc_hash::FxHashMap;
 use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, Visitor};
 use std::borrow::Cow;
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 /// A parsed event.
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -28,6 +28,20 @@ pub struct Event {
     pub fields: Vec<Value>,
     /// Position in the input (1-based line number for JSONL), for explanations.
     pub seq: u64,
+}
+
+impl Event {
+    /// An empty event at input position `seq` (a buffer to parse into).
+    pub fn empty(seq: u64) -> Event {
+        Event {
+            ts: Timestamp::default(),
+            kind: None,
+            kind_name: Arc::from(""),
+            id: None,
+            fields: Vec::new(),
+            seq,
+        }
+    }
 }
 
 /// Why an event line was rejected.
@@ -80,6 +94,45 @@ pub struct Schema {
     kinds: FxHashMap<Box<str>, KindId>,
     kind_names: Vec<Arc<str>>,
     nfields: usize,
+    texts: TextCache,
+}
+
+/// Short string field values seen before (station ids, regions, kinds of
+/// alarm), so that parsing a line shares their text instead of allocating
+/// it again. Bounded: past [`TextCache::MAX_ENTRIES`] texts, new ones are
+/// allocated as usual.
+#[derive(Debug, Default)]
+struct TextCache(Mutex<rustc_hash::FxHashSet<Arc<str>>>);
+
+impl TextCache {
+    const MAX_ENTRIES: usize = 1 << 20;
+    const MAX_LEN: usize = 48;
+
+    /// `s` as a shared string, from the cache when seen before.
+    #[inline]
+    fn get(&self, s: &str) -> Arc<str> {
+        if s.len() > Self::MAX_LEN {
+            return Arc::from(s);
+        }
+        // a poisoned or busy cache only costs an allocation
+        let Ok(mut set) = self.0.try_lock() else {
+            return Arc::from(s);
+        };
+        if let Some(a) = set.get(s) {
+            return a.clone();
+        }
+        let a: Arc<str> = Arc::from(s);
+        if set.len() < Self::MAX_ENTRIES {
+            set.insert(a.clone());
+        }
+        a
+    }
+}
+
+impl Clone for TextCache {
+    fn clone(&self) -> Self {
+        TextCache::default()
+    }
 }
 
 impl Schema {
@@ -100,6 +153,7 @@ impl Schema {
                 .collect(),
             kind_names: p.kinds.iter().map(|k| Arc::from(k.name.as_str())).collect(),
             nfields: p.fields.len(),
+            texts: TextCache::default(),
         }
     }
 
@@ -133,14 +187,7 @@ impl Schema {
     /// assert!(s.parse(r#"{"ts":"2024-07-29T03:10:00+08:00","kind":"rain","mm":"wet"}"#, &p, 2).is_err());
     /// ```
     pub fn parse(&self, line: &str, program: &Program, seq: u64) -> Result<Event, EventError> {
-        let mut ev = Event {
-            ts: Timestamp::default(),
-            kind: None,
-            kind_name: Arc::from(""),
-            id: None,
-            fields: Vec::new(),
-            seq,
-        };
+        let mut ev = Event::empty(seq);
         self.parse_into(line, program, seq, &mut ev)?;
         Ok(ev)
     }
@@ -287,7 +334,7 @@ impl<'de> Visitor<'de> for &mut Raw<'_, '_, 'de> {
                                 self.problem = Some(EventError::NotFinite(name.to_string()));
                                 return Err(de::Error::custom("bad number"));
                             }
-                            Scalar::Str(s) => Value::Str(Arc::from(s.as_ref())),
+                            Scalar::Str(s) => Value::Str(self.schema.texts.get(s.as_ref())),
                             Scalar::Other(what) => {
                                 self.problem = Some(EventError::Nested(name.to_string(), what));
                                 return Err(de::Error::custom("nested value"));

@@ -117,6 +117,12 @@ pub enum Output {
     Absence(Absence),
     /// `{"type":"recovered", ...}`: an absent key reported again.
     Recovered(Recovered),
+    /// `{"type":"report_due", ...}`: a report became due (事故灾害报送).
+    ReportDue(crate::assess::deadline::Notice),
+    /// `{"type":"report_late", ...}`: a report arrived after its deadline.
+    ReportLate(crate::assess::deadline::Notice),
+    /// `{"type":"report_missing", ...}`: a deadline passed without its report.
+    ReportMissing(crate::assess::deadline::Notice),
     /// `{"type":"plan_started", ...}`: a plan instance began.
     PlanStarted(crate::workflow::out::PlanStarted),
     /// `{"type":"notify", ...}`: a person is called.
@@ -137,6 +143,10 @@ pub enum Output {
     TimedOut(crate::workflow::out::TimedOut),
     /// `{"type":"plan_closed", ...}`: an instance ended.
     PlanClosed(crate::workflow::out::PlanClosed),
+    /// `{"type":"script_error", ...}`: a script function failed or hit a limit.
+    ScriptError(crate::script::ScriptError),
+    /// `{"type":"script_suppressed", ...}`: failures of a script function left out (rate limit).
+    ScriptSuppressed(crate::script::ScriptSuppressed),
 }
 
 impl Output {
@@ -147,6 +157,7 @@ impl Output {
             Output::Late(o) => o.ts,
             Output::Absence(o) => o.ts,
             Output::Recovered(o) => o.ts,
+            Output::ReportDue(n) | Output::ReportLate(n) | Output::ReportMissing(n) => n.ts,
             Output::PlanStarted(o) => o.head.ts,
             Output::Notify(o) => o.head.ts,
             Output::Escalated(o) => o.head.ts,
@@ -157,6 +168,8 @@ impl Output {
             Output::ResponseDeclared(o) => o.head.ts,
             Output::TimedOut(o) => o.head.ts,
             Output::PlanClosed(o) => o.head.ts,
+            Output::ScriptError(o) => o.ts,
+            Output::ScriptSuppressed(o) => o.ts,
         }
     }
 

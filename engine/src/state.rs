@@ -89,6 +89,9 @@ struct Snapshot {
     /// Plan instances, calls and timers (when plans are loaded).
     #[serde(default)]
     workflow: Option<serde_json::Value>,
+    /// Record lines the live reporting deadlines observed, and their clock.
+    #[serde(default)]
+    deadlines: Option<(Vec<(u64, String)>, i64)>,
 }
 
 /// A stable fingerprint of a signal's definition (not of where it is written).
@@ -118,8 +121,12 @@ impl Engine {
             .signals
             .iter()
             .zip(&self.signals)
-            .map(|(def, rt)| {
-                let mut keys: Vec<(Arc<str>, KeyState)> = rt.keys.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+            .enumerate()
+            .map(|(i, (def, rt))| {
+                let mut keys: Vec<(Arc<str>, KeyState)> = match &self.compiled {
+                    Some(c) => c.export_keys(i),
+                    None => rt.keys.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+                };
                 keys.sort_by(|a, b| a.0.cmp(&b.0));
                 SignalSnap {
                     name: def.name.clone(),
@@ -176,6 +183,7 @@ impl Engine {
             stats: self.stats.clone(),
             last_sweep: self.last_sweep,
             workflow: self.workflow().and_then(|wf| serde_json::to_value(wf.state()).ok()),
+            deadlines: self.deadlines.as_ref().map(|d| d.state()),
         };
         serde_json::to_vec(&snap).unwrap_or_default()
     }
@@ -200,6 +208,7 @@ impl Engine {
             (Some(w), Some(_)) => Some(serde_json::from_value(w.clone()).map_err(|e| StateError::Corrupt(format!("plan state: {e}")))?),
             _ => None,
         };
+        let deadline_state = snap.deadlines.clone();
         let mut report = RestoreReport::default();
         let index = |name: &str| self.program.signals.iter().position(|s| s.name == name);
         let mut restored = vec![false; self.signals.len()];
@@ -239,7 +248,8 @@ impl Engine {
                 skip,
             }));
         }
-        // everything validated: now replace the state
+        // everything validated: now replace the state (held by the reference path from here on)
+        self.compiled = None;
         for (i, keys) in new_keys.into_iter().enumerate() {
             if let Some(rt) = self.signals.get_mut(i) {
                 rt.keys = keys.unwrap_or_default().into_iter().collect();
@@ -265,6 +275,9 @@ impl Engine {
             .collect();
         self.stats = snap.stats;
         self.last_sweep = snap.last_sweep;
+        if let (Some((log, now)), Some(d)) = (deadline_state, self.deadlines.as_mut()) {
+            d.restore(log, now).map_err(|e| StateError::Corrupt(format!("deadline records: {e}")))?;
+        }
         if let (Some(w), Some(wf)) = (workflow, self.workflow_mut()) {
             wf.restore(w);
             report.kept.push("plans".into());

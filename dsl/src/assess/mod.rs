@@ -52,18 +52,6 @@ pub struct AssessLoaded {
 /// side as well.
 pub fn load(loader: &dyn Loader) -> AssessLoaded {
     let loaded = crate::load::load(loader);
-    let mut defs = Vec::new();
-    let mut id = 0;
-    while let Some(f) = loaded.sources.file(id) {
-        let name = f.name.to_string();
-        let text = f.text.to_string();
-        if name.ends_with(".yaml") || name.ends_with(".yml") {
-            defs.extend(crate::yaml::parse_yaml(id, &text).0);
-        } else if !text.is_empty() {
-            defs.extend(crate::parse::parse_file(id, &text).0);
-        }
-        id += 1;
-    }
-    let (program, _already_reported) = compile(&defs, &loaded.sources);
+    let program = loaded.assess.clone();
     AssessLoaded { loaded, program }
 }

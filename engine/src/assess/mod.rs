@@ -12,6 +12,7 @@
 //! and absent), so expressions never see surprises.
 
 pub mod deadline;
+pub mod live;
 pub mod eval;
 pub mod records;
 
