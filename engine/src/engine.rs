@@ -248,6 +248,13 @@ pub struct Engine {
     workflow: Option<crate::workflow::WorkflowRuntime>,
     /// Script functions (rhai), compiled once.
     scripts: crate::script::ScriptRt,
+    /// Live reporting deadlines (事故灾害报送), when deadlines are defined.
+    pub(crate) deadlines: Option<crate::assess::live::LiveDeadlines>,
+    /// The compiled evaluator, when the program compiles (see
+    /// [`crate::compiled`]): it then holds every signal's per-key state in
+    /// place of `signals[..].keys`. Not used with `idle_ttl_ms`; dropped by
+    /// [`Engine::restore`], which continues on the reference path.
+    pub(crate) compiled: Option<crate::compiled::CompiledEngine>,
 }
 
 /// Runs script calls for one key of one signal (see [`crate::script`]).
@@ -274,6 +281,9 @@ pub enum LineError {
     /// The event could not be applied.
     #[error(transparent)]
     Push(#[from] PushError),
+    /// A record that reporting deadlines follow failed its record checks.
+    #[error("{0}")]
+    Record(String),
 }
 
 impl Engine {
@@ -327,7 +337,13 @@ impl Engine {
                 }
             })
             .collect();
+        let compiled = match config.idle_ttl_ms {
+            None => crate::compiled::CompiledEngine::new(&program).ok(),
+            Some(_) => None,
+        };
         Ok(Engine {
+            deadlines: None,
+            compiled,
             schema: Schema::new(&program),
             program: Arc::new(program),
             signals,
@@ -381,20 +397,27 @@ impl Engine {
 
     /// Parses and accepts one JSONL line; on error nothing changes.
     pub fn push_line(&mut self, line: &str, seq: u64, out: &mut Vec<Output>) -> Result<(), LineError> {
-        let mut ev = self.scratch_event.take().unwrap_or_else(|| Event {
-            ts: Timestamp::default(),
-            kind: None,
-            kind_name: Arc::from(""),
-            id: None,
-            fields: Vec::new(),
-            seq,
-        });
+        let mut ev = self.scratch_event.take().unwrap_or_else(|| Event::empty(seq));
         let r = match self.schema.parse_into(line, &self.program, seq, &mut ev) {
-            Ok(()) => self.push(&ev, out).map_err(LineError::from),
+            Ok(()) => self.push_checked(&ev, line, out),
             Err(e) => Err(e.into()),
         };
         self.scratch_event = Some(ev);
         r
+    }
+
+    /// Applies a parsed event; record kinds that reporting deadlines follow
+    /// are checked as records first (a refused record changes nothing).
+    fn push_checked(&mut self, ev: &Event, line: &str, out: &mut Vec<Output>) -> Result<(), LineError> {
+        let record = match self.deadlines.as_ref() {
+            Some(d) if d.follows(&ev.kind_name) => Some(d.check(line, ev.seq).map_err(LineError::Record)?),
+            _ => None,
+        };
+        self.push(ev, out)?;
+        if let (Some(d), Some(r)) = (self.deadlines.as_mut(), record) {
+            d.observe(line, ev.seq, &r, out);
+        }
+        Ok(())
     }
 
     /// Whether any signal listens to this event's kind.
@@ -448,6 +471,16 @@ impl Engine {
     /// kinds plans need (see [`crate::workflow::runtime::merge_kinds`]).
     pub fn with_plans(mut self, plans: crate::workflow::PlanSet) -> Engine {
         self.workflow = Some(crate::workflow::WorkflowRuntime::new(plans, &self.program));
+        self
+    }
+
+    /// Follows reporting deadlines live: record lines of the deadline sets'
+    /// kinds open and settle obligations; `report_due`, `report_late` and
+    /// `report_missing` come out on the event-time clock.
+    pub fn with_deadlines(mut self, program: crate::assess::AssessProgram) -> Engine {
+        if !program.deadlines.is_empty() {
+            self.deadlines = Some(crate::assess::live::LiveDeadlines::new(program));
+        }
         self
     }
 
@@ -534,6 +567,12 @@ impl Engine {
                     .collect(),
                 applied: apply,
             }));
+            if let (true, Some(c)) = (apply, self.compiled.as_mut()) {
+                // each key applies an event at the latest of its own time and the event's
+                c.push_skipping(ev, &[], |e, ch| out.push(e.output(ev, ch)))?;
+                self.stats.applied += 1;
+                return Ok(());
+            }
             if apply {
                 // applied at each key's current time, right away
                 for &s in &sigs {
@@ -597,6 +636,9 @@ impl Engine {
             }
         }
         self.released = self.released.max(wm);
+        if let Some(d) = self.deadlines.as_mut() {
+            d.advance(wm, out);
+        }
         self.forget_old(wm);
     }
 
@@ -700,6 +742,13 @@ impl Engine {
     }
 
     fn apply_signals(&mut self, q: &Queued, sigs: &[usize], out: &mut Vec<Output>) {
+        if let Some(c) = self.compiled.as_mut() {
+            // keys were checked when the event was accepted
+            if let Ok(true) = c.push_skipping(&q.ev, &q.skip, |e, ch| out.push(e.output(&q.ev, ch))) {
+                self.stats.applied += 1;
+            }
+            return;
+        }
         let mut applied = false;
         for &s in sigs {
             if q.skip.contains(&(s as u16)) {
@@ -908,11 +957,21 @@ impl Engine {
 
     /// The current level of `key` in `signal`.
     pub fn level(&self, signal: &str, key: &str) -> Level {
+        if let Some(c) = &self.compiled {
+            return c.level(signal, key);
+        }
         self.signals
             .iter()
             .find(|s| s.name.as_ref() == signal)
             .and_then(|s| s.keys.get(key))
             .map_or(Level::None, |k| k.level)
+    }
+
+    /// Lines script functions wrote with `print`/`debug` since the last
+    /// call (never to stdout), and how many older lines were dropped (the
+    /// log keeps the last [`crate::script::LOG_CAPACITY`]).
+    pub fn script_log(&self) -> (Vec<String>, u64) {
+        self.scripts.take_log()
     }
 
     /// Events accepted but still held back by the lateness.
@@ -922,11 +981,17 @@ impl Engine {
 
     /// Number of keys held over all signals.
     pub fn key_count(&self) -> usize {
+        if let Some(c) = &self.compiled {
+            return c.key_count();
+        }
         self.signals.iter().map(|s| s.keys.len()).sum()
     }
 
     /// Approximate heap bytes of per-key state (for memory reports).
     pub fn state_bytes(&self) -> usize {
+        if let Some(c) = &self.compiled {
+            return c.state_bytes();
+        }
         self.signals
             .iter()
             .map(|s| {
