@@ -110,7 +110,7 @@ impl NativeWindows {
         let to = WINDOWS_RULES
             .iter()
             .zip(st.sums)
-            .position(|(&(_, t), s)| Fixed::sum_to_f64(i128::from(s)) >= t)
+            .position(|(&(_, t), s)| yingji_engine::compiled::flat::sum_to_f64(i128::from(s)) >= t)
             .and_then(super::level_at)
             .unwrap_or(Level::None);
         if to != st.level {

@@ -10,7 +10,6 @@
 use crate::eval::{Scope, eval as ref_eval};
 use crate::ir::{BinOp, Builtin, Expr, UnOp};
 use crate::value::Value;
-use crate::window::{WindowLayout, WindowState};
 use std::sync::Arc;
 
 /// A value during compiled evaluation.
@@ -65,8 +64,8 @@ pub struct Cx<'a> {
     pub consts: &'a [Arc<str>],
     /// The `let`s computed so far.
     pub lets: &'a [Cell],
-    /// The key's windows, if any.
-    pub windows: Option<(&'a WindowLayout, &'a WindowState)>,
+    /// The key's window values, by window index (empty outside a key's evaluation).
+    pub windows: &'a [Cell],
 }
 
 impl Cx<'_> {
@@ -260,10 +259,7 @@ pub fn eval(e: &CExpr, cx: &Cx<'_>) -> Cell {
         CExpr::Const(c) => *c,
         CExpr::Field(f) => cx.field(*f),
         CExpr::Let(i) => cx.lets.get(usize::from(*i)).copied().unwrap_or_default(),
-        CExpr::Window(i) => match cx.windows.map(|(l, st)| l.value(st, *i)) {
-            Some(Value::Num(n)) => Cell::Num(n),
-            _ => Cell::Null,
-        },
+        CExpr::Window(i) => cx.windows.get(usize::from(*i)).copied().unwrap_or_default(),
         CExpr::CmpNum(op, s, c) => match eval(s, cx) {
             Cell::Num(x) => Cell::Bool(op.holds(x, *c)),
             // text, booleans and null never compare with a number

@@ -26,6 +26,7 @@
 //! engine's, in the same order, with the same errors.
 
 pub mod expr;
+pub mod flat;
 pub mod index;
 pub mod ladder;
 
@@ -37,6 +38,7 @@ use crate::time::{MS_PER_MINUTE, Timestamp};
 use crate::value::{Fixed, Level, Value};
 use crate::window::{WindowLayout, WindowState};
 use expr::{CExpr, Cell, Consts, Cx};
+use flat::{FlatLayout, FlatWindows};
 use index::KindIndex;
 use ladder::Ladder;
 use rustc_hash::FxHashMap;
@@ -109,6 +111,35 @@ const MAX_RULES: usize = 4;
 /// "Not holding" in [`KeyState::since`].
 const NEVER: i64 = i64::MIN;
 
+/// Window contents of one key.
+#[derive(Clone, Debug)]
+enum Win {
+    /// The signal has no windows.
+    None,
+    /// Sliding totals over one input (see [`flat`]).
+    Flat(FlatWindows),
+    /// Anything else: the reference store.
+    Generic(WindowState),
+}
+
+/// How a signal's windows are stored.
+#[derive(Debug)]
+enum WinLayout {
+    None,
+    Flat(FlatLayout),
+    Generic(WindowLayout),
+}
+
+impl WinLayout {
+    fn new_state(&self) -> Win {
+        match self {
+            WinLayout::None => Win::None,
+            WinLayout::Flat(_) => Win::Flat(FlatWindows::default()),
+            WinLayout::Generic(l) => Win::Generic(l.new_state()),
+        }
+    }
+}
+
 /// State of one key of one signal.
 #[derive(Clone, Debug)]
 struct KeyState {
@@ -116,7 +147,61 @@ struct KeyState {
     level: Level,
     /// Per rule: since when its condition has held without a break.
     since: [i64; MAX_RULES],
-    windows: WindowState,
+    /// Per rule: consecutive readings for which it has held.
+    readings: [u32; MAX_RULES],
+    /// Since when the current level's condition has been false ([`NEVER`]: not false).
+    stay_false_since: i64,
+    windows: Win,
+}
+
+/// Per-key states of one signal.
+#[derive(Debug, Default)]
+struct Store {
+    /// Interned key id → index in `states` plus one (0: none).
+    slot: Vec<u32>,
+    /// States, in order of first appearance.
+    states: Vec<KeyState>,
+    /// Key id of each state.
+    ids: Vec<u32>,
+}
+
+impl Store {
+    #[inline]
+    fn get(&self, key: u32) -> Option<&KeyState> {
+        let i = self.slot.get(key as usize).copied().unwrap_or(0);
+        self.states.get((i as usize).wrapping_sub(1))
+    }
+
+    #[inline]
+    fn get_or_insert(&mut self, key: u32, make: impl FnOnce() -> KeyState) -> Option<&mut KeyState> {
+        let k = key as usize;
+        if k >= self.slot.len() {
+            self.slot.resize(k + 1, 0);
+        }
+        let slot = self.slot.get_mut(k)?;
+        if *slot == 0 {
+            self.states.push(make());
+            self.ids.push(key);
+            *slot = u32::try_from(self.states.len()).unwrap_or(u32::MAX);
+        }
+        let i = (*slot as usize).wrapping_sub(1);
+        self.states.get_mut(i)
+    }
+
+    fn heap_bytes(&self) -> usize {
+        self.slot.capacity() * 4
+            + self.ids.capacity() * 4
+            + self.states.capacity() * std::mem::size_of::<KeyState>()
+            + self
+                .states
+                .iter()
+                .map(|k| match &k.windows {
+                    Win::None => 0,
+                    Win::Flat(f) => f.heap_bytes(),
+                    Win::Generic(g) => g.heap_bytes(),
+                })
+                .sum::<usize>()
+    }
 }
 
 #[derive(Debug)]
@@ -124,14 +209,18 @@ struct CSignal {
     name: Arc<str>,
     residual: Option<CExpr>,
     key: u16,
-    layout: WindowLayout,
+    /// The key when the index already fixes it (`where key == "R1"`).
+    fixed_key: Option<u32>,
+    layout: WinLayout,
+    /// Number of windows.
+    nwindows: usize,
     inputs: Vec<CExpr>,
     lets: Vec<CExpr>,
     let_names: Vec<Arc<str>>,
     levels: Levels,
     rule_levels: Vec<Level>,
     rule_texts: Vec<(Arc<str>, Arc<str>)>,
-    states: FxHashMap<u32, KeyState>,
+    states: Store,
 }
 
 /// Interned keys: each distinct key text once, as a `u32`.
@@ -212,6 +301,8 @@ pub struct CompiledEngine {
     candidates: Vec<u32>,
     targets: Vec<(u32, u32)>,
     lets: Vec<Cell>,
+    /// Window values of the key being evaluated.
+    wvals: Vec<Cell>,
     key_text: String,
 }
 
@@ -226,6 +317,7 @@ impl CompiledEngine {
         let mut consts = Consts::default();
         let mut kinds: Vec<KindIndex> = program.kinds.iter().map(|_| KindIndex::default()).collect();
         let mut signals = Vec::with_capacity(program.signals.len());
+        let mut keys = Interner::default();
         for (i, s) in program.signals.iter().enumerate() {
             let filter = s.filter.as_ref().map(|f| expr::compile(f, &mut consts));
             let split = index::split(filter, &consts);
@@ -239,14 +331,26 @@ impl CompiledEngine {
                     ki.add(sig, split.eq.as_ref());
                 }
             }
-            let layout = WindowLayout::new(&s.windows);
-            let inputs = layout.inputs().map(|e| expr::compile(e, &mut consts)).collect();
+            // an index hit on the key field with a text constant decides the key
+            let fixed_key = match &split.eq {
+                Some((f, index::EqKey::Str(text))) if *f == s.key => Some(keys.intern(text)),
+                _ => None,
+            };
+            let reference = WindowLayout::new(&s.windows);
+            let inputs = reference.inputs().map(|e| expr::compile(e, &mut consts)).collect();
+            let layout = if s.windows.is_empty() {
+                WinLayout::None
+            } else {
+                FlatLayout::new(&s.windows).map_or(WinLayout::Generic(reference), WinLayout::Flat)
+            };
             let rules: Vec<CExpr> = s.levels.iter().map(|r| expr::compile(&r.when, &mut consts)).collect();
             signals.push(CSignal {
                 name: Arc::from(s.name.as_str()),
                 residual: split.residual,
                 key: s.key,
+                fixed_key,
                 layout,
+                nwindows: s.windows.len(),
                 inputs,
                 lets: s.lets.iter().map(|l| expr::compile(&l.expr, &mut consts)).collect(),
                 let_names: s.lets.iter().map(|l| Arc::from(l.name.as_str())).collect(),
@@ -260,7 +364,7 @@ impl CompiledEngine {
                     .iter()
                     .map(|r| (Arc::from(r.text.as_str()), Arc::from(r.at.as_str())))
                     .collect(),
-                states: FxHashMap::default(),
+                states: Store::default(),
             });
         }
         Ok(CompiledEngine {
@@ -268,10 +372,11 @@ impl CompiledEngine {
             consts: consts.strings,
             kinds,
             signals,
-            keys: Interner::default(),
+            keys,
             candidates: Vec::new(),
             targets: Vec::new(),
             lets: Vec::new(),
+            wvals: Vec::new(),
             key_text: String::new(),
         })
     }
@@ -313,24 +418,18 @@ impl CompiledEngine {
         self.signals
             .iter()
             .find(|s| s.name.as_ref() == signal)
-            .and_then(|s| s.states.get(&id))
+            .and_then(|s| s.states.get(id))
             .map_or(Level::None, |k| k.level)
     }
 
     /// Number of keys held over all signals.
     pub fn key_count(&self) -> usize {
-        self.signals.iter().map(|s| s.states.len()).sum()
+        self.signals.iter().map(|s| s.states.states.len()).sum()
     }
 
     /// Approximate bytes of per-key state (hash tables, window buffers, interned names).
     pub fn state_bytes(&self) -> usize {
-        let entry = std::mem::size_of::<(u32, KeyState)>() + 1;
-
-        let per_signal: usize = self
-            .signals
-            .iter()
-            .map(|s| s.states.capacity() * entry + s.states.values().map(|k| k.windows.heap_bytes()).sum::<usize>())
-            .sum();
+        let per_signal: usize = self.signals.iter().map(|s| s.states.heap_bytes()).sum();
         let interner = self.keys.ids.capacity() * (std::mem::size_of::<(Arc<str>, u32)>() + 1)
             + self.keys.names.capacity() * std::mem::size_of::<Arc<str>>()
             + self.keys.names.iter().map(|n| n.len() + 16).sum::<usize>();
@@ -346,12 +445,22 @@ impl CompiledEngine {
     ///
     /// `sink` receives the engine (for names and the change's values, see
     /// [`CompiledEngine::output`]) and the change.
-    pub fn push_with(&mut self, ev: &Event, mut sink: impl FnMut(&Self, Change)) -> Result<(), PushError> {
+    pub fn push_with(&mut self, ev: &Event, sink: impl FnMut(&Self, Change)) -> Result<(), PushError> {
+        self.push_skipping(ev, &[], sink).map(|_| ())
+    }
+
+    /// [`CompiledEngine::push_with`], leaving out the signals listed in
+    /// `skip` (the streaming engine's late-for-these-signals list); returns
+    /// whether the event fed at least one signal.
+    pub fn push_skipping(&mut self, ev: &Event, skip: &[u16], mut sink: impl FnMut(&Self, Change)) -> Result<bool, PushError> {
         let Some(kind) = ev.kind.and_then(|k| self.kinds.get(usize::from(k))) else {
-            return Ok(());
+            return Ok(false);
         };
         let mut candidates = std::mem::take(&mut self.candidates);
         kind.candidates(&ev.fields, &mut candidates);
+        if !skip.is_empty() {
+            candidates.retain(|&s| u16::try_from(s).map_or(true, |s| !skip.contains(&s)));
+        }
         let checked = self.check(ev, &candidates);
         self.candidates = candidates;
         checked?;
@@ -361,7 +470,48 @@ impl CompiledEngine {
                 sink(self, c);
             }
         }
-        Ok(())
+        Ok(!self.targets.is_empty())
+    }
+
+    /// The state of every key of signal `signal` in the reference engine's
+    /// form (for snapshots), in no particular order.
+    pub fn export_keys(&self, signal: usize) -> Vec<(Arc<str>, crate::engine::KeyState)> {
+        let Some(sig) = self.signals.get(signal) else {
+            return Vec::new();
+        };
+        let opt = |t: i64| (t != NEVER).then_some(t);
+        sig.states
+            .ids
+            .iter()
+            .zip(&sig.states.states)
+            .filter_map(|(&id, st)| {
+                let windows = match (&sig.layout, &st.windows) {
+                    (WinLayout::Flat(l), Win::Flat(w)) => l.to_reference(w)?,
+                    (_, Win::Generic(w)) => w.clone(),
+                    _ => WindowState::default(),
+                };
+                let state = crate::engine::KeyState {
+                    last_ms: st.last_ms,
+                    seen: true,
+                    level: st.level,
+                    stay_false_since: opt(st.stay_false_since),
+                    rules: st
+                        .since
+                        .iter()
+                        .zip(&st.readings)
+                        .take(sig.rule_levels.len())
+                        .map(|(&since, &readings)| crate::engine::RuleState {
+                            since: opt(since),
+                            readings,
+                        })
+                        .collect(),
+                    windows,
+                    absent: false,
+                    row: None,
+                };
+                Some((self.key_name(id)?.clone(), state))
+            })
+            .collect()
     }
 
     /// Phase one: which (signal, key) pairs the event feeds; an error leaves state untouched.
@@ -374,11 +524,15 @@ impl CompiledEngine {
                     fields: &ev.fields,
                     consts: &self.consts,
                     lets: &[],
-                    windows: None,
+                    windows: &[],
                 };
                 if !expr::eval(f, &cx).is_true() {
                     continue;
                 }
+            }
+            if let Some(key) = sig.fixed_key {
+                self.targets.push((s, key));
+                continue;
             }
             let text: &str = match ev.fields.get(usize::from(sig.key)) {
                 Some(Value::Str(s)) => s,
@@ -412,31 +566,54 @@ impl CompiledEngine {
     /// features compiled (no `for`/`clear`/`hold`/`step_down`).
     fn apply(&mut self, s: u32, key: u32, ev: &Event) -> Option<Change> {
         let sig = self.signals.get_mut(s as usize)?;
-        let st = sig.states.entry(key).or_insert_with(|| KeyState {
+        let layout = &sig.layout;
+        let st = sig.states.get_or_insert(key, || KeyState {
             last_ms: ev.ts.ms,
             level: Level::None,
             since: [NEVER; MAX_RULES],
-            windows: sig.layout.new_state(),
-        });
+            readings: [0; MAX_RULES],
+            stay_false_since: NEVER,
+            windows: layout.new_state(),
+        })?;
         let now = ev.ts.ms.max(st.last_ms);
         st.last_ms = now;
-        if !sig.inputs.is_empty() {
-            st.windows.advance_local(now, i64::from(ev.ts.offset_min) * MS_PER_MINUTE);
+        self.wvals.clear();
+        if sig.nwindows > 0 {
             let cx = Cx {
                 fields: &ev.fields,
                 consts: &self.consts,
                 lets: &[],
-                windows: None,
+                windows: &[],
             };
-            for (g, input) in sig.inputs.iter().enumerate() {
-                let x = match expr::eval(input, &cx) {
-                    Cell::Num(n) => Fixed::from_f64(n),
-                    Cell::Bool(b) => Some(Fixed(if b { Fixed::SCALE } else { 0 })),
-                    _ => None,
-                };
-                if let Some(x) = x {
-                    st.windows.push(g, now, x);
+            let reading = |input: &CExpr| match expr::eval(input, &cx) {
+                Cell::Num(n) => Fixed::from_f64(n),
+                Cell::Bool(b) => Some(Fixed(if b { Fixed::SCALE } else { 0 })),
+                _ => None,
+            };
+            match (&sig.layout, &mut st.windows) {
+                (WinLayout::Flat(l), Win::Flat(w)) => {
+                    l.advance(w, now);
+                    if let Some(x) = sig.inputs.first().and_then(reading) {
+                        l.push(w, now, x);
+                    }
+                    self.wvals
+                        .extend((0..sig.nwindows).map(|i| l.value(w, i).map_or(Cell::Null, Cell::Num)));
                 }
+                (WinLayout::Generic(l), Win::Generic(w)) => {
+                    w.advance_local(now, i64::from(ev.ts.offset_min) * MS_PER_MINUTE);
+                    for (g, input) in sig.inputs.iter().enumerate() {
+                        if let Some(x) = reading(input) {
+                            w.push(g, now, x);
+                        }
+                    }
+                    self.wvals.extend((0..sig.nwindows).map(|i| {
+                        match u16::try_from(i).map(|i| l.value(w, i)) {
+                            Ok(Value::Num(n)) => Cell::Num(n),
+                            _ => Cell::Null,
+                        }
+                    }));
+                }
+                _ => {}
             }
         }
         self.lets.clear();
@@ -447,7 +624,7 @@ impl CompiledEngine {
                     fields: &ev.fields,
                     consts: &self.consts,
                     lets: &self.lets,
-                    windows: Some((&sig.layout, &st.windows)),
+                    windows: &self.wvals,
                 },
             );
             self.lets.push(v);
@@ -456,7 +633,7 @@ impl CompiledEngine {
             fields: &ev.fields,
             consts: &self.consts,
             lets: &self.lets,
-            windows: Some((&sig.layout, &st.windows)),
+            windows: &self.wvals,
         };
         // the first rule that holds; for a ladder, exactly the rules from it on hold
         let (up, holds): (Option<usize>, u8) = match &sig.levels {
@@ -473,19 +650,26 @@ impl CompiledEngine {
                         mask |= 1 << i;
                     }
                 }
-                (
-                    (mask != 0).then(|| mask.trailing_zeros() as usize),
-                    mask,
-                )
+                ((mask != 0).then(|| mask.trailing_zeros() as usize), mask)
             }
         };
         let mut cur_holds = false;
-        for (i, (since, level)) in st.since.iter_mut().zip(&sig.rule_levels).enumerate() {
+        for (i, ((since, readings), level)) in st
+            .since
+            .iter_mut()
+            .zip(st.readings.iter_mut())
+            .zip(&sig.rule_levels)
+            .enumerate()
+        {
             let h = holds & (1 << i) != 0;
             if !h {
                 *since = NEVER;
-            } else if *since == NEVER {
-                *since = now;
+                *readings = 0;
+            } else {
+                if *since == NEVER {
+                    *since = now;
+                }
+                *readings = readings.saturating_add(1);
             }
             if *level == st.level {
                 cur_holds = h;
@@ -496,15 +680,20 @@ impl CompiledEngine {
         let since_ms = if up_level > from {
             up.and_then(|i| st.since.get(i)).copied().filter(|&t| t != NEVER).unwrap_or(now)
         } else if from == Level::None || cur_holds {
+            st.stay_false_since = NEVER;
             return None;
         } else {
-            now
+            if st.stay_false_since == NEVER {
+                st.stay_false_since = now;
+            }
+            st.stay_false_since
         };
         let to = up_level;
         if to == from {
             return None;
         }
         st.level = to;
+        st.stay_false_since = NEVER;
         Some(Change {
             signal: s,
             key,
@@ -533,7 +722,7 @@ impl CompiledEngine {
             fields: &ev.fields,
             consts: &self.consts,
             lets: &[],
-            windows: None,
+            windows: &[],
         };
         Output::LevelChanged(LevelChange {
             ts: Timestamp {
