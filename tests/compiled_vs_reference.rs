@@ -244,6 +244,7 @@ fn program(specs: &[SigSpec]) -> Program {
             .collect(),
         signals,
         tables: vec![],
+        scripts: Default::default(),
     }
 }
 

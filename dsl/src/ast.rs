@@ -29,6 +29,51 @@ pub enum Def {
     Roster(crate::assess::ast::RosterDef),
     /// `assessment 乡镇安全生产年度考核 for township per year { ... }`
     Assessment(crate::assess::ast::AssessmentDef),
+    /// `fn f(x: number) -> number in rhai { ... }` or `import "f.rhai" { fn f(...) -> ... }`
+    Script(ScriptDef),
+}
+
+/// Script functions in rhai: one inline function, or an imported `.rhai` file.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ScriptDef {
+    /// The function's name (inline) or the imported path (import).
+    pub name: Ident,
+    /// Where the rhai text is.
+    pub source: ScriptSource,
+    /// `limits { operations: 10000, ... }` as written: `(name, value text)`.
+    pub limits: Vec<(Ident, Ident)>,
+    /// Declared signatures (one for an inline function).
+    pub functions: Vec<FnSig>,
+    /// The whole definition.
+    pub span: Span,
+}
+
+/// Where a script's rhai text is.
+#[derive(Clone, Debug, PartialEq)]
+pub enum ScriptSource {
+    /// The body between the braces of an inline function.
+    Inline(Span),
+    /// `import "landslide.rhai"`: the path as written and, once the loader
+    /// has read it, the whole file.
+    Import {
+        /// The path (unquoted) and where it is written.
+        path: Ident,
+        /// The file's text, once read.
+        file: Option<Span>,
+    },
+}
+
+/// `fn tangent_angle(v: number, v0: number) -> number`
+#[derive(Clone, Debug, PartialEq)]
+pub struct FnSig {
+    /// The name policies call it by.
+    pub name: Ident,
+    /// Parameters with their declared types (a missing type is reported).
+    pub params: Vec<(Ident, Option<Ident>)>,
+    /// Declared return type.
+    pub ret: Option<Ident>,
+    /// The signature.
+    pub span: Span,
 }
 
 /// Per-key data: one row per key value.
@@ -53,6 +98,7 @@ impl Def {
             Def::Roster(r) => &r.unit_type,
             Def::Assessment(a) => &a.name,
             Def::Table(t) => &t.name,
+            Def::Script(s) => &s.name,
         }
     }
 }

@@ -12,6 +12,7 @@ pub mod load;
 pub mod lower;
 pub mod parse;
 pub mod plan;
+pub mod script;
 pub mod yaml;
 
 pub use diag::{Diagnostic, Severity, SourceMap, Span};

@@ -175,8 +175,112 @@ impl Builder {
                 Some(Def::Table(TableDef { name, rows, span }))
             }
             Rule::grading_def | Rule::deadline_def | Rule::roster_def | Rule::assessment_def => self.assess_def(p),
+            Rule::fn_def | Rule::import_def => self.script_def(p),
             _ => None,
         }
+    }
+
+    /// `fn ... in rhai { }` or `import "x.rhai" { fn ...; }`.
+    fn script_def(&mut self, p: Pair<'_, Rule>) -> Option<Def> {
+        let span = self.span(&p);
+        let inline = p.as_rule() == Rule::fn_def;
+        let mut name = None;
+        let mut source = None;
+        let mut limits = Vec::new();
+        let mut functions = Vec::new();
+        let mut inline_sig: Option<FnSig> = None;
+        for item in p.into_inner() {
+            match item.as_rule() {
+                Rule::ident if inline => {
+                    let n = self.ident(&item);
+                    name = Some(n.clone());
+                    inline_sig = Some(FnSig {
+                        name: n,
+                        params: Vec::new(),
+                        ret: None,
+                        span,
+                    });
+                }
+                Rule::fn_params => {
+                    if let Some(sig) = inline_sig.as_mut() {
+                        sig.params = self.fn_params(item);
+                    }
+                }
+                Rule::ret_type => {
+                    if let Some(sig) = inline_sig.as_mut() {
+                        sig.ret = item.into_inner().next().map(|t| self.ident(&t));
+                    }
+                }
+                Rule::string => {
+                    let mut path = self.ident(&item);
+                    path.name = unescape(item.as_str());
+                    name = Some(path.clone());
+                    source = Some(ScriptSource::Import { path, file: None });
+                }
+                Rule::limits_clause => {
+                    for li in item.into_inner().filter(|l| l.as_rule() == Rule::limit_item) {
+                        let mut parts = li.into_inner();
+                        if let (Some(k), Some(v)) = (parts.next(), parts.next()) {
+                            limits.push((self.ident(&k), self.ident(&v)));
+                        }
+                    }
+                }
+                Rule::rhai_body => {
+                    let whole = self.span(&item);
+                    let empty = Span::new(whole.file, whole.start as usize + 1, whole.start as usize + 1);
+                    let body = item.into_inner().next().map_or(empty, |t| self.span(&t));
+                    source = Some(ScriptSource::Inline(body));
+                }
+                Rule::fn_sig => {
+                    let sig_span = self.span(&item);
+                    let mut sig: Option<FnSig> = None;
+                    for part in item.into_inner() {
+                        match part.as_rule() {
+                            Rule::ident => {
+                                sig = Some(FnSig {
+                                    name: self.ident(&part),
+                                    params: Vec::new(),
+                                    ret: None,
+                                    span: sig_span,
+                                })
+                            }
+                            Rule::fn_params => {
+                                if let Some(s) = sig.as_mut() {
+                                    s.params = self.fn_params(part);
+                                }
+                            }
+                            Rule::ret_type => {
+                                if let Some(s) = sig.as_mut() {
+                                    s.ret = part.into_inner().next().map(|t| self.ident(&t));
+                                }
+                            }
+                            _ => {}
+                        }
+                    }
+                    functions.extend(sig);
+                }
+                _ => {}
+            }
+        }
+        functions.extend(inline_sig);
+        Some(Def::Script(ScriptDef {
+            name: name?,
+            source: source?,
+            limits,
+            functions,
+            span,
+        }))
+    }
+
+    fn fn_params(&mut self, p: Pair<'_, Rule>) -> Vec<(Ident, Option<Ident>)> {
+        p.into_inner()
+            .filter_map(|fp| {
+                let mut parts = fp.into_inner();
+                let n = self.ident(&parts.next()?);
+                let t = parts.next().map(|t| self.ident(&t));
+                Some((n, t))
+            })
+            .collect()
     }
 
     fn level_opt(&mut self, opt: Pair<'_, Rule>, rule: &mut LevelRule) {
@@ -542,7 +646,7 @@ fn next_definition(text: &str, from: usize) -> Option<usize> {
     while let Some(nl) = text.get(at..).and_then(|s| s.find('\n')) {
         at += nl + 1;
         let line = text.get(at..).unwrap_or("");
-        if ["signal ", "event ", "signal\t", "event\t", "grading ", "deadlines ", "roster ", "assessment "].iter().any(|k| line.starts_with(k)) {
+        if ["signal ", "event ", "signal\t", "event\t", "grading ", "deadlines ", "roster ", "assessment ", "fn ", "import "].iter().any(|k| line.starts_with(k)) {
             return Some(at);
         }
     }

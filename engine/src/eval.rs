@@ -21,8 +21,37 @@ pub struct Scope<'a> {
     pub row: &'a [Value],
 }
 
-/// Evaluates `e` in `scope`.
+/// Who runs script function calls ([`Expr::Script`]) during evaluation.
+pub trait Calls {
+    /// The argument stack: a call pushes its evaluated arguments here.
+    fn stack(&mut self) -> &mut Vec<Value>;
+    /// Calls script function `f` with the arguments `stack()[base..]`,
+    /// which it removes; failures are `null`.
+    fn call(&mut self, f: u16, base: usize) -> Value;
+}
+
+/// No script functions: every script call is `null`.
+#[derive(Debug, Default)]
+pub struct NoScripts(Vec<Value>);
+
+impl Calls for NoScripts {
+    fn stack(&mut self) -> &mut Vec<Value> {
+        &mut self.0
+    }
+    fn call(&mut self, _f: u16, base: usize) -> Value {
+        self.0.truncate(base);
+        Value::Null
+    }
+}
+
+/// Evaluates `e` in `scope` (script calls are `null`; see [`eval_with`]).
 pub fn eval(e: &Expr, scope: &Scope<'_>) -> Value {
+    eval_with(e, scope, &mut NoScripts::default())
+}
+
+/// Evaluates `e` in `scope`, running script calls through `calls`.
+pub fn eval_with(e: &Expr, scope: &Scope<'_>, calls: &mut dyn Calls) -> Value {
+    let mut eval = |e: &Expr, scope: &Scope<'_>| eval_with(e, scope, calls);
     match e {
         Expr::Const(v) => v.clone(),
         Expr::Field(f) => scope.fields.get(usize::from(*f)).cloned().unwrap_or_default(),
@@ -52,6 +81,14 @@ pub fn eval(e: &Expr, scope: &Scope<'_>) -> Value {
                 return Value::Bool(false);
             }
             Value::Bool(list.iter().any(|item| eval(item, scope) == v))
+        }
+        Expr::Script(f, args) => {
+            let base = calls.stack().len();
+            for a in args {
+                let v = eval_with(a, scope, calls);
+                calls.stack().push(v);
+            }
+            calls.call(*f, base)
         }
         Expr::Call(f, args) => {
             let mut nums = args.iter().map(|a| eval(a, scope).as_num());

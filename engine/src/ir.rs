@@ -24,6 +24,9 @@ pub struct Program {
     /// Per-key data tables (e.g. each hydrological station's 警戒/保证 levels).
     #[serde(default)]
     pub tables: Vec<TableDef>,
+    /// Script functions (rhai) and their compilation units.
+    #[serde(default)]
+    pub scripts: crate::script::Scripts,
 }
 
 /// A table of per-key data: one row of numbers/strings per key value.
@@ -281,6 +284,8 @@ pub enum Expr {
     In(Box<Expr>, Vec<Expr>),
     /// `abs(x)`, `min(..)`, `max(..)`.
     Call(Builtin, Vec<Expr>),
+    /// A script function, by index into [`crate::script::Scripts::functions`].
+    Script(u16, Vec<Expr>),
 }
 
 impl Expr {
@@ -297,7 +302,7 @@ impl Expr {
                 e.walk(f);
                 list.iter().for_each(|x| x.walk(f));
             }
-            Expr::Call(_, args) => args.iter().for_each(|x| x.walk(f)),
+            Expr::Call(_, args) | Expr::Script(_, args) => args.iter().for_each(|x| x.walk(f)),
             Expr::Const(_) | Expr::Field(_) | Expr::Let(_) | Expr::Window(_) | Expr::Column(_) => {}
         }
     }
@@ -346,12 +351,22 @@ impl Program {
                     Expr::Window(i) if !windows_ok || usize::from(*i) >= s.windows.len() => {
                         bad = Some("window index out of range or used in an event expression")
                     }
+                    Expr::Script(i, args)
+                        if self.scripts.functions.get(usize::from(*i)).is_none_or(|f| f.params.len() != args.len()) =>
+                    {
+                        bad = Some("script function out of range or called with the wrong arity")
+                    }
                     _ => {}
                 });
                 bad.map_or(Ok(()), |p| Err(err(p.into())))
             };
             if let Some(f) = &s.filter {
                 check(f, 0, false)?;
+                let mut script = false;
+                f.walk(&mut |x| script |= matches!(x, Expr::Script(..)));
+                if script {
+                    return Err(err("a `where` condition cannot call a script function".into()));
+                }
             }
             for w in &s.windows {
                 check(&w.input, 0, false)?;

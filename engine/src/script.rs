@@ -1,0 +1,760 @@
+//! Script functions: pure functions written in rhai, called from policy
+//! expressions like built-ins (`tangent_angle(v, v0)`).
+//!
+//! - **Compiled once.** Each script unit (an inline `fn ... in rhai { }` or
+//!   an imported `.rhai` file) is compiled at load with
+//!   [`rhai::OptimizationLevel::Full`]; the [`rhai::AST`] is cached and the
+//!   unit's sandboxed [`rhai::Engine`] is reused for every call, with one
+//!   reusable [`rhai::Scope`] that is rewound after each call.
+//! - **Sandboxed.** Limits on operations, call depth, expression depth and
+//!   string/array/map sizes ([`ScriptLimits`]; safe defaults, configurable
+//!   per unit); `eval` is disabled, modules are compiled out (`no_module`:
+//!   `import` is a syntax error, there is no file access), and
+//!   `print`/`debug` go to the engine's script log, never to stdout.
+//! - **Pure.** Every call starts from an empty scope, top-level statements
+//!   of a unit never run, and rhai functions cannot see anything but their
+//!   arguments: no state survives a call (state belongs in windows).
+//! - **Contained.** A script error, a limit breach, a wrong return type or a
+//!   non-finite argument makes the call `null` (so the rule using it does not
+//!   fire) and produces a [`ScriptError`] record; the engine goes on.
+//!   Failures are rate-limited per function ([`REPORT_FIRST`] per
+//!   [`REPORT_INTERVAL_MS`] of event time, then one
+//!   [`ScriptSuppressed`] summary).
+//!
+//! NaN: numbers never cross the script boundary unless finite. A NaN or
+//! infinite argument is not passed to the script (the call is `null` and
+//! reported, `limit: "non_finite_argument"`); a NaN or infinite result is
+//! reported as a wrong return type. A `null` argument (missing data) makes
+//! the call `null` without a report, as for built-ins.
+
+use crate::time::Timestamp;
+use crate::value::{Type, Value};
+use rhai::{Dynamic, OptimizationLevel};
+use serde::{Deserialize, Serialize};
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+
+/// Failures of one function reported individually per interval.
+pub const REPORT_FIRST: u32 = 5;
+/// The rate-limiting interval (event time): 1 h.
+pub const REPORT_INTERVAL_MS: i64 = 3_600_000;
+/// Lines the script log keeps (older lines are dropped and counted).
+pub const LOG_CAPACITY: usize = 1000;
+
+/// Sandbox limits of one script unit.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ScriptLimits {
+    /// Operations per call (rhai counts expressions and statements).
+    pub operations: u64,
+    /// Nested function calls (recursion depth).
+    pub call_depth: usize,
+    /// Expression nesting depth (checked when compiling).
+    pub expr_depth: usize,
+    /// Longest string, in bytes.
+    pub string_size: usize,
+    /// Largest array.
+    pub array_size: usize,
+    /// Largest object map.
+    pub map_size: usize,
+}
+
+impl Default for ScriptLimits {
+    fn default() -> Self {
+        ScriptLimits {
+            operations: 100_000,
+            call_depth: 16,
+            expr_depth: 64,
+            string_size: 4096,
+            array_size: 1024,
+            map_size: 256,
+        }
+    }
+}
+
+impl ScriptLimits {
+    /// The limit names a policy may set, with their largest allowed value.
+    pub const KEYS: [(&'static str, u64); 6] = [
+        ("operations", 10_000_000),
+        ("call_depth", 64),
+        ("expr_depth", 256),
+        ("string_size", 1 << 20),
+        ("array_size", 100_000),
+        ("map_size", 100_000),
+    ];
+
+    /// Sets limit `key` to `value`; an unknown key or a value outside
+    /// `1..=max` is an error message.
+    pub fn set(&mut self, key: &str, value: u64) -> Result<(), String> {
+        let Some(&(_, max)) = Self::KEYS.iter().find(|(k, _)| *k == key) else {
+            let names: Vec<&str> = Self::KEYS.iter().map(|(k, _)| *k).collect();
+            return Err(format!(
+                "unknown limit `{key}` (limits: {})",
+                names.join(", ")
+            ));
+        };
+        if value == 0 || value > max {
+            return Err(format!("limit `{key}` must be between 1 and {max}"));
+        }
+        let v = usize::try_from(value).unwrap_or(usize::MAX);
+        match key {
+            "operations" => self.operations = value,
+            "call_depth" => self.call_depth = v,
+            "expr_depth" => self.expr_depth = v,
+            "string_size" => self.string_size = v,
+            "array_size" => self.array_size = v,
+            _ => self.map_size = v,
+        }
+        Ok(())
+    }
+}
+
+/// One compiled-together piece of rhai: an inline function or a `.rhai` file.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct ScriptUnit {
+    /// Complete rhai source (only `fn` definitions are ever run).
+    pub source: String,
+    /// Where it comes from (`landslide.yj:12:1`, `landslide.rhai`), for the log.
+    pub origin: String,
+    /// Sandbox limits.
+    pub limits: ScriptLimits,
+}
+
+/// A declared script function.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ScriptFn {
+    /// The name policies call it by.
+    pub name: String,
+    /// The name of the rhai function in its unit.
+    pub rhai_name: String,
+    /// Declared parameters.
+    pub params: Vec<(String, Type)>,
+    /// Declared return type.
+    pub ret: Type,
+    /// Index into [`Scripts::units`].
+    pub unit: u16,
+    /// Where it is declared (`file:line:col`).
+    pub at: String,
+}
+
+/// Every script unit and function of a program.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Scripts {
+    /// Compilation units.
+    pub units: Vec<ScriptUnit>,
+    /// Functions, referenced by [`crate::ir::Expr::Script`].
+    pub functions: Vec<ScriptFn>,
+}
+
+impl Scripts {
+    /// Whether there are no script functions.
+    pub fn is_empty(&self) -> bool {
+        self.functions.is_empty()
+    }
+}
+
+/// A rhai syntax error, at a 1-based line and column (characters) of the
+/// unit's source.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{line}:{col}: {message}")]
+pub struct SyntaxError {
+    /// Line in the source (1-based; 0 when rhai gives none).
+    pub line: usize,
+    /// Column in the line, in characters (1-based; 0 when rhai gives none).
+    pub col: usize,
+    /// rhai's message.
+    pub message: String,
+}
+
+/// Why a program's scripts cannot be made ready.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum ScriptLoadError {
+    /// A unit does not compile.
+    #[error("script `{origin}`: {error}")]
+    Syntax {
+        /// The unit's origin.
+        origin: String,
+        /// The error.
+        error: SyntaxError,
+    },
+    /// A declared function is not defined (with that arity) in its unit.
+    #[error("script function `{name}` is not defined with {arity} parameter(s) in `{origin}`")]
+    Missing {
+        /// The function.
+        name: String,
+        /// Declared arity.
+        arity: usize,
+        /// The unit's origin.
+        origin: String,
+    },
+    /// A function refers to a unit that does not exist.
+    #[error("script function `{0}` refers to a missing unit")]
+    BadUnit(String),
+}
+
+/// The bounded log `print` and `debug` write to.
+#[derive(Debug, Default)]
+pub struct ScriptLog {
+    lines: VecDeque<String>,
+    dropped: u64,
+}
+
+impl ScriptLog {
+    fn push(&mut self, line: String) {
+        if self.lines.len() >= LOG_CAPACITY {
+            self.lines.pop_front();
+            self.dropped += 1;
+        }
+        self.lines.push_back(line);
+    }
+
+    /// Takes the lines logged so far and how many older ones were dropped.
+    pub fn take(&mut self) -> (Vec<String>, u64) {
+        let dropped = std::mem::take(&mut self.dropped);
+        (self.lines.drain(..).collect(), dropped)
+    }
+}
+
+/// A sandboxed rhai engine with `limits`; `print`/`debug` go to `log`
+/// (or nowhere) prefixed with `origin`.
+pub fn sandbox(
+    limits: &ScriptLimits,
+    origin: &str,
+    log: Option<Arc<Mutex<ScriptLog>>>,
+) -> rhai::Engine {
+    let mut e = rhai::Engine::new();
+    e.set_optimization_level(OptimizationLevel::Full);
+    e.set_max_operations(limits.operations);
+    e.set_max_call_levels(limits.call_depth);
+    e.set_max_expr_depths(limits.expr_depth, limits.expr_depth);
+    e.set_max_string_size(limits.string_size);
+    e.set_max_array_size(limits.array_size);
+    e.set_max_map_size(limits.map_size);
+    e.set_max_variables(1024);
+    e.set_max_functions(256);
+    e.set_strict_variables(true);
+    e.disable_symbol("eval");
+    let print_log = log.clone();
+    let print_origin = origin.to_string();
+    e.on_print(move |s| {
+        if let Some(l) = &print_log {
+            if let Ok(mut l) = l.lock() {
+                l.push(format!("{print_origin}: {s}"));
+            }
+        }
+    });
+    let debug_origin = origin.to_string();
+    e.on_debug(move |s, _, _| {
+        if let Some(l) = &log {
+            if let Ok(mut l) = l.lock() {
+                l.push(format!("{debug_origin}: [debug] {s}"));
+            }
+        }
+    });
+    e
+}
+
+/// Compiles `source` in the sandbox (used by `yingji check` and at load).
+pub fn compile(
+    source: &str,
+    limits: &ScriptLimits,
+) -> Result<(rhai::Engine, rhai::AST), SyntaxError> {
+    compile_with(sandbox(limits, "", None), source)
+}
+
+fn compile_with(
+    engine: rhai::Engine,
+    source: &str,
+) -> Result<(rhai::Engine, rhai::AST), SyntaxError> {
+    match engine.compile(source) {
+        Ok(ast) => Ok((engine, ast)),
+        Err(e) => Err(SyntaxError {
+            line: e.1.line().unwrap_or(0),
+            col: e.1.position().unwrap_or(0),
+            message: e.0.to_string(),
+        }),
+    }
+}
+
+/// Whether `ast` defines `name` with `arity` parameters.
+pub fn defines(ast: &rhai::AST, name: &str, arity: usize) -> bool {
+    ast.iter_functions()
+        .any(|f| f.name == name && f.params.len() == arity)
+}
+
+/// A failed script call, as emitted.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ScriptError {
+    /// Event time of the call.
+    pub ts: Timestamp,
+    /// The function.
+    pub function: Arc<str>,
+    /// The signal whose expression called it.
+    pub signal: Arc<str>,
+    /// The key.
+    pub key: Arc<str>,
+    /// Input position of the event.
+    pub event: u64,
+    /// The limit that was hit (`operations`, `call_depth`, `string_size`,
+    /// `array_size`, `map_size`, `non_finite_argument`), if one was.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub limit: Option<&'static str>,
+    /// What went wrong.
+    pub message: String,
+}
+
+/// Failures of one function left out of the output during one interval.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ScriptSuppressed {
+    /// Event time of the failure that closed the interval (or of the end of stream).
+    pub ts: Timestamp,
+    /// The function.
+    pub function: Arc<str>,
+    /// How many failures were not reported individually.
+    pub suppressed: u64,
+    /// Start of the interval.
+    pub since: Timestamp,
+}
+
+/// Where a call comes from (for error records).
+#[derive(Clone, Debug)]
+pub struct CallSite<'a> {
+    /// The signal.
+    pub signal: &'a Arc<str>,
+    /// The key.
+    pub key: &'a Arc<str>,
+    /// Input position of the event.
+    pub event: u64,
+    /// Event time.
+    pub ts: Timestamp,
+}
+
+struct UnitRt {
+    engine: rhai::Engine,
+    ast: rhai::AST,
+}
+
+#[derive(Default)]
+struct Reports {
+    /// Start of the current interval.
+    since: Option<Timestamp>,
+    reported: u32,
+    suppressed: u64,
+}
+
+struct FnRt {
+    name: Arc<str>,
+    rhai_name: String,
+    params: Vec<(String, Type)>,
+    ret: Type,
+    unit: usize,
+    reports: Reports,
+}
+
+/// The script functions of a running engine.
+pub struct ScriptRt {
+    units: Vec<UnitRt>,
+    fns: Vec<FnRt>,
+    scope: rhai::Scope<'static>,
+    args: Vec<Dynamic>,
+    /// Argument values of calls being evaluated (a stack: calls nest).
+    pub(crate) stack: Vec<Value>,
+    log: Arc<Mutex<ScriptLog>>,
+    /// Records produced and not yet emitted.
+    pub(crate) pending: Vec<crate::output::Output>,
+}
+
+impl std::fmt::Debug for ScriptRt {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ScriptRt")
+            .field("functions", &self.fns.len())
+            .finish()
+    }
+}
+
+impl ScriptRt {
+    /// Compiles every unit once and checks every declared function exists.
+    pub fn new(scripts: &Scripts) -> Result<ScriptRt, ScriptLoadError> {
+        let log = Arc::new(Mutex::new(ScriptLog::default()));
+        let mut units = Vec::new();
+        for u in &scripts.units {
+            let engine = sandbox(&u.limits, &u.origin, Some(log.clone()));
+            let (engine, ast) =
+                compile_with(engine, &u.source).map_err(|error| ScriptLoadError::Syntax {
+                    origin: u.origin.clone(),
+                    error,
+                })?;
+            units.push(UnitRt { engine, ast });
+        }
+        let mut fns = Vec::new();
+        for f in &scripts.functions {
+            let unit = usize::from(f.unit);
+            let (Some(u), Some(def)) = (units.get(unit), scripts.units.get(unit)) else {
+                return Err(ScriptLoadError::BadUnit(f.name.clone()));
+            };
+            if !defines(&u.ast, &f.rhai_name, f.params.len()) {
+                return Err(ScriptLoadError::Missing {
+                    name: f.name.clone(),
+                    arity: f.params.len(),
+                    origin: def.origin.clone(),
+                });
+            }
+            fns.push(FnRt {
+                name: Arc::from(f.name.as_str()),
+                rhai_name: f.rhai_name.clone(),
+                params: f.params.clone(),
+                ret: f.ret,
+                unit,
+                reports: Reports::default(),
+            });
+        }
+        Ok(ScriptRt {
+            units,
+            fns,
+            scope: rhai::Scope::new(),
+            args: Vec::new(),
+            stack: Vec::new(),
+            log,
+            pending: Vec::new(),
+        })
+    }
+
+    /// Takes the script log (`print`/`debug` lines) and the number of lines
+    /// dropped because the log was full.
+    pub fn take_log(&self) -> (Vec<String>, u64) {
+        self.log.lock().map(|mut l| l.take()).unwrap_or_default()
+    }
+
+    /// Calls function `f` with the arguments `stack[base..]` (which it
+    /// removes); failures become pending records and `null`.
+    pub fn call(&mut self, f: u16, base: usize, site: &CallSite<'_>) -> Value {
+        let result = self.try_call(usize::from(f), base);
+        self.stack.truncate(base);
+        match result {
+            Ok(v) => v,
+            Err((limit, message)) => {
+                self.report(usize::from(f), site, limit, message);
+                Value::Null
+            }
+        }
+    }
+
+    fn try_call(&mut self, f: usize, base: usize) -> Result<Value, (Option<&'static str>, String)> {
+        let Some(func) = self.fns.get(f) else {
+            return Err((None, format!("no script function #{f}")));
+        };
+        let Some(unit) = self.units.get(func.unit) else {
+            return Err((None, format!("no script unit for `{}`", func.name)));
+        };
+        self.args.clear();
+        for (i, v) in self
+            .stack
+            .get(base..)
+            .unwrap_or_default()
+            .iter()
+            .enumerate()
+        {
+            let param = func.params.get(i).map_or("?", |(n, _)| n.as_str());
+            match v {
+                // missing data: no call, no report (as for built-ins)
+                Value::Null => return Ok(Value::Null),
+                Value::Num(n) if !n.is_finite() => {
+                    return Err((
+                        Some("non_finite_argument"),
+                        format!("argument `{param}` is {n}; it was not passed to the script"),
+                    ));
+                }
+                Value::Num(n) => self.args.push(Dynamic::from_float(*n)),
+                Value::Bool(b) => self.args.push(Dynamic::from_bool(*b)),
+                Value::Str(s) => self.args.push(Dynamic::from(s.to_string())),
+            }
+        }
+        if self.args.len() != func.params.len() {
+            return Err((
+                None,
+                format!(
+                    "called with {} argument(s), declared {}",
+                    self.args.len(),
+                    func.params.len()
+                ),
+            ));
+        }
+        self.scope.clear();
+        #[allow(
+            deprecated,
+            reason = "call_fn_raw takes a reusable argument buffer; call_fn_with_options needs a FuncArgs value per call"
+        )]
+        let r = unit.engine.call_fn_raw(
+            &mut self.scope,
+            &unit.ast,
+            false,
+            true,
+            &func.rhai_name,
+            None,
+            &mut self.args,
+        );
+        self.scope.clear();
+        let out = r.map_err(|e| describe(&e))?;
+        convert(out, func.ret)
+    }
+
+    fn report(
+        &mut self,
+        f: usize,
+        site: &CallSite<'_>,
+        limit: Option<&'static str>,
+        message: String,
+    ) {
+        let Some(func) = self.fns.get_mut(f) else {
+            return;
+        };
+        let r = &mut func.reports;
+        let rolled = r
+            .since
+            .is_none_or(|s| site.ts.ms >= s.ms.saturating_add(REPORT_INTERVAL_MS));
+        if rolled {
+            if let (Some(since), true) = (r.since, r.suppressed > 0) {
+                self.pending
+                    .push(crate::output::Output::ScriptSuppressed(ScriptSuppressed {
+                        ts: site.ts,
+                        function: func.name.clone(),
+                        suppressed: r.suppressed,
+                        since,
+                    }));
+            }
+            r.since = Some(site.ts);
+            r.reported = 0;
+            r.suppressed = 0;
+        }
+        if r.reported < REPORT_FIRST {
+            r.reported += 1;
+            self.pending
+                .push(crate::output::Output::ScriptError(ScriptError {
+                    ts: site.ts,
+                    function: func.name.clone(),
+                    signal: site.signal.clone(),
+                    key: site.key.clone(),
+                    event: site.event,
+                    limit,
+                    message,
+                }));
+        } else {
+            r.suppressed += 1;
+        }
+    }
+
+    /// End of stream: one summary for every function with failures not yet reported.
+    pub fn flush(&mut self, ts: Timestamp) {
+        for func in &mut self.fns {
+            let r = &mut func.reports;
+            if let (Some(since), true) = (r.since, r.suppressed > 0) {
+                self.pending
+                    .push(crate::output::Output::ScriptSuppressed(ScriptSuppressed {
+                        ts,
+                        function: func.name.clone(),
+                        suppressed: r.suppressed,
+                        since,
+                    }));
+                r.suppressed = 0;
+            }
+        }
+    }
+}
+
+/// The limit an error breached (if any) and a message.
+fn describe(e: &rhai::EvalAltResult) -> (Option<&'static str>, String) {
+    use rhai::EvalAltResult as E;
+    let limit = match innermost(e) {
+        E::ErrorTooManyOperations(_) => Some("operations"),
+        E::ErrorStackOverflow(_) => Some("call_depth"),
+        E::ErrorTooManyVariables(_) => Some("variables"),
+        E::ErrorDataTooLarge(what, _) if what.contains("string") => Some("string_size"),
+        E::ErrorDataTooLarge(what, _) if what.contains("array") => Some("array_size"),
+        E::ErrorDataTooLarge(what, _) if what.contains("map") => Some("map_size"),
+        E::ErrorDataTooLarge(..) => Some("data_size"),
+        _ => None,
+    };
+    (limit, e.to_string())
+}
+
+fn innermost(e: &rhai::EvalAltResult) -> &rhai::EvalAltResult {
+    match e {
+        rhai::EvalAltResult::ErrorInFunctionCall(_, _, inner, _) => innermost(inner),
+        other => other,
+    }
+}
+
+/// Checks a result against the declared type.
+fn convert(v: Dynamic, ret: Type) -> Result<Value, (Option<&'static str>, String)> {
+    let wrong = |v: &Dynamic| {
+        (
+            None,
+            format!(
+                "returned a {} where a {} was declared",
+                v.type_name(),
+                ret.name()
+            ),
+        )
+    };
+    match ret {
+        Type::Number => {
+            let n = if let Ok(f) = v.as_float() {
+                f
+            } else if let Ok(i) = v.as_int() {
+                i as f64
+            } else {
+                return Err(wrong(&v));
+            };
+            if n.is_finite() {
+                Ok(Value::Num(n))
+            } else {
+                Err((
+                    None,
+                    format!("returned {n} where a finite number was declared"),
+                ))
+            }
+        }
+        Type::Bool => v.as_bool().map(Value::Bool).map_err(|_| wrong(&v)),
+        Type::String => {
+            if v.is_string() {
+                Ok(Value::from(v.to_string().as_str()))
+            } else {
+                Err(wrong(&v))
+            }
+        }
+        Type::Duration => Err(wrong(&v)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rt(src: &str, limits: ScriptLimits, ret: Type, params: usize) -> ScriptRt {
+        let scripts = Scripts {
+            units: vec![ScriptUnit {
+                source: src.into(),
+                origin: "t".into(),
+                limits,
+            }],
+            functions: vec![ScriptFn {
+                name: "f".into(),
+                rhai_name: "f".into(),
+                params: (0..params)
+                    .map(|i| (format!("p{i}"), Type::Number))
+                    .collect(),
+                ret,
+                unit: 0,
+                at: String::new(),
+            }],
+        };
+        match ScriptRt::new(&scripts) {
+            Ok(r) => r,
+            Err(e) => unreachable!("{e}"),
+        }
+    }
+
+    fn call(r: &mut ScriptRt, args: &[f64]) -> Value {
+        let (s, k): (Arc<str>, Arc<str>) = (Arc::from("s"), Arc::from("k"));
+        let site = CallSite {
+            signal: &s,
+            key: &k,
+            event: 1,
+            ts: Timestamp::default(),
+        };
+        let base = r.stack.len();
+        r.stack.extend(args.iter().map(|a| Value::Num(*a)));
+        r.call(0, base, &site)
+    }
+
+    fn limit_of(r: &ScriptRt) -> Option<&'static str> {
+        match r.pending.last() {
+            Some(crate::output::Output::ScriptError(e)) => e.limit,
+            _ => Some("none"),
+        }
+    }
+
+    #[test]
+    fn calls_and_checks_types() {
+        let mut r = rt(
+            "fn f(a, b) { a / b }",
+            ScriptLimits::default(),
+            Type::Number,
+            2,
+        );
+        assert_eq!(call(&mut r, &[3.0, 2.0]), Value::Num(1.5));
+        let mut r = rt(
+            "fn f(a) { \"x\" }",
+            ScriptLimits::default(),
+            Type::Number,
+            1,
+        );
+        assert_eq!(call(&mut r, &[1.0]), Value::Null);
+        assert_eq!(limit_of(&r), None);
+        let mut r = rt("fn f(a) { 1 }", ScriptLimits::default(), Type::Number, 1);
+        assert_eq!(
+            call(&mut r, &[1.0]),
+            Value::Num(1.0),
+            "an integer result is a number"
+        );
+    }
+
+    #[test]
+    fn limits_fire() {
+        let mut r = rt(
+            "fn f(a) { loop { a += 1.0; } }",
+            ScriptLimits::default(),
+            Type::Number,
+            1,
+        );
+        assert_eq!(call(&mut r, &[1.0]), Value::Null);
+        assert_eq!(limit_of(&r), Some("operations"));
+        let mut r = rt(
+            "fn f(a) { f(a + 1.0) }",
+            ScriptLimits::default(),
+            Type::Number,
+            1,
+        );
+        assert_eq!(call(&mut r, &[1.0]), Value::Null);
+        assert_eq!(limit_of(&r), Some("call_depth"));
+        let mut r = rt(
+            "fn f(a) { let s = \"x\"; loop { s += s; } }",
+            ScriptLimits::default(),
+            Type::Number,
+            1,
+        );
+        assert_eq!(call(&mut r, &[1.0]), Value::Null);
+        assert_eq!(limit_of(&r), Some("string_size"));
+        let mut r = rt("fn f(a) { a }", ScriptLimits::default(), Type::Number, 1);
+        assert_eq!(call(&mut r, &[f64::NAN]), Value::Null);
+        assert_eq!(limit_of(&r), Some("non_finite_argument"));
+    }
+
+    #[test]
+    fn eval_and_import_do_not_compile() {
+        assert!(compile("fn f(a) { eval(\"1\") }", &ScriptLimits::default()).is_err());
+        assert!(compile("import \"x\" as m; fn f(a) { a }", &ScriptLimits::default()).is_err());
+    }
+
+    #[test]
+    fn print_goes_to_the_log() {
+        let mut r = rt(
+            "fn f(a) { print(`a=${a}`); a }",
+            ScriptLimits::default(),
+            Type::Number,
+            1,
+        );
+        assert_eq!(call(&mut r, &[2.0]), Value::Num(2.0));
+        assert_eq!(r.take_log().0, vec!["t: a=2.0".to_string()]);
+    }
+
+    #[test]
+    fn limit_settings() {
+        let mut l = ScriptLimits::default();
+        assert!(l.set("operations", 500).is_ok());
+        assert_eq!(l.operations, 500);
+        assert!(l.set("operations", 0).is_err());
+        assert!(l.set("call_depth", 65).is_err());
+        assert!(l.set("speed", 1).is_err());
+    }
+}
