@@ -359,26 +359,35 @@ impl Defs {
         Ok(Engine { engine, seq: 0 })
     }
 
-    /// Assesses records against the definitions' assessments.
-    ///
-    /// Assessments are not part of this build yet: always an
-    /// [`ErrorCode::Unsupported`] error (after the definitions themselves are
-    /// checked), so callers can be written against the final interface.
+    /// Assesses records against the definitions' assessments: `records`
+    /// is JSONL (one record per line) or a JSON array of records; the result
+    /// is the JSON document `yingji assess --format json` prints
+    /// (`assessments` with scores, vetoes and evidence, `deadlines`,
+    /// `rejected` record lines).
     ///
     /// ```
     /// use yingji::api::{Defs, ErrorCode};
     /// let defs = Defs::from_text("a.yj", "event rain { mm: number }");
-    /// assert_eq!(defs.assess("[]").unwrap_err().code, ErrorCode::Unsupported);
+    /// assert_eq!(defs.assess("[]").unwrap_err().code, ErrorCode::Unsupported, "no assessment defined");
+    /// assert_eq!(defs.assess("[1,").unwrap_err().code, ErrorCode::MalformedJson);
     /// ```
     pub fn assess(&self, records_json: &str) -> Result<String, ApiError> {
-        self.result.as_ref().map_err(ApiError::from)?;
-        serde_json::from_str::<serde_json::Value>(records_json).map_err(|e| {
-            ApiError::new(
-                ErrorCode::MalformedJson,
-                format!("records are not JSON: {e}"),
-            )
-        })?;
-        Err(ApiError::unsupported("assessing records"))
+        let defs = self.result.as_ref().map_err(ApiError::from)?;
+        let trimmed = records_json.trim_start();
+        let text = if trimmed.starts_with('[') {
+            let items: Vec<serde_json::Value> = serde_json::from_str(trimmed)
+                .map_err(|e| ApiError::new(ErrorCode::MalformedJson, format!("records are not a JSON array: {e}")))?;
+            items.iter().map(|v| v.to_string()).collect::<Vec<_>>().join("\n")
+        } else {
+            records_json.to_string()
+        };
+        if defs.assess.assessments.is_empty() {
+            return Err(ApiError::unsupported("assessing records without an `assessment` definition"));
+        }
+        let set = yingji_engine::assess::records::read_records(&defs.assess, &text);
+        let report = yingji_engine::assess::eval::run(&defs.assess, &set.records, None, None)
+            .map_err(|e| ApiError::new(ErrorCode::InvalidArgument, e))?;
+        Ok(yingji_engine::assess::report_json(&report, &set).to_string())
     }
 }
 

@@ -8,7 +8,7 @@ use yingji_dsl::load::FsLoader;
 use yingji_engine::Timestamp;
 use yingji_engine::assess::deadline::{Check, Status, human_duration};
 use yingji_engine::assess::eval::{AssessmentResult, Report, run as run_assessments};
-use yingji_engine::assess::records::{RecordSet, Rejected, read_records};
+use yingji_engine::assess::records::{RecordSet, read_records};
 use yingji_engine::assess::{AssessProgram, CriterionKind};
 
 /// How results are printed.
@@ -253,16 +253,7 @@ fn table(program: &AssessProgram, report: &Report, set: &RecordSet) -> String {
 }
 
 fn json(report: &Report, set: &RecordSet) -> String {
-    let rejected: Vec<serde_json::Value> = set
-        .rejected
-        .iter()
-        .map(|Rejected { line, error }| serde_json::json!({"line": line, "error": error.to_string()}))
-        .collect();
-    let v = serde_json::json!({
-        "assessments": report.assessments,
-        "deadlines": report.deadlines,
-        "rejected": rejected,
-    });
+    let v = yingji_engine::assess::report_json(report, set);
     let mut s = serde_json::to_string_pretty(&v).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"));
     s.push('\n');
     s

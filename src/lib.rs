@@ -22,6 +22,7 @@
 //!     let line = format!(r#"{{"ts":"2024-07-29T0{i}:00:00+08:00","kind":"rain","station":"YY-001","mm":{mm}}}"#);
 //!     engine.push_line(&line, i as u64 + 1, &mut out).unwrap();
 //! }
+//! engine.flush(&mut out); // end of input: release what the lateness held back
 //! let json = out[0].to_json();
 //! assert!(json.contains(r#""to":"orange""#), "{json}");
 //! ```

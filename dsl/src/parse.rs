@@ -665,7 +665,7 @@ fn next_definition(text: &str, from: usize) -> Option<usize> {
 /// let f = sm.add("a.yj", text);
 /// let (defs, diags) = parse_file(f, text);
 /// assert_eq!(defs.len(), 2);
-/// assert_eq!(sm.location(diags[0].span), "a.yj:2:58");
+/// assert_eq!(sm.location(diags[0].span), "a.yj:2:56"); // the unknown unit `x`
 /// ```
 pub fn parse_file(file: FileId, text: &str) -> (Vec<Def>, Vec<Diagnostic>) {
     pest::set_error_detail(true);

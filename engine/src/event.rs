@@ -179,7 +179,7 @@ impl Schema {
     /// let p = Program {
     ///     fields: vec!["mm".into()],
     ///     kinds: vec![KindDef { name: "rain".into(), fields: vec![FieldDef { id: 0, ty: Type::Number, optional: false }] }],
-    ///     signals: vec![],
+    ///     ..Default::default()
     /// };
     /// let s = Schema::new(&p);
     /// let e = s.parse(r#"{"ts":"2024-07-29T03:10:00+08:00","kind":"rain","mm":4.2}"#, &p, 1).unwrap();

@@ -374,3 +374,18 @@ mod tests {
         assert_eq!(g.grade_name(5), "");
     }
 }
+
+/// The JSON document of an assessment run: `{"assessments", "deadlines",
+/// "rejected"}` (what `yingji assess --format json` prints and the bindings return).
+pub fn report_json(report: &eval::Report, set: &records::RecordSet) -> serde_json::Value {
+    let rejected: Vec<serde_json::Value> = set
+        .rejected
+        .iter()
+        .map(|r| serde_json::json!({"line": r.line, "error": r.error.to_string()}))
+        .collect();
+    serde_json::json!({
+        "assessments": report.assessments,
+        "deadlines": report.deadlines,
+        "rejected": rejected,
+    })
+}
