@@ -167,13 +167,6 @@ impl ApiError {
         })
         .to_string()
     }
-
-    fn unsupported(what: &str) -> ApiError {
-        ApiError::new(
-            ErrorCode::Unsupported,
-            format!("{what} is not supported yet by this build of yingji"),
-        )
-    }
 }
 
 impl From<&LoadError> for ApiError {
@@ -368,7 +361,7 @@ impl Defs {
     /// ```
     /// use yingji::api::{Defs, ErrorCode};
     /// let defs = Defs::from_text("a.yj", "event rain { mm: number }");
-    /// assert_eq!(defs.assess("[]").unwrap_err().code, ErrorCode::Unsupported, "no assessment defined");
+    /// assert_eq!(defs.assess("[]").unwrap_err().code, ErrorCode::Unsupported); // no assessment defined
     /// assert_eq!(defs.assess("[1,").unwrap_err().code, ErrorCode::MalformedJson);
     /// ```
     pub fn assess(&self, records_json: &str) -> Result<String, ApiError> {
@@ -382,7 +375,10 @@ impl Defs {
             records_json.to_string()
         };
         if defs.assess.assessments.is_empty() {
-            return Err(ApiError::unsupported("assessing records without an `assessment` definition"));
+            return Err(ApiError::new(
+                ErrorCode::Unsupported,
+                "these definitions hold no `assessment`: there is nothing to assess records against",
+            ));
         }
         let set = yingji_engine::assess::records::read_records(&defs.assess, &text);
         let report = yingji_engine::assess::eval::run(&defs.assess, &set.records, None, None)

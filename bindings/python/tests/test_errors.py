@@ -149,9 +149,23 @@ def test_unusable_snapshots_change_nothing(engine: yingji.Engine) -> None:
     assert [o["to"] for o in engine.flush()] == ["red"]
 
 
-def test_not_supported_yet() -> None:
+def test_assess_without_an_assessment_is_unsupported() -> None:
     with pytest.raises(yingji.UnsupportedError) as info:
         yingji.Definitions.from_text(RAIN).assess([{"town": "南溪镇"}])
     assert isinstance(info.value, NotImplementedError)
     assert (info.value.code, info.value.status) == ("unsupported", 6)
-    assert "not supported yet" in info.value.message
+    assert "assessment" in info.value.message
+
+
+def test_assess_the_sample_townships() -> None:
+    import json
+    import pathlib
+
+    root = pathlib.Path(__file__).resolve().parents[3]
+    defs = yingji.Definitions.from_paths([str(root / "policies")])
+    records = [json.loads(l) for l in (root / "samples" / "records.jsonl").read_text(encoding="utf-8").splitlines() if l.strip()]
+    result = defs.assess(records)
+    units = {u["unit"]: u for a in result["assessments"] for u in a["units"]}
+    assert units["青龙街道"]["vetoed"] is True
+    assert units["青龙街道"]["vetoes"][0]["evidence"], "a veto names its records"
+    assert result["rejected"] == []

@@ -139,7 +139,10 @@ class Definitions:
         return Engine(self)
 
     def assess(self, records: Union[Iterable[Mapping[str, Any]], str]) -> Any:
-        """Assesses records (not in this build yet: raises :class:`UnsupportedError`)."""
+        """Assesses records (dicts or JSONL text): scores, vetoes with evidence, grades.
+
+        Raises :class:`UnsupportedError` when the definitions hold no assessment.
+        """
         text = records if isinstance(records, str) else json.dumps(list(records), ensure_ascii=False)
         return json.loads(self._native.assess(text))
 
