@@ -377,7 +377,7 @@ mod tests {
         let t = "ab\n雨c d\n";
         assert_eq!(offset_of(t, 1, 2), 1);
         assert_eq!(offset_of(t, 2, 2), 6);
-        assert_eq!(offset_of(t, 2, 99), 8);
+        assert_eq!(offset_of(t, 2, 99), 9);
         assert_eq!(offset_of(t, 9, 1), t.len());
     }
 }

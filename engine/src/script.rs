@@ -439,6 +439,19 @@ impl ScriptRt {
         }
     }
 
+    /// Calls function `f` with `args` (the entry point for hosts and benches;
+    /// the evaluator uses [`ScriptRt::call`] with its argument stack).
+    pub fn call_with(&mut self, f: u16, args: &[Value], site: &CallSite<'_>) -> Value {
+        let base = self.stack.len();
+        self.stack.extend_from_slice(args);
+        self.call(f, base, site)
+    }
+
+    /// Records produced by failed calls and not yet emitted.
+    pub fn take_pending(&mut self) -> Vec<crate::output::Output> {
+        std::mem::take(&mut self.pending)
+    }
+
     fn try_call(&mut self, f: usize, base: usize) -> Result<Value, (Option<&'static str>, String)> {
         let Some(func) = self.fns.get(f) else {
             return Err((None, format!("no script function #{f}")));

@@ -250,6 +250,8 @@ pub fn compile(e: &Expr, consts: &mut Consts) -> CExpr {
         }
         Expr::In(x, list) => CExpr::In(b(x, consts), list.iter().map(|i| compile(i, consts)).collect()),
         Expr::Call(f, args) => CExpr::Call(*f, args.iter().map(|a| compile(a, consts)).collect()),
+        // script calls are rejected before compiling (see `compiled::unsupported`)
+        Expr::Script(..) => CExpr::Const(Cell::Null),
     }
 }
 

@@ -88,13 +88,22 @@ pub fn unsupported(p: &Program) -> Option<CompileError> {
         {
             Some("`for`, `clear` or `hold` on a level rule")
         } else {
-            let mut column = false;
-            let mut see = |e: &Expr| e.walk(&mut |x| column |= matches!(x, Expr::Column(_)));
+            let (mut column, mut script) = (false, false);
+            let mut see = |e: &Expr| {
+                e.walk(&mut |x| {
+                    column |= matches!(x, Expr::Column(_));
+                    script |= matches!(x, Expr::Script(..));
+                })
+            };
             s.filter.iter().for_each(&mut see);
             s.windows.iter().for_each(|w| see(&w.input));
             s.lets.iter().for_each(|l| see(&l.expr));
             s.levels.iter().for_each(|r| see(&r.when));
-            column.then_some("a table column")
+            if script {
+                Some("a script function call")
+            } else {
+                column.then_some("a table column")
+            }
         };
         if let Some(feature) = feature {
             return Some(CompileError::Unsupported {
@@ -283,6 +292,7 @@ pub struct Change {
 ///             for_ms: 0, for_readings: 0, clear: None, hold_ms: 0 }],
 ///     }],
 ///     tables: vec![],
+///     scripts: Default::default(),
 /// };
 /// let reference = Engine::new(p.clone()).unwrap();
 /// let mut fast = CompiledEngine::new(&p).unwrap();
