@@ -20,16 +20,28 @@ struct Borrowed<'a> {
 }
 
 fn bench(c: &mut Criterion) {
-    let Ok(w) = windows(1_000, 100_000, 42) else { return };
+    let Ok(w) = windows(1_000, 100_000, 42) else {
+        return;
+    };
     let lines = w.jsonl();
     let mut g = c.benchmark_group("jsonl_100k");
     g.throughput(Throughput::Elements(lines.len() as u64));
     g.sample_size(10);
     g.bench_function("serde_json_value", |b| {
-        b.iter(|| lines.iter().filter(|l| serde_json::from_str::<serde_json::Value>(l).is_ok()).count())
+        b.iter(|| {
+            lines
+                .iter()
+                .filter(|l| serde_json::from_str::<serde_json::Value>(l).is_ok())
+                .count()
+        })
     });
     g.bench_function("serde_borrowed_struct", |b| {
-        b.iter(|| lines.iter().filter(|l| serde_json::from_str::<Borrowed<'_>>(l).is_ok()).count())
+        b.iter(|| {
+            lines
+                .iter()
+                .filter(|l| serde_json::from_str::<Borrowed<'_>>(l).is_ok())
+                .count()
+        })
     });
     let schema = Schema::new(&w.program);
     let fresh = || Event {
@@ -45,17 +57,26 @@ fn bench(c: &mut Criterion) {
         b.iter(|| {
             lines
                 .iter()
-                .filter(|l| schema.parse_into(black_box(l), &w.program, 0, &mut ev).is_ok())
+                .filter(|l| {
+                    schema
+                        .parse_into(black_box(l), &w.program, 0, &mut ev)
+                        .is_ok()
+                })
                 .count()
         })
     });
     g.bench_function("parse_and_compiled_eval", |b| {
         let mut ev = fresh();
         b.iter(|| {
-            let Ok(mut eng) = CompiledEngine::new(&w.program) else { return 0 };
+            let Ok(mut eng) = CompiledEngine::new(&w.program) else {
+                return 0;
+            };
             let mut n = 0u64;
             for (i, l) in lines.iter().enumerate() {
-                if schema.parse_into(l, &w.program, i as u64 + 1, &mut ev).is_ok() {
+                if schema
+                    .parse_into(l, &w.program, i as u64 + 1, &mut ev)
+                    .is_ok()
+                {
                     let _ = eng.push_with(&ev, |_, _| n += 1);
                 }
             }

@@ -8,13 +8,17 @@ use yingji::bench::{Checksum, thresholds};
 use yingji::engine::compiled::CompiledEngine;
 
 fn bench(c: &mut Criterion) {
-    let Ok(w) = thresholds(1_000, 100, 100_000, 42) else { return };
+    let Ok(w) = thresholds(1_000, 100, 100_000, 42) else {
+        return;
+    };
     let mut g = c.benchmark_group("thresholds_1000r_100k");
     g.throughput(Throughput::Elements(w.events.len() as u64));
     g.sample_size(10);
     g.bench_function("compiled", |b| {
         b.iter(|| {
-            let Ok(mut eng) = CompiledEngine::new(&w.program) else { return 0 };
+            let Ok(mut eng) = CompiledEngine::new(&w.program) else {
+                return 0;
+            };
             let mut n = 0u64;
             for ev in &w.events {
                 let _ = eng.push_with(ev, |_, _| n += 1);
@@ -24,7 +28,9 @@ fn bench(c: &mut Criterion) {
     });
     g.bench_function("reference", |b| {
         b.iter(|| {
-            let Ok(mut eng) = yingji::Engine::new(w.program.clone()) else { return 0 };
+            let Ok(mut eng) = yingji::Engine::new(w.program.clone()) else {
+                return 0;
+            };
             let mut out = Vec::new();
             for ev in &w.events {
                 let _ = eng.push(ev, &mut out);

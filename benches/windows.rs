@@ -8,13 +8,17 @@ use yingji::bench::{Checksum, windows};
 use yingji::engine::compiled::CompiledEngine;
 
 fn bench(c: &mut Criterion) {
-    let Ok(w) = windows(1_000, 200_000, 42) else { return };
+    let Ok(w) = windows(1_000, 200_000, 42) else {
+        return;
+    };
     let mut g = c.benchmark_group("windows_1000st_200k");
     g.throughput(Throughput::Elements(w.events.len() as u64));
     g.sample_size(10);
     g.bench_function("compiled", |b| {
         b.iter(|| {
-            let Ok(mut eng) = CompiledEngine::new(&w.program) else { return 0 };
+            let Ok(mut eng) = CompiledEngine::new(&w.program) else {
+                return 0;
+            };
             let mut n = 0u64;
             for ev in &w.events {
                 let _ = eng.push_with(ev, |_, _| n += 1);

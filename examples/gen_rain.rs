@@ -1,11 +1,14 @@
-//! Deterministic generator of the sample rain-gauge stream `samples/rain.jsonl`.
+//! Deterministic generator of the sample stream `samples/rain.jsonl`.
 //!
 //! `cargo run --example gen_rain > samples/rain.jsonl`
 //!
-//! Six Yunyang gauges report every 10 minutes from 2024-07-28 00:00 to
+//! Six Yunyang rain gauges report every 10 minutes from 2024-07-28 00:00 to
 //! 2024-07-30 24:00 (+08:00). Each station gets its own storm (centre,
 //! width, peak intensity), plus drizzle, from a fixed-seed xorshift, so the
-//! file is identical on every machine.
+//! file is identical on every machine. Three hydrological stations report
+//! river levels that rise after the rain upstream (one passes its 警戒水位,
+//! one its 保证水位), and the 故陵镇 gauge drops out for two hours on the
+//! 29th (a device-offline case).
 
 use std::io::{self, Write};
 
@@ -43,14 +46,36 @@ fn main() -> io::Result<()> {
             minute_of_day % 60
         );
         for &(station, town, centre, width, peak) in &stations {
+            // 故陵镇's gauge is offline 2024-07-29 10:00–12:00
+            if station == "YY-006" && (34.0..36.0).contains(&hours) {
+                continue;
+            }
             let z = (hours - centre) / width;
             let storm = peak * (-z * z).exp();
-            let drizzle = if rng.next() < 0.15 { rng.next() * 0.4 } else { 0.0 };
+            let drizzle = if rng.next() < 0.15 {
+                rng.next() * 0.4
+            } else {
+                0.0
+            };
             let noise = 1.0 + (rng.next() - 0.5) * 0.3;
             let mm = ((storm * noise + drizzle) * 10.0).round() / 10.0;
             writeln!(
                 out,
                 r#"{{"ts":"{ts}","kind":"rain","station":"{station}","town":"{town}","mm":{mm:.1}}}"#
+            )?;
+        }
+        // (station, town, base level m, rise m, crest hours from start, spread h)
+        let rivers = [
+            ("YY-H01", "双江街道", 172.8, 3.4, 36.0, 6.0),
+            ("YY-H02", "江口镇", 179.6, 5.3, 33.0, 5.0),
+            ("YY-H03", "南溪镇", 194.9, 1.1, 26.0, 4.0),
+        ];
+        for &(station, town, base, rise, crest, spread) in &rivers {
+            let z = (hours - crest) / spread;
+            let level = base + rise * (-z * z).exp() + (rng.next() - 0.5) * 0.04;
+            writeln!(
+                out,
+                r#"{{"ts":"{ts}","kind":"river_level","station":"{station}","town":"{town}","level_m":{level:.2}}}"#
             )?;
         }
     }

@@ -368,9 +368,17 @@ impl Defs {
         let defs = self.result.as_ref().map_err(ApiError::from)?;
         let trimmed = records_json.trim_start();
         let text = if trimmed.starts_with('[') {
-            let items: Vec<serde_json::Value> = serde_json::from_str(trimmed)
-                .map_err(|e| ApiError::new(ErrorCode::MalformedJson, format!("records are not a JSON array: {e}")))?;
-            items.iter().map(|v| v.to_string()).collect::<Vec<_>>().join("\n")
+            let items: Vec<serde_json::Value> = serde_json::from_str(trimmed).map_err(|e| {
+                ApiError::new(
+                    ErrorCode::MalformedJson,
+                    format!("records are not a JSON array: {e}"),
+                )
+            })?;
+            items
+                .iter()
+                .map(|v| v.to_string())
+                .collect::<Vec<_>>()
+                .join("\n")
         } else {
             records_json.to_string()
         };

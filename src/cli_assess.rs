@@ -55,7 +55,12 @@ pub fn run(args: &AssessArgs) -> ExitCode {
         for d in loaded.loaded.diagnostics.iter().filter(|d| d.is_error()) {
             eprint!("{}", d.render(&loaded.loaded.sources));
         }
-        let n = loaded.loaded.diagnostics.iter().filter(|d| d.is_error()).count();
+        let n = loaded
+            .loaded
+            .diagnostics
+            .iter()
+            .filter(|d| d.is_error())
+            .count();
         eprintln!("yingji: {n} error(s); definitions not accepted");
         return ExitCode::from(1);
     }
@@ -114,10 +119,23 @@ pub fn run(args: &AssessArgs) -> ExitCode {
         set.records.len() + set.rejected.len(),
         set.rejected.len(),
         report.assessments.len(),
-        report.assessments.iter().map(|a| a.units.len()).sum::<usize>(),
-        report.assessments.iter().flat_map(|a| &a.units).filter(|u| u.vetoed).count(),
+        report
+            .assessments
+            .iter()
+            .map(|a| a.units.len())
+            .sum::<usize>(),
+        report
+            .assessments
+            .iter()
+            .flat_map(|a| &a.units)
+            .filter(|u| u.vetoed)
+            .count(),
     );
-    if set.rejected.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(1) }
+    if set.rejected.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    }
 }
 
 /// Points as people write them: `20`, `18.5`, `13.33`.
@@ -129,7 +147,11 @@ pub fn points(x: f64) -> String {
 
 fn pad(s: &str, width: usize, right: bool) -> String {
     let fill = " ".repeat(width.saturating_sub(s.width()));
-    if right { format!("{fill}{s}") } else { format!("{s}{fill}") }
+    if right {
+        format!("{fill}{s}")
+    } else {
+        format!("{s}{fill}")
+    }
 }
 
 /// Rows of cells aligned by display width (Chinese characters count two
@@ -137,14 +159,26 @@ fn pad(s: &str, width: usize, right: bool) -> String {
 pub fn align(rows: &[Vec<String>], right: &[bool]) -> String {
     let ncols = rows.iter().map(Vec::len).max().unwrap_or(0);
     let widths: Vec<usize> = (0..ncols)
-        .map(|c| rows.iter().filter_map(|r| r.get(c)).map(|s| s.width()).max().unwrap_or(0))
+        .map(|c| {
+            rows.iter()
+                .filter_map(|r| r.get(c))
+                .map(|s| s.width())
+                .max()
+                .unwrap_or(0)
+        })
         .collect();
     let mut out = String::new();
     for r in rows {
         let cells: Vec<String> = r
             .iter()
             .enumerate()
-            .map(|(i, s)| pad(s, widths.get(i).copied().unwrap_or(0), right.get(i).copied().unwrap_or(false)))
+            .map(|(i, s)| {
+                pad(
+                    s,
+                    widths.get(i).copied().unwrap_or(0),
+                    right.get(i).copied().unwrap_or(false),
+                )
+            })
             .collect();
         out.push_str(cells.join("  ").trim_end());
         out.push('\n');
@@ -155,8 +189,18 @@ pub fn align(rows: &[Vec<String>], right: &[bool]) -> String {
 fn table(program: &AssessProgram, report: &Report, set: &RecordSet) -> String {
     let mut out = String::new();
     for a in &report.assessments {
-        let def = program.assessments.iter().find(|d| d.name == a.assessment.as_ref());
-        let _ = writeln!(out, "{} — {} {}, 满分 {}", a.assessment, a.unit_type, a.period, points(a.total));
+        let def = program
+            .assessments
+            .iter()
+            .find(|d| d.name == a.assessment.as_ref());
+        let _ = writeln!(
+            out,
+            "{} — {} {}, 满分 {}",
+            a.assessment,
+            a.unit_type,
+            a.period,
+            points(a.total)
+        );
         let _ = writeln!(out);
         let mut header = vec!["单位".to_string()];
         let mut right = vec![false];
@@ -183,7 +227,11 @@ fn table(program: &AssessProgram, report: &Report, set: &RecordSet) -> String {
             }));
             row.push(points(u.score));
             row.push(if u.vetoed {
-                u.vetoes.iter().map(|v| v.name.as_ref()).collect::<Vec<_>>().join("、")
+                u.vetoes
+                    .iter()
+                    .map(|v| v.name.as_ref())
+                    .collect::<Vec<_>>()
+                    .join("、")
             } else {
                 "—".to_string()
             });
@@ -203,7 +251,11 @@ fn table(program: &AssessProgram, report: &Report, set: &RecordSet) -> String {
                         v.name,
                         v.rule,
                         v.rule_at,
-                        if v.evidence.is_empty() { "—".to_string() } else { v.evidence.join(", ") },
+                        if v.evidence.is_empty() {
+                            "—".to_string()
+                        } else {
+                            v.evidence.join(", ")
+                        },
                         points(u.score),
                         u.score_grade
                     );
@@ -213,7 +265,11 @@ fn table(program: &AssessProgram, report: &Report, set: &RecordSet) -> String {
         if !a.unknown_units.is_empty() {
             let _ = writeln!(out, "\nunits not in the roster (not assessed):");
             for u in &a.unknown_units {
-                let _ = writeln!(out, "  {}  {} record(s), first on line {}", u.unit, u.records, u.first_line);
+                let _ = writeln!(
+                    out,
+                    "  {}  {} record(s), first on line {}",
+                    u.unit, u.records, u.first_line
+                );
             }
         }
         out.push('\n');
@@ -232,7 +288,9 @@ fn table(program: &AssessProgram, report: &Report, set: &RecordSet) -> String {
                 None => c.stage.to_string(),
             };
             let what = match &c.status {
-                Status::Late { report, late_by_ms, .. } => format!("late by {} ({report})", human_duration(*late_by_ms)),
+                Status::Late {
+                    report, late_by_ms, ..
+                } => format!("late by {} ({report})", human_duration(*late_by_ms)),
                 _ => "missing".to_string(),
             };
             rows.push(vec![
@@ -247,14 +305,19 @@ fn table(program: &AssessProgram, report: &Report, set: &RecordSet) -> String {
         out.push('\n');
     }
     if !set.rejected.is_empty() {
-        let _ = writeln!(out, "{} record line(s) refused; see standard error", set.rejected.len());
+        let _ = writeln!(
+            out,
+            "{} record line(s) refused; see standard error",
+            set.rejected.len()
+        );
     }
     out
 }
 
 fn json(report: &Report, set: &RecordSet) -> String {
     let v = yingji_engine::assess::report_json(report, set);
-    let mut s = serde_json::to_string_pretty(&v).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"));
+    let mut s =
+        serde_json::to_string_pretty(&v).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"));
     s.push('\n');
     s
 }
@@ -280,17 +343,37 @@ pub fn csv(report: &Report) -> String {
 }
 
 fn write_csv(out: &mut String, a: &AssessmentResult) {
-    let mut header = vec!["assessment".to_string(), "period".to_string(), "unit".to_string()];
+    let mut header = vec![
+        "assessment".to_string(),
+        "period".to_string(),
+        "unit".to_string(),
+    ];
     header.extend(a.criteria.iter().map(|c| c.to_string()));
     header.extend(["score", "vetoed", "vetoes", "evidence", "grade"].map(String::from));
-    out.push_str(&header.iter().map(|h| csv_field(h)).collect::<Vec<_>>().join(","));
+    out.push_str(
+        &header
+            .iter()
+            .map(|h| csv_field(h))
+            .collect::<Vec<_>>()
+            .join(","),
+    );
     out.push('\n');
     for u in &a.units {
-        let mut row = vec![a.assessment.to_string(), a.period.to_string(), u.unit.to_string()];
+        let mut row = vec![
+            a.assessment.to_string(),
+            a.period.to_string(),
+            u.unit.to_string(),
+        ];
         row.extend(u.criteria.iter().map(|c| points(c.points)));
         row.push(points(u.score));
         row.push(u.vetoed.to_string());
-        row.push(u.vetoes.iter().map(|v| v.name.as_ref()).collect::<Vec<_>>().join("; "));
+        row.push(
+            u.vetoes
+                .iter()
+                .map(|v| v.name.as_ref())
+                .collect::<Vec<_>>()
+                .join("; "),
+        );
         row.push(
             u.vetoes
                 .iter()
@@ -299,7 +382,12 @@ fn write_csv(out: &mut String, a: &AssessmentResult) {
                 .join("; "),
         );
         row.push(u.grade.to_string());
-        out.push_str(&row.iter().map(|c| csv_field(c)).collect::<Vec<_>>().join(","));
+        out.push_str(
+            &row.iter()
+                .map(|c| csv_field(c))
+                .collect::<Vec<_>>()
+                .join(","),
+        );
         out.push('\n');
     }
 }

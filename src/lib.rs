@@ -63,7 +63,12 @@ impl std::fmt::Debug for LoadError {
 impl LoadError {
     /// The diagnostics as a JSON array.
     pub fn to_json(&self) -> serde_json::Value {
-        serde_json::Value::Array(self.diagnostics.iter().map(|d| d.to_json(&self.sources)).collect())
+        serde_json::Value::Array(
+            self.diagnostics
+                .iter()
+                .map(|d| d.to_json(&self.sources))
+                .collect(),
+        )
     }
 }
 
@@ -96,7 +101,10 @@ impl Definitions {
     }
 
     /// Loads one text; `name` ending in `.yaml`/`.yml` selects YAML, else `.yj`.
-    #[allow(clippy::should_implement_trait, reason = "takes a file name as well as the text")]
+    #[allow(
+        clippy::should_implement_trait,
+        reason = "takes a file name as well as the text"
+    )]
     pub fn from_str(name: &str, text: &str) -> Result<Definitions, LoadError> {
         Self::load(&MemLoader(vec![(name.to_string(), text.to_string())]))
     }
@@ -128,8 +136,12 @@ impl Definitions {
     }
 
     /// A fresh engine with explicit run settings (lateness, late policy, …).
-    pub fn engine_with(&self, config: yingji_engine::Config) -> Result<Engine, yingji_engine::ir::ProgramError> {
-        let engine = Engine::with_config(self.program.clone(), config)?.with_deadlines(self.assess.clone());
+    pub fn engine_with(
+        &self,
+        config: yingji_engine::Config,
+    ) -> Result<Engine, yingji_engine::ir::ProgramError> {
+        let engine =
+            Engine::with_config(self.program.clone(), config)?.with_deadlines(self.assess.clone());
         Ok(if self.plans.plans.is_empty() {
             engine
         } else {

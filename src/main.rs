@@ -11,7 +11,11 @@ use std::process::ExitCode;
 use yingji::Definitions;
 
 #[derive(Parser)]
-#[command(name = "yingji", version, about = "应急 — warnings, plans and assessments as executable definitions")]
+#[command(
+    name = "yingji",
+    version,
+    about = "应急 — warnings, plans and assessments as executable definitions"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -65,7 +69,9 @@ enum LateArg {
 
 fn parse_duration(s: &str) -> Result<i64, String> {
     let digits: String = s.chars().take_while(char::is_ascii_digit).collect();
-    let n: i64 = digits.parse().map_err(|_| format!("`{s}` is not a duration like 30s, 5m, 2h, 1d"))?;
+    let n: i64 = digits
+        .parse()
+        .map_err(|_| format!("`{s}` is not a duration like 30s, 5m, 2h, 1d"))?;
     let unit = &s[digits.len()..];
     let scale = match unit {
         "ms" => 1,
@@ -79,7 +85,11 @@ fn parse_duration(s: &str) -> Result<i64, String> {
 }
 
 fn parse_guard(s: &str) -> Result<Option<i64>, String> {
-    if s == "off" { Ok(None) } else { parse_duration(s).map(Some) }
+    if s == "off" {
+        Ok(None)
+    } else {
+        parse_duration(s).map(Some)
+    }
 }
 
 #[derive(Subcommand)]
@@ -133,7 +143,11 @@ fn main() -> ExitCode {
         Command::Assess(a) => cli_assess::run(&a),
         Command::Check { paths, format } => check(&paths, format),
         Command::Bench(args) => yingji::bench::cli::main(&args),
-        Command::Graph { plan_path, format, plan } => cli_graph::run(&plan_path, &format, plan.as_deref()),
+        Command::Graph {
+            plan_path,
+            format,
+            plan,
+        } => cli_graph::run(&plan_path, &format, plan.as_deref()),
         Command::Run {
             paths,
             events,
@@ -189,7 +203,12 @@ fn check(paths: &[PathBuf], format: Format) -> ExitCode {
                 ),
                 Format::Json => println!(
                     "{}",
-                    serde_json::Value::Array(defs.warnings.iter().map(|d| d.to_json(&defs.sources)).collect())
+                    serde_json::Value::Array(
+                        defs.warnings
+                            .iter()
+                            .map(|d| d.to_json(&defs.sources))
+                            .collect()
+                    )
                 ),
             }
             ExitCode::SUCCESS
@@ -200,7 +219,11 @@ fn check(paths: &[PathBuf], format: Format) -> ExitCode {
 
 fn open_out(path: Option<&PathBuf>) -> io::Result<Box<dyn Write>> {
     Ok(match path {
-        Some(p) => Box::new(BufWriter::new(File::create(p).map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", p.display())))?)),
+        Some(p) => {
+            Box::new(BufWriter::new(File::create(p).map_err(|e| {
+                io::Error::new(e.kind(), format!("{}: {e}", p.display()))
+            })?))
+        }
         None => Box::new(BufWriter::new(io::stdout().lock())),
     })
 }
@@ -247,19 +270,32 @@ fn run(
                 Ok(report) => {
                     eprintln!("yingji: restored state from {}", state.display());
                     if !report.reset.is_empty() {
-                        eprintln!("yingji: definitions changed, state reset for: {}", report.reset.join(", "));
+                        eprintln!(
+                            "yingji: definitions changed, state reset for: {}",
+                            report.reset.join(", ")
+                        );
                     }
                 }
-                Err(e) if args.fresh_state => eprintln!("yingji: {}: {e}; starting fresh as asked", state.display()),
+                Err(e) if args.fresh_state => {
+                    eprintln!("yingji: {}: {e}; starting fresh as asked", state.display())
+                }
                 Err(e) => {
                     eprintln!("yingji: {}: {e}", state.display());
                     return Ok(ExitCode::from(1));
                 }
             },
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                eprintln!("yingji: no state file at {}; starting fresh", state.display());
+                eprintln!(
+                    "yingji: no state file at {}; starting fresh",
+                    state.display()
+                );
             }
-            Err(e) => return Err(io::Error::new(e.kind(), format!("{}: {e}", state.display()))),
+            Err(e) => {
+                return Err(io::Error::new(
+                    e.kind(),
+                    format!("{}: {e}", state.display()),
+                ));
+            }
         }
     }
     let rt = tokio::runtime::Builder::new_current_thread()
@@ -278,8 +314,8 @@ fn run(
                 .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", events.display())))?;
             yingji::stream::lines(tokio::io::BufReader::with_capacity(1 << 16, f))
         };
-        let checkpoint: Option<(u64, Box<dyn FnMut(&yingji::Engine) + Send>)> = state_path.clone().map(|p| {
-            let save: Box<dyn FnMut(&yingji::Engine) + Send> = Box::new(move |e: &yingji::Engine| {
+        let checkpoint: Option<(u64, yingji::stream::Checkpoint)> = state_path.clone().map(|p| {
+            let save: yingji::stream::Checkpoint = Box::new(move |e: &yingji::Engine| {
                 if let Err(err) = save_state(&p, e) {
                     eprintln!("yingji: could not save state: {err}");
                 }

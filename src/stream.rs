@@ -31,6 +31,10 @@ use yingji_engine::{Engine, Output};
 
 /// What the stream yields.
 #[derive(Debug, Clone)]
+#[allow(
+    clippy::large_enum_variant,
+    reason = "outputs are the common case; boxing them would allocate once per output"
+)]
 pub enum Item {
     /// An engine output.
     Output(Output),
@@ -45,13 +49,16 @@ pub enum Item {
     },
 }
 
+/// A periodic callback with the engine (e.g. saving its state).
+pub type Checkpoint = Box<dyn FnMut(&Engine) + Send>;
+
 /// How to run.
 pub struct Options {
     /// Release everything at the end (true), or keep the reorder buffer for
     /// a saved state (false).
     pub flush_at_end: bool,
     /// Called with the engine after every `n` lines (periodic state saves).
-    pub checkpoint: Option<(u64, Box<dyn FnMut(&Engine) + Send>)>,
+    pub checkpoint: Option<(u64, Checkpoint)>,
 }
 
 impl Default for Options {
@@ -82,7 +89,9 @@ pub async fn run(
             continue;
         }
         let result = match std::str::from_utf8(line) {
-            Ok(text) => engine.push_line(text, seq, &mut out).map_err(|e| e.to_string()),
+            Ok(text) => engine
+                .push_line(text, seq, &mut out)
+                .map_err(|e| e.to_string()),
             Err(e) => Err(format!("not UTF-8: {e}")),
         };
         if let Err(reason) = result {
@@ -118,7 +127,9 @@ pub async fn run(
 }
 
 /// Lines of an async reader as `(line number, bytes)`, for [`run`].
-pub fn lines<R: tokio::io::AsyncBufRead + Unpin + Send + 'static>(reader: R) -> BoxStream<'static, (u64, Vec<u8>)> {
+pub fn lines<R: tokio::io::AsyncBufRead + Unpin + Send + 'static>(
+    reader: R,
+) -> BoxStream<'static, (u64, Vec<u8>)> {
     use tokio::io::AsyncBufReadExt;
     let split = reader.split(b'\n');
     futures::stream::unfold((split, 0u64), |(mut split, n)| async move {

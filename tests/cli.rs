@@ -1,5 +1,10 @@
 //! The `yingji` binary as operators use it: exit codes, outputs, rejects, summary.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, reason = "tests")]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "tests"
+)]
 
 use std::path::PathBuf;
 use std::process::{Command, Output};
@@ -21,7 +26,12 @@ fn tmp(name: &str) -> PathBuf {
 #[test]
 fn check_accepts_the_bundled_policies() {
     let o = yingji(&["check", "policies"]);
-    assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
 }
 
 #[test]
@@ -31,7 +41,10 @@ fn check_rejects_a_broken_policy_with_its_location() {
     let o = yingji(&["check", bad.to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(1));
     let err = String::from_utf8_lossy(&o.stderr);
-    assert!(err.contains("broken.yj:4:7") && err.contains("did you mean `station`?"), "{err}");
+    assert!(
+        err.contains("broken.yj:4:7") && err.contains("did you mean `station`?"),
+        "{err}"
+    );
     let o = yingji(&["check", "--format", "json", bad.to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(1));
     let j: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
@@ -56,7 +69,8 @@ fn missing_path_is_an_error_not_a_panic() {
 #[test]
 fn run_writes_outputs_rejects_and_a_summary() {
     let events = tmp("events.jsonl");
-    let good1 = r#"{"ts":"2024-07-29T01:00:00+08:00","kind":"rain","station":"A","town":"江口镇","mm":60}"#;
+    let good1 =
+        r#"{"ts":"2024-07-29T01:00:00+08:00","kind":"rain","station":"A","town":"江口镇","mm":60}"#;
     let lines = [
         good1,
         "this is not json",
@@ -95,22 +109,47 @@ fn run_writes_outputs_rejects_and_a_summary() {
         (4, "missing `kind`"),
         (5, "not an RFC 3339 timestamp"),
         (6, "has no UTC offset"),
-        (7, "field `mm` of a `rain` event must be a number, got the string \"heavy\""),
+        (
+            7,
+            "field `mm` of a `rain` event must be a number, got the string \"heavy\"",
+        ),
         (8, "a `rain` event needs field `mm`"),
     ] {
-        assert!(err.contains(&format!("events.jsonl:{line}: rejected: ")), "line {line}: {err}");
-        let msg = err.lines().find(|l| l.contains(&format!("events.jsonl:{line}:"))).unwrap();
+        assert!(
+            err.contains(&format!("events.jsonl:{line}: rejected: ")),
+            "line {line}: {err}"
+        );
+        let msg = err
+            .lines()
+            .find(|l| l.contains(&format!("events.jsonl:{line}:")))
+            .unwrap();
         assert!(msg.contains(why), "line {line}: expected {why:?} in {msg}");
     }
     let rejected = std::fs::read_to_string(&rejects).unwrap();
-    assert_eq!(rejected.lines().collect::<Vec<_>>(), lines[1..8].to_vec(), "rejects are written as-is");
+    assert_eq!(
+        rejected.lines().collect::<Vec<_>>(),
+        lines[1..8].to_vec(),
+        "rejects are written as-is"
+    );
     let outputs = std::fs::read_to_string(&out).unwrap();
-    let outs: Vec<serde_json::Value> = outputs.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let outs: Vec<serde_json::Value> = outputs
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
     assert_eq!(outs.len(), 3);
     // line 9 is 50 minutes behind the latest time: beyond the 5-minute lateness
-    assert_eq!((outs[0]["type"].as_str(), outs[0]["event"].as_u64()), (Some("late"), Some(9)));
-    assert_eq!((outs[1]["to"].as_str(), outs[1]["event"].as_u64()), (Some("orange"), Some(1)));
-    assert_eq!((outs[2]["from"].as_str(), outs[2]["event"].as_u64()), (Some("orange"), Some(11)));
+    assert_eq!(
+        (outs[0]["type"].as_str(), outs[0]["event"].as_u64()),
+        (Some("late"), Some(9))
+    );
+    assert_eq!(
+        (outs[1]["to"].as_str(), outs[1]["event"].as_u64()),
+        (Some("orange"), Some(1))
+    );
+    assert_eq!(
+        (outs[2]["from"].as_str(), outs[2]["event"].as_u64()),
+        (Some("orange"), Some(11))
+    );
 }
 
 #[test]
@@ -137,7 +176,9 @@ fn run_reads_standard_input() {
 
 #[test]
 fn state_file_split_run_matches_one_run_byte_for_byte() {
-    let sample = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/samples/rain.jsonl")).unwrap();
+    let sample =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/samples/rain.jsonl"))
+            .unwrap();
     let lines: Vec<&str> = sample.lines().collect();
     let (a, b) = lines.split_at(1234);
     let first = tmp("first.jsonl");
@@ -148,9 +189,28 @@ fn state_file_split_run_matches_one_run_byte_for_byte() {
     let _ = std::fs::remove_file(&state);
     let whole = yingji(&["run", "policies", "--events", "samples/rain.jsonl"]);
     assert_eq!(whole.status.code(), Some(0));
-    let o1 = yingji(&["run", "policies", "--events", first.to_str().unwrap(), "--state", state.to_str().unwrap()]);
-    assert!(String::from_utf8_lossy(&o1.stderr).contains("no state file"), "{}", String::from_utf8_lossy(&o1.stderr));
-    let o2 = yingji(&["run", "policies", "--events", second.to_str().unwrap(), "--state", state.to_str().unwrap(), "--final"]);
+    let o1 = yingji(&[
+        "run",
+        "policies",
+        "--events",
+        first.to_str().unwrap(),
+        "--state",
+        state.to_str().unwrap(),
+    ]);
+    assert!(
+        String::from_utf8_lossy(&o1.stderr).contains("no state file"),
+        "{}",
+        String::from_utf8_lossy(&o1.stderr)
+    );
+    let o2 = yingji(&[
+        "run",
+        "policies",
+        "--events",
+        second.to_str().unwrap(),
+        "--state",
+        state.to_str().unwrap(),
+        "--final",
+    ]);
     assert!(String::from_utf8_lossy(&o2.stderr).contains("restored state"));
     let mut split = o1.stdout.clone();
     split.extend_from_slice(&o2.stdout);
@@ -173,14 +233,40 @@ fn state_file_split_run_matches_one_run_byte_for_byte() {
 fn a_damaged_state_file_is_refused_unless_starting_fresh() {
     let state = tmp("bad.state");
     std::fs::write(&state, b"{\"format\":\"yingji-state\",\"version\":7}").unwrap();
-    let o = yingji(&["run", "policies", "--events", "samples/rain.jsonl", "--state", state.to_str().unwrap()]);
+    let o = yingji(&[
+        "run",
+        "policies",
+        "--events",
+        "samples/rain.jsonl",
+        "--state",
+        state.to_str().unwrap(),
+    ]);
     assert_eq!(o.status.code(), Some(1));
     let err = String::from_utf8_lossy(&o.stderr);
-    assert!(err.contains("version 7") && err.contains("refusing"), "{err}");
+    assert!(
+        err.contains("version 7") && err.contains("refusing"),
+        "{err}"
+    );
     assert!(o.stdout.is_empty(), "nothing runs on a refused state");
-    let o = yingji(&["run", "policies", "--events", "samples/rain.jsonl", "--state", state.to_str().unwrap(), "--fresh-state"]);
-    assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+    let o = yingji(&[
+        "run",
+        "policies",
+        "--events",
+        "samples/rain.jsonl",
+        "--state",
+        state.to_str().unwrap(),
+        "--fresh-state",
+    ]);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
     assert!(String::from_utf8_lossy(&o.stderr).contains("starting fresh as asked"));
     let saved = std::fs::read(&state).unwrap();
-    assert!(saved.starts_with(b"{\"format\":\"yingji-state\",\"version\":1"), "saved atomically in the current format");
+    assert!(
+        saved.starts_with(b"{\"format\":\"yingji-state\",\"version\":1"),
+        "saved atomically in the current format"
+    );
 }

@@ -10,7 +10,10 @@ use yingji::engine::compiled::CompiledEngine;
 #[global_allocator]
 static GLOBAL: &StatsAlloc<System> = &INSTRUMENTED_SYSTEM;
 
-fn allocations_after_warmup(w: &yingji::bench::Workload, warm: usize) -> Result<(u64, usize), Box<dyn std::error::Error>> {
+fn allocations_after_warmup(
+    w: &yingji::bench::Workload,
+    warm: usize,
+) -> Result<(u64, usize), Box<dyn std::error::Error>> {
     let mut eng = CompiledEngine::new(&w.program)?;
     let (warmup, measured) = w.events.split_at(warm.min(w.events.len()));
     for ev in warmup {
@@ -36,7 +39,10 @@ fn hot_path_allocates_nothing() -> Result<(), Box<dyn std::error::Error>> {
 fn thresholds_hot_path() -> Result<(), Box<dyn std::error::Error>> {
     let w = thresholds(1_000, 100, 60_000, 7)?;
     let (changes, allocs) = allocations_after_warmup(&w, 10_000)?;
-    assert!(changes > 1_000, "the stream changes levels often ({changes})");
+    assert!(
+        changes > 1_000,
+        "the stream changes levels often ({changes})"
+    );
     assert_eq!(allocs, 0, "allocations on the hot path");
     Ok(())
 }

@@ -11,10 +11,13 @@
 
 use proptest::prelude::*;
 use std::sync::Arc;
-use yingji::engine::compiled::CompiledEngine;
-use yingji::engine::ir::{Agg, BinOp, Builtin, Expr, FieldDef, KindDef, LetDef, LevelRule, Program, SignalDef, UnOp, WindowDef};
-use yingji::engine::value::Type;
 use yingji::engine::Config;
+use yingji::engine::compiled::CompiledEngine;
+use yingji::engine::ir::{
+    Agg, BinOp, Builtin, Expr, FieldDef, KindDef, LetDef, LevelRule, Program, SignalDef, UnOp,
+    WindowDef,
+};
+use yingji::engine::value::Type;
 use yingji::{Engine, Event, Level, Timestamp, Value};
 
 const NFIELDS: u16 = 5; // station, region, mm, ok, depth
@@ -22,8 +25,15 @@ const STRS: [&str; 4] = ["A", "B", "R1", "R2"];
 
 fn leaf() -> impl Strategy<Value = Expr> {
     prop_oneof![
-        prop_oneof![Just(0.0), Just(-0.0), Just(1.5), Just(50.0), Just(-3.0), Just(100.0)]
-            .prop_map(|n| Expr::Const(Value::Num(n))),
+        prop_oneof![
+            Just(0.0),
+            Just(-0.0),
+            Just(1.5),
+            Just(50.0),
+            Just(-3.0),
+            Just(100.0)
+        ]
+        .prop_map(|n| Expr::Const(Value::Num(n))),
         (0..STRS.len()).prop_map(|i| Expr::Const(Value::from(STRS[i]))),
         any::<bool>().prop_map(|b| Expr::Const(Value::Bool(b))),
         Just(Expr::Const(Value::Null)),
@@ -56,13 +66,19 @@ fn expr() -> impl Strategy<Value = Expr> {
                 Box::new(a),
                 Box::new(b)
             )),
-            inner.clone().prop_map(|x| Expr::Unary(UnOp::Neg, Box::new(x))),
-            inner.clone().prop_map(|x| Expr::Unary(UnOp::Not, Box::new(x))),
-            (inner.clone(), proptest::collection::vec(inner.clone(), 0..3)).prop_map(|(x, l)| Expr::In(Box::new(x), l)),
-            (0..3usize, proptest::collection::vec(inner, 0..3)).prop_map(|(f, a)| Expr::Call(
-                [Builtin::Abs, Builtin::Min, Builtin::Max][f],
-                a
-            )),
+            inner
+                .clone()
+                .prop_map(|x| Expr::Unary(UnOp::Neg, Box::new(x))),
+            inner
+                .clone()
+                .prop_map(|x| Expr::Unary(UnOp::Not, Box::new(x))),
+            (
+                inner.clone(),
+                proptest::collection::vec(inner.clone(), 0..3)
+            )
+                .prop_map(|(x, l)| Expr::In(Box::new(x), l)),
+            (0..3usize, proptest::collection::vec(inner, 0..3))
+                .prop_map(|(f, a)| Expr::Call([Builtin::Abs, Builtin::Min, Builtin::Max][f], a)),
         ]
     })
 }
@@ -106,19 +122,30 @@ fn signal() -> impl Strategy<Value = SigSpec> {
         Just(None),
         expr().prop_map(Some),
         (0..STRS.len(), proptest::option::of(expr())).prop_map(|(i, rest)| {
-            let eq = Expr::Binary(BinOp::Eq, Box::new(Expr::Field(1)), Box::new(Expr::Const(Value::from(STRS[i]))));
+            let eq = Expr::Binary(
+                BinOp::Eq,
+                Box::new(Expr::Field(1)),
+                Box::new(Expr::Const(Value::from(STRS[i]))),
+            );
             Some(match rest {
                 Some(r) => Expr::Binary(BinOp::And, Box::new(r), Box::new(eq)),
                 None => eq,
             })
         }),
-        prop_oneof![Just(1.5), Just(0.0)].prop_map(|n| Some(Expr::Binary(BinOp::Eq, num(n), Box::new(Expr::Field(2))))),
+        prop_oneof![Just(1.5), Just(0.0)].prop_map(|n| Some(Expr::Binary(
+            BinOp::Eq,
+            num(n),
+            Box::new(Expr::Field(2))
+        ))),
     ];
     let levels = prop_oneof![
         (
             expr(),
             0..4usize,
-            proptest::collection::vec(prop_oneof![Just(0.0), Just(1.5), Just(3.0), Just(50.0), Just(100.0)], 1..5),
+            proptest::collection::vec(
+                prop_oneof![Just(0.0), Just(1.5), Just(3.0), Just(50.0), Just(100.0)],
+                1..5
+            ),
             any::<bool>()
         )
             .prop_map(|(s, op, t, flip)| Levels::Ladder(s, op, t, flip)),
@@ -128,7 +155,14 @@ fn signal() -> impl Strategy<Value = SigSpec> {
         proptest::collection::vec(0u16..3, 1..3),
         filter,
         prop_oneof![Just(0u16), Just(0), Just(1), Just(2), Just(3)],
-        proptest::collection::vec((0..5usize, expr(), prop_oneof![Just(1_000i64), Just(60_000), Just(3_600_000)]), 0..4),
+        proptest::collection::vec(
+            (
+                0..5usize,
+                expr(),
+                prop_oneof![Just(1_000i64), Just(60_000), Just(3_600_000)],
+            ),
+            0..4,
+        ),
         proptest::collection::vec(expr(), 0..4),
         levels,
     )
@@ -143,7 +177,13 @@ fn signal() -> impl Strategy<Value = SigSpec> {
 }
 
 fn program(specs: &[SigSpec]) -> Program {
-    let ty = [Type::String, Type::String, Type::Number, Type::Bool, Type::Number];
+    let ty = [
+        Type::String,
+        Type::String,
+        Type::Number,
+        Type::Bool,
+        Type::Number,
+    ];
     let all: Vec<FieldDef> = (0..NFIELDS)
         .map(|id| FieldDef {
             id,
@@ -234,7 +274,10 @@ fn program(specs: &[SigSpec]) -> Program {
         })
         .collect();
     Program {
-        fields: ["station", "region", "mm", "ok", "depth"].iter().map(|s| s.to_string()).collect(),
+        fields: ["station", "region", "mm", "ok", "depth"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect(),
         kinds: ["rain", "river", "quake"]
             .iter()
             .map(|k| KindDef {
@@ -275,14 +318,18 @@ fn run(specs: &[SigSpec], evs: &[(i64, Option<u16>, Vec<Value>)]) -> Result<(), 
         max_ahead_ms: None,
         ..Config::default()
     };
-    let mut reference = Engine::with_config(p.clone(), config).map_err(|e| TestCaseError::fail(e.to_string()))?;
+    let mut reference =
+        Engine::with_config(p.clone(), config).map_err(|e| TestCaseError::fail(e.to_string()))?;
     let mut compiled = CompiledEngine::new(&p).map_err(|e| TestCaseError::fail(e.to_string()))?;
     let mut t = 1_722_000_000_000i64;
     let (mut out_r, mut out_c) = (Vec::new(), Vec::new());
     for (seq, (dt, kind, fields)) in evs.iter().enumerate() {
         t += dt;
         let ev = Event {
-            ts: Timestamp { ms: t, offset_min: 480 },
+            ts: Timestamp {
+                ms: t,
+                offset_min: 480,
+            },
             kind: *kind,
             kind_name: Arc::from("k"),
             id: None,
@@ -318,7 +365,10 @@ proptest! {
 /// threshold ladder; both engines give the same, non-trivial outputs.
 #[test]
 fn rainstorm_policy_same_outputs() -> Result<(), Box<dyn std::error::Error>> {
-    let src = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/policies/rainstorm.yj"))?;
+    let src = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/policies/rainstorm.yj"
+    ))?;
     let defs = yingji::Definitions::from_str("rainstorm.yj", &src)?;
     let config = Config {
         lateness_ms: 0,
@@ -326,8 +376,13 @@ fn rainstorm_policy_same_outputs() -> Result<(), Box<dyn std::error::Error>> {
     };
     let mut reference = Engine::with_config(defs.program.clone(), config)?;
     let mut compiled = CompiledEngine::new(&defs.program)?;
-    assert_eq!(compiled.ladder_count(), 0, "rainstorm rules read different windows");
-    let events = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/samples/rain.jsonl"))?;
+    assert_eq!(
+        compiled.ladder_count(),
+        0,
+        "rainstorm rules read different windows"
+    );
+    let events =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/samples/rain.jsonl"))?;
     let (mut out_r, mut out_c) = (Vec::new(), Vec::new());
     for (i, line) in events.lines().enumerate() {
         let ev = reference.parse_event(line, i as u64 + 1)?;

@@ -1,6 +1,12 @@
 //! Reporting deadlines running live on the event stream (issue 5): a due
 //! report that does not arrive fires at its deadline, in event time.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing, reason = "tests")]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    reason = "tests"
+)]
 
 use yingji::{Definitions, Output};
 
@@ -50,15 +56,32 @@ fn due_late_and_missing_on_the_stream() {
         .iter()
         .map(|j| {
             let v: serde_json::Value = serde_json::from_str(j).unwrap();
-            format!("{} {} {}", v["type"].as_str().unwrap(), v["ts"].as_str().unwrap(), v["stage"].as_str().unwrap_or(""))
+            format!(
+                "{} {} {}",
+                v["type"].as_str().unwrap(),
+                v["ts"].as_str().unwrap(),
+                v["stage"].as_str().unwrap_or("")
+            )
         })
         .collect();
-    assert!(summary.contains(&"report_due 2024-07-29T08:00:00+08:00 单位报县".to_string()), "{summary:#?}");
-    assert!(summary.contains(&"report_missing 2024-07-29T09:00:00+08:00 单位报县".to_string()), "{summary:#?}");
-    let late = out.iter().find(|j| j.contains(r#""type":"report_late""#)).unwrap();
+    assert!(
+        summary.contains(&"report_due 2024-07-29T08:00:00+08:00 单位报县".to_string()),
+        "{summary:#?}"
+    );
+    assert!(
+        summary.contains(&"report_missing 2024-07-29T09:00:00+08:00 单位报县".to_string()),
+        "{summary:#?}"
+    );
+    let late = out
+        .iter()
+        .find(|j| j.contains(r#""type":"report_late""#))
+        .unwrap();
     assert!(late.contains(r#""late_by":"1s""#), "{late}");
     // 县报市 is due 2 h after 单位报县's deadline (it was late): 11:00, never reported
-    assert!(summary.contains(&"report_missing 2024-07-29T11:00:00+08:00 县报市".to_string()), "{summary:#?}");
+    assert!(
+        summary.contains(&"report_missing 2024-07-29T11:00:00+08:00 县报市".to_string()),
+        "{summary:#?}"
+    );
 }
 
 #[test]

@@ -12,7 +12,8 @@ use yingji::Definitions;
 #[test]
 fn sample_storm_notify_escalate_ack_measure_close() {
     let root = env!("CARGO_MANIFEST_DIR");
-    let defs = Definitions::from_paths(&[format!("{root}/policies"), format!("{root}/plans")]).unwrap();
+    let defs =
+        Definitions::from_paths(&[format!("{root}/policies"), format!("{root}/plans")]).unwrap();
     assert_eq!(defs.plans.plans.len(), 3);
     let mut engine = defs.engine().unwrap();
     let mut out = Vec::new();
@@ -50,4 +51,33 @@ fn sample_storm_notify_escalate_ack_measure_close() {
         "the ack after closing is rejected"
     );
     assert!(closed < types.len() - 1);
+}
+
+#[test]
+fn plan_instances_survive_a_snapshot_and_restore() {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let defs =
+        Definitions::from_paths(&[format!("{root}/policies"), format!("{root}/plans")]).unwrap();
+    let stream = std::fs::read_to_string(format!("{root}/plans/samples/flood_acks.jsonl")).unwrap();
+    let lines: Vec<&str> = stream.lines().collect();
+    let run_all = |cut: Option<usize>| -> Vec<String> {
+        let mut engine = defs.engine().unwrap();
+        let mut out = Vec::new();
+        for (i, line) in lines.iter().enumerate() {
+            if Some(i) == cut {
+                let snap = engine.snapshot();
+                engine = defs.engine().unwrap();
+                let report = engine.restore(&snap).unwrap();
+                assert!(report.kept.iter().any(|k| k == "plans"), "{report:?}");
+            }
+            engine.push_line(line, i as u64 + 1, &mut out).unwrap();
+        }
+        engine.flush(&mut out);
+        out.iter().map(yingji::Output::to_json).collect()
+    };
+    let whole = run_all(None);
+    assert!(whole.iter().any(|o| o.contains(r#""type":"acked""#)));
+    for cut in 1..lines.len() {
+        assert_eq!(run_all(Some(cut)), whole, "cut before line {}", cut + 1);
+    }
 }

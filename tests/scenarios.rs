@@ -1,5 +1,10 @@
 //! Scenario tests: events in, exact outputs out.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, reason = "tests")]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "tests"
+)]
 
 mod common;
 use common::*;
@@ -10,7 +15,11 @@ fn each_level_of_the_rainstorm_signal_with_exact_outputs() {
     // 50 mm spread over 11 h → blue only (≥ 50 in 12 h, < 50 in 6 h)
     let mut lines = Vec::new();
     for h in 0..11 {
-        lines.push(rain("B", &format!("{h:02}:00"), if h == 10 { 5.0 } else { 4.5 }));
+        lines.push(rain(
+            "B",
+            &format!("{h:02}:00"),
+            if h == 10 { 5.0 } else { 4.5 },
+        ));
     }
     // 50 mm within 5 h → yellow
     for h in 0..5 {
@@ -29,19 +38,33 @@ fn each_level_of_the_rainstorm_signal_with_exact_outputs() {
         r#"{"type":"level_changed","ts":"2024-07-29T10:00:00+08:00","signal":"暴雨预警","key":"B","from":"none","to":"blue","rule":"blue when r12 >= 50","rule_at":"policies/rainstorm.yj:23:3","values":{"r3":14,"r6":27.5,"r12":50},"event":LINE}"#,
     ];
     let strip = |s: &str| s.split(r#","event":"#).next().unwrap_or("").to_string();
-    assert_eq!(out.iter().map(|s| strip(s)).collect::<Vec<_>>(), expected.iter().map(|s| strip(s)).collect::<Vec<_>>());
+    assert_eq!(
+        out.iter().map(|s| strip(s)).collect::<Vec<_>>(),
+        expected.iter().map(|s| strip(s)).collect::<Vec<_>>()
+    );
 }
 
 #[test]
 fn window_is_open_at_its_start_and_closed_at_its_end() {
     let defs = rainstorm();
     // 50 mm at 00:00, then 0 at exactly 03:00: (00:00, 03:00] no longer holds the 50 mm
-    let lines = vec![rain("S", "00:00", 50.0), rain("S", "02:59", 0.0), rain("S", "03:00", 0.0)];
+    let lines = vec![
+        rain("S", "00:00", 50.0),
+        rain("S", "02:59", 0.0),
+        rain("S", "03:00", 0.0),
+    ];
     let out = run(&defs, &lines);
     assert_eq!(out.len(), 2, "{out:#?}");
-    assert!(out[0].contains(r#""to":"orange""#) && out[0].contains(r#""ts":"2024-07-29T00:00:00+08:00""#));
+    assert!(
+        out[0].contains(r#""to":"orange""#)
+            && out[0].contains(r#""ts":"2024-07-29T00:00:00+08:00""#)
+    );
     // at 03:00 the reading falls out of the 3 h window: 6 h window still has 50 → yellow
-    assert!(out[1].contains(r#""from":"orange","to":"yellow""#) && out[1].contains("03:00:00"), "{}", out[1]);
+    assert!(
+        out[1].contains(r#""from":"orange","to":"yellow""#) && out[1].contains("03:00:00"),
+        "{}",
+        out[1]
+    );
 }
 
 #[test]
@@ -60,8 +83,16 @@ fn tenths_of_a_millimetre_add_up_to_exactly_fifty() {
     }
     let out = run(&defs, &lines);
     assert_eq!(out.len(), 1, "{out:#?}");
-    assert!(out[0].contains(r#""to":"orange""#) && out[0].contains(r#""r3":50,"#), "{}", out[0]);
-    assert!(out[0].contains(r#""event":500,"reason":"raise""#), "{}", out[0]);
+    assert!(
+        out[0].contains(r#""to":"orange""#) && out[0].contains(r#""r3":50,"#),
+        "{}",
+        out[0]
+    );
+    assert!(
+        out[0].contains(r#""event":500,"reason":"raise""#),
+        "{}",
+        out[0]
+    );
 }
 
 #[test]
@@ -80,17 +111,36 @@ fn de_escalation_and_only_changes_are_emitted() {
         .iter()
         .map(|o| {
             let v: serde_json::Value = serde_json::from_str(o).unwrap();
-            (v["from"].as_str().unwrap().to_string(), v["to"].as_str().unwrap().to_string())
+            (
+                v["from"].as_str().unwrap().to_string(),
+                v["to"].as_str().unwrap().to_string(),
+            )
         })
         .collect();
-    let pairs = |v: &[(&str, &str)]| v.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect::<Vec<_>>();
-    assert_eq!(changes, pairs(&[("none", "orange"), ("orange", "yellow"), ("yellow", "blue"), ("blue", "none")]));
+    let pairs = |v: &[(&str, &str)]| {
+        v.iter()
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        changes,
+        pairs(&[
+            ("none", "orange"),
+            ("orange", "yellow"),
+            ("yellow", "blue"),
+            ("blue", "none")
+        ])
+    );
 }
 
 #[test]
 fn keys_do_not_share_windows() {
     let defs = rainstorm();
-    let lines = vec![rain("A", "00:00", 30.0), rain("B", "00:10", 30.0), rain("A", "00:20", 0.0)];
+    let lines = vec![
+        rain("A", "00:00", 30.0),
+        rain("B", "00:10", 30.0),
+        rain("A", "00:20", 0.0),
+    ];
     assert!(run(&defs, &lines).is_empty());
 }
 
@@ -99,16 +149,24 @@ fn an_event_behind_the_watermark_is_reported_late_and_changes_nothing() {
     let defs = rainstorm();
     let mut engine = defs.engine().unwrap();
     let mut out = Vec::new();
-    engine.push_line(&rain("K", "02:00", 40.0), 1, &mut out).unwrap();
-    engine.push_line(&rain("K", "01:00", 40.0), 2, &mut out).unwrap();
+    engine
+        .push_line(&rain("K", "02:00", 40.0), 1, &mut out)
+        .unwrap();
+    engine
+        .push_line(&rain("K", "01:00", 40.0), 2, &mut out)
+        .unwrap();
     assert_eq!(out.len(), 1);
     let late = out[0].to_json();
     assert!(late.starts_with(r#"{"type":"late","ts":"2024-07-29T01:00:00+08:00","kind":"rain","event":2,"watermark":"2024-07-29T01:55:00+08:00""#), "{late}");
     out.clear();
-    engine.push_line(&rain("K", "02:10", 9.9), 3, &mut out).unwrap();
+    engine
+        .push_line(&rain("K", "02:10", 9.9), 3, &mut out)
+        .unwrap();
     engine.flush(&mut out);
     assert!(out.is_empty(), "the late 40 mm must not count: {out:?}");
-    engine.push_line(&rain("K", "02:20", 0.1), 4, &mut out).unwrap();
+    engine
+        .push_line(&rain("K", "02:20", 0.1), 4, &mut out)
+        .unwrap();
     engine.flush(&mut out);
     assert_eq!(out.len(), 1);
     assert_eq!(engine.stats().late, 1);
@@ -117,9 +175,15 @@ fn an_event_behind_the_watermark_is_reported_late_and_changes_nothing() {
 #[test]
 fn yaml_twin_gives_identical_outputs_on_the_sample_stream() {
     let yj = rainstorm();
-    let yaml_text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/twins/rainstorm.yaml")).unwrap();
+    let yaml_text = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/twins/rainstorm.yaml"
+    ))
+    .unwrap();
     let yaml = defs("tests/twins/rainstorm.yaml", &yaml_text);
-    let sample = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/samples/rain.jsonl")).unwrap();
+    let sample =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/samples/rain.jsonl"))
+            .unwrap();
     let lines: Vec<String> = sample.lines().map(str::to_string).collect();
     let a = run(&yj, &lines);
     let b = run(&yaml, &lines);
@@ -140,16 +204,28 @@ fn yaml_twin_gives_identical_outputs_on_the_sample_stream() {
 #[test]
 fn sample_stream_produces_the_expected_warnings() {
     let defs = rainstorm();
-    let sample = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/samples/rain.jsonl")).unwrap();
+    let sample =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/samples/rain.jsonl"))
+            .unwrap();
     let lines: Vec<String> = sample.lines().map(str::to_string).collect();
     let summary: Vec<String> = run(&defs, &lines)
         .iter()
         .map(|o| {
             let v: serde_json::Value = serde_json::from_str(o).unwrap();
-            format!("{} {} {}→{}", v["ts"].as_str().unwrap(), v["key"].as_str().unwrap(), v["from"].as_str().unwrap(), v["to"].as_str().unwrap())
+            format!(
+                "{} {} {}→{}",
+                v["ts"].as_str().unwrap(),
+                v["key"].as_str().unwrap(),
+                v["from"].as_str().unwrap(),
+                v["to"].as_str().unwrap()
+            )
         })
         .collect();
-    let expected = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/expected/rain_sample_levels.txt")).unwrap();
+    let expected = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/expected/rain_sample_levels.txt"
+    ))
+    .unwrap();
     assert_eq!(summary.join("\n"), expected.trim_end());
 }
 

@@ -66,16 +66,26 @@ impl SourceFile {
 
     /// 1-based line and column (in characters) of a byte offset.
     pub fn line_col(&self, offset: u32) -> (usize, usize) {
-        let line = self.line_starts.partition_point(|&s| s <= offset).saturating_sub(1);
+        let line = self
+            .line_starts
+            .partition_point(|&s| s <= offset)
+            .saturating_sub(1);
         let start = self.line_starts.get(line).copied().unwrap_or(0) as usize;
         let upto = (offset as usize).min(self.text.len());
-        let col = self.text.get(start..upto).map_or(1, |s| s.chars().count() + 1);
+        let col = self
+            .text
+            .get(start..upto)
+            .map_or(1, |s| s.chars().count() + 1);
         (line + 1, col)
     }
 
     /// The text of 1-based line `n`, without its newline.
     pub fn line_text(&self, n: usize) -> &str {
-        let start = self.line_starts.get(n.saturating_sub(1)).copied().unwrap_or(0) as usize;
+        let start = self
+            .line_starts
+            .get(n.saturating_sub(1))
+            .copied()
+            .unwrap_or(0) as usize;
         let end = self
             .line_starts
             .get(n)
@@ -278,7 +288,12 @@ impl Diagnostic {
             text.chars().skip(col.saturating_sub(1)).collect()
         };
         let carets = covered.width().max(1);
-        let _ = write!(s, "{pad} | {}{}", " ".repeat(before.width()), "^".repeat(carets));
+        let _ = write!(
+            s,
+            "{pad} | {}{}",
+            " ".repeat(before.width()),
+            "^".repeat(carets)
+        );
         if !self.label.is_empty() {
             let _ = write!(s, " {}", self.label);
         }
@@ -373,9 +388,13 @@ mod tests {
         let mut sm = SourceMap::default();
         let f = sm.add("a.yj", "signal 暴雨 {\n  key 站点号\n}\n");
         let start = "signal 暴雨 {\n  key ".len();
-        let d = Diagnostic::error(codes::UNKNOWN_NAME, Span::new(f, start, start + "站点号".len()), "unknown name `站点号`")
-            .label("not a field")
-            .hint("did you mean `站点`?");
+        let d = Diagnostic::error(
+            codes::UNKNOWN_NAME,
+            Span::new(f, start, start + "站点号".len()),
+            "unknown name `站点号`",
+        )
+        .label("not a field")
+        .hint("did you mean `站点`?");
         assert_eq!(
             d.render(&sm),
             "error[E0101]: unknown name `站点号`\n --> a.yj:2:7\n  |\n2 |   key 站点号\n  |       ^^^^^^ not a field\n  |\n  = help: did you mean `站点`?\n"
@@ -384,7 +403,10 @@ mod tests {
 
     #[test]
     fn suggestions() {
-        assert_eq!(suggest("stationn", ["station", "town", "mm"]), Some("station"));
+        assert_eq!(
+            suggest("stationn", ["station", "town", "mm"]),
+            Some("station")
+        );
         assert_eq!(suggest("xyz", ["station", "town"]), None);
         assert_eq!(suggest("rian", ["rain", "river"]), Some("rain"));
     }

@@ -19,7 +19,11 @@ fn threshold(e: &Expr, sig: &SignalDef) -> Option<(String, BinOp, f64)> {
     let ExprKind::Path(p) = &a.kind else {
         return None;
     };
-    let name = p.iter().map(|i| i.name.as_str()).collect::<Vec<_>>().join(".");
+    let name = p
+        .iter()
+        .map(|i| i.name.as_str())
+        .collect::<Vec<_>>()
+        .join(".");
     let _ = sig;
     Some((name, *op, c))
 }
@@ -38,8 +42,10 @@ pub fn level_thresholds(sig: &SignalDef, out: &mut Vec<Diagnostic>) {
             if hv != lv || hl <= ll {
                 continue;
             }
-            let upward = matches!(hop, BinOp::Ge | BinOp::Gt) && matches!(lop, BinOp::Ge | BinOp::Gt);
-            let downward = matches!(hop, BinOp::Le | BinOp::Lt) && matches!(lop, BinOp::Le | BinOp::Lt);
+            let upward =
+                matches!(hop, BinOp::Ge | BinOp::Gt) && matches!(lop, BinOp::Ge | BinOp::Gt);
+            let downward =
+                matches!(hop, BinOp::Le | BinOp::Lt) && matches!(lop, BinOp::Le | BinOp::Lt);
             let shadowed = (upward && hc < lc) || (downward && hc > lc);
             if shadowed {
                 out.push(

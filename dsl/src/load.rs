@@ -24,7 +24,10 @@ fn import_path(rel: &str) -> Result<&Path, String> {
     if !rel.ends_with(".rhai") {
         return Err("only `.rhai` files can be imported".into());
     }
-    if p.is_absolute() || p.components().any(|c| !matches!(c, std::path::Component::Normal(_))) {
+    if p.is_absolute()
+        || p.components()
+            .any(|c| !matches!(c, std::path::Component::Normal(_)))
+    {
         return Err("an import must be a path relative to the policy, without `..`".into());
     }
     Ok(p)
@@ -54,17 +57,30 @@ impl Loader for FsLoader {
     }
 
     fn read_beside(&self, policy: &str, rel: &str) -> Result<(String, String), String> {
-        let p = Path::new(policy).parent().unwrap_or(Path::new("")).join(import_path(rel)?);
+        let p = Path::new(policy)
+            .parent()
+            .unwrap_or(Path::new(""))
+            .join(import_path(rel)?);
         let name = p.display().to_string();
-        std::fs::read_to_string(&p).map(|t| (name, t)).map_err(|e| format!("cannot read `{}`: {e}", p.display()))
+        std::fs::read_to_string(&p)
+            .map(|t| (name, t))
+            .map_err(|e| format!("cannot read `{}`: {e}", p.display()))
     }
 }
 
 fn is_definition_file(p: &Path) -> bool {
-    matches!(p.extension().and_then(|e| e.to_str()), Some("yj" | "yaml" | "yml"))
+    matches!(
+        p.extension().and_then(|e| e.to_str()),
+        Some("yj" | "yaml" | "yml")
+    )
 }
 
-fn collect(p: &Path, explicit: bool, files: &mut Vec<PathBuf>, problems: &mut Vec<(String, String)>) {
+fn collect(
+    p: &Path,
+    explicit: bool,
+    files: &mut Vec<PathBuf>,
+    problems: &mut Vec<(String, String)>,
+) {
     if p.is_dir() {
         match std::fs::read_dir(p) {
             Ok(rd) => {
@@ -98,7 +114,10 @@ impl Loader for MemLoader {
 
     /// Finds `rel` among the entries, next to `policy` or by its plain name.
     fn read_beside(&self, policy: &str, rel: &str) -> Result<(String, String), String> {
-        let beside = Path::new(policy).parent().unwrap_or(Path::new("")).join(import_path(rel)?);
+        let beside = Path::new(policy)
+            .parent()
+            .unwrap_or(Path::new(""))
+            .join(import_path(rel)?);
         let beside = beside.display().to_string();
         self.0
             .iter()
@@ -148,19 +167,31 @@ fn yaml_top_keys(text: &str) -> Vec<String> {
 }
 
 /// Reads every `.rhai` file the definitions of `policy` import.
-fn resolve_imports(loader: &dyn Loader, policy: &str, defs: &mut [Def], sources: &mut SourceMap, diags: &mut Vec<Diagnostic>) {
+fn resolve_imports(
+    loader: &dyn Loader,
+    policy: &str,
+    defs: &mut [Def],
+    sources: &mut SourceMap,
+    diags: &mut Vec<Diagnostic>,
+) {
     for d in defs {
         let Def::Script(s) = d else { continue };
-        let crate::ast::ScriptSource::Import { path, file } = &mut s.source else { continue };
+        let crate::ast::ScriptSource::Import { path, file } = &mut s.source else {
+            continue;
+        };
         match loader.read_beside(policy, &path.name) {
             Ok((name, text)) => {
                 let f = sources.add(&name, &text);
                 *file = Some(Span::new(f, 0, text.len()));
             }
             Err(why) => diags.push(
-                Diagnostic::error(codes::IO, path.span, format!("cannot import `{}`", path.name))
-                    .label(why)
-                    .hint("the `.rhai` file must be next to the policy (a relative path)"),
+                Diagnostic::error(
+                    codes::IO,
+                    path.span,
+                    format!("cannot import `{}`", path.name),
+                )
+                .label(why)
+                .hint("the `.rhai` file must be next to the policy (a relative path)"),
             ),
         }
     }
@@ -186,7 +217,11 @@ pub fn load(loader: &dyn Loader) -> Loaded {
         match item {
             Err((name, why)) => {
                 let f = sources.add(&name, "");
-                diagnostics.push(Diagnostic::error(codes::IO, Span::new(f, 0, 0), format!("{name}: {why}")));
+                diagnostics.push(Diagnostic::error(
+                    codes::IO,
+                    Span::new(f, 0, 0),
+                    format!("{name}: {why}"),
+                ));
             }
             Ok((name, text)) => {
                 files += 1;
@@ -196,7 +231,10 @@ pub fn load(loader: &dyn Loader) -> Loaded {
                     if crate::plan::is_plan_yaml(&text) {
                         plan_files.push(f);
                         (Vec::new(), Vec::new())
-                    } else if keys.iter().all(|k| k == "events" || k == "signals" || k == "tables") {
+                    } else if keys
+                        .iter()
+                        .all(|k| k == "events" || k == "signals" || k == "tables")
+                    {
                         crate::yaml::parse_yaml(f, &text)
                     } else {
                         let unknown: Vec<&str> = keys

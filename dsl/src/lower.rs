@@ -8,7 +8,8 @@ use crate::ast::{self, Def, ExprKind, Ident};
 use crate::diag::{Diagnostic, SourceMap, Span, codes, suggest};
 use std::collections::HashMap;
 use yingji_engine::ir::{
-    self, Agg, BinOp, Builtin, Expr, FieldDef, FieldId, KindDef, LetDef, Program, SignalDef, UnOp, WindowDef,
+    self, Agg, BinOp, Builtin, Expr, FieldDef, FieldId, KindDef, LetDef, Program, SignalDef, UnOp,
+    WindowDef,
 };
 use yingji_engine::value::{Level, Type, Value};
 
@@ -25,6 +26,9 @@ struct Kind {
     fields: HashMap<String, (FieldId, Type)>,
 }
 
+/// A table's columns: name → (index, type).
+type Columns = HashMap<String, (u16, Type)>;
+
 struct Lowerer<'a> {
     sources: &'a SourceMap,
     program: Program,
@@ -32,7 +36,7 @@ struct Lowerer<'a> {
     kinds: HashMap<String, Kind>,
     diags: Vec<Diagnostic>,
     /// Table name → (index, column name → (index, type)).
-    tables: HashMap<String, (u16, HashMap<String, (u16, Type)>)>,
+    tables: HashMap<String, (u16, Columns)>,
     /// The table the current signal reads, and where it is first used.
     cur_table: Option<(u16, String)>,
     /// Script functions by name.
@@ -48,7 +52,6 @@ struct Env<'e> {
     /// Windows of the signal, if windows are allowed here.
     windows: Option<&'e mut Vec<WindowDef>>,
 }
-
 
 impl Lowerer<'_> {
     fn err(&mut self, d: Diagnostic) {
@@ -68,8 +71,12 @@ impl Lowerer<'_> {
     fn event(&mut self, e: &ast::EventDef) {
         if self.kinds.contains_key(&e.name.name) {
             self.err(
-                Diagnostic::error(codes::DUPLICATE, e.name.span, format!("event kind `{}` is declared twice", e.name.name))
-                    .label("second declaration"),
+                Diagnostic::error(
+                    codes::DUPLICATE,
+                    e.name.span,
+                    format!("event kind `{}` is declared twice", e.name.name),
+                )
+                .label("second declaration"),
             );
             return;
         }
@@ -81,8 +88,12 @@ impl Lowerer<'_> {
                 "string" | "text" | "文本" => Type::String,
                 "bool" | "布尔" => Type::Bool,
                 other => {
-                    let mut d = Diagnostic::error(codes::UNKNOWN_TYPE, f.ty.span, format!("unknown type `{other}`"))
-                        .label("expected number, string or bool");
+                    let mut d = Diagnostic::error(
+                        codes::UNKNOWN_TYPE,
+                        f.ty.span,
+                        format!("unknown type `{other}`"),
+                    )
+                    .label("expected number, string or bool");
                     if let Some(s) = suggest(other, ["number", "string", "bool"]) {
                         d = d.hint(format!("did you mean `{s}`?"));
                     }
@@ -92,15 +103,23 @@ impl Lowerer<'_> {
             };
             if fields.contains_key(&f.name.name) {
                 self.err(
-                    Diagnostic::error(codes::DUPLICATE, f.name.span, format!("field `{}` is declared twice", f.name.name))
-                        .label("second declaration"),
+                    Diagnostic::error(
+                        codes::DUPLICATE,
+                        f.name.span,
+                        format!("field `{}` is declared twice", f.name.name),
+                    )
+                    .label("second declaration"),
                 );
                 continue;
             }
             if matches!(f.name.name.as_str(), "ts" | "kind" | "id") {
                 self.err(
-                    Diagnostic::error(codes::DUPLICATE, f.name.span, format!("`{}` is a built-in member of every event", f.name.name))
-                        .label("cannot be declared as a field"),
+                    Diagnostic::error(
+                        codes::DUPLICATE,
+                        f.name.span,
+                        format!("`{}` is a built-in member of every event", f.name.name),
+                    )
+                    .label("cannot be declared as a field"),
                 );
                 continue;
             }
@@ -123,19 +142,31 @@ impl Lowerer<'_> {
     fn table(&mut self, t: &ast::TableDef) {
         if self.tables.contains_key(&t.name.name) {
             self.err(
-                Diagnostic::error(codes::DUPLICATE, t.name.span, format!("table `{}` is defined twice", t.name.name))
-                    .label("second definition"),
+                Diagnostic::error(
+                    codes::DUPLICATE,
+                    t.name.span,
+                    format!("table `{}` is defined twice", t.name.name),
+                )
+                .label("second definition"),
             );
             return;
         }
         let mut columns: Vec<(String, Type)> = Vec::new();
         for (_, cells) in &t.rows {
             for (c, v) in cells {
-                let ty = if matches!(v.kind, ExprKind::Str(_)) { Type::String } else { Type::Number };
+                let ty = if matches!(v.kind, ExprKind::Str(_)) {
+                    Type::String
+                } else {
+                    Type::Number
+                };
                 match columns.iter().find(|(n, _)| n == &c.name) {
                     Some((_, t0)) if *t0 != ty => self.err(
-                        Diagnostic::error(codes::TYPE_MISMATCH, v.span, format!("column `{}` holds a {t0} in other rows", c.name))
-                            .label(format!("this is a {ty}")),
+                        Diagnostic::error(
+                            codes::TYPE_MISMATCH,
+                            v.span,
+                            format!("column `{}` holds a {t0} in other rows", c.name),
+                        )
+                        .label(format!("this is a {ty}")),
                     ),
                     Some(_) => {}
                     None => columns.push((c.name.clone(), ty)),
@@ -148,19 +179,26 @@ impl Lowerer<'_> {
             if let Some(first) = keys.insert(&k.name, k.span) {
                 let at = self.sources.location(first);
                 self.err(
-                    Diagnostic::error(codes::DUPLICATE, k.span, format!("row `{}` appears twice in table `{}`", k.name, t.name.name))
-                        .label(format!("first at {at}")),
+                    Diagnostic::error(
+                        codes::DUPLICATE,
+                        k.span,
+                        format!("row `{}` appears twice in table `{}`", k.name, t.name.name),
+                    )
+                    .label(format!("first at {at}")),
                 );
                 continue;
             }
             let row = columns
                 .iter()
                 .map(|(c, _)| {
-                    cells.iter().find(|(n, _)| &n.name == c).map_or(Value::Null, |(_, v)| match &v.kind {
-                        ExprKind::Str(s) => Value::from(s.as_str()),
-                        ExprKind::Num(n) => Value::Num(*n),
-                        _ => Value::Null,
-                    })
+                    cells
+                        .iter()
+                        .find(|(n, _)| &n.name == c)
+                        .map_or(Value::Null, |(_, v)| match &v.kind {
+                            ExprKind::Str(s) => Value::from(s.as_str()),
+                            ExprKind::Num(n) => Value::Num(*n),
+                            _ => Value::Null,
+                        })
                 })
                 .collect();
             rows.push((k.name.clone(), row));
@@ -170,7 +208,11 @@ impl Lowerer<'_> {
             t.name.name.clone(),
             (
                 idx,
-                columns.iter().enumerate().map(|(i, (c, ty))| (c.clone(), (i as u16, *ty))).collect(),
+                columns
+                    .iter()
+                    .enumerate()
+                    .map(|(i, (c, ty))| (c.clone(), (i as u16, *ty)))
+                    .collect(),
             ),
         );
         self.program.tables.push(ir::TableDef {
@@ -184,9 +226,13 @@ impl Lowerer<'_> {
         self.cur_table = None;
         if s.from.is_empty() {
             self.err(
-                Diagnostic::error(codes::MISSING, s.name.span, format!("signal `{}` has no `from` clause", s.name.name))
-                    .label("which events feed this signal?")
-                    .hint("add e.g. `from rain`"),
+                Diagnostic::error(
+                    codes::MISSING,
+                    s.name.span,
+                    format!("signal `{}` has no `from` clause", s.name.name),
+                )
+                .label("which events feed this signal?")
+                .hint("add e.g. `from rain`"),
             );
         }
         // fields visible: those every `from` kind declares, with one type
@@ -208,11 +254,18 @@ impl Lowerer<'_> {
                 }
                 None => {
                     let names: Vec<&str> = self.kinds.keys().map(String::as_str).collect();
-                    let mut d = Diagnostic::error(codes::UNKNOWN_KIND, k.span, format!("no event kind `{}` is declared", k.name))
-                        .label("unknown event kind");
+                    let mut d = Diagnostic::error(
+                        codes::UNKNOWN_KIND,
+                        k.span,
+                        format!("no event kind `{}` is declared", k.name),
+                    )
+                    .label("unknown event kind");
                     d = match suggest(&k.name, names.iter().copied()) {
                         Some(n) => d.hint(format!("did you mean `{n}`?")),
-                        None => d.hint(format!("declare it: `event {} {{ field: number, ... }}`", k.name)),
+                        None => d.hint(format!(
+                            "declare it: `event {} {{ field: number, ... }}`",
+                            k.name
+                        )),
                     };
                     self.err(d);
                 }
@@ -223,9 +276,13 @@ impl Lowerer<'_> {
         let key = match &s.key {
             None => {
                 self.err(
-                    Diagnostic::error(codes::MISSING, s.name.span, format!("signal `{}` has no `key` clause", s.name.name))
-                        .label("what partitions its state?")
-                        .hint("add e.g. `key station` (one warning state per station)"),
+                    Diagnostic::error(
+                        codes::MISSING,
+                        s.name.span,
+                        format!("signal `{}` has no `key` clause", s.name.name),
+                    )
+                    .label("what partitions its state?")
+                    .hint("add e.g. `key station` (one warning state per station)"),
                 );
                 None
             }
@@ -233,13 +290,22 @@ impl Lowerer<'_> {
                 Some(&(id, Type::String | Type::Number)) => Some(id),
                 Some(&(_, t)) => {
                     self.err(
-                        Diagnostic::error(codes::TYPE_MISMATCH, k.span, format!("key `{}` is a {t}", k.name))
-                            .label("a key must be a string or a number"),
+                        Diagnostic::error(
+                            codes::TYPE_MISMATCH,
+                            k.span,
+                            format!("key `{}` is a {t}", k.name),
+                        )
+                        .label("a key must be a string or a number"),
                     );
                     None
                 }
                 None if from_ok => {
-                    self.unknown_name(k, &visible, &[], "not a field of the events this signal reads");
+                    self.unknown_name(
+                        k,
+                        &visible,
+                        &[],
+                        "not a field of the events this signal reads",
+                    );
                     None
                 }
                 None => None,
@@ -261,8 +327,12 @@ impl Lowerer<'_> {
         for (name, e) in &s.lets {
             if lets.iter().any(|(n, _)| n == &name.name) {
                 self.err(
-                    Diagnostic::error(codes::DUPLICATE, name.span, format!("`{}` is defined twice in this signal", name.name))
-                        .label("second definition"),
+                    Diagnostic::error(
+                        codes::DUPLICATE,
+                        name.span,
+                        format!("`{}` is defined twice in this signal", name.name),
+                    )
+                    .label("second definition"),
                 );
                 continue;
             }
@@ -275,8 +345,12 @@ impl Lowerer<'_> {
             let ty = lowered.as_ref().map(|(_, t)| *t);
             if ty == Some(Type::Duration) {
                 self.err(
-                    Diagnostic::error(codes::TYPE_MISMATCH, e.span, "a duration can only be a window's length")
-                        .label("use it inside a window function, e.g. `sum(mm, 3h)`"),
+                    Diagnostic::error(
+                        codes::TYPE_MISMATCH,
+                        e.span,
+                        "a duration can only be a window's length",
+                    )
+                    .label("use it inside a window function, e.g. `sum(mm, 3h)`"),
                 );
             }
             lets.push((name.name.clone(), ty.unwrap_or(Type::Number)));
@@ -291,9 +365,15 @@ impl Lowerer<'_> {
             let level = Level::parse(&r.level.name).filter(|l| *l != Level::None);
             let Some(level) = level else {
                 self.err(
-                    Diagnostic::error(codes::UNKNOWN_LEVEL, r.level.span, format!("unknown level `{}`", r.level.name))
-                        .label("expected red, orange, yellow or blue")
-                        .hint("levels may also be written 红色/橙色/黄色/蓝色 or Ⅰ/Ⅱ/Ⅲ/Ⅳ (I/II/III/IV)"),
+                    Diagnostic::error(
+                        codes::UNKNOWN_LEVEL,
+                        r.level.span,
+                        format!("unknown level `{}`", r.level.name),
+                    )
+                    .label("expected red, orange, yellow or blue")
+                    .hint(
+                        "levels may also be written 红色/橙色/黄色/蓝色 or Ⅰ/Ⅱ/Ⅲ/Ⅳ (I/II/III/IV)",
+                    ),
                 );
                 continue;
             };
@@ -302,7 +382,9 @@ impl Lowerer<'_> {
                     let msg = if level == p {
                         format!("level `{level}` has two rules")
                     } else {
-                        format!("level rules must go from the highest level down: `{level}` comes after `{p}`")
+                        format!(
+                            "level rules must go from the highest level down: `{level}` comes after `{p}`"
+                        )
                     };
                     let sp = self.sources.location(pid.span);
                     self.err(
@@ -332,8 +414,13 @@ impl Lowerer<'_> {
                         lets: &lets,
                         windows: Some(&mut windows),
                     };
-                    let Some((ce, ct)) = self.expr(c, &mut env, from_ok) else { continue };
-                    if self.expect_bool(c, ct, "a `clear when` condition").is_none() {
+                    let Some((ce, ct)) = self.expr(c, &mut env, from_ok) else {
+                        continue;
+                    };
+                    if self
+                        .expect_bool(c, ct, "a `clear when` condition")
+                        .is_none()
+                    {
                         continue;
                     }
                     Some(ce)
@@ -341,16 +428,32 @@ impl Lowerer<'_> {
                 Some(ast::ClearSpec::Below(x) | ast::ClearSpec::Above(x)) => {
                     let below = matches!(r.clear, Some(ast::ClearSpec::Below(_)));
                     let tested = match &r.when.kind {
-                        ExprKind::Binary(op, lhs, _) if below && matches!(op, BinOp::Ge | BinOp::Gt) => Some(lhs),
-                        ExprKind::Binary(op, lhs, _) if !below && matches!(op, BinOp::Le | BinOp::Lt) => Some(lhs),
+                        ExprKind::Binary(op, lhs, _)
+                            if below && matches!(op, BinOp::Ge | BinOp::Gt) =>
+                        {
+                            Some(lhs)
+                        }
+                        ExprKind::Binary(op, lhs, _)
+                            if !below && matches!(op, BinOp::Le | BinOp::Lt) =>
+                        {
+                            Some(lhs)
+                        }
                         _ => None,
                     };
                     let Some(lhs) = tested else {
-                        let (word, form) = if below { ("below", "value >= threshold") } else { ("above", "value <= threshold") };
+                        let (word, form) = if below {
+                            ("below", "value >= threshold")
+                        } else {
+                            ("above", "value <= threshold")
+                        };
                         self.err(
-                            Diagnostic::error(codes::BAD_CALL, x.span, format!("`clear {word}` needs a `when` of the form `{form}`"))
-                                .label("which value should fall back?")
-                                .hint("use `clear when <condition>` for other rules"),
+                            Diagnostic::error(
+                                codes::BAD_CALL,
+                                x.span,
+                                format!("`clear {word}` needs a `when` of the form `{form}`"),
+                            )
+                            .label("which value should fall back?")
+                            .hint("use `clear when <condition>` for other rules"),
                         );
                         continue;
                     };
@@ -359,13 +462,20 @@ impl Lowerer<'_> {
                         lets: &lets,
                         windows: Some(&mut windows),
                     };
-                    let (Some((le, lt)), Some((xe, xt))) = (self.expr(lhs, &mut env, from_ok), self.expr(x, &mut env, from_ok)) else {
+                    let (Some((le, lt)), Some((xe, xt))) = (
+                        self.expr(lhs, &mut env, from_ok),
+                        self.expr(x, &mut env, from_ok),
+                    ) else {
                         continue;
                     };
                     if lt != Type::Number || xt != Type::Number {
                         self.err(
-                            Diagnostic::error(codes::TYPE_MISMATCH, x.span, "a clear threshold must be a number")
-                                .label(format!("this is a {xt}")),
+                            Diagnostic::error(
+                                codes::TYPE_MISMATCH,
+                                x.span,
+                                "a clear threshold must be a number",
+                            )
+                            .label(format!("this is a {xt}")),
                         );
                         continue;
                     }
@@ -388,7 +498,11 @@ impl Lowerer<'_> {
                 text: format!(
                     "{} when {}",
                     level.name(),
-                    self.sources.snippet(r.when.span).split_whitespace().collect::<Vec<_>>().join(" ")
+                    self.sources
+                        .snippet(r.when.span)
+                        .split_whitespace()
+                        .collect::<Vec<_>>()
+                        .join(" ")
                 ),
                 at: self.sources.location(r.span),
             });
@@ -405,7 +519,9 @@ impl Lowerer<'_> {
         for r in &s.roster {
             match &r.kind {
                 ExprKind::Str(k) => roster.push(k.clone()),
-                ExprKind::Path(p) if p.len() == 1 => roster.extend(p.iter().map(|i| i.name.clone())),
+                ExprKind::Path(p) if p.len() == 1 => {
+                    roster.extend(p.iter().map(|i| i.name.clone()))
+                }
                 _ => self.err(
                     Diagnostic::error(codes::TYPE_MISMATCH, r.span, "a roster lists key values")
                         .label("expected a string like \"YY-001\""),
@@ -414,8 +530,12 @@ impl Lowerer<'_> {
         }
         if !roster.is_empty() && s.missing.is_none() {
             self.err(
-                Diagnostic::warning(codes::MISSING, s.name.span, "a roster is only used with `missing`")
-                    .label("roster without absence detection"),
+                Diagnostic::warning(
+                    codes::MISSING,
+                    s.name.span,
+                    "a roster is only used with `missing`",
+                )
+                .label("roster without absence detection"),
             );
         }
         Some(SignalDef {
@@ -440,18 +560,33 @@ impl Lowerer<'_> {
             return Some(());
         }
         self.err(
-            Diagnostic::error(codes::TYPE_MISMATCH, e.span, format!("{what} must be true or false, but this is a {t}"))
-                .label(format!("this is a {t}"))
-                .hint("compare it, e.g. `r3 >= 50`"),
+            Diagnostic::error(
+                codes::TYPE_MISMATCH,
+                e.span,
+                format!("{what} must be true or false, but this is a {t}"),
+            )
+            .label(format!("this is a {t}"))
+            .hint("compare it, e.g. `r3 >= 50`"),
         );
         None
     }
 
-    fn unknown_name(&mut self, id: &Ident, fields: &HashMap<String, (FieldId, Type)>, lets: &[(String, Type)], label: &str) {
+    fn unknown_name(
+        &mut self,
+        id: &Ident,
+        fields: &HashMap<String, (FieldId, Type)>,
+        lets: &[(String, Type)],
+        label: &str,
+    ) {
         let mut cands: Vec<&str> = fields.keys().map(String::as_str).collect();
         cands.extend(lets.iter().map(|(n, _)| n.as_str()));
         cands.sort_unstable();
-        let mut d = Diagnostic::error(codes::UNKNOWN_NAME, id.span, format!("unknown name `{}`", id.name)).label(label);
+        let mut d = Diagnostic::error(
+            codes::UNKNOWN_NAME,
+            id.span,
+            format!("unknown name `{}`", id.name),
+        )
+        .label(label);
         if let Some(s) = suggest(&id.name, cands.iter().copied()) {
             d = d.hint(format!("did you mean `{s}`?"));
         } else if !cands.is_empty() {
@@ -462,13 +597,22 @@ impl Lowerer<'_> {
 
     /// Lowers and type-checks an expression. `report_unknown` is false when
     /// the signal's kinds are already in error (to avoid a cascade).
-    fn expr(&mut self, e: &ast::Expr, env: &mut Env<'_>, report_unknown: bool) -> Option<(Expr, Type)> {
+    fn expr(
+        &mut self,
+        e: &ast::Expr,
+        env: &mut Env<'_>,
+        report_unknown: bool,
+    ) -> Option<(Expr, Type)> {
         Some(match &e.kind {
             ExprKind::Invalid => return None,
             ExprKind::Every(_) => {
                 self.err(
-                    Diagnostic::error(codes::TYPE_MISMATCH, e.span, "`every` can only be a window's length")
-                        .label("use it inside a window function, e.g. `sum(mm, every 1h)`"),
+                    Diagnostic::error(
+                        codes::TYPE_MISMATCH,
+                        e.span,
+                        "`every` can only be a window's length",
+                    )
+                    .label("use it inside a window function, e.g. `sum(mm, every 1h)`"),
                 );
                 return None;
             }
@@ -481,10 +625,17 @@ impl Lowerer<'_> {
                     return self.column(t, c);
                 }
                 let [id] = parts.as_slice() else {
-                    let span = parts.first().map_or(e.span, |p| p.span).to(parts.last().map_or(e.span, |p| p.span));
+                    let span = parts
+                        .first()
+                        .map_or(e.span, |p| p.span)
+                        .to(parts.last().map_or(e.span, |p| p.span));
                     self.err(
-                        Diagnostic::error(codes::UNKNOWN_NAME, span, "dotted names are not supported here")
-                            .label("expected a field or `let` name"),
+                        Diagnostic::error(
+                            codes::UNKNOWN_NAME,
+                            span,
+                            "dotted names are not supported here",
+                        )
+                        .label("expected a field or `let` name"),
                     );
                     return None;
                 };
@@ -493,9 +644,14 @@ impl Lowerer<'_> {
                     (Expr::Let(i as u16), t)
                 } else if let Some(&(f, t)) = env.fields.get(&id.name) {
                     (Expr::Field(f), t)
-                } else if let Some(level) = Level::parse(&id.name).filter(|_| !id.name.chars().all(|c| c.is_ascii_digit())) {
+                } else if let Some(level) =
+                    Level::parse(&id.name).filter(|_| !id.name.chars().all(|c| c.is_ascii_digit()))
+                {
                     // a level name used as a value: its rank
-                    (Expr::Const(Value::Num(f64::from(level as u8))), Type::Number)
+                    (
+                        Expr::Const(Value::Num(f64::from(level as u8))),
+                        Type::Number,
+                    )
                 } else {
                     if report_unknown {
                         let label = if env.windows.is_some() {
@@ -511,12 +667,20 @@ impl Lowerer<'_> {
             }
             ExprKind::Unary(op, x) => {
                 let (xe, t) = self.expr(x, env, report_unknown)?;
-                let want = if *op == UnOp::Not { Type::Bool } else { Type::Number };
+                let want = if *op == UnOp::Not {
+                    Type::Bool
+                } else {
+                    Type::Number
+                };
                 if t != want {
                     let sym = if *op == UnOp::Not { "not" } else { "-" };
                     self.err(
-                        Diagnostic::error(codes::TYPE_MISMATCH, x.span, format!("`{sym}` needs a {want}, not a {t}"))
-                            .label(format!("this is a {t}")),
+                        Diagnostic::error(
+                            codes::TYPE_MISMATCH,
+                            x.span,
+                            format!("`{sym}` needs a {want}, not a {t}"),
+                        )
+                        .label(format!("this is a {t}")),
                     );
                     return None;
                 }
@@ -527,14 +691,18 @@ impl Lowerer<'_> {
                 let r = self.expr(b, env, report_unknown);
                 let ((ae, at), (be, bt)) = (l?, r?);
                 let result = match op {
-                    BinOp::And | BinOp::Or => (at == Type::Bool && bt == Type::Bool).then_some(Type::Bool),
+                    BinOp::And | BinOp::Or => {
+                        (at == Type::Bool && bt == Type::Bool).then_some(Type::Bool)
+                    }
                     BinOp::Add | BinOp::Sub | BinOp::Mul | BinOp::Div | BinOp::Rem => {
                         (at == Type::Number && bt == Type::Number).then_some(Type::Number)
                     }
-                    BinOp::Eq | BinOp::Ne => (at == bt && at != Type::Duration).then_some(Type::Bool),
-                    BinOp::Lt | BinOp::Le | BinOp::Gt | BinOp::Ge => {
-                        (at == bt && matches!(at, Type::Number | Type::String)).then_some(Type::Bool)
+                    BinOp::Eq | BinOp::Ne => {
+                        (at == bt && at != Type::Duration).then_some(Type::Bool)
                     }
+                    BinOp::Lt | BinOp::Le | BinOp::Gt | BinOp::Ge => (at == bt
+                        && matches!(at, Type::Number | Type::String))
+                    .then_some(Type::Bool),
                 };
                 let Some(t) = result else {
                     let sym = op.symbol();
@@ -549,7 +717,10 @@ impl Lowerer<'_> {
                             },
                         )
                     } else {
-                        (format!("cannot apply `{sym}` to {at}s"), "check the operator and the operand types")
+                        (
+                            format!("cannot apply `{sym}` to {at}s"),
+                            "check the operator and the operand types",
+                        )
                     };
                     self.err(
                         Diagnostic::error(codes::TYPE_MISMATCH, e.span, msg)
@@ -573,8 +744,12 @@ impl Lowerer<'_> {
                     let (ie, it) = self.expr(i, env, report_unknown)?;
                     if it != t {
                         self.err(
-                            Diagnostic::error(codes::TYPE_MISMATCH, i.span, format!("list item is a {it}, but the value tested is a {t}"))
-                                .label(format!("expected a {t}")),
+                            Diagnostic::error(
+                                codes::TYPE_MISMATCH,
+                                i.span,
+                                format!("list item is a {it}, but the value tested is a {t}"),
+                            )
+                            .label(format!("expected a {t}")),
                         );
                         return None;
                     }
@@ -596,8 +771,12 @@ impl Lowerer<'_> {
     fn column(&mut self, t: &Ident, c: &Ident) -> Option<(Expr, Type)> {
         let Some((ti, cols)) = self.tables.get(&t.name) else {
             let names: Vec<&str> = self.tables.keys().map(String::as_str).collect();
-            let mut d = Diagnostic::error(codes::UNKNOWN_NAME, t.span, format!("no table `{}` is defined", t.name))
-                .label("unknown table");
+            let mut d = Diagnostic::error(
+                codes::UNKNOWN_NAME,
+                t.span,
+                format!("no table `{}` is defined", t.name),
+            )
+            .label("unknown table");
             if let Some(s) = suggest(&t.name, names.iter().copied()) {
                 d = d.hint(format!("did you mean `{s}`?"));
             }
@@ -607,8 +786,12 @@ impl Lowerer<'_> {
         let ti = *ti;
         let Some(&(ci, ty)) = cols.get(&c.name) else {
             let names: Vec<&str> = cols.keys().map(String::as_str).collect();
-            let mut d = Diagnostic::error(codes::UNKNOWN_NAME, c.span, format!("table `{}` has no column `{}`", t.name, c.name))
-                .label("unknown column");
+            let mut d = Diagnostic::error(
+                codes::UNKNOWN_NAME,
+                c.span,
+                format!("table `{}` has no column `{}`", t.name, c.name),
+            )
+            .label("unknown column");
             if let Some(s) = suggest(&c.name, names.iter().copied()) {
                 d = d.hint(format!("did you mean `{s}`?"));
             }
@@ -619,8 +802,12 @@ impl Lowerer<'_> {
             Some((other, name)) if *other != ti => {
                 let name = name.clone();
                 self.err(
-                    Diagnostic::error(codes::BAD_CALL, t.span, format!("a signal reads one table; this one already reads `{name}`"))
-                        .label("second table"),
+                    Diagnostic::error(
+                        codes::BAD_CALL,
+                        t.span,
+                        format!("a signal reads one table; this one already reads `{name}`"),
+                    )
+                    .label("second table"),
                 );
                 return None;
             }
@@ -639,8 +826,12 @@ impl Lowerer<'_> {
     ) -> Option<(Expr, Type)> {
         if let Some(a) = args.iter().find_map(|a| a.filter.as_ref()) {
             self.err(
-                Diagnostic::error(codes::BAD_CALL, a.span, format!("`{}` takes no `where` filter here", name.name))
-                    .label("`where` filters apply to record collections in assessments"),
+                Diagnostic::error(
+                    codes::BAD_CALL,
+                    a.span,
+                    format!("`{}` takes no `where` filter here", name.name),
+                )
+                .label("`where` filters apply to record collections in assessments"),
             );
             return None;
         }
@@ -655,11 +846,18 @@ impl Lowerer<'_> {
             "count_if" => Some(Agg::CountIf),
             "min" | "max" => {
                 let is_window = args.len() == 2
-                    && args
-                        .get(1)
-                        .is_some_and(|a| matches!(a.expr.kind, ExprKind::Duration(_) | ExprKind::Every(_) | ExprKind::Invalid));
+                    && args.get(1).is_some_and(|a| {
+                        matches!(
+                            a.expr.kind,
+                            ExprKind::Duration(_) | ExprKind::Every(_) | ExprKind::Invalid
+                        )
+                    });
                 if is_window {
-                    Some(if name.name == "min" { Agg::Min } else { Agg::Max })
+                    Some(if name.name == "min" {
+                        Agg::Min
+                    } else {
+                        Agg::Max
+                    })
                 } else {
                     None
                 }
@@ -669,9 +867,13 @@ impl Lowerer<'_> {
         if let Some(agg) = agg {
             let [input, dur] = args else {
                 self.err(
-                    Diagnostic::error(codes::BAD_CALL, e.span, format!("`{}` takes 2 arguments, got {}", name.name, args.len()))
-                        .label("expected a value and a window length")
-                        .hint(format!("e.g. `{}(mm, 3h)`", name.name)),
+                    Diagnostic::error(
+                        codes::BAD_CALL,
+                        e.span,
+                        format!("`{}` takes 2 arguments, got {}", name.name, args.len()),
+                    )
+                    .label("expected a value and a window length")
+                    .hint(format!("e.g. `{}(mm, 3h)`", name.name)),
                 );
                 return None;
             };
@@ -685,15 +887,25 @@ impl Lowerer<'_> {
             };
             if !matches!(dur.expr.kind, ExprKind::Duration(_) | ExprKind::Every(_)) {
                 self.err(
-                    Diagnostic::error(codes::BAD_CALL, dur.expr.span, format!("the second argument of `{}` must be a duration", name.name))
-                        .label("expected a window length like `3h`, or `every 1h` for a tumbling window"),
+                    Diagnostic::error(
+                        codes::BAD_CALL,
+                        dur.expr.span,
+                        format!("the second argument of `{}` must be a duration", name.name),
+                    )
+                    .label(
+                        "expected a window length like `3h`, or `every 1h` for a tumbling window",
+                    ),
                 );
                 return None;
             }
             if ms <= 0 {
                 self.err(
-                    Diagnostic::error(codes::BAD_DURATION, dur.expr.span, "a window must be longer than zero")
-                        .label("zero-length window"),
+                    Diagnostic::error(
+                        codes::BAD_DURATION,
+                        dur.expr.span,
+                        "a window must be longer than zero",
+                    )
+                    .label("zero-length window"),
                 );
                 return None;
             }
@@ -704,13 +916,25 @@ impl Lowerer<'_> {
                 windows: None,
             };
             let (ie, it) = self.expr(&input.expr, &mut inner, report_unknown)?;
-            let want = if agg == Agg::CountIf { Type::Bool } else { Type::Number };
+            let want = if agg == Agg::CountIf {
+                Type::Bool
+            } else {
+                Type::Number
+            };
             if it != want {
-                let what = if want == Type::Bool { "a condition" } else { "numbers" };
+                let what = if want == Type::Bool {
+                    "a condition"
+                } else {
+                    "numbers"
+                };
                 self.err(
-                    Diagnostic::error(codes::TYPE_MISMATCH, input.expr.span, format!("`{}` needs {what}, but this is a {it}", name.name))
-                        .label(format!("this is a {it}"))
-                        .hint("window functions aggregate a numeric field, e.g. `sum(mm, 3h)`"),
+                    Diagnostic::error(
+                        codes::TYPE_MISMATCH,
+                        input.expr.span,
+                        format!("`{}` needs {what}, but this is a {it}", name.name),
+                    )
+                    .label(format!("this is a {it}"))
+                    .hint("window functions aggregate a numeric field, e.g. `sum(mm, 3h)`"),
                 );
                 return None;
             }
@@ -746,8 +970,12 @@ impl Lowerer<'_> {
             other => {
                 let mut known: Vec<&str> = crate::script::RESERVED.to_vec();
                 known.extend(self.script_sigs.keys().map(String::as_str));
-                let mut d = Diagnostic::error(codes::BAD_CALL, name.span, format!("unknown function `{other}`"))
-                    .label("not a built-in or script function");
+                let mut d = Diagnostic::error(
+                    codes::BAD_CALL,
+                    name.span,
+                    format!("unknown function `{other}`"),
+                )
+                .label("not a built-in or script function");
                 d = match suggest(other, known.iter().copied()) {
                     Some(s) => d.hint(format!("did you mean `{s}`?")),
                     None => d.hint(format!("functions: {}", known.join(", "))),
@@ -762,8 +990,21 @@ impl Lowerer<'_> {
         };
         if !arity_ok {
             self.err(
-                Diagnostic::error(codes::BAD_CALL, e.span, format!("`{}` takes {} argument(s), got {}", name.name, if builtin == Builtin::Abs { "1" } else { "1 or more" }, args.len()))
-                    .label("wrong number of arguments"),
+                Diagnostic::error(
+                    codes::BAD_CALL,
+                    e.span,
+                    format!(
+                        "`{}` takes {} argument(s), got {}",
+                        name.name,
+                        if builtin == Builtin::Abs {
+                            "1"
+                        } else {
+                            "1 or more"
+                        },
+                        args.len()
+                    ),
+                )
+                .label("wrong number of arguments"),
             );
             return None;
         }
@@ -772,8 +1013,12 @@ impl Lowerer<'_> {
             let (ae, at) = self.expr(&a.expr, env, report_unknown)?;
             if at != Type::Number {
                 self.err(
-                    Diagnostic::error(codes::TYPE_MISMATCH, a.expr.span, format!("`{}` needs numbers, but this is a {at}", name.name))
-                        .label(format!("this is a {at}")),
+                    Diagnostic::error(
+                        codes::TYPE_MISMATCH,
+                        a.expr.span,
+                        format!("`{}` needs numbers, but this is a {at}", name.name),
+                    )
+                    .label(format!("this is a {at}")),
                 );
                 return None;
             }
@@ -795,7 +1040,11 @@ impl Lowerer<'_> {
         let decl = format!(
             "{}({}) -> {}",
             name.name,
-            sig.params.iter().map(|(n, t)| format!("{n}: {t}")).collect::<Vec<_>>().join(", "),
+            sig.params
+                .iter()
+                .map(|(n, t)| format!("{n}: {t}"))
+                .collect::<Vec<_>>()
+                .join(", "),
             sig.ret
         );
         let at = self.sources.location(sig.span);
@@ -804,7 +1053,12 @@ impl Lowerer<'_> {
                 Diagnostic::error(
                     codes::BAD_CALL,
                     e.span,
-                    format!("`{}` takes {} argument(s), got {}", name.name, sig.params.len(), args.len()),
+                    format!(
+                        "`{}` takes {} argument(s), got {}",
+                        name.name,
+                        sig.params.len(),
+                        args.len()
+                    ),
                 )
                 .label("wrong number of arguments")
                 .hint(format!("declared at {at} as `{decl}`")),
@@ -823,7 +1077,10 @@ impl Lowerer<'_> {
                     Diagnostic::error(
                         codes::TYPE_MISMATCH,
                         a.expr.span,
-                        format!("argument `{p}` of `{}` is a {want}, but this is a {at_ty}", name.name),
+                        format!(
+                            "argument `{p}` of `{}` is a {want}, but this is a {at_ty}",
+                            name.name
+                        ),
                     )
                     .label(format!("this is a {at_ty}"))
                     .hint(format!("declared at {at} as `{decl}`")),
@@ -868,9 +1125,15 @@ pub fn lower(defs: &[Def], sources: &SourceMap) -> Lowered {
             if let Some(first) = seen.get(s.name.name.as_str()) {
                 let at = sources.location(*first);
                 l.err(
-                    Diagnostic::error(codes::DUPLICATE, s.name.span, format!("signal `{}` is defined twice", s.name.name))
-                        .label(format!("first defined at {at}"))
-                        .hint("rename one of them; signal names must be unique across all loaded files"),
+                    Diagnostic::error(
+                        codes::DUPLICATE,
+                        s.name.span,
+                        format!("signal `{}` is defined twice", s.name.name),
+                    )
+                    .label(format!("first defined at {at}"))
+                    .hint(
+                        "rename one of them; signal names must be unique across all loaded files",
+                    ),
                 );
                 continue;
             }
@@ -885,4 +1148,3 @@ pub fn lower(defs: &[Def], sources: &SourceMap) -> Lowered {
         diagnostics: l.diags,
     }
 }
-

@@ -97,13 +97,17 @@ impl Builder {
                 for item in it {
                     let item_span = self.span(&item);
                     match item.as_rule() {
-                        Rule::from_clause => sig.from.extend(item.into_inner().map(|i| self.ident(&i))),
+                        Rule::from_clause => {
+                            sig.from.extend(item.into_inner().map(|i| self.ident(&i)))
+                        }
                         Rule::where_clause => {
                             if let Some(e) = item.into_inner().next() {
                                 sig.filter = Some(self.expr(e));
                             }
                         }
-                        Rule::key_clause => sig.key = item.into_inner().next().map(|i| self.ident(&i)),
+                        Rule::key_clause => {
+                            sig.key = item.into_inner().next().map(|i| self.ident(&i))
+                        }
                         Rule::let_clause => {
                             let mut parts = item.into_inner();
                             if let (Some(n), Some(e)) = (parts.next(), parts.next()) {
@@ -174,7 +178,9 @@ impl Builder {
                 }
                 Some(Def::Table(TableDef { name, rows, span }))
             }
-            Rule::grading_def | Rule::deadline_def | Rule::roster_def | Rule::assessment_def => self.assess_def(p),
+            Rule::grading_def | Rule::deadline_def | Rule::roster_def | Rule::assessment_def => {
+                self.assess_def(p)
+            }
             Rule::fn_def | Rule::import_def => self.script_def(p),
             _ => None,
         }
@@ -218,7 +224,10 @@ impl Builder {
                     source = Some(ScriptSource::Import { path, file: None });
                 }
                 Rule::limits_clause => {
-                    for li in item.into_inner().filter(|l| l.as_rule() == Rule::limit_item) {
+                    for li in item
+                        .into_inner()
+                        .filter(|l| l.as_rule() == Rule::limit_item)
+                    {
                         let mut parts = li.into_inner();
                         if let (Some(k), Some(v)) = (parts.next(), parts.next()) {
                             limits.push((self.ident(&k), self.ident(&v)));
@@ -227,7 +236,11 @@ impl Builder {
                 }
                 Rule::rhai_body => {
                     let whole = self.span(&item);
-                    let empty = Span::new(whole.file, whole.start as usize + 1, whole.start as usize + 1);
+                    let empty = Span::new(
+                        whole.file,
+                        whole.start as usize + 1,
+                        whole.start as usize + 1,
+                    );
                     let body = item.into_inner().next().map_or(empty, |t| self.span(&t));
                     source = Some(ScriptSource::Inline(body));
                 }
@@ -302,9 +315,13 @@ impl Builder {
             }
             Rule::hold_opt => rule.hold = self.duration_in(opt),
             Rule::clear_opt => {
-                let Some(c) = opt.into_inner().next() else { return };
+                let Some(c) = opt.into_inner().next() else {
+                    return;
+                };
                 let r = c.as_rule();
-                let Some(e) = c.into_inner().next() else { return };
+                let Some(e) = c.into_inner().next() else {
+                    return;
+                };
                 let e = self.expr(e);
                 rule.clear = Some(match r {
                     Rule::clear_below => ClearSpec::Below(e),
@@ -330,9 +347,13 @@ impl Builder {
             ExprKind::Invalid => None,
             _ => {
                 self.diags.push(
-                    Diagnostic::error(codes::BAD_DURATION, span, format!("`{}` is not a duration", q.as_str()))
-                        .label("expected a positive duration")
-                        .hint("write e.g. `30m`, `2h` or `1d`"),
+                    Diagnostic::error(
+                        codes::BAD_DURATION,
+                        span,
+                        format!("`{}` is not a duration", q.as_str()),
+                    )
+                    .label("expected a positive duration")
+                    .hint("write e.g. `30m`, `2h` or `1d`"),
                 );
                 None
             }
@@ -351,7 +372,11 @@ impl Builder {
             .map_primary(|prim| this.borrow_mut().primary(prim))
             .map_prefix(|op, rhs| {
                 let span = span_of(&op).to(rhs.span);
-                let op = if op.as_rule() == Rule::not { UnOp::Not } else { UnOp::Neg };
+                let op = if op.as_rule() == Rule::not {
+                    UnOp::Not
+                } else {
+                    UnOp::Neg
+                };
                 Expr {
                     kind: ExprKind::Unary(op, Box::new(rhs)),
                     span,
@@ -362,7 +387,11 @@ impl Builder {
                 let items = op
                     .into_inner()
                     .next()
-                    .map(|list| list.into_inner().map(|e| this.borrow_mut().expr(e)).collect())
+                    .map(|list| {
+                        list.into_inner()
+                            .map(|e| this.borrow_mut().expr(e))
+                            .collect()
+                    })
                     .unwrap_or_default();
                 Expr {
                     kind: ExprKind::In(Box::new(lhs), items),
@@ -398,7 +427,11 @@ impl Builder {
         let span = self.span(&p);
         let kind = match p.as_rule() {
             Rule::expr => return self.expr(p),
-            Rule::every => match p.into_inner().find(|q| q.as_rule() == Rule::quantity).map(|q| self.duration_of(&q)) {
+            Rule::every => match p
+                .into_inner()
+                .find(|q| q.as_rule() == Rule::quantity)
+                .map(|q| self.duration_of(&q))
+            {
                 Some(Some((ms, _))) => ExprKind::Every(ms),
                 _ => ExprKind::Invalid,
             },
@@ -472,9 +505,13 @@ impl Builder {
         };
         if digits.contains(['.', 'e', 'E']) {
             self.diags.push(
-                Diagnostic::error(codes::BAD_DURATION, self.span(p), format!("`{text}`: a duration must be a whole number"))
-                    .label("fractional duration")
-                    .hint("use a smaller unit, e.g. `90m` for an hour and a half"),
+                Diagnostic::error(
+                    codes::BAD_DURATION,
+                    self.span(p),
+                    format!("`{text}`: a duration must be a whole number"),
+                )
+                .label("fractional duration")
+                .hint("use a smaller unit, e.g. `90m` for an hour and a half"),
             );
         }
         ExprKind::Duration((n as i64).saturating_mul(scale))
@@ -522,9 +559,13 @@ fn describe_rule(r: Rule) -> Option<&'static str> {
     Some(match r {
         Rule::ident => "a name",
         Rule::level_name => "a level (red, orange, yellow, blue, 红色…, Ⅰ…Ⅳ)",
-        Rule::expr | Rule::primary | Rule::call | Rule::path | Rule::quantity | Rule::string | Rule::boolean => {
-            "an expression"
-        }
+        Rule::expr
+        | Rule::primary
+        | Rule::call
+        | Rule::path
+        | Rule::quantity
+        | Rule::string
+        | Rule::boolean => "an expression",
         Rule::from_clause => "`from`",
         Rule::where_clause => "`where`",
         Rule::key_clause => "`key`",
@@ -541,7 +582,12 @@ fn describe_rule(r: Rule) -> Option<&'static str> {
     })
 }
 
-fn syntax_error(file: FileId, base: usize, text: &str, err: &pest::error::Error<Rule>) -> Diagnostic {
+fn syntax_error(
+    file: FileId,
+    base: usize,
+    text: &str,
+    err: &pest::error::Error<Rule>,
+) -> Diagnostic {
     let pos = match err.location {
         pest::error::InputLocation::Pos(p) => p,
         pest::error::InputLocation::Span((s, _)) => s,
@@ -558,12 +604,10 @@ fn syntax_error(file: FileId, base: usize, text: &str, err: &pest::error::Error<
             let t = t.to_string();
             match t.trim() {
                 "#" | "" => {}
-                "!=" | "%" | "*" | "+" | "/" | "<" | "<=" | "==" | ">" | ">=" | "and" | "or" | "in" => {
-                    push(&mut expected, "an operator")
-                }
-                "\"" | "(" | "-" | "[" | "_" | "false" | "true" | "not" | "every" | "0..9" | "BUILTIN_RULE" => {
-                    push(&mut expected, "an expression")
-                }
+                "!=" | "%" | "*" | "+" | "/" | "<" | "<=" | "==" | ">" | ">=" | "and" | "or"
+                | "in" => push(&mut expected, "an operator"),
+                "\"" | "(" | "-" | "[" | "_" | "false" | "true" | "not" | "every" | "0..9"
+                | "BUILTIN_RULE" => push(&mut expected, "an expression"),
                 "signal" | "event" => toplevel = true,
                 other => push(&mut expected, &format!("`{other}`")),
             }
@@ -618,8 +662,12 @@ fn syntax_error(file: FileId, base: usize, text: &str, err: &pest::error::Error<
             expected.last().cloned().unwrap_or_default()
         ),
     };
-    let mut d = Diagnostic::error(codes::SYNTAX, Span::new(file, base + pos, base + pos + len), message)
-        .label(format!("expected {expected}"));
+    let mut d = Diagnostic::error(
+        codes::SYNTAX,
+        Span::new(file, base + pos, base + pos + len),
+        message,
+    )
+    .label(format!("expected {expected}"));
     if found.is_empty() && text.matches('{').count() > text.matches('}').count() {
         d = d.hint("a `{` is never closed: add `}` at the end of the definition");
     }
@@ -646,7 +694,21 @@ fn next_definition(text: &str, from: usize) -> Option<usize> {
     while let Some(nl) = text.get(at..).and_then(|s| s.find('\n')) {
         at += nl + 1;
         let line = text.get(at..).unwrap_or("");
-        if ["signal ", "event ", "signal\t", "event\t", "grading ", "deadlines ", "roster ", "assessment ", "fn ", "import "].iter().any(|k| line.starts_with(k)) {
+        if [
+            "signal ",
+            "event ",
+            "signal\t",
+            "event\t",
+            "grading ",
+            "deadlines ",
+            "roster ",
+            "assessment ",
+            "fn ",
+            "import ",
+        ]
+        .iter()
+        .any(|k| line.starts_with(k))
+        {
             return Some(at);
         }
     }
@@ -716,9 +778,17 @@ pub fn parse_expr(file: FileId, base: usize, text: &str) -> Result<Expr, Vec<Dia
         Ok(mut pairs) => match pairs.next().and_then(|p| p.into_inner().next()) {
             Some(p) => {
                 let e = b.expr(p);
-                if b.diags.is_empty() { Ok(e) } else { Err(b.diags) }
+                if b.diags.is_empty() {
+                    Ok(e)
+                } else {
+                    Err(b.diags)
+                }
             }
-            None => Err(vec![Diagnostic::error(codes::SYNTAX, Span::new(file, base, base), "empty expression")]),
+            None => Err(vec![Diagnostic::error(
+                codes::SYNTAX,
+                Span::new(file, base, base),
+                "empty expression",
+            )]),
         },
         Err(e) => Err(vec![syntax_error(file, base, text, &e)]),
     }

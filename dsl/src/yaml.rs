@@ -81,7 +81,7 @@ pub enum LevelYaml {
     /// `red: r3 >= 100`
     When(String),
     /// `yellow: { when: ..., for: 30m | 3 readings, clear_below: ..., hold: 2h }`
-    Full(LevelOpts),
+    Full(Box<LevelOpts>),
 }
 
 // Not `#[serde(untagged)]`: that buffers the value and loses every location inside it.
@@ -97,7 +97,8 @@ impl<'de> Deserialize<'de> for LevelYaml {
                 Ok(LevelYaml::When(v.to_string()))
             }
             fn visit_map<A: MapAccess<'de>>(self, m: A) -> Result<LevelYaml, A::Error> {
-                LevelOpts::deserialize(serde::de::value::MapAccessDeserializer::new(m)).map(LevelYaml::Full)
+                LevelOpts::deserialize(serde::de::value::MapAccessDeserializer::new(m))
+                    .map(|o| LevelYaml::Full(Box::new(o)))
             }
         }
         d.deserialize_any(V)
@@ -173,7 +174,10 @@ fn value_span(file: FileId, text: &str, s: &Spanned<String>) -> (Span, usize) {
     if matches!(text.as_bytes().get(start), Some(b'"' | b'\'')) {
         content += 1;
     }
-    (Span::new(file, start, start + len.max(s.value.len())), content)
+    (
+        Span::new(file, start, start + len.max(s.value.len())),
+        content,
+    )
 }
 
 fn ident(file: FileId, text: &str, s: &Spanned<String>) -> Ident {
@@ -198,13 +202,17 @@ pub fn parse_yaml(file: FileId, text: &str) -> (Vec<Def>, Vec<Diagnostic>) {
             let first = msg.lines().next().unwrap_or("invalid YAML");
             // the location is shown separately: drop serde-saphyr's `error: line L column C: ` prefix
             let first = match first.split_once(": ") {
-                Some((_, rest)) if first.starts_with("error: line ") => rest.split_once(": ").map_or(rest, |(_, r)| r),
+                Some((_, rest)) if first.starts_with("error: line ") => {
+                    rest.split_once(": ").map_or(rest, |(_, r)| r)
+                }
                 _ => first,
             }
             .to_string();
-            let len = text
-                .get(offset..)
-                .map_or(1, |t| t.find(|c: char| c.is_whitespace() || c == ':').unwrap_or(t.len()).max(1));
+            let len = text.get(offset..).map_or(1, |t| {
+                t.find(|c: char| c.is_whitespace() || c == ':')
+                    .unwrap_or(t.len())
+                    .max(1)
+            });
             diags.push(
                 Diagnostic::error(codes::YAML, Span::new(file, offset, offset + len), format!("invalid policy YAML: {first}"))
                     .label("here")
@@ -314,10 +322,15 @@ pub fn parse_yaml(file: FileId, text: &str) -> (Vec<Def>, Vec<Diagnostic>) {
                     }
                 }
                 LevelYaml::Full(o) => {
-                    let Some(when) = expr(&o.when, &mut diags) else { continue };
+                    let Some(when) = expr(&o.when, &mut diags) else {
+                        continue;
+                    };
                     let for_ = o.for_.as_ref().and_then(|f| {
                         let t = f.value.trim();
-                        let n = t.trim_end_matches("readings").trim_end_matches("reading").trim();
+                        let n = t
+                            .trim_end_matches("readings")
+                            .trim_end_matches("reading")
+                            .trim();
                         if n.len() < t.len() {
                             n.parse::<u32>().ok().map(ForSpec::Readings).or_else(|| {
                                 diags.push(bad_duration(file, text, f));
@@ -336,7 +349,10 @@ pub fn parse_yaml(file: FileId, text: &str) -> (Vec<Def>, Vec<Diagnostic>) {
                     } else {
                         None
                     };
-                    let hold = o.hold.as_ref().and_then(|h| duration(file, text, h, &mut diags));
+                    let hold = o
+                        .hold
+                        .as_ref()
+                        .and_then(|h| duration(file, text, h, &mut diags));
                     levels.push(LevelRule {
                         span: level.span,
                         level,
@@ -348,9 +364,18 @@ pub fn parse_yaml(file: FileId, text: &str) -> (Vec<Def>, Vec<Diagnostic>) {
                 }
             }
         }
-        let clear_after = s.clear_after.as_ref().and_then(|d| duration(file, text, d, &mut diags));
-        let missing = s.missing.as_ref().and_then(|d| duration(file, text, d, &mut diags));
-        let lateness = s.lateness.as_ref().and_then(|d| duration(file, text, d, &mut diags));
+        let clear_after = s
+            .clear_after
+            .as_ref()
+            .and_then(|d| duration(file, text, d, &mut diags));
+        let missing = s
+            .missing
+            .as_ref()
+            .and_then(|d| duration(file, text, d, &mut diags));
+        let lateness = s
+            .lateness
+            .as_ref()
+            .and_then(|d| duration(file, text, d, &mut diags));
         let roster = s
             .roster
             .iter()
@@ -385,13 +410,22 @@ fn value_span_any<T>(file: FileId, s: &Spanned<T>) -> Span {
 
 fn bad_duration(file: FileId, text: &str, s: &Spanned<String>) -> Diagnostic {
     let (span, _) = value_span(file, text, s);
-    Diagnostic::error(codes::BAD_DURATION, span, format!("`{}` is not a duration", s.value))
-        .label("expected a duration like `30m`, or `N readings` after `for`")
-        .hint("durations are written like `30s`, `10m`, `3h`, `1d`")
+    Diagnostic::error(
+        codes::BAD_DURATION,
+        span,
+        format!("`{}` is not a duration", s.value),
+    )
+    .label("expected a duration like `30m`, or `N readings` after `for`")
+    .hint("durations are written like `30s`, `10m`, `3h`, `1d`")
 }
 
 /// A YAML value that must be a duration (`30m`), parsed by the `.yj` grammar.
-fn duration(file: FileId, text: &str, s: &Spanned<String>, diags: &mut Vec<Diagnostic>) -> Option<(i64, Span)> {
+fn duration(
+    file: FileId,
+    text: &str,
+    s: &Spanned<String>,
+    diags: &mut Vec<Diagnostic>,
+) -> Option<(i64, Span)> {
     let (span, content) = value_span(file, text, s);
     match parse_expr(file, content, &s.value) {
         Ok(crate::ast::Expr {
@@ -413,7 +447,10 @@ fn offset_of(text: &str, line: usize, col: usize) -> usize {
     let mut off = 0;
     for (i, l) in text.split_inclusive('\n').enumerate() {
         if i + 1 == line {
-            return off + l.char_indices().nth(col.saturating_sub(1)).map_or(l.len(), |(b, _)| b);
+            return off
+                + l.char_indices()
+                    .nth(col.saturating_sub(1))
+                    .map_or(l.len(), |(b, _)| b);
         }
         off += l.len();
     }

@@ -396,8 +396,16 @@ impl Engine {
     }
 
     /// Parses and accepts one JSONL line; on error nothing changes.
-    pub fn push_line(&mut self, line: &str, seq: u64, out: &mut Vec<Output>) -> Result<(), LineError> {
-        let mut ev = self.scratch_event.take().unwrap_or_else(|| Event::empty(seq));
+    pub fn push_line(
+        &mut self,
+        line: &str,
+        seq: u64,
+        out: &mut Vec<Output>,
+    ) -> Result<(), LineError> {
+        let mut ev = self
+            .scratch_event
+            .take()
+            .unwrap_or_else(|| Event::empty(seq));
         let r = match self.schema.parse_into(line, &self.program, seq, &mut ev) {
             Ok(()) => self.push_checked(&ev, line, out),
             Err(e) => Err(e.into()),
@@ -408,9 +416,16 @@ impl Engine {
 
     /// Applies a parsed event; record kinds that reporting deadlines follow
     /// are checked as records first (a refused record changes nothing).
-    fn push_checked(&mut self, ev: &Event, line: &str, out: &mut Vec<Output>) -> Result<(), LineError> {
+    fn push_checked(
+        &mut self,
+        ev: &Event,
+        line: &str,
+        out: &mut Vec<Output>,
+    ) -> Result<(), LineError> {
         let record = match self.deadlines.as_ref() {
-            Some(d) if d.follows(&ev.kind_name) => Some(d.check(line, ev.seq).map_err(LineError::Record)?),
+            Some(d) if d.follows(&ev.kind_name) => {
+                Some(d.check(line, ev.seq).map_err(LineError::Record)?)
+            }
             _ => None,
         };
         self.push(ev, out)?;
@@ -422,7 +437,8 @@ impl Engine {
 
     /// Whether any signal listens to this event's kind.
     pub fn is_used(&self, kind: Option<KindId>) -> bool {
-        kind.and_then(|k| self.by_kind.get(usize::from(k))).is_some_and(|v| !v.is_empty())
+        kind.and_then(|k| self.by_kind.get(usize::from(k)))
+            .is_some_and(|v| !v.is_empty())
     }
 
     /// The largest lateness any signal allows: what holds back release.
@@ -454,7 +470,12 @@ impl Engine {
             Some(Value::Bool(b)) => Ok(Some(Arc::from(b.to_string()))),
             _ => Err(PushError::NoKey {
                 signal: def.name.clone(),
-                field: self.program.fields.get(usize::from(def.key)).cloned().unwrap_or_default(),
+                field: self
+                    .program
+                    .fields
+                    .get(usize::from(def.key))
+                    .cloned()
+                    .unwrap_or_default(),
             }),
         }
     }
@@ -597,8 +618,13 @@ impl Engine {
         if self.max_ts.is_none_or(|m| ev.ts.ms > m.ms) {
             self.max_ts = Some(ev.ts);
         }
-        self.pending.push(Reverse(Queued { ev: ev.clone(), skip }));
-        let wm = self.max_ts.map_or(i64::MIN, |m| m.ms.saturating_sub(self.max_lateness()));
+        self.pending.push(Reverse(Queued {
+            ev: ev.clone(),
+            skip,
+        }));
+        let wm = self
+            .max_ts
+            .map_or(i64::MIN, |m| m.ms.saturating_sub(self.max_lateness()));
         self.release(wm, out);
         Ok(())
     }
@@ -621,7 +647,11 @@ impl Engine {
     /// as on time).
     fn release(&mut self, wm: i64, out: &mut Vec<Output>) {
         loop {
-            let next_ev = self.pending.peek().map(|q| q.0.ev.ts.ms).filter(|&t| t <= wm);
+            let next_ev = self
+                .pending
+                .peek()
+                .map(|q| q.0.ev.ts.ms)
+                .filter(|&t| t <= wm);
             let next_timer = self.absence.first().map(|t| t.0).filter(|&d| d < wm);
             match (next_ev, next_timer) {
                 (Some(t), Some(d)) if d < t => self.fire_absence(out),
@@ -650,7 +680,10 @@ impl Engine {
         if let Some(wf) = self.workflow.as_mut() {
             wf.advance(deadline, out);
         }
-        let (Some(rt), Some(def)) = (self.signals.get_mut(usize::from(s)), self.program.signals.get(usize::from(s))) else {
+        let (Some(rt), Some(def)) = (
+            self.signals.get_mut(usize::from(s)),
+            self.program.signals.get(usize::from(s)),
+        ) else {
             return;
         };
         let Some(st) = rt.keys.get_mut(&key) else {
@@ -676,8 +709,12 @@ impl Engine {
     /// Roster keys are expected from the start of the stream.
     fn start_roster(&mut self, first: Timestamp) {
         for (i, def) in self.program.signals.iter().enumerate() {
-            let Some(missing) = def.missing_ms else { continue };
-            let Some(rt) = self.signals.get_mut(i) else { continue };
+            let Some(missing) = def.missing_ms else {
+                continue;
+            };
+            let Some(rt) = self.signals.get_mut(i) else {
+                continue;
+            };
             for k in &def.roster {
                 let key: Arc<str> = Arc::from(k.as_str());
                 if rt.keys.contains_key(&key) {
@@ -685,7 +722,8 @@ impl Engine {
                 }
                 let st = new_key_state(rt, def, &key, first.ms);
                 rt.keys.insert(key.clone(), st);
-                self.absence.insert((first.ms.saturating_add(missing), i as u16, key));
+                self.absence
+                    .insert((first.ms.saturating_add(missing), i as u16, key));
             }
         }
     }
@@ -697,7 +735,9 @@ impl Engine {
             self.seen_ids.retain(|_, ts| *ts >= horizon);
             self.seen_kkt.retain(|(_, _, ts)| *ts >= horizon);
         }
-        let Some(ttl) = self.config.idle_ttl_ms else { return };
+        let Some(ttl) = self.config.idle_ttl_ms else {
+            return;
+        };
         if wm < self.last_sweep.saturating_add(ttl / 8) {
             return;
         }
@@ -721,7 +761,11 @@ impl Engine {
     }
 
     fn apply_event(&mut self, q: &Queued, out: &mut Vec<Output>) {
-        let Some(sigs) = q.ev.kind.and_then(|k| self.by_kind.get(usize::from(k))).cloned() else {
+        let Some(sigs) =
+            q.ev.kind
+                .and_then(|k| self.by_kind.get(usize::from(k)))
+                .cloned()
+        else {
             return;
         };
         // plan timers due before this event come first
@@ -744,7 +788,8 @@ impl Engine {
     fn apply_signals(&mut self, q: &Queued, sigs: &[usize], out: &mut Vec<Output>) {
         if let Some(c) = self.compiled.as_mut() {
             // keys were checked when the event was accepted
-            if let Ok(true) = c.push_skipping(&q.ev, &q.skip, |e, ch| out.push(e.output(&q.ev, ch))) {
+            if let Ok(true) = c.push_skipping(&q.ev, &q.skip, |e, ch| out.push(e.output(&q.ev, ch)))
+            {
                 self.stats.applied += 1;
             }
             return;
@@ -779,8 +824,13 @@ impl Engine {
         // absence: this reading ends a silence and re-arms the timer
         if let Some(missing) = def.missing_ms {
             if st.seen || def.roster.iter().any(|r| r.as_str() == key.as_ref()) {
-                let old = if st.seen { st.last_ms } else { self.max_ts.map_or(now, |_| 0) };
-                self.absence.remove(&(old.saturating_add(missing), s as u16, key.clone()));
+                let old = if st.seen {
+                    st.last_ms
+                } else {
+                    self.max_ts.map_or(now, |_| 0)
+                };
+                self.absence
+                    .remove(&(old.saturating_add(missing), s as u16, key.clone()));
                 // a roster key never seen has its timer at stream start + missing
                 if !st.seen {
                     let first = self
@@ -806,11 +856,13 @@ impl Engine {
                     event: ev.seq,
                 }));
             }
-            self.absence.insert((now.saturating_add(missing), s as u16, key.clone()));
+            self.absence
+                .insert((now.saturating_add(missing), s as u16, key.clone()));
         }
         st.seen = true;
         st.last_ms = now;
-        st.windows.advance_local(now, i64::from(ev.ts.offset_min) * MS_PER_MINUTE);
+        st.windows
+            .advance_local(now, i64::from(ev.ts.offset_min) * MS_PER_MINUTE);
         let row: &[Value] = match (def.table, st.row) {
             (Some(t), Some(r)) => self
                 .program
@@ -896,17 +948,24 @@ impl Engine {
         }
         // failed script calls are reported before any change they affected
         out.append(&mut self.scripts.pending);
-        let up_level = up.and_then(|i| def.levels.get(i)).map_or(Level::None, |r| r.level);
+        let up_level = up
+            .and_then(|i| def.levels.get(i))
+            .map_or(Level::None, |r| r.level);
         let from = st.level;
         let (to, reason, since) = if up_level > from {
-            let since = up.and_then(|i| st.rules.get(i)).and_then(|r| r.since).unwrap_or(now);
+            let since = up
+                .and_then(|i| st.rules.get(i))
+                .and_then(|r| r.since)
+                .unwrap_or(now);
             (up_level, "raise", since)
         } else if from == Level::None || cur_holds {
             st.stay_false_since = None;
             return;
         } else {
             let false_since = *st.stay_false_since.get_or_insert(now);
-            let hold = cur_rule.and_then(|i| def.levels.get(i)).map_or(0, |r| r.hold_ms);
+            let hold = cur_rule
+                .and_then(|i| def.levels.get(i))
+                .map_or(0, |r| r.hold_ms);
             if now.saturating_sub(false_since) < hold {
                 return;
             }
@@ -945,7 +1004,13 @@ impl Engine {
             to,
             rule: rule.map(|r| r.0.clone()),
             rule_at: rule.map(|r| r.1.clone()),
-            values: Values(rt.let_names.iter().cloned().zip(self.lets.iter().cloned()).collect()),
+            values: Values(
+                rt.let_names
+                    .iter()
+                    .cloned()
+                    .zip(self.lets.iter().cloned())
+                    .collect(),
+            ),
             event: ev.seq,
             reason,
             since: Timestamp {

@@ -54,7 +54,11 @@ pub fn eval_with(e: &Expr, scope: &Scope<'_>, calls: &mut dyn Calls) -> Value {
     let mut eval = |e: &Expr, scope: &Scope<'_>| eval_with(e, scope, calls);
     match e {
         Expr::Const(v) => v.clone(),
-        Expr::Field(f) => scope.fields.get(usize::from(*f)).cloned().unwrap_or_default(),
+        Expr::Field(f) => scope
+            .fields
+            .get(usize::from(*f))
+            .cloned()
+            .unwrap_or_default(),
         Expr::Let(i) => scope.lets.get(usize::from(*i)).cloned().unwrap_or_default(),
         Expr::Column(c) => scope.row.get(usize::from(*c)).cloned().unwrap_or_default(),
         Expr::Window(i) => scope
@@ -185,7 +189,10 @@ mod tests {
             windows: None,
             row: &[],
         };
-        let e = Expr::Call(Builtin::Max, vec![Expr::Const(Value::Num(2.0)), Expr::Const(Value::Num(-3.0))]);
+        let e = Expr::Call(
+            Builtin::Max,
+            vec![Expr::Const(Value::Num(2.0)), Expr::Const(Value::Num(-3.0))],
+        );
         assert_eq!(eval(&e, &scope), Value::Num(2.0));
         let e = Expr::Call(Builtin::Abs, vec![Expr::Const(Value::Num(-3.5))]);
         assert_eq!(eval(&e, &scope), Value::Num(3.5));

@@ -213,7 +213,10 @@ impl Schema {
         };
         let mut de = serde_json::Deserializer::from_str(line);
         if let Err(e) = (&mut raw).deserialize(&mut de).and_then(|()| de.end()) {
-            return Err(raw.problem.take().unwrap_or_else(|| EventError::NotJson(e.to_string())));
+            return Err(raw
+                .problem
+                .take()
+                .unwrap_or_else(|| EventError::NotJson(e.to_string())));
         }
         if let Some(p) = raw.problem.take() {
             return Err(p);
@@ -233,7 +236,13 @@ impl Schema {
             return Ok(());
         };
         for f in &def.fields {
-            let name = || program.fields.get(usize::from(f.id)).cloned().unwrap_or_default();
+            let name = || {
+                program
+                    .fields
+                    .get(usize::from(f.id))
+                    .cloned()
+                    .unwrap_or_default()
+            };
             let v = ev.fields.get(usize::from(f.id)).unwrap_or(&Value::Null);
             let ok = match (v, f.ty) {
                 (Value::Null, _) if f.optional => true,
@@ -243,7 +252,9 @@ impl Schema {
                         field: name(),
                     });
                 }
-                (Value::Num(_), Type::Number) | (Value::Str(_), Type::String) | (Value::Bool(_), Type::Bool) => true,
+                (Value::Num(_), Type::Number)
+                | (Value::Str(_), Type::String)
+                | (Value::Bool(_), Type::Bool) => true,
                 _ => false,
             };
             if !ok {

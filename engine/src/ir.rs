@@ -343,29 +343,41 @@ impl Program {
             if s.kinds.iter().any(|k| usize::from(*k) >= self.kinds.len()) {
                 return Err(err("kind out of range".into()));
             }
-            let check = |e: &Expr, lets_visible: usize, windows_ok: bool| -> Result<(), ProgramError> {
-                let mut bad = None;
-                e.walk(&mut |x| match x {
-                    Expr::Field(f) if usize::from(*f) >= nfields => bad = Some("field slot out of range"),
-                    Expr::Let(i) if usize::from(*i) >= lets_visible => bad = Some("let used before it is defined"),
-                    Expr::Window(i) if !windows_ok || usize::from(*i) >= s.windows.len() => {
-                        bad = Some("window index out of range or used in an event expression")
-                    }
-                    Expr::Script(i, args)
-                        if self.scripts.functions.get(usize::from(*i)).is_none_or(|f| f.params.len() != args.len()) =>
-                    {
-                        bad = Some("script function out of range or called with the wrong arity")
-                    }
-                    _ => {}
-                });
-                bad.map_or(Ok(()), |p| Err(err(p.into())))
-            };
+            let check =
+                |e: &Expr, lets_visible: usize, windows_ok: bool| -> Result<(), ProgramError> {
+                    let mut bad = None;
+                    e.walk(&mut |x| match x {
+                        Expr::Field(f) if usize::from(*f) >= nfields => {
+                            bad = Some("field slot out of range")
+                        }
+                        Expr::Let(i) if usize::from(*i) >= lets_visible => {
+                            bad = Some("let used before it is defined")
+                        }
+                        Expr::Window(i) if !windows_ok || usize::from(*i) >= s.windows.len() => {
+                            bad = Some("window index out of range or used in an event expression")
+                        }
+                        Expr::Script(i, args)
+                            if self
+                                .scripts
+                                .functions
+                                .get(usize::from(*i))
+                                .is_none_or(|f| f.params.len() != args.len()) =>
+                        {
+                            bad =
+                                Some("script function out of range or called with the wrong arity")
+                        }
+                        _ => {}
+                    });
+                    bad.map_or(Ok(()), |p| Err(err(p.into())))
+                };
             if let Some(f) = &s.filter {
                 check(f, 0, false)?;
                 let mut script = false;
                 f.walk(&mut |x| script |= matches!(x, Expr::Script(..)));
                 if script {
-                    return Err(err("a `where` condition cannot call a script function".into()));
+                    return Err(err(
+                        "a `where` condition cannot call a script function".into()
+                    ));
                 }
             }
             for w in &s.windows {
@@ -389,7 +401,10 @@ impl Program {
             if s.table.is_some_and(|t| usize::from(t) >= self.tables.len()) {
                 return Err(err("table out of range".into()));
             }
-            if s.levels.windows(2).any(|w| matches!(w, [a, b] if a.level <= b.level)) {
+            if s.levels
+                .windows(2)
+                .any(|w| matches!(w, [a, b] if a.level <= b.level))
+            {
                 return Err(err("level rules must go from the highest level down".into()));
             }
         }

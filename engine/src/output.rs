@@ -23,7 +23,10 @@ impl Serialize for Values {
 impl Values {
     /// The value named `name`.
     pub fn get(&self, name: &str) -> Option<&Value> {
-        self.0.iter().find(|(k, _)| k.as_ref() == name).map(|(_, v)| v)
+        self.0
+            .iter()
+            .find(|(k, _)| k.as_ref() == name)
+            .map(|(_, v)| v)
     }
 }
 
@@ -175,6 +178,7 @@ impl Output {
 
     /// One JSON line.
     pub fn to_json(&self) -> String {
-        serde_json::to_string(self).unwrap_or_else(|e| format!("{{\"type\":\"error\",\"message\":\"{e}\"}}"))
+        serde_json::to_string(self)
+            .unwrap_or_else(|e| format!("{{\"type\":\"error\",\"message\":\"{e}\"}}"))
     }
 }

@@ -21,10 +21,13 @@ use crate::ir::SignalDef;
 use crate::time::Timestamp;
 use crate::value::Value;
 use serde::{Deserialize, Serialize};
-use std::collections::BinaryHeap;
 use std::cmp::Reverse;
+use std::collections::BinaryHeap;
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
+
+/// A signal's keys and their states.
+type KeyList = Vec<(Arc<str>, KeyState)>;
 
 /// The snapshot format's name.
 pub const FORMAT: &str = "yingji-state";
@@ -35,10 +38,14 @@ pub const VERSION: u32 = 1;
 #[derive(Debug, thiserror::Error)]
 pub enum StateError {
     /// Not a yingji state file, or damaged.
-    #[error("not a valid yingji state file ({0}); refusing to start from it (start fresh explicitly to discard it)")]
+    #[error(
+        "not a valid yingji state file ({0}); refusing to start from it (start fresh explicitly to discard it)"
+    )]
     Corrupt(String),
     /// Written by another version of the format.
-    #[error("state file has format version {found}, this build reads version {expected}; refusing to start from it (start fresh explicitly to discard it)")]
+    #[error(
+        "state file has format version {found}, this build reads version {expected}; refusing to start from it (start fresh explicitly to discard it)"
+    )]
     Version {
         /// Found in the file.
         found: u32,
@@ -101,12 +108,22 @@ pub fn fingerprint(def: &SignalDef, program: &crate::ir::Program) -> String {
     for r in &mut d.levels {
         r.at.clear();
     }
-    let kinds: Vec<_> = def.kinds.iter().filter_map(|k| program.kinds.get(usize::from(*k))).collect();
+    let kinds: Vec<_> = def
+        .kinds
+        .iter()
+        .filter_map(|k| program.kinds.get(usize::from(*k)))
+        .collect();
     let fields: Vec<_> = kinds
         .iter()
-        .flat_map(|k| k.fields.iter().map(|f| (program.fields.get(usize::from(f.id)), f.ty, f.optional)))
+        .flat_map(|k| {
+            k.fields
+                .iter()
+                .map(|f| (program.fields.get(usize::from(f.id)), f.ty, f.optional))
+        })
         .collect();
-    let text = serde_json::to_string(&(d, kinds.iter().map(|k| &k.name).collect::<Vec<_>>(), fields)).unwrap_or_default();
+    let text =
+        serde_json::to_string(&(d, kinds.iter().map(|k| &k.name).collect::<Vec<_>>(), fields))
+            .unwrap_or_default();
     let mut h = rustc_hash::FxHasher::default();
     text.hash(&mut h);
     format!("{:016x}", h.finish())
@@ -115,7 +132,12 @@ pub fn fingerprint(def: &SignalDef, program: &crate::ir::Program) -> String {
 impl Engine {
     /// The complete state as a versioned JSON document.
     pub fn snapshot(&self) -> Vec<u8> {
-        let names = |s: u16| self.signals.get(usize::from(s)).map(|r| r.name.to_string()).unwrap_or_default();
+        let names = |s: u16| {
+            self.signals
+                .get(usize::from(s))
+                .map(|r| r.name.to_string())
+                .unwrap_or_default()
+        };
         let mut signals: Vec<SignalSnap> = self
             .program
             .signals
@@ -125,7 +147,11 @@ impl Engine {
             .map(|(i, (def, rt))| {
                 let mut keys: Vec<(Arc<str>, KeyState)> = match &self.compiled {
                     Some(c) => c.export_keys(i),
-                    None => rt.keys.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+                    None => rt
+                        .keys
+                        .iter()
+                        .map(|(k, v)| (k.clone(), v.clone()))
+                        .collect(),
                 };
                 keys.sort_by(|a, b| a.0.cmp(&b.0));
                 SignalSnap {
@@ -172,17 +198,28 @@ impl Engine {
                     .seen_kkt
                     .iter()
                     .map(|(k, key, t)| {
-                        let kind = self.program.kinds.get(usize::from(*k)).map(|d| d.name.clone()).unwrap_or_default();
+                        let kind = self
+                            .program
+                            .kinds
+                            .get(usize::from(*k))
+                            .map(|d| d.name.clone())
+                            .unwrap_or_default();
                         (kind, key.clone(), *t)
                     })
                     .collect();
                 v.sort();
                 v
             },
-            absence: self.absence.iter().map(|(d, s, k)| (*d, names(*s), k.clone())).collect(),
+            absence: self
+                .absence
+                .iter()
+                .map(|(d, s, k)| (*d, names(*s), k.clone()))
+                .collect(),
             stats: self.stats.clone(),
             last_sweep: self.last_sweep,
-            workflow: self.workflow().and_then(|wf| serde_json::to_value(wf.state()).ok()),
+            workflow: self
+                .workflow()
+                .and_then(|wf| serde_json::to_value(wf.state()).ok()),
             deadlines: self.deadlines.as_ref().map(|d| d.state()),
         };
         serde_json::to_vec(&snap).unwrap_or_default()
@@ -192,30 +229,48 @@ impl Engine {
     /// definition changed start afresh (listed in the report); nothing is
     /// changed when the snapshot is unreadable.
     pub fn restore(&mut self, bytes: &[u8]) -> Result<RestoreReport, StateError> {
-        let probe: serde_json::Value = serde_json::from_slice(bytes).map_err(|e| StateError::Corrupt(e.to_string()))?;
+        let probe: serde_json::Value =
+            serde_json::from_slice(bytes).map_err(|e| StateError::Corrupt(e.to_string()))?;
         if probe.get("format").and_then(|f| f.as_str()) != Some(FORMAT) {
-            return Err(StateError::Corrupt("missing `\"format\": \"yingji-state\"`".into()));
+            return Err(StateError::Corrupt(
+                "missing `\"format\": \"yingji-state\"`".into(),
+            ));
         }
-        let found = probe.get("version").and_then(serde_json::Value::as_u64).unwrap_or(0) as u32;
+        let found = probe
+            .get("version")
+            .and_then(serde_json::Value::as_u64)
+            .unwrap_or(0) as u32;
         if found != VERSION {
             return Err(StateError::Version {
                 found,
                 expected: VERSION,
             });
         }
-        let snap: Snapshot = serde_json::from_value(probe).map_err(|e| StateError::Corrupt(e.to_string()))?;
-        let workflow: Option<crate::workflow::runtime::WorkflowState> = match (&snap.workflow, self.workflow()) {
-            (Some(w), Some(_)) => Some(serde_json::from_value(w.clone()).map_err(|e| StateError::Corrupt(format!("plan state: {e}")))?),
-            _ => None,
-        };
+        let snap: Snapshot =
+            serde_json::from_value(probe).map_err(|e| StateError::Corrupt(e.to_string()))?;
+        let workflow: Option<crate::workflow::runtime::WorkflowState> =
+            match (&snap.workflow, self.workflow()) {
+                (Some(w), Some(_)) => Some(
+                    serde_json::from_value(w.clone())
+                        .map_err(|e| StateError::Corrupt(format!("plan state: {e}")))?,
+                ),
+                _ => None,
+            };
         let deadline_state = snap.deadlines.clone();
         let mut report = RestoreReport::default();
         let index = |name: &str| self.program.signals.iter().position(|s| s.name == name);
         let mut restored = vec![false; self.signals.len()];
-        let mut new_keys: Vec<Option<Vec<(Arc<str>, KeyState)>>> = vec![None; self.signals.len()];
+        let mut new_keys: Vec<Option<KeyList>> = vec![None; self.signals.len()];
         for s in snap.signals {
             match index(&s.name) {
-                Some(i) if self.program.signals.get(i).map(|d| fingerprint(d, &self.program)) == Some(s.fingerprint.clone()) => {
+                Some(i)
+                    if self
+                        .program
+                        .signals
+                        .get(i)
+                        .map(|d| fingerprint(d, &self.program))
+                        == Some(s.fingerprint.clone()) =>
+                {
                     if let Some(slot) = new_keys.get_mut(i) {
                         *slot = Some(s.keys);
                     }
@@ -231,11 +286,19 @@ impl Engine {
         for p in snap.pending {
             let mut fields = vec![Value::Null; self.schema.field_count()];
             for (name, v) in p.fields {
-                if let Some(slot) = self.schema.field(&name).and_then(|i| fields.get_mut(usize::from(i))) {
+                if let Some(slot) = self
+                    .schema
+                    .field(&name)
+                    .and_then(|i| fields.get_mut(usize::from(i)))
+                {
                     *slot = v;
                 }
             }
-            let skip = p.skip.iter().filter_map(|n| index(n).map(|i| i as u16)).collect();
+            let skip = p
+                .skip
+                .iter()
+                .filter_map(|n| index(n).map(|i| i as u16))
+                .collect();
             pending.push(Reverse(Queued {
                 ev: Event {
                     ts: p.ts,
@@ -276,7 +339,8 @@ impl Engine {
         self.stats = snap.stats;
         self.last_sweep = snap.last_sweep;
         if let (Some((log, now)), Some(d)) = (deadline_state, self.deadlines.as_mut()) {
-            d.restore(log, now).map_err(|e| StateError::Corrupt(format!("deadline records: {e}")))?;
+            d.restore(log, now)
+                .map_err(|e| StateError::Corrupt(format!("deadline records: {e}")))?;
         }
         if let (Some(w), Some(wf)) = (workflow, self.workflow_mut()) {
             wf.restore(w);

@@ -233,7 +233,12 @@ impl<'de> serde::Deserialize<'de> for Timestamp {
 
 /// Formats a duration in milliseconds the way policies write it (`3h`, `90m`, `45s`).
 pub fn format_duration(ms: i64) -> String {
-    for (unit, n) in [("d", MS_PER_DAY), ("h", MS_PER_HOUR), ("m", MS_PER_MINUTE), ("s", MS_PER_SECOND)] {
+    for (unit, n) in [
+        ("d", MS_PER_DAY),
+        ("h", MS_PER_HOUR),
+        ("m", MS_PER_MINUTE),
+        ("s", MS_PER_SECOND),
+    ] {
         if ms != 0 && ms % n == 0 {
             return format!("{}{unit}", ms / n);
         }

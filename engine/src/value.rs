@@ -169,7 +169,9 @@ impl Level {
     pub fn parse(s: &str) -> Option<Level> {
         Some(match s.trim() {
             "none" | "无" => Level::None,
-            "blue" | "Blue" | "BLUE" | "蓝色" | "蓝" | "Ⅳ" | "IV" | "四级" | "4" => Level::Blue,
+            "blue" | "Blue" | "BLUE" | "蓝色" | "蓝" | "Ⅳ" | "IV" | "四级" | "4" => {
+                Level::Blue
+            }
             "yellow" | "Yellow" | "YELLOW" | "黄色" | "黄" | "Ⅲ" | "III" | "三级" | "3" => {
                 Level::Yellow
             }

@@ -117,13 +117,17 @@ impl WindowLayout {
         let num = |v: i64| Value::Num(Fixed(v).to_f64());
         let rate = |(t0, v0): (i64, i64), (t1, v1): (i64, i64)| {
             if t1 > t0 {
-                Value::Num((Fixed(v1).to_f64() - Fixed(v0).to_f64()) * 3_600_000.0 / (t1 - t0) as f64)
+                Value::Num(
+                    (Fixed(v1).to_f64() - Fixed(v0).to_f64()) * 3_600_000.0 / (t1 - t0) as f64,
+                )
             } else {
                 Value::Null
             }
         };
         match st {
-            AggState::Total { sum, count, tail, .. } => {
+            AggState::Total {
+                sum, count, tail, ..
+            } => {
                 let ends = || {
                     let first = group.buf.get((*tail - group.head_seq) as usize)?;
                     let last = group.buf.back()?;
@@ -136,7 +140,9 @@ impl WindowLayout {
                     _ if *count == 0 => Value::Null,
                     Agg::First => ends().map_or(Value::Null, |(f, _)| num(f.1)),
                     Agg::Last => ends().map_or(Value::Null, |(_, l)| num(l.1)),
-                    Agg::Delta => ends().map_or(Value::Null, |(f, l)| Value::Num(Fixed(l.1).to_f64() - Fixed(f.1).to_f64())),
+                    Agg::Delta => ends().map_or(Value::Null, |(f, l)| {
+                        Value::Num(Fixed(l.1).to_f64() - Fixed(f.1).to_f64())
+                    }),
                     Agg::Rate => ends().map_or(Value::Null, |(f, l)| rate(f, l)),
                     _ => Value::Null,
                 }
@@ -413,21 +419,34 @@ mod tests {
             Agg::Count => Value::Num(inside.len() as f64),
             Agg::Avg if inside.is_empty() => Value::Null,
             Agg::Avg => Value::Num(Fixed::sum_to_f64(sum) / inside.len() as f64),
-            Agg::Min => inside.iter().min().map_or(Value::Null, |&v| Value::Num(Fixed(v).to_f64())),
-            Agg::Max => inside.iter().max().map_or(Value::Null, |&v| Value::Num(Fixed(v).to_f64())),
+            Agg::Min => inside
+                .iter()
+                .min()
+                .map_or(Value::Null, |&v| Value::Num(Fixed(v).to_f64())),
+            Agg::Max => inside
+                .iter()
+                .max()
+                .map_or(Value::Null, |&v| Value::Num(Fixed(v).to_f64())),
             Agg::CountIf => Value::Num(Fixed::sum_to_f64(sum)),
-            Agg::First => inside.first().map_or(Value::Null, |&v| Value::Num(Fixed(v).to_f64())),
-            Agg::Last => inside.last().map_or(Value::Null, |&v| Value::Num(Fixed(v).to_f64())),
+            Agg::First => inside
+                .first()
+                .map_or(Value::Null, |&v| Value::Num(Fixed(v).to_f64())),
+            Agg::Last => inside
+                .last()
+                .map_or(Value::Null, |&v| Value::Num(Fixed(v).to_f64())),
             Agg::Delta => match (inside.first(), inside.last()) {
                 (Some(&f), Some(&l)) => Value::Num(Fixed(l).to_f64() - Fixed(f).to_f64()),
                 _ => Value::Null,
             },
             Agg::Rate => {
-                let w: Vec<&(i64, i64)> = readings.iter().filter(|&&(ts, _)| ts > now - dur && ts <= now).collect();
+                let w: Vec<&(i64, i64)> = readings
+                    .iter()
+                    .filter(|&&(ts, _)| ts > now - dur && ts <= now)
+                    .collect();
                 match (w.first(), w.last()) {
-                    (Some(&&(t0, v0)), Some(&&(t1, v1))) if t1 > t0 => {
-                        Value::Num((Fixed(v1).to_f64() - Fixed(v0).to_f64()) * 3_600_000.0 / (t1 - t0) as f64)
-                    }
+                    (Some(&&(t0, v0)), Some(&&(t1, v1))) if t1 > t0 => Value::Num(
+                        (Fixed(v1).to_f64() - Fixed(v0).to_f64()) * 3_600_000.0 / (t1 - t0) as f64,
+                    ),
                     _ => Value::Null,
                 }
             }

@@ -50,7 +50,10 @@ fn print_report(r: &Report, json: bool) {
         println!("{}", serde_json::to_string(r).unwrap_or_default());
         return;
     }
-    println!("== {} {} ({} events, {} level changes; checksums equal)", r.workload, r.params, r.events, r.changes);
+    println!(
+        "== {} {} ({} events, {} level changes; checksums equal)",
+        r.workload, r.params, r.events, r.changes
+    );
     println!(
         "  yingji     {:>10.1} ns/event  {:>12.0} events/s   p50 {} ns  p99 {} ns",
         r.yingji_ns_per_event, r.yingji_events_per_s, r.p50_ns, r.p99_ns
@@ -69,9 +72,13 @@ fn print_report(r: &Report, json: bool) {
     println!(
         "  compile {:.1} ms   peak RSS {}   state {:.0} B/key{}",
         r.compile_ms,
-        r.peak_rss_bytes.map_or("n/a".to_string(), |b| format!("{:.1} MiB", b as f64 / 1048576.0)),
+        r.peak_rss_bytes.map_or("n/a".to_string(), |b| format!(
+            "{:.1} MiB",
+            b as f64 / 1048576.0
+        )),
         r.state_bytes_per_key,
-        r.native_state_bytes_per_key.map_or(String::new(), |b| format!(" (native {b:.0} B/key)"))
+        r.native_state_bytes_per_key
+            .map_or(String::new(), |b| format!(" (native {b:.0} B/key)"))
     );
     for n in &r.notes {
         println!("  note: {n}");
@@ -83,8 +90,14 @@ fn print_jsonl(r: &JsonlReport, json: bool) {
         let mut v = serde_json::to_value(r).unwrap_or_default();
         if let Some(o) = v.as_object_mut() {
             // the common fields, so every line has the same shape
-            o.insert("yingji_ns_per_event".into(), r.parse_and_eval_ns_per_line.into());
-            o.insert("native_ns_per_event".into(), r.serde_borrowed_ns_per_line.into());
+            o.insert(
+                "yingji_ns_per_event".into(),
+                r.parse_and_eval_ns_per_line.into(),
+            );
+            o.insert(
+                "native_ns_per_event".into(),
+                r.serde_borrowed_ns_per_line.into(),
+            );
             o.insert("rhai_ns_per_event".into(), serde_json::Value::Null);
             o.insert("compile_ms".into(), serde_json::Value::Null);
             o.insert("peak_rss_bytes".into(), super::run::peak_rss_bytes().into());
@@ -93,12 +106,30 @@ fn print_jsonl(r: &JsonlReport, json: bool) {
         println!("{v}");
         return;
     }
-    println!("== jsonl ({} lines, {} bytes; checksums equal)", r.events, r.bytes);
-    println!("  serde_json::Value        {:>8.1} ns/line", r.serde_value_ns_per_line);
-    println!("  serde borrowed struct    {:>8.1} ns/line", r.serde_borrowed_ns_per_line);
-    println!("  engine schema parse      {:>8.1} ns/line", r.schema_parse_ns_per_line);
-    println!("  parse + compiled eval    {:>8.1} ns/line  ({:.2}x parse)", r.parse_and_eval_ns_per_line, r.end_to_end_over_parse);
-    println!("  reference push_line      {:>8.1} ns/line", r.reference_push_line_ns_per_line);
+    println!(
+        "== jsonl ({} lines, {} bytes; checksums equal)",
+        r.events, r.bytes
+    );
+    println!(
+        "  serde_json::Value        {:>8.1} ns/line",
+        r.serde_value_ns_per_line
+    );
+    println!(
+        "  serde borrowed struct    {:>8.1} ns/line",
+        r.serde_borrowed_ns_per_line
+    );
+    println!(
+        "  engine schema parse      {:>8.1} ns/line",
+        r.schema_parse_ns_per_line
+    );
+    println!(
+        "  parse + compiled eval    {:>8.1} ns/line  ({:.2}x parse)",
+        r.parse_and_eval_ns_per_line, r.end_to_end_over_parse
+    );
+    println!(
+        "  reference push_line      {:>8.1} ns/line",
+        r.reference_push_line_ns_per_line
+    );
 }
 
 fn one(name: WorkloadName, a: &BenchArgs, opts: &Options) -> Result<(), BenchError> {
@@ -121,7 +152,11 @@ fn one(name: WorkloadName, a: &BenchArgs, opts: &Options) -> Result<(), BenchErr
             print_jsonl(&run_jsonl(&w)?, a.json);
         }
         WorkloadName::All => {
-            for w in [WorkloadName::Thresholds, WorkloadName::Windows, WorkloadName::Jsonl] {
+            for w in [
+                WorkloadName::Thresholds,
+                WorkloadName::Windows,
+                WorkloadName::Jsonl,
+            ] {
                 one(w, a, opts)?;
             }
         }

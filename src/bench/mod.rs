@@ -103,7 +103,11 @@ pub struct Workload {
 impl Workload {
     /// The events as JSONL lines (what `yingji run` would read).
     pub fn jsonl(&self) -> Vec<String> {
-        let field = if self.name == "thresholds" { ("region", "value", "reading") } else { ("station", "mm", "rain") };
+        let field = if self.name == "thresholds" {
+            ("region", "value", "reading")
+        } else {
+            ("station", "mm", "rain")
+        };
         self.events
             .iter()
             .zip(self.keys.iter().zip(&self.values))
@@ -130,9 +134,20 @@ fn load(source: &str) -> Result<Program, ParamError> {
         .map_err(|e| ParamError::Definitions(e.rendered))
 }
 
-fn events(program: &Program, kind: &str, key_field: &str, val_field: &str, keys: &[Arc<str>], values: &[f64]) -> Vec<Event> {
+fn events(
+    program: &Program,
+    kind: &str,
+    key_field: &str,
+    val_field: &str,
+    keys: &[Arc<str>],
+    values: &[f64],
+) -> Vec<Event> {
     let schema = Schema::new(program);
-    let kind_id = program.kinds.iter().position(|k| k.name == kind).and_then(|k| u16::try_from(k).ok());
+    let kind_id = program
+        .kinds
+        .iter()
+        .position(|k| k.name == kind)
+        .and_then(|k| u16::try_from(k).ok());
     let (kf, vf) = (schema.field(key_field), schema.field(val_field));
     keys.iter()
         .zip(values)
@@ -172,10 +187,18 @@ fn check_counts(pairs: &[(&'static str, usize)]) -> Result<(), ParamError> {
 /// `thresholds`: `rules` threshold rules over `keys` regions, as signals of
 /// up to four levels (`level red when value >= a` …), each filtered to one
 /// region; `events` readings of random regions and values.
-pub fn thresholds(rules: usize, keys: usize, events_n: usize, seed: u64) -> Result<Workload, ParamError> {
+pub fn thresholds(
+    rules: usize,
+    keys: usize,
+    events_n: usize,
+    seed: u64,
+) -> Result<Workload, ParamError> {
     check_counts(&[("rules", rules), ("keys", keys), ("events", events_n)])?;
     if keys > MAX_KEYS {
-        return Err(ParamError::TooManyKeys { keys, max: MAX_KEYS });
+        return Err(ParamError::TooManyKeys {
+            keys,
+            max: MAX_KEYS,
+        });
     }
     let per_key = rules.div_ceil(keys);
     if per_key > MAX_THRESHOLDS_PER_KEY {
@@ -189,7 +212,8 @@ pub fn thresholds(rules: usize, keys: usize, events_n: usize, seed: u64) -> Resu
     let mut rng = Rng::new(seed);
     let signals = rules.div_ceil(4);
     // per key, a shuffled pool of distinct thresholds (tenths 1..=9999), drawn lazily
-    let mut used: Vec<rustc_hash::FxHashSet<u32>> = vec![rustc_hash::FxHashSet::default(); keys.min(signals)];
+    let mut used: Vec<rustc_hash::FxHashSet<u32>> =
+        vec![rustc_hash::FxHashSet::default(); keys.min(signals)];
     let mut source = String::from("event reading { region: string, value: number }\n");
     let mut ladders = Vec::with_capacity(signals);
     for j in 0..signals {
@@ -203,9 +227,18 @@ pub fn thresholds(rules: usize, keys: usize, events_n: usize, seed: u64) -> Resu
             }
         }
         ts.sort_unstable_by(|a, b| b.cmp(a));
-        let _ = writeln!(source, "signal t{j} {{\n  from reading\n  where region == \"R{key}\"\n  key region");
+        let _ = writeln!(
+            source,
+            "signal t{j} {{\n  from reading\n  where region == \"R{key}\"\n  key region"
+        );
         for (l, t) in ts.iter().enumerate() {
-            let _ = writeln!(source, "  level {} when value >= {}.{}", LEVELS[l], t / 10, t % 10);
+            let _ = writeln!(
+                source,
+                "  level {} when value >= {}.{}",
+                LEVELS[l],
+                t / 10,
+                t % 10
+            );
         }
         source.push_str("}\n");
         ladders.push((key, ts.iter().map(|&t| f64::from(t) / 10.0).collect()));
@@ -250,7 +283,12 @@ signal 暴雨 {
 ";
 
 /// Window lengths of [`WINDOWS_SOURCE`] (ms) and the thresholds, in level order.
-pub const WINDOWS_RULES: [(i64, f64); 4] = [(3_600_000, 60.0), (3 * 3_600_000, 80.0), (6 * 3_600_000, 60.0), (12 * 3_600_000, 50.0)];
+pub const WINDOWS_RULES: [(i64, f64); 4] = [
+    (3_600_000, 60.0),
+    (3 * 3_600_000, 80.0),
+    (6 * 3_600_000, 60.0),
+    (12 * 3_600_000, 50.0),
+];
 
 /// `windows`: `keys` rain gauges each reporting every 5 minutes (all
 /// stations per tick, in order) for `events` readings in all; rain comes in
@@ -258,7 +296,10 @@ pub const WINDOWS_RULES: [(i64, f64); 4] = [(3_600_000, 60.0), (3 * 3_600_000, 8
 pub fn windows(keys: usize, events_n: usize, seed: u64) -> Result<Workload, ParamError> {
     check_counts(&[("keys", keys), ("events", events_n)])?;
     if keys > MAX_KEYS {
-        return Err(ParamError::TooManyKeys { keys, max: MAX_KEYS });
+        return Err(ParamError::TooManyKeys {
+            keys,
+            max: MAX_KEYS,
+        });
     }
     let program = load(WINDOWS_SOURCE)?;
     let mut rng = Rng::new(seed);
@@ -268,7 +309,11 @@ pub fn windows(keys: usize, events_n: usize, seed: u64) -> Result<Workload, Para
     let mut ev_keys = Vec::with_capacity(events_n);
     let mut values = Vec::with_capacity(events_n);
     let schema = Schema::new(&program);
-    let kind = program.kinds.iter().position(|k| k.name == "rain").and_then(|k| u16::try_from(k).ok());
+    let kind = program
+        .kinds
+        .iter()
+        .position(|k| k.name == "rain")
+        .and_then(|k| u16::try_from(k).ok());
     let (kf, vf) = (schema.field("station"), schema.field("mm"));
     let mut events = Vec::with_capacity(events_n);
     for i in 0..events_n {

@@ -25,7 +25,11 @@ impl NativeThresholds {
             by_key
                 .entry(Arc::from(format!("R{key}")))
                 .or_default()
-                .push((u32::try_from(j).unwrap_or(u32::MAX), ts.clone(), Level::None));
+                .push((
+                    u32::try_from(j).unwrap_or(u32::MAX),
+                    ts.clone(),
+                    Level::None,
+                ));
         }
         NativeThresholds { by_key }
     }
@@ -33,7 +37,9 @@ impl NativeThresholds {
     /// One reading.
     #[inline]
     pub fn push(&mut self, seq: u64, key: &str, value: f64, sum: &mut Checksum) {
-        let Some(ladders) = self.by_key.get_mut(key) else { return };
+        let Some(ladders) = self.by_key.get_mut(key) else {
+            return;
+        };
         for (sig, ts, level) in ladders.iter_mut() {
             let to = ts
                 .iter()
@@ -77,16 +83,21 @@ impl NativeWindows {
             Some(&i) => i as usize,
             None => {
                 let i = self.stations.len();
-                self.index.insert(Arc::from(key), u32::try_from(i).unwrap_or(u32::MAX));
+                self.index
+                    .insert(Arc::from(key), u32::try_from(i).unwrap_or(u32::MAX));
                 self.stations.push(Station::default());
                 i
             }
         };
-        let Some(st) = self.stations.get_mut(idx) else { return };
+        let Some(st) = self.stations.get_mut(idx) else {
+            return;
+        };
         let end = st.head + st.buf.len() as u64;
         for (w, &(dur, _)) in WINDOWS_RULES.iter().enumerate() {
             let cutoff = ts - dur;
-            let (Some(tail), Some(s)) = (st.tails.get_mut(w), st.sums.get_mut(w)) else { continue };
+            let (Some(tail), Some(s)) = (st.tails.get_mut(w), st.sums.get_mut(w)) else {
+                continue;
+            };
             while *tail < end {
                 match st.buf.get((*tail - st.head) as usize) {
                     Some(&(t, v)) if t <= cutoff => {
@@ -124,6 +135,10 @@ impl NativeWindows {
         self.index.capacity() * (std::mem::size_of::<(Arc<str>, u32)>() + 1)
             + self.index.keys().map(|k| k.len() + 16).sum::<usize>()
             + self.stations.capacity() * std::mem::size_of::<Station>()
-            + self.stations.iter().map(|s| s.buf.capacity() * 16).sum::<usize>()
+            + self
+                .stations
+                .iter()
+                .map(|s| s.buf.capacity() * 16)
+                .sum::<usize>()
     }
 }

@@ -24,7 +24,9 @@ pub struct RhaiThresholds {
 
 impl std::fmt::Debug for RhaiThresholds {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RhaiThresholds").field("signals", &self.levels.len()).finish()
+        f.debug_struct("RhaiThresholds")
+            .field("signals", &self.levels.len())
+            .finish()
     }
 }
 
@@ -32,7 +34,10 @@ impl std::fmt::Debug for RhaiThresholds {
 pub fn script(w: &Workload) -> String {
     let mut s = String::from("let out = [];\n");
     for (j, (key, ts)) in w.ladders.iter().enumerate() {
-        s.push_str(&format!("if region == \"R{key}\" {{\n  out.push({} + ", j * 8));
+        s.push_str(&format!(
+            "if region == \"R{key}\" {{\n  out.push({} + ",
+            j * 8
+        ));
         for (l, t) in ts.iter().enumerate() {
             let rank = 4 - l;
             s.push_str(&format!("if value >= {t:?} {{ {rank} }} else "));
@@ -49,7 +54,9 @@ impl RhaiThresholds {
         let mut engine = Engine::new();
         engine.set_max_expr_depths(0, 0);
         engine.set_max_operations(0);
-        let ast = engine.compile(script(w)).map_err(|e| RhaiError(e.to_string()))?;
+        let ast = engine
+            .compile(script(w))
+            .map_err(|e| RhaiError(e.to_string()))?;
         Ok(RhaiThresholds {
             engine,
             ast,
@@ -58,7 +65,13 @@ impl RhaiThresholds {
     }
 
     /// One reading.
-    pub fn push(&mut self, seq: u64, key: &str, value: f64, sum: &mut Checksum) -> Result<(), RhaiError> {
+    pub fn push(
+        &mut self,
+        seq: u64,
+        key: &str,
+        value: f64,
+        sum: &mut Checksum,
+    ) -> Result<(), RhaiError> {
         let mut scope = Scope::new();
         scope.push_constant("region", key.to_string());
         scope.push_constant("value", value);
@@ -67,7 +80,9 @@ impl RhaiThresholds {
             .eval_ast_with_scope(&mut scope, &self.ast)
             .map_err(|e| RhaiError(e.to_string()))?;
         for item in out {
-            let code = item.as_int().map_err(|t| RhaiError(format!("script returned a {t}")))?;
+            let code = item
+                .as_int()
+                .map_err(|t| RhaiError(format!("script returned a {t}")))?;
             let sig = usize::try_from(code / 8).unwrap_or(usize::MAX);
             let to = usize::try_from(code % 8)
                 .ok()

@@ -32,7 +32,9 @@ pub enum BenchError {
     #[error(transparent)]
     Rhai(#[from] super::rhai_leg::RhaiError),
     /// Outputs differ: no figure is reported.
-    #[error("checksums differ ({what}): yingji {yingji:?}, baseline {baseline:?}; no figures reported")]
+    #[error(
+        "checksums differ ({what}): yingji {yingji:?}, baseline {baseline:?}; no figures reported"
+    )]
     Mismatch {
         /// Which comparison.
         what: &'static str,
@@ -122,7 +124,9 @@ fn bar(n: usize, on: bool, what: &str) -> ProgressBar {
         return ProgressBar::hidden();
     }
     let pb = ProgressBar::new(n as u64);
-    if let Ok(style) = ProgressStyle::with_template("{msg:>18} [{bar:40}] {pos}/{len} ({per_sec}, {eta})") {
+    if let Ok(style) =
+        ProgressStyle::with_template("{msg:>18} [{bar:40}] {pos}/{len} ({per_sec}, {eta})")
+    {
         pb.set_style(style.progress_chars("=> "));
     }
     pb.set_message(what.to_string());
@@ -134,13 +138,19 @@ const CHUNK: usize = 1 << 16;
 /// Compiles the workload's definitions from source (what `compile_ms` times).
 pub fn compile(w: &Workload) -> Result<(CompiledEngine, Duration), BenchError> {
     let t = Instant::now();
-    let defs = crate::Definitions::from_str("bench.yj", &w.source).map_err(|e| BenchError::Compile(e.rendered))?;
+    let defs = crate::Definitions::from_str("bench.yj", &w.source)
+        .map_err(|e| BenchError::Compile(e.rendered))?;
     let eng = CompiledEngine::new(&defs.program).map_err(|e| BenchError::Compile(e.to_string()))?;
     Ok((eng, t.elapsed()))
 }
 
 /// Runs `events` through a compiled engine; returns the checksum, and the checksum after `prefix` events.
-pub fn run_compiled(eng: &mut CompiledEngine, events: &[Event], prefix: usize, pb: &ProgressBar) -> Result<(Checksum, Checksum), BenchError> {
+pub fn run_compiled(
+    eng: &mut CompiledEngine,
+    events: &[Event],
+    prefix: usize,
+    pb: &ProgressBar,
+) -> Result<(Checksum, Checksum), BenchError> {
     let mut sum = Checksum::default();
     let mut at_prefix = Checksum::default();
     for (i, chunk) in events.chunks(CHUNK).enumerate() {
@@ -195,7 +205,11 @@ fn percentiles(mut v: Vec<u64>) -> (u64, u64) {
         return (0, 0);
     }
     v.sort_unstable();
-    let at = |q: f64| v.get(((v.len() - 1) as f64 * q).round() as usize).copied().unwrap_or_default();
+    let at = |q: f64| {
+        v.get(((v.len() - 1) as f64 * q).round() as usize)
+            .copied()
+            .unwrap_or_default()
+    };
     (at(0.5), at(0.99))
 }
 
@@ -203,7 +217,11 @@ fn check(what: &'static str, yingji: Checksum, baseline: Checksum) -> Result<(),
     if yingji == baseline {
         Ok(())
     } else {
-        Err(BenchError::Mismatch { what, yingji, baseline })
+        Err(BenchError::Mismatch {
+            what,
+            yingji,
+            baseline,
+        })
     }
 }
 
@@ -213,7 +231,11 @@ pub fn run(w: &Workload, params: serde_json::Value, opts: &Options) -> Result<Re
     let mut notes = Vec::new();
     // compile (timed), then the timed yingji run
     let (mut eng, compile_time) = compile(w)?;
-    let rhai_n = if w.name == "thresholds" { opts.rhai_events.min(n) } else { 0 };
+    let rhai_n = if w.name == "thresholds" {
+        opts.rhai_events.min(n)
+    } else {
+        0
+    };
     let pb = bar(n, opts.progress, "yingji");
     let t = Instant::now();
     let (sum, prefix_sum) = run_compiled(&mut eng, &w.events, rhai_n, &pb)?;
@@ -230,14 +252,17 @@ pub fn run(w: &Workload, params: serde_json::Value, opts: &Options) -> Result<Re
 
     // the reference engine on a prefix, as a second opinion and for scale
     let ref_n = n.min(200_000);
-    let mut reference = Engine::new(w.program.clone()).map_err(|e| BenchError::Compile(e.to_string()))?;
+    let mut reference =
+        Engine::new(w.program.clone()).map_err(|e| BenchError::Compile(e.to_string()))?;
     let mut out = Vec::new();
     let t = Instant::now();
     for ev in w.events.iter().take(ref_n) {
-        reference.push(ev, &mut out).map_err(|e| BenchError::Event {
-            seq: ev.seq,
-            why: e.to_string(),
-        })?;
+        reference
+            .push(ev, &mut out)
+            .map_err(|e| BenchError::Event {
+                seq: ev.seq,
+                why: e.to_string(),
+            })?;
         out.clear();
     }
     let reference_time = t.elapsed();
@@ -307,7 +332,8 @@ pub fn run(w: &Workload, params: serde_json::Value, opts: &Options) -> Result<Re
         compile_ms: compile_time.as_secs_f64() * 1e3,
         peak_rss_bytes: peak_rss_bytes(),
         state_bytes_per_key,
-        native_state_bytes_per_key: (native_bytes > 0).then(|| native_bytes as f64 / w.key_count as f64),
+        native_state_bytes_per_key: (native_bytes > 0)
+            .then(|| native_bytes as f64 / w.key_count as f64),
         checksums_equal: true,
         notes,
     })
@@ -406,7 +432,8 @@ pub fn run_jsonl(w: &Workload) -> Result<JsonlReport, BenchError> {
         lateness_ms: 0,
         ..yingji_engine::Config::default()
     };
-    let mut reference = Engine::with_config(w.program.clone(), config).map_err(|e| BenchError::Compile(e.to_string()))?;
+    let mut reference = Engine::with_config(w.program.clone(), config)
+        .map_err(|e| BenchError::Compile(e.to_string()))?;
     let mut out = Vec::new();
     let mut rsum = Checksum::default();
     let mut seq = 0u64;
@@ -416,7 +443,11 @@ pub fn run_jsonl(w: &Workload) -> Result<JsonlReport, BenchError> {
         for o in out.drain(..) {
             if let yingji_engine::Output::LevelChanged(c) = o {
                 // signal index: the windows workload has one signal, thresholds name them t<j>
-                let sig = c.signal.strip_prefix('t').and_then(|s| s.parse().ok()).unwrap_or(0);
+                let sig = c
+                    .signal
+                    .strip_prefix('t')
+                    .and_then(|s| s.parse().ok())
+                    .unwrap_or(0);
                 rsum.add(c.event, sig, &c.key, c.from, c.to);
             }
         }
@@ -424,7 +455,11 @@ pub fn run_jsonl(w: &Workload) -> Result<JsonlReport, BenchError> {
     reference.flush(&mut out);
     for o in out.drain(..) {
         if let yingji_engine::Output::LevelChanged(c) = o {
-            let sig = c.signal.strip_prefix('t').and_then(|s| s.parse().ok()).unwrap_or(0);
+            let sig = c
+                .signal
+                .strip_prefix('t')
+                .and_then(|s| s.parse().ok())
+                .unwrap_or(0);
             rsum.add(c.event, sig, &c.key, c.from, c.to);
         }
     }

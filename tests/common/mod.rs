@@ -26,11 +26,17 @@ pub fn run(defs: &Definitions, lines: &[String]) -> Vec<String> {
 
 /// A rain reading at `hh:mm` on 2024-07-29 (+08:00).
 pub fn rain(station: &str, hhmm: &str, mm: f64) -> String {
-    format!(r#"{{"ts":"2024-07-29T{hhmm}:00+08:00","kind":"rain","station":"{station}","town":"江口镇","mm":{mm}}}"#)
+    format!(
+        r#"{{"ts":"2024-07-29T{hhmm}:00+08:00","kind":"rain","station":"{station}","town":"江口镇","mm":{mm}}}"#
+    )
 }
 
 /// The bundled rainstorm policy.
 pub fn rainstorm() -> Definitions {
-    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/policies/rainstorm.yj")).expect("policy file");
+    let text = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/policies/rainstorm.yj"
+    ))
+    .expect("policy file");
     defs("policies/rainstorm.yj", &text)
 }

@@ -173,9 +173,11 @@ enum YjStatus yj_definitions_diagnostics(const struct YjDefinitions *defs,
 enum YjStatus yj_definitions_summary(const struct YjDefinitions *defs,
                                      char **out_json);
 
-// Assesses records (a JSON array) against the definitions' assessments.
-// Not in this build yet: YJ_ERR_UNSUPPORTED (after checking the
-// definitions compiled and the records are JSON).
+// Assesses records (a JSON array, or JSONL text) against the definitions'
+// assessments: *out_json receives {"assessments":[...], "deadlines":[...],
+// "rejected":[...]} (scores, vetoes with evidence, grades); release it with
+// yj_string_free(). YJ_ERR_UNSUPPORTED when the definitions hold no
+// assessment; YJ_ERR_MALFORMED_JSON for records that are not JSON.
 //
 // # Safety
 // `defs`: a live handle or NULL; `records_json`: NULL or NUL-terminated;

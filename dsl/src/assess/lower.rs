@@ -7,8 +7,8 @@ use crate::ast::{self, Def, ExprKind, Ident};
 use crate::diag::{Diagnostic, SourceMap, Span, codes, suggest};
 use std::collections::HashMap;
 use yingji_engine::assess::{
-    AExpr, AssessProgram, Assessment, CollOp, Criterion, CriterionKind, DeadlineRule, DeadlineSet, GradeRule,
-    Grading, PeriodUnit, RecordField, RecordKind, RecordKindId, Roster, Timing, Veto,
+    AExpr, AssessProgram, Assessment, CollOp, Criterion, CriterionKind, DeadlineRule, DeadlineSet,
+    GradeRule, Grading, PeriodUnit, RecordField, RecordKind, RecordKindId, Roster, Timing, Veto,
 };
 use yingji_engine::ir::{BinOp, Builtin, Expr, FieldId, UnOp};
 use yingji_engine::time::{MS_PER_HOUR, MS_PER_MINUTE};
@@ -61,7 +61,11 @@ impl Compiler<'_> {
     }
 
     fn text(&self, span: Span) -> String {
-        self.sources.snippet(span).split_whitespace().collect::<Vec<_>>().join(" ")
+        self.sources
+            .snippet(span)
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ")
     }
 
     fn slot(&mut self, name: &str) -> FieldId {
@@ -94,7 +98,8 @@ impl Compiler<'_> {
             fields: defs,
             derived,
         });
-        self.kinds.insert(name.to_string(), Kind { id, fields: map });
+        self.kinds
+            .insert(name.to_string(), Kind { id, fields: map });
     }
 
     /// A kind by name; `accidents` finds `accident` too.
@@ -110,11 +115,19 @@ impl Compiler<'_> {
     fn unknown_kind(&mut self, id: &Ident) {
         let mut names: Vec<&str> = self.kinds.keys().map(String::as_str).collect();
         names.sort_unstable();
-        let mut d = Diagnostic::error(codes::UNKNOWN_KIND, id.span, format!("no record kind `{}` is declared", id.name))
-            .label("unknown record kind");
+        let mut d = Diagnostic::error(
+            codes::UNKNOWN_KIND,
+            id.span,
+            format!("no record kind `{}` is declared", id.name),
+        )
+        .label("unknown record kind");
         d = match suggest(&id.name, names.iter().copied()) {
             Some(n) => d.hint(format!("did you mean `{n}`?")),
-            None => d.hint(format!("declare it: `event {} {{ field: number, ... }}`; kinds: {}", id.name, names.join(", "))),
+            None => d.hint(format!(
+                "declare it: `event {} {{ field: number, ... }}`; kinds: {}",
+                id.name,
+                names.join(", ")
+            )),
         };
         self.err(d);
     }
@@ -127,12 +140,17 @@ impl Compiler<'_> {
             .filter(|g| kind.is_none_or(|k| g.kind == k))
             .find_map(|g| {
                 let n = g.grades.len();
-                g.grades.iter().position(|x| x == name).map(|i| (n - i) as u8)
+                g.grades
+                    .iter()
+                    .position(|x| x == name)
+                    .map(|i| (n - i) as u8)
             })
     }
 
     fn unknown_field(&mut self, id: &Ident, kind: &str) {
-        let Some(k) = self.kinds.get(kind) else { return };
+        let Some(k) = self.kinds.get(kind) else {
+            return;
+        };
         let mut here: Vec<&str> = k.fields.keys().map(String::as_str).collect();
         here.sort_unstable();
         let mut elsewhere: Vec<&str> = self
@@ -144,7 +162,10 @@ impl Compiler<'_> {
         elsewhere.sort_unstable();
         let (msg, label) = if elsewhere.is_empty() {
             (
-                format!("unknown field `{}`: no record kind has a field `{}`", id.name, id.name),
+                format!(
+                    "unknown field `{}`: no record kind has a field `{}`",
+                    id.name, id.name
+                ),
                 format!("not a field of `{kind}` records (nor of any other kind)"),
             )
         } else {
@@ -173,7 +194,11 @@ impl Compiler<'_> {
             ExprKind::Str(s) => (Expr::Const(Value::from(s.as_str())), Type::String),
             ExprKind::Bool(b) => (Expr::Const(Value::Bool(*b)), Type::Bool),
             ExprKind::Duration(_) | ExprKind::Every(_) => {
-                self.type_error(e.span, "a duration cannot be used here".into(), "expected a number, string or bool".into());
+                self.type_error(
+                    e.span,
+                    "a duration cannot be used here".into(),
+                    "expected a number, string or bool".into(),
+                );
                 return None;
             }
             ExprKind::Path(parts) => {
@@ -182,8 +207,12 @@ impl Compiler<'_> {
                     [k, f] if self.kind_named(&k.name).is_some_and(|(n, _)| n == kind) => f,
                     _ => {
                         self.err(
-                            Diagnostic::error(codes::UNKNOWN_NAME, e.span, "dotted names are not supported here")
-                                .label(format!("expected a field of `{kind}` records")),
+                            Diagnostic::error(
+                                codes::UNKNOWN_NAME,
+                                e.span,
+                                "dotted names are not supported here",
+                            )
+                            .label(format!("expected a field of `{kind}` records")),
                         );
                         return None;
                     }
@@ -200,9 +229,20 @@ impl Compiler<'_> {
             }
             ExprKind::Unary(op, x) => {
                 let (xe, t) = self.rexpr(x, kind)?;
-                let want = if *op == UnOp::Not { Type::Bool } else { Type::Number };
+                let want = if *op == UnOp::Not {
+                    Type::Bool
+                } else {
+                    Type::Number
+                };
                 if t != want {
-                    self.type_error(x.span, format!("`{}` needs a {want}, not a {t}", if *op == UnOp::Not { "not" } else { "-" }), format!("this is a {t}"));
+                    self.type_error(
+                        x.span,
+                        format!(
+                            "`{}` needs a {want}, not a {t}",
+                            if *op == UnOp::Not { "not" } else { "-" }
+                        ),
+                        format!("this is a {t}"),
+                    );
                     return None;
                 }
                 (Expr::Unary(*op, Box::new(xe)), want)
@@ -212,7 +252,11 @@ impl Compiler<'_> {
                 let r = self.rexpr(b, kind);
                 let ((ae, at), (be, bt)) = (l?, r?);
                 let Some(t) = binary_type(*op, at, bt) else {
-                    self.type_error(e.span, format!("cannot apply `{}` to a {at} and a {bt}", op.symbol()), format!("left is a {at}, right is a {bt}"));
+                    self.type_error(
+                        e.span,
+                        format!("cannot apply `{}` to a {at} and a {bt}", op.symbol()),
+                        format!("left is a {at}, right is a {bt}"),
+                    );
                     return None;
                 };
                 (Expr::Binary(*op, Box::new(ae), Box::new(be)), t)
@@ -223,7 +267,11 @@ impl Compiler<'_> {
                 for i in items {
                     let (ie, it) = self.rexpr(i, kind)?;
                     if it != t {
-                        self.type_error(i.span, format!("list item is a {it}, but the value tested is a {t}"), format!("expected a {t}"));
+                        self.type_error(
+                            i.span,
+                            format!("list item is a {it}, but the value tested is a {t}"),
+                            format!("expected a {t}"),
+                        );
                         return None;
                     }
                     list.push(ie);
@@ -231,7 +279,11 @@ impl Compiler<'_> {
                 (Expr::In(Box::new(xe), list), Type::Bool)
             }
             ExprKind::List(_) => {
-                self.type_error(e.span, "a list can only follow `in`".into(), "unexpected list".into());
+                self.type_error(
+                    e.span,
+                    "a list can only follow `in`".into(),
+                    "unexpected list".into(),
+                );
                 return None;
             }
             ExprKind::Call(name, args) => {
@@ -251,12 +303,19 @@ impl Compiler<'_> {
                 let mut out = Vec::new();
                 for a in args {
                     if let Some(f) = &a.filter {
-                        self.err(Diagnostic::error(codes::BAD_CALL, f.span, "no `where` filter here").label("filters apply to collections"));
+                        self.err(
+                            Diagnostic::error(codes::BAD_CALL, f.span, "no `where` filter here")
+                                .label("filters apply to collections"),
+                        );
                         return None;
                     }
                     let (ae, at) = self.rexpr(&a.expr, kind)?;
                     if at != Type::Number {
-                        self.type_error(a.expr.span, format!("`{}` needs numbers, but this is a {at}", name.name), format!("this is a {at}"));
+                        self.type_error(
+                            a.expr.span,
+                            format!("`{}` needs numbers, but this is a {at}", name.name),
+                            format!("this is a {at}"),
+                        );
                         return None;
                     }
                     out.push(ae);
@@ -270,7 +329,11 @@ impl Compiler<'_> {
         if got == want {
             return Some(());
         }
-        self.type_error(e.span, format!("{what} must be a {want}, but this is a {got}"), format!("this is a {got}"));
+        self.type_error(
+            e.span,
+            format!("{what} must be a {want}, but this is a {got}"),
+            format!("this is a {got}"),
+        );
         None
     }
 
@@ -282,7 +345,11 @@ impl Compiler<'_> {
             ExprKind::Str(s) => (AExpr::Const(Value::from(s.as_str())), Type::String),
             ExprKind::Bool(b) => (AExpr::Const(Value::Bool(*b)), Type::Bool),
             ExprKind::Duration(_) | ExprKind::Every(_) => {
-                self.type_error(e.span, "a duration cannot be used here".into(), "expected a number".into());
+                self.type_error(
+                    e.span,
+                    "a duration cannot be used here".into(),
+                    "expected a number".into(),
+                );
                 return None;
             }
             ExprKind::Path(parts) => {
@@ -293,23 +360,53 @@ impl Compiler<'_> {
                     }
                 }
                 let hint = if let Some((k, _)) = self.kind_named(&first.name) {
-                    format!("`{}` is a collection of `{k}` records: aggregate it, e.g. `count({})` or `sum({}.FIELD)`", first.name, first.name, first.name)
-                } else if self.kinds.values().any(|k| k.fields.contains_key(&first.name)) {
-                    format!("`{}` is a record field: use it inside an aggregate, e.g. `sum(KIND.{})` or `count(KIND where {} ...)`", first.name, first.name, first.name)
+                    format!(
+                        "`{}` is a collection of `{k}` records: aggregate it, e.g. `count({})` or `sum({}.FIELD)`",
+                        first.name, first.name, first.name
+                    )
+                } else if self
+                    .kinds
+                    .values()
+                    .any(|k| k.fields.contains_key(&first.name))
+                {
+                    format!(
+                        "`{}` is a record field: use it inside an aggregate, e.g. `sum(KIND.{})` or `count(KIND where {} ...)`",
+                        first.name, first.name, first.name
+                    )
                 } else {
                     "write an aggregate over a record kind: count(KIND where ...), sum(KIND.FIELD), any(KIND where ...), all(KIND where ...)".to_string()
                 };
                 self.err(
-                    Diagnostic::error(codes::UNKNOWN_NAME, e.span, format!("`{}` has no value for a whole unit", self.sources.snippet(e.span)))
-                        .label("not an aggregate")
-                        .hint(hint),
+                    Diagnostic::error(
+                        codes::UNKNOWN_NAME,
+                        e.span,
+                        format!(
+                            "`{}` has no value for a whole unit",
+                            self.sources.snippet(e.span)
+                        ),
+                    )
+                    .label("not an aggregate")
+                    .hint(hint),
                 );
                 return None;
             }
             ExprKind::Unary(op, x) => {
                 let (xe, t) = self.aexpr(x, in_prior)?;
-                let want = if *op == UnOp::Not { Type::Bool } else { Type::Number };
-                self.expect(x, t, want, if *op == UnOp::Not { "the operand of `not`" } else { "the operand of `-`" })?;
+                let want = if *op == UnOp::Not {
+                    Type::Bool
+                } else {
+                    Type::Number
+                };
+                self.expect(
+                    x,
+                    t,
+                    want,
+                    if *op == UnOp::Not {
+                        "the operand of `not`"
+                    } else {
+                        "the operand of `-`"
+                    },
+                )?;
                 (AExpr::Unary(*op, Box::new(xe)), want)
             }
             ExprKind::Binary(op, a, b) => {
@@ -317,7 +414,11 @@ impl Compiler<'_> {
                 let r = self.aexpr(b, in_prior);
                 let ((ae, at), (be, bt)) = (l?, r?);
                 let Some(t) = binary_type(*op, at, bt) else {
-                    self.type_error(e.span, format!("cannot apply `{}` to a {at} and a {bt}", op.symbol()), format!("left is a {at}, right is a {bt}"));
+                    self.type_error(
+                        e.span,
+                        format!("cannot apply `{}` to a {at} and a {bt}", op.symbol()),
+                        format!("left is a {at}, right is a {bt}"),
+                    );
                     return None;
                 };
                 (AExpr::Binary(*op, Box::new(ae), Box::new(be)), t)
@@ -333,14 +434,24 @@ impl Compiler<'_> {
                 (AExpr::In(Box::new(xe), list), Type::Bool)
             }
             ExprKind::List(_) => {
-                self.type_error(e.span, "a list can only follow `in`".into(), "unexpected list".into());
+                self.type_error(
+                    e.span,
+                    "a list can only follow `in`".into(),
+                    "unexpected list".into(),
+                );
                 return None;
             }
             ExprKind::Call(name, args) => return self.acall(e, name, args, in_prior),
         })
     }
 
-    fn acall(&mut self, e: &ast::Expr, name: &Ident, args: &[ast::Arg], in_prior: bool) -> Option<(AExpr, Type)> {
+    fn acall(
+        &mut self,
+        e: &ast::Expr,
+        name: &Ident,
+        args: &[ast::Arg],
+        in_prior: bool,
+    ) -> Option<(AExpr, Type)> {
         let op = match name.name.as_str() {
             "count" => Some(CollOp::Count),
             "sum" => Some(CollOp::Sum),
@@ -352,24 +463,45 @@ impl Compiler<'_> {
             _ => None,
         };
         let is_collection = |a: &ast::Arg| match &a.expr.kind {
-            ExprKind::Path(p) => p.first().is_some_and(|k| self.kind_named(&k.name).is_some()),
+            ExprKind::Path(p) => p
+                .first()
+                .is_some_and(|k| self.kind_named(&k.name).is_some()),
             _ => false,
         };
         let collection_call = op.is_some()
             && args.len() == 1
-            && args.first().is_some_and(|a| is_collection(a) || a.filter.is_some() || !matches!(name.name.as_str(), "max" | "min"));
+            && args.first().is_some_and(|a| {
+                is_collection(a)
+                    || a.filter.is_some()
+                    || !matches!(name.name.as_str(), "max" | "min")
+            });
         if let (Some(op), true) = (op, collection_call) {
             let arg = args.first()?;
             let ExprKind::Path(parts) = &arg.expr.kind else {
                 self.err(
-                    Diagnostic::error(codes::BAD_CALL, arg.expr.span, format!("`{}` takes a record collection", name.name))
-                        .label("expected a record kind, or KIND.FIELD")
-                        .hint(format!("e.g. `{}(accident{})`", name.name, if matches!(op, CollOp::Count | CollOp::Any | CollOp::All) { " where deaths > 0" } else { ".deaths" })),
+                    Diagnostic::error(
+                        codes::BAD_CALL,
+                        arg.expr.span,
+                        format!("`{}` takes a record collection", name.name),
+                    )
+                    .label("expected a record kind, or KIND.FIELD")
+                    .hint(format!(
+                        "e.g. `{}(accident{})`",
+                        name.name,
+                        if matches!(op, CollOp::Count | CollOp::Any | CollOp::All) {
+                            " where deaths > 0"
+                        } else {
+                            ".deaths"
+                        }
+                    )),
                 );
                 return None;
             };
             let kid = parts.first()?;
-            let Some((kind, k)) = self.kind_named(&kid.name).map(|(n, k)| (n.to_string(), k.id)) else {
+            let Some((kind, k)) = self
+                .kind_named(&kid.name)
+                .map(|(n, k)| (n.to_string(), k.id))
+            else {
                 self.unknown_kind(kid);
                 return None;
             };
@@ -383,7 +515,14 @@ impl Compiler<'_> {
                     Some((self.rexpr(&fe, &kind)?, f.span))
                 }
                 _ => {
-                    self.err(Diagnostic::error(codes::UNKNOWN_NAME, arg.expr.span, "expected KIND or KIND.FIELD").label("too many parts"));
+                    self.err(
+                        Diagnostic::error(
+                            codes::UNKNOWN_NAME,
+                            arg.expr.span,
+                            "expected KIND or KIND.FIELD",
+                        )
+                        .label("too many parts"),
+                    );
                     return None;
                 }
             };
@@ -412,7 +551,11 @@ impl Compiler<'_> {
                         (Some(((ve, Type::Bool), _)), None) => Some(ve),
                         (None, f) => f,
                         (Some(((_, t), span)), _) => {
-                            self.type_error(span, format!("`{}` needs a condition, but this is a {t}", name.name), format!("this is a {t}"));
+                            self.type_error(
+                                span,
+                                format!("`{}` needs a condition, but this is a {t}", name.name),
+                                format!("this is a {t}"),
+                            );
                             return None;
                         }
                     };
@@ -429,14 +572,22 @@ impl Compiler<'_> {
                 CollOp::Sum | CollOp::Avg | CollOp::Max | CollOp::Min => {
                     let Some(((ve, t), span)) = value else {
                         self.err(
-                            Diagnostic::error(codes::BAD_CALL, arg.expr.span, format!("`{}` needs a field to add up", name.name))
-                                .label("no field")
-                                .hint(format!("e.g. `{}({kind}.deaths)`", name.name)),
+                            Diagnostic::error(
+                                codes::BAD_CALL,
+                                arg.expr.span,
+                                format!("`{}` needs a field to add up", name.name),
+                            )
+                            .label("no field")
+                            .hint(format!("e.g. `{}({kind}.deaths)`", name.name)),
                         );
                         return None;
                     };
                     if t != Type::Number {
-                        self.type_error(span, format!("`{}` needs numbers, but this is a {t}", name.name), format!("this is a {t}"));
+                        self.type_error(
+                            span,
+                            format!("`{}` needs numbers, but this is a {t}", name.name),
+                            format!("this is a {t}"),
+                        );
                         return None;
                     }
                     (Some(ve), filter, Type::Number)
@@ -454,13 +605,24 @@ impl Compiler<'_> {
         }
         if name.name == "last_period" || name.name == "上期" {
             if in_prior {
-                self.err(Diagnostic::error(codes::BAD_CALL, e.span, "`last_period` inside `last_period`").label("nested"));
+                self.err(
+                    Diagnostic::error(
+                        codes::BAD_CALL,
+                        e.span,
+                        "`last_period` inside `last_period`",
+                    )
+                    .label("nested"),
+                );
                 return None;
             }
             let [arg] = args else {
                 self.err(
-                    Diagnostic::error(codes::BAD_CALL, e.span, format!("`last_period` takes 1 argument, got {}", args.len()))
-                        .label("e.g. last_period(sum(accident.deaths))"),
+                    Diagnostic::error(
+                        codes::BAD_CALL,
+                        e.span,
+                        format!("`last_period` takes 1 argument, got {}", args.len()),
+                    )
+                    .label("e.g. last_period(sum(accident.deaths))"),
                 );
                 return None;
             };
@@ -472,9 +634,23 @@ impl Compiler<'_> {
             "min" if !args.is_empty() => Builtin::Min,
             "max" if !args.is_empty() => Builtin::Max,
             other => {
-                let known = ["count", "sum", "any", "all", "avg", "max", "min", "abs", "last_period"];
-                let mut d = Diagnostic::error(codes::BAD_CALL, name.span, format!("unknown function or wrong arguments: `{other}`"))
-                    .label(format!("with {} argument(s)", args.len()));
+                let known = [
+                    "count",
+                    "sum",
+                    "any",
+                    "all",
+                    "avg",
+                    "max",
+                    "min",
+                    "abs",
+                    "last_period",
+                ];
+                let mut d = Diagnostic::error(
+                    codes::BAD_CALL,
+                    name.span,
+                    format!("unknown function or wrong arguments: `{other}`"),
+                )
+                .label(format!("with {} argument(s)", args.len()));
                 d = match suggest(other, known) {
                     Some(s) if s != other => d.hint(format!("did you mean `{s}`?")),
                     _ => d.hint(format!("functions: {}", known.join(", "))),
@@ -486,11 +662,23 @@ impl Compiler<'_> {
         let mut out = Vec::new();
         for a in args {
             if let Some(f) = &a.filter {
-                self.err(Diagnostic::error(codes::BAD_CALL, f.span, format!("`{}` takes no `where` filter", name.name)).label("filters apply to collections"));
+                self.err(
+                    Diagnostic::error(
+                        codes::BAD_CALL,
+                        f.span,
+                        format!("`{}` takes no `where` filter", name.name),
+                    )
+                    .label("filters apply to collections"),
+                );
                 return None;
             }
             let (ae, at) = self.aexpr(&a.expr, in_prior)?;
-            self.expect(&a.expr, at, Type::Number, &format!("an argument of `{}`", name.name))?;
+            self.expect(
+                &a.expr,
+                at,
+                Type::Number,
+                &format!("an argument of `{}`", name.name),
+            )?;
             out.push(ae);
         }
         Some((AExpr::Call(builtin, out), Type::Number))
@@ -500,7 +688,14 @@ impl Compiler<'_> {
         match e.kind {
             ExprKind::Num(n) => Some(n),
             _ => {
-                self.err(Diagnostic::error(acodes::SHAPE, e.span, format!("{what} must be a plain number")).label("expected e.g. `20`"));
+                self.err(
+                    Diagnostic::error(
+                        acodes::SHAPE,
+                        e.span,
+                        format!("{what} must be a plain number"),
+                    )
+                    .label("expected e.g. `20`"),
+                );
                 None
             }
         }
@@ -511,8 +706,12 @@ impl Compiler<'_> {
             ExprKind::Duration(ms) if ms > 0 => Some(ms),
             _ => {
                 self.err(
-                    Diagnostic::error(codes::BAD_DURATION, e.span, format!("{what} must be a positive duration"))
-                        .label("expected e.g. `1h`, `30m`, `7d`"),
+                    Diagnostic::error(
+                        codes::BAD_DURATION,
+                        e.span,
+                        format!("{what} must be a positive duration"),
+                    )
+                    .label("expected e.g. `1h`, `30m`, `7d`"),
                 );
                 None
             }
@@ -524,18 +723,41 @@ impl Compiler<'_> {
             self.unknown_kind(&g.kind);
             return;
         };
-        if self.kinds.get(&g.kind.name).is_some_and(|k| k.fields.contains_key(&g.field.name)) {
+        if self
+            .kinds
+            .get(&g.kind.name)
+            .is_some_and(|k| k.fields.contains_key(&g.field.name))
+        {
             self.err(
-                Diagnostic::error(codes::DUPLICATE, g.field.span, format!("`{}` records already have a field `{}`", g.kind.name, g.field.name))
-                    .label("the grade would overwrite it")
-                    .hint("write the grade to a new field name"),
+                Diagnostic::error(
+                    codes::DUPLICATE,
+                    g.field.span,
+                    format!(
+                        "`{}` records already have a field `{}`",
+                        g.kind.name, g.field.name
+                    ),
+                )
+                .label("the grade would overwrite it")
+                .hint("write the grade to a new field name"),
             );
             return;
         }
         let mut grades: Vec<String> = Vec::new();
-        for name in g.rules.iter().map(|r| &r.grade).chain(std::iter::once(&g.otherwise)) {
+        for name in g
+            .rules
+            .iter()
+            .map(|r| &r.grade)
+            .chain(std::iter::once(&g.otherwise))
+        {
             if grades.contains(&name.name) {
-                self.err(Diagnostic::error(codes::DUPLICATE, name.span, format!("grade `{}` is listed twice", name.name)).label("second time"));
+                self.err(
+                    Diagnostic::error(
+                        codes::DUPLICATE,
+                        name.span,
+                        format!("grade `{}` is listed twice", name.name),
+                    )
+                    .label("second time"),
+                );
                 return;
             }
             grades.push(name.name.clone());
@@ -554,8 +776,13 @@ impl Compiler<'_> {
         });
         let mut rules = Vec::new();
         for (i, r) in g.rules.iter().enumerate() {
-            let Some((when, t)) = self.rexpr(&r.when, &g.kind.name) else { continue };
-            if self.expect(&r.when, t, Type::Bool, "a grade condition").is_none() {
+            let Some((when, t)) = self.rexpr(&r.when, &g.kind.name) else {
+                continue;
+            };
+            if self
+                .expect(&r.when, t, Type::Bool, "a grade condition")
+                .is_none()
+            {
                 continue;
             }
             rules.push(GradeRule {
@@ -584,8 +811,12 @@ impl Compiler<'_> {
         if let Some(first) = seen.get(&r.unit_type.name) {
             let at = self.at(*first);
             self.err(
-                Diagnostic::error(codes::DUPLICATE, r.unit_type.span, format!("a roster of `{}` is already defined", r.unit_type.name))
-                    .label(format!("first defined at {at}")),
+                Diagnostic::error(
+                    codes::DUPLICATE,
+                    r.unit_type.span,
+                    format!("a roster of `{}` is already defined", r.unit_type.name),
+                )
+                .label(format!("first defined at {at}")),
             );
             return;
         }
@@ -593,7 +824,14 @@ impl Compiler<'_> {
         let mut units: Vec<String> = Vec::new();
         for u in &r.units {
             if units.contains(&u.name) {
-                self.err(Diagnostic::error(codes::DUPLICATE, u.span, format!("unit `{}` is listed twice", u.name)).label("second time"));
+                self.err(
+                    Diagnostic::error(
+                        codes::DUPLICATE,
+                        u.span,
+                        format!("unit `{}` is listed twice", u.name),
+                    )
+                    .label("second time"),
+                );
                 continue;
             }
             units.push(u.name.clone());
@@ -610,7 +848,13 @@ impl Compiler<'_> {
         if subject.is_none() {
             self.unknown_kind(&d.subject);
         }
-        let report = self.kinds.get(&d.report.name).map(|k| (k.id, k.fields.get(&d.link.name).copied(), k.fields.get("stage").copied()));
+        let report = self.kinds.get(&d.report.name).map(|k| {
+            (
+                k.id,
+                k.fields.get(&d.link.name).copied(),
+                k.fields.get("stage").copied(),
+            )
+        });
         let (report, link, stage) = match report {
             None => {
                 self.unknown_kind(&d.report);
@@ -620,7 +864,14 @@ impl Compiler<'_> {
                 let link = match link {
                     Some((slot, Type::String)) => Some(slot),
                     Some((_, t)) => {
-                        self.type_error(d.link.span, format!("`{}.{}` is a {t}; it must be a string holding the subject's id", d.report.name, d.link.name), "expected a string field".into());
+                        self.type_error(
+                            d.link.span,
+                            format!(
+                                "`{}.{}` is a {t}; it must be a string holding the subject's id",
+                                d.report.name, d.link.name
+                            ),
+                            "expected a string field".into(),
+                        );
                         None
                     }
                     None => {
@@ -632,9 +883,13 @@ impl Compiler<'_> {
                     Some((slot, Type::String)) => Some(slot),
                     _ => {
                         self.err(
-                            Diagnostic::error(acodes::SHAPE, d.report.span, format!("`{}` records need a `stage: string` field", d.report.name))
-                                .label("the stage a report is for (e.g. 单位报县)")
-                                .hint(format!("add `stage: string` to `event {}`", d.report.name)),
+                            Diagnostic::error(
+                                acodes::SHAPE,
+                                d.report.span,
+                                format!("`{}` records need a `stage: string` field", d.report.name),
+                            )
+                            .label("the stage a report is for (e.g. 单位报县)")
+                            .hint(format!("add `stage: string` to `event {}`", d.report.name)),
                         );
                         None
                     }
@@ -644,17 +899,40 @@ impl Compiler<'_> {
         };
         let mut rules: Vec<DeadlineRule> = Vec::new();
         for r in &d.rules {
-            let what = if r.repeat { "a repeat period" } else { "a deadline" };
-            let Some(ms) = self.duration(&r.duration, what) else { continue };
+            let what = if r.repeat {
+                "a repeat period"
+            } else {
+                "a deadline"
+            };
+            let Some(ms) = self.duration(&r.duration, what) else {
+                continue;
+            };
             if r.repeat && ms < MS_PER_MINUTE {
-                self.err(Diagnostic::error(codes::BAD_DURATION, r.duration.span, "a repeat period must be at least 1m").label("too short"));
+                self.err(
+                    Diagnostic::error(
+                        codes::BAD_DURATION,
+                        r.duration.span,
+                        "a repeat period must be at least 1m",
+                    )
+                    .label("too short"),
+                );
                 continue;
             }
             if let Some(a) = &r.after {
-                if !rules.iter().any(|x| x.stage == a.name && matches!(x.timing, Timing::Within { .. })) {
+                if !rules
+                    .iter()
+                    .any(|x| x.stage == a.name && matches!(x.timing, Timing::Within { .. }))
+                {
                     let stages: Vec<&str> = rules.iter().map(|x| x.stage.as_str()).collect();
-                    let mut diag = Diagnostic::error(acodes::SHAPE, a.span, format!("`after {}`: no earlier `due` rule for stage `{}`", a.name, a.name))
-                        .label("unknown stage");
+                    let mut diag = Diagnostic::error(
+                        acodes::SHAPE,
+                        a.span,
+                        format!(
+                            "`after {}`: no earlier `due` rule for stage `{}`",
+                            a.name, a.name
+                        ),
+                    )
+                    .label("unknown stage");
                     if let Some(s) = suggest(&a.name, stages.iter().copied()) {
                         diag = diag.hint(format!("did you mean `{s}`?"));
                     }
@@ -671,7 +949,14 @@ impl Compiler<'_> {
                         Some(h * MS_PER_HOUR + m * MS_PER_MINUTE)
                     });
                     if parsed.is_none() {
-                        self.err(Diagnostic::error(acodes::SHAPE, t.span, format!("`{}` is not a time of day", t.name)).label("expected \"HH:MM\", e.g. \"09:00\""));
+                        self.err(
+                            Diagnostic::error(
+                                acodes::SHAPE,
+                                t.span,
+                                format!("`{}` is not a time of day", t.name),
+                            )
+                            .label("expected \"HH:MM\", e.g. \"09:00\""),
+                        );
                         continue;
                     }
                     parsed
@@ -679,8 +964,13 @@ impl Compiler<'_> {
             };
             let when = match (&r.when, subject) {
                 (Some(w), Some(_)) => {
-                    let Some((we, t)) = self.rexpr(w, &d.subject.name) else { continue };
-                    if self.expect(w, t, Type::Bool, "a `when` condition").is_none() {
+                    let Some((we, t)) = self.rexpr(w, &d.subject.name) else {
+                        continue;
+                    };
+                    if self
+                        .expect(w, t, Type::Bool, "a `when` condition")
+                        .is_none()
+                    {
                         continue;
                     }
                     Some(we)
@@ -707,7 +997,9 @@ impl Compiler<'_> {
                 at: self.at(r.span),
             });
         }
-        if let (Some(subject), Some(report), Some(link), Some(stage)) = (subject, report, link, stage) {
+        if let (Some(subject), Some(report), Some(link), Some(stage)) =
+            (subject, report, link, stage)
+        {
             self.p.deadlines.push(DeadlineSet {
                 name: d.name.name.clone(),
                 at: self.at(d.name.span),
@@ -726,7 +1018,12 @@ impl Compiler<'_> {
             "quarter" | "季度" => Some(PeriodUnit::Quarter),
             "month" | "月" | "月度" => Some(PeriodUnit::Month),
             other => {
-                let mut d = Diagnostic::error(acodes::SHAPE, a.period.span, format!("unknown period `{other}`")).label("expected year, quarter or month");
+                let mut d = Diagnostic::error(
+                    acodes::SHAPE,
+                    a.period.span,
+                    format!("unknown period `{other}`"),
+                )
+                .label("expected year, quarter or month");
                 if let Some(s) = suggest(other, ["year", "quarter", "month"]) {
                     d = d.hint(format!("did you mean `{s}`?"));
                 }
@@ -734,7 +1031,11 @@ impl Compiler<'_> {
                 None
             }
         };
-        let roster = self.p.rosters.iter().position(|r| r.unit_type == a.unit_type.name);
+        let roster = self
+            .p
+            .rosters
+            .iter()
+            .position(|r| r.unit_type == a.unit_type.name);
         if roster.is_none() {
             self.err(
                 Diagnostic::warning(acodes::NO_ROSTER, a.unit_type.span, format!("no roster of `{}` units", a.unit_type.name))
@@ -747,7 +1048,14 @@ impl Compiler<'_> {
         let mut weights: Vec<(String, f64)> = Vec::new();
         for c in &a.criteria {
             if names.contains(&c.name.name.as_str()) {
-                self.err(Diagnostic::error(codes::DUPLICATE, c.name.span, format!("criterion `{}` is defined twice", c.name.name)).label("second definition"));
+                self.err(
+                    Diagnostic::error(
+                        codes::DUPLICATE,
+                        c.name.span,
+                        format!("criterion `{}` is defined twice", c.name.name),
+                    )
+                    .label("second definition"),
+                );
                 continue;
             }
             names.push(&c.name.name);
@@ -756,15 +1064,28 @@ impl Compiler<'_> {
                 "deduct" => CriterionKind::Deduct,
                 _ => CriterionKind::Score,
             };
-            let want_kw = if kind == CriterionKind::Score { "weight" } else { "cap" };
+            let want_kw = if kind == CriterionKind::Score {
+                "weight"
+            } else {
+                "cap"
+            };
             if c.max_kw.name != want_kw {
                 self.err(
-                    Diagnostic::error(acodes::SHAPE, c.max_kw.span, format!("a `{}` criterion has a `{want_kw}`, not a `{}`", c.kind.name, c.max_kw.name))
-                        .label(format!("write `{want_kw}`")),
+                    Diagnostic::error(
+                        acodes::SHAPE,
+                        c.max_kw.span,
+                        format!(
+                            "a `{}` criterion has a `{want_kw}`, not a `{}`",
+                            c.kind.name, c.max_kw.name
+                        ),
+                    )
+                    .label(format!("write `{want_kw}`")),
                 );
                 continue;
             }
-            let Some(max) = self.number(&c.max, &format!("a {want_kw}")) else { continue };
+            let Some(max) = self.number(&c.max, &format!("a {want_kw}")) else {
+                continue;
+            };
             let otherwise = match &c.otherwise {
                 Some(o) => match self.number(o, "an `else` value") {
                     Some(n) => Some(n),
@@ -775,8 +1096,13 @@ impl Compiler<'_> {
             if kind == CriterionKind::Score {
                 weights.push((c.name.name.clone(), max));
             }
-            let Some((expr, t)) = self.aexpr(&c.expr, false) else { continue };
-            if self.expect(&c.expr, t, Type::Number, "a criterion's points").is_none() {
+            let Some((expr, t)) = self.aexpr(&c.expr, false) else {
+                continue;
+            };
+            if self
+                .expect(&c.expr, t, Type::Number, "a criterion's points")
+                .is_none()
+            {
                 continue;
             }
             criteria.push(Criterion {
@@ -794,7 +1120,11 @@ impl Compiler<'_> {
             Some(t) => {
                 let total = self.number(t, "the total").unwrap_or(sum);
                 if (total - sum).abs() > 1e-9 {
-                    let list = weights.iter().map(|(n, w)| format!("{n} {w}")).collect::<Vec<_>>().join(" + ");
+                    let list = weights
+                        .iter()
+                        .map(|(n, w)| format!("{n} {w}"))
+                        .collect::<Vec<_>>()
+                        .join(" + ");
                     self.err(
                         Diagnostic::warning(acodes::WEIGHTS, t.span, format!("the weights add up to {sum}, but the declared total is {total}"))
                             .label(format!("weights: {list}"))
@@ -807,8 +1137,13 @@ impl Compiler<'_> {
         };
         let mut vetoes = Vec::new();
         for v in &a.vetoes {
-            let Some((when, t)) = self.aexpr(&v.when, false) else { continue };
-            if self.expect(&v.when, t, Type::Bool, "a veto condition").is_none() {
+            let Some((when, t)) = self.aexpr(&v.when, false) else {
+                continue;
+            };
+            if self
+                .expect(&v.when, t, Type::Bool, "a veto condition")
+                .is_none()
+            {
                 continue;
             }
             vetoes.push(Veto {
@@ -828,9 +1163,18 @@ impl Compiler<'_> {
         };
         let mut bands: Vec<(String, f64)> = Vec::new();
         for (g, q) in &b.bands {
-            let Some(min) = self.number(q, "a band's minimum") else { continue };
+            let Some(min) = self.number(q, "a band's minimum") else {
+                continue;
+            };
             if bands.iter().any(|(n, _)| *n == g.name) || g.name == b.fail.name {
-                self.err(Diagnostic::error(codes::DUPLICATE, g.span, format!("grade `{}` is listed twice", g.name)).label("second time"));
+                self.err(
+                    Diagnostic::error(
+                        codes::DUPLICATE,
+                        g.span,
+                        format!("grade `{}` is listed twice", g.name),
+                    )
+                    .label("second time"),
+                );
                 continue;
             }
             if let Some((prev, pmin)) = bands.last() {
@@ -844,7 +1188,17 @@ impl Compiler<'_> {
                 }
             }
             if min > total {
-                self.err(Diagnostic::warning(acodes::WEIGHTS, q.span, format!("no unit can reach `{}`: its minimum {min} is above the total {total}", g.name)).label("unreachable band"));
+                self.err(
+                    Diagnostic::warning(
+                        acodes::WEIGHTS,
+                        q.span,
+                        format!(
+                            "no unit can reach `{}`: its minimum {min} is above the total {total}",
+                            g.name
+                        ),
+                    )
+                    .label("unreachable band"),
+                );
             }
             bands.push((g.name.clone(), min));
         }
@@ -874,7 +1228,12 @@ pub fn compile(defs: &[Def], sources: &SourceMap) -> (AssessProgram, Vec<Diagnos
         kinds: HashMap::new(),
         diags: Vec::new(),
     };
-    let uses_records = defs.iter().any(|d| matches!(d, Def::Grading(_) | Def::Deadlines(_) | Def::Roster(_) | Def::Assessment(_)));
+    let uses_records = defs.iter().any(|d| {
+        matches!(
+            d,
+            Def::Grading(_) | Def::Deadlines(_) | Def::Roster(_) | Def::Assessment(_)
+        )
+    });
     if !uses_records {
         return (c.p, c.diags);
     }
@@ -883,16 +1242,25 @@ pub fn compile(defs: &[Def], sources: &SourceMap) -> (AssessProgram, Vec<Diagnos
             if c.kinds.contains_key(&e.name.name) {
                 continue;
             }
-            if DERIVED_KINDS.contains(&e.name.name.as_str()) && defs.iter().any(|d| matches!(d, Def::Deadlines(_))) {
+            if DERIVED_KINDS.contains(&e.name.name.as_str())
+                && defs.iter().any(|d| matches!(d, Def::Deadlines(_)))
+            {
                 c.err(
-                    Diagnostic::error(codes::DUPLICATE, e.name.span, format!("`{}` is a record kind the deadlines derive", e.name.name))
-                        .label("reserved name")
-                        .hint("rename this event kind"),
+                    Diagnostic::error(
+                        codes::DUPLICATE,
+                        e.name.span,
+                        format!("`{}` is a record kind the deadlines derive", e.name.name),
+                    )
+                    .label("reserved name")
+                    .hint("rename this event kind"),
                 );
                 continue;
             }
-            let fields: Vec<(String, Type, bool)> =
-                e.fields.iter().filter_map(|f| Some((f.name.name.clone(), type_of(&f.ty.name)?, f.optional))).collect();
+            let fields: Vec<(String, Type, bool)> = e
+                .fields
+                .iter()
+                .filter_map(|f| Some((f.name.name.clone(), type_of(&f.ty.name)?, f.optional)))
+                .collect();
             c.add_kind(&e.name.name, &fields, false);
         }
     }
@@ -901,7 +1269,14 @@ pub fn compile(defs: &[Def], sources: &SourceMap) -> (AssessProgram, Vec<Diagnos
         if let Def::Grading(g) = d {
             if let Some(first) = seen.get(&g.name.name) {
                 let at = c.at(*first);
-                c.err(Diagnostic::error(codes::DUPLICATE, g.name.span, format!("grading `{}` is defined twice", g.name.name)).label(format!("first defined at {at}")));
+                c.err(
+                    Diagnostic::error(
+                        codes::DUPLICATE,
+                        g.name.span,
+                        format!("grading `{}` is defined twice", g.name.name),
+                    )
+                    .label(format!("first defined at {at}")),
+                );
                 continue;
             }
             seen.insert(g.name.name.clone(), g.name.span);
@@ -930,7 +1305,14 @@ pub fn compile(defs: &[Def], sources: &SourceMap) -> (AssessProgram, Vec<Diagnos
         if let Def::Deadlines(dl) = d {
             if let Some(first) = seen.get(&dl.name.name) {
                 let at = c.at(*first);
-                c.err(Diagnostic::error(codes::DUPLICATE, dl.name.span, format!("deadlines `{}` are defined twice", dl.name.name)).label(format!("first defined at {at}")));
+                c.err(
+                    Diagnostic::error(
+                        codes::DUPLICATE,
+                        dl.name.span,
+                        format!("deadlines `{}` are defined twice", dl.name.name),
+                    )
+                    .label(format!("first defined at {at}")),
+                );
                 continue;
             }
             seen.insert(dl.name.name.clone(), dl.name.span);
@@ -942,7 +1324,14 @@ pub fn compile(defs: &[Def], sources: &SourceMap) -> (AssessProgram, Vec<Diagnos
         if let Def::Assessment(a) = d {
             if let Some(first) = seen.get(&a.name.name) {
                 let at = c.at(*first);
-                c.err(Diagnostic::error(codes::DUPLICATE, a.name.span, format!("assessment `{}` is defined twice", a.name.name)).label(format!("first defined at {at}")));
+                c.err(
+                    Diagnostic::error(
+                        codes::DUPLICATE,
+                        a.name.span,
+                        format!("assessment `{}` is defined twice", a.name.name),
+                    )
+                    .label(format!("first defined at {at}")),
+                );
                 continue;
             }
             seen.insert(a.name.name.clone(), a.name.span);

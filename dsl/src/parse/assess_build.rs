@@ -44,7 +44,9 @@ impl Builder {
                     let item_span = self.span(&item);
                     match item.as_rule() {
                         Rule::grade_rule => {
-                            let mut parts = item.into_inner().filter(|x| x.as_rule() != Rule::k_grade && x.as_rule() != Rule::k_when);
+                            let mut parts = item.into_inner().filter(|x| {
+                                x.as_rule() != Rule::k_grade && x.as_rule() != Rule::k_when
+                            });
                             if let (Some(g), Some(e)) = (parts.next(), parts.next()) {
                                 let grade = self.ident(&g);
                                 let when = self.expr(e);
@@ -56,7 +58,10 @@ impl Builder {
                             }
                         }
                         Rule::grade_else => {
-                            otherwise = item.into_inner().find(|x| x.as_rule() == Rule::level_name).map(|g| self.ident(&g));
+                            otherwise = item
+                                .into_inner()
+                                .find(|x| x.as_rule() == Rule::level_name)
+                                .map(|g| self.ident(&g));
                         }
                         _ => {}
                     }
@@ -101,7 +106,8 @@ impl Builder {
                     };
                     for clause in parts {
                         let rule_kind = clause.as_rule();
-                        let Some(inner) = clause.into_inner().find(|x| x.as_rule() != Rule::k_when) else {
+                        let Some(inner) = clause.into_inner().find(|x| x.as_rule() != Rule::k_when)
+                        else {
                             continue;
                         };
                         match rule_kind {
@@ -132,7 +138,11 @@ impl Builder {
                 let mut it = p.into_inner();
                 let unit_type = self.ident(&it.next()?);
                 let units = it.map(|u| self.a_name(&u)).collect();
-                Some(Def::Roster(RosterDef { unit_type, units, span }))
+                Some(Def::Roster(RosterDef {
+                    unit_type,
+                    units,
+                    span,
+                }))
             }
             Rule::assessment_def => {
                 let mut it = p.into_inner();
@@ -190,7 +200,8 @@ impl Builder {
                             });
                         }
                         Rule::veto_rule => {
-                            let mut parts = item.into_inner().filter(|x| x.as_rule() != Rule::k_when);
+                            let mut parts =
+                                item.into_inner().filter(|x| x.as_rule() != Rule::k_when);
                             if let (Some(n), Some(e)) = (parts.next(), parts.next()) {
                                 let name = self.a_name(&n);
                                 let when = self.expr(e);

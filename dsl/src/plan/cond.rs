@@ -376,8 +376,7 @@ impl P<'_, '_> {
                         if let Some(s) = suggest(&n, names) {
                             d = d.hint(format!("did you mean `{s}`?"));
                         } else {
-                            d = d
-                                .hint(format!("known signals: {}", self.env.signals.join(", ")));
+                            d = d.hint(format!("known signals: {}", self.env.signals.join(", ")));
                         }
                         return Err(d);
                     }

@@ -95,7 +95,12 @@ type CheckKey = (Arc<str>, Arc<str>, Arc<str>, Option<u32>);
 impl Check {
     /// A stable key: set, subject, stage, occurrence.
     fn key(&self) -> CheckKey {
-        (self.deadlines.clone(), self.subject.clone(), self.stage.clone(), self.occurrence)
+        (
+            self.deadlines.clone(),
+            self.subject.clone(),
+            self.stage.clone(),
+            self.occurrence,
+        )
     }
 
     /// The id evidence cites: the report for met and late, else
@@ -141,7 +146,9 @@ impl DeadlineOutput {
     /// The obligation concerned.
     pub fn check(&self) -> &Check {
         match self {
-            DeadlineOutput::ReportDue(n) | DeadlineOutput::ReportLate(n) | DeadlineOutput::ReportMissing(n) => &n.check,
+            DeadlineOutput::ReportDue(n)
+            | DeadlineOutput::ReportLate(n)
+            | DeadlineOutput::ReportMissing(n) => &n.check,
         }
     }
     /// The output's `type` (`report_due`, `report_late`, `report_missing`).
@@ -154,7 +161,8 @@ impl DeadlineOutput {
     }
     /// One JSON line.
     pub fn to_json(&self) -> String {
-        serde_json::to_string(self).unwrap_or_else(|e| format!("{{\"type\":\"error\",\"message\":\"{e}\"}}"))
+        serde_json::to_string(self)
+            .unwrap_or_else(|e| format!("{{\"type\":\"error\",\"message\":\"{e}\"}}"))
     }
 }
 
@@ -175,7 +183,13 @@ pub fn human_duration(ms: i64) -> String {
     if ms < 0 {
         out.push('-');
     }
-    for (unit, n) in [("d", MS_PER_DAY), ("h", MS_PER_HOUR), ("m", MS_PER_MINUTE), ("s", MS_PER_SECOND), ("ms", 1)] {
+    for (unit, n) in [
+        ("d", MS_PER_DAY),
+        ("h", MS_PER_HOUR),
+        ("m", MS_PER_MINUTE),
+        ("s", MS_PER_SECOND),
+        ("ms", 1),
+    ] {
         let n = n.unsigned_abs();
         if rest >= n {
             out.push_str(&format!("{}{unit}", rest / n));
@@ -186,9 +200,9 @@ pub fn human_duration(ms: i64) -> String {
 }
 
 fn applies(rule: &DeadlineRule, subject: &Record) -> bool {
-    rule.when.as_ref().is_none_or(|w| {
-        eval(w, &super::record_scope(&subject.fields)).is_true()
-    })
+    rule.when
+        .as_ref()
+        .is_none_or(|w| eval(w, &super::record_scope(&subject.fields)).is_true())
 }
 
 /// The first local `at_local_ms` time of day strictly after `t`.
@@ -209,7 +223,12 @@ fn next_local_time(t: Timestamp, at_local_ms: i64) -> Timestamp {
 ///
 /// `reports` are the subject's reports (any order); `stage_of` gives a
 /// report's stage.
-pub fn check_subject(set: &DeadlineSet, subject: &Record, reports: &[&Record], as_of: Timestamp) -> Vec<Check> {
+pub fn check_subject(
+    set: &DeadlineSet,
+    subject: &Record,
+    reports: &[&Record],
+    as_of: Timestamp,
+) -> Vec<Check> {
     let stage_of = |r: &Record| -> Option<Arc<str>> {
         match r.fields.get(usize::from(set.stage)) {
             Some(Value::Str(s)) => Some(s.clone()),
@@ -283,7 +302,11 @@ pub fn check_subject(set: &DeadlineSet, subject: &Record, reports: &[&Record], a
                 }
                 out.push(mk(base, due, None, status));
             }
-            Timing::Every { ms, at_local_ms, until } => {
+            Timing::Every {
+                ms,
+                at_local_ms,
+                until,
+            } => {
                 if *ms <= 0 {
                     continue;
                 }
@@ -356,7 +379,11 @@ pub fn outputs(checks: &[Check]) -> Vec<DeadlineOutput> {
             late_by: None,
         }));
         match &c.status {
-            Status::Late { received, late_by_ms, .. } => out.push(DeadlineOutput::ReportLate(Notice {
+            Status::Late {
+                received,
+                late_by_ms,
+                ..
+            } => out.push(DeadlineOutput::ReportLate(Notice {
                 ts: *received,
                 check: c.clone(),
                 late_by: Some(human_duration(*late_by_ms)),
@@ -447,13 +474,21 @@ impl Tracker {
             }
             if r.kind == set.report {
                 if let Some(Value::Str(link)) = r.fields.get(usize::from(set.link)) {
-                    match self.open.iter_mut().find(|o| o.set == i && o.subject.id == *link) {
+                    match self
+                        .open
+                        .iter_mut()
+                        .find(|o| o.set == i && o.subject.id == *link)
+                    {
                         Some(o) => {
                             o.reports.push(r.clone());
                             o.wake = Some(i64::MIN);
                             touched = true;
                         }
-                        None => self.orphans.entry((i, link.clone())).or_default().push(r.clone()),
+                        None => self
+                            .orphans
+                            .entry((i, link.clone()))
+                            .or_default()
+                            .push(r.clone()),
                     }
                 }
             }
@@ -466,7 +501,12 @@ impl Tracker {
 
     /// Reads one JSONL record line (checked and graded like a batch record)
     /// and observes it. A refused line changes nothing.
-    pub fn observe_line(&mut self, line: &str, seq: u64, out: &mut Vec<DeadlineOutput>) -> Result<(), super::records::RecordError> {
+    pub fn observe_line(
+        &mut self,
+        line: &str,
+        seq: u64,
+        out: &mut Vec<DeadlineOutput>,
+    ) -> Result<(), super::records::RecordError> {
         let mut r = super::records::parse_record(&self.program, line, seq)?;
         super::records::grade(&self.program, &mut r);
         self.observe(&r, out);
@@ -507,12 +547,18 @@ impl Tracker {
                     }));
                 }
                 match &c.status {
-                    Status::Missing if before != Some(Status::Missing) => out.push(DeadlineOutput::ReportMissing(Notice {
-                        ts: c.due,
-                        check: c.clone(),
-                        late_by: None,
-                    })),
-                    Status::Late { received, late_by_ms, .. } if !matches!(before, Some(Status::Late { .. })) => {
+                    Status::Missing if before != Some(Status::Missing) => {
+                        out.push(DeadlineOutput::ReportMissing(Notice {
+                            ts: c.due,
+                            check: c.clone(),
+                            late_by: None,
+                        }))
+                    }
+                    Status::Late {
+                        received,
+                        late_by_ms,
+                        ..
+                    } if !matches!(before, Some(Status::Late { .. })) => {
                         out.push(DeadlineOutput::ReportLate(Notice {
                             ts: *received,
                             check: c.clone(),
@@ -532,9 +578,16 @@ impl Tracker {
                 .rules
                 .iter()
                 .any(|r| matches!(r.timing, Timing::Every { .. }) && applies(r, &o.subject));
-            let unsettled = o.seen.values().any(|s| matches!(s, Status::Pending | Status::Missing));
+            let unsettled = o
+                .seen
+                .values()
+                .any(|s| matches!(s, Status::Pending | Status::Missing));
             o.wake = wake;
-            if wake.is_none() && !repeating && !unsettled && o.seen.len() >= expected_rules(set, &o.subject) {
+            if wake.is_none()
+                && !repeating
+                && !unsettled
+                && o.seen.len() >= expected_rules(set, &o.subject)
+            {
                 self.open.swap_remove(i);
                 continue;
             }

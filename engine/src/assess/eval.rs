@@ -25,7 +25,9 @@ pub struct Period {
 impl Period {
     /// The period containing `ts` (local date).
     pub fn of(unit: PeriodUnit, ts: Timestamp) -> Period {
-        let local = ts.ms.saturating_add(i64::from(ts.offset_min) * MS_PER_MINUTE);
+        let local = ts
+            .ms
+            .saturating_add(i64::from(ts.offset_min) * MS_PER_MINUTE);
         let (y, m, _) = civil_from_days(local.div_euclid(crate::time::MS_PER_DAY));
         let index = match unit {
             PeriodUnit::Year => y,
@@ -43,7 +45,11 @@ impl Period {
             PeriodUnit::Year => year(s)?,
             PeriodUnit::Quarter => {
                 let (y, q) = s.split_once(['-', ' '])?;
-                let q: i64 = q.trim_start_matches(['Q', 'q']).parse().ok().filter(|q| (1..=4).contains(q))?;
+                let q: i64 = q
+                    .trim_start_matches(['Q', 'q'])
+                    .parse()
+                    .ok()
+                    .filter(|q| (1..=4).contains(q))?;
                 year(y)? * 4 + q - 1
             }
             PeriodUnit::Month => {
@@ -72,8 +78,14 @@ impl Period {
     pub fn first_day(self) -> i64 {
         match self.unit {
             PeriodUnit::Year => days_from_civil(self.index, 1, 1),
-            PeriodUnit::Quarter => days_from_civil(self.index.div_euclid(4), self.index.rem_euclid(4) * 3 + 1, 1),
-            PeriodUnit::Month => days_from_civil(self.index.div_euclid(12), self.index.rem_euclid(12) + 1, 1),
+            PeriodUnit::Quarter => days_from_civil(
+                self.index.div_euclid(4),
+                self.index.rem_euclid(4) * 3 + 1,
+                1,
+            ),
+            PeriodUnit::Month => {
+                days_from_civil(self.index.div_euclid(12), self.index.rem_euclid(12) + 1, 1)
+            }
         }
     }
 }
@@ -82,8 +94,18 @@ impl fmt::Display for Period {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.unit {
             PeriodUnit::Year => write!(f, "{}", self.index),
-            PeriodUnit::Quarter => write!(f, "{}-Q{}", self.index.div_euclid(4), self.index.rem_euclid(4) + 1),
-            PeriodUnit::Month => write!(f, "{}-{:02}", self.index.div_euclid(12), self.index.rem_euclid(12) + 1),
+            PeriodUnit::Quarter => write!(
+                f,
+                "{}-Q{}",
+                self.index.div_euclid(4),
+                self.index.rem_euclid(4) + 1
+            ),
+            PeriodUnit::Month => write!(
+                f,
+                "{}-{:02}",
+                self.index.div_euclid(12),
+                self.index.rem_euclid(12) + 1
+            ),
         }
     }
 }
@@ -206,7 +228,11 @@ fn aeval(e: &AExpr, ctx: &Ctx<'_>, ev: &mut Option<&mut Vec<usize>>) -> Value {
             let collecting = ev.is_some();
             let va = aeval(a, ctx, &mut collecting.then_some(&mut ea)).is_true();
             let vb = aeval(b, ctx, &mut collecting.then_some(&mut eb)).is_true();
-            let result = if *op == BinOp::And { va && vb } else { va || vb };
+            let result = if *op == BinOp::And {
+                va && vb
+            } else {
+                va || vb
+            };
             if let Some(out) = ev.as_deref_mut() {
                 if result {
                     if va {
@@ -234,7 +260,11 @@ fn aeval(e: &AExpr, ctx: &Ctx<'_>, ev: &mut Option<&mut Vec<usize>>) -> Value {
         AExpr::Call(f, args) => {
             let vals: Vec<Option<f64>> = args.iter().map(|a| aeval(a, ctx, ev).as_num()).collect();
             match f {
-                Builtin::Abs => vals.first().copied().flatten().map_or(Value::Null, |n| Value::Num(n.abs())),
+                Builtin::Abs => vals
+                    .first()
+                    .copied()
+                    .flatten()
+                    .map_or(Value::Null, |n| Value::Num(n.abs())),
                 Builtin::Min | Builtin::Max => {
                     let mut acc: Option<f64> = None;
                     for n in vals {
@@ -259,7 +289,10 @@ fn aeval(e: &AExpr, ctx: &Ctx<'_>, ev: &mut Option<&mut Vec<usize>>) -> Value {
         AExpr::Agg(agg) => {
             let scope = |r: &'_ Record| -> (Value, Value) {
                 let s = super::record_scope(&r.fields);
-                let keep = agg.filter.as_ref().map_or(Value::Bool(true), |f| eval(f, &s));
+                let keep = agg
+                    .filter
+                    .as_ref()
+                    .map_or(Value::Bool(true), |f| eval(f, &s));
                 let v = agg.value.as_ref().map_or(Value::Null, |x| eval(x, &s));
                 (keep, v)
             };
@@ -302,7 +335,8 @@ fn aeval(e: &AExpr, ctx: &Ctx<'_>, ev: &mut Option<&mut Vec<usize>>) -> Value {
                     }
                     CollOp::Max | CollOp::Min => {
                         if let Some(x) = v.as_num() {
-                            let better = best.is_none_or(|b| if agg.op == CollOp::Max { x > b } else { x < b });
+                            let better = best
+                                .is_none_or(|b| if agg.op == CollOp::Max { x > b } else { x < b });
                             if better {
                                 best = Some(x);
                                 hits.clear();
@@ -367,8 +401,11 @@ pub fn assess_unit(a: &Assessment, unit: &str, cur: &[&Record], prior: &[&Record
         if aeval(&v.when, &ctx, &mut Some(&mut ev)).is_true() {
             ev.sort_unstable();
             ev.dedup();
-            let mut evidence: Vec<(u64, Arc<str>)> =
-                ev.iter().filter_map(|&i| cur.get(i)).map(|r| (r.line, r.id.clone())).collect();
+            let mut evidence: Vec<(u64, Arc<str>)> = ev
+                .iter()
+                .filter_map(|&i| cur.get(i))
+                .map(|r| (r.line, r.id.clone()))
+                .collect();
             evidence.sort();
             evidence.dedup_by(|x, y| x.1 == y.1);
             vetoes.push(VetoResult {
@@ -406,12 +443,18 @@ pub fn assess_unit(a: &Assessment, unit: &str, cur: &[&Record], prior: &[&Record
 /// and one `report_missing` per missing one, in the subject's unit and at the
 /// subject's time (so they count in the subject's period).
 pub fn derived_records(p: &AssessProgram, checks: &[Check]) -> Vec<Record> {
-    let late = p.kind_id("report_late").filter(|k| p.kinds.get(usize::from(*k)).is_some_and(|k| k.derived));
-    let missing = p.kind_id("report_missing").filter(|k| p.kinds.get(usize::from(*k)).is_some_and(|k| k.derived));
+    let late = p
+        .kind_id("report_late")
+        .filter(|k| p.kinds.get(usize::from(*k)).is_some_and(|k| k.derived));
+    let missing = p
+        .kind_id("report_missing")
+        .filter(|k| p.kinds.get(usize::from(*k)).is_some_and(|k| k.derived));
     let mut out = Vec::new();
     for c in checks {
         let (kind, late_minutes) = match &c.status {
-            Status::Late { late_by_ms, .. } => (late, Some(*late_by_ms as f64 / MS_PER_MINUTE as f64)),
+            Status::Late { late_by_ms, .. } => {
+                (late, Some(*late_by_ms as f64 / MS_PER_MINUTE as f64))
+            }
             Status::Missing => (missing, None),
             Status::Met { .. } | Status::Pending => continue,
         };
@@ -442,14 +485,25 @@ pub fn derived_records(p: &AssessProgram, checks: &[Check]) -> Vec<Record> {
 
 /// The period of the latest record (the default period to assess).
 pub fn latest_period(unit: PeriodUnit, records: &[Record]) -> Option<Period> {
-    records.iter().map(|r| r.ts).max().map(|t| Period::of(unit, t))
+    records
+        .iter()
+        .map(|r| r.ts)
+        .max()
+        .map(|t| Period::of(unit, t))
 }
 
 /// Runs one assessment over `records` (read, graded, with deadline-derived
 /// records appended) for `period`.
-pub fn assess(p: &AssessProgram, a: &Assessment, records: &[Record], period: Period) -> AssessmentResult {
+pub fn assess(
+    p: &AssessProgram,
+    a: &Assessment,
+    records: &[Record],
+    period: Period,
+) -> AssessmentResult {
     let roster = a.roster.and_then(|i| p.rosters.get(i));
-    let mut units: Vec<Arc<str>> = roster.map_or_else(Vec::new, |r| r.units.iter().map(|u| Arc::from(u.as_str())).collect());
+    let mut units: Vec<Arc<str>> = roster.map_or_else(Vec::new, |r| {
+        r.units.iter().map(|u| Arc::from(u.as_str())).collect()
+    });
     let mut unknown: Vec<UnknownUnit> = Vec::new();
     let mut by_unit: HashMap<&str, (Vec<&Record>, Vec<&Record>)> = HashMap::new();
     let prev = period.prev();
@@ -488,7 +542,9 @@ pub fn assess(p: &AssessProgram, a: &Assessment, records: &[Record], period: Per
     let results = units
         .iter()
         .map(|u| {
-            let (cur, prior) = by_unit.get(u.as_ref()).map_or((&[][..], &[][..]), |(c, p)| (c.as_slice(), p.as_slice()));
+            let (cur, prior) = by_unit
+                .get(u.as_ref())
+                .map_or((&[][..], &[][..]), |(c, p)| (c.as_slice(), p.as_slice()));
             assess_unit(a, u, cur, prior)
         })
         .collect();
@@ -497,7 +553,11 @@ pub fn assess(p: &AssessProgram, a: &Assessment, records: &[Record], period: Per
         unit_type: Arc::from(a.unit_type.as_str()),
         period,
         total: a.total,
-        criteria: a.criteria.iter().map(|c| Arc::from(c.name.as_str())).collect(),
+        criteria: a
+            .criteria
+            .iter()
+            .map(|c| Arc::from(c.name.as_str()))
+            .collect(),
         units: results,
         unknown_units: unknown,
     }
@@ -515,8 +575,15 @@ pub struct Report {
 /// Checks deadlines as of `as_of` (default: the latest record's time), adds
 /// the derived records, and runs every assessment for `period` (default: the
 /// period of the latest record, per assessment).
-pub fn run(p: &AssessProgram, records: &[Record], period: Option<&str>, as_of: Option<Timestamp>) -> Result<Report, String> {
-    let as_of = as_of.or_else(|| records.iter().map(|r| r.ts).max()).unwrap_or_default();
+pub fn run(
+    p: &AssessProgram,
+    records: &[Record],
+    period: Option<&str>,
+    as_of: Option<Timestamp>,
+) -> Result<Report, String> {
+    let as_of = as_of
+        .or_else(|| records.iter().map(|r| r.ts).max())
+        .unwrap_or_default();
     let deadlines = check_batch(p, records, as_of);
     let mut all: Vec<Record> = records.to_vec();
     all.extend(derived_records(p, &deadlines));
@@ -529,7 +596,11 @@ pub fn run(p: &AssessProgram, records: &[Record], period: Option<&str>, as_of: O
                     PeriodUnit::Quarter => "2024-Q3",
                     PeriodUnit::Month => "2024-07",
                 };
-                format!("period `{s}` is not a {} (write e.g. `{example}`) for assessment `{}`", period_word(a.period), a.name)
+                format!(
+                    "period `{s}` is not a {} (write e.g. `{example}`) for assessment `{}`",
+                    period_word(a.period),
+                    a.name
+                )
             })?,
             None => match latest_period(a.period, records) {
                 Some(p) => p,
@@ -538,7 +609,10 @@ pub fn run(p: &AssessProgram, records: &[Record], period: Option<&str>, as_of: O
         };
         assessments.push(assess(p, a, &all, per));
     }
-    Ok(Report { deadlines, assessments })
+    Ok(Report {
+        deadlines,
+        assessments,
+    })
 }
 
 fn period_word(u: PeriodUnit) -> &'static str {

@@ -34,7 +34,12 @@ impl LiveDeadlines {
 
     /// Whether records of this kind open or settle obligations.
     pub fn follows(&self, kind: &str) -> bool {
-        let name = |k: u16| self.program.kinds.get(usize::from(k)).map(|r| r.name.as_str());
+        let name = |k: u16| {
+            self.program
+                .kinds
+                .get(usize::from(k))
+                .map(|r| r.name.as_str())
+        };
         self.program
             .deadlines
             .iter()

@@ -12,8 +12,8 @@
 //! and absent), so expressions never see surprises.
 
 pub mod deadline;
-pub mod live;
 pub mod eval;
+pub mod live;
 pub mod records;
 
 use crate::ir::{BinOp, Builtin, Expr, FieldId, UnOp};
@@ -340,38 +340,25 @@ pub(crate) fn record_scope(fields: &[Value]) -> crate::eval::Scope<'_> {
 impl AssessProgram {
     /// The kind named `name`.
     pub fn kind_id(&self, name: &str) -> Option<RecordKindId> {
-        self.kinds.iter().position(|k| k.name == name).map(|i| i as RecordKindId)
+        self.kinds
+            .iter()
+            .position(|k| k.name == name)
+            .map(|i| i as RecordKindId)
     }
 
     /// The slot of field `name`.
     pub fn slot(&self, name: &str) -> Option<FieldId> {
-        self.fields.iter().position(|f| f == name).map(|i| i as FieldId)
+        self.fields
+            .iter()
+            .position(|f| f == name)
+            .map(|i| i as FieldId)
     }
 
     /// The grading that writes `slot` for `kind`, if any.
     pub fn grading_of(&self, kind: RecordKindId, slot: FieldId) -> Option<&Grading> {
-        self.gradings.iter().find(|g| g.kind == kind && g.slot == slot)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn grade_names_by_rank() {
-        let g = Grading {
-            name: "事故等级".into(),
-            at: String::new(),
-            kind: 0,
-            slot: 0,
-            grades: ["特别重大", "重大", "较大", "一般"].map(String::from).to_vec(),
-            rules: Vec::new(),
-        };
-        assert_eq!(g.grade_name(4), "特别重大");
-        assert_eq!(g.grade_name(1), "一般");
-        assert_eq!(g.grade_name(0), "");
-        assert_eq!(g.grade_name(5), "");
+        self.gradings
+            .iter()
+            .find(|g| g.kind == kind && g.slot == slot)
     }
 }
 
@@ -388,4 +375,27 @@ pub fn report_json(report: &eval::Report, set: &records::RecordSet) -> serde_jso
         "deadlines": report.deadlines,
         "rejected": rejected,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn grade_names_by_rank() {
+        let g = Grading {
+            name: "事故等级".into(),
+            at: String::new(),
+            kind: 0,
+            slot: 0,
+            grades: ["特别重大", "重大", "较大", "一般"]
+                .map(String::from)
+                .to_vec(),
+            rules: Vec::new(),
+        };
+        assert_eq!(g.grade_name(4), "特别重大");
+        assert_eq!(g.grade_name(1), "一般");
+        assert_eq!(g.grade_name(0), "");
+        assert_eq!(g.grade_name(5), "");
+    }
 }

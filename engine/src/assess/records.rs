@@ -141,7 +141,10 @@ fn describe(v: &J) -> String {
     }
 }
 
-fn builtin_str(obj: &serde_json::Map<String, J>, name: &'static str) -> Result<Arc<str>, RecordError> {
+fn builtin_str(
+    obj: &serde_json::Map<String, J>,
+    name: &'static str,
+) -> Result<Arc<str>, RecordError> {
     match obj.get(name) {
         None | Some(J::Null) => Err(RecordError::Missing(name)),
         Some(J::String(s)) if !s.trim().is_empty() => Ok(Arc::from(s.trim())),
@@ -177,7 +180,8 @@ fn money(name: &str) -> Option<(&str, Conv, Conv)> {
     if let Some(base) = name.strip_suffix("_wan") {
         Some((base, Conv::DivWan, Conv::Same))
     } else {
-        name.strip_suffix("_yuan").map(|base| (base, Conv::Same, Conv::MulWan))
+        name.strip_suffix("_yuan")
+            .map(|base| (base, Conv::Same, Conv::MulWan))
     }
 }
 
@@ -208,14 +212,17 @@ pub fn parse_record(p: &AssessProgram, text: &str, line: u64) -> Result<Record, 
     };
     let mut fields = vec![Value::Null; p.fields.len()];
     for f in &kdef.fields {
-        let mut found: Option<(&str, &J, Conv)> = obj.get(&f.name).map(|v| (f.name.as_str(), v, Conv::Same));
+        let mut found: Option<(&str, &J, Conv)> =
+            obj.get(&f.name).map(|v| (f.name.as_str(), v, Conv::Same));
         if let Some((base, from_yuan, from_wan)) = money(&f.name) {
             let yuan_name = format!("{base}_yuan");
             let wan_name = format!("{base}_wan");
             let y = obj.get_key_value(&yuan_name);
             let w = obj.get_key_value(&wan_name);
             if y.is_some() && w.is_some() {
-                return Err(RecordError::BothMoneyUnits { base: base.to_string() });
+                return Err(RecordError::BothMoneyUnits {
+                    base: base.to_string(),
+                });
             }
             if obj.contains_key(base) {
                 return Err(RecordError::AmbiguousMoney {

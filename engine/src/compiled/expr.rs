@@ -51,7 +51,10 @@ impl Cell {
             Cell::Bool(b) => Value::Bool(b),
             Cell::Num(n) => Value::Num(n),
             Cell::FieldStr(f) => cx.fields.get(usize::from(f)).cloned().unwrap_or_default(),
-            Cell::ConstStr(i) => cx.consts.get(i as usize).map_or(Value::Null, |s| Value::Str(s.clone())),
+            Cell::ConstStr(i) => cx
+                .consts
+                .get(i as usize)
+                .map_or(Value::Null, |s| Value::Str(s.clone())),
         }
     }
 }
@@ -207,7 +210,10 @@ impl Consts {
 fn is_constant(e: &Expr) -> bool {
     let mut constant = true;
     e.walk(&mut |x| {
-        if matches!(x, Expr::Field(_) | Expr::Let(_) | Expr::Window(_) | Expr::Column(_)) {
+        if matches!(
+            x,
+            Expr::Field(_) | Expr::Let(_) | Expr::Window(_) | Expr::Column(_)
+        ) {
             constant = false;
         }
     });
@@ -241,14 +247,19 @@ pub fn compile(e: &Expr, consts: &mut Consts) -> CExpr {
         Expr::Binary(op, x, y) => {
             let (cx, cy) = (compile(x, consts), compile(y, consts));
             match (Cmp::from_op(*op), cx, cy) {
-                (Some(c), s, CExpr::Const(Cell::Num(n))) if !n.is_nan() => CExpr::CmpNum(c, Box::new(s), n),
+                (Some(c), s, CExpr::Const(Cell::Num(n))) if !n.is_nan() => {
+                    CExpr::CmpNum(c, Box::new(s), n)
+                }
                 (Some(c), CExpr::Const(Cell::Num(n)), s) if !n.is_nan() => {
                     CExpr::CmpNum(c.flipped(), Box::new(s), n)
                 }
                 (_, cx, cy) => CExpr::Bin(*op, Box::new(cx), Box::new(cy)),
             }
         }
-        Expr::In(x, list) => CExpr::In(b(x, consts), list.iter().map(|i| compile(i, consts)).collect()),
+        Expr::In(x, list) => CExpr::In(
+            b(x, consts),
+            list.iter().map(|i| compile(i, consts)).collect(),
+        ),
         Expr::Call(f, args) => CExpr::Call(*f, args.iter().map(|a| compile(a, consts)).collect()),
         // script calls are rejected before compiling (see `compiled::unsupported`)
         Expr::Script(..) => CExpr::Const(Cell::Null),
@@ -310,7 +321,9 @@ pub fn eval(e: &CExpr, cx: &Cx<'_>) -> Cell {
 fn binary(op: BinOp, a: Cell, b: Cell, cx: &Cx<'_>) -> Cell {
     use Cell::{Bool, Num};
     match (op, a, b) {
-        (BinOp::Eq | BinOp::Ne, Cell::Null, _) | (BinOp::Eq | BinOp::Ne, _, Cell::Null) => Bool(false),
+        (BinOp::Eq | BinOp::Ne, Cell::Null, _) | (BinOp::Eq | BinOp::Ne, _, Cell::Null) => {
+            Bool(false)
+        }
         (BinOp::Eq, x, y) => Bool(cx.same(x, y)),
         (BinOp::Ne, x, y) => Bool(!cx.same(x, y)),
         (_, Num(x), Num(y)) => match op {

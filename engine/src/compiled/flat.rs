@@ -53,7 +53,12 @@ impl FlatLayout {
     pub fn advance(&self, st: &mut FlatWindows, now_ms: i64) {
         let end = st.head_seq + st.buf.len() as u64;
         let mut min_tail = end;
-        for ((&(_, dur), tail), sum) in self.aggs.iter().zip(st.tails.iter_mut()).zip(st.sums.iter_mut()) {
+        for ((&(_, dur), tail), sum) in self
+            .aggs
+            .iter()
+            .zip(st.tails.iter_mut())
+            .zip(st.sums.iter_mut())
+        {
             let cutoff = now_ms.saturating_sub(dur);
             while *tail < end {
                 match st.buf.get((*tail - st.head_seq) as usize) {
@@ -114,7 +119,12 @@ impl FlatLayout {
     pub fn to_reference(&self, st: &FlatWindows) -> Option<WindowState> {
         #[derive(serde::Serialize)]
         enum AggMirror {
-            Total { dur: i64, sum: i128, count: u64, tail: u64 },
+            Total {
+                dur: i64,
+                sum: i128,
+                count: u64,
+                tail: u64,
+            },
         }
         #[derive(serde::Serialize)]
         struct GroupMirror<'a> {
@@ -145,7 +155,9 @@ impl FlatLayout {
                 aggs,
             }],
         };
-        serde_json::to_value(&mirror).ok().and_then(|v| serde_json::from_value(v).ok())
+        serde_json::to_value(&mirror)
+            .ok()
+            .and_then(|v| serde_json::from_value(v).ok())
     }
 }
 
@@ -223,8 +235,23 @@ mod tests {
 
     #[test]
     fn fast_sum_conversion_is_exact() {
-        for s in [0i128, 1, -1, 999_999, 1_000_000, -1_000_001, 123_456_789_012, i128::from(i64::MAX), i128::from(i64::MIN), i128::from(i64::MAX) * 3] {
-            assert_eq!(sum_to_f64(s).to_bits(), Fixed::sum_to_f64(s).to_bits(), "{s}");
+        for s in [
+            0i128,
+            1,
+            -1,
+            999_999,
+            1_000_000,
+            -1_000_001,
+            123_456_789_012,
+            i128::from(i64::MAX),
+            i128::from(i64::MIN),
+            i128::from(i64::MAX) * 3,
+        ] {
+            assert_eq!(
+                sum_to_f64(s).to_bits(),
+                Fixed::sum_to_f64(s).to_bits(),
+                "{s}"
+            );
         }
     }
 

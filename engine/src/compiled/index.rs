@@ -68,7 +68,10 @@ fn eq_of(e: &CExpr, consts: &Consts) -> Option<(u16, EqKey)> {
 /// conjuncts are, whatever the nesting, so the rest can be re-chained).
 pub fn split(filter: Option<CExpr>, consts: &Consts) -> Split {
     let Some(filter) = filter else {
-        return Split { eq: None, residual: None };
+        return Split {
+            eq: None,
+            residual: None,
+        };
     };
     let mut parts = Vec::new();
     conjuncts(filter, &mut parts);

@@ -61,7 +61,9 @@ pub enum CompileError {
     #[error(transparent)]
     Invalid(#[from] ProgramError),
     /// The program uses a feature only the reference engine implements.
-    #[error("signal `{signal}` uses {feature}, which the compiled path does not implement; use the reference engine")]
+    #[error(
+        "signal `{signal}` uses {feature}, which the compiled path does not implement; use the reference engine"
+    )]
     Unsupported {
         /// The signal.
         signal: String,
@@ -182,7 +184,11 @@ impl Store {
     }
 
     #[inline]
-    fn get_or_insert(&mut self, key: u32, make: impl FnOnce() -> KeyState) -> Option<&mut KeyState> {
+    fn get_or_insert(
+        &mut self,
+        key: u32,
+        make: impl FnOnce() -> KeyState,
+    ) -> Option<&mut KeyState> {
         let k = key as usize;
         if k >= self.slot.len() {
             self.slot.resize(k + 1, 0);
@@ -325,7 +331,8 @@ impl CompiledEngine {
             return Err(e);
         }
         let mut consts = Consts::default();
-        let mut kinds: Vec<KindIndex> = program.kinds.iter().map(|_| KindIndex::default()).collect();
+        let mut kinds: Vec<KindIndex> =
+            program.kinds.iter().map(|_| KindIndex::default()).collect();
         let mut signals = Vec::with_capacity(program.signals.len());
         let mut keys = Interner::default();
         for (i, s) in program.signals.iter().enumerate() {
@@ -347,13 +354,20 @@ impl CompiledEngine {
                 _ => None,
             };
             let reference = WindowLayout::new(&s.windows);
-            let inputs = reference.inputs().map(|e| expr::compile(e, &mut consts)).collect();
+            let inputs = reference
+                .inputs()
+                .map(|e| expr::compile(e, &mut consts))
+                .collect();
             let layout = if s.windows.is_empty() {
                 WinLayout::None
             } else {
                 FlatLayout::new(&s.windows).map_or(WinLayout::Generic(reference), WinLayout::Flat)
             };
-            let rules: Vec<CExpr> = s.levels.iter().map(|r| expr::compile(&r.when, &mut consts)).collect();
+            let rules: Vec<CExpr> = s
+                .levels
+                .iter()
+                .map(|r| expr::compile(&r.when, &mut consts))
+                .collect();
             signals.push(CSignal {
                 name: Arc::from(s.name.as_str()),
                 residual: split.residual,
@@ -362,7 +376,11 @@ impl CompiledEngine {
                 layout,
                 nwindows: s.windows.len(),
                 inputs,
-                lets: s.lets.iter().map(|l| expr::compile(&l.expr, &mut consts)).collect(),
+                lets: s
+                    .lets
+                    .iter()
+                    .map(|l| expr::compile(&l.expr, &mut consts))
+                    .collect(),
                 let_names: s.lets.iter().map(|l| Arc::from(l.name.as_str())).collect(),
                 levels: match Ladder::detect(&rules) {
                     Some(l) => Levels::Ladder(l),
@@ -393,15 +411,15 @@ impl CompiledEngine {
 
     /// Number of signals whose level rules compiled to a threshold ladder.
     pub fn ladder_count(&self) -> usize {
-        self.signals.iter().filter(|s| matches!(s.levels, Levels::Ladder(_))).count()
+        self.signals
+            .iter()
+            .filter(|s| matches!(s.levels, Levels::Ladder(_)))
+            .count()
     }
 
     /// Number of per-kind field equality indexes built.
     pub fn indexed_count(&self) -> usize {
-        self.kinds
-            .iter()
-            .map(|k| k.by_field.len())
-            .sum::<usize>()
+        self.kinds.iter().map(|k| k.by_field.len()).sum::<usize>()
     }
 
     /// Whether any signal listens to this event's kind.
@@ -455,14 +473,23 @@ impl CompiledEngine {
     ///
     /// `sink` receives the engine (for names and the change's values, see
     /// [`CompiledEngine::output`]) and the change.
-    pub fn push_with(&mut self, ev: &Event, sink: impl FnMut(&Self, Change)) -> Result<(), PushError> {
+    pub fn push_with(
+        &mut self,
+        ev: &Event,
+        sink: impl FnMut(&Self, Change),
+    ) -> Result<(), PushError> {
         self.push_skipping(ev, &[], sink).map(|_| ())
     }
 
     /// [`CompiledEngine::push_with`], leaving out the signals listed in
     /// `skip` (the streaming engine's late-for-these-signals list); returns
     /// whether the event fed at least one signal.
-    pub fn push_skipping(&mut self, ev: &Event, skip: &[u16], mut sink: impl FnMut(&Self, Change)) -> Result<bool, PushError> {
+    pub fn push_skipping(
+        &mut self,
+        ev: &Event,
+        skip: &[u16],
+        mut sink: impl FnMut(&Self, Change),
+    ) -> Result<bool, PushError> {
         let Some(kind) = ev.kind.and_then(|k| self.kinds.get(usize::from(k))) else {
             return Ok(false);
         };
@@ -475,7 +502,9 @@ impl CompiledEngine {
         self.candidates = candidates;
         checked?;
         for i in 0..self.targets.len() {
-            let Some(&(s, k)) = self.targets.get(i) else { break };
+            let Some(&(s, k)) = self.targets.get(i) else {
+                break;
+            };
             if let Some(c) = self.apply(s, k, ev) {
                 sink(self, c);
             }
@@ -528,7 +557,9 @@ impl CompiledEngine {
     fn check(&mut self, ev: &Event, candidates: &[u32]) -> Result<(), PushError> {
         self.targets.clear();
         for &s in candidates {
-            let Some(sig) = self.signals.get(s as usize) else { continue };
+            let Some(sig) = self.signals.get(s as usize) else {
+                continue;
+            };
             if let Some(f) = &sig.residual {
                 let cx = Cx {
                     fields: &ev.fields,
@@ -562,7 +593,11 @@ impl CompiledEngine {
                 _ => {
                     return Err(PushError::NoKey {
                         signal: sig.name.to_string(),
-                        field: self.field_names.get(usize::from(sig.key)).cloned().unwrap_or_default(),
+                        field: self
+                            .field_names
+                            .get(usize::from(sig.key))
+                            .cloned()
+                            .unwrap_or_default(),
                     });
                 }
             };
@@ -606,8 +641,9 @@ impl CompiledEngine {
                     if let Some(x) = sig.inputs.first().and_then(reading) {
                         l.push(w, now, x);
                     }
-                    self.wvals
-                        .extend((0..sig.nwindows).map(|i| l.value(w, i).map_or(Cell::Null, Cell::Num)));
+                    self.wvals.extend(
+                        (0..sig.nwindows).map(|i| l.value(w, i).map_or(Cell::Null, Cell::Num)),
+                    );
                 }
                 (WinLayout::Generic(l), Win::Generic(w)) => {
                     w.advance_local(now, i64::from(ev.ts.offset_min) * MS_PER_MINUTE);
@@ -685,10 +721,16 @@ impl CompiledEngine {
                 cur_holds = h;
             }
         }
-        let up_level = up.and_then(|i| sig.rule_levels.get(i)).copied().unwrap_or(Level::None);
+        let up_level = up
+            .and_then(|i| sig.rule_levels.get(i))
+            .copied()
+            .unwrap_or(Level::None);
         let from = st.level;
         let since_ms = if up_level > from {
-            up.and_then(|i| st.since.get(i)).copied().filter(|&t| t != NEVER).unwrap_or(now)
+            up.and_then(|i| st.since.get(i))
+                .copied()
+                .filter(|&t| t != NEVER)
+                .unwrap_or(now)
         } else if from == Level::None || cur_holds {
             st.stay_false_since = NEVER;
             return None;
@@ -740,7 +782,10 @@ impl CompiledEngine {
                 offset_min: ev.ts.offset_min,
             },
             signal: sig.map_or_else(|| Arc::from(""), |s| s.name.clone()),
-            key: self.key_name(c.key).cloned().unwrap_or_else(|| Arc::from("")),
+            key: self
+                .key_name(c.key)
+                .cloned()
+                .unwrap_or_else(|| Arc::from("")),
             from: c.from,
             to: c.to,
             rule: rule.map(|r| r.0.clone()),
