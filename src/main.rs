@@ -367,6 +367,14 @@ fn run(
             w.flush()?;
         }
         let engine = task.await.map_err(io::Error::other)?;
+        // what scripts printed (`print`/`debug`) goes to the engine's log, never to stdout
+        let (log, dropped) = engine.script_log();
+        for line in &log {
+            eprintln!("yingji: script: {line}");
+        }
+        if dropped > 0 {
+            eprintln!("yingji: script: {dropped} more log line(s) dropped");
+        }
         if let Some(p) = &state_path {
             save_state(p, &engine)?;
         }

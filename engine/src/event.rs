@@ -82,6 +82,9 @@ pub enum EventError {
     /// A declared field holds an array or object.
     #[error("field `{0}` is an {1}; fields must be numbers, strings or booleans")]
     Nested(String, &'static str),
+    /// A declared field's value could not be read (e.g. a number out of range).
+    #[error("field `{0}`: {1}")]
+    BadValue(String, String),
     /// A number that is not finite.
     #[error("field `{0}` is not a finite number")]
     NotFinite(String),
@@ -336,7 +339,17 @@ impl<'de> Visitor<'de> for &mut Raw<'_, '_, 'de> {
                 }
                 name => match self.schema.fields.get(name) {
                     Some(&slot) => {
-                        let v: Scalar<'de> = map.next_value()?;
+                        let v: Scalar<'de> = match map.next_value() {
+                            Ok(v) => v,
+                            Err(e) => {
+                                // e.g. `1e999`: name the field, not only the column
+                                let why = e.to_string();
+                                let what =
+                                    why.split(" at line ").next().unwrap_or(&why).to_string();
+                                self.problem = Some(EventError::BadValue(name.to_string(), what));
+                                return Err(e);
+                            }
+                        };
                         let v = match v {
                             Scalar::Null => Value::Null,
                             Scalar::Bool(b) => Value::Bool(b),
