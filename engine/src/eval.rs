@@ -94,26 +94,29 @@ pub fn eval_with(e: &Expr, scope: &Scope<'_>, calls: &mut dyn Calls) -> Value {
             }
             calls.call(*f, base)
         }
-        Expr::Call(f, args) => {
-            let mut nums = args.iter().map(|a| eval(a, scope).as_num());
-            match f {
-                Builtin::Abs => nums
-                    .next()
-                    .flatten()
-                    .map_or(Value::Null, |n| Value::Num(n.abs())),
-                Builtin::Min | Builtin::Max => {
-                    let mut acc: Option<f64> = None;
-                    for n in nums {
-                        let Some(n) = n else { return Value::Null };
-                        acc = Some(match acc {
-                            None => n,
-                            Some(a) if *f == Builtin::Min => a.min(n),
-                            Some(a) => a.max(n),
-                        });
-                    }
-                    acc.map_or(Value::Null, Value::Num)
-                }
+        Expr::Call(f, args) => builtin(*f, args.iter().map(|a| eval(a, scope).as_num())),
+    }
+}
+
+/// Applies a built-in function to its numeric arguments (a missing or
+/// non-numeric argument gives null).
+pub fn builtin(f: Builtin, mut nums: impl Iterator<Item = Option<f64>>) -> Value {
+    match f {
+        Builtin::Abs => nums
+            .next()
+            .flatten()
+            .map_or(Value::Null, |n| Value::Num(n.abs())),
+        Builtin::Min | Builtin::Max => {
+            let mut acc: Option<f64> = None;
+            for n in nums {
+                let Some(n) = n else { return Value::Null };
+                acc = Some(match acc {
+                    None => n,
+                    Some(a) if f == Builtin::Min => a.min(n),
+                    Some(a) => a.max(n),
+                });
             }
+            acc.map_or(Value::Null, Value::Num)
         }
     }
 }

@@ -4,7 +4,7 @@ use super::deadline::{Check, Status, check_batch};
 use super::records::Record;
 use super::{AExpr, AssessProgram, Assessment, CollOp, CriterionKind, PeriodUnit};
 use crate::eval::{binary, eval};
-use crate::ir::{BinOp, Builtin, UnOp};
+use crate::ir::{BinOp, UnOp};
 use crate::time::{MS_PER_MINUTE, Timestamp, civil_from_days, days_from_civil};
 use crate::value::Value;
 use serde::Serialize;
@@ -258,26 +258,7 @@ fn aeval(e: &AExpr, ctx: &Ctx<'_>, ev: &mut Option<&mut Vec<usize>>) -> Value {
             Value::Bool(list.iter().any(|i| aeval(i, ctx, ev) == v))
         }
         AExpr::Call(f, args) => {
-            let vals: Vec<Option<f64>> = args.iter().map(|a| aeval(a, ctx, ev).as_num()).collect();
-            match f {
-                Builtin::Abs => vals
-                    .first()
-                    .copied()
-                    .flatten()
-                    .map_or(Value::Null, |n| Value::Num(n.abs())),
-                Builtin::Min | Builtin::Max => {
-                    let mut acc: Option<f64> = None;
-                    for n in vals {
-                        let Some(n) = n else { return Value::Null };
-                        acc = Some(match acc {
-                            None => n,
-                            Some(a) if *f == Builtin::Min => a.min(n),
-                            Some(a) => a.max(n),
-                        });
-                    }
-                    acc.map_or(Value::Null, Value::Num)
-                }
-            }
+            crate::eval::builtin(*f, args.iter().map(|a| aeval(a, ctx, ev).as_num()))
         }
         AExpr::Prior(x) => {
             let prior_ctx = Ctx {
