@@ -162,7 +162,7 @@ def test_assess_the_sample_townships() -> None:
     import pathlib
 
     root = pathlib.Path(__file__).resolve().parents[3]
-    defs = yingji.Definitions.from_paths([str(root / "policies")])
+    defs = yingji.Definitions.from_paths(root / "policies")
     records = [json.loads(l) for l in (root / "samples" / "records.jsonl").read_text(encoding="utf-8").splitlines() if l.strip()]
     result = defs.assess(records)
     units = {u["unit"]: u for a in result["assessments"] for u in a["units"]}
