@@ -229,7 +229,9 @@ pub struct Engine {
     pub(crate) program: Arc<Program>,
     pub(crate) schema: Schema,
     pub(crate) signals: Vec<SignalRt>,
-    by_kind: Vec<Vec<usize>>,
+    /// Signals reading each kind; shared, so an event borrows the list for
+    /// a reference-count bump instead of copying it.
+    by_kind: Vec<Arc<[usize]>>,
     lets: Vec<Value>,
     scratch_event: Option<Event>,
     pub(crate) config: Config,
@@ -347,7 +349,7 @@ impl Engine {
             schema: Schema::new(&program),
             program: Arc::new(program),
             signals,
-            by_kind,
+            by_kind: by_kind.into_iter().map(Arc::from).collect(),
             lets: Vec::new(),
             scratch_event: None,
             config,
@@ -519,7 +521,7 @@ impl Engine {
         let for_plans = self.workflow.is_some() && ev.kind.is_some();
         let sigs = match ev.kind.and_then(|k| self.by_kind.get(usize::from(k))) {
             Some(s) if !s.is_empty() || for_plans => s.clone(),
-            _ if for_plans => Vec::new(),
+            _ if for_plans => Arc::from(Vec::new()),
             _ => {
                 self.stats.ignored += 1;
                 return Ok(());
@@ -536,7 +538,7 @@ impl Engine {
         }
         // keys are checked before anything changes
         let mut first_key = None;
-        for &s in &sigs {
+        for &s in sigs.iter() {
             let k = self.key_of(s, ev)?;
             if first_key.is_none() {
                 first_key = k;
@@ -565,7 +567,7 @@ impl Engine {
         // late for which signals?
         let latest = self.max_ts.map_or(ev.ts.ms, |m| m.ms);
         let mut skip = Vec::new();
-        for &s in &sigs {
+        for &s in sigs.iter() {
             let lateness = self.signals.get(s).map_or(0, |r| r.lateness_ms);
             if ev.ts.ms < latest.saturating_sub(lateness) || ev.ts.ms < self.released {
                 skip.push(s as u16);
@@ -596,7 +598,7 @@ impl Engine {
             }
             if apply {
                 // applied at each key's current time, right away
-                for &s in &sigs {
+                for &s in sigs.iter() {
                     if let Some(key) = self.key_of(s, ev)? {
                         let now = self
                             .signals
