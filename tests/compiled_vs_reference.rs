@@ -318,11 +318,17 @@ fn run(specs: &[SigSpec], evs: &[(i64, Option<u16>, Vec<Value>)]) -> Result<(), 
         max_ahead_ms: None,
         ..Config::default()
     };
-    let mut reference =
-        Engine::with_config(p.clone(), config).map_err(|e| TestCaseError::fail(e.to_string()))?;
+    let mut reference = Engine::with_config(p.clone(), config.clone())
+        .map_err(|e| TestCaseError::fail(e.to_string()))?
+        .reference_evaluator();
+    prop_assert!(!reference.is_compiled());
     let mut compiled = CompiledEngine::new(&p).map_err(|e| TestCaseError::fail(e.to_string()))?;
+    // the streaming engine on its compiled path: same outputs and the same snapshot
+    let mut streaming =
+        Engine::with_config(p.clone(), config).map_err(|e| TestCaseError::fail(e.to_string()))?;
+    prop_assert!(streaming.is_compiled());
     let mut t = 1_722_000_000_000i64;
-    let (mut out_r, mut out_c) = (Vec::new(), Vec::new());
+    let (mut out_r, mut out_c, mut out_s) = (Vec::new(), Vec::new(), Vec::new());
     for (seq, (dt, kind, fields)) in evs.iter().enumerate() {
         t += dt;
         let ev = Event {
@@ -339,11 +345,20 @@ fn run(specs: &[SigSpec], evs: &[(i64, Option<u16>, Vec<Value>)]) -> Result<(), 
         let r = reference.push(&ev, &mut out_r);
         let c = compiled.push(&ev, &mut out_c);
         prop_assert_eq!(&r, &c, "event {}", seq + 1);
+        let st = streaming.push(&ev, &mut out_s);
+        prop_assert_eq!(&r, &st, "event {} (streaming)", seq + 1);
         prop_assert_eq!(reference.is_used(*kind), compiled.is_used(*kind));
     }
     reference.flush(&mut out_r);
+    streaming.flush(&mut out_s);
     // Debug text compares NaN values as equal, PartialEq would not
     prop_assert_eq!(format!("{out_r:#?}"), format!("{out_c:#?}"));
+    prop_assert_eq!(format!("{out_r:#?}"), format!("{out_s:#?}"));
+    let (snap_r, snap_s) = (reference.snapshot(), streaming.snapshot());
+    prop_assert_eq!(
+        String::from_utf8_lossy(&snap_r),
+        String::from_utf8_lossy(&snap_s)
+    );
     prop_assert_eq!(reference.key_count(), compiled.key_count());
     for s in &p.signals {
         for k in STRS.iter().chain(&["1.5", "0", "-2", "true", "false"]) {
@@ -353,10 +368,56 @@ fn run(specs: &[SigSpec], evs: &[(i64, Option<u16>, Vec<Value>)]) -> Result<(), 
     Ok(())
 }
 
+/// Signals the compiled path evaluates from its packed per-signal record:
+/// `where region == "R1"` keyed by region, a ladder on one field, no
+/// windows or lets (the shape of a province's threshold rules). The subject
+/// field may hold text, booleans or nothing, which no rule matches.
+fn direct_signal() -> impl Strategy<Value = SigSpec> {
+    (
+        proptest::collection::vec(0u16..3, 1..3),
+        0..STRS.len(),
+        any::<bool>(),
+        prop_oneof![Just(2u16), Just(4), Just(0), Just(3)],
+        0..4usize,
+        proptest::collection::vec(
+            prop_oneof![Just(0.0), Just(1.5), Just(25.0), Just(50.0), Just(99.9)],
+            1..5,
+        ),
+        any::<bool>(),
+    )
+        .prop_map(|(kinds, r, eq_flip, subject, op, ts, flip)| {
+            let (f, c) = (
+                Box::new(Expr::Field(1)),
+                Box::new(Expr::Const(Value::from(STRS[r]))),
+            );
+            let eq = if eq_flip {
+                Expr::Binary(BinOp::Eq, c, f)
+            } else {
+                Expr::Binary(BinOp::Eq, f, c)
+            };
+            SigSpec {
+                kinds,
+                filter: Some(eq),
+                key: 1,
+                windows: vec![],
+                lets: vec![],
+                levels: Levels::Ladder(Expr::Field(subject), op, ts, flip),
+            }
+        })
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 300, ..ProptestConfig::default() })]
     #[test]
     fn compiled_matches_reference(specs in proptest::collection::vec(signal(), 1..6), evs in events()) {
+        run(&specs, &evs)?;
+    }
+
+    #[test]
+    fn direct_ladders_match_reference(
+        specs in proptest::collection::vec(prop_oneof![3 => direct_signal(), 1 => signal()], 1..8),
+        evs in events(),
+    ) {
         run(&specs, &evs)?;
     }
 }

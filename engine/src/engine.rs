@@ -490,6 +490,38 @@ impl Engine {
         Ok(())
     }
 
+    /// Evaluates with the reference (tree-walking) evaluator only, never the
+    /// compiled path: the specification the compiled path is tested against,
+    /// and a fallback when comparing the two. State already held moves over.
+    ///
+    /// ```
+    /// # use yingji_engine::{Engine, ir::*, value::*};
+    /// # let p = Program { fields: vec!["mm".into()], kinds: vec![KindDef { name: "rain".into(),
+    /// #   fields: vec![FieldDef { id: 0, ty: Type::Number, optional: false }] }],
+    /// #   signals: vec![], tables: vec![], scripts: Default::default() };
+    /// let fast = Engine::new(p.clone()).unwrap();
+    /// assert!(fast.is_compiled());
+    /// let reference = Engine::new(p).unwrap().reference_evaluator();
+    /// assert!(!reference.is_compiled());
+    /// ```
+    pub fn reference_evaluator(mut self) -> Engine {
+        if self.compiled.as_ref().is_some_and(|c| c.key_count() > 0) {
+            let snap = self.snapshot();
+            self.compiled = None;
+            // a snapshot of this very engine always restores
+            let _ = self.restore(&snap);
+        }
+        self.compiled = None;
+        self
+    }
+
+    /// Whether events are evaluated by the compiled path (see
+    /// [`crate::compiled`]); `false` for programs it does not support, with
+    /// `idle_ttl_ms`, after a restore, or after [`Engine::reference_evaluator`].
+    pub fn is_compiled(&self) -> bool {
+        self.compiled.is_some()
+    }
+
     /// Runs `plans` alongside the signals. The program must declare the event
     /// kinds plans need (see [`crate::workflow::runtime::merge_kinds`]).
     pub fn with_plans(mut self, plans: crate::workflow::PlanSet) -> Engine {

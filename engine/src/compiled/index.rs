@@ -94,14 +94,30 @@ fn rechain(parts: Vec<CExpr>) -> Option<CExpr> {
         .reduce(|acc, p| CExpr::And(Box::new(acc), Box::new(p)))
 }
 
+/// The signals filed under one constant.
+#[derive(Debug, Default)]
+pub struct Bucket {
+    /// Signals, in signal order.
+    pub signals: Vec<u32>,
+    /// Whether every one of them is *direct* (evaluated without a key lookup
+    /// or a residual filter, and unable to fail; see [`KindIndex::mark_direct`]).
+    pub direct: bool,
+}
+
+impl Bucket {
+    fn push(&mut self, signal: u32) {
+        self.signals.push(signal);
+    }
+}
+
 /// Equality index over one field.
 #[derive(Debug, Default)]
 pub struct FieldIndex {
     /// The field slot.
     pub field: u16,
-    strs: FxHashMap<Box<str>, Vec<u32>>,
-    nums: FxHashMap<u64, Vec<u32>>,
-    bools: [Vec<u32>; 2],
+    strs: FxHashMap<Box<str>, Bucket>,
+    nums: FxHashMap<u64, Bucket>,
+    bools: [Bucket; 2],
 }
 
 impl FieldIndex {
@@ -120,13 +136,25 @@ impl FieldIndex {
     /// Signals filed under this event's value of the field.
     #[inline]
     pub fn lookup(&self, v: Option<&Value>) -> &[u32] {
-        let found = match v {
+        self.bucket(v).map_or(&[], |b| b.signals.as_slice())
+    }
+
+    /// The bucket filed under this event's value of the field.
+    #[inline]
+    pub fn bucket(&self, v: Option<&Value>) -> Option<&Bucket> {
+        match v {
             Some(Value::Str(s)) => self.strs.get(s.as_ref()),
             Some(Value::Num(n)) => self.nums.get(&num_key(*n)),
             Some(Value::Bool(b)) => self.bools.get(usize::from(*b)),
             _ => None,
-        };
-        found.map_or(&[], Vec::as_slice)
+        }
+    }
+
+    fn buckets_mut(&mut self) -> impl Iterator<Item = &mut Bucket> {
+        self.strs
+            .values_mut()
+            .chain(self.nums.values_mut())
+            .chain(self.bools.iter_mut())
     }
 }
 
@@ -159,6 +187,27 @@ impl KindIndex {
                     fi.add(key.clone(), signal);
                 }
             }
+        }
+    }
+
+    /// Sets each bucket's [`Bucket::direct`]: whether `is_direct` holds for
+    /// all its signals (call once every signal is filed).
+    pub fn mark_direct(&mut self, is_direct: impl Fn(u32) -> bool) {
+        for fi in &mut self.by_field {
+            for b in fi.buckets_mut() {
+                b.direct = b.signals.iter().all(|&s| is_direct(s));
+            }
+        }
+    }
+
+    /// The one field index when it is the only source of candidates (no
+    /// always-candidates, a single indexed field): then an event's
+    /// candidates are exactly one bucket.
+    #[inline]
+    pub fn single(&self) -> Option<&FieldIndex> {
+        match self.by_field.as_slice() {
+            [fi] if self.always.is_empty() => Some(fi),
+            _ => None,
         }
     }
 

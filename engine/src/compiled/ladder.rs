@@ -5,7 +5,8 @@
 //! subject with the same operator against a numeric constant, and the
 //! constants are ordered so that "rule `i` holds" is monotone in `i`
 //! (non-increasing thresholds for `>=`/`>`, non-decreasing for `<=`/`<`).
-//! The first rule that holds is then found by [`slice::partition_point`].
+//! The first rule that holds is then found by counting the rules that fail
+//! (short ladders) or by [`slice::partition_point`].
 
 use super::expr::{CExpr, Cell, Cmp};
 
@@ -56,7 +57,13 @@ impl Ladder {
             return None;
         };
         // rules that fail come first; NaN fails every rule
-        let i = self.thresholds.partition_point(|&t| !self.op.holds(x, t));
+        let op = self.op;
+        let i = if self.thresholds.len() <= 8 {
+            // short ladders: counting the failures without branches beats a search
+            self.thresholds.iter().filter(|&&t| !op.holds(x, t)).count()
+        } else {
+            self.thresholds.partition_point(|&t| !op.holds(x, t))
+        };
         (i < self.thresholds.len()).then_some(i)
     }
 }

@@ -37,7 +37,7 @@ use crate::output::{LevelChange, Output, Values};
 use crate::time::{MS_PER_MINUTE, Timestamp};
 use crate::value::{Fixed, Level, Value};
 use crate::window::{WindowLayout, WindowState};
-use expr::{CExpr, Cell, Consts, Cx};
+use expr::{CExpr, Cell, Cmp, Consts, Cx};
 use flat::{FlatLayout, FlatWindows};
 use index::KindIndex;
 use ladder::Ladder;
@@ -151,18 +151,216 @@ impl WinLayout {
     }
 }
 
+/// Level state of one key of one signal (everything but its windows).
+#[derive(Clone, Copy, Debug)]
+struct Core {
+    last_ms: i64,
+    /// Per rule: since when its condition has held without a break.
+    since: [i64; MAX_RULES],
+    /// Since when the current level's condition has been false ([`NEVER`]: not false).
+    stay_false_since: i64,
+    /// Per rule: consecutive readings for which it has held.
+    readings: [u32; MAX_RULES],
+    level: Level,
+}
+
+impl Core {
+    /// The state of a key first seen at `ms`.
+    fn new(ms: i64) -> Core {
+        Core {
+            last_ms: ms,
+            since: [NEVER; MAX_RULES],
+            stay_false_since: NEVER,
+            readings: [0; MAX_RULES],
+            level: Level::None,
+        }
+    }
+
+    /// Event time as the key sees it (never backwards).
+    #[inline]
+    fn advance(&mut self, ts_ms: i64) -> i64 {
+        let now = ts_ms.max(self.last_ms);
+        self.last_ms = now;
+        now
+    }
+
+    /// The reference engine's level step for rules without `for`/`clear`/
+    /// `hold`/`step_down`: `up` is the first rule that holds, `holds` the
+    /// mask of all that hold. Returns `(from, to, since)` on a change.
+    #[inline]
+    fn step(
+        &mut self,
+        up: Option<usize>,
+        holds: u8,
+        levels: &[Level],
+        now: i64,
+    ) -> Option<(Level, Level, i64)> {
+        let mut cur_holds = false;
+        for (i, ((since, readings), level)) in self
+            .since
+            .iter_mut()
+            .zip(self.readings.iter_mut())
+            .zip(levels)
+            .enumerate()
+        {
+            let h = holds & (1 << i) != 0;
+            if !h {
+                *since = NEVER;
+                *readings = 0;
+            } else {
+                if *since == NEVER {
+                    *since = now;
+                }
+                *readings = readings.saturating_add(1);
+            }
+            if *level == self.level {
+                cur_holds = h;
+            }
+        }
+        let up_level = up
+            .and_then(|i| levels.get(i))
+            .copied()
+            .unwrap_or(Level::None);
+        let from = self.level;
+        let since_ms = if up_level > from {
+            up.and_then(|i| self.since.get(i))
+                .copied()
+                .filter(|&t| t != NEVER)
+                .unwrap_or(now)
+        } else if from == Level::None || cur_holds {
+            self.stay_false_since = NEVER;
+            return None;
+        } else {
+            if self.stay_false_since == NEVER {
+                self.stay_false_since = now;
+            }
+            self.stay_false_since
+        };
+        let to = up_level;
+        if to == from {
+            return None;
+        }
+        self.level = to;
+        self.stay_false_since = NEVER;
+        Some((from, to, since_ms))
+    }
+
+    /// The reference engine's form (windows and table row aside).
+    fn export(&self, rules: usize, windows: WindowState) -> crate::engine::KeyState {
+        let opt = |t: i64| (t != NEVER).then_some(t);
+        crate::engine::KeyState {
+            last_ms: self.last_ms,
+            seen: true,
+            level: self.level,
+            stay_false_since: opt(self.stay_false_since),
+            rules: self
+                .since
+                .iter()
+                .zip(&self.readings)
+                .take(rules)
+                .map(|(&since, &readings)| crate::engine::RuleState {
+                    since: opt(since),
+                    readings,
+                })
+                .collect(),
+            windows,
+            absent: false,
+            row: None,
+        }
+    }
+}
+
 /// State of one key of one signal.
 #[derive(Clone, Debug)]
 struct KeyState {
-    last_ms: i64,
-    level: Level,
-    /// Per rule: since when its condition has held without a break.
-    since: [i64; MAX_RULES],
-    /// Per rule: consecutive readings for which it has held.
-    readings: [u32; MAX_RULES],
-    /// Since when the current level's condition has been false ([`NEVER`]: not false).
-    stay_false_since: i64,
+    core: Core,
     windows: Win,
+}
+
+/// Mask of the rules from `up` on (for a ladder exactly these hold).
+#[inline]
+fn ladder_mask(up: Option<usize>, n: usize) -> u8 {
+    up.map_or(0u8, |i| ((1u16 << n) - (1u16 << i)) as u8)
+}
+
+/// "No key fixed at compile time" in [`Hot::fixed_key`].
+const NO_KEY: u32 = u32::MAX;
+
+/// What the event loop reads of a signal for every event that may feed it,
+/// packed into one record so that the signals an event touches stay in a
+/// few cache lines.
+///
+/// A *direct* signal — a threshold ladder over one numeric field, its key
+/// fixed by the index hit (`where region == "R1" … key region`), with no
+/// windows, `let`s or residual filter — is evaluated from this record alone,
+/// and its only key's state lives here too.
+#[derive(Clone, Debug)]
+struct Hot {
+    /// Ladder thresholds (direct signals).
+    thresholds: [f64; MAX_RULES],
+    /// State of the fixed key (direct signals, once `seen`).
+    core: Core,
+    /// Interned key when the index hit decides it, else [`NO_KEY`].
+    fixed_key: u32,
+    /// Slot of the key field.
+    key_field: u16,
+    /// Slot of the ladder's subject field (direct signals).
+    subject: u16,
+    /// Level of each rule.
+    levels: [Level; MAX_RULES],
+    /// Number of rules.
+    rules: u8,
+    /// The ladder's comparison (direct signals).
+    op: Cmp,
+    direct: bool,
+    residual: bool,
+    /// Whether the fixed key has been seen (direct signals).
+    seen: bool,
+}
+
+impl Hot {
+    /// The direct path: one field read, a branch-free scan of at most four
+    /// thresholds, the level step.
+    #[inline]
+    fn apply_direct(&mut self, s: u32, ev: &Event) -> Option<Change> {
+        let n = usize::from(self.rules);
+        let up = match ev.fields.get(usize::from(self.subject)) {
+            Some(Value::Num(x)) => {
+                let op = self.op;
+                let ts = self.thresholds.get(..n).unwrap_or_default();
+                // the ladder is monotone: the failing rules are a prefix, so their count is the first that holds
+                let i = ts.iter().filter(|&&t| !op.holds(*x, t)).count();
+                (i < n).then_some(i)
+            }
+            _ => None,
+        };
+        if !self.seen {
+            self.seen = true;
+            self.core = Core::new(ev.ts.ms);
+        }
+        let now = self.core.advance(ev.ts.ms);
+        let levels = self.levels.get(..n).unwrap_or_default();
+        let (from, to, since_ms) = self.core.step(up, ladder_mask(up, n), levels, now)?;
+        Some(Change {
+            signal: s,
+            key: self.fixed_key,
+            from,
+            to,
+            rule: rule_of(levels, to),
+            event: ev.seq,
+            ts_ms: now,
+            since_ms,
+        })
+    }
+}
+
+/// Index of the rule of level `to`.
+#[inline]
+fn rule_of(levels: &[Level], to: Level) -> Option<u32> {
+    levels
+        .iter()
+        .position(|l| *l == to)
+        .and_then(|i| u32::try_from(i).ok())
 }
 
 /// Per-key states of one signal.
@@ -223,9 +421,6 @@ impl Store {
 struct CSignal {
     name: Arc<str>,
     residual: Option<CExpr>,
-    key: u16,
-    /// The key when the index already fixes it (`where key == "R1"`).
-    fixed_key: Option<u32>,
     layout: WinLayout,
     /// Number of windows.
     nwindows: usize,
@@ -313,6 +508,8 @@ pub struct CompiledEngine {
     consts: Vec<Arc<str>>,
     kinds: Vec<KindIndex>,
     signals: Vec<CSignal>,
+    /// Per signal, its [`Hot`] record (same indices as `signals`).
+    hot: Vec<Hot>,
     keys: Interner,
     candidates: Vec<u32>,
     targets: Vec<(u32, u32)>,
@@ -334,6 +531,7 @@ impl CompiledEngine {
         let mut kinds: Vec<KindIndex> =
             program.kinds.iter().map(|_| KindIndex::default()).collect();
         let mut signals = Vec::with_capacity(program.signals.len());
+        let mut hot = Vec::with_capacity(program.signals.len());
         let mut keys = Interner::default();
         for (i, s) in program.signals.iter().enumerate() {
             let filter = s.filter.as_ref().map(|f| expr::compile(f, &mut consts));
@@ -368,11 +566,43 @@ impl CompiledEngine {
                 .iter()
                 .map(|r| expr::compile(&r.when, &mut consts))
                 .collect();
+            let ladder = Ladder::detect(&rules);
+            let mut h = Hot {
+                thresholds: [0.0; MAX_RULES],
+                core: Core::new(0),
+                fixed_key: fixed_key.unwrap_or(NO_KEY),
+                key_field: s.key,
+                subject: 0,
+                levels: [Level::None; MAX_RULES],
+                rules: u8::try_from(s.levels.len()).unwrap_or(u8::MAX),
+                op: Cmp::Ge,
+                direct: false,
+                residual: split.residual.is_some(),
+                seen: false,
+            };
+            for (slot, r) in h.levels.iter_mut().zip(&s.levels) {
+                *slot = r.level;
+            }
+            if let (Some(l), Some(_), None, true, true) = (
+                &ladder,
+                fixed_key,
+                &split.residual,
+                s.windows.is_empty(),
+                s.lets.is_empty(),
+            ) && let CExpr::Field(f) = l.subject
+                && l.thresholds.len() <= MAX_RULES
+            {
+                h.direct = true;
+                h.subject = f;
+                h.op = l.op;
+                for (slot, t) in h.thresholds.iter_mut().zip(&l.thresholds) {
+                    *slot = *t;
+                }
+            }
+            hot.push(h);
             signals.push(CSignal {
                 name: Arc::from(s.name.as_str()),
                 residual: split.residual,
-                key: s.key,
-                fixed_key,
                 layout,
                 nwindows: s.windows.len(),
                 inputs,
@@ -382,7 +612,7 @@ impl CompiledEngine {
                     .map(|l| expr::compile(&l.expr, &mut consts))
                     .collect(),
                 let_names: s.lets.iter().map(|l| Arc::from(l.name.as_str())).collect(),
-                levels: match Ladder::detect(&rules) {
+                levels: match ladder {
                     Some(l) => Levels::Ladder(l),
                     None => Levels::Rules(rules),
                 },
@@ -395,11 +625,15 @@ impl CompiledEngine {
                 states: Store::default(),
             });
         }
+        for k in &mut kinds {
+            k.mark_direct(|s| hot.get(s as usize).is_some_and(|h| h.direct));
+        }
         Ok(CompiledEngine {
             field_names: program.fields.clone(),
             consts: consts.strings,
             kinds,
             signals,
+            hot,
             keys,
             candidates: Vec::new(),
             targets: Vec::new(),
@@ -443,21 +677,42 @@ impl CompiledEngine {
         let Some(&id) = self.keys.ids.get(key) else {
             return Level::None;
         };
-        self.signals
-            .iter()
-            .find(|s| s.name.as_ref() == signal)
-            .and_then(|s| s.states.get(id))
-            .map_or(Level::None, |k| k.level)
+        let Some(i) = self.signals.iter().position(|s| s.name.as_ref() == signal) else {
+            return Level::None;
+        };
+        match self.hot.get(i) {
+            Some(h) if h.direct => {
+                if h.seen && h.fixed_key == id {
+                    h.core.level
+                } else {
+                    Level::None
+                }
+            }
+            _ => self
+                .signals
+                .get(i)
+                .and_then(|s| s.states.get(id))
+                .map_or(Level::None, |k| k.core.level),
+        }
     }
 
     /// Number of keys held over all signals.
     pub fn key_count(&self) -> usize {
-        self.signals.iter().map(|s| s.states.states.len()).sum()
+        self.signals
+            .iter()
+            .map(|s| s.states.states.len())
+            .sum::<usize>()
+            + self.hot.iter().filter(|h| h.direct && h.seen).count()
     }
 
     /// Approximate bytes of per-key state (hash tables, window buffers, interned names).
     pub fn state_bytes(&self) -> usize {
-        let per_signal: usize = self.signals.iter().map(|s| s.states.heap_bytes()).sum();
+        let per_signal: usize = self
+            .signals
+            .iter()
+            .map(|s| s.states.heap_bytes())
+            .sum::<usize>()
+            + self.hot.iter().filter(|h| h.direct && h.seen).count() * std::mem::size_of::<Hot>();
         let interner = self.keys.ids.capacity() * (std::mem::size_of::<(Arc<str>, u32)>() + 1)
             + self.keys.names.capacity() * std::mem::size_of::<Arc<str>>()
             + self.keys.names.iter().map(|n| n.len() + 16).sum::<usize>();
@@ -493,6 +748,27 @@ impl CompiledEngine {
         let Some(kind) = ev.kind.and_then(|k| self.kinds.get(usize::from(k))) else {
             return Ok(false);
         };
+        // one bucket of direct signals: they cannot fail and need no key
+        // lookup, so no checking phase; apply them in one pass
+        if skip.is_empty()
+            && let Some(fi) = kind.single()
+        {
+            let Some(bucket) = fi.bucket(ev.fields.get(usize::from(fi.field))) else {
+                return Ok(false);
+            };
+            if bucket.direct {
+                for &s in &bucket.signals {
+                    let change = self
+                        .hot
+                        .get_mut(s as usize)
+                        .and_then(|h| h.apply_direct(s, ev));
+                    if let Some(c) = change {
+                        sink(self, c);
+                    }
+                }
+                return Ok(!bucket.signals.is_empty());
+            }
+        }
         let mut candidates = std::mem::take(&mut self.candidates);
         kind.candidates(&ev.fields, &mut candidates);
         if !skip.is_empty() {
@@ -518,7 +794,15 @@ impl CompiledEngine {
         let Some(sig) = self.signals.get(signal) else {
             return Vec::new();
         };
-        let opt = |t: i64| (t != NEVER).then_some(t);
+        let rules = sig.rule_levels.len();
+        if let Some(h) = self.hot.get(signal).filter(|h| h.direct) {
+            return match self.key_name(h.fixed_key) {
+                Some(name) if h.seen => {
+                    vec![(name.clone(), h.core.export(rules, WindowState::default()))]
+                }
+                _ => Vec::new(),
+            };
+        }
         sig.states
             .ids
             .iter()
@@ -529,26 +813,7 @@ impl CompiledEngine {
                     (_, Win::Generic(w)) => w.clone(),
                     _ => WindowState::default(),
                 };
-                let state = crate::engine::KeyState {
-                    last_ms: st.last_ms,
-                    seen: true,
-                    level: st.level,
-                    stay_false_since: opt(st.stay_false_since),
-                    rules: st
-                        .since
-                        .iter()
-                        .zip(&st.readings)
-                        .take(sig.rule_levels.len())
-                        .map(|(&since, &readings)| crate::engine::RuleState {
-                            since: opt(since),
-                            readings,
-                        })
-                        .collect(),
-                    windows,
-                    absent: false,
-                    row: None,
-                };
-                Some((self.key_name(id)?.clone(), state))
+                Some((self.key_name(id)?.clone(), st.core.export(rules, windows)))
             })
             .collect()
     }
@@ -557,25 +822,31 @@ impl CompiledEngine {
     fn check(&mut self, ev: &Event, candidates: &[u32]) -> Result<(), PushError> {
         self.targets.clear();
         for &s in candidates {
-            let Some(sig) = self.signals.get(s as usize) else {
+            let Some(h) = self.hot.get(s as usize) else {
                 continue;
             };
-            if let Some(f) = &sig.residual {
-                let cx = Cx {
-                    fields: &ev.fields,
-                    consts: &self.consts,
-                    lets: &[],
-                    windows: &[],
-                };
-                if !expr::eval(f, &cx).is_true() {
-                    continue;
+            if h.residual {
+                let residual = self
+                    .signals
+                    .get(s as usize)
+                    .and_then(|c| c.residual.as_ref());
+                if let Some(f) = residual {
+                    let cx = Cx {
+                        fields: &ev.fields,
+                        consts: &self.consts,
+                        lets: &[],
+                        windows: &[],
+                    };
+                    if !expr::eval(f, &cx).is_true() {
+                        continue;
+                    }
                 }
             }
-            if let Some(key) = sig.fixed_key {
-                self.targets.push((s, key));
+            if h.fixed_key != NO_KEY {
+                self.targets.push((s, h.fixed_key));
                 continue;
             }
-            let text: &str = match ev.fields.get(usize::from(sig.key)) {
+            let text: &str = match ev.fields.get(usize::from(h.key_field)) {
                 Some(Value::Str(s)) => s,
                 Some(Value::Num(n)) => {
                     self.key_text.clear();
@@ -592,10 +863,14 @@ impl CompiledEngine {
                 }
                 _ => {
                     return Err(PushError::NoKey {
-                        signal: sig.name.to_string(),
+                        signal: self
+                            .signals
+                            .get(s as usize)
+                            .map(|c| c.name.to_string())
+                            .unwrap_or_default(),
                         field: self
                             .field_names
-                            .get(usize::from(sig.key))
+                            .get(usize::from(h.key_field))
                             .cloned()
                             .unwrap_or_default(),
                     });
@@ -610,18 +885,16 @@ impl CompiledEngine {
     /// Phase two for one target: the reference engine's `apply` for the
     /// features compiled (no `for`/`clear`/`hold`/`step_down`).
     fn apply(&mut self, s: u32, key: u32, ev: &Event) -> Option<Change> {
+        if let Some(h) = self.hot.get_mut(s as usize).filter(|h| h.direct) {
+            return h.apply_direct(s, ev);
+        }
         let sig = self.signals.get_mut(s as usize)?;
         let layout = &sig.layout;
         let st = sig.states.get_or_insert(key, || KeyState {
-            last_ms: ev.ts.ms,
-            level: Level::None,
-            since: [NEVER; MAX_RULES],
-            readings: [0; MAX_RULES],
-            stay_false_since: NEVER,
+            core: Core::new(ev.ts.ms),
             windows: layout.new_state(),
         })?;
-        let now = ev.ts.ms.max(st.last_ms);
-        st.last_ms = now;
+        let now = st.core.advance(ev.ts.ms);
         self.wvals.clear();
         if sig.nwindows > 0 {
             let cx = Cx {
@@ -685,9 +958,7 @@ impl CompiledEngine {
         let (up, holds): (Option<usize>, u8) = match &sig.levels {
             Levels::Ladder(l) => {
                 let up = l.first_holding(expr::eval(&l.subject, &cx));
-                let n = l.thresholds.len();
-                let mask = up.map_or(0u8, |i| ((1u16 << n) - (1u16 << i)) as u8);
-                (up, mask)
+                (up, ladder_mask(up, l.thresholds.len()))
             }
             Levels::Rules(rules) => {
                 let mut mask = 0u8;
@@ -699,63 +970,14 @@ impl CompiledEngine {
                 ((mask != 0).then(|| mask.trailing_zeros() as usize), mask)
             }
         };
-        let mut cur_holds = false;
-        for (i, ((since, readings), level)) in st
-            .since
-            .iter_mut()
-            .zip(st.readings.iter_mut())
-            .zip(&sig.rule_levels)
-            .enumerate()
-        {
-            let h = holds & (1 << i) != 0;
-            if !h {
-                *since = NEVER;
-                *readings = 0;
-            } else {
-                if *since == NEVER {
-                    *since = now;
-                }
-                *readings = readings.saturating_add(1);
-            }
-            if *level == st.level {
-                cur_holds = h;
-            }
-        }
-        let up_level = up
-            .and_then(|i| sig.rule_levels.get(i))
-            .copied()
-            .unwrap_or(Level::None);
-        let from = st.level;
-        let since_ms = if up_level > from {
-            up.and_then(|i| st.since.get(i))
-                .copied()
-                .filter(|&t| t != NEVER)
-                .unwrap_or(now)
-        } else if from == Level::None || cur_holds {
-            st.stay_false_since = NEVER;
-            return None;
-        } else {
-            if st.stay_false_since == NEVER {
-                st.stay_false_since = now;
-            }
-            st.stay_false_since
-        };
-        let to = up_level;
-        if to == from {
-            return None;
-        }
-        st.level = to;
-        st.stay_false_since = NEVER;
+        let levels = &sig.rule_levels;
+        let (from, to, since_ms) = st.core.step(up, holds, levels, now)?;
         Some(Change {
             signal: s,
             key,
             from,
             to,
-            rule: sig
-                .rule_levels
-                .iter()
-                .position(|l| *l == to)
-                .and_then(|i| u32::try_from(i).ok()),
+            rule: rule_of(levels, to),
             event: ev.seq,
             ts_ms: now,
             since_ms,
