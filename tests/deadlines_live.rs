@@ -105,3 +105,42 @@ fn deadline_state_survives_a_snapshot() {
         assert_eq!(run(&lines, Some(cut)), whole, "cut at {cut}");
     }
 }
+
+/// A1 is never reported: its first 续报 is missed on 07-30 at 08:00, so it
+/// closes 30 days later (the retention) and is dropped; A2 arrives after that.
+fn stream_across_closing() -> Vec<String> {
+    let accident = |id: &str, ts: &str| {
+        format!(
+            r#"{{"kind":"accident","id":"{id}","unit":"江口镇","ts":"{ts}","category":"建筑施工","deaths":1,"serious_injuries":0,"loss_wan":50}}"#
+        )
+    };
+    let report = |id: &str, about: &str, ts: &str, stage: &str| {
+        format!(
+            r#"{{"kind":"report","id":"{id}","unit":"江口镇","ts":"{ts}","about":"{about}","stage":"{stage}"}}"#
+        )
+    };
+    vec![
+        accident("A1", "2024-07-29T08:00:00+08:00"),
+        accident("A2", "2024-08-29T08:00:00+08:00"),
+        report("R1", "A2", "2024-08-29T08:30:00+08:00", "单位报县"),
+        report("R2", "A2", "2024-08-29T09:30:00+08:00", "县报市"),
+        accident("A3", "2024-09-05T08:00:00+08:00"),
+        report("R3", "A2", "2024-09-05T09:00:00+08:00", "结案"),
+        accident("A4", "2024-10-20T08:00:00+08:00"),
+    ]
+}
+
+#[test]
+fn deadline_state_survives_a_snapshot_across_a_closing() {
+    let lines = stream_across_closing();
+    let whole = run(&lines, None);
+    // A1's 续报 went missing daily until it closed on 08-29 08:00
+    let a1_missing = whole
+        .iter()
+        .filter(|j| j.contains(r#""type":"report_missing""#) && j.contains(r#""subject":"A1""#))
+        .count();
+    assert_eq!(a1_missing, 2 + 30, "单位报县, 县报市, then 续报 #1..#30");
+    for cut in 0..lines.len() {
+        assert_eq!(run(&lines, Some(cut)), whole, "cut at {cut}");
+    }
+}

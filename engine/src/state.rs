@@ -1,13 +1,20 @@
 //! Durable state: snapshots of the complete engine state, and restoring them.
 //!
-//! Format (version 1): one JSON document
+//! Format (version 2): one JSON document
 //!
 //! ```json
-//! {"format":"yingji-state","version":1,
+//! {"format":"yingji-state","version":2,
 //!  "signals":[{"name":"暴雨预警","fingerprint":"…","keys":[["YY-001",{…KeyState…}],…]}],
 //!  "max_ts":…, "released":…, "pending":[{…event…}], "seen_ids":[…], "seen_kkt":[…],
-//!  "absence":[[deadline,"signal","key"],…], "stats":{…}}
+//!  "absence":[[deadline,"signal","key"],…], "stats":{…},
+//!  "deadlines":[[[seq,"record line"],…],clock], "deadlines_closed":[["set","subject",closed_at],…]}
 //! ```
+//!
+//! Version 2 (live reporting deadlines close subjects, see
+//! [`crate::assess::deadline::Tracker`]): `deadlines` holds only the lines of
+//! the records still held, and `deadlines_closed` the closed subjects still
+//! remembered. Version 1 files load: their `deadlines` hold every record line,
+//! and replaying them closes what had closed. Other versions are refused.
 //!
 //! A signal's state is kept across a restore only when a signal of the same
 //! name with the same definition (fingerprint of its compiled IR, ignoring
@@ -31,8 +38,10 @@ type KeyList = Vec<(Arc<str>, KeyState)>;
 
 /// The snapshot format's name.
 pub const FORMAT: &str = "yingji-state";
-/// The snapshot format's version this build reads and writes.
-pub const VERSION: u32 = 1;
+/// The snapshot format's version this build writes.
+pub const VERSION: u32 = 2;
+/// The oldest snapshot format version this build reads.
+pub const OLDEST_VERSION: u32 = 1;
 
 /// Why a snapshot could not be used.
 #[derive(Debug, thiserror::Error)]
@@ -96,9 +105,13 @@ struct Snapshot {
     /// Plan instances, calls and timers (when plans are loaded).
     #[serde(default)]
     workflow: Option<serde_json::Value>,
-    /// Record lines the live reporting deadlines observed, and their clock.
+    /// Record lines the live reporting deadlines hold, and their clock.
     #[serde(default)]
     deadlines: Option<(Vec<(u64, String)>, i64)>,
+    /// Subjects the live reporting deadlines closed and still remember:
+    /// `(deadline set, subject id, closing time)` (version 2).
+    #[serde(default)]
+    deadlines_closed: Vec<(String, Arc<str>, i64)>,
 }
 
 /// A stable fingerprint of a signal's definition (not of where it is written).
@@ -164,6 +177,7 @@ impl Engine {
         signals.sort_by(|a, b| a.name.cmp(&b.name));
         let mut pending: Vec<&Queued> = self.pending.iter().map(|r| &r.0).collect();
         pending.sort();
+        let deadline_state = self.deadlines.as_ref().map(|d| d.snapshot_state());
         let snap = Snapshot {
             format: FORMAT.into(),
             version: VERSION,
@@ -220,7 +234,8 @@ impl Engine {
             workflow: self
                 .workflow()
                 .and_then(|wf| serde_json::to_value(wf.state()).ok()),
-            deadlines: self.deadlines.as_ref().map(|d| d.state()),
+            deadlines: deadline_state.as_ref().map(|d| (d.log.clone(), d.now)),
+            deadlines_closed: deadline_state.map(|d| d.closed).unwrap_or_default(),
         };
         serde_json::to_vec(&snap).unwrap_or_default()
     }
@@ -240,7 +255,7 @@ impl Engine {
             .get("version")
             .and_then(serde_json::Value::as_u64)
             .unwrap_or(0) as u32;
-        if found != VERSION {
+        if !(OLDEST_VERSION..=VERSION).contains(&found) {
             return Err(StateError::Version {
                 found,
                 expected: VERSION,
@@ -256,7 +271,17 @@ impl Engine {
                 ),
                 _ => None,
             };
-        let deadline_state = snap.deadlines.clone();
+        let deadlines = match (snap.deadlines.clone(), self.deadlines.as_ref()) {
+            (Some((log, now)), Some(d)) => Some(
+                d.restored(crate::assess::live::DeadlineState {
+                    log,
+                    now,
+                    closed: snap.deadlines_closed.clone(),
+                })
+                .map_err(|e| StateError::Corrupt(format!("deadline records: {e}")))?,
+            ),
+            _ => None,
+        };
         let mut report = RestoreReport::default();
         let index = |name: &str| self.program.signals.iter().position(|s| s.name == name);
         let mut restored = vec![false; self.signals.len()];
@@ -338,9 +363,8 @@ impl Engine {
             .collect();
         self.stats = snap.stats;
         self.last_sweep = snap.last_sweep;
-        if let (Some((log, now)), Some(d)) = (deadline_state, self.deadlines.as_mut()) {
-            d.restore(log, now)
-                .map_err(|e| StateError::Corrupt(format!("deadline records: {e}")))?;
+        if let (Some(restored), Some(d)) = (deadlines, self.deadlines.as_mut()) {
+            *d = restored;
         }
         if let (Some(w), Some(wf)) = (workflow, self.workflow_mut()) {
             wf.restore(w);

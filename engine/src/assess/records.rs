@@ -110,6 +110,42 @@ pub enum RecordError {
         /// Where it was first used.
         first: u64,
     },
+    /// Live deadlines: a report about a subject whose deadlines have closed
+    /// (see [`crate::assess::deadline::Tracker`]).
+    #[error(
+        "report `{report}` is about {kind} `{subject}`, whose `{deadlines}` reporting deadlines closed at {closed_at} ({retention} after its last report or deadline); live deadline tracking no longer takes reports about it (a batch `yingji assess` over the records still counts this one)"
+    )]
+    SubjectClosed {
+        /// The report's id.
+        report: Arc<str>,
+        /// The subject's kind (`accident`).
+        kind: Arc<str>,
+        /// The subject's id.
+        subject: Arc<str>,
+        /// The deadline set (`生产安全事故报送`).
+        deadlines: Arc<str>,
+        /// When the subject closed.
+        closed_at: Timestamp,
+        /// The retention, as policies write durations (`30d`).
+        retention: Arc<str>,
+    },
+    /// Live deadlines: a report about a subject not followed (never seen, or
+    /// closed and no longer remembered) that is older than the retention.
+    #[error(
+        "report `{report}` at {ts} is about `{subject}`, which live deadline tracking does not follow (not seen yet, or closed and forgotten), and is more than {retention} older than the stream ({now}); it could never be matched (a batch `yingji assess` over the records still counts it)"
+    )]
+    TooOld {
+        /// The report's id.
+        report: Arc<str>,
+        /// The subject id it names.
+        subject: Arc<str>,
+        /// The report's time.
+        ts: Timestamp,
+        /// The tracker's clock.
+        now: Timestamp,
+        /// The retention, as policies write durations (`30d`).
+        retention: Arc<str>,
+    },
 }
 
 /// A refused line.
