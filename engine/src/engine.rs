@@ -142,6 +142,9 @@ pub(crate) struct SignalRt {
     table_rows: FxHashMap<Arc<str>, u32>,
 }
 
+/// Released events kept for reuse as parse buffers.
+const SPARE_EVENTS: usize = 64;
+
 /// An event waiting in the reorder buffer, ordered by time and then by
 /// content (never by arrival), so shuffled input releases in one order.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -234,6 +237,12 @@ pub struct Engine {
     by_kind: Vec<Arc<[usize]>>,
     lets: Vec<Value>,
     scratch_event: Option<Event>,
+    /// Released events kept as parse buffers for [`Engine::push_line`]
+    /// (at most [`SPARE_EVENTS`]): a line moves its parsed event into the
+    /// reorder buffer instead of copying it.
+    spare_events: Vec<Event>,
+    /// Largest and smallest lateness over the run and every signal.
+    lateness_range: (i64, i64),
     pub(crate) config: Config,
     /// Largest event time seen.
     pub(crate) max_ts: Option<Timestamp>,
@@ -303,7 +312,7 @@ impl Engine {
             problem: e.to_string(),
         })?;
         let mut by_kind = vec![Vec::new(); program.kinds.len()];
-        let signals = program
+        let signals: Vec<SignalRt> = program
             .signals
             .iter()
             .enumerate()
@@ -339,6 +348,12 @@ impl Engine {
                 }
             })
             .collect();
+        let lateness_range = signals
+            .iter()
+            .map(|s| s.lateness_ms)
+            .fold((config.lateness_ms, config.lateness_ms), |(hi, lo), l| {
+                (hi.max(l), lo.min(l))
+            });
         let compiled = match config.idle_ttl_ms {
             None => crate::compiled::CompiledEngine::new(&program).ok(),
             Some(_) => None,
@@ -352,6 +367,8 @@ impl Engine {
             by_kind: by_kind.into_iter().map(Arc::from).collect(),
             lets: Vec::new(),
             scratch_event: None,
+            spare_events: Vec::new(),
+            lateness_range,
             config,
             max_ts: None,
             released: i64::MIN,
@@ -397,7 +414,9 @@ impl Engine {
         self.schema.parse(line, &self.program, seq)
     }
 
-    /// Parses and accepts one JSONL line; on error nothing changes.
+    /// Parses and accepts one JSONL line; on error nothing changes. Record
+    /// kinds that reporting deadlines follow are checked as records first (a
+    /// refused record changes nothing).
     pub fn push_line(
         &mut self,
         line: &str,
@@ -407,34 +426,53 @@ impl Engine {
         let mut ev = self
             .scratch_event
             .take()
+            .or_else(|| self.spare_events.pop())
             .unwrap_or_else(|| Event::empty(seq));
-        let r = match self.schema.parse_into(line, &self.program, seq, &mut ev) {
-            Ok(()) => self.push_checked(&ev, line, out),
-            Err(e) => Err(e.into()),
+        if let Err(e) = self.schema.parse_into(line, &self.program, seq, &mut ev) {
+            self.scratch_event = Some(ev);
+            return Err(e.into());
+        }
+        let record = match self.check_record(&ev, line) {
+            Ok(r) => r,
+            Err(e) => {
+                self.scratch_event = Some(ev);
+                return Err(e);
+            }
         };
-        self.scratch_event = Some(ev);
-        r
+        let seq = ev.seq;
+        let mut ev = Some(ev);
+        let r = self.push_owned(&mut ev, out);
+        // an event the reorder buffer did not take is the next line's buffer
+        self.scratch_event = ev;
+        r?;
+        self.observe_record(line, seq, record, out);
+        Ok(())
     }
 
-    /// Applies a parsed event; record kinds that reporting deadlines follow
-    /// are checked as records first (a refused record changes nothing).
-    fn push_checked(
-        &mut self,
+    /// A line of a kind reporting deadlines follow, checked as a record.
+    fn check_record(
+        &self,
         ev: &Event,
         line: &str,
-        out: &mut Vec<Output>,
-    ) -> Result<(), LineError> {
-        let record = match self.deadlines.as_ref() {
+    ) -> Result<Option<crate::assess::records::Record>, LineError> {
+        match self.deadlines.as_ref() {
             Some(d) if d.follows(&ev.kind_name) => {
-                Some(d.check(line, ev.seq).map_err(LineError::Record)?)
+                Ok(Some(d.check(line, ev.seq).map_err(LineError::Record)?))
             }
-            _ => None,
-        };
-        self.push(ev, out)?;
-        if let (Some(d), Some(r)) = (self.deadlines.as_mut(), record) {
-            d.observe(line, ev.seq, &r, out);
+            _ => Ok(None),
         }
-        Ok(())
+    }
+
+    fn observe_record(
+        &mut self,
+        line: &str,
+        seq: u64,
+        record: Option<crate::assess::records::Record>,
+        out: &mut Vec<Output>,
+    ) {
+        if let (Some(d), Some(r)) = (self.deadlines.as_mut(), record) {
+            d.observe(line, seq, &r, out);
+        }
     }
 
     /// Whether any signal listens to this event's kind.
@@ -445,10 +483,7 @@ impl Engine {
 
     /// The largest lateness any signal allows: what holds back release.
     fn max_lateness(&self) -> i64 {
-        self.signals
-            .iter()
-            .map(|s| s.lateness_ms)
-            .fold(self.config.lateness_ms, i64::max)
+        self.lateness_range.0
     }
 
     fn key_of(&self, sig: usize, ev: &Event) -> Result<Option<Arc<str>>, PushError> {
@@ -485,7 +520,29 @@ impl Engine {
     /// Accepts one event: buffers it until the watermark passes it, then
     /// applies it; emits whatever became due. On error nothing changes.
     pub fn push(&mut self, ev: &Event, out: &mut Vec<Output>) -> Result<(), PushError> {
-        self.push_inner(ev, out)?;
+        if let Some(skip) = self.accept(ev, out)? {
+            self.enqueue(ev.clone(), skip, out);
+        }
+        self.stats.accepted += 1;
+        Ok(())
+    }
+
+    /// [`Engine::push`] of an event the caller gives away: moved into the
+    /// reorder buffer instead of copied. `ev` is left `Some` when the buffer
+    /// did not take it (ignored, duplicate, late, or an error).
+    fn push_owned(
+        &mut self,
+        ev: &mut Option<Event>,
+        out: &mut Vec<Output>,
+    ) -> Result<(), PushError> {
+        let Some(e) = ev.as_ref() else {
+            return Ok(());
+        };
+        if let Some(skip) = self.accept(e, out)? {
+            if let Some(e) = ev.take() {
+                self.enqueue(e, skip, out);
+            }
+        }
         self.stats.accepted += 1;
         Ok(())
     }
@@ -548,7 +605,10 @@ impl Engine {
         self.workflow.as_mut()
     }
 
-    fn push_inner(&mut self, ev: &Event, out: &mut Vec<Output>) -> Result<(), PushError> {
+    /// Checks an event and handles everything short of buffering it; returns
+    /// the signals it is late for when it goes into the reorder buffer
+    /// (`None`: it does not). On error nothing changes.
+    fn accept(&mut self, ev: &Event, out: &mut Vec<Output>) -> Result<Option<Vec<u16>>, PushError> {
         // plans see every declared kind (acks, manual starts, awaited events)
         let for_plans = self.workflow.is_some() && ev.kind.is_some();
         let sigs = match ev.kind.and_then(|k| self.by_kind.get(usize::from(k))) {
@@ -556,7 +616,7 @@ impl Engine {
             _ if for_plans => Arc::from(Vec::new()),
             _ => {
                 self.stats.ignored += 1;
-                return Ok(());
+                return Ok(None);
             }
         };
         if let (Some(latest), Some(guard)) = (self.max_ts, self.config.max_ahead_ms) {
@@ -569,24 +629,30 @@ impl Engine {
             }
         }
         // keys are checked before anything changes
-        let mut first_key = None;
-        for &s in sigs.iter() {
-            let k = self.key_of(s, ev)?;
-            if first_key.is_none() {
-                first_key = k;
+        let first_key = match self.compiled.as_mut() {
+            Some(c) => c.check_keys(ev)?,
+            None => {
+                let mut first_key = None;
+                for &s in sigs.iter() {
+                    let k = self.key_of(s, ev)?;
+                    if first_key.is_none() {
+                        first_key = k;
+                    }
+                }
+                first_key
             }
-        }
+        };
         if let Some(id) = &ev.id {
             if self.seen_ids.contains_key(id) {
                 self.stats.duplicates += 1;
-                return Ok(());
+                return Ok(None);
             }
         }
         if self.config.dedupe_kind_key_ts {
             if let (Some(kind), Some(key)) = (ev.kind, first_key.clone()) {
                 if !self.seen_kkt.insert((kind, key, ev.ts.ms)) {
                     self.stats.duplicates += 1;
-                    return Ok(());
+                    return Ok(None);
                 }
             }
         }
@@ -599,7 +665,10 @@ impl Engine {
         // late for which signals?
         let latest = self.max_ts.map_or(ev.ts.ms, |m| m.ms);
         let mut skip = Vec::new();
-        for &s in sigs.iter() {
+        // an event at or after the latest time and the released mark is late for no signal
+        let maybe_late = ev.ts.ms < latest.saturating_sub(self.lateness_range.1.min(0))
+            || ev.ts.ms < self.released;
+        for &s in sigs.iter().filter(|_| maybe_late) {
             let lateness = self.signals.get(s).map_or(0, |r| r.lateness_ms);
             if ev.ts.ms < latest.saturating_sub(lateness) || ev.ts.ms < self.released {
                 skip.push(s as u16);
@@ -626,7 +695,7 @@ impl Engine {
                 // each key applies an event at the latest of its own time and the event's
                 c.push_skipping(ev, &[], |e, ch| out.push(e.output(ev, ch)))?;
                 self.stats.applied += 1;
-                return Ok(());
+                return Ok(None);
             }
             if apply {
                 // applied at each key's current time, right away
@@ -643,24 +712,26 @@ impl Engine {
                     }
                 }
                 self.stats.applied += 1;
-                return Ok(());
+                return Ok(None);
             }
             if skip.len() == sigs.len() && !for_plans {
-                return Ok(());
+                return Ok(None);
             }
         }
         if self.max_ts.is_none_or(|m| ev.ts.ms > m.ms) {
             self.max_ts = Some(ev.ts);
         }
-        self.pending.push(Reverse(Queued {
-            ev: ev.clone(),
-            skip,
-        }));
+        Ok(Some(skip))
+    }
+
+    /// Puts an accepted event into the reorder buffer and releases what the
+    /// watermark passed.
+    fn enqueue(&mut self, ev: Event, skip: Vec<u16>, out: &mut Vec<Output>) {
+        self.pending.push(Reverse(Queued { ev, skip }));
         let wm = self
             .max_ts
             .map_or(i64::MIN, |m| m.ms.saturating_sub(self.max_lateness()));
         self.release(wm, out);
-        Ok(())
     }
 
     /// End of stream: releases every buffered event and fires the absence
@@ -693,6 +764,9 @@ impl Engine {
                     if let Some(Reverse(q)) = self.pending.pop() {
                         self.released = self.released.max(q.ev.ts.ms);
                         self.apply_event(&q, out);
+                        if self.spare_events.len() < SPARE_EVENTS {
+                            self.spare_events.push(q.ev);
+                        }
                     }
                 }
                 (None, Some(_)) => self.fire_absence(out),

@@ -788,6 +788,37 @@ impl CompiledEngine {
         Ok(!self.targets.is_empty())
     }
 
+    /// Checks that every signal the event feeds can find its key, changing
+    /// no state (as the streaming engine does before it buffers an event);
+    /// returns the key of the first signal it feeds.
+    pub fn check_keys(&mut self, ev: &Event) -> Result<Option<Arc<str>>, PushError> {
+        let Some(kind) = ev.kind.and_then(|k| self.kinds.get(usize::from(k))) else {
+            return Ok(None);
+        };
+        if let Some(fi) = kind.single() {
+            let Some(bucket) = fi.bucket(ev.fields.get(usize::from(fi.field))) else {
+                return Ok(None);
+            };
+            if bucket.direct {
+                let first = bucket
+                    .signals
+                    .first()
+                    .and_then(|&s| self.hot.get(s as usize));
+                return Ok(first.and_then(|h| self.key_name(h.fixed_key)).cloned());
+            }
+        }
+        let mut candidates = std::mem::take(&mut self.candidates);
+        kind.candidates(&ev.fields, &mut candidates);
+        let checked = self.check(ev, &candidates);
+        self.candidates = candidates;
+        checked?;
+        Ok(self
+            .targets
+            .first()
+            .and_then(|&(_, k)| self.key_name(k))
+            .cloned())
+    }
+
     /// The state of every key of signal `signal` in the reference engine's
     /// form (for snapshots), in no particular order.
     pub fn export_keys(&self, signal: usize) -> Vec<(Arc<str>, crate::engine::KeyState)> {
