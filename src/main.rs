@@ -306,13 +306,13 @@ fn run(
     let flush_at_end = args.state.is_none() || args.final_;
     let save_every = args.save_every;
     rt.block_on(async move {
-        let source = if events.as_os_str() == "-" {
-            yingji::stream::lines(tokio::io::BufReader::new(tokio::io::stdin()))
+        let (source, read_error) = if events.as_os_str() == "-" {
+            yingji::stream::lines_checked(tokio::io::BufReader::new(tokio::io::stdin()))
         } else {
             let f = tokio::fs::File::open(events)
                 .await
                 .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", events.display())))?;
-            yingji::stream::lines(tokio::io::BufReader::with_capacity(1 << 16, f))
+            yingji::stream::lines_checked(tokio::io::BufReader::with_capacity(1 << 16, f))
         };
         let checkpoint: Option<(u64, yingji::stream::Checkpoint)> = state_path.clone().map(|p| {
             let save: yingji::stream::Checkpoint = Box::new(move |e: &yingji::Engine| {
@@ -377,6 +377,13 @@ fn run(
         }
         if let Some(p) = &state_path {
             save_state(p, &engine)?;
+        }
+        // everything read before a read error was processed, written and saved
+        if let Some((after, e)) = read_error.take() {
+            return Err(io::Error::new(
+                e.kind(),
+                format!("{name}: read error after line {after}: {e} (the outputs of the lines before it were written)"),
+            ));
         }
         let st = engine.stats();
         let accepted = st.accepted;

@@ -126,17 +126,62 @@ pub async fn run(
     engine
 }
 
-/// Lines of an async reader as `(line number, bytes)`, for [`run`].
+/// Where [`lines_checked`] leaves a read error: the stream of lines simply
+/// ends, and the caller asks here whether it ended because the input did.
+#[derive(Clone, Debug, Default)]
+pub struct ReadError(std::sync::Arc<std::sync::Mutex<Option<(u64, std::io::Error)>>>);
+
+impl ReadError {
+    /// The error that ended the stream, with the number of lines read before it.
+    pub fn take(&self) -> Option<(u64, std::io::Error)> {
+        self.0.lock().ok().and_then(|mut e| e.take())
+    }
+
+    fn set(&self, after: u64, e: std::io::Error) {
+        if let Ok(mut slot) = self.0.lock() {
+            *slot = Some((after, e));
+        }
+    }
+}
+
+/// Lines of an async reader as `(line number, bytes)`, for [`run`]; the
+/// stream ends at the end of the input or at the first read error, which is
+/// then in the returned [`ReadError`].
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// use futures::StreamExt;
+/// let (lines, err) = yingji::stream::lines_checked(&b"{}\n{}\n"[..]);
+/// assert_eq!(lines.count().await, 2);
+/// assert!(err.take().is_none());
+/// # }
+/// ```
+pub fn lines_checked<R: tokio::io::AsyncBufRead + Unpin + Send + 'static>(
+    reader: R,
+) -> (BoxStream<'static, (u64, Vec<u8>)>, ReadError) {
+    use tokio::io::AsyncBufReadExt;
+    let err = ReadError::default();
+    let slot = err.clone();
+    let split = reader.split(b'\n');
+    let stream = futures::stream::unfold((split, 0u64, slot), |(mut split, n, slot)| async move {
+        match split.next_segment().await {
+            Ok(Some(line)) => Some(((n + 1, line), (split, n + 1, slot))),
+            Ok(None) => None,
+            Err(e) => {
+                slot.set(n, e);
+                None
+            }
+        }
+    })
+    .boxed();
+    (stream, err)
+}
+
+/// Lines of an async reader as `(line number, bytes)`, for [`run`]; ends at
+/// the end of the input or at the first read error (use [`lines_checked`]
+/// to tell the two apart).
 pub fn lines<R: tokio::io::AsyncBufRead + Unpin + Send + 'static>(
     reader: R,
 ) -> BoxStream<'static, (u64, Vec<u8>)> {
-    use tokio::io::AsyncBufReadExt;
-    let split = reader.split(b'\n');
-    futures::stream::unfold((split, 0u64), |(mut split, n)| async move {
-        match split.next_segment().await {
-            Ok(Some(line)) => Some(((n + 1, line), (split, n + 1))),
-            Ok(None) | Err(_) => None,
-        }
-    })
-    .boxed()
+    lines_checked(reader).0
 }

@@ -274,3 +274,15 @@ fn a_damaged_state_file_is_refused_unless_starting_fresh() {
         "saved atomically in the current format"
     );
 }
+
+#[test]
+fn a_read_error_fails_the_run_and_names_the_input() {
+    // a directory opens but cannot be read: before, the run ended quietly as if the input were empty
+    let o = yingji(&["run", "policies", "--events", "samples"]);
+    assert_eq!(o.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("samples: read error after line 0: Is a directory"),
+        "{err}"
+    );
+}
