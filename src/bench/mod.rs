@@ -8,6 +8,7 @@
 //! script with the same rules; [`Checksum`] condenses a run's level changes
 //! so that runs can be checked equal before any figure is reported.
 
+pub mod chains;
 pub mod cli;
 pub mod native;
 pub mod rhai_leg;
@@ -45,6 +46,26 @@ pub enum ParamError {
         keys: usize,
         /// Limit.
         max: usize,
+    },
+    /// More chains than the chains generator names.
+    #[error("--chains {chains} is more than this workload supports ({max})")]
+    TooManyChains {
+        /// Chains asked for.
+        chains: usize,
+        /// Limit.
+        max: usize,
+    },
+    /// Too few events for every chain to run once.
+    #[error(
+        "--events {events} is too few for --chains {chains}: every chain needs up to 3 events per round (start, answer, stand-down), so at least {min}"
+    )]
+    TooFewEvents {
+        /// Events asked for.
+        events: usize,
+        /// Chains asked for.
+        chains: usize,
+        /// The fewest events that run every chain once.
+        min: usize,
     },
     /// The generated definitions did not load (a bug in the generator).
     #[error("generated definitions were rejected: {0}")]
