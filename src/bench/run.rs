@@ -1,7 +1,7 @@
 //! Running a workload through yingji and its baselines, and the report.
 
 use super::native::{NativeThresholds, NativeWindows};
-use super::rhai_leg::RhaiThresholds;
+use super::rhai_leg::{Form, RhaiThresholds};
 use super::{Checksum, ParamError, Workload};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
@@ -93,6 +93,10 @@ pub struct Report {
     pub ratio_vs_native: f64,
     /// rhai / yingji.
     pub rhai_over_yingji: Option<f64>,
+    /// rhai with one statement per rule (see [`Form::Rules`]): ns per event, or null.
+    pub rhai_rules_ns_per_event: Option<f64>,
+    /// That form's ns/event over yingji's.
+    pub rhai_rules_over_yingji: Option<f64>,
     /// Per-event latency, median (ns; includes the clock read).
     pub p50_ns: u64,
     /// Per-event latency, 99th percentile (ns).
@@ -225,6 +229,40 @@ fn check(what: &'static str, yingji: Checksum, baseline: Checksum) -> Result<(),
     }
 }
 
+/// Runs the first `n` events through the rhai script in `form`; checks its
+/// checksum against yingji's on that prefix; returns ns per event.
+fn run_rhai(
+    w: &Workload,
+    form: Form,
+    n: usize,
+    yingji_prefix: Checksum,
+    opts: &Options,
+) -> Result<f64, BenchError> {
+    let mut rhai = RhaiThresholds::new(w, form)?;
+    let mut rsum = Checksum::default();
+    let label = match form {
+        Form::Ladders => "rhai (ladders)",
+        Form::Rules => "rhai (rules)",
+    };
+    let pb = bar(n, opts.progress, label);
+    let t = Instant::now();
+    for (i, ev) in w.events.iter().take(n).enumerate() {
+        let (k, v) = key_and_value(w, i);
+        rhai.push(ev.seq, k, v, &mut rsum)?;
+        if i % 256 == 0 {
+            pb.inc(256);
+        }
+    }
+    let rt = t.elapsed();
+    pb.finish_and_clear();
+    let what = match form {
+        Form::Ladders => "yingji vs rhai ladders (prefix)",
+        Form::Rules => "yingji vs rhai rules (prefix)",
+    };
+    check(what, yingji_prefix, rsum)?;
+    Ok(rt.as_nanos() as f64 / n as f64)
+}
+
 /// Runs a workload through yingji, the reference engine, the native baseline and (thresholds) rhai.
 pub fn run(w: &Workload, params: serde_json::Value, opts: &Options) -> Result<Report, BenchError> {
     let n = w.events.len();
@@ -271,22 +309,10 @@ pub fn run(w: &Workload, params: serde_json::Value, opts: &Options) -> Result<Re
     }
 
     let mut rhai_ns = None;
+    let mut rhai_rules_ns = None;
     if rhai_n > 0 {
-        let mut rhai = RhaiThresholds::new(w)?;
-        let mut rsum = Checksum::default();
-        let pb = bar(rhai_n, opts.progress, "rhai");
-        let t = Instant::now();
-        for (i, ev) in w.events.iter().take(rhai_n).enumerate() {
-            let (k, v) = key_and_value(w, i);
-            rhai.push(ev.seq, k, v, &mut rsum)?;
-            if i % 256 == 0 {
-                pb.inc(256);
-            }
-        }
-        let rt = t.elapsed();
-        pb.finish_and_clear();
-        check("yingji vs rhai (prefix)", prefix_sum, rsum)?;
-        rhai_ns = Some(rt.as_nanos() as f64 / rhai_n as f64);
+        rhai_ns = Some(run_rhai(w, Form::Ladders, rhai_n, prefix_sum, opts)?);
+        rhai_rules_ns = Some(run_rhai(w, Form::Rules, rhai_n, prefix_sum, opts)?);
         if rhai_n < n {
             notes.push(format!("rhai run on the first {rhai_n} of {n} events; its ns/event is per event of that prefix"));
         }
@@ -327,6 +353,8 @@ pub fn run(w: &Workload, params: serde_json::Value, opts: &Options) -> Result<Re
         rhai_events: rhai_n,
         ratio_vs_native: yingji_ns / native_ns.max(f64::MIN_POSITIVE),
         rhai_over_yingji: rhai_ns.map(|r| r / yingji_ns.max(f64::MIN_POSITIVE)),
+        rhai_rules_ns_per_event: rhai_rules_ns,
+        rhai_rules_over_yingji: rhai_rules_ns.map(|r| r / yingji_ns.max(f64::MIN_POSITIVE)),
         p50_ns: p50,
         p99_ns: p99,
         compile_ms: compile_time.as_secs_f64() * 1e3,
@@ -356,10 +384,21 @@ pub struct JsonlReport {
     pub schema_parse_ns_per_line: f64,
     /// Parse + compiled evaluation (what `yingji run` does, less output writing).
     pub parse_and_eval_ns_per_line: f64,
-    /// Parse + reference engine (`Engine::push_line`).
+    /// Parse + the streaming engine with no allowed lateness
+    /// (`Engine::push_line`: reorder buffer, duplicates, outputs built).
     pub reference_push_line_ns_per_line: f64,
     /// parse_and_eval / schema_parse.
     pub end_to_end_over_parse: f64,
+    /// Reading the lines from a file and parsing them, nothing else.
+    pub file_parse_ns_per_line: f64,
+    /// `yingji run` end to end on that file: streaming API, default
+    /// lateness (5 min), every output written as JSON.
+    pub yingji_run_ns_per_line: f64,
+    /// yingji_run / file_parse: the issue's "end-to-end `yingji run` ≤ 2×
+    /// the time to parse the same file".
+    pub yingji_run_over_parse: f64,
+    /// Outputs the run wrote.
+    pub yingji_run_outputs: u64,
     /// Whether the compiled and reference runs agreed.
     pub checksums_equal: bool,
 }
@@ -464,6 +503,8 @@ pub fn run_jsonl(w: &Workload) -> Result<JsonlReport, BenchError> {
         }
     }
     check("compiled vs reference (JSONL)", sum, rsum)?;
+    let e2e = super::e2e::end_to_end(w)?;
+    check("compiled vs yingji run (JSONL file)", sum, e2e.changes)?;
     Ok(JsonlReport {
         workload: "jsonl".into(),
         events: lines.len(),
@@ -474,6 +515,136 @@ pub fn run_jsonl(w: &Workload) -> Result<JsonlReport, BenchError> {
         parse_and_eval_ns_per_line: parse_eval,
         reference_push_line_ns_per_line: reference_push,
         end_to_end_over_parse: parse_eval / schema_parse.max(f64::MIN_POSITIVE),
+        file_parse_ns_per_line: e2e.parse_ns_per_line,
+        yingji_run_ns_per_line: e2e.run_ns_per_line,
+        yingji_run_over_parse: e2e.run_ns_per_line / e2e.parse_ns_per_line.max(f64::MIN_POSITIVE),
+        yingji_run_outputs: e2e.outputs,
         checksums_equal: true,
+    })
+}
+
+/// Runs the `chains` workload: the streaming [`Engine`] with the generated
+/// signal and plan (what `yingji run` does with plans, less JSON), and the
+/// hand-written [`NativeChains`](super::chains::NativeChains) baseline; their
+/// records must agree before any figure is reported. rhai is not run.
+pub fn run_chains(
+    w: &super::chains::ChainsWorkload,
+    params: serde_json::Value,
+    opts: &Options,
+) -> Result<Report, BenchError> {
+    use super::chains::{NativeChains, Record, Tally, engine_state_bytes};
+    let n = w.events.len();
+    let event_err = |ev: &Event, e: yingji_engine::PushError| BenchError::Event {
+        seq: ev.seq,
+        why: e.to_string(),
+    };
+    // compile (timed): parse the signal, the plan and the roster, build the engine
+    let t = Instant::now();
+    let defs = w.definitions()?;
+    let mut eng = defs
+        .engine()
+        .map_err(|e| BenchError::Compile(e.to_string()))?;
+    let compile_time = t.elapsed();
+
+    // one timed run; each push is also timed on its own for the percentiles
+    // (a clock read is tens of ns, an event here tens of µs)
+    let pb = bar(n, opts.progress, "yingji chains");
+    let mut tally = Tally::default();
+    let mut out = Vec::new();
+    let mut lat = Vec::with_capacity(n.min(opts.latency_events));
+    let t = Instant::now();
+    for chunk in w.events.chunks(CHUNK) {
+        for ev in chunk {
+            let te = Instant::now();
+            let r = eng.push(ev, &mut out);
+            if lat.len() < opts.latency_events {
+                lat.push(te.elapsed().as_nanos() as u64);
+            }
+            r.map_err(|e| event_err(ev, e))?;
+            for o in out.drain(..) {
+                tally.output(&o);
+            }
+        }
+        pb.inc(chunk.len() as u64);
+    }
+    eng.flush(&mut out);
+    for o in out.drain(..) {
+        tally.output(&o);
+    }
+    let yingji_time = t.elapsed();
+    pb.finish_and_clear();
+    let state_bytes = engine_state_bytes(&eng);
+    let instances = eng.workflow().map_or(0, |wf| wf.state().instances.len());
+    drop(eng);
+
+    let mut native = NativeChains::new(w);
+    let mut ntally = Tally::default();
+    let t = Instant::now();
+    for (ev, input) in w.events.iter().zip(&w.inputs) {
+        native.push(ev.ts.ms, black_box(input), &mut ntally);
+    }
+    native.finish(&mut ntally);
+    let native_time = t.elapsed();
+    check("yingji vs native (chains)", tally.sum, ntally.sum)?;
+
+    let lat_n = lat.len();
+    let (p50, p99) = percentiles(lat);
+
+    let o = &w.outcomes;
+    let notes = vec![
+        "yingji: the streaming Engine (signal on the compiled kernel, then the plan runtime), pre-parsed events, default settings (5 min lateness), flush included".to_string(),
+        format!("p50/p99 over the first {lat_n} pushes of the timed run (a push may release several buffered events)"),
+        format!(
+            "{} chains started over {} rounds: {} answered in time, {} after one escalation, {} after two, {} never, {} too late",
+            o.total(),
+            w.rounds,
+            o.in_time,
+            o.after_one_escalation,
+            o.after_two_escalations,
+            o.never,
+            o.too_late
+        ),
+        format!(
+            "records: {} notify, {} escalated, {} acked, {} rejected, {} unanswered, {} closed, {} level changes",
+            tally.count(Record::Notify),
+            tally.count(Record::Escalated),
+            tally.count(Record::Acked),
+            tally.count(Record::Rejected),
+            tally.count(Record::Unanswered),
+            tally.count(Record::Closed),
+            tally.count(Record::Level)
+        ),
+        format!(
+            "state per chain is per village; the plan runtime keeps all {instances} instances it started, so it grows with the stream ({:.0} B per instance)",
+            state_bytes as f64 / instances.max(1) as f64
+        ),
+        "rhai not run: a fair rhai leg needs the whole chain state machine and timer heap written in rhai".to_string(),
+    ];
+    let ns = |d: Duration, k: usize| d.as_nanos() as f64 / k.max(1) as f64;
+    let yingji_ns = ns(yingji_time, n);
+    let native_ns = ns(native_time, n);
+    Ok(Report {
+        workload: "chains".into(),
+        params,
+        events: n,
+        changes: tally.sum.changes,
+        yingji_ns_per_event: yingji_ns,
+        yingji_events_per_s: 1e9 / yingji_ns.max(f64::MIN_POSITIVE),
+        reference_ns_per_event: None,
+        native_ns_per_event: native_ns,
+        rhai_ns_per_event: None,
+        rhai_events: 0,
+        ratio_vs_native: yingji_ns / native_ns.max(f64::MIN_POSITIVE),
+        rhai_over_yingji: None,
+        rhai_rules_ns_per_event: None,
+        rhai_rules_over_yingji: None,
+        p50_ns: p50,
+        p99_ns: p99,
+        compile_ms: compile_time.as_secs_f64() * 1e3,
+        peak_rss_bytes: peak_rss_bytes(),
+        state_bytes_per_key: state_bytes as f64 / w.chains.max(1) as f64,
+        native_state_bytes_per_key: Some(native.state_bytes() as f64 / w.chains.max(1) as f64),
+        checksums_equal: true,
+        notes,
     })
 }
