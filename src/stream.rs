@@ -79,7 +79,16 @@ pub async fn run(
     tx: Sender<Item>,
     mut options: Options,
 ) -> Engine {
-    let mut merged = select_all(sources);
+    // one source needs no merging (select_all polls through a FuturesUnordered per line)
+    let mut merged: BoxStream<'static, (u64, Vec<u8>)> = if sources.len() == 1 {
+        let mut sources = sources;
+        match sources.pop() {
+            Some(only) => only,
+            None => futures::stream::empty().boxed(),
+        }
+    } else {
+        select_all(sources).boxed()
+    };
     let mut out = Vec::new();
     let mut n = 0u64;
     while let Some((seq, raw)) = merged.next().await {

@@ -18,8 +18,8 @@ use crate::value::{Fixed, Level, Value};
 use crate::window::{WindowLayout, WindowState};
 use rustc_hash::{FxHashMap, FxHashSet};
 use serde::{Deserialize, Serialize};
-use std::cmp::{Ordering, Reverse};
-use std::collections::{BTreeSet, BinaryHeap};
+use std::cmp::Ordering;
+use std::collections::BTreeSet;
 use std::sync::Arc;
 
 /// Why an event could not be applied.
@@ -248,7 +248,7 @@ pub struct Engine {
     pub(crate) max_ts: Option<Timestamp>,
     /// Everything at or before this has been released.
     pub(crate) released: i64,
-    pub(crate) pending: BinaryHeap<Reverse<Queued>>,
+    pub(crate) pending: crate::reorder::Reorder,
     pub(crate) seen_ids: FxHashMap<Arc<str>, i64>,
     pub(crate) seen_kkt: FxHashSet<(KindId, Arc<str>, i64)>,
     /// `(deadline, signal, key)` of every absence timer.
@@ -372,7 +372,7 @@ impl Engine {
             config,
             max_ts: None,
             released: i64::MIN,
-            pending: BinaryHeap::new(),
+            pending: crate::reorder::Reorder::default(),
             seen_ids: FxHashMap::default(),
             seen_kkt: FxHashSet::default(),
             workflow: None,
@@ -727,7 +727,7 @@ impl Engine {
     /// Puts an accepted event into the reorder buffer and releases what the
     /// watermark passed.
     fn enqueue(&mut self, ev: Event, skip: Vec<u16>, out: &mut Vec<Output>) {
-        self.pending.push(Reverse(Queued { ev, skip }));
+        self.pending.push(Queued { ev, skip });
         let wm = self
             .max_ts
             .map_or(i64::MIN, |m| m.ms.saturating_sub(self.max_lateness()));
@@ -752,16 +752,12 @@ impl Engine {
     /// as on time).
     fn release(&mut self, wm: i64, out: &mut Vec<Output>) {
         loop {
-            let next_ev = self
-                .pending
-                .peek()
-                .map(|q| q.0.ev.ts.ms)
-                .filter(|&t| t <= wm);
+            let next_ev = self.pending.next_time().filter(|&t| t <= wm);
             let next_timer = self.absence.first().map(|t| t.0).filter(|&d| d < wm);
             match (next_ev, next_timer) {
                 (Some(t), Some(d)) if d < t => self.fire_absence(out),
                 (Some(_), _) => {
-                    if let Some(Reverse(q)) = self.pending.pop() {
+                    if let Some(q) = self.pending.pop() {
                         self.released = self.released.max(q.ev.ts.ms);
                         self.apply_event(&q, out);
                         if self.spare_events.len() < SPARE_EVENTS {

@@ -14,6 +14,7 @@ pub mod eval;
 pub mod event;
 pub mod ir;
 pub mod output;
+mod reorder;
 pub mod script;
 pub mod state;
 pub mod time;

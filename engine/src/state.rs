@@ -28,8 +28,6 @@ use crate::ir::SignalDef;
 use crate::time::Timestamp;
 use crate::value::Value;
 use serde::{Deserialize, Serialize};
-use std::cmp::Reverse;
-use std::collections::BinaryHeap;
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 
@@ -175,7 +173,7 @@ impl Engine {
             })
             .collect();
         signals.sort_by(|a, b| a.name.cmp(&b.name));
-        let mut pending: Vec<&Queued> = self.pending.iter().map(|r| &r.0).collect();
+        let mut pending: Vec<&Queued> = self.pending.iter().collect();
         pending.sort();
         let deadline_state = self.deadlines.as_ref().map(|d| d.snapshot_state());
         let snap = Snapshot {
@@ -307,7 +305,7 @@ impl Engine {
                 _ => report.reset.push(s.name),
             }
         }
-        let mut pending = BinaryHeap::new();
+        let mut pending = crate::reorder::Reorder::default();
         for p in snap.pending {
             let mut fields = vec![Value::Null; self.schema.field_count()];
             for (name, v) in p.fields {
@@ -324,7 +322,7 @@ impl Engine {
                 .iter()
                 .filter_map(|n| index(n).map(|i| i as u16))
                 .collect();
-            pending.push(Reverse(Queued {
+            pending.push(Queued {
                 ev: Event {
                     ts: p.ts,
                     kind: self.schema.kind(&p.kind),
@@ -334,7 +332,7 @@ impl Engine {
                     seq: p.seq,
                 },
                 skip,
-            }));
+            });
         }
         // everything validated: now replace the state (held by the reference path from here on)
         self.compiled = None;
