@@ -168,22 +168,82 @@ impl ReadError {
 pub fn lines_checked<R: tokio::io::AsyncBufRead + Unpin + Send + 'static>(
     reader: R,
 ) -> (BoxStream<'static, (u64, Vec<u8>)>, ReadError) {
-    use tokio::io::AsyncBufReadExt;
     let err = ReadError::default();
-    let slot = err.clone();
-    let split = reader.split(b'\n');
-    let stream = futures::stream::unfold((split, 0u64, slot), |(mut split, n, slot)| async move {
-        match split.next_segment().await {
-            Ok(Some(line)) => Some(((n + 1, line), (split, n + 1, slot))),
-            Ok(None) => None,
-            Err(e) => {
-                slot.set(n, e);
-                None
+    let stream = Lines {
+        reader,
+        n: 0,
+        partial: Vec::new(),
+        err: err.clone(),
+        done: false,
+    };
+    (stream.boxed(), err)
+}
+
+/// The stream behind [`lines_checked`]: lines found with `memchr` in the
+/// reader's own buffer and copied out once (a line split across two reads
+/// is gathered in `partial`).
+struct Lines<R> {
+    reader: R,
+    n: u64,
+    partial: Vec<u8>,
+    err: ReadError,
+    done: bool,
+}
+
+impl<R: tokio::io::AsyncBufRead + Unpin> futures::Stream for Lines<R> {
+    type Item = (u64, Vec<u8>);
+
+    fn poll_next(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Self::Item>> {
+        use std::task::Poll;
+        let this = self.get_mut();
+        if this.done {
+            return Poll::Ready(None);
+        }
+        loop {
+            let mut reader = std::pin::Pin::new(&mut this.reader);
+            let available = match reader.as_mut().poll_fill_buf(cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(Err(e)) => {
+                    this.err.set(this.n, e);
+                    this.done = true;
+                    return Poll::Ready(None);
+                }
+                Poll::Ready(Ok(b)) => b,
+            };
+            if available.is_empty() {
+                // end of input: a last line without a newline still counts
+                this.done = true;
+                if this.partial.is_empty() {
+                    return Poll::Ready(None);
+                }
+                this.n += 1;
+                return Poll::Ready(Some((this.n, std::mem::take(&mut this.partial))));
+            }
+            match memchr::memchr(b'\n', available) {
+                Some(i) => {
+                    let line = match available.get(..i) {
+                        Some(head) if this.partial.is_empty() => head.to_vec(),
+                        Some(head) => {
+                            this.partial.extend_from_slice(head);
+                            std::mem::take(&mut this.partial)
+                        }
+                        None => std::mem::take(&mut this.partial),
+                    };
+                    reader.consume(i + 1);
+                    this.n += 1;
+                    return Poll::Ready(Some((this.n, line)));
+                }
+                None => {
+                    let len = available.len();
+                    this.partial.extend_from_slice(available);
+                    reader.consume(len);
+                }
             }
         }
-    })
-    .boxed();
-    (stream, err)
+    }
 }
 
 /// Lines of an async reader as `(line number, bytes)`, for [`run`]; ends at
@@ -193,4 +253,38 @@ pub fn lines<R: tokio::io::AsyncBufRead + Unpin + Send + 'static>(
     reader: R,
 ) -> BoxStream<'static, (u64, Vec<u8>)> {
     lines_checked(reader).0
+}
+
+#[cfg(test)]
+#[allow(clippy::expect_used, reason = "test")]
+mod tests {
+    use super::*;
+
+    fn read_all(input: &'static [u8], capacity: usize) -> Vec<(u64, Vec<u8>)> {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .expect("runtime");
+        rt.block_on(async {
+            let (lines, err) = lines_checked(tokio::io::BufReader::with_capacity(capacity, input));
+            let got: Vec<_> = lines.collect().await;
+            assert!(err.take().is_none());
+            got
+        })
+    }
+
+    #[test]
+    fn lines_are_split_the_same_whatever_the_read_size() {
+        let input: &[u8] = b"first\n\nthird line, longer than a buffer\r\nlast without newline";
+        let expected: Vec<(u64, Vec<u8>)> = vec![
+            (1, b"first".to_vec()),
+            (2, b"".to_vec()),
+            (3, b"third line, longer than a buffer\r".to_vec()),
+            (4, b"last without newline".to_vec()),
+        ];
+        for capacity in [1, 2, 3, 7, 64, 1 << 16] {
+            assert_eq!(read_all(input, capacity), expected, "buffer of {capacity}");
+        }
+        assert_eq!(read_all(b"a\n", 1), vec![(1, b"a".to_vec())]);
+        assert!(read_all(b"", 4).is_empty());
+    }
 }

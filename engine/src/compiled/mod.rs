@@ -968,7 +968,7 @@ impl CompiledEngine {
         }
         self.lets.clear();
         for l in &sig.lets {
-            let v = expr::eval(
+            let v = expr::eval_fast(
                 l,
                 &Cx {
                     fields: &ev.fields,
@@ -994,7 +994,7 @@ impl CompiledEngine {
             Levels::Rules(rules) => {
                 let mut mask = 0u8;
                 for (i, r) in rules.iter().enumerate() {
-                    if expr::eval(r, &cx).is_true() {
+                    if expr::eval_fast(r, &cx).is_true() {
                         mask |= 1 << i;
                     }
                 }
