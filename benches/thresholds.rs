@@ -28,9 +28,10 @@ fn bench(c: &mut Criterion) {
     });
     g.bench_function("reference", |b| {
         b.iter(|| {
-            let Ok(mut eng) = yingji::Engine::new(w.program.clone()) else {
+            let Ok(eng) = yingji::Engine::new(w.program.clone()) else {
                 return 0;
             };
+            let mut eng = eng.reference_evaluator();
             let mut out = Vec::new();
             for ev in &w.events {
                 let _ = eng.push(ev, &mut out);

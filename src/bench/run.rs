@@ -290,8 +290,9 @@ pub fn run(w: &Workload, params: serde_json::Value, opts: &Options) -> Result<Re
 
     // the reference engine on a prefix, as a second opinion and for scale
     let ref_n = n.min(200_000);
-    let mut reference =
-        Engine::new(w.program.clone()).map_err(|e| BenchError::Compile(e.to_string()))?;
+    let mut reference = Engine::new(w.program.clone())
+        .map_err(|e| BenchError::Compile(e.to_string()))?
+        .reference_evaluator();
     let mut out = Vec::new();
     let t = Instant::now();
     for ev in w.events.iter().take(ref_n) {
