@@ -1,6 +1,6 @@
 //! Emergency plans and responsibility chains (叫应) as workflows.
 //!
-//! A [`PlanSet`](ir::PlanSet) holds plans, chains and the roster. Each plan
+//! A [`PlanSet`] holds plans, chains and the roster. Each plan
 //! compiles to a `petgraph` graph ([`graph::PlanGraph`]) that validation
 //! analyses and [`export`] draws as the 应急处置流程图 (DOT, Mermaid).
 //! [`runtime::WorkflowRuntime`] runs every instance (one per plan and area),
@@ -10,6 +10,7 @@ pub mod export;
 pub mod graph;
 pub mod ir;
 pub mod out;
+pub mod roster;
 pub mod runtime;
 
 pub use ir::PlanSet;

@@ -18,10 +18,49 @@
 //! already seen is applied at the later time.
 //!
 //! Timers live in a binary heap (logarithmic per timer); a timer made obsolete
-//! (its tier answered, its step left) is dropped when it surfaces.
+//! (its tier answered, its step left, its instance closed) is dropped when it
+//! surfaces.
+//!
+//! # Cost per event
+//!
+//! Nothing an event, a timer or a level change does scans all instances, all
+//! areas or the whole roster: people are looked up by role and area in a
+//! [`RosterIndex`] built once; open instances and per-area counts are hash
+//! maps keyed by area; call references are a hash map; instances awaiting an
+//! event kind are indexed by kind and area; and who has an unanswered call is
+//! indexed by person (for acks without a reference). So the cost of an event
+//! does not grow with the number of chains running.
+//!
+//! # Closed instances are compacted
+//!
+//! An instance is held (in [`WorkflowState::instances`]) while it is open.
+//! When it closes, it is compacted as soon as the call that closed it returns
+//! ([`WorkflowRuntime::on_event`], [`WorkflowRuntime::on_output`] or
+//! [`WorkflowRuntime::advance`]): only what a later input can still refer to
+//! is kept, so that every later output is exactly what it would have been
+//! had the instance been kept whole:
+//!
+//! - each of its call references, with the byte length of the instance id it
+//!   starts with and its plan and step: a later ack carrying it is rejected as
+//!   `closed` naming that instance and step (the reference text plus ≈ 45
+//!   bytes of table entry; the whole instance took ≈ 1.2 KB). These are kept
+//!   for as long as the runtime runs, because an answer may come at any time;
+//!   they are what still grows with the length of the stream;
+//! - the ids of people it left with an unanswered call: a later ack without a
+//!   reference from such a person, when they have no open call, is rejected as
+//!   `closed` (this set is bounded by the roster).
+//!
+//! Its timers are no longer looked at when they surface (a closed instance's
+//! timers never fired anyway), and nothing else refers to a closed instance:
+//! level changes, awaited events and manual starts only reach open ones, and
+//! its number is never reused. [`WorkflowRuntime::instance`] therefore finds
+//! open instances only.
 //!
 //! All mutable state is in [`WorkflowState`], which is serialisable for
-//! snapshots.
+//! snapshots. Its `layout` says how it is written: snapshots written before
+//! compaction existed (no `layout`, read as 0: every instance ever started,
+//! numbered by position) are read and compacted on restore; a layout newer
+//! than [`LAYOUT`] is refused when the state is read.
 
 use crate::event::Event;
 use crate::ir::{FieldDef, FieldId, KindDef, Program};
@@ -36,8 +75,9 @@ use crate::workflow::out::{
     AckReject, AckRejected, Acked, Cause, Escalated, Head, Measure, Notify, PlanClosed,
     PlanStarted, ResponseDeclared, TimedOut, Unanswered, VerifyStage,
 };
-use rustc_hash::FxHashMap;
-use serde::{Deserialize, Serialize};
+use crate::workflow::roster::RosterIndex;
+use rustc_hash::{FxHashMap, FxHashSet};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::sync::Arc;
@@ -171,6 +211,11 @@ pub struct CallRun {
 /// One running (or closed) plan instance.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Instance {
+    /// The instance's number in this runtime: how many instances were started
+    /// before it. Timers and call references name instances by it; it is never
+    /// reused.
+    #[serde(default)]
+    pub no: u32,
     /// `plan@area#n`.
     pub id: Arc<str>,
     /// Index of the plan.
@@ -213,25 +258,250 @@ struct Timer {
     kind: TimerKind,
 }
 
+/// The layout of [`WorkflowState`] this build writes: 1 = open instances only,
+/// closed ones compacted, instances numbered by [`Instance::no`]. (0: every
+/// instance ever started, numbered by position; read and compacted on restore.)
+pub const LAYOUT: u32 = 1;
+
+/// What is kept of a call reference of a compacted (closed) instance: enough
+/// to reject a later ack exactly as it was rejected while the instance was kept.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+struct ClosedRef(
+    /// Byte length of the instance id the reference starts with.
+    u32,
+    /// The instance's plan.
+    u32,
+    /// The notify step that made the call.
+    StepIdx,
+);
+
 /// Everything that changes while the runtime runs (serialisable for snapshots).
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct WorkflowState {
-    /// Every instance started, open or closed.
+    /// How this state is written ([`LAYOUT`]; 0 when absent: written before
+    /// compaction existed). A newer layout is refused when read.
+    #[serde(default, deserialize_with = "known_layout")]
+    layout: u32,
+    /// The instances held: every open instance (a closed one is compacted when
+    /// the call that closed it returns). Written in start order.
+    #[serde(serialize_with = "by_number")]
     pub instances: Vec<Instance>,
-    /// Open instance per `plan idx` and area.
-    open: Vec<(usize, Arc<str>, u32)>,
-    /// How many instances each plan and area has had.
-    counts: Vec<(usize, Arc<str>, u32)>,
+    /// The number the next instance gets.
+    #[serde(default)]
+    next_no: u32,
+    /// Open instance per area: `(plan idx, instance number)`. Written as
+    /// `[plan, area, number]` in start order.
+    #[serde(with = "area_rows_by_number")]
+    open: FxHashMap<Arc<str>, Vec<(usize, u32)>>,
+    /// How many instances each area has had, per plan: `(plan idx, count)`.
+    /// Written as `[plan, area, count]` ordered by plan and area.
+    #[serde(with = "area_rows_by_key")]
+    counts: FxHashMap<Arc<str>, Vec<(usize, u32)>>,
     timers: BinaryHeap<Reverse<Timer>>,
     timer_seq: u64,
     /// The clock: the latest event time seen.
     pub now_ms: i64,
     /// Offset of the latest event (for printing timer times).
     offset_min: i16,
-    /// Call reference → (instance, run).
+    /// Call reference → (instance number, run) of held instances.
+    #[serde(serialize_with = "sorted_map")]
     refs: FxHashMap<Arc<str>, (u32, u32)>,
+    /// Call references of compacted instances.
+    #[serde(default, serialize_with = "sorted_map")]
+    closed_refs: FxHashMap<Arc<str>, ClosedRef>,
+    /// People a compacted instance left with an unanswered call.
+    #[serde(default, serialize_with = "sorted_set")]
+    closed_unanswered: FxHashSet<Arc<str>>,
     /// Current warning levels: (signal, area) → key → level.
     levels: LevelTable,
+}
+
+fn known_layout<'de, D: Deserializer<'de>>(d: D) -> Result<u32, D::Error> {
+    let v = u32::deserialize(d)?;
+    if v > LAYOUT {
+        return Err(serde::de::Error::custom(format!(
+            "plan state layout {v} is newer than this build reads ({LAYOUT})"
+        )));
+    }
+    Ok(v)
+}
+
+fn by_number<S: Serializer>(v: &[Instance], s: S) -> Result<S::Ok, S::Error> {
+    let mut sorted: Vec<&Instance> = v.iter().collect();
+    sorted.sort_by_key(|i| i.no);
+    s.collect_seq(sorted)
+}
+
+fn sorted_map<K, V, S>(m: &FxHashMap<K, V>, s: S) -> Result<S::Ok, S::Error>
+where
+    K: Serialize + Ord,
+    V: Serialize,
+    S: Serializer,
+{
+    let mut sorted: Vec<(&K, &V)> = m.iter().collect();
+    sorted.sort_by(|a, b| a.0.cmp(b.0));
+    s.collect_map(sorted)
+}
+
+fn sorted_set<S: Serializer>(m: &FxHashSet<Arc<str>>, s: S) -> Result<S::Ok, S::Error> {
+    let mut sorted: Vec<&Arc<str>> = m.iter().collect();
+    sorted.sort();
+    s.collect_seq(sorted)
+}
+
+/// Rows of an area table flattened to `[plan, area, value]` triples (the form
+/// snapshots have always used).
+type AreaRows = FxHashMap<Arc<str>, Vec<(usize, u32)>>;
+
+fn flatten_rows(m: &AreaRows) -> Vec<(usize, &Arc<str>, u32)> {
+    m.iter()
+        .flat_map(|(a, row)| row.iter().map(move |(p, v)| (*p, a, *v)))
+        .collect()
+}
+
+fn unflatten_rows(rows: Vec<(usize, Arc<str>, u32)>) -> AreaRows {
+    let mut m: AreaRows = FxHashMap::default();
+    for (p, a, v) in rows {
+        m.entry(a).or_default().push((p, v));
+    }
+    m
+}
+
+mod area_rows_by_number {
+    use super::{AreaRows, flatten_rows, unflatten_rows};
+    use serde::{Deserialize, Deserializer, Serializer};
+    use std::sync::Arc;
+
+    pub fn serialize<S: Serializer>(m: &AreaRows, s: S) -> Result<S::Ok, S::Error> {
+        let mut rows = flatten_rows(m);
+        rows.sort_by_key(|r| r.2);
+        s.collect_seq(rows)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<AreaRows, D::Error> {
+        Ok(unflatten_rows(Vec::<(usize, Arc<str>, u32)>::deserialize(
+            d,
+        )?))
+    }
+}
+
+mod area_rows_by_key {
+    use super::{AreaRows, flatten_rows, unflatten_rows};
+    use serde::{Deserialize, Deserializer, Serializer};
+    use std::sync::Arc;
+
+    pub fn serialize<S: Serializer>(m: &AreaRows, s: S) -> Result<S::Ok, S::Error> {
+        let mut rows = flatten_rows(m);
+        rows.sort();
+        s.collect_seq(rows)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<AreaRows, D::Error> {
+        Ok(unflatten_rows(Vec::<(usize, Arc<str>, u32)>::deserialize(
+            d,
+        )?))
+    }
+}
+
+/// Lookups derived from [`WorkflowState`] (rebuilt on restore, not written).
+#[derive(Debug, Default)]
+struct Derived {
+    /// Instance number → position in [`WorkflowState::instances`].
+    pos: FxHashMap<u32, usize>,
+    /// How many instances are open.
+    open: usize,
+    /// Event kind → area → numbers of instances that entered a step awaiting
+    /// that kind there (checked against the instance when used).
+    awaiting: FxHashMap<Arc<str>, FxHashMap<Arc<str>, Vec<u32>>>,
+    /// Person → (instance number, run) of held runs where they have an
+    /// unanswered call.
+    unanswered: FxHashMap<Arc<str>, FxHashSet<(u32, u32)>>,
+    /// Instances closed during the current call, compacted when it returns.
+    closing: Vec<u32>,
+}
+
+/// Texts records carry, shared instead of built per record.
+#[derive(Debug, Default)]
+struct Names {
+    /// Plan names.
+    plans: Vec<Arc<str>>,
+    /// Step ids per plan.
+    steps: Vec<Vec<Arc<str>>>,
+    /// Chain names.
+    chains: Vec<Arc<str>>,
+    /// Per chain and tier, what its timer waits for (`叫应 tier 1 (县防汛负责人) 5m`).
+    tier_timers: Vec<Vec<Arc<str>>>,
+    /// Roles named by chains and steps.
+    roles: FxHashMap<String, Arc<str>>,
+    /// The empty text.
+    empty: Arc<str>,
+}
+
+impl Names {
+    fn new(set: &PlanSet) -> Names {
+        Names {
+            plans: set.plans.iter().map(|p| arc(&p.name)).collect(),
+            steps: set
+                .plans
+                .iter()
+                .map(|p| p.steps.iter().map(|s| arc(&s.id)).collect())
+                .collect(),
+            chains: set.chains.iter().map(|c| arc(&c.name)).collect(),
+            tier_timers: set
+                .chains
+                .iter()
+                .map(|ch| {
+                    ch.tiers
+                        .iter()
+                        .enumerate()
+                        .map(|(t, tier)| {
+                            arc(&format!(
+                                "{} tier {} ({}) {}",
+                                ch.name,
+                                t + 1,
+                                tier.role,
+                                format_duration(tier.timeout_ms)
+                            ))
+                        })
+                        .collect()
+                })
+                .collect(),
+            roles: set
+                .chains
+                .iter()
+                .flat_map(|ch| {
+                    ch.tiers
+                        .iter()
+                        .map(|t| t.role.as_str())
+                        .chain(ch.fallback.iter().map(String::as_str))
+                })
+                .chain(set.plans.iter().flat_map(|p| {
+                    p.steps.iter().filter_map(|s| match &s.kind {
+                        StepKind::NotifyRole { role } => Some(role.as_str()),
+                        _ => None,
+                    })
+                }))
+                .map(|r| (r.to_string(), arc(r)))
+                .collect(),
+            empty: arc(""),
+        }
+    }
+
+    fn role(&self, r: &str) -> Arc<str> {
+        self.roles.get(r).cloned().unwrap_or_else(|| arc(r))
+    }
+
+    fn plan(&self, p: usize) -> Arc<str> {
+        self.plans.get(p).unwrap_or(&self.empty).clone()
+    }
+
+    fn step(&self, p: usize, s: StepIdx) -> Arc<str> {
+        self.steps
+            .get(p)
+            .and_then(|v| v.get(usize::from(s)))
+            .unwrap_or(&self.empty)
+            .clone()
+    }
 }
 
 /// Where the effect of a change starts.
@@ -245,8 +515,10 @@ struct Ctx {
 #[derive(Debug)]
 pub struct WorkflowRuntime {
     set: Arc<PlanSet>,
-    /// Area → parent.
-    parents: FxHashMap<String, String>,
+    /// People by role and area.
+    roster: Arc<RosterIndex>,
+    /// Shared texts of plans, steps and chains.
+    names: Arc<Names>,
     stations: FxHashMap<String, String>,
     /// Field names by slot, and the slots the runtime reads.
     fields: Vec<Arc<str>>,
@@ -256,6 +528,7 @@ pub struct WorkflowRuntime {
     /// Area fields of the latest event, for the level changes it causes.
     last_areas: (u64, Vec<(FieldId, Arc<str>)>),
     state: WorkflowState,
+    derived: Derived,
 }
 
 fn arc(s: &str) -> Arc<str> {
@@ -288,19 +561,19 @@ impl WorkflowRuntime {
             }
         }
         WorkflowRuntime {
-            parents: set
-                .roster
-                .areas
-                .iter()
-                .filter_map(|a| a.parent.clone().map(|p| (a.name.clone(), p)))
-                .collect(),
+            roster: Arc::new(RosterIndex::new(&set)),
+            names: Arc::new(Names::new(&set)),
             stations: set.roster.stations.iter().cloned().collect(),
             fields: program.fields.iter().map(|f| arc(f)).collect(),
             slot,
             area_fields,
             last_areas: (0, Vec::new()),
             set: Arc::new(set),
-            state: WorkflowState::default(),
+            state: WorkflowState {
+                layout: LAYOUT,
+                ..WorkflowState::default()
+            },
+            derived: Derived::default(),
         }
     }
 
@@ -314,19 +587,101 @@ impl WorkflowRuntime {
         &self.state
     }
 
-    /// Replaces the state with a snapshot taken from a runtime over the same plans.
+    /// Replaces the state with a snapshot taken from a runtime over the same
+    /// plans. A state written before compaction existed (layout 0) has its
+    /// instances numbered by position and its closed instances compacted;
+    /// what it then holds is what this runtime would hold had it run the
+    /// same stream.
     pub fn restore(&mut self, state: WorkflowState) {
         self.state = state;
+        if self.state.layout == 0 {
+            for (n, inst) in self.state.instances.iter_mut().enumerate() {
+                inst.no = n as u32;
+            }
+            self.state.next_no = self.state.instances.len() as u32;
+            self.state.layout = LAYOUT;
+        }
+        let after_last = self
+            .state
+            .instances
+            .iter()
+            .map(|i| i.no.saturating_add(1))
+            .max()
+            .unwrap_or(0);
+        self.state.next_no = self.state.next_no.max(after_last);
+        self.rebuild_derived();
+        self.compact();
+    }
+
+    /// Rebuilds every lookup [`Derived`] holds from the state.
+    fn rebuild_derived(&mut self) {
+        let mut d = Derived::default();
+        let open: FxHashSet<u32> = self
+            .state
+            .open
+            .values()
+            .flat_map(|row| row.iter().map(|(_, n)| *n))
+            .collect();
+        d.open = open.len();
+        for (p, inst) in self.state.instances.iter().enumerate() {
+            d.pos.insert(inst.no, p);
+            if inst.at.is_none() || self.open_of(inst.plan, &inst.area) != Some(inst.no) {
+                // closed, or not where an open instance is found: compacted
+                d.closing.push(inst.no);
+            }
+            let step = self
+                .set
+                .plans
+                .get(inst.plan)
+                .and_then(|plan| plan.steps.get(usize::from(inst.at?)));
+            if let Some(StepKind::Wait {
+                until: WaitFor::Event(k),
+                ..
+            }) = step.map(|s| &s.kind)
+            {
+                d.awaiting
+                    .entry(arc(k))
+                    .or_default()
+                    .entry(inst.area.clone())
+                    .or_default()
+                    .push(inst.no);
+            }
+            for (ri, run) in inst.runs.iter().enumerate() {
+                for c in run.calls.iter().filter(|c| c.acked.is_none()) {
+                    d.unanswered
+                        .entry(c.person.clone())
+                        .or_default()
+                        .insert((inst.no, ri as u32));
+                }
+            }
+        }
+        self.derived = d;
     }
 
     /// Number of open instances.
     pub fn open_instances(&self) -> usize {
-        self.state.open.len()
+        self.derived.open
     }
 
-    /// The instance with this id.
+    /// Number of instances held: the open ones (closed instances are
+    /// compacted when the call that closed them returns; see the module docs).
+    pub fn held_instances(&self) -> usize {
+        self.state.instances.len()
+    }
+
+    /// Number of call references of closed (compacted) instances remembered,
+    /// so that late acks carrying them are rejected as `closed`.
+    pub fn closed_refs(&self) -> usize {
+        self.state.closed_refs.len()
+    }
+
+    /// The open instance with this id (closed instances are compacted).
     pub fn instance(&self, id: &str) -> Option<&Instance> {
-        self.state.instances.iter().find(|i| i.id.as_ref() == id)
+        self.state
+            .instances
+            .iter()
+            .filter(|i| i.id.as_ref() == id)
+            .min_by_key(|i| i.no)
     }
 
     /// Number of timers pending (obsolete ones included until they surface).
@@ -334,8 +689,70 @@ impl WorkflowRuntime {
         self.state.timers.len()
     }
 
-    /// Fires every timer due strictly before `now_ms`, then moves the clock there.
+    /// Approximate heap bytes of the state: instances, their runs and calls,
+    /// call references (also those of compacted instances), timers, counts,
+    /// levels and the lookups derived from them. Shared texts (ids, names) are
+    /// counted once per holder, so this is an upper bound.
+    pub fn state_bytes(&self) -> usize {
+        use std::mem::size_of;
+        // a hash table entry: the entry, a control byte, at 7/8 load
+        fn table<T>(n: usize) -> usize {
+            n * (size_of::<T>() + 1) * 8 / 7
+        }
+        let text = |s: &str| s.len() + 2 * size_of::<usize>();
+        let st = &self.state;
+        let mut bytes = st.instances.capacity() * size_of::<Instance>();
+        for i in &st.instances {
+            bytes += text(&i.id) + text(&i.area);
+            bytes += i.runs.capacity() * size_of::<CallRun>();
+            bytes += i.last_event.capacity() * size_of::<(Arc<str>, Value)>();
+            for r in &i.runs {
+                bytes += text(&r.call_ref);
+                bytes += r.calls.capacity() * size_of::<Call>();
+                bytes += r.tier_answered.capacity();
+            }
+        }
+        bytes += table::<(Arc<str>, (u32, u32))>(st.refs.len());
+        bytes += table::<(Arc<str>, ClosedRef)>(st.closed_refs.len());
+        bytes += st.closed_refs.keys().map(|k| text(k)).sum::<usize>();
+        bytes += table::<Arc<str>>(st.closed_unanswered.len());
+        for m in [&st.open, &st.counts] {
+            bytes += table::<(Arc<str>, Vec<(usize, u32)>)>(m.len());
+            bytes += m
+                .iter()
+                .map(|(a, row)| text(a) + row.capacity() * size_of::<(usize, u32)>())
+                .sum::<usize>();
+        }
+        bytes += st.timers.capacity() * size_of::<Reverse<Timer>>();
+        for (signal, areas) in &st.levels {
+            bytes += text(signal) + table::<(Arc<str>, FxHashMap<Arc<str>, Level>)>(areas.len());
+            for keys in areas.values() {
+                bytes += table::<(Arc<str>, Level)>(keys.len());
+            }
+        }
+        let d = &self.derived;
+        bytes += table::<(u32, usize)>(d.pos.len());
+        bytes += table::<(Arc<str>, FxHashSet<(u32, u32)>)>(d.unanswered.len());
+        bytes += d
+            .unanswered
+            .values()
+            .map(|runs| table::<(u32, u32)>(runs.len()))
+            .sum::<usize>();
+        for areas in d.awaiting.values() {
+            bytes += table::<(Arc<str>, Vec<u32>)>(areas.len());
+            bytes += areas.values().map(|v| v.capacity() * 4).sum::<usize>();
+        }
+        bytes
+    }
+
+    /// Fires every timer due strictly before `now_ms`, then moves the clock
+    /// there. Instances this closes are compacted before it returns.
     pub fn advance(&mut self, now_ms: i64, out: &mut Vec<Output>) {
+        self.fire_due(now_ms, out);
+        self.compact();
+    }
+
+    fn fire_due(&mut self, now_ms: i64, out: &mut Vec<Output>) {
         while let Some(Reverse(t)) = self.state.timers.peek().copied() {
             if t.due >= now_ms {
                 break;
@@ -348,22 +765,28 @@ impl WorkflowRuntime {
 
     /// Applies one input event: fires due timers, then handles acks, manual
     /// starts and awaited events. Events of other kinds only move the clock
-    /// (and remember the area fields their level changes need).
+    /// (and remember the area fields their level changes need). Instances
+    /// this closes are compacted before it returns.
     pub fn on_event(&mut self, ev: &Event, out: &mut Vec<Output>) {
+        self.apply_event(ev, out);
+        self.compact();
+    }
+
+    fn apply_event(&mut self, ev: &Event, out: &mut Vec<Output>) {
         self.state.offset_min = ev.ts.offset_min;
-        self.advance(ev.ts.ms, out);
+        self.fire_due(ev.ts.ms, out);
         let ts = Timestamp {
             ms: self.state.now_ms,
             offset_min: ev.ts.offset_min,
         };
-        let areas = self
-            .area_fields
-            .values()
-            .filter_map(|&f| match ev.fields.get(usize::from(f)) {
+        let mut areas = std::mem::take(&mut self.last_areas.1);
+        areas.clear();
+        areas.extend(self.area_fields.values().filter_map(
+            |&f| match ev.fields.get(usize::from(f)) {
                 Some(Value::Str(s)) => Some((f, s.clone())),
                 _ => None,
-            })
-            .collect();
+            },
+        ));
         self.last_areas = (ev.seq, areas);
         let ctx = Ctx {
             ts,
@@ -394,10 +817,83 @@ impl WorkflowRuntime {
         }
     }
 
-    /// Reacts to an output of the signals: a level change starts or wakes instances.
+    /// Reacts to an output of the signals: a level change starts or wakes
+    /// instances. Instances this closes are compacted before it returns.
     pub fn on_output(&mut self, o: &Output, out: &mut Vec<Output>) {
         let Output::LevelChanged(c) = o else { return };
         self.on_level(c, out);
+        self.compact();
+    }
+
+    /// Compacts the instances closed since the last call (see the module docs).
+    fn compact(&mut self) {
+        if self.derived.closing.is_empty() {
+            return;
+        }
+        let closing = std::mem::take(&mut self.derived.closing);
+        for no in closing {
+            let Some(p) = self.derived.pos.remove(&no) else {
+                continue;
+            };
+            if p >= self.state.instances.len() {
+                continue;
+            }
+            let inst = self.state.instances.swap_remove(p);
+            if let Some(moved) = self.state.instances.get(p) {
+                self.derived.pos.insert(moved.no, p);
+            }
+            // a closed instance leaves no open entry; one restored from an
+            // inconsistent snapshot might
+            if let Some(row) = self.state.open.get_mut(&inst.area) {
+                let before = row.len();
+                row.retain(|(_, n)| *n != no);
+                self.derived.open = self.derived.open.saturating_sub(before - row.len());
+                if row.is_empty() {
+                    self.state.open.remove(&inst.area);
+                }
+            }
+            for (ri, run) in inst.runs.iter().enumerate() {
+                let here = (no, ri as u32);
+                if self.state.refs.get(&run.call_ref) == Some(&here) {
+                    self.state.refs.remove(&run.call_ref);
+                    let cut = if run.call_ref.starts_with(inst.id.as_ref()) {
+                        inst.id.len() as u32
+                    } else {
+                        u32::MAX
+                    };
+                    self.state.closed_refs.insert(
+                        run.call_ref.clone(),
+                        ClosedRef(cut, inst.plan as u32, run.step),
+                    );
+                }
+                for c in run.calls.iter().filter(|c| c.acked.is_none()) {
+                    if let Some(set) = self.derived.unanswered.get_mut(&c.person) {
+                        set.remove(&here);
+                        if set.is_empty() {
+                            self.derived.unanswered.remove(&c.person);
+                        }
+                    }
+                    self.state.closed_unanswered.insert(c.person.clone());
+                }
+            }
+            for areas in self.derived.awaiting.values_mut() {
+                if let Some(v) = areas.get_mut(&inst.area) {
+                    v.retain(|n| *n != no);
+                    if v.is_empty() {
+                        areas.remove(&inst.area);
+                    }
+                }
+            }
+            self.derived.awaiting.retain(|_, areas| !areas.is_empty());
+        }
+    }
+
+    fn inst(&self, no: u32) -> Option<&Instance> {
+        self.state.instances.get(*self.derived.pos.get(&no)?)
+    }
+
+    fn inst_mut(&mut self, no: u32) -> Option<&mut Instance> {
+        held_mut(&mut self.state, &self.derived, no)
     }
 
     fn str_field(&self, ev: &Event, name: &str) -> Option<Arc<str>> {
@@ -420,9 +916,10 @@ impl WorkflowRuntime {
     fn open_of(&self, plan: usize, area: &str) -> Option<u32> {
         self.state
             .open
+            .get(area)?
             .iter()
-            .find(|(p, a, _)| *p == plan && a.as_ref() == area)
-            .map(|(_, _, i)| *i)
+            .find(|(p, _)| *p == plan)
+            .map(|(_, n)| *n)
     }
 
     fn area_of(&self, c: &LevelChange) -> Arc<str> {
@@ -477,20 +974,27 @@ impl WorkflowRuntime {
     }
 
     fn on_awaited(&mut self, kind: &str, ev: &Event, ctx: &Ctx, out: &mut Vec<Output>) {
+        let Some(by_area) = self.derived.awaiting.get(kind) else {
+            return;
+        };
         let area = self.str_field(ev, AREA_FIELD);
+        let mut candidates: Vec<u32> = match &area {
+            Some(a) => by_area.get(a.as_ref()).cloned().unwrap_or_default(),
+            None => by_area.values().flatten().copied().collect(),
+        };
+        // open instances in start order, as they were always visited
+        candidates.sort_unstable();
+        candidates.dedup();
         let set = self.set.clone();
-        let waiting: Vec<u32> = self
-            .state
-            .open
-            .iter()
-            .map(|(_, _, i)| *i)
+        let waiting: Vec<u32> = candidates
+            .into_iter()
             .filter(|&i| {
-                let Some(inst) = self.state.instances.get(i as usize) else {
+                let Some(inst) = self.inst(i) else {
                     return false;
                 };
                 let at = inst.at.and_then(|s| set.plans.get(inst.plan)?.steps.get(usize::from(s)));
                 let awaits = matches!(at.map(|s| &s.kind), Some(StepKind::Wait { until: WaitFor::Event(k), .. }) if k == kind);
-                awaits && area.as_ref().is_none_or(|a| *a == inst.area)
+                awaits && self.is_open(i) && area.as_ref().is_none_or(|a| *a == inst.area)
             })
             .collect();
         if waiting.is_empty() {
@@ -498,11 +1002,55 @@ impl WorkflowRuntime {
         }
         let fields = self.event_fields(ev);
         for i in waiting {
-            if let Some(inst) = self.state.instances.get_mut(i as usize) {
+            if let Some(inst) = self.inst_mut(i) {
                 inst.last_event = fields.clone();
             }
             self.proceed(i, ctx, out);
         }
+    }
+
+    /// Remembers that instance `i` entered a step awaiting events of `kind`.
+    fn note_awaiting(&mut self, kind: &str, i: u32) {
+        let Some(area) = self.inst(i).map(|x| x.area.clone()) else {
+            return;
+        };
+        let row = match self.derived.awaiting.get_mut(kind) {
+            Some(by_area) => by_area.entry(area).or_default(),
+            None => self
+                .derived
+                .awaiting
+                .entry(arc(kind))
+                .or_default()
+                .entry(area)
+                .or_default(),
+        };
+        if !row.contains(&i) {
+            row.push(i);
+        }
+    }
+
+    /// The instance id and step id a rejected ack names.
+    fn names_of(&self, (i, r): (u32, u32)) -> Option<(Arc<str>, Arc<str>)> {
+        let inst = self.inst(i)?;
+        let run = inst.runs.get(r as usize)?;
+        self.set
+            .plans
+            .get(inst.plan)?
+            .steps
+            .get(usize::from(run.step))?;
+        Some((inst.id.clone(), self.names.step(inst.plan, run.step)))
+    }
+
+    /// The instance id and step id of a compacted instance's call reference.
+    fn closed_names(&self, call_ref: &str, c: ClosedRef) -> Option<(Arc<str>, Arc<str>)> {
+        let ClosedRef(cut, plan, step) = c;
+        let id = call_ref.get(..usize::try_from(cut).ok()?)?;
+        self.set
+            .plans
+            .get(usize::try_from(plan).ok()?)?
+            .steps
+            .get(usize::from(step))?;
+        Some((arc(id), self.names.step(plan as usize, step)))
     }
 
     fn reject(
@@ -510,21 +1058,11 @@ impl WorkflowRuntime {
         ev: &Event,
         person: Arc<str>,
         r: Option<Arc<str>>,
-        at: Option<(u32, u32)>,
+        names: Option<(Arc<str>, Arc<str>)>,
         reason: AckReject,
         out: &mut Vec<Output>,
     ) {
-        let (instance, step) = match at.and_then(|(i, r)| {
-            let inst = self.state.instances.get(i as usize)?;
-            let run = inst.runs.get(r as usize)?;
-            let step = self
-                .set
-                .plans
-                .get(inst.plan)?
-                .steps
-                .get(usize::from(run.step))?;
-            Some((inst.id.clone(), arc(&step.id)))
-        }) {
+        let (instance, step) = match names {
             Some((i, s)) => (Some(i), Some(s)),
             None => (None, None),
         };
@@ -542,12 +1080,12 @@ impl WorkflowRuntime {
         }));
     }
 
+    /// Whether instance `inst` is open: held and not closed. (A held
+    /// instance is in [`WorkflowState::open`] exactly while its step is set:
+    /// `start` and `close` change both, and a restore compacts any instance
+    /// that is not.)
     fn is_open(&self, inst: u32) -> bool {
-        self.state
-            .instances
-            .get(inst as usize)
-            .is_some_and(|i| i.at.is_some())
-            && self.state.open.iter().any(|(_, _, i)| *i == inst)
+        self.inst(inst).is_some_and(|i| i.at.is_some())
     }
 
     fn on_ack(&mut self, ev: &Event, ctx: &Ctx, out: &mut Vec<Output>) {
@@ -558,6 +1096,17 @@ impl WorkflowRuntime {
         let target = match &r {
             Some(r) => match self.state.refs.get(r).copied() {
                 None => {
+                    if let Some(&c) = self.state.closed_refs.get(r) {
+                        let names = self.closed_names(r, c);
+                        return self.reject(
+                            ev,
+                            person,
+                            Some(r.clone()),
+                            names,
+                            AckReject::Closed,
+                            out,
+                        );
+                    }
                     return self.reject(
                         ev,
                         person,
@@ -572,20 +1121,15 @@ impl WorkflowRuntime {
             None => {
                 // no reference: the person's single open, unanswered call
                 let mut open = Vec::new();
-                let mut closed = false;
-                for (ii, inst) in self.state.instances.iter().enumerate() {
-                    for (ri, run) in inst.runs.iter().enumerate() {
-                        if run
-                            .calls
-                            .iter()
-                            .any(|c| c.person == person && c.acked.is_none())
-                        {
-                            if self.is_open(ii as u32) {
-                                open.push((ii as u32, ri as u32));
-                            } else {
-                                closed = true;
-                            }
+                let mut closed = self.state.closed_unanswered.contains(&person);
+                for &(ii, ri) in self.derived.unanswered.get(&person).into_iter().flatten() {
+                    if self.is_open(ii) {
+                        open.push((ii, ri));
+                        if open.len() > 1 {
+                            break; // ambiguous whatever else there is
                         }
+                    } else {
+                        closed = true;
                     }
                 }
                 match open.as_slice() {
@@ -599,12 +1143,11 @@ impl WorkflowRuntime {
             }
         };
         if !self.is_open(target.0) {
-            return self.reject(ev, person, r, Some(target), AckReject::Closed, out);
+            let names = self.names_of(target);
+            return self.reject(ev, person, r, names, AckReject::Closed, out);
         }
         let Some(run) = self
-            .state
-            .instances
-            .get(target.0 as usize)
+            .inst(target.0)
             .and_then(|i| i.runs.get(target.1 as usize))
         else {
             return self.reject(ev, person, r, None, AckReject::UnknownCall, out);
@@ -617,13 +1160,15 @@ impl WorkflowRuntime {
             .map(|(i, _)| i)
             .collect();
         if mine.is_empty() {
-            return self.reject(ev, person, r, Some(target), AckReject::UnknownPerson, out);
+            let names = self.names_of(target);
+            return self.reject(ev, person, r, names, AckReject::UnknownPerson, out);
         }
         if mine
             .iter()
             .all(|&i| run.calls.get(i).is_some_and(|c| c.acked.is_some()))
         {
-            return self.reject(ev, person, r, Some(target), AckReject::Duplicate, out);
+            let names = self.names_of(target);
+            return self.reject(ev, person, r, names, AckReject::Duplicate, out);
         }
         self.ack(target, &mine, &person, ctx, out);
         self.resume(target.0, ctx, out);
@@ -638,12 +1183,20 @@ impl WorkflowRuntime {
         out: &mut Vec<Output>,
     ) {
         let set = self.set.clone();
-        let Some(inst) = self.state.instances.get_mut(ii as usize) else {
+        let names = self.names.clone();
+        if let Some(runs) = self.derived.unanswered.get_mut(person) {
+            // every call of this person in the run is answered below
+            runs.remove(&(ii, ri));
+            if runs.is_empty() {
+                self.derived.unanswered.remove(person);
+            }
+        }
+        let Some(inst) = held_mut(&mut self.state, &self.derived, ii) else {
             return;
         };
-        let Some(plan) = set.plans.get(inst.plan) else {
+        if set.plans.get(inst.plan).is_none() {
             return;
-        };
+        }
         let Some(run) = inst.runs.get_mut(ri as usize) else {
             return;
         };
@@ -689,15 +1242,12 @@ impl WorkflowRuntime {
         };
         let answers_chain = !was && run.answered;
         let call_ref = run.call_ref.clone();
-        let step = plan
-            .steps
-            .get(usize::from(run.step))
-            .map_or("", |s| s.id.as_str());
+        let step = names.step(inst.plan, run.step);
         if let Some(s) = inst.stages.get_mut(2) {
             s.get_or_insert(ctx.ts);
         }
         out.push(Output::Acked(Acked {
-            head: head(&plan.name, inst, step, ctx),
+            head: head(names.plan(inst.plan), inst, step, ctx),
             person: person.clone(),
             call_ref,
             tier,
@@ -734,23 +1284,24 @@ impl WorkflowRuntime {
     ) {
         let set = self.set.clone();
         let Some(plan) = set.plans.get(p) else { return };
-        let n = match self
-            .state
-            .counts
-            .iter_mut()
-            .find(|(q, a, _)| *q == p && *a == area)
-        {
+        let row = match self.state.counts.get_mut(&area) {
+            Some(row) => row,
+            None => self.state.counts.entry(area.clone()).or_default(),
+        };
+        let n = match row.iter_mut().find(|(q, _)| *q == p) {
             Some(c) => {
-                c.2 += 1;
-                c.2
+                c.1 += 1;
+                c.1
             }
             None => {
-                self.state.counts.push((p, area.clone(), 1));
+                row.push((p, 1));
                 1
             }
         };
-        let idx = self.state.instances.len() as u32;
+        let idx = self.state.next_no;
+        self.state.next_no = idx.saturating_add(1);
         let inst = Instance {
+            no: idx,
             id: arc(&format!("{}@{}#{n}", plan.name, area)),
             plan: p,
             area: area.clone(),
@@ -761,24 +1312,23 @@ impl WorkflowRuntime {
             runs: Vec::new(),
             last_event,
         };
-        let step = plan
-            .steps
-            .get(usize::from(plan.start))
-            .map_or("", |s| s.id.as_str());
+        let step = self.names.step(p, plan.start);
         out.push(Output::PlanStarted(PlanStarted {
-            head: head(&plan.name, &inst, step, ctx),
+            head: head(self.names.plan(p), &inst, step, ctx),
             trigger: arc(&trigger),
             level,
         }));
+        self.derived.pos.insert(idx, self.state.instances.len());
         self.state.instances.push(inst);
-        self.state.open.push((p, area, idx));
+        self.state.open.entry(area).or_default().push((p, idx));
+        self.derived.open += 1;
         self.run(idx, ctx, out);
     }
 
     /// Wakes an instance blocked on a condition or an answer.
     fn resume(&mut self, i: u32, ctx: &Ctx, out: &mut Vec<Output>) {
         let set = self.set.clone();
-        let Some(inst) = self.state.instances.get(i as usize) else {
+        let Some(inst) = self.inst(i) else {
             return;
         };
         let Some(plan) = set.plans.get(inst.plan) else {
@@ -804,7 +1354,7 @@ impl WorkflowRuntime {
     /// Leaves the current step by its `next` transition.
     fn proceed(&mut self, i: u32, ctx: &Ctx, out: &mut Vec<Output>) {
         let set = self.set.clone();
-        let next = self.state.instances.get(i as usize).and_then(|inst| {
+        let next = self.inst(i).and_then(|inst| {
             set.plans
                 .get(inst.plan)?
                 .steps
@@ -815,7 +1365,7 @@ impl WorkflowRuntime {
             Some(n) => self.goto(i, n, ctx, out),
             None => {
                 // a last step with nowhere to go: the instance parks (validation reports this)
-                if let Some(inst) = self.state.instances.get_mut(i as usize) {
+                if let Some(inst) = held_mut(&mut self.state, &self.derived, i) {
                     inst.token += 1;
                 }
             }
@@ -823,7 +1373,7 @@ impl WorkflowRuntime {
     }
 
     fn goto(&mut self, i: u32, to: StepIdx, ctx: &Ctx, out: &mut Vec<Output>) {
-        if let Some(inst) = self.state.instances.get_mut(i as usize) {
+        if let Some(inst) = held_mut(&mut self.state, &self.derived, i) {
             inst.at = Some(to);
             inst.token += 1;
         }
@@ -901,7 +1451,7 @@ impl WorkflowRuntime {
     }
 
     fn holds(&self, i: u32, c: &Cond) -> bool {
-        let Some(inst) = self.state.instances.get(i as usize) else {
+        let Some(inst) = self.inst(i) else {
             return false;
         };
         let Some(plan) = self.set.plans.get(inst.plan) else {
@@ -913,9 +1463,10 @@ impl WorkflowRuntime {
     /// Executes steps from the current one until the instance waits or closes.
     fn run(&mut self, i: u32, ctx: &Ctx, out: &mut Vec<Output>) {
         let set = self.set.clone();
-        let mut declared: Vec<(Arc<str>, Arc<str>, Response)> = Vec::new();
+        let names = self.names.clone();
+        let mut declared: Vec<(usize, Arc<str>, Arc<str>, Response)> = Vec::new();
         for _ in 0..STEP_BUDGET {
-            let Some(inst) = self.state.instances.get(i as usize) else {
+            let Some(inst) = self.inst(i) else {
                 return;
             };
             let Some(plan) = set.plans.get(inst.plan) else {
@@ -925,7 +1476,7 @@ impl WorkflowRuntime {
             let Some(step) = plan.steps.get(usize::from(at)) else {
                 break;
             };
-            let h = head(&plan.name, inst, &step.id, ctx);
+            let h = head(names.plan(inst.plan), inst, names.step(inst.plan, at), ctx);
             match &step.kind {
                 StepKind::NotifyChain { chain } => {
                     self.start_run(i, at, Some(*chain), None, ctx, out);
@@ -961,8 +1512,8 @@ impl WorkflowRuntime {
                         from: inst.response,
                         warning,
                     }));
-                    declared.push((inst.id.clone(), inst.area.clone(), *level));
-                    if let Some(inst) = self.state.instances.get_mut(i as usize) {
+                    declared.push((inst.plan, inst.id.clone(), inst.area.clone(), *level));
+                    if let Some(inst) = held_mut(&mut self.state, &self.derived, i) {
                         inst.response = *level;
                         if let Some(s) = inst.stages.get_mut(1) {
                             s.get_or_insert(ctx.ts);
@@ -1011,7 +1562,10 @@ impl WorkflowRuntime {
                             false
                         }
                         WaitFor::Cond(c) => self.eval(inst, plan, c),
-                        WaitFor::Event(_) => false,
+                        WaitFor::Event(k) => {
+                            self.note_awaiting(k, i);
+                            false
+                        }
                     };
                     if !done {
                         if let (Some(t), false) =
@@ -1037,13 +1591,13 @@ impl WorkflowRuntime {
             }
         }
         // response levels declared here may start other plans in the same area
-        for (from, area, level) in declared {
-            self.on_declared(&from, &area, level, ctx, out);
+        for (plan, from, area, level) in declared {
+            self.on_declared(plan, &from, &area, level, ctx, out);
         }
     }
 
     fn set_at(&mut self, i: u32, to: StepIdx) {
-        if let Some(inst) = self.state.instances.get_mut(i as usize) {
+        if let Some(inst) = held_mut(&mut self.state, &self.derived, i) {
             inst.at = Some(to);
             inst.token += 1;
         }
@@ -1056,8 +1610,10 @@ impl WorkflowRuntime {
         }
     }
 
+    /// Instance `from` (of plan `from_plan`) declared a response level.
     fn on_declared(
         &mut self,
+        from_plan: usize,
         from: &Arc<str>,
         area: &Arc<str>,
         level: Response,
@@ -1065,13 +1621,7 @@ impl WorkflowRuntime {
         out: &mut Vec<Output>,
     ) {
         let set = self.set.clone();
-        let from_plan = self
-            .state
-            .instances
-            .iter()
-            .find(|i| i.id == *from)
-            .and_then(|i| set.plans.get(i.plan))
-            .map(|p| p.name.clone());
+        let from_plan = set.plans.get(from_plan).map(|p| p.name.clone());
         let ctx = Ctx {
             ts: ctx.ts,
             cause: Cause::Plan {
@@ -1102,33 +1652,6 @@ impl WorkflowRuntime {
         }
     }
 
-    fn people_for(&self, role: &str, area: &str) -> Vec<usize> {
-        let related = |a: &str| self.is_within(area, a) || self.is_within(a, area);
-        self.set
-            .roster
-            .people
-            .iter()
-            .enumerate()
-            .filter(|(_, p)| p.roles.iter().any(|r| r == role) && related(&p.area))
-            .map(|(i, _)| i)
-            .collect()
-    }
-
-    /// Whether `inner` is `outer` or lies within it.
-    fn is_within(&self, inner: &str, outer: &str) -> bool {
-        let mut cur = inner;
-        for _ in 0..64 {
-            if cur == outer {
-                return true;
-            }
-            match self.parents.get(cur) {
-                Some(p) => cur = p,
-                None => return false,
-            }
-        }
-        false
-    }
-
     fn start_run(
         &mut self,
         i: u32,
@@ -1139,16 +1662,14 @@ impl WorkflowRuntime {
         out: &mut Vec<Output>,
     ) {
         let set = self.set.clone();
-        let Some(inst) = self.state.instances.get_mut(i as usize) else {
+        let names = self.names.clone();
+        let Some(inst) = held_mut(&mut self.state, &self.derived, i) else {
             return;
         };
-        let Some(plan) = set.plans.get(inst.plan) else {
+        if set.plans.get(inst.plan).is_none() {
             return;
-        };
-        let step_id = plan
-            .steps
-            .get(usize::from(step))
-            .map_or("", |s| s.id.as_str());
+        }
+        let step_id = names.step(inst.plan, step);
         let entries = inst.runs.iter().filter(|r| r.step == step).count();
         let call_ref = if entries == 0 {
             arc(&format!("{}/{}", inst.id, step_id))
@@ -1170,6 +1691,8 @@ impl WorkflowRuntime {
             unanswered: false,
             fallback_called: false,
         });
+        // a reference made again (names that run into each other) now means this run
+        self.state.closed_refs.remove(&call_ref);
         self.state.refs.insert(call_ref, (i, ri));
         match (chain.and_then(|c| set.chains.get(usize::from(c))), role) {
             (Some(ch), _) => match ch.kind {
@@ -1181,7 +1704,7 @@ impl WorkflowRuntime {
                 }
             },
             (None, Some(role)) => {
-                let people = self.people_for(role, &self.area_str(i));
+                let people = self.roster.people_for(role, &self.area_str(i));
                 self.call_people(i, ri, None, 0, role, &people, None, ctx, out);
             }
             (None, None) => {}
@@ -1189,10 +1712,8 @@ impl WorkflowRuntime {
     }
 
     fn area_str(&self, i: u32) -> Arc<str> {
-        self.state
-            .instances
-            .get(i as usize)
-            .map_or_else(|| arc(""), |x| x.area.clone())
+        self.inst(i)
+            .map_or_else(|| self.names.empty.clone(), |x| x.area.clone())
     }
 
     fn call_tier(
@@ -1205,7 +1726,7 @@ impl WorkflowRuntime {
         out: &mut Vec<Output>,
     ) {
         let Some(tier) = ch.tiers.get(t) else { return };
-        let people = self.people_for(&tier.role, &self.area_str(i));
+        let people = self.roster.people_for(&tier.role, &self.area_str(i));
         let deadline = ctx.ts.ms.saturating_add(tier.timeout_ms);
         self.call_people(
             i,
@@ -1218,12 +1739,7 @@ impl WorkflowRuntime {
             ctx,
             out,
         );
-        if let Some(run) = self
-            .state
-            .instances
-            .get_mut(i as usize)
-            .and_then(|x| x.runs.get_mut(ri as usize))
-        {
+        if let Some(run) = self.inst_mut(i).and_then(|x| x.runs.get_mut(ri as usize)) {
             run.tiers_called = run.tiers_called.max((t + 1) as u16);
         }
         self.new_timer(
@@ -1253,29 +1769,39 @@ impl WorkflowRuntime {
         out: &mut Vec<Output>,
     ) {
         let set = self.set.clone();
-        let Some(inst) = self.state.instances.get_mut(i as usize) else {
+        let names = self.names.clone();
+        let roster = self.roster.clone();
+        let Some(inst) = held_mut(&mut self.state, &self.derived, i) else {
             return;
         };
-        let Some(plan) = set.plans.get(inst.plan) else {
+        if set.plans.get(inst.plan).is_none() {
             return;
-        };
+        }
         let Some(run) = inst.runs.get(ri as usize) else {
             return;
         };
-        let step = plan
-            .steps
-            .get(usize::from(run.step))
-            .map_or("", |s| s.id.as_str());
-        let h = head(&plan.name, inst, step, ctx);
+        let h = head(
+            names.plan(inst.plan),
+            inst,
+            names.step(inst.plan, run.step),
+            ctx,
+        );
+        let chain = ch.map(|c| {
+            run.chain
+                .and_then(|ci| names.chains.get(usize::from(ci)))
+                .filter(|n| n.as_ref() == c.name)
+                .cloned()
+                .unwrap_or_else(|| arc(&c.name))
+        });
+        let role = names.role(role);
         let call_ref = run.call_ref.clone();
         let mut calls = Vec::new();
         for &p in people {
-            let Some(person) = set.roster.people.get(p) else {
+            let Some(person) = roster.person(p) else {
                 continue;
             };
-            let id = arc(&person.id);
             calls.push(Call {
-                person: id.clone(),
+                person: person.id.clone(),
                 tier,
                 called: ctx.ts,
                 deadline,
@@ -1283,12 +1809,12 @@ impl WorkflowRuntime {
             });
             out.push(Output::Notify(Notify {
                 head: h.clone(),
-                chain: ch.map(|c| arc(&c.name)),
+                chain: chain.clone(),
                 tier,
-                role: arc(role),
-                person: id,
-                name: arc(&person.name),
-                channels: person.channels.iter().map(|c| arc(c)).collect(),
+                role: role.clone(),
+                person: person.id.clone(),
+                name: person.name.clone(),
+                channels: person.channels.clone(),
                 call_ref: call_ref.clone(),
                 deadline: deadline.map(|ms| Timestamp {
                     ms,
@@ -1296,8 +1822,16 @@ impl WorkflowRuntime {
                 }),
             }));
         }
+        let called: Vec<Arc<str>> = calls.iter().map(|c| c.person.clone()).collect();
         if let Some(run) = inst.runs.get_mut(ri as usize) {
             run.calls.extend(calls);
+        }
+        for person in called {
+            self.derived
+                .unanswered
+                .entry(person)
+                .or_default()
+                .insert((i, ri));
         }
     }
 
@@ -1310,7 +1844,7 @@ impl WorkflowRuntime {
             ms: t.due,
             offset_min: self.state.offset_min,
         };
-        let Some(inst) = self.state.instances.get(t.inst as usize) else {
+        let Some(inst) = self.inst(t.inst) else {
             return;
         };
         let Some(plan) = set.plans.get(inst.plan) else {
@@ -1364,8 +1898,12 @@ impl WorkflowRuntime {
                     let to_name = to
                         .and_then(|s| plan.steps.get(usize::from(s)))
                         .map_or("", |s| s.id.as_str());
+                    let names = &self.names;
+                    let step_name = inst
+                        .at
+                        .map_or_else(|| names.empty.clone(), |s| names.step(inst.plan, s));
                     out.push(Output::TimedOut(TimedOut {
-                        head: head(&plan.name, inst, &step.id, &ctx),
+                        head: head(names.plan(inst.plan), inst, step_name, &ctx),
                         timeout: format_duration(ms),
                         to: arc(to_name),
                     }));
@@ -1380,18 +1918,24 @@ impl WorkflowRuntime {
 
     fn tier_timeout(&mut self, i: u32, ri: u32, t: u16, due: Timestamp, out: &mut Vec<Output>) {
         let set = self.set.clone();
-        let Some(inst) = self.state.instances.get(i as usize) else {
+        let names = self.names.clone();
+        let Some(inst) = self.inst(i) else {
             return;
         };
-        let Some(plan) = set.plans.get(inst.plan) else {
+        if set.plans.get(inst.plan).is_none() {
             return;
-        };
+        }
         let Some(run) = inst.runs.get(ri as usize) else {
             return;
         };
         let Some(ch) = run.chain.and_then(|c| set.chains.get(usize::from(c))) else {
             return;
         };
+        let chain_name = run
+            .chain
+            .and_then(|c| names.chains.get(usize::from(c)))
+            .cloned()
+            .unwrap_or_else(|| arc(&ch.name));
         let Some(tier) = ch.tiers.get(usize::from(t)) else {
             return;
         };
@@ -1406,25 +1950,29 @@ impl WorkflowRuntime {
         if ch.kind == ChainKind::Escalation && run.answered {
             return;
         }
-        let step = plan
-            .steps
-            .get(usize::from(run.step))
-            .map_or("", |s| s.id.as_str());
-        let what = format!(
-            "{} tier {} ({}) {}",
-            ch.name,
-            t + 1,
-            tier.role,
-            format_duration(tier.timeout_ms)
-        );
+        let what = run
+            .chain
+            .and_then(|c| names.tier_timers.get(usize::from(c))?.get(usize::from(t)))
+            .cloned()
+            .unwrap_or_else(|| {
+                arc(&format!(
+                    "{} tier {} ({}) {}",
+                    ch.name,
+                    t + 1,
+                    tier.role,
+                    format_duration(tier.timeout_ms)
+                ))
+            });
         let ctx = Ctx {
             ts: due,
-            cause: Cause::Timer {
-                what: arc(&what),
-                due,
-            },
+            cause: Cause::Timer { what, due },
         };
-        let h = head(&plan.name, inst, step, &ctx);
+        let h = head(
+            names.plan(inst.plan),
+            inst,
+            names.step(inst.plan, run.step),
+            &ctx,
+        );
         let pending_of = |tier_no: Option<u16>| -> Vec<Arc<str>> {
             run.calls
                 .iter()
@@ -1438,11 +1986,11 @@ impl WorkflowRuntime {
             let to = ch.tiers.get(next).map_or("", |x| x.role.as_str());
             out.push(Output::Escalated(Escalated {
                 head: h,
-                chain: arc(&ch.name),
+                chain: chain_name,
                 from_tier: t + 1,
-                from_role: arc(&tier.role),
+                from_role: names.role(&tier.role),
                 to_tier: (next + 1) as u16,
-                to_role: arc(to),
+                to_role: names.role(to),
                 timeout: format_duration(tier.timeout_ms),
                 pending: pending_of(Some(t + 1)),
             }));
@@ -1450,30 +1998,25 @@ impl WorkflowRuntime {
             return;
         }
         let roles: Vec<Arc<str>> = match ch.kind {
-            ChainKind::Escalation => ch.tiers.iter().map(|x| arc(&x.role)).collect(),
-            ChainKind::Responsibility => vec![arc(&tier.role)],
+            ChainKind::Escalation => ch.tiers.iter().map(|x| names.role(&x.role)).collect(),
+            ChainKind::Responsibility => vec![names.role(&tier.role)],
         };
         let fallback_done = run.fallback_called;
         out.push(Output::Unanswered(Unanswered {
             head: h.clone(),
-            chain: arc(&ch.name),
+            chain: chain_name,
             roles,
             pending: pending_of(None),
-            fallback: ch.fallback.iter().map(|f| arc(f)).collect(),
+            fallback: ch.fallback.iter().map(|f| names.role(f)).collect(),
         }));
-        if let Some(r) = self
-            .state
-            .instances
-            .get_mut(i as usize)
-            .and_then(|x| x.runs.get_mut(ri as usize))
-        {
+        if let Some(r) = self.inst_mut(i).and_then(|x| x.runs.get_mut(ri as usize)) {
             r.unanswered = true;
             r.fallback_called = true;
         }
         if !fallback_done {
             let area = self.area_str(i);
             for role in &ch.fallback {
-                let people = self.people_for(role, &area);
+                let people = self.roster.people_for(role, &area);
                 self.call_people(i, ri, Some(ch), 0, role, &people, None, &ctx, out);
             }
         }
@@ -1481,7 +2024,7 @@ impl WorkflowRuntime {
     }
 
     fn close(&mut self, i: u32, verify: &[Verify], h: Head, out: &mut Vec<Output>) {
-        let Some(inst) = self.state.instances.get_mut(i as usize) else {
+        let Some(inst) = held_mut(&mut self.state, &self.derived, i) else {
             return;
         };
         if let Some(s) = inst.stages.get_mut(3) {
@@ -1510,17 +2053,32 @@ impl WorkflowRuntime {
             complete,
             unanswered,
         }));
-        self.state.open.retain(|(_, _, x)| *x != i);
+        let (plan, area) = (inst.plan, inst.area.clone());
+        if let Some(row) = self.state.open.get_mut(&area) {
+            let before = row.len();
+            row.retain(|&(p, n)| !(p == plan && n == i));
+            self.derived.open = self.derived.open.saturating_sub(before - row.len());
+            if row.is_empty() {
+                self.state.open.remove(&area);
+            }
+        }
+        self.derived.closing.push(i);
     }
 }
 
-fn head(plan: &str, inst: &Instance, step: &str, ctx: &Ctx) -> Head {
+/// The held instance numbered `no` (a function, so that other fields of the
+/// runtime stay borrowable).
+fn held_mut<'a>(st: &'a mut WorkflowState, d: &Derived, no: u32) -> Option<&'a mut Instance> {
+    st.instances.get_mut(*d.pos.get(&no)?)
+}
+
+fn head(plan: Arc<str>, inst: &Instance, step: Arc<str>, ctx: &Ctx) -> Head {
     Head {
         ts: ctx.ts,
-        plan: arc(plan),
+        plan,
         instance: inst.id.clone(),
         area: inst.area.clone(),
-        step: arc(step),
+        step,
         cause: ctx.cause.clone(),
     }
 }
