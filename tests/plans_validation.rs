@@ -187,3 +187,66 @@ steps:
         ["E0501 c.yaml:6:30", "E0503 c.yaml:9:18", "E0505 c.yaml:8:9"]
     );
 }
+
+#[test]
+fn a_did_you_mean_between_equally_close_names_is_always_the_same() {
+    let plan = r#"plan: 近名预案
+triggers: [{ manual: true }]
+steps:
+  - id: a1
+    notify: chain/c3
+    next: a3
+  - id: a2
+    notify: role/值班员丙
+  - id: 结束
+    close: {}
+chains:
+  c1:
+    - { tier: 值班员甲, timeout: 5m, fallback: [值班员乙] }
+  c2:
+    - { tier: 值班员乙, timeout: 5m, fallback: [值班员甲] }
+"#;
+    let roster = r#"roster: 近名名册
+areas:
+  县: [甲村, 乙村]
+people:
+  - { id: P1, name: 张三, role: 值班员甲, area: 县 }
+  - { id: P2, name: 李四, role: 值班员乙, area: 丙村 }
+"#;
+    let texts = vec![
+        ("plan.yaml".to_string(), plan.to_string()),
+        ("roster.yaml".to_string(), roster.to_string()),
+    ];
+    // ties go to the name written first (steps, chains, areas) or, for roles,
+    // the first in sorted order, whatever order tables iterate in
+    for _ in 0..20 {
+        let (_, loaded) = load(&texts);
+        let mut hints: Vec<(String, String)> = loaded
+            .diagnostics
+            .iter()
+            .map(|d| (d.message.clone(), d.hint.clone().unwrap_or_default()))
+            .collect();
+        hints.sort();
+        assert_eq!(
+            hints,
+            [
+                (
+                    "area `丙村` is not in the roster's `areas`".to_string(),
+                    "did you mean `甲村`?".to_string()
+                ),
+                (
+                    "no chain `c3` is defined".to_string(),
+                    "did you mean `chain/c1`?".to_string()
+                ),
+                (
+                    "no one in the roster holds the role `值班员丙`".to_string(),
+                    "did you mean `值班员乙`?".to_string()
+                ),
+                (
+                    "no step `a3` in plan `近名预案`".to_string(),
+                    "did you mean `a1`?".to_string()
+                ),
+            ]
+        );
+    }
+}

@@ -14,7 +14,7 @@ use crate::plan::PlanLoad;
 use crate::plan::cond::{CondEnv, parse_cond};
 use crate::plan::yaml::{ChainYaml, PlanDoc, S, StepYaml};
 use serde_saphyr::Spanned;
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use yingji_engine::ir::Program;
 use yingji_engine::value::Level;
 use yingji_engine::workflow::graph::PlanGraph;
@@ -211,7 +211,9 @@ pub fn check(sources: &SourceMap, files: &[FileId], program: Option<&Program>) -
                 .push((st.value.clone(), area.value.clone()));
         }
     }
-    let known_areas: HashSet<&str> = area_parent.iter().map(|(a, _)| a.as_str()).collect();
+    // names to suggest from, in the order written (so ties always pick the same one)
+    let area_names: Vec<&str> = area_parent.iter().map(|(a, _)| a.as_str()).collect();
+    let known_areas: HashSet<&str> = area_names.iter().copied().collect();
     if !known_areas.is_empty() {
         for (f, doc) in &docs {
             for p in doc.people.iter().flatten() {
@@ -226,7 +228,7 @@ pub fn check(sources: &SourceMap, files: &[FileId], program: Option<&Program>) -
                         ),
                     )
                     .label("undefined area");
-                    if let Some(s) = suggest(&p.value.area.value, known_areas.iter().copied()) {
+                    if let Some(s) = suggest(&p.value.area.value, area_names.iter().copied()) {
                         dg = dg.hint(format!("did you mean `{s}`?"));
                     }
                     cx.diags.push(dg);
@@ -241,7 +243,7 @@ pub fn check(sources: &SourceMap, files: &[FileId], program: Option<&Program>) -
             parent: parent.clone(),
         })
         .collect();
-    let roles: HashSet<String> = set
+    let roles: BTreeSet<String> = set
         .roster
         .people
         .iter()
@@ -576,7 +578,9 @@ fn lower_plan(
                     format!("no step `{}` in plan `{}`", s.value, name.value),
                 )
                 .label("undefined step");
-                if let Some(h) = suggest(&s.value, ids.keys().map(String::as_str)) {
+                if let Some(h) =
+                    suggest(&s.value, steps_y.iter().map(|x| x.value.id.value.as_str()))
+                {
                     dg = dg.hint(format!("did you mean `{h}`?"));
                 }
                 cx.diags.push(dg);
@@ -777,7 +781,7 @@ fn lower_plan(
                             format!("no chain `{c}` is defined"),
                         )
                         .label("undefined chain");
-                        if let Some(h) = suggest(c, chain_idx.keys().copied()) {
+                        if let Some(h) = suggest(c, set.chains.iter().map(|c| c.name.as_str())) {
                             dg = dg.hint(format!("did you mean `chain/{h}`?"));
                         }
                         cx.diags.push(dg);
@@ -1006,7 +1010,6 @@ fn lower_plan(
         steps,
     };
     graph_checks(cx, &plan, &id_spans, plan_span, d, f);
-    let _ = set;
     Some(plan)
 }
 
