@@ -18,6 +18,7 @@ use yingji::engine::assess::deadline::{
 };
 use yingji::engine::assess::live::{DeadlineState, LiveDeadlines};
 use yingji::engine::assess::records::{RecordError, grade, parse_record};
+use yingji::engine::state::VERSION;
 use yingji::engine::{LineError, Timestamp};
 use yingji::{Definitions, Output};
 
@@ -481,7 +482,7 @@ fn a_version_1_snapshot_with_every_record_line_restores_to_the_same_outputs() {
             .collect();
         let to_v1 = move |snap: &[u8]| -> Vec<u8> {
             let mut v: serde_json::Value = serde_json::from_slice(snap).unwrap();
-            assert_eq!(v["version"], 2);
+            assert_eq!(v["version"], VERSION);
             v["version"] = 1.into();
             v.as_object_mut().unwrap().remove("deadlines_closed");
             v["deadlines"][0] = serde_json::to_value(&all).unwrap();
@@ -500,7 +501,7 @@ fn a_snapshot_of_another_version_is_refused() {
     let d = defs();
     let engine = d.engine().unwrap();
     let mut v: serde_json::Value = serde_json::from_slice(&engine.snapshot()).unwrap();
-    v["version"] = 3.into();
+    v["version"] = (VERSION + 1).into();
     let err = d
         .engine()
         .unwrap()
@@ -508,7 +509,10 @@ fn a_snapshot_of_another_version_is_refused() {
         .unwrap_err();
     assert_eq!(
         err.to_string(),
-        "state file has format version 3, this build reads version 2; refusing to start from it (start fresh explicitly to discard it)"
+        format!(
+            "state file has format version {}, this build reads version {VERSION}; refusing to start from it (start fresh explicitly to discard it)",
+            VERSION + 1
+        )
     );
 }
 
