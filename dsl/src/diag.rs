@@ -242,6 +242,25 @@ impl Diagnostic {
         self.hint = Some(hint.into());
         self
     }
+    /// With the hint "did you mean `X`?" when there is a suggestion `X`
+    /// (from [`suggest`]), else with `otherwise`, when given.
+    ///
+    /// ```
+    /// use yingji_dsl::diag::{Diagnostic, Span, codes, suggest};
+    /// let d = Diagnostic::error(codes::UNKNOWN_NAME, Span::default(), "unknown field `staton`")
+    ///     .did_you_mean(suggest("staton", ["station", "town"]), None);
+    /// assert_eq!(d.hint.as_deref(), Some("did you mean `station`?"));
+    /// let d = Diagnostic::error(codes::UNKNOWN_NAME, Span::default(), "unknown field `x`")
+    ///     .did_you_mean(suggest("x", ["station"]), Some("fields: station".into()));
+    /// assert_eq!(d.hint.as_deref(), Some("fields: station"));
+    /// ```
+    pub fn did_you_mean(self, suggestion: Option<&str>, otherwise: Option<String>) -> Diagnostic {
+        match (suggestion, otherwise) {
+            (Some(s), _) => self.hint(format!("did you mean `{s}`?")),
+            (None, Some(h)) => self.hint(h),
+            (None, None) => self,
+        }
+    }
     /// Is this an error (not a warning)?
     pub fn is_error(&self) -> bool {
         self.severity == Severity::Error
@@ -329,6 +348,27 @@ impl Diagnostic {
             "hint": self.hint,
         })
     }
+}
+
+/// The byte offset of 1-based `line` and `col` (counted in characters) in
+/// `text`, as YAML and script errors give them; past the end of a line, its
+/// end; past the last line, the end of the text.
+///
+/// ```
+/// assert_eq!(yingji_dsl::diag::offset_of("ab\n雨量: x\n", 2, 3), 9);
+/// ```
+pub fn offset_of(text: &str, line: usize, col: usize) -> usize {
+    let mut off = 0;
+    for (i, l) in text.split_inclusive('\n').enumerate() {
+        if i + 1 == line {
+            return off
+                + l.char_indices()
+                    .nth(col.saturating_sub(1))
+                    .map_or(l.len(), |(b, _)| b);
+        }
+        off += l.len();
+    }
+    text.len()
 }
 
 /// The closest candidate to `name` within a small edit distance, for

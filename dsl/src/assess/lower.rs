@@ -51,6 +51,35 @@ fn binary_type(op: BinOp, a: Type, b: Type) -> Option<Type> {
     }
 }
 
+/// The value and type of a literal (`3`, `"a"`, `true`).
+fn literal(kind: &ExprKind) -> Option<(Value, Type)> {
+    match kind {
+        ExprKind::Num(n) => Some((Value::Num(*n), Type::Number)),
+        ExprKind::Str(s) => Some((Value::from(s.as_str()), Type::String)),
+        ExprKind::Bool(b) => Some((Value::Bool(*b), Type::Bool)),
+        _ => None,
+    }
+}
+
+/// The type `not x` (bool) or `-x` (number) takes and gives.
+fn operand_type(op: UnOp) -> Type {
+    if op == UnOp::Not {
+        Type::Bool
+    } else {
+        Type::Number
+    }
+}
+
+/// `abs(x)`, `min(a, ...)`, `max(a, ...)` with `argc` arguments.
+fn builtin(name: &str, argc: usize) -> Option<Builtin> {
+    match name {
+        "abs" if argc == 1 => Some(Builtin::Abs),
+        "min" if argc > 0 => Some(Builtin::Min),
+        "max" if argc > 0 => Some(Builtin::Max),
+        _ => None,
+    }
+}
+
 impl Compiler<'_> {
     fn err(&mut self, d: Diagnostic) {
         self.diags.push(d);
@@ -115,21 +144,62 @@ impl Compiler<'_> {
     fn unknown_kind(&mut self, id: &Ident) {
         let mut names: Vec<&str> = self.kinds.keys().map(String::as_str).collect();
         names.sort_unstable();
-        let mut d = Diagnostic::error(
+        let d = Diagnostic::error(
             codes::UNKNOWN_KIND,
             id.span,
             format!("no record kind `{}` is declared", id.name),
         )
-        .label("unknown record kind");
-        d = match suggest(&id.name, names.iter().copied()) {
-            Some(n) => d.hint(format!("did you mean `{n}`?")),
-            None => d.hint(format!(
+        .label("unknown record kind")
+        .did_you_mean(
+            suggest(&id.name, names.iter().copied()),
+            Some(format!(
                 "declare it: `event {} {{ field: number, ... }}`; kinds: {}",
                 id.name,
                 names.join(", ")
             )),
-        };
+        );
         self.err(d);
+    }
+
+    /// The id of the record kind `id` names; reported when there is none.
+    fn kind_id(&mut self, id: &Ident) -> Option<RecordKindId> {
+        let k = self.kinds.get(&id.name).map(|k| k.id);
+        if k.is_none() {
+            self.unknown_kind(id);
+        }
+        k
+    }
+
+    /// Notes where `id` is first defined; a second definition is reported
+    /// (`message`, labelled with where the first one is) and gives `false`.
+    fn first_definition(
+        &mut self,
+        seen: &mut HashMap<String, Span>,
+        id: &Ident,
+        message: String,
+    ) -> bool {
+        if let Some(first) = seen.get(&id.name) {
+            let at = self.at(*first);
+            self.err(
+                Diagnostic::error(codes::DUPLICATE, id.span, message)
+                    .label(format!("first defined at {at}")),
+            );
+            return false;
+        }
+        seen.insert(id.name.clone(), id.span);
+        true
+    }
+
+    /// `what` `id` is written a second time in one list.
+    fn listed_twice(&mut self, id: &Ident, what: &str) {
+        self.err(
+            Diagnostic::error(
+                codes::DUPLICATE,
+                id.span,
+                format!("{what} `{}` is listed twice", id.name),
+            )
+            .label("second time"),
+        );
     }
 
     /// The rank of grade `name` among `kind`'s gradings (or any grading when `kind` is `None`).
@@ -174,11 +244,12 @@ impl Compiler<'_> {
                 format!("a field of `{}` records", elsewhere.join("`, `")),
             )
         };
-        let mut d = Diagnostic::error(codes::UNKNOWN_NAME, id.span, msg).label(label);
-        d = match suggest(&id.name, here.iter().copied()) {
-            Some(s) => d.hint(format!("did you mean `{s}`?")),
-            None => d.hint(format!("fields of `{kind}`: {}", here.join(", "))),
-        };
+        let d = Diagnostic::error(codes::UNKNOWN_NAME, id.span, msg)
+            .label(label)
+            .did_you_mean(
+                suggest(&id.name, here.iter().copied()),
+                Some(format!("fields of `{kind}`: {}", here.join(", "))),
+            );
         self.err(d);
     }
 
@@ -186,19 +257,64 @@ impl Compiler<'_> {
         self.err(Diagnostic::error(codes::TYPE_MISMATCH, span, msg).label(label));
     }
 
+    /// A duration where a value of one record or one unit is wanted.
+    fn duration_here(&mut self, span: Span, expected: &str) {
+        self.type_error(
+            span,
+            "a duration cannot be used here".into(),
+            expected.into(),
+        );
+    }
+
+    /// A list anywhere but after `in`.
+    fn list_outside_in(&mut self, span: Span) {
+        self.type_error(
+            span,
+            "a list can only follow `in`".into(),
+            "unexpected list".into(),
+        );
+    }
+
+    /// The type of `a op b`; reported when `op` does not apply to them.
+    fn binary(&mut self, span: Span, op: BinOp, a: Type, b: Type) -> Option<Type> {
+        let t = binary_type(op, a, b);
+        if t.is_none() {
+            self.type_error(
+                span,
+                format!("cannot apply `{}` to a {a} and a {b}", op.symbol()),
+                format!("left is a {a}, right is a {b}"),
+            );
+        }
+        t
+    }
+
+    /// Function `func` needs `what` (`numbers`, `a condition`), not a `got`.
+    fn needs(&mut self, span: Span, func: &str, what: &str, got: Type) {
+        self.type_error(
+            span,
+            format!("`{func}` needs {what}, but this is a {got}"),
+            format!("this is a {got}"),
+        );
+    }
+
+    /// A `where` filter on something that is not a collection.
+    fn no_filter(&mut self, span: Span, msg: String) {
+        self.err(
+            Diagnostic::error(codes::BAD_CALL, span, msg).label("filters apply to collections"),
+        );
+    }
+
     /// An expression over one record of `kind`.
     fn rexpr(&mut self, e: &ast::Expr, kind: &str) -> Option<(Expr, Type)> {
+        if let Some((v, t)) = literal(&e.kind) {
+            return Some((Expr::Const(v), t));
+        }
         Some(match &e.kind {
-            ExprKind::Invalid => return None,
-            ExprKind::Num(n) => (Expr::Const(Value::Num(*n)), Type::Number),
-            ExprKind::Str(s) => (Expr::Const(Value::from(s.as_str())), Type::String),
-            ExprKind::Bool(b) => (Expr::Const(Value::Bool(*b)), Type::Bool),
+            ExprKind::Invalid | ExprKind::Num(_) | ExprKind::Str(_) | ExprKind::Bool(_) => {
+                return None;
+            }
             ExprKind::Duration(_) | ExprKind::Every(_) => {
-                self.type_error(
-                    e.span,
-                    "a duration cannot be used here".into(),
-                    "expected a number, string or bool".into(),
-                );
+                self.duration_here(e.span, "expected a number, string or bool");
                 return None;
             }
             ExprKind::Path(parts) => {
@@ -229,11 +345,7 @@ impl Compiler<'_> {
             }
             ExprKind::Unary(op, x) => {
                 let (xe, t) = self.rexpr(x, kind)?;
-                let want = if *op == UnOp::Not {
-                    Type::Bool
-                } else {
-                    Type::Number
-                };
+                let want = operand_type(*op);
                 if t != want {
                     self.type_error(
                         x.span,
@@ -251,14 +363,7 @@ impl Compiler<'_> {
                 let l = self.rexpr(a, kind);
                 let r = self.rexpr(b, kind);
                 let ((ae, at), (be, bt)) = (l?, r?);
-                let Some(t) = binary_type(*op, at, bt) else {
-                    self.type_error(
-                        e.span,
-                        format!("cannot apply `{}` to a {at} and a {bt}", op.symbol()),
-                        format!("left is a {at}, right is a {bt}"),
-                    );
-                    return None;
-                };
+                let t = self.binary(e.span, *op, at, bt)?;
                 (Expr::Binary(*op, Box::new(ae), Box::new(be)), t)
             }
             ExprKind::In(x, items) => {
@@ -279,19 +384,13 @@ impl Compiler<'_> {
                 (Expr::In(Box::new(xe), list), Type::Bool)
             }
             ExprKind::List(_) => {
-                self.type_error(
-                    e.span,
-                    "a list can only follow `in`".into(),
-                    "unexpected list".into(),
-                );
+                self.list_outside_in(e.span);
                 return None;
             }
             ExprKind::Call(name, args) => {
-                let builtin = match name.name.as_str() {
-                    "abs" if args.len() == 1 => Builtin::Abs,
-                    "min" if !args.is_empty() => Builtin::Min,
-                    "max" if !args.is_empty() => Builtin::Max,
-                    _ => {
+                let builtin = match builtin(&name.name, args.len()) {
+                    Some(b) => b,
+                    None => {
                         self.err(
                             Diagnostic::error(codes::BAD_CALL, name.span, format!("`{}` cannot be used on one record", name.name))
                                 .label("functions here: abs(x), min(a, b, ...), max(a, b, ...)")
@@ -303,19 +402,12 @@ impl Compiler<'_> {
                 let mut out = Vec::new();
                 for a in args {
                     if let Some(f) = &a.filter {
-                        self.err(
-                            Diagnostic::error(codes::BAD_CALL, f.span, "no `where` filter here")
-                                .label("filters apply to collections"),
-                        );
+                        self.no_filter(f.span, "no `where` filter here".into());
                         return None;
                     }
                     let (ae, at) = self.rexpr(&a.expr, kind)?;
                     if at != Type::Number {
-                        self.type_error(
-                            a.expr.span,
-                            format!("`{}` needs numbers, but this is a {at}", name.name),
-                            format!("this is a {at}"),
-                        );
+                        self.needs(a.expr.span, &name.name, "numbers", at);
                         return None;
                     }
                     out.push(ae);
@@ -337,19 +429,31 @@ impl Compiler<'_> {
         None
     }
 
+    /// A condition over one record of `kind` (`what` names it in errors).
+    fn condition(&mut self, e: &ast::Expr, kind: &str, what: &str) -> Option<Expr> {
+        let (x, t) = self.rexpr(e, kind)?;
+        self.expect(e, t, Type::Bool, what)?;
+        Some(x)
+    }
+
+    /// An expression over a unit's records that must be a `want`.
+    fn aexpr_of(&mut self, e: &ast::Expr, want: Type, what: &str) -> Option<AExpr> {
+        let (x, t) = self.aexpr(e, false)?;
+        self.expect(e, t, want, what)?;
+        Some(x)
+    }
+
     /// An expression over a unit's records (aggregates).
     fn aexpr(&mut self, e: &ast::Expr, in_prior: bool) -> Option<(AExpr, Type)> {
+        if let Some((v, t)) = literal(&e.kind) {
+            return Some((AExpr::Const(v), t));
+        }
         Some(match &e.kind {
-            ExprKind::Invalid => return None,
-            ExprKind::Num(n) => (AExpr::Const(Value::Num(*n)), Type::Number),
-            ExprKind::Str(s) => (AExpr::Const(Value::from(s.as_str())), Type::String),
-            ExprKind::Bool(b) => (AExpr::Const(Value::Bool(*b)), Type::Bool),
+            ExprKind::Invalid | ExprKind::Num(_) | ExprKind::Str(_) | ExprKind::Bool(_) => {
+                return None;
+            }
             ExprKind::Duration(_) | ExprKind::Every(_) => {
-                self.type_error(
-                    e.span,
-                    "a duration cannot be used here".into(),
-                    "expected a number".into(),
-                );
+                self.duration_here(e.span, "expected a number");
                 return None;
             }
             ExprKind::Path(parts) => {
@@ -392,11 +496,7 @@ impl Compiler<'_> {
             }
             ExprKind::Unary(op, x) => {
                 let (xe, t) = self.aexpr(x, in_prior)?;
-                let want = if *op == UnOp::Not {
-                    Type::Bool
-                } else {
-                    Type::Number
-                };
+                let want = operand_type(*op);
                 self.expect(
                     x,
                     t,
@@ -413,14 +513,7 @@ impl Compiler<'_> {
                 let l = self.aexpr(a, in_prior);
                 let r = self.aexpr(b, in_prior);
                 let ((ae, at), (be, bt)) = (l?, r?);
-                let Some(t) = binary_type(*op, at, bt) else {
-                    self.type_error(
-                        e.span,
-                        format!("cannot apply `{}` to a {at} and a {bt}", op.symbol()),
-                        format!("left is a {at}, right is a {bt}"),
-                    );
-                    return None;
-                };
+                let t = self.binary(e.span, *op, at, bt)?;
                 (AExpr::Binary(*op, Box::new(ae), Box::new(be)), t)
             }
             ExprKind::In(x, items) => {
@@ -434,11 +527,7 @@ impl Compiler<'_> {
                 (AExpr::In(Box::new(xe), list), Type::Bool)
             }
             ExprKind::List(_) => {
-                self.type_error(
-                    e.span,
-                    "a list can only follow `in`".into(),
-                    "unexpected list".into(),
-                );
+                self.list_outside_in(e.span);
                 return None;
             }
             ExprKind::Call(name, args) => return self.acall(e, name, args, in_prior),
@@ -527,11 +616,7 @@ impl Compiler<'_> {
                 }
             };
             let filter = match &arg.filter {
-                Some(f) => {
-                    let (fe, t) = self.rexpr(f, &kind)?;
-                    self.expect(f, t, Type::Bool, "a `where` condition")?;
-                    Some(fe)
-                }
+                Some(f) => Some(self.condition(f, &kind, "a `where` condition")?),
                 None => None,
             };
             let (value, filter, ty) = match op {
@@ -551,11 +636,7 @@ impl Compiler<'_> {
                         (Some(((ve, Type::Bool), _)), None) => Some(ve),
                         (None, f) => f,
                         (Some(((_, t), span)), _) => {
-                            self.type_error(
-                                span,
-                                format!("`{}` needs a condition, but this is a {t}", name.name),
-                                format!("this is a {t}"),
-                            );
+                            self.needs(span, &name.name, "a condition", t);
                             return None;
                         }
                     };
@@ -583,11 +664,7 @@ impl Compiler<'_> {
                         return None;
                     };
                     if t != Type::Number {
-                        self.type_error(
-                            span,
-                            format!("`{}` needs numbers, but this is a {t}", name.name),
-                            format!("this is a {t}"),
-                        );
+                        self.needs(span, &name.name, "numbers", t);
                         return None;
                     }
                     (Some(ve), filter, Type::Number)
@@ -629,11 +706,10 @@ impl Compiler<'_> {
             let (x, t) = self.aexpr(&arg.expr, true)?;
             return Some((AExpr::Prior(Box::new(x)), t));
         }
-        let builtin = match name.name.as_str() {
-            "abs" if args.len() == 1 => Builtin::Abs,
-            "min" if !args.is_empty() => Builtin::Min,
-            "max" if !args.is_empty() => Builtin::Max,
-            other => {
+        let builtin = match builtin(&name.name, args.len()) {
+            Some(b) => b,
+            None => {
+                let other = name.name.as_str();
                 let known = [
                     "count",
                     "sum",
@@ -645,16 +721,16 @@ impl Compiler<'_> {
                     "abs",
                     "last_period",
                 ];
-                let mut d = Diagnostic::error(
+                let d = Diagnostic::error(
                     codes::BAD_CALL,
                     name.span,
                     format!("unknown function or wrong arguments: `{other}`"),
                 )
-                .label(format!("with {} argument(s)", args.len()));
-                d = match suggest(other, known) {
-                    Some(s) if s != other => d.hint(format!("did you mean `{s}`?")),
-                    _ => d.hint(format!("functions: {}", known.join(", "))),
-                };
+                .label(format!("with {} argument(s)", args.len()))
+                .did_you_mean(
+                    suggest(other, known).filter(|s| *s != other),
+                    Some(format!("functions: {}", known.join(", "))),
+                );
                 self.err(d);
                 return None;
             }
@@ -662,14 +738,7 @@ impl Compiler<'_> {
         let mut out = Vec::new();
         for a in args {
             if let Some(f) = &a.filter {
-                self.err(
-                    Diagnostic::error(
-                        codes::BAD_CALL,
-                        f.span,
-                        format!("`{}` takes no `where` filter", name.name),
-                    )
-                    .label("filters apply to collections"),
-                );
+                self.no_filter(f.span, format!("`{}` takes no `where` filter", name.name));
                 return None;
             }
             let (ae, at) = self.aexpr(&a.expr, in_prior)?;
@@ -719,8 +788,7 @@ impl Compiler<'_> {
     }
 
     fn grading(&mut self, g: &GradingDef) {
-        let Some(kind) = self.kinds.get(&g.kind.name).map(|k| k.id) else {
-            self.unknown_kind(&g.kind);
+        let Some(kind) = self.kind_id(&g.kind) else {
             return;
         };
         if self
@@ -750,14 +818,7 @@ impl Compiler<'_> {
             .chain(std::iter::once(&g.otherwise))
         {
             if grades.contains(&name.name) {
-                self.err(
-                    Diagnostic::error(
-                        codes::DUPLICATE,
-                        name.span,
-                        format!("grade `{}` is listed twice", name.name),
-                    )
-                    .label("second time"),
-                );
+                self.listed_twice(name, "grade");
                 return;
             }
             grades.push(name.name.clone());
@@ -776,15 +837,9 @@ impl Compiler<'_> {
         });
         let mut rules = Vec::new();
         for (i, r) in g.rules.iter().enumerate() {
-            let Some((when, t)) = self.rexpr(&r.when, &g.kind.name) else {
+            let Some(when) = self.condition(&r.when, &g.kind.name, "a grade condition") else {
                 continue;
             };
-            if self
-                .expect(&r.when, t, Type::Bool, "a grade condition")
-                .is_none()
-            {
-                continue;
-            }
             rules.push(GradeRule {
                 rank: (n - i) as u8,
                 when,
@@ -808,30 +863,14 @@ impl Compiler<'_> {
     }
 
     fn roster(&mut self, r: &RosterDef, seen: &mut HashMap<String, Span>) {
-        if let Some(first) = seen.get(&r.unit_type.name) {
-            let at = self.at(*first);
-            self.err(
-                Diagnostic::error(
-                    codes::DUPLICATE,
-                    r.unit_type.span,
-                    format!("a roster of `{}` is already defined", r.unit_type.name),
-                )
-                .label(format!("first defined at {at}")),
-            );
+        let again = format!("a roster of `{}` is already defined", r.unit_type.name);
+        if !self.first_definition(seen, &r.unit_type, again) {
             return;
         }
-        seen.insert(r.unit_type.name.clone(), r.unit_type.span);
         let mut units: Vec<String> = Vec::new();
         for u in &r.units {
             if units.contains(&u.name) {
-                self.err(
-                    Diagnostic::error(
-                        codes::DUPLICATE,
-                        u.span,
-                        format!("unit `{}` is listed twice", u.name),
-                    )
-                    .label("second time"),
-                );
+                self.listed_twice(u, "unit");
                 continue;
             }
             units.push(u.name.clone());
@@ -844,10 +883,7 @@ impl Compiler<'_> {
     }
 
     fn deadlines(&mut self, d: &DeadlinesDef) {
-        let subject = self.kinds.get(&d.subject.name).map(|k| k.id);
-        if subject.is_none() {
-            self.unknown_kind(&d.subject);
-        }
+        let subject = self.kind_id(&d.subject);
         let report = self.kinds.get(&d.report.name).map(|k| {
             (
                 k.id,
@@ -923,8 +959,8 @@ impl Compiler<'_> {
                     .iter()
                     .any(|x| x.stage == a.name && matches!(x.timing, Timing::Within { .. }))
                 {
-                    let stages: Vec<&str> = rules.iter().map(|x| x.stage.as_str()).collect();
-                    let mut diag = Diagnostic::error(
+                    let stages = rules.iter().map(|x| x.stage.as_str());
+                    let diag = Diagnostic::error(
                         acodes::SHAPE,
                         a.span,
                         format!(
@@ -932,10 +968,8 @@ impl Compiler<'_> {
                             a.name, a.name
                         ),
                     )
-                    .label("unknown stage");
-                    if let Some(s) = suggest(&a.name, stages.iter().copied()) {
-                        diag = diag.hint(format!("did you mean `{s}`?"));
-                    }
+                    .label("unknown stage")
+                    .did_you_mean(suggest(&a.name, stages), None);
                     self.err(diag);
                     continue;
                 }
@@ -964,15 +998,9 @@ impl Compiler<'_> {
             };
             let when = match (&r.when, subject) {
                 (Some(w), Some(_)) => {
-                    let Some((we, t)) = self.rexpr(w, &d.subject.name) else {
+                    let Some(we) = self.condition(w, &d.subject.name, "a `when` condition") else {
                         continue;
                     };
-                    if self
-                        .expect(w, t, Type::Bool, "a `when` condition")
-                        .is_none()
-                    {
-                        continue;
-                    }
                     Some(we)
                 }
                 _ => None,
@@ -1018,15 +1046,13 @@ impl Compiler<'_> {
             "quarter" | "季度" => Some(PeriodUnit::Quarter),
             "month" | "月" | "月度" => Some(PeriodUnit::Month),
             other => {
-                let mut d = Diagnostic::error(
+                let d = Diagnostic::error(
                     acodes::SHAPE,
                     a.period.span,
                     format!("unknown period `{other}`"),
                 )
-                .label("expected year, quarter or month");
-                if let Some(s) = suggest(other, ["year", "quarter", "month"]) {
-                    d = d.hint(format!("did you mean `{s}`?"));
-                }
+                .label("expected year, quarter or month")
+                .did_you_mean(suggest(other, ["year", "quarter", "month"]), None);
                 self.err(d);
                 None
             }
@@ -1096,15 +1122,9 @@ impl Compiler<'_> {
             if kind == CriterionKind::Score {
                 weights.push((c.name.name.clone(), max));
             }
-            let Some((expr, t)) = self.aexpr(&c.expr, false) else {
+            let Some(expr) = self.aexpr_of(&c.expr, Type::Number, "a criterion's points") else {
                 continue;
             };
-            if self
-                .expect(&c.expr, t, Type::Number, "a criterion's points")
-                .is_none()
-            {
-                continue;
-            }
             criteria.push(Criterion {
                 name: c.name.name.clone(),
                 kind,
@@ -1137,15 +1157,9 @@ impl Compiler<'_> {
         };
         let mut vetoes = Vec::new();
         for v in &a.vetoes {
-            let Some((when, t)) = self.aexpr(&v.when, false) else {
+            let Some(when) = self.aexpr_of(&v.when, Type::Bool, "a veto condition") else {
                 continue;
             };
-            if self
-                .expect(&v.when, t, Type::Bool, "a veto condition")
-                .is_none()
-            {
-                continue;
-            }
             vetoes.push(Veto {
                 name: v.name.name.clone(),
                 when,
@@ -1167,14 +1181,7 @@ impl Compiler<'_> {
                 continue;
             };
             if bands.iter().any(|(n, _)| *n == g.name) || g.name == b.fail.name {
-                self.err(
-                    Diagnostic::error(
-                        codes::DUPLICATE,
-                        g.span,
-                        format!("grade `{}` is listed twice", g.name),
-                    )
-                    .label("second time"),
-                );
+                self.listed_twice(g, "grade");
                 continue;
             }
             if let Some((prev, pmin)) = bands.last() {
@@ -1267,20 +1274,10 @@ pub fn compile(defs: &[Def], sources: &SourceMap) -> (AssessProgram, Vec<Diagnos
     let mut seen: HashMap<String, Span> = HashMap::new();
     for d in defs {
         if let Def::Grading(g) = d {
-            if let Some(first) = seen.get(&g.name.name) {
-                let at = c.at(*first);
-                c.err(
-                    Diagnostic::error(
-                        codes::DUPLICATE,
-                        g.name.span,
-                        format!("grading `{}` is defined twice", g.name.name),
-                    )
-                    .label(format!("first defined at {at}")),
-                );
-                continue;
+            let again = format!("grading `{}` is defined twice", g.name.name);
+            if c.first_definition(&mut seen, &g.name, again) {
+                c.grading(g);
             }
-            seen.insert(g.name.name.clone(), g.name.span);
-            c.grading(g);
         }
     }
     let mut rosters = HashMap::new();
@@ -1303,39 +1300,19 @@ pub fn compile(defs: &[Def], sources: &SourceMap) -> (AssessProgram, Vec<Diagnos
     let mut seen: HashMap<String, Span> = HashMap::new();
     for d in defs {
         if let Def::Deadlines(dl) = d {
-            if let Some(first) = seen.get(&dl.name.name) {
-                let at = c.at(*first);
-                c.err(
-                    Diagnostic::error(
-                        codes::DUPLICATE,
-                        dl.name.span,
-                        format!("deadlines `{}` are defined twice", dl.name.name),
-                    )
-                    .label(format!("first defined at {at}")),
-                );
-                continue;
+            let again = format!("deadlines `{}` are defined twice", dl.name.name);
+            if c.first_definition(&mut seen, &dl.name, again) {
+                c.deadlines(dl);
             }
-            seen.insert(dl.name.name.clone(), dl.name.span);
-            c.deadlines(dl);
         }
     }
     let mut seen: HashMap<String, Span> = HashMap::new();
     for d in defs {
         if let Def::Assessment(a) = d {
-            if let Some(first) = seen.get(&a.name.name) {
-                let at = c.at(*first);
-                c.err(
-                    Diagnostic::error(
-                        codes::DUPLICATE,
-                        a.name.span,
-                        format!("assessment `{}` is defined twice", a.name.name),
-                    )
-                    .label(format!("first defined at {at}")),
-                );
-                continue;
+            let again = format!("assessment `{}` is defined twice", a.name.name);
+            if c.first_definition(&mut seen, &a.name, again) {
+                c.assessment(a);
             }
-            seen.insert(a.name.name.clone(), a.name.span);
-            c.assessment(a);
         }
     }
     (c.p, c.diags)

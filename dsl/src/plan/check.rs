@@ -9,7 +9,7 @@
 //! a level when `response.skip_levels` is false. Warnings: a person holding
 //! the roles of two tiers of one chain; a fallback on a tier that is not last.
 
-use crate::diag::{Diagnostic, FileId, SourceMap, Span, codes, suggest};
+use crate::diag::{Diagnostic, FileId, SourceMap, Span, codes, offset_of, suggest};
 use crate::plan::PlanLoad;
 use crate::plan::cond::{CondEnv, parse_cond};
 use crate::plan::yaml::{ChainYaml, PlanDoc, S, StepYaml};
@@ -93,23 +93,107 @@ impl Ctx<'_> {
             .push(Diagnostic::error(code, span, msg).label(label));
     }
 
+    /// An error with a label and a hint.
+    fn err_hint(
+        &mut self,
+        code: &'static str,
+        span: Span,
+        msg: impl Into<String>,
+        label: impl Into<String>,
+        hint: impl Into<String>,
+    ) {
+        self.diags
+            .push(Diagnostic::error(code, span, msg).label(label).hint(hint));
+    }
+
+    /// A second `what` (`chain `x` is defined twice`): points at the first.
+    fn duplicate(&mut self, span: Span, what: String, first: Span, label: &str) {
+        let msg = format!("{what} (first at {})", self.at(first));
+        self.err(codes::PLAN_DUPLICATE, span, msg, label);
+    }
+
+    /// A name that is not defined, with "did you mean" when one is close,
+    /// else `otherwise`.
+    fn undefined(
+        &mut self,
+        span: Span,
+        msg: String,
+        label: &str,
+        suggestion: Option<&str>,
+        otherwise: Option<String>,
+    ) {
+        self.diags.push(
+            Diagnostic::error(codes::PLAN_UNDEFINED, span, msg)
+                .label(label)
+                .did_you_mean(suggestion, otherwise),
+        );
+    }
+
+    /// Something accepted but ignored (a warning).
+    fn ignored(&mut self, span: Span, msg: &str, hint: Option<&str>) {
+        let mut d = Diagnostic::warning(codes::PLAN_IGNORED, span, msg).label("ignored");
+        if let Some(h) = hint {
+            d = d.hint(h);
+        }
+        self.diags.push(d);
+    }
+
+    /// A level on `scale`; anything else is reported and read as the
+    /// scale's fallback.
+    fn level<L: PartialOrd + Copy>(&mut self, file: FileId, s: &S, scale: &Scale<L>) -> L {
+        if let Some(l) = (scale.parse)(&s.value).filter(|l| *l > scale.none) {
+            return l;
+        }
+        let span = self.sspan(file, s);
+        let msg = format!("`{}` is not a {} level", s.value, scale.name);
+        self.err(codes::PLAN_SHAPE, span, msg, scale.expected);
+        scale.fallback
+    }
+
     fn duration(&mut self, file: FileId, s: &S) -> Option<i64> {
         let d = parse_duration(&s.value);
         if d.is_none() {
             let span = self.sspan(file, s);
-            self.diags.push(
-                Diagnostic::error(
-                    codes::PLAN_SHAPE,
-                    span,
-                    format!("`{}` is not a duration", s.value),
-                )
-                .label("expected e.g. 5m")
-                .hint("write a whole number and a unit: 30s, 5m, 2h, 1d"),
+            self.err_hint(
+                codes::PLAN_SHAPE,
+                span,
+                format!("`{}` is not a duration", s.value),
+                "expected e.g. 5m",
+                "write a whole number and a unit: 30s, 5m, 2h, 1d",
             );
         }
         d
     }
 }
+
+/// A scale of levels a plan names: warning levels, response levels.
+struct Scale<L> {
+    /// `warning`, `response`.
+    name: &'static str,
+    parse: fn(&str) -> Option<L>,
+    /// "No level", never valid in a plan.
+    none: L,
+    /// What an invalid level is read as (after it is reported).
+    fallback: L,
+    /// The label of the report.
+    expected: &'static str,
+}
+
+const WARNING_LEVELS: Scale<Level> = Scale {
+    name: "warning",
+    parse: Level::parse,
+    none: Level::None,
+    fallback: Level::Blue,
+    expected: "expected blue, yellow, orange or red",
+};
+
+const RESPONSE_LEVELS: Scale<Response> = Scale {
+    name: "response",
+    parse: Response::parse,
+    none: Response::None,
+    fallback: Response::IV,
+    expected: "expected IV, III, II or I",
+};
 
 struct ChainSrc<'d> {
     file: FileId,
@@ -140,10 +224,12 @@ pub fn check(sources: &SourceMap, files: &[FileId], program: Option<&Program>) -
                     .strip_prefix("line ")
                     .and_then(|m| m.split_once(": "))
                     .map_or(msg, |(_, m)| m);
-                cx.diags.push(
-                    Diagnostic::error(codes::YAML, Span::new(f, off, off + 1), format!("invalid plan YAML: {msg}"))
-                        .label("here")
-                        .hint("a plan file has `plan:`, `triggers:`, `steps:`; chains go under `chains:`; a roster has `roster:`, `areas:`, `people:`"),
+                cx.err_hint(
+                    codes::YAML,
+                    Span::new(f, off, off + 1),
+                    format!("invalid plan YAML: {msg}"),
+                    "here",
+                    "a plan file has `plan:`, `triggers:`, `steps:`; chains go under `chains:`; a roster has `roster:`, `areas:`, `people:`",
                 );
             }
         }
@@ -175,13 +261,9 @@ pub fn check(sources: &SourceMap, files: &[FileId], program: Option<&Program>) -
         }
         for p in d.people.iter().flatten() {
             let span = cx.sspan(*f, &p.value.id);
-            if let Some(first) = person_ids.get(&p.value.id.value) {
-                let msg = format!(
-                    "person `{}` is listed twice (first at {})",
-                    p.value.id.value,
-                    cx.at(*first)
-                );
-                cx.err(codes::PLAN_DUPLICATE, span, msg, "duplicate id");
+            if let Some(&first) = person_ids.get(&p.value.id.value) {
+                let what = format!("person `{}` is listed twice", p.value.id.value);
+                cx.duplicate(span, what, first, "duplicate id");
                 continue;
             }
             person_ids.insert(p.value.id.value.clone(), span);
@@ -217,21 +299,12 @@ pub fn check(sources: &SourceMap, files: &[FileId], program: Option<&Program>) -
     if !known_areas.is_empty() {
         for (f, doc) in &docs {
             for p in doc.people.iter().flatten() {
-                if !known_areas.contains(p.value.area.value.as_str()) {
+                let area = &p.value.area.value;
+                if !known_areas.contains(area.as_str()) {
                     let span = cx.sspan(*f, &p.value.area);
-                    let mut dg = Diagnostic::error(
-                        codes::PLAN_UNDEFINED,
-                        span,
-                        format!(
-                            "area `{}` is not in the roster's `areas`",
-                            p.value.area.value
-                        ),
-                    )
-                    .label("undefined area");
-                    if let Some(s) = suggest(&p.value.area.value, area_names.iter().copied()) {
-                        dg = dg.hint(format!("did you mean `{s}`?"));
-                    }
-                    cx.diags.push(dg);
+                    let msg = format!("area `{area}` is not in the roster's `areas`");
+                    let near = suggest(area, area_names.iter().copied());
+                    cx.undefined(span, msg, "undefined area", near, None);
                 }
             }
         }
@@ -252,17 +325,10 @@ pub fn check(sources: &SourceMap, files: &[FileId], program: Option<&Program>) -
     let check_role = |cx: &mut Ctx<'_>, f: FileId, r: &S| {
         if !roles.contains(&r.value) {
             let span = cx.sspan(f, r);
-            let mut d = Diagnostic::error(
-                codes::PLAN_UNDEFINED,
-                span,
-                format!("no one in the roster holds the role `{}`", r.value),
-            )
-            .label("missing roster entry");
-            d = match suggest(&r.value, roles.iter().map(String::as_str)) {
-                Some(s) => d.hint(format!("did you mean `{s}`?")),
-                None => d.hint("add a person with this role to a roster file (`people:`)"),
-            };
-            cx.diags.push(d);
+            let msg = format!("no one in the roster holds the role `{}`", r.value);
+            let near = suggest(&r.value, roles.iter().map(String::as_str));
+            let add = "add a person with this role to a roster file (`people:`)";
+            cx.undefined(span, msg, "missing roster entry", near, Some(add.into()));
         }
     };
 
@@ -272,12 +338,9 @@ pub fn check(sources: &SourceMap, files: &[FileId], program: Option<&Program>) -
         for (name, chain) in d.chains.iter().flat_map(|m| m.0.iter()) {
             if let Some(first) = chain_srcs.iter().find(|c| c.name.value == name.value) {
                 let span = cx.sspan(*f, name);
-                let msg = format!(
-                    "chain `{}` is defined twice (first at {})",
-                    name.value,
-                    cx.at(cx.sspan(first.file, first.name))
-                );
-                cx.err(codes::PLAN_DUPLICATE, span, msg, "duplicate chain");
+                let first = cx.sspan(first.file, first.name);
+                let what = format!("chain `{}` is defined twice", name.value);
+                cx.duplicate(span, what, first, "duplicate chain");
                 continue;
             }
             chain_srcs.push(ChainSrc {
@@ -348,27 +411,21 @@ pub fn check(sources: &SourceMap, files: &[FileId], program: Option<&Program>) -
                     }
                 }
                 (None, true) => {
-                    cx.diags.push(
-                        Diagnostic::error(
-                            codes::PLAN_NO_FALLBACK,
-                            t_span,
-                            format!("the last tier of chain `{}` has no fallback", src.name.value),
-                        )
-                        .label("nobody is told when this tier does not answer")
-                        .hint("add `fallback: [<role>]` to the last tier, e.g. the county duty office"),
+                    cx.err_hint(
+                        codes::PLAN_NO_FALLBACK,
+                        t_span,
+                        format!(
+                            "the last tier of chain `{}` has no fallback",
+                            src.name.value
+                        ),
+                        "nobody is told when this tier does not answer",
+                        "add `fallback: [<role>]` to the last tier, e.g. the county duty office",
                     );
                 }
                 (Some(fb), false) => {
                     let span = cx.span(f, fb);
-                    cx.diags.push(
-                        Diagnostic::warning(
-                            codes::PLAN_IGNORED,
-                            span,
-                            "a fallback on a tier that is not the last is ignored",
-                        )
-                        .label("ignored")
-                        .hint("move it to the last tier"),
-                    );
+                    let msg = "a fallback on a tier that is not the last is ignored";
+                    cx.ignored(span, msg, Some("move it to the last tier"));
                 }
                 (None, false) => {}
             }
@@ -433,13 +490,9 @@ pub fn check(sources: &SourceMap, files: &[FileId], program: Option<&Program>) -
     for (f, d) in &docs {
         if let Some(name) = &d.plan {
             let span = cx.sspan(*f, name);
-            if let Some((_, first)) = plan_names.iter().find(|(n, _)| *n == name.value) {
-                let msg = format!(
-                    "plan `{}` is defined twice (first at {})",
-                    name.value,
-                    cx.at(*first)
-                );
-                cx.err(codes::PLAN_DUPLICATE, span, msg, "duplicate plan");
+            if let Some(&(_, first)) = plan_names.iter().find(|(n, _)| *n == name.value) {
+                let what = format!("plan `{}` is defined twice", name.value);
+                cx.duplicate(span, what, first, "duplicate plan");
                 continue;
             }
             plan_names.push((name.value.clone(), span));
@@ -487,22 +540,13 @@ pub fn check(sources: &SourceMap, files: &[FileId], program: Option<&Program>) -
     }
 }
 
-fn offset_of(text: &str, line: usize, col: usize) -> usize {
-    let mut off = 0;
-    for (i, l) in text.split_inclusive('\n').enumerate() {
-        if i + 1 == line {
-            return off
-                + l.char_indices()
-                    .nth(col.saturating_sub(1))
-                    .map_or(l.len(), |(b, _)| b);
-        }
-        off += l.len();
-    }
-    text.len()
+/// How many of `flags` are set (a step, trigger or wait takes exactly one kind).
+fn how_many(flags: &[bool]) -> usize {
+    flags.iter().filter(|b| **b).count()
 }
 
 fn step_kind_count(s: &StepYaml) -> usize {
-    [
+    how_many(&[
         s.notify.is_some(),
         s.await_ack.is_some(),
         s.measures.is_some(),
@@ -510,10 +554,7 @@ fn step_kind_count(s: &StepYaml) -> usize {
         s.branch.is_some(),
         s.wait.is_some(),
         s.close.is_some(),
-    ]
-    .iter()
-    .filter(|b| **b)
-    .count()
+    ])
 }
 
 #[allow(
@@ -552,12 +593,8 @@ fn lower_plan(
         id_spans.push(span);
         if let Some(&(j, _)) = ids.get(&s.value.id.value) {
             let first = id_spans.get(usize::from(j)).copied().unwrap_or(span);
-            let msg = format!(
-                "step `{}` is defined twice (first at {})",
-                s.value.id.value,
-                cx.at(first)
-            );
-            cx.err(codes::PLAN_DUPLICATE, span, msg, "duplicate step id");
+            let what = format!("step `{}` is defined twice", s.value.id.value);
+            cx.duplicate(span, what, first, "duplicate step id");
             continue;
         }
         ids.insert(
@@ -572,18 +609,9 @@ fn lower_plan(
             None => {
                 undefined_step = true;
                 let span = cx.sspan(f, s);
-                let mut dg = Diagnostic::error(
-                    codes::PLAN_UNDEFINED,
-                    span,
-                    format!("no step `{}` in plan `{}`", s.value, name.value),
-                )
-                .label("undefined step");
-                if let Some(h) =
-                    suggest(&s.value, steps_y.iter().map(|x| x.value.id.value.as_str()))
-                {
-                    dg = dg.hint(format!("did you mean `{h}`?"));
-                }
-                cx.diags.push(dg);
+                let msg = format!("no step `{}` in plan `{}`", s.value, name.value);
+                let near = suggest(&s.value, steps_y.iter().map(|x| x.value.id.value.as_str()));
+                cx.undefined(span, msg, "undefined step", near, None);
                 None
             }
         }
@@ -595,14 +623,11 @@ fn lower_plan(
     for t in d.triggers.iter().flat_map(|t| t.value.iter()) {
         let tv = &t.value;
         let t_span = cx.span(f, t);
-        let kinds = [
+        let kinds = how_many(&[
             tv.signal.is_some(),
             tv.response.is_some(),
             tv.manual.is_some(),
-        ]
-        .iter()
-        .filter(|b| **b)
-        .count();
+        ]);
         if kinds != 1 {
             cx.err(
                 codes::PLAN_SHAPE,
@@ -615,45 +640,24 @@ fn lower_plan(
         if let Some(sig) = &tv.signal {
             let span = cx.sspan(f, sig);
             if program.is_some() && !signals.contains(&sig.value) {
-                let mut dg = Diagnostic::error(
-                    codes::PLAN_UNDEFINED,
-                    span,
-                    format!("no signal `{}` is defined", sig.value),
-                )
-                .label("undefined signal");
-                dg = match suggest(&sig.value, signals.iter().map(String::as_str)) {
-                    Some(h) => dg.hint(format!("did you mean `{h}`?")),
-                    None => dg.hint(format!("defined signals: {}", signals.join(", "))),
-                };
-                cx.diags.push(dg);
+                let msg = format!("no signal `{}` is defined", sig.value);
+                let near = suggest(&sig.value, signals.iter().map(String::as_str));
+                let all = format!("defined signals: {}", signals.join(", "));
+                cx.undefined(span, msg, "undefined signal", near, Some(all));
             }
             let level = match &tv.level {
                 None => Level::Blue,
-                Some(l) => match Level::parse(&l.value).filter(|l| *l > Level::None) {
-                    Some(l) => l,
-                    None => {
-                        let span = cx.sspan(f, l);
-                        cx.err(
-                            codes::PLAN_SHAPE,
-                            span,
-                            format!("`{}` is not a warning level", l.value),
-                            "expected blue, yellow, orange or red",
-                        );
-                        Level::Blue
-                    }
-                },
+                Some(l) => cx.level(f, l, &WARNING_LEVELS),
             };
             if let (Some(a), Some(p)) = (&tv.area, program) {
                 if !p.fields.contains(&a.value) {
                     let span = cx.sspan(f, a);
-                    cx.diags.push(
-                        Diagnostic::error(
-                            codes::PLAN_UNDEFINED,
-                            span,
-                            format!("no event declares a field `{}`", a.value),
-                        )
-                        .label("undefined field")
-                        .hint("the area comes from this field of the event that raised the level"),
+                    cx.err_hint(
+                        codes::PLAN_UNDEFINED,
+                        span,
+                        format!("no event declares a field `{}`", a.value),
+                        "undefined field",
+                        "the area comes from this field of the event that raised the level",
                     );
                 }
             }
@@ -681,19 +685,7 @@ fn lower_plan(
             };
             let level = match &tv.level {
                 None => Response::IV,
-                Some(l) => match Response::parse(&l.value).filter(|l| *l > Response::None) {
-                    Some(l) => l,
-                    None => {
-                        let span = cx.sspan(f, l);
-                        cx.err(
-                            codes::PLAN_SHAPE,
-                            span,
-                            format!("`{}` is not a response level", l.value),
-                            "expected IV, III, II or I",
-                        );
-                        Response::IV
-                    }
-                },
+                Some(l) => cx.level(f, l, &RESPONSE_LEVELS),
             };
             triggers.push(Trigger::Response {
                 plan,
@@ -744,23 +736,18 @@ fn lower_plan(
             } else {
                 format!("step `{}` has {n} kinds", sv.id.value)
             };
-            cx.diags.push(
-                Diagnostic::error(codes::PLAN_SHAPE, id_span, msg)
-                    .label("one kind per step")
-                    .hint("use exactly one of notify, await_ack, measures, declare_response, branch, wait, close"),
+            cx.err_hint(
+                codes::PLAN_SHAPE,
+                id_span,
+                msg,
+                "one kind per step",
+                "use exactly one of notify, await_ack, measures, declare_response, branch, wait, close",
             );
             continue;
         }
         if sv.area.is_some() && sv.measures.is_none() {
             let span = sv.area.as_ref().map_or(id_span, |a| cx.sspan(f, a));
-            cx.diags.push(
-                Diagnostic::warning(
-                    codes::PLAN_IGNORED,
-                    span,
-                    "`area` only applies to `measures`",
-                )
-                .label("ignored"),
-            );
+            cx.ignored(span, "`area` only applies to `measures`", None);
         }
         let mut next = match &sv.next {
             Some(n) => target(cx, n),
@@ -775,16 +762,10 @@ fn lower_plan(
                 match chain_idx.get(c) {
                     Some(&ci) => StepKind::NotifyChain { chain: ci },
                     None => {
-                        let mut dg = Diagnostic::error(
-                            codes::PLAN_UNDEFINED,
-                            span,
-                            format!("no chain `{c}` is defined"),
-                        )
-                        .label("undefined chain");
-                        if let Some(h) = suggest(c, set.chains.iter().map(|c| c.name.as_str())) {
-                            dg = dg.hint(format!("did you mean `chain/{h}`?"));
-                        }
-                        cx.diags.push(dg);
+                        let msg = format!("no chain `{c}` is defined");
+                        let near = suggest(c, set.chains.iter().map(|c| c.name.as_str()))
+                            .map(|h| format!("chain/{h}"));
+                        cx.undefined(span, msg, "undefined chain", near.as_deref(), None);
                         StepKind::NotifyChain { chain: 0 }
                     }
                 }
@@ -836,20 +817,9 @@ fn lower_plan(
                 area: sv.area.as_ref().map(|a| a.value.clone()),
             }
         } else if let Some(r) = &sv.declare_response {
-            let level = match Response::parse(&r.value).filter(|l| *l > Response::None) {
-                Some(l) => l,
-                None => {
-                    let span = cx.sspan(f, r);
-                    cx.err(
-                        codes::PLAN_SHAPE,
-                        span,
-                        format!("`{}` is not a response level", r.value),
-                        "expected IV, III, II or I",
-                    );
-                    Response::IV
-                }
-            };
-            StepKind::DeclareResponse { level }
+            StepKind::DeclareResponse {
+                level: cx.level(f, r, &RESPONSE_LEVELS),
+            }
         } else if let Some(b) = &sv.branch {
             let mut arms = Vec::new();
             let mut otherwise = None;
@@ -895,14 +865,11 @@ fn lower_plan(
         } else if let Some(w) = &sv.wait {
             let wv = &w.value;
             let w_span = cx.span(f, w);
-            let n = [
+            let n = how_many(&[
                 wv.duration.is_some(),
                 wv.until.is_some(),
                 wv.event.is_some(),
-            ]
-            .iter()
-            .filter(|b| **b)
-            .count();
+            ]);
             let until = if n != 1 {
                 cx.err(
                     codes::PLAN_SHAPE,
@@ -943,10 +910,7 @@ fn lower_plan(
             }
             if matches!(until, WaitFor::Duration(_)) && wv.timeout.is_some() {
                 let span = wv.timeout.as_ref().map_or(w_span, |t| cx.sspan(f, t));
-                cx.diags.push(
-                    Diagnostic::warning(codes::PLAN_IGNORED, span, "a timed wait needs no timeout")
-                        .label("ignored"),
-                );
+                cx.ignored(span, "a timed wait needs no timeout", None);
             }
             StepKind::Wait {
                 until,
@@ -971,14 +935,7 @@ fn lower_plan(
             }
             if let Some(n) = &sv.next {
                 let span = cx.sspan(f, n);
-                cx.diags.push(
-                    Diagnostic::warning(
-                        codes::PLAN_IGNORED,
-                        span,
-                        "`close` ends the instance; `next` is ignored",
-                    )
-                    .label("ignored"),
-                );
+                cx.ignored(span, "`close` ends the instance; `next` is ignored", None);
             }
             next = None;
             StepKind::Close { verify }
@@ -1029,14 +986,12 @@ fn graph_checks(
             .map_or("?", |s| s.id.as_str())
     };
     for i in g.unreachable() {
-        cx.diags.push(
-            Diagnostic::error(
-                codes::PLAN_UNREACHABLE,
-                span_of(i),
-                format!("step `{}` can never run", name_of(i)),
-            )
-            .label("no transition leads here")
-            .hint("point a `next`, `goto`, `else` or `on_timeout` at it, or remove it"),
+        cx.err_hint(
+            codes::PLAN_UNREACHABLE,
+            span_of(i),
+            format!("step `{}` can never run", name_of(i)),
+            "no transition leads here",
+            "point a `next`, `goto`, `else` or `on_timeout` at it, or remove it",
         );
     }
     let has_close = plan
@@ -1044,48 +999,40 @@ fn graph_checks(
         .iter()
         .any(|s| matches!(s.kind, StepKind::Close { .. }));
     if !has_close {
-        cx.diags.push(
-            Diagnostic::error(
-                codes::PLAN_NO_CLOSE,
-                plan_span,
-                format!("plan `{}` has no `close` step", plan.name),
-            )
-            .label("instances can never end")
-            .hint("add a step `close: { verify: [预警, 响应, 反馈, 核实] }`"),
+        cx.err_hint(
+            codes::PLAN_NO_CLOSE,
+            plan_span,
+            format!("plan `{}` has no `close` step", plan.name),
+            "instances can never end",
+            "add a step `close: { verify: [预警, 响应, 反馈, 核实] }`",
         );
     } else {
         for i in g.cannot_close(plan) {
-            cx.diags.push(
-                Diagnostic::error(
-                    codes::PLAN_NO_CLOSE,
-                    span_of(i),
-                    format!("from step `{}` the plan can never close", name_of(i)),
-                )
-                .label("no path to a `close` step")
-                .hint("give it a `next` (or a way out of its loop) that leads to a `close` step"),
+            cx.err_hint(
+                codes::PLAN_NO_CLOSE,
+                span_of(i),
+                format!("from step `{}` the plan can never close", name_of(i)),
+                "no path to a `close` step",
+                "give it a `next` (or a way out of its loop) that leads to a `close` step",
             );
         }
     }
     for cycle in g.endless_cycles(plan) {
         let names: Vec<&str> = cycle.iter().map(|i| name_of(*i)).collect();
         let first = cycle.first().copied().unwrap_or(0);
-        cx.diags.push(
-            Diagnostic::error(
-                codes::PLAN_CYCLE,
-                span_of(first),
-                format!(
-                    "steps {} loop without waiting",
-                    names
-                        .iter()
-                        .map(|n| format!("`{n}`"))
-                        .collect::<Vec<_>>()
-                        .join(" → ")
-                ),
-            )
-            .label("an instance entering this loop never stops")
-            .hint(
-                "put a `wait` (with a duration, condition or event) or an `await_ack` in the loop",
+        cx.err_hint(
+            codes::PLAN_CYCLE,
+            span_of(first),
+            format!(
+                "steps {} loop without waiting",
+                names
+                    .iter()
+                    .map(|n| format!("`{n}`"))
+                    .collect::<Vec<_>>()
+                    .join(" → ")
             ),
+            "an instance entering this loop never stops",
+            "put a `wait` (with a duration, condition or event) or an `await_ack` in the loop",
         );
     }
     if !plan.allow_skip {
@@ -1101,14 +1048,12 @@ fn graph_checks(
             } else {
                 format!("{}级", from.roman())
             };
-            cx.diags.push(
-                Diagnostic::error(
-                    codes::PLAN_SKIP,
-                    span,
-                    format!("step `{}` may raise the response from {from_text} straight to {}级", name_of(i), to.roman()),
-                )
-                .label("skips a level")
-                .hint("this plan sets `response: { skip_levels: false }`; declare the level in between first"),
+            cx.err_hint(
+                codes::PLAN_SKIP,
+                span,
+                format!("step `{}` may raise the response from {from_text} straight to {}级", name_of(i), to.roman()),
+                "skips a level",
+                "this plan sets `response: { skip_levels: false }`; declare the level in between first",
             );
         }
     }
