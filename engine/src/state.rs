@@ -1,9 +1,9 @@
 //! Durable state: snapshots of the complete engine state, and restoring them.
 //!
-//! Format (version 2): one JSON document
+//! Format (version 3): one JSON document
 //!
 //! ```json
-//! {"format":"yingji-state","version":2,
+//! {"format":"yingji-state","version":3,
 //!  "signals":[{"name":"暴雨预警","fingerprint":"…","keys":[["YY-001",{…KeyState…}],…]}],
 //!  "max_ts":…, "released":…, "pending":[{…event…}], "seen_ids":[…], "seen_kkt":[…],
 //!  "absence":[[deadline,"signal","key"],…], "stats":{…},
@@ -15,6 +15,13 @@
 //! the records still held, and `deadlines_closed` the closed subjects still
 //! remembered. Version 1 files load: their `deadlines` hold every record line,
 //! and replaying them closes what had closed. Other versions are refused.
+//!
+//! Version 3 (closed plan instances are compacted, see
+//! [`crate::workflow::runtime`]): `workflow` holds only open instances and
+//! what late acks still need (`"layout":1`). Plan state of versions 1 and 2
+//! (every instance ever started, no `layout`) is compacted on restore. The
+//! version was raised so that builds reading version 2 refuse these files
+//! instead of misreading their instance numbers.
 //!
 //! A signal's state is kept across a restore only when a signal of the same
 //! name with the same definition (fingerprint of its compiled IR, ignoring
@@ -37,7 +44,7 @@ type KeyList = Vec<(Arc<str>, KeyState)>;
 /// The snapshot format's name.
 pub const FORMAT: &str = "yingji-state";
 /// The snapshot format's version this build writes.
-pub const VERSION: u32 = 2;
+pub const VERSION: u32 = 3;
 /// The oldest snapshot format version this build reads.
 pub const OLDEST_VERSION: u32 = 1;
 
