@@ -67,16 +67,18 @@ impl RosterIndex {
             .collect();
         let mut ids: FxHashMap<String, u32> = FxHashMap::default();
         let mut id_of = |name: &str| -> u32 {
-            let next = ids.len() as u32;
-            *ids.entry(name.to_string()).or_insert(next)
+            if let Some(&id) = ids.get(name) {
+                return id;
+            }
+            let id = ids.len() as u32;
+            ids.insert(name.to_string(), id);
+            id
         };
         let mut links: Vec<(u32, u32)> = Vec::new();
         for a in &set.roster.areas {
             id_of(&a.name);
         }
-        let mut named: Vec<(&str, &str)> = parents.iter().map(|(c, p)| (*c, *p)).collect();
-        named.sort_unstable();
-        for (child, parent) in named {
+        for (child, parent) in &parents {
             links.push((id_of(child), id_of(parent)));
         }
         for p in &set.roster.people {
@@ -99,7 +101,12 @@ impl RosterIndex {
                 continue;
             };
             for role in &p.roles {
-                let r = roles.entry(role.clone()).or_default();
+                if !roles.contains_key(role) {
+                    roles.insert(role.clone(), RoleIndex::default());
+                }
+                let Some(r) = roles.get_mut(role) else {
+                    continue;
+                };
                 let here = r.at.entry(area).or_default();
                 if here.last() == Some(&i) {
                     continue; // the role listed twice
