@@ -683,47 +683,14 @@ pub fn run_engine(
 }
 
 /// Approximate heap bytes of an engine's state for this workload: the
-/// signal's per-key state plus the plan runtime's instances, calls, timers
-/// and indexes (the runtime keeps every instance it ever started).
+/// signal's per-key state plus the plan runtime's own account
+/// ([`WorkflowRuntime::state_bytes`]: open instances, calls, timers, indexes
+/// and the call references of closed instances).
 pub fn engine_state_bytes(engine: &Engine) -> usize {
     let signals = engine.state_bytes();
-    signals + engine.workflow().map_or(0, workflow_state_bytes)
+    signals + engine.workflow().map_or(0, WorkflowRuntime::state_bytes)
 }
 
-/// Approximate heap bytes of a plan runtime's state. Instances and their
-/// calls are walked; the private indexes are estimated from their sizes:
-/// one call reference per run (key, value, control byte), one open entry per
-/// open instance, one count and one level entry per area, and 40 bytes per
-/// pending timer (due, sequence, instance, kind).
-pub fn workflow_state_bytes(wf: &WorkflowRuntime) -> usize {
-    use std::mem::size_of;
-    use yingji_engine::workflow::runtime::{Call, CallRun, Instance};
-    let st = wf.state();
-    let mut bytes = st.instances.capacity() * size_of::<Instance>();
-    let mut areas = rustc_hash::FxHashSet::default();
-    let mut runs = 0usize;
-    for i in &st.instances {
-        bytes += i.id.len() + 16;
-        if areas.insert(i.area.as_ptr()) {
-            bytes += i.area.len() + 16;
-        }
-        bytes += i.runs.capacity() * size_of::<CallRun>();
-        bytes += i.last_event.capacity() * size_of::<(Arc<str>, Value)>();
-        for r in &i.runs {
-            runs += 1;
-            bytes += r.call_ref.len() + 16;
-            bytes += r.calls.capacity() * size_of::<Call>();
-            bytes += r.tier_answered.capacity();
-        }
-    }
-    // refs: Arc<str> key + (u32, u32) + control byte, at 7/8 load
-    bytes += runs * (size_of::<Arc<str>>() + 8 + 1) * 8 / 7;
-    bytes += wf.open_instances() * (size_of::<(usize, Arc<str>, u32)>());
-    // counts per (plan, area); levels: signal → area → key → level
-    bytes += areas.len() * (size_of::<(usize, Arc<str>, u32)>() + 2 * (size_of::<Arc<str>>() + 32));
-    bytes += wf.pending_timers() * 40;
-    bytes
-}
 
 /// The current call of one village.
 #[derive(Clone, Copy, Debug, Default)]

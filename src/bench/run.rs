@@ -575,7 +575,9 @@ pub fn run_chains(
     let yingji_time = t.elapsed();
     pb.finish_and_clear();
     let state_bytes = engine_state_bytes(&eng);
-    let instances = eng.workflow().map_or(0, |wf| wf.state().instances.len());
+    let (held, closed_refs) = eng
+        .workflow()
+        .map_or((0, 0), |wf| (wf.held_instances(), wf.closed_refs()));
     drop(eng);
 
     let mut native = NativeChains::new(w);
@@ -616,8 +618,7 @@ pub fn run_chains(
             tally.count(Record::Level)
         ),
         format!(
-            "state per chain is per village; the plan runtime keeps all {instances} instances it started, so it grows with the stream ({:.0} B per instance)",
-            state_bytes as f64 / instances.max(1) as f64
+            "state per chain is per village; at the end the plan runtime holds {held} open instance(s) and remembers {closed_refs} call reference(s) of closed ones (so late answers are still rejected as `closed`)"
         ),
         "rhai not run: a fair rhai leg needs the whole chain state machine and timer heap written in rhai".to_string(),
     ];
