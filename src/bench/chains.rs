@@ -691,7 +691,6 @@ pub fn engine_state_bytes(engine: &Engine) -> usize {
     signals + engine.workflow().map_or(0, WorkflowRuntime::state_bytes)
 }
 
-
 /// The current call of one village.
 #[derive(Clone, Copy, Debug, Default)]
 struct VillageState {
