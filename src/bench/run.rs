@@ -1,5 +1,6 @@
 //! Running a workload through yingji and its baselines, and the report.
 
+use super::e2e::signal_index;
 use super::native::{NativeThresholds, NativeWindows};
 use super::rhai_leg::{Form, RhaiThresholds};
 use super::{Checksum, ParamError, Workload};
@@ -482,25 +483,14 @@ pub fn run_jsonl(w: &Workload) -> Result<JsonlReport, BenchError> {
         let _ = reference.push_line(l, seq, &mut out);
         for o in out.drain(..) {
             if let yingji_engine::Output::LevelChanged(c) = o {
-                // signal index: the windows workload has one signal, thresholds name them t<j>
-                let sig = c
-                    .signal
-                    .strip_prefix('t')
-                    .and_then(|s| s.parse().ok())
-                    .unwrap_or(0);
-                rsum.add(c.event, sig, &c.key, c.from, c.to);
+                rsum.add(c.event, signal_index(&c.signal), &c.key, c.from, c.to);
             }
         }
     });
     reference.flush(&mut out);
     for o in out.drain(..) {
         if let yingji_engine::Output::LevelChanged(c) = o {
-            let sig = c
-                .signal
-                .strip_prefix('t')
-                .and_then(|s| s.parse().ok())
-                .unwrap_or(0);
-            rsum.add(c.event, sig, &c.key, c.from, c.to);
+            rsum.add(c.event, signal_index(&c.signal), &c.key, c.from, c.to);
         }
     }
     check("compiled vs reference (JSONL)", sum, rsum)?;

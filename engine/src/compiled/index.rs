@@ -200,13 +200,15 @@ impl KindIndex {
         }
     }
 
-    /// The one field index when it is the only source of candidates (no
-    /// always-candidates, a single indexed field): then an event's
-    /// candidates are exactly one bucket.
+    /// When one field index is the only source of candidates (no
+    /// always-candidates, a single indexed field), an event's candidates are
+    /// exactly one bucket: `Some(bucket)`, where `bucket` is `None` when the
+    /// event's value is filed nowhere. `None` when candidates come from
+    /// several sources.
     #[inline]
-    pub fn single(&self) -> Option<&FieldIndex> {
+    pub fn sole_bucket(&self, fields: &[Value]) -> Option<Option<&Bucket>> {
         match self.by_field.as_slice() {
-            [fi] if self.always.is_empty() => Some(fi),
+            [fi] if self.always.is_empty() => Some(fi.bucket(fields.get(usize::from(fi.field)))),
             _ => None,
         }
     }

@@ -751,9 +751,9 @@ impl CompiledEngine {
         // one bucket of direct signals: they cannot fail and need no key
         // lookup, so no checking phase; apply them in one pass
         if skip.is_empty()
-            && let Some(fi) = kind.single()
+            && let Some(sole) = kind.sole_bucket(&ev.fields)
         {
-            let Some(bucket) = fi.bucket(ev.fields.get(usize::from(fi.field))) else {
+            let Some(bucket) = sole else {
                 return Ok(false);
             };
             if bucket.direct {
@@ -795,8 +795,8 @@ impl CompiledEngine {
         let Some(kind) = ev.kind.and_then(|k| self.kinds.get(usize::from(k))) else {
             return Ok(None);
         };
-        if let Some(fi) = kind.single() {
-            let Some(bucket) = fi.bucket(ev.fields.get(usize::from(fi.field))) else {
+        if let Some(sole) = kind.sole_bucket(&ev.fields) {
+            let Some(bucket) = sole else {
                 return Ok(None);
             };
             if bucket.direct {
