@@ -104,7 +104,7 @@ fn exact_output_for_one_raise() {
     assert_eq!(out.len(), 1, "{out:#?}");
     let root = env!("CARGO_MANIFEST_DIR");
     let want = format!(
-        r#"{{"event":2,"from":"none","key":"YY-HP01","reason":"raise","rule":"yellow when 切线角 >= 45","rule_at":"{root}/policies/landslide.yj:43:3","signal":"滑坡预警","since":"2024-07-20T12:00:00+08:00","to":"yellow","ts":"2024-07-20T12:00:00+08:00","type":"level_changed","values":{{"切线角":68.198590514,"速率":3}}}}"#
+        r#"{{"event":2,"from":"none","id":1,"key":"YY-HP01","reason":"raise","rule":"yellow when 切线角 >= 45","rule_at":"{root}/policies/landslide.yj:43:3","signal":"滑坡预警","since":"2024-07-20T12:00:00+08:00","to":"yellow","ts":"2024-07-20T12:00:00+08:00","type":"level_changed","values":{{"切线角":68.198590514,"速率":3}}}}"#
     );
     assert_eq!(out[0].to_string(), want);
 }

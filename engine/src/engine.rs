@@ -266,6 +266,24 @@ pub struct Engine {
     /// place of `signals[..].keys`. Not used with `idle_ttl_ms`; dropped by
     /// [`Engine::restore`], which continues on the reference path.
     pub(crate) compiled: Option<crate::compiled::CompiledEngine>,
+    /// The id the next output gets (ids are numbered from 1).
+    pub(crate) next_id: u64,
+    /// What the embedding program keeps in the snapshot beside the engine's
+    /// own state (the CLI: its input and output positions).
+    pub(crate) host: Option<serde_json::Value>,
+}
+
+/// Why the clock could not be moved as asked.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ClockError {
+    /// The end-of-input time is earlier than the stream's clock.
+    #[error("cannot run the clock to {until}: the stream's clock is already at {clock}")]
+    UntilBeforeClock {
+        /// The time asked for.
+        until: Timestamp,
+        /// The stream's clock.
+        clock: Timestamp,
+    },
 }
 
 /// Runs script calls for one key of one signal (see [`crate::script`]).
@@ -380,7 +398,86 @@ impl Engine {
             absence: BTreeSet::new(),
             stats: Stats::default(),
             last_sweep: i64::MIN,
+            next_id: 1,
+            host: None,
         })
+    }
+
+    /// Numbers the outputs from `from` on (see [`Output::id`]).
+    fn number(&mut self, out: &mut [Output], from: usize) {
+        for o in out.iter_mut().skip(from) {
+            if o.id() == 0 {
+                o.set_id(self.next_id);
+                self.next_id += 1;
+            }
+        }
+    }
+
+    /// How many outputs this engine (and the runs its state came from) has
+    /// numbered: the next output's id is one more.
+    pub fn outputs_numbered(&self) -> u64 {
+        self.next_id - 1
+    }
+
+    /// The stream's clock: the event time the runtime has reached (`None`
+    /// before the first event).
+    pub fn clock(&self) -> Option<Timestamp> {
+        self.max_ts
+    }
+
+    /// Keeps `state` in the snapshot beside the engine's own (an embedding
+    /// program's bookkeeping, e.g. the CLI's input position); restored with it.
+    pub fn set_host_state(&mut self, state: Option<serde_json::Value>) {
+        self.host = state;
+    }
+
+    /// What [`Engine::set_host_state`] stored (or a restored snapshot held).
+    pub fn host_state(&self) -> Option<&serde_json::Value> {
+        self.host.as_ref()
+    }
+
+    /// Moves the clock to `ts` as if an empty event stamped `ts` had arrived:
+    /// events the lateness held back and timers and absences due by then are
+    /// released. A time at or before the clock changes nothing.
+    pub fn advance_to(&mut self, ts: Timestamp, out: &mut Vec<Output>) {
+        let from = out.len();
+        self.advance_inner(ts, out);
+        self.number(out, from);
+    }
+
+    fn advance_inner(&mut self, ts: Timestamp, out: &mut Vec<Output>) {
+        if self.max_ts.is_some_and(|m| ts.ms <= m.ms) {
+            return;
+        }
+        if self.max_ts.is_none() {
+            self.start_roster(ts);
+        }
+        self.max_ts = Some(ts);
+        let wm = ts.ms.saturating_sub(self.max_lateness());
+        self.release(wm, out);
+    }
+
+    /// End of input: releases every buffered event, then, with `until`, runs
+    /// the clock to `until` (timers and absences due by then fire). `until`
+    /// earlier than the clock is refused and changes nothing.
+    pub fn finish(
+        &mut self,
+        until: Option<Timestamp>,
+        out: &mut Vec<Output>,
+    ) -> Result<(), ClockError> {
+        if let (Some(u), Some(c)) = (until, self.max_ts) {
+            if u.ms < c.ms {
+                return Err(ClockError::UntilBeforeClock { until: u, clock: c });
+            }
+        }
+        let from = out.len();
+        self.flush_inner(out);
+        if let Some(u) = until {
+            self.advance_inner(u, out);
+            self.flush_inner(out);
+        }
+        self.number(out, from);
+        Ok(())
     }
 
     /// The compiled program.
@@ -418,6 +515,18 @@ impl Engine {
     /// kinds that reporting deadlines follow are checked as records first (a
     /// refused record changes nothing).
     pub fn push_line(
+        &mut self,
+        line: &str,
+        seq: u64,
+        out: &mut Vec<Output>,
+    ) -> Result<(), LineError> {
+        let from = out.len();
+        let r = self.push_line_inner(line, seq, out);
+        self.number(out, from);
+        r
+    }
+
+    fn push_line_inner(
         &mut self,
         line: &str,
         seq: u64,
@@ -520,11 +629,15 @@ impl Engine {
     /// Accepts one event: buffers it until the watermark passes it, then
     /// applies it; emits whatever became due. On error nothing changes.
     pub fn push(&mut self, ev: &Event, out: &mut Vec<Output>) -> Result<(), PushError> {
-        if let Some(skip) = self.accept(ev, out)? {
-            self.enqueue(ev.clone(), skip, out);
-        }
-        self.stats.accepted += 1;
-        Ok(())
+        let from = out.len();
+        let r = self.accept(ev, out).map(|skip| {
+            if let Some(skip) = skip {
+                self.enqueue(ev.clone(), skip, out);
+            }
+            self.stats.accepted += 1;
+        });
+        self.number(out, from);
+        r
     }
 
     /// [`Engine::push`] of an event the caller gives away: moved into the
@@ -678,6 +791,7 @@ impl Engine {
             self.stats.late += 1;
             let apply = self.config.late == LatePolicy::Apply;
             out.push(Output::Late(Late {
+ id: 0,
                 ts: ev.ts,
                 kind: ev.kind_name.clone(),
                 event: ev.seq,
@@ -737,6 +851,12 @@ impl Engine {
     /// End of stream: releases every buffered event and fires the absence
     /// timers due by the latest event time.
     pub fn flush(&mut self, out: &mut Vec<Output>) {
+        let from = out.len();
+        self.flush_inner(out);
+        self.number(out, from);
+    }
+
+    fn flush_inner(&mut self, out: &mut Vec<Output>) {
         if let Some(m) = self.max_ts {
             self.release(m.ms, out);
             self.scripts.flush(m);
@@ -796,6 +916,7 @@ impl Engine {
         st.absent = true;
         let offset = self.max_ts.map_or(0, |m| m.offset_min);
         out.push(Output::Absence(Absence {
+ id: 0,
             ts: Timestamp {
                 ms: deadline,
                 offset_min: offset,
@@ -950,6 +1071,7 @@ impl Engine {
             if st.absent {
                 st.absent = false;
                 out.push(Output::Recovered(Recovered {
+ id: 0,
                     ts: ev.ts,
                     signal: rt.name.clone(),
                     key: key.clone(),
@@ -1098,6 +1220,7 @@ impl Engine {
         };
         let rule = fired.and_then(|i| rt.rule_texts.get(i));
         out.push(Output::LevelChanged(LevelChange {
+ id: 0,
             ts: Timestamp {
                 ms: now,
                 offset_min: ev.ts.offset_min,

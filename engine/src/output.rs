@@ -6,6 +6,11 @@ use serde::ser::SerializeMap;
 use serde::{Serialize, Serializer};
 use std::sync::Arc;
 
+/// Whether an output id is still unset (ids are numbered from 1).
+pub fn id_unset(id: &u64) -> bool {
+    *id == 0
+}
+
 /// Named values in declaration order, written as a JSON object.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Values(pub Vec<(Arc<str>, Value)>);
@@ -33,6 +38,12 @@ impl Values {
 /// A signal's warning level for a key changed.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct LevelChange {
+    /// The output's id: deterministic (the same in every run of the same
+    /// input and definitions), unique within a run, so a sink can
+    /// deduplicate; `0` (not written) until the engine numbers it.
+    #[serde(skip_serializing_if = "crate::output::id_unset")]
+    pub id: u64,
+
     /// Event time of the change.
     pub ts: Timestamp,
     /// The signal.
@@ -63,6 +74,12 @@ pub struct LevelChange {
 /// An event arrived behind the watermark.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Late {
+    /// The output's id: deterministic (the same in every run of the same
+    /// input and definitions), unique within a run, so a sink can
+    /// deduplicate; `0` (not written) until the engine numbers it.
+    #[serde(skip_serializing_if = "crate::output::id_unset")]
+    pub id: u64,
+
     /// The event's own time.
     pub ts: Timestamp,
     /// Its kind.
@@ -81,6 +98,12 @@ pub struct Late {
 /// A key sent nothing for the signal's `missing` duration (失联).
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Absence {
+    /// The output's id: deterministic (the same in every run of the same
+    /// input and definitions), unique within a run, so a sink can
+    /// deduplicate; `0` (not written) until the engine numbers it.
+    #[serde(skip_serializing_if = "crate::output::id_unset")]
+    pub id: u64,
+
     /// When the silence reached the limit (last reading + limit).
     pub ts: Timestamp,
     /// The signal.
@@ -96,6 +119,12 @@ pub struct Absence {
 /// A key that was absent reported again.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Recovered {
+    /// The output's id: deterministic (the same in every run of the same
+    /// input and definitions), unique within a run, so a sink can
+    /// deduplicate; `0` (not written) until the engine numbers it.
+    #[serde(skip_serializing_if = "crate::output::id_unset")]
+    pub id: u64,
+
     /// Time of the reading that ended the silence.
     pub ts: Timestamp,
     /// The signal.
@@ -173,6 +202,80 @@ impl Output {
             Output::PlanClosed(o) => o.head.ts,
             Output::ScriptError(o) => o.ts,
             Output::ScriptSuppressed(o) => o.ts,
+        }
+    }
+
+    /// The output's id (see [`LevelChange::id`]); `0` before the engine
+    /// numbers it.
+    pub fn id(&self) -> u64 {
+        match self {
+            Output::LevelChanged(c) => c.id,
+            Output::Late(o) => o.id,
+            Output::Absence(o) => o.id,
+            Output::Recovered(o) => o.id,
+            Output::ReportDue(n) | Output::ReportLate(n) | Output::ReportMissing(n) => n.id,
+            Output::PlanStarted(o) => o.head.id,
+            Output::Notify(o) => o.head.id,
+            Output::Escalated(o) => o.head.id,
+            Output::Acked(o) => o.head.id,
+            Output::AckRejected(o) => o.id,
+            Output::Unanswered(o) => o.head.id,
+            Output::Measure(o) => o.head.id,
+            Output::ResponseDeclared(o) => o.head.id,
+            Output::TimedOut(o) => o.head.id,
+            Output::PlanClosed(o) => o.head.id,
+            Output::ScriptError(o) => o.id,
+            Output::ScriptSuppressed(o) => o.id,
+        }
+    }
+
+    /// Sets the id (the engine numbers outputs as it emits them; a test
+    /// comparing with an unnumbered output sets it back to 0).
+    pub fn set_id(&mut self, id: u64) {
+        let slot = match self {
+            Output::LevelChanged(c) => &mut c.id,
+            Output::Late(o) => &mut o.id,
+            Output::Absence(o) => &mut o.id,
+            Output::Recovered(o) => &mut o.id,
+            Output::ReportDue(n) | Output::ReportLate(n) | Output::ReportMissing(n) => &mut n.id,
+            Output::PlanStarted(o) => &mut o.head.id,
+            Output::Notify(o) => &mut o.head.id,
+            Output::Escalated(o) => &mut o.head.id,
+            Output::Acked(o) => &mut o.head.id,
+            Output::AckRejected(o) => &mut o.id,
+            Output::Unanswered(o) => &mut o.head.id,
+            Output::Measure(o) => &mut o.head.id,
+            Output::ResponseDeclared(o) => &mut o.head.id,
+            Output::TimedOut(o) => &mut o.head.id,
+            Output::PlanClosed(o) => &mut o.head.id,
+            Output::ScriptError(o) => &mut o.id,
+            Output::ScriptSuppressed(o) => &mut o.id,
+        };
+        *slot = id;
+    }
+
+    /// The output's `type` as written in JSON (`level_changed`, `notify`, …).
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            Output::LevelChanged(_) => "level_changed",
+            Output::Late(_) => "late",
+            Output::Absence(_) => "absence",
+            Output::Recovered(_) => "recovered",
+            Output::ReportDue(_) => "report_due",
+            Output::ReportLate(_) => "report_late",
+            Output::ReportMissing(_) => "report_missing",
+            Output::PlanStarted(_) => "plan_started",
+            Output::Notify(_) => "notify",
+            Output::Escalated(_) => "escalated",
+            Output::Acked(_) => "acked",
+            Output::AckRejected(_) => "ack_rejected",
+            Output::Unanswered(_) => "unanswered",
+            Output::Measure(_) => "measure",
+            Output::ResponseDeclared(_) => "response_declared",
+            Output::TimedOut(_) => "timed_out",
+            Output::PlanClosed(_) => "plan_closed",
+            Output::ScriptError(_) => "script_error",
+            Output::ScriptSuppressed(_) => "script_suppressed",
         }
     }
 

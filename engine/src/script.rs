@@ -285,6 +285,12 @@ pub fn defines(ast: &rhai::AST, name: &str, arity: usize) -> bool {
 /// A failed script call, as emitted.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct ScriptError {
+    /// The output's id: deterministic (the same in every run of the same
+    /// input and definitions), unique within a run, so a sink can
+    /// deduplicate; `0` (not written) until the engine numbers it.
+    #[serde(skip_serializing_if = "crate::output::id_unset")]
+    pub id: u64,
+
     /// Event time of the call.
     pub ts: Timestamp,
     /// The function.
@@ -306,6 +312,12 @@ pub struct ScriptError {
 /// Failures of one function left out of the output during one interval.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct ScriptSuppressed {
+    /// The output's id: deterministic (the same in every run of the same
+    /// input and definitions), unique within a run, so a sink can
+    /// deduplicate; `0` (not written) until the engine numbers it.
+    #[serde(skip_serializing_if = "crate::output::id_unset")]
+    pub id: u64,
+
     /// Event time of the failure that closed the interval (or of the end of stream).
     pub ts: Timestamp,
     /// The function.
@@ -529,6 +541,7 @@ impl ScriptRt {
             if let (Some(since), true) = (r.since, r.suppressed > 0) {
                 self.pending
                     .push(crate::output::Output::ScriptSuppressed(ScriptSuppressed {
+ id: 0,
                         ts: site.ts,
                         function: func.name.clone(),
                         suppressed: r.suppressed,
@@ -543,6 +556,7 @@ impl ScriptRt {
             r.reported += 1;
             self.pending
                 .push(crate::output::Output::ScriptError(ScriptError {
+ id: 0,
                     ts: site.ts,
                     function: func.name.clone(),
                     signal: site.signal.clone(),
@@ -563,6 +577,7 @@ impl ScriptRt {
             if let (Some(since), true) = (r.since, r.suppressed > 0) {
                 self.pending
                     .push(crate::output::Output::ScriptSuppressed(ScriptSuppressed {
+ id: 0,
                         ts,
                         function: func.name.clone(),
                         suppressed: r.suppressed,

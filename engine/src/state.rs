@@ -107,6 +107,12 @@ struct Snapshot {
     absence: Vec<(i64, String, Arc<str>)>,
     stats: Stats,
     last_sweep: i64,
+    /// The id the next output gets.
+    #[serde(default = "first_id")]
+    next_id: u64,
+    /// The embedding program's section (see [`Engine::set_host_state`]).
+    #[serde(default)]
+    host: Option<serde_json::Value>,
     /// Plan instances, calls and timers (when plans are loaded).
     #[serde(default)]
     workflow: Option<serde_json::Value>,
@@ -117,6 +123,10 @@ struct Snapshot {
     /// `(deadline set, subject id, closing time)` (version 2).
     #[serde(default)]
     deadlines_closed: Vec<(String, Arc<str>, i64)>,
+}
+
+fn first_id() -> u64 {
+    1
 }
 
 /// A stable fingerprint of a signal's definition (not of where it is written).
@@ -236,6 +246,8 @@ impl Engine {
                 .collect(),
             stats: self.stats.clone(),
             last_sweep: self.last_sweep,
+            next_id: self.next_id,
+            host: self.host.clone(),
             workflow: self
                 .workflow()
                 .and_then(|wf| serde_json::to_value(wf.state()).ok()),
@@ -368,6 +380,8 @@ impl Engine {
             .collect();
         self.stats = snap.stats;
         self.last_sweep = snap.last_sweep;
+        self.next_id = snap.next_id.max(1);
+        self.host = snap.host;
         if let (Some(restored), Some(d)) = (deadlines, self.deadlines.as_mut()) {
             *d = restored;
         }

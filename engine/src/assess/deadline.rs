@@ -135,6 +135,12 @@ pub enum DeadlineOutput {
 /// The body of a [`DeadlineOutput`].
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Notice {
+    /// The output's id: deterministic (the same in every run of the same
+    /// input and definitions), unique within a run, so a sink can
+    /// deduplicate; `0` (not written) until the engine numbers it.
+    #[serde(skip_serializing_if = "crate::output::id_unset")]
+    pub id: u64,
+
     /// Event time of the output: when the deadline became known (due), the
     /// deadline (missing), or the report's arrival (late).
     pub ts: Timestamp,
@@ -378,6 +384,7 @@ pub fn outputs(checks: &[Check]) -> Vec<DeadlineOutput> {
     let mut out = Vec::new();
     for c in checks {
         out.push(DeadlineOutput::ReportDue(Notice {
+ id: 0,
             ts: c.from,
             check: c.clone(),
             late_by: None,
@@ -388,11 +395,13 @@ pub fn outputs(checks: &[Check]) -> Vec<DeadlineOutput> {
                 late_by_ms,
                 ..
             } => out.push(DeadlineOutput::ReportLate(Notice {
+ id: 0,
                 ts: *received,
                 check: c.clone(),
                 late_by: Some(human_duration(*late_by_ms)),
             })),
             Status::Missing => out.push(DeadlineOutput::ReportMissing(Notice {
+ id: 0,
                 ts: c.due,
                 check: c.clone(),
                 late_by: None,
@@ -1017,6 +1026,7 @@ fn decide(
         let before = o.seen.get(&key).cloned();
         if before.is_none() {
             out.push(DeadlineOutput::ReportDue(Notice {
+ id: 0,
                 ts: c.from,
                 check: c.clone(),
                 late_by: None,
@@ -1025,6 +1035,7 @@ fn decide(
         match &c.status {
             Status::Missing if before != Some(Status::Missing) => {
                 out.push(DeadlineOutput::ReportMissing(Notice {
+ id: 0,
                     ts: c.due,
                     check: c.clone(),
                     late_by: None,
@@ -1036,6 +1047,7 @@ fn decide(
                 ..
             } if !matches!(before, Some(Status::Late { .. })) => {
                 out.push(DeadlineOutput::ReportLate(Notice {
+ id: 0,
                     ts: *received,
                     check: c.clone(),
                     late_by: Some(human_duration(*late_by_ms)),

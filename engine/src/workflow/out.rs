@@ -41,6 +41,12 @@ pub enum Cause {
 /// Fields every instance-bound record carries.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Head {
+    /// The output's id: deterministic (the same in every run of the same
+    /// input and definitions), unique within a run, so a sink can
+    /// deduplicate; `0` (not written) until the engine numbers it.
+    #[serde(skip_serializing_if = "crate::output::id_unset")]
+    pub id: u64,
+
     /// Event time.
     pub ts: Timestamp,
     /// The plan.
@@ -156,6 +162,12 @@ pub enum AckReject {
 /// `ack_rejected`: an ack that changed nothing, and why.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct AckRejected {
+    /// The output's id: deterministic (the same in every run of the same
+    /// input and definitions), unique within a run, so a sink can
+    /// deduplicate; `0` (not written) until the engine numbers it.
+    #[serde(skip_serializing_if = "crate::output::id_unset")]
+    pub id: u64,
+
     /// Event time of the ack.
     pub ts: Timestamp,
     /// The instance, when the reference names one.
