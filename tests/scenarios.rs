@@ -32,10 +32,10 @@ fn each_level_of_the_rainstorm_signal_with_exact_outputs() {
     lines.sort_by(|a, b| a[7..32].cmp(&b[7..32]));
     let out = run(&defs, &lines);
     let expected = [
-        r#"{"type":"level_changed","ts":"2024-07-29T01:10:00+08:00","signal":"暴雨预警","key":"R","from":"none","to":"orange","rule":"orange when r3 >= 50","rule_at":"policies/rainstorm.yj:21:3","values":{"r3":50,"r6":50,"r12":50},"event":LINE}"#,
-        r#"{"type":"level_changed","ts":"2024-07-29T02:00:00+08:00","signal":"暴雨预警","key":"R","from":"orange","to":"red","rule":"red when r3 >= 100","rule_at":"policies/rainstorm.yj:20:3","values":{"r3":100,"r6":100,"r12":100},"event":LINE}"#,
-        r#"{"type":"level_changed","ts":"2024-07-29T04:30:00+08:00","signal":"暴雨预警","key":"Y","from":"none","to":"yellow","rule":"yellow when r6 >= 50","rule_at":"policies/rainstorm.yj:22:3","values":{"r3":30,"r6":50,"r12":50},"event":LINE}"#,
-        r#"{"type":"level_changed","ts":"2024-07-29T10:00:00+08:00","signal":"暴雨预警","key":"B","from":"none","to":"blue","rule":"blue when r12 >= 50","rule_at":"policies/rainstorm.yj:23:3","values":{"r3":14,"r6":27.5,"r12":50},"event":LINE}"#,
+        r#"{"type":"level_changed","id":1,"ts":"2024-07-29T01:10:00+08:00","signal":"暴雨预警","key":"R","from":"none","to":"orange","rule":"orange when r3 >= 50","rule_at":"policies/rainstorm.yj:21:3","values":{"r3":50,"r6":50,"r12":50},"event":LINE}"#,
+        r#"{"type":"level_changed","id":2,"ts":"2024-07-29T02:00:00+08:00","signal":"暴雨预警","key":"R","from":"orange","to":"red","rule":"red when r3 >= 100","rule_at":"policies/rainstorm.yj:20:3","values":{"r3":100,"r6":100,"r12":100},"event":LINE}"#,
+        r#"{"type":"level_changed","id":3,"ts":"2024-07-29T04:30:00+08:00","signal":"暴雨预警","key":"Y","from":"none","to":"yellow","rule":"yellow when r6 >= 50","rule_at":"policies/rainstorm.yj:22:3","values":{"r3":30,"r6":50,"r12":50},"event":LINE}"#,
+        r#"{"type":"level_changed","id":4,"ts":"2024-07-29T10:00:00+08:00","signal":"暴雨预警","key":"B","from":"none","to":"blue","rule":"blue when r12 >= 50","rule_at":"policies/rainstorm.yj:23:3","values":{"r3":14,"r6":27.5,"r12":50},"event":LINE}"#,
     ];
     let strip = |s: &str| s.split(r#","event":"#).next().unwrap_or("").to_string();
     assert_eq!(
@@ -157,7 +157,7 @@ fn an_event_behind_the_watermark_is_reported_late_and_changes_nothing() {
         .unwrap();
     assert_eq!(out.len(), 1);
     let late = out[0].to_json();
-    assert!(late.starts_with(r#"{"type":"late","ts":"2024-07-29T01:00:00+08:00","kind":"rain","event":2,"watermark":"2024-07-29T01:55:00+08:00""#), "{late}");
+    assert!(late.starts_with(r#"{"type":"late","id":1,"ts":"2024-07-29T01:00:00+08:00","kind":"rain","event":2,"watermark":"2024-07-29T01:55:00+08:00""#), "{late}");
     out.clear();
     engine
         .push_line(&rain("K", "02:10", 9.9), 3, &mut out)

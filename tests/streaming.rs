@@ -288,12 +288,25 @@ fn far_future_timestamps_are_rejected_by_the_guard() {
     engine
         .push_line(&rain("F", "00:00", 1.0), 1, &mut out)
         .unwrap();
+    engine
+        .push_line(&rain("G", "00:00", 1.0), 2, &mut out)
+        .unwrap();
     let far = r#"{"ts":"2024-08-29T00:00:00+08:00","kind":"rain","station":"F","town":"x","mm":1}"#;
-    let err = engine.push_line(far, 2, &mut out).unwrap_err().to_string();
+    let err = engine.push_line(far, 3, &mut out).unwrap_err().to_string();
     assert!(
-        err.contains("more than 1d ahead of the latest event time"),
+        err.starts_with("clock_suspect: F sent 2024-08-29T00:00:00+08:00, more than 1d ahead of the stream's clock 2024-07-29T00:00:00+08:00"),
         "{err}"
     );
+    // a stream with one source is its own authority: a gap (an outage) is no error
+    let mut sole = defs.engine().unwrap();
+    sole.push_line(&rain("F", "00:00", 1.0), 1, &mut out)
+        .unwrap();
+    sole.push_line(far, 2, &mut out).unwrap();
+    // the wall clock, when given, refuses what no sensor can have measured yet
+    let mut walled = defs.engine().unwrap();
+    walled.set_wall_time(1_722_211_200_000); // 2024-07-29T08:00+08:00
+    let err = walled.push_line(far, 1, &mut out).unwrap_err().to_string();
+    assert!(err.contains("ahead of the wall clock"), "{err}");
     let mut open = defs
         .engine_with(Config {
             max_ahead_ms: None,
@@ -374,7 +387,7 @@ fn more_window_functions() {
 fn idle_keys_are_evicted_without_changing_active_keys() {
     let defs = rainstorm();
     let mut lines = vec![rain("IDLE", "00:00", 10.0)];
-    for m in (0..=600).step_by(10) {
+    for m in (0..=1380).step_by(10) {
         lines.push(rain(
             "BUSY",
             &format!("{:02}:{:02}", m / 60, m % 60),
@@ -383,7 +396,7 @@ fn idle_keys_are_evicted_without_changing_active_keys() {
     }
     let plain = run_with(&defs, Config::default(), &lines);
     let ttl = Config {
-        idle_ttl_ms: Some(3_600_000),
+        idle_ttl_ms: Some(13 * 3_600_000),
         ..Config::default()
     };
     let mut engine = defs.engine_with(ttl).unwrap();
@@ -452,6 +465,11 @@ fn changed_definitions_keep_unchanged_signals_and_report_resets() {
     let mut out = Vec::new();
     e1.push_line(&rain("K", "00:00", 45.0), 1, &mut out)
         .unwrap();
+    // the instant 00:00 is complete once the clock has passed it
+    e1.advance_to(
+        yingji::Timestamp::parse("2024-07-29T00:01:00+08:00").unwrap(),
+        &mut out,
+    );
     let snap = e1.snapshot();
     let mut e2 = b.engine_with(now).unwrap();
     let report = e2.restore(&snap).unwrap();

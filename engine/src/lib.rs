@@ -9,13 +9,18 @@
 
 pub mod assess;
 pub mod compiled;
-pub mod engine;
+pub mod engine {
+    //! The runtime's entry point, kept under its old path: see [`crate::shell`].
+    pub use crate::shell::*;
+}
+pub mod error;
 pub mod eval;
 pub mod event;
 pub mod ir;
+pub mod operators;
 pub mod output;
-mod reorder;
 pub mod script;
+pub mod shell;
 pub mod state;
 pub mod time;
 pub mod value;

@@ -541,7 +541,7 @@ impl ScriptRt {
             if let (Some(since), true) = (r.since, r.suppressed > 0) {
                 self.pending
                     .push(crate::output::Output::ScriptSuppressed(ScriptSuppressed {
- id: 0,
+                        id: 0,
                         ts: site.ts,
                         function: func.name.clone(),
                         suppressed: r.suppressed,
@@ -556,7 +556,7 @@ impl ScriptRt {
             r.reported += 1;
             self.pending
                 .push(crate::output::Output::ScriptError(ScriptError {
- id: 0,
+                    id: 0,
                     ts: site.ts,
                     function: func.name.clone(),
                     signal: site.signal.clone(),
@@ -577,7 +577,7 @@ impl ScriptRt {
             if let (Some(since), true) = (r.since, r.suppressed > 0) {
                 self.pending
                     .push(crate::output::Output::ScriptSuppressed(ScriptSuppressed {
- id: 0,
+                        id: 0,
                         ts,
                         function: func.name.clone(),
                         suppressed: r.suppressed,

@@ -1,27 +1,30 @@
 //! Durable state: snapshots of the complete engine state, and restoring them.
 //!
-//! Format (version 3): one JSON document
+//! Format (version 4): one JSON document with one section for the shell and
+//! one per operator (see [`crate::shell`]), so no part of the runtime can
+//! keep state outside the snapshot:
 //!
 //! ```json
-//! {"format":"yingji-state","version":3,
-//!  "signals":[{"name":"暴雨预警","fingerprint":"…","keys":[["YY-001",{…KeyState…}],…]}],
-//!  "max_ts":…, "released":…, "pending":[{…event…}], "seen_ids":[…], "seen_kkt":[…],
-//!  "absence":[[deadline,"signal","key"],…], "stats":{…},
-//!  "deadlines":[[[seq,"record line"],…],clock], "deadlines_closed":[["set","subject",closed_at],…]}
+//! {"format":"yingji-state","version":4,
+//!  "shell":{"clock":{…quorum clock…},"offset_min":480,"released":…,"pending":[{…event…}],
+//!           "seen_ids":[…],"seen_kkt":[…],"stats":{…},"next_id":…,"host":{…}|null},
+//!  "signals":{"signals":[{"name":"暴雨预警","fingerprint":"…","keys":[["YY-001",{…KeyState…}],…]}],
+//!             "absence":[[deadline,"signal","key"],…],"gone":[["signal","key",last],…],
+//!             "last_sweep":…,"scripts":{…failure limiter…}},
+//!  "plans":{…instances, calls, timers…}|null,
+//!  "deadlines":{"log":[[seq,"record line"],…],"now":…,"closed":[["set","subject",closed_at],…]}|null}
 //! ```
 //!
-//! Version 2 (live reporting deadlines close subjects, see
-//! [`crate::assess::deadline::Tracker`]): `deadlines` holds only the lines of
-//! the records still held, and `deadlines_closed` the closed subjects still
-//! remembered. Version 1 files load: their `deadlines` hold every record line,
-//! and replaying them closes what had closed. Other versions are refused.
+//! `host` is the embedding program's own section ([`Engine::set_host_state`]:
+//! the CLI keeps its input and output positions there).
 //!
-//! Version 3 (closed plan instances are compacted, see
-//! [`crate::workflow::runtime`]): `workflow` holds only open instances and
-//! what late acks still need (`"layout":1`). Plan state of versions 1 and 2
-//! (every instance ever started, no `layout`) is compacted on restore. The
-//! version was raised so that builds reading version 2 refuse these files
-//! instead of misreading their instance numbers.
+//! Versions 1–3 (one flat document: `signals`, `max_ts`, `released`,
+//! `pending`, `seen_ids`, `seen_kkt`, `absence`, `stats`, `workflow`,
+//! `deadlines`, `deadlines_closed`) still load; their clock is taken as the
+//! latest event time they recorded. Version 2 made live deadlines keep only
+//! the lines of the records still held; version 3 compacted closed plan
+//! instances (state of earlier versions is compacted on restore). Other
+//! versions are refused.
 //!
 //! A signal's state is kept across a restore only when a signal of the same
 //! name with the same definition (fingerprint of its compiled IR, ignoring
@@ -29,9 +32,12 @@
 //! listed in the [`RestoreReport`]. Buffered events are stored by field
 //! *name*, so they survive field slots moving when definitions change.
 
-use crate::engine::{Engine, KeyState, Queued, Stats};
+use crate::engine::{Engine, KeyState, Stats};
 use crate::event::Event;
 use crate::ir::SignalDef;
+use crate::operators::signals::LimiterSnapshot;
+use crate::shell::clock::SourceClock;
+use crate::shell::reorder::{Queued, Reorder};
 use crate::time::Timestamp;
 use crate::value::Value;
 use serde::{Deserialize, Serialize};
@@ -44,7 +50,7 @@ type KeyList = Vec<(Arc<str>, KeyState)>;
 /// The snapshot format's name.
 pub const FORMAT: &str = "yingji-state";
 /// The snapshot format's version this build writes.
-pub const VERSION: u32 = 3;
+pub const VERSION: u32 = 4;
 /// The oldest snapshot format version this build reads.
 pub const OLDEST_VERSION: u32 = 1;
 
@@ -92,12 +98,48 @@ struct PendingSnap {
     seq: u64,
     fields: Vec<(String, Value)>,
     skip: Vec<String>,
+    /// The line of a record reporting deadlines follow (checked again on restore).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    record: Option<String>,
+}
+
+/// The shell's section: ingestion, the reorder buffer and the clock.
+#[derive(Serialize, Deserialize)]
+struct ShellSnap {
+    clock: SourceClock,
+    offset_min: i16,
+    released: i64,
+    pending: Vec<PendingSnap>,
+    seen_ids: Vec<(Arc<str>, i64)>,
+    seen_kkt: Vec<(String, Arc<str>, i64)>,
+    stats: Stats,
+    next_id: u64,
+    host: Option<serde_json::Value>,
+}
+
+/// The signals operator's section.
+#[derive(Serialize, Deserialize)]
+struct SignalsSnap {
+    signals: Vec<SignalSnap>,
+    absence: Vec<(i64, String, Arc<str>)>,
+    gone: Vec<(String, Arc<str>, i64)>,
+    last_sweep: i64,
+    scripts: serde_json::Value,
 }
 
 #[derive(Serialize, Deserialize)]
 struct Snapshot {
     format: String,
     version: u32,
+    shell: ShellSnap,
+    signals: SignalsSnap,
+    plans: Option<serde_json::Value>,
+    deadlines: Option<crate::assess::live::DeadlineState>,
+}
+
+/// Versions 1–3: one flat document.
+#[derive(Deserialize)]
+struct LegacySnapshot {
     signals: Vec<SignalSnap>,
     max_ts: Option<Timestamp>,
     released: i64,
@@ -107,22 +149,57 @@ struct Snapshot {
     absence: Vec<(i64, String, Arc<str>)>,
     stats: Stats,
     last_sweep: i64,
-    /// The id the next output gets.
-    #[serde(default = "first_id")]
-    next_id: u64,
-    /// The embedding program's section (see [`Engine::set_host_state`]).
-    #[serde(default)]
-    host: Option<serde_json::Value>,
-    /// Plan instances, calls and timers (when plans are loaded).
     #[serde(default)]
     workflow: Option<serde_json::Value>,
-    /// Record lines the live reporting deadlines hold, and their clock.
     #[serde(default)]
     deadlines: Option<(Vec<(u64, String)>, i64)>,
-    /// Subjects the live reporting deadlines closed and still remember:
-    /// `(deadline set, subject id, closing time)` (version 2).
     #[serde(default)]
     deadlines_closed: Vec<(String, Arc<str>, i64)>,
+    #[serde(default = "first_id")]
+    next_id: u64,
+    #[serde(default)]
+    host: Option<serde_json::Value>,
+}
+
+impl LegacySnapshot {
+    fn upgrade(self) -> Snapshot {
+        let mut clock = SourceClock::default();
+        if let Some(m) = self.max_ts {
+            clock.force(m.ms);
+        }
+        Snapshot {
+            format: FORMAT.into(),
+            version: VERSION,
+            shell: ShellSnap {
+                clock,
+                offset_min: self.max_ts.map_or(0, |m| m.offset_min),
+                // instants through `released` were processed (versions 1–3
+                // released events at the watermark itself)
+                released: self.released,
+                pending: self.pending,
+                seen_ids: self.seen_ids,
+                seen_kkt: self.seen_kkt,
+                stats: self.stats,
+                next_id: self.next_id,
+                host: self.host,
+            },
+            signals: SignalsSnap {
+                signals: self.signals,
+                absence: self.absence,
+                gone: Vec::new(),
+                last_sweep: self.last_sweep,
+                scripts: serde_json::Value::Null,
+            },
+            plans: self.workflow,
+            deadlines: self
+                .deadlines
+                .map(|(log, now)| crate::assess::live::DeadlineState {
+                    log,
+                    now,
+                    closed: self.deadlines_closed,
+                }),
+        }
+    }
 }
 
 fn first_id() -> u64 {
@@ -160,8 +237,9 @@ pub fn fingerprint(def: &SignalDef, program: &crate::ir::Program) -> String {
 impl Engine {
     /// The complete state as a versioned JSON document.
     pub fn snapshot(&self) -> Vec<u8> {
+        let sig = &self.signals;
         let names = |s: u16| {
-            self.signals
+            sig.rts
                 .get(usize::from(s))
                 .map(|r| r.name.to_string())
                 .unwrap_or_default()
@@ -170,10 +248,10 @@ impl Engine {
             .program
             .signals
             .iter()
-            .zip(&self.signals)
+            .zip(&sig.rts)
             .enumerate()
             .map(|(i, (def, rt))| {
-                let mut keys: Vec<(Arc<str>, KeyState)> = match &self.compiled {
+                let mut keys: Vec<(Arc<str>, KeyState)> = match &sig.compiled {
                     Some(c) => c.export_keys(i),
                     None => rt
                         .keys
@@ -192,67 +270,82 @@ impl Engine {
         signals.sort_by(|a, b| a.name.cmp(&b.name));
         let mut pending: Vec<&Queued> = self.pending.iter().collect();
         pending.sort();
-        let deadline_state = self.deadlines.as_ref().map(|d| d.snapshot_state());
+        let mut gone: Vec<(String, Arc<str>, i64)> = sig
+            .gone
+            .iter()
+            .map(|((s, k), t)| (names(*s), k.clone(), *t))
+            .collect();
+        gone.sort();
         let snap = Snapshot {
             format: FORMAT.into(),
             version: VERSION,
-            signals,
-            max_ts: self.max_ts,
-            released: self.released,
-            pending: pending
-                .into_iter()
-                .map(|q| PendingSnap {
-                    ts: q.ev.ts,
-                    kind: q.ev.kind_name.clone(),
-                    id: q.ev.id.clone(),
-                    seq: q.ev.seq,
-                    fields: q
-                        .ev
-                        .fields
-                        .iter()
-                        .enumerate()
-                        .filter(|(_, v)| **v != Value::Null)
-                        .filter_map(|(i, v)| Some((self.program.fields.get(i)?.clone(), v.clone())))
-                        .collect(),
-                    skip: q.skip.iter().map(|&s| names(s)).collect(),
-                })
-                .collect(),
-            seen_ids: {
-                let mut v: Vec<_> = self.seen_ids.iter().map(|(k, t)| (k.clone(), *t)).collect();
-                v.sort();
-                v
-            },
-            seen_kkt: {
-                let mut v: Vec<_> = self
-                    .seen_kkt
-                    .iter()
-                    .map(|(k, key, t)| {
-                        let kind = self
-                            .program
-                            .kinds
-                            .get(usize::from(*k))
-                            .map(|d| d.name.clone())
-                            .unwrap_or_default();
-                        (kind, key.clone(), *t)
+            shell: ShellSnap {
+                clock: self.clock.clone(),
+                offset_min: self.offset_min,
+                released: self.released,
+                pending: pending
+                    .into_iter()
+                    .map(|q| PendingSnap {
+                        ts: q.ev.ts,
+                        kind: q.ev.kind_name.clone(),
+                        id: q.ev.id.clone(),
+                        seq: q.ev.seq,
+                        fields: q
+                            .ev
+                            .fields
+                            .iter()
+                            .enumerate()
+                            .filter(|(_, v)| **v != Value::Null)
+                            .filter_map(|(i, v)| {
+                                Some((self.program.fields.get(i)?.clone(), v.clone()))
+                            })
+                            .collect(),
+                        skip: q.skip.iter().map(|&s| names(s)).collect(),
+                        record: q.record.as_ref().map(|r| r.1.clone()),
                     })
-                    .collect();
-                v.sort();
-                v
+                    .collect(),
+                seen_ids: {
+                    let mut v: Vec<_> =
+                        self.seen_ids.iter().map(|(k, t)| (k.clone(), *t)).collect();
+                    v.sort();
+                    v
+                },
+                seen_kkt: {
+                    let mut v: Vec<_> = self
+                        .seen_kkt
+                        .iter()
+                        .map(|(k, key, t)| {
+                            let kind = self
+                                .program
+                                .kinds
+                                .get(usize::from(*k))
+                                .map(|d| d.name.clone())
+                                .unwrap_or_default();
+                            (kind, key.clone(), *t)
+                        })
+                        .collect();
+                    v.sort();
+                    v
+                },
+                stats: self.stats.clone(),
+                next_id: self.next_id,
+                host: self.host.clone(),
             },
-            absence: self
-                .absence
-                .iter()
-                .map(|(d, s, k)| (*d, names(*s), k.clone()))
-                .collect(),
-            stats: self.stats.clone(),
-            last_sweep: self.last_sweep,
-            next_id: self.next_id,
-            host: self.host.clone(),
-            workflow: self
+            signals: SignalsSnap {
+                signals,
+                absence: sig
+                    .absence
+                    .iter()
+                    .map(|(d, s, k)| (*d, names(*s), k.clone()))
+                    .collect(),
+                gone,
+                last_sweep: sig.last_sweep,
+                scripts: sig.scripts.limiter_snapshot(),
+            },
+            plans: self
                 .workflow()
                 .and_then(|wf| serde_json::to_value(wf.state()).ok()),
-            deadlines: deadline_state.as_ref().map(|d| (d.log.clone(), d.now)),
-            deadlines_closed: deadline_state.map(|d| d.closed).unwrap_or_default(),
+            deadlines: self.deadlines.as_ref().map(|d| d.snapshot_state()),
         };
         serde_json::to_vec(&snap).unwrap_or_default()
     }
@@ -278,32 +371,35 @@ impl Engine {
                 expected: VERSION,
             });
         }
-        let snap: Snapshot =
-            serde_json::from_value(probe).map_err(|e| StateError::Corrupt(e.to_string()))?;
+        let snap: Snapshot = if found < 4 {
+            serde_json::from_value::<LegacySnapshot>(probe)
+                .map_err(|e| StateError::Corrupt(e.to_string()))?
+                .upgrade()
+        } else {
+            serde_json::from_value(probe).map_err(|e| StateError::Corrupt(e.to_string()))?
+        };
         let workflow: Option<crate::workflow::runtime::WorkflowState> =
-            match (&snap.workflow, self.workflow()) {
+            match (&snap.plans, self.workflow()) {
                 (Some(w), Some(_)) => Some(
                     serde_json::from_value(w.clone())
                         .map_err(|e| StateError::Corrupt(format!("plan state: {e}")))?,
                 ),
                 _ => None,
             };
-        let deadlines = match (snap.deadlines.clone(), self.deadlines.as_ref()) {
-            (Some((log, now)), Some(d)) => Some(
-                d.restored(crate::assess::live::DeadlineState {
-                    log,
-                    now,
-                    closed: snap.deadlines_closed.clone(),
-                })
-                .map_err(|e| StateError::Corrupt(format!("deadline records: {e}")))?,
+        let deadlines = match (snap.deadlines, self.deadlines.as_ref()) {
+            (Some(st), Some(d)) => Some(
+                d.restored(st)
+                    .map_err(|e| StateError::Corrupt(format!("deadline records: {e}")))?,
             ),
             _ => None,
         };
         let mut report = RestoreReport::default();
         let index = |name: &str| self.program.signals.iter().position(|s| s.name == name);
-        let mut restored = vec![false; self.signals.len()];
-        let mut new_keys: Vec<Option<KeyList>> = vec![None; self.signals.len()];
-        for s in snap.signals {
+        let n = self.signals.rts.len();
+        let mut restored = vec![false; n];
+        let mut new_keys: Vec<Option<KeyList>> = vec![None; n];
+        let sigs = snap.signals;
+        for s in sigs.signals {
             match index(&s.name) {
                 Some(i)
                     if self
@@ -324,8 +420,14 @@ impl Engine {
                 _ => report.reset.push(s.name),
             }
         }
-        let mut pending = crate::reorder::Reorder::default();
-        for p in snap.pending {
+        let kept = |name: &str| {
+            let i = index(name)?;
+            restored.get(i).copied().filter(|r| *r)?;
+            Some(i as u16)
+        };
+        let shell = snap.shell;
+        let mut pending = Reorder::default();
+        for p in shell.pending {
             let mut fields = vec![Value::Null; self.schema.field_count()];
             for (name, v) in p.fields {
                 if let Some(slot) = self
@@ -341,6 +443,14 @@ impl Engine {
                 .iter()
                 .filter_map(|n| index(n).map(|i| i as u16))
                 .collect();
+            let record = match (p.record, self.deadlines.as_ref()) {
+                (Some(line), Some(d)) => Some(Box::new((
+                    d.check(&line, p.seq)
+                        .map_err(|e| StateError::Corrupt(format!("buffered record: {e}")))?,
+                    line,
+                ))),
+                _ => None,
+            };
             pending.push(Queued {
                 ev: Event {
                     ts: p.ts,
@@ -351,37 +461,44 @@ impl Engine {
                     seq: p.seq,
                 },
                 skip,
+                record,
             });
         }
+        let absence = sigs
+            .absence
+            .into_iter()
+            .filter_map(|(d, s, k)| Some((d, kept(&s)?, k)))
+            .collect();
+        let gone = sigs
+            .gone
+            .into_iter()
+            .filter_map(|(s, k, t)| Some(((kept(&s)?, k), t)))
+            .collect();
         // everything validated: now replace the state (held by the reference path from here on)
-        self.compiled = None;
+        let op = &mut self.signals;
+        op.compiled = None;
         for (i, keys) in new_keys.into_iter().enumerate() {
-            if let Some(rt) = self.signals.get_mut(i) {
+            if let Some(rt) = op.rts.get_mut(i) {
                 rt.keys = keys.unwrap_or_default().into_iter().collect();
             }
         }
-        self.max_ts = snap.max_ts;
-        self.released = snap.released;
+        op.absence = absence;
+        op.gone = gone;
+        op.last_sweep = sigs.last_sweep;
+        op.scripts.restore_limiter_snapshot(&sigs.scripts);
+        self.clock = shell.clock;
+        self.offset_min = shell.offset_min;
+        self.released = shell.released;
         self.pending = pending;
-        self.seen_ids = snap.seen_ids.into_iter().collect();
-        self.seen_kkt = snap
+        self.seen_ids = shell.seen_ids.into_iter().collect();
+        self.seen_kkt = shell
             .seen_kkt
             .into_iter()
             .filter_map(|(k, key, t)| Some((self.schema.kind(&k)?, key, t)))
             .collect();
-        self.absence = snap
-            .absence
-            .into_iter()
-            .filter_map(|(d, s, k)| {
-                let i = index(&s)?;
-                restored.get(i).copied().filter(|r| *r)?;
-                Some((d, i as u16, k))
-            })
-            .collect();
-        self.stats = snap.stats;
-        self.last_sweep = snap.last_sweep;
-        self.next_id = snap.next_id.max(1);
-        self.host = snap.host;
+        self.stats = shell.stats;
+        self.next_id = shell.next_id.max(1);
+        self.host = shell.host;
         if let (Some(restored), Some(d)) = (deadlines, self.deadlines.as_mut()) {
             *d = restored;
         }

@@ -561,6 +561,7 @@ fn ack_reason(r: AckReject) -> u8 {
         AckReject::Duplicate => 3,
         AckReject::Closed => 4,
         AckReject::Ambiguous => 5,
+        AckReject::NotCalledYet => 6,
     }
 }
 

@@ -30,7 +30,7 @@ pub mod flat;
 pub mod index;
 pub mod ladder;
 
-use crate::engine::PushError;
+use crate::error::PushError;
 use crate::event::Event;
 use crate::ir::{Expr, KindId, Program, ProgramError};
 use crate::output::{LevelChange, Output, Values};
@@ -246,9 +246,9 @@ impl Core {
     }
 
     /// The reference engine's form (windows and table row aside).
-    fn export(&self, rules: usize, windows: WindowState) -> crate::engine::KeyState {
+    fn export(&self, rules: usize, windows: WindowState) -> crate::operators::signals::KeyState {
         let opt = |t: i64| (t != NEVER).then_some(t);
-        crate::engine::KeyState {
+        crate::operators::signals::KeyState {
             last_ms: self.last_ms,
             seen: true,
             level: self.level,
@@ -258,7 +258,7 @@ impl Core {
                 .iter()
                 .zip(&self.readings)
                 .take(rules)
-                .map(|(&since, &readings)| crate::engine::RuleState {
+                .map(|(&since, &readings)| crate::operators::signals::RuleState {
                     since: opt(since),
                     readings,
                 })
@@ -821,7 +821,10 @@ impl CompiledEngine {
 
     /// The state of every key of signal `signal` in the reference engine's
     /// form (for snapshots), in no particular order.
-    pub fn export_keys(&self, signal: usize) -> Vec<(Arc<str>, crate::engine::KeyState)> {
+    pub fn export_keys(
+        &self,
+        signal: usize,
+    ) -> Vec<(Arc<str>, crate::operators::signals::KeyState)> {
         let Some(sig) = self.signals.get(signal) else {
             return Vec::new();
         };
@@ -1030,7 +1033,7 @@ impl CompiledEngine {
             windows: &[],
         };
         Output::LevelChanged(LevelChange {
- id: 0,
+            id: 0,
             ts: Timestamp {
                 ms: c.ts_ms,
                 offset_min: ev.ts.offset_min,

@@ -157,6 +157,9 @@ pub enum AckReject {
     Closed,
     /// No reference, and the person has several open calls.
     Ambiguous,
+    /// The person is in a tier of an open chain that has not been called yet
+    /// (the ack is earlier than its call).
+    NotCalledYet,
 }
 
 /// `ack_rejected`: an ack that changed nothing, and why.

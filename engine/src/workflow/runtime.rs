@@ -529,6 +529,11 @@ pub struct WorkflowRuntime {
     last_areas: (u64, Vec<(FieldId, Arc<str>)>),
     state: WorkflowState,
     derived: Derived,
+    /// While the shell processes one instant: acks that found no call yet
+    /// (their call may still open at this instant), retried after the
+    /// instant's timers and rejected at its end (see [`WorkflowRuntime::end_instant`]).
+    deferring: bool,
+    deferred: Vec<Event>,
 }
 
 fn arc(s: &str) -> Arc<str> {
@@ -574,6 +579,8 @@ impl WorkflowRuntime {
                 ..WorkflowState::default()
             },
             derived: Derived::default(),
+            deferring: false,
+            deferred: Vec::new(),
         }
     }
 
@@ -743,6 +750,65 @@ impl WorkflowRuntime {
             bytes += areas.values().map(|v| v.capacity() * 4).sum::<usize>();
         }
         bytes
+    }
+
+    /// When the earliest timer is due (the shell merges it into the one
+    /// event-time timeline).
+    pub fn next_due(&self) -> Option<i64> {
+        self.state.timers.peek().map(|Reverse(t)| t.due)
+    }
+
+    /// Fires every timer due at or before `t` (the instant the shell is
+    /// processing, after its events and acks). Instances this closes are
+    /// compacted before it returns.
+    pub fn fire_through(&mut self, t: i64, out: &mut Vec<Output>) {
+        while let Some(Reverse(timer)) = self.state.timers.peek().copied() {
+            if timer.due > t {
+                break;
+            }
+            self.state.timers.pop();
+            self.state.now_ms = self.state.now_ms.max(timer.due);
+            self.fire(timer, out);
+        }
+        self.state.now_ms = self.state.now_ms.max(t);
+        self.compact();
+    }
+
+    /// Whether events of this kind are acks (applied after the other events
+    /// of their instant, see [`WorkflowRuntime::begin_instant`]).
+    pub fn is_ack(&self, ev: &Event) -> bool {
+        ev.kind_name.as_ref() == ACK_KIND
+    }
+
+    /// Starts an instant: from now until [`WorkflowRuntime::end_instant`],
+    /// an ack whose call does not exist (yet) is kept, not rejected, since
+    /// the call may open at this same instant (a trigger or an escalation).
+    pub fn begin_instant(&mut self) {
+        self.deferring = true;
+    }
+
+    /// Retries the acks kept at this instant; returns whether any counted.
+    pub fn retry_deferred(&mut self, out: &mut Vec<Output>) -> bool {
+        if self.deferred.is_empty() {
+            return false;
+        }
+        let before = self.deferred.len();
+        let kept = std::mem::take(&mut self.deferred);
+        for ev in &kept {
+            self.on_event(ev, out);
+        }
+        self.deferred.len() < before
+    }
+
+    /// Ends an instant: the acks still without a call are rejected
+    /// (`not_called_yet` when the person is in a tier of an open chain that
+    /// has not been called).
+    pub fn end_instant(&mut self, out: &mut Vec<Output>) {
+        self.deferring = false;
+        let kept = std::mem::take(&mut self.deferred);
+        for ev in &kept {
+            self.on_event(ev, out);
+        }
     }
 
     /// Fires every timer due strictly before `now_ms`, then moves the clock
@@ -1054,7 +1120,7 @@ impl WorkflowRuntime {
     }
 
     fn reject(
-        &self,
+        &mut self,
         ev: &Event,
         person: Arc<str>,
         r: Option<Arc<str>>,
@@ -1062,12 +1128,23 @@ impl WorkflowRuntime {
         reason: AckReject,
         out: &mut Vec<Output>,
     ) {
+        let mut reason = reason;
+        if matches!(reason, AckReject::UnknownCall | AckReject::UnknownPerson) {
+            if self.deferring {
+                // the call may still open at this instant
+                self.deferred.push(ev.clone());
+                return;
+            }
+            if self.awaits_later_tier(&person, r.as_deref()) {
+                reason = AckReject::NotCalledYet;
+            }
+        }
         let (instance, step) = match names {
             Some((i, s)) => (Some(i), Some(s)),
             None => (None, None),
         };
         out.push(Output::AckRejected(AckRejected {
- id: 0,
+            id: 0,
             ts: Timestamp {
                 ms: self.state.now_ms,
                 offset_min: ev.ts.offset_min,
@@ -1079,6 +1156,48 @@ impl WorkflowRuntime {
             reason,
             cause: Cause::Event(ev.seq),
         }));
+    }
+
+    /// Whether `person` is in a tier not called yet of an open chain run
+    /// (the run `call_ref` names, or any open run without a reference).
+    fn awaits_later_tier(&self, person: &str, call_ref: Option<&str>) -> bool {
+        let runs: Vec<(u32, u32)> = match call_ref {
+            Some(r) => self.state.refs.get(r).copied().into_iter().collect(),
+            None => self
+                .state
+                .instances
+                .iter()
+                .filter(|i| i.at.is_some())
+                .flat_map(|i| (0..i.runs.len() as u32).map(move |r| (i.no, r)))
+                .collect(),
+        };
+        runs.into_iter().any(|(ii, ri)| {
+            let Some(inst) = self.inst(ii).filter(|i| i.at.is_some()) else {
+                return false;
+            };
+            let Some(run) = inst.runs.get(ri as usize) else {
+                return false;
+            };
+            let Some(ch) = run.chain.and_then(|c| self.set.chains.get(usize::from(c))) else {
+                return false;
+            };
+            if run.answered || run.unanswered {
+                return false;
+            }
+            ch.tiers
+                .iter()
+                .skip(usize::from(run.tiers_called))
+                .any(|tier| {
+                    self.roster
+                        .people_for(&tier.role, &inst.area)
+                        .iter()
+                        .any(|&p| {
+                            self.roster
+                                .person(p)
+                                .is_some_and(|x| x.id.as_ref() == person)
+                        })
+                })
+        })
     }
 
     /// Whether instance `inst` is open: held and not closed. (A held
@@ -2075,7 +2194,7 @@ fn held_mut<'a>(st: &'a mut WorkflowState, d: &Derived, no: u32) -> Option<&'a m
 
 fn head(plan: Arc<str>, inst: &Instance, step: Arc<str>, ctx: &Ctx) -> Head {
     Head {
- id: 0,
+        id: 0,
         ts: ctx.ts,
         plan,
         instance: inst.id.clone(),

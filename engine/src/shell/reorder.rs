@@ -9,8 +9,72 @@
 //! case for a sensor network reporting on a tick, is recognised as sorted in
 //! one pass).
 
-use crate::engine::Queued;
+use crate::event::Event;
+use crate::value::Value;
+use serde::{Deserialize, Serialize};
+use std::cmp::Ordering;
 use std::collections::BTreeMap;
+
+/// An event waiting in the reorder buffer, ordered by time, then by kind
+/// (declaration order, never by the kind's spelling) and content — never by
+/// arrival, so shuffled input releases in one order.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub(crate) struct Queued {
+    pub(crate) ev: Event,
+    /// Signals for which this event is late (left out for them).
+    pub(crate) skip: Vec<u16>,
+    /// A record reporting deadlines follow, checked when it was accepted:
+    /// observed when the event is released, in event-time order.
+    #[serde(skip)]
+    pub(crate) record: Option<Box<(crate::assess::records::Record, String)>>,
+}
+
+fn cmp_value(a: &Value, b: &Value) -> Ordering {
+    let rank = |v: &Value| match v {
+        Value::Null => 0,
+        Value::Bool(_) => 1,
+        Value::Num(_) => 2,
+        Value::Str(_) => 3,
+    };
+    match (a, b) {
+        (Value::Bool(x), Value::Bool(y)) => x.cmp(y),
+        (Value::Num(x), Value::Num(y)) => x.total_cmp(y),
+        (Value::Str(x), Value::Str(y)) => x.cmp(y),
+        _ => rank(a).cmp(&rank(b)),
+    }
+}
+
+impl Ord for Queued {
+    fn cmp(&self, o: &Self) -> Ordering {
+        self.ev
+            .ts
+            .ms
+            .cmp(&o.ev.ts.ms)
+            .then_with(|| self.ev.kind.cmp(&o.ev.kind))
+            .then_with(|| {
+                self.ev
+                    .fields
+                    .iter()
+                    .zip(&o.ev.fields)
+                    .map(|(a, b)| cmp_value(a, b))
+                    .find(|c| c.is_ne())
+                    .unwrap_or(Ordering::Equal)
+            })
+            .then_with(|| self.ev.id.cmp(&o.ev.id))
+            .then_with(|| self.ev.seq.cmp(&o.ev.seq))
+    }
+}
+impl PartialOrd for Queued {
+    fn partial_cmp(&self, o: &Self) -> Option<Ordering> {
+        Some(self.cmp(o))
+    }
+}
+impl PartialEq for Queued {
+    fn eq(&self, o: &Self) -> bool {
+        self.cmp(o).is_eq()
+    }
+}
+impl Eq for Queued {}
 
 /// Emptied group vectors kept for reuse.
 const SPARE_GROUPS: usize = 64;
@@ -70,6 +134,17 @@ impl Reorder {
         q
     }
 
+    /// Takes every event at the earliest time, in release order.
+    pub(crate) fn pop_group(&mut self, into: &mut Vec<Queued>) {
+        let Some(t) = self.next_time() else { return };
+        while self.next_time() == Some(t) {
+            match self.pop() {
+                Some(q) => into.push(q),
+                None => break,
+            }
+        }
+    }
+
     /// Number of events waiting.
     pub(crate) fn len(&self) -> usize {
         self.len
@@ -93,7 +168,11 @@ mod tests {
         ev.ts.ms = ms;
         ev.kind_name = Arc::from("rain");
         ev.fields = vec![Value::from(station)];
-        Queued { ev, skip: vec![] }
+        Queued {
+            ev,
+            skip: vec![],
+            record: None,
+        }
     }
 
     fn drain(r: &mut Reorder) -> Vec<(i64, String)> {

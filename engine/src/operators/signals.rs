@@ -1,0 +1,655 @@
+//! The signals operator: per-signal, per-key state (windows, `let`s, level
+//! dynamics), absence timers (失联) and idle-key eviction.
+//!
+//! It receives the events the shell releases, in event-time order, and its
+//! own absence timers at their instants. Evaluation goes through the
+//! compiled evaluator ([`crate::compiled`]) when the program compiles, else
+//! the reference evaluator ([`crate::eval`]); both give identical outputs.
+
+use crate::error::PushError;
+use crate::eval::{Calls, Scope, eval, eval_with};
+use crate::event::Event;
+use crate::ir::{Program, SignalDef};
+use crate::output::{Absence, LevelChange, Output, Recovered, Values};
+use crate::shell::Stats;
+use crate::shell::reorder::Queued;
+use crate::time::{MS_PER_MINUTE, Timestamp, format_duration};
+use crate::value::{Fixed, Level, Value};
+use crate::window::{WindowLayout, WindowState};
+use rustc_hash::FxHashMap;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+/// Dynamic state of one level rule for one key.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct RuleState {
+    /// Since when the `when` condition has held without a break.
+    pub since: Option<i64>,
+    /// Consecutive readings for which it has held.
+    pub readings: u32,
+}
+
+/// State of one key of one signal.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct KeyState {
+    /// Latest event time applied.
+    pub last_ms: i64,
+    /// Whether any reading was applied (roster keys start without).
+    pub seen: bool,
+    /// Current level.
+    pub level: Level,
+    /// Since when the current level's stay condition has been false.
+    pub stay_false_since: Option<i64>,
+    /// Per level rule.
+    pub rules: Vec<RuleState>,
+    /// Window contents.
+    pub windows: WindowState,
+    /// Reported absent and not yet recovered.
+    pub absent: bool,
+    /// The key's row in the signal's table.
+    pub row: Option<u32>,
+}
+
+pub(crate) struct SignalRt {
+    pub(crate) name: Arc<str>,
+    pub(crate) layout: WindowLayout,
+    let_names: Vec<Arc<str>>,
+    rule_texts: Vec<(Arc<str>, Arc<str>)>,
+    pub(crate) keys: FxHashMap<Arc<str>, KeyState>,
+    pub(crate) lateness_ms: i64,
+    table_rows: FxHashMap<Arc<str>, u32>,
+}
+
+/// Runs script calls for one key of one signal (see [`crate::script`]).
+struct ScriptCalls<'a> {
+    rt: &'a mut crate::script::ScriptRt,
+    site: crate::script::CallSite<'a>,
+}
+
+impl Calls for ScriptCalls<'_> {
+    fn stack(&mut self) -> &mut Vec<Value> {
+        &mut self.rt.stack
+    }
+    fn call(&mut self, f: u16, base: usize) -> Value {
+        self.rt.call(f, base, &self.site)
+    }
+}
+
+/// The signals operator (see the module docs).
+pub(crate) struct Signals {
+    pub(crate) program: Arc<Program>,
+    pub(crate) rts: Vec<SignalRt>,
+    /// Signals reading each kind; shared, so an event borrows the list for
+    /// a reference-count bump instead of copying it.
+    pub(crate) by_kind: Vec<Arc<[usize]>>,
+    /// `(deadline, signal, key)` of every absence timer.
+    pub(crate) absence: BTreeSet<(i64, u16, Arc<str>)>,
+    /// Keys forgotten by the idle expiry while reported absent: `(signal,
+    /// key)` → last reading, so their return is still reported `recovered`.
+    pub(crate) gone: FxHashMap<(u16, Arc<str>), i64>,
+    pub(crate) last_sweep: i64,
+    lets: Vec<Value>,
+    /// Script functions (rhai), compiled once; failures are reported by it.
+    pub(crate) scripts: crate::script::ScriptRt,
+    /// The compiled evaluator, when the program compiles (see
+    /// [`crate::compiled`]): it then holds every signal's per-key state in
+    /// place of `rts[..].keys`. Not used with an idle expiry.
+    pub(crate) compiled: Option<crate::compiled::CompiledEngine>,
+}
+
+impl Signals {
+    pub(crate) fn new(
+        program: Arc<Program>,
+        default_lateness: i64,
+        scripts: crate::script::ScriptRt,
+        compiled: Option<crate::compiled::CompiledEngine>,
+    ) -> Signals {
+        let mut by_kind = vec![Vec::new(); program.kinds.len()];
+        let rts = program
+            .signals
+            .iter()
+            .enumerate()
+            .map(|(i, s)| {
+                for k in &s.kinds {
+                    if let Some(v) = by_kind.get_mut(usize::from(*k)) {
+                        v.push(i);
+                    }
+                }
+                let table_rows = s
+                    .table
+                    .and_then(|t| program.tables.get(usize::from(t)))
+                    .map(|t| {
+                        t.rows
+                            .iter()
+                            .enumerate()
+                            .map(|(i, (k, _))| (Arc::from(k.as_str()), i as u32))
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                SignalRt {
+                    name: Arc::from(s.name.as_str()),
+                    layout: WindowLayout::new(&s.windows),
+                    let_names: s.lets.iter().map(|l| Arc::from(l.name.as_str())).collect(),
+                    rule_texts: s
+                        .levels
+                        .iter()
+                        .map(|r| (Arc::from(r.text.as_str()), Arc::from(r.at.as_str())))
+                        .collect(),
+                    keys: FxHashMap::default(),
+                    lateness_ms: s.lateness_ms.unwrap_or(default_lateness),
+                    table_rows,
+                }
+            })
+            .collect();
+        Signals {
+            program,
+            rts,
+            by_kind: by_kind.into_iter().map(Arc::from).collect(),
+            absence: BTreeSet::new(),
+            gone: FxHashMap::default(),
+            last_sweep: i64::MIN,
+            lets: Vec::new(),
+            scripts,
+            compiled,
+        }
+    }
+
+    /// Signals reading kind `k`.
+    pub(crate) fn reading(&self, k: Option<crate::ir::KindId>) -> Option<&Arc<[usize]>> {
+        k.and_then(|k| self.by_kind.get(usize::from(k)))
+    }
+
+    /// The key of `ev` for signal `sig` (`None`: the signal's filter leaves
+    /// the event out); an error when the key field is missing.
+    pub(crate) fn key_of(&self, sig: usize, ev: &Event) -> Result<Option<Arc<str>>, PushError> {
+        let Some(def) = self.program.signals.get(sig) else {
+            return Ok(None);
+        };
+        if let Some(f) = &def.filter {
+            let scope = Scope {
+                fields: &ev.fields,
+                lets: &[],
+                windows: None,
+                row: &[],
+            };
+            if !eval(f, &scope).is_true() {
+                return Ok(None);
+            }
+        }
+        match ev.fields.get(usize::from(def.key)) {
+            Some(Value::Str(s)) => Ok(Some(s.clone())),
+            Some(Value::Num(n)) => Ok(Some(Arc::from(Value::Num(*n).to_string()))),
+            Some(Value::Bool(b)) => Ok(Some(Arc::from(b.to_string()))),
+            _ => Err(PushError::NoKey {
+                signal: def.name.clone(),
+                field: self
+                    .program
+                    .fields
+                    .get(usize::from(def.key))
+                    .cloned()
+                    .unwrap_or_default(),
+            }),
+        }
+    }
+
+    /// Checks every key the event needs (nothing changes); returns the first.
+    pub(crate) fn check_keys(
+        &mut self,
+        ev: &Event,
+        sigs: &[usize],
+    ) -> Result<Option<Arc<str>>, PushError> {
+        if let Some(c) = self.compiled.as_mut() {
+            return c.check_keys(ev);
+        }
+        let mut first_key = None;
+        for &s in sigs {
+            let k = self.key_of(s, ev)?;
+            if first_key.is_none() {
+                first_key = k;
+            }
+        }
+        Ok(first_key)
+    }
+
+    /// When the earliest absence timer is due.
+    pub(crate) fn next_due(&self) -> Option<i64> {
+        self.absence.first().map(|t| t.0)
+    }
+
+    /// Fires the absence timers due at or before `t`, in time order.
+    pub(crate) fn fire_through(&mut self, t: i64, offset_min: i16, out: &mut Vec<Output>) {
+        while self.absence.first().is_some_and(|a| a.0 <= t) {
+            self.fire_absence(offset_min, out);
+        }
+    }
+
+    fn fire_absence(&mut self, offset: i16, out: &mut Vec<Output>) {
+        let Some((deadline, s, key)) = self.absence.pop_first() else {
+            return;
+        };
+        let (Some(rt), Some(def)) = (
+            self.rts.get_mut(usize::from(s)),
+            self.program.signals.get(usize::from(s)),
+        ) else {
+            return;
+        };
+        let Some(st) = rt.keys.get_mut(&key) else {
+            return;
+        };
+        st.absent = true;
+        out.push(Output::Absence(Absence {
+            id: 0,
+            ts: Timestamp {
+                ms: deadline,
+                offset_min: offset,
+            },
+            signal: rt.name.clone(),
+            key,
+            last_seen: st.seen.then_some(Timestamp {
+                ms: st.last_ms,
+                offset_min: offset,
+            }),
+            missing: format_duration(def.missing_ms.unwrap_or(0)),
+        }));
+    }
+
+    /// Roster keys are expected from the start of the stream.
+    pub(crate) fn start_roster(&mut self, first: Timestamp) {
+        for (i, def) in self.program.signals.iter().enumerate() {
+            let Some(missing) = def.missing_ms else {
+                continue;
+            };
+            let Some(rt) = self.rts.get_mut(i) else {
+                continue;
+            };
+            for k in &def.roster {
+                let key: Arc<str> = Arc::from(k.as_str());
+                if rt.keys.contains_key(&key) {
+                    continue;
+                }
+                let st = new_key_state(rt, def, &key, first.ms);
+                rt.keys.insert(key.clone(), st);
+                self.absence
+                    .insert((first.ms.saturating_add(missing), i as u16, key));
+            }
+        }
+    }
+
+    /// Forgets keys silent for longer than `ttl` (at most every `ttl / 8`).
+    /// A key reported absent is remembered in `gone`, so that its return is
+    /// still reported as `recovered`.
+    pub(crate) fn forget_idle(&mut self, wm: i64, ttl: i64, stats: &mut Stats) {
+        if wm < self.last_sweep.saturating_add(ttl / 8) {
+            return;
+        }
+        self.last_sweep = wm;
+        let cutoff = wm.saturating_sub(ttl);
+        for (i, rt) in self.rts.iter_mut().enumerate() {
+            let before = rt.keys.len();
+            let absence = &mut self.absence;
+            let gone = &mut self.gone;
+            let missing = self.program.signals.get(i).and_then(|d| d.missing_ms);
+            rt.keys.retain(|k, st| {
+                let keep = st.last_ms >= cutoff;
+                if !keep {
+                    if let Some(m) = missing {
+                        absence.remove(&(st.last_ms.saturating_add(m), i as u16, k.clone()));
+                        if st.absent {
+                            gone.insert((i as u16, k.clone()), st.last_ms);
+                        }
+                    }
+                }
+                keep
+            });
+            stats.evicted += (before - rt.keys.len()) as u64;
+        }
+    }
+
+    /// Applies a released event to every signal reading its kind (except
+    /// those it is late for); returns whether any applied it.
+    pub(crate) fn apply_event(&mut self, q: &Queued, started: bool, out: &mut Vec<Output>) -> bool {
+        let Some(sigs) = self.reading(q.ev.kind).cloned() else {
+            return false;
+        };
+        if let Some(c) = self.compiled.as_mut() {
+            // keys were checked when the event was accepted
+            return matches!(
+                c.push_skipping(&q.ev, &q.skip, |e, ch| out.push(e.output(&q.ev, ch))),
+                Ok(true)
+            );
+        }
+        let mut applied = false;
+        for &s in sigs.iter() {
+            if q.skip.contains(&(s as u16)) {
+                continue;
+            }
+            if let Ok(Some(key)) = self.key_of(s, &q.ev) {
+                self.apply(s, key, &q.ev, started, out);
+                applied = true;
+            }
+        }
+        applied
+    }
+
+    /// Applies a late event right away at each key's own time (late policy
+    /// `apply`).
+    pub(crate) fn apply_late(
+        &mut self,
+        ev: &Event,
+        sigs: &[usize],
+        out: &mut Vec<Output>,
+    ) -> Result<(), PushError> {
+        if let Some(c) = self.compiled.as_mut() {
+            // each key applies an event at the latest of its own time and the event's
+            c.push_skipping(ev, &[], |e, ch| out.push(e.output(ev, ch)))?;
+            return Ok(());
+        }
+        for &s in sigs {
+            if let Some(key) = self.key_of(s, ev)? {
+                let now = self
+                    .rts
+                    .get(s)
+                    .and_then(|r| r.keys.get(&key))
+                    .map_or(ev.ts.ms, |k| k.last_ms.max(ev.ts.ms));
+                let mut shifted = ev.clone();
+                shifted.ts.ms = now;
+                self.apply(s, key, &shifted, true, out);
+            }
+        }
+        Ok(())
+    }
+
+    /// Applies `ev` to `key` of signal `s` (the reference evaluator).
+    /// `started`: whether the stream had a clock before (a roster key never
+    /// seen has its timer at stream start + missing).
+    fn apply(&mut self, s: usize, key: Arc<str>, ev: &Event, started: bool, out: &mut Vec<Output>) {
+        let (Some(def), Some(rt)) = (self.program.signals.get(s), self.rts.get_mut(s)) else {
+            return;
+        };
+        if !rt.keys.contains_key(&key) {
+            let mut st = new_key_state(rt, def, &key, ev.ts.ms);
+            if let Some(last) = self.gone.remove(&(s as u16, key.clone())) {
+                // forgotten while absent: its return is a recovery
+                st.seen = true;
+                st.absent = true;
+                st.last_ms = last;
+            }
+            rt.keys.insert(key.clone(), st);
+        }
+        let Some(st) = rt.keys.get_mut(&key) else {
+            return;
+        };
+        let now = ev.ts.ms.max(st.last_ms);
+        // absence: this reading ends a silence and re-arms the timer
+        if let Some(missing) = def.missing_ms {
+            if st.seen || def.roster.iter().any(|r| r.as_str() == key.as_ref()) {
+                let old = if st.seen {
+                    st.last_ms
+                } else if started {
+                    0
+                } else {
+                    now
+                };
+                self.absence
+                    .remove(&(old.saturating_add(missing), s as u16, key.clone()));
+                // a roster key never seen has its timer at stream start + missing
+                if !st.seen {
+                    let first = self
+                        .absence
+                        .iter()
+                        .find(|(_, si, k)| *si == s as u16 && *k == key)
+                        .cloned();
+                    if let Some(t) = first {
+                        self.absence.remove(&t);
+                    }
+                }
+            }
+            if st.absent {
+                st.absent = false;
+                out.push(Output::Recovered(Recovered {
+                    id: 0,
+                    ts: ev.ts,
+                    signal: rt.name.clone(),
+                    key: key.clone(),
+                    last_seen: st.seen.then_some(Timestamp {
+                        ms: st.last_ms,
+                        offset_min: ev.ts.offset_min,
+                    }),
+                    event: ev.seq,
+                }));
+            }
+            self.absence
+                .insert((now.saturating_add(missing), s as u16, key.clone()));
+        }
+        st.seen = true;
+        st.last_ms = now;
+        st.windows
+            .advance_local(now, i64::from(ev.ts.offset_min) * MS_PER_MINUTE);
+        let row: &[Value] = match (def.table, st.row) {
+            (Some(t), Some(r)) => self
+                .program
+                .tables
+                .get(usize::from(t))
+                .and_then(|t| t.rows.get(r as usize))
+                .map_or(&[], |(_, v)| v.as_slice()),
+            _ => &[],
+        };
+        let event_scope = Scope {
+            fields: &ev.fields,
+            lets: &[],
+            windows: None,
+            row,
+        };
+        let mut calls = ScriptCalls {
+            rt: &mut self.scripts,
+            site: crate::script::CallSite {
+                signal: &rt.name,
+                key: &key,
+                event: ev.seq,
+                ts: ev.ts,
+            },
+        };
+        for (g, input) in rt.layout.inputs().enumerate() {
+            let x = match eval_with(input, &event_scope, &mut calls) {
+                Value::Num(n) => Fixed::from_f64(n),
+                Value::Bool(b) => Some(Fixed(if b { Fixed::SCALE } else { 0 })),
+                _ => None,
+            };
+            if let Some(x) = x {
+                st.windows.push(g, now, x);
+            }
+        }
+        self.lets.clear();
+        for l in &def.lets {
+            let v = eval_with(
+                &l.expr,
+                &Scope {
+                    fields: &ev.fields,
+                    lets: &self.lets,
+                    windows: Some((&rt.layout, &st.windows)),
+                    row,
+                },
+                &mut calls,
+            );
+            self.lets.push(v);
+        }
+        let scope = Scope {
+            fields: &ev.fields,
+            lets: &self.lets,
+            windows: Some((&rt.layout, &st.windows)),
+            row,
+        };
+        // which rules hold, which are armed (held long enough)
+        let mut up: Option<usize> = None;
+        let mut cur_holds = false;
+        let mut cur_rule = None;
+        for (i, r) in def.levels.iter().enumerate() {
+            let holds = eval_with(&r.when, &scope, &mut calls).is_true();
+            let rs = match st.rules.get_mut(i) {
+                Some(rs) => rs,
+                None => continue,
+            };
+            if holds {
+                let since = *rs.since.get_or_insert(now);
+                rs.readings = rs.readings.saturating_add(1);
+                let armed = now.saturating_sub(since) >= r.for_ms && rs.readings >= r.for_readings;
+                if armed && up.is_none() {
+                    up = Some(i);
+                }
+            } else {
+                rs.since = None;
+                rs.readings = 0;
+            }
+            if r.level == st.level {
+                cur_rule = Some(i);
+                cur_holds = match &r.clear {
+                    Some(c) => !eval_with(c, &scope, &mut calls).is_true(),
+                    None => holds,
+                };
+            }
+        }
+        // failed script calls are reported before any change they affected
+        out.append(&mut self.scripts.pending);
+        let up_level = up
+            .and_then(|i| def.levels.get(i))
+            .map_or(Level::None, |r| r.level);
+        let from = st.level;
+        let (to, reason, since) = if up_level > from {
+            let since = up
+                .and_then(|i| st.rules.get(i))
+                .and_then(|r| r.since)
+                .unwrap_or(now);
+            (up_level, "raise", since)
+        } else if from == Level::None || cur_holds {
+            st.stay_false_since = None;
+            return;
+        } else {
+            let false_since = *st.stay_false_since.get_or_insert(now);
+            let hold = cur_rule
+                .and_then(|i| def.levels.get(i))
+                .map_or(0, |r| r.hold_ms);
+            if now.saturating_sub(false_since) < hold {
+                return;
+            }
+            if def.step_down {
+                (up_level.max(from.step_down()), "step_down", false_since)
+            } else {
+                (up_level, "clear", false_since)
+            }
+        };
+        if to == from {
+            return;
+        }
+        st.level = to;
+        let fired = def.levels.iter().position(|r| r.level == to);
+        // a level entered on the way down whose own condition is already
+        // false starts its hold now (so each step is held, not skipped)
+        st.stay_false_since = match fired.and_then(|i| def.levels.get(i)) {
+            Some(r) if reason != "raise" => {
+                let stays = match &r.clear {
+                    Some(c) => !eval(c, &scope).is_true(),
+                    None => eval(&r.when, &scope).is_true(),
+                };
+                (!stays).then_some(now)
+            }
+            _ => None,
+        };
+        let rule = fired.and_then(|i| rt.rule_texts.get(i));
+        out.push(Output::LevelChanged(LevelChange {
+            id: 0,
+            ts: Timestamp {
+                ms: now,
+                offset_min: ev.ts.offset_min,
+            },
+            signal: rt.name.clone(),
+            key,
+            from,
+            to,
+            rule: rule.map(|r| r.0.clone()),
+            rule_at: rule.map(|r| r.1.clone()),
+            values: Values(
+                rt.let_names
+                    .iter()
+                    .cloned()
+                    .zip(self.lets.iter().cloned())
+                    .collect(),
+            ),
+            event: ev.seq,
+            reason,
+            since: Timestamp {
+                ms: since,
+                offset_min: ev.ts.offset_min,
+            },
+        }));
+    }
+
+    /// The current level of `key` in `signal`.
+    pub(crate) fn level(&self, signal: &str, key: &str) -> Level {
+        if let Some(c) = &self.compiled {
+            return c.level(signal, key);
+        }
+        self.rts
+            .iter()
+            .find(|s| s.name.as_ref() == signal)
+            .and_then(|s| s.keys.get(key))
+            .map_or(Level::None, |k| k.level)
+    }
+
+    /// Number of keys held over all signals.
+    pub(crate) fn key_count(&self) -> usize {
+        if let Some(c) = &self.compiled {
+            return c.key_count();
+        }
+        self.rts.iter().map(|s| s.keys.len()).sum()
+    }
+
+    /// Approximate heap bytes of per-key state.
+    pub(crate) fn state_bytes(&self) -> usize {
+        if let Some(c) = &self.compiled {
+            return c.state_bytes();
+        }
+        self.rts
+            .iter()
+            .map(|s| {
+                s.keys
+                    .iter()
+                    .map(|(k, st)| {
+                        k.len()
+                            + std::mem::size_of::<KeyState>()
+                            + st.windows.heap_bytes()
+                            + st.rules.capacity() * std::mem::size_of::<RuleState>()
+                            + 16
+                    })
+                    .sum::<usize>()
+            })
+            .sum()
+    }
+}
+
+pub(crate) fn new_key_state(rt: &SignalRt, def: &SignalDef, key: &Arc<str>, now: i64) -> KeyState {
+    KeyState {
+        last_ms: now,
+        seen: false,
+        level: Level::None,
+        stay_false_since: None,
+        rules: vec![RuleState::default(); def.levels.len()],
+        windows: rt.layout.new_state(),
+        absent: false,
+        row: rt.table_rows.get(key).copied(),
+    }
+}
+
+/// The script-failure reporter's section of the snapshot.
+// TEMP: replaced by the limiter state of `crate::script` once it is serialisable
+pub(crate) trait LimiterSnapshot {
+    fn limiter_snapshot(&self) -> serde_json::Value;
+    fn restore_limiter_snapshot(&mut self, v: &serde_json::Value);
+}
+
+impl LimiterSnapshot for crate::script::ScriptRt {
+    fn limiter_snapshot(&self) -> serde_json::Value {
+        serde_json::Value::Null
+    }
+    fn restore_limiter_snapshot(&mut self, _v: &serde_json::Value) {}
+}
