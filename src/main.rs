@@ -588,6 +588,7 @@ fn run(
         until: args.until,
     };
     let follow = args.follow && !stdin;
+    let live = follow || args.clock == ClockArg::Wall;
     let (out_name, rejects_name) = (path_text(out), path_text(rejects));
     rt.block_on(async move {
         let (source, read_error, progress) = if stdin {
@@ -687,6 +688,13 @@ fn run(
                     if let Some(p) = &state_path {
                         save_state(p, &doc)?;
                     }
+                }
+            }
+            // a live feed's outputs go out as they come, not when a buffer fills
+            if live && rx.is_empty() {
+                writer.w.flush()?;
+                if let Some(w) = reject_writer.as_mut() {
+                    w.w.flush()?;
                 }
             }
         }
