@@ -335,7 +335,11 @@ fn patch_host(snapshot: &[u8], key: &str, pending: u64, value: Option<u64>) -> i
         .get(host..)
         .and_then(|tail| memchr::memmem::find(tail, pattern.as_bytes()))
         .map(|i| host + i)
-        .ok_or_else(|| io::Error::other(format!("internal error: no `{key}` in the state's host section")))?;
+        .ok_or_else(|| {
+            io::Error::other(format!(
+                "internal error: no `{key}` in the state's host section"
+            ))
+        })?;
     let mut doc = Vec::with_capacity(snapshot.len() + 8);
     doc.extend_from_slice(snapshot.get(..at).unwrap_or_default());
     doc.extend_from_slice(format!("\"{key}\":{value}").as_bytes());
@@ -412,10 +416,7 @@ fn check_prefix(events: &Path, state: &Path, at: &Position) -> io::Result<Result
     let mut f = File::open(events)
         .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", events.display())))?;
     let len = f.metadata()?.len();
-    let other = format!(
-        "state file {} was made from another input",
-        state.display()
-    );
+    let other = format!("state file {} was made from another input", state.display());
     if len < at.bytes {
         return Ok(Err(format!(
             "{other}: {} has {len} bytes, but the state has already read {} bytes ({} lines) of it",
@@ -558,11 +559,12 @@ fn run(
         }
     }
     let start = resume.as_ref().map_or_else(Position::default, |r| r.at);
-    let resume_out = |given: Option<&PathBuf>, recorded: Option<&String>, len: Option<u64>| {
-        match (&resume, path_text(given)) {
-            (Some(_), Some(g)) if recorded == Some(&g) => len,
-            _ => None,
-        }
+    let resume_out = |given: Option<&PathBuf>, recorded: Option<&String>, len: Option<u64>| match (
+        &resume,
+        path_text(given),
+    ) {
+        (Some(_), Some(g)) if recorded == Some(&g) => len,
+        _ => None,
     };
     let out_at = resume_out(
         out,

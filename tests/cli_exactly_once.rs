@@ -99,7 +99,11 @@ fn kill_9_at_random_moments_then_rerun_gives_the_uninterrupted_output() {
     assert!(expected.len() > 10_000, "the stream gives outputs");
     // how long an uninterrupted run takes, to aim the kills inside it
     let started = Instant::now();
-    let o = yingji(&run_args(s(&events), s(&d.join("timing.jsonl")), s(&d.join("timing.state"))));
+    let o = yingji(&run_args(
+        s(&events),
+        s(&d.join("timing.jsonl")),
+        s(&d.join("timing.state")),
+    ));
     assert_eq!(o.status.code(), Some(0));
     let span_ms = (started.elapsed().as_millis() as u64).max(20);
 
@@ -153,7 +157,10 @@ fn kill_9_at_random_moments_then_rerun_gives_the_uninterrupted_output() {
         // rerunning the completed command changes nothing
         let o = yingji(&args);
         assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
-        assert!(std::fs::read(&out).unwrap() == expected, "trial {trial}: rerun");
+        assert!(
+            std::fs::read(&out).unwrap() == expected,
+            "trial {trial}: rerun"
+        );
     }
     assert!(killed_mid_run > 0, "no kill landed inside a run");
 }
@@ -288,7 +295,10 @@ fn until_fires_a_pending_escalation_at_the_end_of_input() {
         .find(|o| o["type"] == "notify" && o["plan"] == "县防汛应急预案" && o["tier"] == 1)
         .expect("the 叫应 starts");
     assert_eq!(call["ts"], "2024-07-29T03:30:00+08:00");
-    assert!(flood_escalations(&outs).is_empty(), "no clock, no escalation");
+    assert!(
+        flood_escalations(&outs).is_empty(),
+        "no clock, no escalation"
+    );
 
     let until = "2024-07-29T03:37:00+08:00";
     let o = yingji(&[
@@ -567,7 +577,10 @@ fn stdin_with_a_state_says_where_to_resume_and_numbers_on() {
         stderr(&o2)
     );
     assert!(
-        stderr(&o2).contains(&format!("resume stdin from line 3877, byte {}", sample.len())),
+        stderr(&o2).contains(&format!(
+            "resume stdin from line 3877, byte {}",
+            sample.len()
+        )),
         "{}",
         stderr(&o2)
     );
@@ -575,5 +588,8 @@ fn stdin_with_a_state_says_where_to_resume_and_numbers_on() {
     let mut split = o1.stdout.clone();
     split.extend_from_slice(&o2.stdout);
     assert!(!whole.stdout.is_empty());
-    assert!(split == whole.stdout, "split stdin run differs from one run");
+    assert!(
+        split == whole.stdout,
+        "split stdin run differs from one run"
+    );
 }
