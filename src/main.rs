@@ -5,10 +5,12 @@ mod cli_graph;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use std::fs::File;
-use std::io::{self, BufWriter, Write};
-use std::path::PathBuf;
+use std::io::{self, BufWriter, Read, Seek, Write};
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use yingji::Definitions;
+use yingji::stream::{Marked, Position};
+use yingji_engine::time::Timestamp;
 
 #[derive(Parser)]
 #[command(
@@ -47,7 +49,11 @@ struct StreamArgs {
     idle_ttl: Option<i64>,
     /// State file: restored at start (a missing file starts fresh), saved atomically
     /// at exit and every `--save-every` lines. With a state file, events the lateness
-    /// still holds back are kept in the state for the next run (use `--final` to release them).
+    /// still holds back are kept in the state for the next run (use `--final` or
+    /// `--until` to release them). With `--out FILE` and an event file, outputs are
+    /// exactly-once: the state records how far the input was read and how long the
+    /// output was, so rerunning the same command after a crash goes on where the
+    /// last save left off (see README, "Exactly-once outputs").
     #[arg(long)]
     state: Option<PathBuf>,
     /// Save the state every N input lines (with `--state`).
@@ -59,6 +65,32 @@ struct StreamArgs {
     /// Release every buffered event at the end even when saving state.
     #[arg(long = "final")]
     final_: bool,
+    /// At the end of input, release everything (even with `--state`: the end of
+    /// input is final) and run the clock to this RFC 3339 time, so timers due by
+    /// then fire (e.g. a 叫应 escalation when the gauges went silent). A time
+    /// earlier than the stream's clock is refused (exit 2).
+    #[arg(long, value_parser = parse_ts)]
+    until: Option<Timestamp>,
+    /// `event`: event time is the only clock. `wall`: a live feed (`--events -`
+    /// or `--follow`); when no line has arrived for 1 s, the clock moves to the
+    /// wall clock (the lateness still applies), so timers fire while the feed is silent.
+    #[arg(long, value_enum, default_value = "event")]
+    clock: ClockArg,
+    /// Follow a growing event file like `tail -f`: at its end, wait for more
+    /// lines; the run ends only when interrupted (with `--state`, the state is
+    /// saved whenever the feed goes quiet, so a rerun goes on from there).
+    #[arg(long)]
+    follow: bool,
+}
+
+#[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
+enum ClockArg {
+    Event,
+    Wall,
+}
+
+fn parse_ts(s: &str) -> Result<Timestamp, String> {
+    Timestamp::parse(s).map_err(|e| e.to_string())
 }
 
 #[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
@@ -217,21 +249,203 @@ fn check(paths: &[PathBuf], format: Format) -> ExitCode {
     }
 }
 
-fn open_out(path: Option<&PathBuf>) -> io::Result<Box<dyn Write>> {
-    Ok(match path {
-        Some(p) => {
-            Box::new(BufWriter::new(File::create(p).map_err(|e| {
-                io::Error::new(e.kind(), format!("{}: {e}", p.display()))
-            })?))
-        }
-        None => Box::new(BufWriter::new(io::stdout().lock())),
-    })
+/// Placeholders the writer replaces with the output lengths once the outputs
+/// before a checkpoint are durable (see [`patch_host`]).
+const OUT_BYTES_PENDING: u64 = u64::MAX;
+const REJECTS_BYTES_PENDING: u64 = u64::MAX - 1;
+
+/// An output file (or standard output) and how many bytes it holds.
+struct Sink {
+    w: Box<dyn Write>,
+    /// The file again, to fsync it (`None` for standard output).
+    file: Option<File>,
+    len: u64,
 }
 
-fn save_state(path: &PathBuf, engine: &yingji::Engine) -> io::Result<()> {
-    let tmp = path.with_extension("tmp");
-    std::fs::write(&tmp, engine.snapshot())?;
-    std::fs::rename(&tmp, path)
+impl Sink {
+    /// Creates `path` (standard output when `None`), or with `resume_at`
+    /// opens it, refuses it when shorter, and cuts it back to that length
+    /// (a torn last line included) to append.
+    fn open(path: Option<&PathBuf>, resume_at: Option<u64>) -> io::Result<Sink> {
+        let Some(p) = path else {
+            return Ok(Sink {
+                w: Box::new(BufWriter::new(io::stdout().lock())),
+                file: None,
+                len: 0,
+            });
+        };
+        let named = |e: io::Error| io::Error::new(e.kind(), format!("{}: {e}", p.display()));
+        let (f, len) = match resume_at {
+            None => (File::create(p).map_err(named)?, 0),
+            Some(at) => {
+                let mut f = std::fs::OpenOptions::new()
+                    .write(true)
+                    .create(true)
+                    .truncate(false)
+                    .open(p)
+                    .map_err(named)?;
+                let have = f.metadata().map_err(named)?.len();
+                if have < at {
+                    return Err(io::Error::other(format!(
+                        "{}: has {have} bytes but the state file records {at} bytes written to it; refusing to go on (was it truncated or replaced?)",
+                        p.display()
+                    )));
+                }
+                f.set_len(at).map_err(named)?;
+                f.seek(io::SeekFrom::Start(at)).map_err(named)?;
+                (f, at)
+            }
+        };
+        let file = Some(f.try_clone().map_err(named)?);
+        Ok(Sink {
+            w: Box::new(BufWriter::with_capacity(1 << 16, f)),
+            file,
+            len,
+        })
+    }
+
+    fn line(&mut self, bytes: &[u8]) -> io::Result<()> {
+        self.w.write_all(bytes)?;
+        self.w.write_all(b"\n")?;
+        self.len += bytes.len() as u64 + 1;
+        Ok(())
+    }
+
+    /// Everything written so far reaches the disk.
+    fn durable(&mut self) -> io::Result<()> {
+        self.w.flush()?;
+        if let Some(f) = &self.file {
+            f.sync_data()?;
+        }
+        Ok(())
+    }
+}
+
+/// Replaces the placeholder `"key":<pending>` in the snapshot's host section
+/// with `value` (the snapshot is the engine's JSON text; strings in it have
+/// their quotes escaped, so the pattern only matches the host's own field).
+fn patch_host(snapshot: &[u8], key: &str, pending: u64, value: Option<u64>) -> io::Result<Vec<u8>> {
+    let Some(value) = value else {
+        // no such output: the field is `null` already
+        return Ok(snapshot.to_vec());
+    };
+    let pattern = format!("\"{key}\":{pending}");
+    let host = memchr::memmem::find(snapshot, b"\"host\":").unwrap_or(0);
+    let at = snapshot
+        .get(host..)
+        .and_then(|tail| memchr::memmem::find(tail, pattern.as_bytes()))
+        .map(|i| host + i)
+        .ok_or_else(|| {
+            io::Error::other(format!(
+                "internal error: no `{key}` in the state's host section"
+            ))
+        })?;
+    let mut doc = Vec::with_capacity(snapshot.len() + 8);
+    doc.extend_from_slice(snapshot.get(..at).unwrap_or_default());
+    doc.extend_from_slice(format!("\"{key}\":{value}").as_bytes());
+    doc.extend_from_slice(snapshot.get(at + pattern.len()..).unwrap_or_default());
+    Ok(doc)
+}
+
+/// Saves `doc` as `path` atomically and durably: a uniquely named temporary
+/// file in the same folder, fsynced, renamed over `path`, then the folder fsynced.
+fn save_state(path: &Path, doc: &[u8]) -> io::Result<()> {
+    static SAVES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let name = path
+        .file_name()
+        .map_or_else(|| "state".into(), |n| n.to_string_lossy().into_owned());
+    let n = SAVES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let tmp = dir.join(format!(".{name}.{}.{n}.tmp", std::process::id()));
+    let written = (|| {
+        let mut f = File::create(&tmp)?;
+        f.write_all(doc)?;
+        f.sync_all()?;
+        drop(f);
+        std::fs::rename(&tmp, path)
+    })();
+    if let Err(e) = written {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(io::Error::new(e.kind(), format!("{}: {e}", path.display())));
+    }
+    // the rename is durable once the folder is (not every platform can open a folder)
+    if let Ok(d) = File::open(&dir) {
+        let _ = d.sync_all();
+    }
+    Ok(())
+}
+
+/// Where a state file's run stopped reading and writing (its host section).
+struct Recorded {
+    input: String,
+    at: Position,
+    out: Option<String>,
+    out_bytes: Option<u64>,
+    rejects: Option<String>,
+    rejects_bytes: Option<u64>,
+}
+
+impl Recorded {
+    fn from_host(host: &serde_json::Value) -> Option<Recorded> {
+        let s = |k: &str| host.get(k).and_then(|v| v.as_str()).map(str::to_string);
+        let n = |k: &str| host.get(k).and_then(serde_json::Value::as_u64);
+        Some(Recorded {
+            input: s("input")?,
+            at: Position {
+                lines: n("input_lines")?,
+                bytes: n("input_bytes")?,
+                hash: u64::from_str_radix(&s("input_fnv1a64")?, 16).ok()?,
+            },
+            out: s("out"),
+            out_bytes: n("out_bytes"),
+            rejects: s("rejects"),
+            rejects_bytes: n("rejects_bytes"),
+        })
+    }
+}
+
+fn path_text(p: Option<&PathBuf>) -> Option<String> {
+    p.map(|p| p.display().to_string())
+}
+
+/// Checks that `events` starts with the `at.bytes` bytes the state has read.
+fn check_prefix(events: &Path, state: &Path, at: &Position) -> io::Result<Result<(), String>> {
+    let mut f = File::open(events)
+        .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", events.display())))?;
+    let len = f.metadata()?.len();
+    let other = format!("state file {} was made from another input", state.display());
+    if len < at.bytes {
+        return Ok(Err(format!(
+            "{other}: {} has {len} bytes, but the state has already read {} bytes ({} lines) of it",
+            events.display(),
+            at.bytes,
+            at.lines
+        )));
+    }
+    let mut hash = yingji::stream::FNV1A64_OFFSET;
+    let mut left = at.bytes;
+    let mut buf = vec![0u8; 1 << 16];
+    while left > 0 {
+        let want = usize::try_from(left.min(buf.len() as u64)).unwrap_or(buf.len());
+        let got = f.read(buf.get_mut(..want).unwrap_or_default())?;
+        if got == 0 {
+            break;
+        }
+        hash = yingji::stream::fnv1a64(hash, buf.get(..got).unwrap_or_default());
+        left -= got as u64;
+    }
+    if left > 0 || hash != at.hash {
+        return Ok(Err(format!(
+            "{other}: the first {} bytes of {} differ from the ones it read (FNV-1a-64 {hash:016x}, recorded {:016x}); use another state file, or --fresh-state",
+            at.bytes,
+            events.display(),
+            at.hash
+        )));
+    }
+    Ok(Ok(()))
 }
 
 fn run(
@@ -241,6 +455,14 @@ fn run(
     rejects: Option<&PathBuf>,
     args: &StreamArgs,
 ) -> io::Result<ExitCode> {
+    let stdin = events.as_os_str() == "-";
+    if args.clock == ClockArg::Wall && !stdin && !args.follow {
+        eprintln!(
+            "yingji: --clock wall needs a live feed: --events - (standard input) or --follow; {} is a plain file, read as fast as the disk allows, so its event times are the only clock",
+            events.display()
+        );
+        return Ok(ExitCode::from(2));
+    }
     let defs = match load(paths, Format::Text) {
         Ok(d) => d,
         Err(code) => return Ok(code),
@@ -298,57 +520,145 @@ fn run(
             }
         }
     }
+    if let (Some(until), Some(clock)) = (args.until, engine.clock()) {
+        if until < clock {
+            eprintln!(
+                "yingji: --until {until} is earlier than the stream's clock {clock} (from the state file); refusing, nothing was written"
+            );
+            return Ok(ExitCode::from(2));
+        }
+    }
+    let name = events.display().to_string();
+    // the same input as the state's last run: go on where it stopped
+    let resume = args
+        .state
+        .as_ref()
+        .and_then(|_| engine.host_state())
+        .and_then(Recorded::from_host)
+        .filter(|r| r.input == name);
+    if let (Some(r), Some(state)) = (&resume, &args.state) {
+        if stdin {
+            eprintln!(
+                "yingji: {} has read {} line(s), {} byte(s) of standard input: lines are numbered on from {}, so feed it from line {}, byte {}",
+                state.display(),
+                r.at.lines,
+                r.at.bytes,
+                r.at.lines + 1,
+                r.at.lines + 1,
+                r.at.bytes
+            );
+        } else if let Err(msg) = check_prefix(events, state, &r.at)? {
+            eprintln!("yingji: {msg}");
+            return Ok(ExitCode::from(1));
+        } else if r.at.lines > 0 {
+            eprintln!(
+                "yingji: going on from line {} (byte {}) of {name}",
+                r.at.lines + 1,
+                r.at.bytes
+            );
+        }
+    }
+    let start = resume.as_ref().map_or_else(Position::default, |r| r.at);
+    let resume_out = |given: Option<&PathBuf>, recorded: Option<&String>, len: Option<u64>| match (
+        &resume,
+        path_text(given),
+    ) {
+        (Some(_), Some(g)) if recorded == Some(&g) => len,
+        _ => None,
+    };
+    let out_at = resume_out(
+        out,
+        resume.as_ref().and_then(|r| r.out.as_ref()),
+        resume.as_ref().and_then(|r| r.out_bytes),
+    );
+    let rejects_at = resume_out(
+        rejects,
+        resume.as_ref().and_then(|r| r.rejects.as_ref()),
+        resume.as_ref().and_then(|r| r.rejects_bytes),
+    );
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
-    let name = events.display().to_string();
     let state_path = args.state.clone();
     let flush_at_end = args.state.is_none() || args.final_;
-    let save_every = args.save_every;
+    let options = yingji::stream::Options {
+        flush_at_end,
+        checkpoint: state_path
+            .as_ref()
+            .map(|_| -> (u64, yingji::stream::Checkpoint) { (args.save_every, Box::new(|_| {})) }),
+        wall_clock: args.clock == ClockArg::Wall,
+        until: args.until,
+    };
+    let follow = args.follow && !stdin;
+    let live = follow || args.clock == ClockArg::Wall;
+    let (out_name, rejects_name) = (path_text(out), path_text(rejects));
     rt.block_on(async move {
-        let (source, read_error) = if events.as_os_str() == "-" {
-            yingji::stream::lines_checked(tokio::io::BufReader::new(tokio::io::stdin()))
+        let (source, read_error, progress) = if stdin {
+            yingji::stream::lines_from(
+                tokio::io::BufReader::new(tokio::io::stdin()),
+                start,
+                false,
+            )
         } else {
-            let f = tokio::fs::File::open(events)
+            let mut f = tokio::fs::File::open(events)
                 .await
                 .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", events.display())))?;
-            yingji::stream::lines_checked(tokio::io::BufReader::with_capacity(1 << 16, f))
+            if start.bytes > 0 {
+                use tokio::io::AsyncSeekExt;
+                f.seek(io::SeekFrom::Start(start.bytes)).await?;
+            }
+            yingji::stream::lines_from(
+                tokio::io::BufReader::with_capacity(1 << 16, f),
+                start,
+                follow,
+            )
         };
-        let checkpoint: Option<(u64, yingji::stream::Checkpoint)> = state_path.clone().map(|p| {
-            let save: yingji::stream::Checkpoint = Box::new(move |e: &yingji::Engine| {
-                if let Err(err) = save_state(&p, e) {
-                    eprintln!("yingji: could not save state: {err}");
-                }
-            });
-            (save_every, save)
+        let at = progress.clone();
+        let input = name.clone();
+        let (outs, rejs) = (out_name.clone(), rejects_name.clone());
+        let host: yingji::stream::HostSection = Box::new(move |e: &mut yingji::Engine| {
+            let p = at.get();
+            let pending = |name: &Option<String>, placeholder: u64| {
+                name.as_ref().map(|_| placeholder)
+            };
+            e.set_host_state(Some(serde_json::json!({
+                "input": input,
+                "input_lines": p.lines,
+                "input_bytes": p.bytes,
+                "input_fnv1a64": format!("{:016x}", p.hash),
+                "out": outs,
+                "out_bytes": pending(&outs, OUT_BYTES_PENDING),
+                "rejects": rejs,
+                "rejects_bytes": pending(&rejs, REJECTS_BYTES_PENDING),
+            })));
         });
         let (tx, mut rx) = tokio::sync::mpsc::channel(4096);
-        let task = tokio::spawn(yingji::stream::run(
+        let task = tokio::spawn(yingji::stream::run_marked(
             engine,
             vec![source],
             tx,
-            yingji::stream::Options {
-                flush_at_end,
-                checkpoint,
-            },
+            options,
+            host,
         ));
-        let mut writer = open_out(out)?;
+        let mut writer = Sink::open(out, out_at)?;
         let mut reject_writer = match rejects {
-            Some(p) => Some(open_out(Some(p))?),
+            Some(p) => Some(Sink::open(Some(p), rejects_at)?),
             None => None,
         };
         let (mut rejected, mut outputs, mut late) = (0u64, 0u64, 0u64);
+        let mut line = Vec::with_capacity(512);
         while let Some(item) = rx.recv().await {
             match item {
-                yingji::stream::Item::Output(o) => {
+                Marked::Item(yingji::stream::Item::Output(o)) => {
                     outputs += 1;
                     if matches!(o, yingji::Output::Late(_)) {
                         late += 1;
                     }
-                    serde_json::to_writer(&mut writer, &o)?;
-                    writer.write_all(b"\n")?;
+                    line.clear();
+                    serde_json::to_writer(&mut line, &o)?;
+                    writer.line(&line)?;
                 }
-                yingji::stream::Item::Rejected { seq, line, reason } => {
+                Marked::Item(yingji::stream::Item::Rejected { seq, line, reason }) => {
                     rejected += 1;
                     if rejected <= 20 {
                         eprintln!("{name}:{seq}: rejected: {reason}");
@@ -356,17 +666,45 @@ fn run(
                         eprintln!("{name}: more rejected lines follow; see the summary");
                     }
                     if let Some(w) = reject_writer.as_mut() {
-                        w.write_all(&line)?;
-                        w.write_all(b"\n")?;
+                        w.line(&line)?;
+                    }
+                }
+                Marked::Checkpoint { snapshot, .. } => {
+                    // first what came before it, on disk; then the state that says so
+                    writer.durable()?;
+                    if let Some(w) = reject_writer.as_mut() {
+                        w.durable()?;
+                    }
+                    let doc = patch_host(
+                        &snapshot,
+                        "out_bytes",
+                        OUT_BYTES_PENDING,
+                        out_name.as_ref().map(|_| writer.len),
+                    )?;
+                    let doc = patch_host(
+                        &doc,
+                        "rejects_bytes",
+                        REJECTS_BYTES_PENDING,
+                        reject_writer.as_ref().map(|w| w.len),
+                    )?;
+                    if let Some(p) = &state_path {
+                        save_state(p, &doc)?;
                     }
                 }
             }
+            // a live feed's outputs go out as they come, not when a buffer fills
+            if live && rx.is_empty() {
+                writer.w.flush()?;
+                if let Some(w) = reject_writer.as_mut() {
+                    w.w.flush()?;
+                }
+            }
         }
-        writer.flush()?;
+        writer.durable()?;
         if let Some(w) = reject_writer.as_mut() {
-            w.flush()?;
+            w.durable()?;
         }
-        let engine = task.await.map_err(io::Error::other)?;
+        let (engine, finished) = task.await.map_err(io::Error::other)?;
         // what scripts printed (`print`/`debug`) goes to the engine's log, never to stdout
         let (log, dropped) = engine.script_log();
         for line in &log {
@@ -375,8 +713,11 @@ fn run(
         if dropped > 0 {
             eprintln!("yingji: script: {dropped} more log line(s) dropped");
         }
-        if let Some(p) = &state_path {
-            save_state(p, &engine)?;
+        if let Err(e) = finished {
+            eprintln!(
+                "yingji: --until: {e}; refusing to end the run there (the state was not saved at the end)"
+            );
+            return Ok(ExitCode::from(2));
         }
         // everything read before a read error was processed, written and saved
         if let Some((after, e)) = read_error.take() {
@@ -392,6 +733,16 @@ fn run(
             "yingji: events read: {read}, accepted: {accepted}, rejected: {rejected}, ignored (no definition uses their kind): {}, late: {late}, duplicates: {}, outputs: {outputs}",
             st.ignored, st.duplicates
         );
+        if stdin && state_path.is_some() {
+            let p = progress.get();
+            eprintln!(
+                "yingji: standard input read to line {}, byte {}: resume stdin from line {}, byte {}",
+                p.lines,
+                p.bytes,
+                p.lines + 1,
+                p.bytes
+            );
+        }
         Ok(ExitCode::SUCCESS)
     })
 }

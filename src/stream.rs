@@ -27,7 +27,13 @@
 
 use futures::stream::{BoxStream, StreamExt, select_all};
 use tokio::sync::mpsc::Sender;
+use yingji_engine::engine::ClockError;
+use yingji_engine::time::Timestamp;
 use yingji_engine::{Engine, Output};
+
+/// How long a live feed (`wall_clock`) may stay silent before the clock is
+/// moved to the wall clock.
+pub const TICK: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// What the stream yields.
 #[derive(Debug, Clone)]
@@ -49,8 +55,31 @@ pub enum Item {
     },
 }
 
+/// What [`run_marked`] sends: the items of [`run`] and, in order with them,
+/// checkpoints, so that a consumer can make everything sent before a
+/// checkpoint durable before it saves the checkpoint's state.
+#[derive(Debug, Clone)]
+#[allow(
+    clippy::large_enum_variant,
+    reason = "items are the common case; boxing them would allocate once per output"
+)]
+pub enum Marked {
+    /// An output or a rejected line.
+    Item(Item),
+    /// The engine's state after every item sent before this one.
+    Checkpoint {
+        /// [`Engine::snapshot`] (its host section set by the mark callback).
+        snapshot: Vec<u8>,
+        /// The last checkpoint of the run (after the end of input).
+        last: bool,
+    },
+}
+
 /// A periodic callback with the engine (e.g. saving its state).
 pub type Checkpoint = Box<dyn FnMut(&Engine) + Send>;
+
+/// Sets the engine's host section before a checkpoint snapshot of [`run_marked`].
+pub type HostSection = Box<dyn FnMut(&mut Engine) + Send>;
 
 /// How to run.
 pub struct Options {
@@ -58,7 +87,15 @@ pub struct Options {
     /// a saved state (false).
     pub flush_at_end: bool,
     /// Called with the engine after every `n` lines (periodic state saves).
+    /// [`run_marked`] uses only the `n`, and sends checkpoints instead.
     pub checkpoint: Option<(u64, Checkpoint)>,
+    /// A live feed: when no line has arrived for a [`TICK`], move the clock
+    /// to the wall clock ([`Engine::advance_to`]; the lateness still applies),
+    /// so timers and absences fire while the feed is silent.
+    pub wall_clock: bool,
+    /// At the end of input, release everything and run the clock to this
+    /// time ([`Engine::finish`]); implies `flush_at_end`.
+    pub until: Option<Timestamp>,
 }
 
 impl Default for Options {
@@ -66,19 +103,121 @@ impl Default for Options {
         Options {
             flush_at_end: true,
             checkpoint: None,
+            wall_clock: false,
+            until: None,
         }
     }
 }
 
+/// The wall clock as a timestamp written with `offset_min`.
+pub fn wall_now(offset_min: i16) -> Timestamp {
+    let ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or(0);
+    Timestamp { ms, offset_min }
+}
+
+/// Why the loop asks for a checkpoint.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Mark {
+    /// Every `n` lines.
+    Every,
+    /// A live feed went quiet after doing something.
+    Idle,
+    /// After the end of input.
+    End,
+}
+
 /// Runs `engine` over the merged `sources` of `(position, line)` pairs,
 /// sending outputs and rejects to `tx`; returns the engine when all sources
-/// end (or the receiver is dropped).
+/// end (or the receiver is dropped). A refused `until` (earlier than the
+/// clock) leaves the engine as at the end of input; [`run_marked`] reports it.
 pub async fn run(
     mut engine: Engine,
     sources: Vec<BoxStream<'static, (u64, Vec<u8>)>>,
     tx: Sender<Item>,
-    mut options: Options,
+    options: Options,
 ) -> Engine {
+    let Options {
+        flush_at_end,
+        checkpoint,
+        wall_clock,
+        until,
+    } = options;
+    let (every, mut save) = match checkpoint {
+        Some((n, f)) => (n, Some(f)),
+        None => (0, None),
+    };
+    let _ = drive(
+        &mut engine,
+        sources,
+        &tx,
+        |item| item,
+        (flush_at_end, wall_clock, until, every),
+        |engine: &mut Engine, mark: Mark| {
+            if mark == Mark::Every {
+                if let Some(f) = save.as_mut() {
+                    f(engine);
+                }
+            }
+            None
+        },
+    )
+    .await;
+    engine
+}
+
+/// [`run`] with checkpoints in the channel (only with `options.checkpoint`;
+/// its callback is not called): every `n` lines, when a live feed goes
+/// quiet, and after the end of input, `host` sets the engine's host section
+/// and a [`Marked::Checkpoint`] with the snapshot follows the items it
+/// covers. Returns the engine and whether `options.until` was accepted (when
+/// refused, no last checkpoint is sent).
+pub async fn run_marked(
+    mut engine: Engine,
+    sources: Vec<BoxStream<'static, (u64, Vec<u8>)>>,
+    tx: Sender<Marked>,
+    options: Options,
+    mut host: HostSection,
+) -> (Engine, Result<(), ClockError>) {
+    let every = options.checkpoint.as_ref().map_or(0, |(n, _)| *n);
+    let marking = options.checkpoint.is_some();
+    let result = drive(
+        &mut engine,
+        sources,
+        &tx,
+        Marked::Item,
+        (
+            options.flush_at_end,
+            options.wall_clock,
+            options.until,
+            every,
+        ),
+        |engine: &mut Engine, mark: Mark| {
+            if !marking {
+                return None;
+            }
+            host(engine);
+            Some(Marked::Checkpoint {
+                snapshot: engine.snapshot(),
+                last: mark == Mark::End,
+            })
+        },
+    )
+    .await;
+    (engine, result)
+}
+
+/// The loop behind [`run`] and [`run_marked`]. `Err` only for a refused `until`.
+async fn drive<T: Send + 'static>(
+    engine: &mut Engine,
+    sources: Vec<BoxStream<'static, (u64, Vec<u8>)>>,
+    tx: &Sender<T>,
+    wrap: impl Fn(Item) -> T,
+    (flush_at_end, wall_clock, until, every): (bool, bool, Option<Timestamp>, u64),
+    mut mark: impl FnMut(&mut Engine, Mark) -> Option<T>,
+) -> Result<(), ClockError> {
     // one source needs no merging (select_all polls through a FuturesUnordered per line)
     let mut merged: BoxStream<'static, (u64, Vec<u8>)> = if sources.len() == 1 {
         let mut sources = sources;
@@ -91,48 +230,147 @@ pub async fn run(
     };
     let mut out = Vec::new();
     let mut n = 0u64;
-    while let Some((seq, raw)) = merged.next().await {
-        n += 1;
-        let line = raw.strip_suffix(b"\r").unwrap_or(&raw);
-        if line.iter().all(u8::is_ascii_whitespace) {
-            continue;
-        }
-        let result = match std::str::from_utf8(line) {
-            Ok(text) => engine
-                .push_line(text, seq, &mut out)
-                .map_err(|e| e.to_string()),
-            Err(e) => Err(format!("not UTF-8: {e}")),
+    // something happened since the last checkpoint (for idle checkpoints of live feeds)
+    let mut dirty = false;
+    loop {
+        let next = if wall_clock {
+            // `next()` is cancel-safe: a line being read stays in the stream
+            match tokio::time::timeout(TICK, merged.next()).await {
+                Ok(next) => Some(next),
+                Err(_) => None,
+            }
+        } else {
+            Some(merged.next().await)
         };
-        if let Err(reason) = result {
-            let item = Item::Rejected {
-                seq,
-                line: line.to_vec(),
-                reason,
+        let Some(next) = next else {
+            let offset = engine.clock().map_or(8 * 60, |c| c.offset_min);
+            engine.advance_to(wall_now(offset), &mut out);
+            dirty |= !out.is_empty();
+            for o in out.drain(..) {
+                if tx.send(wrap(Item::Output(o))).await.is_err() {
+                    return Ok(());
+                }
+            }
+            if dirty {
+                dirty = false;
+                if let Some(m) = mark(engine, Mark::Idle) {
+                    if tx.send(m).await.is_err() {
+                        return Ok(());
+                    }
+                }
+            }
+            continue;
+        };
+        let Some((seq, raw)) = next else { break };
+        n += 1;
+        dirty = true;
+        let line = raw.strip_suffix(b"\r").unwrap_or(&raw);
+        if !line.iter().all(u8::is_ascii_whitespace) {
+            let result = match std::str::from_utf8(line) {
+                Ok(text) => engine
+                    .push_line(text, seq, &mut out)
+                    .map_err(|e| e.to_string()),
+                Err(e) => Err(format!("not UTF-8: {e}")),
             };
-            if tx.send(item).await.is_err() {
-                return engine;
+            if let Err(reason) = result {
+                let item = Item::Rejected {
+                    seq,
+                    line: line.to_vec(),
+                    reason,
+                };
+                if tx.send(wrap(item)).await.is_err() {
+                    return Ok(());
+                }
+            }
+            for o in out.drain(..) {
+                if tx.send(wrap(Item::Output(o))).await.is_err() {
+                    return Ok(());
+                }
             }
         }
-        for o in out.drain(..) {
-            if tx.send(Item::Output(o)).await.is_err() {
-                return engine;
-            }
-        }
-        if let Some((every, save)) = options.checkpoint.as_mut() {
-            if *every > 0 && n % *every == 0 {
-                save(&engine);
+        if every > 0 && n % every == 0 {
+            dirty = false;
+            if let Some(m) = mark(engine, Mark::Every) {
+                if tx.send(m).await.is_err() {
+                    return Ok(());
+                }
             }
         }
     }
-    if options.flush_at_end {
-        engine.flush(&mut out);
+    if until.is_some() || flush_at_end {
+        engine.finish(until, &mut out)?;
         for o in out.drain(..) {
-            if tx.send(Item::Output(o)).await.is_err() {
-                break;
+            if tx.send(wrap(Item::Output(o))).await.is_err() {
+                return Ok(());
             }
         }
     }
-    engine
+    if let Some(m) = mark(engine, Mark::End) {
+        let _ = tx.send(m).await;
+    }
+    Ok(())
+}
+
+/// FNV-1a, 64 bits: `hash` continued over `bytes` (start from
+/// [`FNV1A64_OFFSET`]). The CLI keeps it over the input it has consumed, so
+/// a state file can tell whether a rerun reads the same input.
+///
+/// ```
+/// use yingji::stream::{FNV1A64_OFFSET, fnv1a64};
+/// assert_eq!(fnv1a64(FNV1A64_OFFSET, b""), 0xcbf2_9ce4_8422_2325);
+/// assert_eq!(fnv1a64(FNV1A64_OFFSET, b"a"), 0xaf63_dc4c_8601_ec8c);
+/// assert_eq!(fnv1a64(fnv1a64(FNV1A64_OFFSET, b"ab"), b"c"), fnv1a64(FNV1A64_OFFSET, b"abc"));
+/// ```
+pub fn fnv1a64(hash: u64, bytes: &[u8]) -> u64 {
+    bytes.iter().fold(hash, |h, &b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
+    })
+}
+
+/// The FNV-1a-64 offset basis: the hash of no bytes.
+pub const FNV1A64_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
+
+/// How much of an input the lines handed out so far cover.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Position {
+    /// Lines handed out (the last line's number).
+    pub lines: u64,
+    /// Bytes those lines took, newlines included.
+    pub bytes: u64,
+    /// [`fnv1a64`] of those bytes.
+    pub hash: u64,
+}
+
+impl Default for Position {
+    fn default() -> Self {
+        Position {
+            lines: 0,
+            bytes: 0,
+            hash: FNV1A64_OFFSET,
+        }
+    }
+}
+
+/// The live [`Position`] of a stream made by [`lines_from`].
+#[derive(Clone, Debug, Default)]
+pub struct Progress(std::sync::Arc<std::sync::Mutex<Position>>);
+
+impl Progress {
+    /// Where the stream is: after the last line it handed out.
+    pub fn get(&self) -> Position {
+        self.0.lock().map(|p| *p).unwrap_or_default()
+    }
+
+    fn advance(&self, line: &[u8], newline: bool) {
+        if let Ok(mut p) = self.0.lock() {
+            p.lines += 1;
+            p.bytes += line.len() as u64 + u64::from(newline);
+            p.hash = fnv1a64(p.hash, line);
+            if newline {
+                p.hash = fnv1a64(p.hash, b"\n");
+            }
+        }
+    }
 }
 
 /// Where [`lines_checked`] leaves a read error: the stream of lines simply
@@ -168,16 +406,36 @@ impl ReadError {
 pub fn lines_checked<R: tokio::io::AsyncBufRead + Unpin + Send + 'static>(
     reader: R,
 ) -> (BoxStream<'static, (u64, Vec<u8>)>, ReadError) {
+    let (stream, err, _) = lines_from(reader, Position::default(), false);
+    (stream, err)
+}
+
+/// [`lines_checked`] for a reader already at `start` (a resumed input: line
+/// numbers go on from `start.lines`), with the live [`Progress`]. With
+/// `follow`, the end of the input is not the end of the stream: it waits for
+/// more bytes like `tail -f` (a last line without a newline waits for it).
+pub fn lines_from<R: tokio::io::AsyncBufRead + Unpin + Send + 'static>(
+    reader: R,
+    start: Position,
+    follow: bool,
+) -> (BoxStream<'static, (u64, Vec<u8>)>, ReadError, Progress) {
     let err = ReadError::default();
+    let progress = Progress(std::sync::Arc::new(std::sync::Mutex::new(start)));
     let stream = Lines {
         reader,
-        n: 0,
+        n: start.lines,
         partial: Vec::new(),
         err: err.clone(),
         done: false,
+        progress: progress.clone(),
+        follow,
+        sleep: None,
     };
-    (stream.boxed(), err)
+    (stream.boxed(), err, progress)
 }
+
+/// How often a followed input is polled for more bytes at its end.
+const FOLLOW_POLL: std::time::Duration = std::time::Duration::from_millis(200);
 
 /// The stream behind [`lines_checked`]: lines found with `memchr` in the
 /// reader's own buffer and copied out once (a line split across two reads
@@ -188,6 +446,9 @@ struct Lines<R> {
     partial: Vec<u8>,
     err: ReadError,
     done: bool,
+    progress: Progress,
+    follow: bool,
+    sleep: Option<std::pin::Pin<Box<tokio::time::Sleep>>>,
 }
 
 impl<R: tokio::io::AsyncBufRead + Unpin> futures::Stream for Lines<R> {
@@ -197,12 +458,19 @@ impl<R: tokio::io::AsyncBufRead + Unpin> futures::Stream for Lines<R> {
         self: std::pin::Pin<&mut Self>,
         cx: &mut std::task::Context<'_>,
     ) -> std::task::Poll<Option<Self::Item>> {
+        use std::future::Future;
         use std::task::Poll;
         let this = self.get_mut();
         if this.done {
             return Poll::Ready(None);
         }
         loop {
+            if let Some(sleep) = this.sleep.as_mut() {
+                match sleep.as_mut().poll(cx) {
+                    Poll::Pending => return Poll::Pending,
+                    Poll::Ready(()) => this.sleep = None,
+                }
+            }
             let mut reader = std::pin::Pin::new(&mut this.reader);
             let available = match reader.as_mut().poll_fill_buf(cx) {
                 Poll::Pending => return Poll::Pending,
@@ -214,12 +482,18 @@ impl<R: tokio::io::AsyncBufRead + Unpin> futures::Stream for Lines<R> {
                 Poll::Ready(Ok(b)) => b,
             };
             if available.is_empty() {
+                if this.follow {
+                    // like `tail -f`: look again in a moment
+                    this.sleep = Some(Box::pin(tokio::time::sleep(FOLLOW_POLL)));
+                    continue;
+                }
                 // end of input: a last line without a newline still counts
                 this.done = true;
                 if this.partial.is_empty() {
                     return Poll::Ready(None);
                 }
                 this.n += 1;
+                this.progress.advance(&this.partial, false);
                 return Poll::Ready(Some((this.n, std::mem::take(&mut this.partial))));
             }
             match memchr::memchr(b'\n', available) {
@@ -234,6 +508,7 @@ impl<R: tokio::io::AsyncBufRead + Unpin> futures::Stream for Lines<R> {
                     };
                     reader.consume(i + 1);
                     this.n += 1;
+                    this.progress.advance(&line, true);
                     return Poll::Ready(Some((this.n, line)));
                 }
                 None => {
