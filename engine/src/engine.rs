@@ -791,7 +791,7 @@ impl Engine {
             self.stats.late += 1;
             let apply = self.config.late == LatePolicy::Apply;
             out.push(Output::Late(Late {
- id: 0,
+                id: 0,
                 ts: ev.ts,
                 kind: ev.kind_name.clone(),
                 event: ev.seq,
@@ -916,7 +916,7 @@ impl Engine {
         st.absent = true;
         let offset = self.max_ts.map_or(0, |m| m.offset_min);
         out.push(Output::Absence(Absence {
- id: 0,
+            id: 0,
             ts: Timestamp {
                 ms: deadline,
                 offset_min: offset,
@@ -1071,7 +1071,7 @@ impl Engine {
             if st.absent {
                 st.absent = false;
                 out.push(Output::Recovered(Recovered {
- id: 0,
+                    id: 0,
                     ts: ev.ts,
                     signal: rt.name.clone(),
                     key: key.clone(),
@@ -1220,7 +1220,7 @@ impl Engine {
         };
         let rule = fired.and_then(|i| rt.rule_texts.get(i));
         out.push(Output::LevelChanged(LevelChange {
- id: 0,
+            id: 0,
             ts: Timestamp {
                 ms: now,
                 offset_min: ev.ts.offset_min,

@@ -139,7 +139,7 @@ impl Harness {
         self.levels.retain(|(k, _)| *k != key);
         self.levels.push((key, to));
         let change = Output::LevelChanged(LevelChange {
- id: 0,
+            id: 0,
             ts: Timestamp::parse(&t(secs)).map_err(|e| e.to_string())?,
             signal: Arc::from(signal),
             key: Arc::from(station),

@@ -384,7 +384,7 @@ pub fn outputs(checks: &[Check]) -> Vec<DeadlineOutput> {
     let mut out = Vec::new();
     for c in checks {
         out.push(DeadlineOutput::ReportDue(Notice {
- id: 0,
+            id: 0,
             ts: c.from,
             check: c.clone(),
             late_by: None,
@@ -395,13 +395,13 @@ pub fn outputs(checks: &[Check]) -> Vec<DeadlineOutput> {
                 late_by_ms,
                 ..
             } => out.push(DeadlineOutput::ReportLate(Notice {
- id: 0,
+                id: 0,
                 ts: *received,
                 check: c.clone(),
                 late_by: Some(human_duration(*late_by_ms)),
             })),
             Status::Missing => out.push(DeadlineOutput::ReportMissing(Notice {
- id: 0,
+                id: 0,
                 ts: c.due,
                 check: c.clone(),
                 late_by: None,
@@ -1026,7 +1026,7 @@ fn decide(
         let before = o.seen.get(&key).cloned();
         if before.is_none() {
             out.push(DeadlineOutput::ReportDue(Notice {
- id: 0,
+                id: 0,
                 ts: c.from,
                 check: c.clone(),
                 late_by: None,
@@ -1035,7 +1035,7 @@ fn decide(
         match &c.status {
             Status::Missing if before != Some(Status::Missing) => {
                 out.push(DeadlineOutput::ReportMissing(Notice {
- id: 0,
+                    id: 0,
                     ts: c.due,
                     check: c.clone(),
                     late_by: None,
@@ -1047,7 +1047,7 @@ fn decide(
                 ..
             } if !matches!(before, Some(Status::Late { .. })) => {
                 out.push(DeadlineOutput::ReportLate(Notice {
- id: 0,
+                    id: 0,
                     ts: *received,
                     check: c.clone(),
                     late_by: Some(human_duration(*late_by_ms)),

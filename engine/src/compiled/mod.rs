@@ -1030,7 +1030,7 @@ impl CompiledEngine {
             windows: &[],
         };
         Output::LevelChanged(LevelChange {
- id: 0,
+            id: 0,
             ts: Timestamp {
                 ms: c.ts_ms,
                 offset_min: ev.ts.offset_min,

@@ -1067,7 +1067,7 @@ impl WorkflowRuntime {
             None => (None, None),
         };
         out.push(Output::AckRejected(AckRejected {
- id: 0,
+            id: 0,
             ts: Timestamp {
                 ms: self.state.now_ms,
                 offset_min: ev.ts.offset_min,
@@ -2075,7 +2075,7 @@ fn held_mut<'a>(st: &'a mut WorkflowState, d: &Derived, no: u32) -> Option<&'a m
 
 fn head(plan: Arc<str>, inst: &Instance, step: Arc<str>, ctx: &Ctx) -> Head {
     Head {
- id: 0,
+        id: 0,
         ts: ctx.ts,
         plan,
         instance: inst.id.clone(),
