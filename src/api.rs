@@ -632,7 +632,10 @@ impl Engine {
     ///
     /// ```
     /// use yingji::api::Defs;
-    /// let mut engine = Defs::from_text("a.yj", "event rain { station: string, mm: number }").engine()?;
+    /// let defs = Defs::from_text("a.yj",
+    ///     "event rain { station: string, mm: number }\n\
+    ///      signal s { from rain key station level red when mm >= 10 }");
+    /// let mut engine = defs.engine()?;
     /// assert_eq!(engine.clock(), None);
     /// engine.push(r#"{"ts":"2024-07-29T01:00:00+08:00","kind":"rain","station":"A","mm":1}"#)?;
     /// assert_eq!(engine.clock().as_deref(), Some("2024-07-29T01:00:00+08:00"));
