@@ -23,6 +23,11 @@
 //! [`Engine::flush`]. Pushing a JSONL file line by line, or as one batch, and
 //! then flushing gives exactly the outputs of `yingji run` on that file.
 //!
+//! Event time without events: [`Engine::advance_to`] moves the clock as if
+//! an empty event had arrived (absences, timers and plan escalations due by
+//! then come out), [`Engine::finish`] ends the input and can run the clock on
+//! to a given time, and [`Engine::clock`] reads the clock.
+//!
 //! ```
 //! use yingji::api::{Defs, ErrorCode};
 //! let defs = Defs::from_text("rain.yj", r#"
@@ -465,6 +470,17 @@ fn line_error(e: LineError) -> ApiError {
     ApiError::new(code, e.to_string())
 }
 
+/// Reads an RFC 3339 timestamp argument; `what` names it in the error, which
+/// quotes the text.
+fn timestamp(text: &str, what: &str) -> Result<yingji_engine::Timestamp, ApiError> {
+    yingji_engine::Timestamp::parse(text.trim()).map_err(|e| {
+        ApiError::new(
+            ErrorCode::InvalidArgument,
+            format!("{what} is not a usable timestamp: {e}"),
+        )
+    })
+}
+
 /// A running engine (see the [module docs](self) for event numbering).
 pub struct Engine {
     engine: yingji_engine::Engine,
@@ -608,6 +624,94 @@ impl Engine {
     /// [`Engine::flush`] with the outputs as a JSON array.
     pub fn flush_json(&mut self) -> String {
         outputs_json(&self.flush())
+    }
+
+    /// The stream's clock: the event time the engine has reached, as RFC
+    /// 3339 text in the offset the event that set it was written in; `None`
+    /// before the first event (or [`Engine::advance_to`]).
+    ///
+    /// ```
+    /// use yingji::api::Defs;
+    /// let defs = Defs::from_text("a.yj",
+    ///     "event rain { station: string, mm: number }\n\
+    ///      signal s { from rain key station level red when mm >= 10 }");
+    /// let mut engine = defs.engine()?;
+    /// assert_eq!(engine.clock(), None);
+    /// engine.push(r#"{"ts":"2024-07-29T01:00:00+08:00","kind":"rain","station":"A","mm":1}"#)?;
+    /// assert_eq!(engine.clock().as_deref(), Some("2024-07-29T01:00:00+08:00"));
+    /// # Ok::<(), yingji::api::ApiError>(())
+    /// ```
+    pub fn clock(&self) -> Option<String> {
+        self.engine.clock().map(|t| t.to_string())
+    }
+
+    /// Moves the clock to `ts` (RFC 3339 text with an offset) as if an empty
+    /// event stamped `ts` had arrived, and returns what that releases: events
+    /// held back for the lateness, timers and absences due by then. A time at
+    /// or before the clock changes nothing (and returns no outputs). Text that
+    /// is not a timestamp is [`ErrorCode::InvalidArgument`], naming the text;
+    /// the engine is unchanged. No event number is taken.
+    ///
+    /// ```
+    /// use yingji::api::{Defs, ErrorCode};
+    /// let defs = Defs::from_text("a.yj",
+    ///     "event rain { station: string, mm: number }\n\
+    ///      signal 失联 { from rain key station missing 30m }");
+    /// let mut engine = defs.engine()?;
+    /// engine.push(r#"{"ts":"2024-07-29T01:00:00+08:00","kind":"rain","station":"A","mm":0}"#)?;
+    /// let out = engine.advance_to("2024-07-29T02:00:00+08:00")?;
+    /// assert_eq!(out.len(), 1);
+    /// assert!(out[0].to_json().contains(r#""type":"absence""#), "{}", out[0].to_json());
+    /// let err = engine.advance_to("tomorrow").unwrap_err();
+    /// assert_eq!(err.code, ErrorCode::InvalidArgument);
+    /// assert!(err.message.contains("`tomorrow`"), "{}", err.message);
+    /// # Ok::<(), yingji::api::ApiError>(())
+    /// ```
+    pub fn advance_to(&mut self, ts: &str) -> Result<Vec<Output>, ApiError> {
+        let ts = timestamp(ts, "the time to advance to")?;
+        let mut out = Vec::new();
+        self.engine.advance_to(ts, &mut out);
+        Ok(out)
+    }
+
+    /// [`Engine::advance_to`] with the outputs as a JSON array.
+    pub fn advance_to_json(&mut self, ts: &str) -> Result<String, ApiError> {
+        self.advance_to(ts).map(|o| outputs_json(&o))
+    }
+
+    /// End of input: releases every event held back for lateness (as
+    /// [`Engine::flush`]), then, with `until` (RFC 3339 text), runs the clock
+    /// to `until` so that timers and absences due by then fire. `until`
+    /// earlier than the clock, or text that is not a timestamp, is
+    /// [`ErrorCode::InvalidArgument`] and changes nothing.
+    ///
+    /// ```
+    /// use yingji::api::{Defs, ErrorCode};
+    /// let defs = Defs::from_text("a.yj",
+    ///     "event rain { station: string, mm: number }\n\
+    ///      signal 失联 { from rain key station missing 30m }");
+    /// let mut engine = defs.engine()?;
+    /// engine.push(r#"{"ts":"2024-07-29T01:00:00+08:00","kind":"rain","station":"A","mm":0}"#)?;
+    /// let err = engine.finish(Some("2024-07-29T00:00:00+08:00")).unwrap_err();
+    /// assert_eq!(err.code, ErrorCode::InvalidArgument);
+    /// let out = engine.finish(Some("2024-07-29T01:45:00+08:00"))?;
+    /// assert_eq!(out.len(), 1); // the absence due at 01:30
+    /// # Ok::<(), yingji::api::ApiError>(())
+    /// ```
+    pub fn finish(&mut self, until: Option<&str>) -> Result<Vec<Output>, ApiError> {
+        let until = until
+            .map(|u| timestamp(u, "the end-of-input time"))
+            .transpose()?;
+        let mut out = Vec::new();
+        self.engine
+            .finish(until, &mut out)
+            .map_err(|e| ApiError::new(ErrorCode::InvalidArgument, e.to_string()))?;
+        Ok(out)
+    }
+
+    /// [`Engine::finish`] with the outputs as a JSON array.
+    pub fn finish_json(&mut self, until: Option<&str>) -> Result<String, ApiError> {
+        self.finish(until).map(|o| outputs_json(&o))
     }
 
     /// The engine's complete state as a JSON document (the engine's state
@@ -755,6 +859,76 @@ mod tests {
         assert_eq!(e.events(), 1);
         assert_eq!(e.flush().len(), 1);
         assert_eq!(e.level("s", "A"), "red");
+    }
+
+    const SILENT: &str = "event rain { station: string, mm: number }\n\
+        signal 失联 { from rain key station missing 30m }";
+
+    fn kinds(out: &[Output]) -> Vec<String> {
+        out.iter()
+            .map(|o| {
+                let v: serde_json::Value = serde_json::from_str(&o.to_json()).unwrap();
+                format!(
+                    "{} {}",
+                    v["type"].as_str().unwrap(),
+                    v["ts"].as_str().unwrap()
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn advance_to_fires_absences_and_earlier_times_change_nothing() {
+        let mut e = Defs::from_text("a.yj", SILENT).engine().unwrap();
+        assert_eq!(e.clock(), None);
+        e.push(r#"{"ts":"2024-07-29T01:00:00+08:00","kind":"rain","station":"A","mm":0}"#)
+            .unwrap();
+        assert_eq!(e.advance_to("2024-07-29T01:20:00+08:00").unwrap(), vec![]);
+        assert_eq!(e.clock().as_deref(), Some("2024-07-29T01:20:00+08:00"));
+        // earlier than the clock: nothing, and the clock stays
+        assert_eq!(e.advance_to("2024-07-29T00:00:00+08:00").unwrap(), vec![]);
+        assert_eq!(e.clock().as_deref(), Some("2024-07-29T01:20:00+08:00"));
+        let out = e.advance_to("2024-07-29T02:00:00+08:00").unwrap();
+        assert_eq!(kinds(&out), ["absence 2024-07-29T01:30:00+08:00"]);
+        let id: serde_json::Value = serde_json::from_str(&out[0].to_json()).unwrap();
+        assert_eq!(id["id"], 1);
+        // the same time again: nothing more
+        assert_eq!(
+            e.advance_to_json("2024-07-29T02:00:00+08:00").unwrap(),
+            "[]"
+        );
+        assert_eq!(e.events(), 1, "advancing takes no event number");
+    }
+
+    #[test]
+    fn bad_timestamps_name_the_text_and_change_nothing() {
+        let mut e = Defs::from_text("a.yj", SILENT).engine().unwrap();
+        e.push(r#"{"ts":"2024-07-29T01:00:00+08:00","kind":"rain","station":"A","mm":0}"#)
+            .unwrap();
+        for bad in ["soon", "2024-07-29T02:00:00", "2024-13-01T00:00:00Z"] {
+            let err = e.advance_to(bad).unwrap_err();
+            assert_eq!(err.code, ErrorCode::InvalidArgument);
+            assert!(err.message.contains(&format!("`{bad}`")), "{}", err.message);
+            let err = e.finish(Some(bad)).unwrap_err();
+            assert_eq!(err.code, ErrorCode::InvalidArgument);
+            assert!(err.message.contains(&format!("`{bad}`")), "{}", err.message);
+        }
+        assert_eq!(e.clock().as_deref(), Some("2024-07-29T01:00:00+08:00"));
+    }
+
+    #[test]
+    fn finish_until_runs_the_clock_and_refuses_earlier_times() {
+        let mut e = Defs::from_text("a.yj", SILENT).engine().unwrap();
+        e.push(r#"{"ts":"2024-07-29T01:00:00+08:00","kind":"rain","station":"A","mm":0}"#)
+            .unwrap();
+        let err = e.finish(Some("2024-07-29T00:59:59+08:00")).unwrap_err();
+        assert_eq!(err.code, ErrorCode::InvalidArgument);
+        assert!(err.message.contains("already at"), "{}", err.message);
+        assert_eq!(e.clock().as_deref(), Some("2024-07-29T01:00:00+08:00"));
+        let out = e.finish(Some("2024-07-29T03:00:00+08:00")).unwrap();
+        assert_eq!(kinds(&out), ["absence 2024-07-29T01:30:00+08:00"]);
+        assert_eq!(e.clock().as_deref(), Some("2024-07-29T03:00:00+08:00"));
+        assert_eq!(e.finish(None).unwrap(), vec![]);
     }
 
     #[test]

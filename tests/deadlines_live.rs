@@ -144,3 +144,208 @@ fn deadline_state_survives_a_snapshot_across_a_closing() {
         assert_eq!(run(&lines, Some(cut)), whole, "cut at {cut}");
     }
 }
+
+// ---- a subject dated centuries back (a year typed `1012`) ----
+
+use yingji::engine::Timestamp;
+use yingji::engine::assess::deadline::{
+    DeadlineOutput, MAX_MISSED_RUN, Status, Tracker, check_batch, outputs,
+};
+use yingji::engine::assess::records::read_records;
+
+fn accident(id: &str, ts: &str) -> String {
+    format!(
+        r#"{{"kind":"accident","id":"{id}","unit":"江口镇","ts":"{ts}","category":"建筑施工","deaths":1,"serious_injuries":0,"loss_wan":50}}"#
+    )
+}
+
+const TYPO: &str = "1012-07-29T08:00:00+08:00";
+const RIGHT: &str = "2024-07-29T08:00:00+08:00";
+
+fn ms(ts: &str) -> i64 {
+    Timestamp::parse(ts).unwrap().ms
+}
+
+#[test]
+fn a_mistyped_year_gives_a_bounded_batch_with_the_missed_periods_counted() {
+    let d = defs();
+    let text = [accident("A", TYPO), accident("B", RIGHT)].join("\n");
+    let set = read_records(&d.assess, &text);
+    assert!(set.rejected.is_empty());
+    let checks = check_batch(&d.assess, &set.records, Timestamp::parse(RIGHT).unwrap());
+    let out = outputs(&checks);
+    // was 100,004 checks and 200,008 outputs (one per day from 1012 on)
+    assert!(
+        out.len() < 2 * (MAX_MISSED_RUN as usize + 10),
+        "{}",
+        out.len()
+    );
+    let a: Vec<_> = checks
+        .iter()
+        .filter(|c| c.subject.as_ref() == "A")
+        .collect();
+    let series: Vec<_> = a.iter().filter(|c| c.occurrence.is_some()).collect();
+    assert_eq!(series.len(), MAX_MISSED_RUN as usize + 1);
+    assert!(series.iter().all(|c| c.status == Status::Missing));
+    let last = series.last().unwrap();
+    assert_eq!(last.occurrence, Some(MAX_MISSED_RUN + 1));
+    // the rest of the run, up to the periods checked (MAX_OCCURRENCES)
+    assert_eq!(last.missed, Some(100_000 - MAX_MISSED_RUN));
+    assert_eq!(last.from, series[series.len() - 2].due);
+    let json = DeadlineOutput::ReportMissing(yingji::engine::assess::deadline::Notice {
+        id: 0,
+        ts: last.due,
+        check: (***last).clone(),
+        late_by: None,
+    })
+    .to_json();
+    assert!(
+        json.contains(&format!(r#""missed":{}"#, 100_000 - MAX_MISSED_RUN)),
+        "{json}"
+    );
+}
+
+/// Outputs and refusals of the engine over `lines`.
+fn engine_said(lines: &[String]) -> (Vec<String>, Vec<String>) {
+    let d = defs();
+    let mut engine = d.engine().unwrap();
+    let mut out: Vec<Output> = Vec::new();
+    let mut refused = Vec::new();
+    for (i, l) in lines.iter().enumerate() {
+        if let Err(e) = engine.push_line(l, i as u64 + 1, &mut out) {
+            refused.push(e.to_string());
+        }
+    }
+    engine.flush(&mut out);
+    (out.iter().map(Output::to_json).collect(), refused)
+}
+
+#[test]
+fn live_a_subject_dated_more_than_the_retention_behind_the_clock_is_refused() {
+    let (out, refused) = engine_said(&[accident("B", RIGHT), accident("A", TYPO)]);
+    assert_eq!(refused.len(), 1, "{refused:?}");
+    assert!(
+        refused[0].contains(
+            "record dated 1012-07-29T08:00:00+08:00 is more than 30d behind the clock (2024-07-29T08:00:00+08:00)"
+        ),
+        "{}",
+        refused[0]
+    );
+    assert!(refused[0].contains("accident `A`"), "{}", refused[0]);
+    assert!(
+        out.iter().all(|o| !o.contains(r#""subject":"A""#)),
+        "{out:?}"
+    );
+    assert!(out.len() < 10, "{out:?}");
+}
+
+#[test]
+fn live_a_subject_from_1012_then_one_from_2024_gives_a_bounded_number_of_outputs() {
+    let (out, refused) = engine_said(&[accident("A", TYPO), accident("B", RIGHT)]);
+    assert!(refused.is_empty(), "{refused:?}");
+    // A closes 30 days after its first missed follow-up: 30 missed periods
+    assert!(out.len() < 100, "{}", out.len());
+    let missing_a = out
+        .iter()
+        .filter(|o| o.contains(r#""type":"report_missing""#) && o.contains(r#""subject":"A""#))
+        .count();
+    assert_eq!(missing_a, 32, "单位报县, 县报市 and 续报 #1..#30");
+}
+
+fn tracker_100y() -> Tracker {
+    Tracker::new(defs().assess).with_retention(36_500 * 86_400_000)
+}
+
+#[test]
+fn live_a_long_run_of_missed_periods_collapses_and_each_advance_reports_only_what_is_new() {
+    let mut t = tracker_100y();
+    let mut out = Vec::new();
+    t.observe_line(&accident("A", "2020-07-29T08:00:00+08:00"), 1, &mut out)
+        .unwrap();
+    out.clear();
+    t.advance(ms(RIGHT), &mut out);
+    let missing: Vec<&DeadlineOutput> = out
+        .iter()
+        .filter(|o| o.type_name() == "report_missing")
+        .collect();
+    // 单位报县, 县报市, 64 periods one by one, the rest as one
+    assert_eq!(
+        missing.len(),
+        2 + MAX_MISSED_RUN as usize + 1,
+        "{}",
+        out.len()
+    );
+    let collapsed = missing.last().unwrap().check();
+    let days = ((ms(RIGHT) - ms("2020-07-29T08:00:00+08:00")) / 86_400_000) as u32;
+    assert_eq!(
+        collapsed.missed,
+        Some(days - 1 - MAX_MISSED_RUN),
+        "period #{days} is due at the clock"
+    );
+    assert!(out.len() < 2 * (MAX_MISSED_RUN as usize + 10));
+    let first: u32 = missing.iter().map(|o| o.check().missed.unwrap_or(1)).sum();
+    // ten days later: one report_missing for the ten new periods
+    out.clear();
+    t.advance(ms(RIGHT) + 10 * 86_400_000, &mut out);
+    let missing: Vec<&DeadlineOutput> = out
+        .iter()
+        .filter(|o| o.type_name() == "report_missing")
+        .collect();
+    assert_eq!(missing.len(), 1, "{out:?}");
+    let c = missing[0].check();
+    assert_eq!((c.occurrence, c.missed), (Some(days), Some(10)));
+    assert_eq!(c.due.ms - c.from.ms, 10 * 86_400_000);
+    assert!(
+        out.iter()
+            .all(|o| o.type_name() != "report_due" || o.check().missed.is_none())
+    );
+    // the same as one jump of the clock, period for period
+    let mut jump = tracker_100y();
+    let mut out2 = Vec::new();
+    jump.observe_line(&accident("A", "2020-07-29T08:00:00+08:00"), 1, &mut out2)
+        .unwrap();
+    jump.advance(ms(RIGHT) + 10 * 86_400_000, &mut out2);
+    let total =
+        |o: &[&DeadlineOutput]| -> u32 { o.iter().map(|o| o.check().missed.unwrap_or(1)).sum() };
+    let m2: Vec<&DeadlineOutput> = out2
+        .iter()
+        .filter(|o| o.type_name() == "report_missing")
+        .collect();
+    assert_eq!(total(&m2), 2 + days - 1 + 10);
+    assert_eq!(first + 10, total(&m2), "step by step as in one jump");
+}
+
+#[test]
+fn next_due_is_one_millisecond_after_the_deadline_and_advance_fires_exactly_then() {
+    let mut t = Tracker::new(defs().assess);
+    let mut out = Vec::new();
+    assert_eq!(t.next_due(), None);
+    t.observe_line(&accident("A", RIGHT), 1, &mut out).unwrap();
+    let due = ms("2024-07-29T09:00:00+08:00"); // 单位报县 within 1h
+    assert_eq!(t.next_due(), Some(due + 1));
+    out.clear();
+    t.advance(due, &mut out);
+    assert!(
+        out.is_empty(),
+        "a deadline passes strictly after it: {out:?}"
+    );
+    assert_eq!(t.next_due(), Some(due + 1));
+    t.advance(due + 1, &mut out);
+    let kinds: Vec<&str> = out.iter().map(DeadlineOutput::type_name).collect();
+    assert!(kinds.contains(&"report_missing"), "{kinds:?}");
+    // next: 县报市 within 2h after 单位报县's deadline
+    assert_eq!(t.next_due(), Some(ms("2024-07-29T11:00:00+08:00") + 1));
+}
+
+#[test]
+fn live_deadlines_next_due_follows_the_tracker() {
+    use yingji::engine::assess::live::LiveDeadlines;
+    let mut d = LiveDeadlines::new(defs().assess);
+    let mut out = Vec::new();
+    assert_eq!(d.next_due(), None);
+    let line = accident("A", RIGHT);
+    let r = d.check(&line, 1).unwrap();
+    d.observe(&line, 1, &r, &mut out);
+    assert_eq!(d.next_due(), Some(ms("2024-07-29T09:00:00+08:00") + 1));
+    assert_eq!(d.next_due(), d.tracker().next_due());
+}

@@ -346,12 +346,45 @@ struct UnitRt {
     ast: rhai::AST,
 }
 
-#[derive(Default)]
+/// The failure rate limiter of one function: the current interval and what
+/// it has reported and suppressed so far.
+///
+/// Interval boundaries depend on the failing calls' event times only: an
+/// interval opens at the event time of the first failure that falls at or
+/// after the end of the previous one (`since + REPORT_INTERVAL_MS`) and never
+/// on wall-clock time, so a run split by snapshot and restore (with
+/// [`ScriptRt::limiter_state`] / [`ScriptRt::restore_limiter`]) reports
+/// exactly what one uninterrupted run reports.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 struct Reports {
     /// Start of the current interval.
     since: Option<Timestamp>,
     reported: u32,
     suppressed: u64,
+}
+
+/// The failure rate limiter of every script function, for snapshots: see
+/// [`ScriptRt::limiter_state`]. Serialises as
+/// `{"functions":[{"function":"f","since":"2024-07-29T01:00:00+08:00","reported":5,"suppressed":3}]}`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LimiterState {
+    /// One entry per function that has failed, sorted by function name
+    /// (functions that never failed are left out).
+    #[serde(default)]
+    pub functions: Vec<FnLimiterState>,
+}
+
+/// The rate limiter of one script function (an entry of [`LimiterState`]).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FnLimiterState {
+    /// The function's name (as policies call it).
+    pub function: String,
+    /// Start of the current reporting interval (`None`: no failure yet).
+    pub since: Option<Timestamp>,
+    /// Failures reported individually in the interval (at most [`REPORT_FIRST`]).
+    pub reported: u32,
+    /// Failures suppressed in the interval and not yet summarised.
+    pub suppressed: u64,
 }
 
 struct FnRt {
@@ -570,6 +603,45 @@ impl ScriptRt {
         }
     }
 
+    /// The rate limiter of every function (interval start, failures reported
+    /// and suppressed), to keep in a snapshot: sorted by function name,
+    /// functions that never failed left out, so equal limiters give equal
+    /// states.
+    pub fn limiter_state(&self) -> LimiterState {
+        let mut functions: Vec<FnLimiterState> = self
+            .fns
+            .iter()
+            .filter(|f| f.reports != Reports::default())
+            .map(|f| FnLimiterState {
+                function: f.name.to_string(),
+                since: f.reports.since,
+                reported: f.reports.reported,
+                suppressed: f.reports.suppressed,
+            })
+            .collect();
+        functions.sort_by(|a, b| a.function.cmp(&b.function));
+        LimiterState { functions }
+    }
+
+    /// Replaces every function's rate limiter with the one `st` holds for a
+    /// function of the same name (a function `st` does not name starts
+    /// afresh); names of functions this runtime does not have are ignored.
+    /// A `reported` count above [`REPORT_FIRST`] is read as [`REPORT_FIRST`].
+    pub fn restore_limiter(&mut self, st: &LimiterState) {
+        for func in &mut self.fns {
+            func.reports = st
+                .functions
+                .iter()
+                .find(|e| *e.function == *func.name)
+                .map(|e| Reports {
+                    since: e.since,
+                    reported: e.reported.min(REPORT_FIRST),
+                    suppressed: e.suppressed,
+                })
+                .unwrap_or_default();
+        }
+    }
+
     /// End of stream: one summary for every function with failures not yet reported.
     pub fn flush(&mut self, ts: Timestamp) {
         for func in &mut self.fns {
@@ -774,6 +846,160 @@ mod tests {
         );
         assert_eq!(call(&mut r, &[2.0]), Value::Num(2.0));
         assert_eq!(r.take_log().0, vec!["t: a=2.0".to_string()]);
+    }
+
+    /// Every pending record as JSON text (the engine would number them).
+    fn emitted(r: &mut ScriptRt) -> Vec<String> {
+        r.take_pending().iter().map(|o| o.to_json()).collect()
+    }
+
+    /// A failing call of `f` at `min` minutes after midnight UTC.
+    fn fail_at(r: &mut ScriptRt, f: u16, min: i64) {
+        let (s, k): (Arc<str>, Arc<str>) = (Arc::from("s"), Arc::from("k"));
+        let site = CallSite {
+            signal: &s,
+            key: &k,
+            event: 1 + min as u64,
+            ts: Timestamp {
+                ms: 1_722_211_200_000 + min * 60_000,
+                offset_min: 480,
+            },
+        };
+        assert_eq!(r.call_with(f, &[Value::Num(1.0)], &site), Value::Null);
+    }
+
+    fn two_failing() -> ScriptRt {
+        let f = |name: &str| ScriptFn {
+            name: name.into(),
+            rhai_name: "f".into(),
+            params: vec![("a".into(), Type::Number)],
+            ret: Type::Number,
+            unit: 0,
+            at: String::new(),
+        };
+        let scripts = Scripts {
+            units: vec![ScriptUnit {
+                source: "fn f(a) { throw \"no\" }".into(),
+                origin: "t".into(),
+                limits: ScriptLimits::default(),
+            }],
+            functions: vec![f("zeta"), f("alpha")],
+        };
+        match ScriptRt::new(&scripts) {
+            Ok(r) => r,
+            Err(e) => unreachable!("{e}"),
+        }
+    }
+
+    /// Failing calls: `zeta` every 7 minutes over 3 h, `alpha` 10 times at
+    /// the start and once 2 h later.
+    fn schedule() -> Vec<(u16, i64)> {
+        let mut calls: Vec<(u16, i64)> = (0..26).map(|i| (0, i * 7)).collect();
+        calls.extend((0..10).map(|i| (1, i)));
+        calls.push((1, 130));
+        calls.sort_by_key(|&(f, m)| (m, f));
+        calls
+    }
+
+    #[test]
+    fn a_limiter_carried_over_a_restore_reports_as_one_run() {
+        let calls = schedule();
+        let mut one = two_failing();
+        let mut whole = Vec::new();
+        for &(f, m) in &calls {
+            fail_at(&mut one, f, m);
+        }
+        whole.extend(emitted(&mut one));
+        one.flush(Timestamp {
+            ms: 1_722_211_200_000 + 200 * 60_000,
+            offset_min: 480,
+        });
+        whole.extend(emitted(&mut one));
+        let errors = whole.iter().filter(|o| o.contains("script_error")).count();
+        assert!(errors < calls.len(), "some failures were suppressed");
+        assert!(whole.iter().any(|o| o.contains("script_suppressed")));
+
+        for split in [1, 7, 12, 20, calls.len() - 1] {
+            let mut first = two_failing();
+            let mut got = Vec::new();
+            for &(f, m) in &calls[..split] {
+                fail_at(&mut first, f, m);
+            }
+            got.extend(emitted(&mut first));
+            let state = first.limiter_state();
+            // through serde, as a snapshot would carry it
+            let text = serde_json::to_string(&state).unwrap_or_default();
+            let back: LimiterState = serde_json::from_str(&text).unwrap_or_default();
+            assert_eq!(back, state, "{text}");
+            let names: Vec<&str> = state
+                .functions
+                .iter()
+                .map(|e| e.function.as_str())
+                .collect();
+            let mut sorted = names.clone();
+            sorted.sort_unstable();
+            assert_eq!(names, sorted, "sorted by name");
+
+            let mut second = two_failing();
+            second.restore_limiter(&back);
+            assert_eq!(second.limiter_state(), state);
+            for &(f, m) in &calls[split..] {
+                fail_at(&mut second, f, m);
+            }
+            got.extend(emitted(&mut second));
+            second.flush(Timestamp {
+                ms: 1_722_211_200_000 + 200 * 60_000,
+                offset_min: 480,
+            });
+            got.extend(emitted(&mut second));
+            assert_eq!(got, whole, "split after {split} calls");
+        }
+    }
+
+    #[test]
+    fn without_the_limiter_a_split_run_reports_more() {
+        // the bug this state fixes: 10 failures, split after 5
+        let mut one = two_failing();
+        let mut split = two_failing();
+        let mut fresh = two_failing();
+        for m in 0..10 {
+            fail_at(&mut one, 1, m);
+            fail_at(if m < 5 { &mut split } else { &mut fresh }, 1, m);
+        }
+        let count = |v: &[String]| v.iter().filter(|o| o.contains("script_error")).count();
+        assert_eq!(count(&emitted(&mut one)), 5);
+        let mut both = emitted(&mut split);
+        both.extend(emitted(&mut fresh));
+        assert_eq!(count(&both), 10);
+    }
+
+    #[test]
+    fn restore_ignores_unknown_names_and_resets_the_rest() {
+        let mut r = two_failing();
+        fail_at(&mut r, 0, 0);
+        let st = LimiterState {
+            functions: vec![
+                FnLimiterState {
+                    function: "alpha".into(),
+                    since: Some(Timestamp::default()),
+                    reported: 99,
+                    suppressed: 4,
+                },
+                FnLimiterState {
+                    function: "gone".into(),
+                    since: None,
+                    reported: 1,
+                    suppressed: 0,
+                },
+            ],
+        };
+        r.restore_limiter(&st);
+        let got = r.limiter_state();
+        assert_eq!(got.functions.len(), 1, "{got:?}");
+        assert_eq!(got.functions[0].function, "alpha");
+        assert_eq!(got.functions[0].reported, REPORT_FIRST);
+        assert_eq!(got.functions[0].suppressed, 4);
+        assert_eq!(LimiterState::default(), two_failing().limiter_state());
     }
 
     #[test]

@@ -35,7 +35,6 @@
 use crate::engine::{Engine, KeyState, Stats};
 use crate::event::Event;
 use crate::ir::SignalDef;
-use crate::operators::signals::LimiterSnapshot;
 use crate::shell::clock::SourceClock;
 use crate::shell::reorder::{Queued, Reorder};
 use crate::time::Timestamp;
@@ -124,7 +123,9 @@ struct SignalsSnap {
     absence: Vec<(i64, String, Arc<str>)>,
     gone: Vec<(String, Arc<str>, i64)>,
     last_sweep: i64,
-    scripts: serde_json::Value,
+    /// The script-failure reporter (its rate limiter).
+    #[serde(default)]
+    scripts: crate::script::LimiterState,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -188,7 +189,7 @@ impl LegacySnapshot {
                 absence: self.absence,
                 gone: Vec::new(),
                 last_sweep: self.last_sweep,
-                scripts: serde_json::Value::Null,
+                scripts: crate::script::LimiterState::default(),
             },
             plans: self.workflow,
             deadlines: self
@@ -340,7 +341,7 @@ impl Engine {
                     .collect(),
                 gone,
                 last_sweep: sig.last_sweep,
-                scripts: sig.scripts.limiter_snapshot(),
+                scripts: sig.scripts.limiter_state(),
             },
             plans: self
                 .workflow()
@@ -485,7 +486,7 @@ impl Engine {
         op.absence = absence;
         op.gone = gone;
         op.last_sweep = sigs.last_sweep;
-        op.scripts.restore_limiter_snapshot(&sigs.scripts);
+        op.scripts.restore_limiter(&sigs.scripts);
         self.clock = shell.clock;
         self.offset_min = shell.offset_min;
         self.released = shell.released;

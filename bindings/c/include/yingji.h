@@ -266,6 +266,49 @@ enum YjStatus yj_engine_event_count(struct YjEngine *engine,
 enum YjStatus yj_engine_flush(struct YjEngine *engine,
                               char **outputs_json);
 
+// Moves the engine's clock to `ts` (an RFC 3339 timestamp with a UTC
+// offset, e.g. "2024-07-29T03:10:00+08:00") as if an empty event stamped
+// `ts` had arrived, and sets *outputs_json to what that releases (a JSON
+// array, often "[]"): events held back for lateness, timers, absences and
+// plan escalations due by then. Release it with yj_string_free(). A time at
+// or before the clock changes nothing ("[]"). YJ_ERR_INVALID_ARGUMENT for
+// text that is not a timestamp (the message quotes it); the engine is then
+// unchanged. No event number is taken.
+//
+// # Safety
+// `engine`: a live handle or NULL, not in use on another thread; `ts`:
+// NULL or NUL-terminated; `outputs_json`: NULL or writable.
+enum YjStatus yj_engine_advance_to(struct YjEngine *engine,
+                                   const char *ts,
+                                   char **outputs_json);
+
+// End of input: releases every event held back for lateness, then, unless
+// `until` is NULL, runs the clock to `until` (an RFC 3339 timestamp) so that
+// timers, absences and escalations due by then fire. Sets *outputs_json to
+// the outputs (a JSON array), to release with yj_string_free().
+// YJ_ERR_INVALID_ARGUMENT when `until` is not a timestamp or is earlier
+// than the clock; the engine is then unchanged. Pushing may continue
+// afterwards.
+//
+// # Safety
+// `engine`: a live handle or NULL, not in use on another thread; `until`:
+// NULL or NUL-terminated; `outputs_json`: NULL or writable.
+enum YjStatus yj_engine_finish(struct YjEngine *engine,
+                               const char *until,
+                               char **outputs_json);
+
+// Sets *out_ts to the engine's clock, the event time it has reached, as an
+// RFC 3339 timestamp (in the offset of the event that set it), to release
+// with yj_string_free(); before the first event (or yj_engine_advance_to())
+// there is no clock: the call succeeds and sets *out_ts to NULL (which
+// yj_string_free() accepts).
+//
+// # Safety
+// `engine`: a live handle or NULL, not in use on another thread; `out_ts`:
+// NULL or writable.
+enum YjStatus yj_engine_clock(struct YjEngine *engine,
+                              char **out_ts);
+
 // Sets *out_json to the engine's complete state (a JSON document: the
 // format `yingji run --state` writes), to resume later, possibly in another
 // process, with yj_engine_restore(). Release it with yj_string_free().

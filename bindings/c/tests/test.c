@@ -469,6 +469,110 @@ static void double_free_and_wrong_handles(void) {
     EXPECT_STATUS(yj_engine_new(defs, &engine), YJ_ERR_BAD_HANDLE);
 }
 
+/* event time without events: yj_engine_advance_to, yj_engine_finish, yj_engine_clock */
+static const char *SILENT_DEFS =
+    "event rain { station: string, mm: number }\n"
+    "signal \xe5\xa4\xb1\xe8\x81\x94 { from rain key station missing 30m }"; /* 失联 */
+
+static void advance_and_finish(void) {
+    YjDefinitions *defs = NULL;
+    YjEngine *engine = NULL;
+    char *out = NULL;
+    char *now = NULL;
+    uint64_t n = 0;
+    EXPECT_STATUS(yj_definitions_from_text("silent.yj", SILENT_DEFS, &defs), YJ_OK);
+    EXPECT_STATUS(yj_engine_new(defs, &engine), YJ_OK);
+    EXPECT_STATUS(yj_definitions_free(defs), YJ_OK);
+
+    /* no clock before the first event: success and NULL */
+    now = (char *)"not reset";
+    EXPECT_STATUS(yj_engine_clock(engine, &now), YJ_OK);
+    CHECK(now == NULL, "now before any event: %s", now ? now : "(null)");
+    EXPECT_STATUS(yj_string_free(now), YJ_OK);
+
+    EXPECT_STATUS(yj_engine_push(engine,
+                                 "{\"ts\":\"2024-07-29T01:00:00+08:00\",\"kind\":\"rain\",\"station\":\"A\",\"mm\":0}",
+                                 &out),
+                  YJ_OK);
+    CHECK(out && strcmp(out, "[]") == 0, "push: %s", out);
+    yj_string_free(out);
+    EXPECT_STATUS(yj_engine_clock(engine, &now), YJ_OK);
+    CHECK(now && strcmp(now, "2024-07-29T01:00:00+08:00") == 0, "now: %s", now);
+    yj_string_free(now);
+
+    /* before the deadline (01:30): nothing */
+    EXPECT_STATUS(yj_engine_advance_to(engine, "2024-07-29T01:20:00+08:00", &out), YJ_OK);
+    CHECK(out && strcmp(out, "[]") == 0, "advance to 01:20: %s", out);
+    yj_string_free(out);
+    /* earlier than the now: nothing, the now stays */
+    EXPECT_STATUS(yj_engine_advance_to(engine, "2024-07-28T17:00:00Z", &out), YJ_OK);
+    CHECK(out && strcmp(out, "[]") == 0, "advance to an earlier time: %s", out);
+    yj_string_free(out);
+    EXPECT_STATUS(yj_engine_clock(engine, &now), YJ_OK);
+    CHECK(now && strcmp(now, "2024-07-29T01:20:00+08:00") == 0, "now after an earlier time: %s", now);
+    yj_string_free(now);
+
+    /* past the deadline: the absence, stamped at the deadline */
+    EXPECT_STATUS(yj_engine_advance_to(engine, "2024-07-29T02:00:00+08:00", &out), YJ_OK);
+    CHECK(out && count(out, "\"type\":\"absence\"") == 1 && strstr(out, "\"ts\":\"2024-07-29T01:30:00+08:00\"") &&
+              strstr(out, "\"key\":\"A\"") && strstr(out, "\"id\":1"),
+          "advance to 02:00: %s", out);
+    yj_string_free(out);
+    /* again: nothing more */
+    EXPECT_STATUS(yj_engine_advance_to(engine, "2024-07-29T02:00:00+08:00", &out), YJ_OK);
+    CHECK(out && strcmp(out, "[]") == 0, "advance to 02:00 again: %s", out);
+    yj_string_free(out);
+
+    /* bad arguments: refused, nothing changes */
+    out = (char *)"not reset";
+    EXPECT_STATUS(yj_engine_advance_to(engine, "half past two", &out), YJ_ERR_INVALID_ARGUMENT);
+    CHECK(out == NULL, "out not reset on failure");
+    CHECK(strstr(yj_last_error_message(), "`half past two`") != NULL, "message: %s", yj_last_error_message());
+    EXPECT_STATUS(yj_engine_advance_to(engine, "2024-07-29T03:00:00", &out), YJ_ERR_INVALID_ARGUMENT);
+    CHECK(strstr(yj_last_error_message(), "no UTC offset") != NULL, "message: %s", yj_last_error_message());
+    EXPECT_STATUS(yj_engine_advance_to(engine, NULL, &out), YJ_ERR_INVALID_ARGUMENT);
+    CHECK(strstr(yj_last_error_message(), "`ts` is NULL") != NULL, "message: %s", yj_last_error_message());
+    EXPECT_STATUS(yj_engine_advance_to(engine, "2024-07-29T03:00:00+08:00", NULL), YJ_ERR_INVALID_ARGUMENT);
+    EXPECT_STATUS(yj_engine_advance_to(NULL, "2024-07-29T03:00:00+08:00", &out), YJ_ERR_INVALID_ARGUMENT);
+    EXPECT_STATUS(yj_engine_finish(engine, "2024-07-29T01:00:00+08:00", &out), YJ_ERR_INVALID_ARGUMENT);
+    CHECK(out == NULL, "out not reset on failure");
+    CHECK(strstr(yj_last_error_message(), "already at 2024-07-29T02:00:00+08:00") != NULL, "message: %s",
+          yj_last_error_message());
+    EXPECT_STATUS(yj_engine_finish(engine, "\xff", &out), YJ_ERR_INVALID_UTF8);
+    EXPECT_STATUS(yj_engine_finish(engine, "tomorrow", &out), YJ_ERR_INVALID_ARGUMENT);
+    CHECK(strstr(yj_last_error_message(), "`tomorrow`") != NULL, "message: %s", yj_last_error_message());
+    EXPECT_STATUS(yj_engine_clock(engine, NULL), YJ_ERR_INVALID_ARGUMENT);
+    EXPECT_STATUS(yj_engine_clock(engine, &now), YJ_OK);
+    CHECK(now && strcmp(now, "2024-07-29T02:00:00+08:00") == 0, "now after refused calls: %s", now);
+    yj_string_free(now);
+    EXPECT_STATUS(yj_engine_event_count(engine, &n), YJ_OK);
+    CHECK(n == 1, "advancing takes no event number: %llu", (unsigned long long)n);
+
+    /* a second key, then the end of input with a time to run the now to */
+    EXPECT_STATUS(yj_engine_push(engine,
+                                 "{\"ts\":\"2024-07-29T02:10:00+08:00\",\"kind\":\"rain\",\"station\":\"B\",\"mm\":0}",
+                                 &out),
+                  YJ_OK);
+    yj_string_free(out);
+    EXPECT_STATUS(yj_engine_finish(engine, NULL, &out), YJ_OK);
+    CHECK(out && strcmp(out, "[]") == 0, "finish without a time: %s", out);
+    yj_string_free(out);
+    EXPECT_STATUS(yj_engine_finish(engine, "2024-07-29T03:00:00+08:00", &out), YJ_OK);
+    CHECK(out && count(out, "\"type\":\"absence\"") == 1 && strstr(out, "\"key\":\"B\"") &&
+              strstr(out, "\"ts\":\"2024-07-29T02:40:00+08:00\"") && strstr(out, "\"id\":2"),
+          "finish until 03:00: %s", out);
+    yj_string_free(out);
+    EXPECT_STATUS(yj_engine_clock(engine, &now), YJ_OK);
+    CHECK(now && strcmp(now, "2024-07-29T03:00:00+08:00") == 0, "now after finish: %s", now);
+    yj_string_free(now);
+
+    EXPECT_STATUS(yj_engine_free(engine), YJ_OK);
+    /* a freed engine */
+    EXPECT_STATUS(yj_engine_advance_to(engine, "2024-07-29T04:00:00+08:00", &out), YJ_ERR_BAD_HANDLE);
+    EXPECT_STATUS(yj_engine_finish(engine, NULL, &out), YJ_ERR_BAD_HANDLE);
+    EXPECT_STATUS(yj_engine_clock(engine, &now), YJ_ERR_BAD_HANDLE);
+}
+
 int main(int argc, char **argv) {
     if (argc != 3) {
         fprintf(stderr, "usage: %s REPO_ROOT EXPECTED_OUTPUTS_JSONL\n", argv[0]);
@@ -492,6 +596,7 @@ int main(int argc, char **argv) {
     bad_text();
     failed_definitions();
     double_free_and_wrong_handles();
+    advance_and_finish();
 
     free(events);
     free(expected_array);

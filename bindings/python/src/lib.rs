@@ -216,6 +216,30 @@ impl Engine {
         call(py, || Ok(self.live()?.flush_json()))
     }
 
+    /// Moves the clock to `ts` (RFC 3339 text); the outputs it releases as a
+    /// JSON array.
+    fn advance_to(&mut self, py: Python<'_>, ts: &Bound<'_, PyAny>) -> PyResult<String> {
+        call(py, || {
+            let ts = text(ts, "ts")?;
+            self.live()?.advance_to_json(&ts)
+        })
+    }
+
+    /// End of input, optionally running the clock to `until` (RFC 3339
+    /// text); the outputs as a JSON array.
+    #[pyo3(signature = (until=None))]
+    fn finish(&mut self, py: Python<'_>, until: Option<&Bound<'_, PyAny>>) -> PyResult<String> {
+        call(py, || {
+            let until = until.map(|u| text(u, "until")).transpose()?;
+            self.live()?.finish_json(until.as_deref())
+        })
+    }
+
+    /// The clock as RFC 3339 text, or `None` before the first event.
+    fn clock(&mut self, py: Python<'_>) -> PyResult<Option<String>> {
+        call(py, || Ok(self.live()?.clock()))
+    }
+
     /// Replaces the state with a snapshot; what was kept/reset as JSON.
     fn restore(&mut self, py: Python<'_>, snapshot: &Bound<'_, PyAny>) -> PyResult<String> {
         call(py, || {

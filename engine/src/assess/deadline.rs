@@ -37,6 +37,14 @@ use std::sync::Arc;
 /// absurd inputs: a year of hourly reports is 8,760).
 pub const MAX_OCCURRENCES: u32 = 100_000;
 
+/// The most missed periods in a row one repeating obligation lists one by
+/// one; the rest of the run is one [`Check`] whose [`Check::missed`] says how
+/// many periods it stands for (one `report_missing`). 64 is more than a
+/// 12-hour series misses in the default retention (30 days), so the live
+/// tracker lists every missed period of ordinary series; a subject dated
+/// centuries back (a year typed `1012`) gives 64 + 1 outputs, not 100,000.
+pub const MAX_MISSED_RUN: u32 = 64;
+
 /// The outcome of one reporting obligation.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(tag = "status", rename_all = "snake_case")]
@@ -70,8 +78,15 @@ pub struct Check {
     pub deadlines: Arc<str>,
     /// The stage (`单位报县`).
     pub stage: Arc<str>,
-    /// For repeating reports, which period (1, 2, …).
+    /// For repeating reports, which period (1, 2, …); for a collapsed run
+    /// of missed periods (see [`Check::missed`]), the first of them.
     pub occurrence: Option<u32>,
+    /// A run of missed periods collapsed into this one check: how many
+    /// periods it stands for (from `occurrence` on; `from` is the start of
+    /// the first, `due` the deadline of the last). `None` for a single
+    /// obligation. See [`MAX_MISSED_RUN`].
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub missed: Option<u32>,
     /// The subject record's id.
     pub subject: Arc<str>,
     /// The subject's unit.
@@ -268,6 +283,7 @@ pub fn check_subject(
             deadlines: name.clone(),
             stage: stage.clone(),
             occurrence,
+            missed: None,
             subject: subject.id.clone(),
             unit: subject.unit.clone(),
             subject_ts: subject.ts,
@@ -330,6 +346,10 @@ pub fn check_subject(
                     None => subject.ts.plus_ms(*ms),
                 };
                 let mut prev = subject.ts.plus_ms(-1);
+                // missed periods in a row so far, and the collapsed rest of
+                // the run (first period, its start, how many)
+                let mut run: u32 = 0;
+                let mut collapsed: Option<(u32, Timestamp, u32)> = None;
                 for k in 1..=MAX_OCCURRENCES {
                     let due = first.plus_ms((i64::from(k) - 1).saturating_mul(*ms));
                     if stop.is_some_and(|s| due.ms > s.ms) {
@@ -348,16 +368,40 @@ pub fn check_subject(
                     };
                     let pending = status == Status::Pending;
                     let from = if k == 1 { subject.ts } else { prev };
+                    if status == Status::Missing {
+                        run = run.saturating_add(1);
+                        if run > MAX_MISSED_RUN {
+                            let c = collapsed.get_or_insert((k, from, 0));
+                            c.2 += 1;
+                            // missing, so `due` is before `as_of`: go on
+                            prev = due;
+                            continue;
+                        }
+                    } else {
+                        run = 0;
+                        if let Some((k0, from0, n)) = collapsed.take() {
+                            out.push(collapse(mk(from0, prev, Some(k0), Status::Missing), n));
+                        }
+                    }
                     out.push(mk(from, due, Some(k), status));
                     if pending || due.ms >= as_of.ms {
                         break;
                     }
                     prev = due;
                 }
+                if let Some((k0, from0, n)) = collapsed.take() {
+                    out.push(collapse(mk(from0, prev, Some(k0), Status::Missing), n));
+                }
             }
         }
     }
     out
+}
+
+/// Marks `c` as standing for `n` missed periods in a row.
+fn collapse(mut c: Check, n: u32) -> Check {
+    c.missed = Some(n);
+    c
 }
 
 /// Every obligation of every subject in `records`, decided as of `as_of`.
@@ -430,6 +474,9 @@ struct Open {
     reports: Vec<(u64, Record)>,
     /// Last status emitted per obligation.
     seen: HashMap<CheckKey, Status>,
+    /// Periods already reported missing per collapsed run (keyed by its
+    /// first period).
+    collapsed: HashMap<CheckKey, u32>,
     /// The earliest deadline not yet passed at the last decision
     /// (re-decide when time passes it).
     wake: Option<i64>,
@@ -509,6 +556,16 @@ pub struct Held {
 ///   about a subject the tracker does not know — never seen, or closed and
 ///   no longer remembered — that is already older than that when it arrives
 ///   is refused with [`RecordError::TooOld`].
+/// - **A subject record dated more than `R` behind the clock** is refused
+///   with [`RecordError::SubjectTooOld`] ("record dated … is more than 30d
+///   behind the clock …"): its obligations would have closed before it
+///   arrived.
+/// - **Long runs of missed periods** are bounded: a repeating obligation
+///   lists at most [`MAX_MISSED_RUN`] missed periods in a row one by one; the
+///   rest of the run is one check that says how many periods it stands for
+///   ([`Check::missed`]), and each decision reports the periods of it not
+///   reported before as one `report_missing`. So one advance emits a bounded
+///   number of outputs per subject however far the clock jumps.
 /// - A subject record whose id the tracker already follows or remembers as
 ///   closed, in the same set, is a duplicate and ignored.
 ///
@@ -696,7 +753,30 @@ impl Tracker {
     /// Whether [`Tracker::observe`] would take this (checked, graded) record
     /// now: a report about a closed subject, or about an unknown subject and
     /// older than the retention, is refused (see [`Tracker`]). Nothing changes.
+    ///
+    /// A subject record dated more than the retention behind the clock is
+    /// refused too ([`RecordError::SubjectTooOld`]): its deadlines would
+    /// have closed before it arrived, and a mistyped year (`1012`) would
+    /// otherwise open a series of periods reaching from then to now.
     pub fn admit(&self, r: &Record) -> Result<(), RecordError> {
+        if r.ts.ms.saturating_add(self.retention) < self.now {
+            if let Some(set) = self.program.deadlines.iter().find(|d| d.subject == r.kind) {
+                return Err(RecordError::SubjectTooOld {
+                    kind: self
+                        .program
+                        .kinds
+                        .get(usize::from(set.subject))
+                        .map_or_else(|| Arc::from(""), |k| Arc::from(k.name.as_str())),
+                    subject: r.id.clone(),
+                    ts: r.ts,
+                    now: Timestamp {
+                        ms: self.now,
+                        offset_min: r.ts.offset_min,
+                    },
+                    retention: Arc::from(human_duration(self.retention)),
+                });
+            }
+        }
         match self.route(r, self.now.max(r.ts.ms)) {
             Route::Refuse(e) => Err(e),
             Route::NotReport | Route::Attach(_) | Route::Wait(_) => Ok(()),
@@ -756,6 +836,7 @@ impl Tracker {
                     token,
                     reports,
                     seen: HashMap::new(),
+                    collapsed: HashMap::new(),
                     wake: Some(i64::MIN),
                     close_at: None,
                 },
@@ -815,6 +896,38 @@ impl Tracker {
         self.admit(&r)?;
         self.observe(&r, out);
         Ok(())
+    }
+
+    /// The earliest event time at which [`Tracker::advance`] would change
+    /// anything: emit a deadline that passed, close a subject, drop a report
+    /// that waited in vain or forget a closed subject; `None` when nothing is
+    /// scheduled (no subject with a pending deadline or a closing time, no
+    /// waiting report, no closed subject remembered).
+    ///
+    /// Comparisons are strict: a deadline `d` passes (and a report is
+    /// missing) only once the clock is *after* `d` (a report exactly at `d`
+    /// is on time), and likewise for closing and expiry times. So the value
+    /// is the earliest such time plus one millisecond: `advance(t)` fires it
+    /// for every `t >= next_due()`, and `advance` to any earlier time emits
+    /// nothing.
+    ///
+    /// ```
+    /// # use yingji_engine::assess::{deadline::Tracker, AssessProgram};
+    /// assert_eq!(Tracker::new(AssessProgram::default()).next_due(), None);
+    /// ```
+    pub fn next_due(&self) -> Option<i64> {
+        let subjects = self
+            .open
+            .values()
+            .flat_map(|o| [o.wake, o.close_at])
+            .flatten();
+        let orphans = self.orphan_expiry.first().map(|&(t, _)| t);
+        let closed = self.closed_expiry.first().map(|(t, _, _)| *t);
+        subjects
+            .chain(orphans)
+            .chain(closed)
+            .min()
+            .map(|t| t.saturating_add(1))
     }
 
     /// Moves event time to `now_ms` (never backwards) and emits every
@@ -1023,6 +1136,10 @@ fn decide(
     let mut wake: Option<i64> = None;
     for c in checks {
         let key = c.key();
+        if let Some(n) = c.missed {
+            collapsed_news(o, key, c, n, out);
+            continue;
+        }
         let before = o.seen.get(&key).cloned();
         if before.is_none() {
             out.push(DeadlineOutput::ReportDue(Notice {
@@ -1063,6 +1180,40 @@ fn decide(
     o.wake = wake;
     o.close_at = close;
     close
+}
+
+/// A collapsed run of `n` missed periods (see [`MAX_MISSED_RUN`]), live:
+/// announces it once (`report_due`), then reports missing only the periods
+/// not reported before, as one `report_missing` whose check stands for them
+/// (`occurrence` the first new period, `missed` how many): at most two
+/// outputs per run and decision, however far the clock moved.
+fn collapsed_news(o: &mut Open, key: CheckKey, c: Check, n: u32, out: &mut Vec<DeadlineOutput>) {
+    if !o.seen.contains_key(&key) {
+        out.push(DeadlineOutput::ReportDue(Notice {
+            id: 0,
+            ts: c.from,
+            check: c.clone(),
+            late_by: None,
+        }));
+    }
+    let done = o.collapsed.get(&key).copied().unwrap_or(0);
+    if n > done {
+        // the collapsed periods are of equal length (the first period of a
+        // series is never collapsed)
+        let period = (c.due.ms - c.from.ms) / i64::from(n.max(1));
+        let mut news = c.clone();
+        news.occurrence = c.occurrence.map(|k| k.saturating_add(done));
+        news.missed = Some(n - done);
+        news.from = c.from.plus_ms(period.saturating_mul(i64::from(done)));
+        out.push(DeadlineOutput::ReportMissing(Notice {
+            id: 0,
+            ts: news.due,
+            check: news,
+            late_by: None,
+        }));
+        o.collapsed.insert(key.clone(), n);
+    }
+    o.seen.insert(key, c.status);
 }
 
 /// A subject's closing time given its obligations decided as of `as_of`

@@ -121,6 +121,16 @@ impl LiveDeadlines {
         self.settle(out);
     }
 
+    /// The earliest event time at which [`LiveDeadlines::advance`] would
+    /// change anything (see [`Tracker::next_due`]: deadlines pass strictly
+    /// after they are due, so this is the earliest such time plus one
+    /// millisecond; advancing to any earlier time emits nothing). `None`
+    /// when nothing is scheduled. For merging into one event-time timeline
+    /// with the engine's other timers.
+    pub fn next_due(&self) -> Option<i64> {
+        self.tracker.next_due()
+    }
+
     /// Moves the clock (never backwards); deadlines that passed fire.
     pub fn advance(&mut self, now_ms: i64, out: &mut Vec<Output>) {
         if now_ms > self.tracker.now() {

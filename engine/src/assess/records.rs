@@ -129,6 +129,24 @@ pub enum RecordError {
         /// The retention, as policies write durations (`30d`).
         retention: Arc<str>,
     },
+    /// Live deadlines: a subject record (an accident, a disaster) dated more
+    /// than the retention behind the tracker's clock (see
+    /// [`crate::assess::deadline::Tracker::admit`]).
+    #[error(
+        "record dated {ts} is more than {retention} behind the clock ({now}): {kind} `{subject}` would open reporting deadlines that closed before it arrived, so live deadline tracking refuses it (check the date, e.g. a mistyped year; a batch `yingji assess` over the records still decides it)"
+    )]
+    SubjectTooOld {
+        /// The subject's kind (`accident`).
+        kind: Arc<str>,
+        /// The subject's id.
+        subject: Arc<str>,
+        /// The record's time.
+        ts: Timestamp,
+        /// The tracker's clock.
+        now: Timestamp,
+        /// The retention, as policies write durations (`30d`).
+        retention: Arc<str>,
+    },
     /// Live deadlines: a report about a subject not followed (never seen, or
     /// closed and no longer remembered) that is older than the retention.
     #[error(

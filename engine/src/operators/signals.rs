@@ -640,16 +640,3 @@ pub(crate) fn new_key_state(rt: &SignalRt, def: &SignalDef, key: &Arc<str>, now:
     }
 }
 
-/// The script-failure reporter's section of the snapshot.
-// TEMP: replaced by the limiter state of `crate::script` once it is serialisable
-pub(crate) trait LimiterSnapshot {
-    fn limiter_snapshot(&self) -> serde_json::Value;
-    fn restore_limiter_snapshot(&mut self, v: &serde_json::Value);
-}
-
-impl LimiterSnapshot for crate::script::ScriptRt {
-    fn limiter_snapshot(&self) -> serde_json::Value {
-        serde_json::Value::Null
-    }
-    fn restore_limiter_snapshot(&mut self, _v: &serde_json::Value) {}
-}

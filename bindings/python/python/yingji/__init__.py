@@ -23,7 +23,8 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import dataclass, field
-from typing import Any, Dict, Iterable, Iterator, List, Mapping, Union
+from datetime import datetime
+from typing import Any, Dict, Iterable, Iterator, List, Mapping, Optional, Union
 
 from . import _native
 from ._errors import (
@@ -66,6 +67,20 @@ Output = Dict[str, Any]
 #: An event: a mapping (sent as JSON), or JSON text as ``str`` or UTF-8 ``bytes``.
 EventLike = Union[Mapping[str, Any], str, bytes]
 PathLike = Union[str, "os.PathLike[str]"]
+#: A point in event time: RFC 3339 text with a UTC offset, or an aware datetime.
+TimeLike = Union[str, datetime]
+
+
+def _time_text(ts: TimeLike) -> str:
+    if isinstance(ts, datetime):
+        if ts.tzinfo is None or ts.utcoffset() is None:
+            raise ArgumentError(f"the time {ts.isoformat()!r} has no UTC offset (give an aware datetime)",
+                                code="invalid_argument", status=1)
+        return ts.isoformat()
+    if isinstance(ts, str):
+        return ts
+    raise ArgumentError(f"a time must be RFC 3339 text or a datetime, not {type(ts).__name__}",
+                        code="invalid_argument", status=1)
 
 
 def _event_text(event: EventLike) -> Union[str, bytes]:
@@ -229,6 +244,34 @@ class Engine:
     def flush(self) -> List[Output]:
         """End of stream: the outputs of every event still held back for lateness."""
         return json.loads(self._native.flush())
+
+    def advance_to(self, ts: TimeLike) -> List[Output]:
+        """Moves the clock to ``ts`` as if an empty event stamped ``ts`` had arrived,
+        and returns what that releases: events held back for lateness, timers,
+        absences and plan escalations due by then.
+
+        ``ts`` is RFC 3339 text with a UTC offset (``"2024-07-29T03:10:00+08:00"``)
+        or an aware :class:`datetime.datetime`. A time at or before the clock
+        changes nothing and returns ``[]``. Raises :class:`ArgumentError` for a
+        time that cannot be read (the engine is then unchanged).
+        """
+        return json.loads(self._native.advance_to(_time_text(ts)))
+
+    def finish(self, until: Optional[TimeLike] = None) -> List[Output]:
+        """End of input: releases every event held back (as :meth:`flush`), then,
+        with ``until``, runs the clock to ``until`` so that timers and absences due
+        by then fire; returns the outputs.
+
+        Raises :class:`ArgumentError` when ``until`` cannot be read or is earlier
+        than the clock; the engine is then unchanged.
+        """
+        return json.loads(self._native.finish(None if until is None else _time_text(until)))
+
+    @property
+    def clock(self) -> Optional[str]:
+        """The stream's clock: the event time reached, as RFC 3339 text
+        (``None`` before the first event)."""
+        return self._native.clock()
 
     def level(self, signal: str, key: str) -> str:
         """Current level of ``key`` in ``signal``: ``"none"``, ``"blue"`` … ``"red"``."""
