@@ -247,11 +247,11 @@ fn events_at_an_instant_are_applied_before_the_timers_due_then() {
     let lines = [rain(120, "S1", 60.0), river(125, "S2", 12.0)];
     for config in [Config::default(), no_lateness()] {
         let r = run(&d, &config, &lines, End::Until(ts(160)));
-        assert_briefs(
-            "rule A1/A3 broken: at 02:05 the warning at S2 (an event) comes before S1's \
-             escalation (a timer) due at 02:05",
-            &r,
-            &[
+        let got = r.briefs();
+        let head: Vec<&str> = got.iter().take(8).map(String::as_str).collect();
+        assert_eq!(
+            head,
+            [
                 "level_changed 02:00:00 key=S1 to=yellow reason=raise",
                 "plan_started 02:00:00 area=S1",
                 "notify 02:00:00 area=S1 person=P1 tier=1",
@@ -260,22 +260,50 @@ fn events_at_an_instant_are_applied_before_the_timers_due_then() {
                 "notify 02:05:00 area=S2 person=P1 tier=1",
                 "escalated 02:05:00 area=S1 from_tier=1 to_tier=2",
                 "notify 02:05:00 area=S1 person=P2 tier=2",
+            ],
+            "rule A1/A3 broken: at 02:05 the warning at S2 (an event) comes before S1's \
+             escalation (a timer) due at 02:05:\n{}",
+            got.join("\n")
+        );
+        // the rest, per instance (the order of two instances' timers due at
+        // the same instant is not part of the contract)
+        let rest = |area: &str| -> Vec<String> {
+            got.iter()
+                .skip(8)
+                .filter(|b| b.contains(&format!("area={area}")) || b.contains(&format!("key={area}")))
+                .cloned()
+                .collect()
+        };
+        assert_eq!(
+            rest("S1"),
+            [
                 "escalated 02:10:00 area=S1 from_tier=2 to_tier=3",
                 "notify 02:10:00 area=S1 person=P3 tier=3",
+                "unanswered 02:20:00 area=S1",
+                "notify 02:20:00 area=S1 person=P9 tier=0",
+                "plan_closed 02:20:00 area=S1 step=未应结束",
+                "absence 02:30:00 key=S1",
+            ],
+            "S1's chain after 02:05:\n{}",
+            got.join("\n")
+        );
+        assert_eq!(
+            rest("S2"),
+            [
                 "escalated 02:10:00 area=S2 from_tier=1 to_tier=2",
                 "notify 02:10:00 area=S2 person=P2 tier=2",
                 "escalated 02:15:00 area=S2 from_tier=2 to_tier=3",
                 "notify 02:15:00 area=S2 person=P3 tier=3",
-                "unanswered 02:20:00 area=S1",
-                "notify 02:20:00 area=S1 person=P9 tier=0",
-                "plan_closed 02:20:00 area=S1 step=未应结束",
                 "unanswered 02:25:00 area=S2",
                 "notify 02:25:00 area=S2 person=P9 tier=0",
                 "plan_closed 02:25:00 area=S2 step=未应结束",
-                "absence 02:30:00 key=S1",
                 "absence 02:35:00 key=S2",
             ],
+            "S2's chain (timers measured from its call at 02:05):\n{}",
+            got.join("\n")
         );
+        assert_eq!(got.len(), 8 + 6 + 8, "nothing else:\n{}", got.join("\n"));
+        assert_time_ordered("events before timers", &r.outs);
     }
 }
 
