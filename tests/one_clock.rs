@@ -134,11 +134,8 @@ fn regression_ack_at_the_instant_of_the_warning_that_starts_the_plan_depends_on_
                     continue;
                 }
                 if !with_ref {
-                    let outs: Vec<String> = r
-                        .outs
-                        .iter()
-                        .map(|o| o.replace(spelling, "rain"))
-                        .collect();
+                    let outs: Vec<String> =
+                        r.outs.iter().map(|o| o.replace(spelling, "rain")).collect();
                     match &reference {
                         None => reference = Some(outs),
                         Some(r0) => {
@@ -233,7 +230,10 @@ fn ack_stamped_before_its_call_is_rejected_not_called_yet() {
             ],
         );
         let rej = &r.json()[3];
-        assert_eq!(rej["instance"], S1, "the rejection names the instance: {rej}");
+        assert_eq!(
+            rej["instance"], S1,
+            "the rejection names the instance: {rej}"
+        );
     }
 }
 
@@ -270,7 +270,9 @@ fn events_at_an_instant_are_applied_before_the_timers_due_then() {
         let rest = |area: &str| -> Vec<String> {
             got.iter()
                 .skip(8)
-                .filter(|b| b.contains(&format!("area={area}")) || b.contains(&format!("key={area}")))
+                .filter(|b| {
+                    b.contains(&format!("area={area}")) || b.contains(&format!("key={area}"))
+                })
                 .cloned()
                 .collect()
         };
@@ -434,7 +436,10 @@ fn regression_escalation_with_silent_gauges_never_comes_out() {
     let mut e = d.engine().unwrap();
     let mut out: Vec<Output> = Vec::new();
     e.push_line(&lines[0], 1, &mut out).unwrap();
-    assert!(out.is_empty(), "the warning is still held back by the lateness");
+    assert!(
+        out.is_empty(),
+        "the warning is still held back by the lateness"
+    );
     e.advance_to(ts(129), &mut out);
     let got: Vec<String> = out
         .iter()
@@ -636,7 +641,11 @@ fn script_stream() -> Vec<String> {
     let mut lines = Vec::new();
     for i in 0..10 {
         lines.push(script_reading(i * 4, "A", -1.0));
-        lines.push(script_reading(i * 4 + 2, "B", if i == 5 { 12.0 } else { 1.0 }));
+        lines.push(script_reading(
+            i * 4 + 2,
+            "B",
+            if i == 5 { 12.0 } else { 1.0 },
+        ));
     }
     for i in 0..3 {
         lines.push(script_reading(70 + i * 5, "A", -2.0));
@@ -729,9 +738,15 @@ fn regression_live_deadline_outputs_out_of_order() {
         assert_time_ordered("live deadlines, one run", &whole.outs);
         for cut in 0..=lines.len() {
             let split = run_split(&d, &config, &lines, cut, End::Finish);
-            assert_time_ordered(&format!("live deadlines, split before line {}", cut + 1), &split.outs);
+            assert_time_ordered(
+                &format!("live deadlines, split before line {}", cut + 1),
+                &split.outs,
+            );
             assert_same(
-                &format!("rule D broken: live deadlines split before line {}", cut + 1),
+                &format!(
+                    "rule D broken: live deadlines split before line {}",
+                    cut + 1
+                ),
                 &whole.outs,
                 &split.outs,
             );
@@ -1000,10 +1015,20 @@ fn two_deadline_records_one_dated_1012_give_a_bounded_output() {
         r.outs.len() <= 40,
         "rule G broken: two records gave {} outputs (bounded: a handful); first ones:\n{}",
         r.outs.len(),
-        r.outs.iter().take(20).cloned().collect::<Vec<_>>().join("\n")
+        r.outs
+            .iter()
+            .take(20)
+            .cloned()
+            .collect::<Vec<_>>()
+            .join("\n")
     );
     let late = only(&r.outs, &["late"]);
-    assert_eq!(late.len(), 1, "the 1012 record is late: {}", r.outs.join("\n"));
+    assert_eq!(
+        late.len(),
+        1,
+        "the 1012 record is late: {}",
+        r.outs.join("\n")
+    );
     let about_a2: Vec<&String> = r
         .outs
         .iter()
@@ -1047,7 +1072,13 @@ fn regression_idle_ttl_forgets_an_offline_key_and_loses_its_recovered() {
         .json()
         .iter()
         .filter(|o| o["key"] == "S1")
-        .map(|o| format!("{} last_seen={}", brief(o), clock_of(o["last_seen"].as_str().unwrap_or("-"))))
+        .map(|o| {
+            format!(
+                "{} last_seen={}",
+                brief(o),
+                clock_of(o["last_seen"].as_str().unwrap_or("-"))
+            )
+        })
         .collect();
     assert_eq!(
         s1,

@@ -43,9 +43,21 @@ const PEOPLE: [&str; 3] = ["P1", "P2", "P3"];
 /// One generated input line, before it is written.
 #[derive(Clone, Debug)]
 enum Ev {
-    Rain { slot: i64, st: usize, mm: f64 },
-    River { slot: i64, st: usize, level: f64 },
-    Ack { slot: i64, person: usize, call: Option<usize> },
+    Rain {
+        slot: i64,
+        st: usize,
+        mm: f64,
+    },
+    River {
+        slot: i64,
+        st: usize,
+        level: f64,
+    },
+    Ack {
+        slot: i64,
+        person: usize,
+        call: Option<usize>,
+    },
 }
 
 impl Ev {
