@@ -77,8 +77,9 @@ struct StreamArgs {
     #[arg(long, value_enum, default_value = "event")]
     clock: ClockArg,
     /// Follow a growing event file like `tail -f`: at its end, wait for more
-    /// lines; the run ends only when interrupted (with `--state`, the state is
-    /// saved whenever the feed goes quiet, so a rerun goes on from there).
+    /// lines; the run ends only when interrupted (with `--state`, a rerun goes on
+    /// from the last save; with `--clock wall` the state is also saved whenever
+    /// the feed goes quiet).
     #[arg(long)]
     follow: bool,
 }
