@@ -77,8 +77,9 @@ struct StreamArgs {
     #[arg(long, value_enum, default_value = "event")]
     clock: ClockArg,
     /// Follow a growing event file like `tail -f`: at its end, wait for more
-    /// lines; the run ends only when interrupted (with `--state`, the state is
-    /// saved whenever the feed goes quiet, so a rerun goes on from there).
+    /// lines; the run ends only when interrupted (with `--state`, a rerun goes on
+    /// from the last save; with `--clock wall` the state is also saved whenever
+    /// the feed goes quiet).
     #[arg(long)]
     follow: bool,
 }
@@ -378,6 +379,38 @@ fn save_state(path: &Path, doc: &[u8]) -> io::Result<()> {
     Ok(())
 }
 
+/// Removes the temporary files [`save_state`] leaves behind when a run is
+/// killed while saving (`.S.<pid>.<n>.tmp` next to `S`).
+fn remove_stale_temporaries(path: &Path) {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let Some(name) = path.file_name().map(|n| n.to_string_lossy().into_owned()) else {
+        return;
+    };
+    let prefix = format!(".{name}.");
+    let Ok(entries) = std::fs::read_dir(&dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let file = entry.file_name().to_string_lossy().into_owned();
+        let middle = file
+            .strip_prefix(&prefix)
+            .and_then(|rest| rest.strip_suffix(".tmp"));
+        let ours = middle.is_some_and(|m| {
+            let mut parts = m.split('.');
+            let numeric = |p: Option<&str>| {
+                p.is_some_and(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
+            };
+            numeric(parts.next()) && numeric(parts.next()) && parts.next().is_none()
+        });
+        if ours {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
+}
+
 /// Where a state file's run stopped reading and writing (its host section).
 struct Recorded {
     input: String,
@@ -487,6 +520,7 @@ fn run(
         .engine_with(config)
         .map_err(|e| io::Error::other(format!("internal error: {e}")))?;
     if let Some(state) = &args.state {
+        remove_stale_temporaries(state);
         match std::fs::read(state) {
             Ok(bytes) => match engine.restore(&bytes) {
                 Ok(report) => {

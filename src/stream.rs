@@ -235,10 +235,7 @@ async fn drive<T: Send + 'static>(
     loop {
         let next = if wall_clock {
             // `next()` is cancel-safe: a line being read stays in the stream
-            match tokio::time::timeout(TICK, merged.next()).await {
-                Ok(next) => Some(next),
-                Err(_) => None,
-            }
+            tokio::time::timeout(TICK, merged.next()).await.ok()
         } else {
             Some(merged.next().await)
         };

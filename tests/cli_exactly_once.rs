@@ -593,3 +593,72 @@ fn stdin_with_a_state_says_where_to_resume_and_numbers_on() {
         "split stdin run differs from one run"
     );
 }
+
+#[test]
+fn follow_reads_lines_appended_to_a_growing_file() {
+    let d = dir("follow");
+    let events = d.join("growing.jsonl");
+    std::fs::write(
+        &events,
+        concat!(
+            r#"{"ts":"2024-07-29T03:00:00+08:00","kind":"rain","station":"YY-001","town":"青龙镇","mm":30}"#,
+            "\n"
+        ),
+    )
+    .unwrap();
+    let mut child = Command::new(BIN)
+        .args([
+            "run",
+            "policies/rainstorm.yj",
+            "--events",
+            s(&events),
+            "--follow",
+            "--lateness",
+            "0s",
+        ])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let stdout = child.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    // at the end of the file the run waits instead of ending
+    std::thread::sleep(Duration::from_millis(700));
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "--follow ended at the end of the file"
+    );
+    let mut f = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&events)
+        .unwrap();
+    // a line written in two pieces is read once it is whole
+    f.write_all(br#"{"ts":"2024-07-29T03:30:00+08:00","kind":"rain","#)
+        .unwrap();
+    f.flush().unwrap();
+    std::thread::sleep(Duration::from_millis(400));
+    f.write_all(
+        b"\"station\":\"YY-001\",\"town\":\"\xe9\x9d\x92\xe9\xbe\x99\xe9\x95\x87\",\"mm\":25}\n",
+    )
+    .unwrap();
+    drop(f);
+    let got = rx.recv_timeout(Duration::from_secs(10));
+    let _ = child.kill();
+    let _ = child.wait();
+    let line = got.expect("the appended line was followed");
+    let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+    assert_eq!(
+        (v["to"].as_str(), v["event"].as_u64()),
+        (Some("orange"), Some(2)),
+        "{line}"
+    );
+}
