@@ -14,7 +14,8 @@
 //!   stamped before its call (the person is in a tier of an open chain not
 //!   yet called) is `ack_rejected` with reason `not_called_yet`.
 //! - **C** `advance_to(ts)` moves the clock as an empty event stamped `ts`
-//!   would (things due by `ts − lateness` fire); `finish(Some(until))`
+//!   would (things due before `ts − lateness` fire: an instant is complete
+//!   once the clock has passed it by the lateness); `finish(Some(until))`
 //!   releases everything and runs the clock to `until` (everything due by
 //!   `until` fires); `until` before the clock is refused and changes nothing.
 //! - **D** A split run (snapshot → new engine → restore) gives byte-identical
@@ -468,7 +469,18 @@ fn regression_escalation_with_silent_gauges_never_comes_out_under_advance_to() {
         "rule C broken: advance_to(02:09) with lateness 5m releases the 02:00 warning and \
          nothing due after 02:04"
     );
+    // at 02:10 an ack stamped 02:05 is still in time (lateness 5m), so the
+    // escalation due at 02:05 waits; once the clock passes 02:10 it fires
     e.advance_to(ts(130), &mut out);
+    let got: Vec<String> = out
+        .iter()
+        .map(|o| brief(&serde_json::from_str(&o.to_json()).unwrap()))
+        .collect();
+    assert_eq!(
+        got, start,
+        "rule C broken: advance_to(02:10): an ack stamped 02:05 may still come"
+    );
+    e.advance_to(just_after(ts(130)), &mut out);
     let got: Vec<String> = out
         .iter()
         .map(|o| brief(&serde_json::from_str(&o.to_json()).unwrap()))
@@ -476,15 +488,16 @@ fn regression_escalation_with_silent_gauges_never_comes_out_under_advance_to() {
     let want: Vec<&str> = start.iter().chain(&escalated).copied().collect();
     assert_eq!(
         got, want,
-        "rule C broken: advance_to(02:10) with lateness 5m must fire the escalation due at \
-         02:05 (gauges silent)"
+        "rule C broken: advance_to(just after 02:10) with lateness 5m must fire the escalation \
+         due at 02:05 (gauges silent)"
     );
-    assert_eq!(e.clock(), Some(ts(130)), "advance_to moves the clock");
+    assert_eq!(e.clock(), Some(just_after(ts(130))), "advance_to moves the clock");
 }
 
 /// Rule C: `finish(Some(until))` fires everything due by `until`, an absence
-/// due exactly at `until` included; `advance_to(ts)` fires absences due by
-/// `ts − lateness`.
+/// due exactly at `until` included; `advance_to(ts)` fires absences due
+/// before `ts − lateness` (at exactly `ts − lateness` a reading stamped then
+/// would still be in time).
 #[test]
 fn finish_and_advance_to_fire_absences_due_exactly_at_the_clock() {
     let d = defs();
@@ -510,7 +523,16 @@ fn finish_and_advance_to_fire_absences_due_exactly_at_the_clock() {
         "rule C broken: advance_to(00:34), lateness 5m: nothing due by 00:29, got {:?}",
         out.iter().map(Output::to_json).collect::<Vec<_>>()
     );
+    // at 00:35 a reading stamped 00:30 would still be in time (lateness 5m:
+    // only what is more than 5m behind is late), so the instant 00:30 is not
+    // complete yet; once the clock passes 00:35 it is, and the absence fires
     e.advance_to(ts(35), &mut out);
+    assert!(
+        out.is_empty(),
+        "rule C broken: advance_to(00:35): a reading stamped 00:30 may still come, got {:?}",
+        out.iter().map(Output::to_json).collect::<Vec<_>>()
+    );
+    e.advance_to(just_after(ts(35)), &mut out);
     let got: Vec<String> = out
         .iter()
         .map(|o| brief(&serde_json::from_str(&o.to_json()).unwrap()))
@@ -518,7 +540,7 @@ fn finish_and_advance_to_fire_absences_due_exactly_at_the_clock() {
     assert_eq!(
         got,
         ["absence 00:30:00 key=S1"],
-        "rule C broken: advance_to(00:35) with lateness 5m fires the absence due at 00:30"
+        "rule C broken: advance_to(just after 00:35) with lateness 5m fires the absence due at 00:30"
     );
 }
 
@@ -1188,4 +1210,9 @@ fn regression_idle_ttl_shorter_than_missing_accepted_silently() {
             .is_ok(),
         "idle_ttl equal to the longest window is long enough"
     );
+}
+
+/// One millisecond after `t`: the clock has passed `t`.
+fn just_after(t: yingji::Timestamp) -> yingji::Timestamp {
+    yingji::Timestamp { ms: t.ms + 1, ..t }
 }

@@ -34,6 +34,9 @@ pub enum PushError {
         /// The configured guard.
         guard: String,
     },
+    /// The event was refused for another reason (the text says which).
+    #[error("{0}")]
+    Refused(String),
     /// The key field's value is missing.
     #[error("signal `{signal}` is keyed by `{field}`, which this event does not carry")]
     NoKey {

@@ -27,43 +27,46 @@ impl Engine {
             self.scratch_event = Some(ev);
             return Err(e.into());
         }
-        let record = match self.check_record(&ev, line) {
-            Ok(r) => r.map(|r| Box::new((r, line.to_string()))),
-            Err(e) => {
-                self.scratch_event = Some(ev);
-                return Err(e);
-            }
-        };
         let mut ev = Some(ev);
-        let r = self.push_owned(&mut ev, record, out);
+        let r = self.push_owned(&mut ev, Some(line), out);
         // an event the reorder buffer did not take is the next line's buffer
         self.scratch_event = ev;
-        r.map_err(LineError::from)
+        r
     }
 
     /// A line of a kind reporting deadlines follow, checked as a record.
-    fn check_record(&self, ev: &Event, line: &str) -> Result<Option<Record>, LineError> {
+    fn check_record(&self, ev: &Event, line: &str) -> Result<Record, LineError> {
         match self.deadlines.as_ref() {
-            Some(d) if d.follows(&ev.kind_name) => {
-                Ok(Some(d.check(line, ev.seq).map_err(LineError::Record)?))
-            }
-            _ => Ok(None),
+            Some(d) => d.check(line, ev.seq).map_err(LineError::Record),
+            None => Err(LineError::Record("no reporting deadlines".into())),
         }
+    }
+
+    /// Whether reporting deadlines follow this event's kind (records are
+    /// checked as records only when they come as lines).
+    fn is_record(&self, ev: &Event, line: Option<&str>) -> bool {
+        line.is_some()
+            && self
+                .deadlines
+                .as_ref()
+                .is_some_and(|d| d.follows(&ev.kind_name))
     }
 
     /// Accepts an event the caller gives away: moved into the reorder
     /// buffer instead of copied. `ev` is left `Some` when the buffer did not
-    /// take it (ignored, duplicate, late, or an error).
+    /// take it (ignored, duplicate, late, or an error). `line`: the line it
+    /// was parsed from (records reporting deadlines follow are checked and
+    /// kept as their line).
     pub(super) fn push_owned(
         &mut self,
         ev: &mut Option<Event>,
-        record: Option<Box<(Record, String)>>,
+        line: Option<&str>,
         out: &mut Vec<Output>,
-    ) -> Result<(), PushError> {
+    ) -> Result<(), LineError> {
         let Some(e) = ev.as_ref() else {
             return Ok(());
         };
-        if let Some(skip) = self.accept(e, record.is_some(), out)? {
+        if let Some((skip, record)) = self.accept(e, line, out)? {
             if let Some(e) = ev.take() {
                 self.pending.push(Queued {
                     ev: e,
@@ -80,12 +83,17 @@ impl Engine {
     /// Checks an event and handles everything short of buffering it; returns
     /// the signals it is late for when it goes into the reorder buffer
     /// (`None`: it does not). On error nothing changes.
+    #[allow(
+        clippy::type_complexity,
+        reason = "the signals an event is late for and its checked record, used once"
+    )]
     fn accept(
         &mut self,
         ev: &Event,
-        is_record: bool,
+        line: Option<&str>,
         out: &mut Vec<Output>,
-    ) -> Result<Option<Vec<u16>>, PushError> {
+    ) -> Result<Option<(Vec<u16>, Option<Box<(Record, String)>>)>, LineError> {
+        let is_record = self.is_record(ev, line);
         // plans see every declared kind (acks, manual starts, awaited events);
         // deadlines see their records
         let others = (self.workflow.is_some() && ev.kind.is_some()) || is_record;
@@ -115,12 +123,6 @@ impl Engine {
                 }
             }
         }
-        if let Some(id) = &ev.id {
-            self.seen_ids.insert(id.clone(), ev.ts.ms);
-        }
-        if self.clock.now().is_none() {
-            self.signals.start_roster(ev.ts);
-        }
         // late for which signals (and for the rest of the runtime)?
         let latest = self.clock.now().unwrap_or(ev.ts.ms);
         let behind_released = ev.ts.ms <= self.released;
@@ -137,7 +139,20 @@ impl Engine {
         // plans and deadlines follow the run's lateness
         let late_for_rest = others
             && (ev.ts.ms < latest.saturating_sub(self.config.lateness_ms) || behind_released);
-        if !skip.is_empty() || late_for_rest {
+        let late = !skip.is_empty() || late_for_rest;
+        // a record going into the buffer is checked as a record now (a
+        // refused one changes nothing); a late one is only reported late
+        let record = match (is_record, line) {
+            (true, Some(l)) if !late => Some(Box::new((self.check_record(ev, l)?, l.to_string()))),
+            _ => None,
+        };
+        if let Some(id) = &ev.id {
+            self.seen_ids.insert(id.clone(), ev.ts.ms);
+        }
+        if self.clock.now().is_none() {
+            self.signals.start_roster(ev.ts);
+        }
+        if late {
             self.stats.late += 1;
             let apply = self.config.late == LatePolicy::Apply && !skip.is_empty();
             out.push(Output::Late(Late {
@@ -167,7 +182,7 @@ impl Engine {
         }
         self.offset_min = ev.ts.offset_min;
         self.clock.observe(&source, ev.ts.ms);
-        Ok(Some(skip))
+        Ok(Some((skip, record)))
     }
 
     /// The guards on an event's time: against the wall clock when one was

@@ -148,14 +148,14 @@ impl Engine {
 
     /// End of input: every buffered event and every timer due by the clock.
     pub(super) fn end_of_input(&mut self, out: &mut Vec<Output>) {
-        let Some(now) = self.clock.now() else {
+        // events ahead of the clock (a source running ahead) are released too
+        let Some(end) = self.end_time() else {
             return;
         };
-        // events ahead of the clock (a source running ahead) are released too
-        let last = self.pending.iter().map(|q| q.ev.ts.ms).max().unwrap_or(now);
-        self.release(now.max(last), true, out);
+        self.clock.force(end);
+        self.release(end, true, out);
         let ts = Timestamp {
-            ms: now.max(last),
+            ms: end,
             offset_min: self.offset_min,
         };
         self.signals.scripts.flush(ts);

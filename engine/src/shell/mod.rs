@@ -293,15 +293,22 @@ impl Engine {
 
     /// End of input: releases every buffered event, then, with `until`, runs
     /// the clock to `until` (timers and absences due by then fire). `until`
-    /// earlier than the clock is refused and changes nothing.
+    /// earlier than the clock — or than an event still buffered, which the
+    /// end of input releases — is refused and changes nothing.
     pub fn finish(
         &mut self,
         until: Option<Timestamp>,
         out: &mut Vec<Output>,
     ) -> Result<(), ClockError> {
-        if let (Some(u), Some(c)) = (until, self.clock()) {
-            if u.ms < c.ms {
-                return Err(ClockError::UntilBeforeClock { until: u, clock: c });
+        if let (Some(u), Some(end)) = (until, self.end_time()) {
+            if u.ms < end {
+                return Err(ClockError::UntilBeforeClock {
+                    until: u,
+                    clock: Timestamp {
+                        ms: end,
+                        offset_min: self.offset_min,
+                    },
+                });
             }
         }
         let from = out.len();
@@ -377,12 +384,26 @@ impl Engine {
         let mut owned = Some(ev.clone());
         let r = self.push_owned(&mut owned, None, out);
         self.number(out, from);
-        r
+        r.map_err(|e| match e {
+            LineError::Push(p) => p,
+            // without a line an event is never parsed or checked as a record
+            other => PushError::Refused(other.to_string()),
+        })
     }
 
     /// Whether any signal listens to this event's kind.
     pub fn is_used(&self, kind: Option<KindId>) -> bool {
         self.signals.reading(kind).is_some_and(|v| !v.is_empty())
+    }
+
+    /// Where the end of input leaves the clock: the stream's clock, or the
+    /// latest event still buffered when a source ran ahead of it.
+    fn end_time(&self) -> Option<i64> {
+        let last = self.pending.iter().map(|q| q.ev.ts.ms).max();
+        match (self.clock.now(), last) {
+            (Some(c), Some(l)) => Some(c.max(l)),
+            (c, l) => c.or(l),
+        }
     }
 
     /// The largest lateness any signal allows: what holds back release.

@@ -1128,15 +1128,16 @@ impl WorkflowRuntime {
         reason: AckReject,
         out: &mut Vec<Output>,
     ) {
-        let mut reason = reason;
+        let (mut reason, mut names) = (reason, names);
         if matches!(reason, AckReject::UnknownCall | AckReject::UnknownPerson) {
             if self.deferring {
                 // the call may still open at this instant
                 self.deferred.push(ev.clone());
                 return;
             }
-            if self.awaits_later_tier(&person, r.as_deref()) {
+            if let Some(run) = self.awaits_later_tier(&person, r.as_deref()) {
                 reason = AckReject::NotCalledYet;
+                names = names.or_else(|| self.names_of(run));
             }
         }
         let (instance, step) = match names {
@@ -1158,9 +1159,10 @@ impl WorkflowRuntime {
         }));
     }
 
-    /// Whether `person` is in a tier not called yet of an open chain run
-    /// (the run `call_ref` names, or any open run without a reference).
-    fn awaits_later_tier(&self, person: &str, call_ref: Option<&str>) -> bool {
+    /// The open chain run (instance number, run) in whose tiers not called
+    /// yet `person` is: the run `call_ref` names, or without a reference the
+    /// first such run in start order.
+    fn awaits_later_tier(&self, person: &str, call_ref: Option<&str>) -> Option<(u32, u32)> {
         let runs: Vec<(u32, u32)> = match call_ref {
             Some(r) => self.state.refs.get(r).copied().into_iter().collect(),
             None => self
@@ -1171,7 +1173,7 @@ impl WorkflowRuntime {
                 .flat_map(|i| (0..i.runs.len() as u32).map(move |r| (i.no, r)))
                 .collect(),
         };
-        runs.into_iter().any(|(ii, ri)| {
+        runs.into_iter().find(|&(ii, ri)| {
             let Some(inst) = self.inst(ii).filter(|i| i.at.is_some()) else {
                 return false;
             };
