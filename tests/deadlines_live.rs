@@ -203,6 +203,19 @@ fn a_mistyped_year_gives_a_bounded_batch_with_the_missed_periods_counted() {
         json.contains(&format!(r#""missed":{}"#, 100_000 - MAX_MISSED_RUN)),
         "{json}"
     );
+    // assessments still count every missed period
+    let derived = yingji::engine::assess::eval::derived_records(&d.assess, &checks);
+    let missed: u32 = checks
+        .iter()
+        .filter(|c| c.status == Status::Missing)
+        .map(|c| c.missed.unwrap_or(1))
+        .sum();
+    let kind = d.assess.kind_id("report_missing").unwrap();
+    assert_eq!(
+        derived.iter().filter(|r| r.kind == kind).count(),
+        missed as usize
+    );
+    assert!(derived.iter().any(|r| r.id.as_ref() == "A/续报#100000"));
 }
 
 /// Outputs and refusals of the engine over `lines`.

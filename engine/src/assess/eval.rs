@@ -422,7 +422,10 @@ pub fn assess_unit(a: &Assessment, unit: &str, cur: &[&Record], prior: &[&Record
 
 /// Records derived from deadline checks: one `report_late` per late report
 /// and one `report_missing` per missing one, in the subject's unit and at the
-/// subject's time (so they count in the subject's period).
+/// subject's time (so they count in the subject's period). A collapsed run
+/// of missed periods ([`Check::missed`]) counts as every period it stands
+/// for (one record each, `A-001/续报#65`, `#66`, …), so scores do not depend
+/// on how outputs are collapsed.
 pub fn derived_records(p: &AssessProgram, checks: &[Check]) -> Vec<Record> {
     let late = p
         .kind_id("report_late")
@@ -452,14 +455,28 @@ pub fn derived_records(p: &AssessProgram, checks: &[Check]) -> Vec<Record> {
         if let Some(m) = late_minutes {
             set("late_minutes", Value::Num(m));
         }
-        out.push(Record {
+        let record = Record {
             line: 0,
             kind,
             id: c.evidence_id(),
             unit: c.unit.clone(),
             ts: c.subject_ts,
             fields,
-        });
+        };
+        match (c.missed, c.occurrence) {
+            (Some(n), Some(k0)) if n > 1 => {
+                for i in 0..n {
+                    let mut one = c.clone();
+                    one.missed = None;
+                    one.occurrence = Some(k0.saturating_add(i));
+                    out.push(Record {
+                        id: one.evidence_id(),
+                        ..record.clone()
+                    });
+                }
+            }
+            _ => out.push(record),
+        }
     }
     out
 }
