@@ -516,7 +516,6 @@ fn clock_wall_on_stdin_reports_an_absence_while_the_feed_is_silent() {
 }
 
 #[test]
-#[ignore = "needs Engine::advance_to to run plan timers to the watermark (today only absences and reporting deadlines move; plan timers wait for the next event or the end of input)"]
 fn clock_wall_on_stdin_escalates_an_unanswered_call_while_the_feed_is_silent() {
     let d = dir("wall-escalation");
     let (got, now) = live_run(
@@ -648,6 +647,16 @@ fn follow_reads_lines_appended_to_a_growing_file() {
     std::thread::sleep(Duration::from_millis(400));
     f.write_all(
         b"\"station\":\"YY-001\",\"town\":\"\xe9\x9d\x92\xe9\xbe\x99\xe9\x95\x87\",\"mm\":25}\n",
+    )
+    .unwrap();
+    // on the event clock the instant 03:30 is complete once the clock has
+    // passed it: the gauge's next reading moves it on
+    f.write_all(
+        concat!(
+            r#"{"ts":"2024-07-29T03:31:00+08:00","kind":"rain","station":"YY-001","town":"青龙镇","mm":0}"#,
+            "\n"
+        )
+        .as_bytes(),
     )
     .unwrap();
     drop(f);

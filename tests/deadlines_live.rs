@@ -238,7 +238,10 @@ fn live_a_subject_dated_more_than_the_retention_behind_the_clock_is_late() {
     // in the stream the record is far behind the clock: `late` like any event
     let (out, refused) = engine_said(&[accident("B", RIGHT), accident("A", TYPO)]);
     assert!(refused.is_empty(), "{refused:?}");
-    let late: Vec<&String> = out.iter().filter(|o| o.contains(r#""type":"late""#)).collect();
+    let late: Vec<&String> = out
+        .iter()
+        .filter(|o| o.contains(r#""type":"late""#))
+        .collect();
     assert_eq!(late.len(), 1, "{out:?}");
     assert!(
         late[0].contains(r#""ts":"1012-07-29T08:00:00+08:00","kind":"accident""#),

@@ -491,7 +491,11 @@ fn regression_escalation_with_silent_gauges_never_comes_out_under_advance_to() {
         "rule C broken: advance_to(just after 02:10) with lateness 5m must fire the escalation \
          due at 02:05 (gauges silent)"
     );
-    assert_eq!(e.clock(), Some(just_after(ts(130))), "advance_to moves the clock");
+    assert_eq!(
+        e.clock(),
+        Some(just_after(ts(130))),
+        "advance_to moves the clock"
+    );
 }
 
 /// Rule C: `finish(Some(until))` fires everything due by `until`, an absence

@@ -639,4 +639,3 @@ pub(crate) fn new_key_state(rt: &SignalRt, def: &SignalDef, key: &Arc<str>, now:
         row: rt.table_rows.get(key).copied(),
     }
 }
-

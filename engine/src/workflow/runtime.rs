@@ -1173,33 +1173,37 @@ impl WorkflowRuntime {
                 .flat_map(|i| (0..i.runs.len() as u32).map(move |r| (i.no, r)))
                 .collect(),
         };
-        runs.into_iter().find(|&(ii, ri)| {
-            let Some(inst) = self.inst(ii).filter(|i| i.at.is_some()) else {
-                return false;
-            };
-            let Some(run) = inst.runs.get(ri as usize) else {
-                return false;
-            };
-            let Some(ch) = run.chain.and_then(|c| self.set.chains.get(usize::from(c))) else {
-                return false;
-            };
-            if run.answered || run.unanswered {
-                return false;
-            }
-            ch.tiers
-                .iter()
-                .skip(usize::from(run.tiers_called))
-                .any(|tier| {
-                    self.roster
-                        .people_for(&tier.role, &inst.area)
-                        .iter()
-                        .any(|&p| {
-                            self.roster
-                                .person(p)
-                                .is_some_and(|x| x.id.as_ref() == person)
-                        })
-                })
-        })
+        // the earliest such run (instance numbers are start order; the order
+        // instances are held in is not, after compaction or a restore)
+        runs.into_iter()
+            .filter(|&(ii, ri)| {
+                let Some(inst) = self.inst(ii).filter(|i| i.at.is_some()) else {
+                    return false;
+                };
+                let Some(run) = inst.runs.get(ri as usize) else {
+                    return false;
+                };
+                let Some(ch) = run.chain.and_then(|c| self.set.chains.get(usize::from(c))) else {
+                    return false;
+                };
+                if run.answered || run.unanswered {
+                    return false;
+                }
+                ch.tiers
+                    .iter()
+                    .skip(usize::from(run.tiers_called))
+                    .any(|tier| {
+                        self.roster
+                            .people_for(&tier.role, &inst.area)
+                            .iter()
+                            .any(|&p| {
+                                self.roster
+                                    .person(p)
+                                    .is_some_and(|x| x.id.as_ref() == person)
+                            })
+                    })
+            })
+            .min()
     }
 
     /// Whether instance `inst` is open: held and not closed. (A held
