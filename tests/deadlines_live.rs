@@ -357,7 +357,7 @@ fn next_due_is_one_millisecond_after_the_deadline_and_advance_fires_exactly_then
 fn live_deadlines_next_due_follows_the_tracker() {
     use yingji::engine::assess::live::LiveDeadlines;
     let mut d = LiveDeadlines::new(defs().assess);
-    let mut out = Vec::new();
+    let mut out: Vec<Output> = Vec::new();
     assert_eq!(d.next_due(), None);
     let line = accident("A", RIGHT);
     let r = d.check(&line, 1).unwrap();

@@ -615,7 +615,7 @@ fn live_run(
 ) -> Vec<String> {
     let fresh = || LiveDeadlines::new(p.clone()).with_retention(3 * DAY);
     let mut d = fresh();
-    let mut out = Vec::new();
+    let mut out: Vec<Output> = Vec::new();
     let mut said = Vec::new();
     for (i, (tick, line)) in stream.iter().enumerate() {
         if Some(i) == cut {

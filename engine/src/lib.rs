@@ -17,6 +17,7 @@ pub mod error;
 pub mod eval;
 pub mod event;
 pub mod ir;
+pub mod keys;
 pub mod operators;
 pub mod output;
 pub mod script;

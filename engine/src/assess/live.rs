@@ -19,7 +19,6 @@
 use super::AssessProgram;
 use super::deadline::{DeadlineOutput, Tracker};
 use super::records::{self, Record};
-use crate::output::Output;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -114,7 +113,13 @@ impl LiveDeadlines {
     }
 
     /// Observes a checked record.
-    pub fn observe(&mut self, line: &str, seq: u64, r: &Record, out: &mut Vec<Output>) {
+    pub fn observe<O: From<DeadlineOutput>>(
+        &mut self,
+        line: &str,
+        seq: u64,
+        r: &Record,
+        out: &mut Vec<O>,
+    ) {
         if let Some(token) = self.tracker.take(r, &mut self.scratch) {
             self.log.insert(token, (seq, line.to_string()));
         }
@@ -132,7 +137,7 @@ impl LiveDeadlines {
     }
 
     /// Moves the clock (never backwards); deadlines that passed fire.
-    pub fn advance(&mut self, now_ms: i64, out: &mut Vec<Output>) {
+    pub fn advance<O: From<DeadlineOutput>>(&mut self, now_ms: i64, out: &mut Vec<O>) {
         if now_ms > self.tracker.now() {
             self.tracker.advance(now_ms, &mut self.scratch);
             self.settle(out);
@@ -140,7 +145,7 @@ impl LiveDeadlines {
     }
 
     /// Emits what the tracker produced and forgets the lines it dropped.
-    fn settle(&mut self, out: &mut Vec<Output>) {
+    fn settle<O: From<DeadlineOutput>>(&mut self, out: &mut Vec<O>) {
         drain(&mut self.scratch, out);
         self.tracker.drain_dropped(&mut self.dropped);
         for t in self.dropped.drain(..) {
@@ -171,7 +176,7 @@ impl LiveDeadlines {
     pub fn restored(&self, state: DeadlineState) -> Result<LiveDeadlines, String> {
         let mut d =
             LiveDeadlines::new(self.program.clone()).with_retention(self.tracker.retention());
-        let mut sink = Vec::new();
+        let mut sink: Vec<DeadlineOutput> = Vec::new();
         for (seq, line) in state.log {
             let r = d.parse(&line, seq)?;
             if let Some(token) = d.tracker.take(&r, &mut d.scratch) {
@@ -188,10 +193,6 @@ impl LiveDeadlines {
     }
 }
 
-fn drain(from: &mut Vec<DeadlineOutput>, out: &mut Vec<Output>) {
-    out.extend(from.drain(..).map(|d| match d {
-        DeadlineOutput::ReportDue(n) => Output::ReportDue(n),
-        DeadlineOutput::ReportLate(n) => Output::ReportLate(n),
-        DeadlineOutput::ReportMissing(n) => Output::ReportMissing(n),
-    }));
+fn drain<O: From<DeadlineOutput>>(from: &mut Vec<DeadlineOutput>, out: &mut Vec<O>) {
+    out.extend(from.drain(..).map(O::from));
 }

@@ -246,9 +246,9 @@ impl Core {
     }
 
     /// The reference engine's form (windows and table row aside).
-    fn export(&self, rules: usize, windows: WindowState) -> crate::operators::signals::KeyState {
+    fn export(&self, rules: usize, windows: WindowState) -> crate::keys::KeyState {
         let opt = |t: i64| (t != NEVER).then_some(t);
-        crate::operators::signals::KeyState {
+        crate::keys::KeyState {
             last_ms: self.last_ms,
             seen: true,
             level: self.level,
@@ -258,7 +258,7 @@ impl Core {
                 .iter()
                 .zip(&self.readings)
                 .take(rules)
-                .map(|(&since, &readings)| crate::operators::signals::RuleState {
+                .map(|(&since, &readings)| crate::keys::RuleState {
                     since: opt(since),
                     readings,
                 })
@@ -821,10 +821,7 @@ impl CompiledEngine {
 
     /// The state of every key of signal `signal` in the reference engine's
     /// form (for snapshots), in no particular order.
-    pub fn export_keys(
-        &self,
-        signal: usize,
-    ) -> Vec<(Arc<str>, crate::operators::signals::KeyState)> {
+    pub fn export_keys(&self, signal: usize) -> Vec<(Arc<str>, crate::keys::KeyState)> {
         let Some(sig) = self.signals.get(signal) else {
             return Vec::new();
         };

@@ -10,46 +10,14 @@ use crate::error::PushError;
 use crate::eval::{Calls, Scope, eval, eval_with};
 use crate::event::Event;
 use crate::ir::{Program, SignalDef};
+pub use crate::keys::{KeyState, RuleState};
 use crate::output::{Absence, LevelChange, Output, Recovered, Values};
-use crate::shell::Stats;
-use crate::shell::reorder::Queued;
 use crate::time::{MS_PER_MINUTE, Timestamp, format_duration};
 use crate::value::{Fixed, Level, Value};
-use crate::window::{WindowLayout, WindowState};
+use crate::window::WindowLayout;
 use rustc_hash::FxHashMap;
-use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
 use std::sync::Arc;
-
-/// Dynamic state of one level rule for one key.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-pub struct RuleState {
-    /// Since when the `when` condition has held without a break.
-    pub since: Option<i64>,
-    /// Consecutive readings for which it has held.
-    pub readings: u32,
-}
-
-/// State of one key of one signal.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-pub struct KeyState {
-    /// Latest event time applied.
-    pub last_ms: i64,
-    /// Whether any reading was applied (roster keys start without).
-    pub seen: bool,
-    /// Current level.
-    pub level: Level,
-    /// Since when the current level's stay condition has been false.
-    pub stay_false_since: Option<i64>,
-    /// Per level rule.
-    pub rules: Vec<RuleState>,
-    /// Window contents.
-    pub windows: WindowState,
-    /// Reported absent and not yet recovered.
-    pub absent: bool,
-    /// The key's row in the signal's table.
-    pub row: Option<u32>,
-}
 
 pub(crate) struct SignalRt {
     pub(crate) name: Arc<str>,
@@ -279,7 +247,7 @@ impl Signals {
     /// Forgets keys silent for longer than `ttl` (at most every `ttl / 8`).
     /// A key reported absent is remembered in `gone`, so that its return is
     /// still reported as `recovered`.
-    pub(crate) fn forget_idle(&mut self, wm: i64, ttl: i64, stats: &mut Stats) {
+    pub(crate) fn forget_idle(&mut self, wm: i64, ttl: i64, evicted: &mut u64) {
         if wm < self.last_sweep.saturating_add(ttl / 8) {
             return;
         }
@@ -302,30 +270,36 @@ impl Signals {
                 }
                 keep
             });
-            stats.evicted += (before - rt.keys.len()) as u64;
+            *evicted += (before - rt.keys.len()) as u64;
         }
     }
 
-    /// Applies a released event to every signal reading its kind (except
-    /// those it is late for); returns whether any applied it.
-    pub(crate) fn apply_event(&mut self, q: &Queued, started: bool, out: &mut Vec<Output>) -> bool {
-        let Some(sigs) = self.reading(q.ev.kind).cloned() else {
+    /// Applies a released event to every signal reading its kind, except
+    /// those in `skip` (it is late for them); returns whether any applied it.
+    pub(crate) fn apply_event(
+        &mut self,
+        ev: &Event,
+        skip: &[u16],
+        started: bool,
+        out: &mut Vec<Output>,
+    ) -> bool {
+        let Some(sigs) = self.reading(ev.kind).cloned() else {
             return false;
         };
         if let Some(c) = self.compiled.as_mut() {
             // keys were checked when the event was accepted
             return matches!(
-                c.push_skipping(&q.ev, &q.skip, |e, ch| out.push(e.output(&q.ev, ch))),
+                c.push_skipping(ev, skip, |e, ch| out.push(e.output(ev, ch))),
                 Ok(true)
             );
         }
         let mut applied = false;
         for &s in sigs.iter() {
-            if q.skip.contains(&(s as u16)) {
+            if skip.contains(&(s as u16)) {
                 continue;
             }
-            if let Ok(Some(key)) = self.key_of(s, &q.ev) {
-                self.apply(s, key, &q.ev, started, out);
+            if let Ok(Some(key)) = self.key_of(s, ev) {
+                self.apply(s, key, ev, started, out);
                 applied = true;
             }
         }

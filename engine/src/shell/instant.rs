@@ -63,7 +63,7 @@ impl Engine {
         }
         self.released = self.released.max(done);
         if let Some(ttl) = self.config.idle_ttl_ms {
-            self.signals.forget_idle(wm, ttl, &mut self.stats);
+            self.signals.forget_idle(wm, ttl, &mut self.stats.evicted);
         }
         self.forget_old(wm);
     }
@@ -132,7 +132,7 @@ impl Engine {
             d.observe(&line, q.ev.seq, &r, out);
         }
         let first = out.len();
-        if self.signals.apply_event(q, true, out) {
+        if self.signals.apply_event(&q.ev, &q.skip, true, out) {
             self.stats.applied += 1;
         }
         if let Some(wf) = self.workflow.as_mut() {

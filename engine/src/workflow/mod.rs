@@ -9,7 +9,11 @@
 pub mod export;
 pub mod graph;
 pub mod ir;
-pub mod out;
+pub mod out {
+    //! The plan runtime's output payloads, kept under their old path: see
+    //! [`crate::output::plan`].
+    pub use crate::output::plan::*;
+}
 pub mod roster;
 pub mod runtime;
 

@@ -1,4 +1,5 @@
-//! Payloads of the workflow's [`Output`](crate::output::Output) variants.
+//! Payloads of the plan runtime's [`Output`](super::Output) variants
+//! (see [`crate::workflow`]).
 //!
 //! Every record says which instance and step it concerns, what caused it (an
 //! input event, a timer, a signal's level change, another plan) and when.

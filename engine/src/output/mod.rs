@@ -1,4 +1,13 @@
 //! Output records: what the engine says, each explaining itself.
+//!
+//! A leaf of the runtime: the payloads of every operator's outputs live
+//! here ([`plan`] for the plan runtime, [`script`] for the script reporter;
+//! reporting deadlines' [`Notice`](crate::assess::deadline::Notice) is the
+//! assessment module's own record type), so no operator and no output type
+//! depend on each other in a cycle.
+
+pub mod plan;
+pub mod script;
 
 use crate::time::Timestamp;
 use crate::value::{Level, Value};
@@ -156,29 +165,29 @@ pub enum Output {
     /// `{"type":"report_missing", ...}`: a deadline passed without its report.
     ReportMissing(crate::assess::deadline::Notice),
     /// `{"type":"plan_started", ...}`: a plan instance began.
-    PlanStarted(crate::workflow::out::PlanStarted),
+    PlanStarted(plan::PlanStarted),
     /// `{"type":"notify", ...}`: a person is called.
-    Notify(crate::workflow::out::Notify),
+    Notify(plan::Notify),
     /// `{"type":"escalated", ...}`: a tier timed out, the next is called.
-    Escalated(crate::workflow::out::Escalated),
+    Escalated(plan::Escalated),
     /// `{"type":"acked", ...}`: a call was answered.
-    Acked(crate::workflow::out::Acked),
+    Acked(plan::Acked),
     /// `{"type":"ack_rejected", ...}`: an ack that changed nothing.
-    AckRejected(crate::workflow::out::AckRejected),
+    AckRejected(plan::AckRejected),
     /// `{"type":"unanswered", ...}`: a chain ran out of tiers.
-    Unanswered(crate::workflow::out::Unanswered),
+    Unanswered(plan::Unanswered),
     /// `{"type":"measure", ...}`: a measure is ordered.
-    Measure(crate::workflow::out::Measure),
+    Measure(plan::Measure),
     /// `{"type":"response_declared", ...}`: a response level is declared.
-    ResponseDeclared(crate::workflow::out::ResponseDeclared),
+    ResponseDeclared(plan::ResponseDeclared),
     /// `{"type":"timed_out", ...}`: a waiting step gave up.
-    TimedOut(crate::workflow::out::TimedOut),
+    TimedOut(plan::TimedOut),
     /// `{"type":"plan_closed", ...}`: an instance ended.
-    PlanClosed(crate::workflow::out::PlanClosed),
+    PlanClosed(plan::PlanClosed),
     /// `{"type":"script_error", ...}`: a script function failed or hit a limit.
-    ScriptError(crate::script::ScriptError),
+    ScriptError(script::ScriptError),
     /// `{"type":"script_suppressed", ...}`: failures of a script function left out (rate limit).
-    ScriptSuppressed(crate::script::ScriptSuppressed),
+    ScriptSuppressed(script::ScriptSuppressed),
 }
 
 impl Output {
@@ -283,5 +292,16 @@ impl Output {
     pub fn to_json(&self) -> String {
         serde_json::to_string(self)
             .unwrap_or_else(|e| format!("{{\"type\":\"error\",\"message\":\"{e}\"}}"))
+    }
+}
+
+impl From<crate::assess::deadline::DeadlineOutput> for Output {
+    fn from(d: crate::assess::deadline::DeadlineOutput) -> Output {
+        use crate::assess::deadline::DeadlineOutput as D;
+        match d {
+            D::ReportDue(n) => Output::ReportDue(n),
+            D::ReportLate(n) => Output::ReportLate(n),
+            D::ReportMissing(n) => Output::ReportMissing(n),
+        }
     }
 }
