@@ -516,9 +516,15 @@ fn run(
         },
         idle_ttl_ms: args.idle_ttl,
     };
-    let mut engine = defs
-        .engine_with(config)
-        .map_err(|e| io::Error::other(format!("internal error: {e}")))?;
+    let mut engine = match defs.engine_with(config) {
+        Ok(e) => e,
+        Err(e) => {
+            // a valid program is refused only for a setting it cannot run
+            // with (an --idle-ttl shorter than a signal's `missing` or window)
+            eprintln!("yingji: {e}");
+            return Ok(ExitCode::from(2));
+        }
+    };
     if let Some(state) = &args.state {
         remove_stale_temporaries(state);
         match std::fs::read(state) {

@@ -118,6 +118,9 @@ pub fn wall_now(offset_min: i16) -> Timestamp {
     Timestamp { ms, offset_min }
 }
 
+/// Lines between two readings of the wall clock for the far-ahead guard.
+const WALL_REFRESH: u64 = 4096;
+
 /// Why the loop asks for a checkpoint.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Mark {
@@ -230,6 +233,9 @@ async fn drive<T: Send + 'static>(
     };
     let mut out = Vec::new();
     let mut n = 0u64;
+    // no sensor reports from the future: events far ahead of the wall clock
+    // are refused as `clock_suspect` (refreshed as the run goes on)
+    engine.set_wall_time(wall_now(0).ms);
     // something happened since the last checkpoint (for idle checkpoints of live feeds)
     let mut dirty = false;
     loop {
@@ -241,7 +247,9 @@ async fn drive<T: Send + 'static>(
         };
         let Some(next) = next else {
             let offset = engine.clock().map_or(8 * 60, |c| c.offset_min);
-            engine.advance_to(wall_now(offset), &mut out);
+            let now = wall_now(offset);
+            engine.set_wall_time(now.ms);
+            engine.advance_to(now, &mut out);
             dirty |= !out.is_empty();
             for o in out.drain(..) {
                 if tx.send(wrap(Item::Output(o))).await.is_err() {
@@ -260,6 +268,9 @@ async fn drive<T: Send + 'static>(
         };
         let Some((seq, raw)) = next else { break };
         n += 1;
+        if n % WALL_REFRESH == 0 {
+            engine.set_wall_time(wall_now(0).ms);
+        }
         dirty = true;
         let line = raw.strip_suffix(b"\r").unwrap_or(&raw);
         if !line.iter().all(u8::is_ascii_whitespace) {

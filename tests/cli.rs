@@ -286,3 +286,66 @@ fn a_read_error_fails_the_run_and_names_the_input() {
         "{err}"
     );
 }
+
+#[test]
+fn an_idle_ttl_shorter_than_a_signal_needs_is_refused_at_start() {
+    let o = yingji(&[
+        "run",
+        "policies",
+        "--events",
+        "samples/rain.jsonl",
+        "--idle-ttl",
+        "10m",
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("the idle expiry (idle-ttl 10m) is shorter than its missing (30m)")
+            || err.contains("the idle expiry (idle-ttl 10m) is shorter than its longest window"),
+        "{err}"
+    );
+    assert!(o.stdout.is_empty(), "nothing runs");
+}
+
+#[test]
+fn a_line_from_the_future_is_refused_as_clock_suspect() {
+    let events = tmp("future.jsonl");
+    let sample = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/samples/rain.jsonl"
+    ))
+    .unwrap();
+    // the first line is dated 9999: without the wall clock it would become everyone's clock
+    let mut text = String::from(
+        r#"{"ts":"9999-01-01T00:00:00+08:00","kind":"rain","station":"YY-001","town":"青龙街道","mm":1}"#,
+    );
+    text.push('\n');
+    text.push_str(&sample);
+    std::fs::write(&events, text).unwrap();
+    let with = yingji(&["run", "policies", "--events", events.to_str().unwrap()]);
+    let without = yingji(&["run", "policies", "--events", "samples/rain.jsonl"]);
+    assert_eq!(with.status.code(), Some(0));
+    assert!(
+        String::from_utf8_lossy(&with.stderr).contains("1: rejected: clock_suspect: YY-001 sent 9999-01-01T00:00:00+08:00"),
+        "{}",
+        String::from_utf8_lossy(&with.stderr)
+    );
+    // every other output is unchanged (only the input positions move by the extra line)
+    let shift = |o: &Output| -> Vec<String> {
+        String::from_utf8_lossy(&o.stdout)
+            .lines()
+            .map(|l| {
+                let mut v: serde_json::Value = serde_json::from_str(l).unwrap();
+                if let Some(e) = v.get_mut("event").and_then(|e| e.as_u64()) {
+                    v["event"] = serde_json::json!(e - 1);
+                }
+                v.to_string()
+            })
+            .collect()
+    };
+    let plain: Vec<String> = String::from_utf8_lossy(&without.stdout)
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap().to_string())
+        .collect();
+    assert_eq!(shift(&with), plain);
+}
