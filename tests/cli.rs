@@ -310,11 +310,9 @@ fn an_idle_ttl_shorter_than_a_signal_needs_is_refused_at_start() {
 #[test]
 fn a_line_from_the_future_is_refused_as_clock_suspect() {
     let events = tmp("future.jsonl");
-    let sample = std::fs::read_to_string(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/samples/rain.jsonl"
-    ))
-    .unwrap();
+    let sample =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/samples/rain.jsonl"))
+            .unwrap();
     // the first line is dated 9999: without the wall clock it would become everyone's clock
     let mut text = String::from(
         r#"{"ts":"9999-01-01T00:00:00+08:00","kind":"rain","station":"YY-001","town":"青龙街道","mm":1}"#,
@@ -326,7 +324,8 @@ fn a_line_from_the_future_is_refused_as_clock_suspect() {
     let without = yingji(&["run", "policies", "--events", "samples/rain.jsonl"]);
     assert_eq!(with.status.code(), Some(0));
     assert!(
-        String::from_utf8_lossy(&with.stderr).contains("1: rejected: clock_suspect: YY-001 sent 9999-01-01T00:00:00+08:00"),
+        String::from_utf8_lossy(&with.stderr)
+            .contains("1: rejected: clock_suspect: YY-001 sent 9999-01-01T00:00:00+08:00"),
         "{}",
         String::from_utf8_lossy(&with.stderr)
     );
@@ -345,7 +344,11 @@ fn a_line_from_the_future_is_refused_as_clock_suspect() {
     };
     let plain: Vec<String> = String::from_utf8_lossy(&without.stdout)
         .lines()
-        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap().to_string())
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l)
+                .unwrap()
+                .to_string()
+        })
         .collect();
     assert_eq!(shift(&with), plain);
 }

@@ -475,6 +475,26 @@ impl Engine {
         self
     }
 
+    /// The operators under the shell, each with the snapshot section that
+    /// holds its state (`signals.scripts`: the script reporter's rate limiter
+    /// inside the signals' section). The shell's own section is `shell`.
+    ///
+    /// ```
+    /// # use yingji_engine::{Engine, ir::Program};
+    /// let e = Engine::new(Program::default()).unwrap();
+    /// assert_eq!(e.operators(), [("signals", "signals"), ("scripts", "signals.scripts")]);
+    /// ```
+    pub fn operators(&self) -> Vec<(&'static str, &'static str)> {
+        let mut ops = vec![("signals", "signals"), ("scripts", "signals.scripts")];
+        if self.workflow.is_some() {
+            ops.push(("plans", "plans"));
+        }
+        if self.deadlines.is_some() {
+            ops.push(("deadlines", "deadlines"));
+        }
+        ops
+    }
+
     /// The plan runtime, when plans are loaded.
     pub fn workflow(&self) -> Option<&crate::workflow::WorkflowRuntime> {
         self.workflow.as_ref()

@@ -1,0 +1,158 @@
+//! The snapshot is the shell's section plus one section per operator, so no
+//! part of the runtime can keep state outside it: every operator the engine
+//! runs is enumerated, its section is present and filled by a stream that
+//! exercises it, and a restore at every cut writes the same snapshot back
+//! byte for byte and continues exactly as one run.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    reason = "tests"
+)]
+
+use yingji::{Definitions, Output};
+
+const ROOT: &str = env!("CARGO_MANIFEST_DIR");
+
+/// A rhai function that fails on negative input, beside the bundled
+/// policies and plans (warnings, absences, 叫应 plans, reporting deadlines).
+const PROBE: &str = "event probe { site: string, x: number }\n\
+    fn f(x: number) -> number in rhai {\n  if x < 0.0 { throw \"negative\" }\n  x\n}\n\
+    signal 探针 {\n  from probe\n  key site\n  let y = f(x)\n  level red when y >= 100\n}\n";
+
+fn defs() -> Definitions {
+    let dir = std::env::temp_dir().join(format!("yingji-sections-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let probe = dir.join("probe.yj");
+    std::fs::write(&probe, PROBE).unwrap();
+    Definitions::from_paths(&[
+        std::path::PathBuf::from(format!("{ROOT}/policies")),
+        std::path::PathBuf::from(format!("{ROOT}/plans")),
+        probe,
+    ])
+    .unwrap_or_else(|e| panic!("{}", e.rendered))
+}
+
+fn stream() -> Vec<String> {
+    let mut lines: Vec<String> =
+        std::fs::read_to_string(format!("{ROOT}/plans/samples/flood_acks.jsonl"))
+            .unwrap()
+            .lines()
+            .map(str::to_string)
+            .collect();
+    lines.push(r#"{"kind":"accident","id":"A1","unit":"江口镇","ts":"2024-07-29T04:00:00+08:00","category":"建筑施工","deaths":1,"serious_injuries":0,"loss_wan":50}"#.into());
+    for (i, x) in [-1.0, 5.0, -2.0, -3.0, 150.0, -4.0].iter().enumerate() {
+        lines.push(format!(
+            r#"{{"ts":"2024-07-29T04:{:02}:00+08:00","kind":"probe","site":"P","x":{x:?}}}"#,
+            10 + i
+        ));
+    }
+    // keep event time moving past the deadlines and the plan timers
+    for m in (30..=300).step_by(15) {
+        lines.push(format!(
+            r#"{{"ts":"2024-07-29T{:02}:{:02}:00+08:00","kind":"rain","station":"YY-001","town":"青龙镇","mm":0}}"#,
+            4 + m / 60,
+            m % 60
+        ));
+    }
+    lines.sort_by(|a, b| ts_of(a).cmp(ts_of(b)));
+    lines
+}
+
+fn ts_of(line: &str) -> &str {
+    let at = line.find(r#""ts":""#).unwrap() + 6;
+    &line[at..at + 25]
+}
+
+fn run(cut: Option<usize>) -> (Vec<String>, Vec<u8>) {
+    let d = defs();
+    let lines = stream();
+    let mut e = d.engine().unwrap();
+    let mut out: Vec<Output> = Vec::new();
+    for (i, l) in lines.iter().enumerate() {
+        if Some(i) == cut {
+            let snap = e.snapshot();
+            let mut fresh = d.engine().unwrap();
+            fresh.restore(&snap).unwrap();
+            assert_eq!(
+                String::from_utf8_lossy(&fresh.snapshot()),
+                String::from_utf8_lossy(&snap),
+                "cut {i}: a restored engine writes back the same snapshot"
+            );
+            e = fresh;
+        }
+        e.push_line(l, i as u64 + 1, &mut out)
+            .unwrap_or_else(|err| panic!("line {}: {err}", i + 1));
+    }
+    let snap = e.snapshot();
+    e.flush(&mut out);
+    (out.iter().map(Output::to_json).collect(), snap)
+}
+
+#[test]
+fn every_operator_has_its_section_and_the_sections_are_the_whole_state() {
+    let d = defs();
+    let e = d.engine().unwrap();
+    let ops = e.operators();
+    let names: Vec<&str> = ops.iter().map(|(n, _)| *n).collect();
+    assert_eq!(names, ["signals", "scripts", "plans", "deadlines"]);
+    let (outputs, snap) = run(None);
+    let doc: serde_json::Value = serde_json::from_slice(&snap).unwrap();
+    // the document is the shell's section and the operators' sections, nothing else
+    let mut top: Vec<&str> = doc
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    top.sort_unstable();
+    let mut want: Vec<&str> = vec!["format", "version", "shell"];
+    want.extend(
+        ops.iter()
+            .filter(|(_, s)| !s.contains('.'))
+            .map(|(_, s)| *s),
+    );
+    want.sort_unstable();
+    assert_eq!(top, want);
+    // each operator's section holds what the stream gave it
+    let section = |path: &str| -> &serde_json::Value { path.split('.').fold(&doc, |v, k| &v[k]) };
+    for (name, path) in &ops {
+        let v = section(path);
+        let filled = match *name {
+            "signals" => v["signals"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|s| !s["keys"].as_array().unwrap().is_empty()),
+            "scripts" => !v["functions"].as_array().unwrap().is_empty(),
+            "plans" => v["next_no"].as_u64().unwrap() > 0,
+            "deadlines" => v["now"].as_i64().unwrap() > 0,
+            other => panic!("operator {other} is not checked here: add it"),
+        };
+        assert!(filled, "operator {name}: section {path} is empty: {v}");
+    }
+    for t in [
+        "level_changed",
+        "absence",
+        "notify",
+        "acked",
+        "script_error",
+        "report_due",
+    ] {
+        assert!(
+            outputs
+                .iter()
+                .any(|o| o.contains(&format!(r#""type":"{t}""#))),
+            "the stream exercises {t}"
+        );
+    }
+}
+
+#[test]
+fn a_restore_at_every_cut_continues_exactly_as_one_run() {
+    let (whole, _) = run(None);
+    for cut in 0..stream().len() {
+        assert_eq!(run(Some(cut)).0, whole, "cut before line {}", cut + 1);
+    }
+}
