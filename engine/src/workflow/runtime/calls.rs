@@ -1,0 +1,310 @@
+//! Call runs of notify steps: the calls of a chain's tiers (escalation: one
+//! tier at a time; responsibility: all at once), of a role, and of a chain's
+//! fallback, and what a tier's timeout does (escalate, or give up).
+
+use super::state::{Call, CallRun, TimerKind, held_mut};
+use super::{Ctx, WorkflowRuntime, arc, head};
+use crate::output::Output;
+use crate::time::{Timestamp, format_duration};
+use crate::workflow::ir::{ChainDef, ChainIdx, ChainKind, StepIdx};
+use crate::workflow::out::{Cause, Escalated, Notify, Unanswered};
+use std::sync::Arc;
+
+impl WorkflowRuntime {
+    pub(super) fn start_run(
+        &mut self,
+        i: u32,
+        step: StepIdx,
+        chain: Option<ChainIdx>,
+        role: Option<&str>,
+        ctx: &Ctx,
+        out: &mut Vec<Output>,
+    ) {
+        let set = self.set.clone();
+        let names = self.names.clone();
+        let Some(inst) = held_mut(&mut self.state, &self.derived, i) else {
+            return;
+        };
+        if set.plans.get(inst.plan).is_none() {
+            return;
+        }
+        let step_id = names.step(inst.plan, step);
+        let entries = inst.runs.iter().filter(|r| r.step == step).count();
+        let call_ref = if entries == 0 {
+            arc(&format!("{}/{}", inst.id, step_id))
+        } else {
+            arc(&format!("{}/{}#{}", inst.id, step_id, entries + 1))
+        };
+        let ntiers = chain
+            .and_then(|c| set.chains.get(usize::from(c)))
+            .map_or(0, |c| c.tiers.len());
+        let ri = inst.runs.len() as u32;
+        inst.runs.push(CallRun {
+            step,
+            call_ref: call_ref.clone(),
+            chain,
+            calls: Vec::new(),
+            tiers_called: 0,
+            tier_answered: vec![false; ntiers],
+            answered: false,
+            unanswered: false,
+            fallback_called: false,
+        });
+        // a reference made again (names that run into each other) now means this run
+        self.state.closed_refs.remove(&call_ref);
+        self.state.refs.insert(call_ref, (i, ri));
+        match (chain.and_then(|c| set.chains.get(usize::from(c))), role) {
+            (Some(ch), _) => match ch.kind {
+                ChainKind::Escalation => self.call_tier(i, ri, ch, 0, ctx, out),
+                ChainKind::Responsibility => {
+                    for t in 0..ch.tiers.len() {
+                        self.call_tier(i, ri, ch, t, ctx, out);
+                    }
+                }
+            },
+            (None, Some(role)) => {
+                let people = self.roster.people_for(role, &self.area_str(i));
+                self.call_people(i, ri, None, 0, role, &people, None, ctx, out);
+            }
+            (None, None) => {}
+        }
+    }
+
+    fn area_str(&self, i: u32) -> Arc<str> {
+        self.inst(i)
+            .map_or_else(|| self.names.empty.clone(), |x| x.area.clone())
+    }
+
+    fn call_tier(
+        &mut self,
+        i: u32,
+        ri: u32,
+        ch: &ChainDef,
+        t: usize,
+        ctx: &Ctx,
+        out: &mut Vec<Output>,
+    ) {
+        let Some(tier) = ch.tiers.get(t) else { return };
+        let people = self.roster.people_for(&tier.role, &self.area_str(i));
+        let deadline = ctx.ts.ms.saturating_add(tier.timeout_ms);
+        self.call_people(
+            i,
+            ri,
+            Some(ch),
+            (t + 1) as u16,
+            &tier.role,
+            &people,
+            Some(deadline),
+            ctx,
+            out,
+        );
+        if let Some(run) = self.inst_mut(i).and_then(|x| x.runs.get_mut(ri as usize)) {
+            run.tiers_called = run.tiers_called.max((t + 1) as u16);
+        }
+        self.new_timer(
+            deadline,
+            i,
+            TimerKind::Tier {
+                run: ri,
+                tier: t as u16,
+            },
+        );
+    }
+
+    #[allow(
+        clippy::too_many_arguments,
+        reason = "one place builds every notify record"
+    )]
+    fn call_people(
+        &mut self,
+        i: u32,
+        ri: u32,
+        ch: Option<&ChainDef>,
+        tier: u16,
+        role: &str,
+        people: &[usize],
+        deadline: Option<i64>,
+        ctx: &Ctx,
+        out: &mut Vec<Output>,
+    ) {
+        let set = self.set.clone();
+        let names = self.names.clone();
+        let roster = self.roster.clone();
+        let Some(inst) = held_mut(&mut self.state, &self.derived, i) else {
+            return;
+        };
+        if set.plans.get(inst.plan).is_none() {
+            return;
+        }
+        let Some(run) = inst.runs.get(ri as usize) else {
+            return;
+        };
+        let h = head(
+            names.plan(inst.plan),
+            inst,
+            names.step(inst.plan, run.step),
+            ctx,
+        );
+        let chain = ch.map(|c| {
+            run.chain
+                .and_then(|ci| names.chains.get(usize::from(ci)))
+                .filter(|n| n.as_ref() == c.name)
+                .cloned()
+                .unwrap_or_else(|| arc(&c.name))
+        });
+        let role = names.role(role);
+        let call_ref = run.call_ref.clone();
+        let mut calls = Vec::new();
+        for &p in people {
+            let Some(person) = roster.person(p) else {
+                continue;
+            };
+            calls.push(Call {
+                person: person.id.clone(),
+                tier,
+                called: ctx.ts,
+                deadline,
+                acked: None,
+            });
+            out.push(Output::Notify(Notify {
+                head: h.clone(),
+                chain: chain.clone(),
+                tier,
+                role: role.clone(),
+                person: person.id.clone(),
+                name: person.name.clone(),
+                channels: person.channels.clone(),
+                call_ref: call_ref.clone(),
+                deadline: deadline.map(|ms| Timestamp {
+                    ms,
+                    offset_min: ctx.ts.offset_min,
+                }),
+            }));
+        }
+        let called: Vec<Arc<str>> = calls.iter().map(|c| c.person.clone()).collect();
+        if let Some(run) = inst.runs.get_mut(ri as usize) {
+            run.calls.extend(calls);
+        }
+        for person in called {
+            self.derived
+                .unanswered
+                .entry(person)
+                .or_default()
+                .insert((i, ri));
+        }
+    }
+
+    pub(super) fn tier_timeout(
+        &mut self,
+        i: u32,
+        ri: u32,
+        t: u16,
+        due: Timestamp,
+        out: &mut Vec<Output>,
+    ) {
+        let set = self.set.clone();
+        let names = self.names.clone();
+        let Some(inst) = self.inst(i) else {
+            return;
+        };
+        if set.plans.get(inst.plan).is_none() {
+            return;
+        }
+        let Some(run) = inst.runs.get(ri as usize) else {
+            return;
+        };
+        let Some(ch) = run.chain.and_then(|c| set.chains.get(usize::from(c))) else {
+            return;
+        };
+        let chain_name = run
+            .chain
+            .and_then(|c| names.chains.get(usize::from(c)))
+            .cloned()
+            .unwrap_or_else(|| arc(&ch.name));
+        let Some(tier) = ch.tiers.get(usize::from(t)) else {
+            return;
+        };
+        if run
+            .tier_answered
+            .get(usize::from(t))
+            .copied()
+            .unwrap_or(false)
+        {
+            return;
+        }
+        if ch.kind == ChainKind::Escalation && run.answered {
+            return;
+        }
+        let what = run
+            .chain
+            .and_then(|c| names.tier_timers.get(usize::from(c))?.get(usize::from(t)))
+            .cloned()
+            .unwrap_or_else(|| {
+                arc(&format!(
+                    "{} tier {} ({}) {}",
+                    ch.name,
+                    t + 1,
+                    tier.role,
+                    format_duration(tier.timeout_ms)
+                ))
+            });
+        let ctx = Ctx {
+            ts: due,
+            cause: Cause::Timer { what, due },
+        };
+        let h = head(
+            names.plan(inst.plan),
+            inst,
+            names.step(inst.plan, run.step),
+            &ctx,
+        );
+        let pending_of = |tier_no: Option<u16>| -> Vec<Arc<str>> {
+            run.calls
+                .iter()
+                .filter(|c| c.acked.is_none() && tier_no.is_none_or(|n| c.tier == n))
+                .map(|c| c.person.clone())
+                .collect()
+        };
+        let next = usize::from(t) + 1;
+        let last = ch.kind == ChainKind::Responsibility || next >= ch.tiers.len();
+        if !last {
+            let to = ch.tiers.get(next).map_or("", |x| x.role.as_str());
+            out.push(Output::Escalated(Escalated {
+                head: h,
+                chain: chain_name,
+                from_tier: t + 1,
+                from_role: names.role(&tier.role),
+                to_tier: (next + 1) as u16,
+                to_role: names.role(to),
+                timeout: format_duration(tier.timeout_ms),
+                pending: pending_of(Some(t + 1)),
+            }));
+            self.call_tier(i, ri, ch, next, &ctx, out);
+            return;
+        }
+        let roles: Vec<Arc<str>> = match ch.kind {
+            ChainKind::Escalation => ch.tiers.iter().map(|x| names.role(&x.role)).collect(),
+            ChainKind::Responsibility => vec![names.role(&tier.role)],
+        };
+        let fallback_done = run.fallback_called;
+        out.push(Output::Unanswered(Unanswered {
+            head: h.clone(),
+            chain: chain_name,
+            roles,
+            pending: pending_of(None),
+            fallback: ch.fallback.iter().map(|f| names.role(f)).collect(),
+        }));
+        if let Some(r) = self.inst_mut(i).and_then(|x| x.runs.get_mut(ri as usize)) {
+            r.unanswered = true;
+            r.fallback_called = true;
+        }
+        if !fallback_done {
+            let area = self.area_str(i);
+            for role in &ch.fallback {
+                let people = self.roster.people_for(role, &area);
+                self.call_people(i, ri, Some(ch), 0, role, &people, None, &ctx, out);
+            }
+        }
+        self.resume(i, &ctx, out);
+    }
+}

@@ -1,0 +1,413 @@
+//! The plan runtime's state: everything [`WorkflowState`] holds and how it is
+//! written (field order and the serde helpers keep snapshots byte-identical),
+//! the lookups derived from it ([`Derived`], rebuilt on restore, never
+//! written), and the compaction of closed instances (see the module docs of
+//! [`super`]).
+
+use super::{WorkflowRuntime, arc};
+use crate::time::Timestamp;
+use crate::value::{Level, Value};
+use crate::workflow::ir::{ChainIdx, Response, StepIdx, StepKind, WaitFor};
+use rustc_hash::{FxHashMap, FxHashSet};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+use std::sync::Arc;
+
+/// Current warning levels: signal → area → key → level.
+type LevelTable = FxHashMap<Arc<str>, FxHashMap<Arc<str>, FxHashMap<Arc<str>, Level>>>;
+
+/// One call of one person.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Call {
+    /// The person's id.
+    pub person: Arc<str>,
+    /// 1-based tier (0: role notification or fallback).
+    pub tier: u16,
+    /// When called.
+    pub called: Timestamp,
+    /// The tier's deadline, if an answer is awaited.
+    pub deadline: Option<i64>,
+    /// When answered.
+    pub acked: Option<Timestamp>,
+}
+
+/// The calls one notify step made (one per entry into the step).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct CallRun {
+    /// The notify step.
+    pub step: StepIdx,
+    /// The reference acks carry.
+    pub call_ref: Arc<str>,
+    /// The chain, if any.
+    pub chain: Option<ChainIdx>,
+    /// Every call made.
+    pub calls: Vec<Call>,
+    /// How many tiers have been called.
+    pub tiers_called: u16,
+    /// Per tier: answered (by one person, or by all when the tier needs all).
+    pub tier_answered: Vec<bool>,
+    /// Whether the run counts as answered.
+    pub answered: bool,
+    /// Whether the chain ran out of tiers (or a responsibility tier timed out).
+    pub unanswered: bool,
+    /// Whether the fallback has been called.
+    pub fallback_called: bool,
+}
+
+/// One running (or closed) plan instance.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Instance {
+    /// The instance's number in this runtime: how many instances were started
+    /// before it. Timers and call references name instances by it; it is never
+    /// reused.
+    #[serde(default)]
+    pub no: u32,
+    /// `plan@area#n`.
+    pub id: Arc<str>,
+    /// Index of the plan.
+    pub plan: usize,
+    /// The area.
+    pub area: Arc<str>,
+    /// The current step (`None` once closed).
+    pub at: Option<StepIdx>,
+    /// Changes whenever the current step changes (step timers carry it).
+    pub token: u64,
+    /// Response level in force.
+    pub response: Response,
+    /// When each stage of 预警→响应→反馈→核实 was first reached.
+    pub stages: [Option<Timestamp>; 4],
+    /// Call runs, oldest first.
+    pub runs: Vec<CallRun>,
+    /// Fields of the last event the instance consumed (for `event.x`).
+    pub last_event: Vec<(Arc<str>, Value)>,
+}
+
+impl Instance {
+    pub(super) fn latest_run(&self, step: StepIdx) -> Option<&CallRun> {
+        self.runs.iter().rev().find(|r| r.step == step)
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub(super) enum TimerKind {
+    /// A tier of a call run times out.
+    Tier { run: u32, tier: u16 },
+    /// The current step's wait or timeout ends (valid while the token matches).
+    Step { token: u64 },
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub(super) struct Timer {
+    pub(super) due: i64,
+    pub(super) seq: u64,
+    pub(super) inst: u32,
+    pub(super) kind: TimerKind,
+}
+
+/// The layout of [`WorkflowState`] this build writes: 1 = open instances only,
+/// closed ones compacted, instances numbered by [`Instance::no`]. (0: every
+/// instance ever started, numbered by position; read and compacted on restore.)
+pub const LAYOUT: u32 = 1;
+
+/// What is kept of a call reference of a compacted (closed) instance: enough
+/// to reject a later ack exactly as it was rejected while the instance was kept.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub(super) struct ClosedRef(
+    /// Byte length of the instance id the reference starts with.
+    pub(super) u32,
+    /// The instance's plan.
+    pub(super) u32,
+    /// The notify step that made the call.
+    pub(super) StepIdx,
+);
+
+/// Everything that changes while the runtime runs (serialisable for snapshots).
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct WorkflowState {
+    /// How this state is written ([`LAYOUT`]; 0 when absent: written before
+    /// compaction existed). A newer layout is refused when read.
+    #[serde(default, deserialize_with = "known_layout")]
+    pub(super) layout: u32,
+    /// The instances held: every open instance (a closed one is compacted when
+    /// the call that closed it returns). Written in start order.
+    #[serde(serialize_with = "by_number")]
+    pub instances: Vec<Instance>,
+    /// The number the next instance gets.
+    #[serde(default)]
+    pub(super) next_no: u32,
+    /// Open instance per area: `(plan idx, instance number)`. Written as
+    /// `[plan, area, number]` in start order.
+    #[serde(with = "area_rows_by_number")]
+    pub(super) open: FxHashMap<Arc<str>, Vec<(usize, u32)>>,
+    /// How many instances each area has had, per plan: `(plan idx, count)`.
+    /// Written as `[plan, area, count]` ordered by plan and area.
+    #[serde(with = "area_rows_by_key")]
+    pub(super) counts: FxHashMap<Arc<str>, Vec<(usize, u32)>>,
+    pub(super) timers: BinaryHeap<Reverse<Timer>>,
+    pub(super) timer_seq: u64,
+    /// The clock: the latest event time seen.
+    pub now_ms: i64,
+    /// Offset of the latest event (for printing timer times).
+    pub(super) offset_min: i16,
+    /// Call reference → (instance number, run) of held instances.
+    #[serde(serialize_with = "sorted_map")]
+    pub(super) refs: FxHashMap<Arc<str>, (u32, u32)>,
+    /// Call references of compacted instances.
+    #[serde(default, serialize_with = "sorted_map")]
+    pub(super) closed_refs: FxHashMap<Arc<str>, ClosedRef>,
+    /// People a compacted instance left with an unanswered call.
+    #[serde(default, serialize_with = "sorted_set")]
+    pub(super) closed_unanswered: FxHashSet<Arc<str>>,
+    /// Current warning levels: (signal, area) → key → level.
+    pub(super) levels: LevelTable,
+}
+
+fn known_layout<'de, D: Deserializer<'de>>(d: D) -> Result<u32, D::Error> {
+    let v = u32::deserialize(d)?;
+    if v > LAYOUT {
+        return Err(serde::de::Error::custom(format!(
+            "plan state layout {v} is newer than this build reads ({LAYOUT})"
+        )));
+    }
+    Ok(v)
+}
+
+fn by_number<S: Serializer>(v: &[Instance], s: S) -> Result<S::Ok, S::Error> {
+    let mut sorted: Vec<&Instance> = v.iter().collect();
+    sorted.sort_by_key(|i| i.no);
+    s.collect_seq(sorted)
+}
+
+fn sorted_map<K, V, S>(m: &FxHashMap<K, V>, s: S) -> Result<S::Ok, S::Error>
+where
+    K: Serialize + Ord,
+    V: Serialize,
+    S: Serializer,
+{
+    let mut sorted: Vec<(&K, &V)> = m.iter().collect();
+    sorted.sort_by(|a, b| a.0.cmp(b.0));
+    s.collect_map(sorted)
+}
+
+fn sorted_set<S: Serializer>(m: &FxHashSet<Arc<str>>, s: S) -> Result<S::Ok, S::Error> {
+    let mut sorted: Vec<&Arc<str>> = m.iter().collect();
+    sorted.sort();
+    s.collect_seq(sorted)
+}
+
+/// Rows of an area table flattened to `[plan, area, value]` triples (the form
+/// snapshots have always used).
+type AreaRows = FxHashMap<Arc<str>, Vec<(usize, u32)>>;
+
+fn flatten_rows(m: &AreaRows) -> Vec<(usize, &Arc<str>, u32)> {
+    m.iter()
+        .flat_map(|(a, row)| row.iter().map(move |(p, v)| (*p, a, *v)))
+        .collect()
+}
+
+fn unflatten_rows(rows: Vec<(usize, Arc<str>, u32)>) -> AreaRows {
+    let mut m: AreaRows = FxHashMap::default();
+    for (p, a, v) in rows {
+        m.entry(a).or_default().push((p, v));
+    }
+    m
+}
+
+mod area_rows_by_number {
+    use super::{AreaRows, flatten_rows, unflatten_rows};
+    use serde::{Deserialize, Deserializer, Serializer};
+    use std::sync::Arc;
+
+    pub fn serialize<S: Serializer>(m: &AreaRows, s: S) -> Result<S::Ok, S::Error> {
+        let mut rows = flatten_rows(m);
+        rows.sort_by_key(|r| r.2);
+        s.collect_seq(rows)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<AreaRows, D::Error> {
+        Ok(unflatten_rows(Vec::<(usize, Arc<str>, u32)>::deserialize(
+            d,
+        )?))
+    }
+}
+
+mod area_rows_by_key {
+    use super::{AreaRows, flatten_rows, unflatten_rows};
+    use serde::{Deserialize, Deserializer, Serializer};
+    use std::sync::Arc;
+
+    pub fn serialize<S: Serializer>(m: &AreaRows, s: S) -> Result<S::Ok, S::Error> {
+        let mut rows = flatten_rows(m);
+        rows.sort();
+        s.collect_seq(rows)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<AreaRows, D::Error> {
+        Ok(unflatten_rows(Vec::<(usize, Arc<str>, u32)>::deserialize(
+            d,
+        )?))
+    }
+}
+
+/// Lookups derived from [`WorkflowState`] (rebuilt on restore, not written).
+#[derive(Debug, Default)]
+pub(super) struct Derived {
+    /// Instance number → position in [`WorkflowState::instances`].
+    pub(super) pos: FxHashMap<u32, usize>,
+    /// How many instances are open.
+    pub(super) open: usize,
+    /// Event kind → area → numbers of instances that entered a step awaiting
+    /// that kind there (checked against the instance when used).
+    pub(super) awaiting: FxHashMap<Arc<str>, FxHashMap<Arc<str>, Vec<u32>>>,
+    /// Person → (instance number, run) of held runs where they have an
+    /// unanswered call.
+    pub(super) unanswered: FxHashMap<Arc<str>, FxHashSet<(u32, u32)>>,
+    /// Instances closed during the current call, compacted when it returns.
+    pub(super) closing: Vec<u32>,
+}
+
+impl WorkflowRuntime {
+    /// Rebuilds every lookup [`Derived`] holds from the state.
+    pub(super) fn rebuild_derived(&mut self) {
+        let mut d = Derived::default();
+        let open: FxHashSet<u32> = self
+            .state
+            .open
+            .values()
+            .flat_map(|row| row.iter().map(|(_, n)| *n))
+            .collect();
+        d.open = open.len();
+        for (p, inst) in self.state.instances.iter().enumerate() {
+            d.pos.insert(inst.no, p);
+            if inst.at.is_none() || self.open_of(inst.plan, &inst.area) != Some(inst.no) {
+                // closed, or not where an open instance is found: compacted
+                d.closing.push(inst.no);
+            }
+            let step = self
+                .set
+                .plans
+                .get(inst.plan)
+                .and_then(|plan| plan.steps.get(usize::from(inst.at?)));
+            if let Some(StepKind::Wait {
+                until: WaitFor::Event(k),
+                ..
+            }) = step.map(|s| &s.kind)
+            {
+                d.awaiting
+                    .entry(arc(k))
+                    .or_default()
+                    .entry(inst.area.clone())
+                    .or_default()
+                    .push(inst.no);
+            }
+            for (ri, run) in inst.runs.iter().enumerate() {
+                for c in run.calls.iter().filter(|c| c.acked.is_none()) {
+                    d.unanswered
+                        .entry(c.person.clone())
+                        .or_default()
+                        .insert((inst.no, ri as u32));
+                }
+            }
+        }
+        self.derived = d;
+    }
+
+    /// Compacts the instances closed since the last call (see the module docs).
+    pub(super) fn compact(&mut self) {
+        if self.derived.closing.is_empty() {
+            return;
+        }
+        let closing = std::mem::take(&mut self.derived.closing);
+        for no in closing {
+            let Some(p) = self.derived.pos.remove(&no) else {
+                continue;
+            };
+            if p >= self.state.instances.len() {
+                continue;
+            }
+            let inst = self.state.instances.swap_remove(p);
+            if let Some(moved) = self.state.instances.get(p) {
+                self.derived.pos.insert(moved.no, p);
+            }
+            // a closed instance leaves no open entry; one restored from an
+            // inconsistent snapshot might
+            if let Some(row) = self.state.open.get_mut(&inst.area) {
+                let before = row.len();
+                row.retain(|(_, n)| *n != no);
+                self.derived.open = self.derived.open.saturating_sub(before - row.len());
+                if row.is_empty() {
+                    self.state.open.remove(&inst.area);
+                }
+            }
+            for (ri, run) in inst.runs.iter().enumerate() {
+                let here = (no, ri as u32);
+                if self.state.refs.get(&run.call_ref) == Some(&here) {
+                    self.state.refs.remove(&run.call_ref);
+                    let cut = if run.call_ref.starts_with(inst.id.as_ref()) {
+                        inst.id.len() as u32
+                    } else {
+                        u32::MAX
+                    };
+                    self.state.closed_refs.insert(
+                        run.call_ref.clone(),
+                        ClosedRef(cut, inst.plan as u32, run.step),
+                    );
+                }
+                for c in run.calls.iter().filter(|c| c.acked.is_none()) {
+                    if let Some(set) = self.derived.unanswered.get_mut(&c.person) {
+                        set.remove(&here);
+                        if set.is_empty() {
+                            self.derived.unanswered.remove(&c.person);
+                        }
+                    }
+                    self.state.closed_unanswered.insert(c.person.clone());
+                }
+            }
+            for areas in self.derived.awaiting.values_mut() {
+                if let Some(v) = areas.get_mut(&inst.area) {
+                    v.retain(|n| *n != no);
+                    if v.is_empty() {
+                        areas.remove(&inst.area);
+                    }
+                }
+            }
+            self.derived.awaiting.retain(|_, areas| !areas.is_empty());
+        }
+    }
+
+    pub(super) fn inst(&self, no: u32) -> Option<&Instance> {
+        self.state.instances.get(*self.derived.pos.get(&no)?)
+    }
+
+    pub(super) fn inst_mut(&mut self, no: u32) -> Option<&mut Instance> {
+        held_mut(&mut self.state, &self.derived, no)
+    }
+
+    pub(super) fn open_of(&self, plan: usize, area: &str) -> Option<u32> {
+        self.state
+            .open
+            .get(area)?
+            .iter()
+            .find(|(p, _)| *p == plan)
+            .map(|(_, n)| *n)
+    }
+
+    /// Whether instance `inst` is open: held and not closed. (A held
+    /// instance is in [`WorkflowState::open`] exactly while its step is set:
+    /// `start` and `close` change both, and a restore compacts any instance
+    /// that is not.)
+    pub(super) fn is_open(&self, inst: u32) -> bool {
+        self.inst(inst).is_some_and(|i| i.at.is_some())
+    }
+}
+
+/// The held instance numbered `no` (a function, so that other fields of the
+/// runtime stay borrowable).
+pub(super) fn held_mut<'a>(
+    st: &'a mut WorkflowState,
+    d: &Derived,
+    no: u32,
+) -> Option<&'a mut Instance> {
+    st.instances.get_mut(*d.pos.get(&no)?)
+}

@@ -1,0 +1,556 @@
+//! Instances and their steps: starting an instance (on a level change, a
+//! manual start or a declared response), waking it when a condition may hold
+//! or an awaited event arrives, executing steps until it waits or closes, and
+//! evaluating conditions and their operands.
+
+use super::state::{Instance, TimerKind, held_mut};
+use super::{AREA_FIELD, Ctx, WorkflowRuntime, arc, head};
+use crate::event::Event;
+use crate::output::{LevelChange, Output};
+use crate::value::{Level, Value};
+use crate::workflow::ir::{
+    CmpOp, Cond, Operand, PlanDef, Response, StepIdx, StepKind, Trigger, Verify, WaitFor,
+};
+use crate::workflow::out::{
+    Cause, Head, Measure, PlanClosed, PlanStarted, ResponseDeclared, VerifyStage,
+};
+use std::sync::Arc;
+
+/// Most steps one instance may take without waiting (validation rejects
+/// endless cycles; this only bounds a hand-built plan).
+const STEP_BUDGET: usize = 10_000;
+
+impl WorkflowRuntime {
+    fn area_of(&self, c: &LevelChange) -> Arc<str> {
+        if self.last_areas.0 == c.event {
+            if let Some(f) = self.area_fields.get(c.signal.as_ref()) {
+                if let Some((_, a)) = self.last_areas.1.iter().find(|(g, _)| g == f) {
+                    return a.clone();
+                }
+            }
+        }
+        match self.stations.get(c.key.as_ref()) {
+            Some(a) => arc(a),
+            None => c.key.clone(),
+        }
+    }
+
+    pub(super) fn on_level(&mut self, c: &LevelChange, out: &mut Vec<Output>) {
+        let area = self.area_of(c);
+        self.state
+            .levels
+            .entry(c.signal.clone())
+            .or_default()
+            .entry(area.clone())
+            .or_default()
+            .insert(c.key.clone(), c.to);
+        let ctx = Ctx {
+            ts: c.ts,
+            cause: Cause::Level {
+                signal: c.signal.clone(),
+                key: c.key.clone(),
+                event: c.event,
+            },
+        };
+        let set = self.set.clone();
+        for (p, plan) in set.plans.iter().enumerate() {
+            let starts = plan.triggers.iter().find_map(|t| match t {
+                Trigger::Signal {
+                    signal, min_level, ..
+                } if signal.as_str() == c.signal.as_ref() => Some(*min_level),
+                _ => None,
+            });
+            let Some(min) = starts else { continue };
+            match self.open_of(p, &area) {
+                Some(i) => self.resume(i, &ctx, out),
+                None if c.to > c.from && c.to >= min => {
+                    let trigger = format!("{} {} ({})", c.signal, c.to.name(), c.key);
+                    self.start(p, area.clone(), trigger, c.to, Vec::new(), &ctx, out);
+                }
+                None => {}
+            }
+        }
+    }
+
+    pub(super) fn on_awaited(&mut self, kind: &str, ev: &Event, ctx: &Ctx, out: &mut Vec<Output>) {
+        let Some(by_area) = self.derived.awaiting.get(kind) else {
+            return;
+        };
+        let area = self.str_field(ev, AREA_FIELD);
+        let mut candidates: Vec<u32> = match &area {
+            Some(a) => by_area.get(a.as_ref()).cloned().unwrap_or_default(),
+            None => by_area.values().flatten().copied().collect(),
+        };
+        // open instances in start order, as they were always visited
+        candidates.sort_unstable();
+        candidates.dedup();
+        let set = self.set.clone();
+        let waiting: Vec<u32> = candidates
+            .into_iter()
+            .filter(|&i| {
+                let Some(inst) = self.inst(i) else {
+                    return false;
+                };
+                let at = inst.at.and_then(|s| set.plans.get(inst.plan)?.steps.get(usize::from(s)));
+                let awaits = matches!(at.map(|s| &s.kind), Some(StepKind::Wait { until: WaitFor::Event(k), .. }) if k == kind);
+                awaits && self.is_open(i) && area.as_ref().is_none_or(|a| *a == inst.area)
+            })
+            .collect();
+        if waiting.is_empty() {
+            return;
+        }
+        let fields = self.event_fields(ev);
+        for i in waiting {
+            if let Some(inst) = self.inst_mut(i) {
+                inst.last_event = fields.clone();
+            }
+            self.proceed(i, ctx, out);
+        }
+    }
+
+    /// Remembers that instance `i` entered a step awaiting events of `kind`.
+    fn note_awaiting(&mut self, kind: &str, i: u32) {
+        let Some(area) = self.inst(i).map(|x| x.area.clone()) else {
+            return;
+        };
+        let row = match self.derived.awaiting.get_mut(kind) {
+            Some(by_area) => by_area.entry(area).or_default(),
+            None => self
+                .derived
+                .awaiting
+                .entry(arc(kind))
+                .or_default()
+                .entry(area)
+                .or_default(),
+        };
+        if !row.contains(&i) {
+            row.push(i);
+        }
+    }
+
+    #[allow(
+        clippy::too_many_arguments,
+        reason = "an instance's identity, trigger and cause"
+    )]
+    pub(super) fn start(
+        &mut self,
+        p: usize,
+        area: Arc<str>,
+        trigger: String,
+        level: Level,
+        last_event: Vec<(Arc<str>, Value)>,
+        ctx: &Ctx,
+        out: &mut Vec<Output>,
+    ) {
+        let set = self.set.clone();
+        let Some(plan) = set.plans.get(p) else { return };
+        let row = match self.state.counts.get_mut(&area) {
+            Some(row) => row,
+            None => self.state.counts.entry(area.clone()).or_default(),
+        };
+        let n = match row.iter_mut().find(|(q, _)| *q == p) {
+            Some(c) => {
+                c.1 += 1;
+                c.1
+            }
+            None => {
+                row.push((p, 1));
+                1
+            }
+        };
+        let idx = self.state.next_no;
+        self.state.next_no = idx.saturating_add(1);
+        let inst = Instance {
+            no: idx,
+            id: arc(&format!("{}@{}#{n}", plan.name, area)),
+            plan: p,
+            area: area.clone(),
+            at: Some(plan.start),
+            token: 0,
+            response: Response::None,
+            stages: [(level > Level::None).then_some(ctx.ts), None, None, None],
+            runs: Vec::new(),
+            last_event,
+        };
+        let step = self.names.step(p, plan.start);
+        out.push(Output::PlanStarted(PlanStarted {
+            head: head(self.names.plan(p), &inst, step, ctx),
+            trigger: arc(&trigger),
+            level,
+        }));
+        self.derived.pos.insert(idx, self.state.instances.len());
+        self.state.instances.push(inst);
+        self.state.open.entry(area).or_default().push((p, idx));
+        self.derived.open += 1;
+        self.run(idx, ctx, out);
+    }
+
+    /// Wakes an instance blocked on a condition or an answer.
+    pub(super) fn resume(&mut self, i: u32, ctx: &Ctx, out: &mut Vec<Output>) {
+        let set = self.set.clone();
+        let Some(inst) = self.inst(i) else {
+            return;
+        };
+        let Some(plan) = set.plans.get(inst.plan) else {
+            return;
+        };
+        let Some(step) = inst.at.and_then(|s| plan.steps.get(usize::from(s))) else {
+            return;
+        };
+        match &step.kind {
+            StepKind::AwaitAck { of, on_timeout, .. } => match inst.latest_run(*of) {
+                Some(r) if r.answered => self.proceed(i, ctx, out),
+                Some(r) if r.unanswered => self.goto(i, *on_timeout, ctx, out),
+                _ => {}
+            },
+            StepKind::Wait {
+                until: WaitFor::Cond(c),
+                ..
+            } if self.holds(i, c) => self.proceed(i, ctx, out),
+            _ => {}
+        }
+    }
+
+    /// Leaves the current step by its `next` transition.
+    fn proceed(&mut self, i: u32, ctx: &Ctx, out: &mut Vec<Output>) {
+        let set = self.set.clone();
+        let next = self.inst(i).and_then(|inst| {
+            set.plans
+                .get(inst.plan)?
+                .steps
+                .get(usize::from(inst.at?))?
+                .next
+        });
+        match next {
+            Some(n) => self.goto(i, n, ctx, out),
+            None => {
+                // a last step with nowhere to go: the instance parks (validation reports this)
+                if let Some(inst) = held_mut(&mut self.state, &self.derived, i) {
+                    inst.token += 1;
+                }
+            }
+        }
+    }
+
+    pub(super) fn goto(&mut self, i: u32, to: StepIdx, ctx: &Ctx, out: &mut Vec<Output>) {
+        if let Some(inst) = held_mut(&mut self.state, &self.derived, i) {
+            inst.at = Some(to);
+            inst.token += 1;
+        }
+        self.run(i, ctx, out);
+    }
+
+    fn level_of(&self, signal: &str, area: &str) -> Level {
+        self.state
+            .levels
+            .get(signal)
+            .and_then(|a| a.get(area))
+            .and_then(|k| k.values().max().copied())
+            .unwrap_or(Level::None)
+    }
+
+    fn operand(&self, inst: &Instance, plan: &PlanDef, o: &Operand) -> Option<Value> {
+        Some(match o {
+            Operand::Level => {
+                let l = plan
+                    .triggers
+                    .iter()
+                    .filter_map(|t| match t {
+                        Trigger::Signal { signal, .. } => Some(self.level_of(signal, &inst.area)),
+                        _ => None,
+                    })
+                    .max()
+                    .unwrap_or(Level::None);
+                Value::Num(f64::from(l as u8))
+            }
+            Operand::SignalLevel(s) => Value::Num(f64::from(self.level_of(s, &inst.area) as u8)),
+            Operand::Response => Value::Num(f64::from(inst.response.rank()) + 10.0),
+            Operand::ResponseLit(r) => Value::Num(f64::from(r.rank()) + 10.0),
+            Operand::LevelLit(l) => Value::Num(f64::from(*l as u8)),
+            Operand::EventField(f) => inst
+                .last_event
+                .iter()
+                .find(|(n, _)| n.as_ref() == f)
+                .map(|(_, v)| v.clone())
+                .unwrap_or(Value::Null),
+            Operand::Num(n) => Value::Num(*n),
+            Operand::Str(s) => Value::Str(arc(s)),
+        })
+    }
+
+    fn eval(&self, inst: &Instance, plan: &PlanDef, c: &Cond) -> bool {
+        match c {
+            Cond::Const(b) => *b,
+            Cond::And(v) => v.iter().all(|x| self.eval(inst, plan, x)),
+            Cond::Or(v) => v.iter().any(|x| self.eval(inst, plan, x)),
+            Cond::Not(x) => !self.eval(inst, plan, x),
+            Cond::Answered(s) => inst.latest_run(*s).is_some_and(|r| r.answered),
+            Cond::Unanswered(s) => inst.latest_run(*s).is_some_and(|r| r.unanswered),
+            Cond::Cmp(a, op, b) => {
+                let (Some(a), Some(b)) = (self.operand(inst, plan, a), self.operand(inst, plan, b))
+                else {
+                    return false;
+                };
+                let ord = match (&a, &b) {
+                    (Value::Num(x), Value::Num(y)) => x.partial_cmp(y),
+                    (Value::Str(x), Value::Str(y)) => Some(x.cmp(y)),
+                    (Value::Bool(x), Value::Bool(y)) => Some(x.cmp(y)),
+                    _ => None,
+                };
+                let Some(ord) = ord else { return false };
+                match op {
+                    CmpOp::Eq => ord.is_eq(),
+                    CmpOp::Ne => ord.is_ne(),
+                    CmpOp::Lt => ord.is_lt(),
+                    CmpOp::Le => ord.is_le(),
+                    CmpOp::Gt => ord.is_gt(),
+                    CmpOp::Ge => ord.is_ge(),
+                }
+            }
+        }
+    }
+
+    fn holds(&self, i: u32, c: &Cond) -> bool {
+        let Some(inst) = self.inst(i) else {
+            return false;
+        };
+        let Some(plan) = self.set.plans.get(inst.plan) else {
+            return false;
+        };
+        self.eval(inst, plan, c)
+    }
+
+    /// Executes steps from the current one until the instance waits or closes.
+    fn run(&mut self, i: u32, ctx: &Ctx, out: &mut Vec<Output>) {
+        let set = self.set.clone();
+        let names = self.names.clone();
+        let mut declared: Vec<(usize, Arc<str>, Arc<str>, Response)> = Vec::new();
+        for _ in 0..STEP_BUDGET {
+            let Some(inst) = self.inst(i) else {
+                return;
+            };
+            let Some(plan) = set.plans.get(inst.plan) else {
+                return;
+            };
+            let Some(at) = inst.at else { break };
+            let Some(step) = plan.steps.get(usize::from(at)) else {
+                break;
+            };
+            let h = head(names.plan(inst.plan), inst, names.step(inst.plan, at), ctx);
+            match &step.kind {
+                StepKind::NotifyChain { chain } => {
+                    self.start_run(i, at, Some(*chain), None, ctx, out);
+                }
+                StepKind::NotifyRole { role } => {
+                    self.start_run(i, at, None, Some(role), ctx, out);
+                }
+                StepKind::Measure { measures, area } => {
+                    let level = self.plan_level(inst, plan);
+                    let target = area.as_deref().map_or_else(
+                        || inst.area.clone(),
+                        |t| {
+                            arc(&t
+                                .replace("{{area}}", &inst.area)
+                                .replace("{{town}}", &inst.area))
+                        },
+                    );
+                    for m in measures {
+                        out.push(Output::Measure(Measure {
+                            head: h.clone(),
+                            measure: arc(m),
+                            target: target.clone(),
+                            response: inst.response,
+                            level,
+                        }));
+                    }
+                }
+                StepKind::DeclareResponse { level } => {
+                    let warning = self.plan_level(inst, plan);
+                    out.push(Output::ResponseDeclared(ResponseDeclared {
+                        head: h,
+                        level: *level,
+                        from: inst.response,
+                        warning,
+                    }));
+                    declared.push((inst.plan, inst.id.clone(), inst.area.clone(), *level));
+                    if let Some(inst) = held_mut(&mut self.state, &self.derived, i) {
+                        inst.response = *level;
+                        if let Some(s) = inst.stages.get_mut(1) {
+                            s.get_or_insert(ctx.ts);
+                        }
+                    }
+                }
+                StepKind::Branch { arms, otherwise } => {
+                    let to = arms
+                        .iter()
+                        .find(|(c, _)| self.eval(inst, plan, c))
+                        .map_or(*otherwise, |(_, t)| *t);
+                    self.set_at(i, to);
+                    continue;
+                }
+                StepKind::AwaitAck {
+                    of,
+                    timeout_ms,
+                    on_timeout,
+                } => match inst.latest_run(*of) {
+                    Some(r) if r.answered => {}
+                    Some(r) if r.unanswered => {
+                        self.set_at(i, *on_timeout);
+                        continue;
+                    }
+                    _ => {
+                        let token = inst.token;
+                        self.new_timer(
+                            ctx.ts.ms.saturating_add(*timeout_ms),
+                            i,
+                            TimerKind::Step { token },
+                        );
+                        break;
+                    }
+                },
+                StepKind::Wait {
+                    until, timeout_ms, ..
+                } => {
+                    let token = inst.token;
+                    let done = match until {
+                        WaitFor::Duration(ms) => {
+                            self.new_timer(
+                                ctx.ts.ms.saturating_add(*ms),
+                                i,
+                                TimerKind::Step { token },
+                            );
+                            false
+                        }
+                        WaitFor::Cond(c) => self.eval(inst, plan, c),
+                        WaitFor::Event(k) => {
+                            self.note_awaiting(k, i);
+                            false
+                        }
+                    };
+                    if !done {
+                        if let (Some(t), false) =
+                            (timeout_ms, matches!(until, WaitFor::Duration(_)))
+                        {
+                            self.new_timer(
+                                ctx.ts.ms.saturating_add(*t),
+                                i,
+                                TimerKind::Step { token },
+                            );
+                        }
+                        break;
+                    }
+                }
+                StepKind::Close { verify } => {
+                    self.close(i, verify, h, out);
+                    break;
+                }
+            }
+            match step.next {
+                Some(n) => self.set_at(i, n),
+                None => break,
+            }
+        }
+        // response levels declared here may start other plans in the same area
+        for (plan, from, area, level) in declared {
+            self.on_declared(plan, &from, &area, level, ctx, out);
+        }
+    }
+
+    fn set_at(&mut self, i: u32, to: StepIdx) {
+        if let Some(inst) = held_mut(&mut self.state, &self.derived, i) {
+            inst.at = Some(to);
+            inst.token += 1;
+        }
+    }
+
+    fn plan_level(&self, inst: &Instance, plan: &PlanDef) -> Level {
+        match self.operand(inst, plan, &Operand::Level) {
+            Some(Value::Num(n)) => Level::from_rank(n as u8),
+            _ => Level::None,
+        }
+    }
+
+    /// Instance `from` (of plan `from_plan`) declared a response level.
+    fn on_declared(
+        &mut self,
+        from_plan: usize,
+        from: &Arc<str>,
+        area: &Arc<str>,
+        level: Response,
+        ctx: &Ctx,
+        out: &mut Vec<Output>,
+    ) {
+        let set = self.set.clone();
+        let from_plan = set.plans.get(from_plan).map(|p| p.name.clone());
+        let ctx = Ctx {
+            ts: ctx.ts,
+            cause: Cause::Plan {
+                instance: from.clone(),
+            },
+        };
+        for (p, plan) in set.plans.iter().enumerate() {
+            let fires = plan.triggers.iter().any(|t| match t {
+                Trigger::Response {
+                    plan: who,
+                    min_level,
+                } => {
+                    level >= *min_level
+                        && who.as_ref().is_none_or(|w| Some(w) == from_plan.as_ref())
+                }
+                _ => false,
+            });
+            if !fires || Some(&plan.name) == from_plan.as_ref() {
+                continue;
+            }
+            match self.open_of(p, area) {
+                Some(i) => self.resume(i, &ctx, out),
+                None => {
+                    let trigger = format!("{} 响应 {}", from, level.roman());
+                    self.start(p, area.clone(), trigger, Level::None, Vec::new(), &ctx, out);
+                }
+            }
+        }
+    }
+
+    fn close(&mut self, i: u32, verify: &[Verify], h: Head, out: &mut Vec<Output>) {
+        let Some(inst) = held_mut(&mut self.state, &self.derived, i) else {
+            return;
+        };
+        if let Some(s) = inst.stages.get_mut(3) {
+            *s = Some(h.ts);
+        }
+        let stages: Vec<VerifyStage> = verify
+            .iter()
+            .map(|v| VerifyStage {
+                stage: v.name(),
+                at: inst.stages.get(*v as usize).copied().flatten(),
+            })
+            .collect();
+        let complete = stages.iter().all(|s| s.at.is_some());
+        let unanswered = inst
+            .runs
+            .iter()
+            .flat_map(|r| r.calls.iter())
+            .filter(|c| c.acked.is_none())
+            .map(|c| c.person.clone())
+            .collect();
+        inst.at = None;
+        inst.token += 1;
+        out.push(Output::PlanClosed(PlanClosed {
+            head: h,
+            verify: stages,
+            complete,
+            unanswered,
+        }));
+        let (plan, area) = (inst.plan, inst.area.clone());
+        if let Some(row) = self.state.open.get_mut(&area) {
+            let before = row.len();
+            row.retain(|&(p, n)| !(p == plan && n == i));
+            self.derived.open = self.derived.open.saturating_sub(before - row.len());
+            if row.is_empty() {
+                self.state.open.remove(&area);
+            }
+        }
+        self.derived.closing.push(i);
+    }
+}

@@ -1,0 +1,145 @@
+//! The timer queue: timers live in a binary heap ordered by due time and
+//! sequence; firing one runs a step's timeout or wait, or a tier's timeout.
+//! Obsolete timers are dropped when they surface.
+
+use super::state::{Timer, TimerKind};
+use super::{Ctx, WorkflowRuntime, arc, head};
+use crate::output::Output;
+use crate::time::{Timestamp, format_duration};
+use crate::workflow::ir::{StepKind, WaitFor};
+use crate::workflow::out::{Cause, TimedOut};
+use std::cmp::Reverse;
+
+impl WorkflowRuntime {
+    /// When the earliest timer is due (the shell merges it into the one
+    /// event-time timeline).
+    pub fn next_due(&self) -> Option<i64> {
+        self.state.timers.peek().map(|Reverse(t)| t.due)
+    }
+
+    /// Fires every timer due at or before `t` (the instant the shell is
+    /// processing, after its events and acks). Instances this closes are
+    /// compacted before it returns.
+    pub fn fire_through(&mut self, t: i64, out: &mut Vec<Output>) {
+        while let Some(Reverse(timer)) = self.state.timers.peek().copied() {
+            if timer.due > t {
+                break;
+            }
+            self.state.timers.pop();
+            self.state.now_ms = self.state.now_ms.max(timer.due);
+            self.fire(timer, out);
+        }
+        self.state.now_ms = self.state.now_ms.max(t);
+        self.compact();
+    }
+
+    /// Fires every timer due strictly before `now_ms`, then moves the clock
+    /// there. Instances this closes are compacted before it returns.
+    pub fn advance(&mut self, now_ms: i64, out: &mut Vec<Output>) {
+        self.fire_due(now_ms, out);
+        self.compact();
+    }
+
+    pub(super) fn fire_due(&mut self, now_ms: i64, out: &mut Vec<Output>) {
+        while let Some(Reverse(t)) = self.state.timers.peek().copied() {
+            if t.due >= now_ms {
+                break;
+            }
+            self.state.timers.pop();
+            self.fire(t, out);
+        }
+        self.state.now_ms = self.state.now_ms.max(now_ms);
+    }
+
+    pub(super) fn new_timer(&mut self, due: i64, inst: u32, kind: TimerKind) {
+        self.state.timer_seq += 1;
+        let seq = self.state.timer_seq;
+        self.state.timers.push(Reverse(Timer {
+            due,
+            seq,
+            inst,
+            kind,
+        }));
+    }
+
+    fn fire(&mut self, t: Timer, out: &mut Vec<Output>) {
+        if !self.is_open(t.inst) {
+            return;
+        }
+        let set = self.set.clone();
+        let due = Timestamp {
+            ms: t.due,
+            offset_min: self.state.offset_min,
+        };
+        let Some(inst) = self.inst(t.inst) else {
+            return;
+        };
+        let Some(plan) = set.plans.get(inst.plan) else {
+            return;
+        };
+        match t.kind {
+            TimerKind::Step { token } => {
+                if token != inst.token {
+                    return;
+                }
+                let Some(step) = inst.at.and_then(|s| plan.steps.get(usize::from(s))) else {
+                    return;
+                };
+                let (what, to, timeout) = match &step.kind {
+                    StepKind::Wait {
+                        until: WaitFor::Duration(ms),
+                        ..
+                    } => (
+                        format!("{} 等待 {}", step.id, format_duration(*ms)),
+                        step.next,
+                        None,
+                    ),
+                    StepKind::Wait {
+                        timeout_ms: Some(ms),
+                        on_timeout,
+                        ..
+                    } => (
+                        format!("{} 超时 {}", step.id, format_duration(*ms)),
+                        on_timeout.or(step.next),
+                        Some(*ms),
+                    ),
+                    StepKind::AwaitAck {
+                        timeout_ms,
+                        on_timeout,
+                        ..
+                    } => (
+                        format!("{} 超时 {}", step.id, format_duration(*timeout_ms)),
+                        Some(*on_timeout),
+                        Some(*timeout_ms),
+                    ),
+                    _ => return,
+                };
+                let ctx = Ctx {
+                    ts: due,
+                    cause: Cause::Timer {
+                        what: arc(&what),
+                        due,
+                    },
+                };
+                if let Some(ms) = timeout {
+                    let to_name = to
+                        .and_then(|s| plan.steps.get(usize::from(s)))
+                        .map_or("", |s| s.id.as_str());
+                    let names = &self.names;
+                    let step_name = inst
+                        .at
+                        .map_or_else(|| names.empty.clone(), |s| names.step(inst.plan, s));
+                    out.push(Output::TimedOut(TimedOut {
+                        head: head(names.plan(inst.plan), inst, step_name, &ctx),
+                        timeout: format_duration(ms),
+                        to: arc(to_name),
+                    }));
+                }
+                if let Some(s) = to {
+                    self.goto(t.inst, s, &ctx, out);
+                }
+            }
+            TimerKind::Tier { run, tier } => self.tier_timeout(t.inst, run, tier, due, out),
+        }
+    }
+}
