@@ -430,7 +430,7 @@ impl Recorded {
             at: Position {
                 lines: n("input_lines")?,
                 bytes: n("input_bytes")?,
-                hash: u64::from_str_radix(&s("input_fnv1a64")?, 16).ok()?,
+                hash: u64::from_str_radix(&s("input_xxh3_lines")?, 16).ok()?,
             },
             out: s("out"),
             out_bytes: n("out_bytes"),
@@ -458,7 +458,7 @@ fn check_prefix(events: &Path, state: &Path, at: &Position) -> io::Result<Result
             at.lines
         )));
     }
-    let mut hash = yingji::stream::FNV1A64_OFFSET;
+    let mut hash = yingji::stream::PrefixHash::default();
     let mut left = at.bytes;
     let mut buf = vec![0u8; 1 << 16];
     while left > 0 {
@@ -467,12 +467,13 @@ fn check_prefix(events: &Path, state: &Path, at: &Position) -> io::Result<Result
         if got == 0 {
             break;
         }
-        hash = yingji::stream::fnv1a64(hash, buf.get(..got).unwrap_or_default());
+        hash.update(buf.get(..got).unwrap_or_default());
         left -= got as u64;
     }
+    let hash = hash.finish();
     if left > 0 || hash != at.hash {
         return Ok(Err(format!(
-            "{other}: the first {} bytes of {} differ from the ones it read (FNV-1a-64 {hash:016x}, recorded {:016x}); use another state file, or --fresh-state",
+            "{other}: the first {} bytes of {} differ from the ones it read (line hash {hash:016x}, recorded {:016x}); use another state file, or --fresh-state",
             at.bytes,
             events.display(),
             at.hash
@@ -665,7 +666,7 @@ fn run(
                 "input": input,
                 "input_lines": p.lines,
                 "input_bytes": p.bytes,
-                "input_fnv1a64": format!("{:016x}", p.hash),
+                "input_xxh3_lines": format!("{:016x}", p.hash),
                 "out": outs,
                 "out_bytes": pending(&outs, OUT_BYTES_PENDING),
                 "rejects": rejs,

@@ -319,24 +319,60 @@ async fn drive<T: Send + 'static>(
     Ok(())
 }
 
-/// FNV-1a, 64 bits: `hash` continued over `bytes` (start from
-/// [`FNV1A64_OFFSET`]). The CLI keeps it over the input it has consumed, so
-/// a state file can tell whether a rerun reads the same input.
+/// The hash of an input prefix the CLI keeps, so that a state file can tell
+/// whether a rerun reads the same input: line by line (each line without its
+/// newline), `H = XXH3-64(line, seed = H)`, starting from `H = 0` for no
+/// input; a last line without a newline counts as a line. Lines are hashed
+/// as they are read (XXH3 is a few instructions per 16 bytes, so this costs
+/// the run next to nothing), and [`PrefixHash`] rebuilds it from the raw
+/// bytes of a file.
 ///
 /// ```
-/// use yingji::stream::{FNV1A64_OFFSET, fnv1a64};
-/// assert_eq!(fnv1a64(FNV1A64_OFFSET, b""), 0xcbf2_9ce4_8422_2325);
-/// assert_eq!(fnv1a64(FNV1A64_OFFSET, b"a"), 0xaf63_dc4c_8601_ec8c);
-/// assert_eq!(fnv1a64(fnv1a64(FNV1A64_OFFSET, b"ab"), b"c"), fnv1a64(FNV1A64_OFFSET, b"abc"));
+/// use yingji::stream::{PrefixHash, hash_line};
+/// let by_lines = hash_line(hash_line(0, b"{\"a\":1}"), b"{\"b\":2}");
+/// let mut raw = PrefixHash::default();
+/// raw.update(b"{\"a\":1}\n{\"b\"");
+/// raw.update(b":2}");
+/// assert_eq!(raw.finish(), by_lines);
+/// assert_ne!(hash_line(0, b"x"), hash_line(0, b"y"));
 /// ```
-pub fn fnv1a64(hash: u64, bytes: &[u8]) -> u64 {
-    bytes.iter().fold(hash, |h, &b| {
-        (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
-    })
+pub fn hash_line(hash: u64, line: &[u8]) -> u64 {
+    xxhash_rust::xxh3::xxh3_64_with_seed(line, hash)
 }
 
-/// The FNV-1a-64 offset basis: the hash of no bytes.
-pub const FNV1A64_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
+/// [`hash_line`] over raw bytes given in any chunks (split at newlines).
+#[derive(Clone, Debug, Default)]
+pub struct PrefixHash {
+    hash: u64,
+    partial: Vec<u8>,
+}
+
+impl PrefixHash {
+    /// Takes the next bytes of the input.
+    pub fn update(&mut self, mut bytes: &[u8]) {
+        while let Some(i) = memchr::memchr(b'\n', bytes) {
+            let (line, rest) = bytes.split_at(i);
+            if self.partial.is_empty() {
+                self.hash = hash_line(self.hash, line);
+            } else {
+                self.partial.extend_from_slice(line);
+                self.hash = hash_line(self.hash, &self.partial);
+                self.partial.clear();
+            }
+            bytes = rest.get(1..).unwrap_or_default();
+        }
+        self.partial.extend_from_slice(bytes);
+    }
+
+    /// The hash of everything given (a last line without a newline included).
+    pub fn finish(&self) -> u64 {
+        if self.partial.is_empty() {
+            self.hash
+        } else {
+            hash_line(self.hash, &self.partial)
+        }
+    }
+}
 
 /// How much of an input the lines handed out so far cover.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -345,7 +381,7 @@ pub struct Position {
     pub lines: u64,
     /// Bytes those lines took, newlines included.
     pub bytes: u64,
-    /// [`fnv1a64`] of those bytes.
+    /// [`hash_line`] over those lines.
     pub hash: u64,
 }
 
@@ -354,7 +390,7 @@ impl Default for Position {
         Position {
             lines: 0,
             bytes: 0,
-            hash: FNV1A64_OFFSET,
+            hash: 0,
         }
     }
 }
@@ -373,10 +409,7 @@ impl Progress {
         if let Ok(mut p) = self.0.lock() {
             p.lines += 1;
             p.bytes += line.len() as u64 + u64::from(newline);
-            p.hash = fnv1a64(p.hash, line);
-            if newline {
-                p.hash = fnv1a64(p.hash, b"\n");
-            }
+            p.hash = hash_line(p.hash, line);
         }
     }
 }
