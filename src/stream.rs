@@ -375,7 +375,7 @@ impl PrefixHash {
 }
 
 /// How much of an input the lines handed out so far cover.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Position {
     /// Lines handed out (the last line's number).
     pub lines: u64,
@@ -385,15 +385,6 @@ pub struct Position {
     pub hash: u64,
 }
 
-impl Default for Position {
-    fn default() -> Self {
-        Position {
-            lines: 0,
-            bytes: 0,
-            hash: 0,
-        }
-    }
-}
 
 /// The live [`Position`] of a stream made by [`lines_from`].
 #[derive(Clone, Debug, Default)]
