@@ -110,13 +110,15 @@ def test_refused_events_change_nothing(engine: yingji.Engine) -> None:
     assert (info.value.code, info.value.status) == ("event", 5)
     assert "field `mm`" in info.value.message
     assert engine.push(GOOD) == []  # held back for the allowed lateness
-    with pytest.raises(yingji.EventError, match="ahead of the latest event time"):
+    # a second gauge: one source's clock can no longer move the stream's
+    assert engine.push({**GOOD, "station": "B", "mm": 0}) == []
+    with pytest.raises(yingji.EventError, match="clock_suspect: A sent"):
         engine.push({**GOOD, "ts": "2024-08-29T00:00:00+08:00", "mm": 0})
     assert [o["to"] for o in engine.flush()] == ["red"]
     assert engine.level("s", "A") == "red"
     with pytest.raises(yingji.MalformedJsonError, match="cannot be written as JSON"):
         engine.push({**GOOD, "mm": float("nan")})  # not JSON at all: refused before sending
-    assert engine.events == 3
+    assert engine.events == 4
 
 
 def test_closed_engine_and_double_close(engine: yingji.Engine) -> None:
