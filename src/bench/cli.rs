@@ -75,6 +75,23 @@ fn print_report(r: &Report, json: bool) {
         "  native     {:>10.1} ns/event  yingji/native = {:.2}x",
         r.native_ns_per_event, r.ratio_vs_native
     );
+    if let (Some(push), Some(line), Some(nj)) = (
+        r.yingji_push_ns_per_event,
+        r.yingji_line_ns_per_event,
+        r.native_jsonl_ns_per_event,
+    ) {
+        println!(
+            "  push       {push:>10.1} ns/event  Engine::push / native = {:.2}x",
+            push / r.native_ns_per_event.max(f64::MIN_POSITIVE)
+        );
+        println!(
+            "  push_line  {line:>10.1} ns/event  Engine::push_line / native_jsonl = {:.2}x",
+            line / nj.max(f64::MIN_POSITIVE)
+        );
+        println!(
+            "  native_jsonl {nj:>8.1} ns/event  (the native loop fed by a serde parse of the same lines)"
+        );
+    }
     if let Some(x) = r.reference_ns_per_event {
         println!("  reference  {x:>10.1} ns/event  (tree-walking engine)");
     }

@@ -80,6 +80,18 @@ pub struct Report {
     pub changes: u64,
     /// yingji (compiled engine, pre-parsed events): ns per event.
     pub yingji_ns_per_event: f64,
+    /// The kernel (the compiled engine on pre-parsed events; the same as
+    /// `yingji_ns_per_event`), or null where the workload has no kernel leg.
+    pub yingji_kernel_ns_per_event: Option<f64>,
+    /// `Engine::push` (the streaming shell on pre-parsed events, no
+    /// lateness): ns per event, or null.
+    pub yingji_push_ns_per_event: Option<f64>,
+    /// `Engine::push_line` (parsing each JSONL line, then the shell; what
+    /// `yingji run` and every binding use): ns per event, or null.
+    pub yingji_line_ns_per_event: Option<f64>,
+    /// The native baseline fed by a plain serde parse of the same JSONL
+    /// lines (a struct with borrowed strings, the time parsed): ns per event.
+    pub native_jsonl_ns_per_event: Option<f64>,
     /// yingji events per second.
     pub yingji_events_per_s: f64,
     /// Reference (tree-walking) engine on the same events: ns per event.
@@ -288,6 +300,7 @@ pub fn run(w: &Workload, params: serde_json::Value, opts: &Options) -> Result<Re
     let (native_sum, native_bytes) = run_native(w);
     let native_time = t.elapsed();
     check("yingji vs native", sum, native_sum)?;
+    let public = public_paths(w, native_sum)?;
 
     // the reference engine on a prefix, as a second opinion and for scale
     let ref_n = n.min(200_000);
@@ -348,6 +361,10 @@ pub fn run(w: &Workload, params: serde_json::Value, opts: &Options) -> Result<Re
         events: n,
         changes: sum.changes,
         yingji_ns_per_event: yingji_ns,
+        yingji_kernel_ns_per_event: Some(yingji_ns),
+        yingji_push_ns_per_event: Some(ns(public.push, n)),
+        yingji_line_ns_per_event: Some(ns(public.line, n)),
+        native_jsonl_ns_per_event: Some(ns(public.native_jsonl, n)),
         yingji_events_per_s: 1e9 / yingji_ns.max(f64::MIN_POSITIVE),
         reference_ns_per_event: Some(ns(reference_time, ref_n)),
         native_ns_per_event: native_ns,
@@ -366,6 +383,115 @@ pub fn run(w: &Workload, params: serde_json::Value, opts: &Options) -> Result<Re
             .then(|| native_bytes as f64 / w.key_count as f64),
         checksums_equal: true,
         notes,
+    })
+}
+
+/// Times of the public paths over the whole workload.
+struct PublicPaths {
+    push: Duration,
+    line: Duration,
+    native_jsonl: Duration,
+}
+
+/// One JSONL line as the serde-fed native loop reads it.
+#[derive(serde::Deserialize)]
+struct Row<'a> {
+    #[serde(borrow)]
+    ts: std::borrow::Cow<'a, str>,
+    #[serde(borrow, alias = "region", alias = "station")]
+    key: std::borrow::Cow<'a, str>,
+    #[serde(alias = "value", alias = "mm")]
+    value: f64,
+}
+
+/// Folds the level changes of `out` into `sum` (clearing `out`).
+fn fold(out: &mut Vec<yingji_engine::Output>, sum: &mut Checksum) {
+    for o in out.drain(..) {
+        if let yingji_engine::Output::LevelChanged(c) = o {
+            sum.add(
+                c.event,
+                crate::bench::e2e::signal_index(&c.signal),
+                &c.key,
+                c.from,
+                c.to,
+            );
+        }
+    }
+}
+
+/// Times `Engine::push`, `Engine::push_line` and the native loop fed by a
+/// serde parse over the workload, checking each checksum against the
+/// native one.
+fn public_paths(w: &Workload, native_sum: Checksum) -> Result<PublicPaths, BenchError> {
+    let config = yingji_engine::Config {
+        lateness_ms: 0,
+        max_ahead_ms: None,
+        ..yingji_engine::Config::default()
+    };
+    let engine = || {
+        Engine::with_config(w.program.clone(), config.clone())
+            .map_err(|e| BenchError::Compile(e.to_string()))
+    };
+    let event_err = |seq: u64, e: &dyn std::fmt::Display| BenchError::Event {
+        seq,
+        why: e.to_string(),
+    };
+    let mut out = Vec::new();
+    // Engine::push
+    let mut e = engine()?;
+    let mut sum = Checksum::default();
+    let t = Instant::now();
+    for ev in &w.events {
+        e.push(ev, &mut out).map_err(|x| event_err(ev.seq, &x))?;
+        fold(&mut out, &mut sum);
+    }
+    e.flush(&mut out);
+    fold(&mut out, &mut sum);
+    let push = t.elapsed();
+    check("Engine::push vs native", sum, native_sum)?;
+    drop(e);
+    // Engine::push_line
+    let lines = w.jsonl();
+    let mut e = engine()?;
+    let mut sum = Checksum::default();
+    let t = Instant::now();
+    for (i, l) in lines.iter().enumerate() {
+        let seq = i as u64 + 1;
+        e.push_line(l, seq, &mut out)
+            .map_err(|x| event_err(seq, &x))?;
+        fold(&mut out, &mut sum);
+    }
+    e.flush(&mut out);
+    fold(&mut out, &mut sum);
+    let line = t.elapsed();
+    check("Engine::push_line vs native", sum, native_sum)?;
+    drop(e);
+    // the native loop, fed by serde
+    let mut sum = Checksum::default();
+    let t = Instant::now();
+    if w.name == "thresholds" {
+        let mut n = NativeThresholds::new(w);
+        for (i, l) in lines.iter().enumerate() {
+            let row: Row =
+                serde_json::from_str(black_box(l)).map_err(|x| event_err(i as u64 + 1, &x))?;
+            n.push(i as u64 + 1, &row.key, row.value, &mut sum);
+        }
+    } else {
+        let mut n = NativeWindows::new();
+        for (i, l) in lines.iter().enumerate() {
+            let row: Row =
+                serde_json::from_str(black_box(l)).map_err(|x| event_err(i as u64 + 1, &x))?;
+            let ts = yingji_engine::Timestamp::parse(&row.ts)
+                .map_err(|x| event_err(i as u64 + 1, &x))?;
+            n.push(i as u64 + 1, ts.ms, &row.key, row.value, &mut sum);
+        }
+    }
+    let native_jsonl = t.elapsed();
+    check("native fed by serde vs native", sum, native_sum)?;
+    Ok(PublicPaths {
+        push,
+        line,
+        native_jsonl,
     })
 }
 
@@ -621,6 +747,11 @@ pub fn run_chains(
         events: n,
         changes: tally.sum.changes,
         yingji_ns_per_event: yingji_ns,
+        // the chains leg runs `Engine::push` itself (plans have no kernel leg)
+        yingji_kernel_ns_per_event: None,
+        yingji_push_ns_per_event: Some(yingji_ns),
+        yingji_line_ns_per_event: None,
+        native_jsonl_ns_per_event: None,
         yingji_events_per_s: 1e9 / yingji_ns.max(f64::MIN_POSITIVE),
         reference_ns_per_event: None,
         native_ns_per_event: native_ns,
