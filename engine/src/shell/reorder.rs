@@ -3,17 +3,17 @@
 //! (see [`Queued`]'s `Ord`), never in arrival order, so a shuffled stream
 //! releases exactly as a sorted one.
 //!
-//! Events are grouped by time: filing one is a lookup by an integer, and the
-//! content of two events is compared only when they share a time, once per
-//! group when it leaves (a group that arrived in content order, the usual
-//! case for a sensor network reporting on a tick, is recognised as sorted in
-//! one pass).
+//! Events are grouped by time in a deque kept in time order: an event at the
+//! latest time waiting is filed at the back without a search, one behind by
+//! a binary search over the (few) groups still waiting; the content of two
+//! events is compared only when they share a time, once per group when it
+//! leaves.
 
 use crate::event::Event;
 use crate::value::Value;
 use serde::{Deserialize, Serialize};
 use std::cmp::Ordering;
-use std::collections::BTreeMap;
+use std::collections::VecDeque;
 
 /// An event waiting in the reorder buffer, ordered by time, then by kind
 /// (declaration order, never by the kind's spelling) and content — never by
@@ -80,17 +80,20 @@ impl Eq for Queued {}
 const SPARE_GROUPS: usize = 64;
 
 /// Events at one time.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct Group {
-    /// Once `sorted`, in descending order: the next to leave is the last.
+    ts: i64,
+    /// In arrival order until the group leaves (sorted then).
     items: Vec<Queued>,
-    sorted: bool,
 }
 
-/// Events waiting for the watermark, by time and then content.
+/// Events waiting for the watermark, by time and then content: groups in a
+/// deque sorted by time, so an event at the latest time (the usual case:
+/// streams are nearly sorted) is filed at the back without a search, and
+/// one behind is filed by a binary search over the groups still waiting.
 #[derive(Debug, Default)]
 pub(crate) struct Reorder {
-    groups: BTreeMap<i64, Group>,
+    groups: VecDeque<Group>,
     len: usize,
     spare: Vec<Vec<Queued>>,
 }
@@ -98,50 +101,63 @@ pub(crate) struct Reorder {
 impl Reorder {
     /// Files an event.
     pub(crate) fn push(&mut self, q: Queued) {
-        let spare = &mut self.spare;
-        let g = self.groups.entry(q.ev.ts.ms).or_insert_with(|| Group {
-            items: spare.pop().unwrap_or_default(),
-            sorted: true,
-        });
-        g.items.push(q);
-        g.sorted = g.items.len() == 1;
+        let t = q.ev.ts.ms;
         self.len += 1;
+        let at = match self.groups.back_mut() {
+            Some(g) if g.ts == t => {
+                g.items.push(q);
+                return;
+            }
+            Some(g) if g.ts > t => self.groups.partition_point(|g| g.ts < t),
+            _ => self.groups.len(),
+        };
+        if let Some(g) = self.groups.get_mut(at).filter(|g| g.ts == t) {
+            g.items.push(q);
+            return;
+        }
+        let mut items = self.spare.pop().unwrap_or_default();
+        items.push(q);
+        self.groups.insert(at, Group { ts: t, items });
     }
 
     /// Time of the earliest event waiting.
     pub(crate) fn next_time(&self) -> Option<i64> {
-        self.groups.first_key_value().map(|(&t, _)| t)
+        self.groups.front().map(|g| g.ts)
     }
 
     /// Takes the earliest event (ties: the least by content).
+    #[cfg(test)]
     pub(crate) fn pop(&mut self) -> Option<Queued> {
-        let mut entry = self.groups.first_entry()?;
-        let g = entry.get_mut();
-        if !g.sorted {
-            g.items.sort_unstable_by(|a, b| b.cmp(a));
-            g.sorted = true;
-        }
-        let q = g.items.pop();
+        let g = self.groups.front_mut()?;
+        // the least by content leaves first
+        let (i, _) = g.items.iter().enumerate().min_by(|a, b| a.1.cmp(b.1))?;
+        let q = g.items.remove(i);
         if g.items.is_empty() {
-            let g = entry.remove();
-            if self.spare.len() < SPARE_GROUPS {
-                self.spare.push(g.items);
+            if let Some(g) = self.groups.pop_front() {
+                self.recycle(g.items);
             }
         }
-        if q.is_some() {
-            self.len -= 1;
-        }
-        q
+        self.len -= 1;
+        Some(q)
     }
 
-    /// Takes every event at the earliest time, in release order.
+    /// Takes every event at the earliest time, in release order (time, then
+    /// kind and content, never arrival).
     pub(crate) fn pop_group(&mut self, into: &mut Vec<Queued>) {
-        let Some(t) = self.next_time() else { return };
-        while self.next_time() == Some(t) {
-            match self.pop() {
-                Some(q) => into.push(q),
-                None => break,
-            }
+        let Some(mut g) = self.groups.pop_front() else {
+            return;
+        };
+        if g.items.len() > 1 {
+            g.items.sort_unstable();
+        }
+        self.len -= g.items.len();
+        into.append(&mut g.items);
+        self.recycle(g.items);
+    }
+
+    fn recycle(&mut self, items: Vec<Queued>) {
+        if self.spare.len() < SPARE_GROUPS {
+            self.spare.push(items);
         }
     }
 
@@ -152,7 +168,7 @@ impl Reorder {
 
     /// Every event waiting, in no particular order.
     pub(crate) fn iter(&self) -> impl Iterator<Item = &Queued> {
-        self.groups.values().flat_map(|g| g.items.iter())
+        self.groups.iter().flat_map(|g| g.items.iter())
     }
 }
 
