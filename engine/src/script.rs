@@ -270,7 +270,10 @@ const REFUSED_CORE: &str =
 
 /// Why scripts cannot call `name`, if they cannot.
 pub fn refused(name: &str) -> Option<&'static str> {
-    REFUSED.iter().find(|(n, _)| *n == name).map(|(_, why)| *why)
+    REFUSED
+        .iter()
+        .find(|(n, _)| *n == name)
+        .map(|(_, why)| *why)
 }
 
 /// The rhai packages every script engine gets: rhai's `StandardPackage`
@@ -597,7 +600,10 @@ pub fn refused_calls(src: &str) -> Vec<RefusedCall> {
                     .and_then(|j| toks.get(j))
                     .is_some_and(|p| matches!(p, Tok::Ident("fn", _)));
                 let called = matches!(at(1), Some(Tok::Punct('(')))
-                    || matches!((at(1), at(2)), (Some(Tok::Punct('!')), Some(Tok::Punct('('))));
+                    || matches!(
+                        (at(1), at(2)),
+                        (Some(Tok::Punct('!')), Some(Tok::Punct('(')))
+                    );
                 let mut hit = None;
                 if called && !after_fn {
                     hit = Some(((*name).to_string(), *off));
@@ -1396,7 +1402,11 @@ mod tests {
                 1,
             );
             assert_eq!(call(&mut r, &[1.0]), Value::Null, "{body}");
-            let msg = r.take_pending().first().map(|o| o.to_json()).unwrap_or_default();
+            let msg = r
+                .take_pending()
+                .first()
+                .map(|o| o.to_json())
+                .unwrap_or_default();
             assert!(msg.contains("not found"), "{body}: {msg}");
         }
         // ...but the standard functions scripts use are
@@ -1438,7 +1448,12 @@ mod tests {
         assert_eq!(limit_of(&r), Some("time"));
         // a quick call is unaffected by a generous budget
         r.set_time_budget(Duration::from_secs(60));
-        let mut q = rt("fn f(a) { a * 2.0 }", ScriptLimits::default(), Type::Number, 1);
+        let mut q = rt(
+            "fn f(a) { a * 2.0 }",
+            ScriptLimits::default(),
+            Type::Number,
+            1,
+        );
         q.set_time_budget(Duration::from_secs(60));
         assert_eq!(call(&mut q, &[2.0]), Value::Num(4.0));
     }
