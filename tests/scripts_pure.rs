@@ -235,7 +235,7 @@ fn every_bundled_program_validates_and_runs() {
         let text = std::fs::read_to_string(format!("{root}/{f}")).unwrap();
         samples.extend(text.lines().take(400).map(str::to_string));
     }
-    samples.sort_by(|a, b| ts_of(a).cmp(&ts_of(b)));
+    samples.sort_by_key(|a| ts_of(a));
     let mut ran = 0;
     for (set, must) in &sets {
         let defs = match Definitions::from_paths(set) {

@@ -226,7 +226,7 @@ fn refuse_impure(
     text: &str,
     body: Span,
     header: Option<&(String, String)>,
-    checked: &[(&FnSig, Vec<(String, Type)>, Type)],
+    inline_name: Option<&str>,
     diags: &mut Vec<Diagnostic>,
 ) {
     let skip = header.map_or(0, |(h, _)| h.len());
@@ -236,14 +236,10 @@ fn refuse_impure(
         };
         let start = body.start as usize + off;
         let span = Span::new(body.file, start, start + call.name.len());
-        let who = match (header, &call.in_fn) {
-            (Some(_), _) => checked
-                .first()
-                .map(|(sig, _, _)| format!("script function `{}`", sig.name.name)),
-            (None, Some(f)) => Some(format!("script function `{f}`")),
-            (None, None) => None,
-        }
-        .unwrap_or_else(|| format!("script `{}`", def.name.name));
+        let who = match (header.and(inline_name), call.in_fn.as_deref()) {
+            (Some(f), _) | (None, Some(f)) => format!("script function `{f}`"),
+            (None, None) => format!("script `{}`", def.name.name),
+        };
         diags.push(
             Diagnostic::error(
                 codes::BAD_CALL,
@@ -358,7 +354,16 @@ pub fn lower_scripts(
                 continue;
             }
         };
-        refuse_impure(def, &source, &text, body, header.as_ref(), &checked, diags);
+        let inline_name = checked.first().map(|(sig, _, _)| sig.name.name.as_str());
+        refuse_impure(
+            def,
+            &source,
+            &text,
+            body,
+            header.as_ref(),
+            inline_name,
+            diags,
+        );
         let unit = scripts.units.len() as u16;
         let origin = match &def.source {
             ScriptSource::Import { path, .. } => path.name.clone(),
