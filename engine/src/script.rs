@@ -13,7 +13,13 @@
 //!   `print`/`debug` go to the engine's script log, never to stdout.
 //! - **Pure.** Every call starts from an empty scope, top-level statements
 //!   of a unit never run, and rhai functions cannot see anything but their
-//!   arguments: no state survives a call (state belongs in windows).
+//!   arguments: no state survives a call (state belongs in windows). The
+//!   engine has rhai's standard library without its time and core-language
+//!   packages (no `timestamp`, `elapsed`, `sleep`, `exit`; see
+//!   [`packages`] and [`REFUSED`]); a unit calling one of them does not
+//!   load, and `yingji check` reports the call ([`refused_calls`]).
+//! - **Bounded.** The operation limit is the deterministic bound of a call;
+//!   a wall-clock budget ([`time_budget`]) is only a safety net.
 //! - **Contained.** A script error, a limit breach, a wrong return type or a
 //!   non-finite argument makes the call `null` (so the rule using it does not
 //!   fire) and produces a [`ScriptError`] record; the engine goes on.
@@ -227,14 +233,28 @@ impl ScriptLog {
     }
 }
 
-/// How long one call may take on the wall clock before it is aborted
-/// (limit `"time"`): a safety net only. The operation limit
-/// ([`ScriptLimits::operations`]) is the deterministic bound and, with every
-/// allowed setting, stops a runaway call long before this budget: the budget
-/// decides only when a machine is stalled or a single operation is
-/// pathologically slow, and a run where it decides is not reproducible (its
+/// The wall-clock budget of one call, in ms, before the share of its
+/// operation limit (see [`time_budget`]).
+pub const CALL_TIME_BASE_MS: u64 = 1_000;
+/// The wall-clock budget of one call per operation its limit allows, in ns.
+pub const CALL_TIME_PER_OPERATION_NS: u64 = 2_000;
+
+/// How long one call of a unit with `limits` may take on the wall clock
+/// before it is aborted (limit `"time"`): [`CALL_TIME_BASE_MS`] plus
+/// [`CALL_TIME_PER_OPERATION_NS`] per allowed operation (1.2 s with the
+/// default 100 000 operations, 21 s with the largest setting).
+///
+/// A safety net only. The operation limit ([`ScriptLimits::operations`]) is
+/// the deterministic bound: a runaway call breaches it after the same
+/// number of operations in every run. rhai runs an operation in about
+/// 0.35 µs in a debug build (10 million in 3.5 s, measured) and faster in
+/// release, so the budget, several times longer, decides only when the
+/// machine is stalled; a run where it decides is not reproducible (its
 /// `script_error` says `limit: "time"`).
-pub const CALL_TIME_BUDGET_MS: u64 = 5_000;
+pub fn time_budget(limits: &ScriptLimits) -> Duration {
+    Duration::from_millis(CALL_TIME_BASE_MS)
+        + Duration::from_nanos(limits.operations.saturating_mul(CALL_TIME_PER_OPERATION_NS))
+}
 
 /// How many operations pass between two looks at the wall clock.
 const CLOCK_EVERY_OPS: u64 = 1024;
@@ -279,7 +299,7 @@ pub fn refused(name: &str) -> Option<&'static str> {
 /// The rhai packages every script engine gets: rhai's `StandardPackage`
 /// without `LanguageCorePackage` (`sleep`, `exit`, `parse_json`, tags,
 /// reflection) and `BasicTimePackage` (`timestamp`, `elapsed`). Built once.
-fn packages() -> &'static [rhai::Shared<rhai::Module>] {
+pub fn packages() -> &'static [rhai::Shared<rhai::Module>] {
     use rhai::packages::{
         ArithmeticPackage, BasicArrayPackage, BasicBlobPackage, BasicFnPackage,
         BasicIteratorPackage, BasicMapPackage, BasicMathPackage, BasicStringPackage,
@@ -304,7 +324,7 @@ fn packages() -> &'static [rhai::Shared<rhai::Module>] {
 }
 
 /// The wall clock of the call a unit's engine is running, for its time
-/// budget (see [`CALL_TIME_BUDGET_MS`]).
+/// budget (see [`time_budget`]).
 #[derive(Debug)]
 struct CallClock {
     /// When the current call started (ns since [`clock_base`]).
@@ -323,10 +343,10 @@ fn now_ns() -> u64 {
 }
 
 impl CallClock {
-    fn new() -> CallClock {
+    fn new(budget: Duration) -> CallClock {
         CallClock {
             started_ns: AtomicU64::new(now_ns()),
-            budget_ns: AtomicU64::new(CALL_TIME_BUDGET_MS.saturating_mul(1_000_000)),
+            budget_ns: AtomicU64::new(u64::try_from(budget.as_nanos()).unwrap_or(u64::MAX)),
         }
     }
 
@@ -351,7 +371,12 @@ pub fn sandbox(
     origin: &str,
     log: Option<Arc<Mutex<ScriptLog>>>,
 ) -> rhai::Engine {
-    sandbox_clocked(limits, origin, log, Arc::new(CallClock::new()))
+    sandbox_clocked(
+        limits,
+        origin,
+        log,
+        Arc::new(CallClock::new(time_budget(limits))),
+    )
 }
 
 fn sandbox_clocked(
@@ -763,7 +788,7 @@ impl ScriptRt {
                     why: r.why,
                 });
             }
-            let clock = Arc::new(CallClock::new());
+            let clock = Arc::new(CallClock::new(time_budget(&u.limits)));
             let engine = sandbox_clocked(&u.limits, &u.origin, Some(log.clone()), clock.clone());
             let (engine, ast) =
                 compile_with(engine, &u.source).map_err(|error| ScriptLoadError::Syntax {
@@ -805,8 +830,8 @@ impl ScriptRt {
         })
     }
 
-    /// Sets the wall-clock budget of every call (default
-    /// [`CALL_TIME_BUDGET_MS`]); a call over it fails with limit `"time"`.
+    /// Sets the wall-clock budget of every call (default: [`time_budget`]
+    /// of each unit's limits); a call over it fails with limit `"time"`.
     pub fn set_time_budget(&mut self, budget: Duration) {
         let ns = u64::try_from(budget.as_nanos()).unwrap_or(u64::MAX);
         for u in &self.units {
