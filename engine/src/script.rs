@@ -16,7 +16,7 @@
 //!   arguments: no state survives a call (state belongs in windows). The
 //!   engine has rhai's standard library without its time and core-language
 //!   packages (no `timestamp`, `elapsed`, `sleep`, `exit`; see
-//!   [`packages`] and [`REFUSED`]); a unit calling one of them does not
+//!   [`library`] and [`REFUSED`]); a unit calling one of them does not
 //!   load, and `yingji check` reports the call ([`refused_calls`]).
 //! - **Bounded.** The operation limit is the deterministic bound of a call;
 //!   a wall-clock budget ([`time_budget`]) is only a safety net.
@@ -296,31 +296,39 @@ pub fn refused(name: &str) -> Option<&'static str> {
         .map(|(_, why)| *why)
 }
 
-/// The rhai packages every script engine gets: rhai's `StandardPackage`
-/// without `LanguageCorePackage` (`sleep`, `exit`, `parse_json`, tags,
-/// reflection) and `BasicTimePackage` (`timestamp`, `elapsed`). Built once.
-pub fn packages() -> &'static [rhai::Shared<rhai::Module>] {
+/// The rhai packages every script engine gets, merged into one module
+/// (one lookup per native call): rhai's `StandardPackage` without
+/// `LanguageCorePackage` (`sleep`, `exit`, `parse_json`, tags, reflection)
+/// and `BasicTimePackage` (`timestamp`, `elapsed`). Built once per process.
+pub fn library() -> rhai::Shared<rhai::Module> {
     use rhai::packages::{
         ArithmeticPackage, BasicArrayPackage, BasicBlobPackage, BasicFnPackage,
         BasicIteratorPackage, BasicMapPackage, BasicMathPackage, BasicStringPackage,
         BitFieldPackage, LogicPackage, MoreStringPackage, Package,
     };
-    static PACKAGES: OnceLock<Vec<rhai::Shared<rhai::Module>>> = OnceLock::new();
-    PACKAGES.get_or_init(|| {
-        vec![
-            ArithmeticPackage::new().as_shared_module(),
-            BasicStringPackage::new().as_shared_module(),
-            BasicIteratorPackage::new().as_shared_module(),
-            BasicFnPackage::new().as_shared_module(),
-            BitFieldPackage::new().as_shared_module(),
-            LogicPackage::new().as_shared_module(),
-            BasicMathPackage::new().as_shared_module(),
-            BasicArrayPackage::new().as_shared_module(),
-            BasicBlobPackage::new().as_shared_module(),
-            BasicMapPackage::new().as_shared_module(),
-            MoreStringPackage::new().as_shared_module(),
-        ]
-    })
+    static LIBRARY: OnceLock<rhai::Shared<rhai::Module>> = OnceLock::new();
+    LIBRARY
+        .get_or_init(|| {
+            let mut lib = rhai::Module::new();
+            for p in [
+                ArithmeticPackage::new().as_shared_module(),
+                BasicStringPackage::new().as_shared_module(),
+                BasicIteratorPackage::new().as_shared_module(),
+                BasicFnPackage::new().as_shared_module(),
+                BitFieldPackage::new().as_shared_module(),
+                LogicPackage::new().as_shared_module(),
+                BasicMathPackage::new().as_shared_module(),
+                BasicArrayPackage::new().as_shared_module(),
+                BasicBlobPackage::new().as_shared_module(),
+                BasicMapPackage::new().as_shared_module(),
+                MoreStringPackage::new().as_shared_module(),
+            ] {
+                lib.combine_flatten((*p).clone());
+            }
+            lib.build_index();
+            lib.into()
+        })
+        .clone()
 }
 
 /// The wall clock of the call a unit's engine is running, for its time
@@ -364,7 +372,7 @@ impl CallClock {
 /// (or nowhere) prefixed with `origin`.
 ///
 /// Built from [`rhai::Engine::new_raw`] with only the packages of
-/// [`packages`]: no wall clock, no sleeping, nothing that reads the
+/// [`library`]: no wall clock, no sleeping, nothing that reads the
 /// environment, so a call's result depends on its arguments alone.
 pub fn sandbox(
     limits: &ScriptLimits,
@@ -386,9 +394,7 @@ fn sandbox_clocked(
     clock: Arc<CallClock>,
 ) -> rhai::Engine {
     let mut e = rhai::Engine::new_raw();
-    for p in packages() {
-        e.register_global_module(p.clone());
-    }
+    e.register_global_module(library());
     e.set_optimization_level(OptimizationLevel::Full);
     e.set_max_operations(limits.operations);
     e.set_max_call_levels(limits.call_depth);
