@@ -8,8 +8,8 @@ use crate::ast::{self, Def, ExprKind, Ident};
 use crate::diag::{Diagnostic, SourceMap, Span, codes, suggest};
 use std::collections::HashMap;
 use yingji_engine::ir::{
-    self, Agg, BinOp, Builtin, Expr, FieldDef, FieldId, KindDef, LetDef, Program, SignalDef, UnOp,
-    WindowDef,
+    self, Agg, BinOp, Builtin, Expr, FieldDef, FieldId, KindDef, LetDef, Place, Program, SignalDef,
+    UnOp, WindowDef,
 };
 use yingji_engine::value::{Level, Type, Value};
 
@@ -51,6 +51,9 @@ struct Env<'e> {
     lets: &'e [(String, Type)],
     /// Windows of the signal, if windows are allowed here.
     windows: Option<&'e mut Vec<WindowDef>>,
+    /// The part of the signal the expression is in (whether it may call
+    /// script functions is [`Place::scripts_allowed`]).
+    place: Place,
 }
 
 impl Lowerer<'_> {
@@ -316,6 +319,7 @@ impl Lowerer<'_> {
                 fields: &visible,
                 lets: &[],
                 windows: None,
+                place: Place::Filter,
             };
             let (e, t) = self.expr(f, &mut env, from_ok)?;
             self.expect_bool(f, t, "a `where` condition")?;
@@ -340,6 +344,7 @@ impl Lowerer<'_> {
                 fields: &visible,
                 lets: &lets,
                 windows: Some(&mut windows),
+                place: Place::Let,
             };
             let lowered = self.expr(e, &mut env, from_ok);
             let ty = lowered.as_ref().map(|(_, t)| *t);
@@ -399,6 +404,7 @@ impl Lowerer<'_> {
                 fields: &visible,
                 lets: &lets,
                 windows: Some(&mut windows),
+                place: Place::Level,
             };
             let Some((when, t)) = self.expr(&r.when, &mut env, from_ok) else {
                 continue;
@@ -413,6 +419,7 @@ impl Lowerer<'_> {
                         fields: &visible,
                         lets: &lets,
                         windows: Some(&mut windows),
+                        place: Place::Clear,
                     };
                     let Some((ce, ct)) = self.expr(c, &mut env, from_ok) else {
                         continue;
@@ -461,6 +468,7 @@ impl Lowerer<'_> {
                         fields: &visible,
                         lets: &lets,
                         windows: Some(&mut windows),
+                        place: Place::Clear,
                     };
                     let (Some((le, lt)), Some((xe, xt))) = (
                         self.expr(lhs, &mut env, from_ok),
@@ -914,6 +922,7 @@ impl Lowerer<'_> {
                 fields,
                 lets: &[],
                 windows: None,
+                place: Place::WindowInput,
             };
             let (ie, it) = self.expr(&input.expr, &mut inner, report_unknown)?;
             let want = if agg == Agg::CountIf {
@@ -1048,6 +1057,24 @@ impl Lowerer<'_> {
             sig.ret
         );
         let at = self.sources.location(sig.span);
+        if let Some(problem) = env.place.script_problem() {
+            self.err(
+                Diagnostic::error(
+                    codes::BAD_CALL,
+                    e.span,
+                    format!(
+                        "{problem}: `{}` is a script function, and a `where` filter reads only the event's fields",
+                        name.name
+                    ),
+                )
+                .label("script call in `where`")
+                .hint(format!(
+                    "compute it in a `let` and test it in the level rules instead: `let v = {}(...)`, then `level ... when v ... and ...`",
+                    name.name
+                )),
+            );
+            return None;
+        }
         if args.len() != sig.params.len() {
             self.err(
                 Diagnostic::error(

@@ -9,7 +9,7 @@ use crate::ast::{Def, FnSig, Ident, ScriptDef, ScriptSource};
 use crate::diag::{Diagnostic, SourceMap, Span, codes, suggest};
 use std::collections::HashMap;
 use yingji_engine::script::{
-    ScriptFn, ScriptLimits, ScriptUnit, Scripts, SyntaxError, compile, defines,
+    ScriptFn, ScriptLimits, ScriptUnit, Scripts, SyntaxError, compile, defines, refused_calls,
 };
 use yingji_engine::value::Type;
 
@@ -214,6 +214,47 @@ fn limits(def: &ScriptDef, diags: &mut Vec<Diagnostic>) -> ScriptLimits {
     l
 }
 
+/// Reports every call in a unit's `source` of a function scripts cannot call
+/// ([`refused_calls`]), at the called name in the policy or `.rhai` file.
+///
+/// `text` is the part of `source` written by the user (all of it for an
+/// import; the body after the generated `header` for an inline function)
+/// and `body` its span.
+fn refuse_impure(
+    def: &ScriptDef,
+    source: &str,
+    text: &str,
+    body: Span,
+    header: Option<&(String, String)>,
+    inline_name: Option<&str>,
+    diags: &mut Vec<Diagnostic>,
+) {
+    let skip = header.map_or(0, |(h, _)| h.len());
+    for call in refused_calls(source) {
+        let Some(off) = call.offset.checked_sub(skip).filter(|o| *o < text.len()) else {
+            continue;
+        };
+        let start = body.start as usize + off;
+        let span = Span::new(body.file, start, start + call.name.len());
+        let who = match (header.and(inline_name), call.in_fn.as_deref()) {
+            (Some(f), _) | (None, Some(f)) => format!("script function `{f}`"),
+            (None, None) => format!("script `{}`", def.name.name),
+        };
+        diags.push(
+            Diagnostic::error(
+                codes::BAD_CALL,
+                span,
+                format!(
+                    "{who} calls `{}`, which is not available to scripts: {}",
+                    call.name, call.why
+                ),
+            )
+            .label("not available to scripts")
+            .hint("scripts get rhai's standard library without its time functions and its core-language package (`sleep`, `exit`, ...); pass what the function needs as arguments"),
+        );
+    }
+}
+
 /// Checks, compiles and collects every script definition.
 pub fn lower_scripts(
     defs: &[Def],
@@ -313,6 +354,16 @@ pub fn lower_scripts(
                 continue;
             }
         };
+        let inline_name = checked.first().map(|(sig, _, _)| sig.name.name.as_str());
+        refuse_impure(
+            def,
+            &source,
+            &text,
+            body,
+            header.as_ref(),
+            inline_name,
+            diags,
+        );
         let unit = scripts.units.len() as u16;
         let origin = match &def.source {
             ScriptSource::Import { path, .. } => path.name.clone(),

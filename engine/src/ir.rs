@@ -308,6 +308,38 @@ impl Expr {
     }
 }
 
+/// The part of a signal an expression is in. Which parts may call script
+/// functions is decided here, once, for both `yingji check` (the DSL's
+/// lowering asks [`Place::scripts_allowed`] at every script call) and
+/// [`Program::validate`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Place {
+    /// The `where` filter: decides whether an event reaches the signal,
+    /// before its key's state (and any script context) is involved.
+    Filter,
+    /// A window's input (`sum(f(x), 3h)`).
+    WindowInput,
+    /// A `let`.
+    Let,
+    /// A level rule's `when`.
+    Level,
+    /// A level rule's `clear when` (or `clear below`/`above`).
+    Clear,
+}
+
+impl Place {
+    /// Whether script functions may be called here: everywhere but in the
+    /// `where` filter (which the engine evaluates without scripts).
+    pub fn scripts_allowed(self) -> bool {
+        !matches!(self, Place::Filter)
+    }
+
+    /// Why a script call is refused here (`None`: it is not).
+    pub fn script_problem(self) -> Option<&'static str> {
+        (!self.scripts_allowed()).then_some("script functions cannot be used in `where`")
+    }
+}
+
 /// A structural problem in a program (the DSL never produces one; a
 /// hand-built or deserialised program might).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -343,56 +375,54 @@ impl Program {
             if s.kinds.iter().any(|k| usize::from(*k) >= self.kinds.len()) {
                 return Err(err("kind out of range".into()));
             }
-            let check =
-                |e: &Expr, lets_visible: usize, windows_ok: bool| -> Result<(), ProgramError> {
-                    let mut bad = None;
-                    e.walk(&mut |x| match x {
-                        Expr::Field(f) if usize::from(*f) >= nfields => {
-                            bad = Some("field slot out of range")
-                        }
-                        Expr::Let(i) if usize::from(*i) >= lets_visible => {
-                            bad = Some("let used before it is defined")
-                        }
-                        Expr::Window(i) if !windows_ok || usize::from(*i) >= s.windows.len() => {
-                            bad = Some("window index out of range or used in an event expression")
-                        }
-                        Expr::Script(i, args)
-                            if self
-                                .scripts
-                                .functions
-                                .get(usize::from(*i))
-                                .is_none_or(|f| f.params.len() != args.len()) =>
-                        {
-                            bad =
-                                Some("script function out of range or called with the wrong arity")
-                        }
-                        _ => {}
-                    });
-                    bad.map_or(Ok(()), |p| Err(err(p.into())))
-                };
+            let check = |e: &Expr,
+                         lets_visible: usize,
+                         windows_ok: bool,
+                         place: Place|
+             -> Result<(), ProgramError> {
+                let mut bad = None;
+                e.walk(&mut |x| match x {
+                    Expr::Field(f) if usize::from(*f) >= nfields => {
+                        bad = Some("field slot out of range")
+                    }
+                    Expr::Let(i) if usize::from(*i) >= lets_visible => {
+                        bad = Some("let used before it is defined")
+                    }
+                    Expr::Window(i) if !windows_ok || usize::from(*i) >= s.windows.len() => {
+                        bad = Some("window index out of range or used in an event expression")
+                    }
+                    Expr::Script(..) if place.script_problem().is_some() => {
+                        bad = place.script_problem();
+                    }
+                    Expr::Script(i, args)
+                        if self
+                            .scripts
+                            .functions
+                            .get(usize::from(*i))
+                            .is_none_or(|f| f.params.len() != args.len()) =>
+                    {
+                        bad = Some("script function out of range or called with the wrong arity")
+                    }
+                    _ => {}
+                });
+                bad.map_or(Ok(()), |p| Err(err(p.into())))
+            };
             if let Some(f) = &s.filter {
-                check(f, 0, false)?;
-                let mut script = false;
-                f.walk(&mut |x| script |= matches!(x, Expr::Script(..)));
-                if script {
-                    return Err(err(
-                        "a `where` condition cannot call a script function".into()
-                    ));
-                }
+                check(f, 0, false, Place::Filter)?;
             }
             for w in &s.windows {
-                check(&w.input, 0, false)?;
+                check(&w.input, 0, false, Place::WindowInput)?;
                 if w.duration_ms <= 0 {
                     return Err(err("window duration must be positive".into()));
                 }
             }
             for (i, l) in s.lets.iter().enumerate() {
-                check(&l.expr, i, true)?;
+                check(&l.expr, i, true, Place::Let)?;
             }
             for r in &s.levels {
-                check(&r.when, s.lets.len(), true)?;
+                check(&r.when, s.lets.len(), true, Place::Level)?;
                 if let Some(c) = &r.clear {
-                    check(c, s.lets.len(), true)?;
+                    check(c, s.lets.len(), true, Place::Clear)?;
                 }
                 if r.for_ms < 0 || r.hold_ms < 0 {
                     return Err(err("negative `for` or `hold` duration".into()));

@@ -13,7 +13,13 @@
 //!   `print`/`debug` go to the engine's script log, never to stdout.
 //! - **Pure.** Every call starts from an empty scope, top-level statements
 //!   of a unit never run, and rhai functions cannot see anything but their
-//!   arguments: no state survives a call (state belongs in windows).
+//!   arguments: no state survives a call (state belongs in windows). The
+//!   engine has rhai's standard library without its time and core-language
+//!   packages (no `timestamp`, `elapsed`, `sleep`, `exit`; see
+//!   [`library`] and [`REFUSED`]); a unit calling one of them does not
+//!   load, and `yingji check` reports the call ([`refused_calls`]).
+//! - **Bounded.** The operation limit is the deterministic bound of a call;
+//!   a wall-clock budget ([`time_budget`]) is only a safety net.
 //! - **Contained.** A script error, a limit breach, a wrong return type or a
 //!   non-finite argument makes the call `null` (so the rule using it does not
 //!   fire) and produces a [`ScriptError`] record; the engine goes on.
@@ -32,7 +38,9 @@ use crate::value::{Type, Value};
 use rhai::{Dynamic, OptimizationLevel};
 use serde::{Deserialize, Serialize};
 use std::collections::VecDeque;
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
 
 /// Failures of one function reported individually per interval.
 pub const REPORT_FIRST: u32 = 5;
@@ -190,6 +198,16 @@ pub enum ScriptLoadError {
     /// A function refers to a unit that does not exist.
     #[error("script function `{0}` refers to a missing unit")]
     BadUnit(String),
+    /// A unit calls a function scripts cannot call (see [`REFUSED`]).
+    #[error("script `{origin}` calls `{name}`, which is not available to scripts: {why}")]
+    Refused {
+        /// The unit's origin.
+        origin: String,
+        /// The refused function.
+        name: String,
+        /// Why.
+        why: &'static str,
+    },
 }
 
 /// The bounded log `print` and `debug` write to.
@@ -215,14 +233,168 @@ impl ScriptLog {
     }
 }
 
+/// The wall-clock budget of one call, in ms, before the share of its
+/// operation limit (see [`time_budget`]).
+pub const CALL_TIME_BASE_MS: u64 = 1_000;
+/// The wall-clock budget of one call per operation its limit allows, in ns.
+pub const CALL_TIME_PER_OPERATION_NS: u64 = 2_000;
+
+/// How long one call of a unit with `limits` may take on the wall clock
+/// before it is aborted (limit `"time"`): [`CALL_TIME_BASE_MS`] plus
+/// [`CALL_TIME_PER_OPERATION_NS`] per allowed operation (1.2 s with the
+/// default 100 000 operations, 21 s with the largest setting).
+///
+/// A safety net only. The operation limit ([`ScriptLimits::operations`]) is
+/// the deterministic bound: a runaway call breaches it after the same
+/// number of operations in every run. rhai runs an operation in about
+/// 0.35 µs in a debug build (10 million in 3.5 s, measured) and faster in
+/// release, so the budget, several times longer, decides only when the
+/// machine is stalled; a run where it decides is not reproducible (its
+/// `script_error` says `limit: "time"`).
+pub fn time_budget(limits: &ScriptLimits) -> Duration {
+    Duration::from_millis(CALL_TIME_BASE_MS)
+        + Duration::from_nanos(limits.operations.saturating_mul(CALL_TIME_PER_OPERATION_NS))
+}
+
+/// How many operations pass between two looks at the wall clock.
+const CLOCK_EVERY_OPS: u64 = 1024;
+
+/// Functions of rhai's standard library scripts cannot call, and why (the
+/// engine does not register them; `yingji check` refuses a call to them).
+pub const REFUSED: [(&str, &str); 9] = [
+    (
+        "timestamp",
+        "scripts must be pure (the same inputs give the same result) and it reads the wall clock",
+    ),
+    (
+        "elapsed",
+        "scripts must be pure (the same inputs give the same result) and it reads the wall clock",
+    ),
+    (
+        "sleep",
+        "scripts must be pure (the same inputs give the same result) and must not block the engine",
+    ),
+    (
+        "exit",
+        "a script function returns its result; it cannot end the script",
+    ),
+    ("parse_json", REFUSED_CORE),
+    ("take", REFUSED_CORE),
+    ("tag", REFUSED_CORE),
+    ("set_tag", REFUSED_CORE),
+    ("get_fn_metadata_list", REFUSED_CORE),
+];
+
+const REFUSED_CORE: &str =
+    "it belongs to rhai's core-language package, which scripts do not get (see the README)";
+
+/// Why scripts cannot call `name`, if they cannot.
+pub fn refused(name: &str) -> Option<&'static str> {
+    REFUSED
+        .iter()
+        .find(|(n, _)| *n == name)
+        .map(|(_, why)| *why)
+}
+
+/// The rhai packages every script engine gets, merged into one module
+/// (one lookup per native call): rhai's `StandardPackage` without
+/// `LanguageCorePackage` (`sleep`, `exit`, `parse_json`, tags, reflection)
+/// and `BasicTimePackage` (`timestamp`, `elapsed`). Built once per process.
+pub fn library() -> rhai::Shared<rhai::Module> {
+    use rhai::packages::{
+        ArithmeticPackage, BasicArrayPackage, BasicBlobPackage, BasicFnPackage,
+        BasicIteratorPackage, BasicMapPackage, BasicMathPackage, BasicStringPackage,
+        BitFieldPackage, LogicPackage, MoreStringPackage, Package,
+    };
+    static LIBRARY: OnceLock<rhai::Shared<rhai::Module>> = OnceLock::new();
+    LIBRARY
+        .get_or_init(|| {
+            let mut lib = rhai::Module::new();
+            for p in [
+                ArithmeticPackage::new().as_shared_module(),
+                BasicStringPackage::new().as_shared_module(),
+                BasicIteratorPackage::new().as_shared_module(),
+                BasicFnPackage::new().as_shared_module(),
+                BitFieldPackage::new().as_shared_module(),
+                LogicPackage::new().as_shared_module(),
+                BasicMathPackage::new().as_shared_module(),
+                BasicArrayPackage::new().as_shared_module(),
+                BasicBlobPackage::new().as_shared_module(),
+                BasicMapPackage::new().as_shared_module(),
+                MoreStringPackage::new().as_shared_module(),
+            ] {
+                lib.combine_flatten((*p).clone());
+            }
+            lib.build_index();
+            lib.into()
+        })
+        .clone()
+}
+
+/// The wall clock of the call a unit's engine is running, for its time
+/// budget (see [`time_budget`]).
+#[derive(Debug)]
+struct CallClock {
+    /// When the current call started (ns since [`clock_base`]).
+    started_ns: AtomicU64,
+    /// The budget, in ns.
+    budget_ns: AtomicU64,
+}
+
+fn clock_base() -> Instant {
+    static BASE: OnceLock<Instant> = OnceLock::new();
+    *BASE.get_or_init(Instant::now)
+}
+
+fn now_ns() -> u64 {
+    u64::try_from(clock_base().elapsed().as_nanos()).unwrap_or(u64::MAX)
+}
+
+impl CallClock {
+    fn new(budget: Duration) -> CallClock {
+        CallClock {
+            started_ns: AtomicU64::new(now_ns()),
+            budget_ns: AtomicU64::new(u64::try_from(budget.as_nanos()).unwrap_or(u64::MAX)),
+        }
+    }
+
+    fn start(&self) {
+        self.started_ns.store(now_ns(), Ordering::Relaxed);
+    }
+
+    fn over(&self) -> bool {
+        let spent = now_ns().saturating_sub(self.started_ns.load(Ordering::Relaxed));
+        spent > self.budget_ns.load(Ordering::Relaxed)
+    }
+}
+
 /// A sandboxed rhai engine with `limits`; `print`/`debug` go to `log`
 /// (or nowhere) prefixed with `origin`.
+///
+/// Built from [`rhai::Engine::new_raw`] with only the packages of
+/// [`library`]: no wall clock, no sleeping, nothing that reads the
+/// environment, so a call's result depends on its arguments alone.
 pub fn sandbox(
     limits: &ScriptLimits,
     origin: &str,
     log: Option<Arc<Mutex<ScriptLog>>>,
 ) -> rhai::Engine {
-    let mut e = rhai::Engine::new();
+    sandbox_clocked(
+        limits,
+        origin,
+        log,
+        Arc::new(CallClock::new(time_budget(limits))),
+    )
+}
+
+fn sandbox_clocked(
+    limits: &ScriptLimits,
+    origin: &str,
+    log: Option<Arc<Mutex<ScriptLog>>>,
+    clock: Arc<CallClock>,
+) -> rhai::Engine {
+    let mut e = rhai::Engine::new_raw();
+    e.register_global_module(library());
     e.set_optimization_level(OptimizationLevel::Full);
     e.set_max_operations(limits.operations);
     e.set_max_call_levels(limits.call_depth);
@@ -234,6 +406,13 @@ pub fn sandbox(
     e.set_max_functions(256);
     e.set_strict_variables(true);
     e.disable_symbol("eval");
+    e.on_progress(move |ops| {
+        if ops % CLOCK_EVERY_OPS == 0 && clock.over() {
+            Some(Dynamic::from("time"))
+        } else {
+            None
+        }
+    });
     let print_log = log.clone();
     let print_origin = origin.to_string();
     e.on_print(move |s| {
@@ -252,6 +431,234 @@ pub fn sandbox(
         }
     });
     e
+}
+
+/// A call of a function scripts cannot call (see [`REFUSED`]), found by
+/// [`refused_calls`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RefusedCall {
+    /// Byte offset of the called name in the source.
+    pub offset: usize,
+    /// The called function.
+    pub name: String,
+    /// The rhai function the call is in (`None`: top level).
+    pub in_fn: Option<String>,
+    /// Why it is refused.
+    pub why: &'static str,
+}
+
+#[derive(Debug, PartialEq)]
+enum Tok<'s> {
+    Ident(&'s str, usize),
+    Str(String, usize),
+    Punct(char),
+}
+
+/// Splits rhai source into identifiers, string literals and punctuation,
+/// skipping comments, numbers and whitespace; the code inside `${ }` of a
+/// backtick string is split too.
+fn tokens(src: &str) -> Vec<Tok<'_>> {
+    let mut out = Vec::new();
+    let b = src.as_bytes();
+    let mut i = 0;
+    lex(src, b, &mut i, &mut out, false);
+    out
+}
+
+/// Lexes from `*i`; in an interpolation (`inner`), stops after the `}`
+/// that closes it.
+fn lex<'s>(src: &'s str, b: &[u8], i: &mut usize, out: &mut Vec<Tok<'s>>, inner: bool) {
+    let mut depth = 0usize;
+    while let Some(&c) = b.get(*i) {
+        let next = b.get(*i + 1).copied();
+        match c {
+            b'/' if next == Some(b'/') => {
+                while b.get(*i).is_some_and(|&c| c != b'\n') {
+                    *i += 1;
+                }
+            }
+            b'/' if next == Some(b'*') => {
+                let mut level = 0usize;
+                while *i < b.len() {
+                    if b.get(*i..*i + 2) == Some(b"/*") {
+                        level += 1;
+                        *i += 2;
+                    } else if b.get(*i..*i + 2) == Some(b"*/") {
+                        level = level.saturating_sub(1);
+                        *i += 2;
+                        if level == 0 {
+                            break;
+                        }
+                    } else {
+                        *i += 1;
+                    }
+                }
+            }
+            b'"' | b'\'' => {
+                let start = *i;
+                *i += 1;
+                let mut text = String::new();
+                while let Some(&d) = b.get(*i) {
+                    if d == b'\\' {
+                        *i += 2;
+                        continue;
+                    }
+                    if d == c {
+                        break;
+                    }
+                    *i += 1;
+                }
+                if let Some(t) = src.get(start + 1..(*i).min(src.len())) {
+                    text.push_str(t);
+                }
+                *i += 1;
+                out.push(Tok::Str(text, start));
+            }
+            b'`' => {
+                *i += 1;
+                while let Some(&d) = b.get(*i) {
+                    if d == b'\\' {
+                        *i += 2;
+                    } else if d == b'`' {
+                        *i += 1;
+                        break;
+                    } else if d == b'$' && b.get(*i + 1) == Some(&b'{') {
+                        *i += 2;
+                        lex(src, b, i, out, true);
+                    } else {
+                        *i += 1;
+                    }
+                }
+            }
+            b'#' if matches!(next, Some(b'#' | b'"')) => {
+                // raw string: #"..."#, ##"..."##, ...
+                let start = *i;
+                let hashes = b[start..].iter().take_while(|&&h| h == b'#').count();
+                *i += hashes;
+                if b.get(*i) != Some(&b'"') {
+                    continue;
+                }
+                *i += 1;
+                let body = *i;
+                let close: Vec<u8> = std::iter::once(b'"')
+                    .chain(std::iter::repeat_n(b'#', hashes))
+                    .collect();
+                while *i < b.len() && b.get(*i..*i + close.len()) != Some(close.as_slice()) {
+                    *i += 1;
+                }
+                let text = src.get(body..(*i).min(src.len())).unwrap_or_default();
+                out.push(Tok::Str(text.to_string(), start));
+                *i += close.len();
+            }
+            c if c.is_ascii_digit() => {
+                while b.get(*i).is_some_and(|&d| {
+                    d.is_ascii_alphanumeric()
+                        || d == b'_'
+                        || (d == b'.' && b.get(*i + 1).is_some_and(u8::is_ascii_digit))
+                }) {
+                    *i += 1;
+                }
+            }
+            c if c.is_ascii_alphabetic() || c == b'_' => {
+                let start = *i;
+                while b
+                    .get(*i)
+                    .is_some_and(|&d| d.is_ascii_alphanumeric() || d == b'_')
+                {
+                    *i += 1;
+                }
+                out.push(Tok::Ident(src.get(start..*i).unwrap_or_default(), start));
+            }
+            c if c.is_ascii_whitespace() => *i += 1,
+            c if c.is_ascii() => {
+                *i += 1;
+                if inner {
+                    if c == b'{' {
+                        depth += 1;
+                    } else if c == b'}' {
+                        if depth == 0 {
+                            return;
+                        }
+                        depth -= 1;
+                    }
+                }
+                out.push(Tok::Punct(char::from(c)));
+            }
+            // non-ASCII outside strings and comments: not rhai, rhai reports it
+            _ => *i += 1,
+        }
+    }
+}
+
+/// Every call in `src` of a function scripts cannot call ([`REFUSED`]):
+/// `name(...)`, `name!(...)`, `x.name(...)` and `Fn("name")`, unless `src`
+/// defines a function of that name itself. Comments and strings are skipped.
+pub fn refused_calls(src: &str) -> Vec<RefusedCall> {
+    let toks = tokens(src);
+    let defined: Vec<&str> = toks
+        .windows(2)
+        .filter_map(|w| match w {
+            [Tok::Ident("fn", _), Tok::Ident(n, _)] => Some(*n),
+            _ => None,
+        })
+        .collect();
+    let mut out = Vec::new();
+    let (mut depth, mut current, mut pending): (usize, Option<&str>, Option<&str>) =
+        (0, None, None);
+    for (k, t) in toks.iter().enumerate() {
+        let at = |j: usize| toks.get(k + j);
+        match t {
+            Tok::Punct('{') => {
+                if depth == 0 {
+                    current = pending.take();
+                }
+                depth += 1;
+            }
+            Tok::Punct('}') => {
+                depth = depth.saturating_sub(1);
+                if depth == 0 {
+                    current = None;
+                }
+            }
+            Tok::Ident("fn", _) => {
+                if let Some(Tok::Ident(n, _)) = at(1) {
+                    pending = Some(n);
+                }
+            }
+            Tok::Ident(name, off) => {
+                let after_fn = k
+                    .checked_sub(1)
+                    .and_then(|j| toks.get(j))
+                    .is_some_and(|p| matches!(p, Tok::Ident("fn", _)));
+                let called = matches!(at(1), Some(Tok::Punct('(')))
+                    || matches!(
+                        (at(1), at(2)),
+                        (Some(Tok::Punct('!')), Some(Tok::Punct('(')))
+                    );
+                let mut hit = None;
+                if called && !after_fn {
+                    hit = Some(((*name).to_string(), *off));
+                }
+                if *name == "Fn" {
+                    if let (Some(Tok::Punct('(')), Some(Tok::Str(s, so))) = (at(1), at(2)) {
+                        hit = Some((s.clone(), *so));
+                    }
+                }
+                if let Some((n, o)) = hit {
+                    if let (Some(why), false) = (refused(&n), defined.contains(&n.as_str())) {
+                        out.push(RefusedCall {
+                            offset: o,
+                            name: n,
+                            in_fn: current.map(str::to_string),
+                            why,
+                        });
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    out
 }
 
 /// Compiles `source` in the sandbox (used by `yingji check` and at load).
@@ -300,6 +707,7 @@ pub struct CallSite<'a> {
 struct UnitRt {
     engine: rhai::Engine,
     ast: rhai::AST,
+    clock: Arc<CallClock>,
 }
 
 /// The failure rate limiter of one function: the current interval and what
@@ -379,13 +787,21 @@ impl ScriptRt {
         let log = Arc::new(Mutex::new(ScriptLog::default()));
         let mut units = Vec::new();
         for u in &scripts.units {
-            let engine = sandbox(&u.limits, &u.origin, Some(log.clone()));
+            if let Some(r) = refused_calls(&u.source).into_iter().next() {
+                return Err(ScriptLoadError::Refused {
+                    origin: u.origin.clone(),
+                    name: r.name,
+                    why: r.why,
+                });
+            }
+            let clock = Arc::new(CallClock::new(time_budget(&u.limits)));
+            let engine = sandbox_clocked(&u.limits, &u.origin, Some(log.clone()), clock.clone());
             let (engine, ast) =
                 compile_with(engine, &u.source).map_err(|error| ScriptLoadError::Syntax {
                     origin: u.origin.clone(),
                     error,
                 })?;
-            units.push(UnitRt { engine, ast });
+            units.push(UnitRt { engine, ast, clock });
         }
         let mut fns = Vec::new();
         for f in &scripts.functions {
@@ -418,6 +834,15 @@ impl ScriptRt {
             log,
             pending: Vec::new(),
         })
+    }
+
+    /// Sets the wall-clock budget of every call (default: [`time_budget`]
+    /// of each unit's limits); a call over it fails with limit `"time"`.
+    pub fn set_time_budget(&mut self, budget: Duration) {
+        let ns = u64::try_from(budget.as_nanos()).unwrap_or(u64::MAX);
+        for u in &self.units {
+            u.clock.budget_ns.store(ns, Ordering::Relaxed);
+        }
     }
 
     /// Takes the script log (`print`/`debug` lines) and the number of lines
@@ -494,6 +919,7 @@ impl ScriptRt {
             ));
         }
         self.scope.clear();
+        unit.clock.start();
         #[allow(
             deprecated,
             reason = "call_fn_raw takes a reusable argument buffer; call_fn_with_options needs a FuncArgs value per call"
@@ -622,6 +1048,7 @@ fn describe(e: &rhai::EvalAltResult) -> (Option<&'static str>, String) {
     use rhai::EvalAltResult as E;
     let limit = match innermost(e) {
         E::ErrorTooManyOperations(_) => Some("operations"),
+        E::ErrorTerminated(..) => Some("time"),
         E::ErrorStackOverflow(_) => Some("call_depth"),
         E::ErrorTooManyVariables(_) => Some("variables"),
         E::ErrorDataTooLarge(what, _) if what.contains("string") => Some("string_size"),
@@ -956,6 +1383,110 @@ mod tests {
         assert_eq!(got.functions[0].reported, REPORT_FIRST);
         assert_eq!(got.functions[0].suppressed, 4);
         assert_eq!(LimiterState::default(), two_failing().limiter_state());
+    }
+
+    #[test]
+    fn refused_calls_are_found_in_code_only() {
+        let names = |src: &str| -> Vec<(String, Option<String>)> {
+            refused_calls(src)
+                .into_iter()
+                .map(|r| (r.name, r.in_fn))
+                .collect()
+        };
+        let src = "fn f(a) { sleep(1); let t = timestamp(); t.elapsed() }";
+        assert_eq!(
+            names(src),
+            [
+                ("sleep".into(), Some("f".into())),
+                ("timestamp".into(), Some("f".into())),
+                ("elapsed".into(), Some("f".into()))
+            ]
+        );
+        let at = refused_calls(src);
+        assert_eq!(&src[at[0].offset..at[0].offset + 5], "sleep");
+        // comments, strings, variables and properties are not calls
+        assert!(names("// sleep(1)\n/* timestamp() /* nested */ */ fn f(a) { let timestamp = \"sleep(1)\"; a.sleep + timestamp }").is_empty());
+        assert!(names("fn f(a) { #\"sleep(1)\"# + 'x' + a }").is_empty());
+        // interpolations are code; Fn pointers and `!` calls count
+        assert_eq!(names("fn f(a) { `${timestamp()}` }").len(), 1);
+        assert_eq!(names("fn g() { Fn(\"sleep\").call(1) }")[0].0, "sleep");
+        assert_eq!(names("fn g() { exit!(1) }")[0].0, "exit");
+        // a unit's own function of that name is fine
+        assert!(names("fn sleep(x) { x } fn f(a) { sleep(a) }").is_empty());
+        // top level
+        assert_eq!(names("sleep(1);"), [("sleep".into(), None)]);
+    }
+
+    #[test]
+    fn the_wall_clock_and_sleep_are_not_registered() {
+        // names built at run time get past the load-time scan: the engine
+        // itself must not have the functions
+        for body in [
+            "Fn(\"sl\" + \"eep\").call(1); a",
+            "Fn(\"time\" + \"stamp\").call(); a",
+            "Fn(\"ex\" + \"it\").call(1)",
+        ] {
+            let mut r = rt(
+                &format!("fn f(a) {{ {body} }}"),
+                ScriptLimits::default(),
+                Type::Number,
+                1,
+            );
+            assert_eq!(call(&mut r, &[1.0]), Value::Null, "{body}");
+            let msg = r
+                .take_pending()
+                .first()
+                .map(|o| o.to_json())
+                .unwrap_or_default();
+            assert!(msg.contains("not found"), "{body}: {msg}");
+        }
+        // ...but the standard functions scripts use are
+        let mut r = rt(
+            "fn f(a) { let v = [a, 2.0]; v.sort(); v[0].sqrt() + \"ab\".len() + #{x: 1}.x + max(1, 2) + (3 & 1) }",
+            ScriptLimits::default(),
+            Type::Number,
+            1,
+        );
+        assert_eq!(call(&mut r, &[1.0]), Value::Num(7.0));
+    }
+
+    #[test]
+    fn a_unit_calling_a_refused_function_does_not_load() {
+        let scripts = Scripts {
+            units: vec![ScriptUnit {
+                source: "fn f(a) { sleep(1000); a }".into(),
+                origin: "t".into(),
+                limits: ScriptLimits::default(),
+            }],
+            functions: vec![],
+        };
+        match ScriptRt::new(&scripts) {
+            Err(ScriptLoadError::Refused { name, .. }) => assert_eq!(name, "sleep"),
+            other => unreachable!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn the_time_budget_aborts_a_call() {
+        let mut r = rt(
+            "fn f(a) { loop { a += 1.0; } }",
+            ScriptLimits::default(),
+            Type::Number,
+            1,
+        );
+        r.set_time_budget(Duration::ZERO);
+        assert_eq!(call(&mut r, &[1.0]), Value::Null);
+        assert_eq!(limit_of(&r), Some("time"));
+        // a quick call is unaffected by a generous budget
+        r.set_time_budget(Duration::from_secs(60));
+        let mut q = rt(
+            "fn f(a) { a * 2.0 }",
+            ScriptLimits::default(),
+            Type::Number,
+            1,
+        );
+        q.set_time_budget(Duration::from_secs(60));
+        assert_eq!(call(&mut q, &[2.0]), Value::Num(4.0));
     }
 
     #[test]
