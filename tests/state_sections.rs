@@ -22,10 +22,17 @@ const PROBE: &str = "event probe { site: string, x: number }\n\
     signal 探针 {\n  from probe\n  key site\n  let y = f(x)\n  level red when y >= 100\n}\n";
 
 fn defs() -> Definitions {
-    let dir = std::env::temp_dir().join(format!("yingji-sections-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let probe = dir.join("probe.yj");
-    std::fs::write(&probe, PROBE).unwrap();
+    // written once per process: the tests run in parallel and read it
+    static PROBE_FILE: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
+    let probe = PROBE_FILE
+        .get_or_init(|| {
+            let dir = std::env::temp_dir().join(format!("yingji-sections-{}", std::process::id()));
+            std::fs::create_dir_all(&dir).unwrap();
+            let probe = dir.join("probe.yj");
+            std::fs::write(&probe, PROBE).unwrap();
+            probe
+        })
+        .clone();
     Definitions::from_paths(&[
         std::path::PathBuf::from(format!("{ROOT}/policies")),
         std::path::PathBuf::from(format!("{ROOT}/plans")),
