@@ -153,7 +153,9 @@ pub fn too_deep(file: FileId, at: usize, len: usize) -> Diagnostic {
         format!("expression nested more than {MAX_DEPTH} levels deep"),
     )
     .label(format!("level {} opens here", MAX_DEPTH + 1))
-    .hint("brackets and prefix operators (`not`, `-`) nest; name parts of the expression with `let`")
+    .hint(
+        "brackets and prefix operators (`not`, `-`) nest; name parts of the expression with `let`",
+    )
 }
 
 /// The diagnostic for more than [`MAX_TERMS`] operators; `span` is the first

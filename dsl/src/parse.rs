@@ -806,8 +806,8 @@ pub fn parse_file(file: FileId, text: &str) -> (Vec<Def>, Vec<Diagnostic>) {
                 b.diags.push(limits::too_deep(file, v, len));
                 let Some(n) = next else { break };
                 at = n;
-                too_deep = nesting_exceeds(text.get(n..).unwrap_or(""))
-                    .map(|(w, len)| (w + n, len));
+                too_deep =
+                    nesting_exceeds(text.get(n..).unwrap_or("")).map(|(w, len)| (w + n, len));
                 continue;
             }
             // a later definition holds it: never let pest run into it
