@@ -29,7 +29,7 @@ use crate::diag::{Diagnostic, FileId, Span, codes};
 pub const MAX_DEPTH: usize = 64;
 
 /// Maximum number of binary operators (`+`, `and`, `<`, …) in one expression.
-pub const MAX_TERMS: usize = 256;
+pub const MAX_TERMS: usize = 128;
 
 /// Words after which a `-` is a prefix (unary) minus, as after an operator.
 const OPERATOR_WORDS: [&str; 12] = [
