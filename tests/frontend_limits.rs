@@ -249,33 +249,76 @@ fn hostile_plan_guards_are_refused_on_a_small_stack() {
     assert_eq!(load_small("plan.yaml", plan(&ok)), None);
 }
 
+/// The largest expressions the limits allow, with `inner` levels of nesting
+/// available and `leaf` for an operand.
+fn limit_cases(leaf: &str, inner: usize) -> Vec<String> {
+    let terms = vec![leaf; MAX_TERMS + 1].join(" + ");
+    let wrap = |open: &str, close: &str, n: usize, e: &str| {
+        format!("{}{e}{}", open.repeat(n), close.repeat(n))
+    };
+    vec![
+        wrap("(", ")", inner, leaf),
+        wrap("abs(", ")", inner, leaf),
+        wrap("-", "", inner, leaf),
+        wrap("-(", ")", inner / 2, leaf),
+        wrap("not ", "", inner, &format!("{leaf} > 1")),
+        terms.clone(),
+        // the longest chain with the deepest nesting at its far end
+        format!(
+            "{} + {}",
+            vec![leaf; MAX_TERMS].join(" + "),
+            wrap("(", ")", inner, leaf)
+        ),
+        wrap("(", ")", inner, &terms),
+        wrap("abs(", ")", inner, &terms),
+        wrap("-(", ")", inner / 2, &terms),
+    ]
+}
+
+/// Assessment criteria lower expressions on their own path
+/// (`assess/lower.rs`): the limits' largest expressions there too.
+#[test]
+fn assessment_expressions_at_the_limits_load_on_a_small_stack() {
+    // the assessment's `{` and the leaf's `count(` are two levels
+    for expr in limit_cases("count(post)", MAX_DEPTH - 2) {
+        let text = format!(
+            "roster town {{ 甲镇 }}\nevent post {{ filled: bool }}\nassessment 考核 for town per year {{\n  total 100\n  score 岗位 weight 100 = {expr} else 0\n  grade 优秀 >= 90, else 不合格\n}}\n"
+        );
+        let short = format!(
+            "{} ({} bytes)",
+            expr.chars().take(40).collect::<String>(),
+            expr.len()
+        );
+        let codes = on_small_stack(move || {
+            Definitions::from_str("assess.yj", &text)
+                .err()
+                .map(|e| e.diagnostics.iter().map(|d| d.code).collect::<Vec<_>>())
+        });
+        // `not` over a number is a type error; everything else loads
+        assert!(
+            codes.as_ref().is_none_or(|c| c == &["E0201"]),
+            "{short}: {codes:?}"
+        );
+    }
+}
+
 /// The largest expressions the limits allow: they load, compile to an
 /// engine and evaluate, all on the small stack.
 #[test]
 fn expressions_at_the_limits_load_compile_and_run_on_a_small_stack() {
-    let terms = vec!["mm"; MAX_TERMS + 1].join(" + ");
     let inner = MAX_DEPTH - 1; // the signal's `{` is one level
-    let cases = [
-        format!("{}mm{}", "(".repeat(inner), ")".repeat(inner)),
-        format!("{}mm{}", "abs(".repeat(inner), ")".repeat(inner)),
-        format!("{}mm", "-".repeat(inner)),
-        format!("{}mm{}", "-(".repeat(inner / 2), ")".repeat(inner / 2)),
-        terms.clone(),
-        // the longest chain with the deepest nesting at its far end
-        format!(
-            "{} + {}mm{}",
-            vec!["mm"; MAX_TERMS].join(" + "),
-            "(".repeat(inner),
-            ")".repeat(inner)
-        ),
-        format!("{}{}{}", "(".repeat(inner), terms, ")".repeat(inner)),
-        format!("{}{}{}", "abs(".repeat(inner), terms, ")".repeat(inner)),
-    ];
-    for expr in cases {
+    for expr in limit_cases("mm", inner) {
         let text = format!(
-            "{EVENT_YJ}signal s {{ from rain key station let x = {expr}\n  level red when x > 1 or mm > 1 }}\n"
+            "{EVENT_YJ}signal s {{ from rain key station let x = {expr}\n  level red when x == x and mm > 1 }}\n"
         );
         let yaml = yaml_policy(&expr);
+        // the same expression as an accident grading rule (assessments lower
+        // expressions on their own path); a number where a condition is
+        // wanted is a type error, anything else must load
+        let grading = format!(
+            "event accident {{ deaths: number }}\ngrading 事故等级 of accident as grade {{\n  grade 重大 when {}\n  else 一般\n}}\n",
+            expr.replace("mm", "deaths")
+        );
         let short = format!(
             "{} ({} bytes)",
             expr.chars().take(40).collect::<String>(),
@@ -286,9 +329,17 @@ fn expressions_at_the_limits_load_compile_and_run_on_a_small_stack() {
                 .unwrap_or_else(|e| panic!("{short}…: {e}"));
             let out = common::run(&defs, &[common::rain("S1", "08:00", 5.0)]);
             let twin = Definitions::from_str("limit.yaml", &yaml).map(|_| ());
-            (out, twin.err().map(|e| e.rendered))
+            let graded = Definitions::from_str("grading.yj", &grading)
+                .err()
+                .map(|e| e.diagnostics.iter().map(|d| d.code).collect::<Vec<_>>());
+            (out, twin.err().map(|e| e.rendered), graded)
         });
         assert_eq!(outputs.1, None);
+        assert!(
+            outputs.2.as_ref().is_none_or(|codes| codes == &["E0201"]),
+            "{:?}",
+            outputs.2
+        );
         assert!(!outputs.0.is_empty());
     }
 }
