@@ -349,9 +349,9 @@ fn limits_are_per_definition_and_later_definitions_still_load() {
     // two broken definitions are both reported; the good one between them
     // is parsed (its unknown name is found by the checker)
     let text = format!(
-        "{EVENT_YJ}signal a {{ from rain key station level red when {} }}\nsignal b {{ from rain key station level red when mmm > 1 }}\nsignal c {{ from rain key station level red when {} }}\n",
+        "{EVENT_YJ}signal a {{ from rain key station level red when {} }}\nsignal b {{ from rain key station level red when mmm > 1 }}\nsignal c {{ from rain key station level red when {}mm > 1 }}\n",
         deep("(", ")", 9_000),
-        format!("{}mm > 1", "not ".repeat(100)),
+        "not ".repeat(100),
     );
     let (_, codes) = load_small("many.yj", text).expect("refused");
     let col = "signal a { from rain key station level red when ".len() + MAX_DEPTH;

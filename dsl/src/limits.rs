@@ -18,10 +18,12 @@
 //!   they produce is as deep as the chain is long.
 //! - Plan guards (`plan/cond.rs`) obey the same two numbers.
 //!
-//! No real policy comes close: the deepest bundled expression nests 4 levels
-//! and the longest has about a dozen operators. With these limits the deepest
-//! tree is about 320 nodes, which every recursive stage walks within a
-//! 512 KiB thread stack (tested in `tests/frontend_limits.rs`, debug build).
+//! No real policy comes close: the bundled files nest 3 levels at most
+//! (braces included) and their longest guard has 18 operators. With these
+//! limits the deepest tree is about 200 nodes, which every recursive stage
+//! walks within a 512 KiB thread stack even in a debug build (tested in
+//! `tests/frontend_limits.rs`); the stages on that path keep their recursive
+//! frames small for this (see `lower.rs`, `assess/lower.rs`, `plan/cond.rs`).
 
 use crate::diag::{Diagnostic, FileId, Span, codes};
 

@@ -541,12 +541,10 @@ impl Compiler<'_> {
             return Some((AExpr::Const(v), t));
         }
         match &e.kind {
-            ExprKind::Invalid | ExprKind::Num(_) | ExprKind::Str(_) | ExprKind::Bool(_) => {
-                return None;
-            }
+            ExprKind::Invalid | ExprKind::Num(_) | ExprKind::Str(_) | ExprKind::Bool(_) => None,
             ExprKind::Duration(_) | ExprKind::Every(_) => {
                 self.duration_here(e.span, "expected a number");
-                return None;
+                None
             }
             ExprKind::Path(parts) => {
                 let first = parts.first()?;
@@ -584,11 +582,11 @@ impl Compiler<'_> {
                     .label("not an aggregate")
                     .hint(hint),
                 );
-                return None;
+                None
             }
             ExprKind::List(_) => {
                 self.list_outside_in(e.span);
-                return None;
+                None
             }
             // compound expressions are lowered by `aexpr`, never here
             ExprKind::Unary(..) | ExprKind::Binary(..) | ExprKind::In(..) | ExprKind::Call(..) => {
