@@ -168,6 +168,9 @@ pub mod codes {
     pub const YAML: &str = "E0003";
     /// A file that cannot be read.
     pub const IO: &str = "E0004";
+    /// An expression or guard nested too deeply or with too many operators
+    /// (see [`crate::limits`]).
+    pub const TOO_COMPLEX: &str = "E0005";
     /// A name that is neither a field, a `let` nor a function.
     pub const UNKNOWN_NAME: &str = "E0101";
     /// An event kind that no `event` declares.

@@ -7,6 +7,7 @@
 pub mod assess;
 pub mod ast;
 pub mod diag;
+pub mod limits;
 pub mod lint;
 pub mod load;
 pub mod lower;

@@ -605,7 +605,147 @@ impl Lowerer<'_> {
 
     /// Lowers and type-checks an expression. `report_unknown` is false when
     /// the signal's kinds are already in error (to avoid a cascade).
+    ///
+    /// This recurses once per tree level, which the front-end limits bound
+    /// (see [`crate::limits`]). The recursive path keeps its frames small:
+    /// leaves and diagnostics are handled in helpers that do not recurse, so
+    /// the deepest tree the limits allow lowers within a 512 KiB stack.
     fn expr(
+        &mut self,
+        e: &ast::Expr,
+        env: &mut Env<'_>,
+        report_unknown: bool,
+    ) -> Option<(Expr, Type)> {
+        match &e.kind {
+            ExprKind::Unary(op, x) => {
+                let inner = self.expr(x, env, report_unknown)?;
+                self.unary(*op, x.span, inner)
+            }
+            ExprKind::Binary(op, a, b) => {
+                let l = self.expr(a, env, report_unknown);
+                let r = self.expr(b, env, report_unknown);
+                self.binary(e.span, *op, l?, r?)
+            }
+            ExprKind::In(x, items) => self.in_list(x, items, env, report_unknown),
+            ExprKind::Call(name, args) => self.call(e, name, args, env, report_unknown),
+            _ => self.leaf(e, env, report_unknown),
+        }
+    }
+
+    /// `x in [a, b, …]`.
+    fn in_list(
+        &mut self,
+        x: &ast::Expr,
+        items: &[ast::Expr],
+        env: &mut Env<'_>,
+        report_unknown: bool,
+    ) -> Option<(Expr, Type)> {
+        let (xe, t) = self.expr(x, env, report_unknown)?;
+        let mut list = Vec::new();
+        for i in items {
+            let (ie, it) = self.expr(i, env, report_unknown)?;
+            if it != t {
+                self.list_item_mismatch(i.span, it, t);
+                return None;
+            }
+            list.push(ie);
+        }
+        Some((Expr::In(Box::new(xe), list), Type::Bool))
+    }
+
+    #[inline(never)]
+    fn list_item_mismatch(&mut self, span: Span, it: Type, t: Type) {
+        self.err(
+            Diagnostic::error(
+                codes::TYPE_MISMATCH,
+                span,
+                format!("list item is a {it}, but the value tested is a {t}"),
+            )
+            .label(format!("expected a {t}")),
+        );
+    }
+
+    /// Type-checks `op x` once `x` is lowered.
+    #[inline(never)]
+    fn unary(&mut self, op: UnOp, span: Span, (xe, t): (Expr, Type)) -> Option<(Expr, Type)> {
+        let want = if op == UnOp::Not {
+            Type::Bool
+        } else {
+            Type::Number
+        };
+        if t != want {
+            let sym = if op == UnOp::Not { "not" } else { "-" };
+            self.err(
+                Diagnostic::error(
+                    codes::TYPE_MISMATCH,
+                    span,
+                    format!("`{sym}` needs a {want}, not a {t}"),
+                )
+                .label(format!("this is a {t}")),
+            );
+            return None;
+        }
+        Some((Expr::Unary(op, Box::new(xe)), want))
+    }
+
+    /// Type-checks and folds `a op b` once both sides are lowered.
+    #[inline(never)]
+    fn binary(
+        &mut self,
+        span: Span,
+        op: BinOp,
+        (ae, at): (Expr, Type),
+        (be, bt): (Expr, Type),
+    ) -> Option<(Expr, Type)> {
+        let op = &op;
+        let e_span = span;
+        let result = match op {
+            BinOp::And | BinOp::Or => (at == Type::Bool && bt == Type::Bool).then_some(Type::Bool),
+            BinOp::Add | BinOp::Sub | BinOp::Mul | BinOp::Div | BinOp::Rem => {
+                (at == Type::Number && bt == Type::Number).then_some(Type::Number)
+            }
+            BinOp::Eq | BinOp::Ne => (at == bt && at != Type::Duration).then_some(Type::Bool),
+            BinOp::Lt | BinOp::Le | BinOp::Gt | BinOp::Ge => {
+                (at == bt && matches!(at, Type::Number | Type::String)).then_some(Type::Bool)
+            }
+        };
+        let Some(t) = result else {
+            let sym = op.symbol();
+            let (msg, hint) = if at != bt {
+                (
+                    format!("cannot apply `{sym}` to a {at} and a {bt}"),
+                    match (at, bt) {
+                        (Type::String, Type::Number) | (Type::Number, Type::String) => {
+                            "compare numbers with numbers and strings with strings (\"...\")"
+                        }
+                        _ => "both sides must have the same type",
+                    },
+                )
+            } else {
+                (
+                    format!("cannot apply `{sym}` to {at}s"),
+                    "check the operator and the operand types",
+                )
+            };
+            self.err(
+                Diagnostic::error(codes::TYPE_MISMATCH, e_span, msg)
+                    .label(format!("left is a {at}, right is a {bt}"))
+                    .hint(hint),
+            );
+            return None;
+        };
+        // fold constants
+        if let (Expr::Const(x), Expr::Const(y)) = (&ae, &be) {
+            if !matches!(op, BinOp::And | BinOp::Or) && t != Type::Duration {
+                return Some((Expr::Const(yingji_engine::eval::binary(*op, x, y)), t));
+            }
+        }
+        Some((Expr::Binary(*op, Box::new(ae), Box::new(be)), t))
+    }
+
+    /// The leaves: literals, names, and the misplaced `every` and lists.
+    #[inline(never)]
+    fn leaf(
         &mut self,
         e: &ast::Expr,
         env: &mut Env<'_>,
@@ -673,98 +813,6 @@ impl Lowerer<'_> {
                     return None;
                 }
             }
-            ExprKind::Unary(op, x) => {
-                let (xe, t) = self.expr(x, env, report_unknown)?;
-                let want = if *op == UnOp::Not {
-                    Type::Bool
-                } else {
-                    Type::Number
-                };
-                if t != want {
-                    let sym = if *op == UnOp::Not { "not" } else { "-" };
-                    self.err(
-                        Diagnostic::error(
-                            codes::TYPE_MISMATCH,
-                            x.span,
-                            format!("`{sym}` needs a {want}, not a {t}"),
-                        )
-                        .label(format!("this is a {t}")),
-                    );
-                    return None;
-                }
-                (Expr::Unary(*op, Box::new(xe)), want)
-            }
-            ExprKind::Binary(op, a, b) => {
-                let l = self.expr(a, env, report_unknown);
-                let r = self.expr(b, env, report_unknown);
-                let ((ae, at), (be, bt)) = (l?, r?);
-                let result = match op {
-                    BinOp::And | BinOp::Or => {
-                        (at == Type::Bool && bt == Type::Bool).then_some(Type::Bool)
-                    }
-                    BinOp::Add | BinOp::Sub | BinOp::Mul | BinOp::Div | BinOp::Rem => {
-                        (at == Type::Number && bt == Type::Number).then_some(Type::Number)
-                    }
-                    BinOp::Eq | BinOp::Ne => {
-                        (at == bt && at != Type::Duration).then_some(Type::Bool)
-                    }
-                    BinOp::Lt | BinOp::Le | BinOp::Gt | BinOp::Ge => (at == bt
-                        && matches!(at, Type::Number | Type::String))
-                    .then_some(Type::Bool),
-                };
-                let Some(t) = result else {
-                    let sym = op.symbol();
-                    let (msg, hint) = if at != bt {
-                        (
-                            format!("cannot apply `{sym}` to a {at} and a {bt}"),
-                            match (at, bt) {
-                                (Type::String, Type::Number) | (Type::Number, Type::String) => {
-                                    "compare numbers with numbers and strings with strings (\"...\")"
-                                }
-                                _ => "both sides must have the same type",
-                            },
-                        )
-                    } else {
-                        (
-                            format!("cannot apply `{sym}` to {at}s"),
-                            "check the operator and the operand types",
-                        )
-                    };
-                    self.err(
-                        Diagnostic::error(codes::TYPE_MISMATCH, e.span, msg)
-                            .label(format!("left is a {at}, right is a {bt}"))
-                            .hint(hint),
-                    );
-                    return None;
-                };
-                // fold constants
-                if let (Expr::Const(x), Expr::Const(y)) = (&ae, &be) {
-                    if !matches!(op, BinOp::And | BinOp::Or) && t != Type::Duration {
-                        return Some((Expr::Const(yingji_engine::eval::binary(*op, x, y)), t));
-                    }
-                }
-                (Expr::Binary(*op, Box::new(ae), Box::new(be)), t)
-            }
-            ExprKind::In(x, items) => {
-                let (xe, t) = self.expr(x, env, report_unknown)?;
-                let mut list = Vec::new();
-                for i in items {
-                    let (ie, it) = self.expr(i, env, report_unknown)?;
-                    if it != t {
-                        self.err(
-                            Diagnostic::error(
-                                codes::TYPE_MISMATCH,
-                                i.span,
-                                format!("list item is a {it}, but the value tested is a {t}"),
-                            )
-                            .label(format!("expected a {t}")),
-                        );
-                        return None;
-                    }
-                    list.push(ie);
-                }
-                (Expr::In(Box::new(xe), list), Type::Bool)
-            }
             ExprKind::List(_) => {
                 self.err(
                     Diagnostic::error(codes::TYPE_MISMATCH, e.span, "a list can only follow `in`")
@@ -772,7 +820,9 @@ impl Lowerer<'_> {
                 );
                 return None;
             }
-            ExprKind::Call(name, args) => return self.call(e, name, args, env, report_unknown),
+            ExprKind::Unary(..) | ExprKind::Binary(..) | ExprKind::In(..) | ExprKind::Call(..) => {
+                return self.expr(e, env, report_unknown);
+            }
         })
     }
 
@@ -824,6 +874,28 @@ impl Lowerer<'_> {
         Some((Expr::Column(ci), ty))
     }
 
+    /// Records a diagnostic built by `f`. Its temporaries live in the
+    /// closure's frame rather than in the recursive caller's, which keeps the
+    /// frames of nested calls small (see [`crate::limits`]).
+    #[inline(never)]
+    fn err_with(&mut self, f: impl FnOnce() -> Diagnostic) {
+        let d = f();
+        self.err(d);
+    }
+
+    #[inline(never)]
+    fn unknown_function(&mut self, other: &str, span: Span) {
+        let mut known: Vec<&str> = crate::script::RESERVED.to_vec();
+        known.extend(self.script_sigs.keys().map(String::as_str));
+        let mut d = Diagnostic::error(codes::BAD_CALL, span, format!("unknown function `{other}`"))
+            .label("not a built-in or script function");
+        d = match suggest(other, known.iter().copied()) {
+            Some(s) => d.hint(format!("did you mean `{s}`?")),
+            None => d.hint(format!("functions: {}", known.join(", "))),
+        };
+        self.err(d);
+    }
+
     fn call(
         &mut self,
         e: &ast::Expr,
@@ -833,14 +905,14 @@ impl Lowerer<'_> {
         report_unknown: bool,
     ) -> Option<(Expr, Type)> {
         if let Some(a) = args.iter().find_map(|a| a.filter.as_ref()) {
-            self.err(
+            self.err_with(|| {
                 Diagnostic::error(
                     codes::BAD_CALL,
                     a.span,
                     format!("`{}` takes no `where` filter here", name.name),
                 )
-                .label("`where` filters apply to record collections in assessments"),
-            );
+                .label("`where` filters apply to record collections in assessments")
+            });
             return None;
         }
         let agg = match name.name.as_str() {
@@ -874,15 +946,15 @@ impl Lowerer<'_> {
         };
         if let Some(agg) = agg {
             let [input, dur] = args else {
-                self.err(
+                self.err_with(|| {
                     Diagnostic::error(
                         codes::BAD_CALL,
                         e.span,
                         format!("`{}` takes 2 arguments, got {}", name.name, args.len()),
                     )
                     .label("expected a value and a window length")
-                    .hint(format!("e.g. `{}(mm, 3h)`", name.name)),
-                );
+                    .hint(format!("e.g. `{}(mm, 3h)`", name.name))
+                });
                 return None;
             };
             if dur.expr.kind == ExprKind::Invalid {
@@ -894,7 +966,7 @@ impl Lowerer<'_> {
                 _ => (0, false),
             };
             if !matches!(dur.expr.kind, ExprKind::Duration(_) | ExprKind::Every(_)) {
-                self.err(
+                self.err_with(|| {
                     Diagnostic::error(
                         codes::BAD_CALL,
                         dur.expr.span,
@@ -902,19 +974,19 @@ impl Lowerer<'_> {
                     )
                     .label(
                         "expected a window length like `3h`, or `every 1h` for a tumbling window",
-                    ),
-                );
+                    )
+                });
                 return None;
             }
             if ms <= 0 {
-                self.err(
+                self.err_with(|| {
                     Diagnostic::error(
                         codes::BAD_DURATION,
                         dur.expr.span,
                         "a window must be longer than zero",
                     )
-                    .label("zero-length window"),
-                );
+                    .label("zero-length window")
+                });
                 return None;
             }
             let fields = env.fields;
@@ -936,22 +1008,22 @@ impl Lowerer<'_> {
                 } else {
                     "numbers"
                 };
-                self.err(
+                self.err_with(|| {
                     Diagnostic::error(
                         codes::TYPE_MISMATCH,
                         input.expr.span,
                         format!("`{}` needs {what}, but this is a {it}", name.name),
                     )
                     .label(format!("this is a {it}"))
-                    .hint("window functions aggregate a numeric field, e.g. `sum(mm, 3h)`"),
-                );
+                    .hint("window functions aggregate a numeric field, e.g. `sum(mm, 3h)`")
+                });
                 return None;
             }
             let Some(windows) = env.windows.as_deref_mut() else {
-                self.err(
+                self.err_with(|| {
                     Diagnostic::error(codes::BAD_CALL, e.span, "windows cannot be used here")
-                        .label("only `let`s and level rules can use windows"),
-                );
+                        .label("only `let`s and level rules can use windows")
+                });
                 return None;
             };
             let def = WindowDef {
@@ -977,19 +1049,7 @@ impl Lowerer<'_> {
             "min" => Builtin::Min,
             "max" => Builtin::Max,
             other => {
-                let mut known: Vec<&str> = crate::script::RESERVED.to_vec();
-                known.extend(self.script_sigs.keys().map(String::as_str));
-                let mut d = Diagnostic::error(
-                    codes::BAD_CALL,
-                    name.span,
-                    format!("unknown function `{other}`"),
-                )
-                .label("not a built-in or script function");
-                d = match suggest(other, known.iter().copied()) {
-                    Some(s) => d.hint(format!("did you mean `{s}`?")),
-                    None => d.hint(format!("functions: {}", known.join(", "))),
-                };
-                self.err(d);
+                self.unknown_function(other, name.span);
                 return None;
             }
         };
@@ -998,7 +1058,7 @@ impl Lowerer<'_> {
             Builtin::Min | Builtin::Max => !args.is_empty(),
         };
         if !arity_ok {
-            self.err(
+            self.err_with(|| {
                 Diagnostic::error(
                     codes::BAD_CALL,
                     e.span,
@@ -1013,22 +1073,22 @@ impl Lowerer<'_> {
                         args.len()
                     ),
                 )
-                .label("wrong number of arguments"),
-            );
+                .label("wrong number of arguments")
+            });
             return None;
         }
         let mut lowered = Vec::new();
         for a in args {
             let (ae, at) = self.expr(&a.expr, env, report_unknown)?;
             if at != Type::Number {
-                self.err(
+                self.err_with(|| {
                     Diagnostic::error(
                         codes::TYPE_MISMATCH,
                         a.expr.span,
                         format!("`{}` needs numbers, but this is a {at}", name.name),
                     )
-                    .label(format!("this is a {at}")),
-                );
+                    .label(format!("this is a {at}"))
+                });
                 return None;
             }
             lowered.push(ae);
@@ -1076,7 +1136,7 @@ impl Lowerer<'_> {
             return None;
         }
         if args.len() != sig.params.len() {
-            self.err(
+            self.err_with(|| {
                 Diagnostic::error(
                     codes::BAD_CALL,
                     e.span,
@@ -1088,8 +1148,8 @@ impl Lowerer<'_> {
                     ),
                 )
                 .label("wrong number of arguments")
-                .hint(format!("declared at {at} as `{decl}`")),
-            );
+                .hint(format!("declared at {at} as `{decl}`"))
+            });
             return None;
         }
         let mut lowered = Vec::new();
@@ -1100,7 +1160,7 @@ impl Lowerer<'_> {
                 continue;
             };
             if at_ty != *want {
-                self.err(
+                self.err_with(|| {
                     Diagnostic::error(
                         codes::TYPE_MISMATCH,
                         a.expr.span,
@@ -1110,8 +1170,8 @@ impl Lowerer<'_> {
                         ),
                     )
                     .label(format!("this is a {at_ty}"))
-                    .hint(format!("declared at {at} as `{decl}`")),
-                );
+                    .hint(format!("declared at {at} as `{decl}`"))
+                });
                 ok = false;
                 continue;
             }

@@ -2,6 +2,7 @@
 
 use crate::ast::*;
 use crate::diag::{Diagnostic, FileId, Span, codes};
+use crate::limits::{self, MAX_TERMS, nesting_exceeds};
 use pest::Parser;
 use pest::iterators::Pair;
 use pest::pratt_parser::{Assoc, Op, PrattParser};
@@ -45,6 +46,27 @@ struct Builder {
     file: FileId,
     base: usize,
     diags: Vec<Diagnostic>,
+    /// Inside an expression (its operators were already counted).
+    in_expr: bool,
+}
+
+fn is_infix(r: Rule) -> bool {
+    matches!(
+        r,
+        Rule::or
+            | Rule::and
+            | Rule::eq
+            | Rule::ne
+            | Rule::le
+            | Rule::ge
+            | Rule::lt
+            | Rule::gt
+            | Rule::add
+            | Rule::sub
+            | Rule::mul
+            | Rule::div
+            | Rule::rem
+    )
 }
 
 impl Builder {
@@ -360,7 +382,37 @@ impl Builder {
         }
     }
 
+    /// Builds an expression; a whole expression (not a part of one) with more
+    /// than [`MAX_TERMS`] operators is refused before its tree is built.
     fn expr(&mut self, p: Pair<'_, Rule>) -> Expr {
+        if self.in_expr {
+            return self.expr_tree(p);
+        }
+        // `flatten` walks pest's token queue linearly, without recursing
+        if let Some(op) = p
+            .clone()
+            .into_inner()
+            .flatten()
+            .filter(|q| is_infix(q.as_rule()))
+            .nth(MAX_TERMS)
+        {
+            let span = self.span(&op);
+            self.diags.push(limits::too_long(span));
+            return Expr {
+                kind: ExprKind::Invalid,
+                span: self.span(&p),
+            };
+        }
+        self.in_expr = true;
+        let e = self.expr_tree(p);
+        self.in_expr = false;
+        e
+    }
+
+    /// The Pratt parser: chains of one precedence fold in a loop (no
+    /// recursion per term); prefix operators and brackets recurse, which the
+    /// nesting limit bounds.
+    fn expr_tree(&mut self, p: Pair<'_, Rule>) -> Expr {
         let file = self.file;
         let base = self.base;
         let span_of = |p: &Pair<'_, Rule>| {
@@ -735,14 +787,34 @@ pub fn parse_file(file: FileId, text: &str) -> (Vec<Def>, Vec<Diagnostic>) {
         file,
         base: 0,
         diags: Vec::new(),
+        in_expr: false,
     };
     let mut defs = Vec::new();
     let mut at = 0;
+    // the first place nested too deeply, found by a linear scan before pest
+    // sees the text (pest's parser recurses once per nesting level)
+    let mut too_deep = nesting_exceeds(text);
     loop {
         at = skip_trivia(text, at);
-        let Some(rest) = text.get(at..).filter(|r| !r.is_empty()) else {
+        let Some(mut rest) = text.get(at..).filter(|r| !r.is_empty()) else {
             break;
         };
+        if let Some((v, len)) = too_deep {
+            let next = next_definition(text, at);
+            if v < next.unwrap_or(text.len()) {
+                // this definition holds it: report it and resume after it
+                b.diags.push(limits::too_deep(file, v, len));
+                let Some(n) = next else { break };
+                at = n;
+                too_deep =
+                    nesting_exceeds(text.get(n..).unwrap_or("")).map(|(w, len)| (w + n, len));
+                continue;
+            }
+            // a later definition holds it: never let pest run into it
+            if let Some(n) = next {
+                rest = text.get(at..n).unwrap_or(rest);
+            }
+        }
         match YjParser::parse(Rule::definition, rest) {
             Ok(mut pairs) => {
                 let Some(p) = pairs.next() else { break };
@@ -773,7 +845,11 @@ pub fn parse_expr(file: FileId, base: usize, text: &str) -> Result<Expr, Vec<Dia
         file,
         base,
         diags: Vec::new(),
+        in_expr: false,
     };
+    if let Some((at, len)) = nesting_exceeds(text) {
+        return Err(vec![limits::too_deep(file, base + at, len)]);
+    }
     match YjParser::parse(Rule::expr_only, text) {
         Ok(mut pairs) => match pairs.next().and_then(|p| p.into_inner().next()) {
             Some(p) => {

@@ -9,6 +9,7 @@
  */
 #include "yingji.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -446,6 +447,81 @@ static void failed_definitions(void) {
     EXPECT_STATUS(yj_definitions_free(defs), YJ_OK);
 }
 
+/* A policy whose `let` is `prefix` `times` times, then `middle`, then
+ * `suffix` `times` times. Release with free(). */
+static char *repeated_policy(const char *prefix, size_t times, const char *middle, const char *suffix) {
+    const char *head = "event rain { station: string, mm: number }\n"
+                       "signal s { from rain key station let x = ";
+    const char *tail = "\n  level red when mm > 1 }\n";
+    size_t len = strlen(head) + times * (strlen(prefix) + strlen(suffix)) + strlen(middle) + strlen(tail);
+    char *text = malloc(len + 1);
+    if (!text) {
+        abort();
+    }
+    char *at = text;
+    at += sprintf(at, "%s", head);
+    for (size_t i = 0; i < times; i++) {
+        at += sprintf(at, "%s", prefix);
+    }
+    at += sprintf(at, "%s", middle);
+    for (size_t i = 0; i < times; i++) {
+        at += sprintf(at, "%s", suffix);
+    }
+    sprintf(at, "%s", tail);
+    return text;
+}
+
+/* Runs on a thread with a 512 KiB stack: every hostile expression is a
+ * diagnostic (E0005), never a crash of the host process. */
+static void *hostile_on_small_stack(void *unused) {
+    (void)unused;
+    struct {
+        const char *what, *prefix, *middle, *suffix;
+        size_t times;
+    } cases[] = {
+        {"9,000 nested parentheses", "(", "mm", ")", 9000},
+        {"50,000 nested parentheses", "(", "mm", ")", 50000},
+        {"a 10,000-term sum", "mm + ", "mm", "", 9999},
+        {"a 500-term sum", "mm + ", "mm", "", 499},
+        {"10,000 `not`", "not ", "mm > 1", "", 10000},
+        {"10,000 unary `-`", "-", "mm", "", 10000},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char *text = repeated_policy(cases[i].prefix, cases[i].times, cases[i].middle, cases[i].suffix);
+        YjDefinitions *defs = NULL;
+        EXPECT_STATUS(yj_definitions_from_text("hostile.yj", text, &defs), YJ_OK);
+        EXPECT_STATUS(yj_definitions_check(defs, NULL), YJ_ERR_DEFINITIONS);
+        const char *diags = yj_last_error_diagnostics();
+        CHECK(strstr(diags, "\"code\":\"E0005\"") && strstr(diags, "\"line\":2"), "%s: diagnostics: %.300s",
+              cases[i].what, diags);
+        YjEngine *engine = NULL;
+        EXPECT_STATUS(yj_engine_new(defs, &engine), YJ_ERR_DEFINITIONS);
+        EXPECT_STATUS(yj_definitions_free(defs), YJ_OK);
+        free(text);
+    }
+    /* the largest sum the limits allow (128 operators) loads and runs there */
+    char *text = repeated_policy("mm + ", 128, "mm", "");
+    YjDefinitions *defs = NULL;
+    EXPECT_STATUS(yj_definitions_from_text("limit.yj", text, &defs), YJ_OK);
+    EXPECT_STATUS(yj_definitions_check(defs, NULL), YJ_OK);
+    YjEngine *engine = NULL;
+    EXPECT_STATUS(yj_engine_new(defs, &engine), YJ_OK);
+    EXPECT_STATUS(yj_engine_free(engine), YJ_OK);
+    EXPECT_STATUS(yj_definitions_free(defs), YJ_OK);
+    free(text);
+    return NULL;
+}
+
+static void hostile_definitions_on_a_small_thread(void) {
+    pthread_attr_t attr;
+    pthread_t thread;
+    CHECK(pthread_attr_init(&attr) == 0, "pthread_attr_init");
+    CHECK(pthread_attr_setstacksize(&attr, 512 * 1024) == 0, "pthread_attr_setstacksize");
+    CHECK(pthread_create(&thread, &attr, hostile_on_small_stack, NULL) == 0, "pthread_create");
+    CHECK(pthread_join(thread, NULL) == 0, "pthread_join");
+    pthread_attr_destroy(&attr);
+}
+
 static void double_free_and_wrong_handles(void) {
     YjDefinitions *defs = NULL;
     YjEngine *engine = NULL;
@@ -602,6 +678,7 @@ int main(int argc, char **argv) {
     null_pointers();
     bad_text();
     failed_definitions();
+    hostile_definitions_on_a_small_thread();
     double_free_and_wrong_handles();
     advance_and_finish();
 

@@ -305,7 +305,109 @@ impl Compiler<'_> {
     }
 
     /// An expression over one record of `kind`.
+    ///
+    /// It recurses once per tree level (bounded by [`crate::limits`]); the
+    /// recursive path keeps its frames small, with leaves and diagnostics in
+    /// helpers that do not recurse.
     fn rexpr(&mut self, e: &ast::Expr, kind: &str) -> Option<(Expr, Type)> {
+        match &e.kind {
+            ExprKind::Unary(op, x) => {
+                let inner = self.rexpr(x, kind)?;
+                self.r_unary(*op, x.span, inner)
+            }
+            ExprKind::Binary(op, a, b) => {
+                let l = self.rexpr(a, kind);
+                let r = self.rexpr(b, kind);
+                let ((ae, at), (be, bt)) = (l?, r?);
+                let t = self.binary(e.span, *op, at, bt)?;
+                Some((Expr::Binary(*op, Box::new(ae), Box::new(be)), t))
+            }
+            ExprKind::In(x, items) => self.r_in(x, items, kind),
+            ExprKind::Call(name, args) => self.r_call(name, args, kind),
+            _ => self.r_leaf(e, kind),
+        }
+    }
+
+    /// `x in [..]` over one record.
+    fn r_in(&mut self, x: &ast::Expr, items: &[ast::Expr], kind: &str) -> Option<(Expr, Type)> {
+        let (xe, t) = self.rexpr(x, kind)?;
+        let mut list = Vec::new();
+        for i in items {
+            let (ie, it) = self.rexpr(i, kind)?;
+            if it != t {
+                self.item_mismatch(i.span, it, t);
+                return None;
+            }
+            list.push(ie);
+        }
+        Some((Expr::In(Box::new(xe), list), Type::Bool))
+    }
+
+    /// `abs(..)`, `min(..)`, `max(..)` over one record.
+    fn r_call(&mut self, name: &Ident, args: &[ast::Arg], kind: &str) -> Option<(Expr, Type)> {
+        let builtin = self.record_builtin(name, args.len())?;
+        let mut out = Vec::new();
+        for a in args {
+            if let Some(f) = &a.filter {
+                self.no_filter(f.span, "no `where` filter here".into());
+                return None;
+            }
+            let (ae, at) = self.rexpr(&a.expr, kind)?;
+            if at != Type::Number {
+                self.needs(a.expr.span, &name.name, "numbers", at);
+                return None;
+            }
+            out.push(ae);
+        }
+        Some((Expr::Call(builtin, out), Type::Number))
+    }
+
+    #[inline(never)]
+    fn r_unary(&mut self, op: UnOp, span: Span, (xe, t): (Expr, Type)) -> Option<(Expr, Type)> {
+        let want = operand_type(op);
+        if t != want {
+            self.type_error(
+                span,
+                format!(
+                    "`{}` needs a {want}, not a {t}",
+                    if op == UnOp::Not { "not" } else { "-" }
+                ),
+                format!("this is a {t}"),
+            );
+            return None;
+        }
+        Some((Expr::Unary(op, Box::new(xe)), want))
+    }
+
+    #[inline(never)]
+    fn item_mismatch(&mut self, span: Span, it: Type, t: Type) {
+        self.type_error(
+            span,
+            format!("list item is a {it}, but the value tested is a {t}"),
+            format!("expected a {t}"),
+        );
+    }
+
+    #[inline(never)]
+    fn record_builtin(&mut self, name: &Ident, argc: usize) -> Option<Builtin> {
+        let b = builtin(&name.name, argc);
+        if b.is_none() {
+            self.err(
+                Diagnostic::error(
+                    codes::BAD_CALL,
+                    name.span,
+                    format!("`{}` cannot be used on one record", name.name),
+                )
+                .label("functions here: abs(x), min(a, b, ...), max(a, b, ...)")
+                .hint("aggregates (count, sum, any, all) work over collections in assessments"),
+            );
+        }
+        b
+    }
+
+    /// Literals, names and the misplaced durations and lists.
+    #[inline(never)]
+    fn r_leaf(&mut self, e: &ast::Expr, kind: &str) -> Option<(Expr, Type)> {
         if let Some((v, t)) = literal(&e.kind) {
             return Some((Expr::Const(v), t));
         }
@@ -343,76 +445,12 @@ impl Compiler<'_> {
                     return None;
                 }
             }
-            ExprKind::Unary(op, x) => {
-                let (xe, t) = self.rexpr(x, kind)?;
-                let want = operand_type(*op);
-                if t != want {
-                    self.type_error(
-                        x.span,
-                        format!(
-                            "`{}` needs a {want}, not a {t}",
-                            if *op == UnOp::Not { "not" } else { "-" }
-                        ),
-                        format!("this is a {t}"),
-                    );
-                    return None;
-                }
-                (Expr::Unary(*op, Box::new(xe)), want)
-            }
-            ExprKind::Binary(op, a, b) => {
-                let l = self.rexpr(a, kind);
-                let r = self.rexpr(b, kind);
-                let ((ae, at), (be, bt)) = (l?, r?);
-                let t = self.binary(e.span, *op, at, bt)?;
-                (Expr::Binary(*op, Box::new(ae), Box::new(be)), t)
-            }
-            ExprKind::In(x, items) => {
-                let (xe, t) = self.rexpr(x, kind)?;
-                let mut list = Vec::new();
-                for i in items {
-                    let (ie, it) = self.rexpr(i, kind)?;
-                    if it != t {
-                        self.type_error(
-                            i.span,
-                            format!("list item is a {it}, but the value tested is a {t}"),
-                            format!("expected a {t}"),
-                        );
-                        return None;
-                    }
-                    list.push(ie);
-                }
-                (Expr::In(Box::new(xe), list), Type::Bool)
-            }
             ExprKind::List(_) => {
                 self.list_outside_in(e.span);
                 return None;
             }
-            ExprKind::Call(name, args) => {
-                let builtin = match builtin(&name.name, args.len()) {
-                    Some(b) => b,
-                    None => {
-                        self.err(
-                            Diagnostic::error(codes::BAD_CALL, name.span, format!("`{}` cannot be used on one record", name.name))
-                                .label("functions here: abs(x), min(a, b, ...), max(a, b, ...)")
-                                .hint("aggregates (count, sum, any, all) work over collections in assessments"),
-                        );
-                        return None;
-                    }
-                };
-                let mut out = Vec::new();
-                for a in args {
-                    if let Some(f) = &a.filter {
-                        self.no_filter(f.span, "no `where` filter here".into());
-                        return None;
-                    }
-                    let (ae, at) = self.rexpr(&a.expr, kind)?;
-                    if at != Type::Number {
-                        self.needs(a.expr.span, &name.name, "numbers", at);
-                        return None;
-                    }
-                    out.push(ae);
-                }
-                (Expr::Call(builtin, out), Type::Number)
+            ExprKind::Unary(..) | ExprKind::Binary(..) | ExprKind::In(..) | ExprKind::Call(..) => {
+                return self.rexpr(e, kind);
             }
         })
     }
@@ -444,17 +482,69 @@ impl Compiler<'_> {
     }
 
     /// An expression over a unit's records (aggregates).
+    /// An expression over a whole unit (aggregates of its records).
+    ///
+    /// It recurses once per tree level (bounded by [`crate::limits`]); the
+    /// recursive path keeps its frames small, with leaves and diagnostics in
+    /// helpers that do not recurse.
     fn aexpr(&mut self, e: &ast::Expr, in_prior: bool) -> Option<(AExpr, Type)> {
+        Some(match &e.kind {
+            ExprKind::Unary(op, x) => {
+                let (xe, t) = self.aexpr(x, in_prior)?;
+                let want = operand_type(*op);
+                self.expect(
+                    x,
+                    t,
+                    want,
+                    if *op == UnOp::Not {
+                        "the operand of `not`"
+                    } else {
+                        "the operand of `-`"
+                    },
+                )?;
+                (AExpr::Unary(*op, Box::new(xe)), want)
+            }
+            ExprKind::Binary(op, a, b) => {
+                let l = self.aexpr(a, in_prior);
+                let r = self.aexpr(b, in_prior);
+                let ((ae, at), (be, bt)) = (l?, r?);
+                let t = self.binary(e.span, *op, at, bt)?;
+                (AExpr::Binary(*op, Box::new(ae), Box::new(be)), t)
+            }
+            ExprKind::In(x, items) => return self.a_in(x, items, in_prior),
+            ExprKind::Call(name, args) => return self.acall(e, name, args, in_prior),
+            _ => return self.a_leaf(e),
+        })
+    }
+
+    /// `x in [..]` over a whole unit.
+    fn a_in(
+        &mut self,
+        x: &ast::Expr,
+        items: &[ast::Expr],
+        in_prior: bool,
+    ) -> Option<(AExpr, Type)> {
+        let (xe, t) = self.aexpr(x, in_prior)?;
+        let mut list = Vec::new();
+        for i in items {
+            let (ie, it) = self.aexpr(i, in_prior)?;
+            self.expect(i, it, t, "a list item")?;
+            list.push(ie);
+        }
+        Some((AExpr::In(Box::new(xe), list), Type::Bool))
+    }
+
+    /// Literals, and names (which have no value for a whole unit).
+    #[inline(never)]
+    fn a_leaf(&mut self, e: &ast::Expr) -> Option<(AExpr, Type)> {
         if let Some((v, t)) = literal(&e.kind) {
             return Some((AExpr::Const(v), t));
         }
-        Some(match &e.kind {
-            ExprKind::Invalid | ExprKind::Num(_) | ExprKind::Str(_) | ExprKind::Bool(_) => {
-                return None;
-            }
+        match &e.kind {
+            ExprKind::Invalid | ExprKind::Num(_) | ExprKind::Str(_) | ExprKind::Bool(_) => None,
             ExprKind::Duration(_) | ExprKind::Every(_) => {
                 self.duration_here(e.span, "expected a number");
-                return None;
+                None
             }
             ExprKind::Path(parts) => {
                 let first = parts.first()?;
@@ -492,49 +582,81 @@ impl Compiler<'_> {
                     .label("not an aggregate")
                     .hint(hint),
                 );
-                return None;
-            }
-            ExprKind::Unary(op, x) => {
-                let (xe, t) = self.aexpr(x, in_prior)?;
-                let want = operand_type(*op);
-                self.expect(
-                    x,
-                    t,
-                    want,
-                    if *op == UnOp::Not {
-                        "the operand of `not`"
-                    } else {
-                        "the operand of `-`"
-                    },
-                )?;
-                (AExpr::Unary(*op, Box::new(xe)), want)
-            }
-            ExprKind::Binary(op, a, b) => {
-                let l = self.aexpr(a, in_prior);
-                let r = self.aexpr(b, in_prior);
-                let ((ae, at), (be, bt)) = (l?, r?);
-                let t = self.binary(e.span, *op, at, bt)?;
-                (AExpr::Binary(*op, Box::new(ae), Box::new(be)), t)
-            }
-            ExprKind::In(x, items) => {
-                let (xe, t) = self.aexpr(x, in_prior)?;
-                let mut list = Vec::new();
-                for i in items {
-                    let (ie, it) = self.aexpr(i, in_prior)?;
-                    self.expect(i, it, t, "a list item")?;
-                    list.push(ie);
-                }
-                (AExpr::In(Box::new(xe), list), Type::Bool)
+                None
             }
             ExprKind::List(_) => {
                 self.list_outside_in(e.span);
-                return None;
+                None
             }
-            ExprKind::Call(name, args) => return self.acall(e, name, args, in_prior),
-        })
+            // compound expressions are lowered by `aexpr`, never here
+            ExprKind::Unary(..) | ExprKind::Binary(..) | ExprKind::In(..) | ExprKind::Call(..) => {
+                None
+            }
+        }
     }
 
+    /// A call over a whole unit. The two kinds that nest (`last_period(x)`
+    /// and `abs`/`min`/`max` of unit values) recurse from this small frame;
+    /// everything else is decided in [`Self::acall_other`], whose large frame
+    /// never stacks up.
     fn acall(
+        &mut self,
+        e: &ast::Expr,
+        name: &Ident,
+        args: &[ast::Arg],
+        in_prior: bool,
+    ) -> Option<(AExpr, Type)> {
+        if let [arg] = args {
+            if !in_prior && (name.name == "last_period" || name.name == "上期") {
+                let (x, t) = self.aexpr(&arg.expr, true)?;
+                return Some((AExpr::Prior(Box::new(x)), t));
+            }
+        }
+        if let Some(builtin) = self.plain_builtin(name, args) {
+            let mut out = Vec::new();
+            for a in args {
+                let (ae, at) = self.aexpr(&a.expr, in_prior)?;
+                self.expect_argument(a, at, name)?;
+                out.push(ae);
+            }
+            return Some((AExpr::Call(builtin, out), Type::Number));
+        }
+        self.acall_other(e, name, args, in_prior)
+    }
+
+    /// `abs`/`min`/`max` of unit values (not an aggregate over a collection),
+    /// without `where` filters: what [`Self::acall_other`] would lower the same way.
+    #[inline(never)]
+    fn plain_builtin(&self, name: &Ident, args: &[ast::Arg]) -> Option<Builtin> {
+        if args.iter().any(|a| a.filter.is_some()) {
+            return None;
+        }
+        let aggregate = matches!(name.name.as_str(), "max" | "min")
+            && args.len() == 1
+            && args.first().is_some_and(|a| match &a.expr.kind {
+                ExprKind::Path(p) => p
+                    .first()
+                    .is_some_and(|k| self.kind_named(&k.name).is_some()),
+                _ => false,
+            });
+        if aggregate || !matches!(name.name.as_str(), "abs" | "max" | "min") {
+            return None;
+        }
+        builtin(&name.name, args.len())
+    }
+
+    #[inline(never)]
+    fn expect_argument(&mut self, a: &ast::Arg, got: Type, name: &Ident) -> Option<()> {
+        self.expect(
+            &a.expr,
+            got,
+            Type::Number,
+            &format!("an argument of `{}`", name.name),
+        )
+    }
+
+    #[inline(never)]
+    fn acall_other(
         &mut self,
         e: &ast::Expr,
         name: &Ident,

@@ -10,11 +10,17 @@
 //! operand := "level" | "response" | "event." field | signal | level | response level | number | "text"
 //! ```
 //!
+//! The parser is a recursive descent whose `and`/`or` chains are loops;
+//! only `(` and `not` recurse, at most [`MAX_DEPTH`] levels, and a guard
+//! holds at most [`MAX_TERMS`] `and`/`or`s (the limits of expressions, see
+//! [`crate::limits`]).
+//!
 //! A bare name is a warning level (`blue` … `red`, `蓝色` …), a response
 //! level (`IV` … `I`, `Ⅳ` … `Ⅰ`) or a signal; `IV`-style names count as
 //! response levels when compared with `response`, as warning levels otherwise.
 
 use crate::diag::{Diagnostic, FileId, Span, codes, suggest};
+use crate::limits::{self, MAX_DEPTH, MAX_TERMS};
 use std::collections::HashMap;
 use yingji_engine::value::Level;
 use yingji_engine::workflow::ir::{CmpOp, Cond, Operand, Response, StepIdx};
@@ -175,6 +181,10 @@ struct P<'a, 'e> {
     pos: usize,
     env: &'a CondEnv<'e>,
     end: Span,
+    /// Open `(` and `not` around the current position.
+    depth: usize,
+    /// `and`/`or` operators so far.
+    terms: usize,
 }
 
 impl P<'_, '_> {
@@ -192,10 +202,33 @@ impl P<'_, '_> {
             .label(format!("expected {what}"))
     }
 
+    /// Counts one `and`/`or`; chains are collected in a loop (never
+    /// recursing per term) but their length is bounded like expressions'.
+    fn term(&mut self) -> Result<(), Diagnostic> {
+        self.terms += 1;
+        if self.terms > MAX_TERMS {
+            return Err(limits::too_long(self.span()));
+        }
+        self.pos += 1;
+        Ok(())
+    }
+
+    /// Enters a `(` or `not`: the recursion below is bounded by [`MAX_DEPTH`].
+    fn enter(&mut self) -> Result<(), Diagnostic> {
+        self.depth += 1;
+        if self.depth > MAX_DEPTH {
+            let s = self.span();
+            let len = (s.end - s.start) as usize;
+            return Err(limits::too_deep(s.file, s.start as usize, len));
+        }
+        self.pos += 1;
+        Ok(())
+    }
+
     fn or(&mut self) -> Result<Cond, Diagnostic> {
         let mut v = vec![self.and()?];
         while self.is_name("or") {
-            self.pos += 1;
+            self.term()?;
             v.push(self.and()?);
         }
         Ok(if v.len() == 1 {
@@ -208,7 +241,7 @@ impl P<'_, '_> {
     fn and(&mut self) -> Result<Cond, Diagnostic> {
         let mut v = vec![self.not()?];
         while self.is_name("and") {
-            self.pos += 1;
+            self.term()?;
             v.push(self.not()?);
         }
         Ok(if v.len() == 1 {
@@ -220,18 +253,28 @@ impl P<'_, '_> {
 
     fn not(&mut self) -> Result<Cond, Diagnostic> {
         if self.is_name("not") {
-            self.pos += 1;
-            return Ok(Cond::Not(Box::new(self.not()?)));
+            self.enter()?;
+            let c = Cond::Not(Box::new(self.not()?));
+            self.depth -= 1;
+            return Ok(c);
         }
         if self.peek() == Some(&Tok::LParen) {
-            self.pos += 1;
+            self.enter()?;
             let c = self.or()?;
             if self.peek() != Some(&Tok::RParen) {
                 return Err(self.err("`)`"));
             }
             self.pos += 1;
+            self.depth -= 1;
             return Ok(c);
         }
+        self.atom()
+    }
+
+    /// A constant, a call or a comparison: no recursion, so its (large,
+    /// diagnostic-building) frame is never stacked up by nesting.
+    #[inline(never)]
+    fn atom(&mut self) -> Result<Cond, Diagnostic> {
         for (w, b) in [("true", true), ("false", false)] {
             if self.is_name(w) {
                 self.pos += 1;
@@ -407,6 +450,8 @@ pub fn parse_cond(
         pos: 0,
         env,
         end,
+        depth: 0,
+        terms: 0,
     };
     let c = p.or()?;
     if p.pos < p.toks.len() {
@@ -463,6 +508,33 @@ mod tests {
             ))
         );
         assert!(env_parse("not (event.灾情 == \"被困\") and level < blue").is_ok());
+    }
+
+    #[test]
+    fn nesting_and_length_are_bounded() {
+        let ok = format!(
+            "{}level == red{}",
+            "(".repeat(MAX_DEPTH),
+            ")".repeat(MAX_DEPTH)
+        );
+        assert!(env_parse(&ok).is_ok());
+        let deep = format!("{}level == red{}", "(".repeat(50_000), ")".repeat(50_000));
+        let d = env_parse(&deep).err();
+        assert_eq!(
+            d.as_ref().map(|d| (d.code, d.span.start)),
+            Some((codes::TOO_COMPLEX, 64))
+        );
+        let nots = format!("{}level == red", "not ".repeat(10_000));
+        let d = env_parse(&nots).err();
+        assert_eq!(
+            d.as_ref().map(|d| (d.code, d.span.start)),
+            Some((codes::TOO_COMPLEX, 256))
+        );
+        let long = vec!["level == red"; 10_000].join(" and ");
+        let d = env_parse(&long).err().map(|d| d.code);
+        assert_eq!(d, Some(codes::TOO_COMPLEX));
+        let fits = vec!["level == red"; MAX_TERMS + 1].join(" or ");
+        assert!(env_parse(&fits).is_ok());
     }
 
     #[test]
