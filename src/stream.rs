@@ -385,7 +385,6 @@ pub struct Position {
     pub hash: u64,
 }
 
-
 /// The live [`Position`] of a stream made by [`lines_from`].
 #[derive(Clone, Debug, Default)]
 pub struct Progress(std::sync::Arc<std::sync::Mutex<Position>>);

@@ -519,16 +519,28 @@ impl Signals {
         let fired = def.levels.iter().position(|r| r.level == to);
         // a level entered on the way down whose own condition is already
         // false starts its hold now (so each step is held, not skipped)
+        // (with the same script calls as every other condition)
         st.stay_false_since = match fired.and_then(|i| def.levels.get(i)) {
             Some(r) if reason != "raise" => {
+                let mut calls = ScriptCalls {
+                    rt: &mut self.scripts,
+                    site: crate::script::CallSite {
+                        signal: &rt.name,
+                        key: &key,
+                        event: ev.seq,
+                        ts: ev.ts,
+                    },
+                };
                 let stays = match &r.clear {
-                    Some(c) => !eval(c, &scope).is_true(),
-                    None => eval(&r.when, &scope).is_true(),
+                    Some(c) => !eval_with(c, &scope, &mut calls).is_true(),
+                    None => eval_with(&r.when, &scope, &mut calls).is_true(),
                 };
                 (!stays).then_some(now)
             }
             _ => None,
         };
+        // a failed call in that re-check is reported before the change too
+        out.append(&mut self.scripts.pending);
         let rule = fired.and_then(|i| rt.rule_texts.get(i));
         out.push(Output::LevelChanged(LevelChange {
             id: 0,
