@@ -10,6 +10,7 @@
 use crate::eval::{Scope, eval as ref_eval};
 use crate::ir::{BinOp, Builtin, Expr, UnOp};
 use crate::value::Value;
+use rustc_hash::FxHashMap;
 use std::sync::Arc;
 
 /// A value during compiled evaluation.
@@ -184,6 +185,8 @@ pub enum CExpr {
 pub struct Consts {
     /// By index.
     pub strings: Vec<Arc<str>>,
+    /// Index of each string (so collecting is linear, not quadratic).
+    index: FxHashMap<Arc<str>, u32>,
 }
 
 impl Consts {
@@ -193,14 +196,13 @@ impl Consts {
             Value::Bool(b) => Cell::Bool(*b),
             Value::Num(n) => Cell::Num(*n),
             Value::Str(s) => {
-                let i = match self.strings.iter().position(|x| x == s) {
-                    Some(i) => i,
-                    None => {
-                        self.strings.push(s.clone());
-                        self.strings.len() - 1
-                    }
-                };
-                Cell::ConstStr(u32::try_from(i).unwrap_or(u32::MAX))
+                if let Some(&i) = self.index.get(s) {
+                    return Cell::ConstStr(i);
+                }
+                let i = u32::try_from(self.strings.len()).unwrap_or(u32::MAX);
+                self.strings.push(s.clone());
+                self.index.insert(s.clone(), i);
+                Cell::ConstStr(i)
             }
         }
     }
