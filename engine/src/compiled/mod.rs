@@ -74,47 +74,48 @@ pub enum CompileError {
 
 /// The first feature of `p` that only the reference engine implements.
 pub fn unsupported(p: &Program) -> Option<CompileError> {
-    for s in &p.signals {
-        let feature = if s.step_down {
-            Some("`step_down`")
-        } else if s.missing_ms.is_some() || !s.roster.is_empty() {
-            Some("absence detection (`missing`)")
-        } else if s.table.is_some() {
-            Some("a table")
-        } else if s.levels.len() > MAX_RULES {
-            Some("more than four level rules")
-        } else if s
-            .levels
-            .iter()
-            .any(|r| r.for_ms != 0 || r.for_readings > 1 || r.clear.is_some() || r.hold_ms != 0)
-        {
-            Some("`for`, `clear` or `hold` on a level rule")
-        } else {
-            let (mut column, mut script) = (false, false);
-            let mut see = |e: &Expr| {
-                e.walk(&mut |x| {
-                    column |= matches!(x, Expr::Column(_));
-                    script |= matches!(x, Expr::Script(..));
-                })
-            };
-            s.filter.iter().for_each(&mut see);
-            s.windows.iter().for_each(|w| see(&w.input));
-            s.lets.iter().for_each(|l| see(&l.expr));
-            s.levels.iter().for_each(|r| see(&r.when));
-            if script {
-                Some("a script function call")
-            } else {
-                column.then_some("a table column")
-            }
+    p.signals.iter().find_map(|s| {
+        unsupported_signal(s).map(|feature| CompileError::Unsupported {
+            signal: s.name.clone(),
+            feature,
+        })
+    })
+}
+
+/// The first feature of signal `s` that only the reference engine implements.
+pub fn unsupported_signal(s: &crate::ir::SignalDef) -> Option<&'static str> {
+    if s.step_down {
+        Some("`step_down`")
+    } else if s.missing_ms.is_some() || !s.roster.is_empty() {
+        Some("absence detection (`missing`)")
+    } else if s.table.is_some() {
+        Some("a table")
+    } else if s.levels.len() > MAX_RULES {
+        Some("more than four level rules")
+    } else if s
+        .levels
+        .iter()
+        .any(|r| r.for_ms != 0 || r.for_readings > 1 || r.clear.is_some() || r.hold_ms != 0)
+    {
+        Some("`for`, `clear` or `hold` on a level rule")
+    } else {
+        let (mut column, mut script) = (false, false);
+        let mut see = |e: &Expr| {
+            e.walk(&mut |x| {
+                column |= matches!(x, Expr::Column(_));
+                script |= matches!(x, Expr::Script(..));
+            })
         };
-        if let Some(feature) = feature {
-            return Some(CompileError::Unsupported {
-                signal: s.name.clone(),
-                feature,
-            });
+        s.filter.iter().for_each(&mut see);
+        s.windows.iter().for_each(|w| see(&w.input));
+        s.lets.iter().for_each(|l| see(&l.expr));
+        s.levels.iter().for_each(|r| see(&r.when));
+        if script {
+            Some("a script function call")
+        } else {
+            column.then_some("a table column")
         }
     }
-    None
 }
 
 /// Level rules per signal (one per level).
@@ -243,6 +244,18 @@ impl Core {
         self.level = to;
         self.stay_false_since = NEVER;
         Some((from, to, since_ms))
+    }
+
+    /// From the reference engine's form (windows aside).
+    fn import(k: &crate::keys::KeyState) -> Core {
+        let mut c = Core::new(k.last_ms);
+        c.level = k.level;
+        c.stay_false_since = k.stay_false_since.unwrap_or(NEVER);
+        for ((since, readings), r) in c.since.iter_mut().zip(c.readings.iter_mut()).zip(&k.rules) {
+            *since = r.since.unwrap_or(NEVER);
+            *readings = r.readings;
+        }
+        c
     }
 
     /// The reference engine's form (windows and table row aside).
@@ -433,6 +446,10 @@ struct CSignal {
     states: Store,
 }
 
+/// Keys of one signal converted for [`CompiledEngine::import_keys`].
+#[derive(Debug)]
+pub struct Imported(Vec<(Arc<str>, KeyState)>);
+
 /// Interned keys: each distinct key text once, as a `u32`.
 #[derive(Debug, Default)]
 struct Interner {
@@ -504,6 +521,8 @@ pub struct Change {
 /// ```
 #[derive(Debug)]
 pub struct CompiledEngine {
+    /// Per signal: the feature that keeps it on the reference (`None`: compiled).
+    unsupported: Vec<Option<&'static str>>,
     field_names: Vec<String>,
     consts: Vec<Arc<str>>,
     kinds: Vec<KindIndex>,
@@ -527,6 +546,32 @@ impl CompiledEngine {
         if let Some(e) = unsupported(program) {
             return Err(e);
         }
+        Self::build(program)
+    }
+
+    /// Compiles every signal of `program` on its own: a signal using a
+    /// feature only the reference evaluator implements is left out of the
+    /// kind index (it is never fed; see [`CompiledEngine::is_compiled`] and
+    /// [`CompiledEngine::unsupported_feature`]), the others run compiled.
+    /// Fails only on a structurally invalid program.
+    pub fn per_signal(program: &Program) -> Result<CompiledEngine, CompileError> {
+        program.validate()?;
+        Self::build(program)
+    }
+
+    /// Whether signal `signal` runs on the compiled path.
+    pub fn is_compiled(&self, signal: usize) -> bool {
+        matches!(self.unsupported.get(signal), Some(None))
+    }
+
+    /// Why signal `signal` does not run compiled (`None`: it does).
+    pub fn unsupported_feature(&self, signal: usize) -> Option<&'static str> {
+        self.unsupported.get(signal).copied().flatten()
+    }
+
+    fn build(program: &Program) -> Result<CompiledEngine, CompileError> {
+        let unsupported: Vec<Option<&'static str>> =
+            program.signals.iter().map(unsupported_signal).collect();
         let mut consts = Consts::default();
         let mut kinds: Vec<KindIndex> =
             program.kinds.iter().map(|_| KindIndex::default()).collect();
@@ -541,9 +586,12 @@ impl CompiledEngine {
                 problem: "too many signals".into(),
             })?;
 
-            for k in &s.kinds {
-                if let Some(ki) = kinds.get_mut(usize::from(*k)) {
-                    ki.add(sig, split.eq.as_ref());
+            // a signal left to the reference is never fed
+            if matches!(unsupported.get(i), Some(None)) {
+                for k in &s.kinds {
+                    if let Some(ki) = kinds.get_mut(usize::from(*k)) {
+                        ki.add(sig, split.eq.as_ref());
+                    }
                 }
             }
             // an index hit on the key field with a text constant decides the key
@@ -629,6 +677,7 @@ impl CompiledEngine {
             k.mark_direct(|s| hot.get(s as usize).is_some_and(|h| h.direct));
         }
         Ok(CompiledEngine {
+            unsupported,
             field_names: program.fields.clone(),
             consts: consts.strings,
             kinds,
@@ -847,6 +896,67 @@ impl CompiledEngine {
                 Some((self.key_name(id)?.clone(), st.core.export(rules, windows)))
             })
             .collect()
+    }
+
+    /// Converts the reference form of signal `signal`'s keys (from a
+    /// snapshot) into this engine's; nothing changes until
+    /// [`CompiledEngine::import_keys`]. Fails when a key's windows do not
+    /// have the signal's shape.
+    pub fn prepare_import(
+        &self,
+        signal: usize,
+        keys: &[(Arc<str>, crate::keys::KeyState)],
+    ) -> Result<Imported, String> {
+        let Some(sig) = self.signals.get(signal) else {
+            return Ok(Imported(Vec::new()));
+        };
+        keys.iter()
+            .map(|(name, k)| {
+                let windows = match &sig.layout {
+                    WinLayout::None => Win::None,
+                    WinLayout::Flat(l) => {
+                        Win::Flat(l.from_reference(&k.windows).ok_or_else(|| {
+                            format!(
+                                "signal `{}`, key `{name}`: windows of another shape",
+                                sig.name
+                            )
+                        })?)
+                    }
+                    WinLayout::Generic(_) => Win::Generic(k.windows.clone()),
+                };
+                Ok((
+                    name.clone(),
+                    KeyState {
+                        core: Core::import(k),
+                        windows,
+                    },
+                ))
+            })
+            .collect::<Result<Vec<_>, String>>()
+            .map(Imported)
+    }
+
+    /// Replaces the state of every key of signal `signal` (a restore).
+    pub fn import_keys(&mut self, signal: usize, keys: Imported) {
+        let (Some(sig), Some(h)) = (self.signals.get_mut(signal), self.hot.get_mut(signal)) else {
+            return;
+        };
+        sig.states = Store::default();
+        if h.direct {
+            h.seen = false;
+            let fixed = self.keys.names.get(h.fixed_key as usize);
+            if let Some((_, k)) = keys.0.into_iter().find(|(n, _)| Some(n) == fixed) {
+                h.core = k.core;
+                h.seen = true;
+            }
+            return;
+        }
+        for (name, k) in keys.0 {
+            let id = self.keys.intern(&name);
+            if let Some(slot) = sig.states.get_or_insert(id, || k.clone()) {
+                *slot = k;
+            }
+        }
     }
 
     /// Phase one: which (signal, key) pairs the event feeds; an error leaves state untouched.

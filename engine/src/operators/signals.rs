@@ -16,7 +16,7 @@ use crate::time::{MS_PER_MINUTE, Timestamp, format_duration};
 use crate::value::{Fixed, Level, Value};
 use crate::window::WindowLayout;
 use rustc_hash::FxHashMap;
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, VecDeque};
 use std::sync::Arc;
 
 pub(crate) struct SignalRt {
@@ -64,6 +64,24 @@ pub(crate) struct Signals {
     /// [`crate::compiled`]): it then holds every signal's per-key state in
     /// place of `rts[..].keys`. Not used with an idle expiry.
     pub(crate) compiled: Option<crate::compiled::CompiledEngine>,
+    /// Why no signal runs compiled when `compiled` is `None`.
+    pub(crate) no_compiled: &'static str,
+    /// Per kind: how its signals are evaluated (with `compiled` present).
+    kind_mode: Vec<Mode>,
+    /// Compiled level changes of the event being applied, by signal, while
+    /// the reference signals of the same event are evaluated (reused).
+    mixed: VecDeque<(usize, Output)>,
+}
+
+/// How the signals reading one kind are evaluated.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Mode {
+    /// All on the compiled path.
+    Compiled,
+    /// All on the reference evaluator.
+    Reference,
+    /// Some on each: outputs are merged in signal order.
+    Mixed,
 }
 
 impl Signals {
@@ -72,7 +90,12 @@ impl Signals {
         default_lateness: i64,
         scripts: crate::script::ScriptRt,
         compiled: Option<crate::compiled::CompiledEngine>,
+        no_compiled: &'static str,
     ) -> Signals {
+        // a compiled engine running no signal is of no use
+        let compiled = compiled.filter(|c| {
+            program.signals.is_empty() || (0..program.signals.len()).any(|i| c.is_compiled(i))
+        });
         let mut by_kind = vec![Vec::new(); program.kinds.len()];
         let rts = program
             .signals
@@ -110,10 +133,24 @@ impl Signals {
                 }
             })
             .collect();
+        let kind_mode = by_kind
+            .iter()
+            .map(|sigs| {
+                let on = |i: &usize| compiled.as_ref().is_some_and(|c| c.is_compiled(*i));
+                match (sigs.iter().all(on), sigs.iter().any(on)) {
+                    (true, _) => Mode::Compiled,
+                    (false, true) => Mode::Mixed,
+                    (false, false) => Mode::Reference,
+                }
+            })
+            .collect();
         Signals {
             program,
             rts,
             by_kind: by_kind.into_iter().map(Arc::from).collect(),
+            no_compiled,
+            kind_mode,
+            mixed: VecDeque::new(),
             absence: BTreeSet::new(),
             gone: FxHashMap::default(),
             last_sweep: i64::MIN,
@@ -126,6 +163,40 @@ impl Signals {
     /// Signals reading kind `k`.
     pub(crate) fn reading(&self, k: Option<crate::ir::KindId>) -> Option<&Arc<[usize]>> {
         k.and_then(|k| self.by_kind.get(usize::from(k)))
+    }
+
+    /// How the signals reading kind `k` are evaluated.
+    fn mode(&self, k: Option<crate::ir::KindId>) -> Mode {
+        if self.compiled.is_none() {
+            return Mode::Reference;
+        }
+        k.and_then(|k| self.kind_mode.get(usize::from(k)))
+            .copied()
+            .unwrap_or(Mode::Reference)
+    }
+
+    /// Whether signal `s` runs on the compiled path.
+    pub(crate) fn is_compiled(&self, s: usize) -> bool {
+        self.compiled.as_ref().is_some_and(|c| c.is_compiled(s))
+    }
+
+    /// Per signal, `Ok` when it runs compiled, else why not.
+    pub(crate) fn compiled_signals(&self) -> Vec<(String, Result<(), String>)> {
+        self.program
+            .signals
+            .iter()
+            .enumerate()
+            .map(|(i, def)| {
+                let status = match &self.compiled {
+                    Some(c) => match c.unsupported_feature(i) {
+                        None => Ok(()),
+                        Some(f) => Err(format!("uses {f}")),
+                    },
+                    None => Err(self.no_compiled.to_string()),
+                };
+                (def.name.clone(), status)
+            })
+            .collect()
     }
 
     /// The key of `ev` for signal `sig` (`None`: the signal's filter leaves
@@ -167,9 +238,12 @@ impl Signals {
         ev: &Event,
         sigs: &[usize],
     ) -> Result<Option<Arc<str>>, PushError> {
-        if let Some(c) = self.compiled.as_mut() {
+        if self.mode(ev.kind) == Mode::Compiled
+            && let Some(c) = self.compiled.as_mut()
+        {
             return c.check_keys(ev);
         }
+        // mixed kinds too: the compiled path finds the same keys and errors
         let mut first_key = None;
         for &s in sigs {
             let k = self.key_of(s, ev)?;
@@ -286,23 +360,38 @@ impl Signals {
         let Some(sigs) = self.reading(ev.kind).cloned() else {
             return false;
         };
-        if let Some(c) = self.compiled.as_mut() {
-            // keys were checked when the event was accepted
-            return matches!(
-                c.push_skipping(ev, skip, |e, ch| out.push(e.output(ev, ch))),
-                Ok(true)
-            );
-        }
+        let mode = self.mode(ev.kind);
+        let mut mixed = std::mem::take(&mut self.mixed);
         let mut applied = false;
+        if let Some(c) = self.compiled.as_mut().filter(|_| mode != Mode::Reference) {
+            // keys were checked when the event was accepted
+            let fed = if mode == Mode::Compiled {
+                c.push_skipping(ev, skip, |e, ch| out.push(e.output(ev, ch)))
+            } else {
+                c.push_skipping(ev, skip, |e, ch| {
+                    mixed.push_back((ch.signal as usize, e.output(ev, ch)));
+                })
+            };
+            applied = matches!(fed, Ok(true));
+            if mode == Mode::Compiled {
+                self.mixed = mixed;
+                return applied;
+            }
+        }
+        // the reference signals, each after the compiled ones before it
         for &s in sigs.iter() {
-            if skip.contains(&(s as u16)) {
+            if skip.contains(&(s as u16)) || self.is_compiled(s) {
                 continue;
             }
             if let Ok(Some(key)) = self.key_of(s, ev) {
+                merge_before(&mut mixed, s, out);
                 self.apply(s, key, ev, started, out);
                 applied = true;
             }
         }
+        merge_before(&mut mixed, usize::MAX, out);
+        mixed.clear();
+        self.mixed = mixed;
         applied
     }
 
@@ -314,13 +403,29 @@ impl Signals {
         sigs: &[usize],
         out: &mut Vec<Output>,
     ) -> Result<(), PushError> {
-        if let Some(c) = self.compiled.as_mut() {
+        let mode = self.mode(ev.kind);
+        let mut mixed = std::mem::take(&mut self.mixed);
+        if let Some(c) = self.compiled.as_mut().filter(|_| mode != Mode::Reference) {
             // each key applies an event at the latest of its own time and the event's
-            c.push_skipping(ev, &[], |e, ch| out.push(e.output(ev, ch)))?;
-            return Ok(());
+            let fed = if mode == Mode::Compiled {
+                c.push_skipping(ev, &[], |e, ch| out.push(e.output(ev, ch)))
+            } else {
+                c.push_skipping(ev, &[], |e, ch| {
+                    mixed.push_back((ch.signal as usize, e.output(ev, ch)));
+                })
+            };
+            if mode == Mode::Compiled || fed.is_err() {
+                mixed.clear();
+                self.mixed = mixed;
+                return fed.map(|_| ());
+            }
         }
         for &s in sigs {
+            if self.is_compiled(s) {
+                continue;
+            }
             if let Some(key) = self.key_of(s, ev)? {
+                merge_before(&mut mixed, s, out);
                 let now = self
                     .rts
                     .get(s)
@@ -331,6 +436,9 @@ impl Signals {
                 self.apply(s, key, &shifted, true, out);
             }
         }
+        merge_before(&mut mixed, usize::MAX, out);
+        mixed.clear();
+        self.mixed = mixed;
         Ok(())
     }
 
@@ -572,44 +680,53 @@ impl Signals {
 
     /// The current level of `key` in `signal`.
     pub(crate) fn level(&self, signal: &str, key: &str) -> Level {
-        if let Some(c) = &self.compiled {
+        let Some(i) = self.rts.iter().position(|s| s.name.as_ref() == signal) else {
+            return Level::None;
+        };
+        if let Some(c) = self.compiled.as_ref().filter(|c| c.is_compiled(i)) {
             return c.level(signal, key);
         }
         self.rts
-            .iter()
-            .find(|s| s.name.as_ref() == signal)
+            .get(i)
             .and_then(|s| s.keys.get(key))
             .map_or(Level::None, |k| k.level)
     }
 
-    /// Number of keys held over all signals.
+    /// Number of keys held over all signals (on either path: a signal's
+    /// keys are held by one of them only).
     pub(crate) fn key_count(&self) -> usize {
-        if let Some(c) = &self.compiled {
-            return c.key_count();
-        }
-        self.rts.iter().map(|s| s.keys.len()).sum()
+        self.compiled.as_ref().map_or(0, |c| c.key_count())
+            + self.rts.iter().map(|s| s.keys.len()).sum::<usize>()
     }
 
     /// Approximate heap bytes of per-key state.
     pub(crate) fn state_bytes(&self) -> usize {
-        if let Some(c) = &self.compiled {
-            return c.state_bytes();
+        self.compiled.as_ref().map_or(0, |c| c.state_bytes())
+            + self
+                .rts
+                .iter()
+                .map(|s| {
+                    s.keys
+                        .iter()
+                        .map(|(k, st)| {
+                            k.len()
+                                + std::mem::size_of::<KeyState>()
+                                + st.windows.heap_bytes()
+                                + st.rules.capacity() * std::mem::size_of::<RuleState>()
+                                + 16
+                        })
+                        .sum::<usize>()
+                })
+                .sum::<usize>()
+    }
+}
+
+/// Moves the compiled outputs for signals before `before` to `out`.
+fn merge_before(mixed: &mut VecDeque<(usize, Output)>, before: usize, out: &mut Vec<Output>) {
+    while mixed.front().is_some_and(|(s, _)| *s < before) {
+        if let Some((_, o)) = mixed.pop_front() {
+            out.push(o);
         }
-        self.rts
-            .iter()
-            .map(|s| {
-                s.keys
-                    .iter()
-                    .map(|(k, st)| {
-                        k.len()
-                            + std::mem::size_of::<KeyState>()
-                            + st.windows.heap_bytes()
-                            + st.rules.capacity() * std::mem::size_of::<RuleState>()
-                            + 16
-                    })
-                    .sum::<usize>()
-            })
-            .sum()
     }
 }
 
