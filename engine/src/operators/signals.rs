@@ -24,6 +24,8 @@ pub(crate) struct SignalRt {
     pub(crate) layout: WindowLayout,
     let_names: Vec<Arc<str>>,
     rule_texts: Vec<(Arc<str>, Arc<str>)>,
+    /// The level machine's view of the rules.
+    rules: Vec<crate::levels::Rule>,
     pub(crate) keys: FxHashMap<Arc<str>, KeyState>,
     pub(crate) lateness_ms: i64,
     table_rows: FxHashMap<Arc<str>, u32>,
@@ -41,6 +43,27 @@ impl Calls for ScriptCalls<'_> {
     }
     fn call(&mut self, f: u16, base: usize) -> Value {
         self.rt.call(f, base, &self.site)
+    }
+}
+
+/// A key's conditions for the level machine, evaluated by the reference
+/// with its script calls.
+struct RefConditions<'a, 'c> {
+    def: &'a SignalDef,
+    scope: &'a Scope<'a>,
+    calls: ScriptCalls<'c>,
+}
+
+impl crate::levels::Conditions for RefConditions<'_, '_> {
+    fn when(&mut self, i: usize) -> bool {
+        self.def
+            .levels
+            .get(i)
+            .is_some_and(|r| eval_with(&r.when, self.scope, &mut self.calls).is_true())
+    }
+    fn clear(&mut self, i: usize) -> Option<bool> {
+        let c = self.def.levels.get(i)?.clear.as_ref()?;
+        Some(eval_with(c, self.scope, &mut self.calls).is_true())
     }
 }
 
@@ -127,6 +150,7 @@ impl Signals {
                         .iter()
                         .map(|r| (Arc::from(r.text.as_str()), Arc::from(r.at.as_str())))
                         .collect(),
+                    rules: s.levels.iter().map(crate::levels::Rule::of).collect(),
                     keys: FxHashMap::default(),
                     lateness_ms: s.lateness_ms.unwrap_or(default_lateness),
                     table_rows,
@@ -542,6 +566,19 @@ impl Signals {
                 st.windows.push(g, now, x);
             }
         }
+        // the windows are read while the level clocks move
+        let KeyState {
+            windows,
+            level,
+            stay_false_since,
+            rules,
+            ..
+        } = st;
+        let mut clocks = crate::levels::KeyClocks {
+            level,
+            stay_false_since,
+            rules,
+        };
         self.lets.clear();
         for l in &def.lets {
             let v = eval_with(
@@ -549,7 +586,7 @@ impl Signals {
                 &Scope {
                     fields: &ev.fields,
                     lets: &self.lets,
-                    windows: Some((&rt.layout, &st.windows)),
+                    windows: Some((&rt.layout, windows)),
                     row,
                 },
                 &mut calls,
@@ -559,96 +596,38 @@ impl Signals {
         let scope = Scope {
             fields: &ev.fields,
             lets: &self.lets,
-            windows: Some((&rt.layout, &st.windows)),
+            windows: Some((&rt.layout, windows)),
             row,
         };
-        // which rules hold, which are armed (held long enough)
-        let mut up: Option<usize> = None;
-        let mut cur_holds = false;
-        let mut cur_rule = None;
-        for (i, r) in def.levels.iter().enumerate() {
-            let holds = eval_with(&r.when, &scope, &mut calls).is_true();
-            let rs = match st.rules.get_mut(i) {
-                Some(rs) => rs,
-                None => continue,
-            };
-            if holds {
-                let since = *rs.since.get_or_insert(now);
-                rs.readings = rs.readings.saturating_add(1);
-                let armed = now.saturating_sub(since) >= r.for_ms && rs.readings >= r.for_readings;
-                if armed && up.is_none() {
-                    up = Some(i);
-                }
-            } else {
-                rs.since = None;
-                rs.readings = 0;
-            }
-            if r.level == st.level {
-                cur_rule = Some(i);
-                cur_holds = match &r.clear {
-                    Some(c) => !eval_with(c, &scope, &mut calls).is_true(),
-                    None => holds,
-                };
-            }
-        }
+        // the level machine (shared with the compiled path)
+        let mut cond = RefConditions {
+            def,
+            scope: &scope,
+            calls,
+        };
+        let observed = crate::levels::observe(&rt.rules, &mut clocks, now, &mut cond);
         // failed script calls are reported before any change they affected
-        out.append(&mut self.scripts.pending);
-        let up_level = up
-            .and_then(|i| def.levels.get(i))
-            .map_or(Level::None, |r| r.level);
-        let from = st.level;
-        let (to, reason, since) = if up_level > from {
-            let since = up
-                .and_then(|i| st.rules.get(i))
-                .and_then(|r| r.since)
-                .unwrap_or(now);
-            (up_level, "raise", since)
-        } else if from == Level::None || cur_holds {
-            st.stay_false_since = None;
+        out.append(&mut cond.calls.rt.pending);
+        let step = crate::levels::decide(
+            &rt.rules,
+            def.step_down,
+            &mut clocks,
+            now,
+            observed,
+            &mut cond,
+        );
+        // (and those of the re-check of a level entered on the way down)
+        out.append(&mut cond.calls.rt.pending);
+        let Some(crate::levels::Step {
+            from,
+            to,
+            reason,
+            since,
+            fired,
+        }) = step
+        else {
             return;
-        } else {
-            let false_since = *st.stay_false_since.get_or_insert(now);
-            let hold = cur_rule
-                .and_then(|i| def.levels.get(i))
-                .map_or(0, |r| r.hold_ms);
-            if now.saturating_sub(false_since) < hold {
-                return;
-            }
-            if def.step_down {
-                (up_level.max(from.step_down()), "step_down", false_since)
-            } else {
-                (up_level, "clear", false_since)
-            }
         };
-        if to == from {
-            return;
-        }
-        st.level = to;
-        let fired = def.levels.iter().position(|r| r.level == to);
-        // a level entered on the way down whose own condition is already
-        // false starts its hold now (so each step is held, not skipped)
-        // (with the same script calls as every other condition)
-        st.stay_false_since = match fired.and_then(|i| def.levels.get(i)) {
-            Some(r) if reason != "raise" => {
-                let mut calls = ScriptCalls {
-                    rt: &mut self.scripts,
-                    site: crate::script::CallSite {
-                        signal: &rt.name,
-                        key: &key,
-                        event: ev.seq,
-                        ts: ev.ts,
-                    },
-                };
-                let stays = match &r.clear {
-                    Some(c) => !eval_with(c, &scope, &mut calls).is_true(),
-                    None => eval_with(&r.when, &scope, &mut calls).is_true(),
-                };
-                (!stays).then_some(now)
-            }
-            _ => None,
-        };
-        // a failed call in that re-check is reported before the change too
-        out.append(&mut self.scripts.pending);
         let rule = fired.and_then(|i| rt.rule_texts.get(i));
         out.push(Output::LevelChanged(LevelChange {
             id: 0,
