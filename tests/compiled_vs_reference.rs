@@ -112,6 +112,47 @@ struct SigSpec {
     /// Uses a feature only the reference evaluator implements (absence
     /// detection), so a program of such and other signals runs mixed.
     reference: bool,
+    /// Level dynamics: `for` (ms, readings), a `clear` condition, `hold`,
+    /// `step down` (spread over the rules by index).
+    dynamics: Option<Dynamics>,
+}
+
+#[derive(Debug, Clone)]
+struct Dynamics {
+    for_ms: i64,
+    for_readings: u32,
+    clear: Option<Expr>,
+    hold_ms: i64,
+    step_down: bool,
+}
+
+fn dynamics() -> impl Strategy<Value = Option<Dynamics>> {
+    proptest::option::of(
+        (
+            prop_oneof![Just(0i64), Just(1_000), Just(600_000)],
+            0u32..3,
+            proptest::option::of(expr()),
+            prop_oneof![Just(0i64), Just(2_000), Just(900_000)],
+            any::<bool>(),
+        )
+            .prop_map(
+                |(for_ms, for_readings, clear, hold_ms, step_down)| Dynamics {
+                    for_ms,
+                    for_readings,
+                    clear,
+                    hold_ms,
+                    step_down,
+                },
+            ),
+    )
+}
+
+/// A signal with level dynamics.
+fn dynamic_signal() -> impl Strategy<Value = SigSpec> {
+    (signal(), dynamics()).prop_map(|(mut s, d)| {
+        s.dynamics = d;
+        s
+    })
 }
 
 #[derive(Debug, Clone)]
@@ -177,6 +218,7 @@ fn signal() -> impl Strategy<Value = SigSpec> {
             lets,
             levels,
             reference: false,
+            dynamics: None,
         })
 }
 
@@ -258,18 +300,23 @@ fn program(specs: &[SigSpec]) -> Program {
                 levels: whens
                     .into_iter()
                     .zip(Level::DESCENDING)
-                    .map(|(when, level)| LevelRule {
-                        level,
-                        text: format!("{level} when …"),
-                        at: format!("t.yj:{i}:{}", level as u8),
-                        when,
-                        for_ms: 0,
-                        for_readings: 0,
-                        clear: None,
-                        hold_ms: 0,
+                    .enumerate()
+                    .map(|(j, (when, level))| {
+                        let d = s.dynamics.as_ref();
+                        let on = |k: usize| d.filter(|_| j % 2 == k);
+                        LevelRule {
+                            level,
+                            text: format!("{level} when …"),
+                            at: format!("t.yj:{i}:{}", level as u8),
+                            when,
+                            for_ms: on(0).map_or(0, |d| d.for_ms),
+                            for_readings: on(1).map_or(0, |d| d.for_readings),
+                            clear: on(1).and_then(|d| d.clear.as_ref()).map(|c| fix(c, nl, nw)),
+                            hold_ms: d.map_or(0, |d| d.hold_ms),
+                        }
                     })
                     .collect(),
-                step_down: false,
+                step_down: s.dynamics.as_ref().is_some_and(|d| d.step_down),
                 missing_ms: s.reference.then_some(90_000),
                 roster: vec![],
                 lateness_ms: None,
@@ -317,10 +364,14 @@ fn events() -> impl Strategy<Value = Vec<(i64, Option<u16>, Vec<Value>)>> {
 
 /// A signal of a mixed program: some stay on the reference evaluator.
 fn mixed_signal() -> impl Strategy<Value = SigSpec> {
-    (prop_oneof![signal(), direct_signal()], any::<bool>()).prop_map(|(mut s, r)| {
-        s.reference = r;
-        s
-    })
+    (
+        prop_oneof![signal(), direct_signal(), dynamic_signal()],
+        any::<bool>(),
+    )
+        .prop_map(|(mut s, r)| {
+            s.reference = r;
+            s
+        })
 }
 
 fn run(specs: &[SigSpec], evs: &[(i64, Option<u16>, Vec<Value>)]) -> Result<(), TestCaseError> {
@@ -491,6 +542,7 @@ fn direct_signal() -> impl Strategy<Value = SigSpec> {
                 lets: vec![],
                 levels: Levels::Ladder(Expr::Field(subject), op, ts, flip),
                 reference: false,
+                dynamics: None,
             }
         })
 }
@@ -513,10 +565,20 @@ proptest! {
         run_cut(&specs, &evs, cut)?;
     }
 
+    /// Level dynamics (`for`, `clear`, `hold`, `step down`) compile.
+    #[test]
+    fn dynamics_match_reference(
+        specs in proptest::collection::vec(prop_oneof![dynamic_signal(), direct_signal()], 1..6),
+        evs in events(),
+        cut in proptest::option::of(0usize..120),
+    ) {
+        run_cut(&specs, &evs, cut)?;
+    }
+
     /// A restore at a random cut keeps the compiled path and its state.
     #[test]
     fn restored_compiled_matches_reference(
-        specs in proptest::collection::vec(prop_oneof![signal(), direct_signal()], 1..6),
+        specs in proptest::collection::vec(prop_oneof![signal(), direct_signal(), dynamic_signal()], 1..6),
         evs in events(),
         cut in 0usize..120,
     ) {

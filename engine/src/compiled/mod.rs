@@ -84,20 +84,12 @@ pub fn unsupported(p: &Program) -> Option<CompileError> {
 
 /// The first feature of signal `s` that only the reference engine implements.
 pub fn unsupported_signal(s: &crate::ir::SignalDef) -> Option<&'static str> {
-    if s.step_down {
-        Some("`step_down`")
-    } else if s.missing_ms.is_some() || !s.roster.is_empty() {
+    if s.missing_ms.is_some() || !s.roster.is_empty() {
         Some("absence detection (`missing`)")
     } else if s.table.is_some() {
         Some("a table")
     } else if s.levels.len() > MAX_RULES {
         Some("more than four level rules")
-    } else if s
-        .levels
-        .iter()
-        .any(|r| r.for_ms != 0 || r.for_readings > 1 || r.clear.is_some() || r.hold_ms != 0)
-    {
-        Some("`for`, `clear` or `hold` on a level rule")
     } else {
         let (mut column, mut script) = (false, false);
         let mut see = |e: &Expr| {
@@ -110,6 +102,10 @@ pub fn unsupported_signal(s: &crate::ir::SignalDef) -> Option<&'static str> {
         s.windows.iter().for_each(|w| see(&w.input));
         s.lets.iter().for_each(|l| see(&l.expr));
         s.levels.iter().for_each(|r| see(&r.when));
+        s.levels
+            .iter()
+            .filter_map(|r| r.clear.as_ref())
+            .for_each(&mut see);
         if script {
             Some("a script function call")
         } else {
@@ -283,6 +279,72 @@ impl Core {
     }
 }
 
+impl crate::levels::Clocks for Core {
+    #[inline]
+    fn level(&self) -> Level {
+        self.level
+    }
+    #[inline]
+    fn set_level(&mut self, l: Level) {
+        self.level = l;
+    }
+    #[inline]
+    fn stay_false_since(&self) -> Option<i64> {
+        (self.stay_false_since != NEVER).then_some(self.stay_false_since)
+    }
+    #[inline]
+    fn set_stay_false_since(&mut self, t: Option<i64>) {
+        self.stay_false_since = t.unwrap_or(NEVER);
+    }
+    #[inline]
+    fn since(&self, i: usize) -> Option<i64> {
+        self.since.get(i).copied().filter(|&t| t != NEVER)
+    }
+    #[inline]
+    fn set_since(&mut self, i: usize, t: Option<i64>) {
+        if let Some(s) = self.since.get_mut(i) {
+            *s = t.unwrap_or(NEVER);
+        }
+    }
+    #[inline]
+    fn readings(&self, i: usize) -> u32 {
+        self.readings.get(i).copied().unwrap_or(0)
+    }
+    #[inline]
+    fn set_readings(&mut self, i: usize, n: u32) {
+        if let Some(r) = self.readings.get_mut(i) {
+            *r = n;
+        }
+    }
+}
+
+/// A key's conditions for the level machine, compiled: a ladder's rules
+/// from its one search, other rules and `clear`s evaluated when asked.
+struct CConditions<'a> {
+    levels: &'a Levels,
+    clears: &'a [Option<CExpr>],
+    cx: &'a Cx<'a>,
+    /// Ladder: the rules that hold.
+    mask: u8,
+}
+
+impl crate::levels::Conditions for CConditions<'_> {
+    #[inline]
+    fn when(&mut self, i: usize) -> bool {
+        match self.levels {
+            Levels::Ladder(_) => self.mask & (1 << i) != 0,
+            Levels::Rules(rules) => rules
+                .get(i)
+                .is_some_and(|r| expr::eval_fast(r, self.cx).is_true()),
+        }
+    }
+    #[inline]
+    fn clear(&mut self, i: usize) -> Option<bool> {
+        let c = self.clears.get(i)?.as_ref()?;
+        Some(expr::eval(c, self.cx).is_true())
+    }
+}
+
 /// State of one key of one signal.
 #[derive(Clone, Debug)]
 struct KeyState {
@@ -363,6 +425,7 @@ impl Hot {
             event: ev.seq,
             ts_ms: now,
             since_ms,
+            reason: if to > from { "raise" } else { "clear" },
         })
     }
 }
@@ -442,6 +505,11 @@ struct CSignal {
     let_names: Vec<Arc<str>>,
     levels: Levels,
     rule_levels: Vec<Level>,
+    /// The level machine's view of the rules.
+    rules: Vec<crate::levels::Rule>,
+    /// Per rule, its `clear` condition.
+    clears: Vec<Option<CExpr>>,
+    step_down: bool,
     rule_texts: Vec<(Arc<str>, Arc<str>)>,
     states: Store,
 }
@@ -490,6 +558,8 @@ pub struct Change {
     pub ts_ms: i64,
     /// Since when the deciding condition has held (ms).
     pub since_ms: i64,
+    /// `raise`, `clear` or `step_down`.
+    pub reason: &'static str,
 }
 
 /// The compiled engine: drop-in for [`crate::Engine::push`].
@@ -639,6 +709,11 @@ impl CompiledEngine {
                 s.lets.is_empty(),
             ) && let CExpr::Field(f) = l.subject
                 && l.thresholds.len() <= MAX_RULES
+                // the direct step knows no level dynamics
+                && !s.step_down
+                && s.levels.iter().all(|r| {
+                    r.for_ms == 0 && r.for_readings <= 1 && r.clear.is_none() && r.hold_ms == 0
+                })
             {
                 h.direct = true;
                 h.subject = f;
@@ -665,6 +740,13 @@ impl CompiledEngine {
                     None => Levels::Rules(rules),
                 },
                 rule_levels: s.levels.iter().map(|r| r.level).collect(),
+                rules: s.levels.iter().map(crate::levels::Rule::of).collect(),
+                clears: s
+                    .levels
+                    .iter()
+                    .map(|r| r.clear.as_ref().map(|c| expr::compile(c, &mut consts)))
+                    .collect(),
+                step_down: s.step_down,
                 rule_texts: s
                     .levels
                     .iter()
@@ -1095,33 +1177,34 @@ impl CompiledEngine {
             lets: &self.lets,
             windows: &self.wvals,
         };
-        // the first rule that holds; for a ladder, exactly the rules from it on hold
-        let (up, holds): (Option<usize>, u8) = match &sig.levels {
+        // for a ladder, exactly the rules from the first that holds on hold
+        let mask = match &sig.levels {
             Levels::Ladder(l) => {
                 let up = l.first_holding(expr::eval(&l.subject, &cx));
-                (up, ladder_mask(up, l.thresholds.len()))
+                ladder_mask(up, l.thresholds.len())
             }
-            Levels::Rules(rules) => {
-                let mut mask = 0u8;
-                for (i, r) in rules.iter().enumerate() {
-                    if expr::eval_fast(r, &cx).is_true() {
-                        mask |= 1 << i;
-                    }
-                }
-                ((mask != 0).then(|| mask.trailing_zeros() as usize), mask)
-            }
+            Levels::Rules(_) => 0,
         };
-        let levels = &sig.rule_levels;
-        let (from, to, since_ms) = st.core.step(up, holds, levels, now)?;
+        let mut cond = CConditions {
+            levels: &sig.levels,
+            clears: &sig.clears,
+            cx: &cx,
+            mask,
+        };
+        let rules = &sig.rules;
+        let observed = crate::levels::observe(rules, &mut st.core, now, &mut cond);
+        let step =
+            crate::levels::decide(rules, sig.step_down, &mut st.core, now, observed, &mut cond)?;
         Some(Change {
             signal: s,
             key,
-            from,
-            to,
-            rule: rule_of(levels, to),
+            from: step.from,
+            to: step.to,
+            rule: step.fired.and_then(|i| u32::try_from(i).ok()),
             event: ev.seq,
             ts_ms: now,
-            since_ms,
+            since_ms: step.since,
+            reason: step.reason,
         })
     }
 
@@ -1165,7 +1248,7 @@ impl CompiledEngine {
                 .unwrap_or_default(),
             ),
             event: c.event,
-            reason: if c.to > c.from { "raise" } else { "clear" },
+            reason: c.reason,
             since: Timestamp {
                 ms: c.since_ms,
                 offset_min: ev.ts.offset_min,
