@@ -14,8 +14,8 @@ use std::sync::Arc;
 use yingji::engine::Config;
 use yingji::engine::compiled::CompiledEngine;
 use yingji::engine::ir::{
-    Agg, BinOp, Builtin, Expr, FieldDef, KindDef, LetDef, LevelRule, Program, SignalDef, UnOp,
-    WindowDef,
+    Agg, BinOp, Builtin, Expr, FieldDef, KindDef, LetDef, LevelRule, Program, SignalDef, TableDef,
+    UnOp, WindowDef,
 };
 use yingji::engine::value::Type;
 use yingji::{Engine, Event, Level, Timestamp, Value};
@@ -40,7 +40,21 @@ fn leaf() -> impl Strategy<Value = Expr> {
         (0..NFIELDS).prop_map(Expr::Field),
         (0u16..6).prop_map(Expr::Let),
         (0u16..6).prop_map(Expr::Window),
+        (0u16..3).prop_map(Expr::Column),
     ]
+}
+
+/// Replaces table columns by fields (for a signal without a table).
+fn no_columns(e: &Expr) -> Expr {
+    let f = |x: &Expr| Box::new(no_columns(x));
+    match e {
+        Expr::Column(c) => Expr::Field(*c % NFIELDS),
+        Expr::Unary(o, x) => Expr::Unary(*o, f(x)),
+        Expr::Binary(o, a, b) => Expr::Binary(*o, f(a), f(b)),
+        Expr::In(x, l) => Expr::In(f(x), l.iter().map(no_columns).collect()),
+        Expr::Call(c, a) => Expr::Call(*c, a.iter().map(no_columns).collect()),
+        other => other.clone(),
+    }
 }
 
 fn expr() -> impl Strategy<Value = Expr> {
@@ -112,6 +126,8 @@ struct SigSpec {
     /// Uses a feature only the reference evaluator implements (absence
     /// detection), so a program of such and other signals runs mixed.
     reference: bool,
+    /// Reads the per-key table (keys `A`, `R1`, `1.5` have rows).
+    table: bool,
     /// Level dynamics: `for` (ms, readings), a `clear` condition, `hold`,
     /// `step down` (spread over the rules by index).
     dynamics: Option<Dynamics>,
@@ -147,10 +163,11 @@ fn dynamics() -> impl Strategy<Value = Option<Dynamics>> {
     )
 }
 
-/// A signal with level dynamics.
+/// A signal with level dynamics, and maybe a table.
 fn dynamic_signal() -> impl Strategy<Value = SigSpec> {
-    (signal(), dynamics()).prop_map(|(mut s, d)| {
+    (signal(), dynamics(), any::<bool>()).prop_map(|(mut s, d, t)| {
         s.dynamics = d;
+        s.table = t;
         s
     })
 }
@@ -219,6 +236,7 @@ fn signal() -> impl Strategy<Value = SigSpec> {
             levels,
             reference: false,
             dynamics: None,
+            table: false,
         })
 }
 
@@ -242,6 +260,10 @@ fn program(specs: &[SigSpec]) -> Program {
         .iter()
         .enumerate()
         .map(|(i, s)| {
+            let fix = |e: &Expr, l: u16, w: u16| {
+                let e = fix(e, l, w);
+                if s.table { e } else { no_columns(&e) }
+            };
             let nw = s.windows.len() as u16;
             let nl = s.lets.len() as u16;
             let whens: Vec<Expr> = match &s.levels {
@@ -320,7 +342,7 @@ fn program(specs: &[SigSpec]) -> Program {
                 missing_ms: s.reference.then_some(90_000),
                 roster: vec![],
                 lateness_ms: None,
-                table: None,
+                table: s.table.then_some(0),
             }
         })
         .collect();
@@ -337,7 +359,24 @@ fn program(specs: &[SigSpec]) -> Program {
             })
             .collect(),
         signals,
-        tables: vec![],
+        tables: vec![TableDef {
+            name: "t".into(),
+            columns: vec!["n".into(), "s".into(), "b".into()],
+            rows: vec![
+                (
+                    "A".into(),
+                    vec![Value::Num(50.0), Value::from("R1"), Value::Bool(true)],
+                ),
+                (
+                    "R1".into(),
+                    vec![Value::Num(1.5), Value::from("A"), Value::Bool(false)],
+                ),
+                (
+                    "1.5".into(),
+                    vec![Value::Num(-3.0), Value::from("B"), Value::Null],
+                ),
+            ],
+        }],
         scripts: Default::default(),
     }
 }
@@ -543,6 +582,7 @@ fn direct_signal() -> impl Strategy<Value = SigSpec> {
                 levels: Levels::Ladder(Expr::Field(subject), op, ts, flip),
                 reference: false,
                 dynamics: None,
+                table: false,
             }
         })
 }

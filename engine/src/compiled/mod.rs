@@ -86,15 +86,12 @@ pub fn unsupported(p: &Program) -> Option<CompileError> {
 pub fn unsupported_signal(s: &crate::ir::SignalDef) -> Option<&'static str> {
     if s.missing_ms.is_some() || !s.roster.is_empty() {
         Some("absence detection (`missing`)")
-    } else if s.table.is_some() {
-        Some("a table")
     } else if s.levels.len() > MAX_RULES {
         Some("more than four level rules")
     } else {
-        let (mut column, mut script) = (false, false);
+        let mut script = false;
         let mut see = |e: &Expr| {
             e.walk(&mut |x| {
-                column |= matches!(x, Expr::Column(_));
                 script |= matches!(x, Expr::Script(..));
             })
         };
@@ -106,11 +103,7 @@ pub fn unsupported_signal(s: &crate::ir::SignalDef) -> Option<&'static str> {
             .iter()
             .filter_map(|r| r.clear.as_ref())
             .for_each(&mut see);
-        if script {
-            Some("a script function call")
-        } else {
-            column.then_some("a table column")
-        }
+        script.then_some("a script function call")
     }
 }
 
@@ -350,6 +343,8 @@ impl crate::levels::Conditions for CConditions<'_> {
 struct KeyState {
     core: Core,
     windows: Win,
+    /// The key's row in the signal's table.
+    row: Option<u32>,
 }
 
 /// Mask of the rules from `up` on (for a ladder exactly these hold).
@@ -511,6 +506,9 @@ struct CSignal {
     clears: Vec<Option<CExpr>>,
     step_down: bool,
     rule_texts: Vec<(Arc<str>, Arc<str>)>,
+    /// The rows of the signal's table, and each row's index by key.
+    rows: Vec<Vec<Value>>,
+    table_rows: FxHashMap<Arc<str>, u32>,
     states: Store,
 }
 
@@ -669,6 +667,7 @@ impl CompiledEngine {
                 Some((f, index::EqKey::Str(text))) if *f == s.key => Some(keys.intern(text)),
                 _ => None,
             };
+            let table = s.table.and_then(|t| program.tables.get(usize::from(t)));
             let reference = WindowLayout::new(&s.windows);
             let inputs = reference
                 .inputs()
@@ -711,6 +710,7 @@ impl CompiledEngine {
                 && l.thresholds.len() <= MAX_RULES
                 // the direct step knows no level dynamics
                 && !s.step_down
+                && s.table.is_none()
                 && s.levels.iter().all(|r| {
                     r.for_ms == 0 && r.for_readings <= 1 && r.clear.is_none() && r.hold_ms == 0
                 })
@@ -747,6 +747,20 @@ impl CompiledEngine {
                     .map(|r| r.clear.as_ref().map(|c| expr::compile(c, &mut consts)))
                     .collect(),
                 step_down: s.step_down,
+                rows: table
+                    .map(|t| t.rows.iter().map(|(_, v)| v.clone()).collect())
+                    .unwrap_or_default(),
+                table_rows: table
+                    .map(|t| {
+                        t.rows
+                            .iter()
+                            .enumerate()
+                            .map(|(i, (k, _))| {
+                                (Arc::from(k.as_str()), u32::try_from(i).unwrap_or(u32::MAX))
+                            })
+                            .collect()
+                    })
+                    .unwrap_or_default(),
                 rule_texts: s
                     .levels
                     .iter()
@@ -975,7 +989,9 @@ impl CompiledEngine {
                     (_, Win::Generic(w)) => w.clone(),
                     _ => WindowState::default(),
                 };
-                Some((self.key_name(id)?.clone(), st.core.export(rules, windows)))
+                let mut k = st.core.export(rules, windows);
+                k.row = st.row;
+                Some((self.key_name(id)?.clone(), k))
             })
             .collect()
     }
@@ -1011,6 +1027,7 @@ impl CompiledEngine {
                     KeyState {
                         core: Core::import(k),
                         windows,
+                        row: k.row,
                     },
                 ))
             })
@@ -1054,11 +1071,13 @@ impl CompiledEngine {
                     .get(s as usize)
                     .and_then(|c| c.residual.as_ref());
                 if let Some(f) = residual {
+                    // a filter sees no table row (as in the reference)
                     let cx = Cx {
                         fields: &ev.fields,
                         consts: &self.consts,
                         lets: &[],
                         windows: &[],
+                        row: &[],
                     };
                     if !expr::eval(f, &cx).is_true() {
                         continue;
@@ -1106,17 +1125,27 @@ impl CompiledEngine {
     }
 
     /// Phase two for one target: the reference engine's `apply` for the
-    /// features compiled (no `for`/`clear`/`hold`/`step_down`).
+    /// features compiled.
     fn apply(&mut self, s: u32, key: u32, ev: &Event) -> Option<Change> {
         if let Some(h) = self.hot.get_mut(s as usize).filter(|h| h.direct) {
             return h.apply_direct(s, ev);
         }
         let sig = self.signals.get_mut(s as usize)?;
         let layout = &sig.layout;
+        let table_rows = &sig.table_rows;
+        let names = &self.keys.names;
         let st = sig.states.get_or_insert(key, || KeyState {
             core: Core::new(ev.ts.ms),
             windows: layout.new_state(),
+            row: names
+                .get(key as usize)
+                .and_then(|n| table_rows.get(n))
+                .copied(),
         })?;
+        let row: &[Value] = st
+            .row
+            .and_then(|r| sig.rows.get(r as usize))
+            .map_or(&[], Vec::as_slice);
         let now = st.core.advance(ev.ts.ms);
         self.wvals.clear();
         if sig.nwindows > 0 {
@@ -1125,6 +1154,7 @@ impl CompiledEngine {
                 consts: &self.consts,
                 lets: &[],
                 windows: &[],
+                row,
             };
             let reading = |input: &CExpr| match expr::eval(input, &cx) {
                 Cell::Num(n) => Fixed::from_f64(n),
@@ -1167,6 +1197,7 @@ impl CompiledEngine {
                     consts: &self.consts,
                     lets: &self.lets,
                     windows: &self.wvals,
+                    row,
                 },
             );
             self.lets.push(v);
@@ -1176,6 +1207,7 @@ impl CompiledEngine {
             consts: &self.consts,
             lets: &self.lets,
             windows: &self.wvals,
+            row,
         };
         // for a ladder, exactly the rules from the first that holds on hold
         let mask = match &sig.levels {
@@ -1216,11 +1248,18 @@ impl CompiledEngine {
         let rule = c
             .rule
             .and_then(|i| sig.and_then(|s| s.rule_texts.get(i as usize)));
+        let row: &[Value] = sig
+            .and_then(|s| {
+                let r = s.states.get(c.key)?.row?;
+                s.rows.get(r as usize)
+            })
+            .map_or(&[], Vec::as_slice);
         let cx = Cx {
             fields: &ev.fields,
             consts: &self.consts,
             lets: &[],
             windows: &[],
+            row,
         };
         Output::LevelChanged(LevelChange {
             id: 0,
