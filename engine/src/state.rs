@@ -31,6 +31,8 @@
 //! where it is written) exists; every other signal starts afresh and is
 //! listed in the [`RestoreReport`]. Buffered events are stored by field
 //! *name*, so they survive field slots moving when definitions change.
+//! The keys of a signal on the compiled path are exported from it and
+//! imported back into it on restore (the compiled path is kept).
 
 use crate::engine::{Engine, KeyState, Stats};
 use crate::event::Event;

@@ -14,11 +14,15 @@
 //!
 //! Scope: the compiled kernel applies events in the order given, as the
 //! reference engine applies an event its reorder buffer has released. The
-//! streaming shell (reorder buffer, lateness, duplicates, absence timers) and
-//! the rule features that need per-rule timers (`for`, `clear`, `hold`,
-//! `step_down`, `missing`, tables) stay with [`crate::Engine`]:
-//! [`CompiledEngine::new`] returns [`CompileError::Unsupported`] for such
-//! programs, and callers keep the reference engine for them.
+//! streaming shell (reorder buffer, lateness, duplicates) stays with
+//! [`crate::Engine`]. Level dynamics (`for`, `clear`, `hold`, `clear after`,
+//! `step down`) go through the level machine both evaluators share
+//! ([`crate::levels`]); tables are read from the key's row. Signals using
+//! absence detection (`missing`, rosters), script calls or more than four
+//! level rules are not compiled: [`CompiledEngine::new`] refuses a program
+//! with any ([`CompileError::Unsupported`]), [`CompiledEngine::per_signal`]
+//! compiles the others and leaves those to the reference evaluator (the
+//! signals operator dispatches per signal).
 //!
 //! After warm-up (every key seen once, buffers grown), [`CompiledEngine::push_with`]
 //! allocates nothing per event; [`CompiledEngine::push`] allocates only for

@@ -2,9 +2,13 @@
 //! dynamics), absence timers (失联) and idle-key eviction.
 //!
 //! It receives the events the shell releases, in event-time order, and its
-//! own absence timers at their instants. Evaluation goes through the
-//! compiled evaluator ([`crate::compiled`]) when the program compiles, else
-//! the reference evaluator ([`crate::eval`]); both give identical outputs.
+//! own absence timers at their instants. Each signal is evaluated by the
+//! compiled evaluator ([`crate::compiled`]) when it compiles, else by the
+//! reference evaluator ([`crate::eval`]); both give identical outputs. An
+//! event read by signals on both paths is applied to them in signal order
+//! (the compiled changes are held back and merged in), so outputs come in the
+//! same order as with either path alone. Absence timers and rosters are kept
+//! here, for the signals on the reference (no compiled signal uses them).
 
 use crate::error::PushError;
 use crate::eval::{Calls, Scope, eval, eval_with};
@@ -83,9 +87,9 @@ pub(crate) struct Signals {
     lets: Vec<Value>,
     /// Script functions (rhai), compiled once; failures are reported by it.
     pub(crate) scripts: crate::script::ScriptRt,
-    /// The compiled evaluator, when the program compiles (see
-    /// [`crate::compiled`]): it then holds every signal's per-key state in
-    /// place of `rts[..].keys`. Not used with an idle expiry.
+    /// The compiled evaluator, when at least one signal compiles (see
+    /// [`crate::compiled`]): it then holds the per-key state of the signals
+    /// it runs in place of their `rts[..].keys`. Not used with an idle expiry.
     pub(crate) compiled: Option<crate::compiled::CompiledEngine>,
     /// Why no signal runs compiled when `compiled` is `None`.
     pub(crate) no_compiled: &'static str,
