@@ -178,9 +178,12 @@ impl Core {
         now
     }
 
-    /// The reference engine's level step for rules without `for`/`clear`/
-    /// `hold`/`step_down`: `up` is the first rule that holds, `holds` the
-    /// mask of all that hold. Returns `(from, to, since)` on a change.
+    /// The level machine ([`crate::levels`]) specialised for the direct
+    /// path's rules, which have no `for`/`clear`/`hold`/`step_down`: `up`
+    /// is the first rule that holds, `holds` the mask of all that hold.
+    /// Returns `(from, to, since)` on a change. (Running the shared machine
+    /// here measured 87–97 ns/event against 74 on the thresholds workload;
+    /// the differential proptest holds the two equal.)
     #[inline]
     fn step(
         &mut self,
