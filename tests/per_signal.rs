@@ -252,3 +252,33 @@ fn bundled_policies_same_on_both_paths() {
         }
     }
 }
+
+/// `yingji check --explain` prints, per signal, `compiled` or
+/// `reference: <reason>`; without the flag standard output stays empty.
+#[test]
+fn check_explain_lists_each_signal() {
+    let check = |extra: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_yingji"))
+            .current_dir(ROOT)
+            .args(["check", "policies", "plans"])
+            .args(extra)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{out:?}");
+        (
+            String::from_utf8(out.stdout).unwrap(),
+            String::from_utf8(out.stderr).unwrap(),
+        )
+    };
+    let (plain_out, plain_err) = check(&[]);
+    assert_eq!(plain_out, "");
+    let (out, err) = check(&["--explain"]);
+    assert_eq!(err, plain_err);
+    assert_eq!(
+        out,
+        "滑坡预警: reference: uses a script function call\n\
+         暴雨预警: compiled\n\
+         水位预警: compiled\n\
+         设备失联: reference: uses absence detection (`missing`)\n"
+    );
+}
