@@ -137,6 +137,11 @@ enum Command {
         /// Diagnostics as text (rustc style) or JSON.
         #[arg(long, value_enum, default_value = "text")]
         format: Format,
+        /// Also print, per signal, whether it runs on the compiled path
+        /// (`compiled`) or on the reference evaluator and why
+        /// (`reference: <reason>`), one line each on standard output.
+        #[arg(long)]
+        explain: bool,
     },
     /// Run definitions over a JSONL event stream and write outputs as JSONL.
     Run {
@@ -174,7 +179,11 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Assess(a) => cli_assess::run(&a),
-        Command::Check { paths, format } => check(&paths, format),
+        Command::Check {
+            paths,
+            format,
+            explain,
+        } => check(&paths, format, explain),
         Command::Bench(args) => yingji::bench::cli::main(&args),
         Command::Graph {
             plan_path,
@@ -221,9 +230,25 @@ fn load(paths: &[PathBuf], format: Format) -> Result<Definitions, ExitCode> {
     }
 }
 
-fn check(paths: &[PathBuf], format: Format) -> ExitCode {
+fn check(paths: &[PathBuf], format: Format, explain: bool) -> ExitCode {
     match load(paths, format) {
         Ok(defs) => {
+            if explain {
+                match defs.engine() {
+                    Ok(engine) => {
+                        for (name, status) in engine.compiled_signals() {
+                            match status {
+                                Ok(()) => println!("{name}: compiled"),
+                                Err(why) => println!("{name}: reference: {why}"),
+                            }
+                        }
+                    }
+                    Err(e) => {
+                        eprintln!("yingji: {e}");
+                        return ExitCode::FAILURE;
+                    }
+                }
+            }
             match format {
                 Format::Text => eprintln!(
                     "yingji: {} file(s) OK: {} event kind(s), {} signal(s), {} plan(s), {} chain(s), {} warning(s)",

@@ -18,6 +18,7 @@ pub mod eval;
 pub mod event;
 pub mod ir;
 pub mod keys;
+pub mod levels;
 pub mod operators;
 pub mod output;
 pub mod script;

@@ -31,6 +31,8 @@
 //! where it is written) exists; every other signal starts afresh and is
 //! listed in the [`RestoreReport`]. Buffered events are stored by field
 //! *name*, so they survive field slots moving when definitions change.
+//! The keys of a signal on the compiled path are exported from it and
+//! imported back into it on restore (the compiled path is kept).
 
 use crate::engine::{Engine, KeyState, Stats};
 use crate::event::Event;
@@ -252,14 +254,15 @@ impl Engine {
             .zip(&sig.rts)
             .enumerate()
             .map(|(i, (def, rt))| {
-                let mut keys: Vec<(Arc<str>, KeyState)> = match &sig.compiled {
-                    Some(c) => c.export_keys(i),
-                    None => rt
-                        .keys
-                        .iter()
-                        .map(|(k, v)| (k.clone(), v.clone()))
-                        .collect(),
-                };
+                let mut keys: Vec<(Arc<str>, KeyState)> =
+                    match sig.compiled.as_ref().filter(|c| c.is_compiled(i)) {
+                        Some(c) => c.export_keys(i),
+                        None => rt
+                            .keys
+                            .iter()
+                            .map(|(k, v)| (k.clone(), v.clone()))
+                            .collect(),
+                    };
                 keys.sort_by(|a, b| a.0.cmp(&b.0));
                 SignalSnap {
                     name: def.name.clone(),
@@ -475,12 +478,33 @@ impl Engine {
             .into_iter()
             .filter_map(|(s, k, t)| Some(((kept(&s)?, k), t)))
             .collect();
-        // everything validated: now replace the state (held by the reference path from here on)
+        // the compiled signals' keys go back into the compiled store
+        let imports = match self.signals.compiled.as_ref() {
+            Some(c) => new_keys
+                .iter()
+                .enumerate()
+                .map(|(i, keys)| {
+                    c.is_compiled(i)
+                        .then(|| c.prepare_import(i, keys.as_deref().unwrap_or_default()))
+                        .transpose()
+                })
+                .collect::<Result<Vec<_>, String>>()
+                .map_err(StateError::Corrupt)?,
+            None => Vec::new(),
+        };
+        // everything validated: now replace the state
         let op = &mut self.signals;
-        op.compiled = None;
+        let mut imports = imports.into_iter();
         for (i, keys) in new_keys.into_iter().enumerate() {
+            let imported = imports.next().flatten();
             if let Some(rt) = op.rts.get_mut(i) {
-                rt.keys = keys.unwrap_or_default().into_iter().collect();
+                match (op.compiled.as_mut(), imported) {
+                    (Some(c), Some(keys)) => {
+                        c.import_keys(i, keys);
+                        rt.keys.clear();
+                    }
+                    _ => rt.keys = keys.unwrap_or_default().into_iter().collect(),
+                }
             }
         }
         op.absence = absence;

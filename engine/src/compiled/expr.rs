@@ -10,6 +10,7 @@
 use crate::eval::{Scope, eval as ref_eval};
 use crate::ir::{BinOp, Builtin, Expr, UnOp};
 use crate::value::Value;
+use rustc_hash::FxHashMap;
 use std::sync::Arc;
 
 /// A value during compiled evaluation.
@@ -26,6 +27,8 @@ pub enum Cell {
     FieldStr(u16),
     /// The program's string constant with this index.
     ConstStr(u32),
+    /// The string in this column of the key's table row.
+    RowStr(u16),
 }
 
 impl Cell {
@@ -55,6 +58,7 @@ impl Cell {
                 .consts
                 .get(i as usize)
                 .map_or(Value::Null, |s| Value::Str(s.clone())),
+            Cell::RowStr(c) => cx.row.get(usize::from(c)).cloned().unwrap_or_default(),
         }
     }
 }
@@ -69,6 +73,8 @@ pub struct Cx<'a> {
     pub lets: &'a [Cell],
     /// The key's window values, by window index (empty outside a key's evaluation).
     pub windows: &'a [Cell],
+    /// The key's row in the signal's table (empty: none).
+    pub row: &'a [Value],
 }
 
 impl Cx<'_> {
@@ -77,6 +83,7 @@ impl Cx<'_> {
         match c {
             Cell::FieldStr(f) => self.fields.get(usize::from(f)).and_then(Value::as_str),
             Cell::ConstStr(i) => self.consts.get(i as usize).map(|s| s.as_ref()),
+            Cell::RowStr(c) => self.row.get(usize::from(c)).and_then(Value::as_str),
             _ => None,
         }
     }
@@ -88,9 +95,10 @@ impl Cx<'_> {
             (Cell::Null, Cell::Null) => true,
             (Cell::Bool(x), Cell::Bool(y)) => x == y,
             (Cell::Num(x), Cell::Num(y)) => x == y,
-            (Cell::FieldStr(_) | Cell::ConstStr(_), Cell::FieldStr(_) | Cell::ConstStr(_)) => {
-                self.text(a) == self.text(b)
-            }
+            (
+                Cell::FieldStr(_) | Cell::ConstStr(_) | Cell::RowStr(_),
+                Cell::FieldStr(_) | Cell::ConstStr(_) | Cell::RowStr(_),
+            ) => self.text(a) == self.text(b),
             _ => false,
         }
     }
@@ -100,6 +108,16 @@ impl Cx<'_> {
         match self.fields.get(usize::from(f)) {
             Some(Value::Num(n)) => Cell::Num(*n),
             Some(Value::Str(_)) => Cell::FieldStr(f),
+            Some(Value::Bool(b)) => Cell::Bool(*b),
+            Some(Value::Null) | None => Cell::Null,
+        }
+    }
+
+    #[inline]
+    fn column(&self, c: u16) -> Cell {
+        match self.row.get(usize::from(c)) {
+            Some(Value::Num(n)) => Cell::Num(*n),
+            Some(Value::Str(_)) => Cell::RowStr(c),
             Some(Value::Bool(b)) => Cell::Bool(*b),
             Some(Value::Null) | None => Cell::Null,
         }
@@ -161,6 +179,8 @@ pub enum CExpr {
     Let(u16),
     /// A window by index.
     Window(u16),
+    /// A column of the key's table row.
+    Column(u16),
     /// `subject op constant` with a numeric constant (either side in the source).
     CmpNum(Cmp, Box<CExpr>, f64),
     /// `-x`
@@ -184,6 +204,8 @@ pub enum CExpr {
 pub struct Consts {
     /// By index.
     pub strings: Vec<Arc<str>>,
+    /// Index of each string (so collecting is linear, not quadratic).
+    index: FxHashMap<Arc<str>, u32>,
 }
 
 impl Consts {
@@ -193,14 +215,13 @@ impl Consts {
             Value::Bool(b) => Cell::Bool(*b),
             Value::Num(n) => Cell::Num(*n),
             Value::Str(s) => {
-                let i = match self.strings.iter().position(|x| x == s) {
-                    Some(i) => i,
-                    None => {
-                        self.strings.push(s.clone());
-                        self.strings.len() - 1
-                    }
-                };
-                Cell::ConstStr(u32::try_from(i).unwrap_or(u32::MAX))
+                if let Some(&i) = self.index.get(s) {
+                    return Cell::ConstStr(i);
+                }
+                let i = u32::try_from(self.strings.len()).unwrap_or(u32::MAX);
+                self.strings.push(s.clone());
+                self.index.insert(s.clone(), i);
+                Cell::ConstStr(i)
             }
         }
     }
@@ -238,8 +259,7 @@ pub fn compile(e: &Expr, consts: &mut Consts) -> CExpr {
         Expr::Field(f) => CExpr::Field(*f),
         Expr::Let(i) => CExpr::Let(*i),
         Expr::Window(i) => CExpr::Window(*i),
-        // table columns are rejected before compiling (see `compiled::unsupported`)
-        Expr::Column(_) => CExpr::Const(Cell::Null),
+        Expr::Column(c) => CExpr::Column(*c),
         Expr::Unary(UnOp::Neg, x) => CExpr::Neg(b(x, consts)),
         Expr::Unary(UnOp::Not, x) => CExpr::Not(b(x, consts)),
         Expr::Binary(BinOp::And, x, y) => CExpr::And(b(x, consts), b(y, consts)),
@@ -298,6 +318,7 @@ pub fn eval(e: &CExpr, cx: &Cx<'_>) -> Cell {
         CExpr::Field(f) => cx.field(*f),
         CExpr::Let(i) => cx.lets.get(usize::from(*i)).copied().unwrap_or_default(),
         CExpr::Window(i) => cx.windows.get(usize::from(*i)).copied().unwrap_or_default(),
+        CExpr::Column(c) => cx.column(*c),
         CExpr::CmpNum(op, s, c) => match eval(s, cx) {
             Cell::Num(x) => Cell::Bool(op.holds(x, *c)),
             // text, booleans and null never compare with a number

@@ -161,6 +161,49 @@ impl FlatLayout {
     }
 }
 
+impl FlatLayout {
+    /// The inverse of [`FlatLayout::to_reference`]: the flat store holding
+    /// the contents of the reference store `w` of the same windows (for a
+    /// restore); `None` when `w` does not have that shape.
+    pub fn from_reference(&self, w: &WindowState) -> Option<FlatWindows> {
+        #[derive(serde::Deserialize)]
+        enum AggMirror {
+            // `dur` and `count` follow from the layout and the buffer
+            Total { sum: i128, tail: u64 },
+        }
+        #[derive(serde::Deserialize)]
+        struct GroupMirror {
+            buf: VecDeque<(i64, i64)>,
+            head_seq: u64,
+            aggs: Vec<AggMirror>,
+        }
+        #[derive(serde::Deserialize)]
+        struct StateMirror {
+            groups: Vec<GroupMirror>,
+        }
+        let m: StateMirror = serde_json::to_value(w)
+            .ok()
+            .and_then(|v| serde_json::from_value(v).ok())?;
+        let mut groups = m.groups.into_iter();
+        let (Some(g), None) = (groups.next(), groups.next()) else {
+            return None;
+        };
+        if g.aggs.len() != self.aggs.len() {
+            return None;
+        }
+        let mut f = FlatWindows {
+            buf: g.buf,
+            head_seq: g.head_seq,
+            ..FlatWindows::default()
+        };
+        for (i, AggMirror::Total { sum, tail }) in g.aggs.into_iter().enumerate() {
+            *f.sums.get_mut(i)? = sum;
+            *f.tails.get_mut(i)? = tail;
+        }
+        Some(f)
+    }
+}
+
 /// [`Fixed::sum_to_f64`], without 128-bit division when the total fits in
 /// 64 bits (same quotient and remainder, so the same float).
 #[inline]
@@ -278,6 +321,7 @@ mod tests {
                 flat.advance(&mut fst, t);
                 flat.push(&mut fst, t, Fixed(v));
                 prop_assert_eq!(flat.to_reference(&fst), Some(rst.clone()));
+                prop_assert_eq!(flat.from_reference(&rst), Some(fst.clone()));
                 for i in 0..specs.len() {
                     let want = reference.value(&rst, i as u16);
                     let got = flat.value(&fst, i).map_or(Value::Null, Value::Num);

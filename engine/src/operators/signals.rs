@@ -2,9 +2,13 @@
 //! dynamics), absence timers (失联) and idle-key eviction.
 //!
 //! It receives the events the shell releases, in event-time order, and its
-//! own absence timers at their instants. Evaluation goes through the
-//! compiled evaluator ([`crate::compiled`]) when the program compiles, else
-//! the reference evaluator ([`crate::eval`]); both give identical outputs.
+//! own absence timers at their instants. Each signal is evaluated by the
+//! compiled evaluator ([`crate::compiled`]) when it compiles, else by the
+//! reference evaluator ([`crate::eval`]); both give identical outputs. An
+//! event read by signals on both paths is applied to them in signal order
+//! (the compiled changes are held back and merged in), so outputs come in the
+//! same order as with either path alone. Absence timers and rosters are kept
+//! here, for the signals on the reference (no compiled signal uses them).
 
 use crate::error::PushError;
 use crate::eval::{Calls, Scope, eval, eval_with};
@@ -16,7 +20,7 @@ use crate::time::{MS_PER_MINUTE, Timestamp, format_duration};
 use crate::value::{Fixed, Level, Value};
 use crate::window::WindowLayout;
 use rustc_hash::FxHashMap;
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, VecDeque};
 use std::sync::Arc;
 
 pub(crate) struct SignalRt {
@@ -24,6 +28,8 @@ pub(crate) struct SignalRt {
     pub(crate) layout: WindowLayout,
     let_names: Vec<Arc<str>>,
     rule_texts: Vec<(Arc<str>, Arc<str>)>,
+    /// The level machine's view of the rules.
+    rules: Vec<crate::levels::Rule>,
     pub(crate) keys: FxHashMap<Arc<str>, KeyState>,
     pub(crate) lateness_ms: i64,
     table_rows: FxHashMap<Arc<str>, u32>,
@@ -44,6 +50,27 @@ impl Calls for ScriptCalls<'_> {
     }
 }
 
+/// A key's conditions for the level machine, evaluated by the reference
+/// with its script calls.
+struct RefConditions<'a, 'c> {
+    def: &'a SignalDef,
+    scope: &'a Scope<'a>,
+    calls: ScriptCalls<'c>,
+}
+
+impl crate::levels::Conditions for RefConditions<'_, '_> {
+    fn when(&mut self, i: usize) -> bool {
+        self.def
+            .levels
+            .get(i)
+            .is_some_and(|r| eval_with(&r.when, self.scope, &mut self.calls).is_true())
+    }
+    fn clear(&mut self, i: usize) -> Option<bool> {
+        let c = self.def.levels.get(i)?.clear.as_ref()?;
+        Some(eval_with(c, self.scope, &mut self.calls).is_true())
+    }
+}
+
 /// The signals operator (see the module docs).
 pub(crate) struct Signals {
     pub(crate) program: Arc<Program>,
@@ -60,10 +87,28 @@ pub(crate) struct Signals {
     lets: Vec<Value>,
     /// Script functions (rhai), compiled once; failures are reported by it.
     pub(crate) scripts: crate::script::ScriptRt,
-    /// The compiled evaluator, when the program compiles (see
-    /// [`crate::compiled`]): it then holds every signal's per-key state in
-    /// place of `rts[..].keys`. Not used with an idle expiry.
+    /// The compiled evaluator, when at least one signal compiles (see
+    /// [`crate::compiled`]): it then holds the per-key state of the signals
+    /// it runs in place of their `rts[..].keys`. Not used with an idle expiry.
     pub(crate) compiled: Option<crate::compiled::CompiledEngine>,
+    /// Why no signal runs compiled when `compiled` is `None`.
+    pub(crate) no_compiled: &'static str,
+    /// Per kind: how its signals are evaluated (with `compiled` present).
+    kind_mode: Vec<Mode>,
+    /// Compiled level changes of the event being applied, by signal, while
+    /// the reference signals of the same event are evaluated (reused).
+    mixed: VecDeque<(usize, Output)>,
+}
+
+/// How the signals reading one kind are evaluated.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Mode {
+    /// All on the compiled path.
+    Compiled,
+    /// All on the reference evaluator.
+    Reference,
+    /// Some on each: outputs are merged in signal order.
+    Mixed,
 }
 
 impl Signals {
@@ -72,7 +117,12 @@ impl Signals {
         default_lateness: i64,
         scripts: crate::script::ScriptRt,
         compiled: Option<crate::compiled::CompiledEngine>,
+        no_compiled: &'static str,
     ) -> Signals {
+        // a compiled engine running no signal is of no use
+        let compiled = compiled.filter(|c| {
+            program.signals.is_empty() || (0..program.signals.len()).any(|i| c.is_compiled(i))
+        });
         let mut by_kind = vec![Vec::new(); program.kinds.len()];
         let rts = program
             .signals
@@ -104,9 +154,21 @@ impl Signals {
                         .iter()
                         .map(|r| (Arc::from(r.text.as_str()), Arc::from(r.at.as_str())))
                         .collect(),
+                    rules: s.levels.iter().map(crate::levels::Rule::of).collect(),
                     keys: FxHashMap::default(),
                     lateness_ms: s.lateness_ms.unwrap_or(default_lateness),
                     table_rows,
+                }
+            })
+            .collect();
+        let kind_mode = by_kind
+            .iter()
+            .map(|sigs| {
+                let on = |i: &usize| compiled.as_ref().is_some_and(|c| c.is_compiled(*i));
+                match (sigs.iter().all(on), sigs.iter().any(on)) {
+                    (true, _) => Mode::Compiled,
+                    (false, true) => Mode::Mixed,
+                    (false, false) => Mode::Reference,
                 }
             })
             .collect();
@@ -114,6 +176,9 @@ impl Signals {
             program,
             rts,
             by_kind: by_kind.into_iter().map(Arc::from).collect(),
+            no_compiled,
+            kind_mode,
+            mixed: VecDeque::new(),
             absence: BTreeSet::new(),
             gone: FxHashMap::default(),
             last_sweep: i64::MIN,
@@ -126,6 +191,40 @@ impl Signals {
     /// Signals reading kind `k`.
     pub(crate) fn reading(&self, k: Option<crate::ir::KindId>) -> Option<&Arc<[usize]>> {
         k.and_then(|k| self.by_kind.get(usize::from(k)))
+    }
+
+    /// How the signals reading kind `k` are evaluated.
+    fn mode(&self, k: Option<crate::ir::KindId>) -> Mode {
+        if self.compiled.is_none() {
+            return Mode::Reference;
+        }
+        k.and_then(|k| self.kind_mode.get(usize::from(k)))
+            .copied()
+            .unwrap_or(Mode::Reference)
+    }
+
+    /// Whether signal `s` runs on the compiled path.
+    pub(crate) fn is_compiled(&self, s: usize) -> bool {
+        self.compiled.as_ref().is_some_and(|c| c.is_compiled(s))
+    }
+
+    /// Per signal, `Ok` when it runs compiled, else why not.
+    pub(crate) fn compiled_signals(&self) -> Vec<(String, Result<(), String>)> {
+        self.program
+            .signals
+            .iter()
+            .enumerate()
+            .map(|(i, def)| {
+                let status = match &self.compiled {
+                    Some(c) => match c.unsupported_feature(i) {
+                        None => Ok(()),
+                        Some(f) => Err(format!("uses {f}")),
+                    },
+                    None => Err(self.no_compiled.to_string()),
+                };
+                (def.name.clone(), status)
+            })
+            .collect()
     }
 
     /// The key of `ev` for signal `sig` (`None`: the signal's filter leaves
@@ -167,9 +266,12 @@ impl Signals {
         ev: &Event,
         sigs: &[usize],
     ) -> Result<Option<Arc<str>>, PushError> {
-        if let Some(c) = self.compiled.as_mut() {
+        if self.mode(ev.kind) == Mode::Compiled
+            && let Some(c) = self.compiled.as_mut()
+        {
             return c.check_keys(ev);
         }
+        // mixed kinds too: the compiled path finds the same keys and errors
         let mut first_key = None;
         for &s in sigs {
             let k = self.key_of(s, ev)?;
@@ -286,23 +388,38 @@ impl Signals {
         let Some(sigs) = self.reading(ev.kind).cloned() else {
             return false;
         };
-        if let Some(c) = self.compiled.as_mut() {
-            // keys were checked when the event was accepted
-            return matches!(
-                c.push_skipping(ev, skip, |e, ch| out.push(e.output(ev, ch))),
-                Ok(true)
-            );
-        }
+        let mode = self.mode(ev.kind);
+        let mut mixed = std::mem::take(&mut self.mixed);
         let mut applied = false;
+        if let Some(c) = self.compiled.as_mut().filter(|_| mode != Mode::Reference) {
+            // keys were checked when the event was accepted
+            let fed = if mode == Mode::Compiled {
+                c.push_skipping(ev, skip, |e, ch| out.push(e.output(ev, ch)))
+            } else {
+                c.push_skipping(ev, skip, |e, ch| {
+                    mixed.push_back((ch.signal as usize, e.output(ev, ch)));
+                })
+            };
+            applied = matches!(fed, Ok(true));
+            if mode == Mode::Compiled {
+                self.mixed = mixed;
+                return applied;
+            }
+        }
+        // the reference signals, each after the compiled ones before it
         for &s in sigs.iter() {
-            if skip.contains(&(s as u16)) {
+            if skip.contains(&(s as u16)) || self.is_compiled(s) {
                 continue;
             }
             if let Ok(Some(key)) = self.key_of(s, ev) {
+                merge_before(&mut mixed, s, out);
                 self.apply(s, key, ev, started, out);
                 applied = true;
             }
         }
+        merge_before(&mut mixed, usize::MAX, out);
+        mixed.clear();
+        self.mixed = mixed;
         applied
     }
 
@@ -314,13 +431,29 @@ impl Signals {
         sigs: &[usize],
         out: &mut Vec<Output>,
     ) -> Result<(), PushError> {
-        if let Some(c) = self.compiled.as_mut() {
+        let mode = self.mode(ev.kind);
+        let mut mixed = std::mem::take(&mut self.mixed);
+        if let Some(c) = self.compiled.as_mut().filter(|_| mode != Mode::Reference) {
             // each key applies an event at the latest of its own time and the event's
-            c.push_skipping(ev, &[], |e, ch| out.push(e.output(ev, ch)))?;
-            return Ok(());
+            let fed = if mode == Mode::Compiled {
+                c.push_skipping(ev, &[], |e, ch| out.push(e.output(ev, ch)))
+            } else {
+                c.push_skipping(ev, &[], |e, ch| {
+                    mixed.push_back((ch.signal as usize, e.output(ev, ch)));
+                })
+            };
+            if mode == Mode::Compiled || fed.is_err() {
+                mixed.clear();
+                self.mixed = mixed;
+                return fed.map(|_| ());
+            }
         }
         for &s in sigs {
+            if self.is_compiled(s) {
+                continue;
+            }
             if let Some(key) = self.key_of(s, ev)? {
+                merge_before(&mut mixed, s, out);
                 let now = self
                     .rts
                     .get(s)
@@ -331,6 +464,9 @@ impl Signals {
                 self.apply(s, key, &shifted, true, out);
             }
         }
+        merge_before(&mut mixed, usize::MAX, out);
+        mixed.clear();
+        self.mixed = mixed;
         Ok(())
     }
 
@@ -434,6 +570,19 @@ impl Signals {
                 st.windows.push(g, now, x);
             }
         }
+        // the windows are read while the level clocks move
+        let KeyState {
+            windows,
+            level,
+            stay_false_since,
+            rules,
+            ..
+        } = st;
+        let mut clocks = crate::levels::KeyClocks {
+            level,
+            stay_false_since,
+            rules,
+        };
         self.lets.clear();
         for l in &def.lets {
             let v = eval_with(
@@ -441,7 +590,7 @@ impl Signals {
                 &Scope {
                     fields: &ev.fields,
                     lets: &self.lets,
-                    windows: Some((&rt.layout, &st.windows)),
+                    windows: Some((&rt.layout, windows)),
                     row,
                 },
                 &mut calls,
@@ -451,83 +600,37 @@ impl Signals {
         let scope = Scope {
             fields: &ev.fields,
             lets: &self.lets,
-            windows: Some((&rt.layout, &st.windows)),
+            windows: Some((&rt.layout, windows)),
             row,
         };
-        // which rules hold, which are armed (held long enough)
-        let mut up: Option<usize> = None;
-        let mut cur_holds = false;
-        let mut cur_rule = None;
-        for (i, r) in def.levels.iter().enumerate() {
-            let holds = eval_with(&r.when, &scope, &mut calls).is_true();
-            let rs = match st.rules.get_mut(i) {
-                Some(rs) => rs,
-                None => continue,
-            };
-            if holds {
-                let since = *rs.since.get_or_insert(now);
-                rs.readings = rs.readings.saturating_add(1);
-                let armed = now.saturating_sub(since) >= r.for_ms && rs.readings >= r.for_readings;
-                if armed && up.is_none() {
-                    up = Some(i);
-                }
-            } else {
-                rs.since = None;
-                rs.readings = 0;
-            }
-            if r.level == st.level {
-                cur_rule = Some(i);
-                cur_holds = match &r.clear {
-                    Some(c) => !eval_with(c, &scope, &mut calls).is_true(),
-                    None => holds,
-                };
-            }
-        }
-        // failed script calls are reported before any change they affected
-        out.append(&mut self.scripts.pending);
-        let up_level = up
-            .and_then(|i| def.levels.get(i))
-            .map_or(Level::None, |r| r.level);
-        let from = st.level;
-        let (to, reason, since) = if up_level > from {
-            let since = up
-                .and_then(|i| st.rules.get(i))
-                .and_then(|r| r.since)
-                .unwrap_or(now);
-            (up_level, "raise", since)
-        } else if from == Level::None || cur_holds {
-            st.stay_false_since = None;
-            return;
-        } else {
-            let false_since = *st.stay_false_since.get_or_insert(now);
-            let hold = cur_rule
-                .and_then(|i| def.levels.get(i))
-                .map_or(0, |r| r.hold_ms);
-            if now.saturating_sub(false_since) < hold {
-                return;
-            }
-            if def.step_down {
-                (up_level.max(from.step_down()), "step_down", false_since)
-            } else {
-                (up_level, "clear", false_since)
-            }
+        // the level machine (shared with the compiled path)
+        let mut cond = RefConditions {
+            def,
+            scope: &scope,
+            calls,
         };
-        if to == from {
+        let observed = crate::levels::observe(&rt.rules, &mut clocks, now, &mut cond);
+        // failed script calls are reported before any change they affected
+        out.append(&mut cond.calls.rt.pending);
+        let step = crate::levels::decide(
+            &rt.rules,
+            def.step_down,
+            &mut clocks,
+            now,
+            observed,
+            &mut cond,
+        );
+        // (and those of the re-check of a level entered on the way down)
+        out.append(&mut cond.calls.rt.pending);
+        let Some(crate::levels::Step {
+            from,
+            to,
+            reason,
+            since,
+            fired,
+        }) = step
+        else {
             return;
-        }
-        st.level = to;
-        let fired = def.levels.iter().position(|r| r.level == to);
-        // a level entered on the way down whose own condition is already
-        // false starts its hold now (so each step is held, not skipped)
-        st.stay_false_since = match fired.and_then(|i| def.levels.get(i)) {
-            Some(r) if reason != "raise" => {
-                let stays = match &r.clear {
-                    Some(c) => !eval(c, &scope).is_true(),
-                    None => eval(&r.when, &scope).is_true(),
-                };
-                (!stays).then_some(now)
-            }
-            _ => None,
         };
         let rule = fired.and_then(|i| rt.rule_texts.get(i));
         out.push(Output::LevelChanged(LevelChange {
@@ -560,44 +663,53 @@ impl Signals {
 
     /// The current level of `key` in `signal`.
     pub(crate) fn level(&self, signal: &str, key: &str) -> Level {
-        if let Some(c) = &self.compiled {
+        let Some(i) = self.rts.iter().position(|s| s.name.as_ref() == signal) else {
+            return Level::None;
+        };
+        if let Some(c) = self.compiled.as_ref().filter(|c| c.is_compiled(i)) {
             return c.level(signal, key);
         }
         self.rts
-            .iter()
-            .find(|s| s.name.as_ref() == signal)
+            .get(i)
             .and_then(|s| s.keys.get(key))
             .map_or(Level::None, |k| k.level)
     }
 
-    /// Number of keys held over all signals.
+    /// Number of keys held over all signals (on either path: a signal's
+    /// keys are held by one of them only).
     pub(crate) fn key_count(&self) -> usize {
-        if let Some(c) = &self.compiled {
-            return c.key_count();
-        }
-        self.rts.iter().map(|s| s.keys.len()).sum()
+        self.compiled.as_ref().map_or(0, |c| c.key_count())
+            + self.rts.iter().map(|s| s.keys.len()).sum::<usize>()
     }
 
     /// Approximate heap bytes of per-key state.
     pub(crate) fn state_bytes(&self) -> usize {
-        if let Some(c) = &self.compiled {
-            return c.state_bytes();
+        self.compiled.as_ref().map_or(0, |c| c.state_bytes())
+            + self
+                .rts
+                .iter()
+                .map(|s| {
+                    s.keys
+                        .iter()
+                        .map(|(k, st)| {
+                            k.len()
+                                + std::mem::size_of::<KeyState>()
+                                + st.windows.heap_bytes()
+                                + st.rules.capacity() * std::mem::size_of::<RuleState>()
+                                + 16
+                        })
+                        .sum::<usize>()
+                })
+                .sum::<usize>()
+    }
+}
+
+/// Moves the compiled outputs for signals before `before` to `out`.
+fn merge_before(mixed: &mut VecDeque<(usize, Output)>, before: usize, out: &mut Vec<Output>) {
+    while mixed.front().is_some_and(|(s, _)| *s < before) {
+        if let Some((_, o)) = mixed.pop_front() {
+            out.push(o);
         }
-        self.rts
-            .iter()
-            .map(|s| {
-                s.keys
-                    .iter()
-                    .map(|(k, st)| {
-                        k.len()
-                            + std::mem::size_of::<KeyState>()
-                            + st.windows.heap_bytes()
-                            + st.rules.capacity() * std::mem::size_of::<RuleState>()
-                            + 16
-                    })
-                    .sum::<usize>()
-            })
-            .sum()
     }
 }
 

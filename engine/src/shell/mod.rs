@@ -184,13 +184,23 @@ impl Engine {
             signal: String::new(),
             problem: e.to_string(),
         })?;
-        let compiled = match config.idle_ttl_ms {
-            None => crate::compiled::CompiledEngine::new(&program).ok(),
-            Some(_) => None,
+        // each signal compiles on its own; the others stay on the reference
+        let (compiled, no_compiled) = match config.idle_ttl_ms {
+            None => (
+                crate::compiled::CompiledEngine::per_signal(&program).ok(),
+                "no feature of it compiles",
+            ),
+            Some(_) => (None, "an idle expiry (`idle_ttl_ms`) is set"),
         };
         let schema = Schema::new(&program);
         let program = Arc::new(program);
-        let signals = Signals::new(program.clone(), config.lateness_ms, scripts, compiled);
+        let signals = Signals::new(
+            program.clone(),
+            config.lateness_ms,
+            scripts,
+            compiled,
+            no_compiled,
+        );
         let lateness_range = signals
             .rts
             .iter()
@@ -446,12 +456,20 @@ impl Engine {
             let _ = self.restore(&snap);
         }
         self.signals.compiled = None;
+        self.signals.no_compiled = "forced onto the reference evaluator";
         self
     }
 
+    /// Per signal (in declaration order): `Ok` when it runs on the compiled
+    /// path, else why it runs on the reference evaluator.
+    pub fn compiled_signals(&self) -> Vec<(String, Result<(), String>)> {
+        self.signals.compiled_signals()
+    }
+
     /// Whether events are evaluated by the compiled path (see
-    /// [`crate::compiled`]); `false` for programs it does not support, with
-    /// `idle_ttl_ms`, after a restore, or after [`Engine::reference_evaluator`].
+    /// [`crate::compiled`]), for at least one signal (see
+    /// [`Engine::compiled_signals`]); `false` when no signal compiles, with
+    /// `idle_ttl_ms`, or after [`Engine::reference_evaluator`].
     pub fn is_compiled(&self) -> bool {
         self.signals.compiled.is_some()
     }
