@@ -139,7 +139,8 @@ enum Command {
         format: Format,
         /// Also print, per signal, whether it runs on the compiled path
         /// (`compiled`) or on the reference evaluator and why
-        /// (`reference: <reason>`), one line each on standard output.
+        /// (`reference: <reason>`), one line each on standard output (on standard
+        /// error with `--format json`, so standard output stays one JSON document).
         #[arg(long)]
         explain: bool,
     },
@@ -237,9 +238,14 @@ fn check(paths: &[PathBuf], format: Format, explain: bool) -> ExitCode {
                 match defs.engine() {
                     Ok(engine) => {
                         for (name, status) in engine.compiled_signals() {
-                            match status {
-                                Ok(()) => println!("{name}: compiled"),
-                                Err(why) => println!("{name}: reference: {why}"),
+                            let line = match status {
+                                Ok(()) => format!("{name}: compiled"),
+                                Err(why) => format!("{name}: reference: {why}"),
+                            };
+                            // standard output stays one JSON document with --format json
+                            match format {
+                                Format::Text => println!("{line}"),
+                                Format::Json => eprintln!("{line}"),
                             }
                         }
                     }

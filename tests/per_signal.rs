@@ -281,4 +281,9 @@ fn check_explain_lists_each_signal() {
          水位预警: compiled\n\
          设备失联: reference: uses absence detection (`missing`)\n"
     );
+    // with --format json standard output stays one JSON document
+    let (json_out, json_err) = check(&["--explain", "--format", "json"]);
+    let doc: serde_json::Value = serde_json::from_str(&json_out).unwrap();
+    assert!(doc.is_array(), "{json_out}");
+    assert!(json_err.contains("暴雨预警: compiled"), "{json_err}");
 }
