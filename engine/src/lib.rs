@@ -16,6 +16,7 @@ pub mod engine {
 pub mod error;
 pub mod eval;
 pub mod event;
+pub mod id;
 pub mod ir;
 pub mod keys;
 pub mod levels;

@@ -147,17 +147,13 @@ pub enum DeadlineOutput {
     ReportMissing(Notice),
 }
 
-fn id_unset(id: &u64) -> bool {
-    *id == 0
-}
-
 /// The body of a [`DeadlineOutput`].
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Notice {
     /// The output's id: deterministic (the same in every run of the same
     /// input and definitions), unique within a run, so a sink can
     /// deduplicate; `0` (not written) until the engine numbers it.
-    #[serde(skip_serializing_if = "id_unset")]
+    #[serde(skip_serializing_if = "crate::id::unset")]
     pub id: u64,
 
     /// Event time of the output: when the deadline became known (due), the

@@ -378,13 +378,7 @@ impl Signals {
 
     /// Applies a released event to every signal reading its kind, except
     /// those in `skip` (it is late for them); returns whether any applied it.
-    pub(crate) fn apply_event(
-        &mut self,
-        ev: &Event,
-        skip: &[u16],
-        started: bool,
-        out: &mut Vec<Output>,
-    ) -> bool {
+    pub(crate) fn apply_event(&mut self, ev: &Event, skip: &[u16], out: &mut Vec<Output>) -> bool {
         let Some(sigs) = self.reading(ev.kind).cloned() else {
             return false;
         };
@@ -413,7 +407,7 @@ impl Signals {
             }
             if let Ok(Some(key)) = self.key_of(s, ev) {
                 merge_before(&mut mixed, s, out);
-                self.apply(s, key, ev, started, out);
+                self.apply(s, key, ev, out);
                 applied = true;
             }
         }
@@ -461,7 +455,7 @@ impl Signals {
                     .map_or(ev.ts.ms, |k| k.last_ms.max(ev.ts.ms));
                 let mut shifted = ev.clone();
                 shifted.ts.ms = now;
-                self.apply(s, key, &shifted, true, out);
+                self.apply(s, key, &shifted, out);
             }
         }
         merge_before(&mut mixed, usize::MAX, out);
@@ -471,9 +465,7 @@ impl Signals {
     }
 
     /// Applies `ev` to `key` of signal `s` (the reference evaluator).
-    /// `started`: whether the stream had a clock before (a roster key never
-    /// seen has its timer at stream start + missing).
-    fn apply(&mut self, s: usize, key: Arc<str>, ev: &Event, started: bool, out: &mut Vec<Output>) {
+    fn apply(&mut self, s: usize, key: Arc<str>, ev: &Event, out: &mut Vec<Output>) {
         let (Some(def), Some(rt)) = (self.program.signals.get(s), self.rts.get_mut(s)) else {
             return;
         };
@@ -493,26 +485,18 @@ impl Signals {
         let now = ev.ts.ms.max(st.last_ms);
         // absence: this reading ends a silence and re-arms the timer
         if let Some(missing) = def.missing_ms {
-            if st.seen || def.roster.iter().any(|r| r.as_str() == key.as_ref()) {
-                let old = if st.seen {
-                    st.last_ms
-                } else if started {
-                    0
-                } else {
-                    now
-                };
+            if st.seen {
                 self.absence
-                    .remove(&(old.saturating_add(missing), s as u16, key.clone()));
+                    .remove(&(st.last_ms.saturating_add(missing), s as u16, key.clone()));
+            } else if def.roster.iter().any(|r| r.as_str() == key.as_ref()) {
                 // a roster key never seen has its timer at stream start + missing
-                if !st.seen {
-                    let first = self
-                        .absence
-                        .iter()
-                        .find(|(_, si, k)| *si == s as u16 && *k == key)
-                        .cloned();
-                    if let Some(t) = first {
-                        self.absence.remove(&t);
-                    }
+                let first = self
+                    .absence
+                    .iter()
+                    .find(|(_, si, k)| *si == s as u16 && *k == key)
+                    .cloned();
+                if let Some(t) = first {
+                    self.absence.remove(&t);
                 }
             }
             if st.absent {

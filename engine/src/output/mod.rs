@@ -15,11 +15,6 @@ use serde::ser::SerializeMap;
 use serde::{Serialize, Serializer};
 use std::sync::Arc;
 
-/// Whether an output id is still unset (ids are numbered from 1).
-pub fn id_unset(id: &u64) -> bool {
-    *id == 0
-}
-
 /// Named values in declaration order, written as a JSON object.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Values(pub Vec<(Arc<str>, Value)>);
@@ -50,7 +45,7 @@ pub struct LevelChange {
     /// The output's id: deterministic (the same in every run of the same
     /// input and definitions), unique within a run, so a sink can
     /// deduplicate; `0` (not written) until the engine numbers it.
-    #[serde(skip_serializing_if = "crate::output::id_unset")]
+    #[serde(skip_serializing_if = "crate::id::unset")]
     pub id: u64,
 
     /// Event time of the change.
@@ -86,7 +81,7 @@ pub struct Late {
     /// The output's id: deterministic (the same in every run of the same
     /// input and definitions), unique within a run, so a sink can
     /// deduplicate; `0` (not written) until the engine numbers it.
-    #[serde(skip_serializing_if = "crate::output::id_unset")]
+    #[serde(skip_serializing_if = "crate::id::unset")]
     pub id: u64,
 
     /// The event's own time.
@@ -110,7 +105,7 @@ pub struct Absence {
     /// The output's id: deterministic (the same in every run of the same
     /// input and definitions), unique within a run, so a sink can
     /// deduplicate; `0` (not written) until the engine numbers it.
-    #[serde(skip_serializing_if = "crate::output::id_unset")]
+    #[serde(skip_serializing_if = "crate::id::unset")]
     pub id: u64,
 
     /// When the silence reached the limit (last reading + limit).
@@ -131,7 +126,7 @@ pub struct Recovered {
     /// The output's id: deterministic (the same in every run of the same
     /// input and definitions), unique within a run, so a sink can
     /// deduplicate; `0` (not written) until the engine numbers it.
-    #[serde(skip_serializing_if = "crate::output::id_unset")]
+    #[serde(skip_serializing_if = "crate::id::unset")]
     pub id: u64,
 
     /// Time of the reading that ended the silence.

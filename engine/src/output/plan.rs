@@ -45,7 +45,7 @@ pub struct Head {
     /// The output's id: deterministic (the same in every run of the same
     /// input and definitions), unique within a run, so a sink can
     /// deduplicate; `0` (not written) until the engine numbers it.
-    #[serde(skip_serializing_if = "crate::output::id_unset")]
+    #[serde(skip_serializing_if = "crate::id::unset")]
     pub id: u64,
 
     /// Event time.
@@ -169,7 +169,7 @@ pub struct AckRejected {
     /// The output's id: deterministic (the same in every run of the same
     /// input and definitions), unique within a run, so a sink can
     /// deduplicate; `0` (not written) until the engine numbers it.
-    #[serde(skip_serializing_if = "crate::output::id_unset")]
+    #[serde(skip_serializing_if = "crate::id::unset")]
     pub id: u64,
 
     /// Event time of the ack.

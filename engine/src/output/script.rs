@@ -11,7 +11,7 @@ pub struct ScriptError {
     /// The output's id: deterministic (the same in every run of the same
     /// input and definitions), unique within a run, so a sink can
     /// deduplicate; `0` (not written) until the engine numbers it.
-    #[serde(skip_serializing_if = "crate::output::id_unset")]
+    #[serde(skip_serializing_if = "crate::id::unset")]
     pub id: u64,
 
     /// Event time of the call.
@@ -38,7 +38,7 @@ pub struct ScriptSuppressed {
     /// The output's id: deterministic (the same in every run of the same
     /// input and definitions), unique within a run, so a sink can
     /// deduplicate; `0` (not written) until the engine numbers it.
-    #[serde(skip_serializing_if = "crate::output::id_unset")]
+    #[serde(skip_serializing_if = "crate::id::unset")]
     pub id: u64,
 
     /// Event time of the failure that closed the interval (or of the end of stream).

@@ -47,14 +47,6 @@ impl SourceClock {
         self.now
     }
 
-    /// The clock the stream would have if `source` sent an event at `ts`
-    /// (nothing changes).
-    pub fn would_be(&self, source: &str, ts: i64) -> Option<i64> {
-        let mut c = self.clone();
-        c.observe_str(source, ts, None);
-        c.now
-    }
-
     /// Whether `source` is the only source seen so far (or none was seen).
     pub fn is_sole(&self, source: &str) -> bool {
         self.second.is_none() && self.lead.as_ref().is_none_or(|(s, _)| s.as_ref() == source)
@@ -62,25 +54,19 @@ impl SourceClock {
 
     /// A source sent an event at `ts`; returns the stream's clock after it.
     pub fn observe(&mut self, source: &Arc<str>, ts: i64) -> Option<i64> {
-        self.observe_str(source, ts, Some(source));
-        self.now
-    }
-
-    fn observe_str(&mut self, source: &str, ts: i64, owned: Option<&Arc<str>>) {
-        let arc = || owned.cloned().unwrap_or_else(|| Arc::from(source));
         match &mut self.lead {
             None => {
-                self.lead = Some((arc(), ts));
+                self.lead = Some((source.clone(), ts));
                 self.solo = 1;
             }
-            Some((s, t)) if s.as_ref() == source => {
+            Some((s, t)) if s == source => {
                 *t = (*t).max(ts);
                 self.solo = self.solo.saturating_add(1);
             }
             Some((_, t)) if ts > *t => {
                 let old = *t;
                 self.second = Some(self.second.map_or(old, |s| s.max(old)));
-                self.lead = Some((arc(), ts));
+                self.lead = Some((source.clone(), ts));
                 self.solo = 1;
             }
             Some(_) => {
@@ -98,6 +84,7 @@ impl SourceClock {
             (Some(n), Some(c)) => Some(n.max(c)),
             (n, c) => n.or(c),
         };
+        self.now
     }
 
     /// Moves the clock to `ts` directly (never backwards).
@@ -154,12 +141,10 @@ mod tests {
     }
 
     #[test]
-    fn would_be_changes_nothing() {
+    fn the_sole_source_is_known() {
         let mut c = SourceClock::default();
+        assert!(c.is_sole("A"));
         c.observe(&src("A"), 10);
-        let before = c.clone();
-        assert_eq!(c.would_be("A", 50), Some(50));
-        assert_eq!(c, before);
         assert!(c.is_sole("A"));
         assert!(!c.is_sole("B"));
     }

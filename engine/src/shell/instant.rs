@@ -132,7 +132,7 @@ impl Engine {
             d.observe(&line, q.ev.seq, &r, out);
         }
         let first = out.len();
-        if self.signals.apply_event(&q.ev, &q.skip, true, out) {
+        if self.signals.apply_event(&q.ev, &q.skip, out) {
             self.stats.applied += 1;
         }
         if let Some(wf) = self.workflow.as_mut() {

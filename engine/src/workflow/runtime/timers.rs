@@ -21,14 +21,7 @@ impl WorkflowRuntime {
     /// processing, after its events and acks). Instances this closes are
     /// compacted before it returns.
     pub fn fire_through(&mut self, t: i64, out: &mut Vec<Output>) {
-        while let Some(Reverse(timer)) = self.state.timers.peek().copied() {
-            if timer.due > t {
-                break;
-            }
-            self.state.timers.pop();
-            self.state.now_ms = self.state.now_ms.max(timer.due);
-            self.fire(timer, out);
-        }
+        self.fire_until(t, out);
         self.state.now_ms = self.state.now_ms.max(t);
         self.compact();
     }
@@ -41,14 +34,20 @@ impl WorkflowRuntime {
     }
 
     pub(super) fn fire_due(&mut self, now_ms: i64, out: &mut Vec<Output>) {
-        while let Some(Reverse(t)) = self.state.timers.peek().copied() {
-            if t.due >= now_ms {
+        self.fire_until(now_ms.saturating_sub(1), out);
+        self.state.now_ms = self.state.now_ms.max(now_ms);
+    }
+
+    /// Fires the timers due at or before `last`, in due order.
+    fn fire_until(&mut self, last: i64, out: &mut Vec<Output>) {
+        while let Some(Reverse(timer)) = self.state.timers.peek().copied() {
+            if timer.due > last {
                 break;
             }
             self.state.timers.pop();
-            self.fire(t, out);
+            self.state.now_ms = self.state.now_ms.max(timer.due);
+            self.fire(timer, out);
         }
-        self.state.now_ms = self.state.now_ms.max(now_ms);
     }
 
     pub(super) fn new_timer(&mut self, due: i64, inst: u32, kind: TimerKind) {
