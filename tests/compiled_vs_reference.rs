@@ -1,13 +1,19 @@
 //! The compiled engine must behave exactly like the reference engine: same
-//! outputs in the same order, same errors, same final levels, on random rule
-//! sets (filters with indexable equalities, ladders and arbitrary rules,
-//! windows, lets) and random event streams (including events without a key,
-//! unknown kinds and timestamps that go backwards).
+//! outputs in the same order, same errors, same final levels and the same
+//! snapshots, on random rule sets (filters with indexable equalities,
+//! ladders and arbitrary rules, windows, lets, tables, level dynamics,
+//! absence with rosters, rhai script calls that fail, return text, numbers
+//! or booleans) and random event streams (including events without a key,
+//! unknown kinds, timestamps that go backwards, lateness > 0 with events out
+//! of order), with a restore at a random cut, and some signals forced onto
+//! the reference next to compiled ones; and on every bundled policy with the
+//! bundled samples.
 //!
-//! The reference runs with no allowed lateness and the stream is strictly
-//! increasing in time, so its reorder buffer releases events in arrival order:
-//! the compiled kernel is compared with the reference's evaluation, not with
-//! its streaming shell (which the compiled path does not replace).
+//! Three runs are compared: the streaming engine forced onto the reference
+//! evaluator, the streaming engine on its compiled path (per signal), and —
+//! where the program needs nothing of the signals operator (no scripts, no
+//! absence), the stream is in order and lateness is 0 — the bare compiled
+//! kernel.
 
 use proptest::prelude::*;
 use std::sync::Arc;
@@ -44,6 +50,52 @@ fn leaf() -> impl Strategy<Value = Expr> {
     ]
 }
 
+/// The script functions of every generated program (one unit): an
+/// identity, one that fails above 60, a predicate and one returning text.
+fn scripts() -> yingji::engine::script::Scripts {
+    use yingji::engine::script::{ScriptFn, ScriptLimits, ScriptUnit, Scripts};
+    let source = r#"
+fn id(x) { x }
+fn half(x) { if x > 60.0 { throw "too big"; } x / 2.0 }
+fn pos(x) { x > 0.0 }
+fn tag(x) { if x > 10.0 { "A" } else { "small" } }
+"#;
+    let f = |name: &str, ret: Type| ScriptFn {
+        name: name.into(),
+        rhai_name: name.into(),
+        params: vec![("x".into(), Type::Number)],
+        ret,
+        unit: 0,
+        at: format!("t.yj:{name}"),
+    };
+    Scripts {
+        units: vec![ScriptUnit {
+            source: source.into(),
+            origin: "t.yj".into(),
+            limits: ScriptLimits::default(),
+        }],
+        functions: vec![
+            f("id", Type::Number),
+            f("half", Type::Number),
+            f("pos", Type::Bool),
+            f("tag", Type::String),
+        ],
+    }
+}
+
+/// Removes script calls (for a `where`, where they are not allowed).
+fn no_scripts(e: &Expr) -> Expr {
+    let f = |x: &Expr| Box::new(no_scripts(x));
+    match e {
+        Expr::Script(_, a) => a.first().map_or(Expr::Const(Value::Null), no_scripts),
+        Expr::Unary(o, x) => Expr::Unary(*o, f(x)),
+        Expr::Binary(o, a, b) => Expr::Binary(*o, f(a), f(b)),
+        Expr::In(x, l) => Expr::In(f(x), l.iter().map(no_scripts).collect()),
+        Expr::Call(c, a) => Expr::Call(*c, a.iter().map(no_scripts).collect()),
+        other => other.clone(),
+    }
+}
+
 /// Replaces table columns by fields (for a signal without a table).
 fn no_columns(e: &Expr) -> Expr {
     let f = |x: &Expr| Box::new(no_columns(x));
@@ -53,6 +105,7 @@ fn no_columns(e: &Expr) -> Expr {
         Expr::Binary(o, a, b) => Expr::Binary(*o, f(a), f(b)),
         Expr::In(x, l) => Expr::In(f(x), l.iter().map(no_columns).collect()),
         Expr::Call(c, a) => Expr::Call(*c, a.iter().map(no_columns).collect()),
+        Expr::Script(c, a) => Expr::Script(*c, a.iter().map(no_columns).collect()),
         other => other.clone(),
     }
 }
@@ -91,8 +144,9 @@ fn expr() -> impl Strategy<Value = Expr> {
                 proptest::collection::vec(inner.clone(), 0..3)
             )
                 .prop_map(|(x, l)| Expr::In(Box::new(x), l)),
-            (0..3usize, proptest::collection::vec(inner, 0..3))
+            (0..3usize, proptest::collection::vec(inner.clone(), 0..3))
                 .prop_map(|(f, a)| Expr::Call([Builtin::Abs, Builtin::Min, Builtin::Max][f], a)),
+            (0u16..4, inner).prop_map(|(f, a)| Expr::Script(f, vec![a])),
         ]
     })
 }
@@ -107,6 +161,7 @@ fn fix(e: &Expr, lets: u16, windows: u16) -> Expr {
         Expr::Binary(o, a, b) => Expr::Binary(*o, f(a), f(b)),
         Expr::In(x, l) => Expr::In(f(x), l.iter().map(|i| fix(i, lets, windows)).collect()),
         Expr::Call(c, a) => Expr::Call(*c, a.iter().map(|i| fix(i, lets, windows)).collect()),
+        Expr::Script(c, a) => Expr::Script(*c, a.iter().map(|i| fix(i, lets, windows)).collect()),
         other => other.clone(),
     }
 }
@@ -123,9 +178,11 @@ struct SigSpec {
     windows: Vec<(usize, Expr, i64)>,
     lets: Vec<Expr>,
     levels: Levels,
-    /// Uses a feature only the reference evaluator implements (absence
-    /// detection), so a program of such and other signals runs mixed.
+    /// Forced onto the reference evaluator ([`Engine::reference_for`]), so
+    /// a program of such and other signals runs mixed.
     reference: bool,
+    /// Absence: `missing` (ms), and whether keys `A` and `B` are a roster.
+    absence: Option<(i64, bool)>,
     /// Reads the per-key table (keys `A`, `R1`, `1.5` have rows).
     table: bool,
     /// Level dynamics: `for` (ms, readings), a `clear` condition, `hold`,
@@ -235,6 +292,7 @@ fn signal() -> impl Strategy<Value = SigSpec> {
             lets,
             levels,
             reference: false,
+            absence: None,
             dynamics: None,
             table: false,
         })
@@ -298,7 +356,7 @@ fn program(specs: &[SigSpec]) -> Program {
                 name: format!("s{i}"),
                 at: format!("t.yj:{i}:1"),
                 kinds: s.kinds.clone(),
-                filter: s.filter.as_ref().map(|f| fix(f, 0, 0)),
+                filter: s.filter.as_ref().map(|f| no_scripts(&fix(f, 0, 0))),
                 key: s.key,
                 windows: s
                     .windows
@@ -339,8 +397,11 @@ fn program(specs: &[SigSpec]) -> Program {
                     })
                     .collect(),
                 step_down: s.dynamics.as_ref().is_some_and(|d| d.step_down),
-                missing_ms: s.reference.then_some(90_000),
-                roster: vec![],
+                missing_ms: s.absence.map(|a| a.0),
+                roster: match s.absence {
+                    Some((_, true)) => vec!["A".into(), "B".into()],
+                    _ => vec![],
+                },
                 lateness_ms: None,
                 table: s.table.then_some(0),
             }
@@ -377,7 +438,7 @@ fn program(specs: &[SigSpec]) -> Program {
                 ),
             ],
         }],
-        scripts: Default::default(),
+        scripts: scripts(),
     }
 }
 
@@ -401,20 +462,47 @@ fn events() -> impl Strategy<Value = Vec<(i64, Option<u16>, Vec<Value>)>> {
     )
 }
 
-/// A signal of a mixed program: some stay on the reference evaluator.
+/// A signal of a mixed program: some stay on the reference evaluator, some
+/// detect absence.
 fn mixed_signal() -> impl Strategy<Value = SigSpec> {
     (
         prop_oneof![signal(), direct_signal(), dynamic_signal()],
         any::<bool>(),
+        absence(),
     )
-        .prop_map(|(mut s, r)| {
+        .prop_map(|(mut s, r, a)| {
             s.reference = r;
+            s.absence = a;
             s
         })
 }
 
+/// Absence settings: none, or a `missing` with or without a roster.
+fn absence() -> impl Strategy<Value = Option<(i64, bool)>> {
+    proptest::option::of((prop_oneof![Just(90_000i64), Just(1_500_000)], any::<bool>()))
+}
+
 fn run(specs: &[SigSpec], evs: &[(i64, Option<u16>, Vec<Value>)]) -> Result<(), TestCaseError> {
-    run_cut(specs, evs, None)
+    run_cut(specs, evs, None, Late::default())
+}
+
+/// Lateness allowed, and how far each event is moved back in time (taken
+/// modulo the lateness plus a little, so some events are late).
+#[derive(Debug, Clone, Default)]
+struct Late {
+    lateness_ms: i64,
+    jitter: Vec<i64>,
+}
+
+fn late() -> impl Strategy<Value = Late> {
+    (
+        prop_oneof![Just(0i64), Just(60_000), Just(1_800_000)],
+        proptest::collection::vec(0i64..4_000_000, 120),
+    )
+        .prop_map(|(lateness_ms, jitter)| Late {
+            lateness_ms,
+            jitter,
+        })
 }
 
 /// [`run`]; with `cut`, the streaming engine is snapshotted after that many
@@ -424,11 +512,12 @@ fn run_cut(
     specs: &[SigSpec],
     evs: &[(i64, Option<u16>, Vec<Value>)],
     cut: Option<usize>,
+    late: Late,
 ) -> Result<(), TestCaseError> {
     let p = program(specs);
-    let mixed = specs.iter().any(|s| s.reference);
+    let forced: Vec<usize> = (0..specs.len()).filter(|&i| specs[i].reference).collect();
     let config = Config {
-        lateness_ms: 0,
+        lateness_ms: late.lateness_ms,
         max_ahead_ms: None,
         ..Config::default()
     };
@@ -436,15 +525,31 @@ fn run_cut(
         .map_err(|e| TestCaseError::fail(e.to_string()))?
         .reference_evaluator();
     prop_assert!(!reference.is_compiled());
-    // the bare kernel compiles whole programs only
+    // the bare kernel compiles whole programs that need nothing of the
+    // signals operator, and is compared on in-order streams only
+    let needs_operator = specs.iter().any(|s| s.absence.is_some())
+        || p.signals.iter().any(|s| {
+            let mut script = false;
+            let mut see = |e: &Expr| e.walk(&mut |x| script |= matches!(x, Expr::Script(..)));
+            s.windows.iter().for_each(|w| see(&w.input));
+            s.lets.iter().for_each(|l| see(&l.expr));
+            s.levels.iter().for_each(|r| {
+                see(&r.when);
+                r.clear.iter().for_each(&mut see);
+            });
+            script
+        });
     let mut compiled = match CompiledEngine::new(&p) {
-        Ok(c) => Some(c),
-        Err(_) if mixed => None,
+        Ok(c) if late.lateness_ms == 0 => Some(c),
+        Ok(_) => None,
+        Err(_) if needs_operator => None,
         Err(e) => return Err(TestCaseError::fail(e.to_string())),
     };
-    // the streaming engine on its compiled path (per signal): same outputs and the same snapshot
+    // the streaming engine on its compiled path (per signal, some forced
+    // onto the reference): same outputs and the same snapshot
     let fresh = || {
         Engine::with_config(p.clone(), config.clone())
+            .map(|e| e.reference_for(&forced))
             .map_err(|e| TestCaseError::fail(e.to_string()))
     };
     let mut streaming = fresh()?;
@@ -463,9 +568,13 @@ fn run_cut(
     let (mut out_r, mut out_c, mut out_s) = (Vec::new(), Vec::new(), Vec::new());
     for (seq, (dt, kind, fields)) in evs.iter().enumerate() {
         t += dt;
+        let back = match late.lateness_ms {
+            0 => 0,
+            l => late.jitter.get(seq).copied().unwrap_or(0) % (l + l / 4),
+        };
         let ev = Event {
             ts: Timestamp {
-                ms: t,
+                ms: t - back,
                 offset_min: 480,
             },
             kind: *kind,
@@ -483,7 +592,9 @@ fn run_cut(
             // the bare kernel, which is not restored, is compared up to the cut only
             compiled = None;
             let snap_r = reference.snapshot();
-            reference = fresh()?.reference_evaluator();
+            reference = Engine::with_config(p.clone(), config.clone())
+                .map_err(|e| TestCaseError::fail(e.to_string()))?
+                .reference_evaluator();
             reference
                 .restore(&snap_r)
                 .map_err(|e| TestCaseError::fail(e.to_string()))?;
@@ -581,6 +692,7 @@ fn direct_signal() -> impl Strategy<Value = SigSpec> {
                 lets: vec![],
                 levels: Levels::Ladder(Expr::Field(subject), op, ts, flip),
                 reference: false,
+                absence: None,
                 dynamics: None,
                 table: false,
             }
@@ -601,8 +713,9 @@ proptest! {
         specs in proptest::collection::vec(mixed_signal(), 1..7),
         evs in events(),
         cut in proptest::option::of(0usize..120),
+        late in late(),
     ) {
-        run_cut(&specs, &evs, cut)?;
+        run_cut(&specs, &evs, cut, late)?;
     }
 
     /// Level dynamics (`for`, `clear`, `hold`, `step down`) compile.
@@ -612,7 +725,19 @@ proptest! {
         evs in events(),
         cut in proptest::option::of(0usize..120),
     ) {
-        run_cut(&specs, &evs, cut)?;
+        run_cut(&specs, &evs, cut, Late::default())?;
+    }
+
+    /// Absence (with and without rosters), script calls, tables and
+    /// dynamics, with lateness and events out of order, and a restore.
+    #[test]
+    fn operator_features_match_reference(
+        specs in proptest::collection::vec(mixed_signal(), 1..5),
+        evs in events(),
+        cut in proptest::option::of(0usize..120),
+        late in late(),
+    ) {
+        run_cut(&specs, &evs, cut, late)?;
     }
 
     /// A restore at a random cut keeps the compiled path and its state.
@@ -622,7 +747,7 @@ proptest! {
         evs in events(),
         cut in 0usize..120,
     ) {
-        run_cut(&specs, &evs, Some(cut))?;
+        run_cut(&specs, &evs, Some(cut), Late::default())?;
     }
 
     #[test]
@@ -672,4 +797,78 @@ fn rainstorm_policy_same_outputs() -> Result<(), Box<dyn std::error::Error>> {
     }
     assert_eq!(out_r, out_c);
     Ok(())
+}
+
+/// Every bundled policy and plan over the bundled samples: the engine on
+/// its compiled path (every bundled signal compiles) gives the outputs and
+/// the snapshots of the engine forced onto the reference, with lateness,
+/// with the events of a window of the stream permuted, and with a restore
+/// at a random cut.
+fn bundled_run(
+    sample: &str,
+    lateness_ms: i64,
+    cut: usize,
+    swap: usize,
+) -> Result<(), TestCaseError> {
+    let fail = |e: &dyn std::fmt::Display| TestCaseError::fail(e.to_string());
+    let root = env!("CARGO_MANIFEST_DIR");
+    let defs =
+        yingji::Definitions::from_paths(&[format!("{root}/policies"), format!("{root}/plans")])
+            .map_err(|e| fail(&e))?;
+    let text = std::fs::read_to_string(format!("{root}/samples/{sample}")).map_err(|e| fail(&e))?;
+    let mut lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
+    // two neighbours exchanged: same-time or slightly out-of-order input
+    if lines.len() > 1 {
+        let i = swap % (lines.len() - 1);
+        lines.swap(i, i + 1);
+    }
+    let config = yingji::engine::Config {
+        lateness_ms,
+        ..yingji::engine::Config::default()
+    };
+    let make = |reference: bool| -> Result<Engine, TestCaseError> {
+        let e = defs.engine_with(config.clone()).map_err(|e| fail(&e))?;
+        Ok(if reference {
+            e.reference_evaluator()
+        } else {
+            e
+        })
+    };
+    let mut runs = Vec::new();
+    for reference in [true, false] {
+        let mut engine = make(reference)?;
+        if !reference {
+            let all = engine.compiled_signals();
+            prop_assert!(all.iter().all(|(_, s)| s.is_ok()), "{all:?}");
+        }
+        let mut out = Vec::new();
+        for (i, line) in lines.iter().enumerate() {
+            if i == cut % lines.len() {
+                let snap = engine.snapshot();
+                engine = make(reference)?;
+                engine.restore(&snap).map_err(|e| fail(&e))?;
+            }
+            let _ = engine.push_line(line, i as u64 + 1, &mut out);
+        }
+        engine.flush(&mut out);
+        let snap = String::from_utf8_lossy(&engine.snapshot()).into_owned();
+        runs.push((format!("{out:#?}"), snap, out.len()));
+    }
+    prop_assert!(runs[0].2 > 0, "the sample produces outputs");
+    prop_assert_eq!(&runs[0].0, &runs[1].0);
+    prop_assert_eq!(&runs[0].1, &runs[1].1);
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
+    #[test]
+    fn bundled_policies_match_reference(
+        sample in prop_oneof![Just("rain.jsonl"), Just("landslide.jsonl")],
+        lateness_ms in prop_oneof![Just(0i64), Just(600_000), Just(3_600_000)],
+        cut in 0usize..5000,
+        swap in 0usize..5000,
+    ) {
+        bundled_run(sample, lateness_ms, cut, swap)?;
+    }
 }

@@ -194,7 +194,7 @@ fn run_bundled(
 }
 
 /// Every bundled policy and plan over the bundled samples: the per-signal
-/// dispatch (some signals compiled, the others on the reference) gives
+/// dispatch (every bundled signal compiled) gives
 /// byte-identical outputs and snapshots to an engine forced onto the
 /// reference evaluator, in one run and across a restore anywhere.
 #[test]
@@ -216,7 +216,7 @@ fn bundled_policies_same_on_both_paths() {
     let compiled = explain.iter().filter(|l| l.ends_with(": compiled")).count();
     assert_eq!(
         (compiled, explain.len()),
-        (2, 4),
+        (4, 4),
         "bundled signals on the compiled path:\n{}",
         explain.join("\n")
     );
@@ -276,10 +276,10 @@ fn check_explain_lists_each_signal() {
     assert_eq!(err, plain_err);
     assert_eq!(
         out,
-        "滑坡预警: reference: uses a script function call\n\
+        "滑坡预警: compiled\n\
          暴雨预警: compiled\n\
          水位预警: compiled\n\
-         设备失联: reference: uses absence detection (`missing`)\n"
+         设备失联: compiled\n"
     );
     // with --format json standard output stays one JSON document
     let (json_out, json_err) = check(&["--explain", "--format", "json"]);

@@ -1,11 +1,12 @@
 //! The reference evaluator: a direct walk over [`Expr`].
 //!
-//! Semantics: arithmetic on numbers; a missing value (`null`) propagates
-//! through arithmetic and makes comparisons false, so a rule never fires on
-//! data it does not have; division by zero gives `null`; `and`/`or`
-//! short-circuit and treat `null` as false.
+//! What each operator and built-in means is in [`crate::ops`], the one
+//! table both evaluators use; this walk adds only `and`/`or`, which
+//! short-circuit and treat anything but `true` as false, `in`, and script
+//! calls (through [`Calls`]).
 
-use crate::ir::{BinOp, Builtin, Expr, UnOp};
+use crate::ir::{BinOp, Builtin, Expr};
+use crate::ops::{self, Scalar};
 use crate::value::Value;
 use crate::window::{WindowLayout, WindowState};
 
@@ -64,14 +65,7 @@ pub fn eval_with(e: &Expr, scope: &Scope<'_>, calls: &mut dyn Calls) -> Value {
         Expr::Window(i) => scope
             .windows
             .map_or(Value::Null, |(layout, st)| layout.value(st, *i)),
-        Expr::Unary(UnOp::Neg, x) => match eval(x, scope) {
-            Value::Num(n) => Value::Num(-n),
-            _ => Value::Null,
-        },
-        Expr::Unary(UnOp::Not, x) => match eval(x, scope) {
-            Value::Bool(b) => Value::Bool(!b),
-            _ => Value::Null,
-        },
+        Expr::Unary(op, x) => ops::unary(*op, Scalar::of(&eval(x, scope))).to_value(),
         Expr::Binary(BinOp::And, a, b) => {
             Value::Bool(eval(a, scope).is_true() && eval(b, scope).is_true())
         }
@@ -84,7 +78,11 @@ pub fn eval_with(e: &Expr, scope: &Scope<'_>, calls: &mut dyn Calls) -> Value {
             if v == Value::Null {
                 return Value::Bool(false);
             }
-            Value::Bool(list.iter().any(|item| eval(item, scope) == v))
+            let v = Scalar::of(&v);
+            Value::Bool(
+                list.iter()
+                    .any(|item| ops::same(Scalar::of(&eval(item, scope)), v)),
+            )
         }
         Expr::Script(f, args) => {
             let base = calls.stack().len();
@@ -98,71 +96,20 @@ pub fn eval_with(e: &Expr, scope: &Scope<'_>, calls: &mut dyn Calls) -> Value {
     }
 }
 
-/// Applies a built-in function to its numeric arguments (a missing or
-/// non-numeric argument gives null).
-pub fn builtin(f: Builtin, mut nums: impl Iterator<Item = Option<f64>>) -> Value {
-    match f {
-        Builtin::Abs => nums
-            .next()
-            .flatten()
-            .map_or(Value::Null, |n| Value::Num(n.abs())),
-        Builtin::Min | Builtin::Max => {
-            let mut acc: Option<f64> = None;
-            for n in nums {
-                let Some(n) = n else { return Value::Null };
-                acc = Some(match acc {
-                    None => n,
-                    Some(a) if f == Builtin::Min => a.min(n),
-                    Some(a) => a.max(n),
-                });
-            }
-            acc.map_or(Value::Null, Value::Num)
-        }
-    }
+/// Applies a built-in function to its numeric arguments (see [`ops::builtin`]).
+pub fn builtin(f: Builtin, nums: impl Iterator<Item = Option<f64>>) -> Value {
+    ops::builtin(f, nums).to_value()
 }
 
-/// Applies a non-short-circuit binary operator.
+/// Applies a non-short-circuit binary operator (see [`ops::binary`]).
 pub fn binary(op: BinOp, a: &Value, b: &Value) -> Value {
-    use Value::{Num, Str};
-    match (op, a, b) {
-        (BinOp::Eq, Value::Null, _) | (BinOp::Eq, _, Value::Null) => Value::Bool(false),
-        (BinOp::Ne, Value::Null, _) | (BinOp::Ne, _, Value::Null) => Value::Bool(false),
-        (BinOp::Eq, x, y) => Value::Bool(x == y),
-        (BinOp::Ne, x, y) => Value::Bool(x != y),
-        (_, Num(x), Num(y)) => {
-            let (x, y) = (*x, *y);
-            match op {
-                BinOp::Add => Num(x + y),
-                BinOp::Sub => Num(x - y),
-                BinOp::Mul => Num(x * y),
-                BinOp::Div if y == 0.0 => Value::Null,
-                BinOp::Div => Num(x / y),
-                BinOp::Rem if y == 0.0 => Value::Null,
-                BinOp::Rem => Num(x % y),
-                BinOp::Lt => Value::Bool(x < y),
-                BinOp::Le => Value::Bool(x <= y),
-                BinOp::Gt => Value::Bool(x > y),
-                BinOp::Ge => Value::Bool(x >= y),
-                BinOp::Eq | BinOp::Ne | BinOp::And | BinOp::Or => Value::Null,
-            }
-        }
-        (_, Str(x), Str(y)) => match op {
-            BinOp::Lt => Value::Bool(x < y),
-            BinOp::Le => Value::Bool(x <= y),
-            BinOp::Gt => Value::Bool(x > y),
-            BinOp::Ge => Value::Bool(x >= y),
-            _ => Value::Null,
-        },
-        _ => match op {
-            BinOp::Lt | BinOp::Le | BinOp::Gt | BinOp::Ge => Value::Bool(false),
-            _ => Value::Null,
-        },
-    }
+    ops::binary(op, Scalar::of(a), Scalar::of(b)).to_value()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ir::UnOp;
 
     fn num(n: f64) -> Box<Expr> {
         Box::new(Expr::Const(Value::Num(n)))

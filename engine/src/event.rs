@@ -1,16 +1,17 @@
 //! Events: one JSON object per line, checked against the declared kinds.
 //!
-//! Parsing never builds a generic JSON tree: a serde visitor walks the object
-//! once, keeps `ts`, `kind`, `id` and the fields some kind declares (looked up
-//! by name to their slot), and skips everything else.
+//! Parsing never builds a generic JSON tree: the [`crate::jsonl`] scanner
+//! walks the line once, borrowing its text; `ts`, `kind`, `id` and the
+//! fields some kind declares (looked up by name to their slot) are kept,
+//! everything else is checked and skipped. A member the engine reads may
+//! appear once (a second `mm` is an error, never "last wins"); a UTF-8 byte
+//! order mark before the object is accepted.
 
 use crate::ir::{FieldId, KindId, Program};
+use crate::jsonl::{Scalar, Scanner};
 use crate::time::{TimeError, Timestamp};
 use crate::value::{Type, Value};
 use rustc_hash::FxHashMap;
-use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, Visitor};
-use std::borrow::Cow;
-use std::fmt;
 use std::sync::{Arc, Mutex};
 
 /// A parsed event.
@@ -31,6 +32,16 @@ pub struct Event {
 }
 
 impl Event {
+    /// Makes this event a copy of `other`, reusing its field buffer.
+    pub fn copy_from(&mut self, other: &Event) {
+        self.ts = other.ts;
+        self.kind = other.kind;
+        self.kind_name.clone_from(&other.kind_name);
+        self.id.clone_from(&other.id);
+        self.fields.clone_from(&other.fields);
+        self.seq = other.seq;
+    }
+
     /// An empty event at input position `seq` (a buffer to parse into).
     pub fn empty(seq: u64) -> Event {
         Event {
@@ -88,16 +99,21 @@ pub enum EventError {
     /// A number that is not finite.
     #[error("field `{0}` is not a finite number")]
     NotFinite(String),
+    /// A member the engine reads appears twice.
+    #[error("member `{0}` appears twice")]
+    Duplicate(String),
 }
 
 /// Name → slot tables for fast parsing, built once from a [`Program`].
-#[derive(Clone, Debug, Default)]
+#[derive(Debug, Default)]
 pub struct Schema {
     fields: FxHashMap<Box<str>, FieldId>,
     kinds: FxHashMap<Box<str>, KindId>,
     kind_names: Vec<Arc<str>>,
+    /// Per kind, which slots it declares (the others are hidden from rules).
+    declared: Vec<Box<[bool]>>,
     nfields: usize,
-    texts: TextCache,
+    texts: Mutex<TextCache>,
 }
 
 /// Short string field values seen before (station ids, regions, kinds of
@@ -105,36 +121,41 @@ pub struct Schema {
 /// it again. Bounded: past [`TextCache::MAX_ENTRIES`] texts, new ones are
 /// allocated as usual.
 #[derive(Debug, Default)]
-struct TextCache(Mutex<rustc_hash::FxHashSet<Arc<str>>>);
+pub struct TextCache(rustc_hash::FxHashSet<Arc<str>>);
 
 impl TextCache {
-    const MAX_ENTRIES: usize = 1 << 20;
-    const MAX_LEN: usize = 48;
+    /// Texts kept at most.
+    pub const MAX_ENTRIES: usize = 1 << 20;
+    /// Longest text kept.
+    pub const MAX_LEN: usize = 48;
 
     /// `s` as a shared string, from the cache when seen before.
     #[inline]
-    fn get(&self, s: &str) -> Arc<str> {
+    pub fn get(&mut self, s: &str) -> Arc<str> {
         if s.len() > Self::MAX_LEN {
             return Arc::from(s);
         }
-        // a poisoned or busy cache only costs an allocation
-        let Ok(mut set) = self.0.try_lock() else {
-            return Arc::from(s);
-        };
-        if let Some(a) = set.get(s) {
+        if let Some(a) = self.0.get(s) {
             return a.clone();
         }
         let a: Arc<str> = Arc::from(s);
-        if set.len() < Self::MAX_ENTRIES {
-            set.insert(a.clone());
+        if self.0.len() < Self::MAX_ENTRIES {
+            self.0.insert(a.clone());
         }
         a
     }
 }
 
-impl Clone for TextCache {
+impl Clone for Schema {
     fn clone(&self) -> Self {
-        TextCache::default()
+        Schema {
+            fields: self.fields.clone(),
+            kinds: self.kinds.clone(),
+            kind_names: self.kind_names.clone(),
+            declared: self.declared.clone(),
+            nfields: self.nfields,
+            texts: Mutex::default(),
+        }
     }
 }
 
@@ -155,8 +176,21 @@ impl Schema {
                 .map(|(i, k)| (k.name.as_str().into(), i as KindId))
                 .collect(),
             kind_names: p.kinds.iter().map(|k| Arc::from(k.name.as_str())).collect(),
+            declared: p
+                .kinds
+                .iter()
+                .map(|k| {
+                    let mut d = vec![false; p.fields.len()];
+                    for f in &k.fields {
+                        if let Some(slot) = d.get_mut(usize::from(f.id)) {
+                            *slot = true;
+                        }
+                    }
+                    d.into_boxed_slice()
+                })
+                .collect(),
             nfields: p.fields.len(),
-            texts: TextCache::default(),
+            texts: Mutex::default(),
         }
     }
 
@@ -203,36 +237,143 @@ impl Schema {
         seq: u64,
         ev: &mut Event,
     ) -> Result<(), EventError> {
+        // a busy or poisoned cache only costs allocations
+        match self.texts.try_lock() {
+            Ok(mut texts) => self.parse_cached(line, program, seq, ev, &mut texts),
+            Err(_) => self.parse_cached(line, program, seq, ev, &mut TextCache::default()),
+        }
+    }
+
+    /// [`Schema::parse_into`] with the caller's text cache (no lock).
+    pub fn parse_cached(
+        &self,
+        line: &str,
+        program: &Program,
+        seq: u64,
+        ev: &mut Event,
+        texts: &mut TextCache,
+    ) -> Result<(), EventError> {
         ev.fields.clear();
         ev.fields.resize(self.nfields, Value::Null);
         ev.seq = seq;
-        let mut raw = Raw {
-            schema: self,
-            ts: None,
-            kind: None,
-            id: None,
-            fields: &mut ev.fields,
-            problem: None,
-        };
-        let mut de = serde_json::Deserializer::from_str(line);
-        if let Err(e) = (&mut raw).deserialize(&mut de).and_then(|()| de.end()) {
-            return Err(raw
-                .problem
-                .take()
-                .unwrap_or_else(|| EventError::NotJson(e.to_string())));
+        let not_json = |e: crate::jsonl::ScanError| EventError::NotJson(e.to_string());
+        let mut sc = Scanner::new(line);
+        sc.open().map_err(not_json)?;
+        let (mut kbuf, mut vbuf) = (String::new(), String::new());
+        let mut ts: Option<Timestamp> = None;
+        let mut ts_err: Option<TimeError> = None;
+        let mut kind: Option<Result<KindId, Arc<str>>> = None;
+        let mut id: Option<Arc<str>> = None;
+        let mut seen_id = false;
+        // which slots were set (a member twice is an error)
+        let mut set = 0u64;
+        let mut set_more: Vec<bool> = Vec::new();
+        loop {
+            // the member's name decides its destination, then is dropped
+            let dest = match sc.key(&mut kbuf).map_err(not_json)? {
+                None => break,
+                Some("ts") => Dest::Ts,
+                Some("kind") => Dest::Kind,
+                Some("id") => Dest::Id,
+                Some(name) => match self.fields.get(name) {
+                    Some(&slot) => Dest::Field(slot),
+                    None => Dest::Skip,
+                },
+            };
+            let twice = |d: &str| EventError::Duplicate(d.to_string());
+            match dest {
+                Dest::Skip => sc.skip_value(&mut vbuf).map_err(not_json)?,
+                Dest::Ts | Dest::Kind | Dest::Id => {
+                    let name = match dest {
+                        Dest::Ts => "ts",
+                        Dest::Kind => "kind",
+                        _ => "id",
+                    };
+                    let Scalar::Str(text) = sc.value(&mut vbuf).map_err(not_json)? else {
+                        return Err(EventError::NotString(name));
+                    };
+                    match dest {
+                        Dest::Ts => {
+                            if ts.is_some() || ts_err.is_some() {
+                                return Err(twice("ts"));
+                            }
+                            match Timestamp::parse(text) {
+                                Ok(t) => ts = Some(t),
+                                Err(e) => ts_err = Some(e),
+                            }
+                        }
+                        Dest::Kind => {
+                            if kind.is_some() {
+                                return Err(twice("kind"));
+                            }
+                            kind =
+                                Some(self.kinds.get(text).copied().ok_or_else(|| Arc::from(text)));
+                        }
+                        _ => {
+                            if seen_id {
+                                return Err(twice("id"));
+                            }
+                            seen_id = true;
+                            id = Some(Arc::from(text));
+                        }
+                    }
+                }
+                Dest::Field(slot) => {
+                    let i = usize::from(slot);
+                    let again = if i < 64 {
+                        let bit = 1u64 << i;
+                        let was = set & bit != 0;
+                        set |= bit;
+                        was
+                    } else {
+                        if set_more.len() < self.nfields {
+                            set_more.resize(self.nfields, false);
+                        }
+                        set_more
+                            .get_mut(i)
+                            .is_some_and(|b| std::mem::replace(b, true))
+                    };
+                    let field_name = || program.fields.get(i).cloned().unwrap_or_default();
+                    if again {
+                        return Err(EventError::Duplicate(field_name()));
+                    }
+                    let v = match sc.value(&mut vbuf) {
+                        Ok(Scalar::Null) => Value::Null,
+                        Ok(Scalar::Bool(b)) => Value::Bool(b),
+                        Ok(Scalar::Num(n)) if n.is_finite() => Value::Num(n),
+                        // JSON has no infinity: only a number too large for a double
+                        Ok(Scalar::Num(_)) => {
+                            return Err(EventError::BadValue(
+                                field_name(),
+                                "number out of range".into(),
+                            ));
+                        }
+                        Ok(Scalar::Str(s)) => Value::Str(texts.get(s)),
+                        Ok(Scalar::Nested(what)) => {
+                            return Err(EventError::Nested(field_name(), what));
+                        }
+                        Err(e) => return Err(not_json(e)),
+                    };
+                    if let Some(dst) = ev.fields.get_mut(i) {
+                        *dst = v;
+                    }
+                }
+            }
         }
-        if let Some(p) = raw.problem.take() {
-            return Err(p);
+        sc.end().map_err(not_json)?;
+        if let Some(e) = ts_err {
+            return Err(e.into());
         }
-        let ts = raw.ts.take().ok_or(EventError::Missing("ts"))?;
-        let kind = raw.kind.take().ok_or(EventError::Missing("kind"))?;
-        ev.id = raw.id.take();
-        ev.ts = Timestamp::parse(&ts)?;
-        ev.kind = self.kinds.get(kind.as_ref()).copied();
-        ev.kind_name = match ev.kind.and_then(|k| self.kind_names.get(usize::from(k))) {
-            Some(name) => name.clone(),
-            None => Arc::from(kind.as_ref()),
+        let ts = ts.ok_or(EventError::Missing("ts"))?;
+        let kind = kind.ok_or(EventError::Missing("kind"))?;
+        ev.id = id;
+        ev.ts = ts;
+        let (kind, name) = match kind {
+            Ok(k) => (Some(k), self.kind_names.get(usize::from(k)).cloned()),
+            Err(name) => (None, Some(name)),
         };
+        ev.kind = kind;
+        ev.kind_name = name.unwrap_or_else(|| Arc::from(""));
         let Some(def) = ev.kind.and_then(|k| program.kinds.get(usize::from(k))) else {
             // an undeclared kind carries no typed fields
             ev.fields.iter_mut().for_each(|v| *v = Value::Null);
@@ -270,15 +411,11 @@ impl Schema {
             }
         }
         // fields the kind does not declare are not visible to rules
-        if def.fields.len() != self.nfields {
-            let mut declared = vec![false; self.nfields];
-            for f in &def.fields {
-                if let Some(d) = declared.get_mut(usize::from(f.id)) {
-                    *d = true;
-                }
-            }
-            for (v, d) in ev.fields.iter_mut().zip(declared) {
-                if !d {
+        if def.fields.len() != self.nfields
+            && let Some(declared) = ev.kind.and_then(|k| self.declared.get(usize::from(k)))
+        {
+            for (v, d) in ev.fields.iter_mut().zip(declared.iter()) {
+                if !d && !matches!(v, Value::Null) {
                     *v = Value::Null;
                 }
             }
@@ -287,150 +424,21 @@ impl Schema {
     }
 }
 
+/// Where a member goes.
+#[derive(Clone, Copy)]
+enum Dest {
+    Ts,
+    Kind,
+    Id,
+    Field(FieldId),
+    Skip,
+}
+
 fn describe(v: &Value) -> String {
     match v {
         Value::Null => "null".into(),
         Value::Bool(b) => format!("the bool {b}"),
         Value::Num(n) => format!("the number {n}"),
         Value::Str(s) => format!("the string {s:?}"),
-    }
-}
-
-struct Raw<'s, 'f, 'de> {
-    schema: &'s Schema,
-    ts: Option<Cow<'de, str>>,
-    kind: Option<Cow<'de, str>>,
-    id: Option<Arc<str>>,
-    fields: &'f mut Vec<Value>,
-    problem: Option<EventError>,
-}
-
-impl<'de> DeserializeSeed<'de> for &mut Raw<'_, '_, 'de> {
-    type Value = ();
-    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
-        d.deserialize_map(self)
-    }
-}
-
-impl<'de> Visitor<'de> for &mut Raw<'_, '_, 'de> {
-    type Value = ();
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a JSON object")
-    }
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
-        while let Some(key) = map.next_key::<Cow<'de, str>>()? {
-            match key.as_ref() {
-                "ts" | "kind" | "id" => {
-                    let v: Scalar<'de> = map.next_value()?;
-                    let Scalar::Str(s) = v else {
-                        let name = match key.as_ref() {
-                            "ts" => "ts",
-                            "kind" => "kind",
-                            _ => "id",
-                        };
-                        self.problem = Some(EventError::NotString(name));
-                        return Err(de::Error::custom("bad member"));
-                    };
-                    match key.as_ref() {
-                        "ts" => self.ts = Some(s),
-                        "kind" => self.kind = Some(s),
-                        _ => self.id = Some(Arc::from(s.as_ref())),
-                    }
-                }
-                name => match self.schema.fields.get(name) {
-                    Some(&slot) => {
-                        let v: Scalar<'de> = match map.next_value() {
-                            Ok(v) => v,
-                            Err(e) => {
-                                // e.g. `1e999`: name the field, not only the column
-                                let why = e.to_string();
-                                let what =
-                                    why.split(" at line ").next().unwrap_or(&why).to_string();
-                                self.problem = Some(EventError::BadValue(name.to_string(), what));
-                                return Err(e);
-                            }
-                        };
-                        let v = match v {
-                            Scalar::Null => Value::Null,
-                            Scalar::Bool(b) => Value::Bool(b),
-                            Scalar::Num(n) if n.is_finite() => Value::Num(n),
-                            Scalar::Num(_) => {
-                                self.problem = Some(EventError::NotFinite(name.to_string()));
-                                return Err(de::Error::custom("bad number"));
-                            }
-                            Scalar::Str(s) => Value::Str(self.schema.texts.get(s.as_ref())),
-                            Scalar::Other(what) => {
-                                self.problem = Some(EventError::Nested(name.to_string(), what));
-                                return Err(de::Error::custom("nested value"));
-                            }
-                        };
-                        if let Some(dst) = self.fields.get_mut(usize::from(slot)) {
-                            *dst = v;
-                        }
-                    }
-                    None => {
-                        map.next_value::<IgnoredAny>()?;
-                    }
-                },
-            }
-        }
-        Ok(())
-    }
-}
-
-/// A JSON value as far as events need it: nested arrays/objects are only named.
-enum Scalar<'de> {
-    Null,
-    Bool(bool),
-    Num(f64),
-    Str(Cow<'de, str>),
-    Other(&'static str),
-}
-
-impl<'de> de::Deserialize<'de> for Scalar<'de> {
-    fn deserialize<D: de::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = Scalar<'de>;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a JSON value")
-            }
-            fn visit_unit<E>(self) -> Result<Scalar<'de>, E> {
-                Ok(Scalar::Null)
-            }
-            fn visit_none<E>(self) -> Result<Scalar<'de>, E> {
-                Ok(Scalar::Null)
-            }
-            fn visit_bool<E>(self, b: bool) -> Result<Scalar<'de>, E> {
-                Ok(Scalar::Bool(b))
-            }
-            fn visit_i64<E>(self, n: i64) -> Result<Scalar<'de>, E> {
-                Ok(Scalar::Num(n as f64))
-            }
-            fn visit_u64<E>(self, n: u64) -> Result<Scalar<'de>, E> {
-                Ok(Scalar::Num(n as f64))
-            }
-            fn visit_f64<E>(self, n: f64) -> Result<Scalar<'de>, E> {
-                Ok(Scalar::Num(n))
-            }
-            fn visit_borrowed_str<E>(self, s: &'de str) -> Result<Scalar<'de>, E> {
-                Ok(Scalar::Str(Cow::Borrowed(s)))
-            }
-            fn visit_str<E>(self, s: &str) -> Result<Scalar<'de>, E> {
-                Ok(Scalar::Str(Cow::Owned(s.to_string())))
-            }
-            fn visit_string<E>(self, s: String) -> Result<Scalar<'de>, E> {
-                Ok(Scalar::Str(Cow::Owned(s)))
-            }
-            fn visit_seq<A: de::SeqAccess<'de>>(self, mut a: A) -> Result<Scalar<'de>, A::Error> {
-                while a.next_element::<IgnoredAny>()?.is_some() {}
-                Ok(Scalar::Other("array"))
-            }
-            fn visit_map<A: MapAccess<'de>>(self, mut a: A) -> Result<Scalar<'de>, A::Error> {
-                while a.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
-                Ok(Scalar::Other("object"))
-            }
-        }
-        d.deserialize_any(V)
     }
 }

@@ -5,10 +5,17 @@
 //! or a string constant of the program (no operator builds new text), so a
 //! cell names the string by where it lives instead of holding it. Cells are
 //! 16 bytes and `Copy`: evaluating an expression never touches a reference
-//! count nor the heap.
+//! count nor the heap. Script functions (rhai) are the one exception: their
+//! text results are kept, for the evaluation of one key, by the [`Host`]
+//! that runs them ([`Cell::Scratch`]).
+//!
+//! What the operators and built-ins mean is in [`crate::ops`], the table
+//! the reference evaluator uses too; this module only resolves where values
+//! live and folds constants.
 
 use crate::eval::{Scope, eval as ref_eval};
 use crate::ir::{BinOp, Builtin, Expr, UnOp};
+use crate::ops::{self, Scalar};
 use crate::value::Value;
 use rustc_hash::FxHashMap;
 use std::sync::Arc;
@@ -29,6 +36,8 @@ pub enum Cell {
     ConstStr(u32),
     /// The string in this column of the key's table row.
     RowStr(u16),
+    /// The text a script call returned, kept by the [`Host`] under this index.
+    Scratch(u16),
 }
 
 impl Cell {
@@ -47,9 +56,11 @@ impl Cell {
         }
     }
 
-    /// Converts to a [`Value`] (clones an `Arc`, never copies text).
-    pub fn to_value(self, cx: &Cx<'_>) -> Value {
+    /// Converts to a [`Value`] (clones an `Arc`, never copies text);
+    /// `scratch` is the [`Host::scratch`] of the evaluation that made it.
+    pub fn to_value(self, cx: &Cx<'_>, scratch: &[Value]) -> Value {
         match self {
+            Cell::Scratch(i) => scratch.get(usize::from(i)).cloned().unwrap_or_default(),
             Cell::Null => Value::Null,
             Cell::Bool(b) => Value::Bool(b),
             Cell::Num(n) => Value::Num(n),
@@ -60,6 +71,53 @@ impl Cell {
                 .map_or(Value::Null, |s| Value::Str(s.clone())),
             Cell::RowStr(c) => cx.row.get(usize::from(c)).cloned().unwrap_or_default(),
         }
+    }
+
+    /// A result of the operator table (which never builds text).
+    #[inline]
+    fn of(s: Scalar<'_>) -> Cell {
+        match s {
+            Scalar::Bool(b) => Cell::Bool(b),
+            Scalar::Num(n) => Cell::Num(n),
+            // no operator or built-in produces text (see `crate::ops`)
+            Scalar::Null | Scalar::Text(_) => Cell::Null,
+        }
+    }
+}
+
+/// Who runs the script calls of a compiled evaluation, and keeps their text.
+pub trait Host {
+    /// Text results of the calls so far, by [`Cell::Scratch`] index.
+    fn scratch(&self) -> &[Value];
+    /// The argument stack: a call pushes its evaluated arguments here
+    /// (`None`: this host runs no scripts, a call is `null`; it is used only
+    /// where a signal has none).
+    fn stack(&mut self) -> Option<&mut Vec<Value>>;
+    /// Calls script function `f` with the arguments `stack()[base..]`
+    /// (which it removes); failures are `null`.
+    fn call(&mut self, f: u16, base: usize) -> Value;
+    /// Keeps a script's text result and names it.
+    fn keep(&mut self, v: Value) -> Cell;
+}
+
+/// No script calls: the host of every signal without them.
+#[derive(Debug, Default)]
+pub struct Pure;
+
+impl Host for Pure {
+    #[inline]
+    fn scratch(&self) -> &[Value] {
+        &[]
+    }
+    #[inline]
+    fn stack(&mut self) -> Option<&mut Vec<Value>> {
+        None
+    }
+    fn call(&mut self, _f: u16, _base: usize) -> Value {
+        Value::Null
+    }
+    fn keep(&mut self, _v: Value) -> Cell {
+        Cell::Null
     }
 }
 
@@ -77,29 +135,23 @@ pub struct Cx<'a> {
     pub row: &'a [Value],
 }
 
-impl Cx<'_> {
+impl<'a> Cx<'a> {
+    /// The operator table's view of `c` (`scratch`: the host's texts).
     #[inline]
-    fn text(&self, c: Cell) -> Option<&str> {
+    fn scalar<'s>(&'s self, c: Cell, scratch: &'s [Value]) -> Scalar<'s> {
+        let text =
+            |v: Option<&'s Value>| v.and_then(Value::as_str).map_or(Scalar::Null, Scalar::Text);
         match c {
-            Cell::FieldStr(f) => self.fields.get(usize::from(f)).and_then(Value::as_str),
-            Cell::ConstStr(i) => self.consts.get(i as usize).map(|s| s.as_ref()),
-            Cell::RowStr(c) => self.row.get(usize::from(c)).and_then(Value::as_str),
-            _ => None,
-        }
-    }
-
-    /// Equality with [`Value`]'s `PartialEq` semantics.
-    #[inline]
-    fn same(&self, a: Cell, b: Cell) -> bool {
-        match (a, b) {
-            (Cell::Null, Cell::Null) => true,
-            (Cell::Bool(x), Cell::Bool(y)) => x == y,
-            (Cell::Num(x), Cell::Num(y)) => x == y,
-            (
-                Cell::FieldStr(_) | Cell::ConstStr(_) | Cell::RowStr(_),
-                Cell::FieldStr(_) | Cell::ConstStr(_) | Cell::RowStr(_),
-            ) => self.text(a) == self.text(b),
-            _ => false,
+            Cell::Null => Scalar::Null,
+            Cell::Bool(b) => Scalar::Bool(b),
+            Cell::Num(n) => Scalar::Num(n),
+            Cell::FieldStr(f) => text(self.fields.get(usize::from(f))),
+            Cell::ConstStr(i) => self
+                .consts
+                .get(i as usize)
+                .map_or(Scalar::Null, |s| Scalar::Text(s)),
+            Cell::RowStr(c) => text(self.row.get(usize::from(c))),
+            Cell::Scratch(i) => text(scratch.get(usize::from(i))),
         }
     }
 
@@ -197,6 +249,8 @@ pub enum CExpr {
     In(Box<CExpr>, Vec<CExpr>),
     /// Built-in call.
     Call(Builtin, Vec<CExpr>),
+    /// Script function call (run by the [`Host`]).
+    Script(u16, Vec<CExpr>),
 }
 
 /// String constants collected while compiling.
@@ -227,13 +281,15 @@ impl Consts {
     }
 }
 
-/// Whether `e` reads nothing of an event, a `let` or a window.
+/// Whether `e` reads nothing of an event, a `let` or a window, and calls
+/// no script (a call is never folded: it may fail, and failures are
+/// reported where they happen).
 fn is_constant(e: &Expr) -> bool {
     let mut constant = true;
     e.walk(&mut |x| {
         if matches!(
             x,
-            Expr::Field(_) | Expr::Let(_) | Expr::Window(_) | Expr::Column(_)
+            Expr::Field(_) | Expr::Let(_) | Expr::Window(_) | Expr::Column(_) | Expr::Script(..)
         ) {
             constant = false;
         }
@@ -281,15 +337,32 @@ pub fn compile(e: &Expr, consts: &mut Consts) -> CExpr {
             list.iter().map(|i| compile(i, consts)).collect(),
         ),
         Expr::Call(f, args) => CExpr::Call(*f, args.iter().map(|a| compile(a, consts)).collect()),
-        // script calls are rejected before compiling (see `compiled::unsupported`)
-        Expr::Script(..) => CExpr::Const(Cell::Null),
+        Expr::Script(f, args) => {
+            CExpr::Script(*f, args.iter().map(|a| compile(a, consts)).collect())
+        }
+    }
+}
+
+/// Whether `e` calls a script function.
+pub fn calls_script(e: &CExpr) -> bool {
+    match e {
+        CExpr::Script(..) => true,
+        CExpr::Const(_) | CExpr::Field(_) | CExpr::Let(_) | CExpr::Window(_) | CExpr::Column(_) => {
+            false
+        }
+        CExpr::CmpNum(_, x, _) | CExpr::Neg(x) | CExpr::Not(x) => calls_script(x),
+        CExpr::And(a, b) | CExpr::Or(a, b) | CExpr::Bin(_, a, b) => {
+            calls_script(a) || calls_script(b)
+        }
+        CExpr::In(x, list) => calls_script(x) || list.iter().any(calls_script),
+        CExpr::Call(_, args) => args.iter().any(calls_script),
     }
 }
 
 /// [`eval`] with the commonest shapes (a window, a `let`, a constant, and a
 /// comparison of one of them with a number) inlined at the call site.
 #[inline(always)]
-pub fn eval_fast(e: &CExpr, cx: &Cx<'_>) -> Cell {
+pub fn eval_fast<H: Host>(e: &CExpr, cx: &Cx<'_>, h: &mut H) -> Cell {
     // the shapes of most `let`s and level rules, without a call
     let leaf = |x: &CExpr| match x {
         CExpr::Window(i) => Some(cx.windows.get(usize::from(*i)).copied().unwrap_or_default()),
@@ -308,96 +381,78 @@ pub fn eval_fast(e: &CExpr, cx: &Cx<'_>) -> Cell {
             _ => Cell::Bool(false),
         };
     }
-    eval(e, cx)
+    eval(e, cx, h)
 }
 
-/// Evaluates a compiled expression (same results as [`crate::eval::eval`]).
-pub fn eval(e: &CExpr, cx: &Cx<'_>) -> Cell {
+/// Evaluates a compiled expression (same results as
+/// [`crate::eval::eval_with`]: both apply [`crate::ops`]), running script
+/// calls through `h`.
+pub fn eval<H: Host>(e: &CExpr, cx: &Cx<'_>, h: &mut H) -> Cell {
     match e {
         CExpr::Const(c) => *c,
         CExpr::Field(f) => cx.field(*f),
         CExpr::Let(i) => cx.lets.get(usize::from(*i)).copied().unwrap_or_default(),
         CExpr::Window(i) => cx.windows.get(usize::from(*i)).copied().unwrap_or_default(),
         CExpr::Column(c) => cx.column(*c),
-        CExpr::CmpNum(op, s, c) => match eval(s, cx) {
+        CExpr::CmpNum(op, s, c) => match eval(s, cx, h) {
             Cell::Num(x) => Cell::Bool(op.holds(x, *c)),
             // text, booleans and null never compare with a number
             _ => Cell::Bool(false),
         },
-        CExpr::Neg(x) => match eval(x, cx) {
-            Cell::Num(n) => Cell::Num(-n),
-            _ => Cell::Null,
-        },
-        CExpr::Not(x) => match eval(x, cx) {
-            Cell::Bool(b) => Cell::Bool(!b),
-            _ => Cell::Null,
-        },
-        CExpr::And(a, b) => Cell::Bool(eval(a, cx).is_true() && eval(b, cx).is_true()),
-        CExpr::Or(a, b) => Cell::Bool(eval(a, cx).is_true() || eval(b, cx).is_true()),
-        CExpr::Bin(op, a, b) => binary(*op, eval(a, cx), eval(b, cx), cx),
+        CExpr::Neg(x) => {
+            let v = eval(x, cx, h);
+            Cell::of(ops::unary(UnOp::Neg, cx.scalar(v, h.scratch())))
+        }
+        CExpr::Not(x) => {
+            let v = eval(x, cx, h);
+            Cell::of(ops::unary(UnOp::Not, cx.scalar(v, h.scratch())))
+        }
+        CExpr::And(a, b) => Cell::Bool(eval(a, cx, h).is_true() && eval(b, cx, h).is_true()),
+        CExpr::Or(a, b) => Cell::Bool(eval(a, cx, h).is_true() || eval(b, cx, h).is_true()),
+        CExpr::Bin(op, a, b) => {
+            let (x, y) = (eval(a, cx, h), eval(b, cx, h));
+            let scratch = h.scratch();
+            Cell::of(ops::binary(
+                *op,
+                cx.scalar(x, scratch),
+                cx.scalar(y, scratch),
+            ))
+        }
         CExpr::In(x, list) => {
-            let v = eval(x, cx);
+            let v = eval(x, cx, h);
             if v == Cell::Null {
                 return Cell::Bool(false);
             }
-            Cell::Bool(list.iter().any(|item| cx.same(eval(item, cx), v)))
-        }
-        CExpr::Call(Builtin::Abs, args) => args
-            .first()
-            .and_then(|a| eval(a, cx).as_num())
-            .map_or(Cell::Null, |n| Cell::Num(n.abs())),
-        CExpr::Call(f, args) => {
-            let mut acc: Option<f64> = None;
-            for a in args {
-                let Some(n) = eval(a, cx).as_num() else {
-                    return Cell::Null;
-                };
-                acc = Some(match acc {
-                    None => n,
-                    Some(a) if *f == Builtin::Min => a.min(n),
-                    Some(a) => a.max(n),
-                });
+            for item in list {
+                let i = eval(item, cx, h);
+                let scratch = h.scratch();
+                if ops::same(cx.scalar(i, scratch), cx.scalar(v, scratch)) {
+                    return Cell::Bool(true);
+                }
             }
-            acc.map_or(Cell::Null, Cell::Num)
+            Cell::Bool(false)
         }
-    }
-}
-
-/// [`crate::eval::binary`] over cells.
-fn binary(op: BinOp, a: Cell, b: Cell, cx: &Cx<'_>) -> Cell {
-    use Cell::{Bool, Num};
-    match (op, a, b) {
-        (BinOp::Eq | BinOp::Ne, Cell::Null, _) | (BinOp::Eq | BinOp::Ne, _, Cell::Null) => {
-            Bool(false)
+        CExpr::Call(f, args) => Cell::of(ops::builtin(
+            *f,
+            args.iter().map(|a| eval(a, cx, h).as_num()),
+        )),
+        CExpr::Script(f, args) => {
+            let Some(base) = h.stack().map(|s| s.len()) else {
+                return Cell::Null;
+            };
+            for a in args {
+                let c = eval(a, cx, h);
+                let v = c.to_value(cx, h.scratch());
+                if let Some(stack) = h.stack() {
+                    stack.push(v);
+                }
+            }
+            match h.call(*f, base) {
+                Value::Null => Cell::Null,
+                Value::Bool(b) => Cell::Bool(b),
+                Value::Num(n) => Cell::Num(n),
+                text @ Value::Str(_) => h.keep(text),
+            }
         }
-        (BinOp::Eq, x, y) => Bool(cx.same(x, y)),
-        (BinOp::Ne, x, y) => Bool(!cx.same(x, y)),
-        (_, Num(x), Num(y)) => match op {
-            BinOp::Add => Num(x + y),
-            BinOp::Sub => Num(x - y),
-            BinOp::Mul => Num(x * y),
-            BinOp::Div if y == 0.0 => Cell::Null,
-            BinOp::Div => Num(x / y),
-            BinOp::Rem if y == 0.0 => Cell::Null,
-            BinOp::Rem => Num(x % y),
-            BinOp::Lt => Bool(x < y),
-            BinOp::Le => Bool(x <= y),
-            BinOp::Gt => Bool(x > y),
-            BinOp::Ge => Bool(x >= y),
-            BinOp::Eq | BinOp::Ne | BinOp::And | BinOp::Or => Cell::Null,
-        },
-        _ => match (cx.text(a), cx.text(b)) {
-            (Some(x), Some(y)) => match op {
-                BinOp::Lt => Bool(x < y),
-                BinOp::Le => Bool(x <= y),
-                BinOp::Gt => Bool(x > y),
-                BinOp::Ge => Bool(x >= y),
-                _ => Cell::Null,
-            },
-            _ => match op {
-                BinOp::Lt | BinOp::Le | BinOp::Gt | BinOp::Ge => Bool(false),
-                _ => Cell::Null,
-            },
-        },
     }
 }

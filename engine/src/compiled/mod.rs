@@ -31,6 +31,7 @@
 
 pub mod expr;
 pub mod flat;
+pub(crate) mod host;
 pub mod index;
 pub mod ladder;
 
@@ -41,8 +42,9 @@ use crate::output::{LevelChange, Output, Values};
 use crate::time::{MS_PER_MINUTE, Timestamp};
 use crate::value::{Fixed, Level, Value};
 use crate::window::{WindowLayout, WindowState};
-use expr::{CExpr, Cell, Cmp, Consts, Cx};
+use expr::{CExpr, Cell, Cmp, Consts, Cx, Host, Pure};
 use flat::{FlatLayout, FlatWindows};
+use host::{ScriptHost, Services};
 use index::KindIndex;
 use ladder::Ladder;
 use rustc_hash::FxHashMap;
@@ -76,40 +78,58 @@ pub enum CompileError {
     },
 }
 
-/// The first feature of `p` that only the reference engine implements.
+/// The first feature of `p` that [`CompiledEngine::new`] (the standalone
+/// engine, without the operator's script runtime and absence timers) does
+/// not implement.
 pub fn unsupported(p: &Program) -> Option<CompileError> {
     p.signals.iter().find_map(|s| {
-        unsupported_signal(s).map(|feature| CompileError::Unsupported {
-            signal: s.name.clone(),
-            feature,
-        })
+        unsupported_signal(s)
+            .or_else(|| needs_operator(s))
+            .map(|feature| CompileError::Unsupported {
+                signal: s.name.clone(),
+                feature,
+            })
     })
 }
 
 /// The first feature of signal `s` that only the reference engine implements.
 pub fn unsupported_signal(s: &crate::ir::SignalDef) -> Option<&'static str> {
+    (s.levels.len() > MAX_RULES).then_some("more than four level rules")
+}
+
+/// What signal `s` needs of the signals operator when compiled: script
+/// calls run through its script runtime, absence through its timers.
+fn needs_operator(s: &crate::ir::SignalDef) -> Option<&'static str> {
     if s.missing_ms.is_some() || !s.roster.is_empty() {
-        Some("absence detection (`missing`)")
-    } else if s.levels.len() > MAX_RULES {
-        Some("more than four level rules")
+        Some("absence detection (`missing`) outside the signals operator")
+    } else if uses_scripts(s) {
+        Some("a script function call outside the signals operator")
     } else {
-        let mut script = false;
-        let mut see = |e: &Expr| {
-            e.walk(&mut |x| {
-                script |= matches!(x, Expr::Script(..));
-            })
-        };
-        s.filter.iter().for_each(&mut see);
-        s.windows.iter().for_each(|w| see(&w.input));
-        s.lets.iter().for_each(|l| see(&l.expr));
-        s.levels.iter().for_each(|r| see(&r.when));
-        s.levels
-            .iter()
-            .filter_map(|r| r.clear.as_ref())
-            .for_each(&mut see);
-        script.then_some("a script function call")
+        None
     }
 }
+
+/// Whether signal `s` calls a script function anywhere.
+fn uses_scripts(s: &crate::ir::SignalDef) -> bool {
+    let mut script = false;
+    let mut see = |e: &Expr| {
+        e.walk(&mut |x| {
+            script |= matches!(x, Expr::Script(..));
+        })
+    };
+    s.filter.iter().for_each(&mut see);
+    s.windows.iter().for_each(|w| see(&w.input));
+    s.lets.iter().for_each(|l| see(&l.expr));
+    s.levels.iter().for_each(|r| see(&r.when));
+    s.levels
+        .iter()
+        .filter_map(|r| r.clear.as_ref())
+        .for_each(&mut see);
+    script
+}
+
+/// Why a signal left out by [`CompiledEngine::per_signal_except`] is not compiled.
+pub const FORCED: &str = "forced onto the reference evaluator";
 
 /// Level rules per signal (one per level).
 const MAX_RULES: usize = 4;
@@ -320,28 +340,29 @@ impl crate::levels::Clocks for Core {
 
 /// A key's conditions for the level machine, compiled: a ladder's rules
 /// from its one search, other rules and `clear`s evaluated when asked.
-struct CConditions<'a> {
+struct CConditions<'a, H> {
     levels: &'a Levels,
     clears: &'a [Option<CExpr>],
     cx: &'a Cx<'a>,
+    host: &'a mut H,
     /// Ladder: the rules that hold.
     mask: u8,
 }
 
-impl crate::levels::Conditions for CConditions<'_> {
+impl<H: Host> crate::levels::Conditions for CConditions<'_, H> {
     #[inline]
     fn when(&mut self, i: usize) -> bool {
         match self.levels {
             Levels::Ladder(_) => self.mask & (1 << i) != 0,
             Levels::Rules(rules) => rules
                 .get(i)
-                .is_some_and(|r| expr::eval_fast(r, self.cx).is_true()),
+                .is_some_and(|r| expr::eval_fast(r, self.cx, self.host).is_true()),
         }
     }
     #[inline]
     fn clear(&mut self, i: usize) -> Option<bool> {
         let c = self.clears.get(i)?.as_ref()?;
-        Some(expr::eval(c, self.cx).is_true())
+        Some(expr::eval(c, self.cx, self.host).is_true())
     }
 }
 
@@ -352,6 +373,10 @@ struct KeyState {
     windows: Win,
     /// The key's row in the signal's table.
     row: Option<u32>,
+    /// Whether a reading has arrived (a roster key starts unseen).
+    seen: bool,
+    /// Whether the key is reported absent (signals with `missing`).
+    absent: bool,
 }
 
 /// Mask of the rules from `up` on (for a ladder exactly these hold).
@@ -430,6 +455,200 @@ impl Hot {
             reason: if to > from { "raise" } else { "clear" },
         })
     }
+}
+
+/// What one key's evaluation hands the loop besides a level change.
+enum Emitted {
+    /// A level change.
+    Change(Change),
+    /// A recovery or a failed script call, of this signal (rare: boxed).
+    Other(u32, Box<Output>),
+}
+
+/// Moves a host's failure reports (script errors) into the outputs.
+trait Reports {
+    fn report(&mut self, extras: &mut Vec<Output>);
+}
+
+impl Reports for Pure {
+    #[inline]
+    fn report(&mut self, _extras: &mut Vec<Output>) {}
+}
+
+impl Reports for ScriptHost<'_> {
+    fn report(&mut self, extras: &mut Vec<Output>) {
+        extras.append(&mut self.rt.pending);
+    }
+}
+
+/// A reading of a key of a signal with `missing`.
+struct Presence<'k> {
+    signal: u16,
+    key: &'k Arc<str>,
+    /// The key's time before this reading.
+    prior: i64,
+    /// The key's time with it.
+    now: i64,
+    missing: i64,
+}
+
+impl Presence<'_> {
+    /// The reference's absence bookkeeping: the reading ends a silence
+    /// (a recovery when the key was absent) and re-arms the key's timer.
+    fn reading(
+        &self,
+        sig: &CSignal,
+        st: &mut KeyState,
+        ev: &Event,
+        svc: &mut Services<'_>,
+        extras: &mut Vec<Output>,
+    ) {
+        if st.seen {
+            svc.absence.remove(&(
+                self.prior.saturating_add(self.missing),
+                self.signal,
+                self.key.clone(),
+            ));
+        } else if sig.roster.iter().any(|r| r == self.key) {
+            // a roster key never seen has its timer at stream start + missing
+            let first = svc
+                .absence
+                .iter()
+                .find(|(_, si, k)| *si == self.signal && k == self.key)
+                .cloned();
+            if let Some(t) = first {
+                svc.absence.remove(&t);
+            }
+        }
+        if st.absent {
+            st.absent = false;
+            extras.push(Output::Recovered(crate::output::Recovered {
+                id: 0,
+                ts: ev.ts,
+                signal: sig.name.clone(),
+                key: self.key.clone(),
+                last_seen: st.seen.then_some(Timestamp {
+                    ms: self.prior,
+                    offset_min: ev.ts.offset_min,
+                }),
+                event: ev.seq,
+            }));
+        }
+        svc.absence.insert((
+            self.now.saturating_add(self.missing),
+            self.signal,
+            self.key.clone(),
+        ));
+    }
+}
+
+/// One key's windows, `let`s and level machine at `now`, with script calls
+/// run by `host` (their failures reported into `extras` before the change
+/// they affected, as the reference reports them).
+#[allow(
+    clippy::too_many_arguments,
+    reason = "the engine's buffers, lent field by field"
+)]
+fn evaluate<H: Host + Reports>(
+    sig: &CSignal,
+    st: &mut KeyState,
+    ev: &Event,
+    now: i64,
+    consts: &[Arc<str>],
+    lets: &mut Vec<Cell>,
+    wvals: &mut Vec<Cell>,
+    host: &mut H,
+    extras: &mut Vec<Output>,
+) -> Option<(crate::levels::Step, i64)> {
+    let row: &[Value] = st
+        .row
+        .and_then(|r| sig.rows.get(r as usize))
+        .map_or(&[], Vec::as_slice);
+    wvals.clear();
+    if sig.nwindows > 0 {
+        let cx = Cx {
+            fields: &ev.fields,
+            consts,
+            lets: &[],
+            windows: &[],
+            row,
+        };
+        let mut reading = |input: &CExpr| match expr::eval(input, &cx, host) {
+            Cell::Num(n) => Fixed::from_f64(n),
+            Cell::Bool(b) => Some(Fixed(if b { Fixed::SCALE } else { 0 })),
+            _ => None,
+        };
+        match (&sig.layout, &mut st.windows) {
+            (WinLayout::Flat(l), Win::Flat(w)) => {
+                l.advance(w, now);
+                if let Some(x) = sig.inputs.first().and_then(&mut reading) {
+                    l.push(w, now, x);
+                }
+                wvals
+                    .extend((0..sig.nwindows).map(|i| l.value(w, i).map_or(Cell::Null, Cell::Num)));
+            }
+            (WinLayout::Generic(l), Win::Generic(w)) => {
+                w.advance_local(now, i64::from(ev.ts.offset_min) * MS_PER_MINUTE);
+                for (g, input) in sig.inputs.iter().enumerate() {
+                    if let Some(x) = reading(input) {
+                        w.push(g, now, x);
+                    }
+                }
+                wvals.extend((0..sig.nwindows).map(
+                    |i| match u16::try_from(i).map(|i| l.value(w, i)) {
+                        Ok(Value::Num(n)) => Cell::Num(n),
+                        _ => Cell::Null,
+                    },
+                ));
+            }
+            _ => {}
+        }
+    }
+    lets.clear();
+    for l in &sig.lets {
+        let v = expr::eval_fast(
+            l,
+            &Cx {
+                fields: &ev.fields,
+                consts,
+                lets,
+                windows: wvals,
+                row,
+            },
+            host,
+        );
+        lets.push(v);
+    }
+    let cx = Cx {
+        fields: &ev.fields,
+        consts,
+        lets,
+        windows: wvals,
+        row,
+    };
+    // for a ladder, exactly the rules from the first that holds on hold
+    let mask = match &sig.levels {
+        Levels::Ladder(l) => {
+            let up = l.first_holding(expr::eval(&l.subject, &cx, host));
+            ladder_mask(up, l.thresholds.len())
+        }
+        Levels::Rules(_) => 0,
+    };
+    let mut cond = CConditions {
+        levels: &sig.levels,
+        clears: &sig.clears,
+        cx: &cx,
+        host,
+        mask,
+    };
+    let rules = &sig.rules;
+    let observed = crate::levels::observe(rules, &mut st.core, now, &mut cond);
+    // failed script calls are reported before any change they affected
+    cond.host.report(extras);
+    let step = crate::levels::decide(rules, sig.step_down, &mut st.core, now, observed, &mut cond);
+    // (and those of the re-check of a level entered on the way down)
+    cond.host.report(extras);
+    Some((step?, now))
 }
 
 /// Index of the rule of level `to`.
@@ -517,6 +736,13 @@ struct CSignal {
     rows: Vec<Vec<Value>>,
     table_rows: FxHashMap<Arc<str>, u32>,
     states: Store,
+    /// Whether any of its expressions calls a script (evaluated with a
+    /// [`ScriptHost`]; the ladder and the direct path are not used).
+    scripts: bool,
+    /// Absence: the silence that makes a key absent.
+    missing_ms: Option<i64>,
+    /// Absence: the keys expected from the start of the stream.
+    roster: Vec<Arc<str>>,
 }
 
 /// Keys of one signal converted for [`CompiledEngine::import_keys`].
@@ -607,9 +833,15 @@ pub struct CompiledEngine {
     keys: Interner,
     candidates: Vec<u32>,
     targets: Vec<(u32, u32)>,
+    /// The next of `targets` to apply (a mixed event, see [`CompiledEngine::prepare`]).
+    cursor: usize,
     lets: Vec<Cell>,
     /// Window values of the key being evaluated.
     wvals: Vec<Cell>,
+    /// Text results of the script calls of the key being evaluated.
+    scratch: Vec<Value>,
+    /// Outputs of the key being evaluated other than its level change.
+    extras: Vec<Output>,
     key_text: String,
 }
 
@@ -621,7 +853,7 @@ impl CompiledEngine {
         if let Some(e) = unsupported(program) {
             return Err(e);
         }
-        Self::build(program)
+        Self::build(program, &[])
     }
 
     /// Compiles every signal of `program` on its own: a signal using a
@@ -630,8 +862,17 @@ impl CompiledEngine {
     /// [`CompiledEngine::unsupported_feature`]), the others run compiled.
     /// Fails only on a structurally invalid program.
     pub fn per_signal(program: &Program) -> Result<CompiledEngine, CompileError> {
+        Self::per_signal_except(program, &[])
+    }
+
+    /// [`CompiledEngine::per_signal`], leaving the signals at the indices in
+    /// `except` to the reference too (see [`crate::Engine::reference_for`]).
+    pub fn per_signal_except(
+        program: &Program,
+        except: &[usize],
+    ) -> Result<CompiledEngine, CompileError> {
         program.validate()?;
-        Self::build(program)
+        Self::build(program, except)
     }
 
     /// Whether signal `signal` runs on the compiled path.
@@ -644,9 +885,13 @@ impl CompiledEngine {
         self.unsupported.get(signal).copied().flatten()
     }
 
-    fn build(program: &Program) -> Result<CompiledEngine, CompileError> {
-        let unsupported: Vec<Option<&'static str>> =
-            program.signals.iter().map(unsupported_signal).collect();
+    fn build(program: &Program, except: &[usize]) -> Result<CompiledEngine, CompileError> {
+        let unsupported: Vec<Option<&'static str>> = program
+            .signals
+            .iter()
+            .enumerate()
+            .map(|(i, s)| unsupported_signal(s).or_else(|| except.contains(&i).then_some(FORCED)))
+            .collect();
         let mut consts = Consts::default();
         let mut kinds: Vec<KindIndex> =
             program.kinds.iter().map(|_| KindIndex::default()).collect();
@@ -690,7 +935,14 @@ impl CompiledEngine {
                 .iter()
                 .map(|r| expr::compile(&r.when, &mut consts))
                 .collect();
-            let ladder = Ladder::detect(&rules);
+            let scripts = uses_scripts(s);
+            // a ladder evaluates its subject once for all rules; a script
+            // call is made once per rule, as the reference makes it
+            let ladder = if scripts {
+                None
+            } else {
+                Ladder::detect(&rules)
+            };
             let mut h = Hot {
                 thresholds: [0.0; MAX_RULES],
                 core: Core::new(0),
@@ -718,6 +970,8 @@ impl CompiledEngine {
                 // the direct step knows no level dynamics
                 && !s.step_down
                 && s.table.is_none()
+                && s.missing_ms.is_none()
+                && s.roster.is_empty()
                 && s.levels.iter().all(|r| {
                     r.for_ms == 0 && r.for_readings <= 1 && r.clear.is_none() && r.hold_ms == 0
                 })
@@ -774,6 +1028,9 @@ impl CompiledEngine {
                     .map(|r| (Arc::from(r.text.as_str()), Arc::from(r.at.as_str())))
                     .collect(),
                 states: Store::default(),
+                scripts,
+                missing_ms: s.missing_ms,
+                roster: s.roster.iter().map(|r| Arc::from(r.as_str())).collect(),
             });
         }
         for k in &mut kinds {
@@ -789,8 +1046,11 @@ impl CompiledEngine {
             keys,
             candidates: Vec::new(),
             targets: Vec::new(),
+            cursor: 0,
             lets: Vec::new(),
             wvals: Vec::new(),
+            scratch: Vec::new(),
+            extras: Vec::new(),
             key_text: String::new(),
         })
     }
@@ -897,6 +1157,87 @@ impl CompiledEngine {
         skip: &[u16],
         mut sink: impl FnMut(&Self, Change),
     ) -> Result<bool, PushError> {
+        self.push_inner(ev, skip, None, |eng, e| {
+            if let Emitted::Change(c) = e {
+                sink(eng, c);
+            }
+        })
+    }
+
+    /// The signals operator's entry: [`CompiledEngine::push_skipping`] with
+    /// its script runtime and absence timers lent, so that signals with
+    /// script calls or `missing` run compiled too. `emit` receives every
+    /// output with its signal's index, in the reference's order (a
+    /// recovery, then failed script calls, then the level change).
+    pub(crate) fn push_operator(
+        &mut self,
+        ev: &Event,
+        skip: &[u16],
+        svc: &mut Services<'_>,
+        mut emit: impl FnMut(u32, Output),
+    ) -> Result<bool, PushError> {
+        self.push_inner(ev, skip, Some(svc), |eng, e| match e {
+            Emitted::Change(c) => emit(c.signal, eng.output(ev, c)),
+            Emitted::Other(s, o) => emit(s, *o),
+        })
+    }
+
+    /// Phase one of a mixed event (some signals of its kind on the
+    /// reference): finds the (signal, key) pairs the event feeds, changing
+    /// nothing; [`CompiledEngine::apply_before`] then applies them in
+    /// signal order between the reference signals. Returns whether the
+    /// event feeds any compiled signal.
+    pub(crate) fn prepare(&mut self, ev: &Event, skip: &[u16]) -> Result<bool, PushError> {
+        self.cursor = 0;
+        self.targets.clear();
+        let Some(kind) = ev.kind.and_then(|k| self.kinds.get(usize::from(k))) else {
+            return Ok(false);
+        };
+        let mut candidates = std::mem::take(&mut self.candidates);
+        kind.candidates(&ev.fields, &mut candidates);
+        if !skip.is_empty() {
+            candidates.retain(|&s| u16::try_from(s).map_or(true, |s| !skip.contains(&s)));
+        }
+        let checked = self.check(ev, &candidates);
+        self.candidates = candidates;
+        if let Err(e) = checked {
+            self.targets.clear();
+            return Err(e);
+        }
+        Ok(!self.targets.is_empty())
+    }
+
+    /// Applies the prepared targets of the signals before `before` (see
+    /// [`CompiledEngine::prepare`]), emitting their outputs in order.
+    pub(crate) fn apply_before(
+        &mut self,
+        ev: &Event,
+        before: usize,
+        svc: &mut Services<'_>,
+        mut emit: impl FnMut(u32, Output),
+    ) {
+        while let Some(&(s, k)) = self.targets.get(self.cursor) {
+            if s as usize >= before {
+                break;
+            }
+            self.cursor += 1;
+            let change = self.apply(s, k, ev, Some(svc));
+            for o in self.extras.drain(..) {
+                emit(s, o);
+            }
+            if let Some(c) = change {
+                emit(s, self.output(ev, c));
+            }
+        }
+    }
+
+    fn push_inner(
+        &mut self,
+        ev: &Event,
+        skip: &[u16],
+        mut svc: Option<&mut Services<'_>>,
+        mut sink: impl FnMut(&Self, Emitted),
+    ) -> Result<bool, PushError> {
         let Some(kind) = ev.kind.and_then(|k| self.kinds.get(usize::from(k))) else {
             return Ok(false);
         };
@@ -915,7 +1256,7 @@ impl CompiledEngine {
                         .get_mut(s as usize)
                         .and_then(|h| h.apply_direct(s, ev));
                     if let Some(c) = change {
-                        sink(self, c);
+                        sink(self, Emitted::Change(c));
                     }
                 }
                 return Ok(!bucket.signals.is_empty());
@@ -933,8 +1274,16 @@ impl CompiledEngine {
             let Some(&(s, k)) = self.targets.get(i) else {
                 break;
             };
-            if let Some(c) = self.apply(s, k, ev) {
-                sink(self, c);
+            let change = self.apply(s, k, ev, svc.as_deref_mut());
+            if !self.extras.is_empty() {
+                let mut extras = std::mem::take(&mut self.extras);
+                for o in extras.drain(..) {
+                    sink(self, Emitted::Other(s, Box::new(o)));
+                }
+                self.extras = extras;
+            }
+            if let Some(c) = change {
+                sink(self, Emitted::Change(c));
             }
         }
         Ok(!self.targets.is_empty())
@@ -998,6 +1347,8 @@ impl CompiledEngine {
                 };
                 let mut k = st.core.export(rules, windows);
                 k.row = st.row;
+                k.seen = st.seen;
+                k.absent = st.absent;
                 Some((self.key_name(id)?.clone(), k))
             })
             .collect()
@@ -1035,11 +1386,47 @@ impl CompiledEngine {
                         core: Core::import(k),
                         windows,
                         row: k.row,
+                        seen: k.seen,
+                        absent: k.absent,
                     },
                 ))
             })
             .collect::<Result<Vec<_>, String>>()
             .map(Imported)
+    }
+
+    /// Marks `key` of signal `signal` absent (its absence timer fired);
+    /// returns whether it was ever seen and its time, `None` when unknown.
+    pub(crate) fn mark_absent(&mut self, signal: usize, key: &str) -> Option<(bool, i64)> {
+        let id = *self.keys.ids.get(key)?;
+        let sig = self.signals.get_mut(signal)?;
+        let i = (sig.states.slot.get(id as usize).copied()? as usize).checked_sub(1)?;
+        let st = sig.states.states.get_mut(i)?;
+        st.absent = true;
+        Some((st.seen, st.core.last_ms))
+    }
+
+    /// Adds roster key `key` of signal `signal`, expected from `first_ms`
+    /// and not yet seen; `false` when the key is already held.
+    pub(crate) fn expect_key(&mut self, signal: usize, key: &str, first_ms: i64) -> bool {
+        let id = self.keys.intern(key);
+        let Some(sig) = self.signals.get_mut(signal) else {
+            return false;
+        };
+        if sig.states.get(id).is_some() {
+            return false;
+        }
+        let layout = &sig.layout;
+        let row = sig.table_rows.get(key).copied();
+        sig.states
+            .get_or_insert(id, || KeyState {
+                core: Core::new(first_ms),
+                windows: layout.new_state(),
+                row,
+                seen: false,
+                absent: false,
+            })
+            .is_some()
     }
 
     /// Replaces the state of every key of signal `signal` (a restore).
@@ -1086,7 +1473,7 @@ impl CompiledEngine {
                         windows: &[],
                         row: &[],
                     };
-                    if !expr::eval(f, &cx).is_true() {
+                    if !expr::eval(f, &cx, &mut Pure).is_true() {
                         continue;
                     }
                 }
@@ -1132,108 +1519,84 @@ impl CompiledEngine {
     }
 
     /// Phase two for one target: the reference engine's `apply` for the
-    /// features compiled.
-    fn apply(&mut self, s: u32, key: u32, ev: &Event) -> Option<Change> {
+    /// features compiled (absence and script calls need `svc`).
+    fn apply(
+        &mut self,
+        s: u32,
+        key: u32,
+        ev: &Event,
+        svc: Option<&mut Services<'_>>,
+    ) -> Option<Change> {
         if let Some(h) = self.hot.get_mut(s as usize).filter(|h| h.direct) {
             return h.apply_direct(s, ev);
         }
-        let sig = self.signals.get_mut(s as usize)?;
-        let layout = &sig.layout;
-        let table_rows = &sig.table_rows;
-        let names = &self.keys.names;
-        let st = sig.states.get_or_insert(key, || KeyState {
-            core: Core::new(ev.ts.ms),
-            windows: layout.new_state(),
-            row: names
-                .get(key as usize)
-                .and_then(|n| table_rows.get(n))
-                .copied(),
-        })?;
-        let row: &[Value] = st
-            .row
-            .and_then(|r| sig.rows.get(r as usize))
-            .map_or(&[], Vec::as_slice);
-        let now = st.core.advance(ev.ts.ms);
-        self.wvals.clear();
-        if sig.nwindows > 0 {
-            let cx = Cx {
-                fields: &ev.fields,
-                consts: &self.consts,
-                lets: &[],
-                windows: &[],
-                row,
-            };
-            let reading = |input: &CExpr| match expr::eval(input, &cx) {
-                Cell::Num(n) => Fixed::from_f64(n),
-                Cell::Bool(b) => Some(Fixed(if b { Fixed::SCALE } else { 0 })),
-                _ => None,
-            };
-            match (&sig.layout, &mut st.windows) {
-                (WinLayout::Flat(l), Win::Flat(w)) => {
-                    l.advance(w, now);
-                    if let Some(x) = sig.inputs.first().and_then(reading) {
-                        l.push(w, now, x);
-                    }
-                    self.wvals.extend(
-                        (0..sig.nwindows).map(|i| l.value(w, i).map_or(Cell::Null, Cell::Num)),
-                    );
+        let CompiledEngine {
+            signals,
+            keys,
+            consts,
+            lets,
+            wvals,
+            scratch,
+            extras,
+            ..
+        } = self;
+        let sig = signals.get_mut(s as usize)?;
+        let name = keys.names.get(key as usize)?;
+        let mut states = std::mem::take(&mut sig.states);
+        let fresh = states.get(key).is_none();
+        let step = states
+            .get_or_insert(key, || KeyState {
+                core: Core::new(ev.ts.ms),
+                windows: sig.layout.new_state(),
+                row: sig.table_rows.get(name).copied(),
+                seen: false,
+                absent: false,
+            })
+            .and_then(|st| {
+                let mut svc = svc;
+                if fresh
+                    && let Some(svc) = svc.as_deref_mut()
+                    && let Some(last) = svc.gone.remove(&(s as u16, name.clone()))
+                {
+                    // forgotten while absent: its return is a recovery
+                    st.seen = true;
+                    st.absent = true;
+                    st.core.last_ms = last;
                 }
-                (WinLayout::Generic(l), Win::Generic(w)) => {
-                    w.advance_local(now, i64::from(ev.ts.offset_min) * MS_PER_MINUTE);
-                    for (g, input) in sig.inputs.iter().enumerate() {
-                        if let Some(x) = reading(input) {
-                            w.push(g, now, x);
-                        }
-                    }
-                    self.wvals.extend((0..sig.nwindows).map(|i| {
-                        match u16::try_from(i).map(|i| l.value(w, i)) {
-                            Ok(Value::Num(n)) => Cell::Num(n),
-                            _ => Cell::Null,
-                        }
-                    }));
+                let prior = st.core.last_ms;
+                let now = st.core.advance(ev.ts.ms);
+                if let (Some(missing), Some(svc)) = (sig.missing_ms, svc.as_deref_mut()) {
+                    let at = Presence {
+                        signal: s as u16,
+                        key: name,
+                        prior,
+                        now,
+                        missing,
+                    };
+                    at.reading(sig, st, ev, svc, extras);
                 }
-                _ => {}
-            }
-        }
-        self.lets.clear();
-        for l in &sig.lets {
-            let v = expr::eval_fast(
-                l,
-                &Cx {
-                    fields: &ev.fields,
-                    consts: &self.consts,
-                    lets: &self.lets,
-                    windows: &self.wvals,
-                    row,
-                },
-            );
-            self.lets.push(v);
-        }
-        let cx = Cx {
-            fields: &ev.fields,
-            consts: &self.consts,
-            lets: &self.lets,
-            windows: &self.wvals,
-            row,
-        };
-        // for a ladder, exactly the rules from the first that holds on hold
-        let mask = match &sig.levels {
-            Levels::Ladder(l) => {
-                let up = l.first_holding(expr::eval(&l.subject, &cx));
-                ladder_mask(up, l.thresholds.len())
-            }
-            Levels::Rules(_) => 0,
-        };
-        let mut cond = CConditions {
-            levels: &sig.levels,
-            clears: &sig.clears,
-            cx: &cx,
-            mask,
-        };
-        let rules = &sig.rules;
-        let observed = crate::levels::observe(rules, &mut st.core, now, &mut cond);
-        let step =
-            crate::levels::decide(rules, sig.step_down, &mut st.core, now, observed, &mut cond)?;
+                st.seen = true;
+                match (sig.scripts, svc) {
+                    (true, Some(svc)) => {
+                        let mut host = ScriptHost {
+                            rt: svc.scripts,
+                            signal: sig.name.clone(),
+                            key: name.clone(),
+                            event: ev.seq,
+                            ts: ev.ts,
+                            scratch: std::mem::take(scratch),
+                        };
+                        host.scratch.clear();
+                        let step =
+                            evaluate(sig, st, ev, now, consts, lets, wvals, &mut host, extras);
+                        *scratch = host.scratch;
+                        step
+                    }
+                    _ => evaluate(sig, st, ev, now, consts, lets, wvals, &mut Pure, extras),
+                }
+            });
+        sig.states = states;
+        let (step, now) = step?;
         Some(Change {
             signal: s,
             key,
@@ -1288,7 +1651,7 @@ impl CompiledEngine {
                     s.let_names
                         .iter()
                         .cloned()
-                        .zip(self.lets.iter().map(|v| v.to_value(&cx)))
+                        .zip(self.lets.iter().map(|v| v.to_value(&cx, &self.scratch)))
                         .collect()
                 })
                 .unwrap_or_default(),

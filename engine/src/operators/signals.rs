@@ -10,6 +10,7 @@
 //! same order as with either path alone. Absence timers and rosters are kept
 //! here, for the signals on the reference (no compiled signal uses them).
 
+use crate::compiled::host::Services;
 use crate::error::PushError;
 use crate::eval::{Calls, Scope, eval, eval_with};
 use crate::event::Event;
@@ -20,7 +21,7 @@ use crate::time::{MS_PER_MINUTE, Timestamp, format_duration};
 use crate::value::{Fixed, Level, Value};
 use crate::window::WindowLayout;
 use rustc_hash::FxHashMap;
-use std::collections::{BTreeSet, VecDeque};
+use std::collections::BTreeSet;
 use std::sync::Arc;
 
 pub(crate) struct SignalRt {
@@ -95,9 +96,6 @@ pub(crate) struct Signals {
     pub(crate) no_compiled: &'static str,
     /// Per kind: how its signals are evaluated (with `compiled` present).
     kind_mode: Vec<Mode>,
-    /// Compiled level changes of the event being applied, by signal, while
-    /// the reference signals of the same event are evaluated (reused).
-    mixed: VecDeque<(usize, Output)>,
 }
 
 /// How the signals reading one kind are evaluated.
@@ -178,7 +176,6 @@ impl Signals {
             by_kind: by_kind.into_iter().map(Arc::from).collect(),
             no_compiled,
             kind_mode,
-            mixed: VecDeque::new(),
             absence: BTreeSet::new(),
             gone: FxHashMap::default(),
             last_sweep: i64::MIN,
@@ -203,11 +200,6 @@ impl Signals {
             .unwrap_or(Mode::Reference)
     }
 
-    /// Whether signal `s` runs on the compiled path.
-    pub(crate) fn is_compiled(&self, s: usize) -> bool {
-        self.compiled.as_ref().is_some_and(|c| c.is_compiled(s))
-    }
-
     /// Per signal, `Ok` when it runs compiled, else why not.
     pub(crate) fn compiled_signals(&self) -> Vec<(String, Result<(), String>)> {
         self.program
@@ -218,6 +210,7 @@ impl Signals {
                 let status = match &self.compiled {
                     Some(c) => match c.unsupported_feature(i) {
                         None => Ok(()),
+                        Some(f) if f == crate::compiled::FORCED => Err(f.to_string()),
                         Some(f) => Err(format!("uses {f}")),
                     },
                     None => Err(self.no_compiled.to_string()),
@@ -304,10 +297,20 @@ impl Signals {
         ) else {
             return;
         };
-        let Some(st) = rt.keys.get_mut(&key) else {
+        let compiled = self
+            .compiled
+            .as_mut()
+            .filter(|c| c.is_compiled(usize::from(s)));
+        let found = match compiled {
+            Some(c) => c.mark_absent(usize::from(s), &key),
+            None => rt.keys.get_mut(&key).map(|st| {
+                st.absent = true;
+                (st.seen, st.last_ms)
+            }),
+        };
+        let Some((seen, last_ms)) = found else {
             return;
         };
-        st.absent = true;
         out.push(Output::Absence(Absence {
             id: 0,
             ts: Timestamp {
@@ -316,8 +319,8 @@ impl Signals {
             },
             signal: rt.name.clone(),
             key,
-            last_seen: st.seen.then_some(Timestamp {
-                ms: st.last_ms,
+            last_seen: seen.then_some(Timestamp {
+                ms: last_ms,
                 offset_min: offset,
             }),
             missing: format_duration(def.missing_ms.unwrap_or(0)),
@@ -333,13 +336,21 @@ impl Signals {
             let Some(rt) = self.rts.get_mut(i) else {
                 continue;
             };
+            let compiled = self.compiled.as_mut().filter(|c| c.is_compiled(i));
+            let mut compiled = compiled;
             for k in &def.roster {
                 let key: Arc<str> = Arc::from(k.as_str());
-                if rt.keys.contains_key(&key) {
-                    continue;
+                if let Some(c) = compiled.as_deref_mut() {
+                    if !c.expect_key(i, &key, first.ms) {
+                        continue;
+                    }
+                } else {
+                    if rt.keys.contains_key(&key) {
+                        continue;
+                    }
+                    let st = new_key_state(rt, def, &key, first.ms);
+                    rt.keys.insert(key.clone(), st);
                 }
-                let st = new_key_state(rt, def, &key, first.ms);
-                rt.keys.insert(key.clone(), st);
                 self.absence
                     .insert((first.ms.saturating_add(missing), i as u16, key));
             }
@@ -382,39 +393,9 @@ impl Signals {
         let Some(sigs) = self.reading(ev.kind).cloned() else {
             return false;
         };
-        let mode = self.mode(ev.kind);
-        let mut mixed = std::mem::take(&mut self.mixed);
-        let mut applied = false;
-        if let Some(c) = self.compiled.as_mut().filter(|_| mode != Mode::Reference) {
-            // keys were checked when the event was accepted
-            let fed = if mode == Mode::Compiled {
-                c.push_skipping(ev, skip, |e, ch| out.push(e.output(ev, ch)))
-            } else {
-                c.push_skipping(ev, skip, |e, ch| {
-                    mixed.push_back((ch.signal as usize, e.output(ev, ch)));
-                })
-            };
-            applied = matches!(fed, Ok(true));
-            if mode == Mode::Compiled {
-                self.mixed = mixed;
-                return applied;
-            }
-        }
-        // the reference signals, each after the compiled ones before it
-        for &s in sigs.iter() {
-            if skip.contains(&(s as u16)) || self.is_compiled(s) {
-                continue;
-            }
-            if let Ok(Some(key)) = self.key_of(s, ev) {
-                merge_before(&mut mixed, s, out);
-                self.apply(s, key, ev, out);
-                applied = true;
-            }
-        }
-        merge_before(&mut mixed, usize::MAX, out);
-        mixed.clear();
-        self.mixed = mixed;
-        applied
+        // keys were checked when the event was accepted
+        self.apply_in_order(ev, skip, &sigs, false, out)
+            .unwrap_or(false)
     }
 
     /// Applies a late event right away at each key's own time (late policy
@@ -425,29 +406,78 @@ impl Signals {
         sigs: &[usize],
         out: &mut Vec<Output>,
     ) -> Result<(), PushError> {
+        // each key applies an event at the latest of its own time and the event's
+        self.apply_in_order(ev, &[], sigs, true, out).map(|_| ())
+    }
+
+    /// Applies `ev` to the signals `sigs` (but those in `skip`), each on its
+    /// own path, in signal order: a compiled signal's evaluation and its
+    /// outputs come where the signal is declared, between the reference
+    /// ones (the script limiter is shared, so the order of calls matters as
+    /// much as the order of outputs). `late`: each reference key applies the
+    /// event at the latest of its own time and the event's (the compiled
+    /// path always does), and a missing key is an error.
+    fn apply_in_order(
+        &mut self,
+        ev: &Event,
+        skip: &[u16],
+        sigs: &[usize],
+        late: bool,
+        out: &mut Vec<Output>,
+    ) -> Result<bool, PushError> {
         let mode = self.mode(ev.kind);
-        let mut mixed = std::mem::take(&mut self.mixed);
-        if let Some(c) = self.compiled.as_mut().filter(|_| mode != Mode::Reference) {
-            // each key applies an event at the latest of its own time and the event's
-            let fed = if mode == Mode::Compiled {
-                c.push_skipping(ev, &[], |e, ch| out.push(e.output(ev, ch)))
-            } else {
-                c.push_skipping(ev, &[], |e, ch| {
-                    mixed.push_back((ch.signal as usize, e.output(ev, ch)));
-                })
+        let mut compiled = match mode {
+            Mode::Reference => None,
+            Mode::Compiled | Mode::Mixed => self.compiled.take(),
+        };
+        let mut applied = false;
+        if let Some(c) = compiled.as_mut() {
+            let mut svc = Services {
+                scripts: &mut self.scripts,
+                absence: &mut self.absence,
+                gone: &mut self.gone,
             };
-            if mode == Mode::Compiled || fed.is_err() {
-                mixed.clear();
-                self.mixed = mixed;
-                return fed.map(|_| ());
+            let fed = if mode == Mode::Compiled {
+                c.push_operator(ev, skip, &mut svc, |_, o| out.push(o))
+            } else {
+                c.prepare(ev, skip)
+            };
+            match fed {
+                Ok(fed) => applied = fed,
+                Err(e) => {
+                    self.compiled = compiled;
+                    return Err(e);
+                }
+            }
+            if mode == Mode::Compiled {
+                self.compiled = compiled;
+                return Ok(applied);
             }
         }
+        let mut result = Ok(());
         for &s in sigs {
-            if self.is_compiled(s) {
+            let compiled_here = compiled.as_ref().is_some_and(|c| c.is_compiled(s));
+            if skip.contains(&(s as u16)) || compiled_here {
                 continue;
             }
-            if let Some(key) = self.key_of(s, ev)? {
-                merge_before(&mut mixed, s, out);
+            let key = match self.key_of(s, ev) {
+                Ok(Some(key)) => key,
+                Ok(None) => continue,
+                Err(e) if late => {
+                    result = Err(e);
+                    break;
+                }
+                Err(_) => continue,
+            };
+            if let Some(c) = compiled.as_mut() {
+                let mut svc = Services {
+                    scripts: &mut self.scripts,
+                    absence: &mut self.absence,
+                    gone: &mut self.gone,
+                };
+                c.apply_before(ev, s, &mut svc, |_, o| out.push(o));
+            }
+            if late {
                 let now = self
                     .rts
                     .get(s)
@@ -456,12 +486,23 @@ impl Signals {
                 let mut shifted = ev.clone();
                 shifted.ts.ms = now;
                 self.apply(s, key, &shifted, out);
+            } else {
+                self.apply(s, key, ev, out);
             }
+            applied = true;
         }
-        merge_before(&mut mixed, usize::MAX, out);
-        mixed.clear();
-        self.mixed = mixed;
-        Ok(())
+        if let Some(c) = compiled.as_mut() {
+            let mut svc = Services {
+                scripts: &mut self.scripts,
+                absence: &mut self.absence,
+                gone: &mut self.gone,
+            };
+            c.apply_before(ev, usize::MAX, &mut svc, |_, o| out.push(o));
+        }
+        if compiled.is_some() {
+            self.compiled = compiled;
+        }
+        result.map(|()| applied)
     }
 
     /// Applies `ev` to `key` of signal `s` (the reference evaluator).
@@ -685,15 +726,6 @@ impl Signals {
                         .sum::<usize>()
                 })
                 .sum::<usize>()
-    }
-}
-
-/// Moves the compiled outputs for signals before `before` to `out`.
-fn merge_before(mixed: &mut VecDeque<(usize, Output)>, before: usize, out: &mut Vec<Output>) {
-    while mixed.front().is_some_and(|(s, _)| *s < before) {
-        if let Some((_, o)) = mixed.pop_front() {
-            out.push(o);
-        }
     }
 }
 

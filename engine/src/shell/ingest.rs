@@ -23,7 +23,10 @@ impl Engine {
             .take()
             .or_else(|| self.spare_events.pop())
             .unwrap_or_else(|| Event::empty(seq));
-        if let Err(e) = self.schema.parse_into(line, &self.program, seq, &mut ev) {
+        if let Err(e) = self
+            .schema
+            .parse_cached(line, &self.program, seq, &mut ev, &mut self.texts)
+        {
             self.scratch_event = Some(ev);
             return Err(e.into());
         }

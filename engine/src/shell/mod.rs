@@ -163,6 +163,8 @@ pub struct Engine {
     /// What the embedding program keeps in the snapshot beside the engine's
     /// own state (the CLI: its input and output positions).
     pub(crate) host: Option<serde_json::Value>,
+    /// Short texts of parsed lines, shared between events (see [`crate::event::TextCache`]).
+    texts: crate::event::TextCache,
 }
 
 impl Engine {
@@ -229,6 +231,7 @@ impl Engine {
             wall_ms: None,
             next_id: 1,
             host: None,
+            texts: crate::event::TextCache::default(),
         })
     }
 
@@ -391,8 +394,22 @@ impl Engine {
     /// applies it; emits whatever became due. On error nothing changes.
     pub fn push(&mut self, ev: &Event, out: &mut Vec<Output>) -> Result<(), PushError> {
         let from = out.len();
-        let mut owned = Some(ev.clone());
+        // copied into a spare buffer of an event already released (no
+        // allocation once the engine has run a while)
+        let copy = match self.spare_events.pop() {
+            Some(mut e) => {
+                e.copy_from(ev);
+                e
+            }
+            None => ev.clone(),
+        };
+        let mut owned = Some(copy);
         let r = self.push_owned(&mut owned, None, out);
+        if let Some(e) = owned.take()
+            && self.spare_events.len() < SPARE_EVENTS
+        {
+            self.spare_events.push(e);
+        }
         self.number(out, from);
         r.map_err(|e| match e {
             LineError::Push(p) => p,
@@ -457,6 +474,54 @@ impl Engine {
         }
         self.signals.compiled = None;
         self.signals.no_compiled = "forced onto the reference evaluator";
+        self
+    }
+
+    /// Runs the signals at these indices (declaration order) on the
+    /// reference evaluator and the others as before, keeping every key's
+    /// state: for differential testing, or to rule out the compiled path
+    /// when a signal is in doubt. An index out of range is ignored.
+    ///
+    /// ```
+    /// # use yingji_engine::{Engine, ir::*, value::*};
+    /// # let rule = |l| LevelRule { level: l, text: String::new(), at: String::new(),
+    /// #   when: Expr::Const(Value::Bool(true)), for_ms: 0, for_readings: 0, clear: None, hold_ms: 0 };
+    /// # let sig = |n: &str| SignalDef { name: n.into(), at: String::new(), kinds: vec![0],
+    /// #   filter: None, key: 0, windows: vec![], lets: vec![], step_down: false, missing_ms: None,
+    /// #   roster: vec![], lateness_ms: None, table: None, levels: vec![rule(Level::Red)] };
+    /// # let p = Program { fields: vec!["station".into()], kinds: vec![KindDef { name: "rain".into(),
+    /// #   fields: vec![FieldDef { id: 0, ty: Type::String, optional: false }] }],
+    /// #   signals: vec![sig("a"), sig("b")], tables: vec![], scripts: Default::default() };
+    /// let engine = Engine::new(p).unwrap().reference_for(&[1]);
+    /// let status: Vec<bool> = engine.compiled_signals().iter().map(|(_, s)| s.is_ok()).collect();
+    /// assert_eq!(status, [true, false]);
+    /// ```
+    pub fn reference_for(mut self, signals: &[usize]) -> Engine {
+        let Some(c) = self.signals.compiled.as_ref() else {
+            return self;
+        };
+        if !signals.iter().any(|&i| c.is_compiled(i)) {
+            return self;
+        }
+        let snap = (c.key_count() > 0).then(|| self.snapshot());
+        let rebuilt =
+            crate::compiled::CompiledEngine::per_signal_except(&self.program, signals).ok();
+        // no script units: cannot fail
+        let Ok(empty) = crate::script::ScriptRt::new(&Default::default()) else {
+            return self;
+        };
+        let scripts = std::mem::replace(&mut self.signals.scripts, empty);
+        self.signals = Signals::new(
+            self.program.clone(),
+            self.config.lateness_ms,
+            scripts,
+            rebuilt,
+            "forced onto the reference evaluator",
+        );
+        if let Some(snap) = snap {
+            // a snapshot of this very engine always restores
+            let _ = self.restore(&snap);
+        }
         self
     }
 
