@@ -16,29 +16,13 @@ use crate::plan::yaml::{ChainYaml, PlanDoc, S, StepYaml};
 use serde_saphyr::Spanned;
 use std::collections::{BTreeSet, HashMap, HashSet};
 use yingji_engine::ir::Program;
+use yingji_engine::time::parse_duration;
 use yingji_engine::value::Level;
 use yingji_engine::workflow::graph::PlanGraph;
 use yingji_engine::workflow::ir::{
     AreaDef, ChainDef, ChainIdx, ChainKind, Person, PlanDef, PlanSet, Response, StepDef, StepIdx,
     StepKind, TierDef, Trigger, Verify, WaitFor,
 };
-
-/// Reads a duration: `30s`, `5m`, `2h`, `1d`, `90m` (a whole number and a unit).
-pub fn parse_duration(s: &str) -> Option<i64> {
-    let s = s.trim();
-    let unit_at = s.find(|c: char| !c.is_ascii_digit())?;
-    let (n, unit) = s.split_at(unit_at);
-    let n: i64 = n.parse().ok()?;
-    let ms = match unit {
-        "ms" => 1,
-        "s" => 1_000,
-        "m" | "min" => 60_000,
-        "h" => 3_600_000,
-        "d" => 86_400_000,
-        _ => return None,
-    };
-    n.checked_mul(ms).filter(|&v| v > 0)
-}
 
 struct Ctx<'a> {
     sources: &'a SourceMap,
@@ -151,7 +135,7 @@ impl Ctx<'_> {
     }
 
     fn duration(&mut self, file: FileId, s: &S) -> Option<i64> {
-        let d = parse_duration(&s.value);
+        let d = parse_duration(&s.value).ok().filter(|&ms| ms > 0);
         if d.is_none() {
             let span = self.sspan(file, s);
             self.err_hint(
