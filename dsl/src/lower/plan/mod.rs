@@ -10,19 +10,21 @@
 //! the roles of two tiers of one chain; a fallback on a tier that is not last.
 
 use crate::diag::{Diagnostic, FileId, SourceMap, Span, codes, offset_of, suggest};
-use crate::plan::PlanLoad;
-use crate::plan::cond::{CondEnv, parse_cond};
-use crate::plan::yaml::{ChainYaml, PlanDoc, S, StepYaml};
+use crate::syntax::yaml::plan::{ChainYaml, PlanDoc, S, StepYaml};
+use guards::GuardEnv;
 use serde_saphyr::Spanned;
 use std::collections::{BTreeSet, HashMap, HashSet};
 use yingji_engine::ir::Program;
 use yingji_engine::time::parse_duration;
 use yingji_engine::value::Level;
 use yingji_engine::workflow::graph::PlanGraph;
+use yingji_engine::workflow::ir::Cond;
 use yingji_engine::workflow::ir::{
     AreaDef, ChainDef, ChainIdx, ChainKind, Person, PlanDef, PlanSet, Response, StepDef, StepIdx,
     StepKind, TierDef, Trigger, Verify, WaitFor,
 };
+
+pub mod guards;
 
 struct Ctx<'a> {
     sources: &'a SourceMap,
@@ -60,6 +62,11 @@ impl Ctx<'_> {
             Some(b'"' | b'\'') => start + 1,
             _ => start,
         }
+    }
+
+    /// A guard written at byte `base` of `file` (see [`guards`]).
+    fn guard(&mut self, file: FileId, base: usize, text: &str, env: &GuardEnv<'_>) -> Option<Cond> {
+        guards::guard(self.sources, &mut self.diags, file, base, text, env)
     }
 
     fn at(&self, span: Span) -> String {
@@ -186,7 +193,7 @@ struct ChainSrc<'d> {
 }
 
 /// See the module documentation.
-pub fn check(sources: &SourceMap, files: &[FileId], program: Option<&Program>) -> PlanLoad {
+fn check(sources: &SourceMap, files: &[FileId], program: Option<&Program>) -> PlanLoad {
     let mut cx = Ctx {
         sources,
         diags: Vec::new(),
@@ -703,7 +710,7 @@ fn lower_plan(
         trigger_signals.clone()
     };
     let env_steps = ids.clone();
-    let env = CondEnv {
+    let env = GuardEnv {
         steps: &env_steps,
         signals: &cond_signals,
     };
@@ -813,7 +820,7 @@ fn lower_plan(
                 match (&av.when, &av.goto, &av.otherwise) {
                     (Some(w), Some(g), None) => {
                         let base = cx.content_start(f, w);
-                        let c = parse_cond(f, base, &w.value, &env).map_err(|dg| cx.diags.push(dg)).ok();
+                        let c = cx.guard(f, base, &w.value, &env);
                         let t = target(cx, g);
                         if let (Some(c), Some(t)) = (c, t) {
                             arms.push((c, t));
@@ -866,12 +873,9 @@ fn lower_plan(
                 WaitFor::Duration(cx.duration(f, d).unwrap_or(1))
             } else if let Some(u) = &wv.until {
                 let base = cx.content_start(f, u);
-                match parse_cond(f, base, &u.value, &env) {
-                    Ok(c) => WaitFor::Cond(c),
-                    Err(dg) => {
-                        cx.diags.push(dg);
-                        WaitFor::Duration(1)
-                    }
+                match cx.guard(f, base, &u.value, &env) {
+                    Some(c) => WaitFor::Cond(c),
+                    None => WaitFor::Duration(1),
                 }
             } else {
                 WaitFor::Event(
@@ -1041,4 +1045,44 @@ fn graph_checks(
             );
         }
     }
+}
+
+/// What a plan load produced.
+#[derive(Debug, Default)]
+pub struct PlanLoad {
+    /// The lowered plans, chains and roster (complete only without errors).
+    pub set: PlanSet,
+    /// Errors and warnings.
+    pub diagnostics: Vec<Diagnostic>,
+    /// How many plan documents were read.
+    pub files: usize,
+}
+
+impl PlanLoad {
+    /// Whether any diagnostic is an error.
+    pub fn has_errors(&self) -> bool {
+        self.diagnostics.iter().any(Diagnostic::is_error)
+    }
+}
+
+/// Validates and lowers the plan documents among `files` (already in
+/// `sources`). With a `program`, signal names and area fields are checked
+/// against it; without one, only the plan files themselves are checked.
+pub fn load_plans(sources: &SourceMap, files: &[FileId], program: Option<&Program>) -> PlanLoad {
+    check(sources, files, program)
+}
+
+/// Adds `(name, text)` pairs to `sources` and loads those that are plan
+/// documents (see [`crate::syntax::yaml::plan::is_plan_yaml`]).
+pub fn load_plan_texts(
+    sources: &mut SourceMap,
+    texts: &[(String, String)],
+    program: Option<&Program>,
+) -> PlanLoad {
+    let ids: Vec<FileId> = texts
+        .iter()
+        .filter(|(_, t)| crate::syntax::yaml::plan::is_plan_yaml(t))
+        .map(|(n, t)| sources.add(n, t))
+        .collect();
+    load_plans(sources, &ids, program)
 }
