@@ -46,11 +46,14 @@ impl<'a> Typer<'a> {
         self.sources
     }
 
-    /// The names of the declared script functions.
+    /// The names of the declared script functions, sorted.
     pub fn script_names(&self) -> Vec<&'a str> {
-        self.scripts
+        let mut names: Vec<&str> = self
+            .scripts
             .map(|m| m.keys().map(String::as_str).collect())
-            .unwrap_or_default()
+            .unwrap_or_default();
+        names.sort_unstable();
+        names
     }
 
     /// Records a diagnostic.

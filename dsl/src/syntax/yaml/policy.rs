@@ -18,7 +18,7 @@
 //! diagnostics point inside the YAML file.
 
 use super::OrderedMap;
-use crate::diag::{Diagnostic, FileId, Span, codes};
+use crate::diag::{Diagnostic, FileId, Span, codes, offset_of};
 use crate::syntax::ast::{
     ClearSpec, Def, EventDef, FieldDecl, ForSpec, Ident, LevelRule, SignalDef,
 };
@@ -422,18 +422,4 @@ fn duration(
             None
         }
     }
-}
-
-fn offset_of(text: &str, line: usize, col: usize) -> usize {
-    let mut off = 0;
-    for (i, l) in text.split_inclusive('\n').enumerate() {
-        if i + 1 == line {
-            return off
-                + l.char_indices()
-                    .nth(col.saturating_sub(1))
-                    .map_or(l.len(), |(b, _)| b);
-        }
-        off += l.len();
-    }
-    text.len()
 }
