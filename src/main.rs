@@ -101,20 +101,7 @@ enum LateArg {
 }
 
 fn parse_duration(s: &str) -> Result<i64, String> {
-    let digits: String = s.chars().take_while(char::is_ascii_digit).collect();
-    let n: i64 = digits
-        .parse()
-        .map_err(|_| format!("`{s}` is not a duration like 30s, 5m, 2h, 1d"))?;
-    let unit = &s[digits.len()..];
-    let scale = match unit {
-        "ms" => 1,
-        "s" => 1_000,
-        "m" | "min" => 60_000,
-        "h" => 3_600_000,
-        "d" => 86_400_000,
-        _ => return Err(format!("`{s}`: unknown unit `{unit}` (use ms, s, m, h, d)")),
-    };
-    Ok(n.saturating_mul(scale))
+    yingji_engine::time::parse_duration(s).map_err(|e| e.to_string())
 }
 
 fn parse_guard(s: &str) -> Result<Option<i64>, String> {

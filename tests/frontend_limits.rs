@@ -206,16 +206,18 @@ fn hostile_plan_guards_are_refused_on_a_small_stack() {
             4 * MAX_DEPTH,
             &nested,
         ),
+        // a guard counts its operators like any expression: the comparisons
+        // and the `and`s between them; operator 129 is the `==` of atom 65
         (
             "a 10,000-term `and`",
             chain(10_000, " and "),
-            (atom.len() + 5) * MAX_TERMS + atom.len() + 1,
+            (atom.len() + 5) * (MAX_TERMS / 2) + "level ".len(),
             &long,
         ),
         (
             "a 500-term `or`",
             chain(500, " or "),
-            (atom.len() + 4) * MAX_TERMS + atom.len() + 1,
+            (atom.len() + 4) * (MAX_TERMS / 2) + "level ".len(),
             &long,
         ),
     ];
@@ -232,18 +234,22 @@ fn hostile_plan_guards_are_refused_on_a_small_stack() {
             "{what}: {rendered}"
         );
     }
-    // guards have no unary minus: 10,000 `-` is a bad number, not a crash
+    // guards are expressions of the one grammar: 10,000 `-` nest like
+    // prefix operators anywhere (the 65th opens level 65)
     let got = load_small(
         "plan.yaml",
         plan(&format!("level == {}1", "-".repeat(10_000))),
     );
     let (_, codes) = got.expect("refused");
-    assert_eq!(codes, [format!("E0504 plan.yaml:6:{}", plan_col(9))]);
-    // at the limits, guards load
+    assert_eq!(
+        codes,
+        [format!("E0005 plan.yaml:6:{}", plan_col(9 + MAX_DEPTH))]
+    );
+    // at the limits, guards load (64 comparisons and 63 `or`s: 127 operators)
     let ok = format!(
         "{}{}{}",
         "(".repeat(MAX_DEPTH),
-        chain(MAX_TERMS + 1, " or "),
+        chain(MAX_TERMS / 2, " or "),
         ")".repeat(MAX_DEPTH)
     );
     assert_eq!(load_small("plan.yaml", plan(&ok)), None);

@@ -214,6 +214,14 @@ pub mod codes {
     pub const PLAN_TWO_TIERS: &str = "W0501";
     /// Plans: something accepted but ignored (warning).
     pub const PLAN_IGNORED: &str = "W0502";
+    /// Assessments: a malformed clause: unknown period, bands out of order,
+    /// `after` an unknown stage, a bad time of day, `weight` on a bonus.
+    pub const ASSESS_SHAPE: &str = "E0601";
+    /// Assessments: the weights do not add up to the declared total, or a
+    /// band is unreachable (warning).
+    pub const ASSESS_WEIGHTS: &str = "W0601";
+    /// Assessments: an assessment of a unit type that has no roster (warning).
+    pub const ASSESS_NO_ROSTER: &str = "W0602";
 }
 
 impl Diagnostic {

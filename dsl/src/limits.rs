@@ -1,8 +1,8 @@
 //! Front-end limits: how deeply an expression may nest and how many
 //! operators it may chain, so that no input can exhaust the stack.
 //!
-//! Every stage after parsing (type checking and lowering in `lower.rs` and
-//! `assess/lower.rs`, constant folding, the engine's evaluators, serde of the
+//! Every stage after parsing (the typer in `check/` and the lowering of its
+//! scopes in `lower/`, constant folding, the engine's evaluators, serde of the
 //! IR, even `Drop` of the trees) walks expressions recursively. The trees
 //! are binary, so their depth is bounded by the nesting depth plus the number
 //! of operators; both are bounded here, before anything recurses:
@@ -16,14 +16,16 @@
 //!   expression, nested parts included). Chains are parsed iteratively (the
 //!   Pratt loop folds `a + b + c …` without recursing per term), but the tree
 //!   they produce is as deep as the chain is long.
-//! - Plan guards (`plan/cond.rs`) obey the same two numbers.
+//! - YAML values and plan guards (`lower/plan/guards.rs`) are parsed by the
+//!   same grammar entry (`syntax::yj::parse_expr`), so the same two numbers
+//!   hold there, counted the same way (a guard's comparisons count).
 //!
 //! No real policy comes close: the bundled files nest 3 levels at most
 //! (braces included) and their longest guard has 18 operators. With these
 //! limits the deepest tree is about 200 nodes, which every recursive stage
 //! walks within a 512 KiB thread stack even in a debug build (tested in
 //! `tests/frontend_limits.rs`); the stages on that path keep their recursive
-//! frames small for this (see `lower.rs`, `assess/lower.rs`, `plan/cond.rs`).
+//! frames small for this (see `check/typeck.rs`).
 
 use crate::diag::{Diagnostic, FileId, Span, codes};
 

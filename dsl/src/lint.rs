@@ -1,7 +1,7 @@
 //! Author lints: suspicious but legal definitions (warnings).
 
-use crate::ast::{BinOp, Expr, ExprKind, SignalDef};
 use crate::diag::{Diagnostic, codes};
+use crate::syntax::ast::{BinOp, Expr, ExprKind, SignalDef};
 use yingji_engine::value::Level;
 
 /// `(value text, op, threshold)` of a rule `value >= c` / `value > c` /

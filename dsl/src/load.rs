@@ -1,7 +1,7 @@
 //! Loading definitions from files, folders or memory, in both syntaxes.
 
-use crate::ast::Def;
 use crate::diag::{Diagnostic, SourceMap, Span, codes};
+use crate::syntax::ast::Def;
 use std::path::{Path, PathBuf};
 use yingji_engine::ir::Program;
 
@@ -159,13 +159,6 @@ impl Loaded {
     }
 }
 
-/// The top-level keys of a YAML mapping (empty if it is not one).
-fn yaml_top_keys(text: &str) -> Vec<String> {
-    serde_saphyr::from_str::<crate::yaml::OrderedMap<serde::de::IgnoredAny>>(text)
-        .map(|m| m.0.into_iter().map(|(k, _)| k.value).collect())
-        .unwrap_or_default()
-}
-
 /// Reads every `.rhai` file the definitions of `policy` import.
 fn resolve_imports(
     loader: &dyn Loader,
@@ -176,7 +169,7 @@ fn resolve_imports(
 ) {
     for d in defs {
         let Def::Script(s) = d else { continue };
-        let crate::ast::ScriptSource::Import { path, file } = &mut s.source else {
+        let crate::syntax::ast::ScriptSource::Import { path, file } = &mut s.source else {
             continue;
         };
         match loader.read_beside(policy, &path.name) {
@@ -227,15 +220,15 @@ pub fn load(loader: &dyn Loader) -> Loaded {
                 files += 1;
                 let f = sources.add(&name, &text);
                 let (mut d, mut ds) = if name.ends_with(".yaml") || name.ends_with(".yml") {
-                    let keys = yaml_top_keys(&text);
-                    if crate::plan::is_plan_yaml(&text) {
+                    let keys = crate::syntax::yaml::top_keys(&text);
+                    if crate::syntax::yaml::plan::is_plan_yaml(&text) {
                         plan_files.push(f);
                         (Vec::new(), Vec::new())
                     } else if keys
                         .iter()
                         .all(|k| k == "events" || k == "signals" || k == "tables")
                     {
-                        crate::yaml::parse_yaml(f, &text)
+                        crate::syntax::yaml::policy::parse_yaml(f, &text)
                     } else {
                         let unknown: Vec<&str> = keys
                             .iter()
@@ -252,7 +245,7 @@ pub fn load(loader: &dyn Loader) -> Loaded {
                         )
                     }
                 } else {
-                    let (mut defs, mut ds) = crate::parse::parse_file(f, &text);
+                    let (mut defs, mut ds) = crate::syntax::yj::parse_file(f, &text);
                     resolve_imports(loader, &name, &mut defs, &mut sources, &mut ds);
                     (defs, ds)
                 };
@@ -261,14 +254,14 @@ pub fn load(loader: &dyn Loader) -> Loaded {
             }
         }
     }
-    let lowered = crate::lower::lower(&defs, &sources);
+    let lowered = crate::lower::policy::lower(&defs, &sources);
     diagnostics.extend(lowered.diagnostics);
-    let (assess, assess_diags) = crate::assess::compile(&defs, &sources);
+    let (assess, assess_diags) = crate::lower::assess::compile(&defs, &sources);
     diagnostics.extend(assess_diags);
     let mut program = lowered.program;
     let mut plans = yingji_engine::workflow::PlanSet::default();
     if !plan_files.is_empty() {
-        let loaded = crate::plan::load_plans(&sources, &plan_files, Some(&program));
+        let loaded = crate::lower::plan::load_plans(&sources, &plan_files, Some(&program));
         diagnostics.extend(loaded.diagnostics);
         yingji_engine::workflow::runtime::merge_kinds(&mut program, &loaded.set);
         plans = loaded.set;
@@ -281,4 +274,21 @@ pub fn load(loader: &dyn Loader) -> Loaded {
         plans,
         assess,
     }
+}
+
+/// A load with the assessment program.
+#[derive(Debug)]
+pub struct AssessLoaded {
+    /// Sources, signal program and every diagnostic (assessment ones included).
+    pub loaded: Loaded,
+    /// The compiled assessments, gradings, deadlines and rosters.
+    pub program: yingji_engine::assess::AssessProgram,
+}
+
+/// Loads definitions like [`load`] and hands out the assessment side as well
+/// (`yingji_dsl::assess::load`).
+pub fn load_assess(loader: &dyn Loader) -> AssessLoaded {
+    let loaded = load(loader);
+    let program = loaded.assess.clone();
+    AssessLoaded { loaded, program }
 }

@@ -231,6 +231,107 @@ impl<'de> serde::Deserialize<'de> for Timestamp {
     }
 }
 
+/// The duration units every front end accepts, with their length in ms.
+pub const DURATION_UNITS: [(&str, i64); 6] = [
+    ("ms", 1),
+    ("s", MS_PER_SECOND),
+    ("m", MS_PER_MINUTE),
+    ("min", MS_PER_MINUTE),
+    ("h", MS_PER_HOUR),
+    ("d", MS_PER_DAY),
+];
+
+/// Why a text is not a duration literal.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DurationError {
+    /// It does not start with a number.
+    #[error("`{0}` is not a duration like 30s, 5m, 2h, 1d")]
+    NoNumber(String),
+    /// A number without a unit.
+    #[error("`{0}` has no unit (use ms, s, m, h, d)")]
+    NoUnit(String),
+    /// A number with a unit that is not one of [`DURATION_UNITS`].
+    #[error("`{text}`: unknown unit `{unit}` (use ms, s, m, h, d)")]
+    UnknownUnit {
+        /// The whole text.
+        text: String,
+        /// The unit as written.
+        unit: String,
+    },
+    /// `1.5h`: durations are whole numbers of their unit.
+    #[error("`{0}`: a duration must be a whole number")]
+    Fractional(String),
+    /// More milliseconds than an `i64` holds.
+    #[error("`{0}` is too long a duration")]
+    Overflow(String),
+}
+
+/// Where the number of a duration literal ends and its unit begins: digits,
+/// an optional `.digits` and an optional exponent (`e3`, `E-2`), the shape
+/// of the `.yj` grammar's `quantity`.
+fn number_end(b: &[u8]) -> usize {
+    let digits = |mut i: usize| {
+        while b.get(i).is_some_and(u8::is_ascii_digit) {
+            i += 1;
+        }
+        i
+    };
+    let mut i = digits(0);
+    if i == 0 {
+        return 0;
+    }
+    if b.get(i) == Some(&b'.') && b.get(i + 1).is_some_and(u8::is_ascii_digit) {
+        i = digits(i + 1);
+    }
+    if matches!(b.get(i), Some(b'e' | b'E')) {
+        let sign = usize::from(matches!(b.get(i + 1), Some(b'+' | b'-')));
+        if b.get(i + 1 + sign).is_some_and(u8::is_ascii_digit) {
+            i = digits(i + 1 + sign);
+        }
+    }
+    i
+}
+
+/// Reads a duration literal, the one reader of durations for the `.yj`
+/// grammar, policy and plan YAML and the command line: a whole number and a
+/// unit of [`DURATION_UNITS`] (`30s`, `5m`, `90min`, `2h`, `1d`), surrounding
+/// white space ignored. Zero is a duration (callers that need a positive one
+/// say so in their own words).
+///
+/// ```
+/// use yingji_engine::time::{DurationError, parse_duration};
+/// assert_eq!(parse_duration("90m"), Ok(5_400_000));
+/// assert_eq!(parse_duration(" 1d "), Ok(86_400_000));
+/// assert!(matches!(parse_duration("3x"), Err(DurationError::UnknownUnit { .. })));
+/// assert!(matches!(parse_duration("1.5h"), Err(DurationError::Fractional(_))));
+/// assert!(matches!(parse_duration("30"), Err(DurationError::NoUnit(_))));
+/// ```
+pub fn parse_duration(text: &str) -> Result<i64, DurationError> {
+    let s = text.trim();
+    let end = number_end(s.as_bytes());
+    let (number, unit) = s.split_at(end);
+    if number.is_empty() {
+        return Err(DurationError::NoNumber(s.to_string()));
+    }
+    if unit.is_empty() {
+        return Err(DurationError::NoUnit(s.to_string()));
+    }
+    let Some(&(_, scale)) = DURATION_UNITS.iter().find(|(u, _)| *u == unit) else {
+        return Err(DurationError::UnknownUnit {
+            text: s.to_string(),
+            unit: unit.to_string(),
+        });
+    };
+    if number.contains(['.', 'e', 'E']) {
+        return Err(DurationError::Fractional(s.to_string()));
+    }
+    number
+        .parse::<i64>()
+        .ok()
+        .and_then(|n| n.checked_mul(scale))
+        .ok_or_else(|| DurationError::Overflow(s.to_string()))
+}
+
 /// Formats a duration in milliseconds the way policies write it (`3h`, `90m`, `45s`).
 pub fn format_duration(ms: i64) -> String {
     for (unit, n) in [
@@ -279,6 +380,34 @@ mod tests {
             Timestamp::parse("2024-07-29T03:10:00"),
             Err(TimeError::NoOffset(_))
         ));
+    }
+
+    #[test]
+    fn durations_read_back_what_they_print() {
+        for ms in [
+            1,
+            1500,
+            MS_PER_SECOND,
+            90 * MS_PER_MINUTE,
+            3 * MS_PER_HOUR,
+            7 * MS_PER_DAY,
+        ] {
+            assert_eq!(parse_duration(&format_duration(ms)), Ok(ms));
+        }
+        assert_eq!(parse_duration("0s"), Ok(0));
+        assert_eq!(parse_duration("5min"), Ok(5 * MS_PER_MINUTE));
+        for bad in [
+            "",
+            "m",
+            "-5m",
+            "5 m",
+            "1e3s",
+            "2.0h",
+            "99999999999999999d",
+            "5mm",
+        ] {
+            assert!(parse_duration(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

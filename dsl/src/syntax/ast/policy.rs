@@ -1,37 +1,7 @@
-//! The span-carrying AST that both syntaxes (`.yj` and YAML) produce.
+//! Policy definitions: event kinds, signals, tables and script functions.
 
+use super::expr::{Expr, Ident};
 use crate::diag::Span;
-pub use yingji_engine::ir::{BinOp, UnOp};
-
-/// A name with its place.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Ident {
-    /// The name as written.
-    pub name: String,
-    /// Where.
-    pub span: Span,
-}
-
-/// One top-level definition.
-#[derive(Clone, Debug, PartialEq)]
-pub enum Def {
-    /// `event rain { station: string, mm: number }`
-    Event(EventDef),
-    /// `signal 暴雨预警 { ... }`
-    Signal(SignalDef),
-    /// `table 水文站 { "YY-H01": { 警戒水位: 175.0 } }`
-    Table(TableDef),
-    /// `grading 事故等级 of accident as grade { ... }`
-    Grading(crate::assess::ast::GradingDef),
-    /// `deadlines 生产安全事故报送 for accident { ... }`
-    Deadlines(crate::assess::ast::DeadlinesDef),
-    /// `roster township { ... }`
-    Roster(crate::assess::ast::RosterDef),
-    /// `assessment 乡镇安全生产年度考核 for township per year { ... }`
-    Assessment(crate::assess::ast::AssessmentDef),
-    /// `fn f(x: number) -> number in rhai { ... }` or `import "f.rhai" { fn f(...) -> ... }`
-    Script(ScriptDef),
-}
 
 /// Script functions in rhai: one inline function, or an imported `.rhai` file.
 #[derive(Clone, Debug, PartialEq)]
@@ -85,22 +55,6 @@ pub struct TableDef {
     pub rows: Vec<(Ident, Vec<(Ident, Expr)>)>,
     /// The whole definition.
     pub span: Span,
-}
-
-impl Def {
-    /// The definition's name.
-    pub fn name(&self) -> &Ident {
-        match self {
-            Def::Event(e) => &e.name,
-            Def::Signal(s) => &s.name,
-            Def::Grading(g) => &g.name,
-            Def::Deadlines(d) => &d.name,
-            Def::Roster(r) => &r.unit_type,
-            Def::Assessment(a) => &a.name,
-            Def::Table(t) => &t.name,
-            Def::Script(s) => &s.name,
-        }
-    }
 }
 
 /// An event kind declaration.
@@ -189,51 +143,4 @@ pub struct LevelRule {
     pub hold: Option<(i64, Span)>,
     /// The whole rule.
     pub span: Span,
-}
-
-/// An expression with its place.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Expr {
-    /// What it is.
-    pub kind: ExprKind,
-    /// Where.
-    pub span: Span,
-}
-
-/// Expression forms.
-#[derive(Clone, Debug, PartialEq)]
-pub enum ExprKind {
-    /// `50`, `0.5`
-    Num(f64),
-    /// `3h` in milliseconds
-    Duration(i64),
-    /// `every 1h`: a tumbling window length in milliseconds
-    Every(i64),
-    /// `"双江街道"`
-    Str(String),
-    /// `true`
-    Bool(bool),
-    /// `mm`, `table.column`
-    Path(Vec<Ident>),
-    /// `-x`, `not x`
-    Unary(UnOp, Box<Expr>),
-    /// `a + b`, `a >= b`, `a and b`
-    Binary(BinOp, Box<Expr>, Box<Expr>),
-    /// `x in [..]`
-    In(Box<Expr>, Vec<Expr>),
-    /// `[a, b]`
-    List(Vec<Expr>),
-    /// `sum(mm, 3h)`, `count(accidents where deaths > 0)`
-    Call(Ident, Vec<Arg>),
-    /// Text already reported as an error (e.g. `3x`): later stages skip it silently.
-    Invalid,
-}
-
-/// A call argument with an optional `where` filter.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Arg {
-    /// The argument.
-    pub expr: Expr,
-    /// `where` condition (collections).
-    pub filter: Option<Expr>,
 }

@@ -5,8 +5,8 @@
 //! rhai syntax error is a diagnostic at its own line and column: inside the
 //! policy for an inline body, inside the `.rhai` file for an import.
 
-use crate::ast::{Def, FnSig, Ident, ScriptDef, ScriptSource};
 use crate::diag::{Diagnostic, SourceMap, Span, codes, suggest};
+use crate::syntax::ast::{Def, FnSig, Ident, ScriptDef, ScriptSource};
 use std::collections::HashMap;
 use yingji_engine::script::{
     ScriptFn, ScriptLimits, ScriptUnit, Scripts, SyntaxError, compile, defines, refused_calls,

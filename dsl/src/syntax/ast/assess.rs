@@ -1,7 +1,7 @@
 //! AST of the assessment definitions: `grading`, `deadlines`, `roster`,
 //! `assessment`.
 
-use crate::ast::{Expr, Ident};
+use super::expr::{Expr, Ident};
 use crate::diag::Span;
 
 /// `grading 事故等级 of accident as grade { grade 特别重大 when … else 一般 }`

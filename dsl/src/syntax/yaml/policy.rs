@@ -17,38 +17,16 @@
 //! Expressions are YAML strings parsed by the `.yj` expression grammar; their
 //! diagnostics point inside the YAML file.
 
-use crate::ast::{ClearSpec, Def, EventDef, FieldDecl, ForSpec, Ident, LevelRule, SignalDef};
-use crate::diag::{Diagnostic, FileId, Span, codes};
-use crate::parse::parse_expr;
+use super::OrderedMap;
+use crate::diag::{Diagnostic, FileId, Span, codes, offset_of};
+use crate::syntax::ast::{
+    ClearSpec, Def, EventDef, FieldDecl, ForSpec, Ident, LevelRule, SignalDef,
+};
+use crate::syntax::yj::parse_expr;
 use serde::Deserialize;
 use serde::de::{MapAccess, Visitor};
 use serde_saphyr::Spanned;
 use std::fmt;
-use std::marker::PhantomData;
-
-/// A YAML mapping that keeps its order and the place of every key.
-#[derive(Debug)]
-pub struct OrderedMap<V>(pub Vec<(Spanned<String>, V)>);
-
-impl<'de, V: Deserialize<'de>> Deserialize<'de> for OrderedMap<V> {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct M<V>(PhantomData<V>);
-        impl<'de, V: Deserialize<'de>> Visitor<'de> for M<V> {
-            type Value = OrderedMap<V>;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a mapping")
-            }
-            fn visit_map<A: MapAccess<'de>>(self, mut m: A) -> Result<Self::Value, A::Error> {
-                let mut v = Vec::new();
-                while let Some(k) = m.next_key::<Spanned<String>>()? {
-                    v.push((k, m.next_value()?));
-                }
-                Ok(OrderedMap(v))
-            }
-        }
-        d.deserialize_map(M(PhantomData))
-    }
-}
 
 /// A policy YAML document.
 #[derive(Debug, Deserialize)]
@@ -266,16 +244,19 @@ pub fn parse_yaml(file: FileId, text: &str) -> (Vec<Def>, Vec<Diagnostic>) {
                     .map(|(c, v)| {
                         let (span, _) = (value_span_any(file, v), ());
                         let kind = match &v.value {
-                            Cell::Num(n) => crate::ast::ExprKind::Num(*n),
-                            Cell::Text(t) => crate::ast::ExprKind::Str(t.clone()),
+                            Cell::Num(n) => crate::syntax::ast::ExprKind::Num(*n),
+                            Cell::Text(t) => crate::syntax::ast::ExprKind::Str(t.clone()),
                         };
-                        (ident(file, text, c), crate::ast::Expr { kind, span })
+                        (
+                            ident(file, text, c),
+                            crate::syntax::ast::Expr { kind, span },
+                        )
                     })
                     .collect();
                 (ident(file, text, k), cells)
             })
             .collect();
-        defs.push(Def::Table(crate::ast::TableDef {
+        defs.push(Def::Table(crate::syntax::ast::TableDef {
             span: name.span,
             name,
             rows,
@@ -379,8 +360,8 @@ pub fn parse_yaml(file: FileId, text: &str) -> (Vec<Def>, Vec<Diagnostic>) {
         let roster = s
             .roster
             .iter()
-            .map(|k| crate::ast::Expr {
-                kind: crate::ast::ExprKind::Str(k.clone()),
+            .map(|k| crate::syntax::ast::Expr {
+                kind: crate::syntax::ast::ExprKind::Str(k.clone()),
                 span: name.span,
             })
             .collect();
@@ -428,8 +409,8 @@ fn duration(
 ) -> Option<(i64, Span)> {
     let (span, content) = value_span(file, text, s);
     match parse_expr(file, content, &s.value) {
-        Ok(crate::ast::Expr {
-            kind: crate::ast::ExprKind::Duration(ms),
+        Ok(crate::syntax::ast::Expr {
+            kind: crate::syntax::ast::ExprKind::Duration(ms),
             ..
         }) if ms > 0 => Some((ms, span)),
         Ok(_) => {
@@ -441,18 +422,4 @@ fn duration(
             None
         }
     }
-}
-
-fn offset_of(text: &str, line: usize, col: usize) -> usize {
-    let mut off = 0;
-    for (i, l) in text.split_inclusive('\n').enumerate() {
-        if i + 1 == line {
-            return off
-                + l.char_indices()
-                    .nth(col.saturating_sub(1))
-                    .map_or(l.len(), |(b, _)| b);
-        }
-        off += l.len();
-    }
-    text.len()
 }

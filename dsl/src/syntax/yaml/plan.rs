@@ -23,7 +23,7 @@
 //!     - { tier: 村防汛责任人, timeout: 10m, fallback: [县应急值班室] }
 //! ```
 
-use crate::yaml::OrderedMap;
+use super::OrderedMap;
 use serde::Deserialize;
 use serde::de::{MapAccess, SeqAccess, Visitor};
 use serde_saphyr::Spanned;
@@ -280,4 +280,18 @@ pub struct PersonYaml {
     /// The person's post (职务), free text.
     #[serde(default)]
     pub post: Option<S>,
+}
+
+/// The top-level keys that make a YAML document a plan document.
+pub const PLAN_KEYS: [&str; 5] = ["plan", "chains", "roster", "people", "areas"];
+
+/// Whether a YAML text is a plan, chain or roster document (its top-level
+/// mapping has `plan`, `chains`, `roster`, `people` or `areas`).
+pub fn is_plan_yaml(text: &str) -> bool {
+    serde_saphyr::from_str::<OrderedMap<serde::de::IgnoredAny>>(text)
+        .map(|m| {
+            m.0.iter()
+                .any(|(k, _)| PLAN_KEYS.contains(&k.value.as_str()))
+        })
+        .unwrap_or(false)
 }

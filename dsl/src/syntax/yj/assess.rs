@@ -2,8 +2,8 @@
 //! `assessment`) from pest pairs.
 
 use super::{Builder, Rule, unescape};
-use crate::assess::ast::*;
-use crate::ast::{Def, Expr, Ident};
+use crate::syntax::ast::assess::*;
+use crate::syntax::ast::{Def, Expr, Ident};
 use pest::iterators::Pair;
 
 impl Builder {

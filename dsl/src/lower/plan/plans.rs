@@ -1,0 +1,443 @@
+//! One plan: its step ids, triggers and steps (notify, await_ack, measures,
+//! declare_response, branch, wait, close, with their guards), then the
+//! checks on its graph ([`super::graph_checks`]).
+
+use super::graph_checks::graph_checks;
+use super::guards::GuardEnv;
+use super::{Ctx, RESPONSE_LEVELS, WARNING_LEVELS};
+use crate::diag::{Diagnostic, FileId, Span, codes, suggest};
+use crate::syntax::yaml::plan::{PlanDoc, S, StepYaml};
+use serde_saphyr::Spanned;
+use std::collections::HashMap;
+use yingji_engine::ir::Program;
+use yingji_engine::value::Level;
+use yingji_engine::workflow::ir::{
+    ChainIdx, PlanDef, PlanSet, Response, StepDef, StepIdx, StepKind, Trigger, Verify, WaitFor,
+};
+
+/// How many of `flags` are set (a step, trigger or wait takes exactly one kind).
+fn how_many(flags: &[bool]) -> usize {
+    flags.iter().filter(|b| **b).count()
+}
+
+fn step_kind_count(s: &StepYaml) -> usize {
+    how_many(&[
+        s.notify.is_some(),
+        s.await_ack.is_some(),
+        s.measures.is_some(),
+        s.declare_response.is_some(),
+        s.branch.is_some(),
+        s.wait.is_some(),
+        s.close.is_some(),
+    ])
+}
+
+#[allow(
+    clippy::too_many_arguments,
+    reason = "the plan and every table it is checked against"
+)]
+pub(super) fn lower_plan(
+    cx: &mut Ctx<'_>,
+    f: FileId,
+    d: &PlanDoc,
+    name: &S,
+    signals: &[String],
+    program: Option<&Program>,
+    chain_idx: &HashMap<&str, ChainIdx>,
+    set: &PlanSet,
+    plan_names: &[(String, Span)],
+    check_role: &dyn Fn(&mut Ctx<'_>, FileId, &S),
+) -> Option<PlanDef> {
+    let plan_span = cx.sspan(f, name);
+    let empty = Vec::new();
+    let steps_y: &Vec<Spanned<StepYaml>> = d.steps.as_ref().map_or(&empty, |s| &s.value);
+    if steps_y.is_empty() {
+        cx.err(
+            codes::PLAN_SHAPE,
+            plan_span,
+            format!("plan `{}` has no steps", name.value),
+            "add `steps:`",
+        );
+        return None;
+    }
+    // step ids
+    let mut ids: HashMap<String, (StepIdx, bool)> = HashMap::new();
+    let mut id_spans: Vec<Span> = Vec::new();
+    for (i, s) in steps_y.iter().enumerate() {
+        let span = cx.sspan(f, &s.value.id);
+        id_spans.push(span);
+        if let Some(&(j, _)) = ids.get(&s.value.id.value) {
+            let first = id_spans.get(usize::from(j)).copied().unwrap_or(span);
+            let what = format!("step `{}` is defined twice", s.value.id.value);
+            cx.duplicate(span, what, first, "duplicate step id");
+            continue;
+        }
+        ids.insert(
+            s.value.id.value.clone(),
+            (i as StepIdx, s.value.notify.is_some()),
+        );
+    }
+    let mut undefined_step = false;
+    let mut target = |cx: &mut Ctx<'_>, s: &S| -> Option<StepIdx> {
+        match ids.get(&s.value) {
+            Some(&(i, _)) => Some(i),
+            None => {
+                undefined_step = true;
+                let span = cx.sspan(f, s);
+                let msg = format!("no step `{}` in plan `{}`", s.value, name.value);
+                let near = suggest(&s.value, steps_y.iter().map(|x| x.value.id.value.as_str()));
+                cx.undefined(span, msg, "undefined step", near, None);
+                None
+            }
+        }
+    };
+
+    // triggers
+    let mut triggers = Vec::new();
+    let mut trigger_signals: Vec<String> = Vec::new();
+    for t in d.triggers.iter().flat_map(|t| t.value.iter()) {
+        let tv = &t.value;
+        let t_span = cx.span(f, t);
+        let kinds = how_many(&[
+            tv.signal.is_some(),
+            tv.response.is_some(),
+            tv.manual.is_some(),
+        ]);
+        if kinds != 1 {
+            cx.err(
+                codes::PLAN_SHAPE,
+                t_span,
+                "a trigger needs exactly one of `signal`, `response`, `manual`",
+                "ambiguous or empty trigger",
+            );
+            continue;
+        }
+        if let Some(sig) = &tv.signal {
+            let span = cx.sspan(f, sig);
+            if program.is_some() && !signals.contains(&sig.value) {
+                let msg = format!("no signal `{}` is defined", sig.value);
+                let near = suggest(&sig.value, signals.iter().map(String::as_str));
+                let all = format!("defined signals: {}", signals.join(", "));
+                cx.undefined(span, msg, "undefined signal", near, Some(all));
+            }
+            let level = match &tv.level {
+                None => Level::Blue,
+                Some(l) => cx.level(f, l, &WARNING_LEVELS),
+            };
+            if let (Some(a), Some(p)) = (&tv.area, program) {
+                if !p.fields.contains(&a.value) {
+                    let span = cx.sspan(f, a);
+                    cx.err_hint(
+                        codes::PLAN_UNDEFINED,
+                        span,
+                        format!("no event declares a field `{}`", a.value),
+                        "undefined field",
+                        "the area comes from this field of the event that raised the level",
+                    );
+                }
+            }
+            trigger_signals.push(sig.value.clone());
+            triggers.push(Trigger::Signal {
+                signal: sig.value.clone(),
+                min_level: level,
+                area_field: tv.area.as_ref().map(|a| a.value.clone()),
+            });
+        } else if let Some(r) = &tv.response {
+            let plan = match r.value.as_str() {
+                "any" | "任一" => None,
+                p => {
+                    if !plan_names.iter().any(|(n, _)| n == p) {
+                        let span = cx.sspan(f, r);
+                        cx.err(
+                            codes::PLAN_UNDEFINED,
+                            span,
+                            format!("no plan `{p}` is defined"),
+                            "undefined plan",
+                        );
+                    }
+                    Some(p.to_string())
+                }
+            };
+            let level = match &tv.level {
+                None => Response::IV,
+                Some(l) => cx.level(f, l, &RESPONSE_LEVELS),
+            };
+            triggers.push(Trigger::Response {
+                plan,
+                min_level: level,
+            });
+        } else {
+            if tv.area.is_some() || tv.level.is_some() {
+                cx.diags.push(
+                    Diagnostic::warning(
+                        codes::PLAN_IGNORED,
+                        t_span,
+                        "`level` and `area` are ignored on a manual trigger",
+                    )
+                    .label("the `plan_start` event names the area"),
+                );
+            }
+            triggers.push(Trigger::Manual);
+        }
+    }
+    if triggers.is_empty() {
+        cx.err(
+            codes::PLAN_SHAPE,
+            plan_span,
+            format!("plan `{}` has no triggers", name.value),
+            "add `triggers:`",
+        );
+    }
+    let cond_signals: Vec<String> = if program.is_some() {
+        signals.to_vec()
+    } else {
+        trigger_signals.clone()
+    };
+    let env_steps = ids.clone();
+    let env = GuardEnv {
+        steps: &env_steps,
+        signals: &cond_signals,
+    };
+
+    // steps
+    let mut steps = Vec::new();
+    for (i, s) in steps_y.iter().enumerate() {
+        let sv = &s.value;
+        let id_span = id_spans.get(i).copied().unwrap_or(plan_span);
+        let n = step_kind_count(sv);
+        if n != 1 {
+            let msg = if n == 0 {
+                format!("step `{}` does nothing", sv.id.value)
+            } else {
+                format!("step `{}` has {n} kinds", sv.id.value)
+            };
+            cx.err_hint(
+                codes::PLAN_SHAPE,
+                id_span,
+                msg,
+                "one kind per step",
+                "use exactly one of notify, await_ack, measures, declare_response, branch, wait, close",
+            );
+            continue;
+        }
+        if sv.area.is_some() && sv.measures.is_none() {
+            let span = sv.area.as_ref().map_or(id_span, |a| cx.sspan(f, a));
+            cx.ignored(span, "`area` only applies to `measures`", None);
+        }
+        let mut next = match &sv.next {
+            Some(n) => target(cx, n),
+            None => steps_y
+                .get(i + 1)
+                .and_then(|x| ids.get(&x.value.id.value))
+                .map(|(j, _)| *j),
+        };
+        let kind = if let Some(n) = &sv.notify {
+            let span = cx.sspan(f, n);
+            if let Some(c) = n.value.strip_prefix("chain/") {
+                match chain_idx.get(c) {
+                    Some(&ci) => StepKind::NotifyChain { chain: ci },
+                    None => {
+                        let msg = format!("no chain `{c}` is defined");
+                        let near = suggest(c, set.chains.iter().map(|c| c.name.as_str()))
+                            .map(|h| format!("chain/{h}"));
+                        cx.undefined(span, msg, "undefined chain", near.as_deref(), None);
+                        StepKind::NotifyChain { chain: 0 }
+                    }
+                }
+            } else if let Some(r) = n.value.strip_prefix("role/") {
+                let role = Spanned::new(r.to_string(), n.referenced, n.defined);
+                check_role(cx, f, &role);
+                StepKind::NotifyRole {
+                    role: r.to_string(),
+                }
+            } else {
+                cx.diags.push(
+                    Diagnostic::error(codes::PLAN_SHAPE, span, format!("`notify: {}`", n.value))
+                        .label("expected `chain/<name>` or `role/<name>`"),
+                );
+                StepKind::NotifyRole {
+                    role: n.value.clone(),
+                }
+            }
+        } else if let Some(a) = &sv.await_ack {
+            let of = target(cx, &a.of).unwrap_or(0);
+            if let Some(&(_, false)) = ids.get(&a.of.value) {
+                let span = cx.sspan(f, &a.of);
+                cx.err(
+                    codes::PLAN_SHAPE,
+                    span,
+                    format!("`{}` is not a notify step", a.of.value),
+                    "await_ack needs a notify step",
+                );
+            }
+            let timeout_ms = cx.duration(f, &a.timeout).unwrap_or(0);
+            let on_timeout = target(cx, &a.on_timeout).unwrap_or(0);
+            StepKind::AwaitAck {
+                of,
+                timeout_ms,
+                on_timeout,
+            }
+        } else if let Some(m) = &sv.measures {
+            if m.value.is_empty() {
+                let span = cx.span(f, m);
+                cx.err(
+                    codes::PLAN_SHAPE,
+                    span,
+                    "no measures listed",
+                    "e.g. [断路, 禁行, 停工停课, 撤离, 疏散]",
+                );
+            }
+            StepKind::Measure {
+                measures: m.value.iter().map(|x| x.value.clone()).collect(),
+                area: sv.area.as_ref().map(|a| a.value.clone()),
+            }
+        } else if let Some(r) = &sv.declare_response {
+            StepKind::DeclareResponse {
+                level: cx.level(f, r, &RESPONSE_LEVELS),
+            }
+        } else if let Some(b) = &sv.branch {
+            let mut arms = Vec::new();
+            let mut otherwise = None;
+            for arm in &b.value {
+                let av = &arm.value;
+                let a_span = cx.span(f, arm);
+                match (&av.when, &av.goto, &av.otherwise) {
+                    (Some(w), Some(g), None) => {
+                        let base = cx.content_start(f, w);
+                        let c = cx.guard(f, base, &w.value, &env);
+                        let t = target(cx, g);
+                        if let (Some(c), Some(t)) = (c, t) {
+                            arms.push((c, t));
+                        }
+                    }
+                    (None, None, Some(e)) if otherwise.is_none() => otherwise = target(cx, e).or(Some(0)),
+                    (None, None, Some(_)) => {
+                        cx.err(codes::PLAN_DUPLICATE, a_span, "a branch has one `else`", "second `else`");
+                    }
+                    _ => cx.err(
+                        codes::PLAN_SHAPE,
+                        a_span,
+                        "a branch arm is `{ when: <condition>, goto: <step> }` or `{ else: <step> }`",
+                        "malformed arm",
+                    ),
+                }
+            }
+            let otherwise = match otherwise {
+                Some(o) => o,
+                None => {
+                    let span = cx.span(f, b);
+                    cx.err(
+                        codes::PLAN_SHAPE,
+                        span,
+                        format!("branch `{}` has no `else`", sv.id.value),
+                        "add `{ else: <step> }`",
+                    );
+                    0
+                }
+            };
+            next = None;
+            StepKind::Branch { arms, otherwise }
+        } else if let Some(w) = &sv.wait {
+            let wv = &w.value;
+            let w_span = cx.span(f, w);
+            let n = how_many(&[
+                wv.duration.is_some(),
+                wv.until.is_some(),
+                wv.event.is_some(),
+            ]);
+            let until = if n != 1 {
+                cx.err(
+                    codes::PLAN_SHAPE,
+                    w_span,
+                    "a wait needs exactly one of `for`, `until`, `event`",
+                    "what ends the wait?",
+                );
+                WaitFor::Duration(1)
+            } else if let Some(d) = &wv.duration {
+                WaitFor::Duration(cx.duration(f, d).unwrap_or(1))
+            } else if let Some(u) = &wv.until {
+                let base = cx.content_start(f, u);
+                match cx.guard(f, base, &u.value, &env) {
+                    Some(c) => WaitFor::Cond(c),
+                    None => WaitFor::Duration(1),
+                }
+            } else {
+                WaitFor::Event(
+                    wv.event
+                        .as_ref()
+                        .map(|e| e.value.clone())
+                        .unwrap_or_default(),
+                )
+            };
+            let timeout_ms = wv.timeout.as_ref().and_then(|t| cx.duration(f, t));
+            let on_timeout = wv.on_timeout.as_ref().and_then(|t| target(cx, t));
+            if wv.on_timeout.is_some() && wv.timeout.is_none() {
+                let span = wv.on_timeout.as_ref().map_or(w_span, |t| cx.sspan(f, t));
+                cx.err(
+                    codes::PLAN_SHAPE,
+                    span,
+                    "`on_timeout` without `timeout`",
+                    "add `timeout: <duration>`",
+                );
+            }
+            if matches!(until, WaitFor::Duration(_)) && wv.timeout.is_some() {
+                let span = wv.timeout.as_ref().map_or(w_span, |t| cx.sspan(f, t));
+                cx.ignored(span, "a timed wait needs no timeout", None);
+            }
+            StepKind::Wait {
+                until,
+                timeout_ms,
+                on_timeout,
+            }
+        } else if let Some(c) = &sv.close {
+            let mut verify = Vec::new();
+            for v in &c.value.verify {
+                match Verify::parse(&v.value) {
+                    Some(x) => verify.push(x),
+                    None => {
+                        let span = cx.sspan(f, v);
+                        cx.err(
+                            codes::PLAN_SHAPE,
+                            span,
+                            format!("unknown verification stage `{}`", v.value),
+                            "expected 预警, 响应, 反馈 or 核实",
+                        );
+                    }
+                }
+            }
+            if let Some(n) = &sv.next {
+                let span = cx.sspan(f, n);
+                cx.ignored(span, "`close` ends the instance; `next` is ignored", None);
+            }
+            next = None;
+            StepKind::Close { verify }
+        } else {
+            continue;
+        };
+        steps.push(StepDef {
+            id: sv.id.value.clone(),
+            at: cx.at(id_span),
+            kind,
+            next,
+        });
+    }
+    let start = match &d.start {
+        Some(s) => target(cx, s).unwrap_or(0),
+        None => 0,
+    };
+    let skip_levels = d.response.as_ref().is_none_or(|r| r.skip_levels.value);
+    if steps.len() != steps_y.len() || undefined_step {
+        // step indices are not reliable; graph checks would only echo the errors above
+        return None;
+    }
+    let plan = PlanDef {
+        name: name.value.clone(),
+        at: cx.at(plan_span),
+        triggers,
+        start,
+        allow_skip: skip_levels,
+        steps,
+    };
+    graph_checks(cx, &plan, &id_spans, plan_span, d, f);
+    Some(plan)
+}
