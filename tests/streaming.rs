@@ -685,3 +685,64 @@ fn tokio_stream_merges_sources_with_backpressure() {
     });
     assert_eq!(without_positions(&got), expected);
 }
+
+/// Past 1,024 remembered ids the duplicate filter forgets what can no
+/// longer arrive in time (by a time-ordered queue, not a sweep per event):
+/// a resend of an old id is then late, a resend of a recent one a
+/// duplicate; a restore in the middle changes neither outputs nor counts.
+#[test]
+fn the_duplicate_filter_forgets_by_time_and_survives_a_restore() {
+    let defs = Definitions::from_str(
+        "t.yj",
+        "event rain { station: string\n mm: number }\nsignal 暴雨 { from rain\n key station\n level red when mm >= 50 }\n",
+    )
+    .unwrap();
+    let mut lines = Vec::new();
+    for i in 0..3000i64 {
+        let (m, s) = (i / 60, i % 60);
+        lines.push(format!(
+            r#"{{"id":"e{i}","ts":"2024-07-28T{:02}:{m_:02}:{s:02}+08:00","kind":"rain","station":"S{}","mm":{}}}"#,
+            m / 60,
+            i % 7,
+            (i * 13) % 90,
+            m_ = m % 60
+        ));
+        if i % 100 == 99 {
+            // a resend of an id long past (late) and of the last one (a duplicate)
+            lines.push(lines[(i as usize) / 3].clone());
+            lines.push(lines[lines.len() - 2].clone());
+        }
+    }
+    let run = |cut: Option<usize>| {
+        let mut e = defs.engine().unwrap();
+        let mut out = Vec::new();
+        for (i, l) in lines.iter().enumerate() {
+            if cut == Some(i) {
+                let snap = e.snapshot();
+                e = defs.engine().unwrap();
+                e.restore(&snap).unwrap();
+            }
+            let _ = e.push_line(l, i as u64 + 1, &mut out);
+        }
+        e.flush(&mut out);
+        let s = e.stats();
+        (
+            out.iter().map(Output::to_json).collect::<Vec<_>>(),
+            s.duplicates,
+            s.late,
+        )
+    };
+    let whole = run(None);
+    // each resend of the last line is a duplicate; a resend of an old id is a
+    // duplicate while the filter holds at most 1,024 ids, late after that
+    assert_eq!(whole.1 + whole.2, 60, "{whole:?}");
+    assert!(
+        whole.1 >= 30 && whole.2 >= 15,
+        "duplicates {}, late {}",
+        whole.1,
+        whole.2
+    );
+    for cut in [500, 1500, 2990] {
+        assert_eq!(run(Some(cut)), whole, "restored before line {cut}");
+    }
+}

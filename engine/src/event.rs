@@ -8,7 +8,7 @@
 //! order mark before the object is accepted.
 
 use crate::ir::{FieldId, KindId, Program};
-use crate::jsonl::{Scalar, Scanner};
+use crate::jsonl::{Key, Scalar, Scanner};
 use crate::time::{TimeError, Timestamp};
 use crate::value::{Type, Value};
 use rustc_hash::FxHashMap;
@@ -114,6 +114,8 @@ pub struct Schema {
     declared: Vec<Box<[bool]>>,
     nfields: usize,
     texts: Mutex<TextCache>,
+    /// This schema's number (see [`TextCache`]'s shape).
+    id: u64,
 }
 
 /// Short string field values seen before (station ids, regions, kinds of
@@ -121,7 +123,17 @@ pub struct Schema {
 /// it again. Bounded: past [`TextCache::MAX_ENTRIES`] texts, new ones are
 /// allocated as usual.
 #[derive(Debug, Default)]
-pub struct TextCache(rustc_hash::FxHashSet<Arc<str>>);
+pub struct TextCache {
+    texts: rustc_hash::FxHashSet<Arc<str>>,
+    /// The schema the shape below belongs to.
+    schema: u64,
+    /// The previous line's members: each name in quotes and where it went
+    /// (lines of a stream mostly share one shape, so a name is compared
+    /// with its predecessor's bytes instead of scanned and looked up).
+    shape: Vec<(Box<[u8]>, Dest)>,
+    /// The previous line's `ts` text and its reading.
+    ts: Option<(String, Timestamp)>,
+}
 
 impl TextCache {
     /// Texts kept at most.
@@ -135,16 +147,38 @@ impl TextCache {
         if s.len() > Self::MAX_LEN {
             return Arc::from(s);
         }
-        if let Some(a) = self.0.get(s) {
+        if let Some(a) = self.texts.get(s) {
             return a.clone();
         }
         let a: Arc<str> = Arc::from(s);
-        if self.0.len() < Self::MAX_ENTRIES {
-            self.0.insert(a.clone());
+        if self.texts.len() < Self::MAX_ENTRIES {
+            self.texts.insert(a.clone());
         }
         a
     }
+
+    /// The timestamp `text`, from the previous line's when the same.
+    #[inline]
+    fn timestamp(&mut self, text: &str) -> Result<Timestamp, TimeError> {
+        let ts = match &self.ts {
+            Some((last, ts)) if last == text => return Ok(*ts),
+            Some((last, ts)) => Timestamp::parse_after(text, last, *ts)?,
+            None => Timestamp::parse(text)?,
+        };
+        match &mut self.ts {
+            Some((last, t)) => {
+                last.clear();
+                last.push_str(text);
+                *t = ts;
+            }
+            None => self.ts = Some((text.to_string(), ts)),
+        }
+        Ok(ts)
+    }
 }
+
+/// Schemas are numbered so that a cache knows whose shape it holds.
+static SCHEMAS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
 
 impl Clone for Schema {
     fn clone(&self) -> Self {
@@ -155,6 +189,7 @@ impl Clone for Schema {
             declared: self.declared.clone(),
             nfields: self.nfields,
             texts: Mutex::default(),
+            id: self.id,
         }
     }
 }
@@ -191,6 +226,7 @@ impl Schema {
                 .collect(),
             nfields: p.fields.len(),
             texts: Mutex::default(),
+            id: SCHEMAS.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
         }
     }
 
@@ -268,18 +304,46 @@ impl Schema {
         // which slots were set (a member twice is an error)
         let mut set = 0u64;
         let mut set_more: Vec<bool> = Vec::new();
+        if texts.schema != self.id {
+            texts.schema = self.id;
+            texts.shape.clear();
+        }
+        let mut member = 0;
         loop {
             // the member's name decides its destination, then is dropped
-            let dest = match sc.key(&mut kbuf).map_err(not_json)? {
-                None => break,
-                Some("ts") => Dest::Ts,
-                Some("kind") => Dest::Kind,
-                Some("id") => Dest::Id,
-                Some(name) => match self.fields.get(name) {
-                    Some(&slot) => Dest::Field(slot),
-                    None => Dest::Skip,
-                },
+            let expect = texts.shape.get(member).map(|(q, _)| &q[..]);
+            let dest = match sc.key_or(expect, &mut kbuf).map_err(not_json)? {
+                Key::End => break,
+                Key::Expected => texts.shape.get(member).map_or(Dest::Skip, |s| s.1),
+                Key::Name(name) => {
+                    let dest = match name {
+                        "ts" => Dest::Ts,
+                        "kind" => Dest::Kind,
+                        "id" => Dest::Id,
+                        name => match self.fields.get(name) {
+                            Some(&slot) => Dest::Field(slot),
+                            None => Dest::Skip,
+                        },
+                    };
+                    // remembered for the next line, if its bytes can be compared
+                    if member < 64 && !name.bytes().any(|c| c == b'"' || c == b'\\' || c < 0x20) {
+                        let mut quoted = Vec::with_capacity(name.len() + 2);
+                        quoted.push(b'"');
+                        quoted.extend_from_slice(name.as_bytes());
+                        quoted.push(b'"');
+                        let entry = (quoted.into_boxed_slice(), dest);
+                        if member < texts.shape.len() {
+                            if let Some(slot) = texts.shape.get_mut(member) {
+                                *slot = entry;
+                            }
+                        } else if texts.shape.len() == member {
+                            texts.shape.push(entry);
+                        }
+                    }
+                    dest
+                }
             };
+            member += 1;
             let twice = |d: &str| EventError::Duplicate(d.to_string());
             match dest {
                 Dest::Skip => sc.skip_value(&mut vbuf).map_err(not_json)?,
@@ -297,7 +361,7 @@ impl Schema {
                             if ts.is_some() || ts_err.is_some() {
                                 return Err(twice("ts"));
                             }
-                            match Timestamp::parse(text) {
+                            match texts.timestamp(text) {
                                 Ok(t) => ts = Some(t),
                                 Err(e) => ts_err = Some(e),
                             }
@@ -425,7 +489,7 @@ impl Schema {
 }
 
 /// Where a member goes.
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, Debug)]
 enum Dest {
     Ts,
     Kind,

@@ -60,6 +60,51 @@ pub enum Scalar<'a> {
     Nested(&'static str),
 }
 
+/// The index of the first byte of `b` that ends a plain run inside a
+/// string — a quote, a backslash or a control character — or `b.len()`.
+/// Eight bytes at a time: per byte, "equals `"`", "equals `\\`" and "below
+/// 0x20" as the high bit of a lane; the lowest lane flagged is exact (a
+/// false flag can only follow a true one, by borrow).
+#[inline]
+fn special(b: &[u8]) -> usize {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let mut at = 0;
+    let mut chunks = b.chunks_exact(8);
+    for chunk in chunks.by_ref() {
+        let mut lanes = [0u8; 8];
+        lanes.copy_from_slice(chunk);
+        let x = u64::from_le_bytes(lanes);
+        let zero = |v: u64| v.wrapping_sub(ONES) & !v & HIGH;
+        let quote = zero(x ^ (ONES * u64::from(b'"')));
+        let slash = zero(x ^ (ONES * u64::from(b'\\')));
+        let control = x.wrapping_sub(ONES * 0x20) & !x & HIGH;
+        let hit = quote | slash | control;
+        if hit != 0 {
+            return at + (hit.trailing_zeros() / 8) as usize;
+        }
+        at += 8;
+    }
+    for &c in chunks.remainder() {
+        if c == b'"' || c == b'\\' || c < 0x20 {
+            return at;
+        }
+        at += 1;
+    }
+    at
+}
+
+/// A member name as [`Scanner::key_or`] reads it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Key<'b> {
+    /// The object ended.
+    End,
+    /// The expected name.
+    Expected,
+    /// Another name.
+    Name(&'b str),
+}
+
 /// Nesting a skipped value may have (a line holds one event, not a document).
 pub const MAX_NESTING: usize = 128;
 
@@ -157,6 +202,40 @@ impl<'a> Scanner<'a> {
         Ok(Some(name))
     }
 
+    /// [`Scanner::key`], trying `expect` first: the name in quotes, as the
+    /// previous line of the same shape had it at this position (e.g.
+    /// `"mm"`). When the line's bytes are exactly that name the string is
+    /// not scanned ([`Key::Expected`]); `expect` must hold no quote,
+    /// backslash or control character inside its quotes.
+    #[inline]
+    pub fn key_or<'b>(
+        &mut self,
+        expect: Option<&[u8]>,
+        buf: &'b mut String,
+    ) -> Result<Key<'b>, ScanError>
+    where
+        'a: 'b,
+    {
+        if let Some(q) = expect {
+            // fast path: `,"name":` or `{"name":` without whitespace
+            let at = if self.first { self.i } else { self.i + 1 };
+            let sep_ok = self.first || self.peek() == Some(b',');
+            if sep_ok
+                && self.b.get(at..at + q.len()) == Some(q)
+                && self.b.get(at + q.len()) == Some(&b':')
+            {
+                self.first = false;
+                self.i = at + q.len() + 1;
+                self.ws();
+                return Ok(Key::Expected);
+            }
+        }
+        Ok(match self.key(buf)? {
+            None => Key::End,
+            Some(name) => Key::Name(name),
+        })
+    }
+
     /// The member value at the cursor. Escaped strings are decoded into `buf`.
     #[inline]
     pub fn value<'b>(&mut self, buf: &'b mut String) -> Result<Scalar<'b>, ScanError>
@@ -211,24 +290,20 @@ impl<'a> Scanner<'a> {
     {
         self.i += 1;
         let start = self.i;
-        loop {
-            match self.b.get(self.i) {
-                Some(b'"') => {
-                    let text: &'a str = self.text;
-                    let s = text.get(start..self.i);
-                    self.i += 1;
-                    return match s {
-                        Some(s) => Ok(s),
-                        None => self.err("invalid text"),
-                    };
-                }
-                Some(b'\\') => break,
-                Some(&c) if c < 0x20 => {
-                    return self.err("a control character inside a string (escape it)");
-                }
-                Some(_) => self.i += 1,
-                None => return self.err("the line ends inside a string"),
+        self.i = start + special(self.b.get(start..).unwrap_or_default());
+        match self.b.get(self.i) {
+            Some(b'"') => {
+                let text: &'a str = self.text;
+                let s = text.get(start..self.i);
+                self.i += 1;
+                return match s {
+                    Some(s) => Ok(s),
+                    None => self.err("invalid text"),
+                };
             }
+            Some(b'\\') => {}
+            Some(_) => return self.err("a control character inside a string (escape it)"),
+            None => return self.err("the line ends inside a string"),
         }
         // escapes: decode into the buffer
         buf.clear();
@@ -265,14 +340,9 @@ impl<'a> Scanner<'a> {
                     return self.err("a control character inside a string (escape it)");
                 }
                 Some(_) => {
-                    // copy the run of plain characters up to the next quote or escape
+                    // the run of plain characters up to the next quote or escape
                     let from = self.i;
-                    while let Some(&c) = self.b.get(self.i) {
-                        if c == b'"' || c == b'\\' || c < 0x20 {
-                            break;
-                        }
-                        self.i += 1;
-                    }
+                    self.i = from + special(self.b.get(from..).unwrap_or_default());
                     buf.push_str(self.text.get(from..self.i).unwrap_or_default());
                 }
                 None => return self.err("the line ends inside a string"),
@@ -543,6 +613,32 @@ mod tests {
             };
             let want: f64 = text.parse().unwrap_or(f64::NAN);
             assert_eq!(got.to_bits(), want.to_bits(), "{text}");
+        }
+    }
+
+    #[test]
+    fn special_finds_the_first_quote_backslash_or_control_byte() {
+        let naive = |b: &[u8]| {
+            b.iter()
+                .position(|&c| c == b'"' || c == b'\\' || c < 0x20)
+                .unwrap_or(b.len())
+        };
+        for len in 0..20 {
+            for at in 0..len {
+                for byte in 0..=255u8 {
+                    let mut b = vec![b'a'; len];
+                    if let Some(x) = b.get_mut(at) {
+                        *x = byte;
+                    }
+                    // a multi-byte character's bytes (>= 0x80) never end a run
+                    assert_eq!(special(&b), naive(&b), "{b:?}");
+                    let mut c = vec![0xe4u8; len];
+                    if let Some(x) = c.get_mut(at) {
+                        *x = byte;
+                    }
+                    assert_eq!(special(&c), naive(&c), "{c:?}");
+                }
+            }
         }
     }
 

@@ -516,6 +516,7 @@ impl Engine {
         self.released = shell.released;
         self.pending = pending;
         self.seen_ids = shell.seen_ids.into_iter().collect();
+        self.dedupe_by_time = Default::default();
         self.seen_kkt = shell
             .seen_kkt
             .into_iter()

@@ -69,6 +69,38 @@ fn digits(b: &[u8], from: usize, n: usize) -> Option<i64> {
     Some(v)
 }
 
+/// The time of day of an RFC 3339 text (ms, seconds clamped at 59 as
+/// [`Timestamp::parse`] does) read from byte 11 up to `end` (where the
+/// offset starts): `hh:mm:ss` and an optional fraction; `None` when that
+/// part is not valid.
+fn time_of_day(b: &[u8], end: usize) -> Option<i64> {
+    if b.get(13) != Some(&b':')
+        || b.get(16) != Some(&b':')
+        || !matches!(b.get(10), Some(b'T' | b't' | b' '))
+    {
+        return None;
+    }
+    let (hour, min, sec) = (digits(b, 11, 2)?, digits(b, 14, 2)?, digits(b, 17, 2)?);
+    if hour > 23 || min > 59 || sec > 60 {
+        return None;
+    }
+    let mut frac_ms = 0;
+    if end > 19 {
+        if b.get(19) != Some(&b'.') || end == 20 {
+            return None;
+        }
+        let mut scale = 100;
+        for &c in b.get(20..end)? {
+            if !c.is_ascii_digit() {
+                return None;
+            }
+            frac_ms += i64::from(c - b'0') * scale;
+            scale /= 10;
+        }
+    }
+    Some(hour * MS_PER_HOUR + min * MS_PER_MINUTE + sec.min(59) * MS_PER_SECOND + frac_ms)
+}
+
 /// Days since 1970-01-01 of a proleptic Gregorian civil date.
 pub fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
     let y = if m <= 2 { y - 1 } else { y };
@@ -181,6 +213,43 @@ impl Timestamp {
             ms: local_ms - offset_min * MS_PER_MINUTE,
             offset_min: offset_min as i16,
         })
+    }
+
+    /// [`Timestamp::parse`] of `text`, knowing that `prev_text` read as
+    /// `prev`: when both have the same length, date and offset — the common
+    /// case in a stream — only the time of day is read and the result is
+    /// `prev` moved by the difference. Anything else is read in full, so the
+    /// result and the errors are always those of [`Timestamp::parse`].
+    ///
+    /// ```
+    /// # use yingji_engine::time::Timestamp;
+    /// let a = "2024-07-29T03:10:00+08:00";
+    /// let pa = Timestamp::parse(a).unwrap();
+    /// for b in ["2024-07-29T23:59:59+08:00", "2024-07-30T00:00:00+08:00", "2024-07-29T03:1x:00+08:00"] {
+    ///     assert_eq!(Timestamp::parse_after(b, a, pa), Timestamp::parse(b));
+    /// }
+    /// ```
+    pub fn parse_after(
+        text: &str,
+        prev_text: &str,
+        prev: Timestamp,
+    ) -> Result<Timestamp, TimeError> {
+        let (b, p) = (text.as_bytes(), prev_text.as_bytes());
+        let n = b.len();
+        // the offset: `Z` or `+hh:mm` at the end, the same bytes in both
+        let offset_len = if b.last() == Some(&b'Z') { 1 } else { 6 };
+        if n == p.len()
+            && n >= 19 + offset_len
+            && b.get(..11) == p.get(..11)
+            && b.get(n - offset_len..) == p.get(n - offset_len..)
+            && let (Some(t), Some(tp)) = (
+                time_of_day(b, n - offset_len),
+                time_of_day(p, n - offset_len),
+            )
+        {
+            return Ok(prev.plus_ms(t - tp));
+        }
+        Timestamp::parse(text)
     }
 
     /// The same instant shifted by `delta_ms`, keeping the offset.
@@ -350,6 +419,59 @@ pub fn format_duration(ms: i64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    /// Texts near RFC 3339: mostly valid, some with a wrong byte.
+    fn stamp() -> impl Strategy<Value = String> {
+        (
+            prop_oneof![3 => Just("2024-07-29"), 1 => Just("2024-07-30"), 1 => Just("2024-02-29"), 1 => Just("2023-02-29")],
+            prop_oneof![Just('T'), Just('t'), Just(' ')],
+            (0u32..26, 0u32..61, prop_oneof![Just(0u32), Just(30), Just(59), Just(60), Just(61)]),
+            prop_oneof![Just(""), Just(".5"), Just(".123"), Just(".98765"), Just("."), Just(".x")],
+            prop_oneof![Just("+08:00"), Just("Z"), Just("z"), Just("-05:30"), Just("+0800"), Just("")],
+            proptest::option::of((0usize..30, prop_oneof![Just(b'x'), Just(b'9'), Just(b':'), Just(b'.')])),
+        )
+            .prop_map(|(date, t, (h, m, sec), frac, off, broken)| {
+                let mut s = format!("{date}{t}{h:02}:{m:02}:{sec:02}{frac}{off}").into_bytes();
+                if let Some((at, c)) = broken
+                    && let Some(b) = s.get_mut(at)
+                {
+                    *b = c;
+                }
+                String::from_utf8(s).unwrap_or_default()
+            })
+    }
+
+    #[test]
+    fn parse_after_at_the_seconds_edges() {
+        let texts = [
+            "2024-07-29T03:10:59+08:00",
+            "2024-07-29T03:10:60+08:00",
+            "2024-07-29T03:10:00+08:00",
+            "2024-07-29T23:59:59.999+08:00",
+            "2024-07-29T00:00:00.000+08:00",
+        ];
+        for a in texts {
+            for b in texts {
+                let pa = Timestamp::parse(a).unwrap_or_default();
+                assert_eq!(
+                    Timestamp::parse_after(b, a, pa),
+                    Timestamp::parse(b),
+                    "{b} after {a}"
+                );
+            }
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 4000, ..ProptestConfig::default() })]
+        #[test]
+        fn parse_after_is_parse(a in stamp(), b in stamp()) {
+            if let Ok(pa) = Timestamp::parse(&a) {
+                prop_assert_eq!(Timestamp::parse_after(&b, &a, pa), Timestamp::parse(&b), "{} after {}", b, a);
+            }
+        }
+    }
 
     #[test]
     fn round_trips_and_offsets() -> Result<(), TimeError> {

@@ -426,32 +426,30 @@ impl Signals {
         out: &mut Vec<Output>,
     ) -> Result<bool, PushError> {
         let mode = self.mode(ev.kind);
-        let mut compiled = match mode {
-            Mode::Reference => None,
-            Mode::Compiled | Mode::Mixed => self.compiled.take(),
-        };
-        let mut applied = false;
-        if let Some(c) = compiled.as_mut() {
+        if mode == Mode::Compiled
+            && let Some(c) = self.compiled.as_mut()
+        {
             let mut svc = Services {
                 scripts: &mut self.scripts,
                 absence: &mut self.absence,
                 gone: &mut self.gone,
             };
-            let fed = if mode == Mode::Compiled {
-                c.push_operator(ev, skip, &mut svc, |_, o| out.push(o))
-            } else {
-                c.prepare(ev, skip)
-            };
-            match fed {
+            return c.push_operator(ev, skip, &mut svc, |_, o| out.push(o));
+        }
+        // mixed: the compiled engine is set aside while the reference
+        // signals are applied between its own
+        let mut compiled = match mode {
+            Mode::Reference | Mode::Compiled => None,
+            Mode::Mixed => self.compiled.take(),
+        };
+        let mut applied = false;
+        if let Some(c) = compiled.as_mut() {
+            match c.prepare(ev, skip) {
                 Ok(fed) => applied = fed,
                 Err(e) => {
                     self.compiled = compiled;
                     return Err(e);
                 }
-            }
-            if mode == Mode::Compiled {
-                self.compiled = compiled;
-                return Ok(applied);
             }
         }
         let mut result = Ok(());

@@ -118,14 +118,17 @@ impl Engine {
                 return Ok(None);
             }
         }
-        if self.config.dedupe_kind_key_ts {
-            if let (Some(kind), Some(key)) = (ev.kind, first_key) {
-                if !self.seen_kkt.insert((kind, key, ev.ts.ms)) {
+        let kkt = match (self.config.dedupe_kind_key_ts, ev.kind, first_key) {
+            (true, Some(kind), Some(key)) => {
+                let entry = (kind, key, ev.ts.ms);
+                if self.seen_kkt.contains(&entry) {
                     self.stats.duplicates += 1;
                     return Ok(None);
                 }
+                Some(entry)
             }
-        }
+            _ => None,
+        };
         // late for which signals (and for the rest of the runtime)?
         let latest = self.clock.now().unwrap_or(ev.ts.ms);
         let behind_released = ev.ts.ms <= self.released;
@@ -151,6 +154,15 @@ impl Engine {
         };
         if let Some(id) = &ev.id {
             self.seen_ids.insert(id.clone(), ev.ts.ms);
+            self.dedupe_by_time
+                .ids
+                .push(std::cmp::Reverse((ev.ts.ms, id.clone())));
+        }
+        if let Some((kind, key, ts)) = kkt {
+            self.seen_kkt.insert((kind, key.clone(), ts));
+            self.dedupe_by_time
+                .kkt
+                .push(std::cmp::Reverse((ts, kind, key)));
         }
         if self.clock.now().is_none() {
             self.signals.start_roster(ev.ts);

@@ -137,12 +137,17 @@ impl Engine {
         }
         if let Some(wf) = self.workflow.as_mut() {
             // the event itself (acks, manual starts), then reactions to level changes
-            let produced = out.split_off(first);
+            let mut produced = std::mem::take(&mut self.produced);
+            let mut reactions = std::mem::take(&mut self.reactions);
+            produced.extend(out.drain(first..));
             wf.on_event(&q.ev, out);
-            for o in produced {
-                out.push(o.clone());
-                wf.on_output(&o, out);
+            for o in produced.drain(..) {
+                wf.on_output(&o, &mut reactions);
+                out.push(o);
+                out.append(&mut reactions);
             }
+            self.produced = produced;
+            self.reactions = reactions;
         }
     }
 
@@ -165,9 +170,41 @@ impl Engine {
     /// Duplicate filters only need what could still arrive in time.
     fn forget_old(&mut self, wm: i64) {
         let horizon = wm.saturating_sub(self.max_lateness());
+        let by_time = &mut self.dedupe_by_time;
+        // (restored filters: their time order is rebuilt once)
+        if by_time.ids.len() != self.seen_ids.len() {
+            by_time.ids = self
+                .seen_ids
+                .iter()
+                .map(|(id, t)| std::cmp::Reverse((*t, id.clone())))
+                .collect();
+        }
+        if by_time.kkt.len() != self.seen_kkt.len() {
+            by_time.kkt = self
+                .seen_kkt
+                .iter()
+                .map(|(k, key, t)| std::cmp::Reverse((*t, *k, key.clone())))
+                .collect();
+        }
+        // the filters keep what could still arrive in time (once they hold
+        // more than 1024 ids, or any kind-key-time entry)
         if self.seen_ids.len() > 1024 || !self.seen_kkt.is_empty() {
-            self.seen_ids.retain(|_, ts| *ts >= horizon);
-            self.seen_kkt.retain(|(_, _, ts)| *ts >= horizon);
+            while let Some(std::cmp::Reverse((t, _))) = by_time.ids.peek() {
+                if *t >= horizon {
+                    break;
+                }
+                if let Some(std::cmp::Reverse((_, id))) = by_time.ids.pop() {
+                    self.seen_ids.remove(&id);
+                }
+            }
+            while let Some(std::cmp::Reverse((t, _, _))) = by_time.kkt.peek() {
+                if *t >= horizon {
+                    break;
+                }
+                if let Some(std::cmp::Reverse((t, k, key))) = by_time.kkt.pop() {
+                    self.seen_kkt.remove(&(k, key, t));
+                }
+            }
         }
     }
 }

@@ -143,6 +143,15 @@ pub struct Engine {
     spare_events: Vec<Event>,
     /// Events of the instant being released (reused).
     group: Vec<reorder::Queued>,
+    /// Outputs of the event being applied, handed to the plans (reused).
+    produced: Vec<Output>,
+    /// The plans' reactions to one of them (reused).
+    reactions: Vec<Output>,
+    /// The duplicate filters' entries by time, earliest first, so that
+    /// forgetting what can no longer arrive in time costs O(log n) per
+    /// entry instead of a sweep of the whole filter per release (rebuilt
+    /// from the filters when they are restored).
+    pub(crate) dedupe_by_time: DedupeByTime,
     /// Largest and smallest lateness over the run and every signal.
     lateness_range: (i64, i64),
     pub(crate) config: Config,
@@ -165,6 +174,13 @@ pub struct Engine {
     pub(crate) host: Option<serde_json::Value>,
     /// Short texts of parsed lines, shared between events (see [`crate::event::TextCache`]).
     texts: crate::event::TextCache,
+}
+
+/// See [`Engine`]'s `dedupe_by_time`.
+#[derive(Debug, Default)]
+pub(crate) struct DedupeByTime {
+    pub(crate) ids: std::collections::BinaryHeap<std::cmp::Reverse<(i64, Arc<str>)>>,
+    pub(crate) kkt: std::collections::BinaryHeap<std::cmp::Reverse<(i64, KindId, Arc<str>)>>,
 }
 
 impl Engine {
@@ -219,6 +235,9 @@ impl Engine {
             scratch_event: None,
             spare_events: Vec::new(),
             group: Vec::new(),
+            produced: Vec::new(),
+            reactions: Vec::new(),
+            dedupe_by_time: DedupeByTime::default(),
             lateness_range,
             config,
             clock: clock::SourceClock::default(),
