@@ -20,7 +20,9 @@ struct Line<'a> {
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let path = std::env::args().nth(1).ok_or("usage: serde_baseline FILE")?;
+    let path = std::env::args()
+        .nth(1)
+        .ok_or("usage: serde_baseline FILE")?;
     let t = std::time::Instant::now();
     let mut r = std::io::BufReader::with_capacity(1 << 16, std::fs::File::open(path)?);
     let (mut lines, mut bytes, mut mm) = (0u64, 0usize, 0f64);

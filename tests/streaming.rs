@@ -746,3 +746,88 @@ fn the_duplicate_filter_forgets_by_time_and_survives_a_restore() {
         assert_eq!(run(Some(cut)), whole, "restored before line {cut}");
     }
 }
+
+proptest! {
+    /// Absence timers against a plain model: per key, its last reading; an
+    /// absence at last + `missing` unless a reading came at or before then;
+    /// a recovery at the next reading; roster keys expected from the first
+    /// event; at one instant readings before timers, timers in key order.
+    /// (The engine's timers are lazy: a reading does not move them.)
+    #[test]
+    fn absence_timers_match_a_plain_model(
+        evs in proptest::collection::vec((prop_oneof![Just(60_000i64), Just(600_000), Just(1_740_000), Just(1_800_000), Just(1_860_000), Just(7_200_000)], 0usize..4), 1..60),
+        cut in proptest::option::of(0usize..60),
+    ) {
+        let defs = Definitions::from_str(
+            "t.yj",
+            "event rain { station: string\n mm: number }\nsignal 失联 { from rain\n key station\n missing 30m\n roster [\"A\", \"B\", \"C\"] }\n",
+        ).unwrap();
+        const KEYS: [&str; 4] = ["A", "B", "C", "D"];
+        let t0 = 1_722_096_000_000i64; // 2024-07-28T00:00:00+08:00
+        let missing = 1_800_000i64;
+        let mut t = t0;
+        let mut events = Vec::new();
+        for (dt, k) in &evs {
+            t += dt;
+            events.push((t, KEYS[*k]));
+        }
+        // the model
+        let first = events[0].0;
+        let mut last: std::collections::BTreeMap<&str, (i64, bool, bool)> = ["A", "B", "C"]
+            .iter()
+            .map(|k| (*k, (first, false, false))) // (last, seen, absent)
+            .collect();
+        let mut want: Vec<String> = Vec::new();
+        let fire_until = |upto: i64, last: &mut std::collections::BTreeMap<&str, (i64, bool, bool)>, want: &mut Vec<String>| {
+            loop {
+                // the earliest due timer (deadline, key)
+                let due = last
+                    .iter()
+                    .filter(|(_, (l, _, a))| !a && l + missing <= upto)
+                    .map(|(k, (l, _, _))| (l + missing, *k))
+                    .min();
+                let Some((d, k)) = due else { break };
+                if let Some(e) = last.get_mut(k) {
+                    e.2 = true;
+                }
+                want.push(format!("absence {k} {d}"));
+            }
+        };
+        for &(ts, k) in &events {
+            // timers due strictly before this reading's instant
+            fire_until(ts - 1, &mut last, &mut want);
+            let e = last.entry(k).or_insert((ts, false, false));
+            if e.2 {
+                want.push(format!("recovered {k} {ts}"));
+            }
+            *e = (ts, true, false);
+            fire_until(ts, &mut last, &mut want);
+        }
+        // the engine, maybe restored in the middle
+        let mut engine = defs.engine().unwrap();
+        let mut out = Vec::new();
+        for (i, (ts, k)) in events.iter().enumerate() {
+            if cut == Some(i) {
+                let snap = engine.snapshot();
+                engine = defs.engine().unwrap();
+                engine.restore(&snap).unwrap();
+            }
+            let secs = (ts - t0) / 1000;
+            let line = format!(
+                r#"{{"ts":"2024-07-28T00:00:00+08:00","kind":"rain","station":"{k}","mm":1}}"#
+            )
+            .replace("2024-07-28T00:00:00+08:00", &yingji::Timestamp { ms: t0 + secs * 1000, offset_min: 480 }.to_string());
+            engine.push_line(&line, i as u64 + 1, &mut out).unwrap();
+        }
+        engine.flush(&mut out);
+        let got: Vec<String> = out
+            .iter()
+            .filter_map(|o| match o {
+                Output::Absence(a) => Some(format!("absence {} {}", a.key, a.ts.ms)),
+                Output::Recovered(r) => Some(format!("recovered {} {}", r.key, r.ts.ms)),
+                _ => None,
+            })
+            .collect();
+        prop_assert_eq!(got, want);
+    }
+}

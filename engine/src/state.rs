@@ -466,6 +466,7 @@ impl Engine {
                 },
                 skip,
                 record,
+                prefix: Default::default(),
             });
         }
         let absence = sigs

@@ -494,7 +494,8 @@ struct Presence<'k> {
 
 impl Presence<'_> {
     /// The reference's absence bookkeeping: the reading ends a silence
-    /// (a recovery when the key was absent) and re-arms the key's timer.
+    /// (a recovery when the key was absent) and arms the key's timer when
+    /// it has none (timers are lazy: see `operators::signals::Due`).
     fn reading(
         &self,
         sig: &CSignal,
@@ -503,22 +504,20 @@ impl Presence<'_> {
         svc: &mut Services<'_>,
         extras: &mut Vec<Output>,
     ) {
-        if st.seen {
-            svc.absence.remove(&(
-                self.prior.saturating_add(self.missing),
+        // the key's timer stays where it is and moves when it comes, or is armed
+        let armed = !st.absent
+            && (st.seen
+                || (sig.roster.iter().any(|r| r == self.key)
+                    && svc
+                        .absence
+                        .iter()
+                        .any(|(_, si, k)| *si == self.signal && k == self.key)));
+        if !armed {
+            svc.absence.insert((
+                self.now.saturating_add(self.missing),
                 self.signal,
                 self.key.clone(),
             ));
-        } else if sig.roster.iter().any(|r| r == self.key) {
-            // a roster key never seen has its timer at stream start + missing
-            let first = svc
-                .absence
-                .iter()
-                .find(|(_, si, k)| *si == self.signal && k == self.key)
-                .cloned();
-            if let Some(t) = first {
-                svc.absence.remove(&t);
-            }
         }
         if st.absent {
             st.absent = false;
@@ -534,11 +533,6 @@ impl Presence<'_> {
                 event: ev.seq,
             }));
         }
-        svc.absence.insert((
-            self.now.saturating_add(self.missing),
-            self.signal,
-            self.key.clone(),
-        ));
     }
 }
 
@@ -1395,15 +1389,27 @@ impl CompiledEngine {
             .map(Imported)
     }
 
-    /// Marks `key` of signal `signal` absent (its absence timer fired);
-    /// returns whether it was ever seen and its time, `None` when unknown.
-    pub(crate) fn mark_absent(&mut self, signal: usize, key: &str) -> Option<(bool, i64)> {
+    /// What the absence timer of `key` of signal `signal`, due at
+    /// `deadline`, does (see [`crate::operators::signals::Due`]); `None`
+    /// when the key is unknown.
+    pub(crate) fn absence_due(
+        &mut self,
+        signal: usize,
+        key: &str,
+        deadline: i64,
+        missing: i64,
+    ) -> Option<crate::operators::signals::Due> {
         let id = *self.keys.ids.get(key)?;
         let sig = self.signals.get_mut(signal)?;
         let i = (sig.states.slot.get(id as usize).copied()? as usize).checked_sub(1)?;
         let st = sig.states.states.get_mut(i)?;
-        st.absent = true;
-        Some((st.seen, st.core.last_ms))
+        Some(crate::operators::signals::absence_due(
+            &mut st.absent,
+            st.seen,
+            st.core.last_ms,
+            deadline,
+            missing,
+        ))
     }
 
     /// Adds roster key `key` of signal `signal`, expected from `first_ms`

@@ -297,19 +297,27 @@ impl Signals {
         ) else {
             return;
         };
+        let missing = def.missing_ms.unwrap_or(0);
         let compiled = self
             .compiled
             .as_mut()
             .filter(|c| c.is_compiled(usize::from(s)));
         let found = match compiled {
-            Some(c) => c.mark_absent(usize::from(s), &key),
-            None => rt.keys.get_mut(&key).map(|st| {
-                st.absent = true;
-                (st.seen, st.last_ms)
-            }),
+            Some(c) => c.absence_due(usize::from(s), &key, deadline, missing),
+            None => rt
+                .keys
+                .get_mut(&key)
+                .map(|st| absence_due(&mut st.absent, st.seen, st.last_ms, deadline, missing)),
         };
-        let Some((seen, last_ms)) = found else {
-            return;
+        let (seen, last_ms) = match found {
+            // forgotten, or already reported
+            None | Some(Due::Drop) => return,
+            // read since: the timer moves to its key's real deadline
+            Some(Due::Later(at)) => {
+                self.absence.insert((at, s, key));
+                return;
+            }
+            Some(Due::Fire { seen, last_ms }) => (seen, last_ms),
         };
         out.push(Output::Absence(Absence {
             id: 0,
@@ -323,7 +331,7 @@ impl Signals {
                 ms: last_ms,
                 offset_min: offset,
             }),
-            missing: format_duration(def.missing_ms.unwrap_or(0)),
+            missing: format_duration(missing),
         }));
     }
 
@@ -368,18 +376,13 @@ impl Signals {
         let cutoff = wm.saturating_sub(ttl);
         for (i, rt) in self.rts.iter_mut().enumerate() {
             let before = rt.keys.len();
-            let absence = &mut self.absence;
             let gone = &mut self.gone;
             let missing = self.program.signals.get(i).and_then(|d| d.missing_ms);
             rt.keys.retain(|k, st| {
                 let keep = st.last_ms >= cutoff;
-                if !keep {
-                    if let Some(m) = missing {
-                        absence.remove(&(st.last_ms.saturating_add(m), i as u16, k.clone()));
-                        if st.absent {
-                            gone.insert((i as u16, k.clone()), st.last_ms);
-                        }
-                    }
+                // (a forgotten key's absence timer, if any, is dropped when it comes)
+                if !keep && missing.is_some() && st.absent {
+                    gone.insert((i as u16, k.clone()), st.last_ms);
                 }
                 keep
             });
@@ -522,21 +525,19 @@ impl Signals {
             return;
         };
         let now = ev.ts.ms.max(st.last_ms);
-        // absence: this reading ends a silence and re-arms the timer
+        // absence: this reading ends a silence; the key's timer stays where
+        // it is and moves when it comes (see `absence_due`), or is armed
         if let Some(missing) = def.missing_ms {
-            if st.seen {
+            let armed = !st.absent
+                && (st.seen
+                    || (def.roster.iter().any(|r| r.as_str() == key.as_ref())
+                        && self
+                            .absence
+                            .iter()
+                            .any(|(_, si, k)| *si == s as u16 && *k == key)));
+            if !armed {
                 self.absence
-                    .remove(&(st.last_ms.saturating_add(missing), s as u16, key.clone()));
-            } else if def.roster.iter().any(|r| r.as_str() == key.as_ref()) {
-                // a roster key never seen has its timer at stream start + missing
-                let first = self
-                    .absence
-                    .iter()
-                    .find(|(_, si, k)| *si == s as u16 && *k == key)
-                    .cloned();
-                if let Some(t) = first {
-                    self.absence.remove(&t);
-                }
+                    .insert((now.saturating_add(missing), s as u16, key.clone()));
             }
             if st.absent {
                 st.absent = false;
@@ -552,8 +553,6 @@ impl Signals {
                     event: ev.seq,
                 }));
             }
-            self.absence
-                .insert((now.saturating_add(missing), s as u16, key.clone()));
         }
         st.seen = true;
         st.last_ms = now;
@@ -725,6 +724,43 @@ impl Signals {
                 })
                 .sum::<usize>()
     }
+}
+
+/// What an absence timer does when it comes. Timers are lazy: a reading
+/// does not move its key's timer (a remove and an insert per reading); the
+/// timer, when it comes, looks at the key's last reading and moves to the
+/// real deadline, or fires there.
+pub(crate) enum Due {
+    /// The key is reported absent already (or forgotten): nothing.
+    Drop,
+    /// The key was read since the timer was set: it is due then.
+    Later(i64),
+    /// The key is absent from `deadline` (marked so).
+    Fire {
+        /// Whether it was ever read.
+        seen: bool,
+        /// Its last reading (or the stream's start for a roster key never read).
+        last_ms: i64,
+    },
+}
+
+/// The decision for one key (see [`Due`]).
+pub(crate) fn absence_due(
+    absent: &mut bool,
+    seen: bool,
+    last_ms: i64,
+    deadline: i64,
+    missing: i64,
+) -> Due {
+    if *absent {
+        return Due::Drop;
+    }
+    let real = last_ms.saturating_add(missing);
+    if real > deadline {
+        return Due::Later(real);
+    }
+    *absent = true;
+    Due::Fire { seen, last_ms }
 }
 
 pub(crate) fn new_key_state(rt: &SignalRt, def: &SignalDef, key: &Arc<str>, now: i64) -> KeyState {

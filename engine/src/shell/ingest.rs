@@ -75,6 +75,7 @@ impl Engine {
                     ev: e,
                     skip,
                     record,
+                    prefix: Default::default(),
                 });
                 self.release(self.watermark(), false, out);
             }
