@@ -22,7 +22,10 @@ struct Row<'a> {
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
     let mode = args.next().ok_or("usage: mem_keys engine|native KEYS")?;
-    let keys: usize = args.next().ok_or("usage: mem_keys engine|native KEYS")?.parse()?;
+    let keys: usize = args
+        .next()
+        .ok_or("usage: mem_keys engine|native KEYS")?
+        .parse()?;
     let defs = yingji::Definitions::from_str("windows.yj", yingji::bench::WINDOWS_SOURCE)
         .map_err(|e| e.rendered)?;
     let config = yingji::engine::Config {
@@ -45,7 +48,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         for k in 0..keys {
             line.clear();
             let mm = ((k * 7 + tick as usize * 3) % 40) as f64 * 0.5;
-            write!(line, r#"{{"ts":"{ts}","kind":"rain","station":"YY-{k:07}","mm":{mm}}}"#)?;
+            write!(
+                line,
+                r#"{{"ts":"{ts}","kind":"rain","station":"YY-{k:07}","mm":{mm}}}"#
+            )?;
             seq += 1;
             if mode == "engine" {
                 engine.push_line(&line, seq, &mut out)?;

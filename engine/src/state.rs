@@ -466,7 +466,6 @@ impl Engine {
                 },
                 skip,
                 record,
-                prefix: Default::default(),
             });
         }
         let absence = sigs

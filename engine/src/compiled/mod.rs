@@ -753,11 +753,18 @@ struct Interner {
 impl Interner {
     #[inline]
     fn intern(&mut self, s: &str) -> u32 {
+        self.intern_shared(s, None)
+    }
+
+    /// [`Interner::intern`], keeping `shared` (the event's own text, when
+    /// it has one) instead of copying the text for a new key.
+    #[inline]
+    fn intern_shared(&mut self, s: &str, shared: Option<&Arc<str>>) -> u32 {
         if let Some(&id) = self.ids.get(s) {
             return id;
         }
         let id = u32::try_from(self.names.len()).unwrap_or(u32::MAX);
-        let name: Arc<str> = Arc::from(s);
+        let name: Arc<str> = shared.cloned().unwrap_or_else(|| Arc::from(s));
         self.names.push(name.clone());
         self.ids.insert(name, id);
         id
@@ -1488,7 +1495,12 @@ impl CompiledEngine {
                 self.targets.push((s, h.fixed_key));
                 continue;
             }
-            let text: &str = match ev.fields.get(usize::from(h.key_field)) {
+            let field = ev.fields.get(usize::from(h.key_field));
+            let shared = match field {
+                Some(Value::Str(s)) => Some(s),
+                _ => None,
+            };
+            let text: &str = match field {
                 Some(Value::Str(s)) => s,
                 Some(Value::Num(n)) => {
                     self.key_text.clear();
@@ -1518,7 +1530,7 @@ impl CompiledEngine {
                     });
                 }
             };
-            let key = self.keys.intern(text);
+            let key = self.keys.intern_shared(text, shared);
             self.targets.push((s, key));
         }
         Ok(())

@@ -75,7 +75,6 @@ impl Engine {
                     ev: e,
                     skip,
                     record,
-                    prefix: Default::default(),
                 });
                 self.release(self.watermark(), false, out);
             }

@@ -27,10 +27,6 @@ pub(crate) struct Queued {
     /// observed when the event is released, in event-time order.
     #[serde(skip)]
     pub(crate) record: Option<Box<(crate::assess::records::Record, String)>>,
-    /// The start of its content order, computed when it is filed (see
-    /// [`Prefix`]); not part of its state.
-    #[serde(skip)]
-    pub(crate) prefix: Prefix,
 }
 
 /// The first three present fields of an event (in slot order), encoded so
@@ -216,12 +212,13 @@ pub(crate) struct Reorder {
     spare: Vec<Vec<Queued>>,
     /// The release order of a group being sorted (reused).
     order: Vec<u32>,
+    /// The [`Prefix`] of each event of that group (reused).
+    prefixes: Vec<Prefix>,
 }
 
 impl Reorder {
     /// Files an event.
-    pub(crate) fn push(&mut self, mut q: Queued) {
-        q.prefix = Prefix::of(&q.ev.fields);
+    pub(crate) fn push(&mut self, q: Queued) {
         let t = q.ev.ts.ms;
         self.len += 1;
         let at = match self.groups.back_mut() {
@@ -274,21 +271,23 @@ impl Reorder {
             // moved once each (an event is large to move)
             let items = &mut g.items;
             let order = &mut self.order;
+            let prefixes = &mut self.prefixes;
+            prefixes.clear();
+            prefixes.extend(items.iter().map(|q| Prefix::of(&q.ev.fields)));
             order.clear();
             order.extend(0..u32::try_from(items.len()).unwrap_or(u32::MAX));
-            order.sort_unstable_by(
-                |&i, &j| match (items.get(i as usize), items.get(j as usize)) {
-                    (Some(a), Some(b)) => {
-                        a.ev.kind
-                            .cmp(&b.ev.kind)
-                            .then_with(|| match a.prefix.cmp(&b.prefix) {
-                                Some(Ordering::Equal) | None => a.cmp(b),
-                                Some(c) => c,
-                            })
+            order.sort_unstable_by(|&i, &j| {
+                let (i, j) = (i as usize, j as usize);
+                match (items.get(i), items.get(j), prefixes.get(i), prefixes.get(j)) {
+                    (Some(a), Some(b), Some(pa), Some(pb)) => {
+                        a.ev.kind.cmp(&b.ev.kind).then_with(|| match pa.cmp(pb) {
+                            Some(Ordering::Equal) | None => a.cmp(b),
+                            Some(c) => c,
+                        })
                     }
                     _ => Ordering::Equal,
-                },
-            );
+                }
+            });
             permute(items, order);
         }
         self.len -= g.items.len();
@@ -329,7 +328,6 @@ mod tests {
             ev,
             skip: vec![],
             record: None,
-            prefix: Prefix::default(),
         }
     }
 
