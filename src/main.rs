@@ -562,10 +562,15 @@ fn run(
         match std::fs::read(state) {
             Ok(bytes) => match engine.restore(&bytes) {
                 Ok(report) => {
-                    eprintln!("yingji: restored state from {}", state.display());
+                    eprintln!(
+                        "yingji: restored state from {} ({} signal(s) kept, {} reset)",
+                        state.display(),
+                        report.kept.iter().filter(|k| *k != "plans").count(),
+                        report.reset.len()
+                    );
                     if !report.reset.is_empty() {
                         eprintln!(
-                            "yingji: definitions changed, state reset for: {}",
+                            "yingji: state reset (definition changed, or not in the state file) for: {}",
                             report.reset.join(", ")
                         );
                     }

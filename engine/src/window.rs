@@ -332,6 +332,111 @@ impl WindowState {
         }
     }
 
+    /// Checks restored window contents against `layout` and against
+    /// themselves: the groups and aggregates the layout has (same kinds and
+    /// lengths), readings in time order, every running sum and count equal
+    /// to what its buffer holds (recomputed), min/max deques monotonic,
+    /// tumbling buckets within their bounds. A snapshot whose running sum
+    /// was edited (an impossible `r3 > r6`) fails here instead of being
+    /// restored silently.
+    pub fn check(&self, layout: &WindowLayout) -> Result<(), String> {
+        if self.groups.len() != layout.groups.len() {
+            return Err(format!(
+                "{} window input(s), the signal has {}",
+                self.groups.len(),
+                layout.groups.len()
+            ));
+        }
+        for (gi, (g, gl)) in self.groups.iter().zip(&layout.groups).enumerate() {
+            let at = |what: String| format!("window input {gi}: {what}");
+            if g.aggs.len() != gl.aggs.len() {
+                return Err(at(format!(
+                    "{} aggregate(s), the signal has {}",
+                    g.aggs.len(),
+                    gl.aggs.len()
+                )));
+            }
+            if g.buf
+                .iter()
+                .zip(g.buf.iter().skip(1))
+                .any(|(a, b)| a.0 > b.0)
+            {
+                return Err(at("readings out of time order".into()));
+            }
+            let end_seq = g.head_seq.checked_add(g.buf.len() as u64);
+            for (ai, (a, &(agg, dur, tumbling))) in g.aggs.iter().zip(&gl.aggs).enumerate() {
+                let at = |what: &str| at(format!("aggregate {ai}: {what}"));
+                match a {
+                    AggState::Total {
+                        dur: d,
+                        sum,
+                        count,
+                        tail,
+                    } => {
+                        if tumbling || matches!(agg, Agg::Min | Agg::Max) || *d != dur {
+                            return Err(at("not the signal's window"));
+                        }
+                        let Some(end_seq) = end_seq.filter(|_| *tail >= g.head_seq) else {
+                            return Err(at("cursor outside its buffer"));
+                        };
+                        if *tail > end_seq {
+                            return Err(at("cursor outside its buffer"));
+                        }
+                        let inside = g.buf.iter().skip((*tail - g.head_seq) as usize);
+                        let (s, c) = inside
+                            .fold((0i128, 0u64), |(s, c), &(_, v)| (s + i128::from(v), c + 1));
+                        if s != *sum || c != *count {
+                            return Err(at(&format!(
+                                "running sum {} over {count} reading(s) does not match its buffer \
+                                 ({} over {c})",
+                                Fixed::sum_to_f64(*sum),
+                                Fixed::sum_to_f64(s)
+                            )));
+                        }
+                    }
+                    AggState::Extreme {
+                        dur: d, max, deque, ..
+                    } => {
+                        if tumbling || *d != dur || *max != (agg == Agg::Max) {
+                            return Err(at("not the signal's window"));
+                        }
+                        let monotonic = deque
+                            .iter()
+                            .zip(deque.iter().skip(1))
+                            .all(|(a, b)| a.0 <= b.0 && if *max { a.1 > b.1 } else { a.1 < b.1 });
+                        if !monotonic {
+                            return Err(at("min/max deque not monotonic"));
+                        }
+                    }
+                    AggState::Bucket {
+                        size,
+                        sum,
+                        count,
+                        min,
+                        max,
+                        ..
+                    } => {
+                        if !tumbling || *size != dur {
+                            return Err(at("not the signal's window"));
+                        }
+                        let ok = if *count == 0 {
+                            *sum == 0
+                        } else {
+                            let n = i128::from(*count);
+                            min <= max
+                                && *sum >= i128::from(*min) * n
+                                && *sum <= i128::from(*max) * n
+                        };
+                        if !ok {
+                            return Err(at("tumbling bucket total outside its min and max"));
+                        }
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// Approximate heap bytes held (for memory reports).
     pub fn heap_bytes(&self) -> usize {
         self.groups
