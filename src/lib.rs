@@ -95,9 +95,22 @@ impl Definitions {
         Self::from_loaded(load(loader))
     }
 
-    /// Loads `.yj` / YAML files and folders.
+    /// Loads `.yj` / YAML files and folders (links are followed only inside
+    /// them: see [`yingji_dsl::load::FsFolders`]).
     pub fn from_paths<P: Into<PathBuf> + Clone>(paths: &[P]) -> Result<Definitions, LoadError> {
         Self::load(&FsLoader(paths.iter().cloned().map(Into::into).collect()))
+    }
+
+    /// [`Definitions::from_paths`], optionally following links (folder
+    /// members, `.rhai` imports) to files outside the given paths.
+    pub fn from_paths_with<P: Into<PathBuf> + Clone>(
+        paths: &[P],
+        allow_outside_roots: bool,
+    ) -> Result<Definitions, LoadError> {
+        Self::load(&yingji_dsl::load::FsFolders {
+            paths: paths.iter().cloned().map(Into::into).collect(),
+            allow_outside_roots,
+        })
     }
 
     /// Loads one text; `name` ending in `.yaml`/`.yml` selects YAML, else `.yj`.
