@@ -1,0 +1,198 @@
+//! Issue #15 "Hardening": each *why* reproduced with the clear error or the
+//! documented behaviour that replaced it (the loader and symbolic links, the
+//! line-length cap, window lengths, input values, assessment records).
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    reason = "tests"
+)]
+
+use std::os::unix::fs::symlink;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use yingji::Definitions;
+
+fn yingji(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_yingji"))
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("run yingji")
+}
+
+/// A fresh folder for one test.
+fn dir(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("yingji-hard-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+const RAIN: &str = "event rain { station: string, mm: number }\n\
+    signal 暴雨 { from rain key station let r3 = sum(mm, 3h) level red when r3 >= 100 }\n";
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+// ------------------------------------------------------------ symbolic links
+
+#[test]
+fn two_links_to_the_folder_itself_end_and_load_the_file_once() {
+    // before: two `-> .` links made `check` walk ~2^40 paths
+    let d = dir("loops");
+    std::fs::write(d.join("rain.yj"), RAIN).unwrap();
+    symlink(".", d.join("a")).unwrap();
+    symlink(".", d.join("b")).unwrap();
+    symlink("..", d.join("up")).unwrap(); // outside: refused, not walked
+    let started = std::time::Instant::now();
+    let err = Definitions::from_paths(&[&d]).unwrap_err();
+    assert!(started.elapsed().as_secs() < 5);
+    // only the link to the parent is a problem; the loops are silently cut
+    let msgs: Vec<String> = err.diagnostics.iter().map(|d| d.message.clone()).collect();
+    assert_eq!(msgs.len(), 1, "{msgs:?}");
+    assert!(msgs[0].contains("outside the given files and folders"), "{msgs:?}");
+    std::fs::remove_file(d.join("up")).unwrap();
+    let defs = Definitions::from_paths(&[&d]).unwrap();
+    assert_eq!(defs.files, 1);
+    let o = yingji(&["check", s(&d)]);
+    assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+}
+
+#[test]
+fn a_file_reached_by_several_paths_loads_once() {
+    // before: one link loaded every file under 40 paths (80 "declared twice" errors)
+    let d = dir("twice");
+    std::fs::create_dir_all(d.join("sub")).unwrap();
+    std::fs::write(d.join("sub/rain.yj"), RAIN).unwrap();
+    symlink("sub", d.join("link")).unwrap();
+    symlink("sub/rain.yj", d.join("same.yj")).unwrap();
+    let defs = Definitions::from_paths(&[d.clone(), d.join("sub"), d.join("sub/rain.yj")])
+        .unwrap_or_else(|e| panic!("{}", e.rendered));
+    assert_eq!(defs.files, 1);
+    assert_eq!(defs.program.signals.len(), 1);
+}
+
+#[test]
+fn an_import_linked_outside_the_roots_is_not_read_nor_echoed() {
+    // before: a `.rhai` import linked to /etc/passwd was read and its first line echoed
+    let d = dir("import");
+    let outside = dir("import-outside");
+    std::fs::write(outside.join("secret"), "TOP-SECRET first line { not rhai\n").unwrap();
+    std::fs::write(
+        d.join("p.yj"),
+        "event rain { station: string, mm: number }\n\
+         import \"evil.rhai\" { fn f(x: number) -> number }\n\
+         signal 暴雨 { from rain key station let y = f(mm) level red when y >= 100 }\n",
+    )
+    .unwrap();
+    symlink(outside.join("secret"), d.join("evil.rhai")).unwrap();
+    for args in [vec!["check", s(&d)], vec!["check", s(&d), "--format", "json"]] {
+        let o = yingji(&args);
+        assert_eq!(o.status.code(), Some(1));
+        let all = format!(
+            "{}{}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        );
+        assert!(!all.contains("TOP-SECRET"), "{all}");
+        assert!(all.contains("outside the given files and folders: not read"), "{all}");
+        assert!(all.contains("--allow-outside-roots"), "{all}");
+    }
+    // /etc/passwd itself, as in the issue
+    if Path::new("/etc/passwd").exists() {
+        std::fs::remove_file(d.join("evil.rhai")).unwrap();
+        symlink("/etc/passwd", d.join("evil.rhai")).unwrap();
+        let o = yingji(&["check", s(&d)]);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(!err.contains("root:"), "{err}");
+        assert!(err.contains("resolves to `/etc/passwd`"), "{err}");
+    }
+    // asked for: read (and then it is a rhai syntax error like any other)
+    std::fs::remove_file(d.join("evil.rhai")).unwrap();
+    symlink(outside.join("secret"), d.join("evil.rhai")).unwrap();
+    let o = yingji(&["check", s(&d), "--allow-outside-roots"]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!err.contains("outside the given"), "{err}");
+}
+
+#[test]
+fn a_folder_member_linked_outside_the_roots_is_refused_unless_allowed() {
+    let d = dir("member");
+    let outside = dir("member-outside");
+    std::fs::write(outside.join("rain.yj"), RAIN).unwrap();
+    symlink(outside.join("rain.yj"), d.join("rain.yj")).unwrap();
+    let o = yingji(&["check", s(&d)]);
+    assert_eq!(o.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("rain.yj` resolves to"), "{err}");
+    let o = yingji(&["check", s(&d), "--allow-outside-roots"]);
+    assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+    // a file given by name is a root itself: always read
+    let o = yingji(&["check", s(&d.join("rain.yj"))]);
+    assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+    // and `run` takes the flag too
+    let ev = d.join("ev.jsonl");
+    std::fs::write(&ev, "").unwrap();
+    let o = yingji(&["run", s(&d), "--events", s(&ev), "--allow-outside-roots"]);
+    assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+}
+
+// ------------------------------------------------------------ --max-line
+
+#[test]
+fn a_line_past_max_line_is_rejected_with_its_number_and_reading_goes_on() {
+    // before: a 200 MB line with no newline held 418 MB
+    let d = dir("maxline");
+    let good = |m: u32| {
+        format!(
+            "{{\"ts\":\"2024-07-29T03:{m:02}:00+08:00\",\"kind\":\"rain\",\"station\":\"A\",\"mm\":60}}\n"
+        )
+    };
+    let mut text = good(1);
+    text.push_str("{\"ts\":\"");
+    text.push_str(&"9".repeat(3 << 20));
+    text.push('\n');
+    text.push_str(&good(2));
+    let ev = d.join("ev.jsonl");
+    std::fs::write(&ev, &text).unwrap();
+    let rej = d.join("rej.jsonl");
+    let o = yingji(&[
+        "run",
+        s(&d.join("none.yj")),
+        "--events",
+        s(&ev),
+        "--rejects",
+        s(&rej),
+    ]);
+    // the definitions file does not exist: exit 1 before reading; use a real one
+    assert_eq!(o.status.code(), Some(1));
+    std::fs::write(d.join("rain.yj"), RAIN).unwrap();
+    let o = yingji(&[
+        "run",
+        s(&d.join("rain.yj")),
+        "--events",
+        s(&ev),
+        "--rejects",
+        s(&rej),
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains(":2: rejected: line longer than --max-line (1048576 bytes)"),
+        "{err}"
+    );
+    assert!(err.contains("accepted: 2, rejected: 1"), "{err}");
+    assert_eq!(std::fs::metadata(&rej).unwrap().len(), (1 << 20) + 1);
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(out.contains("\"to\":\"red\""), "{out}");
+    // a larger cap accepts the line (and then it is bad JSON, rejected for that)
+    let o = yingji(&["run", s(&d.join("rain.yj")), "--events", s(&ev), "--max-line", "4MiB"]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!err.contains("--max-line"), "{err}");
+    assert!(err.contains("rejected: 1"), "{err}");
+    let o = yingji(&["run", s(&d.join("rain.yj")), "--events", s(&ev), "--max-line", "lots"]);
+    assert_eq!(o.status.code(), Some(2));
+}
