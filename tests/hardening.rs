@@ -53,12 +53,20 @@ fn two_links_to_the_folder_itself_end_and_load_the_file_once() {
     // only the link to the parent is a problem; the loops are silently cut
     let msgs: Vec<String> = err.diagnostics.iter().map(|d| d.message.clone()).collect();
     assert_eq!(msgs.len(), 1, "{msgs:?}");
-    assert!(msgs[0].contains("outside the given files and folders"), "{msgs:?}");
+    assert!(
+        msgs[0].contains("outside the given files and folders"),
+        "{msgs:?}"
+    );
     std::fs::remove_file(d.join("up")).unwrap();
     let defs = Definitions::from_paths(&[&d]).unwrap();
     assert_eq!(defs.files, 1);
     let o = yingji(&["check", s(&d)]);
-    assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
 }
 
 #[test]
@@ -89,7 +97,10 @@ fn an_import_linked_outside_the_roots_is_not_read_nor_echoed() {
     )
     .unwrap();
     symlink(outside.join("secret"), d.join("evil.rhai")).unwrap();
-    for args in [vec!["check", s(&d)], vec!["check", s(&d), "--format", "json"]] {
+    for args in [
+        vec!["check", s(&d)],
+        vec!["check", s(&d), "--format", "json"],
+    ] {
         let o = yingji(&args);
         assert_eq!(o.status.code(), Some(1));
         let all = format!(
@@ -98,7 +109,10 @@ fn an_import_linked_outside_the_roots_is_not_read_nor_echoed() {
             String::from_utf8_lossy(&o.stderr)
         );
         assert!(!all.contains("TOP-SECRET"), "{all}");
-        assert!(all.contains("outside the given files and folders: not read"), "{all}");
+        assert!(
+            all.contains("outside the given files and folders: not read"),
+            "{all}"
+        );
         assert!(all.contains("--allow-outside-roots"), "{all}");
     }
     // /etc/passwd itself, as in the issue
@@ -129,15 +143,30 @@ fn a_folder_member_linked_outside_the_roots_is_refused_unless_allowed() {
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(err.contains("rain.yj` resolves to"), "{err}");
     let o = yingji(&["check", s(&d), "--allow-outside-roots"]);
-    assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
     // a file given by name is a root itself: always read
     let o = yingji(&["check", s(&d.join("rain.yj"))]);
-    assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
     // and `run` takes the flag too
     let ev = d.join("ev.jsonl");
     std::fs::write(&ev, "").unwrap();
     let o = yingji(&["run", s(&d), "--events", s(&ev), "--allow-outside-roots"]);
-    assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
 }
 
 // ------------------------------------------------------------ --max-line
@@ -178,7 +207,12 @@ fn a_line_past_max_line_is_rejected_with_its_number_and_reading_goes_on() {
         "--rejects",
         s(&rej),
     ]);
-    assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(
         err.contains(":2: rejected: line longer than --max-line (1048576 bytes)"),
@@ -189,10 +223,115 @@ fn a_line_past_max_line_is_rejected_with_its_number_and_reading_goes_on() {
     let out = String::from_utf8_lossy(&o.stdout);
     assert!(out.contains("\"to\":\"red\""), "{out}");
     // a larger cap accepts the line (and then it is bad JSON, rejected for that)
-    let o = yingji(&["run", s(&d.join("rain.yj")), "--events", s(&ev), "--max-line", "4MiB"]);
+    let o = yingji(&[
+        "run",
+        s(&d.join("rain.yj")),
+        "--events",
+        s(&ev),
+        "--max-line",
+        "4MiB",
+    ]);
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(!err.contains("--max-line"), "{err}");
     assert!(err.contains("rejected: 1"), "{err}");
-    let o = yingji(&["run", s(&d.join("rain.yj")), "--events", s(&ev), "--max-line", "lots"]);
+    let o = yingji(&[
+        "run",
+        s(&d.join("rain.yj")),
+        "--events",
+        s(&ev),
+        "--max-line",
+        "lots",
+    ]);
     assert_eq!(o.status.code(), Some(2));
+}
+
+// ------------------------------------------------------------ window lengths
+
+#[test]
+fn a_window_longer_than_the_maximum_is_refused_at_load() {
+    // before: `sum(mm, 99999999999999999999d)` was accepted
+    for (len, shown) in [
+        ("99999999999999999999d", "9223372036854775807ms"),
+        ("367d", "367d"),
+    ] {
+        let text = format!(
+            "event rain {{ station: string, mm: number }}\n\
+             signal s {{ from rain key station let r = sum(mm, {len}) level red when r >= 1 }}\n"
+        );
+        let err = Definitions::from_str("w.yj", &text).unwrap_err();
+        assert!(
+            err.rendered.contains(&format!(
+                "error[E0002]: invalid program: signal `s`: window length {shown} exceeds the maximum of 366d"
+            )),
+            "{}",
+            err.rendered
+        );
+        assert!(err.rendered.contains(" --> w.yj:2:"), "{}", err.rendered);
+    }
+    let ok = "event rain { station: string, mm: number }\n\
+              signal s { from rain key station let r = sum(mm, 366d) level red when r >= 1 }\n";
+    Definitions::from_str("w.yj", ok).unwrap_or_else(|e| panic!("{}", e.rendered));
+    assert_eq!(yingji::engine::ir::MAX_WINDOW_MS, 366 * 86_400_000);
+}
+
+// ------------------------------------------------------------ input values
+
+const PPM: &str = "event gas { site: string, ppm: number }\n\
+    signal 泄漏 { from gas key site let total = sum(ppm, 1h) level red when ppm > 0 level blue when total > 0 }\n";
+
+fn gas(ppm: &str, minute: u32) -> String {
+    format!(r#"{{"ts":"2024-07-29T03:{minute:02}:00+08:00","kind":"gas","site":"S","ppm":{ppm}}}"#)
+}
+
+#[test]
+fn a_reading_no_window_can_hold_is_rejected_with_a_reason() {
+    // before: a reading >= 9.2e12 was counted accepted but never entered the window
+    let d = Definitions::from_str("g.yj", PPM).unwrap_or_else(|e| panic!("{}", e.rendered));
+    let mut e = d.engine().unwrap();
+    let mut out = Vec::new();
+    let err = e.push_line(&gas("9.2e12", 1), 1, &mut out).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "field `ppm`: 9.2e12 is out of range: numbers must be within ±9e12 (windows keep six decimals exactly)"
+    );
+    let err = e.push_line(&gas("-1e300", 2), 2, &mut out).unwrap_err();
+    assert!(err.to_string().contains("out of range"), "{err}");
+    // nothing was applied: the engine is as fresh as before
+    let fresh = d.engine().unwrap().snapshot();
+    let a: serde_json::Value = serde_json::from_slice(&e.snapshot()).unwrap();
+    let b: serde_json::Value = serde_json::from_slice(&fresh).unwrap();
+    assert_eq!(a["signals"], b["signals"]);
+    // the largest admitted value enters the window exactly
+    e.push_line(&gas("9e12", 3), 3, &mut out).unwrap();
+    e.flush(&mut out);
+    let changed: Vec<String> = out.iter().map(|o| o.to_json()).collect();
+    assert!(
+        changed
+            .iter()
+            .any(|o| o.contains("\"total\":9000000000000")),
+        "{changed:?}"
+    );
+}
+
+#[test]
+fn rules_and_windows_see_the_same_rounded_value() {
+    // before: 3e-7 was 0 in windows while the raw value still fired `ppm > 0`
+    let d = Definitions::from_str("g.yj", PPM).unwrap_or_else(|e| panic!("{}", e.rendered));
+    let mut e = d.engine().unwrap();
+    let mut out = Vec::new();
+    e.push_line(&gas("3e-7", 1), 1, &mut out).unwrap();
+    e.flush(&mut out);
+    assert!(
+        out.is_empty(),
+        "3e-7 is 0 for the rule and the window alike: {out:?}"
+    );
+    // 6e-7 rounds to 0.000001 for both: the rule fires and the window agrees
+    e.push_line(&gas("6e-7", 2), 2, &mut out).unwrap();
+    e.flush(&mut out);
+    let json: Vec<String> = out.iter().map(|o| o.to_json()).collect();
+    assert_eq!(json.len(), 1, "{json:?}");
+    assert!(
+        json[0].contains("\"to\":\"red\"") && json[0].contains("\"total\":1e-6"),
+        "{json:?}"
+    );
 }
