@@ -335,3 +335,71 @@ fn rules_and_windows_see_the_same_rounded_value() {
         "{json:?}"
     );
 }
+
+// ------------------------------------------------------------ assess --records
+
+#[test]
+fn a_bad_byte_in_the_records_rejects_that_line_only() {
+    // before: one bad byte aborted the whole run with no line number
+    let d = dir("assess");
+    let good = std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/samples/records.jsonl"
+    ))
+    .unwrap();
+    let lines: Vec<&[u8]> = good
+        .split(|&b| b == b'\n')
+        .filter(|l| !l.is_empty())
+        .collect();
+    assert!(lines.len() > 3);
+    let mut bad = Vec::new();
+    for (i, l) in lines.iter().enumerate() {
+        if i == 2 {
+            bad.extend_from_slice(b"{\"kind\":\"accident\",\"unit\":\"\xff\"}\n");
+        }
+        bad.extend_from_slice(l);
+        bad.push(b'\n');
+    }
+    let records = d.join("records.jsonl");
+    std::fs::write(&records, &bad).unwrap();
+    let clean = yingji(&[
+        "assess",
+        "policies",
+        "--records",
+        "samples/records.jsonl",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(
+        clean.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&clean.stderr)
+    );
+    let o = yingji(&[
+        "assess",
+        "policies",
+        "--records",
+        s(&records),
+        "--format",
+        "json",
+    ]);
+    assert_eq!(
+        o.status.code(),
+        Some(1),
+        "refused lines make the exit code 1"
+    );
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains(&format!(
+            "{}:3: rejected: not UTF-8: invalid utf-8 sequence",
+            s(&records)
+        )),
+        "{err}"
+    );
+    assert!(err.contains("rejected: 1;"), "{err}");
+    // every other line was read: the same results as the clean file
+    let a: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let b: serde_json::Value = serde_json::from_slice(&clean.stdout).unwrap();
+    assert_eq!(a["assessments"], b["assessments"]);
+}
