@@ -40,13 +40,20 @@ fn base() -> &'static (Json, Vec<String>) {
         let mut e = defs.engine().unwrap();
         let mut out = Vec::new();
         let rain: Vec<&str> = include_str!("../../samples/rain.jsonl").lines().collect();
-        let acks: Vec<&str> = include_str!("../../plans/samples/flood_acks.jsonl").lines().collect();
+        let acks: Vec<&str> = include_str!("../../plans/samples/flood_acks.jsonl")
+            .lines()
+            .collect();
         let mut n = 0;
         for l in acks.iter().chain(rain.iter().take(400)) {
             n += 1;
             let _ = e.push_line(l, n, &mut out);
         }
-        let later: Vec<String> = rain.iter().skip(400).take(20).map(|s| s.to_string()).collect();
+        let later: Vec<String> = rain
+            .iter()
+            .skip(400)
+            .take(20)
+            .map(|s| s.to_string())
+            .collect();
         (serde_json::from_slice(&e.snapshot()).unwrap(), later)
     })
 }

@@ -15,18 +15,36 @@ use yingji::{Definitions, Engine, Output};
 /// The bundled policies and plans, as `(name, text)`.
 pub fn bundled() -> Vec<(String, String)> {
     [
-        ("policies/rainstorm.yj", include_str!("../../policies/rainstorm.yj")),
+        (
+            "policies/rainstorm.yj",
+            include_str!("../../policies/rainstorm.yj"),
+        ),
         ("policies/river.yj", include_str!("../../policies/river.yj")),
-        ("policies/landslide.yj", include_str!("../../policies/landslide.yj")),
-        ("policies/accident_grade.yj", include_str!("../../policies/accident_grade.yj")),
-        ("policies/report_deadlines.yj", include_str!("../../policies/report_deadlines.yj")),
+        (
+            "policies/landslide.yj",
+            include_str!("../../policies/landslide.yj"),
+        ),
+        (
+            "policies/accident_grade.yj",
+            include_str!("../../policies/accident_grade.yj"),
+        ),
+        (
+            "policies/report_deadlines.yj",
+            include_str!("../../policies/report_deadlines.yj"),
+        ),
         (
             "policies/township_assessment.yj",
             include_str!("../../policies/township_assessment.yj"),
         ),
         ("plans/flood.yaml", include_str!("../../plans/flood.yaml")),
-        ("plans/geohazard.yaml", include_str!("../../plans/geohazard.yaml")),
-        ("plans/responsibility.yaml", include_str!("../../plans/responsibility.yaml")),
+        (
+            "plans/geohazard.yaml",
+            include_str!("../../plans/geohazard.yaml"),
+        ),
+        (
+            "plans/responsibility.yaml",
+            include_str!("../../plans/responsibility.yaml"),
+        ),
         ("plans/roster.yaml", include_str!("../../plans/roster.yaml")),
     ]
     .into_iter()
@@ -87,7 +105,11 @@ fn push_all(e: &mut Engine, lines: &[&str], first: u64, run: &mut Run) {
 pub fn run(defs: &Definitions, lines: &[&str], reference: bool, cut: Option<usize>) -> Run {
     let fresh = || {
         let e = defs.engine().unwrap();
-        if reference { e.reference_evaluator() } else { e }
+        if reference {
+            e.reference_evaluator()
+        } else {
+            e
+        }
     };
     let mut e = fresh();
     let mut r = Run {
@@ -123,7 +145,10 @@ pub fn check_stream(defs: &Definitions, lines: &[&str], cut: usize) {
     let reference = run(defs, lines, true, None);
     assert_eq!(whole, reference, "compiled and reference evaluators differ");
     let split = run(defs, lines, false, Some(cut));
-    assert_eq!(whole, split, "a run split at line {cut} differs from the whole run");
+    assert_eq!(
+        whole, split,
+        "a run split at line {cut} differs from the whole run"
+    );
 }
 
 /// Lines of `data` (at most `max`), as text; lines that are not UTF-8 are
