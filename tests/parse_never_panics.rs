@@ -229,12 +229,26 @@ proptest! {
         }
     }
 
+    /// Also: a refused line changes nothing (the snapshot before and after
+    /// it is the same) and emits nothing.
     #[test]
-    fn event_lines_never_panic(lines in proptest::collection::vec(prop_oneof![soup(JSON_TOKENS, 30), ".{0,80}"], 1..20)) {
+    fn event_lines_never_panic_and_a_refused_one_changes_nothing(
+        lines in proptest::collection::vec(prop_oneof![soup(JSON_TOKENS, 30), ".{0,80}"], 1..20),
+    ) {
         let mut e = defs().engine().unwrap();
         let mut out = Vec::new();
         for (i, l) in lines.iter().enumerate() {
-            let _ = e.push_line(l, i as u64 + 1, &mut out);
+            let before = e.snapshot();
+            let n = out.len();
+            if e.push_line(l, i as u64 + 1, &mut out).is_err() {
+                prop_assert_eq!(out.len(), n, "a refused line emitted outputs");
+                let after = e.snapshot();
+                prop_assert_eq!(
+                    String::from_utf8_lossy(&after),
+                    String::from_utf8_lossy(&before),
+                    "a refused line changed the state: {}", l
+                );
+            }
         }
         e.flush(&mut out);
     }
