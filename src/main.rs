@@ -809,6 +809,8 @@ fn run(
                         REJECTS_BYTES_PENDING,
                         reject_writer.as_ref().map(|w| w.len),
                     )?;
+                    // the host section changed: the checksum follows
+                    let doc = yingji::engine::state::reseal(&doc).map_err(io::Error::other)?;
                     if let Some(p) = &state_path {
                         save_state(p, &doc)?;
                     }

@@ -228,3 +228,18 @@ fn the_checksum_function_is_pinned() {
     let d: Json = serde_json::from_str(r#"{"b":1,"a":[true,null,"应急"],"checksum":"x"}"#).unwrap();
     assert_eq!(checksum(&d), "1c41e11821eaa51a");
 }
+
+#[test]
+fn reseal_recomputes_the_checksum_of_a_purposely_edited_snapshot() {
+    // the CLI fills in its host section after the snapshot is taken
+    let mut e = defs().engine().unwrap();
+    e.set_host_state(Some(serde_json::json!({"out_bytes": 12345678901u64})));
+    let snap = e.snapshot();
+    let text = String::from_utf8(snap).unwrap();
+    let edited = text.replace("12345678901", "42");
+    assert!(defs().engine().unwrap().restore(edited.as_bytes()).is_err());
+    let sealed = yingji::engine::state::reseal(edited.as_bytes()).unwrap();
+    assert_eq!(sealed.len(), edited.len(), "only the checksum changes");
+    defs().engine().unwrap().restore(&sealed).unwrap();
+    assert!(yingji::engine::state::reseal(b"{}").is_err());
+}

@@ -315,6 +315,30 @@ pub fn checksum(doc: &serde_json::Value) -> String {
     format!("{:016x}", xxhash_rust::xxh3::xxh3_64(&bytes))
 }
 
+/// Recomputes the checksum of a snapshot [`Engine::snapshot`] wrote and an
+/// embedder then edited on purpose (the CLI fills in its host section's
+/// output lengths at each checkpoint): the same bytes with the checksum
+/// replaced. `Err` when `doc` is not such a document.
+pub fn reseal(doc: &[u8]) -> Result<Vec<u8>, StateError> {
+    let value: serde_json::Value =
+        serde_json::from_slice(doc).map_err(|e| StateError::Corrupt(e.to_string()))?;
+    let sum = checksum(&value);
+    const MEMBER: &[u8] = b"\"checksum\":\"";
+    // the member comes right after `format` and `version`
+    let head = doc.get(..doc.len().min(128)).unwrap_or_default();
+    let at = head
+        .windows(MEMBER.len())
+        .position(|w| w == MEMBER)
+        .map(|i| i + MEMBER.len())
+        .filter(|&i| doc.get(i + 16) == Some(&b'"'))
+        .ok_or_else(|| StateError::Corrupt("no checksum to reseal".into()))?;
+    let mut out = doc.to_vec();
+    if let Some(slot) = out.get_mut(at..at + 16) {
+        slot.copy_from_slice(sum.as_bytes());
+    }
+    Ok(out)
+}
+
 impl Engine {
     /// The complete state as a versioned JSON document.
     pub fn snapshot(&self) -> Vec<u8> {
