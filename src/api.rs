@@ -757,6 +757,11 @@ impl Engine {
             ));
         };
         members.insert("api_events".into(), serde_json::Value::from(self.seq));
+        // the document changed: its checksum covers `api_events` too
+        let sum = yingji_engine::state::checksum(&doc);
+        if let Some(members) = doc.as_object_mut() {
+            members.insert("checksum".into(), sum.into());
+        }
         Ok(doc.to_string())
     }
 
