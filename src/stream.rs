@@ -368,11 +368,23 @@ pub fn hash_line(hash: u64, line: &[u8]) -> u64 {
     xxhash_rust::xxh3::xxh3_64_with_seed(line, hash)
 }
 
-/// [`hash_line`] over raw bytes given in any chunks (split at newlines).
-#[derive(Clone, Debug, Default)]
+/// [`hash_line`] over raw bytes given in any chunks (split at newlines). A
+/// line split across chunks is hashed as it streams by (XXH3 seeded with the
+/// hash so far), so a very long line is never held.
+#[derive(Clone, Default)]
 pub struct PrefixHash {
     hash: u64,
-    partial: Vec<u8>,
+    /// The current line's hash so far, when it has bytes.
+    partial: Option<xxhash_rust::xxh3::Xxh3>,
+}
+
+impl std::fmt::Debug for PrefixHash {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PrefixHash")
+            .field("hash", &self.hash)
+            .field("in_line", &self.partial.is_some())
+            .finish()
+    }
 }
 
 impl PrefixHash {
@@ -380,24 +392,28 @@ impl PrefixHash {
     pub fn update(&mut self, mut bytes: &[u8]) {
         while let Some(i) = memchr::memchr(b'\n', bytes) {
             let (line, rest) = bytes.split_at(i);
-            if self.partial.is_empty() {
-                self.hash = hash_line(self.hash, line);
-            } else {
-                self.partial.extend_from_slice(line);
-                self.hash = hash_line(self.hash, &self.partial);
-                self.partial.clear();
-            }
+            self.hash = match self.partial.take() {
+                None => hash_line(self.hash, line),
+                Some(mut h) => {
+                    h.update(line);
+                    h.digest()
+                }
+            };
             bytes = rest.get(1..).unwrap_or_default();
         }
-        self.partial.extend_from_slice(bytes);
+        if !bytes.is_empty() {
+            let seed = self.hash;
+            self.partial
+                .get_or_insert_with(|| xxhash_rust::xxh3::Xxh3::with_seed(seed))
+                .update(bytes);
+        }
     }
 
     /// The hash of everything given (a last line without a newline included).
     pub fn finish(&self) -> u64 {
-        if self.partial.is_empty() {
-            self.hash
-        } else {
-            hash_line(self.hash, &self.partial)
+        match &self.partial {
+            None => self.hash,
+            Some(h) => h.digest(),
         }
     }
 }
