@@ -403,3 +403,58 @@ fn a_bad_byte_in_the_records_rejects_that_line_only() {
     let b: serde_json::Value = serde_json::from_slice(&clean.stdout).unwrap();
     assert_eq!(a["assessments"], b["assessments"]);
 }
+
+// ------------------------------------------------------------ named resets
+
+#[test]
+fn run_names_every_signal_the_state_file_does_not_restore() {
+    let d = dir("resets");
+    std::fs::write(d.join("a.yj"), RAIN).unwrap();
+    let ev = d.join("ev.jsonl");
+    std::fs::write(
+        &ev,
+        "{\"ts\":\"2024-07-29T03:00:00+08:00\",\"kind\":\"rain\",\"station\":\"A\",\"mm\":1}\n",
+    )
+    .unwrap();
+    let state = d.join("s.state");
+    let o = yingji(&[
+        "run",
+        s(&d.join("a.yj")),
+        "--events",
+        s(&ev),
+        "--state",
+        s(&state),
+    ]);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    // a second signal the state file does not know
+    std::fs::write(
+        d.join("a.yj"),
+        format!("{RAIN}signal 小雨 {{ from rain key station level blue when mm >= 1 }}\n"),
+    )
+    .unwrap();
+    let o = yingji(&[
+        "run",
+        s(&d.join("a.yj")),
+        "--events",
+        s(&ev),
+        "--state",
+        s(&state),
+    ]);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("(1 signal(s) kept, 1 reset)"), "{err}");
+    assert!(
+        err.contains("state reset (definition changed, or not in the state file) for: 小雨"),
+        "{err}"
+    );
+}
