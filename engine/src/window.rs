@@ -192,6 +192,7 @@ enum AggState {
     /// Sum, count and average: an exact running total over `buf[tail..]`.
     Total {
         dur: i64,
+        #[serde(with = "wide")]
         sum: i128,
         count: u64,
         tail: u64,
@@ -206,6 +207,7 @@ enum AggState {
     Bucket {
         size: i64,
         start: i64,
+        #[serde(with = "wide")]
         sum: i128,
         count: u64,
         min: i64,
@@ -213,6 +215,38 @@ enum AggState {
         first: (i64, i64),
         last: (i64, i64),
     },
+}
+
+/// A running sum in a state file: a JSON integer while it fits in `i64`
+/// (every realistic sum, and what older files hold), else its decimal text,
+/// so a sum of large readings still writes and restores exactly (a JSON
+/// number beyond `u64` would come back as a float). For any other `i128`
+/// sum that goes through serde: `#[serde(with = "crate::window::wide")]`.
+pub(crate) mod wide {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub(crate) fn serialize<S: Serializer>(v: &i128, s: S) -> Result<S::Ok, S::Error> {
+        match i64::try_from(*v) {
+            Ok(x) => s.serialize_i64(x),
+            Err(_) => s.serialize_str(&v.to_string()),
+        }
+    }
+
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Wide {
+        Small(i64),
+        Unsigned(u64),
+        Text(String),
+    }
+
+    pub(crate) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<i128, D::Error> {
+        match Wide::deserialize(d)? {
+            Wide::Small(x) => Ok(i128::from(x)),
+            Wide::Unsigned(x) => Ok(i128::from(x)),
+            Wide::Text(t) => t.parse().map_err(serde::de::Error::custom),
+        }
+    }
 }
 
 impl WindowState {
