@@ -86,11 +86,15 @@ pub enum ErrorCode {
     /// A snapshot that cannot be restored (not a yingji state document, or
     /// another format version); the engine is unchanged.
     State = 10,
+    /// The handle is in use by another call right now (another thread is
+    /// pushing to the same engine, or freeing it); nothing was done. Retry,
+    /// or give each thread its own engine (C and Python only).
+    Busy = 11,
 }
 
 impl ErrorCode {
     /// Every code, in numeric order.
-    pub const ALL: [ErrorCode; 10] = [
+    pub const ALL: [ErrorCode; 11] = [
         ErrorCode::InvalidArgument,
         ErrorCode::InvalidUtf8,
         ErrorCode::MalformedJson,
@@ -101,6 +105,7 @@ impl ErrorCode {
         ErrorCode::Panic,
         ErrorCode::Internal,
         ErrorCode::State,
+        ErrorCode::Busy,
     ];
 
     /// A stable lowercase name (`"malformed_json"`), used in JSON.
@@ -116,6 +121,7 @@ impl ErrorCode {
             ErrorCode::Panic => "panic",
             ErrorCode::Internal => "internal",
             ErrorCode::State => "state",
+            ErrorCode::Busy => "busy",
         }
     }
 
@@ -751,6 +757,11 @@ impl Engine {
             ));
         };
         members.insert("api_events".into(), serde_json::Value::from(self.seq));
+        // the document changed: its checksum covers `api_events` too
+        let sum = yingji_engine::state::checksum(&doc);
+        if let Some(members) = doc.as_object_mut() {
+            members.insert("checksum".into(), sum.into());
+        }
         Ok(doc.to_string())
     }
 
@@ -798,7 +809,7 @@ mod tests {
     #[test]
     fn codes_are_stable() {
         let nums: Vec<i32> = ErrorCode::ALL.iter().map(|c| c.as_i32()).collect();
-        assert_eq!(nums, (1..=10).collect::<Vec<_>>());
+        assert_eq!(nums, (1..=11).collect::<Vec<_>>());
     }
 
     #[test]

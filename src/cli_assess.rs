@@ -8,7 +8,7 @@ use yingji_dsl::load::FsLoader;
 use yingji_engine::Timestamp;
 use yingji_engine::assess::deadline::{Check, Status, human_duration};
 use yingji_engine::assess::eval::{AssessmentResult, Report, run as run_assessments};
-use yingji_engine::assess::records::{RecordSet, read_records};
+use yingji_engine::assess::records::{RecordSet, read_records_bytes};
 use yingji_engine::assess::{AssessProgram, CriterionKind};
 
 /// How results are printed.
@@ -69,7 +69,8 @@ pub fn run(args: &AssessArgs) -> ExitCode {
         eprintln!("yingji: no `assessment` is defined in the given paths");
         return ExitCode::from(1);
     }
-    let text = match std::fs::read_to_string(&args.records) {
+    // bytes, not text: a line that is not UTF-8 is refused on its own below
+    let text = match std::fs::read(&args.records) {
         Ok(t) => t,
         Err(e) => {
             eprintln!("yingji: {}: {e}", args.records.display());
@@ -83,7 +84,7 @@ pub fn run(args: &AssessArgs) -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    let set = read_records(&program, &text);
+    let set = read_records_bytes(&program, &text);
     let name = args.records.display().to_string();
     for r in &set.rejected {
         eprintln!("{name}:{}: rejected: {}", r.line, r.error);

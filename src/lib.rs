@@ -72,6 +72,24 @@ impl LoadError {
     }
 }
 
+/// The span of signal `name`'s definition (from its `file:line:col`), or the
+/// start of the first file.
+fn signal_span(program: &Program, sources: &SourceMap, name: &str) -> yingji_dsl::diag::Span {
+    let found = (|| {
+        let at = &program.signals.iter().find(|s| s.name == name)?.at;
+        let mut parts = at.rsplitn(3, ':');
+        let col: usize = parts.next()?.parse().ok()?;
+        let line: usize = parts.next()?.parse().ok()?;
+        let file = parts.next()?;
+        let id = (0..)
+            .map_while(|i| sources.file(i).map(|f| (i, f)))
+            .find(|(_, f)| &*f.name == file)?;
+        let start = yingji_dsl::diag::offset_of(&id.1.text, line, col);
+        Some(yingji_dsl::diag::Span::new(id.0, start, start))
+    })();
+    found.unwrap_or(yingji_dsl::diag::Span::new(0, 0, 0))
+}
+
 /// Validated, compiled definitions.
 #[derive(Debug)]
 pub struct Definitions {
@@ -95,9 +113,22 @@ impl Definitions {
         Self::from_loaded(load(loader))
     }
 
-    /// Loads `.yj` / YAML files and folders.
+    /// Loads `.yj` / YAML files and folders (links are followed only inside
+    /// them: see [`yingji_dsl::load::FsFolders`]).
     pub fn from_paths<P: Into<PathBuf> + Clone>(paths: &[P]) -> Result<Definitions, LoadError> {
         Self::load(&FsLoader(paths.iter().cloned().map(Into::into).collect()))
+    }
+
+    /// [`Definitions::from_paths`], optionally following links (folder
+    /// members, `.rhai` imports) to files outside the given paths.
+    pub fn from_paths_with<P: Into<PathBuf> + Clone>(
+        paths: &[P],
+        allow_outside_roots: bool,
+    ) -> Result<Definitions, LoadError> {
+        Self::load(&yingji_dsl::load::FsFolders {
+            paths: paths.iter().cloned().map(Into::into).collect(),
+            allow_outside_roots,
+        })
     }
 
     /// Loads one text; `name` ending in `.yaml`/`.yml` selects YAML, else `.yj`.
@@ -109,7 +140,24 @@ impl Definitions {
         Self::load(&MemLoader(vec![(name.to_string(), text.to_string())]))
     }
 
-    fn from_loaded(l: Loaded) -> Result<Definitions, LoadError> {
+    fn from_loaded(mut l: Loaded) -> Result<Definitions, LoadError> {
+        if !l.has_errors() {
+            // what the engine will refuse is refused here, at load time, so
+            // `check` agrees with `run` (e.g. a window longer than
+            // `ir::MAX_WINDOW_MS`, until the DSL reports it at its span)
+            if let Err(e) = l.program.validate() {
+                let span = signal_span(&l.program, &l.sources, &e.signal);
+                let d = if e.problem.starts_with("window length") {
+                    Diagnostic::error(yingji_dsl::diag::codes::BAD_DURATION, span, e.to_string())
+                        .label("a window of this signal is too long")
+                        .hint("windows are at most 366d long (keep longer totals in a table or an assessment)")
+                } else {
+                    Diagnostic::error(yingji_dsl::diag::codes::SYNTAX, span, e.to_string())
+                        .label("the lowered program is invalid (a bug in yingji; please report it)")
+                };
+                l.diagnostics.push(d);
+            }
+        }
         if l.has_errors() {
             return Err(LoadError {
                 rendered: l.render(),

@@ -82,6 +82,39 @@ struct StreamArgs {
     /// the feed goes quiet).
     #[arg(long)]
     follow: bool,
+    /// The longest event line accepted (bytes; `64KiB`, `1MiB`, `4MB`, ...).
+    /// A longer line is rejected with its line number, counted like any bad
+    /// line (its first bytes copied to `--rejects`), and reading goes on at
+    /// the next line; it is never held in memory whole.
+    #[arg(long, default_value = "1MiB", value_parser = parse_size)]
+    max_line: usize,
+    /// Follow symbolic links (folder members, `.rhai` imports) to files
+    /// outside the given files and folders (refused by default).
+    #[arg(long)]
+    allow_outside_roots: bool,
+}
+
+/// A size in bytes: a number, optionally with `K`/`KB`/`KiB`, `M`/`MB`/`MiB`
+/// (binary multiples either way: 1 KiB = 1024 bytes).
+fn parse_size(s: &str) -> Result<usize, String> {
+    let t = s.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let n: usize = num
+        .parse()
+        .map_err(|_| format!("`{s}` is not a size (e.g. 1048576, 64KiB, 1MiB)"))?;
+    let mult: usize = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" | "kb" | "kib" => 1 << 10,
+        "m" | "mb" | "mib" => 1 << 20,
+        "g" | "gb" | "gib" => 1 << 30,
+        _ => return Err(format!("`{s}`: unknown unit (use K, KiB, M, MiB, G, GiB)")),
+    };
+    match n.checked_mul(mult) {
+        Some(0) => Err("--max-line must be at least 1 byte".into()),
+        Some(v) => Ok(v),
+        None => Err(format!("`{s}` is too large")),
+    }
 }
 
 #[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
@@ -130,6 +163,10 @@ enum Command {
         /// error with `--format json`, so standard output stays one JSON document).
         #[arg(long)]
         explain: bool,
+        /// Follow symbolic links (folder members, `.rhai` imports) to files
+        /// outside the given files and folders (refused by default).
+        #[arg(long)]
+        allow_outside_roots: bool,
     },
     /// Run definitions over a JSONL event stream and write outputs as JSONL.
     Run {
@@ -171,7 +208,8 @@ fn main() -> ExitCode {
             paths,
             format,
             explain,
-        } => check(&paths, format, explain),
+            allow_outside_roots,
+        } => check(&paths, format, explain, allow_outside_roots),
         Command::Bench(args) => yingji::bench::cli::main(&args),
         Command::Graph {
             plan_path,
@@ -194,8 +232,12 @@ fn main() -> ExitCode {
     }
 }
 
-fn load(paths: &[PathBuf], format: Format) -> Result<Definitions, ExitCode> {
-    match Definitions::from_paths(paths) {
+fn load(
+    paths: &[PathBuf],
+    format: Format,
+    allow_outside_roots: bool,
+) -> Result<Definitions, ExitCode> {
+    match Definitions::from_paths_with(paths, allow_outside_roots) {
         Ok(defs) => {
             if format == Format::Text {
                 for w in &defs.warnings {
@@ -218,8 +260,8 @@ fn load(paths: &[PathBuf], format: Format) -> Result<Definitions, ExitCode> {
     }
 }
 
-fn check(paths: &[PathBuf], format: Format, explain: bool) -> ExitCode {
-    match load(paths, format) {
+fn check(paths: &[PathBuf], format: Format, explain: bool, allow_outside_roots: bool) -> ExitCode {
+    match load(paths, format, allow_outside_roots) {
         Ok(defs) => {
             if explain {
                 match defs.engine() {
@@ -515,7 +557,7 @@ fn run(
         );
         return Ok(ExitCode::from(2));
     }
-    let defs = match load(paths, Format::Text) {
+    let defs = match load(paths, Format::Text, args.allow_outside_roots) {
         Ok(d) => d,
         Err(code) => return Ok(code),
     };
@@ -549,10 +591,15 @@ fn run(
         match std::fs::read(state) {
             Ok(bytes) => match engine.restore(&bytes) {
                 Ok(report) => {
-                    eprintln!("yingji: restored state from {}", state.display());
+                    eprintln!(
+                        "yingji: restored state from {} ({} signal(s) kept, {} reset)",
+                        state.display(),
+                        report.kept.iter().filter(|k| *k != "plans").count(),
+                        report.reset.len()
+                    );
                     if !report.reset.is_empty() {
                         eprintln!(
-                            "yingji: definitions changed, state reset for: {}",
+                            "yingji: state reset (definition changed, or not in the state file) for: {}",
                             report.reset.join(", ")
                         );
                     }
@@ -647,6 +694,7 @@ fn run(
             .map(|_| -> (u64, yingji::stream::Checkpoint) { (args.save_every, Box::new(|_| {})) }),
         wall_clock: args.clock == ClockArg::Wall,
         until: args.until,
+        max_line: args.max_line,
     };
     let follow = args.follow && !stdin;
     let live = follow || args.clock == ClockArg::Wall;
@@ -657,6 +705,7 @@ fn run(
                 tokio::io::BufReader::new(tokio::io::stdin()),
                 start,
                 false,
+                args.max_line,
             )
         } else {
             let mut f = tokio::fs::File::open(events)
@@ -670,6 +719,7 @@ fn run(
                 tokio::io::BufReader::with_capacity(1 << 16, f),
                 start,
                 follow,
+                args.max_line,
             )
         };
         let at = progress.clone();
@@ -746,6 +796,8 @@ fn run(
                         REJECTS_BYTES_PENDING,
                         reject_writer.as_ref().map(|w| w.len),
                     )?;
+                    // the host section changed: the checksum follows
+                    let doc = yingji::engine::state::reseal(&doc).map_err(io::Error::other)?;
                     if let Some(p) = &state_path {
                         save_state(p, &doc)?;
                     }

@@ -96,7 +96,17 @@ pub struct Options {
     /// At the end of input, release everything and run the clock to this
     /// time ([`Engine::finish`]); implies `flush_at_end`.
     pub until: Option<Timestamp>,
+    /// The longest line accepted, in bytes (without its newline). A longer
+    /// line is rejected ([`Item::Rejected`], counted like any bad line) and
+    /// reading goes on at the next line. The line readers ([`lines_from`])
+    /// hand such a line over cut to `max_line + 1` bytes, so it is never held
+    /// whole; give both the same limit.
+    pub max_line: usize,
 }
+
+/// The default `--max-line`: 1 MiB (the longest real event is well under
+/// 1 KiB).
+pub const DEFAULT_MAX_LINE: usize = 1 << 20;
 
 impl Default for Options {
     fn default() -> Self {
@@ -105,6 +115,7 @@ impl Default for Options {
             checkpoint: None,
             wall_clock: false,
             until: None,
+            max_line: DEFAULT_MAX_LINE,
         }
     }
 }
@@ -147,6 +158,7 @@ pub async fn run(
         checkpoint,
         wall_clock,
         until,
+        max_line,
     } = options;
     let (every, mut save) = match checkpoint {
         Some((n, f)) => (n, Some(f)),
@@ -157,7 +169,7 @@ pub async fn run(
         sources,
         &tx,
         |item| item,
-        (flush_at_end, wall_clock, until, every),
+        (flush_at_end, wall_clock, until, every, max_line),
         |engine: &mut Engine, mark: Mark| {
             if mark == Mark::Every {
                 if let Some(f) = save.as_mut() {
@@ -196,6 +208,7 @@ pub async fn run_marked(
             options.wall_clock,
             options.until,
             every,
+            options.max_line,
         ),
         |engine: &mut Engine, mark: Mark| {
             if !marking {
@@ -218,7 +231,7 @@ async fn drive<T: Send + 'static>(
     sources: Vec<BoxStream<'static, (u64, Vec<u8>)>>,
     tx: &Sender<T>,
     wrap: impl Fn(Item) -> T,
-    (flush_at_end, wall_clock, until, every): (bool, bool, Option<Timestamp>, u64),
+    (flush_at_end, wall_clock, until, every, max_line): (bool, bool, Option<Timestamp>, u64, usize),
     mut mark: impl FnMut(&mut Engine, Mark) -> Option<T>,
 ) -> Result<(), ClockError> {
     // one source needs no merging (select_all polls through a FuturesUnordered per line)
@@ -274,16 +287,31 @@ async fn drive<T: Send + 'static>(
         dirty = true;
         let line = raw.strip_suffix(b"\r").unwrap_or(&raw);
         if !line.iter().all(u8::is_ascii_whitespace) {
-            let result = match std::str::from_utf8(line) {
+            let too_long = raw.len() > max_line;
+            let result = if too_long {
+                Err(format!(
+                    "line longer than --max-line ({max_line} bytes): rejected unread, \
+                     reading goes on at the next line (its first {max_line} bytes are \
+                     what --rejects keeps)"
+                ))
+            } else {
+                Ok(())
+            };
+            let result = result.and_then(|()| match std::str::from_utf8(line) {
                 Ok(text) => engine
                     .push_line(text, seq, &mut out)
                     .map_err(|e| e.to_string()),
                 Err(e) => Err(format!("not UTF-8: {e}")),
-            };
+            });
             if let Err(reason) = result {
+                let kept = if too_long {
+                    raw.get(..max_line).unwrap_or(&raw)
+                } else {
+                    line
+                };
                 let item = Item::Rejected {
                     seq,
-                    line: line.to_vec(),
+                    line: kept.to_vec(),
                     reason,
                 };
                 if tx.send(wrap(item)).await.is_err() {
@@ -340,11 +368,23 @@ pub fn hash_line(hash: u64, line: &[u8]) -> u64 {
     xxhash_rust::xxh3::xxh3_64_with_seed(line, hash)
 }
 
-/// [`hash_line`] over raw bytes given in any chunks (split at newlines).
-#[derive(Clone, Debug, Default)]
+/// [`hash_line`] over raw bytes given in any chunks (split at newlines). A
+/// line split across chunks is hashed as it streams by (XXH3 seeded with the
+/// hash so far), so a very long line is never held.
+#[derive(Clone, Default)]
 pub struct PrefixHash {
     hash: u64,
-    partial: Vec<u8>,
+    /// The current line's hash so far, when it has bytes.
+    partial: Option<xxhash_rust::xxh3::Xxh3>,
+}
+
+impl std::fmt::Debug for PrefixHash {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PrefixHash")
+            .field("hash", &self.hash)
+            .field("in_line", &self.partial.is_some())
+            .finish()
+    }
 }
 
 impl PrefixHash {
@@ -352,24 +392,28 @@ impl PrefixHash {
     pub fn update(&mut self, mut bytes: &[u8]) {
         while let Some(i) = memchr::memchr(b'\n', bytes) {
             let (line, rest) = bytes.split_at(i);
-            if self.partial.is_empty() {
-                self.hash = hash_line(self.hash, line);
-            } else {
-                self.partial.extend_from_slice(line);
-                self.hash = hash_line(self.hash, &self.partial);
-                self.partial.clear();
-            }
+            self.hash = match self.partial.take() {
+                None => hash_line(self.hash, line),
+                Some(mut h) => {
+                    h.update(line);
+                    h.digest()
+                }
+            };
             bytes = rest.get(1..).unwrap_or_default();
         }
-        self.partial.extend_from_slice(bytes);
+        if !bytes.is_empty() {
+            let seed = self.hash;
+            self.partial
+                .get_or_insert_with(|| xxhash_rust::xxh3::Xxh3::with_seed(seed))
+                .update(bytes);
+        }
     }
 
     /// The hash of everything given (a last line without a newline included).
     pub fn finish(&self) -> u64 {
-        if self.partial.is_empty() {
-            self.hash
-        } else {
-            hash_line(self.hash, &self.partial)
+        match &self.partial {
+            None => self.hash,
+            Some(h) => h.digest(),
         }
     }
 }
@@ -400,6 +444,15 @@ impl Progress {
             p.lines += 1;
             p.bytes += line.len() as u64 + u64::from(newline);
             p.hash = hash_line(p.hash, line);
+        }
+    }
+
+    /// A line hashed as it streamed by (too long to keep).
+    fn advance_hashed(&self, hash: u64, len: u64, newline: bool) {
+        if let Ok(mut p) = self.0.lock() {
+            p.lines += 1;
+            p.bytes += len + u64::from(newline);
+            p.hash = hash;
         }
     }
 }
@@ -437,7 +490,7 @@ impl ReadError {
 pub fn lines_checked<R: tokio::io::AsyncBufRead + Unpin + Send + 'static>(
     reader: R,
 ) -> (BoxStream<'static, (u64, Vec<u8>)>, ReadError) {
-    let (stream, err, _) = lines_from(reader, Position::default(), false);
+    let (stream, err, _) = lines_from(reader, Position::default(), false, DEFAULT_MAX_LINE);
     (stream, err)
 }
 
@@ -445,10 +498,15 @@ pub fn lines_checked<R: tokio::io::AsyncBufRead + Unpin + Send + 'static>(
 /// numbers go on from `start.lines`), with the live [`Progress`]. With
 /// `follow`, the end of the input is not the end of the stream: it waits for
 /// more bytes like `tail -f` (a last line without a newline waits for it).
+/// A line longer than `max_line` bytes is handed over cut to its first
+/// `max_line + 1` bytes (so [`run`] with the same `max_line` rejects it) and
+/// is never held whole: the rest streams through the hash and is dropped;
+/// the [`Progress`] still counts all its bytes and hashes all of it.
 pub fn lines_from<R: tokio::io::AsyncBufRead + Unpin + Send + 'static>(
     reader: R,
     start: Position,
     follow: bool,
+    max_line: usize,
 ) -> (BoxStream<'static, (u64, Vec<u8>)>, ReadError, Progress) {
     let err = ReadError::default();
     let progress = Progress(std::sync::Arc::new(std::sync::Mutex::new(start)));
@@ -461,6 +519,8 @@ pub fn lines_from<R: tokio::io::AsyncBufRead + Unpin + Send + 'static>(
         progress: progress.clone(),
         follow,
         sleep: None,
+        max_line,
+        long: None,
     };
     (stream.boxed(), err, progress)
 }
@@ -480,6 +540,42 @@ struct Lines<R> {
     progress: Progress,
     follow: bool,
     sleep: Option<std::pin::Pin<Box<tokio::time::Sleep>>>,
+    max_line: usize,
+    /// A line past `max_line`: its hash so far and full length (`partial`
+    /// keeps only its first `max_line + 1` bytes).
+    long: Option<(xxhash_rust::xxh3::Xxh3, u64)>,
+}
+
+impl<R: tokio::io::AsyncBufRead + Unpin> Lines<R> {
+    /// Takes `bytes` of the current line (not its newline).
+    fn take_part(&mut self, bytes: &[u8]) {
+        if let Some((h, len)) = self.long.as_mut() {
+            h.update(bytes);
+            *len += bytes.len() as u64;
+        } else if self.partial.len() + bytes.len() > self.max_line {
+            let mut h = xxhash_rust::xxh3::Xxh3::with_seed(self.progress.get().hash);
+            h.update(&self.partial);
+            h.update(bytes);
+            let len = (self.partial.len() + bytes.len()) as u64;
+            let keep = (self.max_line + 1).saturating_sub(self.partial.len());
+            self.partial
+                .extend_from_slice(bytes.get(..keep).unwrap_or(bytes));
+            self.long = Some((h, len));
+        } else {
+            self.partial.extend_from_slice(bytes);
+        }
+    }
+
+    /// The current line ends (at a newline, or at the end of input).
+    fn end_line(&mut self, newline: bool) -> (u64, Vec<u8>) {
+        self.n += 1;
+        let line = std::mem::take(&mut self.partial);
+        match self.long.take() {
+            Some((h, len)) => self.progress.advance_hashed(h.digest(), len, newline),
+            None => self.progress.advance(&line, newline),
+        }
+        (self.n, line)
+    }
 }
 
 impl<R: tokio::io::AsyncBufRead + Unpin> futures::Stream for Lines<R> {
@@ -523,29 +619,28 @@ impl<R: tokio::io::AsyncBufRead + Unpin> futures::Stream for Lines<R> {
                 if this.partial.is_empty() {
                     return Poll::Ready(None);
                 }
-                this.n += 1;
-                this.progress.advance(&this.partial, false);
-                return Poll::Ready(Some((this.n, std::mem::take(&mut this.partial))));
+                return Poll::Ready(Some(this.end_line(false)));
             }
             match memchr::memchr(b'\n', available) {
                 Some(i) => {
-                    let line = match available.get(..i) {
-                        Some(head) if this.partial.is_empty() => head.to_vec(),
-                        Some(head) => {
-                            this.partial.extend_from_slice(head);
-                            std::mem::take(&mut this.partial)
-                        }
-                        None => std::mem::take(&mut this.partial),
-                    };
+                    let head = available.get(..i).unwrap_or_default();
+                    if this.partial.is_empty() && i <= this.max_line {
+                        // the common case: the whole line in the buffer, one copy
+                        let line = head.to_vec();
+                        reader.consume(i + 1);
+                        this.n += 1;
+                        this.progress.advance(&line, true);
+                        return Poll::Ready(Some((this.n, line)));
+                    }
+                    let head = head.to_vec();
                     reader.consume(i + 1);
-                    this.n += 1;
-                    this.progress.advance(&line, true);
-                    return Poll::Ready(Some((this.n, line)));
+                    this.take_part(&head);
+                    return Poll::Ready(Some(this.end_line(true)));
                 }
                 None => {
-                    let len = available.len();
-                    this.partial.extend_from_slice(available);
-                    reader.consume(len);
+                    let chunk = available.to_vec();
+                    reader.consume(chunk.len());
+                    this.take_part(&chunk);
                 }
             }
         }
@@ -592,5 +687,43 @@ mod tests {
         }
         assert_eq!(read_all(b"a\n", 1), vec![(1, b"a".to_vec())]);
         assert!(read_all(b"", 4).is_empty());
+    }
+
+    #[test]
+    fn a_line_past_max_line_is_cut_but_counted_and_hashed_whole() {
+        let mut input = b"short\n".to_vec();
+        input.extend(std::iter::repeat_n(b'x', 5000));
+        input.extend(b"\nafter\n");
+        input.extend(std::iter::repeat_n(b'y', 3000)); // a long last line, no newline
+        let input: &'static [u8] = Box::leak(input.into_boxed_slice());
+        for capacity in [1, 7, 64, 4096, 1 << 16] {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .build()
+                .expect("runtime");
+            let (got, at) = rt.block_on(async {
+                let (lines, _, progress) = lines_from(
+                    tokio::io::BufReader::with_capacity(capacity, input),
+                    Position::default(),
+                    false,
+                    100,
+                );
+                (lines.collect::<Vec<_>>().await, progress.get())
+            });
+            let lens: Vec<(u64, usize)> = got.iter().map(|(n, l)| (*n, l.len())).collect();
+            assert_eq!(
+                lens,
+                [(1, 5), (2, 101), (3, 5), (4, 101)],
+                "buffer {capacity}"
+            );
+            assert!(
+                got.get(1)
+                    .is_some_and(|(_, l)| l.iter().all(|&b| b == b'x'))
+            );
+            let mut whole = PrefixHash::default();
+            whole.update(input);
+            assert_eq!(at.lines, 4);
+            assert_eq!(at.bytes, input.len() as u64);
+            assert_eq!(at.hash, whole.finish(), "buffer {capacity}");
+        }
     }
 }

@@ -583,7 +583,13 @@ fn run_cut(
                 kind.map_or("other", |k| ["rain", "river", "quake"][usize::from(k)]),
             ),
             id: None,
-            fields: fields.clone(),
+            // the numbers the shell admits (`value::Fixed::admit`: millionths,
+            // -0 as 0): the bare kernel gets events after ingestion
+            fields: {
+                let mut f = fields.clone();
+                let _ = yingji::engine::value::admit_numbers(&mut f);
+                f
+            },
             seq: seq as u64 + 1,
         };
         if cut == Some(seq) {

@@ -208,6 +208,8 @@ fn a_plan_state_of_a_newer_layout_is_refused_and_changes_nothing() {
     let mut doc: serde_json::Value = serde_json::from_slice(&snap).unwrap();
     assert_eq!(doc["plans"]["layout"], 1);
     doc["plans"]["layout"] = serde_json::json!(2);
+    // a consistent file of a newer build: its checksum matches
+    doc["checksum"] = yingji::engine::state::checksum(&doc).into();
     let newer = serde_json::to_vec(&doc).unwrap();
     let err = e.restore(&newer).unwrap_err().to_string();
     assert!(

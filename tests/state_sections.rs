@@ -114,7 +114,7 @@ fn every_operator_has_its_section_and_the_sections_are_the_whole_state() {
         .map(String::as_str)
         .collect();
     top.sort_unstable();
-    let mut want: Vec<&str> = vec!["format", "version", "shell"];
+    let mut want: Vec<&str> = vec!["format", "version", "checksum", "shell"];
     want.extend(
         ops.iter()
             .filter(|(_, s)| !s.contains('.'))

@@ -33,20 +33,157 @@ fn import_path(rel: &str) -> Result<&Path, String> {
     Ok(p)
 }
 
-/// Files and folders (recursively: `*.yj`, `*.yaml`, `*.yml`, sorted by path).
+/// Files and folders (recursively: `*.yj`, `*.yaml`, `*.yml`, sorted by path),
+/// kept inside the given paths: see [`FsFolders`] (this is `FsFolders` with
+/// `allow_outside_roots: false`).
 pub struct FsLoader(pub Vec<PathBuf>);
 
 impl Loader for FsLoader {
     fn sources(&self) -> Vec<Result<(String, String), (String, String)>> {
-        let mut files = Vec::new();
-        let mut problems = Vec::new();
-        for p in &self.0 {
-            collect(p, true, &mut files, &mut problems);
+        self.folders().sources()
+    }
+
+    fn read_beside(&self, policy: &str, rel: &str) -> Result<(String, String), String> {
+        self.folders().read_beside(policy, rel)
+    }
+}
+
+impl FsLoader {
+    fn folders(&self) -> FsFolders {
+        FsFolders {
+            paths: self.0.clone(),
+            allow_outside_roots: false,
         }
+    }
+}
+
+/// Files and folders, read through symbolic links safely.
+///
+/// * Every file and folder is identified by its canonical path (links
+///   resolved): a folder reached again (a link to `.` or to a parent) is not
+///   walked again, so loops end; a file reached by several paths is loaded
+///   once, under the first path in sorted order.
+/// * The *roots* are the given folders and the folders of the given files.
+///   A folder member or a `.rhai` import whose canonical path is outside
+///   every root is not read (a diagnostic names it, never its content)
+///   unless `allow_outside_roots` (`--allow-outside-roots` on the CLI).
+///   The given paths themselves are always read.
+pub struct FsFolders {
+    /// Files and folders to load.
+    pub paths: Vec<PathBuf>,
+    /// Follow links (members and imports) to files outside the roots.
+    pub allow_outside_roots: bool,
+}
+
+/// Why a linked path is not read.
+fn outside(shown: &Path, canon: &Path) -> String {
+    format!(
+        "`{}` resolves to `{}`, outside the given files and folders: not read \
+         (`--allow-outside-roots` allows it)",
+        shown.display(),
+        canon.display()
+    )
+}
+
+struct Walk<'a> {
+    roots: &'a [PathBuf],
+    allow_outside_roots: bool,
+    dirs: std::collections::HashSet<PathBuf>,
+    /// `(shown path, canonical path)`
+    files: Vec<(PathBuf, PathBuf)>,
+    problems: Vec<(String, String)>,
+}
+
+impl Walk<'_> {
+    fn inside(&self, canon: &Path) -> bool {
+        self.allow_outside_roots || self.roots.iter().any(|r| canon.starts_with(r))
+    }
+
+    fn collect(&mut self, p: &Path, explicit: bool) {
+        let canon = match std::fs::canonicalize(p) {
+            Ok(c) => c,
+            Err(_) if !explicit => return, // a dangling link among a folder's members
+            Err(_) => {
+                self.problems
+                    .push((p.display().to_string(), "no such file or folder".into()));
+                return;
+            }
+        };
+        if canon.is_dir() {
+            if !explicit && !self.inside(&canon) {
+                self.problems
+                    .push((p.display().to_string(), outside(p, &canon)));
+                return;
+            }
+            if !self.dirs.insert(canon) {
+                return; // walked already (a link loop, or given twice)
+            }
+            match std::fs::read_dir(p) {
+                Ok(rd) => {
+                    let mut entries: Vec<PathBuf> = rd.flatten().map(|e| e.path()).collect();
+                    entries.sort();
+                    for e in entries {
+                        self.collect(&e, false);
+                    }
+                }
+                Err(e) => self
+                    .problems
+                    .push((p.display().to_string(), format!("cannot read folder: {e}"))),
+            }
+        } else if canon.is_file() {
+            if !(explicit || is_definition_file(p)) {
+                return;
+            }
+            if !explicit && !self.inside(&canon) {
+                self.problems
+                    .push((p.display().to_string(), outside(p, &canon)));
+                return;
+            }
+            self.files.push((p.to_path_buf(), canon));
+        } else if explicit {
+            self.problems
+                .push((p.display().to_string(), "not a file or folder".into()));
+        }
+    }
+}
+
+impl FsFolders {
+    /// The canonical roots: given folders, and the folders of given files.
+    fn roots(&self) -> Vec<PathBuf> {
+        self.paths
+            .iter()
+            .filter_map(|p| {
+                let c = std::fs::canonicalize(p).ok()?;
+                if c.is_dir() {
+                    Some(c)
+                } else {
+                    c.parent().map(Path::to_path_buf)
+                }
+            })
+            .collect()
+    }
+}
+
+impl Loader for FsFolders {
+    fn sources(&self) -> Vec<Result<(String, String), (String, String)>> {
+        let roots = self.roots();
+        let mut walk = Walk {
+            roots: &roots,
+            allow_outside_roots: self.allow_outside_roots,
+            dirs: std::collections::HashSet::new(),
+            files: Vec::new(),
+            problems: Vec::new(),
+        };
+        for p in &self.paths {
+            walk.collect(p, true);
+        }
+        let mut files = walk.files;
         files.sort();
-        files.dedup();
-        let mut out: Vec<_> = problems.into_iter().map(Err).collect();
-        for f in files {
+        // one file reached by several paths loads once, under its first path
+        let mut seen = std::collections::HashSet::new();
+        files.retain(|(_, canon)| seen.insert(canon.clone()));
+        let mut out: Vec<_> = walk.problems.into_iter().map(Err).collect();
+        for (f, _) in files {
             let name = f.display().to_string();
             match std::fs::read_to_string(&f) {
                 Ok(text) => out.push(Ok((name, text))),
@@ -61,8 +198,13 @@ impl Loader for FsLoader {
             .parent()
             .unwrap_or(Path::new(""))
             .join(import_path(rel)?);
+        let canon =
+            std::fs::canonicalize(&p).map_err(|e| format!("cannot read `{}`: {e}", p.display()))?;
+        if !self.allow_outside_roots && !self.roots().iter().any(|r| canon.starts_with(r)) {
+            return Err(outside(&p, &canon));
+        }
         let name = p.display().to_string();
-        std::fs::read_to_string(&p)
+        std::fs::read_to_string(&canon)
             .map(|t| (name, t))
             .map_err(|e| format!("cannot read `{}`: {e}", p.display()))
     }
@@ -73,30 +215,6 @@ fn is_definition_file(p: &Path) -> bool {
         p.extension().and_then(|e| e.to_str()),
         Some("yj" | "yaml" | "yml")
     )
-}
-
-fn collect(
-    p: &Path,
-    explicit: bool,
-    files: &mut Vec<PathBuf>,
-    problems: &mut Vec<(String, String)>,
-) {
-    if p.is_dir() {
-        match std::fs::read_dir(p) {
-            Ok(rd) => {
-                for entry in rd.flatten() {
-                    collect(&entry.path(), false, files, problems);
-                }
-            }
-            Err(e) => problems.push((p.display().to_string(), format!("cannot read folder: {e}"))),
-        }
-    } else if p.is_file() {
-        if explicit || is_definition_file(p) {
-            files.push(p.to_path_buf());
-        }
-    } else if explicit {
-        problems.push((p.display().to_string(), "no such file or folder".into()));
-    }
 }
 
 /// Text in memory: `(name, text)` pairs.

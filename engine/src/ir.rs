@@ -340,6 +340,14 @@ impl Place {
     }
 }
 
+/// The longest window a program may use: 366 days (a leap year), in
+/// milliseconds. `Program::validate` refuses a longer one (and a
+/// non-positive one): a window is kept as the readings inside it, so its
+/// length bounds the memory a key holds, and every time computation stays
+/// far from `i64` overflow. The DSL should refuse longer windows at their
+/// span with the same limit.
+pub const MAX_WINDOW_MS: i64 = 366 * 24 * 3_600_000;
+
 /// A structural problem in a program (the DSL never produces one; a
 /// hand-built or deserialised program might).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -414,6 +422,13 @@ impl Program {
                 check(&w.input, 0, false, Place::WindowInput)?;
                 if w.duration_ms <= 0 {
                     return Err(err("window duration must be positive".into()));
+                }
+                if w.duration_ms > MAX_WINDOW_MS {
+                    return Err(err(format!(
+                        "window length {} exceeds the maximum of 366d ({MAX_WINDOW_MS} ms, \
+                         `yingji_engine::ir::MAX_WINDOW_MS`)",
+                        crate::time::format_duration(w.duration_ms)
+                    )));
                 }
             }
             for (i, l) in s.lets.iter().enumerate() {

@@ -36,3 +36,29 @@ pub struct KeyState {
     /// The key's row in the signal's table.
     pub row: Option<u32>,
 }
+
+impl KeyState {
+    /// Checks a restored key against its signal: one rule state per level
+    /// rule, a level the signal can raise (or none), and window contents
+    /// consistent with their running totals ([`WindowState::check`]).
+    pub fn check(
+        &self,
+        def: &crate::ir::SignalDef,
+        layout: &crate::window::WindowLayout,
+    ) -> Result<(), String> {
+        if self.rules.len() != def.levels.len() {
+            return Err(format!(
+                "{} rule state(s), the signal has {} level rule(s)",
+                self.rules.len(),
+                def.levels.len()
+            ));
+        }
+        if self.level != Level::None && !def.levels.iter().any(|r| r.level == self.level) {
+            return Err(format!(
+                "level {} is not one the signal can raise",
+                self.level.name()
+            ));
+        }
+        self.windows.check(layout)
+    }
+}

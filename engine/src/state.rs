@@ -1,11 +1,11 @@
 //! Durable state: snapshots of the complete engine state, and restoring them.
 //!
-//! Format (version 4): one JSON document with one section for the shell and
+//! Format (version 5): one JSON document with one section for the shell and
 //! one per operator (see [`crate::shell`]), so no part of the runtime can
-//! keep state outside the snapshot:
+//! keep state outside the snapshot, and a checksum:
 //!
 //! ```json
-//! {"format":"yingji-state","version":4,
+//! {"format":"yingji-state","version":5,"checksum":"<16 hex digits>",
 //!  "shell":{"clock":{…quorum clock…},"offset_min":480,"released":…,"pending":[{…event…}],
 //!           "seen_ids":[…],"seen_kkt":[…],"stats":{…},"next_id":…,"host":{…}|null},
 //!  "signals":{"signals":[{"name":"暴雨预警","fingerprint":"…","keys":[["YY-001",{…KeyState…}],…]}],
@@ -18,6 +18,32 @@
 //! `host` is the embedding program's own section ([`Engine::set_host_state`]:
 //! the CLI keeps its input and output positions there).
 //!
+//! **Checksum** (version 5): XXH3-64 (seed 0) of the document without its
+//! `checksum` member, written as serde_json writes a `serde_json::Value`
+//! (compact, members in sorted order), in 16 lowercase hex digits
+//! ([`checksum`]). A version-5 document whose checksum is missing or does
+//! not match is refused ([`StateError::Checksum`]): an edited running sum,
+//! a truncated or bit-flipped file. Versions 1–4 have no checksum and still
+//! load.
+//!
+//! **Consistency** (every version): before anything is replaced, each kept
+//! key is checked against its signal ([`KeyState::check`]: window running
+//! sums and counts recomputed from their buffers, min/max deques monotonic,
+//! one rule state per level rule, a level the signal can raise); a failure
+//! is [`StateError::Inconsistent`] naming the signal and key, and the engine
+//! is unchanged.
+//!
+//! **Fingerprints** (version 5): XXH3-64 of a canonical JSON form of the
+//! signal's compiled IR without source positions, its kinds' names and their
+//! fields ([`fingerprint`]; pinned by a test, so they are stable across
+//! builds and dependency versions). Versions 1–4 stored `FxHasher`
+//! fingerprints of the same text, which are only stable for one
+//! `rustc-hash` version: on restoring such a snapshot a signal is kept when
+//! its stored fingerprint equals the legacy Fx fingerprint this build
+//! computes (a migration: the next snapshot stores XXH3), and is otherwise
+//! reset and named. Every signal reset — changed, gone, or in the engine but
+//! absent from the snapshot — is listed in [`RestoreReport::reset`].
+//!
 //! Versions 1–3 (one flat document: `signals`, `max_ts`, `released`,
 //! `pending`, `seen_ids`, `seen_kkt`, `absence`, `stats`, `workflow`,
 //! `deadlines`, `deadlines_closed`) still load; their clock is taken as the
@@ -29,7 +55,8 @@
 //! A signal's state is kept across a restore only when a signal of the same
 //! name with the same definition (fingerprint of its compiled IR, ignoring
 //! where it is written) exists; every other signal starts afresh and is
-//! listed in the [`RestoreReport`]. Buffered events are stored by field
+//! listed in the [`RestoreReport`] (so is a signal of this engine that the
+//! snapshot does not mention: it starts afresh, named, never silently). Buffered events are stored by field
 //! *name*, so they survive field slots moving when definitions change.
 //! The keys of a signal on the compiled path are exported from it and
 //! imported back into it on restore (the compiled path is kept).
@@ -51,7 +78,9 @@ type KeyList = Vec<(Arc<str>, KeyState)>;
 /// The snapshot format's name.
 pub const FORMAT: &str = "yingji-state";
 /// The snapshot format's version this build writes.
-pub const VERSION: u32 = 4;
+pub const VERSION: u32 = 5;
+/// The first version with a checksum and XXH3 fingerprints.
+pub const CHECKSUM_VERSION: u32 = 5;
 /// The oldest snapshot format version this build reads.
 pub const OLDEST_VERSION: u32 = 1;
 
@@ -73,6 +102,22 @@ pub enum StateError {
         /// What this build reads.
         expected: u32,
     },
+    /// The checksum does not match the contents (or is missing).
+    #[error(
+        "state file checksum mismatch: it says {stored}, its contents hash to {computed}; the file was edited or damaged, refusing to start from it (start fresh explicitly to discard it)"
+    )]
+    Checksum {
+        /// What the file says (`"none"` when missing).
+        stored: String,
+        /// What its contents hash to.
+        computed: String,
+    },
+    /// A section that contradicts itself (a running sum that is not the sum
+    /// of its buffer, a level the signal cannot raise, ...).
+    #[error(
+        "state file is inconsistent: {0}; refusing to start from it (start fresh explicitly to discard it)"
+    )]
+    Inconsistent(String),
 }
 
 /// What a restore kept and what it reset.
@@ -80,7 +125,9 @@ pub enum StateError {
 pub struct RestoreReport {
     /// Signals whose state was restored.
     pub kept: Vec<String>,
-    /// Signals in the snapshot that changed or disappeared (state dropped).
+    /// Signals whose state was not restored: in the snapshot but changed or
+    /// gone from the definitions, or in the definitions but not in the
+    /// snapshot (they start afresh).
     pub reset: Vec<String>,
 }
 
@@ -134,6 +181,8 @@ struct SignalsSnap {
 struct Snapshot {
     format: String,
     version: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    checksum: Option<String>,
     shell: ShellSnap,
     signals: SignalsSnap,
     plans: Option<serde_json::Value>,
@@ -173,6 +222,7 @@ impl LegacySnapshot {
         Snapshot {
             format: FORMAT.into(),
             version: VERSION,
+            checksum: None,
             shell: ShellSnap {
                 clock,
                 offset_min: self.max_ts.map_or(0, |m| m.offset_min),
@@ -209,8 +259,9 @@ fn first_id() -> u64 {
     1
 }
 
-/// A stable fingerprint of a signal's definition (not of where it is written).
-pub fn fingerprint(def: &SignalDef, program: &crate::ir::Program) -> String {
+/// The canonical text a signal's fingerprint hashes: its compiled IR without
+/// source positions, its kinds' names and their fields, as JSON.
+fn fingerprint_text(def: &SignalDef, program: &crate::ir::Program) -> String {
     let mut d = def.clone();
     d.at.clear();
     for r in &mut d.levels {
@@ -229,12 +280,63 @@ pub fn fingerprint(def: &SignalDef, program: &crate::ir::Program) -> String {
                 .map(|f| (program.fields.get(usize::from(f.id)), f.ty, f.optional))
         })
         .collect();
-    let text =
-        serde_json::to_string(&(d, kinds.iter().map(|k| &k.name).collect::<Vec<_>>(), fields))
-            .unwrap_or_default();
+    serde_json::to_string(&(d, kinds.iter().map(|k| &k.name).collect::<Vec<_>>(), fields))
+        .unwrap_or_default()
+}
+
+/// A stable fingerprint of a signal's definition (not of where it is
+/// written): XXH3-64 of [its canonical text](fingerprint_text), 16 hex
+/// digits. The same on every build (pinned by a test).
+pub fn fingerprint(def: &SignalDef, program: &crate::ir::Program) -> String {
+    format!(
+        "{:016x}",
+        xxhash_rust::xxh3::xxh3_64(fingerprint_text(def, program).as_bytes())
+    )
+}
+
+/// The fingerprint versions 1–4 wrote (`FxHasher` over the same text):
+/// stable only for one `rustc-hash` version, so used only to migrate old
+/// snapshots.
+pub fn legacy_fingerprint(def: &SignalDef, program: &crate::ir::Program) -> String {
     let mut h = rustc_hash::FxHasher::default();
-    text.hash(&mut h);
+    fingerprint_text(def, program).hash(&mut h);
     format!("{:016x}", h.finish())
+}
+
+/// The checksum of a state document: XXH3-64 of the document without its
+/// `checksum` member, as serde_json writes a [`serde_json::Value`], in 16
+/// hex digits.
+pub fn checksum(doc: &serde_json::Value) -> String {
+    let mut doc = doc.clone();
+    if let Some(m) = doc.as_object_mut() {
+        m.retain(|k, _| k != "checksum");
+    }
+    let bytes = serde_json::to_vec(&doc).unwrap_or_default();
+    format!("{:016x}", xxhash_rust::xxh3::xxh3_64(&bytes))
+}
+
+/// Recomputes the checksum of a snapshot [`Engine::snapshot`] wrote and an
+/// embedder then edited on purpose (the CLI fills in its host section's
+/// output lengths at each checkpoint): the same bytes with the checksum
+/// replaced. `Err` when `doc` is not such a document.
+pub fn reseal(doc: &[u8]) -> Result<Vec<u8>, StateError> {
+    let value: serde_json::Value =
+        serde_json::from_slice(doc).map_err(|e| StateError::Corrupt(e.to_string()))?;
+    let sum = checksum(&value);
+    const MEMBER: &[u8] = b"\"checksum\":\"";
+    // the member comes right after `format` and `version`
+    let head = doc.get(..doc.len().min(128)).unwrap_or_default();
+    let at = head
+        .windows(MEMBER.len())
+        .position(|w| w == MEMBER)
+        .map(|i| i + MEMBER.len())
+        .filter(|&i| doc.get(i + 16) == Some(&b'"'))
+        .ok_or_else(|| StateError::Corrupt("no checksum to reseal".into()))?;
+    let mut out = doc.to_vec();
+    if let Some(slot) = out.get_mut(at..at + 16) {
+        slot.copy_from_slice(sum.as_bytes());
+    }
+    Ok(out)
 }
 
 impl Engine {
@@ -283,6 +385,7 @@ impl Engine {
         let snap = Snapshot {
             format: FORMAT.into(),
             version: VERSION,
+            checksum: None,
             shell: ShellSnap {
                 clock: self.clock.clone(),
                 offset_min: self.offset_min,
@@ -351,6 +454,10 @@ impl Engine {
                 .and_then(|wf| serde_json::to_value(wf.state()).ok()),
             deadlines: self.deadlines.as_ref().map(|d| d.snapshot_state()),
         };
+        let mut snap = snap;
+        // the checksum is over the document as a `Value` (what a restore
+        // parses); the file keeps the struct's member order (format first)
+        snap.checksum = serde_json::to_value(&snap).ok().map(|doc| checksum(&doc));
         serde_json::to_vec(&snap).unwrap_or_default()
     }
 
@@ -374,6 +481,16 @@ impl Engine {
                 found,
                 expected: VERSION,
             });
+        }
+        if found >= CHECKSUM_VERSION {
+            let computed = checksum(&probe);
+            let stored = probe.get("checksum").and_then(|c| c.as_str());
+            if stored != Some(computed.as_str()) {
+                return Err(StateError::Checksum {
+                    stored: stored.unwrap_or("none").to_string(),
+                    computed,
+                });
+            }
         }
         let snap: Snapshot = if found < 4 {
             serde_json::from_value::<LegacySnapshot>(probe)
@@ -403,6 +520,13 @@ impl Engine {
         let mut restored = vec![false; n];
         let mut new_keys: Vec<Option<KeyList>> = vec![None; n];
         let sigs = snap.signals;
+        let same = |def: &SignalDef, stored: &str| {
+            if found >= CHECKSUM_VERSION {
+                fingerprint(def, &self.program) == stored
+            } else {
+                legacy_fingerprint(def, &self.program) == stored
+            }
+        };
         for s in sigs.signals {
             match index(&s.name) {
                 Some(i)
@@ -410,9 +534,20 @@ impl Engine {
                         .program
                         .signals
                         .get(i)
-                        .map(|d| fingerprint(d, &self.program))
-                        == Some(s.fingerprint.clone()) =>
+                        .is_some_and(|d| same(d, &s.fingerprint)) =>
                 {
+                    if let (Some(def), Some(rt)) =
+                        (self.program.signals.get(i), self.signals.rts.get(i))
+                    {
+                        for (key, st) in &s.keys {
+                            st.check(def, &rt.layout).map_err(|e| {
+                                StateError::Inconsistent(format!(
+                                    "signal `{}`, key `{key}`: {e}",
+                                    s.name
+                                ))
+                            })?;
+                        }
+                    }
                     if let Some(slot) = new_keys.get_mut(i) {
                         *slot = Some(s.keys);
                     }
@@ -422,6 +557,11 @@ impl Engine {
                     report.kept.push(s.name);
                 }
                 _ => report.reset.push(s.name),
+            }
+        }
+        for (def, r) in self.program.signals.iter().zip(&restored) {
+            if !*r && !report.reset.contains(&def.name) {
+                report.reset.push(def.name.clone());
             }
         }
         let kept = |name: &str| {

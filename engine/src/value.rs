@@ -278,6 +278,40 @@ impl Fixed {
         }
     }
 
+    /// The largest magnitude an input number may have: 9 × 10¹² (the most
+    /// a `Fixed` holds is about 9.22 × 10¹²). See [`Fixed::admit`].
+    pub const MAX_ABS: f64 = 9e12;
+
+    /// The value the engine uses for an input number, or why it refuses it.
+    ///
+    /// Every number an event carries is rounded to the nearest millionth
+    /// (six decimals) on arrival, so the rules (`ppm > 0`) and the windows
+    /// (`sum(ppm, 1h)`) see the same value: `0.1` stays `0.1`, a reading of
+    /// `3e-7` is `0` for both. A number beyond ±[`Fixed::MAX_ABS`] (which no
+    /// window could hold) or not finite is refused, with the reason, instead
+    /// of being counted as accepted and left out of the windows.
+    ///
+    /// ```
+    /// use yingji_engine::value::Fixed;
+    /// assert_eq!(Fixed::admit(4.2), Ok(4.2));
+    /// assert_eq!(Fixed::admit(0.30000000000000004), Ok(0.3));
+    /// assert_eq!(Fixed::admit(3e-7), Ok(0.0));
+    /// assert!(Fixed::admit(9.2e12).is_err());
+    /// ```
+    pub fn admit(x: f64) -> Result<f64, ValueError> {
+        if !x.is_finite() {
+            return Err(ValueError::NotFinite);
+        }
+        if x.abs() > Self::MAX_ABS {
+            return Err(ValueError::OutOfRange(x));
+        }
+        match Self::from_f64(x) {
+            // `+ 0.0` turns a rounded `-0.0` into `0.0`
+            Some(f) => Ok(f.to_f64() + 0.0),
+            None => Err(ValueError::OutOfRange(x)),
+        }
+    }
+
     /// Back to a float (exact for every value with ≤ 6 decimals that f64 can hold).
     #[inline]
     pub fn to_f64(self) -> f64 {
@@ -291,4 +325,28 @@ impl Fixed {
         let frac = sum % i128::from(Self::SCALE);
         whole as f64 + frac as f64 / Self::SCALE as f64
     }
+}
+
+/// Why an input number is refused ([`Fixed::admit`]).
+#[derive(Debug, Clone, Copy, PartialEq, thiserror::Error)]
+pub enum ValueError {
+    /// Beyond ±[`Fixed::MAX_ABS`].
+    #[error(
+        "{0:e} is out of range: numbers must be within ±9e12 (windows keep six decimals exactly)"
+    )]
+    OutOfRange(f64),
+    /// NaN or infinite.
+    #[error("not a finite number")]
+    NotFinite,
+}
+
+/// Applies [`Fixed::admit`] to every number among an event's field values
+/// (in place); the first refused one's slot and reason.
+pub fn admit_numbers(fields: &mut [Value]) -> Result<(), (usize, ValueError)> {
+    for (i, v) in fields.iter_mut().enumerate() {
+        if let Value::Num(n) = v {
+            *n = Fixed::admit(*n).map_err(|e| (i, e))?;
+        }
+    }
+    Ok(())
 }

@@ -192,6 +192,7 @@ enum AggState {
     /// Sum, count and average: an exact running total over `buf[tail..]`.
     Total {
         dur: i64,
+        #[serde(with = "wide")]
         sum: i128,
         count: u64,
         tail: u64,
@@ -206,6 +207,7 @@ enum AggState {
     Bucket {
         size: i64,
         start: i64,
+        #[serde(with = "wide")]
         sum: i128,
         count: u64,
         min: i64,
@@ -213,6 +215,38 @@ enum AggState {
         first: (i64, i64),
         last: (i64, i64),
     },
+}
+
+/// A running sum in a state file: a JSON integer while it fits in `i64`
+/// (every realistic sum, and what older files hold), else its decimal text,
+/// so a sum of large readings still writes and restores exactly (a JSON
+/// number beyond `u64` would come back as a float). For any other `i128`
+/// sum that goes through serde: `#[serde(with = "crate::window::wide")]`.
+pub(crate) mod wide {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub(crate) fn serialize<S: Serializer>(v: &i128, s: S) -> Result<S::Ok, S::Error> {
+        match i64::try_from(*v) {
+            Ok(x) => s.serialize_i64(x),
+            Err(_) => s.serialize_str(&v.to_string()),
+        }
+    }
+
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Wide {
+        Small(i64),
+        Unsigned(u64),
+        Text(String),
+    }
+
+    pub(crate) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<i128, D::Error> {
+        match Wide::deserialize(d)? {
+            Wide::Small(x) => Ok(i128::from(x)),
+            Wide::Unsigned(x) => Ok(i128::from(x)),
+            Wide::Text(t) => t.parse().map_err(serde::de::Error::custom),
+        }
+    }
 }
 
 impl WindowState {
@@ -330,6 +364,111 @@ impl WindowState {
         } else {
             g.head_seq += 1;
         }
+    }
+
+    /// Checks restored window contents against `layout` and against
+    /// themselves: the groups and aggregates the layout has (same kinds and
+    /// lengths), readings in time order, every running sum and count equal
+    /// to what its buffer holds (recomputed), min/max deques monotonic,
+    /// tumbling buckets within their bounds. A snapshot whose running sum
+    /// was edited (an impossible `r3 > r6`) fails here instead of being
+    /// restored silently.
+    pub fn check(&self, layout: &WindowLayout) -> Result<(), String> {
+        if self.groups.len() != layout.groups.len() {
+            return Err(format!(
+                "{} window input(s), the signal has {}",
+                self.groups.len(),
+                layout.groups.len()
+            ));
+        }
+        for (gi, (g, gl)) in self.groups.iter().zip(&layout.groups).enumerate() {
+            let at = |what: String| format!("window input {gi}: {what}");
+            if g.aggs.len() != gl.aggs.len() {
+                return Err(at(format!(
+                    "{} aggregate(s), the signal has {}",
+                    g.aggs.len(),
+                    gl.aggs.len()
+                )));
+            }
+            if g.buf
+                .iter()
+                .zip(g.buf.iter().skip(1))
+                .any(|(a, b)| a.0 > b.0)
+            {
+                return Err(at("readings out of time order".into()));
+            }
+            let end_seq = g.head_seq.checked_add(g.buf.len() as u64);
+            for (ai, (a, &(agg, dur, tumbling))) in g.aggs.iter().zip(&gl.aggs).enumerate() {
+                let at = |what: &str| at(format!("aggregate {ai}: {what}"));
+                match a {
+                    AggState::Total {
+                        dur: d,
+                        sum,
+                        count,
+                        tail,
+                    } => {
+                        if tumbling || matches!(agg, Agg::Min | Agg::Max) || *d != dur {
+                            return Err(at("not the signal's window"));
+                        }
+                        let Some(end_seq) = end_seq.filter(|_| *tail >= g.head_seq) else {
+                            return Err(at("cursor outside its buffer"));
+                        };
+                        if *tail > end_seq {
+                            return Err(at("cursor outside its buffer"));
+                        }
+                        let inside = g.buf.iter().skip((*tail - g.head_seq) as usize);
+                        let (s, c) = inside
+                            .fold((0i128, 0u64), |(s, c), &(_, v)| (s + i128::from(v), c + 1));
+                        if s != *sum || c != *count {
+                            return Err(at(&format!(
+                                "running sum {} over {count} reading(s) does not match its buffer \
+                                 ({} over {c})",
+                                Fixed::sum_to_f64(*sum),
+                                Fixed::sum_to_f64(s)
+                            )));
+                        }
+                    }
+                    AggState::Extreme {
+                        dur: d, max, deque, ..
+                    } => {
+                        if tumbling || *d != dur || *max != (agg == Agg::Max) {
+                            return Err(at("not the signal's window"));
+                        }
+                        let monotonic = deque
+                            .iter()
+                            .zip(deque.iter().skip(1))
+                            .all(|(a, b)| a.0 <= b.0 && if *max { a.1 > b.1 } else { a.1 < b.1 });
+                        if !monotonic {
+                            return Err(at("min/max deque not monotonic"));
+                        }
+                    }
+                    AggState::Bucket {
+                        size,
+                        sum,
+                        count,
+                        min,
+                        max,
+                        ..
+                    } => {
+                        if !tumbling || *size != dur {
+                            return Err(at("not the signal's window"));
+                        }
+                        let ok = if *count == 0 {
+                            *sum == 0
+                        } else {
+                            let n = i128::from(*count);
+                            min <= max
+                                && *sum >= i128::from(*min) * n
+                                && *sum <= i128::from(*max) * n
+                        };
+                        if !ok {
+                            return Err(at("tumbling bucket total outside its min and max"));
+                        }
+                    }
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Approximate heap bytes held (for memory reports).

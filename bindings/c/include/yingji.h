@@ -37,9 +37,13 @@
  *    been reused by a newer allocation of this library; in general using a
  *    handle after freeing it is undefined behaviour.
  *
- * THREADS. A handle may be used from any thread but from one thread at a
- * time: calls on the same handle must not overlap (protect it with a mutex if
- * you share it). Different handles may be used concurrently.
+ * THREADS. A handle may be used from any thread but is meant for one thread
+ * at a time (protect it with a mutex if you share it). Different handles may
+ * be used concurrently. Overlapping calls are detected, not undefined: a call
+ * on an engine while another thread's call on it runs returns YJ_ERR_BUSY at
+ * once and does nothing, and freeing an engine or definitions while another
+ * thread's call uses them returns YJ_ERR_BUSY and frees nothing (free it
+ * after that call returns). Definitions may be read by several calls at once.
  */
 
 
@@ -78,8 +82,13 @@ typedef enum YjStatus {
   // A bug inside the library (an internal invariant did not hold).
   YJ_ERR_INTERNAL = 9,
   // A snapshot that cannot be restored (not a yingji state document, or
-  // another format version); the engine is unchanged.
+  // another format version, or a checksum that does not match); the
+  // engine is unchanged.
   YJ_ERR_STATE = 10,
+  // The handle is in use by a call on another thread (two threads pushing
+  // to one engine, or a free while a call runs); nothing was done, nothing
+  // freed. Use each handle from one thread at a time, or retry.
+  YJ_ERR_BUSY = 11,
 } YjStatus;
 
 // Loaded definitions (opaque). They may have failed to compile; see
@@ -187,7 +196,9 @@ enum YjStatus yj_definitions_assess(const struct YjDefinitions *defs,
                                     char **out_json);
 
 // Releases definitions. NULL is a no-op; a handle freed already is
-// YJ_ERR_BAD_HANDLE.
+// YJ_ERR_BAD_HANDLE; definitions a call on another thread is reading right
+// now (yj_engine_new, yj_definitions_check, ...) are YJ_ERR_BUSY and not
+// freed.
 //
 // # Safety
 // `defs`: NULL or a handle this library returned.
@@ -214,7 +225,8 @@ enum YjStatus yj_engine_new(const struct YjDefinitions *defs,
 // a later push or with yj_engine_flush() at the end of the stream.
 //
 // # Safety
-// `engine`: a live handle or NULL, not in use on another thread;
+// `engine`: a live handle or NULL (a call on it from another thread
+// meanwhile is refused with YJ_ERR_BUSY);
 // `event_json`: NULL or NUL-terminated; `outputs_json`: NULL or writable.
 enum YjStatus yj_engine_push(struct YjEngine *engine,
                              const char *event_json,
@@ -229,7 +241,8 @@ enum YjStatus yj_engine_push(struct YjEngine *engine,
 // fails as a whole (YJ_ERR_MALFORMED_JSON, nothing applied).
 //
 // # Safety
-// `engine`: a live handle or NULL, not in use on another thread; `batch`:
+// `engine`: a live handle or NULL (a call on it from another thread
+// meanwhile is refused with YJ_ERR_BUSY); `batch`:
 // NULL or NUL-terminated; `result_json`: NULL or writable.
 enum YjStatus yj_engine_push_batch(struct YjEngine *engine,
                                    const char *batch,
@@ -240,7 +253,8 @@ enum YjStatus yj_engine_push_batch(struct YjEngine *engine,
 // Release it with yj_string_free().
 //
 // # Safety
-// `engine`: a live handle or NULL, not in use on another thread; `signal`,
+// `engine`: a live handle or NULL (a call on it from another thread
+// meanwhile is refused with YJ_ERR_BUSY); `signal`,
 // `key`: NULL or NUL-terminated; `out_level`: NULL or writable.
 enum YjStatus yj_engine_level(struct YjEngine *engine,
                               const char *signal,
@@ -251,7 +265,8 @@ enum YjStatus yj_engine_level(struct YjEngine *engine,
 // refused).
 //
 // # Safety
-// `engine`: a live handle or NULL, not in use on another thread;
+// `engine`: a live handle or NULL (a call on it from another thread
+// meanwhile is refused with YJ_ERR_BUSY);
 // `out_count`: NULL or writable.
 enum YjStatus yj_engine_event_count(struct YjEngine *engine,
                                     uint64_t *out_count);
@@ -261,7 +276,8 @@ enum YjStatus yj_engine_event_count(struct YjEngine *engine,
 // yj_string_free(). Pushing may continue afterwards.
 //
 // # Safety
-// `engine`: a live handle or NULL, not in use on another thread;
+// `engine`: a live handle or NULL (a call on it from another thread
+// meanwhile is refused with YJ_ERR_BUSY);
 // `outputs_json`: NULL or writable.
 enum YjStatus yj_engine_flush(struct YjEngine *engine,
                               char **outputs_json);
@@ -276,7 +292,8 @@ enum YjStatus yj_engine_flush(struct YjEngine *engine,
 // unchanged. No event number is taken.
 //
 // # Safety
-// `engine`: a live handle or NULL, not in use on another thread; `ts`:
+// `engine`: a live handle or NULL (a call on it from another thread
+// meanwhile is refused with YJ_ERR_BUSY); `ts`:
 // NULL or NUL-terminated; `outputs_json`: NULL or writable.
 enum YjStatus yj_engine_advance_to(struct YjEngine *engine,
                                    const char *ts,
@@ -291,7 +308,8 @@ enum YjStatus yj_engine_advance_to(struct YjEngine *engine,
 // afterwards.
 //
 // # Safety
-// `engine`: a live handle or NULL, not in use on another thread; `until`:
+// `engine`: a live handle or NULL (a call on it from another thread
+// meanwhile is refused with YJ_ERR_BUSY); `until`:
 // NULL or NUL-terminated; `outputs_json`: NULL or writable.
 enum YjStatus yj_engine_finish(struct YjEngine *engine,
                                const char *until,
@@ -304,7 +322,8 @@ enum YjStatus yj_engine_finish(struct YjEngine *engine,
 // yj_string_free() accepts).
 //
 // # Safety
-// `engine`: a live handle or NULL, not in use on another thread; `out_ts`:
+// `engine`: a live handle or NULL (a call on it from another thread
+// meanwhile is refused with YJ_ERR_BUSY); `out_ts`:
 // NULL or writable.
 enum YjStatus yj_engine_clock(struct YjEngine *engine,
                               char **out_ts);
@@ -314,7 +333,8 @@ enum YjStatus yj_engine_clock(struct YjEngine *engine,
 // process, with yj_engine_restore(). Release it with yj_string_free().
 //
 // # Safety
-// `engine`: a live handle or NULL, not in use on another thread;
+// `engine`: a live handle or NULL (a call on it from another thread
+// meanwhile is refused with YJ_ERR_BUSY);
 // `out_json`: NULL or writable.
 enum YjStatus yj_engine_snapshot(struct YjEngine *engine,
                                  char **out_json);
@@ -328,18 +348,19 @@ enum YjStatus yj_engine_snapshot(struct YjEngine *engine,
 // way the engine is unchanged.
 //
 // # Safety
-// `engine`: a live handle or NULL, not in use on another thread;
+// `engine`: a live handle or NULL (a call on it from another thread
+// meanwhile is refused with YJ_ERR_BUSY);
 // `snapshot_json`: NULL or NUL-terminated; `report_json`: NULL or writable.
 enum YjStatus yj_engine_restore(struct YjEngine *engine,
                                 const char *snapshot_json,
                                 char **report_json);
 
 // Releases an engine. NULL is a no-op; a handle freed already is
-// YJ_ERR_BAD_HANDLE.
+// YJ_ERR_BAD_HANDLE; an engine a call on another thread is using right now
+// is YJ_ERR_BUSY and is not freed (free it once that call has returned).
 //
 // # Safety
-// `engine`: NULL or a handle this library returned, not in use on another
-// thread.
+// `engine`: NULL or any pointer (checked against the registry).
 enum YjStatus yj_engine_free(struct YjEngine *engine);
 
 #ifdef __cplusplus

@@ -11,6 +11,14 @@
 //! a handle of the wrong kind is therefore reported as `YJ_ERR_BAD_HANDLE`
 //! without reading freed memory (unless the allocator has reused the address
 //! for a newer handle of the same kind).
+//!
+//! Concurrent use: a call marks its handle in use in the same critical
+//! section that checks it is live, and unmarks it when it returns. An engine
+//! is used by one call at a time: a second call on it from another thread
+//! meanwhile returns `YJ_ERR_BUSY` at once (it does not wait), and so does a
+//! free of a handle in use; definitions may be read by several calls at once.
+//! So misuse from several threads is an error code, never a data race or a
+//! use after free.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -49,8 +57,13 @@ pub enum YjStatus {
     /// A bug inside the library (an internal invariant did not hold).
     YJ_ERR_INTERNAL = 9,
     /// A snapshot that cannot be restored (not a yingji state document, or
-    /// another format version); the engine is unchanged.
+    /// another format version, or a checksum that does not match); the
+    /// engine is unchanged.
     YJ_ERR_STATE = 10,
+    /// The handle is in use by a call on another thread (two threads pushing
+    /// to one engine, or a free while a call runs); nothing was done, nothing
+    /// freed. Use each handle from one thread at a time, or retry.
+    YJ_ERR_BUSY = 11,
 }
 
 impl From<ErrorCode> for YjStatus {
@@ -66,6 +79,7 @@ impl From<ErrorCode> for YjStatus {
             ErrorCode::Panic => YjStatus::YJ_ERR_PANIC,
             ErrorCode::Internal => YjStatus::YJ_ERR_INTERNAL,
             ErrorCode::State => YjStatus::YJ_ERR_STATE,
+            ErrorCode::Busy => YjStatus::YJ_ERR_BUSY,
         }
     }
 }
@@ -100,45 +114,127 @@ impl Kind {
     }
 }
 
-static LIVE: Mutex<Option<HashMap<usize, Kind>>> = Mutex::new(None);
+/// A live object: its kind and how many calls are using it right now (an
+/// engine at most one, definitions any number).
+#[derive(Clone, Copy, Debug)]
+struct Entry {
+    kind: Kind,
+    users: u32,
+}
 
-fn live() -> MutexGuard<'static, Option<HashMap<usize, Kind>>> {
+static LIVE: Mutex<Option<HashMap<usize, Entry>>> = Mutex::new(None);
+
+fn live() -> MutexGuard<'static, Option<HashMap<usize, Entry>>> {
     // a panic while holding the lock cannot leave the map inconsistent
     LIVE.lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 fn register(addr: usize, kind: Kind) {
-    live().get_or_insert_with(HashMap::new).insert(addr, kind);
+    live()
+        .get_or_insert_with(HashMap::new)
+        .insert(addr, Entry { kind, users: 0 });
 }
 
-/// Checks `addr` is a live object of `kind`; with `remove`, forgets it.
-fn check(addr: usize, kind: Kind, remove: bool) -> Result<(), ApiError> {
+fn not_live(kind: Kind) -> ApiError {
+    ApiError::new(
+        ErrorCode::BadHandle,
+        format!(
+            "not a live {} (freed already, or never returned by yingji)",
+            kind.name()
+        ),
+    )
+}
+
+fn wrong_kind(kind: Kind, got: Kind) -> ApiError {
+    ApiError::new(
+        ErrorCode::BadHandle,
+        format!("expected a {}, got a {}", kind.name(), got.name()),
+    )
+}
+
+fn busy(kind: Kind, doing: &str) -> ApiError {
+    ApiError::new(
+        ErrorCode::Busy,
+        format!(
+            "the {} is in use by another call (another thread); {doing}: \
+             use a handle from one thread at a time",
+            kind.name()
+        ),
+    )
+}
+
+/// Checks `addr` is a live object of `kind` that no call is using and
+/// forgets it (the caller then frees it). In use: `YJ_ERR_BUSY`, nothing
+/// freed.
+fn take(addr: usize, kind: Kind) -> Result<(), ApiError> {
     let mut guard = live();
     let map = guard.get_or_insert_with(HashMap::new);
     match map.get(&addr) {
-        Some(&k) if k == kind => {
-            if remove {
-                map.remove(&addr);
-                if map.is_empty() {
-                    // release the table once nothing is live, so a program
-                    // that frees everything ends with nothing of ours allocated
-                    *guard = None;
-                }
+        Some(e) if e.kind != kind => Err(wrong_kind(kind, e.kind)),
+        Some(e) if e.users > 0 => Err(busy(kind, "not freed")),
+        Some(_) => {
+            map.remove(&addr);
+            if map.is_empty() {
+                // release the table once nothing is live, so a program
+                // that frees everything ends with nothing of ours allocated
+                *guard = None;
             }
             Ok(())
         }
-        Some(&k) => Err(ApiError::new(
-            ErrorCode::BadHandle,
-            format!("expected a {}, got a {}", kind.name(), k.name()),
-        )),
-        None => Err(ApiError::new(
-            ErrorCode::BadHandle,
-            format!(
-                "not a live {} (freed already, or never returned by yingji)",
-                kind.name()
-            ),
-        )),
+        None => Err(not_live(kind)),
+    }
+}
+
+/// A handle in use by the current call: marked in the registry (in the same
+/// critical section as the liveness check, so no other call can free it or,
+/// for an engine, use it at the same time) until this is dropped.
+struct Held<T> {
+    ptr: *mut T,
+}
+
+impl<T> Held<T> {
+    /// Marks `addr` in use; `exclusive` refuses a second user (`YJ_ERR_BUSY`).
+    fn acquire(ptr: *mut T, kind: Kind, exclusive: bool) -> Result<Held<T>, ApiError> {
+        let mut guard = live();
+        let map = guard.get_or_insert_with(HashMap::new);
+        match map.get_mut(&(ptr as usize)) {
+            Some(e) if e.kind != kind => Err(wrong_kind(kind, e.kind)),
+            Some(e) if exclusive && e.users > 0 => Err(busy(kind, "nothing was done")),
+            Some(e) => {
+                e.users = e.users.saturating_add(1);
+                Ok(Held { ptr })
+            }
+            None => Err(not_live(kind)),
+        }
+    }
+}
+
+impl<T> Drop for Held<T> {
+    fn drop(&mut self) {
+        if let Some(e) = live()
+            .as_mut()
+            .and_then(|m| m.get_mut(&(self.ptr as usize)))
+        {
+            e.users = e.users.saturating_sub(1);
+        }
+    }
+}
+
+impl<T> std::ops::Deref for Held<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        // SAFETY: live in the registry and marked in use, so not freed while
+        // this exists; a valid Box allocation of this type
+        unsafe { &*self.ptr }
+    }
+}
+
+impl<T> std::ops::DerefMut for Held<T> {
+    fn deref_mut(&mut self) -> &mut T {
+        // SAFETY: as `deref`; only engines are dereferenced mutably, and
+        // they are acquired exclusively
+        unsafe { &mut *self.ptr }
     }
 }
 
@@ -248,27 +344,29 @@ fn give<T>(out: &mut *mut T, value: T, kind: Kind) {
     *out = p;
 }
 
+/// Definitions for the length of a call (shared: several calls may read
+/// them at once; a free meanwhile is refused with `YJ_ERR_BUSY`).
+///
 /// # Safety
-/// `p` is NULL, or a pointer this library returned as a `YjDefinitions`
-/// (checked against the registry before it is dereferenced).
-unsafe fn defs_ref<'a>(p: *const YjDefinitions) -> Result<&'a YjDefinitions, ApiError> {
+/// `p` is NULL, or any pointer (checked against the registry before it is
+/// dereferenced).
+unsafe fn defs_ref(p: *const YjDefinitions) -> Result<Held<YjDefinitions>, ApiError> {
     if p.is_null() {
         return Err(null("defs"));
     }
-    check(p as usize, Kind::Definitions, false)?;
-    // SAFETY: live in the registry, so a valid Box allocation of this type
-    Ok(unsafe { &*p })
+    Held::acquire(p.cast_mut(), Kind::Definitions, false)
 }
 
+/// An engine for the length of a call, exclusively: a second call on it
+/// from another thread meanwhile gets `YJ_ERR_BUSY`, and so does a free.
+///
 /// # Safety
-/// As [`defs_ref`], for engines; no other reference to it may be in use.
-unsafe fn engine_mut<'a>(p: *mut YjEngine) -> Result<&'a mut YjEngine, ApiError> {
+/// As [`defs_ref`].
+unsafe fn engine_mut(p: *mut YjEngine) -> Result<Held<YjEngine>, ApiError> {
     if p.is_null() {
         return Err(null("engine"));
     }
-    check(p as usize, Kind::Engine, false)?;
-    // SAFETY: live in the registry; one thread at a time by contract
-    Ok(unsafe { &mut *p })
+    Held::acquire(p, Kind::Engine, true)
 }
 
 // ---------------------------------------------------------------- errors
@@ -320,6 +418,7 @@ pub extern "C" fn yj_status_name(status: i32) -> *const c_char {
         8 => c"YJ_ERR_PANIC",
         9 => c"YJ_ERR_INTERNAL",
         10 => c"YJ_ERR_STATE",
+        11 => c"YJ_ERR_BUSY",
         _ => c"YJ_UNKNOWN",
     };
     name.as_ptr()
@@ -347,7 +446,7 @@ pub unsafe extern "C" fn yj_string_free(s: *mut c_char) -> YjStatus {
         if s.is_null() {
             return Ok(());
         }
-        check(s as usize, Kind::String, true)?;
+        take(s as usize, Kind::String)?;
         // SAFETY: returned by CString::into_raw and removed from the registry
         drop(unsafe { CString::from_raw(s) });
         Ok(())
@@ -528,7 +627,9 @@ pub unsafe extern "C" fn yj_definitions_assess(
 }
 
 /// Releases definitions. NULL is a no-op; a handle freed already is
-/// YJ_ERR_BAD_HANDLE.
+/// YJ_ERR_BAD_HANDLE; definitions a call on another thread is reading right
+/// now (yj_engine_new, yj_definitions_check, ...) are YJ_ERR_BUSY and not
+/// freed.
 ///
 /// # Safety
 /// `defs`: NULL or a handle this library returned.
@@ -538,7 +639,7 @@ pub unsafe extern "C" fn yj_definitions_free(defs: *mut YjDefinitions) -> YjStat
         if defs.is_null() {
             return Ok(());
         }
-        check(defs as usize, Kind::Definitions, true)?;
+        take(defs as usize, Kind::Definitions)?;
         // SAFETY: made by Box::into_raw and just removed from the registry
         drop(unsafe { Box::from_raw(defs) });
         Ok(())
@@ -581,7 +682,8 @@ pub unsafe extern "C" fn yj_engine_new(
 /// a later push or with yj_engine_flush() at the end of the stream.
 ///
 /// # Safety
-/// `engine`: a live handle or NULL, not in use on another thread;
+/// `engine`: a live handle or NULL (a call on it from another thread
+/// meanwhile is refused with YJ_ERR_BUSY);
 /// `event_json`: NULL or NUL-terminated; `outputs_json`: NULL or writable.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn yj_engine_push(
@@ -593,7 +695,7 @@ pub unsafe extern "C" fn yj_engine_push(
         // SAFETY: forwarded caller contract
         let out = unsafe { out_ptr(outputs_json, "outputs_json") }?;
         // SAFETY: forwarded caller contract
-        let engine = unsafe { engine_mut(engine) }?;
+        let mut engine = unsafe { engine_mut(engine) }?;
         // SAFETY: forwarded caller contract
         let line = unsafe { arg_str(event_json, "event_json") }?;
         give_string(out, engine.engine.push_json(line)?)
@@ -609,7 +711,8 @@ pub unsafe extern "C" fn yj_engine_push(
 /// fails as a whole (YJ_ERR_MALFORMED_JSON, nothing applied).
 ///
 /// # Safety
-/// `engine`: a live handle or NULL, not in use on another thread; `batch`:
+/// `engine`: a live handle or NULL (a call on it from another thread
+/// meanwhile is refused with YJ_ERR_BUSY); `batch`:
 /// NULL or NUL-terminated; `result_json`: NULL or writable.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn yj_engine_push_batch(
@@ -621,7 +724,7 @@ pub unsafe extern "C" fn yj_engine_push_batch(
         // SAFETY: forwarded caller contract
         let out = unsafe { out_ptr(result_json, "result_json") }?;
         // SAFETY: forwarded caller contract
-        let engine = unsafe { engine_mut(engine) }?;
+        let mut engine = unsafe { engine_mut(engine) }?;
         // SAFETY: forwarded caller contract
         let batch = unsafe { arg_str(batch, "batch") }?;
         give_string(out, engine.engine.push_batch_json(batch)?)
@@ -633,7 +736,8 @@ pub unsafe extern "C" fn yj_engine_push_batch(
 /// Release it with yj_string_free().
 ///
 /// # Safety
-/// `engine`: a live handle or NULL, not in use on another thread; `signal`,
+/// `engine`: a live handle or NULL (a call on it from another thread
+/// meanwhile is refused with YJ_ERR_BUSY); `signal`,
 /// `key`: NULL or NUL-terminated; `out_level`: NULL or writable.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn yj_engine_level(
@@ -659,7 +763,8 @@ pub unsafe extern "C" fn yj_engine_level(
 /// refused).
 ///
 /// # Safety
-/// `engine`: a live handle or NULL, not in use on another thread;
+/// `engine`: a live handle or NULL (a call on it from another thread
+/// meanwhile is refused with YJ_ERR_BUSY);
 /// `out_count`: NULL or writable.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn yj_engine_event_count(
@@ -683,7 +788,8 @@ pub unsafe extern "C" fn yj_engine_event_count(
 /// yj_string_free(). Pushing may continue afterwards.
 ///
 /// # Safety
-/// `engine`: a live handle or NULL, not in use on another thread;
+/// `engine`: a live handle or NULL (a call on it from another thread
+/// meanwhile is refused with YJ_ERR_BUSY);
 /// `outputs_json`: NULL or writable.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn yj_engine_flush(
@@ -694,7 +800,7 @@ pub unsafe extern "C" fn yj_engine_flush(
         // SAFETY: forwarded caller contract
         let out = unsafe { out_ptr(outputs_json, "outputs_json") }?;
         // SAFETY: forwarded caller contract
-        let engine = unsafe { engine_mut(engine) }?;
+        let mut engine = unsafe { engine_mut(engine) }?;
         give_string(out, engine.engine.flush_json())
     })
 }
@@ -709,7 +815,8 @@ pub unsafe extern "C" fn yj_engine_flush(
 /// unchanged. No event number is taken.
 ///
 /// # Safety
-/// `engine`: a live handle or NULL, not in use on another thread; `ts`:
+/// `engine`: a live handle or NULL (a call on it from another thread
+/// meanwhile is refused with YJ_ERR_BUSY); `ts`:
 /// NULL or NUL-terminated; `outputs_json`: NULL or writable.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn yj_engine_advance_to(
@@ -721,7 +828,7 @@ pub unsafe extern "C" fn yj_engine_advance_to(
         // SAFETY: forwarded caller contract
         let out = unsafe { out_ptr(outputs_json, "outputs_json") }?;
         // SAFETY: forwarded caller contract
-        let engine = unsafe { engine_mut(engine) }?;
+        let mut engine = unsafe { engine_mut(engine) }?;
         // SAFETY: forwarded caller contract
         let ts = unsafe { arg_str(ts, "ts") }?;
         give_string(out, engine.engine.advance_to_json(ts)?)
@@ -737,7 +844,8 @@ pub unsafe extern "C" fn yj_engine_advance_to(
 /// afterwards.
 ///
 /// # Safety
-/// `engine`: a live handle or NULL, not in use on another thread; `until`:
+/// `engine`: a live handle or NULL (a call on it from another thread
+/// meanwhile is refused with YJ_ERR_BUSY); `until`:
 /// NULL or NUL-terminated; `outputs_json`: NULL or writable.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn yj_engine_finish(
@@ -749,7 +857,7 @@ pub unsafe extern "C" fn yj_engine_finish(
         // SAFETY: forwarded caller contract
         let out = unsafe { out_ptr(outputs_json, "outputs_json") }?;
         // SAFETY: forwarded caller contract
-        let engine = unsafe { engine_mut(engine) }?;
+        let mut engine = unsafe { engine_mut(engine) }?;
         let until = if until.is_null() {
             None
         } else {
@@ -767,7 +875,8 @@ pub unsafe extern "C" fn yj_engine_finish(
 /// yj_string_free() accepts).
 ///
 /// # Safety
-/// `engine`: a live handle or NULL, not in use on another thread; `out_ts`:
+/// `engine`: a live handle or NULL (a call on it from another thread
+/// meanwhile is refused with YJ_ERR_BUSY); `out_ts`:
 /// NULL or writable.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn yj_engine_clock(
@@ -791,7 +900,8 @@ pub unsafe extern "C" fn yj_engine_clock(
 /// process, with yj_engine_restore(). Release it with yj_string_free().
 ///
 /// # Safety
-/// `engine`: a live handle or NULL, not in use on another thread;
+/// `engine`: a live handle or NULL (a call on it from another thread
+/// meanwhile is refused with YJ_ERR_BUSY);
 /// `out_json`: NULL or writable.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn yj_engine_snapshot(
@@ -816,7 +926,8 @@ pub unsafe extern "C" fn yj_engine_snapshot(
 /// way the engine is unchanged.
 ///
 /// # Safety
-/// `engine`: a live handle or NULL, not in use on another thread;
+/// `engine`: a live handle or NULL (a call on it from another thread
+/// meanwhile is refused with YJ_ERR_BUSY);
 /// `snapshot_json`: NULL or NUL-terminated; `report_json`: NULL or writable.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn yj_engine_restore(
@@ -832,7 +943,7 @@ pub unsafe extern "C" fn yj_engine_restore(
             Some(unsafe { out_ptr(report_json, "report_json") }?)
         };
         // SAFETY: forwarded caller contract
-        let engine = unsafe { engine_mut(engine) }?;
+        let mut engine = unsafe { engine_mut(engine) }?;
         // SAFETY: forwarded caller contract
         let snapshot = unsafe { arg_str(snapshot_json, "snapshot_json") }?;
         let report = engine.engine.restore(snapshot)?;
@@ -844,18 +955,18 @@ pub unsafe extern "C" fn yj_engine_restore(
 }
 
 /// Releases an engine. NULL is a no-op; a handle freed already is
-/// YJ_ERR_BAD_HANDLE.
+/// YJ_ERR_BAD_HANDLE; an engine a call on another thread is using right now
+/// is YJ_ERR_BUSY and is not freed (free it once that call has returned).
 ///
 /// # Safety
-/// `engine`: NULL or a handle this library returned, not in use on another
-/// thread.
+/// `engine`: NULL or any pointer (checked against the registry).
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn yj_engine_free(engine: *mut YjEngine) -> YjStatus {
     guard(|| {
         if engine.is_null() {
             return Ok(());
         }
-        check(engine as usize, Kind::Engine, true)?;
+        take(engine as usize, Kind::Engine)?;
         // SAFETY: made by Box::into_raw and just removed from the registry
         drop(unsafe { Box::from_raw(engine) });
         Ok(())

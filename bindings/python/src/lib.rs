@@ -12,6 +12,7 @@ use pyo3::types::{PyBytes, PyString};
 use std::borrow::Cow;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::PathBuf;
+use std::sync::{Mutex, MutexGuard, TryLockError};
 use yingji::api::{self, ApiError, ErrorCode};
 
 /// Turns an [`ApiError`] into the matching `yingji` exception, built by
@@ -143,7 +144,7 @@ impl Definitions {
     fn engine(&self, py: Python<'_>) -> PyResult<Engine> {
         call(py, || {
             Ok(Engine {
-                engine: Some(self.defs.engine()?),
+                engine: Mutex::new(Some(self.defs.engine()?)),
             })
         })
     }
@@ -155,41 +156,66 @@ impl Definitions {
 }
 
 /// A running engine (see `yingji.Engine`).
-#[pyclass(module = "yingji._native", name = "Engine")]
+///
+/// `frozen`: pyo3 never borrows it mutably, so a second thread's call while
+/// one runs (the GIL is released during batches) is not pyo3's generic
+/// "Already borrowed" `RuntimeError`: the engine sits behind a mutex taken
+/// with `try_lock`, and a call that finds it taken raises `yingji.BusyError`.
+#[pyclass(module = "yingji._native", name = "Engine", frozen)]
 struct Engine {
-    engine: Option<api::Engine>,
+    engine: Mutex<Option<api::Engine>>,
+}
+
+/// The engine locked for one call (or why not).
+struct Live<'a>(MutexGuard<'a, Option<api::Engine>>);
+
+impl Live<'_> {
+    fn get(&mut self) -> Result<&mut api::Engine, ApiError> {
+        self.0
+            .as_mut()
+            .ok_or_else(|| ApiError::new(ErrorCode::BadHandle, "the engine is closed"))
+    }
 }
 
 impl Engine {
-    fn live(&mut self) -> Result<&mut api::Engine, ApiError> {
-        self.engine
-            .as_mut()
-            .ok_or_else(|| ApiError::new(ErrorCode::BadHandle, "the engine is closed"))
+    fn lock(&self) -> Result<Live<'_>, ApiError> {
+        match self.engine.try_lock() {
+            Ok(g) => Ok(Live(g)),
+            // a panic inside a call is caught and reported; the engine's state
+            // is then as unspecified as after a caught panic anywhere
+            Err(TryLockError::Poisoned(p)) => Ok(Live(p.into_inner())),
+            Err(TryLockError::WouldBlock) => Err(ApiError::new(
+                ErrorCode::Busy,
+                "the engine is in use by another call (another thread); nothing was done: \
+                 use an engine from one thread at a time",
+            )),
+        }
     }
 }
 
 #[pymethods]
 impl Engine {
     /// Applies one event (JSON text); its outputs as a JSON array.
-    fn push(&mut self, py: Python<'_>, event: &Bound<'_, PyAny>) -> PyResult<String> {
+    fn push(&self, py: Python<'_>, event: &Bound<'_, PyAny>) -> PyResult<String> {
         call(py, || {
             let line = text(event, "event")?;
-            self.live()?.push_json(&line)
+            self.lock()?.get()?.push_json(&line)
         })
     }
 
     /// Applies a batch (JSONL or a JSON array); the result as JSON.
-    fn push_batch(&mut self, py: Python<'_>, batch: &Bound<'_, PyAny>) -> PyResult<String> {
+    fn push_batch(&self, py: Python<'_>, batch: &Bound<'_, PyAny>) -> PyResult<String> {
         call(py, || {
             let batch = text(batch, "batch")?;
-            let engine = self.live()?;
+            let mut live = self.lock()?;
+            let engine = live.get()?;
             py.detach(|| engine.push_batch_json(&batch))
         })
     }
 
     /// The current level of `key` in `signal`.
     fn level(
-        &mut self,
+        &self,
         py: Python<'_>,
         signal: &Bound<'_, PyAny>,
         key: &Bound<'_, PyAny>,
@@ -197,70 +223,76 @@ impl Engine {
         call(py, || {
             let signal = text(signal, "signal")?;
             let key = text(key, "key")?;
-            Ok(self.live()?.level(&signal, &key))
+            Ok(self.lock()?.get()?.level(&signal, &key))
         })
     }
 
     /// Events pushed so far.
-    fn events(&mut self, py: Python<'_>) -> PyResult<u64> {
-        call(py, || Ok(self.live()?.events()))
+    fn events(&self, py: Python<'_>) -> PyResult<u64> {
+        call(py, || Ok(self.lock()?.get()?.events()))
     }
 
     /// The state as JSON.
-    fn snapshot(&mut self, py: Python<'_>) -> PyResult<String> {
-        call(py, || self.live()?.snapshot())
+    fn snapshot(&self, py: Python<'_>) -> PyResult<String> {
+        call(py, || self.lock()?.get()?.snapshot())
     }
 
     /// End of stream: outputs of the events held back, as a JSON array.
-    fn flush(&mut self, py: Python<'_>) -> PyResult<String> {
-        call(py, || Ok(self.live()?.flush_json()))
+    fn flush(&self, py: Python<'_>) -> PyResult<String> {
+        call(py, || Ok(self.lock()?.get()?.flush_json()))
     }
 
     /// Moves the clock to `ts` (RFC 3339 text); the outputs it releases as a
     /// JSON array.
-    fn advance_to(&mut self, py: Python<'_>, ts: &Bound<'_, PyAny>) -> PyResult<String> {
+    fn advance_to(&self, py: Python<'_>, ts: &Bound<'_, PyAny>) -> PyResult<String> {
         call(py, || {
             let ts = text(ts, "ts")?;
-            self.live()?.advance_to_json(&ts)
+            self.lock()?.get()?.advance_to_json(&ts)
         })
     }
 
     /// End of input, optionally running the clock to `until` (RFC 3339
     /// text); the outputs as a JSON array.
     #[pyo3(signature = (until=None))]
-    fn finish(&mut self, py: Python<'_>, until: Option<&Bound<'_, PyAny>>) -> PyResult<String> {
+    fn finish(&self, py: Python<'_>, until: Option<&Bound<'_, PyAny>>) -> PyResult<String> {
         call(py, || {
             let until = until.map(|u| text(u, "until")).transpose()?;
-            self.live()?.finish_json(until.as_deref())
+            self.lock()?.get()?.finish_json(until.as_deref())
         })
     }
 
     /// The clock as RFC 3339 text, or `None` before the first event.
-    fn clock(&mut self, py: Python<'_>) -> PyResult<Option<String>> {
-        call(py, || Ok(self.live()?.clock()))
+    fn clock(&self, py: Python<'_>) -> PyResult<Option<String>> {
+        call(py, || Ok(self.lock()?.get()?.clock()))
     }
 
     /// Replaces the state with a snapshot; what was kept/reset as JSON.
-    fn restore(&mut self, py: Python<'_>, snapshot: &Bound<'_, PyAny>) -> PyResult<String> {
+    fn restore(&self, py: Python<'_>, snapshot: &Bound<'_, PyAny>) -> PyResult<String> {
         call(py, || {
             let snapshot = text(snapshot, "snapshot")?;
-            self.live()?.restore(&snapshot)
+            self.lock()?.get()?.restore(&snapshot)
         })
     }
 
     /// Releases the engine's state; later calls raise `ClosedError`, and so
     /// does a second `close()`.
-    fn close(&mut self, py: Python<'_>) -> PyResult<()> {
+    fn close(&self, py: Python<'_>) -> PyResult<()> {
         call(py, || {
-            self.live()?;
-            self.engine = None;
+            let mut live = self.lock()?;
+            live.get()?;
+            *live.0 = None;
             Ok(())
         })
     }
 
     /// Whether `close()` was called.
     fn is_closed(&self) -> bool {
-        self.engine.is_none()
+        match self.engine.try_lock() {
+            Ok(g) => g.is_none(),
+            Err(TryLockError::Poisoned(p)) => p.into_inner().is_none(),
+            // in use by a call right now, so not closed
+            Err(TryLockError::WouldBlock) => false,
+        }
     }
 }
 

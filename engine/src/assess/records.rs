@@ -45,6 +45,9 @@ pub enum RecordError {
     /// Not a JSON object.
     #[error("not a JSON object: {0}")]
     NotJson(String),
+    /// The line is not valid UTF-8.
+    #[error("not UTF-8: {0}")]
+    NotUtf8(String),
     /// `kind`, `id`, `unit` or `ts` is missing.
     #[error("missing `{0}`: every record needs kind, id, unit and ts")]
     Missing(&'static str),
@@ -356,10 +359,34 @@ pub fn grade(p: &AssessProgram, r: &mut Record) {
 /// Reads a JSONL text: every line checked and graded; blank lines skipped;
 /// refused lines collected with their reason.
 pub fn read_records(p: &AssessProgram, text: &str) -> RecordSet {
+    read_records_bytes(p, text.as_bytes())
+}
+
+/// [`read_records`] over raw bytes: a line that is not UTF-8 is refused on
+/// its own (with its number, like any bad line) and the others are read, as
+/// `yingji run` does.
+pub fn read_records_bytes(p: &AssessProgram, bytes: &[u8]) -> RecordSet {
     let mut set = RecordSet::default();
     let mut ids: HashMap<Arc<str>, u64> = HashMap::new();
-    for (i, raw) in text.lines().enumerate() {
-        let line = i as u64 + 1;
+    let mut lines = bytes.split(|&b| b == b'\n').peekable();
+    let mut i = 0u64;
+    while let Some(raw) = lines.next() {
+        i += 1;
+        let line = i;
+        if raw.is_empty() && lines.peek().is_none() {
+            break; // the end after a last newline
+        }
+        let raw = raw.strip_suffix(b"\r").unwrap_or(raw);
+        let raw = match std::str::from_utf8(raw) {
+            Ok(t) => t,
+            Err(e) => {
+                set.rejected.push(Rejected {
+                    line,
+                    error: RecordError::NotUtf8(e.to_string()),
+                });
+                continue;
+            }
+        };
         if raw.trim().is_empty() {
             continue;
         }

@@ -66,6 +66,13 @@ impl Engine {
         line: Option<&str>,
         out: &mut Vec<Output>,
     ) -> Result<(), LineError> {
+        if let Some(e) = ev.as_mut() {
+            // rules and windows see the same value (`value::Fixed::admit`)
+            crate::value::admit_numbers(&mut e.fields).map_err(|(i, why)| {
+                let name = self.program.fields.get(i).map_or("?", String::as_str);
+                PushError::Refused(format!("field `{name}`: {why}"))
+            })?;
+        }
         let Some(e) = ev.as_ref() else {
             return Ok(());
         };

@@ -15,7 +15,8 @@ Events are dicts (or JSON text / bytes); outputs are dicts with a ``type``
 failure is a :class:`yingji.Error` subclass with ``code`` and ``message``, and
 :class:`DefinitionError` carries the ``diagnostics`` (a list of dicts).
 
-An :class:`Engine` may be used from one thread at a time.
+An :class:`Engine` may be used from one thread at a time; a call while another
+thread's call on the same engine runs raises :class:`BusyError` (nothing is done).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from typing import Any, Dict, Iterable, Iterator, List, Mapping, Optional, Union
 from . import _native
 from ._errors import (
     ArgumentError,
+    BusyError,
     ClosedError,
     DefinitionError,
     Diagnostic,
@@ -44,6 +46,7 @@ from ._errors import (
 __all__ = [
     "ArgumentError",
     "Batch",
+    "BusyError",
     "ClosedError",
     "DefinitionError",
     "Definitions",
@@ -191,7 +194,8 @@ class Engine:
     The engine holds events back for the allowed lateness (5 minutes of event
     time) to put late arrivals in order, so outputs may come with later events;
     :meth:`flush` releases the rest at the end of a stream.
-    Use from one thread at a time. ``close()`` (or a ``with`` block) releases
+    Use from one thread at a time: a call while another thread's call on this
+    engine runs raises :class:`BusyError` and does nothing. ``close()`` (or a ``with`` block) releases
     the state early; a closed engine raises :class:`ClosedError`.
     """
 

@@ -78,6 +78,11 @@ class ClosedError(Error):
     """An engine used after :meth:`yingji.Engine.close` (code ``bad_handle``)."""
 
 
+class BusyError(Error, RuntimeError):
+    """The engine is in use by a call on another thread (code ``busy``); nothing
+    was done. Use an engine from one thread at a time (or a lock), or retry."""
+
+
 class InternalError(Error):
     """A bug in yingji (codes ``panic`` and ``internal``); please report it."""
 
@@ -93,6 +98,7 @@ _BY_CODE = {
     "panic": InternalError,
     "internal": InternalError,
     "state": StateError,
+    "busy": BusyError,
 }
 
 
