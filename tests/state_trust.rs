@@ -246,27 +246,31 @@ fn reseal_recomputes_the_checksum_of_a_purposely_edited_snapshot() {
 
 #[test]
 fn a_sum_beyond_i64_units_writes_and_restores_exactly() {
-    // readings up to ±9e12 are admitted; two of them overflow i64 millionths.
-    // On the reference evaluator: the compiled path's flat windows still go
-    // through a `serde_json::Value` mirror of their i128 sums
-    // (`compiled/flat.rs`, `to_reference`/`from_reference`), which cannot hold
-    // a sum beyond i64 (a known limit of that path, reported in issue #15)
-    let mut e = defs().engine().unwrap().reference_evaluator();
-    let mut out: Vec<Output> = Vec::new();
-    for (i, mm) in ["9e12", "8e12", "7e12"].iter().enumerate() {
-        let line = format!(
-            r#"{{"ts":"2024-07-29T03:{:02}:00+08:00","kind":"rain","station":"B","mm":{mm}}}"#,
-            i
-        );
-        e.push_line(&line, i as u64 + 1, &mut out).unwrap();
+    // readings up to ±9e12 are admitted; two of them overflow i64 millionths;
+    // on the reference evaluator and on the compiled path (whose flat windows
+    // go through the reference store's form, sums beyond i64 as text)
+    for compiled in [false, true] {
+        let make = || {
+            let e = defs().engine().unwrap();
+            if compiled { e } else { e.reference_evaluator() }
+        };
+        let mut e = make();
+        let mut out: Vec<Output> = Vec::new();
+        for (i, mm) in ["9e12", "8e12", "7e12"].iter().enumerate() {
+            let line = format!(
+                r#"{{"ts":"2024-07-29T03:{:02}:00+08:00","kind":"rain","station":"B","mm":{mm}}}"#,
+                i
+            );
+            e.push_line(&line, i as u64 + 1, &mut out).unwrap();
+        }
+        e.flush(&mut out);
+        let snap = e.snapshot();
+        let d = doc(&snap);
+        assert_eq!(d["checksum"].as_str().unwrap(), checksum(&d));
+        let text = String::from_utf8_lossy(&snap);
+        assert!(text.contains("\"sum\":\"24000000000000000000\""), "{text}");
+        let mut back = make();
+        back.restore(&snap).unwrap();
+        assert_eq!(back.snapshot(), snap);
     }
-    e.flush(&mut out);
-    let snap = e.snapshot();
-    let d = doc(&snap);
-    assert_eq!(d["checksum"].as_str().unwrap(), checksum(&d));
-    let text = String::from_utf8_lossy(&snap);
-    assert!(text.contains("\"sum\":\"24000000000000000000\""), "{text}");
-    let mut back = defs().engine().unwrap().reference_evaluator();
-    back.restore(&snap).unwrap();
-    assert_eq!(back.snapshot(), snap);
 }

@@ -121,6 +121,8 @@ impl FlatLayout {
         enum AggMirror {
             Total {
                 dur: i64,
+                // beyond `i64` as decimal text, as the reference store writes it
+                #[serde(with = "crate::window::wide")]
                 sum: i128,
                 count: u64,
                 tail: u64,
@@ -169,7 +171,11 @@ impl FlatLayout {
         #[derive(serde::Deserialize)]
         enum AggMirror {
             // `dur` and `count` follow from the layout and the buffer
-            Total { sum: i128, tail: u64 },
+            Total {
+                #[serde(with = "crate::window::wide")]
+                sum: i128,
+                tail: u64,
+            },
         }
         #[derive(serde::Deserialize)]
         struct GroupMirror {
