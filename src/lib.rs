@@ -142,9 +142,10 @@ impl Definitions {
 
     fn from_loaded(mut l: Loaded) -> Result<Definitions, LoadError> {
         if !l.has_errors() {
-            // what the engine will refuse is refused here, at load time, so
-            // `check` agrees with `run` (e.g. a window longer than
-            // `ir::MAX_WINDOW_MS`, until the DSL reports it at its span)
+            // what the engine would refuse is refused here, at load time, so
+            // `check` agrees with `run` whatever the DSL missed (the DSL
+            // reports a window longer than `ir::MAX_WINDOW_MS` at its span;
+            // this is the safety net)
             if let Err(e) = l.program.validate() {
                 let span = signal_span(&l.program, &l.sources, &e.signal);
                 let d = if e.problem.starts_with("window length") {

@@ -94,6 +94,21 @@ impl SignalScope<'_> {
             });
             return None;
         }
+        if ms > yingji_engine::ir::MAX_WINDOW_MS {
+            ty.err_with(|| {
+                Diagnostic::error(
+                    codes::BAD_DURATION,
+                    dur.expr.span,
+                    format!(
+                        "a window of {} is longer than the maximum of 366d",
+                        yingji_engine::time::format_duration(ms)
+                    ),
+                )
+                .label("window too long")
+                .hint("windows hold every reading they cover; 366d is the longest (`yingji_engine::ir::MAX_WINDOW_MS`)")
+            });
+            return None;
+        }
         let (ie, it) = ty.expr(&mut self.window_input(), &input.expr)?;
         let want = if agg == Agg::CountIf {
             Ty::Bool
