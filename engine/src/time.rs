@@ -403,17 +403,51 @@ pub fn parse_duration(text: &str) -> Result<i64, DurationError> {
 
 /// Formats a duration in milliseconds the way policies write it (`3h`, `90m`, `45s`).
 pub fn format_duration(ms: i64) -> String {
-    for (unit, n) in [
-        ("d", MS_PER_DAY),
-        ("h", MS_PER_HOUR),
-        ("m", MS_PER_MINUTE),
-        ("s", MS_PER_SECOND),
-    ] {
+    for &(unit, n) in FORMAT_UNITS.iter().take(4) {
         if ms != 0 && ms % n == 0 {
             return format!("{}{unit}", ms / n);
         }
     }
     format!("{ms}ms")
+}
+
+/// The units durations are printed in, largest first.
+const FORMAT_UNITS: [(&str, i64); 5] = [
+    ("d", MS_PER_DAY),
+    ("h", MS_PER_HOUR),
+    ("m", MS_PER_MINUTE),
+    ("s", MS_PER_SECOND),
+    ("ms", 1),
+];
+
+/// A duration for people reading a report: every unit that has a part
+/// (`4d21h50m`, `1s500ms`), where [`format_duration`] gives the one exact
+/// unit a definition would use (`7070m`).
+///
+/// ```
+/// use yingji_engine::time::format_duration_parts;
+/// assert_eq!(format_duration_parts(7070 * 60_000), "4d21h50m");
+/// assert_eq!(format_duration_parts(1_500), "1s500ms");
+/// assert_eq!(format_duration_parts(-60_000), "-1m");
+/// assert_eq!(format_duration_parts(0), "0s");
+/// ```
+pub fn format_duration_parts(ms: i64) -> String {
+    if ms == 0 {
+        return "0s".into();
+    }
+    let mut rest = ms.unsigned_abs();
+    let mut out = String::new();
+    if ms < 0 {
+        out.push('-');
+    }
+    for (unit, n) in FORMAT_UNITS {
+        let n = n.unsigned_abs();
+        if rest >= n {
+            out.push_str(&format!("{}{unit}", rest / n));
+            rest %= n;
+        }
+    }
+    out
 }
 
 #[cfg(test)]

@@ -27,7 +27,7 @@
 use super::records::{Record, RecordError};
 use super::{AssessProgram, DeadlineRule, DeadlineSet, Timing};
 use crate::eval::eval;
-use crate::time::{MS_PER_DAY, MS_PER_HOUR, MS_PER_MINUTE, MS_PER_SECOND, Timestamp};
+use crate::time::{MS_PER_DAY, MS_PER_MINUTE, Timestamp};
 use crate::value::Value;
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -191,7 +191,8 @@ impl DeadlineOutput {
     }
 }
 
-/// A duration as people read it: `1s`, `40m`, `4d21h50m`, `250ms`.
+/// A duration as people read it: `1s`, `40m`, `4d21h50m`, `250ms` (the
+/// one formatter of that form is [`crate::time::format_duration_parts`]).
 ///
 /// ```
 /// use yingji_engine::assess::deadline::human_duration;
@@ -200,28 +201,7 @@ impl DeadlineOutput {
 /// assert_eq!(human_duration(1_500), "1s500ms");
 /// ```
 pub fn human_duration(ms: i64) -> String {
-    if ms == 0 {
-        return "0s".into();
-    }
-    let mut rest = ms.unsigned_abs();
-    let mut out = String::new();
-    if ms < 0 {
-        out.push('-');
-    }
-    for (unit, n) in [
-        ("d", MS_PER_DAY),
-        ("h", MS_PER_HOUR),
-        ("m", MS_PER_MINUTE),
-        ("s", MS_PER_SECOND),
-        ("ms", 1),
-    ] {
-        let n = n.unsigned_abs();
-        if rest >= n {
-            out.push_str(&format!("{}{unit}", rest / n));
-            rest %= n;
-        }
-    }
-    out
+    crate::time::format_duration_parts(ms)
 }
 
 fn applies(rule: &DeadlineRule, subject: &Record) -> bool {
