@@ -23,6 +23,11 @@ pub struct PlanSet {
     pub chains: Vec<ChainDef>,
     /// Who holds which role where.
     pub roster: Roster,
+    /// Whether instances report every step they enter (`step_entered`
+    /// outputs; `yingji run --trace`). Off by default; not part of the
+    /// definitions (not written, so it changes no fingerprint).
+    #[serde(skip)]
+    pub trace: bool,
 }
 
 /// An emergency response level (应急响应), declared separately from warnings.

@@ -3,7 +3,7 @@
 //! the shell processes one instant, acks whose call does not exist yet are
 //! kept and retried (the call may open at the same instant).
 
-use super::state::{ClosedRef, held_mut};
+use super::state::{ClosedRef, StageBy, held_mut};
 use super::{ACK_KIND, Ctx, WorkflowRuntime, arc, head};
 use crate::event::Event;
 use crate::output::Output;
@@ -316,8 +316,15 @@ impl WorkflowRuntime {
         let answers_chain = !was && run.answered;
         let call_ref = run.call_ref.clone();
         let step = names.step(inst.plan, run.step);
-        if let Some(s) = inst.stages.get_mut(2) {
-            s.get_or_insert(ctx.ts);
+        if inst.stages[2].is_none() {
+            inst.stages[2] = Some(ctx.ts);
+            inst.stage_by[2] = Some(StageBy {
+                event: match ctx.cause {
+                    Cause::Event(e) => Some(e),
+                    _ => None,
+                },
+                by: arc(&format!("ack {person}")),
+            });
         }
         out.push(Output::Acked(Acked {
             head: head(names.plan(inst.plan), inst, step, ctx),

@@ -7,7 +7,7 @@ use super::{Ctx, WorkflowRuntime, arc, head};
 use crate::output::Output;
 use crate::time::{Timestamp, format_duration};
 use crate::workflow::ir::{ChainDef, ChainIdx, ChainKind, StepIdx};
-use crate::workflow::out::{Cause, Escalated, Notify, Unanswered};
+use crate::workflow::out::{Cause, Escalated, Notify, NotifyFailed, Unanswered};
 use std::sync::Arc;
 
 impl WorkflowRuntime {
@@ -154,6 +154,29 @@ impl WorkflowRuntime {
         });
         let role = names.role(role);
         let call_ref = run.call_ref.clone();
+        if people.is_empty() {
+            let known = roster.knows_area(&inst.area);
+            out.push(Output::NotifyFailed(NotifyFailed {
+                head: h,
+                chain,
+                tier,
+                message: arc(&if known {
+                    format!(
+                        "nobody holds the role `{role}` in `{}`, an area enclosing it or one within it",
+                        inst.area
+                    )
+                } else {
+                    format!("the area `{}` is not in the roster", inst.area)
+                }),
+                role,
+                why: if known {
+                    "no_holder"
+                } else {
+                    "area_not_in_roster"
+                },
+            }));
+            return;
+        }
         let mut calls = Vec::new();
         for &p in people {
             let Some(person) = roster.person(p) else {
@@ -259,11 +282,17 @@ impl WorkflowRuntime {
             &ctx,
         );
         let pending_of = |tier_no: Option<u16>| -> Vec<Arc<str>> {
-            run.calls
-                .iter()
-                .filter(|c| c.acked.is_none() && tier_no.is_none_or(|n| c.tier == n))
-                .map(|c| c.person.clone())
-                .collect()
+            // each person once, in calling order (one person may hold two tiers)
+            let mut v: Vec<Arc<str>> = Vec::new();
+            for c in &run.calls {
+                if c.acked.is_none()
+                    && tier_no.is_none_or(|n| c.tier == n)
+                    && !v.contains(&c.person)
+                {
+                    v.push(c.person.clone());
+                }
+            }
+            v
         };
         let next = usize::from(t) + 1;
         let last = ch.kind == ChainKind::Responsibility || next >= ch.tiers.len();
