@@ -67,7 +67,8 @@ fn a_tier_that_reaches_nobody_is_an_output() {
     assert_eq!(failed[0]["tier"], 1);
     assert_eq!(failed[0]["role"], "县防汛负责人");
     // 乙镇 is, but nobody holds 乡镇主要负责人 or 村防汛责任人 in or under it
-    h.level(10, "暴雨预警", "S2", "乙镇", Level::Yellow).unwrap();
+    h.level(10, "暴雨预警", "S2", "乙镇", Level::Yellow)
+        .unwrap();
     h.advance(11 * 60);
     let outs = h.take();
     let failed: Vec<(u64, &str, &str)> = of_type(&outs, "notify_failed")
@@ -83,13 +84,18 @@ fn a_tier_that_reaches_nobody_is_an_output() {
         .collect();
     assert_eq!(
         failed,
-        [(2, "乡镇主要负责人", "no_holder"), (3, "村防汛责任人", "no_holder")],
+        [
+            (2, "乡镇主要负责人", "no_holder"),
+            (3, "村防汛责任人", "no_holder")
+        ],
         "{outs:#?}"
     );
-    assert!(of_type(&outs, "notify_failed").iter().any(|o| o["message"]
-        .as_str()
-        .unwrap()
-        .contains("nobody holds the role `乡镇主要负责人` in `乙镇`")));
+    assert!(of_type(&outs, "notify_failed").iter().any(|o| {
+        o["message"]
+            .as_str()
+            .unwrap()
+            .contains("nobody holds the role `乡镇主要负责人` in `乙镇`")
+    }));
 }
 
 #[test]
@@ -113,7 +119,11 @@ fn plan_start_for_an_unknown_plan_or_area_is_refused_with_a_reason() {
         .collect();
     assert_eq!(
         rejected,
-        [("unknown_plan", "甲镇"), ("unknown_area", "无此镇"), ("already_open", "甲镇")]
+        [
+            ("unknown_plan", "甲镇"),
+            ("unknown_area", "无此镇"),
+            ("already_open", "甲镇")
+        ]
     );
     let r = of_type(&outs, "plan_start_rejected");
     assert_eq!(r[0]["known"], serde_json::json!(["预案"]));
@@ -171,8 +181,16 @@ fn plan_closed_names_what_satisfied_each_stage_or_missing() {
             ("核实", "done", serde_json::json!(3)),
         ]
     );
-    assert_eq!(closed[0]["complete"], false, "no response level was declared");
-    assert!(closed[0]["verify"][1]["by"].as_str().unwrap().starts_with("missing"));
+    assert_eq!(
+        closed[0]["complete"], false,
+        "no response level was declared"
+    );
+    assert!(
+        closed[0]["verify"][1]["by"]
+            .as_str()
+            .unwrap()
+            .starts_with("missing")
+    );
 }
 
 #[test]
@@ -220,7 +238,8 @@ fn unanswered_lists_each_pending_person_once() {
 #[test]
 fn ack_refusals_say_why_and_name_the_instance() {
     let mut h = Harness::new(&shipped()).unwrap();
-    h.level(0, "暴雨预警", "YY-003", "南溪镇", Level::Yellow).unwrap();
+    h.level(0, "暴雨预警", "YY-003", "南溪镇", Level::Yellow)
+        .unwrap();
     let call = "县防汛应急预案@南溪镇#1/叫应";
     h.ack(10, "NX11", Some(call)).unwrap(); // a later tier
     h.ack(20, "C001", Some(call)).unwrap();
@@ -229,7 +248,12 @@ fn ack_refusals_say_why_and_name_the_instance() {
     let outs = h.take();
     let why: Vec<(&str, &str)> = of_type(&outs, "ack_rejected")
         .iter()
-        .map(|o| (o["reason"].as_str().unwrap(), o["instance"].as_str().unwrap()))
+        .map(|o| {
+            (
+                o["reason"].as_str().unwrap(),
+                o["instance"].as_str().unwrap(),
+            )
+        })
         .collect();
     let inst = "县防汛应急预案@南溪镇#1";
     assert_eq!(
