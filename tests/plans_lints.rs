@@ -2,7 +2,12 @@
 //! a chain tier that reaches nobody in a township (W0503) and a `wait` that
 //! cannot end (W0504).
 
-#![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests")]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "tests"
+)]
 
 mod plans_common;
 

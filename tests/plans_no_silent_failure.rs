@@ -1,7 +1,12 @@
 //! Issue #14, "no silent failure": every way a plan used to do nothing
 //! quietly is now an output (or a `check` warning, see `plans_lints.rs`).
 
-#![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests")]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "tests"
+)]
 
 mod plans_common;
 
