@@ -311,6 +311,7 @@ pub fn to_dot(set: &PlanSet, plan: &PlanDef) -> String {
         let kind = match ch.kind {
             ChainKind::Escalation => "叫应链",
             ChainKind::Responsibility => "责任人",
+            ChainKind::Relay => "接力链",
         };
         let _ = writeln!(o, "  subgraph cluster_s{i} {{");
         let _ = writeln!(
@@ -319,10 +320,10 @@ pub fn to_dot(set: &PlanSet, plan: &PlanDef) -> String {
             dot_str(&format!("{kind} {}", ch.name))
         );
         for (t, tier) in ch.tiers.iter().enumerate() {
-            let need = if tier.need_all {
-                "（全部应答）"
-            } else {
-                ""
+            let need = match (tier.need_all, tier.need_n) {
+                (true, _) => "（全部应答）".to_string(),
+                (false, Some(n)) => format!("（至少 {n} 人应答）"),
+                (false, None) => String::new(),
             };
             let _ = writeln!(
                 o,
@@ -344,6 +345,24 @@ pub fn to_dot(set: &PlanSet, plan: &PlanDef) -> String {
         let _ = writeln!(o, "  }}");
         let _ = writeln!(o, "  s{i} -> s{i}_t1 [style=dotted, label=\"呼叫\"];");
         match ch.kind {
+            ChainKind::Relay => {
+                for (t, tier) in ch.tiers.iter().enumerate() {
+                    if t + 1 < ch.tiers.len() {
+                        let _ = writeln!(
+                            o,
+                            "  s{i}_t{} -> s{i}_t{} [label=\"应答后转\"];",
+                            t + 1,
+                            t + 2
+                        );
+                    }
+                    let _ = writeln!(
+                        o,
+                        "  s{i}_t{} -> s{i}_fb [style=dashed, color=red, label={}];",
+                        t + 1,
+                        dot_str(&format!("超时 {}", format_duration(tier.timeout_ms)))
+                    );
+                }
+            }
             ChainKind::Escalation => {
                 for (t, tier) in ch.tiers.iter().enumerate() {
                     let to = if t + 1 < ch.tiers.len() {
@@ -455,6 +474,7 @@ pub fn to_mermaid(set: &PlanSet, plan: &PlanDef) -> String {
         let kind = match ch.kind {
             ChainKind::Escalation => "叫应链",
             ChainKind::Responsibility => "责任人",
+            ChainKind::Relay => "接力链",
         };
         let _ = writeln!(
             o,
@@ -482,6 +502,9 @@ pub fn to_mermaid(set: &PlanSet, plan: &PlanDef) -> String {
         o.push_str("  end\n");
         let _ = writeln!(o, "  s{i} -.-|\"呼叫\"| s{i}_t1");
         for (t, tier) in ch.tiers.iter().enumerate() {
+            if ch.kind == ChainKind::Relay && t + 1 < ch.tiers.len() {
+                let _ = writeln!(o, "  s{i}_t{} -->|\"应答后转\"| s{i}_t{}", t + 1, t + 2);
+            }
             let to = match ch.kind {
                 ChainKind::Escalation if t + 1 < ch.tiers.len() => format!("s{i}_t{}", t + 2),
                 _ => format!("s{i}_fb"),

@@ -355,6 +355,11 @@ pub enum ChainKind {
     /// and each must answer within its own timeout; a tier that does not is
     /// reported to the fallback.
     Responsibility,
+    /// 接力 (relay): tier 1 is called; its answer passes the call on to tier 2,
+    /// and so on; the chain is answered when the last tier answers. A tier that
+    /// does not answer within its timeout breaks the relay: the chain is
+    /// unanswered and the fallback is called.
+    Relay,
 }
 
 /// One tier of a chain.
@@ -366,6 +371,10 @@ pub struct TierDef {
     pub timeout_ms: i64,
     /// Whether every person of the tier must answer (otherwise one answer suffices).
     pub need_all: bool,
+    /// `need: N`: at least this many of the tier's people must answer (capped
+    /// at the number called). `None`: one (or all, with `need_all`).
+    #[serde(default)]
+    pub need_n: Option<u16>,
     /// Where it is written.
     pub at: String,
 }

@@ -353,6 +353,7 @@ fn check(sources: &SourceMap, files: &[FileId], program: Option<&Program>) -> Pl
         let kind = match ch.kind.as_ref().map(|k| k.value.as_str()) {
             None | Some("escalation" | "叫应") => ChainKind::Escalation,
             Some("responsibility" | "责任人") => ChainKind::Responsibility,
+            Some("relay" | "接力") => ChainKind::Relay,
             Some(other) => {
                 let span = ch.kind.as_ref().map_or(Span::default(), |k| cx.sspan(f, k));
                 let msg = format!("unknown chain kind `{other}`");
@@ -360,7 +361,7 @@ fn check(sources: &SourceMap, files: &[FileId], program: Option<&Program>) -> Pl
                     codes::PLAN_SHAPE,
                     span,
                     msg,
-                    "expected `escalation` or `responsibility`",
+                    "expected `escalation`, `responsibility` or `relay`",
                 );
                 ChainKind::Escalation
             }
@@ -378,16 +379,21 @@ fn check(sources: &SourceMap, files: &[FileId], program: Option<&Program>) -> Pl
             tier_spans.push(t_span);
             check_role(&mut cx, f, &t.value.tier);
             let timeout = cx.duration(f, &t.value.timeout).unwrap_or(0);
+            let mut need_n = None;
             let need_all = match t.value.need.as_ref().map(|n| n.value.as_str()) {
                 None | Some("any" | "任一") => false,
                 Some("all" | "全部") => true,
+                Some(n) if n.parse::<u16>().is_ok_and(|n| n >= 1) => {
+                    need_n = n.parse::<u16>().ok();
+                    false
+                }
                 Some(other) => {
                     let span = t.value.need.as_ref().map_or(t_span, |n| cx.sspan(f, n));
                     cx.err(
                         codes::PLAN_SHAPE,
                         span,
                         format!("`need: {other}`"),
-                        "expected `any` or `all`",
+                        "expected `any`, `all` or a number of people (1 or more)",
                     );
                     false
                 }
@@ -433,6 +439,7 @@ fn check(sources: &SourceMap, files: &[FileId], program: Option<&Program>) -> Pl
                 role: t.value.tier.value.clone(),
                 timeout_ms: timeout,
                 need_all,
+                need_n,
                 at: cx.at(t_span),
             });
         }

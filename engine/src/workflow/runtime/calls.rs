@@ -55,7 +55,7 @@ impl WorkflowRuntime {
         self.state.refs.insert(call_ref, (i, ri));
         match (chain.and_then(|c| set.chains.get(usize::from(c))), role) {
             (Some(ch), _) => match ch.kind {
-                ChainKind::Escalation => self.call_tier(i, ri, ch, 0, ctx, out),
+                ChainKind::Escalation | ChainKind::Relay => self.call_tier(i, ri, ch, 0, ctx, out),
                 ChainKind::Responsibility => {
                     for t in 0..ch.tiers.len() {
                         self.call_tier(i, ri, ch, t, ctx, out);
@@ -75,7 +75,7 @@ impl WorkflowRuntime {
             .map_or_else(|| self.names.empty.clone(), |x| x.area.clone())
     }
 
-    fn call_tier(
+    pub(super) fn call_tier(
         &mut self,
         i: u32,
         ri: u32,
@@ -295,7 +295,8 @@ impl WorkflowRuntime {
             v
         };
         let next = usize::from(t) + 1;
-        let last = ch.kind == ChainKind::Responsibility || next >= ch.tiers.len();
+        // a responsibility tier stands alone; a relay is broken by any tier
+        let last = ch.kind != ChainKind::Escalation || next >= ch.tiers.len();
         if !last {
             let to = ch.tiers.get(next).map_or("", |x| x.role.as_str());
             out.push(Output::Escalated(Escalated {
@@ -313,7 +314,7 @@ impl WorkflowRuntime {
         }
         let roles: Vec<Arc<str>> = match ch.kind {
             ChainKind::Escalation => ch.tiers.iter().map(|x| names.role(&x.role)).collect(),
-            ChainKind::Responsibility => vec![names.role(&tier.role)],
+            ChainKind::Responsibility | ChainKind::Relay => vec![names.role(&tier.role)],
         };
         let fallback_done = run.fallback_called;
         out.push(Output::Unanswered(Unanswered {
