@@ -124,6 +124,16 @@ pub struct StepYaml {
     /// Guarded transitions.
     #[serde(default)]
     pub branch: Option<Spanned<Vec<Spanned<ArmYaml>>>>,
+    /// `if: <guard>` with `then: <step>` and optional `else: <step>` (default:
+    /// the step that follows): a branch with one arm.
+    #[serde(default, rename = "if")]
+    pub if_: Option<S>,
+    /// Where `if` goes when its guard holds.
+    #[serde(default)]
+    pub then: Option<S>,
+    /// Where `if` goes otherwise.
+    #[serde(default, rename = "else")]
+    pub else_: Option<S>,
     /// Wait for time, a condition or an event.
     #[serde(default)]
     pub wait: Option<Spanned<WaitYaml>>,
