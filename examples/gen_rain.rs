@@ -13,6 +13,7 @@
 //! The duty room's side of the storm is in the stream too ([`DUTY`]): the
 //! answers (`ack`) of the people the 叫应 chains call in 南溪镇 and 江口镇
 //! (one on time, one duplicate, one after the chain ran out) and the
+//! answers to the county's 1+7+N 会商研判, and the
 //! verification reports (`灾情核实`) that close the plans, so
 //! `yingji run policies plans --events samples/rain.jsonl` shows the whole
 //! closed loop 预警→响应→反馈→核实.
@@ -34,6 +35,19 @@ const DUTY: &[(&str, &str)] = &[
     (
         "2024-07-28T20:10",
         r#"{"ts":"2024-07-28T20:19:00+08:00","kind":"ack","person":"NX01","ref":"县防汛应急预案@南溪镇#1/叫应"}"#,
+    ),
+    // 1+7+N 会商研判: the bureau, 气象 and the township head join in time, the others do not
+    (
+        "2024-07-28T20:10",
+        r#"{"ts":"2024-07-28T20:16:00+08:00","kind":"ack","person":"D001","ref":"会商研判@云阳县#1/会商"}"#,
+    ),
+    (
+        "2024-07-28T20:10",
+        r#"{"ts":"2024-07-28T20:16:30+08:00","kind":"ack","person":"D002","ref":"会商研判@云阳县#1/会商"}"#,
+    ),
+    (
+        "2024-07-28T20:10",
+        r#"{"ts":"2024-07-28T20:19:30+08:00","kind":"ack","person":"NX01","ref":"会商研判@云阳县#1/会商"}"#,
     ),
     // 南溪镇: the geological-hazard check after the evacuation
     (

@@ -213,8 +213,13 @@ impl Timeline {
                 u.head.area.to_string(),
                 "无人应答",
                 format!(
-                    "{} 全部层级未应答：{}；告知 {}",
+                    "{} {} 未应答，待答：{}；告知 {}",
                     u.chain,
+                    u.roles
+                        .iter()
+                        .map(|r| r.as_ref())
+                        .collect::<Vec<_>>()
+                        .join("、"),
                     self.people(&u.pending),
                     u.fallback
                         .iter()

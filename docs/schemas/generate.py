@@ -71,6 +71,7 @@ types = {
                        "cause": CAUSE}, True),
     "step_entered": (dict(HEAD, kind={"enum": ["notify", "await_ack", "measures", "declare_response",
                                                 "branch", "wait", "close"]}), True),
+    "area_joined": (dict(HEAD, joined=S, affected=AS), True),
     "script_error": ({"ts": TS, "function": S, "signal": S, "key": S, "event": I, "limit": OS, "message": S}, True),
     "script_suppressed": ({"ts": TS, "function": S, "suppressed": I, "since": TS}, True),
 }

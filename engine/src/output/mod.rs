@@ -187,6 +187,8 @@ pub enum Output {
     EventRefused(plan::EventRefused),
     /// `{"type":"step_entered", ...}`: an instance entered a step (tracing).
     StepEntered(plan::StepEntered),
+    /// `{"type":"area_joined", ...}`: a township joined a county-scoped instance.
+    AreaJoined(plan::AreaJoined),
     /// `{"type":"script_error", ...}`: a script function failed or hit a limit.
     ScriptError(script::ScriptError),
     /// `{"type":"script_suppressed", ...}`: failures of a script function left out (rate limit).
@@ -216,6 +218,7 @@ impl Output {
             Output::PlanStartRejected(o) => o.ts,
             Output::EventRefused(o) => o.ts,
             Output::StepEntered(o) => o.head.ts,
+            Output::AreaJoined(o) => o.head.ts,
             Output::ScriptError(o) => o.ts,
             Output::ScriptSuppressed(o) => o.ts,
         }
@@ -244,6 +247,7 @@ impl Output {
             Output::PlanStartRejected(o) => o.id,
             Output::EventRefused(o) => o.id,
             Output::StepEntered(o) => o.head.id,
+            Output::AreaJoined(o) => o.head.id,
             Output::ScriptError(o) => o.id,
             Output::ScriptSuppressed(o) => o.id,
         }
@@ -272,6 +276,7 @@ impl Output {
             Output::PlanStartRejected(o) => &mut o.id,
             Output::EventRefused(o) => &mut o.id,
             Output::StepEntered(o) => &mut o.head.id,
+            Output::AreaJoined(o) => &mut o.head.id,
             Output::ScriptError(o) => &mut o.id,
             Output::ScriptSuppressed(o) => &mut o.id,
         };
@@ -302,6 +307,7 @@ impl Output {
             Output::PlanStartRejected(_) => "plan_start_rejected",
             Output::EventRefused(_) => "event_refused",
             Output::StepEntered(_) => "step_entered",
+            Output::AreaJoined(_) => "area_joined",
             Output::ScriptError(_) => "script_error",
             Output::ScriptSuppressed(_) => "script_suppressed",
         }

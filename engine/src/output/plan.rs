@@ -378,3 +378,17 @@ pub struct PlanClosed {
     /// Calls still unanswered at closing.
     pub unanswered: Vec<Arc<str>>,
 }
+
+/// `area_joined`: a township reached the trigger of a county-scoped plan
+/// whose instance is already open; it joins the instance (its people are
+/// called for the tiers marked `in: affected` already called).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct AreaJoined {
+    /// Common fields (`area` is the county).
+    #[serde(flatten)]
+    pub head: Head,
+    /// The township that joined.
+    pub joined: Arc<str>,
+    /// Every affected township now, in the order they joined.
+    pub affected: Vec<Arc<str>>,
+}

@@ -112,6 +112,11 @@ pub struct PlanDef {
     pub start: StepIdx,
     /// Whether declared response levels may skip a level going up (Ⅳ → Ⅱ).
     pub allow_skip: bool,
+    /// `scope: county`: one instance per root area of the roster (the county),
+    /// started by the first township to reach the trigger; later townships
+    /// join it (`area_joined`) and `level` is the highest over them.
+    #[serde(default)]
+    pub county: bool,
     /// The steps; transitions are stored on each step.
     pub steps: Vec<StepDef>,
 }
@@ -375,6 +380,11 @@ pub struct TierDef {
     /// at the number called). `None`: one (or all, with `need_all`).
     #[serde(default)]
     pub need_n: Option<u16>,
+    /// `in: affected`: the role is called in each affected township of a
+    /// county-scoped instance (and in each that joins while the tier is
+    /// called), not in the instance's own area.
+    #[serde(default)]
+    pub per_affected: bool,
     /// Where it is written.
     pub at: String,
 }

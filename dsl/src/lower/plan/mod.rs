@@ -440,6 +440,20 @@ fn check(sources: &SourceMap, files: &[FileId], program: Option<&Program>) -> Pl
                 timeout_ms: timeout,
                 need_all,
                 need_n,
+                per_affected: match t.value.in_.as_ref().map(|x| x.value.as_str()) {
+                    None => false,
+                    Some("affected" | "受影响乡镇") => true,
+                    Some(other) => {
+                        let span = t.value.in_.as_ref().map_or(t_span, |x| cx.sspan(f, x));
+                        cx.err(
+                            codes::PLAN_SHAPE,
+                            span,
+                            format!("`in: {other}`"),
+                            "expected `affected`",
+                        );
+                        false
+                    }
+                },
                 at: cx.at(t_span),
             });
         }

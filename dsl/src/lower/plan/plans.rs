@@ -472,6 +472,20 @@ pub(super) fn lower_plan(
         None => 0,
     };
     let skip_levels = d.response.as_ref().is_none_or(|r| r.skip_levels.value);
+    let county = match d.scope.as_ref().map(|x| x.value.as_str()) {
+        None | Some("township" | "乡镇") => false,
+        Some("county" | "县") => true,
+        Some(other) => {
+            let span = d.scope.as_ref().map_or(plan_span, |x| cx.sspan(f, x));
+            cx.err(
+                codes::PLAN_SHAPE,
+                span,
+                format!("`scope: {other}`"),
+                "expected `county` or `township`",
+            );
+            false
+        }
+    };
     if steps.len() != steps_y.len() || undefined_step {
         // step indices are not reliable; graph checks would only echo the errors above
         return None;
@@ -482,6 +496,7 @@ pub(super) fn lower_plan(
         triggers,
         start,
         allow_skip: skip_levels,
+        county,
         steps,
     };
     graph_checks(cx, &plan, &id_spans, plan_span, d, f);

@@ -85,7 +85,21 @@ impl WorkflowRuntime {
         out: &mut Vec<Output>,
     ) {
         let Some(tier) = ch.tiers.get(t) else { return };
-        let people = self.roster.people_for(&tier.role, &self.area_str(i));
+        let affected = self.inst(i).map(|x| x.affected.clone()).unwrap_or_default();
+        let people = if tier.per_affected && !affected.is_empty() {
+            // the role in each affected township, each person once
+            let mut v: Vec<usize> = Vec::new();
+            for a in &affected {
+                for p in self.roster.people_for(&tier.role, a) {
+                    if !v.contains(&p) {
+                        v.push(p);
+                    }
+                }
+            }
+            v
+        } else {
+            self.roster.people_for(&tier.role, &self.area_str(i))
+        };
         let deadline = ctx.ts.ms.saturating_add(tier.timeout_ms);
         self.call_people(
             i,
@@ -115,7 +129,7 @@ impl WorkflowRuntime {
         clippy::too_many_arguments,
         reason = "one place builds every notify record"
     )]
-    fn call_people(
+    pub(super) fn call_people(
         &mut self,
         i: u32,
         ri: u32,
@@ -317,11 +331,17 @@ impl WorkflowRuntime {
             ChainKind::Responsibility | ChainKind::Relay => vec![names.role(&tier.role)],
         };
         let fallback_done = run.fallback_called;
+        // an escalation chain: everyone still pending; a responsibility or relay
+        // tier stands for itself: its own people
+        let pending = match ch.kind {
+            ChainKind::Escalation => pending_of(None),
+            ChainKind::Responsibility | ChainKind::Relay => pending_of(Some(t + 1)),
+        };
         out.push(Output::Unanswered(Unanswered {
             head: h.clone(),
             chain: chain_name,
             roles,
-            pending: pending_of(None),
+            pending,
             fallback: ch.fallback.iter().map(|f| names.role(f)).collect(),
         }));
         if let Some(r) = self.inst_mut(i).and_then(|x| x.runs.get_mut(ri as usize)) {

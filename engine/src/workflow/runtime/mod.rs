@@ -293,6 +293,10 @@ pub struct WorkflowRuntime {
     trigger_fields: Vec<Vec<(String, Option<FieldId>)>>,
     /// The event kinds some `wait` step awaits.
     awaited_kinds: FxHashSet<String>,
+    /// Area → the root of its tree (the county), for county-scoped plans.
+    county_of: FxHashMap<String, Arc<str>>,
+    /// The township a county-scoped instance about to start begins with.
+    starting_township: Option<Arc<str>>,
     /// Area fields of the latest event, for the level changes it causes.
     last_areas: (u64, Vec<(FieldId, Arc<str>)>),
     state: WorkflowState,
@@ -302,6 +306,31 @@ pub struct WorkflowRuntime {
     /// instant's timers and rejected at its end (see [`WorkflowRuntime::end_instant`]).
     deferring: bool,
     deferred: Vec<Event>,
+}
+
+/// Every area of the roster's tree → the root above it (an area with no
+/// parent is its own root).
+fn county_of(set: &PlanSet) -> FxHashMap<String, Arc<str>> {
+    let parent: FxHashMap<&str, &str> = set
+        .roster
+        .areas
+        .iter()
+        .filter_map(|a| Some((a.name.as_str(), a.parent.as_deref()?)))
+        .collect();
+    set.roster
+        .areas
+        .iter()
+        .map(|a| {
+            let mut cur = a.name.as_str();
+            for _ in 0..crate::workflow::roster::MAX_DEPTH {
+                match parent.get(cur) {
+                    Some(p) => cur = p,
+                    None => break,
+                }
+            }
+            (a.name.clone(), arc(cur))
+        })
+        .collect()
 }
 
 fn arc(s: &str) -> Arc<str> {
@@ -346,6 +375,8 @@ impl WorkflowRuntime {
             slot,
             area_fields,
             trigger_fields,
+            county_of: county_of(&set),
+            starting_township: None,
             awaited_kinds: set
                 .plans
                 .iter()

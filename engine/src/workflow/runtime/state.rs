@@ -84,6 +84,10 @@ pub struct Instance {
     pub runs: Vec<CallRun>,
     /// Fields of the last event the instance consumed (for `event.x`).
     pub last_event: Vec<(Arc<str>, Value)>,
+    /// A county-scoped instance's affected townships, in the order they
+    /// reached the trigger (empty for other instances).
+    #[serde(default)]
+    pub affected: Vec<Arc<str>>,
 }
 
 /// What satisfied a stage of the closing verification.

@@ -14,8 +14,8 @@ use crate::workflow::ir::{
     CmpOp, Cond, Operand, PlanDef, Response, StepDef, StepIdx, StepKind, Trigger, Verify, WaitFor,
 };
 use crate::workflow::out::{
-    Cause, EventRefused, Head, InstanceAt, Measure, PlanClosed, PlanStarted, ResponseDeclared,
-    StepEntered, VerifyStage,
+    AreaJoined, Cause, EventRefused, Head, InstanceAt, Measure, PlanClosed, PlanStarted,
+    ResponseDeclared, StepEntered, VerifyStage,
 };
 
 /// Stages (and what reached them) an instance starts with.
@@ -94,14 +94,28 @@ impl WorkflowRuntime {
                 } if signal.as_str() == c.signal.as_ref() => Some(*min_level),
                 _ => None,
             });
-            let (Some(min), Some(Some(area))) = (starts, per_plan.get(p)) else {
+            let (Some(min), Some(Some(township))) = (starts, per_plan.get(p)) else {
                 continue;
             };
-            match self.open_of(p, area) {
-                Some(i) => self.resume(i, &ctx, out),
+            // a county-scoped plan runs once for the county the township is in
+            let area = match (plan.county, self.county_of.get(township.as_ref())) {
+                (true, Some(county)) => county.clone(),
+                _ => township.clone(),
+            };
+            match self.open_of(p, &area) {
+                Some(i) => {
+                    if plan.county && c.to >= min {
+                        self.join(i, township, &ctx, out);
+                    }
+                    self.resume(i, &ctx, out);
+                }
                 None if c.to > c.from && c.to >= min => {
                     let trigger = format!("{} {} ({})", c.signal, c.to.name(), c.key);
-                    self.start(p, area.clone(), trigger, c.to, Vec::new(), None, &ctx, out);
+                    if plan.county {
+                        self.starting_township = Some(township.clone());
+                    }
+                    self.start(p, area, trigger, c.to, Vec::new(), None, &ctx, out);
+                    self.starting_township = None;
                 }
                 None => {}
             }
@@ -280,6 +294,7 @@ impl WorkflowRuntime {
             stage_by,
             runs: Vec::new(),
             last_event,
+            affected: self.starting_township.take().into_iter().collect(),
         };
         let step = self.names.step(p, plan.start);
         out.push(Output::PlanStarted(PlanStarted {
@@ -390,6 +405,82 @@ impl WorkflowRuntime {
             .unwrap_or(Level::None)
     }
 
+    /// A signal's level for an instance: in its area, or for a county-scoped
+    /// instance the highest over its affected townships.
+    fn inst_level(&self, signal: &str, inst: &Instance) -> Level {
+        if inst.affected.is_empty() {
+            return self.level_of(signal, &inst.area);
+        }
+        inst.affected
+            .iter()
+            .map(|a| self.level_of(signal, a))
+            .max()
+            .unwrap_or(Level::None)
+    }
+
+    /// Township `township` joins county-scoped instance `i`: recorded,
+    /// reported, and its people called for the `in: affected` tiers already
+    /// called (with those tiers' deadlines).
+    fn join(&mut self, i: u32, township: &Arc<str>, ctx: &Ctx, out: &mut Vec<Output>) {
+        let set = self.set.clone();
+        let names = self.names.clone();
+        let Some(inst) = self.inst_mut(i) else { return };
+        if inst.affected.contains(township) {
+            return;
+        }
+        inst.affected.push(township.clone());
+        let Some(inst) = self.inst(i) else { return };
+        let at = inst
+            .at
+            .map_or_else(|| names.empty.clone(), |s| names.step(inst.plan, s));
+        out.push(Output::AreaJoined(AreaJoined {
+            head: head(names.plan(inst.plan), inst, at, ctx),
+            joined: township.clone(),
+            affected: inst.affected.clone(),
+        }));
+        let mut calls = Vec::new();
+        for (ri, run) in inst.runs.iter().enumerate() {
+            if run.answered || run.unanswered {
+                continue;
+            }
+            let Some(ch) = run.chain.and_then(|c| set.chains.get(usize::from(c))) else {
+                continue;
+            };
+            for (t, tier) in ch.tiers.iter().enumerate() {
+                if !tier.per_affected || t >= usize::from(run.tiers_called) {
+                    continue;
+                }
+                let deadline = run
+                    .calls
+                    .iter()
+                    .find(|c| usize::from(c.tier) == t + 1)
+                    .and_then(|c| c.deadline)
+                    .unwrap_or(ctx.ts.ms.saturating_add(tier.timeout_ms));
+                calls.push((ri as u32, usize::from(run.chain.unwrap_or(0)), t, deadline));
+            }
+        }
+        for (ri, ci, t, deadline) in calls {
+            let Some(ch) = set.chains.get(ci) else {
+                continue;
+            };
+            let Some(tier) = ch.tiers.get(t) else {
+                continue;
+            };
+            let people = self.roster.people_for(&tier.role, township);
+            self.call_people(
+                i,
+                ri,
+                Some(ch),
+                (t + 1) as u16,
+                &tier.role,
+                &people,
+                Some(deadline),
+                ctx,
+                out,
+            );
+        }
+    }
+
     fn operand(&self, inst: &Instance, plan: &PlanDef, o: &Operand) -> Option<Value> {
         Some(match o {
             Operand::Level => {
@@ -397,14 +488,14 @@ impl WorkflowRuntime {
                     .triggers
                     .iter()
                     .filter_map(|t| match t {
-                        Trigger::Signal { signal, .. } => Some(self.level_of(signal, &inst.area)),
+                        Trigger::Signal { signal, .. } => Some(self.inst_level(signal, inst)),
                         _ => None,
                     })
                     .max()
                     .unwrap_or(Level::None);
                 Value::Num(f64::from(l as u8))
             }
-            Operand::SignalLevel(s) => Value::Num(f64::from(self.level_of(s, &inst.area) as u8)),
+            Operand::SignalLevel(s) => Value::Num(f64::from(self.inst_level(s, inst) as u8)),
             Operand::Response => Value::Num(f64::from(inst.response.rank()) + 10.0),
             Operand::ResponseLit(r) => Value::Num(f64::from(r.rank()) + 10.0),
             Operand::LevelLit(l) => Value::Num(f64::from(*l as u8)),
