@@ -9,8 +9,66 @@
 //! river levels that rise after the rain upstream (one passes its 警戒水位,
 //! one its 保证水位), and the 故陵镇 gauge drops out for two hours on the
 //! 29th (a device-offline case).
+//!
+//! The duty room's side of the storm is in the stream too ([`DUTY`]): the
+//! answers (`ack`) of the people the 叫应 chains call in 南溪镇 and 江口镇
+//! (one on time, one duplicate, one after the chain ran out) and the
+//! answers to the county's 1+7+N 会商研判, and the
+//! verification reports (`灾情核实`) that close the plans, so
+//! `yingji run policies plans --events samples/rain.jsonl` shows the whole
+//! closed loop 预警→响应→反馈→核实.
 
 use std::io::{self, Write};
+
+/// Duty-room events, each written after the readings of the 10-minute step
+/// it follows: (step time, line).
+const DUTY: &[(&str, &str)] = &[
+    // 南溪镇: the township head answers both 叫应 chains on the second tier
+    (
+        "2024-07-28T20:10",
+        r#"{"ts":"2024-07-28T20:17:00+08:00","kind":"ack","person":"NX01","ref":"县防汛应急预案@南溪镇#1/叫应"}"#,
+    ),
+    (
+        "2024-07-28T20:10",
+        r#"{"ts":"2024-07-28T20:18:00+08:00","kind":"ack","person":"NX01","ref":"县地质灾害应急预案@南溪镇#1/临灾叫应"}"#,
+    ),
+    (
+        "2024-07-28T20:10",
+        r#"{"ts":"2024-07-28T20:19:00+08:00","kind":"ack","person":"NX01","ref":"县防汛应急预案@南溪镇#1/叫应"}"#,
+    ),
+    // 1+7+N 会商研判: the bureau, 气象 and the township head join in time, the others do not
+    (
+        "2024-07-28T20:10",
+        r#"{"ts":"2024-07-28T20:16:00+08:00","kind":"ack","person":"D001","ref":"会商研判@云阳县#1/会商"}"#,
+    ),
+    (
+        "2024-07-28T20:10",
+        r#"{"ts":"2024-07-28T20:16:30+08:00","kind":"ack","person":"D002","ref":"会商研判@云阳县#1/会商"}"#,
+    ),
+    (
+        "2024-07-28T20:10",
+        r#"{"ts":"2024-07-28T20:19:30+08:00","kind":"ack","person":"NX01","ref":"会商研判@云阳县#1/会商"}"#,
+    ),
+    // 南溪镇: the geological-hazard check after the evacuation
+    (
+        "2024-07-28T21:30",
+        r#"{"ts":"2024-07-28T21:40:00+08:00","kind":"灾情核实","area":"南溪镇","result":"隐患点无新增变形"}"#,
+    ),
+    // 江口镇: nobody answers in time; the duty office answers the fallback, the township head late
+    (
+        "2024-07-29T04:20",
+        r#"{"ts":"2024-07-29T04:24:00+08:00","kind":"ack","person":"C002","ref":"县防汛应急预案@江口镇#1/叫应"}"#,
+    ),
+    (
+        "2024-07-29T04:20",
+        r#"{"ts":"2024-07-29T04:26:00+08:00","kind":"ack","person":"JK01","ref":"县防汛应急预案@江口镇#1/叫应"}"#,
+    ),
+    // 南溪镇: the flood plan's closing verification
+    (
+        "2024-07-29T04:20",
+        r#"{"ts":"2024-07-29T04:28:00+08:00","kind":"灾情核实","area":"南溪镇","result":"无人员伤亡"}"#,
+    ),
+];
 
 struct XorShift(u64);
 
@@ -77,6 +135,11 @@ fn main() -> io::Result<()> {
                 out,
                 r#"{{"ts":"{ts}","kind":"river_level","station":"{station}","town":"{town}","level_m":{level:.2}}}"#
             )?;
+        }
+        for (after, line) in DUTY {
+            if ts.starts_with(after) {
+                writeln!(out, "{line}")?;
+            }
         }
     }
     Ok(())

@@ -1,9 +1,12 @@
-//! `yingji graph <PLAN_PATH> --format dot|mermaid [--plan NAME]`: draws a plan
+//! `yingji graph <PATH>... --format dot|mermaid [--plan NAME]`: draws a plan
 //! as the 应急处置流程图.
 //!
-//! `PLAN_PATH` is a plan file or a folder. For a file, the other YAML files of
-//! its folder are loaded too (chains and the roster are usually there), and
-//! only the plans of that file are drawn; `--plan` picks one by name.
+//! The paths are plan files or folders (searched recursively), like
+//! `check`'s. A single file loads the other YAML files of its folder too
+//! (chains and the roster are usually there) and draws only the plans of that
+//! file; several paths load exactly the YAML files they name or contain, and
+//! the plans of the files named (or of all files, when only folders are
+//! given) are drawn; `--plan` picks one by name.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -26,7 +29,7 @@ fn yaml_files(dir: &Path, out: &mut Vec<PathBuf>) {
 }
 
 /// Runs the subcommand; `format` is `dot` or `mermaid`.
-pub fn run(path: &Path, format: &str, plan: Option<&str>) -> ExitCode {
+pub fn run(paths: &[PathBuf], format: &str, plan: Option<&str>) -> ExitCode {
     let format = match format {
         "dot" => Format::Dot,
         "mermaid" | "mmd" => Format::Mermaid,
@@ -36,20 +39,25 @@ pub fn run(path: &Path, format: &str, plan: Option<&str>) -> ExitCode {
         }
     };
     let mut files = Vec::new();
-    let only: Option<PathBuf> = if path.is_dir() {
-        yaml_files(path, &mut files);
-        None
-    } else if path.is_file() {
-        yaml_files(path.parent().unwrap_or(Path::new(".")), &mut files);
-        if !files.iter().any(|f| f == path) {
-            files.push(path.to_path_buf());
+    let mut only: Vec<PathBuf> = Vec::new();
+    for path in paths {
+        if path.is_dir() {
+            yaml_files(path, &mut files);
+        } else if path.is_file() {
+            if paths.len() == 1 {
+                yaml_files(path.parent().unwrap_or(Path::new(".")), &mut files);
+            }
+            if !files.iter().any(|f| f == path) {
+                files.push(path.clone());
+            }
+            only.push(path.clone());
+        } else {
+            eprintln!("yingji graph: no such file or folder: {}", path.display());
+            return ExitCode::from(2);
         }
-        Some(path.to_path_buf())
-    } else {
-        eprintln!("yingji graph: no such file or folder: {}", path.display());
-        return ExitCode::from(2);
-    };
+    }
     files.sort();
+    files.dedup();
     let mut texts = Vec::new();
     for f in &files {
         match std::fs::read_to_string(f) {
@@ -68,15 +76,16 @@ pub fn run(path: &Path, format: &str, plan: Option<&str>) -> ExitCode {
     if loaded.has_errors() {
         return ExitCode::from(1);
     }
-    let only_name = only.map(|p| p.display().to_string());
+    let only_names: Vec<String> = only.iter().map(|p| p.display().to_string()).collect();
     let candidates: Vec<_> = loaded
         .set
         .plans
         .iter()
         .filter(|p| {
-            only_name
-                .as_ref()
-                .is_none_or(|n| p.at.starts_with(&format!("{n}:")))
+            only_names.is_empty()
+                || only_names
+                    .iter()
+                    .any(|n| p.at.starts_with(&format!("{n}:")))
         })
         .filter(|p| plan.is_none_or(|want| p.name == want))
         .collect();

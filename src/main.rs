@@ -2,6 +2,7 @@
 
 mod cli_assess;
 mod cli_graph;
+mod cli_text;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use std::fs::File;
@@ -27,6 +28,15 @@ struct Cli {
 enum Format {
     Text,
     Json,
+}
+
+/// How `run` writes its outputs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum OutFormat {
+    /// One JSON object per line (the output contract).
+    Json,
+    /// A Chinese timeline for a duty officer.
+    Text,
 }
 
 /// Event-time and state settings of `run`.
@@ -182,6 +192,14 @@ enum Command {
         /// Where to copy rejected event lines as they were.
         #[arg(long)]
         rejects: Option<PathBuf>,
+        /// Outputs as JSON lines (`json`, the contract) or as a Chinese
+        /// timeline for a duty officer (`text`: time, 乡镇, what happened, who
+        /// was called, who answered and how long it took).
+        #[arg(long = "format", value_enum, default_value = "json")]
+        out_format: OutFormat,
+        /// Also report every plan step an instance enters (`step_entered`).
+        #[arg(long)]
+        trace: bool,
         #[command(flatten)]
         stream: StreamArgs,
     },
@@ -189,8 +207,10 @@ enum Command {
     Bench(yingji::bench::cli::BenchArgs),
     /// Draw a plan as the 应急处置流程图 (Graphviz DOT or Mermaid).
     Graph {
-        /// A plan file, or a folder of plans.
-        plan_path: PathBuf,
+        /// Plan files or folders, like `check` (a single file: its folder's
+        /// chains and roster are loaded too).
+        #[arg(required = true)]
+        plan_paths: Vec<PathBuf>,
         /// `dot` or `mermaid`.
         #[arg(long, default_value = "dot")]
         format: String,
@@ -212,17 +232,26 @@ fn main() -> ExitCode {
         } => check(&paths, format, explain, allow_outside_roots),
         Command::Bench(args) => yingji::bench::cli::main(&args),
         Command::Graph {
-            plan_path,
+            plan_paths,
             format,
             plan,
-        } => cli_graph::run(&plan_path, &format, plan.as_deref()),
+        } => cli_graph::run(&plan_paths, &format, plan.as_deref()),
         Command::Run {
             paths,
             events,
             out,
             rejects,
+            out_format,
+            trace,
             stream,
-        } => match run(&paths, &events, out.as_ref(), rejects.as_ref(), &stream) {
+        } => match run(
+            &paths,
+            &events,
+            out.as_ref(),
+            rejects.as_ref(),
+            &stream,
+            (out_format, trace),
+        ) {
             Ok(code) => code,
             Err(e) => {
                 eprintln!("yingji: {e}");
@@ -548,6 +577,7 @@ fn run(
     out: Option<&PathBuf>,
     rejects: Option<&PathBuf>,
     args: &StreamArgs,
+    (out_format, trace): (OutFormat, bool),
 ) -> io::Result<ExitCode> {
     let stdin = events.as_os_str() == "-";
     if args.clock == ClockArg::Wall && !stdin && !args.follow {
@@ -557,10 +587,12 @@ fn run(
         );
         return Ok(ExitCode::from(2));
     }
-    let defs = match load(paths, Format::Text, args.allow_outside_roots) {
+    let mut defs = match load(paths, Format::Text, args.allow_outside_roots) {
         Ok(d) => d,
         Err(code) => return Ok(code),
     };
+    defs.plans.trace = trace;
+    let timeline = (out_format == OutFormat::Text).then(|| cli_text::Timeline::new(&defs.plans));
     let config = yingji::engine::Config {
         lateness_ms: args.lateness,
         late: match args.late {
@@ -764,7 +796,10 @@ fn run(
                         late += 1;
                     }
                     line.clear();
-                    serde_json::to_writer(&mut line, &o)?;
+                    match &timeline {
+                        Some(t) => line.extend_from_slice(t.line(&o).as_bytes()),
+                        None => serde_json::to_writer(&mut line, &o)?,
+                    }
                     writer.line(&line)?;
                 }
                 Marked::Item(yingji::stream::Item::Rejected { seq, line, reason }) => {

@@ -15,13 +15,13 @@ mod plans_common;
 use plans_common::{Harness, of_type, t, trace};
 use yingji::Level;
 
-const QL: &str = "县防汛应急预案@青龙镇#1";
-const CALL: &str = "县防汛应急预案@青龙镇#1/叫应";
+const QL: &str = "县防汛应急预案@南溪镇#1";
+const CALL: &str = "县防汛应急预案@南溪镇#1/叫应";
 
 #[test]
 fn timely_ack_stops_the_chain() -> Result<(), String> {
     let mut h = Harness::shipped()?;
-    h.level(0, "暴雨预警", "YY-001", "青龙镇", Level::Yellow)?;
+    h.level(0, "暴雨预警", "YY-001", "南溪镇", Level::Yellow)?;
     let start = h.take();
     assert_eq!(
         trace(&start),
@@ -51,7 +51,7 @@ fn timely_ack_stops_the_chain() -> Result<(), String> {
 #[test]
 fn no_ack_escalates_through_every_tier_to_unanswered() -> Result<(), String> {
     let mut h = Harness::shipped()?;
-    h.level(0, "暴雨预警", "YY-001", "青龙镇", Level::Yellow)?;
+    h.level(0, "暴雨预警", "YY-001", "南溪镇", Level::Yellow)?;
     h.take();
     h.advance(3600);
     let outs = h.take();
@@ -59,13 +59,13 @@ fn no_ack_escalates_through_every_tier_to_unanswered() -> Result<(), String> {
         trace(&outs),
         [
             "escalated 叫应 from_tier=1 to_tier=2",
-            "notify 叫应 person=Q001",
+            "notify 叫应 person=NX01",
             "escalated 叫应 from_tier=2 to_tier=3",
-            "notify 叫应 person=Q101",
-            "notify 叫应 person=Q201",
+            "notify 叫应 person=NX11",
+            "notify 叫应 person=NX21",
             "escalated 叫应 from_tier=3 to_tier=4",
-            "notify 叫应 person=Q102",
-            "notify 叫应 person=Q202",
+            "notify 叫应 person=NX12",
+            "notify 叫应 person=NX22",
             "unanswered 叫应",
             "notify 叫应 person=C002",
         ]
@@ -83,7 +83,7 @@ fn no_ack_escalates_through_every_tier_to_unanswered() -> Result<(), String> {
     assert_eq!(un["fallback"], serde_json::json!(["县应急值班室"]));
     assert_eq!(
         un["pending"],
-        serde_json::json!(["C001", "Q001", "Q101", "Q201", "Q102", "Q202"])
+        serde_json::json!(["C001", "NX01", "NX11", "NX21", "NX12", "NX22"])
     );
     // earlier tiers stay pending: the county lead can still answer
     h.ack(3700, "C001", Some(CALL))?;
@@ -96,7 +96,7 @@ fn no_ack_escalates_through_every_tier_to_unanswered() -> Result<(), String> {
 #[test]
 fn ack_exactly_at_the_deadline_is_in_time() -> Result<(), String> {
     let mut h = Harness::shipped()?;
-    h.level(0, "暴雨预警", "YY-001", "青龙镇", Level::Yellow)?;
+    h.level(0, "暴雨预警", "YY-001", "南溪镇", Level::Yellow)?;
     h.take();
     h.ack(300, "C001", None)?; // deadline 03:05:00, ack 03:05:00
     h.advance(3600);
@@ -106,7 +106,7 @@ fn ack_exactly_at_the_deadline_is_in_time() -> Result<(), String> {
 
     // one millisecond later is too late: the escalation comes first
     let mut h = Harness::shipped()?;
-    h.level(0, "暴雨预警", "YY-001", "青龙镇", Level::Yellow)?;
+    h.level(0, "暴雨预警", "YY-001", "南溪镇", Level::Yellow)?;
     h.take();
     h.event(&format!(
         r#"{{"ts":"{}","kind":"ack","person":"C001","ref":"{CALL}"}}"#,
@@ -117,7 +117,7 @@ fn ack_exactly_at_the_deadline_is_in_time() -> Result<(), String> {
         trace(&outs),
         [
             "escalated 叫应 from_tier=1 to_tier=2",
-            "notify 叫应 person=Q001",
+            "notify 叫应 person=NX01",
             "acked 叫应 person=C001"
         ]
     );
@@ -134,14 +134,14 @@ fn ack_exactly_at_the_deadline_is_in_time() -> Result<(), String> {
 #[test]
 fn two_towns_do_not_interfere() -> Result<(), String> {
     let mut h = Harness::shipped()?;
-    h.level(0, "暴雨预警", "YY-001", "青龙镇", Level::Yellow)?;
-    h.level(60, "暴雨预警", "YY-002", "白马镇", Level::Yellow)?;
+    h.level(0, "暴雨预警", "YY-001", "南溪镇", Level::Yellow)?;
+    h.level(60, "暴雨预警", "YY-002", "江口镇", Level::Yellow)?;
     let outs = h.take();
     let ids: Vec<&str> = of_type(&outs, "plan_started")
         .iter()
         .filter_map(|o| o["instance"].as_str())
         .collect();
-    assert_eq!(ids, [QL, "县防汛应急预案@白马镇#1"]);
+    assert_eq!(ids, [QL, "县防汛应急预案@江口镇#1"]);
     h.ack(120, "C001", Some(CALL))?;
     h.advance(700);
     let outs = h.take();
@@ -150,17 +150,18 @@ fn two_towns_do_not_interfere() -> Result<(), String> {
         [
             "acked 叫应 person=C001",
             "escalated 叫应 from_tier=1 to_tier=2",
-            "notify 叫应 person=B001",
+            "notify 叫应 person=JK01",
             "escalated 叫应 from_tier=2 to_tier=3",
-            "notify 叫应 person=B101",
+            "notify 叫应 person=JK11",
+            "notify 叫应 person=JK21", // 江口镇 has two villages in the bundled roster
         ]
     );
     assert!(
         of_type(&outs, "escalated")
             .iter()
-            .all(|o| o["area"] == "白马镇")
+            .all(|o| o["area"] == "江口镇")
     );
-    // the county lead was called by both; the ack with a reference answered only 青龙镇
+    // the county lead was called by both; the ack with a reference answered only 南溪镇
     assert_eq!(h.rt.open_instances(), 2);
     Ok(())
 }
@@ -168,13 +169,13 @@ fn two_towns_do_not_interfere() -> Result<(), String> {
 #[test]
 fn bad_acks_are_reported_and_change_nothing() -> Result<(), String> {
     let mut h = Harness::shipped()?;
-    h.level(0, "暴雨预警", "YY-001", "青龙镇", Level::Yellow)?;
+    h.level(0, "暴雨预警", "YY-001", "南溪镇", Level::Yellow)?;
     h.take();
     h.ack(60, "C001", Some(CALL))?;
     h.take();
     let before = serde_json::to_string(h.rt.state()).map_err(|e| e.to_string())?;
-    h.ack(60, "C001", Some("县防汛应急预案@青龙镇#9/叫应"))?;
-    h.ack(60, "B001", Some(CALL))?;
+    h.ack(60, "C001", Some("县防汛应急预案@南溪镇#9/叫应"))?;
+    h.ack(60, "JK01", Some(CALL))?;
     h.ack(60, "C001", Some(CALL))?;
     h.ack(60, "Z999", None)?;
     let after = serde_json::to_string(h.rt.state()).map_err(|e| e.to_string())?;
@@ -195,10 +196,10 @@ fn bad_acks_are_reported_and_change_nothing() -> Result<(), String> {
     assert_eq!(outs[1]["step"], "叫应");
 
     // stand down: the warning clears, 2 h pass, the check-up arrives, the plan closes
-    h.level(600, "暴雨预警", "YY-001", "青龙镇", Level::None)?;
+    h.level(600, "暴雨预警", "YY-001", "南溪镇", Level::None)?;
     h.advance(600 + 7200 + 1);
     h.event(&format!(
-        r#"{{"ts":"{}","kind":"灾情核实","area":"青龙镇"}}"#,
+        r#"{{"ts":"{}","kind":"灾情核实","area":"南溪镇"}}"#,
         t(600 + 7200 + 60)
     ))?;
     let outs = h.take();
@@ -212,13 +213,13 @@ fn bad_acks_are_reported_and_change_nothing() -> Result<(), String> {
     assert_eq!(timed_out[0]["to"], "灾情核实");
     assert_eq!(h.rt.open_instances(), 0);
     let before = serde_json::to_string(h.rt.state()).map_err(|e| e.to_string())?;
-    h.ack(600 + 7200 + 60, "Q001", Some(CALL))?;
+    h.ack(600 + 7200 + 60, "NX01", Some(CALL))?;
     let after = serde_json::to_string(h.rt.state()).map_err(|e| e.to_string())?;
     assert_eq!(before, after);
     let outs = h.take();
     assert_eq!(
         trace(&outs),
-        ["ack_rejected 叫应 person=Q001 reason=closed"]
+        ["ack_rejected 叫应 person=NX01 reason=closed"]
     );
     Ok(())
 }
@@ -226,7 +227,7 @@ fn bad_acks_are_reported_and_change_nothing() -> Result<(), String> {
 #[test]
 fn rising_storm_raises_the_response_one_level_at_a_time() -> Result<(), String> {
     let mut h = Harness::shipped()?;
-    h.level(0, "暴雨预警", "YY-001", "青龙镇", Level::Red)?;
+    h.level(0, "暴雨预警", "YY-001", "南溪镇", Level::Red)?;
     let outs = h.take();
     let levels: Vec<&str> = of_type(&outs, "response_declared")
         .iter()
@@ -238,7 +239,7 @@ fn rising_storm_raises_the_response_one_level_at_a_time() -> Result<(), String> 
         .iter()
         .filter_map(|o| o["instance"].as_str())
         .collect();
-    assert_eq!(started, [QL, "县地质灾害应急预案@青龙镇#1"]);
+    assert_eq!(started, [QL, "县地质灾害应急预案@南溪镇#1"]);
     assert_eq!(
         of_type(&outs, "plan_started")[1]["cause"]["plan"]["instance"],
         QL
@@ -262,7 +263,7 @@ fn rising_storm_raises_the_response_one_level_at_a_time() -> Result<(), String> 
         .filter(|s| s.contains("临灾") || s.contains("强制"))
         .collect();
     assert!(
-        geo.iter().any(|s| s == "notify 临灾叫应 person=Q103"),
+        geo.iter().any(|s| s == "notify 临灾叫应 person=NX13"),
         "{geo:#?}"
     );
     let forced = of_type(&outs, "measure")
@@ -271,7 +272,7 @@ fn rising_storm_raises_the_response_one_level_at_a_time() -> Result<(), String> 
         .count();
     assert_eq!(forced, 2);
     // the rain eases to orange: explicit step down is not taken (red → orange keeps Ⅰ)
-    h.level(2000, "暴雨预警", "YY-001", "青龙镇", Level::Yellow)?;
+    h.level(2000, "暴雨预警", "YY-001", "南溪镇", Level::Yellow)?;
     let outs = h.take();
     let levels: Vec<&str> = of_type(&outs, "response_declared")
         .iter()
@@ -289,7 +290,7 @@ fn rising_storm_raises_the_response_one_level_at_a_time() -> Result<(), String> 
 fn responsibility_chain_calls_all_four_at_once() -> Result<(), String> {
     let mut h = Harness::shipped()?;
     h.event(&format!(
-        r#"{{"ts":"{}","kind":"plan_start","plan":"企业险情处置","area":"白马建材有限公司"}}"#,
+        r#"{{"ts":"{}","kind":"plan_start","plan":"企业险情处置","area":"江口镇建材有限公司"}}"#,
         t(0)
     ))?;
     let outs = h.take();

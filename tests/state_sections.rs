@@ -58,7 +58,7 @@ fn stream() -> Vec<String> {
     // keep event time moving past the deadlines and the plan timers
     for m in (30..=300).step_by(15) {
         lines.push(format!(
-            r#"{{"ts":"2024-07-29T{:02}:{:02}:00+08:00","kind":"rain","station":"YY-001","town":"青龙镇","mm":0}}"#,
+            r#"{{"ts":"2024-07-29T{:02}:{:02}:00+08:00","kind":"rain","station":"YY-001","town":"南溪镇","mm":0}}"#,
             4 + m / 60,
             m % 60
         ));
@@ -180,8 +180,8 @@ mod random_streams {
 
     fn line() -> impl Strategy<Value = (u32, String)> {
         let stations = prop::sample::select(vec!["YY-001", "YY-002", "YY-004"]);
-        let towns = prop::sample::select(vec!["青龙镇", "白马镇"]);
-        let people = prop::sample::select(vec!["C001", "C002", "Q001", "Q101", "B001", "Q102"]);
+        let towns = prop::sample::select(vec!["南溪镇", "江口镇"]);
+        let people = prop::sample::select(vec!["C001", "C002", "NX01", "NX11", "JK01", "NX12"]);
         let stages = prop::sample::select(vec!["单位报县", "县报市", "续报", "结案"]);
         let minute = 0u32..360;
         prop_oneof![

@@ -214,6 +214,12 @@ pub mod codes {
     pub const PLAN_TWO_TIERS: &str = "W0501";
     /// Plans: something accepted but ignored (warning).
     pub const PLAN_IGNORED: &str = "W0502";
+    /// Plans: a chain tier or fallback that reaches nobody in an area the
+    /// plans can run in (warning; at run time each such call is a
+    /// `notify_failed` output).
+    pub const PLAN_REACHES_NOBODY: &str = "W0503";
+    /// Plans: a `wait` that cannot end (warning).
+    pub const PLAN_ENDLESS_WAIT: &str = "W0504";
     /// Assessments: a malformed clause: unknown period, bands out of order,
     /// `after` an unknown stage, a bad time of day, `weight` on a bonus.
     pub const ASSESS_SHAPE: &str = "E0601";

@@ -179,6 +179,16 @@ pub enum Output {
     TimedOut(plan::TimedOut),
     /// `{"type":"plan_closed", ...}`: an instance ended.
     PlanClosed(plan::PlanClosed),
+    /// `{"type":"notify_failed", ...}`: a call reached nobody.
+    NotifyFailed(plan::NotifyFailed),
+    /// `{"type":"plan_start_rejected", ...}`: a manual start refused.
+    PlanStartRejected(plan::PlanStartRejected),
+    /// `{"type":"event_refused", ...}`: an awaited kind of event nobody waited for.
+    EventRefused(plan::EventRefused),
+    /// `{"type":"step_entered", ...}`: an instance entered a step (tracing).
+    StepEntered(plan::StepEntered),
+    /// `{"type":"area_joined", ...}`: a township joined a county-scoped instance.
+    AreaJoined(plan::AreaJoined),
     /// `{"type":"script_error", ...}`: a script function failed or hit a limit.
     ScriptError(script::ScriptError),
     /// `{"type":"script_suppressed", ...}`: failures of a script function left out (rate limit).
@@ -204,6 +214,11 @@ impl Output {
             Output::ResponseDeclared(o) => o.head.ts,
             Output::TimedOut(o) => o.head.ts,
             Output::PlanClosed(o) => o.head.ts,
+            Output::NotifyFailed(o) => o.head.ts,
+            Output::PlanStartRejected(o) => o.ts,
+            Output::EventRefused(o) => o.ts,
+            Output::StepEntered(o) => o.head.ts,
+            Output::AreaJoined(o) => o.head.ts,
             Output::ScriptError(o) => o.ts,
             Output::ScriptSuppressed(o) => o.ts,
         }
@@ -228,6 +243,11 @@ impl Output {
             Output::ResponseDeclared(o) => o.head.id,
             Output::TimedOut(o) => o.head.id,
             Output::PlanClosed(o) => o.head.id,
+            Output::NotifyFailed(o) => o.head.id,
+            Output::PlanStartRejected(o) => o.id,
+            Output::EventRefused(o) => o.id,
+            Output::StepEntered(o) => o.head.id,
+            Output::AreaJoined(o) => o.head.id,
             Output::ScriptError(o) => o.id,
             Output::ScriptSuppressed(o) => o.id,
         }
@@ -252,6 +272,11 @@ impl Output {
             Output::ResponseDeclared(o) => &mut o.head.id,
             Output::TimedOut(o) => &mut o.head.id,
             Output::PlanClosed(o) => &mut o.head.id,
+            Output::NotifyFailed(o) => &mut o.head.id,
+            Output::PlanStartRejected(o) => &mut o.id,
+            Output::EventRefused(o) => &mut o.id,
+            Output::StepEntered(o) => &mut o.head.id,
+            Output::AreaJoined(o) => &mut o.head.id,
             Output::ScriptError(o) => &mut o.id,
             Output::ScriptSuppressed(o) => &mut o.id,
         };
@@ -278,6 +303,11 @@ impl Output {
             Output::ResponseDeclared(_) => "response_declared",
             Output::TimedOut(_) => "timed_out",
             Output::PlanClosed(_) => "plan_closed",
+            Output::NotifyFailed(_) => "notify_failed",
+            Output::PlanStartRejected(_) => "plan_start_rejected",
+            Output::EventRefused(_) => "event_refused",
+            Output::StepEntered(_) => "step_entered",
+            Output::AreaJoined(_) => "area_joined",
             Output::ScriptError(_) => "script_error",
             Output::ScriptSuppressed(_) => "script_suppressed",
         }

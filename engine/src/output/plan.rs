@@ -199,7 +199,7 @@ pub struct Unanswered {
     pub chain: Arc<str>,
     /// The roles that did not answer.
     pub roles: Vec<Arc<str>>,
-    /// Everyone still pending.
+    /// Everyone still pending, each person once.
     pub pending: Vec<Arc<str>>,
     /// Who is told (the fallback roles).
     pub fallback: Vec<Arc<str>>,
@@ -254,6 +254,115 @@ pub struct VerifyStage {
     pub stage: &'static str,
     /// When it was reached (`null`: never).
     pub at: Option<Timestamp>,
+    /// `done` or `missing`.
+    pub status: &'static str,
+    /// The input line of the event that satisfied it (预警: the reading that
+    /// raised the warning; 响应: the event behind the declaration; 反馈: the
+    /// first ack; 核实: the verification event a `wait: { event: .. }` step
+    /// received); `null` when missing or when a timer did it.
+    pub event: Option<u64>,
+    /// What satisfied it, as text (`暴雨预警 orange (YY-003)`, `ack NX01`,
+    /// `灾情核实`), or why it is missing.
+    pub by: Arc<str>,
+}
+
+/// `notify_failed`: a call that reaches nobody (no person in the roster holds
+/// the role in the instance's area, above it or below it).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct NotifyFailed {
+    /// Common fields (`area` is the area nobody was found for).
+    #[serde(flatten)]
+    pub head: Head,
+    /// The chain, when the call is part of one.
+    pub chain: Option<Arc<str>>,
+    /// 1-based tier; 0 for a role notification or the chain's fallback.
+    pub tier: u16,
+    /// The role nobody holds there.
+    pub role: Arc<str>,
+    /// Why (`area_not_in_roster` or `no_holder`).
+    pub why: &'static str,
+    /// The same in words.
+    pub message: Arc<str>,
+}
+
+/// Why a `plan_start` event started nothing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StartReject {
+    /// No plan has this name.
+    UnknownPlan,
+    /// The roster lists areas and this is not one of them.
+    UnknownArea,
+    /// The plan has no `manual` trigger.
+    NotManual,
+    /// An instance of the plan is already open in the area.
+    AlreadyOpen,
+}
+
+/// `plan_start_rejected`: a manual start refused, and why.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct PlanStartRejected {
+    /// The output's id (see [`Head::id`]).
+    #[serde(skip_serializing_if = "crate::id::unset")]
+    pub id: u64,
+    /// Event time of the `plan_start`.
+    pub ts: Timestamp,
+    /// The plan it named.
+    pub plan: Arc<str>,
+    /// The area it named.
+    pub area: Arc<str>,
+    /// Why nothing started.
+    pub reason: StartReject,
+    /// The open instance (`already_open`).
+    pub instance: Option<Arc<str>>,
+    /// The known plans (`unknown_plan`), for the operator.
+    pub known: Vec<Arc<str>>,
+    /// The `plan_start` event.
+    pub cause: Cause,
+}
+
+/// An open instance and the step it is at.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct InstanceAt {
+    /// The instance.
+    pub instance: Arc<str>,
+    /// Its current step.
+    pub step: Arc<str>,
+}
+
+/// `event_refused`: an event of a kind a `wait` step awaits (a verification
+/// report, 灾情核实) that no instance was waiting for. It is not kept: an
+/// early report does not count when its step is reached later.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct EventRefused {
+    /// The output's id (see [`Head::id`]).
+    #[serde(skip_serializing_if = "crate::id::unset")]
+    pub id: u64,
+    /// Event time.
+    pub ts: Timestamp,
+    /// Its kind.
+    pub kind: Arc<str>,
+    /// Its `area` field (`null`: none, so every area was looked at).
+    pub area: Option<Arc<str>>,
+    /// `no_open_instance` (no instance of a plan awaiting this kind is open
+    /// there) or `not_awaited` (instances are open but not at a step awaiting it).
+    pub reason: &'static str,
+    /// The open instances of plans that await this kind, and where they are.
+    pub open: Vec<InstanceAt>,
+    /// The event.
+    pub cause: Cause,
+}
+
+/// `step_entered`: an instance entered a step (only with tracing on:
+/// `yingji run --trace`, or `PlanSet::trace`).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct StepEntered {
+    /// Common fields (`step` is the step entered).
+    #[serde(flatten)]
+    pub head: Head,
+    /// The step's kind (`notify`, `await_ack`, `measures`, `declare_response`,
+    /// `branch`, `wait`, `close`).
+    pub kind: &'static str,
 }
 
 /// `plan_closed`: an instance ended.
@@ -268,4 +377,18 @@ pub struct PlanClosed {
     pub complete: bool,
     /// Calls still unanswered at closing.
     pub unanswered: Vec<Arc<str>>,
+}
+
+/// `area_joined`: a township reached the trigger of a county-scoped plan
+/// whose instance is already open; it joins the instance (its people are
+/// called for the tiers marked `in: affected` already called).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct AreaJoined {
+    /// Common fields (`area` is the county).
+    #[serde(flatten)]
+    pub head: Head,
+    /// The township that joined.
+    pub joined: Arc<str>,
+    /// Every affected township now, in the order they joined.
+    pub affected: Vec<Arc<str>>,
 }

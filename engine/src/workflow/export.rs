@@ -6,11 +6,17 @@
 //! `doublecircle`); each chain a notify step starts is drawn beside it as a
 //! cluster of its tiers. Escalation edges (timeouts) are dashed and labelled
 //! with their timeout. Labels keep their Chinese text as UTF-8.
+//!
+//! The chart reads top-down by response level: each `declare_response` step
+//! and the `measures` steps that follow it are drawn in a box of their level
+//! (Ⅳ级响应 … Ⅰ级响应, filled blue, yellow, orange, red), the boxes ordered
+//! from Ⅳ down to Ⅰ, and the DOT page is bounded to A4 portrait
+//! (`size="7.5,10.5"`, scaled down when larger).
 
 use crate::time::format_duration;
 use crate::workflow::graph::{Edge, Node, PlanGraph, cond_text};
 use crate::workflow::ir::{
-    ChainDef, ChainKind, PlanDef, PlanSet, StepDef, StepKind, Trigger, WaitFor,
+    ChainDef, ChainKind, PlanDef, PlanSet, Response, StepDef, StepKind, Trigger, WaitFor,
 };
 use petgraph::visit::{EdgeRef, IntoEdgeReferences};
 use std::fmt::Write as _;
@@ -130,6 +136,84 @@ fn node_id(n: Node) -> String {
 }
 
 /// The chains a plan's notify steps start, with the step index.
+/// Breaks each line of `text` at spaces so that no line is much longer than
+/// `width` characters (long guards would otherwise make the chart too wide
+/// for a page).
+fn wrap(text: &str, width: usize) -> String {
+    let mut out: Vec<String> = Vec::new();
+    for line in text.lines() {
+        let mut cur = String::new();
+        for word in line.split(' ') {
+            if !cur.is_empty() && cur.chars().count() + 1 + word.chars().count() > width {
+                out.push(std::mem::take(&mut cur));
+            }
+            if !cur.is_empty() {
+                cur.push(' ');
+            }
+            cur.push_str(word);
+        }
+        out.push(cur);
+    }
+    out.join("\n")
+}
+
+/// The response level whose box a step is drawn in: a `declare_response`
+/// step's own level, and the `measures` steps following it by `next`.
+fn response_of(plan: &PlanDef) -> Vec<Option<Response>> {
+    let mut v = vec![None; plan.steps.len()];
+    for (i, s) in plan.steps.iter().enumerate() {
+        let StepKind::DeclareResponse { level } = s.kind else {
+            continue;
+        };
+        if let Some(x) = v.get_mut(i) {
+            *x = Some(level);
+        }
+        let mut next = s.next;
+        for _ in 0..plan.steps.len() {
+            let Some(n) = next else { break };
+            let Some(step) = plan.steps.get(usize::from(n)) else {
+                break;
+            };
+            if !matches!(step.kind, StepKind::Measure { .. }) {
+                break;
+            }
+            match v.get_mut(usize::from(n)) {
+                Some(x @ None) => *x = Some(level),
+                _ => break,
+            }
+            next = step.next;
+        }
+    }
+    v
+}
+
+/// The response levels drawn, lowest (Ⅳ) first, with their steps.
+fn response_boxes(plan: &PlanDef) -> Vec<(Response, Vec<usize>)> {
+    let of = response_of(plan);
+    [Response::IV, Response::III, Response::II, Response::I]
+        .into_iter()
+        .map(|r| {
+            let steps: Vec<usize> = of
+                .iter()
+                .enumerate()
+                .filter(|(_, x)| **x == Some(r))
+                .map(|(i, _)| i)
+                .collect();
+            (r, steps)
+        })
+        .filter(|(_, steps)| !steps.is_empty())
+        .collect()
+}
+
+fn response_fill(r: Response) -> &'static str {
+    match r {
+        Response::IV => "#dbe9ff",
+        Response::III => "#fff6c2",
+        Response::II => "#ffe0b8",
+        Response::I | Response::None => "#ffd0d0",
+    }
+}
+
 fn chains_of<'a>(set: &'a PlanSet, plan: &PlanDef) -> Vec<(usize, &'a ChainDef)> {
     plan.steps
         .iter()
@@ -149,7 +233,7 @@ pub fn to_dot(set: &PlanSet, plan: &PlanDef) -> String {
     let _ = writeln!(o, "digraph {} {{", dot_str(&plan.name));
     let _ = writeln!(
         o,
-        "  graph [{font}, rankdir=TB, labelloc=t, label={}];",
+        "  graph [{font}, rankdir=TB, labelloc=t, size=\"7.5,10.5\", ranksep=0.35, nodesep=0.25, label={}];",
         dot_str(&format!("{} 应急处置流程图", plan.name))
     );
     let _ = writeln!(o, "  node [{font}, fontsize=11];");
@@ -159,13 +243,41 @@ pub fn to_dot(set: &PlanSet, plan: &PlanDef) -> String {
         "  start [shape=invhouse, label={}];",
         dot_str(&trigger_label(plan))
     );
-    for (i, s) in plan.steps.iter().enumerate() {
+    let boxes = response_boxes(plan);
+    let boxed: Vec<usize> = boxes.iter().flat_map(|(_, v)| v.iter().copied()).collect();
+    let node = |o: &mut String, i: usize, s: &StepDef, indent: &str| {
         let _ = writeln!(
             o,
-            "  s{i} [{}, label={}];",
+            "{indent}s{i} [{}, label={}];",
             dot_shape(&s.kind),
-            dot_str(&step_label(set, plan, s))
+            dot_str(&wrap(&step_label(set, plan, s), 22))
         );
+    };
+    for (i, s) in plan.steps.iter().enumerate() {
+        if !boxed.contains(&i) {
+            node(&mut o, i, s, "  ");
+        }
+    }
+    for (r, steps) in &boxes {
+        let _ = writeln!(o, "  subgraph cluster_r{} {{", r.rank());
+        let _ = writeln!(
+            o,
+            "    label={}; style=filled; color=\"#999999\"; fillcolor=\"{}\";",
+            dot_str(&format!("{}级响应", r.roman())),
+            response_fill(*r)
+        );
+        for &i in steps {
+            if let Some(s) = plan.steps.get(i) {
+                node(&mut o, i, s, "    ");
+            }
+        }
+        o.push_str("  }\n");
+    }
+    // the boxes top-down from Ⅳ to Ⅰ
+    for w in boxes.windows(2) {
+        if let (Some(a), Some(b)) = (w[0].1.first(), w[1].1.first()) {
+            let _ = writeln!(o, "  s{a} -> s{b} [style=invis, weight=0];");
+        }
     }
     for e in g.graph.edge_references() {
         let (Some(a), Some(b)) = (
@@ -176,7 +288,7 @@ pub fn to_dot(set: &PlanSet, plan: &PlanDef) -> String {
         };
         let w = e.weight();
         let mut attrs = Vec::new();
-        let label = w.label();
+        let label = wrap(&w.label(), 18);
         if !label.is_empty() {
             attrs.push(format!("label={}", dot_str(&label)));
         }
@@ -199,6 +311,7 @@ pub fn to_dot(set: &PlanSet, plan: &PlanDef) -> String {
         let kind = match ch.kind {
             ChainKind::Escalation => "叫应链",
             ChainKind::Responsibility => "责任人",
+            ChainKind::Relay => "接力链",
         };
         let _ = writeln!(o, "  subgraph cluster_s{i} {{");
         let _ = writeln!(
@@ -207,10 +320,10 @@ pub fn to_dot(set: &PlanSet, plan: &PlanDef) -> String {
             dot_str(&format!("{kind} {}", ch.name))
         );
         for (t, tier) in ch.tiers.iter().enumerate() {
-            let need = if tier.need_all {
-                "（全部应答）"
-            } else {
-                ""
+            let need = match (tier.need_all, tier.need_n) {
+                (true, _) => "（全部应答）".to_string(),
+                (false, Some(n)) => format!("（至少 {n} 人应答）"),
+                (false, None) => String::new(),
             };
             let _ = writeln!(
                 o,
@@ -232,6 +345,24 @@ pub fn to_dot(set: &PlanSet, plan: &PlanDef) -> String {
         let _ = writeln!(o, "  }}");
         let _ = writeln!(o, "  s{i} -> s{i}_t1 [style=dotted, label=\"呼叫\"];");
         match ch.kind {
+            ChainKind::Relay => {
+                for (t, tier) in ch.tiers.iter().enumerate() {
+                    if t + 1 < ch.tiers.len() {
+                        let _ = writeln!(
+                            o,
+                            "  s{i}_t{} -> s{i}_t{} [label=\"应答后转\"];",
+                            t + 1,
+                            t + 2
+                        );
+                    }
+                    let _ = writeln!(
+                        o,
+                        "  s{i}_t{} -> s{i}_fb [style=dashed, color=red, label={}];",
+                        t + 1,
+                        dot_str(&format!("超时 {}", format_duration(tier.timeout_ms)))
+                    );
+                }
+            }
             ChainKind::Escalation => {
                 for (t, tier) in ch.tiers.iter().enumerate() {
                     let to = if t + 1 < ch.tiers.len() {
@@ -321,10 +452,29 @@ pub fn to_mermaid(set: &PlanSet, plan: &PlanDef) -> String {
         };
         let _ = writeln!(o, "  {} {arrow} {}", node_id(*a), node_id(*b));
     }
+    for (r, steps) in response_boxes(plan) {
+        let _ = writeln!(
+            o,
+            "  subgraph r{}[{}]",
+            r.rank(),
+            mm_str(&format!("{}级响应", r.roman()))
+        );
+        for i in steps {
+            let _ = writeln!(o, "    s{i}");
+        }
+        o.push_str("  end\n");
+        let _ = writeln!(
+            o,
+            "  style r{} fill:{},stroke:#999999",
+            r.rank(),
+            response_fill(r)
+        );
+    }
     for (i, ch) in chains_of(set, plan) {
         let kind = match ch.kind {
             ChainKind::Escalation => "叫应链",
             ChainKind::Responsibility => "责任人",
+            ChainKind::Relay => "接力链",
         };
         let _ = writeln!(
             o,
@@ -352,6 +502,9 @@ pub fn to_mermaid(set: &PlanSet, plan: &PlanDef) -> String {
         o.push_str("  end\n");
         let _ = writeln!(o, "  s{i} -.-|\"呼叫\"| s{i}_t1");
         for (t, tier) in ch.tiers.iter().enumerate() {
+            if ch.kind == ChainKind::Relay && t + 1 < ch.tiers.len() {
+                let _ = writeln!(o, "  s{i}_t{} -->|\"应答后转\"| s{i}_t{}", t + 1, t + 2);
+            }
             let to = match ch.kind {
                 ChainKind::Escalation if t + 1 < ch.tiers.len() => format!("s{i}_t{}", t + 2),
                 _ => format!("s{i}_fb"),

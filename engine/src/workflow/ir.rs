@@ -23,6 +23,11 @@ pub struct PlanSet {
     pub chains: Vec<ChainDef>,
     /// Who holds which role where.
     pub roster: Roster,
+    /// Whether instances report every step they enter (`step_entered`
+    /// outputs; `yingji run --trace`). Off by default; not part of the
+    /// definitions (not written, so it changes no fingerprint).
+    #[serde(skip)]
+    pub trace: bool,
 }
 
 /// An emergency response level (应急响应), declared separately from warnings.
@@ -107,6 +112,11 @@ pub struct PlanDef {
     pub start: StepIdx,
     /// Whether declared response levels may skip a level going up (Ⅳ → Ⅱ).
     pub allow_skip: bool,
+    /// `scope: county`: one instance per root area of the roster (the county),
+    /// started by the first township to reach the trigger; later townships
+    /// join it (`area_joined`) and `level` is the highest over them.
+    #[serde(default)]
+    pub county: bool,
     /// The steps; transitions are stored on each step.
     pub steps: Vec<StepDef>,
 }
@@ -350,6 +360,11 @@ pub enum ChainKind {
     /// and each must answer within its own timeout; a tier that does not is
     /// reported to the fallback.
     Responsibility,
+    /// 接力 (relay): tier 1 is called; its answer passes the call on to tier 2,
+    /// and so on; the chain is answered when the last tier answers. A tier that
+    /// does not answer within its timeout breaks the relay: the chain is
+    /// unanswered and the fallback is called.
+    Relay,
 }
 
 /// One tier of a chain.
@@ -361,6 +376,15 @@ pub struct TierDef {
     pub timeout_ms: i64,
     /// Whether every person of the tier must answer (otherwise one answer suffices).
     pub need_all: bool,
+    /// `need: N`: at least this many of the tier's people must answer (capped
+    /// at the number called). `None`: one (or all, with `need_all`).
+    #[serde(default)]
+    pub need_n: Option<u16>,
+    /// `in: affected`: the role is called in each affected township of a
+    /// county-scoped instance (and in each that joins while the tier is
+    /// called), not in the instance's own area.
+    #[serde(default)]
+    pub per_affected: bool,
     /// Where it is written.
     pub at: String,
 }

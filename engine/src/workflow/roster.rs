@@ -139,6 +139,12 @@ impl RosterIndex {
         }
     }
 
+    /// Whether `area` is named by the roster (its area tree or a person's
+    /// area); an empty roster knows every area.
+    pub fn knows_area(&self, area: &str) -> bool {
+        self.ids.is_empty() || self.ids.contains_key(area)
+    }
+
     /// The texts of the person at roster index `i`.
     pub fn person(&self, i: usize) -> Option<&PersonText> {
         self.people.get(i)

@@ -6,7 +6,9 @@ use super::Ctx;
 use crate::diag::{FileId, Span, codes};
 use crate::syntax::yaml::plan::PlanDoc;
 use yingji_engine::workflow::graph::PlanGraph;
-use yingji_engine::workflow::ir::{PlanDef, Response, StepIdx, StepKind};
+use yingji_engine::workflow::ir::{
+    Cond, Operand, PlanDef, Response, StepIdx, StepKind, Trigger, WaitFor,
+};
 
 pub(super) fn graph_checks(
     cx: &mut Ctx<'_>,
@@ -23,6 +25,7 @@ pub(super) fn graph_checks(
             .get(usize::from(i))
             .map_or("?", |s| s.id.as_str())
     };
+    endless_waits(cx, plan, &span_of);
     for i in g.unreachable() {
         cx.err_hint(
             codes::PLAN_UNREACHABLE,
@@ -94,5 +97,61 @@ pub(super) fn graph_checks(
                 "this plan sets `response: { skip_levels: false }`; declare the level in between first",
             );
         }
+    }
+}
+
+/// Whether a guard can change its value while an instance waits on it: it
+/// reads a warning level the plan is woken for (`level`, or a signal the
+/// plan is triggered by), or whether a notify step was answered. A response
+/// level (only the instance's own steps declare one), an event field and a
+/// constant cannot change while it waits.
+fn can_change(c: &Cond, triggers: &[&str]) -> bool {
+    let operand = |o: &Operand| match o {
+        Operand::Level => !triggers.is_empty(),
+        Operand::SignalLevel(s) => triggers.contains(&s.as_str()),
+        _ => false,
+    };
+    match c {
+        Cond::Const(_) => false,
+        Cond::Cmp(a, _, b) => operand(a) || operand(b),
+        Cond::Answered(_) | Cond::Unanswered(_) => true,
+        Cond::And(v) | Cond::Or(v) => v.iter().any(|x| can_change(x, triggers)),
+        Cond::Not(x) => can_change(x, triggers),
+    }
+}
+
+/// W0504: a `wait: { until: .. }` with no timeout whose condition cannot
+/// change while it waits (an instance reaching it while the condition is
+/// false stays there for ever).
+fn endless_waits(cx: &mut Ctx<'_>, plan: &PlanDef, span_of: &dyn Fn(StepIdx) -> Span) {
+    let triggers: Vec<&str> = plan
+        .triggers
+        .iter()
+        .filter_map(|t| match t {
+            Trigger::Signal { signal, .. } => Some(signal.as_str()),
+            _ => None,
+        })
+        .collect();
+    for (i, st) in plan.steps.iter().enumerate() {
+        let StepKind::Wait {
+            until: WaitFor::Cond(c),
+            timeout_ms: None,
+            ..
+        } = &st.kind
+        else {
+            continue;
+        };
+        if matches!(c, Cond::Const(true)) || can_change(c, &triggers) {
+            continue;
+        }
+        cx.diags.push(
+            crate::diag::Diagnostic::warning(
+                codes::PLAN_ENDLESS_WAIT,
+                span_of(i as StepIdx),
+                format!("wait `{}` can never end once its condition is false", st.id),
+                )
+            .label("nothing this condition reads changes while the instance waits")
+            .hint("add `timeout:` (and `on_timeout:`), or wait on `level`, a signal this plan is triggered by, or `answered(step)`"),
+        );
     }
 }

@@ -329,6 +329,8 @@ fn check(sources: &SourceMap, files: &[FileId], program: Option<&Program>) -> Pl
 
     // ---- chains
     let mut chain_srcs: Vec<ChainSrc<'_>> = Vec::new();
+    // per lowered chain: the spans of its tiers and of its fallback roles
+    let mut chain_spans: Vec<(Vec<Span>, Vec<Span>)> = Vec::new();
     for (f, d) in &docs {
         for (name, chain) in d.chains.iter().flat_map(|m| m.0.iter()) {
             if let Some(first) = chain_srcs.iter().find(|c| c.name.value == name.value) {
@@ -351,6 +353,7 @@ fn check(sources: &SourceMap, files: &[FileId], program: Option<&Program>) -> Pl
         let kind = match ch.kind.as_ref().map(|k| k.value.as_str()) {
             None | Some("escalation" | "叫应") => ChainKind::Escalation,
             Some("responsibility" | "责任人") => ChainKind::Responsibility,
+            Some("relay" | "接力") => ChainKind::Relay,
             Some(other) => {
                 let span = ch.kind.as_ref().map_or(Span::default(), |k| cx.sspan(f, k));
                 let msg = format!("unknown chain kind `{other}`");
@@ -358,7 +361,7 @@ fn check(sources: &SourceMap, files: &[FileId], program: Option<&Program>) -> Pl
                     codes::PLAN_SHAPE,
                     span,
                     msg,
-                    "expected `escalation` or `responsibility`",
+                    "expected `escalation`, `responsibility` or `relay`",
                 );
                 ChainKind::Escalation
             }
@@ -370,20 +373,27 @@ fn check(sources: &SourceMap, files: &[FileId], program: Option<&Program>) -> Pl
         }
         let mut tiers = Vec::new();
         let mut fallback = Vec::new();
+        let (mut tier_spans, mut fallback_spans) = (Vec::new(), Vec::new());
         for (i, t) in ch.tiers.iter().enumerate() {
             let t_span = cx.sspan(f, &t.value.tier);
+            tier_spans.push(t_span);
             check_role(&mut cx, f, &t.value.tier);
             let timeout = cx.duration(f, &t.value.timeout).unwrap_or(0);
+            let mut need_n = None;
             let need_all = match t.value.need.as_ref().map(|n| n.value.as_str()) {
                 None | Some("any" | "任一") => false,
                 Some("all" | "全部") => true,
+                Some(n) if n.parse::<u16>().is_ok_and(|n| n >= 1) => {
+                    need_n = n.parse::<u16>().ok();
+                    false
+                }
                 Some(other) => {
                     let span = t.value.need.as_ref().map_or(t_span, |n| cx.sspan(f, n));
                     cx.err(
                         codes::PLAN_SHAPE,
                         span,
                         format!("`need: {other}`"),
-                        "expected `any` or `all`",
+                        "expected `any`, `all` or a number of people (1 or more)",
                     );
                     false
                 }
@@ -403,6 +413,7 @@ fn check(sources: &SourceMap, files: &[FileId], program: Option<&Program>) -> Pl
                     for r in &fb.value {
                         check_role(&mut cx, f, r);
                         fallback.push(r.value.clone());
+                        fallback_spans.push(cx.sspan(f, r));
                     }
                 }
                 (None, true) => {
@@ -428,6 +439,21 @@ fn check(sources: &SourceMap, files: &[FileId], program: Option<&Program>) -> Pl
                 role: t.value.tier.value.clone(),
                 timeout_ms: timeout,
                 need_all,
+                need_n,
+                per_affected: match t.value.in_.as_ref().map(|x| x.value.as_str()) {
+                    None => false,
+                    Some("affected" | "受影响乡镇") => true,
+                    Some(other) => {
+                        let span = t.value.in_.as_ref().map_or(t_span, |x| cx.sspan(f, x));
+                        cx.err(
+                            codes::PLAN_SHAPE,
+                            span,
+                            format!("`in: {other}`"),
+                            "expected `affected`",
+                        );
+                        false
+                    }
+                },
                 at: cx.at(t_span),
             });
         }
@@ -463,6 +489,7 @@ fn check(sources: &SourceMap, files: &[FileId], program: Option<&Program>) -> Pl
                 );
             }
         }
+        chain_spans.push((tier_spans, fallback_spans));
         set.chains.push(ChainDef {
             name: src.name.value.clone(),
             at: cx.at(name_span),
@@ -528,10 +555,110 @@ fn check(sources: &SourceMap, files: &[FileId], program: Option<&Program>) -> Pl
         }
     }
 
+    reach_checks(&mut cx, &set, &chain_spans);
+
     PlanLoad {
         set,
         diagnostics: cx.diags,
         files: docs.len(),
+    }
+}
+
+/// The areas plans can be known statically to run in: the townships (the
+/// areas directly under a root of the roster's area tree) and the areas the
+/// station table maps gauges to.
+fn run_areas(set: &PlanSet) -> Vec<String> {
+    let roots: HashSet<&str> = set
+        .roster
+        .areas
+        .iter()
+        .filter(|a| a.parent.is_none())
+        .map(|a| a.name.as_str())
+        .collect();
+    let mut v: Vec<String> = Vec::new();
+    let townships = set
+        .roster
+        .areas
+        .iter()
+        .filter(|a| a.parent.as_deref().is_some_and(|p| roots.contains(p)))
+        .map(|a| a.name.clone());
+    let stations = set.roster.stations.iter().map(|(_, a)| a.clone());
+    for a in townships.chain(stations) {
+        if !v.contains(&a) {
+            v.push(a);
+        }
+    }
+    v
+}
+
+/// Warns about every tier and fallback role of a chain a plan started by a
+/// signal or a response uses that nobody holds in one of the [`run_areas`] (W0503): at run time each such
+/// call is a `notify_failed` output.
+fn reach_checks(cx: &mut Ctx<'_>, set: &PlanSet, spans: &[(Vec<Span>, Vec<Span>)]) {
+    use yingji_engine::workflow::ir::StepKind;
+    let areas = run_areas(set);
+    if areas.is_empty() || set.roster.people.is_empty() {
+        return;
+    }
+    let index = yingji_engine::workflow::roster::RosterIndex::new(set);
+    // a plan started only by hand runs where its `plan_start` says: unknown here
+    let used: HashSet<ChainIdx> = set
+        .plans
+        .iter()
+        .filter(|p| {
+            p.triggers
+                .iter()
+                .any(|t| !matches!(t, yingji_engine::workflow::ir::Trigger::Manual))
+        })
+        .flat_map(|p| p.steps.iter())
+        .filter_map(|s| match s.kind {
+            StepKind::NotifyChain { chain } => Some(chain),
+            _ => None,
+        })
+        .collect();
+    for (ci, ch) in set.chains.iter().enumerate() {
+        if !used.contains(&(ci as ChainIdx)) {
+            continue;
+        }
+        let Some((tier_spans, fb_spans)) = spans.get(ci) else {
+            continue;
+        };
+        let roles = ch
+            .tiers
+            .iter()
+            .enumerate()
+            .map(|(i, t)| (format!("tier {}", i + 1), &t.role, tier_spans.get(i)))
+            .chain(
+                ch.fallback
+                    .iter()
+                    .enumerate()
+                    .map(|(i, r)| ("the fallback".to_string(), r, fb_spans.get(i))),
+            );
+        for (what, role, span) in roles {
+            let missing: Vec<&str> = areas
+                .iter()
+                .filter(|a| index.people_for(role, a).is_empty())
+                .map(String::as_str)
+                .collect();
+            let (Some(&span), false) = (span, missing.is_empty()) else {
+                continue;
+            };
+            cx.diags.push(
+                Diagnostic::warning(
+                    codes::PLAN_REACHES_NOBODY,
+                    span,
+                    format!(
+                        "{what} of chain `{}` (`{role}`) reaches nobody in {}",
+                        ch.name,
+                        missing.join(", ")
+                    ),
+                )
+                .label("no person in the roster holds this role there, above it or below it")
+                .hint(format!(
+                    "add a person with role `{role}` for these areas to the roster; at run time each such call is a `notify_failed` output"
+                )),
+            );
+        }
     }
 }
 

@@ -27,6 +27,7 @@ fn step_kind_count(s: &StepYaml) -> usize {
         s.measures.is_some(),
         s.declare_response.is_some(),
         s.branch.is_some(),
+        s.if_.is_some(),
         s.wait.is_some(),
         s.close.is_some(),
     ])
@@ -216,7 +217,7 @@ pub(super) fn lower_plan(
                 id_span,
                 msg,
                 "one kind per step",
-                "use exactly one of notify, await_ack, measures, declare_response, branch, wait, close",
+                "use exactly one of notify, await_ack, measures, declare_response, branch, if, wait, close",
             );
             continue;
         }
@@ -337,6 +338,51 @@ pub(super) fn lower_plan(
             };
             next = None;
             StepKind::Branch { arms, otherwise }
+        } else if let Some(cond) = &sv.if_ {
+            let base = cx.content_start(f, cond);
+            let c = cx.guard(f, base, &cond.value, &env);
+            let then = match &sv.then {
+                Some(t) => target(cx, t),
+                None => {
+                    let span = cx.sspan(f, cond);
+                    cx.err(
+                        codes::PLAN_SHAPE,
+                        span,
+                        format!("`if` of step `{}` has no `then`", sv.id.value),
+                        "add `then: <step>`",
+                    );
+                    None
+                }
+            };
+            let otherwise = match &sv.else_ {
+                Some(e) => target(cx, e),
+                None => next,
+            };
+            if sv.next.is_some() {
+                let span = sv.next.as_ref().map_or(id_span, |n| cx.sspan(f, n));
+                cx.ignored(
+                    span,
+                    "`if` goes to `then` or `else`; `next` is ignored",
+                    None,
+                );
+            }
+            next = None;
+            match (c, then, otherwise) {
+                (Some(c), Some(t), Some(o)) => StepKind::Branch {
+                    arms: vec![(c, t)],
+                    otherwise: o,
+                },
+                (_, _, None) if sv.else_.is_none() => {
+                    cx.err(
+                        codes::PLAN_SHAPE,
+                        id_span,
+                        format!("`if` step `{}` is last and has no `else`", sv.id.value),
+                        "add `else: <step>`",
+                    );
+                    continue;
+                }
+                _ => continue,
+            }
         } else if let Some(w) = &sv.wait {
             let wv = &w.value;
             let w_span = cx.span(f, w);
@@ -426,6 +472,20 @@ pub(super) fn lower_plan(
         None => 0,
     };
     let skip_levels = d.response.as_ref().is_none_or(|r| r.skip_levels.value);
+    let county = match d.scope.as_ref().map(|x| x.value.as_str()) {
+        None | Some("township" | "乡镇") => false,
+        Some("county" | "县") => true,
+        Some(other) => {
+            let span = d.scope.as_ref().map_or(plan_span, |x| cx.sspan(f, x));
+            cx.err(
+                codes::PLAN_SHAPE,
+                span,
+                format!("`scope: {other}`"),
+                "expected `county` or `township`",
+            );
+            false
+        }
+    };
     if steps.len() != steps_y.len() || undefined_step {
         // step indices are not reliable; graph checks would only echo the errors above
         return None;
@@ -436,6 +496,7 @@ pub(super) fn lower_plan(
         triggers,
         start,
         allow_skip: skip_levels,
+        county,
         steps,
     };
     graph_checks(cx, &plan, &id_spans, plan_span, d, f);

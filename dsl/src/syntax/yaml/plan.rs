@@ -45,6 +45,10 @@ pub struct PlanDoc {
     /// Response-level rules.
     #[serde(default)]
     pub response: Option<ResponseRules>,
+    /// `scope: county`: one instance for the whole county, whose affected
+    /// townships grow as more of them reach the trigger (default `township`).
+    #[serde(default)]
+    pub scope: Option<S>,
     /// What starts an instance.
     #[serde(default)]
     pub triggers: Option<Spanned<Vec<Spanned<TriggerYaml>>>>,
@@ -124,6 +128,16 @@ pub struct StepYaml {
     /// Guarded transitions.
     #[serde(default)]
     pub branch: Option<Spanned<Vec<Spanned<ArmYaml>>>>,
+    /// `if: <guard>` with `then: <step>` and optional `else: <step>` (default:
+    /// the step that follows): a branch with one arm.
+    #[serde(default, rename = "if")]
+    pub if_: Option<S>,
+    /// Where `if` goes when its guard holds.
+    #[serde(default)]
+    pub then: Option<S>,
+    /// Where `if` goes otherwise.
+    #[serde(default, rename = "else")]
+    pub else_: Option<S>,
     /// Wait for time, a condition or an event.
     #[serde(default)]
     pub wait: Option<Spanned<WaitYaml>>,
@@ -206,6 +220,10 @@ pub struct TierYaml {
     /// `any` (default) or `all`.
     #[serde(default)]
     pub need: Option<S>,
+    /// `in: affected`: in a county-scoped plan, call the role in each affected
+    /// township (and in each township that joins later), not in the county.
+    #[serde(default, rename = "in")]
+    pub in_: Option<S>,
     /// Who is called when this (last) tier does not answer: `[县应急值班室]`.
     #[serde(default)]
     pub fallback: Option<Spanned<Vec<S>>>,

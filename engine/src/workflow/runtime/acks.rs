@@ -3,7 +3,7 @@
 //! the shell processes one instant, acks whose call does not exist yet are
 //! kept and retried (the call may open at the same instant).
 
-use super::state::{ClosedRef, held_mut};
+use super::state::{ClosedRef, StageBy, held_mut};
 use super::{ACK_KIND, Ctx, WorkflowRuntime, arc, head};
 use crate::event::Event;
 use crate::output::Output;
@@ -297,6 +297,10 @@ impl WorkflowRuntime {
                 }
                 let answered = if def.need_all {
                     calls.all(|c| c.acked.is_some())
+                } else if let Some(n) = def.need_n {
+                    let all: Vec<bool> = calls.map(|c| c.acked.is_some()).collect();
+                    let need = usize::from(n).min(all.len());
+                    all.iter().filter(|a| **a).count() >= need
                 } else {
                     calls.any(|c| c.acked.is_some())
                 };
@@ -311,13 +315,36 @@ impl WorkflowRuntime {
             Some(ch) if ch.kind == ChainKind::Escalation => {
                 run.tier_answered.iter().any(|a| *a) || tier == 0
             }
+            Some(ch) if ch.kind == ChainKind::Relay => {
+                run.tier_answered.last().copied().unwrap_or(false)
+            }
             Some(_) => run.tier_answered.iter().all(|a| *a),
+        };
+        // a relay passes the call on once the tier called last has answered
+        let pass_on = match chain {
+            Some(ch) if ch.kind == ChainKind::Relay && !run.unanswered => {
+                let t = usize::from(run.tiers_called);
+                let answered_last = t
+                    .checked_sub(1)
+                    .and_then(|i| run.tier_answered.get(i))
+                    .copied()
+                    .unwrap_or(false);
+                (answered_last && t < ch.tiers.len()).then_some(t)
+            }
+            _ => None,
         };
         let answers_chain = !was && run.answered;
         let call_ref = run.call_ref.clone();
         let step = names.step(inst.plan, run.step);
-        if let Some(s) = inst.stages.get_mut(2) {
-            s.get_or_insert(ctx.ts);
+        if inst.stages[2].is_none() {
+            inst.stages[2] = Some(ctx.ts);
+            inst.stage_by[2] = Some(StageBy {
+                event: match ctx.cause {
+                    Cause::Event(e) => Some(e),
+                    _ => None,
+                },
+                by: arc(&format!("ack {person}")),
+            });
         }
         out.push(Output::Acked(Acked {
             head: head(names.plan(inst.plan), inst, step, ctx),
@@ -328,5 +355,8 @@ impl WorkflowRuntime {
             in_time,
             answers_chain,
         }));
+        if let (Some(next), Some(ch)) = (pass_on, chain) {
+            self.call_tier(ii, ri, ch, next, ctx, out);
+        }
     }
 }

@@ -7,7 +7,7 @@ use super::{Ctx, WorkflowRuntime, arc, head};
 use crate::output::Output;
 use crate::time::{Timestamp, format_duration};
 use crate::workflow::ir::{ChainDef, ChainIdx, ChainKind, StepIdx};
-use crate::workflow::out::{Cause, Escalated, Notify, Unanswered};
+use crate::workflow::out::{Cause, Escalated, Notify, NotifyFailed, Unanswered};
 use std::sync::Arc;
 
 impl WorkflowRuntime {
@@ -55,7 +55,7 @@ impl WorkflowRuntime {
         self.state.refs.insert(call_ref, (i, ri));
         match (chain.and_then(|c| set.chains.get(usize::from(c))), role) {
             (Some(ch), _) => match ch.kind {
-                ChainKind::Escalation => self.call_tier(i, ri, ch, 0, ctx, out),
+                ChainKind::Escalation | ChainKind::Relay => self.call_tier(i, ri, ch, 0, ctx, out),
                 ChainKind::Responsibility => {
                     for t in 0..ch.tiers.len() {
                         self.call_tier(i, ri, ch, t, ctx, out);
@@ -75,7 +75,7 @@ impl WorkflowRuntime {
             .map_or_else(|| self.names.empty.clone(), |x| x.area.clone())
     }
 
-    fn call_tier(
+    pub(super) fn call_tier(
         &mut self,
         i: u32,
         ri: u32,
@@ -85,7 +85,21 @@ impl WorkflowRuntime {
         out: &mut Vec<Output>,
     ) {
         let Some(tier) = ch.tiers.get(t) else { return };
-        let people = self.roster.people_for(&tier.role, &self.area_str(i));
+        let affected = self.inst(i).map(|x| x.affected.clone()).unwrap_or_default();
+        let people = if tier.per_affected && !affected.is_empty() {
+            // the role in each affected township, each person once
+            let mut v: Vec<usize> = Vec::new();
+            for a in &affected {
+                for p in self.roster.people_for(&tier.role, a) {
+                    if !v.contains(&p) {
+                        v.push(p);
+                    }
+                }
+            }
+            v
+        } else {
+            self.roster.people_for(&tier.role, &self.area_str(i))
+        };
         let deadline = ctx.ts.ms.saturating_add(tier.timeout_ms);
         self.call_people(
             i,
@@ -115,7 +129,7 @@ impl WorkflowRuntime {
         clippy::too_many_arguments,
         reason = "one place builds every notify record"
     )]
-    fn call_people(
+    pub(super) fn call_people(
         &mut self,
         i: u32,
         ri: u32,
@@ -154,6 +168,29 @@ impl WorkflowRuntime {
         });
         let role = names.role(role);
         let call_ref = run.call_ref.clone();
+        if people.is_empty() {
+            let known = roster.knows_area(&inst.area);
+            out.push(Output::NotifyFailed(NotifyFailed {
+                head: h,
+                chain,
+                tier,
+                message: arc(&if known {
+                    format!(
+                        "nobody holds the role `{role}` in `{}`, an area enclosing it or one within it",
+                        inst.area
+                    )
+                } else {
+                    format!("the area `{}` is not in the roster", inst.area)
+                }),
+                role,
+                why: if known {
+                    "no_holder"
+                } else {
+                    "area_not_in_roster"
+                },
+            }));
+            return;
+        }
         let mut calls = Vec::new();
         for &p in people {
             let Some(person) = roster.person(p) else {
@@ -259,14 +296,21 @@ impl WorkflowRuntime {
             &ctx,
         );
         let pending_of = |tier_no: Option<u16>| -> Vec<Arc<str>> {
-            run.calls
-                .iter()
-                .filter(|c| c.acked.is_none() && tier_no.is_none_or(|n| c.tier == n))
-                .map(|c| c.person.clone())
-                .collect()
+            // each person once, in calling order (one person may hold two tiers)
+            let mut v: Vec<Arc<str>> = Vec::new();
+            for c in &run.calls {
+                if c.acked.is_none()
+                    && tier_no.is_none_or(|n| c.tier == n)
+                    && !v.contains(&c.person)
+                {
+                    v.push(c.person.clone());
+                }
+            }
+            v
         };
         let next = usize::from(t) + 1;
-        let last = ch.kind == ChainKind::Responsibility || next >= ch.tiers.len();
+        // a responsibility tier stands alone; a relay is broken by any tier
+        let last = ch.kind != ChainKind::Escalation || next >= ch.tiers.len();
         if !last {
             let to = ch.tiers.get(next).map_or("", |x| x.role.as_str());
             out.push(Output::Escalated(Escalated {
@@ -284,14 +328,20 @@ impl WorkflowRuntime {
         }
         let roles: Vec<Arc<str>> = match ch.kind {
             ChainKind::Escalation => ch.tiers.iter().map(|x| names.role(&x.role)).collect(),
-            ChainKind::Responsibility => vec![names.role(&tier.role)],
+            ChainKind::Responsibility | ChainKind::Relay => vec![names.role(&tier.role)],
         };
         let fallback_done = run.fallback_called;
+        // an escalation chain: everyone still pending; a responsibility or relay
+        // tier stands for itself: its own people
+        let pending = match ch.kind {
+            ChainKind::Escalation => pending_of(None),
+            ChainKind::Responsibility | ChainKind::Relay => pending_of(Some(t + 1)),
+        };
         out.push(Output::Unanswered(Unanswered {
             head: h.clone(),
             chain: chain_name,
             roles,
-            pending: pending_of(None),
+            pending,
             fallback: ch.fallback.iter().map(|f| names.role(f)).collect(),
         }));
         if let Some(r) = self.inst_mut(i).and_then(|x| x.runs.get_mut(ri as usize)) {

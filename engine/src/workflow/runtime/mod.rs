@@ -87,7 +87,7 @@ mod state;
 mod steps;
 mod timers;
 
-pub use state::{Call, CallRun, Instance, LAYOUT, WorkflowState};
+pub use state::{Call, CallRun, Instance, LAYOUT, StageBy, WorkflowState};
 
 use crate::event::Event;
 use crate::ir::{FieldDef, FieldId, KindDef, Program};
@@ -95,7 +95,7 @@ use crate::output::Output;
 use crate::time::{Timestamp, format_duration};
 use crate::value::{Level, Type, Value};
 use crate::workflow::ir::{PlanSet, StepIdx, StepKind, Trigger, WaitFor};
-use crate::workflow::out::{Cause, Head};
+use crate::workflow::out::{Cause, Head, PlanStartRejected, StartReject};
 use crate::workflow::roster::RosterIndex;
 use rustc_hash::{FxHashMap, FxHashSet};
 use state::{ClosedRef, Derived, Timer};
@@ -286,8 +286,17 @@ pub struct WorkflowRuntime {
     /// Field names by slot, and the slots the runtime reads.
     fields: Vec<Arc<str>>,
     slot: FxHashMap<String, FieldId>,
-    /// Event fields naming an area, by signal (from the triggers).
-    area_fields: FxHashMap<String, FieldId>,
+    /// Event fields naming an area: every field a trigger names.
+    area_fields: Vec<FieldId>,
+    /// Per plan, its signal triggers' area fields (`None`: the roster's
+    /// station table, else the key), so each plan reads its own `area:`.
+    trigger_fields: Vec<Vec<(String, Option<FieldId>)>>,
+    /// The event kinds some `wait` step awaits.
+    awaited_kinds: FxHashSet<String>,
+    /// Area → the root of its tree (the county), for county-scoped plans.
+    county_of: FxHashMap<String, Arc<str>>,
+    /// The township a county-scoped instance about to start begins with.
+    starting_township: Option<Arc<str>>,
     /// Area fields of the latest event, for the level changes it causes.
     last_areas: (u64, Vec<(FieldId, Arc<str>)>),
     state: WorkflowState,
@@ -297,6 +306,31 @@ pub struct WorkflowRuntime {
     /// instant's timers and rejected at its end (see [`WorkflowRuntime::end_instant`]).
     deferring: bool,
     deferred: Vec<Event>,
+}
+
+/// Every area of the roster's tree → the root above it (an area with no
+/// parent is its own root).
+fn county_of(set: &PlanSet) -> FxHashMap<String, Arc<str>> {
+    let parent: FxHashMap<&str, &str> = set
+        .roster
+        .areas
+        .iter()
+        .filter_map(|a| Some((a.name.as_str(), a.parent.as_deref()?)))
+        .collect();
+    set.roster
+        .areas
+        .iter()
+        .map(|a| {
+            let mut cur = a.name.as_str();
+            for _ in 0..crate::workflow::roster::MAX_DEPTH {
+                match parent.get(cur) {
+                    Some(p) => cur = p,
+                    None => break,
+                }
+            }
+            (a.name.clone(), arc(cur))
+        })
+        .collect()
 }
 
 fn arc(s: &str) -> Arc<str> {
@@ -313,20 +347,25 @@ impl WorkflowRuntime {
             .enumerate()
             .map(|(i, f)| (f.clone(), i as FieldId))
             .collect();
-        let mut area_fields = FxHashMap::default();
+        let mut area_fields = Vec::new();
+        let mut trigger_fields = Vec::new();
         for p in &set.plans {
+            let mut mine = Vec::new();
             for t in &p.triggers {
                 if let Trigger::Signal {
-                    signal,
-                    area_field: Some(f),
-                    ..
+                    signal, area_field, ..
                 } = t
                 {
-                    if let Some(&id) = slot.get(f) {
-                        area_fields.insert(signal.clone(), id);
+                    let id = area_field.as_ref().and_then(|f| slot.get(f).copied());
+                    if let Some(id) = id {
+                        if !area_fields.contains(&id) {
+                            area_fields.push(id);
+                        }
                     }
+                    mine.push((signal.clone(), id));
                 }
             }
+            trigger_fields.push(mine);
         }
         WorkflowRuntime {
             roster: Arc::new(RosterIndex::new(&set)),
@@ -335,6 +374,21 @@ impl WorkflowRuntime {
             fields: program.fields.iter().map(|f| arc(f)).collect(),
             slot,
             area_fields,
+            trigger_fields,
+            county_of: county_of(&set),
+            starting_township: None,
+            awaited_kinds: set
+                .plans
+                .iter()
+                .flat_map(|p| p.steps.iter())
+                .filter_map(|st| match &st.kind {
+                    StepKind::Wait {
+                        until: WaitFor::Event(k),
+                        ..
+                    } => Some(k.clone()),
+                    _ => None,
+                })
+                .collect(),
             last_areas: (0, Vec::new()),
             set: Arc::new(set),
             state: WorkflowState {
@@ -488,7 +542,7 @@ impl WorkflowRuntime {
         };
         let mut areas = std::mem::take(&mut self.last_areas.1);
         areas.clear();
-        areas.extend(self.area_fields.values().filter_map(
+        areas.extend(self.area_fields.iter().filter_map(
             |&f| match ev.fields.get(usize::from(f)) {
                 Some(Value::Str(s)) => Some((f, s.clone())),
                 _ => None,
@@ -507,20 +561,53 @@ impl WorkflowRuntime {
                 else {
                     return;
                 };
-                let Some(p) = self.set.plans.iter().position(|p| p.name == *plan) else {
-                    return;
-                };
-                let manual = self
-                    .set
-                    .plans
-                    .get(p)
+                let p = self.set.plans.iter().position(|p| p.name == *plan);
+                let manual = p
+                    .and_then(|p| self.set.plans.get(p))
                     .is_some_and(|d| d.triggers.iter().any(|t| matches!(t, Trigger::Manual)));
-                if manual && self.open_of(p, &area).is_none() {
-                    let fields = self.event_fields(ev);
-                    self.start(p, area, "manual".into(), Level::None, fields, &ctx, out);
+                let open = p.and_then(|p| self.open_of(p, &area));
+                let reason = match p {
+                    None => Some(StartReject::UnknownPlan),
+                    Some(_) if !self.roster.knows_area(&area) => Some(StartReject::UnknownArea),
+                    Some(_) if !manual => Some(StartReject::NotManual),
+                    Some(_) if open.is_some() => Some(StartReject::AlreadyOpen),
+                    Some(_) => None,
+                };
+                match (reason, p) {
+                    (None, Some(p)) => {
+                        let fields = self.event_fields(ev);
+                        self.start(
+                            p,
+                            area,
+                            "manual".into(),
+                            Level::None,
+                            fields,
+                            None,
+                            &ctx,
+                            out,
+                        );
+                    }
+                    (reason, _) => {
+                        let instance = open.and_then(|i| self.inst(i)).map(|i| i.id.clone());
+                        let known = match reason {
+                            Some(StartReject::UnknownPlan) => self.names.plans.clone(),
+                            _ => Vec::new(),
+                        };
+                        out.push(Output::PlanStartRejected(PlanStartRejected {
+                            id: 0,
+                            ts,
+                            plan,
+                            area,
+                            reason: reason.unwrap_or(StartReject::UnknownPlan),
+                            instance,
+                            known,
+                            cause: Cause::Event(ev.seq),
+                        }));
+                    }
                 }
             }
-            kind => self.on_awaited(kind, ev, &ctx, out),
+            kind if self.awaited_kinds.contains(kind) => self.on_awaited(kind, ev, &ctx, out),
+            _ => {}
         }
     }
 

@@ -77,10 +77,26 @@ pub struct Instance {
     pub response: Response,
     /// When each stage of 预警→响应→反馈→核实 was first reached.
     pub stages: [Option<Timestamp>; 4],
+    /// What reached each stage (the input event and a description).
+    #[serde(default)]
+    pub stage_by: [Option<StageBy>; 4],
     /// Call runs, oldest first.
     pub runs: Vec<CallRun>,
     /// Fields of the last event the instance consumed (for `event.x`).
     pub last_event: Vec<(Arc<str>, Value)>,
+    /// A county-scoped instance's affected townships, in the order they
+    /// reached the trigger (empty for other instances).
+    #[serde(default)]
+    pub affected: Vec<Arc<str>>,
+}
+
+/// What satisfied a stage of the closing verification.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct StageBy {
+    /// The input line of the event (none when a timer did it).
+    pub event: Option<u64>,
+    /// As text (`暴雨预警 orange (YY-003)`, `ack NX01`, `灾情核实`).
+    pub by: Arc<str>,
 }
 
 impl Instance {

@@ -3,17 +3,31 @@
 //! or an awaited event arrives, executing steps until it waits or closes, and
 //! evaluating conditions and their operands.
 
-use super::state::{Instance, TimerKind, held_mut};
+use super::state::{Instance, StageBy, TimerKind, held_mut};
 use super::{AREA_FIELD, Ctx, WorkflowRuntime, arc, head};
 use crate::event::Event;
+use crate::ir::FieldId;
 use crate::output::{LevelChange, Output};
+use crate::time::Timestamp;
 use crate::value::{Level, Value};
 use crate::workflow::ir::{
-    CmpOp, Cond, Operand, PlanDef, Response, StepIdx, StepKind, Trigger, Verify, WaitFor,
+    CmpOp, Cond, Operand, PlanDef, Response, StepDef, StepIdx, StepKind, Trigger, Verify, WaitFor,
 };
 use crate::workflow::out::{
-    Cause, Head, Measure, PlanClosed, PlanStarted, ResponseDeclared, VerifyStage,
+    AreaJoined, Cause, EventRefused, Head, InstanceAt, Measure, PlanClosed, PlanStarted,
+    ResponseDeclared, StepEntered, VerifyStage,
 };
+
+/// Stages (and what reached them) an instance starts with.
+pub(super) type Inherited = ([Option<Timestamp>; 4], [Option<StageBy>; 4]);
+
+/// The input line behind a cause (none for timers and other plans).
+fn cause_event(c: &Cause) -> Option<u64> {
+    match c {
+        Cause::Event(e) | Cause::Level { event: e, .. } => Some(*e),
+        Cause::Timer { .. } | Cause::Plan { .. } => None,
+    }
+}
 use std::sync::Arc;
 
 /// Most steps one instance may take without waiting (validation rejects
@@ -21,12 +35,12 @@ use std::sync::Arc;
 const STEP_BUDGET: usize = 10_000;
 
 impl WorkflowRuntime {
-    fn area_of(&self, c: &LevelChange) -> Arc<str> {
-        if self.last_areas.0 == c.event {
-            if let Some(f) = self.area_fields.get(c.signal.as_ref()) {
-                if let Some((_, a)) = self.last_areas.1.iter().find(|(g, _)| g == f) {
-                    return a.clone();
-                }
+    /// The area a level change is read under by a trigger reading `field`
+    /// (none: the roster's station table, else the signal key).
+    fn area_of(&self, c: &LevelChange, field: Option<FieldId>) -> Arc<str> {
+        if let (Some(f), true) = (field, self.last_areas.0 == c.event) {
+            if let Some((_, a)) = self.last_areas.1.iter().find(|(g, _)| *g == f) {
+                return a.clone();
             }
         }
         match self.stations.get(c.key.as_ref()) {
@@ -36,14 +50,34 @@ impl WorkflowRuntime {
     }
 
     pub(super) fn on_level(&mut self, c: &LevelChange, out: &mut Vec<Output>) {
-        let area = self.area_of(c);
-        self.state
-            .levels
-            .entry(c.signal.clone())
-            .or_default()
-            .entry(area.clone())
-            .or_default()
-            .insert(c.key.clone(), c.to);
+        // each plan reads the change under its own trigger's `area:` field
+        let per_plan: Vec<Option<Arc<str>>> = self
+            .trigger_fields
+            .iter()
+            .map(|ts| {
+                ts.iter()
+                    .find(|(s, _)| s.as_str() == c.signal.as_ref())
+                    .map(|(_, f)| self.area_of(c, *f))
+            })
+            .collect();
+        let mut areas: Vec<Arc<str>> = Vec::new();
+        for a in per_plan.iter().flatten() {
+            if !areas.contains(a) {
+                areas.push(a.clone());
+            }
+        }
+        if areas.is_empty() {
+            areas.push(self.area_of(c, None));
+        }
+        for area in &areas {
+            self.state
+                .levels
+                .entry(c.signal.clone())
+                .or_default()
+                .entry(area.clone())
+                .or_default()
+                .insert(c.key.clone(), c.to);
+        }
         let ctx = Ctx {
             ts: c.ts,
             cause: Cause::Level {
@@ -60,12 +94,28 @@ impl WorkflowRuntime {
                 } if signal.as_str() == c.signal.as_ref() => Some(*min_level),
                 _ => None,
             });
-            let Some(min) = starts else { continue };
+            let (Some(min), Some(Some(township))) = (starts, per_plan.get(p)) else {
+                continue;
+            };
+            // a county-scoped plan runs once for the county the township is in
+            let area = match (plan.county, self.county_of.get(township.as_ref())) {
+                (true, Some(county)) => county.clone(),
+                _ => township.clone(),
+            };
             match self.open_of(p, &area) {
-                Some(i) => self.resume(i, &ctx, out),
+                Some(i) => {
+                    if plan.county && c.to >= min {
+                        self.join(i, township, &ctx, out);
+                    }
+                    self.resume(i, &ctx, out);
+                }
                 None if c.to > c.from && c.to >= min => {
                     let trigger = format!("{} {} ({})", c.signal, c.to.name(), c.key);
-                    self.start(p, area.clone(), trigger, c.to, Vec::new(), &ctx, out);
+                    if plan.county {
+                        self.starting_township = Some(township.clone());
+                    }
+                    self.start(p, area, trigger, c.to, Vec::new(), None, &ctx, out);
+                    self.starting_township = None;
                 }
                 None => {}
             }
@@ -73,13 +123,12 @@ impl WorkflowRuntime {
     }
 
     pub(super) fn on_awaited(&mut self, kind: &str, ev: &Event, ctx: &Ctx, out: &mut Vec<Output>) {
-        let Some(by_area) = self.derived.awaiting.get(kind) else {
-            return;
-        };
         let area = self.str_field(ev, AREA_FIELD);
-        let mut candidates: Vec<u32> = match &area {
-            Some(a) => by_area.get(a.as_ref()).cloned().unwrap_or_default(),
-            None => by_area.values().flatten().copied().collect(),
+        let candidates_all = self.awaiting_plans_open(kind, area.as_deref());
+        let mut candidates: Vec<u32> = match (self.derived.awaiting.get(kind), &area) {
+            (Some(by_area), Some(a)) => by_area.get(a.as_ref()).cloned().unwrap_or_default(),
+            (Some(by_area), None) => by_area.values().flatten().copied().collect(),
+            (None, _) => Vec::new(),
         };
         // open instances in start order, as they were always visited
         candidates.sort_unstable();
@@ -97,15 +146,71 @@ impl WorkflowRuntime {
             })
             .collect();
         if waiting.is_empty() {
+            let open: Vec<InstanceAt> = candidates_all
+                .iter()
+                .filter_map(|&i| {
+                    let inst = self.inst(i).filter(|x| x.at.is_some())?;
+                    let at = inst.at?;
+                    Some(InstanceAt {
+                        instance: inst.id.clone(),
+                        step: self.names.step(inst.plan, at),
+                    })
+                })
+                .collect();
+            out.push(Output::EventRefused(EventRefused {
+                id: 0,
+                ts: ctx.ts,
+                kind: arc(kind),
+                area,
+                reason: if open.is_empty() {
+                    "no_open_instance"
+                } else {
+                    "not_awaited"
+                },
+                open,
+                cause: ctx.cause.clone(),
+            }));
             return;
         }
         let fields = self.event_fields(ev);
+        let by = StageBy {
+            event: Some(ev.seq),
+            by: arc(kind),
+        };
         for i in waiting {
             if let Some(inst) = self.inst_mut(i) {
                 inst.last_event = fields.clone();
+                if inst.stages[3].is_none() {
+                    inst.stages[3] = Some(ctx.ts);
+                    inst.stage_by[3] = Some(by.clone());
+                }
             }
             self.proceed(i, ctx, out);
         }
+    }
+
+    /// The open instances of plans that await events of `kind` in `area`
+    /// (every area when `None`), in start order.
+    fn awaiting_plans_open(&self, kind: &str, area: Option<&str>) -> Vec<u32> {
+        let mut v: Vec<u32> = Vec::new();
+        let rows: Vec<&Vec<(usize, u32)>> = match area {
+            Some(a) => self.state.open.get(a).into_iter().collect(),
+            None => self.state.open.values().collect(),
+        };
+        for row in rows {
+            for &(p, n) in row {
+                let awaits = self.set.plans.get(p).is_some_and(|plan| {
+                    plan.steps.iter().any(|s| {
+                        matches!(&s.kind, StepKind::Wait { until: WaitFor::Event(k), .. } if k == kind)
+                    })
+                });
+                if awaits {
+                    v.push(n);
+                }
+            }
+        }
+        v.sort_unstable();
+        v
     }
 
     /// Remembers that instance `i` entered a step awaiting events of `kind`.
@@ -139,11 +244,28 @@ impl WorkflowRuntime {
         trigger: String,
         level: Level,
         last_event: Vec<(Arc<str>, Value)>,
+        inherited: Option<Inherited>,
         ctx: &Ctx,
         out: &mut Vec<Output>,
     ) {
         let set = self.set.clone();
         let Some(plan) = set.plans.get(p) else { return };
+        let (stages, stage_by) = match inherited {
+            Some(x) => x,
+            None if level > Level::None => (
+                [Some(ctx.ts), None, None, None],
+                [
+                    Some(StageBy {
+                        event: cause_event(&ctx.cause),
+                        by: arc(&trigger),
+                    }),
+                    None,
+                    None,
+                    None,
+                ],
+            ),
+            None => ([None; 4], Default::default()),
+        };
         let row = match self.state.counts.get_mut(&area) {
             Some(row) => row,
             None => self.state.counts.entry(area.clone()).or_default(),
@@ -168,9 +290,11 @@ impl WorkflowRuntime {
             at: Some(plan.start),
             token: 0,
             response: Response::None,
-            stages: [(level > Level::None).then_some(ctx.ts), None, None, None],
+            stages,
+            stage_by,
             runs: Vec::new(),
             last_event,
+            affected: self.starting_township.take().into_iter().collect(),
         };
         let step = self.names.step(p, plan.start);
         out.push(Output::PlanStarted(PlanStarted {
@@ -183,6 +307,38 @@ impl WorkflowRuntime {
         self.state.open.entry(area).or_default().push((p, idx));
         self.derived.open += 1;
         self.run(idx, ctx, out);
+    }
+
+    /// Records that instance `i` entered its current step (tracing only).
+    fn trace_step(
+        &self,
+        inst: &Instance,
+        step: &StepDef,
+        at: StepIdx,
+        ctx: &Ctx,
+        out: &mut Vec<Output>,
+    ) {
+        if !self.set.trace {
+            return;
+        }
+        let kind = match &step.kind {
+            StepKind::NotifyChain { .. } | StepKind::NotifyRole { .. } => "notify",
+            StepKind::AwaitAck { .. } => "await_ack",
+            StepKind::Measure { .. } => "measures",
+            StepKind::DeclareResponse { .. } => "declare_response",
+            StepKind::Branch { .. } => "branch",
+            StepKind::Wait { .. } => "wait",
+            StepKind::Close { .. } => "close",
+        };
+        out.push(Output::StepEntered(StepEntered {
+            head: head(
+                self.names.plan(inst.plan),
+                inst,
+                self.names.step(inst.plan, at),
+                ctx,
+            ),
+            kind,
+        }));
     }
 
     /// Wakes an instance blocked on a condition or an answer.
@@ -249,6 +405,82 @@ impl WorkflowRuntime {
             .unwrap_or(Level::None)
     }
 
+    /// A signal's level for an instance: in its area, or for a county-scoped
+    /// instance the highest over its affected townships.
+    fn inst_level(&self, signal: &str, inst: &Instance) -> Level {
+        if inst.affected.is_empty() {
+            return self.level_of(signal, &inst.area);
+        }
+        inst.affected
+            .iter()
+            .map(|a| self.level_of(signal, a))
+            .max()
+            .unwrap_or(Level::None)
+    }
+
+    /// Township `township` joins county-scoped instance `i`: recorded,
+    /// reported, and its people called for the `in: affected` tiers already
+    /// called (with those tiers' deadlines).
+    fn join(&mut self, i: u32, township: &Arc<str>, ctx: &Ctx, out: &mut Vec<Output>) {
+        let set = self.set.clone();
+        let names = self.names.clone();
+        let Some(inst) = self.inst_mut(i) else { return };
+        if inst.affected.contains(township) {
+            return;
+        }
+        inst.affected.push(township.clone());
+        let Some(inst) = self.inst(i) else { return };
+        let at = inst
+            .at
+            .map_or_else(|| names.empty.clone(), |s| names.step(inst.plan, s));
+        out.push(Output::AreaJoined(AreaJoined {
+            head: head(names.plan(inst.plan), inst, at, ctx),
+            joined: township.clone(),
+            affected: inst.affected.clone(),
+        }));
+        let mut calls = Vec::new();
+        for (ri, run) in inst.runs.iter().enumerate() {
+            if run.answered || run.unanswered {
+                continue;
+            }
+            let Some(ch) = run.chain.and_then(|c| set.chains.get(usize::from(c))) else {
+                continue;
+            };
+            for (t, tier) in ch.tiers.iter().enumerate() {
+                if !tier.per_affected || t >= usize::from(run.tiers_called) {
+                    continue;
+                }
+                let deadline = run
+                    .calls
+                    .iter()
+                    .find(|c| usize::from(c.tier) == t + 1)
+                    .and_then(|c| c.deadline)
+                    .unwrap_or(ctx.ts.ms.saturating_add(tier.timeout_ms));
+                calls.push((ri as u32, usize::from(run.chain.unwrap_or(0)), t, deadline));
+            }
+        }
+        for (ri, ci, t, deadline) in calls {
+            let Some(ch) = set.chains.get(ci) else {
+                continue;
+            };
+            let Some(tier) = ch.tiers.get(t) else {
+                continue;
+            };
+            let people = self.roster.people_for(&tier.role, township);
+            self.call_people(
+                i,
+                ri,
+                Some(ch),
+                (t + 1) as u16,
+                &tier.role,
+                &people,
+                Some(deadline),
+                ctx,
+                out,
+            );
+        }
+    }
+
     fn operand(&self, inst: &Instance, plan: &PlanDef, o: &Operand) -> Option<Value> {
         Some(match o {
             Operand::Level => {
@@ -256,14 +488,14 @@ impl WorkflowRuntime {
                     .triggers
                     .iter()
                     .filter_map(|t| match t {
-                        Trigger::Signal { signal, .. } => Some(self.level_of(signal, &inst.area)),
+                        Trigger::Signal { signal, .. } => Some(self.inst_level(signal, inst)),
                         _ => None,
                     })
                     .max()
                     .unwrap_or(Level::None);
                 Value::Num(f64::from(l as u8))
             }
-            Operand::SignalLevel(s) => Value::Num(f64::from(self.level_of(s, &inst.area) as u8)),
+            Operand::SignalLevel(s) => Value::Num(f64::from(self.inst_level(s, inst) as u8)),
             Operand::Response => Value::Num(f64::from(inst.response.rank()) + 10.0),
             Operand::ResponseLit(r) => Value::Num(f64::from(r.rank()) + 10.0),
             Operand::LevelLit(l) => Value::Num(f64::from(*l as u8)),
@@ -337,6 +569,7 @@ impl WorkflowRuntime {
                 break;
             };
             let h = head(names.plan(inst.plan), inst, names.step(inst.plan, at), ctx);
+            self.trace_step(inst, step, at, ctx, out);
             match &step.kind {
                 StepKind::NotifyChain { chain } => {
                     self.start_run(i, at, Some(*chain), None, ctx, out);
@@ -375,8 +608,12 @@ impl WorkflowRuntime {
                     declared.push((inst.plan, inst.id.clone(), inst.area.clone(), *level));
                     if let Some(inst) = held_mut(&mut self.state, &self.derived, i) {
                         inst.response = *level;
-                        if let Some(s) = inst.stages.get_mut(1) {
-                            s.get_or_insert(ctx.ts);
+                        if inst.stages[1].is_none() {
+                            inst.stages[1] = Some(ctx.ts);
+                            inst.stage_by[1] = Some(StageBy {
+                                event: cause_event(&ctx.cause),
+                                by: arc(&format!("{}级响应", level.roman())),
+                            });
                         }
                     }
                 }
@@ -506,34 +743,99 @@ impl WorkflowRuntime {
                 Some(i) => self.resume(i, &ctx, out),
                 None => {
                     let trigger = format!("{} 响应 {}", from, level.roman());
-                    self.start(p, area.clone(), trigger, Level::None, Vec::new(), &ctx, out);
+                    // the warning and the response that started it are this instance's too
+                    let source = self
+                        .state
+                        .instances
+                        .iter()
+                        .find(|x| x.id == *from && x.at.is_some());
+                    let inherited = source.map(|src| {
+                        (
+                            [src.stages[0], Some(ctx.ts), None, None],
+                            [
+                                src.stage_by[0].clone(),
+                                Some(StageBy {
+                                    event: None,
+                                    by: arc(&trigger),
+                                }),
+                                None,
+                                None,
+                            ],
+                        )
+                    });
+                    self.start(
+                        p,
+                        area.clone(),
+                        trigger,
+                        Level::None,
+                        Vec::new(),
+                        inherited,
+                        &ctx,
+                        out,
+                    );
                 }
             }
         }
     }
 
     fn close(&mut self, i: u32, verify: &[Verify], h: Head, out: &mut Vec<Output>) {
+        // 核实: in a plan that awaits a verification event (`wait: { event: .. }`)
+        // that event; in one that awaits none, the closing step itself
+        let awaits_event = self
+            .inst(i)
+            .and_then(|x| self.set.plans.get(x.plan))
+            .is_some_and(|p| {
+                p.steps.iter().any(|s| {
+                    matches!(
+                        s.kind,
+                        StepKind::Wait {
+                            until: WaitFor::Event(_),
+                            ..
+                        }
+                    )
+                })
+            });
         let Some(inst) = held_mut(&mut self.state, &self.derived, i) else {
             return;
         };
-        if let Some(s) = inst.stages.get_mut(3) {
-            *s = Some(h.ts);
+        if !awaits_event && inst.stages[3].is_none() {
+            inst.stages[3] = Some(h.ts);
+            inst.stage_by[3] = Some(StageBy {
+                event: cause_event(&h.cause),
+                by: arc(&format!("close {}", h.step)),
+            });
         }
         let stages: Vec<VerifyStage> = verify
             .iter()
-            .map(|v| VerifyStage {
-                stage: v.name(),
-                at: inst.stages.get(*v as usize).copied().flatten(),
+            .map(|v| {
+                let at = inst.stages.get(*v as usize).copied().flatten();
+                let by = inst.stage_by.get(*v as usize).cloned().flatten();
+                let missing = match v {
+                    Verify::Warning => "missing: not started by a warning",
+                    Verify::Response => "missing: no response level was declared",
+                    Verify::Feedback => "missing: nobody answered a call",
+                    Verify::Verified => "missing: no verification event arrived",
+                };
+                VerifyStage {
+                    stage: v.name(),
+                    at,
+                    status: if at.is_some() { "done" } else { "missing" },
+                    event: by.as_ref().and_then(|b| b.event),
+                    by: match (at, by) {
+                        (Some(_), Some(b)) => b.by,
+                        (Some(_), None) => arc(v.name()),
+                        (None, _) => arc(missing),
+                    },
+                }
             })
             .collect();
         let complete = stages.iter().all(|s| s.at.is_some());
-        let unanswered = inst
-            .runs
-            .iter()
-            .flat_map(|r| r.calls.iter())
-            .filter(|c| c.acked.is_none())
-            .map(|c| c.person.clone())
-            .collect();
+        let mut unanswered: Vec<Arc<str>> = Vec::new();
+        for c in inst.runs.iter().flat_map(|r| r.calls.iter()) {
+            if c.acked.is_none() && !unanswered.contains(&c.person) {
+                unanswered.push(c.person.clone());
+            }
+        }
         inst.at = None;
         inst.token += 1;
         out.push(Output::PlanClosed(PlanClosed {
