@@ -129,6 +129,11 @@ impl Timeline {
                 "恢复",
                 format!("{} {} 恢复上报", r.signal, r.key),
             ),
+            Output::TableMiss(m) => (
+                self.town(&m.key),
+                "缺表",
+                format!("{} {} 不在表 {} 中，规则无法触发", m.signal, m.key, m.table),
+            ),
             Output::Late(l) => (
                 String::new(),
                 "迟到",

@@ -228,3 +228,85 @@ fn json_diagnostics_for_machines() {
     assert_eq!(j[0]["column"], 26);
     assert_eq!(j[0]["hint"], "did you mean `station`?");
 }
+
+/// A signal setting given twice is an error at the second (it used to be
+/// accepted, the last one winning silently).
+#[test]
+fn a_signal_setting_given_twice_is_an_error() {
+    let src = "event rain { station: string, mm: number }\n\
+               signal s {\n  from rain\n  key station\n  level red when mm >= 1\n  clear after 10m\n  clear after 5m\n  missing 30m\n  missing 1h\n}\n";
+    let err = match yingji::Definitions::from_str("twice.yj", src) {
+        Ok(_) => panic!("accepted a setting given twice"),
+        Err(e) => e.rendered,
+    };
+    assert!(
+        err.contains("error[E0301]: `clear after` is given twice in this signal"),
+        "{err}"
+    );
+    assert!(err.contains("--> twice.yj:7:3"), "{err}");
+    assert!(
+        err.contains("error[E0301]: `missing` is given twice in this signal"),
+        "{err}"
+    );
+    assert!(err.contains("--> twice.yj:9:3"), "{err}");
+    // once each is fine
+    let ok = "event rain { station: string, mm: number }\n\
+              signal s { from rain key station level red when mm >= 1 clear after 10m missing 30m }\n";
+    assert!(yingji::Definitions::from_str("once.yj", ok).is_ok());
+}
+
+/// A key of a table-driven signal with no row in the table: a `check`
+/// warning where the keys are known (a roster), and at run time one
+/// `table_miss` per key, on both evaluators (it used to never fire, silently).
+#[test]
+fn a_table_miss_is_a_warning_and_an_output_once_per_key() {
+    let src = "event river { station: string, level_m: number }\n\
+               table 站 {\n  \"H1\": { 警戒: 10 }\n}\n\
+               signal s {\n  from river\n  key station\n  let w = 站.警戒\n  level red when level_m >= w\n  missing 1h\n  roster [\"H1\", \"H9\"]\n}\n";
+    let defs =
+        yingji::Definitions::from_str("miss.yj", src).unwrap_or_else(|e| panic!("{}", e.rendered));
+    let warn: String = defs
+        .warnings
+        .iter()
+        .map(|w| w.render(&defs.sources))
+        .collect();
+    assert!(
+        warn.contains("warning[W0402]: `H9` has no row in table `站`"),
+        "{warn}"
+    );
+    assert!(warn.contains("--> miss.yj:11:17"), "{warn}");
+    for reference in [false, true] {
+        let mut e = defs.engine().unwrap();
+        if reference {
+            e = e.reference_evaluator();
+        }
+        let mut out = Vec::new();
+        for (i, (st, m)) in [("H1", 11), ("H9", 11), ("H9", 12), ("H7", 1)]
+            .iter()
+            .enumerate()
+        {
+            let line = format!(
+                r#"{{"ts":"2024-07-29T03:0{i}:00+08:00","kind":"river","station":"{st}","level_m":{m}}}"#
+            );
+            e.push_line(&line, i as u64 + 1, &mut out).unwrap();
+        }
+        e.flush(&mut out);
+        let misses: Vec<String> = out
+            .iter()
+            .filter(|o| o.type_name() == "table_miss")
+            .map(|o| o.to_json())
+            .collect();
+        assert_eq!(misses.len(), 2, "{misses:?}");
+        assert!(
+            misses[0].contains(r#""signal":"s","key":"H9","table":"站","event":2"#),
+            "{misses:?}"
+        );
+        assert!(misses[1].contains(r#""key":"H7""#), "{misses:?}");
+        assert_eq!(
+            out.iter()
+                .filter(|o| o.type_name() == "level_changed")
+                .count(),
+            1
+        );
+    }
+}

@@ -110,7 +110,8 @@ fn exact_output_for_one_raise() {
 }
 
 /// A slope without a row in the table has no v0: the angle is null (no
-/// call, no error) and no rule fires; a single reading has no rate yet.
+/// call, no error) and no rule fires — which is said once, at its first
+/// reading (`table_miss`); a single reading has no rate yet.
 #[test]
 fn unknown_slope_and_first_reading_raise_nothing() {
     let out = run(&[
@@ -118,7 +119,11 @@ fn unknown_slope_and_first_reading_raise_nothing() {
         reading(20, 0, "YY-HP99", 10.0),
         reading(20, 12, "YY-HP99", 30.0),
     ]);
-    assert!(out.is_empty(), "{out:#?}");
+    assert_eq!(out.len(), 1, "{out:#?}");
+    assert_eq!(out[0]["type"], "table_miss", "{out:#?}");
+    assert_eq!(out[0]["key"], "YY-HP99");
+    assert_eq!(out[0]["table"], "滑坡监测点");
+    assert_eq!(out[0]["event"], 2);
 }
 
 /// A slope whose displacement runs away reaches red directly.

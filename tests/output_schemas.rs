@@ -139,13 +139,14 @@ fn run(args: &[&str]) -> Vec<Value> {
 #[test]
 fn the_schema_files_are_the_ones_the_generator_writes() {
     let names: Vec<String> = schemas().into_keys().collect();
-    assert_eq!(names.len(), 24, "{names:?}");
+    assert_eq!(names.len(), 25, "{names:?}");
     // the generator lists exactly the engine's output types
     for t in [
         "notify_failed",
         "plan_start_rejected",
         "event_refused",
         "step_entered",
+        "table_miss",
     ] {
         assert!(names.iter().any(|n| n == t), "{t}");
     }
@@ -170,6 +171,7 @@ fn every_output_of_the_samples_validates_against_its_schema() {
             r#"{"ts":"2024-07-29T03:04:00+08:00","kind":"plan_start","plan":"企业险情处置","area":"无名厂"}"#,
             r#"{"ts":"2024-07-29T03:30:00+08:00","kind":"rain","station":"YY-003","town":"南溪镇","mm":0}"#,
             r#"{"ts":"2024-07-29T02:00:00+08:00","kind":"rain","station":"YY-003","town":"南溪镇","mm":0}"#,
+            r#"{"ts":"2024-07-29T03:31:00+08:00","kind":"river_level","station":"YY-H99","town":"南溪镇","level_m":200}"#,
         ]
         .join("\n"),
     )

@@ -41,6 +41,7 @@ types = {
     "late": ({"ts": TS, "kind": S, "event": I, "watermark": TS, "signals": AS, "applied": B}, True),
     "absence": ({"ts": TS, "signal": S, "key": S, "last_seen": OTS, "missing": S}, True),
     "recovered": ({"ts": TS, "signal": S, "key": S, "last_seen": OTS, "event": I}, True),
+    "table_miss": ({"ts": TS, "signal": S, "key": S, "table": S, "event": I}, True),
     "plan_started": (dict(HEAD, trigger=S, level=LEVEL), True),
     "notify": (dict(HEAD, chain=OS, tier=I, role=S, person=S, name=S, channels=AS, ref=S, deadline=OTS), True),
     "notify_failed": (dict(HEAD, chain=OS, tier=I, role=S, why={"enum": ["no_holder", "area_not_in_roster"]},

@@ -191,6 +191,8 @@ pub mod codes {
     pub const MISSING: &str = "E0303";
     /// A higher level that can never be reached before a lower one (warning).
     pub const IMPOSSIBLE_LEVEL: &str = "W0401";
+    /// A key the definitions name (a roster) that has no row in its signal's table (warning).
+    pub const TABLE_MISS: &str = "W0402";
     /// Plans: a step, chain, role (roster entry), signal or plan that is not defined.
     pub const PLAN_UNDEFINED: &str = "E0501";
     /// Plans: two steps, chains, plans or people with one id.

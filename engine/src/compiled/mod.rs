@@ -737,6 +737,8 @@ struct CSignal {
     missing_ms: Option<i64>,
     /// Absence: the keys expected from the start of the stream.
     roster: Vec<Arc<str>>,
+    /// The name of the table the signal reads, if any.
+    table: Option<Arc<str>>,
 }
 
 /// Keys of one signal converted for [`CompiledEngine::import_keys`].
@@ -1032,6 +1034,7 @@ impl CompiledEngine {
                 scripts,
                 missing_ms: s.missing_ms,
                 roster: s.roster.iter().map(|r| Arc::from(r.as_str())).collect(),
+                table: table.map(|t| Arc::from(t.name.as_str())),
             });
         }
         for k in &mut kinds {
@@ -1134,7 +1137,12 @@ impl CompiledEngine {
 
     /// Applies one event, appending [`Output`]s exactly as [`crate::Engine::push`] would.
     pub fn push(&mut self, ev: &Event, out: &mut Vec<Output>) -> Result<(), PushError> {
-        self.push_with(ev, |eng, c| out.push(eng.output(ev, c)))
+        self.push_inner(ev, &[], None, |eng, e| match e {
+            Emitted::Change(c) => out.push(eng.output(ev, c)),
+            // a key without a table row (`table_miss`)
+            Emitted::Other(_, o) => out.push(*o),
+        })
+        .map(|_| ())
     }
 
     /// Applies one event, calling `sink` with each level change (no allocation).
@@ -1592,6 +1600,20 @@ impl CompiledEngine {
                         missing,
                     };
                     at.reading(sig, st, ev, svc, extras);
+                }
+                // a key its table has no row for cannot fire (as the reference says it)
+                if !st.seen
+                    && st.row.is_none()
+                    && let Some(table) = &sig.table
+                {
+                    extras.push(Output::TableMiss(crate::output::TableMiss {
+                        id: 0,
+                        ts: ev.ts,
+                        signal: sig.name.clone(),
+                        key: name.clone(),
+                        table: table.clone(),
+                        event: ev.seq,
+                    }));
                 }
                 st.seen = true;
                 match (sig.scripts, svc) {

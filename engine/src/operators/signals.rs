@@ -554,6 +554,22 @@ impl Signals {
                 }));
             }
         }
+        // a key its table has no row for cannot fire: said at its first reading
+        if !st.seen
+            && st.row.is_none()
+            && let Some(t) = def
+                .table
+                .and_then(|t| self.program.tables.get(usize::from(t)))
+        {
+            out.push(Output::TableMiss(crate::output::TableMiss {
+                id: 0,
+                ts: ev.ts,
+                signal: rt.name.clone(),
+                key: key.clone(),
+                table: Arc::from(t.name.as_str()),
+                event: ev.seq,
+            }));
+        }
         st.seen = true;
         st.last_ms = now;
         st.windows

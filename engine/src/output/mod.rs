@@ -141,6 +141,26 @@ pub struct Recovered {
     pub event: u64,
 }
 
+/// A key of a table-driven signal that has no row in its table: its rules
+/// read the row's columns, so they cannot fire for it. Reported at the
+/// key's first reading (once per key while the engine holds it).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct TableMiss {
+    /// The output's id (see [`Recovered::id`]).
+    #[serde(skip_serializing_if = "crate::id::unset")]
+    pub id: u64,
+    /// Time of the reading.
+    pub ts: Timestamp,
+    /// The signal.
+    pub signal: Arc<str>,
+    /// The key without a row.
+    pub key: Arc<str>,
+    /// The table.
+    pub table: Arc<str>,
+    /// Input position of the reading.
+    pub event: u64,
+}
+
 /// Everything the engine emits.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
@@ -153,6 +173,8 @@ pub enum Output {
     Absence(Absence),
     /// `{"type":"recovered", ...}`: an absent key reported again.
     Recovered(Recovered),
+    /// `{"type":"table_miss", ...}`: a key with no row in its signal's table.
+    TableMiss(TableMiss),
     /// `{"type":"report_due", ...}`: a report became due (事故灾害报送).
     ReportDue(crate::assess::deadline::Notice),
     /// `{"type":"report_late", ...}`: a report arrived after its deadline.
@@ -203,6 +225,7 @@ impl Output {
             Output::Late(o) => o.ts,
             Output::Absence(o) => o.ts,
             Output::Recovered(o) => o.ts,
+            Output::TableMiss(o) => o.ts,
             Output::ReportDue(n) | Output::ReportLate(n) | Output::ReportMissing(n) => n.ts,
             Output::PlanStarted(o) => o.head.ts,
             Output::Notify(o) => o.head.ts,
@@ -232,6 +255,7 @@ impl Output {
             Output::Late(o) => o.id,
             Output::Absence(o) => o.id,
             Output::Recovered(o) => o.id,
+            Output::TableMiss(o) => o.id,
             Output::ReportDue(n) | Output::ReportLate(n) | Output::ReportMissing(n) => n.id,
             Output::PlanStarted(o) => o.head.id,
             Output::Notify(o) => o.head.id,
@@ -261,6 +285,7 @@ impl Output {
             Output::Late(o) => &mut o.id,
             Output::Absence(o) => &mut o.id,
             Output::Recovered(o) => &mut o.id,
+            Output::TableMiss(o) => &mut o.id,
             Output::ReportDue(n) | Output::ReportLate(n) | Output::ReportMissing(n) => &mut n.id,
             Output::PlanStarted(o) => &mut o.head.id,
             Output::Notify(o) => &mut o.head.id,
@@ -290,6 +315,7 @@ impl Output {
             Output::Late(_) => "late",
             Output::Absence(_) => "absence",
             Output::Recovered(_) => "recovered",
+            Output::TableMiss(_) => "table_miss",
             Output::ReportDue(_) => "report_due",
             Output::ReportLate(_) => "report_late",
             Output::ReportMissing(_) => "report_missing",

@@ -240,6 +240,34 @@ impl Lowerer<'_> {
                 .label("roster without absence detection"),
             );
         }
+        // a roster key its table has no row for: the rules cannot fire for it
+        if let Some((t, tname)) = &st.table
+            && let Some(table) = self.program.tables.get(usize::from(*t))
+        {
+            for r in &s.roster {
+                let key = match &r.kind {
+                    ExprKind::Str(k) => k.clone(),
+                    ExprKind::Path(p) if p.len() == 1 => {
+                        p.first().map(|i| i.name.clone()).unwrap_or_default()
+                    }
+                    _ => continue,
+                };
+                if !table.rows.iter().any(|(k, _)| *k == key) {
+                    self.diags.push(
+                        Diagnostic::warning(
+                            codes::TABLE_MISS,
+                            r.span,
+                            format!("`{key}` has no row in table `{tname}`"),
+                        )
+                        .label("no row for this key")
+                        .hint(format!(
+                            "the rules of `{}` read `{tname}`, so they cannot fire for `{key}`; add its row (at run time each such key is reported once as `table_miss`)",
+                            s.name.name
+                        )),
+                    );
+                }
+            }
+        }
         Some(SignalDef {
             step_down: s.step_down,
             missing_ms: s.missing.map(|(ms, _)| ms),

@@ -116,9 +116,29 @@ impl Builder {
                     lateness: None,
                     span,
                 };
+                // a setting given twice is an error at the second, never "the last wins"
+                let mut settings: Vec<(Rule, Span)> = Vec::new();
                 for item in it {
                     let item_span = self.span(&item);
-                    match item.as_rule() {
+                    let rule = item.as_rule();
+                    if let Some(what) = setting_name(rule) {
+                        if settings.iter().any(|(r, _)| *r == rule) {
+                            self.diags.push(
+                                Diagnostic::error(
+                                    codes::DUPLICATE,
+                                    item_span,
+                                    format!("`{what}` is given twice in this signal"),
+                                )
+                                .label("given again here")
+                                .hint(format!(
+                                    "a signal has one `{what}`: remove one of the two (neither wins silently)"
+                                )),
+                            );
+                            continue;
+                        }
+                        settings.push((rule, item_span));
+                    }
+                    match rule {
                         Rule::from_clause => {
                             sig.from.extend(item.into_inner().map(|i| self.ident(&i)))
                         }
@@ -751,6 +771,21 @@ fn next_definition(text: &str, from: usize) -> Option<usize> {
         }
     }
     None
+}
+
+/// The name of a signal setting that may be given once (`None`: a clause
+/// that may repeat, like `let` or `level`).
+fn setting_name(rule: Rule) -> Option<&'static str> {
+    Some(match rule {
+        Rule::key_clause => "key",
+        Rule::where_clause => "where",
+        Rule::step_clause => "step down",
+        Rule::clear_after => "clear after",
+        Rule::missing_clause => "missing",
+        Rule::lateness_clause => "lateness",
+        Rule::roster_clause => "roster",
+        _ => return None,
+    })
 }
 
 /// Parses a `.yj` file into definitions; never fails, collects diagnostics.
