@@ -274,3 +274,35 @@ fn a_sum_beyond_i64_units_writes_and_restores_exactly() {
         assert_eq!(back.snapshot(), snap);
     }
 }
+
+/// `step down` passes through levels without a rule of their own (red →
+/// orange → yellow …): a state file restored at such a level is consistent
+/// (the restore check once refused it).
+#[test]
+fn a_step_down_state_between_rules_restores() {
+    let src = "event rain { station: string, mm: number }\n\
+               signal s { from rain key station\n level red when mm >= 50\n level blue when mm >= 1\n step down }\n";
+    let defs = yingji::Definitions::from_str("step.yj", src).unwrap_or_else(|e| panic!("{}", e.rendered));
+    for reference in [false, true] {
+        let make = || {
+            let e = defs.engine().unwrap();
+            if reference { e.reference_evaluator() } else { e }
+        };
+        let mut e = make();
+        let mut out: Vec<Output> = Vec::new();
+        for (i, mm) in [60, 0, 0].iter().enumerate() {
+            let line = format!(
+                r#"{{"ts":"2024-07-29T03:{:02}:00+08:00","kind":"rain","station":"A","mm":{mm}}}"#,
+                i * 10
+            );
+            e.push_line(&line, i as u64 + 1, &mut out).unwrap();
+        }
+        e.flush(&mut out);
+        // red, then one step down to orange, then yellow: levels with no rule
+        assert_eq!(e.level("s", "A"), yingji::Level::Yellow, "{out:?}");
+        let snap = e.snapshot();
+        let mut back = make();
+        back.restore(&snap).unwrap();
+        assert_eq!(back.snapshot(), snap);
+    }
+}

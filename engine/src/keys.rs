@@ -53,7 +53,14 @@ impl KeyState {
                 def.levels.len()
             ));
         }
-        if self.level != Level::None && !def.levels.iter().any(|r| r.level == self.level) {
+        // `step down` passes through every level below the highest rule's,
+        // with a rule or not (red → orange → yellow → …)
+        let reachable = if def.step_down {
+            def.levels.iter().any(|r| r.level >= self.level)
+        } else {
+            def.levels.iter().any(|r| r.level == self.level)
+        };
+        if self.level != Level::None && !reachable {
             return Err(format!(
                 "level {} is not one the signal can raise",
                 self.level.name()
