@@ -282,11 +282,16 @@ fn a_sum_beyond_i64_units_writes_and_restores_exactly() {
 fn a_step_down_state_between_rules_restores() {
     let src = "event rain { station: string, mm: number }\n\
                signal s { from rain key station\n level red when mm >= 50\n level blue when mm >= 1\n step down }\n";
-    let defs = yingji::Definitions::from_str("step.yj", src).unwrap_or_else(|e| panic!("{}", e.rendered));
+    let defs =
+        yingji::Definitions::from_str("step.yj", src).unwrap_or_else(|e| panic!("{}", e.rendered));
     for reference in [false, true] {
         let make = || {
             let e = defs.engine().unwrap();
-            if reference { e.reference_evaluator() } else { e }
+            if reference {
+                e.reference_evaluator()
+            } else {
+                e
+            }
         };
         let mut e = make();
         let mut out: Vec<Output> = Vec::new();
