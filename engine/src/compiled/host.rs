@@ -13,7 +13,6 @@ use crate::script::{CallSite, ScriptRt};
 use crate::time::Timestamp;
 use crate::value::Value;
 use rustc_hash::FxHashMap;
-use std::collections::BTreeSet;
 use std::sync::Arc;
 
 /// The signals operator's services, lent for one event.
@@ -21,7 +20,7 @@ pub(crate) struct Services<'a> {
     /// Script functions (rhai); failures are queued in its `pending`.
     pub(crate) scripts: &'a mut ScriptRt,
     /// `(deadline, signal, key)` of every absence timer.
-    pub(crate) absence: &'a mut BTreeSet<(i64, u16, Arc<str>)>,
+    pub(crate) absence: &'a mut crate::operators::signals::AbsenceTimers,
     /// Keys forgotten by the idle expiry while reported absent.
     pub(crate) gone: &'a mut FxHashMap<(u16, Arc<str>), i64>,
 }

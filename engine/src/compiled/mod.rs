@@ -481,61 +481,6 @@ impl Reports for ScriptHost<'_> {
     }
 }
 
-/// A reading of a key of a signal with `missing`.
-struct Presence<'k> {
-    signal: u16,
-    key: &'k Arc<str>,
-    /// The key's time before this reading.
-    prior: i64,
-    /// The key's time with it.
-    now: i64,
-    missing: i64,
-}
-
-impl Presence<'_> {
-    /// The reference's absence bookkeeping: the reading ends a silence
-    /// (a recovery when the key was absent) and arms the key's timer when
-    /// it has none (timers are lazy: see `operators::signals::Due`).
-    fn reading(
-        &self,
-        sig: &CSignal,
-        st: &mut KeyState,
-        ev: &Event,
-        svc: &mut Services<'_>,
-        extras: &mut Vec<Output>,
-    ) {
-        // the key's timer stays where it is and moves when it comes, or is armed
-        let armed = !st.absent
-            && (st.seen
-                || (sig.roster.iter().any(|r| r == self.key)
-                    && svc
-                        .absence
-                        .iter()
-                        .any(|(_, si, k)| *si == self.signal && k == self.key)));
-        if !armed {
-            svc.absence.insert((
-                self.now.saturating_add(self.missing),
-                self.signal,
-                self.key.clone(),
-            ));
-        }
-        if st.absent {
-            st.absent = false;
-            extras.push(Output::Recovered(crate::output::Recovered {
-                id: 0,
-                ts: ev.ts,
-                signal: sig.name.clone(),
-                key: self.key.clone(),
-                last_seen: st.seen.then_some(Timestamp {
-                    ms: self.prior,
-                    offset_min: ev.ts.offset_min,
-                }),
-                event: ev.seq,
-            }));
-        }
-    }
-}
-
 /// One key's windows, `let`s and level machine at `now`, with script calls
 /// run by `host` (their failures reported into `extras` before the change
 /// they affected, as the reference reports them).
@@ -1591,30 +1536,27 @@ impl CompiledEngine {
                 }
                 let prior = st.core.last_ms;
                 let now = st.core.advance(ev.ts.ms);
-                if let (Some(missing), Some(svc)) = (sig.missing_ms, svc.as_deref_mut()) {
-                    let at = Presence {
-                        signal: s as u16,
-                        key: name,
-                        prior,
-                        now,
-                        missing,
-                    };
-                    at.reading(sig, st, ev, svc, extras);
-                }
-                // a key its table has no row for cannot fire (as the reference says it)
-                if !st.seen
-                    && st.row.is_none()
-                    && let Some(table) = &sig.table
-                {
-                    extras.push(Output::TableMiss(crate::output::TableMiss {
-                        id: 0,
-                        ts: ev.ts,
-                        signal: sig.name.clone(),
-                        key: name.clone(),
-                        table: table.clone(),
-                        event: ev.seq,
-                    }));
-                }
+                let reading = crate::operators::signals::Reading {
+                    signal: s as u16,
+                    name: &sig.name,
+                    key: name,
+                    ev,
+                    prior,
+                    now,
+                };
+                reading.before(
+                    crate::operators::signals::Seen {
+                        seen: st.seen,
+                        absent: &mut st.absent,
+                        has_row: st.row.is_some(),
+                    },
+                    sig.missing_ms
+                        .zip(svc.as_deref_mut())
+                        .map(|(m, svc)| (m, &mut *svc.absence)),
+                    || sig.roster.iter().any(|r| r == name),
+                    sig.table.as_deref(),
+                    extras,
+                );
                 st.seen = true;
                 match (sig.scripts, svc) {
                     (true, Some(svc)) => {

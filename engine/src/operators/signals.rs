@@ -80,7 +80,7 @@ pub(crate) struct Signals {
     /// a reference-count bump instead of copying it.
     pub(crate) by_kind: Vec<Arc<[usize]>>,
     /// `(deadline, signal, key)` of every absence timer.
-    pub(crate) absence: BTreeSet<(i64, u16, Arc<str>)>,
+    pub(crate) absence: AbsenceTimers,
     /// Keys forgotten by the idle expiry while reported absent: `(signal,
     /// key)` → last reading, so their return is still reported `recovered`.
     pub(crate) gone: FxHashMap<(u16, Arc<str>), i64>,
@@ -525,51 +525,29 @@ impl Signals {
             return;
         };
         let now = ev.ts.ms.max(st.last_ms);
-        // absence: this reading ends a silence; the key's timer stays where
-        // it is and moves when it comes (see `absence_due`), or is armed
-        if let Some(missing) = def.missing_ms {
-            let armed = !st.absent
-                && (st.seen
-                    || (def.roster.iter().any(|r| r.as_str() == key.as_ref())
-                        && self
-                            .absence
-                            .iter()
-                            .any(|(_, si, k)| *si == s as u16 && *k == key)));
-            if !armed {
-                self.absence
-                    .insert((now.saturating_add(missing), s as u16, key.clone()));
-            }
-            if st.absent {
-                st.absent = false;
-                out.push(Output::Recovered(Recovered {
-                    id: 0,
-                    ts: ev.ts,
-                    signal: rt.name.clone(),
-                    key: key.clone(),
-                    last_seen: st.seen.then_some(Timestamp {
-                        ms: st.last_ms,
-                        offset_min: ev.ts.offset_min,
-                    }),
-                    event: ev.seq,
-                }));
-            }
-        }
-        // a key its table has no row for cannot fire: said at its first reading
-        if !st.seen
-            && st.row.is_none()
-            && let Some(t) = def
-                .table
-                .and_then(|t| self.program.tables.get(usize::from(t)))
-        {
-            out.push(Output::TableMiss(crate::output::TableMiss {
-                id: 0,
-                ts: ev.ts,
-                signal: rt.name.clone(),
-                key: key.clone(),
-                table: Arc::from(t.name.as_str()),
-                event: ev.seq,
-            }));
-        }
+        let table = def
+            .table
+            .and_then(|t| self.program.tables.get(usize::from(t)))
+            .map(|t| t.name.as_str());
+        let reading = Reading {
+            signal: s as u16,
+            name: &rt.name,
+            key: &key,
+            ev,
+            prior: st.last_ms,
+            now,
+        };
+        reading.before(
+            Seen {
+                seen: st.seen,
+                absent: &mut st.absent,
+                has_row: st.row.is_some(),
+            },
+            def.missing_ms.map(|m| (m, &mut self.absence)),
+            || def.roster.iter().any(|r| r.as_str() == key.as_ref()),
+            table,
+            out,
+        );
         st.seen = true;
         st.last_ms = now;
         st.windows
@@ -739,6 +717,90 @@ impl Signals {
                         .sum::<usize>()
                 })
                 .sum::<usize>()
+    }
+}
+
+/// `(deadline, signal, key)` of every absence timer.
+pub(crate) type AbsenceTimers = BTreeSet<(i64, u16, Arc<str>)>;
+
+/// A key's reading, as both evaluators see it before evaluating it.
+pub(crate) struct Reading<'a> {
+    pub(crate) signal: u16,
+    /// The signal's name.
+    pub(crate) name: &'a Arc<str>,
+    pub(crate) key: &'a Arc<str>,
+    pub(crate) ev: &'a Event,
+    /// The key's time before this reading.
+    pub(crate) prior: i64,
+    /// The key's time with it.
+    pub(crate) now: i64,
+}
+
+/// What a reading needs of its key's state.
+pub(crate) struct Seen<'a> {
+    pub(crate) seen: bool,
+    pub(crate) absent: &'a mut bool,
+    pub(crate) has_row: bool,
+}
+
+impl Reading<'_> {
+    /// The bookkeeping of a reading before its evaluation, one place for
+    /// both evaluators: absence (`missing`: the reading ends a silence — a
+    /// `recovered` when the key was absent — and arms the key's timer when
+    /// it has none; timers are lazy, see [`Due`]) and a key its table has no
+    /// row for (`table_miss`, at its first reading).
+    pub(crate) fn before(
+        &self,
+        key: Seen<'_>,
+        absence: Option<(i64, &mut AbsenceTimers)>,
+        in_roster: impl FnOnce() -> bool,
+        table: Option<&str>,
+        out: &mut Vec<Output>,
+    ) {
+        let ev = self.ev;
+        if let Some((missing, timers)) = absence {
+            let armed = !*key.absent
+                && (key.seen
+                    || (in_roster()
+                        && timers
+                            .iter()
+                            .any(|(_, si, k)| *si == self.signal && k == self.key)));
+            if !armed {
+                timers.insert((
+                    self.now.saturating_add(missing),
+                    self.signal,
+                    self.key.clone(),
+                ));
+            }
+            if *key.absent {
+                *key.absent = false;
+                out.push(Output::Recovered(Recovered {
+                    id: 0,
+                    ts: ev.ts,
+                    signal: self.name.clone(),
+                    key: self.key.clone(),
+                    last_seen: key.seen.then_some(Timestamp {
+                        ms: self.prior,
+                        offset_min: ev.ts.offset_min,
+                    }),
+                    event: ev.seq,
+                }));
+            }
+        }
+        // a key its table has no row for cannot fire: said at its first reading
+        if !key.seen
+            && !key.has_row
+            && let Some(t) = table
+        {
+            out.push(Output::TableMiss(crate::output::TableMiss {
+                id: 0,
+                ts: ev.ts,
+                signal: self.name.clone(),
+                key: self.key.clone(),
+                table: Arc::from(t),
+                event: ev.seq,
+            }));
+        }
     }
 }
 
