@@ -22,7 +22,8 @@ pub struct Timeline {
     stations: HashMap<String, String>,
 }
 
-fn level_zh(l: Level) -> &'static str {
+/// A warning level in Chinese (`红色`; `无预警` for none).
+pub(crate) fn level_zh(l: Level) -> &'static str {
     match l {
         Level::None => "无预警",
         Level::Blue => "蓝色",
@@ -32,7 +33,8 @@ fn level_zh(l: Level) -> &'static str {
     }
 }
 
-fn time(ts: &yingji::Timestamp) -> String {
+/// `07-28 20:15`: month-day hour:minute in the event's own offset.
+pub(crate) fn time(ts: &yingji::Timestamp) -> String {
     let s = ts.to_string();
     // 2024-07-28T20:15:00+08:00 → 07-28 20:15
     match (s.get(5..10), s.get(11..16)) {

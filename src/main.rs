@@ -2,6 +2,8 @@
 
 mod cli_assess;
 mod cli_graph;
+mod cli_replay;
+mod cli_test;
 mod cli_text;
 
 use clap::{Parser, Subcommand, ValueEnum};
@@ -205,6 +207,10 @@ enum Command {
     },
     /// Benchmark generated workloads against a hand-written baseline and rhai.
     Bench(yingji::bench::cli::BenchArgs),
+    /// Run authors' scenario files (`*.test.yaml`): events in, expected outputs out.
+    Test(cli_test::TestArgs),
+    /// Run definitions over recorded events, or compare two definition sets (`--diff OLD NEW`).
+    Replay(cli_replay::ReplayArgs),
     /// Draw a plan as the 应急处置流程图 (Graphviz DOT or Mermaid).
     Graph {
         /// Plan files or folders, like `check` (a single file: its folder's
@@ -231,6 +237,8 @@ fn main() -> ExitCode {
             allow_outside_roots,
         } => check(&paths, format, explain, allow_outside_roots),
         Command::Bench(args) => yingji::bench::cli::main(&args),
+        Command::Test(a) => cli_test::run(&a),
+        Command::Replay(a) => cli_replay::run(&a),
         Command::Graph {
             plan_paths,
             format,

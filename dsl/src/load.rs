@@ -33,7 +33,8 @@ fn import_path(rel: &str) -> Result<&Path, String> {
     Ok(p)
 }
 
-/// Files and folders (recursively: `*.yj`, `*.yaml`, `*.yml`, sorted by path),
+/// Files and folders (recursively: `*.yj`, `*.yaml`, `*.yml` but not the
+/// scenario files `*.test.yaml` (see [`is_scenario_file`]), sorted by path),
 /// kept inside the given paths: see [`FsFolders`] (this is `FsFolders` with
 /// `allow_outside_roots: false`).
 pub struct FsLoader(pub Vec<PathBuf>);
@@ -214,7 +215,16 @@ fn is_definition_file(p: &Path) -> bool {
     matches!(
         p.extension().and_then(|e| e.to_str()),
         Some("yj" | "yaml" | "yml")
-    )
+    ) && !is_scenario_file(p)
+}
+
+/// Whether `p` is an author's scenario file (`*.test.yaml`, `*.test.yml`:
+/// events in, expected outputs out, run by `yingji test`). Folder walks
+/// skip them: they sit next to the definitions they test but are none.
+pub fn is_scenario_file(p: &Path) -> bool {
+    p.file_name()
+        .and_then(|n| n.to_str())
+        .is_some_and(|n| n.ends_with(".test.yaml") || n.ends_with(".test.yml"))
 }
 
 /// Text in memory: `(name, text)` pairs.
