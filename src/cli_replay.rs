@@ -23,6 +23,7 @@
 
 use crate::cli_text::{Timeline, level_zh, time};
 use std::collections::BTreeMap;
+use std::io::Write as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use unicode_width::UnicodeWidthStr;
@@ -271,11 +272,19 @@ pub fn run(a: &ReplayArgs) -> ExitCode {
         };
         report_rejected(&r, "");
         let timeline = (!json).then(|| Timeline::new(&defs.plans));
+        let mut w = std::io::BufWriter::new(std::io::stdout().lock());
         for o in &r.outputs {
-            match &timeline {
-                Some(t) => println!("{}", t.line(o)),
-                None => println!("{}", o.to_json()),
+            let line = match &timeline {
+                Some(t) => t.line(o),
+                None => o.to_json(),
+            };
+            if writeln!(w, "{line}").is_err() {
+                // the reader went away (`| head`): nothing more to say
+                return ExitCode::SUCCESS;
             }
+        }
+        if w.flush().is_err() {
+            return ExitCode::SUCCESS;
         }
         eprintln!(
             "yingji: events accepted: {}, rejected: {}, ignored (no definition uses their kind): {}, outputs: {}",
@@ -311,17 +320,24 @@ pub fn run(a: &ReplayArgs) -> ExitCode {
     report_rejected(&rn, "NEW ");
     let d = diff(&ro.outputs, &rn.outputs, a.max_move);
     let ignores = Ignores::of(&ro, &rn);
+    let mut text = String::new();
     if json {
         for row in &d.rows {
-            println!("{}", row.to_json());
+            text.push_str(&row.to_json());
+            text.push('\n');
         }
-        println!("{}", summary_json(&d, &ignores));
+        text.push_str(&summary_json(&d, &ignores));
+        text.push('\n');
     } else {
-        print!(
-            "{}",
-            table(&d, &ignores, &old_p.display().to_string(), &new_p.display().to_string())
+        text = table(
+            &d,
+            &ignores,
+            &old_p.display().to_string(),
+            &new_p.display().to_string(),
         );
     }
+    // a reader that went away (`| head`) ends the output, not the program
+    let _ = std::io::stdout().lock().write_all(text.as_bytes());
     ExitCode::SUCCESS
 }
 
@@ -415,10 +431,13 @@ pub(crate) fn identity(o: &Output) -> Identity {
     let first = |ks: &[&str]| ks.iter().find_map(|k| text(&v, k)).unwrap_or_default();
     let ty = o.type_name().to_string();
     let (what, level) = match ty.as_str() {
-        "level_changed" => (
-            format!("{}→{}", first(&["from"]), first(&["to"])),
-            text(&v, "to"),
-        ),
+        "level_changed" => {
+            let (from, to) = (first(&["from"]), first(&["to"]));
+            // a change counts under the higher of its two levels
+            let rank = |s: &str| yingji::Level::parse(s).map_or(0, |l| l as u8);
+            let higher = if rank(&from) >= rank(&to) { &from } else { &to };
+            (format!("{from}→{to}"), Some(higher.clone()))
+        }
         "response_declared" => (
             format!("{}→{}", first(&["from"]), first(&["level"])),
             text(&v, "warning"),
@@ -581,9 +600,16 @@ pub(crate) fn diff(old: &[Output], new: &[Output], max_move: i64) -> Diff {
                 });
             }
         }
-        rows.sort_by_key(|r| r.old.or(r.new).map(|t| t.0.ms));
         d.rows.extend(rows);
     }
+    // by signal and key, then in time
+    d.rows.sort_by(|a, b| {
+        (&a.id.group, &a.id.key, a.old.or(a.new).map(|t| t.0.ms)).cmp(&(
+            &b.id.group,
+            &b.id.key,
+            b.old.or(b.new).map(|t| t.0.ms),
+        ))
+    });
     d
 }
 
@@ -712,7 +738,10 @@ fn table(d: &Diff, i: &Ignores, old: &str, new: &str) -> String {
             .to_vec(),
     ];
     let mut total = [0usize; 4];
-    for (l, c) in &d.per_level {
+    // red first, down to blue, then the rest
+    let mut levels: Vec<(&String, &[usize; 4])> = d.per_level.iter().collect();
+    levels.sort_by_key(|(l, _)| std::cmp::Reverse(yingji::Level::parse(l).map_or(0, |x| x as u8)));
+    for (l, c) in levels {
         let label = if l == "-" {
             "（无级别）".to_string()
         } else {
