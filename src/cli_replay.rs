@@ -150,28 +150,23 @@ pub(crate) fn replay(
         ignored: BTreeMap::new(),
         accepted: 0,
     };
-    let mut seq = 0u64;
-    for src in sources {
-        // `lines` ends a line at `\n` or `\r\n`; a final newline opens none
-        for (i, line) in src.text.lines().enumerate() {
-            seq += 1;
-            if line.trim().is_empty() {
-                continue;
-            }
-            let ignored = engine.stats().ignored;
-            match engine.push_line(line, seq, &mut r.outputs) {
-                Ok(()) => {
-                    r.accepted += 1;
-                    if engine.stats().ignored > ignored {
-                        *r.ignored.entry(kind_of(line)).or_default() += 1;
-                    }
+    for (seq, at, line) in numbered(sources) {
+        if line.trim().is_empty() {
+            continue;
+        }
+        let ignored = engine.stats().ignored;
+        match engine.push_line(line, seq, &mut r.outputs) {
+            Ok(()) => {
+                r.accepted += 1;
+                if engine.stats().ignored > ignored {
+                    *r.ignored.entry(kind_of(line)).or_default() += 1;
                 }
-                Err(e) => r.rejected.push(Rejected {
-                    at: format!("{}:{}", src.name, src.first_line + i),
-                    seq,
-                    reason: e.to_string(),
-                }),
             }
+            Err(e) => r.rejected.push(Rejected {
+                at,
+                seq,
+                reason: e.to_string(),
+            }),
         }
     }
     if let Some(t) = settings.advance_to {
@@ -181,6 +176,22 @@ pub(crate) fn replay(
         .finish(settings.until, &mut r.outputs)
         .map_err(|e| e.to_string())?;
     Ok(r)
+}
+
+/// Every line of the sources with its input position (`seq`: every line,
+/// blank ones included, counted on through the sources, as `yingji run`
+/// counts one file's lines) and its place (`file:line`). `lines` ends a
+/// line at `\n` or `\r\n`; a final newline opens none.
+pub(crate) fn numbered(sources: &[Source]) -> Vec<(u64, String, &str)> {
+    let mut seq = 0u64;
+    let mut v = Vec::new();
+    for src in sources {
+        for (i, line) in src.text.lines().enumerate() {
+            seq += 1;
+            v.push((seq, format!("{}:{}", src.name, src.first_line + i), line));
+        }
+    }
+    v
 }
 
 /// The `kind` of an accepted line.
@@ -712,7 +723,14 @@ fn table(d: &Diff, i: &Ignores, old: &str, new: &str) -> String {
     } else {
         let mut rows = vec![
             [
-                "变化", "信号/预案", "对象", "类型", "内容", "旧时间", "新时间", "位移",
+                "变化",
+                "信号/预案",
+                "对象",
+                "类型",
+                "内容",
+                "旧时间",
+                "新时间",
+                "位移",
             ]
             .map(String::from)
             .to_vec(),

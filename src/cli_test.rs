@@ -272,11 +272,7 @@ fn known_types() -> String {
 }
 
 fn loc<T>(file: &str, s: &Spanned<T>) -> String {
-    format!(
-        "{file}:{}:{}",
-        s.referenced.line(),
-        s.referenced.column()
-    )
+    format!("{file}:{}:{}", s.referenced.line(), s.referenced.column())
 }
 
 /// Checks one expectation: a line of JSON, or a mapping of known fields.
@@ -285,13 +281,19 @@ fn expectation(file: &str, e: &Spanned<J>) -> Result<Expect, String> {
     match &e.value {
         J::String(line) => match serde_json::from_str::<J>(line) {
             Ok(v @ J::Object(_)) => Ok(Expect::Exact(v)),
-            Ok(_) => Err(format!("{at}: an exact expectation must be a JSON object (an output line)")),
+            Ok(_) => Err(format!(
+                "{at}: an exact expectation must be a JSON object (an output line)"
+            )),
             Err(err) => Err(format!("{at}: an exact expectation is not JSON: {err}")),
         },
         J::Object(m) => {
             let ty = match m.get("type") {
                 Some(J::String(t)) => Some(t.clone()),
-                Some(other) => return Err(format!("{at}: `type` must be an output type name, got {other}")),
+                Some(other) => {
+                    return Err(format!(
+                        "{at}: `type` must be an output type name, got {other}"
+                    ));
+                }
                 None => None,
             };
             let (allowed, closed): (Vec<String>, bool) = match &ty {
@@ -314,7 +316,9 @@ fn expectation(file: &str, e: &Spanned<J>) -> Result<Expect, String> {
             };
             for k in m.keys() {
                 if closed && !allowed.contains(k) {
-                    let of = ty.as_deref().map_or("any output".into(), |t| format!("a `{t}` output"));
+                    let of = ty
+                        .as_deref()
+                        .map_or("any output".into(), |t| format!("a `{t}` output"));
                     return Err(format!(
                         "{at}: unknown field `{k}` in the expectation: not a field of {of} (fields: {})",
                         allowed.join(", ")
@@ -339,10 +343,10 @@ fn parse_file(path: &Path) -> Result<Vec<Result<Scenario, (String, String, Strin
     let text = std::fs::read_to_string(path).map_err(|e| format!("{file}: {e}"))?;
     let doc: FileYaml = serde_saphyr::from_str(&text).map_err(|e| format!("{file}: {e}"))?;
     let dir = path.parent().unwrap_or(Path::new(""));
-    let default_defs = doc
-        .definitions
-        .as_ref()
-        .map_or_else(|| vec![dir.to_path_buf()], |p| p.list().iter().map(|x| dir.join(x)).collect());
+    let default_defs = doc.definitions.as_ref().map_or_else(
+        || vec![dir.to_path_buf()],
+        |p| p.list().iter().map(|x| dir.join(x)).collect(),
+    );
     if doc.scenarios.is_empty() {
         return Err(format!("{file}: no scenarios (`scenarios:` is empty)"));
     }
@@ -359,7 +363,8 @@ fn parse_file(path: &Path) -> Result<Vec<Result<Scenario, (String, String, Strin
                 let head = lines.get(l.saturating_sub(1)).copied().unwrap_or("");
                 let col = usize::try_from(ev.referenced.column()).unwrap_or(1);
                 let rest = head.chars().skip(col.saturating_sub(1)).collect::<String>();
-                let block = rest.trim_start().starts_with('|') || rest.trim_start().starts_with('>');
+                let block =
+                    rest.trim_start().starts_with('|') || rest.trim_start().starts_with('>');
                 events.push(Source {
                     name: file.clone(),
                     text: ev.value.clone(),
@@ -584,7 +589,11 @@ fn judge(sc: &Scenario, actual: &[(J, String)]) -> Result<(), String> {
     for (i, (a, _)) in actual.iter().enumerate() {
         if let Some(J::String(t)) = a.get("type") {
             if sc.absent.contains(t) {
-                let _ = writeln!(report, "  output {} is a `{t}`, which is to be absent:", i + 1);
+                let _ = writeln!(
+                    report,
+                    "  output {} is a `{t}`, which is to be absent:",
+                    i + 1
+                );
                 listing(actual, i, &mut report);
                 return Err(report);
             }
@@ -593,13 +602,19 @@ fn judge(sc: &Scenario, actual: &[(J, String)]) -> Result<(), String> {
     Ok(())
 }
 
-fn run_scenario(sc: &Scenario, file: &Path, cache: &mut BTreeMap<Vec<PathBuf>, Definitions>) -> Outcome {
+fn run_scenario(
+    sc: &Scenario,
+    file: &Path,
+    cache: &mut BTreeMap<Vec<PathBuf>, Definitions>,
+) -> Outcome {
     if !cache.contains_key(&sc.definitions) {
         match Definitions::from_paths(&sc.definitions) {
             Ok(d) => {
                 cache.insert(sc.definitions.clone(), d);
             }
-            Err(e) => return Outcome::Broken(format!("{}: the definitions do not load:\n{e}", sc.at)),
+            Err(e) => {
+                return Outcome::Broken(format!("{}: the definitions do not load:\n{e}", sc.at));
+            }
         }
     }
     let Some(defs) = cache.get(&sc.definitions) else {
@@ -639,10 +654,14 @@ fn xml(s: &str) -> String {
 }
 
 fn junit(files: &[FileResult]) -> String {
-    let count = |f: &FileResult, p: fn(&Outcome) -> bool| f.cases.iter().filter(|c| p(&c.outcome)).count();
+    let count =
+        |f: &FileResult, p: fn(&Outcome) -> bool| f.cases.iter().filter(|c| p(&c.outcome)).count();
     let failed = |o: &Outcome| matches!(o, Outcome::Failed(_));
     let broken = |o: &Outcome| matches!(o, Outcome::Broken(_));
-    let tests: usize = files.iter().map(|f| f.cases.len().max(usize::from(f.broken.is_some()))).sum();
+    let tests: usize = files
+        .iter()
+        .map(|f| f.cases.len().max(usize::from(f.broken.is_some())))
+        .sum();
     let failures: usize = files.iter().map(|f| count(f, failed)).sum();
     let errors: usize = files
         .iter()
@@ -812,7 +831,10 @@ mod tests {
         for e in std::fs::read_dir(dir).unwrap() {
             let name = e.unwrap().file_name().to_string_lossy().to_string();
             if let Some(t) = name.strip_suffix(".schema.json") {
-                assert!(fields_of(t).is_some_and(|(f, _)| f.contains(&"ts".to_string())), "{t}");
+                assert!(
+                    fields_of(t).is_some_and(|(f, _)| f.contains(&"ts".to_string())),
+                    "{t}"
+                );
                 n += 1;
             }
         }
@@ -822,8 +844,14 @@ mod tests {
     #[test]
     fn numbers_compare_by_value_and_partial_ignores_other_fields() {
         let e = Expect::Partial(serde_json::from_str(r#"{"a":3,"b":{"c":1.5}}"#).unwrap());
-        assert!(e.differences(&serde_json::from_str(r#"{"a":3.0,"b":{"c":1.5,"d":2},"x":1}"#).unwrap()).is_empty());
+        assert!(
+            e.differences(&serde_json::from_str(r#"{"a":3.0,"b":{"c":1.5,"d":2},"x":1}"#).unwrap())
+                .is_empty()
+        );
         let d = e.differences(&serde_json::from_str(r#"{"a":4,"b":{}}"#).unwrap());
-        assert_eq!(d, ["`a`: expected 3, got 4", "`b.c`: expected 1.5, missing"]);
+        assert_eq!(
+            d,
+            ["`a`: expected 3, got 4", "`b.c`: expected 1.5, missing"]
+        );
     }
 }

@@ -1,6 +1,7 @@
 //! The `yingji` command-line harness: check definitions, run event streams.
 
 mod cli_assess;
+mod cli_explain;
 mod cli_graph;
 mod cli_replay;
 mod cli_test;
@@ -209,6 +210,8 @@ enum Command {
     Bench(yingji::bench::cli::BenchArgs),
     /// Run authors' scenario files (`*.test.yaml`): events in, expected outputs out.
     Test(cli_test::TestArgs),
+    /// Explain an output: its rule, the readings in its windows, the level dynamics, a plan's chain.
+    Explain(cli_explain::ExplainArgs),
     /// Run definitions over recorded events, or compare two definition sets (`--diff OLD NEW`).
     Replay(cli_replay::ReplayArgs),
     /// Draw a plan as the 应急处置流程图 (Graphviz DOT or Mermaid).
@@ -239,6 +242,7 @@ fn main() -> ExitCode {
         Command::Bench(args) => yingji::bench::cli::main(&args),
         Command::Test(a) => cli_test::run(&a),
         Command::Replay(a) => cli_replay::run(&a),
+        Command::Explain(a) => cli_explain::run(&a),
         Command::Graph {
             plan_paths,
             format,

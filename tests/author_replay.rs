@@ -59,8 +59,15 @@ fn setup(name: &str, new: &str) -> PathBuf {
 fn replay_without_diff_gives_the_outputs_of_run() {
     let args = ["policies", "plans", "--events", "samples/rain.jsonl"];
     let run = yingji_in(&root(), &[&["run"][..], &args].concat());
-    let replay = yingji_in(&root(), &[&["replay"][..], &args, &["--format", "jsonl"]].concat());
-    assert!(replay.status.success(), "{}", String::from_utf8_lossy(&replay.stderr));
+    let replay = yingji_in(
+        &root(),
+        &[&["replay"][..], &args, &["--format", "jsonl"]].concat(),
+    );
+    assert!(
+        replay.status.success(),
+        "{}",
+        String::from_utf8_lossy(&replay.stderr)
+    );
     assert!(run.stdout.len() > 10_000);
     assert_eq!(
         String::from_utf8_lossy(&replay.stdout),
@@ -71,17 +78,30 @@ fn replay_without_diff_gives_the_outputs_of_run() {
     let (a, b) = EVENTS.split_at(EVENTS.find("{\"ts\":\"2024-07-29T02:40").unwrap());
     std::fs::write(d.join("a.jsonl"), a).unwrap();
     std::fs::write(d.join("b.jsonl"), b).unwrap();
-    let one = yingji_in(&d, &["replay", "old", "--events", "ev.jsonl", "--format", "jsonl"]);
-    let two = yingji_in(&d, &["replay", "old", "--events", "a.jsonl", "b.jsonl", "--format", "jsonl"]);
+    let one = yingji_in(
+        &d,
+        &["replay", "old", "--events", "ev.jsonl", "--format", "jsonl"],
+    );
+    let two = yingji_in(
+        &d,
+        &[
+            "replay", "old", "--events", "a.jsonl", "b.jsonl", "--format", "jsonl",
+        ],
+    );
     assert!(!one.stdout.is_empty());
     assert_eq!(one.stdout, two.stdout);
 }
 
 #[test]
 fn diff_reports_added_removed_and_moved_in_an_aligned_table() {
-    let new = OLD.replace("r3 >= 50", "r3 >= 45").replace("r3 >= 100", "r3 >= 120");
+    let new = OLD
+        .replace("r3 >= 50", "r3 >= 45")
+        .replace("r3 >= 100", "r3 >= 120");
     let d = setup("table", &new);
-    let o = yingji_in(&d, &["replay", "--diff", "old", "new", "--events", "ev.jsonl"]);
+    let o = yingji_in(
+        &d,
+        &["replay", "--diff", "old", "new", "--events", "ev.jsonl"],
+    );
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     assert_eq!(
         String::from_utf8_lossy(&o.stdout),
@@ -105,7 +125,9 @@ fn diff_reports_added_removed_and_moved_in_an_aligned_table() {
     );
     let o = yingji_in(
         &d,
-        &["replay", "--diff", "old", "new", "--events", "ev.jsonl", "--format", "jsonl"],
+        &[
+            "replay", "--diff", "old", "new", "--events", "ev.jsonl", "--format", "jsonl",
+        ],
     );
     let lines: Vec<serde_json::Value> = String::from_utf8_lossy(&o.stdout)
         .lines()
@@ -134,25 +156,42 @@ fn diff_says_which_kinds_each_side_ignores() {
         "{OLD}event wind {{ station: string, speed: number }}\nsignal 大风预警 {{\n  from wind\n  key station\n  level blue when speed >= 17\n}}\n"
     );
     let d = setup("kinds", &new);
-    let o = yingji_in(&d, &["replay", "--diff", "old", "new", "--events", "ev.jsonl"]);
+    let o = yingji_in(
+        &d,
+        &["replay", "--diff", "old", "new", "--events", "ev.jsonl"],
+    );
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let out = String::from_utf8_lossy(&o.stdout);
     assert!(
         out.starts_with("对比：旧 old → 新 new\n旧定义忽略的事件种类（新定义读取）：wind（1 条）\n新定义忽略的事件种类（旧定义读取）：无\n\n"),
         "{out}"
     );
-    assert!(out.contains("新增  大风预警   YY-001  level_changed  无预警→蓝色  -       07-29 02:40  -\n"), "{out}");
+    assert!(
+        out.contains(
+            "新增  大风预警   YY-001  level_changed  无预警→蓝色  -       07-29 02:40  -\n"
+        ),
+        "{out}"
+    );
     // the other way round
-    let o = yingji_in(&d, &["replay", "--diff", "new", "old", "--events", "ev.jsonl"]);
+    let o = yingji_in(
+        &d,
+        &["replay", "--diff", "new", "old", "--events", "ev.jsonl"],
+    );
     let out = String::from_utf8_lossy(&o.stdout);
-    assert!(out.contains("新定义忽略的事件种类（旧定义读取）：wind（1 条）\n"), "{out}");
+    assert!(
+        out.contains("新定义忽略的事件种类（旧定义读取）：wind（1 条）\n"),
+        "{out}"
+    );
     assert!(out.contains("删除  大风预警"), "{out}");
 }
 
 #[test]
 fn the_same_definitions_change_nothing() {
     let d = setup("same", OLD);
-    let o = yingji_in(&d, &["replay", "--diff", "old", "new", "--events", "ev.jsonl"]);
+    let o = yingji_in(
+        &d,
+        &["replay", "--diff", "old", "new", "--events", "ev.jsonl"],
+    );
     let out = String::from_utf8_lossy(&o.stdout);
     assert!(out.contains("\n无变化\n"), "{out}");
     assert!(out.ends_with("合计  0     0     0     3\n"), "{out}");
@@ -161,7 +200,10 @@ fn the_same_definitions_change_nothing() {
 #[test]
 fn bad_input_is_refused_with_its_reason() {
     let d = setup("bad", OLD);
-    let o = yingji_in(&d, &["replay", "--diff", "old", "nowhere", "--events", "ev.jsonl"]);
+    let o = yingji_in(
+        &d,
+        &["replay", "--diff", "old", "nowhere", "--events", "ev.jsonl"],
+    );
     assert_eq!(o.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&o.stderr).contains("definitions not accepted: nowhere"));
     let o = yingji_in(&d, &["replay", "old", "--events", "missing.jsonl"]);
@@ -169,6 +211,9 @@ fn bad_input_is_refused_with_its_reason() {
     assert!(String::from_utf8_lossy(&o.stderr).contains("missing.jsonl: cannot read the events"));
     let o = yingji_in(&d, &["replay", "--events", "ev.jsonl"]);
     assert_eq!(o.status.code(), Some(2));
-    let o = yingji_in(&d, &["replay", "old", "--events", "ev.jsonl", "--format", "xml"]);
+    let o = yingji_in(
+        &d,
+        &["replay", "old", "--events", "ev.jsonl", "--format", "xml"],
+    );
     assert_eq!(o.status.code(), Some(2));
 }

@@ -49,7 +49,13 @@ fn text(o: &Output) -> String {
 #[test]
 fn the_bundled_scenarios_pass() {
     let junit = dir("bundled").join("junit.xml");
-    let o = yingji(&["test", "policies", "plans", "--junit", junit.to_str().unwrap()]);
+    let o = yingji(&[
+        "test",
+        "policies",
+        "plans",
+        "--junit",
+        junit.to_str().unwrap(),
+    ]);
     let out = text(&o);
     assert_eq!(o.status.code(), Some(0), "{out}");
     let summary = out
@@ -74,10 +80,15 @@ fn the_bundled_scenarios_pass() {
         .unwrap();
     assert!(passed >= 19, "{summary}");
     let xml = std::fs::read_to_string(&junit).unwrap();
-    assert!(xml.starts_with("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites name=\"yingji test\" tests=\""));
+    assert!(xml.starts_with(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites name=\"yingji test\" tests=\""
+    ));
     assert!(xml.contains("failures=\"0\" errors=\"0\">"), "{xml}");
     assert_eq!(xml.matches("<testcase ").count(), passed, "{xml}");
-    assert!(xml.contains("<testsuite name=\"plans/flood.test.yaml\""), "{xml}");
+    assert!(
+        xml.contains("<testsuite name=\"plans/flood.test.yaml\""),
+        "{xml}"
+    );
 }
 
 #[test]
@@ -108,7 +119,12 @@ fn a_failing_scenario_shows_the_first_difference_and_exits_1() {
 "#,
     );
     let junit = d.join("j.xml");
-    let o = yingji(&["test", d.to_str().unwrap(), "--junit", junit.to_str().unwrap()]);
+    let o = yingji(&[
+        "test",
+        d.to_str().unwrap(),
+        "--junit",
+        junit.to_str().unwrap(),
+    ]);
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
     let out = String::from_utf8_lossy(&o.stdout).replace(d.to_str().unwrap(), "D");
     let want = r#"FAIL  D/rain.test.yaml:2:5  orange then red
@@ -124,8 +140,14 @@ yingji test: 1 file(s); 0 passed, 2 failed, 0 could not run
 "#;
     assert_eq!(out, want);
     let xml = std::fs::read_to_string(&junit).unwrap();
-    assert!(xml.contains("tests=\"2\" failures=\"2\" errors=\"0\""), "{xml}");
-    assert!(xml.contains("<failure message=\"outputs differ from the expectations\">"), "{xml}");
+    assert!(
+        xml.contains("tests=\"2\" failures=\"2\" errors=\"0\""),
+        "{xml}"
+    );
+    assert!(
+        xml.contains("<failure message=\"outputs differ from the expectations\">"),
+        "{xml}"
+    );
 }
 
 #[test]
@@ -145,8 +167,15 @@ fn an_exact_line_differs_field_by_field() {
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
     let out = String::from_utf8_lossy(&o.stdout);
     // numbers compare by value (60.0 = 60), an exact line without `id` matches any id
-    assert!(out.contains("      `to`: expected \"red\", got \"orange\"\n    > "), "{out}");
-    assert_eq!(out.matches("\n      `").count(), 1, "one difference only: {out}");
+    assert!(
+        out.contains("      `to`: expected \"red\", got \"orange\"\n    > "),
+        "{out}"
+    );
+    assert_eq!(
+        out.matches("\n      `").count(),
+        1,
+        "one difference only: {out}"
+    );
     // fixed, it passes
     let fixed = std::fs::read_to_string(d.join("rain.test.yaml"))
         .unwrap()
@@ -238,8 +267,16 @@ fn no_scenario_found_is_an_error() {
     std::fs::write(d.join("rain.yj"), POLICY).unwrap();
     let o = yingji(&["test", d.to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(2));
-    assert!(text(&o).contains("no scenario files (`*.test.yaml`) under"), "{}", text(&o));
+    assert!(
+        text(&o).contains("no scenario files (`*.test.yaml`) under"),
+        "{}",
+        text(&o)
+    );
     let o = yingji(&["test", "no/such/dir"]);
     assert_eq!(o.status.code(), Some(2));
-    assert!(text(&o).contains("no/such/dir: no such file or folder"), "{}", text(&o));
+    assert!(
+        text(&o).contains("no/such/dir: no such file or folder"),
+        "{}",
+        text(&o)
+    );
 }
