@@ -526,7 +526,7 @@ fn dynamics(
             if let Some(r) = rule_of(c.to) {
                 let mut line = format!("  升级：`{}` 自 {} 起成立", r.text, c.since);
                 for h in holds(r) {
-                    line.push_str("，");
+                    line.push('，');
                     line.push_str(&h);
                 }
                 let _ = writeln!(s, "{line}");

@@ -9,7 +9,7 @@
     reason = "tests"
 )]
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 fn yingji(args: &[&str]) -> Output {
@@ -29,7 +29,7 @@ fn events(name: &str, text: &str) -> PathBuf {
     p
 }
 
-fn stdout(o: &Output, tmp: &PathBuf) -> String {
+fn stdout(o: &Output, tmp: &Path) -> String {
     assert_eq!(
         o.status.code(),
         Some(0),
