@@ -2,7 +2,7 @@
 //!
 //! - `yingji replay <PATH>... --events FILE...` runs the definitions over
 //!   the events like `yingji run` (single-threaded, whole files, outputs as
-//!   JSONL or the `--format text` timeline).
+//!   JSON lines, the default, or the `--format text` timeline).
 //! - `yingji replay [<PATH>...] --diff OLD NEW --events FILE...` runs two
 //!   definition sets over the same history (the `<PATH>`s are loaded on both
 //!   sides: plans, a roster, shared event declarations) and reports what
@@ -42,10 +42,12 @@ pub struct ReplayArgs {
     /// Compare two definition sets (each a file or folder) over the events.
     #[arg(long, num_args = 2, value_names = ["OLD", "NEW"])]
     pub diff: Vec<PathBuf>,
-    /// `json` (JSON lines) or `text` (without `--diff`: the duty officer's
-    /// timeline; with it: the aligned table). `jsonl` is `json`.
-    #[arg(long, default_value = "text")]
-    pub format: String,
+    /// `json` (JSON lines; `jsonl` is the same) or `text`. Without `--diff`
+    /// the default is `json`, the output lines of `yingji run` (`text`: its
+    /// duty officer's timeline); with `--diff` the default is `text`, the
+    /// aligned table (`json`: one line per change and a summary line).
+    #[arg(long)]
+    pub format: Option<String>,
     /// At the end of input run the clock to this RFC 3339 time (like
     /// `yingji run --until`).
     #[arg(long, value_parser = parse_ts)]
@@ -249,10 +251,11 @@ fn report_rejected(r: &Replayed, side: &str) {
 /// `yingji replay`. Exit codes: 0 done, 1 definitions or events that cannot
 /// be read, 2 usage.
 pub fn run(a: &ReplayArgs) -> ExitCode {
-    let json = match a.format.as_str() {
-        "json" | "jsonl" => true,
-        "text" => false,
-        other => {
+    let json = match a.format.as_deref() {
+        Some("json" | "jsonl") => true,
+        Some("text") => false,
+        None => a.diff.is_empty(),
+        Some(other) => {
             eprintln!("yingji: --format {other}: use text or jsonl");
             return ExitCode::from(2);
         }

@@ -59,10 +59,8 @@ fn setup(name: &str, new: &str) -> PathBuf {
 fn replay_without_diff_gives_the_outputs_of_run() {
     let args = ["policies", "plans", "--events", "samples/rain.jsonl"];
     let run = yingji_in(&root(), &[&["run"][..], &args].concat());
-    let replay = yingji_in(
-        &root(),
-        &[&["replay"][..], &args, &["--format", "jsonl"]].concat(),
-    );
+    // JSON lines are the default without --diff, as for `run`
+    let replay = yingji_in(&root(), &[&["replay"][..], &args].concat());
     assert!(
         replay.status.success(),
         "{}",
@@ -82,12 +80,7 @@ fn replay_without_diff_gives_the_outputs_of_run() {
         &d,
         &["replay", "old", "--events", "ev.jsonl", "--format", "jsonl"],
     );
-    let two = yingji_in(
-        &d,
-        &[
-            "replay", "old", "--events", "a.jsonl", "b.jsonl", "--format", "jsonl",
-        ],
-    );
+    let two = yingji_in(&d, &["replay", "old", "--events", "a.jsonl", "b.jsonl"]);
     assert!(!one.stdout.is_empty());
     assert_eq!(one.stdout, two.stdout);
 }
