@@ -14,6 +14,7 @@
 //!       - {type: level_changed, key: A, to: orange}       # partial: these fields only
 //!       - '{"type":"level_changed", ...}'                 # exact: the whole line
 //!     absent: [script_error]          # no output of these types
+//!     rejected: [{line: 2, reason: must be a number}]   # lines the engine must refuse
 //! ```
 //!
 //! Paths are relative to the scenario file; `rule_at` in outputs is compared
@@ -21,7 +22,7 @@
 //! scenario's outputs differ from its expectations, `2` the tests cannot run
 //! (no scenario file found, a file that is not a valid scenario file,
 //! definitions or events that cannot be read or loaded, an event line the
-//! engine refuses) or usage.
+//! engine refuses that `rejected` does not list) or usage.
 
 use crate::cli_replay::{Replayed, Settings, Source, replay};
 use serde::Deserialize;
@@ -87,6 +88,18 @@ struct ScenarioYaml {
     expect: Vec<Spanned<J>>,
     #[serde(default)]
     absent: Vec<Spanned<String>>,
+    #[serde(default)]
+    rejected: Vec<RejectYaml>,
+}
+
+/// A line the scenario expects the engine to refuse.
+#[derive(Deserialize, Clone)]
+#[serde(deny_unknown_fields)]
+struct RejectYaml {
+    /// Its input position (the n-th line of the events).
+    line: u64,
+    /// A part of the reason.
+    reason: Option<String>,
 }
 
 /// One expected output.
@@ -200,6 +213,7 @@ struct Scenario {
     mode: Mode,
     expect: Vec<Expect>,
     absent: Vec<String>,
+    rejected: Vec<RejectYaml>,
 }
 
 /// What happened to one scenario.
@@ -440,6 +454,7 @@ fn parse_file(path: &Path) -> Result<Vec<Result<Scenario, BadScenario>>, String>
                 mode,
                 expect,
                 absent,
+                rejected: sc.rejected.clone(),
             })
         })();
         out.push(one.map_err(|e| (sc.name.clone(), at.clone(), e)));
@@ -628,11 +643,46 @@ fn run_scenario(
         Ok(r) => r,
         Err(e) => return Outcome::Broken(format!("{}: {e}", sc.at)),
     };
-    if let Some(x) = r.rejected.first() {
-        return Outcome::Broken(format!(
-            "{}: event line refused (input line {}): {}",
-            x.at, x.seq, x.reason
-        ));
+    if sc.rejected.is_empty() {
+        if let Some(x) = r.rejected.first() {
+            return Outcome::Broken(format!(
+                "{}: event line refused (input line {}): {}",
+                x.at, x.seq, x.reason
+            ));
+        }
+    } else {
+        let want: Vec<u64> = sc.rejected.iter().map(|x| x.line).collect();
+        let got: Vec<u64> = r.rejected.iter().map(|x| x.seq).collect();
+        let reasons_ok = sc.rejected.iter().zip(&r.rejected).all(|(w, g)| {
+            w.reason
+                .as_deref()
+                .is_none_or(|part| g.reason.contains(part))
+        });
+        if want != got || !reasons_ok {
+            let mut report = String::from("  the refused lines differ from `rejected`:\n");
+            for w in &sc.rejected {
+                let _ = writeln!(
+                    report,
+                    "    expected: line {}{}",
+                    w.line,
+                    w.reason
+                        .as_deref()
+                        .map(|p| format!(", reason containing {p:?}"))
+                        .unwrap_or_default()
+                );
+            }
+            if r.rejected.is_empty() {
+                report.push_str("    refused:  none\n");
+            }
+            for g in &r.rejected {
+                let _ = writeln!(
+                    report,
+                    "    refused:  line {} ({}): {}",
+                    g.seq, g.at, g.reason
+                );
+            }
+            return Outcome::Failed(report);
+        }
     }
     let dir = file.parent().unwrap_or(Path::new(""));
     match judge(sc, &outputs_json(&r, dir)) {

@@ -205,6 +205,29 @@ fn a_bad_event_line_is_refused_with_its_place() {
         "{out}"
     );
     assert!(out.contains("0 passed, 0 failed, 1 could not run"), "{out}");
+    // a refusal the scenario expects passes; another one fails with both listed
+    let expected = std::fs::read_to_string(d.join("rain.test.yaml")).unwrap();
+    let with = |rejected: &str| {
+        expected.replace(
+            "    expect: []\n",
+            &format!("    match: in_order\n    expect: []\n    rejected: {rejected}\n"),
+        )
+    };
+    std::fs::write(
+        d.join("rain.test.yaml"),
+        with("[{line: 2, reason: must be a number}]"),
+    )
+    .unwrap();
+    let o = yingji(&["test", d.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    std::fs::write(d.join("rain.test.yaml"), with("[{line: 1}]")).unwrap();
+    let o = yingji(&["test", d.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let out = String::from_utf8_lossy(&o.stdout).replace(d.to_str().unwrap(), "D");
+    assert!(
+        out.contains("FAIL  D/rain.test.yaml:2:5  bad line\n  the refused lines differ from `rejected`:\n    expected: line 1\n    refused:  line 2 (D/rain.test.yaml:5): field `mm`"),
+        "{out}"
+    );
 }
 
 #[test]
