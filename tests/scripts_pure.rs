@@ -221,7 +221,12 @@ fn every_bundled_program_validates_and_runs() {
     for dir in ["policies", "plans", "tests/twins", "tests/one_clock"] {
         for f in std::fs::read_dir(format!("{root}/{dir}")).unwrap() {
             let path = f.unwrap().path();
-            if path.is_file() {
+            // definition files (not the scenario files and their event files beside them)
+            let definition = path
+                .extension()
+                .is_some_and(|e| e == "yj" || e == "yaml" || e == "yml")
+                && !yingji::dsl::load::is_scenario_file(&path);
+            if path.is_file() && definition {
                 sets.push((vec![path.display().to_string()], false));
             }
         }
