@@ -21,6 +21,7 @@
 use crate::cli_replay::{Replayed, Settings, Source, aligned, numbered, replay};
 use crate::cli_text::{Timeline, level_zh, time};
 use serde_json::Value as J;
+use std::collections::HashSet;
 use std::fmt::Write as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -353,8 +354,8 @@ fn windows(
         return;
     };
     // what the engine left out: refused lines, late events
-    let rejected: Vec<u64> = r.rejected.iter().map(|x| x.seq).collect();
-    let late: Vec<u64> = r
+    let rejected: HashSet<u64> = r.rejected.iter().map(|x| x.seq).collect();
+    let late: HashSet<u64> = r
         .outputs
         .iter()
         .filter_map(|o| match o {
@@ -383,7 +384,7 @@ fn windows(
         })
         .collect();
     let earliest = spans.iter().map(|x| x.0).min().unwrap_or(t.ms);
-    let mut seen_ids: Vec<String> = Vec::new();
+    let mut seen_ids: HashSet<String> = HashSet::new();
     // (ts, seq, place, value per window)
     let mut rows: Vec<(Timestamp, u64, Vec<Option<String>>)> = Vec::new();
     for (seq, _, line) in numbered(sources) {
@@ -394,10 +395,10 @@ fn windows(
             continue;
         };
         if let Some(id) = &ev.id {
-            if seen_ids.iter().any(|x| **x == **id) {
+            // a repeated id is a duplicate the engine left out
+            if !seen_ids.insert(id.to_string()) {
                 continue;
             }
-            seen_ids.push(id.to_string());
         }
         if !ev.kind.is_some_and(|k| sig.kinds.contains(&k)) {
             continue;

@@ -255,6 +255,12 @@ fn find(p: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
         }
         Ok(())
     } else if p.exists() {
+        if !yingji_dsl::load::is_scenario_file(p) {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                "not a scenario file (scenario files are named `*.test.yaml`)",
+            ));
+        }
         out.push(p.to_path_buf());
         Ok(())
     } else {
@@ -744,11 +750,13 @@ fn junit(files: &[FileResult]) -> String {
             );
         }
         for c in &f.cases {
+            // `at` is `file:line:col`
+            let line = c.at.rsplit(':').nth(1).unwrap_or("0");
             let _ = write!(
                 s,
-                "    <testcase name=\"{}\" classname=\"{name}\" file=\"{}\" time=\"{:.3}\"",
+                "    <testcase name=\"{}\" classname=\"{name}\" file=\"{name}\" line=\"{}\" time=\"{:.3}\"",
                 xml(&c.name),
-                xml(&c.at),
+                xml(line),
                 c.secs
             );
             match &c.outcome {

@@ -89,6 +89,10 @@ fn the_bundled_scenarios_pass() {
         xml.contains("<testsuite name=\"plans/flood.test.yaml\""),
         "{xml}"
     );
+    assert!(
+        xml.contains("<testcase name=\"a timely ack stops the chain (yellow in 南溪镇, the county lead answers in 3 min)\" classname=\"plans/flood.test.yaml\" file=\"plans/flood.test.yaml\" line=\"6\" time=\""),
+        "{xml}"
+    );
 }
 
 #[test]
@@ -292,6 +296,13 @@ fn no_scenario_found_is_an_error() {
     assert_eq!(o.status.code(), Some(2));
     assert!(
         text(&o).contains("no scenario files (`*.test.yaml`) under"),
+        "{}",
+        text(&o)
+    );
+    let o = yingji(&["test", d.join("rain.yj").to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        text(&o).contains("rain.yj: not a scenario file (scenario files are named `*.test.yaml`)"),
         "{}",
         text(&o)
     );
