@@ -96,7 +96,7 @@ pub fn run(a: &ExplainArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let defs = match Definitions::from_paths(&a.paths) {
+    let mut defs = match Definitions::from_paths(&a.paths) {
         Ok(d) => d,
         Err(e) => {
             eprintln!("{e}");
@@ -118,7 +118,7 @@ pub fn run(a: &ExplainArgs) -> ExitCode {
         advance_to: None,
         until: a.until,
     };
-    let r = match replay(&defs, a.trace, &sources, settings) {
+    let r = match replay(&mut defs, a.trace, &sources, settings) {
         Ok(r) => r,
         Err(e) => {
             eprintln!("yingji: {e}");
@@ -168,13 +168,13 @@ pub fn run(a: &ExplainArgs) -> ExitCode {
             return ExitCode::from(1);
         }
     }
-    let text = explain(&defs, &sources, &r, at, a);
+    let text = explain(&mut defs, &sources, &r, at, a);
     let _ = std::io::Write::write_all(&mut std::io::stdout().lock(), text.as_bytes());
     ExitCode::SUCCESS
 }
 
 fn explain(
-    defs: &Definitions,
+    defs: &mut Definitions,
     sources: &[Source],
     r: &Replayed,
     at: usize,
@@ -542,11 +542,13 @@ fn dynamics(
                 };
                 let _ = writeln!(s, "  {}级结束：{cond}，自 {} 起", level_zh(c.from), c.since);
                 if r.hold_ms > 0 {
+                    // the rule's own `hold D`, else the signal's `clear after D`
+                    let own = source_line(defs, &r.at).is_some_and(|(_, l)| l.contains(" hold "));
+                    let d = format_duration(r.hold_ms);
                     let _ = writeln!(
                         s,
-                        "  保持：条件不成立满 {} 后才降（clear after {}）",
-                        format_duration(r.hold_ms),
-                        format_duration(r.hold_ms)
+                        "  保持：条件不成立满 {d} 后才降（{} {d}）",
+                        if own { "hold" } else { "clear after" }
                     );
                 }
             }
@@ -585,7 +587,7 @@ fn dynamics(
 )]
 fn chain(
     s: &mut String,
-    defs: &Definitions,
+    defs: &mut Definitions,
     sources: &[Source],
     r: &Replayed,
     o: &Output,

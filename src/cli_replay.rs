@@ -127,21 +127,16 @@ pub(crate) struct Settings {
 /// settings; input positions count every line, blank ones included, on
 /// through the sources).
 pub(crate) fn replay(
-    defs: &Definitions,
+    defs: &mut Definitions,
     trace: bool,
     sources: &[Source],
     settings: Settings,
 ) -> Result<Replayed, String> {
-    let mut plans = defs.plans.clone();
-    plans.trace = trace;
-    let engine = yingji::Engine::with_config(defs.program.clone(), Default::default())
-        .map_err(|e| e.to_string())?
-        .with_deadlines(defs.assess.clone());
-    let mut engine = if plans.plans.is_empty() {
-        engine
-    } else {
-        engine.with_plans(plans)
-    };
+    let was = defs.plans.trace;
+    defs.plans.trace = trace;
+    let engine = defs.engine_with(yingji::engine::Config::default());
+    defs.plans.trace = was;
+    let mut engine = engine.map_err(|e| e.to_string())?;
     // like `yingji run`: no sensor reports from the future
     if let Ok(now) = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH) {
         engine.set_wall_time(i64::try_from(now.as_millis()).unwrap_or(i64::MAX));
@@ -273,11 +268,11 @@ pub fn run(a: &ReplayArgs) -> ExitCode {
             eprintln!("yingji: replay needs definitions: `replay <PATH>... --events FILE...`");
             return ExitCode::from(2);
         }
-        let defs = match load(&a.paths) {
+        let mut defs = match load(&a.paths) {
             Ok(d) => d,
             Err(c) => return c,
         };
-        let r = match replay(&defs, a.trace, &sources, settings) {
+        let r = match replay(&mut defs, a.trace, &sources, settings) {
             Ok(r) => r,
             Err(e) => {
                 eprintln!("yingji: {e}");
@@ -318,12 +313,12 @@ pub fn run(a: &ReplayArgs) -> ExitCode {
         eprintln!("yingji: --diff takes two paths: OLD NEW");
         return ExitCode::from(2);
     };
-    let (old, new) = match (load(&side(old_p)), load(&side(new_p))) {
+    let (mut old, mut new) = match (load(&side(old_p)), load(&side(new_p))) {
         (Ok(o), Ok(n)) => (o, n),
         (Err(c), _) | (_, Err(c)) => return c,
     };
-    let run_side = |d: &Definitions| replay(d, a.trace, &sources, settings);
-    let (ro, rn) = match (run_side(&old), run_side(&new)) {
+    let run_side = |d: &mut Definitions| replay(d, a.trace, &sources, settings);
+    let (ro, rn) = match (run_side(&mut old), run_side(&mut new)) {
         (Ok(o), Ok(n)) => (o, n),
         (Err(e), _) | (_, Err(e)) => {
             eprintln!("yingji: {e}");

@@ -642,7 +642,7 @@ fn run_scenario(
             }
         }
     }
-    let Some(defs) = cache.get(&sc.definitions) else {
+    let Some(defs) = cache.get_mut(&sc.definitions) else {
         return Outcome::Broken("definitions lost".into());
     };
     let r = match replay(defs, sc.trace, &sc.events, sc.settings) {
