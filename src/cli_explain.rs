@@ -359,7 +359,9 @@ fn windows(
         .outputs
         .iter()
         .filter_map(|o| match o {
-            Output::Late(l) if !l.applied => Some(l.event),
+            Output::Late(l) if !l.applied && l.signals.iter().any(|x| **x == *sig.name) => {
+                Some(l.event)
+            }
             _ => None,
         })
         .collect();

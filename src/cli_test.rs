@@ -541,7 +541,7 @@ fn judge(sc: &Scenario, actual: &[(J, String)]) -> Result<(), String> {
                             return Err(report);
                         }
                     }
-                    (Some(e), None) => {
+                    (Some(_), None) => {
                         let _ = writeln!(
                             report,
                             "  first difference at output {}: expected {} output(s), got {}; missing:",
@@ -552,7 +552,6 @@ fn judge(sc: &Scenario, actual: &[(J, String)]) -> Result<(), String> {
                         for e in sc.expect.iter().skip(i) {
                             let _ = writeln!(report, "    expected: {}", e.json());
                         }
-                        let _ = e;
                         return Err(report);
                     }
                     (None, Some(_)) => {

@@ -272,3 +272,35 @@ fn an_output_not_in_the_run_is_refused() {
     ]);
     assert_eq!(o.status.code(), Some(2), "--id or --line is required");
 }
+
+#[test]
+fn a_late_event_is_not_among_the_readings() {
+    let ev = events(
+        "late.jsonl",
+        r#"{"ts":"2024-07-29T02:00:00+08:00","kind":"rain","station":"K","town":"江口镇","mm":40}
+{"ts":"2024-07-29T01:00:00+08:00","kind":"rain","station":"K","town":"江口镇","mm":40}
+{"ts":"2024-07-29T02:10:00+08:00","kind":"rain","station":"K","town":"江口镇","mm":9.9}
+{"ts":"2024-07-29T02:20:00+08:00","kind":"rain","station":"K","town":"江口镇","mm":0.1}
+"#,
+    );
+    let o = yingji(&[
+        "explain",
+        "policies/rainstorm.yj",
+        "--events",
+        ev.to_str().unwrap(),
+        "--id",
+        "2",
+    ]);
+    let out = stdout(&o, &ev);
+    assert!(
+        out.contains(
+            "    时间                       行  r3   r6   r12
+    2024-07-29T02:00:00+08:00  1   40   40   40
+    2024-07-29T02:10:00+08:00  3   9.9  9.9  9.9
+    2024-07-29T02:20:00+08:00  4   0.1  0.1  0.1
+    = 输出中的值                   50   50   50
+"
+        ),
+        "{out}"
+    );
+}
