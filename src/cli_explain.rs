@@ -246,6 +246,16 @@ fn explain(
         _ => {}
     }
     let v = serde_json::to_value(o).unwrap_or_default();
+    if !matches!(o, Output::LevelChanged(_)) {
+        // a reporting deadline's rule (`due 受理 within 1d`) and where it is written
+        if let (Some(rule), Some(at)) = (
+            v.get("rule").and_then(J::as_str),
+            v.get("rule_at").and_then(J::as_str),
+        ) {
+            let _ = writeln!(s);
+            rule_lines(&mut s, defs, Some(rule), Some(at));
+        }
+    }
     if let Some(instance) = v.get("instance").and_then(J::as_str) {
         chain(&mut s, defs, sources, r, o, instance, a, &input);
     } else if let Some(seq) = v.get("event").and_then(J::as_u64) {

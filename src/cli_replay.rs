@@ -9,16 +9,17 @@
 //!   changed: outputs added, removed, and moved in time.
 //!
 //! **Matching.** An output's identity is its group (the `signal`, else the
-//! `plan`, else the `function` or `kind`), its key (the `key`, else the
+//! `plan`, `deadlines`, `function` or `kind`), its key (the `key`, else the
 //! `area`, else the `subject`), its `type`, and what it says (for
 //! `level_changed` the transition `from→to`, for `response_declared`
-//! `from→level`, for plan records the step and the person called or
-//! answering, for `measure` the measure). Within one identity the OLD and
-//! NEW outputs are paired by nearest time: repeatedly the pair with the
-//! smallest time difference (ties: the earlier OLD output, then the earlier
-//! NEW one) is taken, as long as the difference is at most `--max-move`
-//! (default `1d`). A pair at the same time is unchanged; a pair at different
-//! times is *moved* (by NEW − OLD: negative is earlier); an OLD output left
+//! `from→level`, for `escalated` the step and `from_tier→to_tier`, for
+//! other records their step, stage, tier, person, measure, table, chain).
+//! Within one identity the OLD and NEW outputs are paired by nearest time:
+//! repeatedly the pair with the smallest time difference (ties: the OLD
+//! output first in its run, then the NEW one) is taken, as long as the difference
+//! is at most `--max-move` (default `1d`). A pair at the same time is
+//! unchanged; a pair at different times is *moved* (by NEW − OLD: negative
+//! is earlier); an OLD output left
 //! unpaired is *removed*, a NEW one *added*.
 
 use crate::cli_text::{Timeline, level_zh, time};
@@ -451,16 +452,27 @@ pub(crate) fn identity(o: &Output) -> Identity {
             format!("{}→{}", first(&["from"]), first(&["level"])),
             text(&v, "warning"),
         ),
+        "escalated" => (
+            format!(
+                "{} {}→{}",
+                first(&["step"]),
+                first(&["from_tier"]),
+                first(&["to_tier"])
+            ),
+            text(&v, "level"),
+        ),
         _ => {
-            let parts: Vec<String> = ["step", "person", "measure", "table", "chain"]
-                .iter()
-                .filter_map(|k| text(&v, k))
-                .collect();
+            let parts: Vec<String> = [
+                "step", "stage", "tier", "person", "measure", "table", "chain",
+            ]
+            .iter()
+            .filter_map(|k| text(&v, k))
+            .collect();
             (parts.join(" "), text(&v, "level"))
         }
     };
     Identity {
-        group: first(&["signal", "plan", "function", "kind"]),
+        group: first(&["signal", "plan", "deadlines", "function", "kind"]),
         key: first(&["key", "area", "subject"]),
         ty,
         what,

@@ -304,3 +304,37 @@ fn a_late_event_is_not_among_the_readings() {
         "{out}"
     );
 }
+
+#[test]
+fn a_reporting_deadline_names_its_rule_and_line() {
+    let o = yingji(&[
+        "explain",
+        "policies/report_12350.yj",
+        "--events",
+        "samples/report_12350.jsonl",
+        "--until",
+        "2024-09-01T00:00:00+08:00",
+        "--id",
+        "7",
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        out.starts_with("输出 7 · report_late · 2024-08-05T10:00:00+08:00\n"),
+        "{out}"
+    );
+    assert!(
+        out.ends_with("\n规则  due 核查 within 3d after 受理 when major\n位置  policies/report_12350.yj:25:3\n      25 |   due 核查       within 3d  after 受理 when major\n"),
+        "{out}"
+    );
+    // without --until the run has fewer outputs: id 7 is another one, or none
+    let o = yingji(&[
+        "explain",
+        "policies/report_12350.yj",
+        "--events",
+        "samples/report_12350.jsonl",
+        "--id",
+        "11",
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+}
