@@ -36,8 +36,8 @@ use yingji_engine::time::format_duration;
 pub struct ReplayArgs {
     /// `.yj` / `.yaml` files or folders (with `--diff`: loaded on both sides).
     pub paths: Vec<PathBuf>,
-    /// Event files (JSONL), read one after the other; input positions
-    /// (`event`) count lines on through them.
+    /// Event files (JSONL, or gzip-compressed JSONL named `*.gz`), read one
+    /// after the other; input positions (`event`) count lines on through them.
     #[arg(long, required = true, num_args = 1..)]
     pub events: Vec<PathBuf>,
     /// Compare two definition sets (each a file or folder) over the events.
@@ -81,15 +81,34 @@ pub(crate) struct Source {
 }
 
 impl Source {
-    /// Reads an events file.
+    /// Reads an events file (JSONL; gzip-compressed when its name ends in
+    /// `.gz`, e.g. `season.jsonl.gz`).
     pub fn file(path: &std::path::Path) -> Result<Source, String> {
-        std::fs::read_to_string(path)
-            .map(|text| Source {
-                name: path.display().to_string(),
-                text,
-                first_line: 1,
-            })
-            .map_err(|e| format!("{}: cannot read the events: {e}", path.display()))
+        let name = path.display().to_string();
+        let read = |e: std::io::Error| format!("{name}: cannot read the events: {e}");
+        let bytes = if name.ends_with(".gz") {
+            let f = std::fs::File::open(path).map_err(read)?;
+            let mut bytes = Vec::new();
+            std::io::Read::read_to_end(&mut flate2::read::MultiGzDecoder::new(f), &mut bytes)
+                .map_err(read)?;
+            bytes
+        } else {
+            std::fs::read(path).map_err(read)?
+        };
+        let text = String::from_utf8(bytes).map_err(|e| {
+            let upto = e.utf8_error().valid_up_to();
+            let line = e
+                .as_bytes()
+                .get(..upto)
+                .map_or(0, |b| b.iter().filter(|&&c| c == b'\n').count())
+                + 1;
+            format!("{name}:{line}: not UTF-8 (the events must be UTF-8 text)")
+        })?;
+        Ok(Source {
+            name,
+            text,
+            first_line: 1,
+        })
     }
 }
 

@@ -210,3 +210,28 @@ fn bad_input_is_refused_with_its_reason() {
     );
     assert_eq!(o.status.code(), Some(2));
 }
+
+#[test]
+fn gzip_compressed_events_read_like_plain_ones_and_bad_bytes_are_named() {
+    use std::io::Write;
+    let d = setup("gz", OLD);
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    gz.write_all(EVENTS.as_bytes()).unwrap();
+    std::fs::write(d.join("ev.jsonl.gz"), gz.finish().unwrap()).unwrap();
+    let plain = yingji_in(&d, &["replay", "old", "--events", "ev.jsonl"]);
+    let packed = yingji_in(&d, &["replay", "old", "--events", "ev.jsonl.gz"]);
+    assert!(
+        packed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&packed.stderr)
+    );
+    assert!(!plain.stdout.is_empty());
+    assert_eq!(plain.stdout, packed.stdout);
+    std::fs::write(d.join("bad.jsonl"), b"{\"a\":1}\n\xff\xfe\n").unwrap();
+    let o = yingji_in(&d, &["replay", "old", "--events", "bad.jsonl"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(
+        String::from_utf8_lossy(&o.stderr),
+        "yingji: bad.jsonl:2: not UTF-8 (the events must be UTF-8 text)\n"
+    );
+}
