@@ -35,6 +35,8 @@ pub const STX: u8 = 0x02;
 pub const SYN: u8 = 0x16;
 
 const HEX_HEAD: usize = 14;
+/// Bytes without a start of a frame held before they are reported.
+const MAX_GARBAGE: usize = 4096;
 const ASCII_HEAD: usize = 24;
 
 /// How a frame is written on the wire.
@@ -508,6 +510,36 @@ pub struct FrameReader {
 /// What the reader found: a frame or an error, with the bytes concerned.
 pub type Found = Result<(Frame, Vec<u8>), (FrameError, Vec<u8>)>;
 
+/// Whether `bytes` end like a whole frame: an end character and a CRC that
+/// checks (whatever the length field says).
+fn ends_whole(bytes: &[u8]) -> bool {
+    let ascii = bytes.first() == Some(&SOH_ASCII);
+    let tail = if ascii { 5 } else { 3 };
+    if bytes.len() < tail + 1 {
+        return false;
+    }
+    let end_at = bytes.len() - tail;
+    if End::from_byte(bytes[end_at]).is_none() {
+        return false;
+    }
+    let carried = if ascii {
+        ascii_field(bytes, end_at + 1, 4)
+            .ok()
+            .and_then(|v| u16::try_from(v).ok())
+    } else {
+        Some(u16::from(bytes[end_at + 1]) << 8 | u16::from(bytes[end_at + 2]))
+    };
+    carried == Some(crc16(&bytes[..=end_at]))
+}
+
+/// Whether a whole, readable frame starts `buf`.
+fn starts_whole(buf: &[u8]) -> bool {
+    match extent(buf) {
+        Extent::Len(n) => buf.get(..n).is_some_and(|f| decode(f).is_ok()),
+        _ => false,
+    }
+}
+
 fn next_start(buf: &[u8], from: usize) -> usize {
     (from..buf.len())
         .find(|&i| extent(&buf[i..]) != Extent::NotAStart)
@@ -536,6 +568,10 @@ impl FrameReader {
             return None;
         }
         let skip = next_start(&self.buf, 0);
+        if skip == self.buf.len() && skip < MAX_GARBAGE {
+            // no start yet: hold the bytes, so noise is reported in one piece
+            return None;
+        }
         if skip > 0 {
             let junk: Vec<u8> = self.buf.drain(..skip).collect();
             return Some(Err((FrameError::Garbage(junk.len()), junk)));
@@ -550,8 +586,17 @@ impl FrameReader {
                     Some(Ok((frame, raw)))
                 }
                 Err(e @ FrameError::Length { .. }) => {
-                    // the length lied: the next frame may start inside
+                    // the next frame may start inside: resync there
                     let cut = next_start(&self.buf, 1);
+                    let e = if cut < n
+                        && !ends_whole(&self.buf[..cut])
+                        && starts_whole(&self.buf[cut..])
+                    {
+                        // a frame cut off by the next one, not a lying length
+                        FrameError::Truncated { have: cut, need: n }
+                    } else {
+                        e
+                    };
                     let raw: Vec<u8> = self.buf.drain(..cut).collect();
                     Some(Err((e, raw)))
                 }
@@ -584,5 +629,52 @@ impl FrameReader {
             },
             raw,
         ))
+    }
+}
+
+impl Frame {
+    /// An uplink frame carrying `body` whole (STX … ETX).
+    pub fn uplink(
+        encoding: Encoding,
+        centre: u8,
+        station: StationAddr,
+        password: u16,
+        function: Function,
+        body: Vec<u8>,
+    ) -> Frame {
+        Frame {
+            encoding,
+            direction: Direction::Up,
+            centre,
+            station,
+            password,
+            function,
+            packet: None,
+            body,
+            end: End::Etx,
+        }
+    }
+
+    /// This frame's body split into packets of at most `chunk` bytes (SYN,
+    /// packet field, ETB on all but the last, which ends ETX). The first
+    /// packet holds the start of the body (serial number, send time, …),
+    /// the others continue it.
+    pub fn packets(&self, chunk: usize) -> Vec<Frame> {
+        let parts: Vec<&[u8]> = self.body.chunks(chunk.max(1)).collect();
+        let total = u16::try_from(parts.len()).unwrap_or(u16::MAX).min(4095);
+        parts
+            .iter()
+            .take(usize::from(total))
+            .enumerate()
+            .map(|(i, p)| {
+                let seq = u16::try_from(i + 1).unwrap_or(total);
+                Frame {
+                    packet: Some(Packet { total, seq }),
+                    body: p.to_vec(),
+                    end: if seq == total { End::Etx } else { End::Etb },
+                    ..self.clone()
+                }
+            })
+            .collect()
     }
 }

@@ -17,8 +17,9 @@
 //! unquoted as a number). A station's own `elements` replace the defaults.
 //! Elements not in the map are decoded but not sent. The readings of one
 //! report with the same time and kind make one event; an element mapped to
-//! a field already filled for that time and kind is a conflict: the first
-//! value is kept and the conflict reported.
+//! a field already filled for that time and kind with another value is a
+//! conflict: the first value is kept and the conflict reported (the same
+//! value twice, such as F5's last level and Z, is one reading).
 
 use super::body::{ElementId, Report};
 use super::frame::StationAddr;
@@ -262,7 +263,11 @@ impl StationTable {
                     &mut groups[last]
                 }
             };
-            if let Some((_, _, by)) = g.2.iter().find(|(f, _, _)| *f == t.field) {
+            if let Some((_, v, by)) = g.2.iter().find(|(f, _, _)| *f == t.field) {
+                if *v == r.value {
+                    // the same reading twice (F5's last value and Z): one value
+                    continue;
+                }
                 out.conflicts.push(format!(
                     "element {} at {}: {}.{} already set by element {by}",
                     r.id, r.ts, t.kind, t.field
