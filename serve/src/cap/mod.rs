@@ -29,6 +29,7 @@
 //!   `GB/T 2260` with its code.
 
 pub mod config;
+pub mod rules;
 pub mod xml;
 
 pub use config::{CapConfig, IdParts, SignalInfo};
