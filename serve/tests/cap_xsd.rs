@@ -422,7 +422,7 @@ fn hostile_text_is_escaped() {
         "{}",
         a.xml
     );
-    xmllint(&[a.xml.clone()]).unwrap();
+    xmllint(std::slice::from_ref(&a.xml)).unwrap();
 }
 
 /// The validation is real: documents the schema or the rules refuse.
@@ -445,7 +445,7 @@ fn broken_alerts_are_refused() {
     )
     .unwrap()
     .xml;
-    xmllint(&[good.clone()]).unwrap();
+    xmllint(std::slice::from_ref(&good)).unwrap();
     let bad_type = good.replace("<msgType>Alert</msgType>", "<msgType>Warning</msgType>");
     assert!(xmllint(&[bad_type]).is_err());
     let no_info_order = good.replace("<language>zh-CN</language>\n", "").replace(
@@ -455,7 +455,7 @@ fn broken_alerts_are_refused() {
     assert!(xmllint(&[no_info_order]).is_err());
     // what the schema lets through and the rules do not
     let utc = good.replace("2024-07-28T20:00:00+08:00", "2024-07-28T12:00:00-00:00");
-    xmllint(&[utc.clone()]).unwrap();
+    xmllint(std::slice::from_ref(&utc)).unwrap();
     assert!(
         rules::check(&utc).iter().any(|p| p.contains("+08:00")),
         "{:?}",
@@ -477,7 +477,7 @@ fn broken_alerts_are_refused() {
         ["identifier `YY-1` is not ZZZZZZDDDUUUXX_YYYYMMDDhhmmss_N"]
     );
     let open_poly = good.replace("<areaDesc>双江街道</areaDesc>", "<areaDesc>双江街道</areaDesc>\n      <polygon>30.9,108.6 30.9,108.7 31.0,108.7 31.0,108.6</polygon>");
-    xmllint(&[open_poly.clone()]).unwrap();
+    xmllint(std::slice::from_ref(&open_poly)).unwrap();
     assert_eq!(rules::check(&open_poly).len(), 1);
     let closed = open_poly.replace(" 31.0,108.6</polygon>", " 31.0,108.6 30.9,108.6</polygon>");
     assert!(rules::check(&closed).is_empty());
