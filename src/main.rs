@@ -3,6 +3,7 @@
 mod cli_assess;
 mod cli_cap;
 mod cli_graph;
+mod cli_sl651;
 mod cli_text;
 
 use clap::{Parser, Subcommand, ValueEnum};
@@ -210,6 +211,11 @@ enum Command {
     },
     /// Benchmark generated workloads against a hand-written baseline and rhai.
     Bench(yingji::bench::cli::BenchArgs),
+    /// SL 651-2014 tools: turn events into gauge frames, replay frames to a centre.
+    Sl651 {
+        #[command(subcommand)]
+        cmd: cli_sl651::Sl651Cmd,
+    },
     /// Draw a plan as the 应急处置流程图 (Graphviz DOT or Mermaid).
     Graph {
         /// Plan files or folders, like `check` (a single file: its folder's
@@ -236,6 +242,7 @@ fn main() -> ExitCode {
             allow_outside_roots,
         } => check(&paths, format, explain, allow_outside_roots),
         Command::Bench(args) => yingji::bench::cli::main(&args),
+        Command::Sl651 { cmd } => cli_sl651::run(cmd),
         Command::Graph {
             plan_paths,
             format,
