@@ -4,7 +4,7 @@
 
 use std::io::{self, BufRead, Read, Write};
 use std::net::TcpStream;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 use yingji_serve::sl651::hex::{read_corpus, to_hex};
@@ -68,7 +68,7 @@ pub fn run(cmd: Sl651Cmd) -> ExitCode {
     }
 }
 
-fn send(to: &str, file: &PathBuf, delay_ms: u64, timeout_ms: u64) -> io::Result<ExitCode> {
+fn send(to: &str, file: &Path, delay_ms: u64, timeout_ms: u64) -> io::Result<ExitCode> {
     let text = std::fs::read_to_string(file)
         .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", file.display())))?;
     let frames = match read_corpus(&text) {
@@ -164,7 +164,7 @@ fn wait_reply(
     }
 }
 
-fn encode(stations: &PathBuf, events: &PathBuf, encoding: &str) -> io::Result<ExitCode> {
+fn encode(stations: &Path, events: &Path, encoding: &str) -> io::Result<ExitCode> {
     let encoding = match encoding {
         "hex" => Encoding::Hex,
         "ascii" => Encoding::Ascii,
