@@ -31,7 +31,7 @@ pub struct Sl651Stats {
     pub replies: AtomicU64,
     /// Connections accepted.
     pub connections: AtomicU64,
-    errors: [AtomicU64; 14],
+    errors: [AtomicU64; FrameError::REASONS.len()],
 }
 
 impl Sl651Stats {
