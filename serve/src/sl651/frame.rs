@@ -17,7 +17,9 @@
 //! body written as upper-case hex digits (two per byte), with STX/SYN and the
 //! end character as raw control bytes and the CRC as four hex digits; the
 //! length counts the hex characters after STX/SYN; the CRC covers the
-//! characters from `01` through the end character.
+//! characters from `01` through the end character. (So an ASCII body is the
+//! HEX/BCD body in hex digits; a body written with the elements' ASCII
+//! mnemonics, `PJ 12.5`, is not read.)
 
 use super::crc::crc16;
 use super::error::FrameError;

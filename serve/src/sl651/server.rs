@@ -158,7 +158,9 @@ pub async fn serve_tcp(
 /// `(source, line)`; replies are written back (see [`super::session`]). A
 /// bad frame is counted in `stats` by reason and logged (reason and bytes
 /// in hex) and the connection stays up: reading resumes at the next start
-/// of a frame. Returns when `tx` is closed.
+/// of a frame. A report's lines are sent before its reply is written, so
+/// a reply means the report is in (a full channel delays the reply, never
+/// drops the report). Returns when `tx` is closed.
 pub async fn serve_tcp_with(
     listener: TcpListener,
     table: Arc<StationTable>,
