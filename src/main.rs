@@ -5,6 +5,8 @@ mod cli_explain;
 mod cli_graph;
 mod cli_replay;
 mod cli_test;
+mod cli_cap;
+mod cli_sl651;
 mod cli_text;
 
 use clap::{Parser, Subcommand, ValueEnum};
@@ -40,6 +42,8 @@ enum OutFormat {
     Json,
     /// A Chinese timeline for a duty officer.
     Text,
+    /// One CAP 1.2 / GB/T 35965.1 alert file per warning change (`--out-dir`).
+    Cap,
 }
 
 /// Event-time and state settings of `run`.
@@ -205,6 +209,8 @@ enum Command {
         trace: bool,
         #[command(flatten)]
         stream: StreamArgs,
+        #[command(flatten)]
+        cap: cli_cap::CapArgs,
     },
     /// Benchmark generated workloads against a hand-written baseline and rhai.
     Bench(yingji::bench::cli::BenchArgs),
@@ -214,6 +220,11 @@ enum Command {
     Explain(cli_explain::ExplainArgs),
     /// Run definitions over recorded events, or compare two definition sets (`--diff OLD NEW`).
     Replay(cli_replay::ReplayArgs),
+    /// SL 651-2014 tools: turn events into gauge frames, replay frames to a centre.
+    Sl651 {
+        #[command(subcommand)]
+        cmd: cli_sl651::Sl651Cmd,
+    },
     /// Draw a plan as the 应急处置流程图 (Graphviz DOT or Mermaid).
     Graph {
         /// Plan files or folders, like `check` (a single file: its folder's
@@ -243,6 +254,7 @@ fn main() -> ExitCode {
         Command::Test(a) => cli_test::run(&a),
         Command::Replay(a) => cli_replay::run(&a),
         Command::Explain(a) => cli_explain::run(&a),
+        Command::Sl651 { cmd } => cli_sl651::run(cmd),
         Command::Graph {
             plan_paths,
             format,
@@ -256,13 +268,14 @@ fn main() -> ExitCode {
             out_format,
             trace,
             stream,
+            cap,
         } => match run(
             &paths,
             &events,
             out.as_ref(),
             rejects.as_ref(),
             &stream,
-            (out_format, trace),
+            (out_format, trace, &cap),
         ) {
             Ok(code) => code,
             Err(e) => {
@@ -589,7 +602,7 @@ fn run(
     out: Option<&PathBuf>,
     rejects: Option<&PathBuf>,
     args: &StreamArgs,
-    (out_format, trace): (OutFormat, bool),
+    (out_format, trace, cap): (OutFormat, bool, &cli_cap::CapArgs),
 ) -> io::Result<ExitCode> {
     let stdin = events.as_os_str() == "-";
     if args.clock == ClockArg::Wall && !stdin && !args.follow {
@@ -604,6 +617,22 @@ fn run(
         Err(code) => return Ok(code),
     };
     defs.plans.trace = trace;
+    let mut cap_writer = match out_format {
+        OutFormat::Cap => match cli_cap::CapWriter::open(cap, paths, args.state.is_some()) {
+            Ok(w) => Some(w),
+            Err(msg) => {
+                eprintln!("yingji: {msg}");
+                return Ok(ExitCode::from(2));
+            }
+        },
+        _ => match cli_cap::misplaced(cap) {
+            Some(msg) => {
+                eprintln!("yingji: {msg}");
+                return Ok(ExitCode::from(2));
+            }
+            None => None,
+        },
+    };
     let timeline = (out_format == OutFormat::Text).then(|| cli_text::Timeline::new(&defs.plans));
     let config = yingji::engine::Config {
         lateness_ms: args.lateness,
@@ -808,11 +837,17 @@ fn run(
                         late += 1;
                     }
                     line.clear();
-                    match &timeline {
-                        Some(t) => line.extend_from_slice(t.line(&o).as_bytes()),
-                        None => serde_json::to_writer(&mut line, &o)?,
+                    if let Some(c) = cap_writer.as_mut() {
+                        if let Some(path) = c.write(&o)? {
+                            writer.line(path.display().to_string().as_bytes())?;
+                        }
+                    } else {
+                        match &timeline {
+                            Some(t) => line.extend_from_slice(t.line(&o).as_bytes()),
+                            None => serde_json::to_writer(&mut line, &o)?,
+                        }
+                        writer.line(&line)?;
                     }
-                    writer.line(&line)?;
                 }
                 Marked::Item(yingji::stream::Item::Rejected { seq, line, reason }) => {
                     rejected += 1;
