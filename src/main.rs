@@ -1,6 +1,7 @@
 //! The `yingji` command-line harness: check definitions, run event streams.
 
 mod cli_assess;
+mod cli_fmt;
 mod cli_graph;
 mod cli_text;
 
@@ -205,6 +206,8 @@ enum Command {
     },
     /// Benchmark generated workloads against a hand-written baseline and rhai.
     Bench(yingji::bench::cli::BenchArgs),
+    /// Lay out `.yj` (and YAML) definition files canonically; `--check` lists files that would change.
+    Fmt(cli_fmt::FmtArgs),
     /// Draw a plan as the 应急处置流程图 (Graphviz DOT or Mermaid).
     Graph {
         /// Plan files or folders, like `check` (a single file: its folder's
@@ -230,6 +233,7 @@ fn main() -> ExitCode {
             explain,
             allow_outside_roots,
         } => check(&paths, format, explain, allow_outside_roots),
+        Command::Fmt(a) => cli_fmt::run(&a),
         Command::Bench(args) => yingji::bench::cli::main(&args),
         Command::Graph {
             plan_paths,
