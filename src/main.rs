@@ -3,6 +3,7 @@
 mod cli_assess;
 mod cli_fmt;
 mod cli_graph;
+mod lsp;
 mod cli_text;
 
 use clap::{Parser, Subcommand, ValueEnum};
@@ -208,6 +209,8 @@ enum Command {
     Bench(yingji::bench::cli::BenchArgs),
     /// Lay out `.yj` (and YAML) definition files canonically; `--check` lists files that would change.
     Fmt(cli_fmt::FmtArgs),
+    /// Language server over standard input/output (for editors: diagnostics, hover, definitions, completion, formatting).
+    Lsp,
     /// Draw a plan as the 应急处置流程图 (Graphviz DOT or Mermaid).
     Graph {
         /// Plan files or folders, like `check` (a single file: its folder's
@@ -234,6 +237,7 @@ fn main() -> ExitCode {
             allow_outside_roots,
         } => check(&paths, format, explain, allow_outside_roots),
         Command::Fmt(a) => cli_fmt::run(&a),
+        Command::Lsp => lsp::run(),
         Command::Bench(args) => yingji::bench::cli::main(&args),
         Command::Graph {
             plan_paths,
