@@ -3,8 +3,8 @@
 mod cli_assess;
 mod cli_fmt;
 mod cli_graph;
-mod lsp;
 mod cli_text;
+mod lsp;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use std::fs::File;

@@ -88,7 +88,10 @@ fn bundled_files_are_fixed_points_and_keep_their_meaning() {
     let mut all = Vec::new();
     files(&root().join("policies"), &mut all);
     files(&root().join("plans"), &mut all);
-    let yj = all.iter().filter(|p| p.extension().unwrap() == "yj").count();
+    let yj = all
+        .iter()
+        .filter(|p| p.extension().unwrap() == "yj")
+        .count();
     assert!(yj >= 7 && all.len() >= 12, "{all:?}");
     for p in &all {
         let name = p.display().to_string();
@@ -96,7 +99,10 @@ fn bundled_files_are_fixed_points_and_keep_their_meaning() {
         if name.ends_with(".yj") {
             let once = holds(&name, &text).unwrap_or_else(|e| panic!("{e}"));
             // comments survive: every comment line's text is still there
-            for c in text.lines().filter_map(|l| l.find('#').map(|i| l[i..].trim_end())) {
+            for c in text
+                .lines()
+                .filter_map(|l| l.find('#').map(|i| l[i..].trim_end()))
+            {
                 assert!(once.contains(c), "{name}: lost comment `{c}`");
             }
         } else {
@@ -170,7 +176,11 @@ fn leaf() -> impl Strategy<Value = String> {
 fn num() -> impl Strategy<Value = String> {
     leaf().prop_recursive(3, 12, 2, |inner| {
         prop_oneof![
-            (inner.clone(), prop_oneof![Just("+"), Just("-"), Just("*"), Just("/")], inner.clone())
+            (
+                inner.clone(),
+                prop_oneof![Just("+"), Just("-"), Just("*"), Just("/")],
+                inner.clone()
+            )
                 .prop_map(|(a, o, b)| format!("{a} {o} {b}")),
             (inner.clone(), inner).prop_map(|(a, b)| format!("( {a} - {b} )")),
         ]
@@ -286,7 +296,11 @@ fn generated_programs_hold() {
         panic!("{e}");
     }
     // the generator must reach programs that parse, not only errors
-    assert!(accepted.get() >= 150, "only {} of 200 parse", accepted.get());
+    assert!(
+        accepted.get() >= 150,
+        "only {} of 200 parse",
+        accepted.get()
+    );
 }
 
 // ---- the command ----------------------------------------------------------
@@ -309,7 +323,8 @@ fn the_command_checks_rewrites_and_refuses() {
     let broken = dir.join("broken.yj");
     std::fs::write(&ugly, "event rain {station:string}\n").unwrap();
     std::fs::write(&fine, "event rain { station: string }\n").unwrap();
-    let broken_text = "event rain { station: string }\nsignal s {\n  from rain\n  level red when mm >= \n}\n";
+    let broken_text =
+        "event rain { station: string }\nsignal s {\n  from rain\n  level red when mm >= \n}\n";
     std::fs::write(&broken, broken_text).unwrap();
     let d = dir.to_str().unwrap();
 
@@ -323,7 +338,10 @@ fn the_command_checks_rewrites_and_refuses() {
     let check_err = String::from_utf8_lossy(&c.stderr);
     let first = check_err.split("\n\n").next().unwrap();
     assert!(first.contains("error[E0001]"), "{check_err}");
-    assert!(err.contains(first.trim()), "fmt:\n{err}\ncheck:\n{check_err}");
+    assert!(
+        err.contains(first.trim()),
+        "fmt:\n{err}\ncheck:\n{check_err}"
+    );
     assert_eq!(
         std::fs::read_to_string(&ugly).unwrap(),
         "event rain {station:string}\n",

@@ -79,21 +79,77 @@ pub struct FileDiag {
 
 /// Built-in functions: name, signature, what it gives.
 pub const BUILTINS: &[(&str, &str, &str)] = &[
-    ("sum", "sum(x, D) -> number", "sum of the readings of `x` in the last `D` (a sliding window of event time)"),
-    ("avg", "avg(x, D) -> number", "mean of the readings in the last `D`"),
-    ("min", "min(x, D) -> number · min(a, b) -> number", "smallest reading in the last `D`, or the smaller of two numbers"),
-    ("max", "max(x, D) -> number · max(a, b) -> number", "largest reading in the last `D`, or the larger of two numbers"),
-    ("count", "count(x, D) -> number · count(kind where cond) -> number", "number of readings in the last `D`; in assessments, records of a kind"),
-    ("first", "first(x, D) -> number?", "oldest reading in the last `D` (null when empty)"),
-    ("last", "last(x, D) -> number?", "newest reading in the last `D` (null when empty)"),
-    ("delta", "delta(x, D) -> number?", "newest minus oldest reading in the last `D`"),
-    ("rate", "rate(x, D) -> number?", "change per hour between the oldest and newest reading in the last `D`"),
-    ("count_if", "count_if(cond, D) -> number", "readings in the last `D` for which `cond` held"),
+    (
+        "sum",
+        "sum(x, D) -> number",
+        "sum of the readings of `x` in the last `D` (a sliding window of event time)",
+    ),
+    (
+        "avg",
+        "avg(x, D) -> number",
+        "mean of the readings in the last `D`",
+    ),
+    (
+        "min",
+        "min(x, D) -> number · min(a, b) -> number",
+        "smallest reading in the last `D`, or the smaller of two numbers",
+    ),
+    (
+        "max",
+        "max(x, D) -> number · max(a, b) -> number",
+        "largest reading in the last `D`, or the larger of two numbers",
+    ),
+    (
+        "count",
+        "count(x, D) -> number · count(kind where cond) -> number",
+        "number of readings in the last `D`; in assessments, records of a kind",
+    ),
+    (
+        "first",
+        "first(x, D) -> number?",
+        "oldest reading in the last `D` (null when empty)",
+    ),
+    (
+        "last",
+        "last(x, D) -> number?",
+        "newest reading in the last `D` (null when empty)",
+    ),
+    (
+        "delta",
+        "delta(x, D) -> number?",
+        "newest minus oldest reading in the last `D`",
+    ),
+    (
+        "rate",
+        "rate(x, D) -> number?",
+        "change per hour between the oldest and newest reading in the last `D`",
+    ),
+    (
+        "count_if",
+        "count_if(cond, D) -> number",
+        "readings in the last `D` for which `cond` held",
+    ),
     ("abs", "abs(x) -> number", "absolute value"),
-    ("any", "any(kind where cond) -> bool", "assessments: some record of the kind satisfies `cond`"),
-    ("all", "all(kind where cond) -> bool", "assessments: every record of the kind satisfies `cond`"),
-    ("last_period", "last_period(expr) -> number", "assessments: `expr` over the previous period (上期)"),
-    ("unanswered", "unanswered(step) -> bool", "plan guards: someone notified by `step` has not answered"),
+    (
+        "any",
+        "any(kind where cond) -> bool",
+        "assessments: some record of the kind satisfies `cond`",
+    ),
+    (
+        "all",
+        "all(kind where cond) -> bool",
+        "assessments: every record of the kind satisfies `cond`",
+    ),
+    (
+        "last_period",
+        "last_period(expr) -> number",
+        "assessments: `expr` over the previous period (上期)",
+    ),
+    (
+        "unanswered",
+        "unanswered(step) -> bool",
+        "plan guards: someone notified by `step` has not answered",
+    ),
 ];
 
 /// Level names every signal may use.
@@ -103,11 +159,57 @@ pub const LEVELS: &[&str] = &[
 
 /// `.yj` keywords, for completion.
 pub const KEYWORDS: &[&str] = &[
-    "event", "signal", "table", "from", "where", "key", "let", "level", "when", "for", "readings",
-    "clear", "below", "above", "after", "hold", "step", "down", "missing", "roster", "lateness",
-    "and", "or", "not", "in", "true", "false", "every", "fn", "import", "rhai", "limits", "grading",
-    "deadlines", "assessment", "grade", "else", "due", "repeat", "within", "until", "reported", "by",
-    "score", "bonus", "deduct", "weight", "cap", "veto", "total", "per",
+    "event",
+    "signal",
+    "table",
+    "from",
+    "where",
+    "key",
+    "let",
+    "level",
+    "when",
+    "for",
+    "readings",
+    "clear",
+    "below",
+    "above",
+    "after",
+    "hold",
+    "step",
+    "down",
+    "missing",
+    "roster",
+    "lateness",
+    "and",
+    "or",
+    "not",
+    "in",
+    "true",
+    "false",
+    "every",
+    "fn",
+    "import",
+    "rhai",
+    "limits",
+    "grading",
+    "deadlines",
+    "assessment",
+    "grade",
+    "else",
+    "due",
+    "repeat",
+    "within",
+    "until",
+    "reported",
+    "by",
+    "score",
+    "bonus",
+    "deduct",
+    "weight",
+    "cap",
+    "veto",
+    "total",
+    "per",
 ];
 
 /// Whether a path names a file the server reads.
@@ -238,7 +340,14 @@ fn snippet(text: &str, start: u32, end: u32) -> String {
         .join(" ")
 }
 
-fn push(syms: &mut Vec<Sym>, file: &str, id: &yingji_dsl::ast::Ident, kind: SymKind, container: Option<&str>, hover: String) {
+fn push(
+    syms: &mut Vec<Sym>,
+    file: &str,
+    id: &yingji_dsl::ast::Ident,
+    kind: SymKind,
+    container: Option<&str>,
+    hover: String,
+) {
     syms.push(Sym {
         name: id.name.clone(),
         kind,
@@ -274,9 +383,27 @@ fn index_file(file: &str, text: &str, syms: &mut Vec<Sym>) {
                 let fields: Vec<String> = e
                     .fields
                     .iter()
-                    .map(|f| format!("{}: {}{}", f.name.name, f.ty.name, if f.optional { "?" } else { "" }))
+                    .map(|f| {
+                        format!(
+                            "{}: {}{}",
+                            f.name.name,
+                            f.ty.name,
+                            if f.optional { "?" } else { "" }
+                        )
+                    })
                     .collect();
-                push(syms, file, &e.name, SymKind::Event, None, format!("```yj\nevent {} {{ {} }}\n```", e.name.name, fields.join(", ")));
+                push(
+                    syms,
+                    file,
+                    &e.name,
+                    SymKind::Event,
+                    None,
+                    format!(
+                        "```yj\nevent {} {{ {} }}\n```",
+                        e.name.name,
+                        fields.join(", ")
+                    ),
+                );
                 for f in &e.fields {
                     push(
                         syms,
@@ -288,7 +415,11 @@ fn index_file(file: &str, text: &str, syms: &mut Vec<Sym>) {
                             "field `{}`: **{}**{} — of event `{}`",
                             f.name.name,
                             f.ty.name,
-                            if f.optional { " (optional: events may leave it out)" } else { "" },
+                            if f.optional {
+                                " (optional: events may leave it out)"
+                            } else {
+                                ""
+                            },
                             e.name.name
                         ),
                     );
@@ -309,9 +440,18 @@ fn index_file(file: &str, text: &str, syms: &mut Vec<Sym>) {
                         None => {}
                     }
                     match &l.clear {
-                        Some(ClearSpec::Below(e)) => extra.push(format!("clear below {}", snippet(text, e.span.start, e.span.end))),
-                        Some(ClearSpec::Above(e)) => extra.push(format!("clear above {}", snippet(text, e.span.start, e.span.end))),
-                        Some(ClearSpec::When(e)) => extra.push(format!("clear when {}", snippet(text, e.span.start, e.span.end))),
+                        Some(ClearSpec::Below(e)) => extra.push(format!(
+                            "clear below {}",
+                            snippet(text, e.span.start, e.span.end)
+                        )),
+                        Some(ClearSpec::Above(e)) => extra.push(format!(
+                            "clear above {}",
+                            snippet(text, e.span.start, e.span.end)
+                        )),
+                        Some(ClearSpec::When(e)) => extra.push(format!(
+                            "clear when {}",
+                            snippet(text, e.span.start, e.span.end)
+                        )),
                         None => {}
                     }
                     if let Some((ms, _)) = l.hold {
@@ -331,7 +471,10 @@ fn index_file(file: &str, text: &str, syms: &mut Vec<Sym>) {
                     h.push_str(&format!("\nclear after {}", duration(ms)));
                 }
                 if let Some((ms, _)) = s.missing {
-                    h.push_str(&format!("\nmissing after {} without a reading", duration(ms)));
+                    h.push_str(&format!(
+                        "\nmissing after {} without a reading",
+                        duration(ms)
+                    ));
                 }
                 push(syms, file, &s.name, SymKind::Signal, None, h.clone());
                 for l in &s.levels {
@@ -341,7 +484,12 @@ fn index_file(file: &str, text: &str, syms: &mut Vec<Sym>) {
                         &l.level,
                         SymKind::Level,
                         Some(&s.name.name),
-                        format!("level **{}** of `{}`: `{}`", l.level.name, s.name.name, snippet(text, l.span.start, l.span.end)),
+                        format!(
+                            "level **{}** of `{}`: `{}`",
+                            l.level.name,
+                            s.name.name,
+                            snippet(text, l.span.start, l.span.end)
+                        ),
                     );
                 }
                 for (n, e) in &s.lets {
@@ -351,7 +499,12 @@ fn index_file(file: &str, text: &str, syms: &mut Vec<Sym>) {
                         n,
                         SymKind::Let,
                         Some(&s.name.name),
-                        format!("```yj\nlet {} = {}\n```\nin signal `{}`", n.name, snippet(text, e.span.start, e.span.end), s.name.name),
+                        format!(
+                            "```yj\nlet {} = {}\n```\nin signal `{}`",
+                            n.name,
+                            snippet(text, e.span.start, e.span.end),
+                            s.name.name
+                        ),
                     );
                 }
             }
@@ -364,18 +517,54 @@ fn index_file(file: &str, text: &str, syms: &mut Vec<Sym>) {
                         }
                     }
                 }
-                push(syms, file, &t.name, SymKind::Table, None, format!("**table {}**: {} row(s), columns {}", t.name.name, t.rows.len(), cols.join(", ")));
+                push(
+                    syms,
+                    file,
+                    &t.name,
+                    SymKind::Table,
+                    None,
+                    format!(
+                        "**table {}**: {} row(s), columns {}",
+                        t.name.name,
+                        t.rows.len(),
+                        cols.join(", ")
+                    ),
+                );
                 let mut seen_cols = Vec::new();
                 for (key, cells) in &t.rows {
                     let row: Vec<String> = cells
                         .iter()
-                        .map(|(c, v)| format!("{}: {}", c.name, snippet(text, v.span.start, v.span.end)))
+                        .map(|(c, v)| {
+                            format!("{}: {}", c.name, snippet(text, v.span.start, v.span.end))
+                        })
                         .collect();
-                    push(syms, file, key, SymKind::Row, Some(&t.name.name), format!("row `{}` of table `{}`: {{ {} }}", key.name, t.name.name, row.join(", ")));
+                    push(
+                        syms,
+                        file,
+                        key,
+                        SymKind::Row,
+                        Some(&t.name.name),
+                        format!(
+                            "row `{}` of table `{}`: {{ {} }}",
+                            key.name,
+                            t.name.name,
+                            row.join(", ")
+                        ),
+                    );
                     for (c, _) in cells {
                         if !seen_cols.contains(&c.name) {
                             seen_cols.push(c.name.clone());
-                            push(syms, file, c, SymKind::Column, Some(&t.name.name), format!("column `{}` of table `{}` (`{}.{}`)", c.name, t.name.name, t.name.name, c.name));
+                            push(
+                                syms,
+                                file,
+                                c,
+                                SymKind::Column,
+                                Some(&t.name.name),
+                                format!(
+                                    "column `{}` of table `{}` (`{}.{}`)",
+                                    c.name, t.name.name, t.name.name, c.name
+                                ),
+                            );
                         }
                     }
                 }
@@ -385,11 +574,19 @@ fn index_file(file: &str, text: &str, syms: &mut Vec<Sym>) {
                     let params: Vec<String> = f
                         .params
                         .iter()
-                        .map(|(n, t)| format!("{}: {}", n.name, t.as_ref().map_or("?", |t| t.name.as_str())))
+                        .map(|(n, t)| {
+                            format!(
+                                "{}: {}",
+                                n.name,
+                                t.as_ref().map_or("?", |t| t.name.as_str())
+                            )
+                        })
                         .collect();
                     let from = match &s.source {
                         ScriptSource::Inline(_) => "inline rhai".to_string(),
-                        ScriptSource::Import { path, .. } => format!("rhai, imported from `{}`", path.name),
+                        ScriptSource::Import { path, .. } => {
+                            format!("rhai, imported from `{}`", path.name)
+                        }
                     };
                     push(
                         syms,
@@ -397,17 +594,65 @@ fn index_file(file: &str, text: &str, syms: &mut Vec<Sym>) {
                         &f.name,
                         SymKind::Function,
                         None,
-                        format!("```yj\nfn {}({}) -> {}\n```\nscript function ({from})", f.name.name, params.join(", "), f.ret.as_ref().map_or("?", |r| r.name.as_str())),
+                        format!(
+                            "```yj\nfn {}({}) -> {}\n```\nscript function ({from})",
+                            f.name.name,
+                            params.join(", "),
+                            f.ret.as_ref().map_or("?", |r| r.name.as_str())
+                        ),
                     );
                 }
             }
-            Def::Grading(g) => push(syms, file, &g.name, SymKind::Assess, None, format!("**grading {}** of `{}` as `{}`", g.name.name, g.kind.name, g.field.name)),
-            Def::Deadlines(dl) => push(syms, file, &dl.name, SymKind::Assess, None, format!("**deadlines {}** for `{}`: {} rule(s)", dl.name.name, dl.subject.name, dl.rules.len())),
+            Def::Grading(g) => push(
+                syms,
+                file,
+                &g.name,
+                SymKind::Assess,
+                None,
+                format!(
+                    "**grading {}** of `{}` as `{}`",
+                    g.name.name, g.kind.name, g.field.name
+                ),
+            ),
+            Def::Deadlines(dl) => push(
+                syms,
+                file,
+                &dl.name,
+                SymKind::Assess,
+                None,
+                format!(
+                    "**deadlines {}** for `{}`: {} rule(s)",
+                    dl.name.name,
+                    dl.subject.name,
+                    dl.rules.len()
+                ),
+            ),
             Def::Roster(r) => {
                 let units: Vec<&str> = r.units.iter().map(|u| u.name.as_str()).collect();
-                push(syms, file, &r.unit_type, SymKind::Assess, None, format!("**roster {}**: {}", r.unit_type.name, units.join(", ")));
+                push(
+                    syms,
+                    file,
+                    &r.unit_type,
+                    SymKind::Assess,
+                    None,
+                    format!("**roster {}**: {}", r.unit_type.name, units.join(", ")),
+                );
             }
-            Def::Assessment(a) => push(syms, file, &a.name, SymKind::Assess, None, format!("**assessment {}** for `{}` per {}: {} criteria, {} veto(es)", a.name.name, a.unit_type.name, a.period.name, a.criteria.len(), a.vetoes.len())),
+            Def::Assessment(a) => push(
+                syms,
+                file,
+                &a.name,
+                SymKind::Assess,
+                None,
+                format!(
+                    "**assessment {}** for `{}` per {}: {} criteria, {} veto(es)",
+                    a.name.name,
+                    a.unit_type.name,
+                    a.period.name,
+                    a.criteria.len(),
+                    a.vetoes.len()
+                ),
+            ),
         }
     }
 }
@@ -422,7 +667,9 @@ fn yspan<T>(s: &serde_saphyr::Spanned<T>) -> (usize, usize) {
 /// The name's own range inside a YAML value's range (quotes left out).
 fn name_range(text: &str, name: &str, (start, end): (usize, usize)) -> (usize, usize) {
     let from = start.saturating_sub(0);
-    let hay = text.get(from..end.max(from + name.len()).min(text.len())).unwrap_or("");
+    let hay = text
+        .get(from..end.max(from + name.len()).min(text.len()))
+        .unwrap_or("");
     match hay.find(name) {
         Some(i) => (from + i, from + i + name.len()),
         None => (start, start + name.len()),
@@ -433,7 +680,11 @@ fn index_plan(file: &str, text: &str, syms: &mut Vec<Sym>) {
     let Ok(doc) = serde_saphyr::from_str::<PlanDoc>(text) else {
         return;
     };
-    let add = |syms: &mut Vec<Sym>, s: &serde_saphyr::Spanned<String>, kind, container: Option<&str>, hover: String| {
+    let add = |syms: &mut Vec<Sym>,
+               s: &serde_saphyr::Spanned<String>,
+               kind,
+               container: Option<&str>,
+               hover: String| {
         let (start, end) = name_range(text, &s.value, yspan(s));
         syms.push(Sym {
             name: s.value.clone(),
@@ -447,9 +698,18 @@ fn index_plan(file: &str, text: &str, syms: &mut Vec<Sym>) {
     };
     let plan_name = doc.plan.as_ref().map(|p| p.value.clone());
     if let Some(p) = &doc.plan {
-        let desc = doc.description.as_ref().map_or(String::new(), |d| format!(": {}", d.value));
+        let desc = doc
+            .description
+            .as_ref()
+            .map_or(String::new(), |d| format!(": {}", d.value));
         let n = doc.steps.as_ref().map_or(0, |s| s.value.len());
-        add(syms, p, SymKind::Plan, None, format!("**plan {}**{desc} — {n} step(s)", p.value));
+        add(
+            syms,
+            p,
+            SymKind::Plan,
+            None,
+            format!("**plan {}**{desc} — {n} step(s)", p.value),
+        );
     }
     if let Some(steps) = &doc.steps {
         for st in &steps.value {
@@ -466,14 +726,34 @@ fn index_plan(file: &str, text: &str, syms: &mut Vec<Sym>) {
             } else {
                 "step".to_string()
             };
-            add(syms, &s.id, SymKind::Step, plan_name.as_deref(), format!("step **{}** of plan `{}`: {what}", s.id.value, plan_name.as_deref().unwrap_or("?")));
+            add(
+                syms,
+                &s.id,
+                SymKind::Step,
+                plan_name.as_deref(),
+                format!(
+                    "step **{}** of plan `{}`: {what}",
+                    s.id.value,
+                    plan_name.as_deref().unwrap_or("?")
+                ),
+            );
         }
     }
     if let Some(chains) = &doc.chains {
         for (name, chain) in &chains.0 {
             let tiers = chain.value.tiers.len();
-            let kind = chain.value.kind.as_ref().map_or("escalation", |k| k.value.as_str());
-            add(syms, name, SymKind::Chain, None, format!("chain **{}** ({kind}): {tiers} tier(s)", name.value));
+            let kind = chain
+                .value
+                .kind
+                .as_ref()
+                .map_or("escalation", |k| k.value.as_str());
+            add(
+                syms,
+                name,
+                SymKind::Chain,
+                None,
+                format!("chain **{}** ({kind}): {tiers} tier(s)", name.value),
+            );
         }
     }
     if let Some(people) = &doc.people {
@@ -490,7 +770,18 @@ fn index_plan(file: &str, text: &str, syms: &mut Vec<Sym>) {
         }
         for (r, who) in &roles {
             let list: Vec<String> = who.iter().map(|w| format!("- {w}")).collect();
-            add(syms, r, SymKind::Role, doc.roster.as_ref().map(|x| x.value.as_str()), format!("role **{}**: {} person(s)\n\n{}", r.value, who.len(), list.join("\n")));
+            add(
+                syms,
+                r,
+                SymKind::Role,
+                doc.roster.as_ref().map(|x| x.value.as_str()),
+                format!(
+                    "role **{}**: {} person(s)\n\n{}",
+                    r.value,
+                    who.len(),
+                    list.join("\n")
+                ),
+            );
         }
     }
 }

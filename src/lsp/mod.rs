@@ -87,7 +87,8 @@ struct Server {
 type Reply = Result<Value, (ErrorCode, String)>;
 
 fn params<T: serde::de::DeserializeOwned>(v: Value) -> Result<T, (ErrorCode, String)> {
-    serde_json::from_value(v).map_err(|e| (ErrorCode::InvalidParams, format!("invalid parameters: {e}")))
+    serde_json::from_value(v)
+        .map_err(|e| (ErrorCode::InvalidParams, format!("invalid parameters: {e}")))
 }
 
 fn to_json<T: serde::Serialize>(v: T) -> Reply {
@@ -137,7 +138,10 @@ fn offset(text: &str, pos: lt::Position) -> usize {
             None => return text.len(),
         }
     }
-    let line_end = text.get(at..).and_then(|r| r.find('\n')).map_or(text.len(), |i| at + i);
+    let line_end = text
+        .get(at..)
+        .and_then(|r| r.find('\n'))
+        .map_or(text.len(), |i| at + i);
     let mut units = 0u32;
     for (i, c) in text.get(at..line_end).unwrap_or("").char_indices() {
         if units >= pos.character {
@@ -211,16 +215,23 @@ impl Server {
         match msg {
             Message::Request(req) => {
                 let id = req.id.clone();
-                let reply = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.request(req)))
-                    .unwrap_or_else(|_| Err((ErrorCode::InternalError, "internal error (see the server's log)".into())));
+                let reply =
+                    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.request(req)))
+                        .unwrap_or_else(|_| {
+                            Err((
+                                ErrorCode::InternalError,
+                                "internal error (see the server's log)".into(),
+                            ))
+                        });
                 (vec![respond(id, reply)], None)
             }
             Message::Notification(n) => {
                 if n.method == "exit" {
                     return (Vec::new(), Some(u8::from(!self.shutdown)));
                 }
-                let out = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.notification(n)))
-                    .unwrap_or_default();
+                let out =
+                    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.notification(n)))
+                        .unwrap_or_default();
                 (out, None)
             }
             Message::Response(_) => (Vec::new(), None),
@@ -252,7 +263,10 @@ impl Server {
             return Err((ErrorCode::ServerNotInitialized, "initialize first".into()));
         }
         if self.shutdown {
-            return Err((ErrorCode::InvalidRequest, "the server is shutting down".into()));
+            return Err((
+                ErrorCode::InvalidRequest,
+                "the server is shutting down".into(),
+            ));
         }
         match req.method.as_str() {
             "shutdown" => {
@@ -279,7 +293,10 @@ impl Server {
                 let p: lt::DocumentFormattingParams = params(req.params)?;
                 to_json(self.format(&p.text_document.uri))
             }
-            other => Err((ErrorCode::MethodNotFound, format!("unknown method `{other}`"))),
+            other => Err((
+                ErrorCode::MethodNotFound,
+                format!("unknown method `{other}`"),
+            )),
         }
     }
 
@@ -290,13 +307,17 @@ impl Server {
         match n.method.as_str() {
             "initialized" => {}
             "textDocument/didOpen" => {
-                let Ok(p) = serde_json::from_value::<lt::DidOpenTextDocumentParams>(n.params) else {
+                let Ok(p) = serde_json::from_value::<lt::DidOpenTextDocumentParams>(n.params)
+                else {
                     return Vec::new();
                 };
-                self.ws.open.insert(name_of(&p.text_document.uri), p.text_document.text);
+                self.ws
+                    .open
+                    .insert(name_of(&p.text_document.uri), p.text_document.text);
             }
             "textDocument/didChange" => {
-                let Ok(p) = serde_json::from_value::<lt::DidChangeTextDocumentParams>(n.params) else {
+                let Ok(p) = serde_json::from_value::<lt::DidChangeTextDocumentParams>(n.params)
+                else {
                     return Vec::new();
                 };
                 // full sync: the last change holds the whole text
@@ -305,7 +326,8 @@ impl Server {
                 }
             }
             "textDocument/didSave" => {
-                let Ok(p) = serde_json::from_value::<lt::DidSaveTextDocumentParams>(n.params) else {
+                let Ok(p) = serde_json::from_value::<lt::DidSaveTextDocumentParams>(n.params)
+                else {
                     return Vec::new();
                 };
                 if let Some(t) = p.text {
@@ -313,7 +335,8 @@ impl Server {
                 }
             }
             "textDocument/didClose" => {
-                let Ok(p) = serde_json::from_value::<lt::DidCloseTextDocumentParams>(n.params) else {
+                let Ok(p) = serde_json::from_value::<lt::DidCloseTextDocumentParams>(n.params)
+                else {
                     return Vec::new();
                 };
                 self.ws.open.remove(&name_of(&p.text_document.uri));
@@ -396,7 +419,12 @@ impl Server {
         let a = self.analysis();
         let mut found: Vec<Sym> = a.syms.iter().filter(|s| s.name == word).cloned().collect();
         // this file's first, then definitions before their parts
-        found.sort_by_key(|s| (s.file != name, matches!(s.kind, SymKind::Column | SymKind::Row)));
+        found.sort_by_key(|s| {
+            (
+                s.file != name,
+                matches!(s.kind, SymKind::Column | SymKind::Row),
+            )
+        });
         found
     }
 
@@ -427,14 +455,25 @@ impl Server {
     fn location(&mut self, s: &Sym) -> Option<lt::Location> {
         let uri = uri_of(&s.file)?;
         let a = self.analysis();
-        let text = a.files.iter().find(|(n, _)| *n == s.file).map(|(_, t)| t.as_str())?;
+        let text = a
+            .files
+            .iter()
+            .find(|(n, _)| *n == s.file)
+            .map(|(_, t)| t.as_str())?;
         Some(lt::Location::new(uri, range(text, s.start, s.end)))
     }
 
-    fn definition(&mut self, p: &lt::TextDocumentPositionParams) -> Option<lt::GotoDefinitionResponse> {
+    fn definition(
+        &mut self,
+        p: &lt::TextDocumentPositionParams,
+    ) -> Option<lt::GotoDefinitionResponse> {
         let (name, _, word) = self.at(p)?;
         let found = self.matches(&name, &word);
-        let locs: Vec<lt::Location> = found.iter().take(10).filter_map(|s| self.location(s)).collect();
+        let locs: Vec<lt::Location> = found
+            .iter()
+            .take(10)
+            .filter_map(|s| self.location(s))
+            .collect();
         (!locs.is_empty()).then_some(lt::GotoDefinitionResponse::Array(locs))
     }
 
@@ -474,14 +513,26 @@ impl Server {
         for s in &a.syms {
             let container = s.container.clone().unwrap_or_default();
             let (kind, rank) = match s.kind {
-                SymKind::Field if scope_kinds.contains(&container) => (lt::CompletionItemKind::FIELD, 0),
-                SymKind::Let if scope_signal.as_deref() == Some(container.as_str()) => (lt::CompletionItemKind::VARIABLE, 0),
-                SymKind::Field => (lt::CompletionItemKind::FIELD, if yaml || scope_signal.is_none() { 2 } else { 5 }),
+                SymKind::Field if scope_kinds.contains(&container) => {
+                    (lt::CompletionItemKind::FIELD, 0)
+                }
+                SymKind::Let if scope_signal.as_deref() == Some(container.as_str()) => {
+                    (lt::CompletionItemKind::VARIABLE, 0)
+                }
+                SymKind::Field => (
+                    lt::CompletionItemKind::FIELD,
+                    if yaml || scope_signal.is_none() { 2 } else { 5 },
+                ),
                 SymKind::Let => continue,
                 SymKind::Function => (lt::CompletionItemKind::FUNCTION, 1),
                 SymKind::Table => (lt::CompletionItemKind::STRUCT, 2),
                 SymKind::Column => {
-                    add(format!("{container}.{}", s.name), lt::CompletionItemKind::PROPERTY, 2, format!("column of table {container}"));
+                    add(
+                        format!("{container}.{}", s.name),
+                        lt::CompletionItemKind::PROPERTY,
+                        2,
+                        format!("column of table {container}"),
+                    );
                     continue;
                 }
                 SymKind::Step => (lt::CompletionItemKind::REFERENCE, if yaml { 0 } else { 6 }),
@@ -493,20 +544,37 @@ impl Server {
                 SymKind::Row | SymKind::Plan | SymKind::Assess => continue,
             };
             let detail = match s.kind {
-                SymKind::Field | SymKind::Let | SymKind::Level | SymKind::Step => format!("{:?} of {container}", s.kind),
+                SymKind::Field | SymKind::Let | SymKind::Level | SymKind::Step => {
+                    format!("{:?} of {container}", s.kind)
+                }
                 _ => format!("{:?}", s.kind),
             };
             add(s.name.clone(), kind, rank, detail);
         }
         for (n, sig, _) in BUILTINS {
-            add((*n).to_string(), lt::CompletionItemKind::FUNCTION, 1, (*sig).to_string());
+            add(
+                (*n).to_string(),
+                lt::CompletionItemKind::FUNCTION,
+                1,
+                (*sig).to_string(),
+            );
         }
         for l in LEVELS {
-            add((*l).to_string(), lt::CompletionItemKind::ENUM_MEMBER, 3, "level".into());
+            add(
+                (*l).to_string(),
+                lt::CompletionItemKind::ENUM_MEMBER,
+                3,
+                "level".into(),
+            );
         }
         if !yaml {
             for k in KEYWORDS {
-                add((*k).to_string(), lt::CompletionItemKind::KEYWORD, 7, "keyword".into());
+                add(
+                    (*k).to_string(),
+                    lt::CompletionItemKind::KEYWORD,
+                    7,
+                    "keyword".into(),
+                );
             }
         }
         Some(lt::CompletionResponse::Array(items))
@@ -515,7 +583,11 @@ impl Server {
     fn symbols(&mut self, uri: &lt::Url) -> Option<lt::DocumentSymbolResponse> {
         let name = name_of(uri);
         let a = self.analysis();
-        let text = a.files.iter().find(|(n, _)| *n == name).map(|(_, t)| t.clone())?;
+        let text = a
+            .files
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, t)| t.clone())?;
         let list = a
             .syms
             .iter()
@@ -556,14 +628,18 @@ fn respond(id: RequestId, reply: Reply) -> Message {
 
 fn capabilities() -> lt::ServerCapabilities {
     lt::ServerCapabilities {
-        text_document_sync: Some(lt::TextDocumentSyncCapability::Options(lt::TextDocumentSyncOptions {
-            open_close: Some(true),
-            change: Some(lt::TextDocumentSyncKind::FULL),
-            save: Some(lt::TextDocumentSyncSaveOptions::SaveOptions(lt::SaveOptions {
-                include_text: Some(true),
-            })),
-            ..lt::TextDocumentSyncOptions::default()
-        })),
+        text_document_sync: Some(lt::TextDocumentSyncCapability::Options(
+            lt::TextDocumentSyncOptions {
+                open_close: Some(true),
+                change: Some(lt::TextDocumentSyncKind::FULL),
+                save: Some(lt::TextDocumentSyncSaveOptions::SaveOptions(
+                    lt::SaveOptions {
+                        include_text: Some(true),
+                    },
+                )),
+                ..lt::TextDocumentSyncOptions::default()
+            },
+        )),
         hover_provider: Some(lt::HoverProviderCapability::Simple(true)),
         definition_provider: Some(lt::OneOf::Left(true)),
         completion_provider: Some(lt::CompletionOptions {
@@ -583,7 +659,10 @@ mod tests {
     #[test]
     fn positions_count_utf16_units() {
         let t = "let 警戒 = 1\nlevel 𝄞x";
-        assert_eq!(position(t, t.find('=').unwrap_or(0)), lt::Position::new(0, 7));
+        assert_eq!(
+            position(t, t.find('=').unwrap_or(0)),
+            lt::Position::new(0, 7)
+        );
         let x = t.find('x').unwrap_or(0);
         assert_eq!(position(t, x), lt::Position::new(1, 8));
         assert_eq!(offset(t, lt::Position::new(1, 8)), x);

@@ -527,7 +527,10 @@ fn spaced(p: &Tok<'_>, t: &Tok<'_>) -> bool {
     if lit(p, "(") || lit(p, "[") || lit(p, ".") {
         return false;
     }
-    if [")", "]", ",", ";", ":", ".", "?"].iter().any(|s| lit(t, s)) {
+    if [")", "]", ",", ";", ":", ".", "?"]
+        .iter()
+        .any(|s| lit(t, s))
+    {
         return false;
     }
     if lit(t, "(") && matches!(t.rule, Rule::call | Rule::fn_params) {
@@ -585,12 +588,12 @@ fn layout(w: &Walker<'_>) -> String {
             let continues = t.kind != Kind::Comment
                 && !closer
                 && t.item_start.is_none()
-                && t.item.and_then(|k| w.items.get(k)).is_some_and(|it| {
-                    match stack.last() {
+                && t.item
+                    .and_then(|k| w.items.get(k))
+                    .is_some_and(|it| match stack.last() {
                         None => it.block == 0,
                         Some(&(block, pair)) => block && pair == it.block,
-                    }
-                });
+                    });
             if continues {
                 depth += 1;
             }
@@ -640,12 +643,15 @@ fn layout(w: &Walker<'_>) -> String {
     let is_row = |l: &Line, n: usize| {
         l.item.and_then(|k| w.items.get(k)).is_some_and(|it| {
             (it.first..it.end).all(|i| {
-                toks.get(i).is_none_or(|t| t.kind == Kind::Comment)
-                    || line_of.get(i) == Some(&n)
+                toks.get(i).is_none_or(|t| t.kind == Kind::Comment) || line_of.get(i) == Some(&n)
             })
         })
     };
-    let rows: Vec<bool> = lines.iter().enumerate().map(|(n, l)| is_row(l, n)).collect();
+    let rows: Vec<bool> = lines
+        .iter()
+        .enumerate()
+        .map(|(n, l)| is_row(l, n))
+        .collect();
     let mut texts: Vec<String> = lines
         .iter()
         .map(|l| {
@@ -663,12 +669,19 @@ fn layout(w: &Walker<'_>) -> String {
             n += 1;
             continue;
         }
-        let block = lines[n].item.and_then(|k| w.items.get(k)).map(|it| it.block);
+        let block = lines[n]
+            .item
+            .and_then(|k| w.items.get(k))
+            .map(|it| it.block);
         let mut end = n + 1;
         while end < lines.len()
             && rows[end]
             && !lines[end].blank_before
-            && lines[end].item.and_then(|k| w.items.get(k)).map(|it| it.block) == block
+            && lines[end]
+                .item
+                .and_then(|k| w.items.get(k))
+                .map(|it| it.block)
+                == block
         {
             end += 1;
         }
@@ -716,7 +729,10 @@ fn align_rows(w: &Walker<'_>, lines: &[Line], texts: &mut [String]) {
     type Key = (Option<Rule>, Vec<String>);
     let key = |l: &Line, j: usize| -> Key {
         let rule = l.item.and_then(|k| w.items.get(k)).map(|it| it.rule);
-        (rule, l.cells.iter().take(j + 2).map(|c| c.0.clone()).collect())
+        (
+            rule,
+            l.cells.iter().take(j + 2).map(|c| c.0.clone()).collect(),
+        )
     };
     let mut widths: HashMap<Key, usize> = HashMap::new();
     for l in lines {
