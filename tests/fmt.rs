@@ -226,7 +226,9 @@ fn program() -> impl Strategy<Value = String> {
     )
         .prop_map(|(levels, a, one_line)| {
             let body = format!(
-                "from rain key station let a = {a} {} step down",
+                "from rain key station where not flag or station in [\"YY-001\", \"a\\\"b\"] let a = {a} {} \
+                 level yellow when mm > 1 clear when mm < 0.5 step down missing 30m lateness 5m \
+                 roster [\"YY-001\", \"YY-002\"]",
                 levels.join(" ")
             );
             let sig = if one_line {
@@ -240,7 +242,8 @@ fn program() -> impl Strategy<Value = String> {
                  fn half ( x : number ) -> number in rhai limits {{ operations : 100 }} {{ x /  2.0 }}\n\
                  deadlines \"报送\" for rain {{ reported by rain.station due 初报 within 1h repeat 续报 every 24h at \"09:00\" until 结案 when mm > 1 }}\n\
                  roster township {{ 双江街道 , \"青龙 街道\" , }}\n\
-                 {sig}\n"
+                 import \"lib.rhai\" limits {{ operations: 50 }} {{ fn twice ( x : number ) -> number ; fn 三倍(x: number) -> number }}\n\
+                 {sig}\n# the end"
             )
         })
 }
@@ -299,6 +302,74 @@ fn generated_programs_hold() {
     assert!(
         accepted.get() >= 150,
         "only {} of 200 parse",
+        accepted.get()
+    );
+}
+
+/// A text without its `#` comments (outside strings), so that any space of
+/// it may become a line break.
+fn without_comments(text: &str) -> String {
+    text.lines()
+        .map(|l| {
+            let mut in_str = false;
+            for (i, c) in l.char_indices() {
+                match c {
+                    '"' => in_str = !in_str,
+                    '#' if !in_str => return &l[..i],
+                    _ => {}
+                }
+            }
+            l
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[test]
+fn bundled_policies_in_random_layouts_hold() {
+    let mut texts = Vec::new();
+    for e in std::fs::read_dir(root().join("policies"))
+        .unwrap()
+        .flatten()
+    {
+        let p = e.path();
+        if p.extension().is_some_and(|x| x == "yj") {
+            let t = std::fs::read_to_string(&p).unwrap();
+            // the rhai body is kept verbatim: leave it out of the re-layout
+            if !t.contains("in rhai") {
+                texts.push(without_comments(&t));
+            }
+        }
+    }
+    assert!(texts.len() >= 5);
+    let accepted = std::cell::Cell::new(0);
+    let mut runner = proptest::test_runner::TestRunner::new(ProptestConfig {
+        cases: 120,
+        ..ProptestConfig::default()
+    });
+    let parts = (
+        proptest::sample::select(texts),
+        proptest::collection::vec(any::<u8>(), 1..200),
+        proptest::bool::ANY,
+    );
+    let result = runner.run(&parts, |(t, seps, crlf)| {
+        let mut text = relayout(&t, &seps);
+        if crlf {
+            text = text.replace('\n', "\r\n");
+        }
+        let (_, diags) = parse_file(0, &text);
+        if diags.iter().all(|d| !d.is_error()) {
+            accepted.set(accepted.get() + 1);
+            holds("bundled, re-laid", &text).map_err(TestCaseError::fail)?;
+        }
+        Ok(())
+    });
+    if let Err(e) = result {
+        panic!("{e}");
+    }
+    assert!(
+        accepted.get() >= 100,
+        "only {} of 120 parse",
         accepted.get()
     );
 }

@@ -155,8 +155,8 @@ fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-fn workspace() -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("yingji-lsp-{}", std::process::id()));
+fn workspace(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("yingji-lsp-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(dir.join("plans")).unwrap();
     for f in ["rainstorm.yj", "river.yj"] {
@@ -183,7 +183,7 @@ fn hover_text(r: &Value) -> String {
 
 #[test]
 fn an_editor_session() {
-    let dir = workspace();
+    let dir = workspace("session");
     let mut c = Client::start(&dir);
 
     // before initialize: refused, and the server goes on
@@ -327,6 +327,35 @@ fn an_editor_session() {
     );
     assert_eq!(r["result"][0]["uri"], rain_uri, "{r}");
 
+    // a chain and a roster role
+    let r = c.request(
+        24,
+        "textDocument/definition",
+        at(&flood, "防汛叫应", 0, &flood_uri),
+    );
+    assert_eq!(r["result"][0]["uri"], flood_uri, "{r}");
+    assert_eq!(
+        r["result"][0]["range"]["start"],
+        pos(&flood, "防汛叫应:\n", 0),
+        "{r}"
+    );
+    let roster = std::fs::read_to_string(dir.join("plans/roster.yaml")).unwrap();
+    let r = c.request(
+        25,
+        "textDocument/definition",
+        at(&flood, "乡镇主要负责人", 0, &flood_uri),
+    );
+    assert_eq!(
+        r["result"][0]["uri"],
+        uri(&dir.join("plans/roster.yaml")),
+        "{r}"
+    );
+    assert_eq!(
+        r["result"][0]["range"]["start"],
+        pos(&roster, "乡镇主要负责人", 0),
+        "{r}"
+    );
+
     // completion inside a signal: its fields and lets, functions, levels
     let r = c.request(
         30,
@@ -455,4 +484,78 @@ fn exit_without_shutdown_is_an_error_exit() {
     let mut c = Client::start(&dir);
     c.notify("exit", Value::Null);
     assert_eq!(c.child.wait().unwrap().code(), Some(1));
+}
+
+/// Random positions, requests and half-typed documents: every request gets
+/// an answer (a result, or a JSON-RPC error with a code), the server never
+/// stops, and it still shuts down cleanly.
+#[test]
+fn random_requests_on_half_typed_documents_are_all_answered() {
+    let dir = workspace("random");
+    let mut c = Client::start(&dir);
+    c.request(
+        1,
+        "initialize",
+        json!({"processId": null, "rootUri": uri(&dir), "capabilities": {}}),
+    );
+    c.notify("initialized", json!({}));
+    let mut seed: u64 = 0x5eed_1234;
+    let mut next = |n: u64| {
+        seed = seed
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        (seed >> 33) % n.max(1)
+    };
+    let files = [
+        "rainstorm.yj",
+        "river.yj",
+        "plans/flood.yaml",
+        "plans/roster.yaml",
+    ];
+    let methods = [
+        "textDocument/hover",
+        "textDocument/definition",
+        "textDocument/completion",
+        "textDocument/documentSymbol",
+        "textDocument/formatting",
+    ];
+    let mut id = 100;
+    for (version, f) in files.iter().enumerate() {
+        let path = dir.join(f);
+        let u = uri(&path);
+        let text = std::fs::read_to_string(&path).unwrap();
+        c.notify(
+            "textDocument/didOpen",
+            json!({"textDocument": {"uri": u, "languageId": "yingji", "version": 1, "text": text}}),
+        );
+        for round in 0..40 {
+            if round % 8 == 7 {
+                // the author is typing: the document is cut anywhere (mid-character too)
+                let cut = next(text.len() as u64 + 1) as usize;
+                let cut = (0..=cut).rev().find(|&i| text.is_char_boundary(i)).unwrap();
+                c.notify(
+                    "textDocument/didChange",
+                    json!({"textDocument": {"uri": u, "version": version * 100 + round}, "contentChanges": [{"text": &text[..cut]}]}),
+                );
+            }
+            let lines = text.lines().count() as u64;
+            let m = methods[next(methods.len() as u64) as usize];
+            let params = json!({
+                "textDocument": {"uri": u},
+                "position": {"line": next(lines + 3), "character": next(90)},
+                "options": {"tabSize": 2, "insertSpaces": true}
+            });
+            id += 1;
+            let r = c.request(id, m, params);
+            assert!(
+                r.get("result").is_some() || r["error"]["code"].is_i64(),
+                "{m}: {r}"
+            );
+        }
+    }
+    let r = c.request(9999, "shutdown", Value::Null);
+    assert!(r["error"].is_null(), "{r}");
+    c.notify("exit", Value::Null);
+    assert_eq!(c.child.wait().unwrap().code(), Some(0));
+    let _ = std::fs::remove_dir_all(&dir);
 }
