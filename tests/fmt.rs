@@ -374,6 +374,48 @@ fn bundled_policies_in_random_layouts_hold() {
     );
 }
 
+#[test]
+fn yaml_indentation_becomes_two_spaces_per_level() {
+    for f in [
+        "flood.yaml",
+        "roster.yaml",
+        "geohazard.yaml",
+        "consultation.yaml",
+        "responsibility.yaml",
+    ] {
+        let text = std::fs::read_to_string(root().join("plans").join(f)).unwrap();
+        let canonical = format_file(0, f, &text).unwrap();
+        for k in 1..4 {
+            // every indented line k columns further right: the same document
+            let shifted: String = text
+                .lines()
+                .map(|l| {
+                    if l.starts_with(' ') {
+                        format!("{}{l}   \n", " ".repeat(k))
+                    } else {
+                        format!("{l}  \n")
+                    }
+                })
+                .collect();
+            let v = |t: &str| serde_saphyr::from_str::<serde_json::Value>(t).unwrap();
+            assert_eq!(
+                v(&shifted),
+                v(&text),
+                "{f}: the test's shift changed the document"
+            );
+            let out = format_file(0, f, &shifted).unwrap();
+            assert_eq!(out, canonical, "{f} shifted by {k}");
+        }
+    }
+    // a block scalar moves with its key; a sequence item's `-   ` becomes `- `
+    let text = "plan: x\nsteps:\n    -   id: a\n        note: |\n          line one\n            indented\n    - id: b\n";
+    let out = format_file(0, "p.yaml", text).unwrap();
+    assert_eq!(
+        out,
+        "plan: x\nsteps:\n  - id: a\n    note: |\n      line one\n        indented\n  - id: b\n"
+    );
+}
+
 // ---- the command ----------------------------------------------------------
 
 fn yingji(args: &[&str]) -> std::process::Output {

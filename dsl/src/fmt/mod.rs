@@ -85,13 +85,19 @@ pub fn format_yj(file: FileId, text: &str) -> Result<String, Vec<Diagnostic>> {
 }
 
 /// The light canonical form of a YAML definition file (plans, chains,
-/// rosters, YAML policies): line ends `\n`, no trailing spaces, no blank
-/// lines at the start, runs of blank lines made one, one newline at the end.
-/// Keys, their order, indentation, quoting and comments stay as written. If
-/// that would change what the document says (a block scalar's blank lines
-/// or trailing spaces), the text is returned unchanged. A document that does
-/// not parse as YAML (or, for a policy document, as a policy) gives its
-/// diagnostics.
+/// rosters, YAML policies): block indentation two spaces per level (a
+/// sequence's `- ` items stay where the author put them, at or under their
+/// key; a block scalar's lines move with their key), `- ` followed by one
+/// space, a comment line indented like the line it precedes when it was
+/// written at that line's indentation; line ends `\n`, no trailing spaces,
+/// no blank lines at the start, runs of blank lines made one, one newline at
+/// the end. Keys and their order, flow collections (`{ ... }`, `[ ... ]`),
+/// quoting and comments stay as written. What the document says is
+/// compared before and after (as a YAML value): if re-indenting would change
+/// it, only the line-level clean-up is done, and if even that would (a
+/// block scalar's blank lines or trailing spaces), the text is returned
+/// unchanged. A document that does not parse as YAML (or, for a policy
+/// document, as a policy) gives its diagnostics.
 pub fn format_yaml(file: FileId, text: &str) -> Result<String, Vec<Diagnostic>> {
     let before = yaml_value(file, text)?;
     let keys = crate::syntax::yaml::top_keys(text);
@@ -107,6 +113,16 @@ pub fn format_yaml(file: FileId, text: &str) -> Result<String, Vec<Diagnostic>> 
             return Err(errors);
         }
     }
+    for candidate in [clean_lines(&reindent(text)), clean_lines(text)] {
+        if yaml_value(file, &candidate).is_ok_and(|after| after == before) {
+            return Ok(candidate);
+        }
+    }
+    Ok(text.to_string())
+}
+
+/// No trailing spaces, single blank lines, none at the start, one final newline.
+fn clean_lines(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     let mut blank = false;
     for line in text.lines() {
@@ -122,10 +138,100 @@ pub fn format_yaml(file: FileId, text: &str) -> Result<String, Vec<Diagnostic>> 
         out.push_str(line);
         out.push('\n');
     }
-    match yaml_value(file, &out) {
-        Ok(after) if after == before => Ok(out),
-        _ => Ok(text.to_string()),
+    out
+}
+
+/// Where a line written at column `col` goes: the open blocks are
+/// `(written column, new column)`, innermost last.
+fn place(stack: &[(usize, usize)], col: usize) -> usize {
+    let open: Vec<&(usize, usize)> = stack.iter().filter(|(c, _)| *c <= col).collect();
+    match open.last() {
+        Some((c, n)) if *c == col => *n,
+        Some((_, n)) => n + 2,
+        None => 0,
     }
+}
+
+/// Whether a line opens a block scalar (`key: |`, `- >-`, `|2`).
+fn opens_block_scalar(content: &str) -> bool {
+    let code = match content.find(" #") {
+        Some(i) => &content[..i],
+        None => content,
+    };
+    let last = code.trim_end().rsplit([' ', '\t']).next().unwrap_or("");
+    let mut chars = last.chars();
+    matches!(chars.next(), Some('|' | '>'))
+        && chars.all(|c| matches!(c, '+' | '-') || c.is_ascii_digit())
+}
+
+/// Block indentation two spaces per level (see [`format_yaml`]).
+fn reindent(text: &str) -> String {
+    let lines: Vec<&str> = text.lines().map(str::trim_end).collect();
+    let mut out = String::with_capacity(text.len());
+    let mut stack: Vec<(usize, usize)> = Vec::new();
+    // inside a block scalar: its key's written column, and the shift
+    let mut scalar: Option<(usize, isize)> = None;
+    let indent_of = |l: &str| l.len() - l.trim_start_matches(' ').len();
+    for (i, line) in lines.iter().enumerate() {
+        let content = line.trim_start_matches(' ');
+        let col = line.len() - content.len();
+        if let Some((parent, shift)) = scalar {
+            if content.is_empty() || col > parent {
+                if !content.is_empty() {
+                    let to = (col as isize + shift).max(0) as usize;
+                    out.push_str(&" ".repeat(to));
+                    out.push_str(content);
+                }
+                out.push('\n');
+                continue;
+            }
+            scalar = None;
+        }
+        if content.is_empty() {
+            out.push('\n');
+            continue;
+        }
+        if content.starts_with('#') {
+            let next = lines.get(i + 1..).into_iter().flatten().find(|l| {
+                let c = l.trim_start_matches(' ');
+                !c.is_empty() && !c.starts_with('#')
+            });
+            let to = match next {
+                Some(n) if indent_of(n) == col => place(&stack, col),
+                _ => col,
+            };
+            out.push_str(&" ".repeat(to));
+            out.push_str(content);
+            out.push('\n');
+            continue;
+        }
+        while stack.last().is_some_and(|(c, _)| *c > col) {
+            stack.pop();
+        }
+        let to = place(&stack, col);
+        if stack.last().is_none_or(|(c, _)| *c != col) {
+            stack.push((col, to));
+        }
+        out.push_str(&" ".repeat(to));
+        let mut key_col = col;
+        let mut key_to = to;
+        match content.strip_prefix('-') {
+            Some(rest) if rest.starts_with(' ') && !rest.trim_start().is_empty() => {
+                let item = rest.trim_start_matches(' ');
+                key_col = col + 1 + (rest.len() - item.len());
+                key_to = to + 2;
+                stack.push((key_col, key_to));
+                out.push_str("- ");
+                out.push_str(item);
+            }
+            _ => out.push_str(content),
+        }
+        out.push('\n');
+        if opens_block_scalar(content) {
+            scalar = Some((key_col, key_to as isize - key_col as isize));
+        }
+    }
+    out
 }
 
 fn yaml_value(file: FileId, text: &str) -> Result<serde_json::Value, Vec<Diagnostic>> {
