@@ -104,7 +104,7 @@ fn name_of(uri: &lt::Url) -> String {
 }
 
 fn uri_of(name: &str) -> Option<lt::Url> {
-    if name.starts_with('/') {
+    if std::path::Path::new(name).is_absolute() {
         lt::Url::from_file_path(name).ok()
     } else {
         lt::Url::parse(name).ok()
