@@ -126,6 +126,44 @@ fn ladders_align_and_comments_stay() {
 }
 
 #[test]
+fn edge_cases_hold() {
+    let cases = [
+        ("", ""),
+        ("\n\n", ""),
+        (
+            "# only a comment   \n\n\n# and another",
+            "# only a comment\n\n# and another\n",
+        ),
+        ("event a{}", "event a {}\n"),
+        ("event a {\n}\n", "event a {\n}\n"),
+        (
+            "\tevent a { x: number }\r\n\r\n\r\n\r\nevent b { y: bool? }",
+            "event a { x: number }\n\nevent b { y: bool? }\n",
+        ),
+        (
+            "event a { x: number # c\n}",
+            "event a {\n  x: number  # c\n}\n",
+        ),
+        (
+            "signal s { from a level # why\n red when x >= 1 }",
+            "signal s {\n  from a\n  level  # why\n    red when x >= 1\n}\n",
+        ),
+        (
+            "signal s { from a key k level red when - x >= - 1 and not(y) }",
+            "signal s { from a key k level red when -x >= -1 and not (y) }\n",
+        ),
+        (
+            "table t { \"a\" : { x : -1.5 , y : \"q\\\"\" } , b: { x: 2 } , }",
+            "table t { \"a\": { x: -1.5, y: \"q\\\"\" }, b: { x: 2 }, }\n",
+        ),
+    ];
+    for (text, want) in cases {
+        let out = holds(text, text).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(out, want, "input {text:?}");
+    }
+}
+
+#[test]
 fn long_expressions_keep_their_line_breaks() {
     let text = "event e { a: number, b: number }\nsignal s {\n  from e\n  level red when a >= 1 and\n        b >= 2 or\n  a > 100\n}\n";
     let out = holds("breaks", text).unwrap();

@@ -248,7 +248,9 @@ impl Server {
                 .and_then(|f| f.first())
                 .map(|f| f.uri.clone())
                 .or(p.root_uri);
-            self.ws.root = root.and_then(|u| u.to_file_path().ok());
+            #[allow(deprecated, reason = "root_path is what the oldest clients send")]
+            let root_path = p.root_path.map(std::path::PathBuf::from);
+            self.ws.root = root.and_then(|u| u.to_file_path().ok()).or(root_path);
             self.initialized = true;
             self.analysis = None;
             return to_json(lt::InitializeResult {
