@@ -159,7 +159,7 @@ fn workspace(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("yingji-lsp-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(dir.join("plans")).unwrap();
-    for f in ["rainstorm.yj", "river.yj"] {
+    for f in ["rainstorm.yj", "river.yj", "landslide.yj"] {
         std::fs::copy(root().join("policies").join(f), dir.join(f)).unwrap();
     }
     for f in [
@@ -327,6 +327,28 @@ fn an_editor_session() {
     );
     assert_eq!(r["result"][0]["uri"], rain_uri, "{r}");
 
+    // a script function: its signature, and its definition
+    let land = std::fs::read_to_string(dir.join("landslide.yj")).unwrap();
+    let land_uri = uri(&dir.join("landslide.yj"));
+    let h = hover_text(&c.request(
+        26,
+        "textDocument/hover",
+        at(&land, "tangent_angle(速率", 0, &land_uri),
+    ));
+    assert!(
+        h.contains("fn tangent_angle(v: number, v0: number) -> number"),
+        "{h}"
+    );
+    let r = c.request(
+        27,
+        "textDocument/definition",
+        at(&land, "tangent_angle(速率", 0, &land_uri),
+    );
+    assert_eq!(
+        r["result"][0]["range"]["start"],
+        pos(&land, "tangent_angle(v:", 0),
+        "{r}"
+    );
     // a chain and a roster role
     let r = c.request(
         24,

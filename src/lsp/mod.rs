@@ -499,16 +499,29 @@ impl Server {
             }
         }
         let mut items: Vec<lt::CompletionItem> = Vec::new();
-        let mut seen = HashSet::new();
+        // one item per label, with its best rank
+        let mut seen: std::collections::HashMap<String, (usize, u8)> =
+            std::collections::HashMap::new();
         let mut add = |label: String, kind: lt::CompletionItemKind, rank: u8, detail: String| {
-            if seen.insert(label.clone()) {
-                items.push(lt::CompletionItem {
-                    sort_text: Some(format!("{rank}{label}")),
-                    label,
-                    kind: Some(kind),
-                    detail: Some(detail),
-                    ..lt::CompletionItem::default()
-                });
+            let item = lt::CompletionItem {
+                sort_text: Some(format!("{rank}{label}")),
+                label: label.clone(),
+                kind: Some(kind),
+                detail: Some(detail),
+                ..lt::CompletionItem::default()
+            };
+            match seen.get(&label).copied() {
+                Some((i, best)) if rank < best => {
+                    if let Some(slot) = items.get_mut(i) {
+                        *slot = item;
+                    }
+                    seen.insert(label, (i, rank));
+                }
+                Some(_) => {}
+                None => {
+                    seen.insert(label, (items.len(), rank));
+                    items.push(item);
+                }
             }
         };
         let a = self.analysis();
