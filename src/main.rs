@@ -2,12 +2,14 @@
 
 mod cli_assess;
 mod cli_explain;
+mod cli_fmt;
 mod cli_graph;
 mod cli_replay;
 mod cli_test;
 mod cli_cap;
 mod cli_sl651;
 mod cli_text;
+mod lsp;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use std::fs::File;
@@ -225,6 +227,10 @@ enum Command {
         #[command(subcommand)]
         cmd: cli_sl651::Sl651Cmd,
     },
+    /// Lay out `.yj` (and YAML) definition files canonically; `--check` lists files that would change.
+    Fmt(cli_fmt::FmtArgs),
+    /// Language server over standard input/output (for editors: diagnostics, hover, definitions, completion, formatting).
+    Lsp,
     /// Draw a plan as the 应急处置流程图 (Graphviz DOT or Mermaid).
     Graph {
         /// Plan files or folders, like `check` (a single file: its folder's
@@ -250,6 +256,8 @@ fn main() -> ExitCode {
             explain,
             allow_outside_roots,
         } => check(&paths, format, explain, allow_outside_roots),
+        Command::Fmt(a) => cli_fmt::run(&a),
+        Command::Lsp => lsp::run(),
         Command::Bench(args) => yingji::bench::cli::main(&args),
         Command::Test(a) => cli_test::run(&a),
         Command::Replay(a) => cli_replay::run(&a),

@@ -17,6 +17,7 @@
 
 pub mod check;
 pub mod diag;
+pub mod fmt;
 pub mod limits;
 pub mod lint;
 pub mod load;

@@ -858,6 +858,17 @@ pub fn parse_file(file: FileId, text: &str) -> (Vec<Def>, Vec<Diagnostic>) {
     (defs, b.diags)
 }
 
+/// The concrete syntax tree of a whole `.yj` text: every rule of the grammar
+/// as pest pairs, layout and comments recoverable from the spans between them
+/// (the formatter reads it; callers run [`parse_file`] first, which bounds
+/// nesting before pest sees the text).
+pub(crate) fn concrete_tree(
+    file: FileId,
+    text: &str,
+) -> Result<pest::iterators::Pairs<'_, Rule>, Diagnostic> {
+    YjParser::parse(Rule::file, text).map_err(|e| syntax_error(file, 0, text, &e))
+}
+
 /// Parses one expression that starts at byte `base` of `file` (used for
 /// expressions embedded in YAML).
 pub fn parse_expr(file: FileId, base: usize, text: &str) -> Result<Expr, Vec<Diagnostic>> {
