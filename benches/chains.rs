@@ -5,7 +5,7 @@
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use std::hint::black_box;
-use yingji::bench::chains::{NativeChains, Tally, chains, run_engine};
+use yingji_bench::chains::{NativeChains, Tally, chains, run_engine};
 
 fn bench(c: &mut Criterion) {
     let Ok(w) = chains(1_000, 30_000, 42) else {

@@ -5,9 +5,9 @@
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use std::hint::black_box;
 use std::sync::Arc;
-use yingji::bench::windows;
-use yingji::engine::compiled::CompiledEngine;
-use yingji::engine::event::Schema;
+use yingji_bench::windows;
+use yingji::unstable::engine::compiled::CompiledEngine;
+use yingji::unstable::engine::event::Schema;
 use yingji::{Event, Timestamp, Value};
 
 #[derive(serde::Deserialize)]

@@ -3,8 +3,8 @@
 
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use std::hint::black_box;
-use yingji::bench::thresholds;
-use yingji::engine::compiled::CompiledEngine;
+use yingji_bench::thresholds;
+use yingji::unstable::engine::compiled::CompiledEngine;
 
 fn parse_compile(c: &mut Criterion) {
     let mut g = c.benchmark_group("parse_compile");

@@ -5,9 +5,9 @@
 use criterion::{Criterion, criterion_group, criterion_main};
 use std::hint::black_box;
 use std::sync::Arc;
-use yingji::engine::eval::{Calls, Scope, eval, eval_with};
-use yingji::engine::ir::{BinOp, Builtin, Expr};
-use yingji::engine::script::{CallSite, ScriptRt};
+use yingji::unstable::engine::eval::{Calls, Scope, eval, eval_with};
+use yingji::unstable::engine::ir::{BinOp, Builtin, Expr};
+use yingji::unstable::engine::script::{CallSite, ScriptRt};
 use yingji::{Timestamp, Value};
 
 const POLICY: &str = "event displacement { site: string, mm: number }\n\

@@ -12,8 +12,8 @@
 
 use std::process::Command;
 use yingji::Output;
-use yingji::bench::ParamError;
-use yingji::bench::chains::{
+use yingji_bench::ParamError;
+use yingji_bench::chains::{
     ChainInput, ChainsWorkload, NativeChains, Outcomes, RECORD_KINDS, Record, Tally, chains,
     round_start, run_engine,
 };
@@ -242,7 +242,7 @@ fn records_show_escalation_fallback_lateness_and_rejection() {
         Output::Acked(a) if a.tier == 1 && a.in_time)));
     // an answer after the chain gave up is rejected: the instance closed
     assert!(out.iter().any(|o| matches!(o,
-        Output::AckRejected(r) if r.reason == yingji::engine::workflow::out::AckReject::Closed)));
+        Output::AckRejected(r) if r.reason == yingji::unstable::engine::workflow::out::AckReject::Closed)));
     // a village's second warning round is a new instance with its own reference
     assert!(out.iter().any(|o| matches!(o,
         Output::PlanStarted(p) if p.head.instance.ends_with("#2"))));

@@ -147,11 +147,11 @@ fn deadline_state_survives_a_snapshot_across_a_closing() {
 
 // ---- a subject dated centuries back (a year typed `1012`) ----
 
-use yingji::engine::Timestamp;
-use yingji::engine::assess::deadline::{
+use yingji::unstable::engine::Timestamp;
+use yingji::unstable::engine::assess::deadline::{
     DeadlineOutput, MAX_MISSED_RUN, Status, Tracker, check_batch, outputs,
 };
-use yingji::engine::assess::records::read_records;
+use yingji::unstable::engine::assess::records::read_records;
 
 fn accident(id: &str, ts: &str) -> String {
     format!(
@@ -192,7 +192,7 @@ fn a_mistyped_year_gives_a_bounded_batch_with_the_missed_periods_counted() {
     // the rest of the run, up to the periods checked (MAX_OCCURRENCES)
     assert_eq!(last.missed, Some(100_000 - MAX_MISSED_RUN));
     assert_eq!(last.from, series[series.len() - 2].due);
-    let json = DeadlineOutput::ReportMissing(yingji::engine::assess::deadline::Notice {
+    let json = DeadlineOutput::ReportMissing(yingji::unstable::engine::assess::deadline::Notice {
         id: 0,
         ts: last.due,
         check: (***last).clone(),
@@ -204,7 +204,7 @@ fn a_mistyped_year_gives_a_bounded_batch_with_the_missed_periods_counted() {
         "{json}"
     );
     // assessments still count every missed period
-    let derived = yingji::engine::assess::eval::derived_records(&d.assess, &checks);
+    let derived = yingji::unstable::engine::assess::eval::derived_records(&d.assess, &checks);
     let missed: u32 = checks
         .iter()
         .filter(|c| c.status == Status::Missing)
@@ -355,7 +355,7 @@ fn next_due_is_one_millisecond_after_the_deadline_and_advance_fires_exactly_then
 
 #[test]
 fn live_deadlines_next_due_follows_the_tracker() {
-    use yingji::engine::assess::live::LiveDeadlines;
+    use yingji::unstable::engine::assess::live::LiveDeadlines;
     let mut d = LiveDeadlines::new(defs().assess);
     let mut out: Vec<Output> = Vec::new();
     assert_eq!(d.next_due(), None);

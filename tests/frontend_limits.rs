@@ -16,7 +16,7 @@ mod common;
 use proptest::prelude::*;
 use std::process::Command;
 use yingji::Definitions;
-use yingji::dsl::limits::{MAX_DEPTH, MAX_TERMS};
+use yingji::unstable::dsl::limits::{MAX_DEPTH, MAX_TERMS};
 
 const SMALL_STACK: usize = 512 * 1024;
 

@@ -273,7 +273,7 @@ fn a_window_longer_than_the_maximum_is_refused_at_load() {
     let ok = "event rain { station: string, mm: number }\n\
               signal s { from rain key station let r = sum(mm, 366d) level red when r >= 1 }\n";
     Definitions::from_str("w.yj", ok).unwrap_or_else(|e| panic!("{}", e.rendered));
-    assert_eq!(yingji::engine::ir::MAX_WINDOW_MS, 366 * 86_400_000);
+    assert_eq!(yingji::unstable::engine::ir::MAX_WINDOW_MS, 366 * 86_400_000);
 }
 
 // ------------------------------------------------------------ input values

@@ -17,8 +17,8 @@
     reason = "tests"
 )]
 
-use yingji::bench::chains::chains;
-use yingji::engine::Config;
+use yingji_bench::chains::chains;
+use yingji::unstable::engine::Config;
 use yingji::{Definitions, Engine};
 
 const DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/plans_compaction");
@@ -32,7 +32,7 @@ fn read(name: &str) -> String {
 fn defs() -> Definitions {
     let files = ["chains.yj", "plan.yaml", "roster.yaml"];
     let loader =
-        yingji::dsl::load::MemLoader(files.iter().map(|f| (f.to_string(), read(f))).collect());
+        yingji::unstable::dsl::load::MemLoader(files.iter().map(|f| (f.to_string(), read(f))).collect());
     Definitions::load(&loader).unwrap()
 }
 
@@ -224,7 +224,7 @@ fn a_plan_state_of_a_newer_layout_is_refused_and_changes_nothing() {
     assert_eq!(doc["plans"]["layout"], 1);
     doc["plans"]["layout"] = serde_json::json!(2);
     // a consistent file of a newer build: its checksum matches
-    doc["checksum"] = yingji::engine::state::checksum(&doc).into();
+    doc["checksum"] = yingji::unstable::engine::state::checksum(&doc).into();
     let newer = serde_json::to_vec(&doc).unwrap();
     let err = e.restore(&newer).unwrap_err().to_string();
     assert!(

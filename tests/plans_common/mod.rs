@@ -3,13 +3,13 @@
 #![allow(dead_code, reason = "each test file uses a different part")]
 
 use std::sync::Arc;
-use yingji::dsl::SourceMap;
-use yingji::dsl::plan::{PlanLoad, load_plan_texts};
-use yingji::engine::event::Schema;
-use yingji::engine::ir::Program;
-use yingji::engine::output::{LevelChange, Output, Values};
-use yingji::engine::workflow::WorkflowRuntime;
-use yingji::engine::workflow::runtime::merge_kinds;
+use yingji::unstable::dsl::SourceMap;
+use yingji::unstable::dsl::plan::{PlanLoad, load_plan_texts};
+use yingji::unstable::engine::event::Schema;
+use yingji::unstable::engine::ir::Program;
+use yingji::unstable::engine::output::{LevelChange, Output, Values};
+use yingji::unstable::engine::workflow::WorkflowRuntime;
+use yingji::unstable::engine::workflow::runtime::merge_kinds;
 use yingji::{Level, Timestamp};
 
 /// The plan files shipped in `plans/`.
