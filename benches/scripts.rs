@@ -39,7 +39,7 @@ fn bench(c: &mut Criterion) {
     let Ok(defs) = yingji::Definitions::from_str("bench.yj", POLICY) else {
         return;
     };
-    let Ok(mut rt) = ScriptRt::new(&defs.program.scripts) else {
+    let Ok(mut rt) = ScriptRt::new(&defs.unstable_program().scripts) else {
         return;
     };
     let (signal, key): (Arc<str>, Arc<str>) = (Arc::from("s"), Arc::from("k"));

@@ -3,9 +3,9 @@
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use std::hint::black_box;
+use yingji::unstable::engine::compiled::CompiledEngine;
 use yingji_bench::native::NativeWindows;
 use yingji_bench::{Checksum, windows};
-use yingji::unstable::engine::compiled::CompiledEngine;
 
 fn bench(c: &mut Criterion) {
     let Ok(w) = windows(1_000, 200_000, 42) else {

@@ -282,9 +282,13 @@ impl Defs {
     /// Every diagnostic (errors and warnings) as a JSON array.
     pub fn diagnostics(&self) -> serde_json::Value {
         match &self.result {
-            Ok(d) => {
-                serde_json::Value::Array(d.loaded.diagnostics.iter().map(|w| w.to_json(&d.loaded.sources)).collect())
-            }
+            Ok(d) => serde_json::Value::Array(
+                d.loaded
+                    .diagnostics
+                    .iter()
+                    .map(|w| w.to_json(&d.loaded.sources))
+                    .collect(),
+            ),
             Err(e) => e.to_json(),
         }
     }
@@ -298,7 +302,8 @@ impl Defs {
     pub fn rendered(&self) -> String {
         match &self.result {
             Ok(d) => d
-                .loaded.diagnostics
+                .loaded
+                .diagnostics
                 .iter()
                 .map(|w| w.render(&d.loaded.sources))
                 .collect::<Vec<_>>()
@@ -441,8 +446,9 @@ impl Defs {
             ));
         }
         let set = yingji_engine::assess::records::read_records(&defs.loaded.assess, &text);
-        let report = yingji_engine::assess::eval::run(&defs.loaded.assess, &set.records, None, None)
-            .map_err(|e| ApiError::new(ErrorCode::InvalidArgument, e))?;
+        let report =
+            yingji_engine::assess::eval::run(&defs.loaded.assess, &set.records, None, None)
+                .map_err(|e| ApiError::new(ErrorCode::InvalidArgument, e))?;
         Ok(yingji_engine::assess::report_json(&report, &set).to_string())
     }
 }

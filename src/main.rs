@@ -271,7 +271,7 @@ fn load(
         Ok(defs) => {
             if format == Format::Text {
                 for w in defs.warnings() {
-                    eprint!("{}", w.render(&defs.sources()));
+                    eprint!("{}", w.render(defs.sources()));
                 }
             }
             Ok(defs)
@@ -329,7 +329,7 @@ fn check(paths: &[PathBuf], format: Format, explain: bool, allow_outside_roots: 
                     serde_json::Value::Array(
                         defs.warnings()
                             .iter()
-                            .map(|d| d.to_json(&defs.sources()))
+                            .map(|d| d.to_json(defs.sources()))
                             .collect()
                     )
                 ),
@@ -593,7 +593,8 @@ fn run(
         Err(code) => return Ok(code),
     };
     defs.set_trace(trace);
-    let timeline = (out_format == OutFormat::Text).then(|| cli_text::Timeline::new(defs.unstable_plans()));
+    let timeline =
+        (out_format == OutFormat::Text).then(|| cli_text::Timeline::new(defs.unstable_plans()));
     let config = yingji::Config {
         lateness_ms: args.lateness,
         late: match args.late {

@@ -50,5 +50,5 @@ pub use yingji_engine::output::plan::{
     StartReject, StepEntered, TimedOut, Unanswered, VerifyStage,
 };
 pub use yingji_engine::output::script::{ScriptError, ScriptSuppressed};
-pub use yingji_engine::output::{Absence, LevelChange, Late, Recovered, TableMiss, Values};
+pub use yingji_engine::output::{Absence, Late, LevelChange, Recovered, TableMiss, Values};
 pub use yingji_engine::workflow::ir::Response;

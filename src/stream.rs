@@ -449,7 +449,7 @@ async fn drive<T: Send + 'static>(
             Some(Input::Line(l)) => l,
         };
         n += 1;
-        if n % WALL_REFRESH == 0 {
+        if n.is_multiple_of(WALL_REFRESH) {
             engine.set_wall_time(wall_now(0).ms);
         }
         dirty = true;
@@ -489,7 +489,7 @@ async fn drive<T: Send + 'static>(
                 }
             }
         }
-        if every > 0 && n % every == 0 {
+        if every > 0 && n.is_multiple_of(every) {
             dirty = false;
             if let Some(m) = mark(engine, Mark::Every) {
                 if tx.send(m).await.is_err() {

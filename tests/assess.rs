@@ -16,7 +16,9 @@ use yingji::unstable::engine::Timestamp;
 use yingji::unstable::engine::assess::AssessProgram;
 use yingji::unstable::engine::assess::deadline::{DeadlineOutput, Status, Tracker, check_batch};
 use yingji::unstable::engine::assess::eval::{Report, UnitResult, run};
-use yingji::unstable::engine::assess::records::{Record, RecordError, grade, parse_record, read_records};
+use yingji::unstable::engine::assess::records::{
+    Record, RecordError, grade, parse_record, read_records,
+};
 
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 

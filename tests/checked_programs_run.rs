@@ -49,7 +49,7 @@ fn run(mut engine: Engine, lines: &[String]) -> Vec<String> {
 /// The property: accepted definitions validate, build an engine and run the
 /// samples the same on both evaluators. Returns how many outputs they gave.
 fn validates_and_runs(what: &str, defs: &Definitions, lines: &[String]) -> usize {
-    defs.program
+    defs.unstable_program()
         .validate()
         .unwrap_or_else(|e| panic!("{what}: check accepted it, validate refused it: {e}"));
     let engine = defs
@@ -135,7 +135,7 @@ fn generated_programs_validate_and_run() {
         validates_and_runs("windows", &defs, &w.jsonl());
     }
     let w = yingji_bench::chains::chains(4, 200, 3).expect("workload");
-    let defs = w.definitions().expect("chains check");
+    let defs = Definitions::load(&yingji::MemLoader(w.files())).expect("chains check");
     validates_and_runs("chains", &defs, &w.jsonl());
 }
 

@@ -4,8 +4,8 @@
 
 use stats_alloc::{INSTRUMENTED_SYSTEM, Region, StatsAlloc};
 use std::alloc::System;
-use yingji_bench::{thresholds, windows};
 use yingji::unstable::engine::compiled::CompiledEngine;
+use yingji_bench::{thresholds, windows};
 
 #[global_allocator]
 static GLOBAL: &StatsAlloc<System> = &INSTRUMENTED_SYSTEM;

@@ -778,9 +778,10 @@ fn rainstorm_policy_same_outputs() -> Result<(), Box<dyn std::error::Error>> {
         lateness_ms: 0,
         ..Config::default()
     };
-    let mut reference = Engine::with_config(defs.program.clone(), config)?.reference_evaluator();
+    let mut reference =
+        Engine::with_config(defs.unstable_program().clone(), config)?.reference_evaluator();
     assert!(!reference.is_compiled());
-    let mut compiled = CompiledEngine::new(&defs.program)?;
+    let mut compiled = CompiledEngine::new(defs.unstable_program())?;
     assert_eq!(
         compiled.ladder_count(),
         0,

@@ -170,9 +170,13 @@ fn ms(ts: &str) -> i64 {
 fn a_mistyped_year_gives_a_bounded_batch_with_the_missed_periods_counted() {
     let d = defs();
     let text = [accident("A", TYPO), accident("B", RIGHT)].join("\n");
-    let set = read_records(&d.assess, &text);
+    let set = read_records(d.unstable_assess(), &text);
     assert!(set.rejected.is_empty());
-    let checks = check_batch(&d.assess, &set.records, Timestamp::parse(RIGHT).unwrap());
+    let checks = check_batch(
+        d.unstable_assess(),
+        &set.records,
+        Timestamp::parse(RIGHT).unwrap(),
+    );
     let out = outputs(&checks);
     // was 100,004 checks and 200,008 outputs (one per day from 1012 on)
     assert!(
@@ -204,13 +208,14 @@ fn a_mistyped_year_gives_a_bounded_batch_with_the_missed_periods_counted() {
         "{json}"
     );
     // assessments still count every missed period
-    let derived = yingji::unstable::engine::assess::eval::derived_records(&d.assess, &checks);
+    let derived =
+        yingji::unstable::engine::assess::eval::derived_records(d.unstable_assess(), &checks);
     let missed: u32 = checks
         .iter()
         .filter(|c| c.status == Status::Missing)
         .map(|c| c.missed.unwrap_or(1))
         .sum();
-    let kind = d.assess.kind_id("report_missing").unwrap();
+    let kind = d.unstable_assess().kind_id("report_missing").unwrap();
     assert_eq!(
         derived.iter().filter(|r| r.kind == kind).count(),
         missed as usize
@@ -269,7 +274,7 @@ fn live_a_subject_from_1012_then_one_from_2024_gives_a_bounded_number_of_outputs
 }
 
 fn tracker_100y() -> Tracker {
-    Tracker::new(defs().assess).with_retention(36_500 * 86_400_000)
+    Tracker::new(defs().unstable_assess().clone()).with_retention(36_500 * 86_400_000)
 }
 
 #[test]
@@ -333,7 +338,7 @@ fn live_a_long_run_of_missed_periods_collapses_and_each_advance_reports_only_wha
 
 #[test]
 fn next_due_is_one_millisecond_after_the_deadline_and_advance_fires_exactly_then() {
-    let mut t = Tracker::new(defs().assess);
+    let mut t = Tracker::new(defs().unstable_assess().clone());
     let mut out = Vec::new();
     assert_eq!(t.next_due(), None);
     t.observe_line(&accident("A", RIGHT), 1, &mut out).unwrap();
@@ -356,7 +361,7 @@ fn next_due_is_one_millisecond_after_the_deadline_and_advance_fires_exactly_then
 #[test]
 fn live_deadlines_next_due_follows_the_tracker() {
     use yingji::unstable::engine::assess::live::LiveDeadlines;
-    let mut d = LiveDeadlines::new(defs().assess);
+    let mut d = LiveDeadlines::new(defs().unstable_assess().clone());
     let mut out: Vec<Output> = Vec::new();
     assert_eq!(d.next_due(), None);
     let line = accident("A", RIGHT);

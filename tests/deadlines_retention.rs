@@ -30,7 +30,7 @@ fn defs() -> Definitions {
 }
 
 fn program() -> AssessProgram {
-    defs().assess
+    defs().unstable_assess().clone()
 }
 
 /// 2024-01-01T00:00:00+08:00 plus `ms`.

@@ -271,7 +271,8 @@ proptest! {
         proptest::collection::vec(any::<u8>(), 0..200),
         proptest::collection::vec(soup(JSON_TOKENS, 20), 0..10).prop_map(|l| l.join("\n").into_bytes()),
     ]) {
-        let p = &defs().assess;
+        let p = defs().unstable_assess().clone();
+        let p = &p;
         let set = yingji::unstable::engine::assess::records::read_records_bytes(p, &bytes);
         let _ = yingji::unstable::engine::assess::eval::run(p, &set.records, None, None);
     }

@@ -93,7 +93,9 @@ fn stay_recheck_calls_scripts() {
 
 /// `n` signals, each `where region == "R<i>"` with its own text constant.
 fn many_signals(n: usize) -> yingji::unstable::engine::ir::Program {
-    use yingji::unstable::engine::ir::{BinOp, Expr, FieldDef, KindDef, LevelRule, Program, SignalDef};
+    use yingji::unstable::engine::ir::{
+        BinOp, Expr, FieldDef, KindDef, LevelRule, Program, SignalDef,
+    };
     use yingji::unstable::engine::value::{Level, Type, Value};
     let field = |id, ty| FieldDef {
         id,

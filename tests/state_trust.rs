@@ -89,7 +89,10 @@ fn an_edited_running_sum_is_refused_by_the_checksum() {
     );
     assert!(msg.contains("edited or damaged"), "{msg}");
     // nothing changed: the engine is still fresh
-    assert_eq!(e.level("暴雨预警", "A"), yingji::unstable::engine::value::Level::None);
+    assert_eq!(
+        e.level("暴雨预警", "A"),
+        yingji::unstable::engine::value::Level::None
+    );
 }
 
 #[test]
@@ -163,7 +166,7 @@ fn an_empty_signals_section_names_every_reset_signal() {
 #[test]
 fn a_version_4_snapshot_without_a_checksum_still_loads_and_migrates_fx_fingerprints() {
     let d0 = defs();
-    let program = &d0.program;
+    let program = d0.unstable_program();
     let mut d = doc(&snapshot());
     d.as_object_mut().unwrap().remove("checksum");
     d["version"] = 4.into();

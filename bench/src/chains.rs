@@ -319,6 +319,15 @@ impl ChainsWorkload {
         load_definitions(&self.source, &self.plan_yaml, &self.roster_yaml)
     }
 
+    /// The definition files (name, text): the signal, the plan and the roster.
+    pub fn files(&self) -> Vec<(String, String)> {
+        vec![
+            ("chains.yj".to_string(), self.source.clone()),
+            ("chains_plan.yaml".to_string(), self.plan_yaml.clone()),
+            ("chains_roster.yaml".to_string(), self.roster_yaml.clone()),
+        ]
+    }
+
     /// The events as JSONL lines (what `yingji run` would read).
     pub fn jsonl(&self) -> Vec<String> {
         self.events

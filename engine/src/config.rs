@@ -105,9 +105,7 @@ impl Config {
         if let Some(ms) = self.max_ahead_ms.filter(|&ms| ms <= 0) {
             return Err(invalid(
                 "max_ahead",
-                format!(
-                    "{ms} ms: the far-ahead guard must be positive (or `off` to disable it)"
-                ),
+                format!("{ms} ms: the far-ahead guard must be positive (or `off` to disable it)"),
             ));
         }
         if let Some(ms) = self.idle_ttl_ms.filter(|&ms| ms <= 0) {
@@ -179,13 +177,18 @@ impl Config {
                     c.late = match v.as_str() {
                         Some("emit") => LatePolicy::Emit,
                         Some("apply") => LatePolicy::Apply,
-                        _ => return Err(invalid("late", format!("`{v}`: use \"emit\" or \"apply\""))),
+                        _ => {
+                            return Err(invalid(
+                                "late",
+                                format!("`{v}`: use \"emit\" or \"apply\""),
+                            ));
+                        }
                     }
                 }
                 "dedupe_kind_key_ts" => {
-                    c.dedupe_kind_key_ts = v
-                        .as_bool()
-                        .ok_or_else(|| invalid("dedupe_kind_key_ts", format!("`{v}`: use true or false")))?
+                    c.dedupe_kind_key_ts = v.as_bool().ok_or_else(|| {
+                        invalid("dedupe_kind_key_ts", format!("`{v}`: use true or false"))
+                    })?
                 }
                 "max_ahead" => c.max_ahead_ms = optional_duration("max_ahead", v)?,
                 "idle_ttl" => c.idle_ttl_ms = optional_duration("idle_ttl", v)?,
@@ -194,7 +197,10 @@ impl Config {
                         .as_u64()
                         .and_then(|n| usize::try_from(n).ok())
                         .ok_or_else(|| {
-                            invalid("max_line", format!("`{v}`: use a number of bytes, like 1048576"))
+                            invalid(
+                                "max_line",
+                                format!("`{v}`: use a number of bytes, like 1048576"),
+                            )
                         })?
                 }
                 other => {
@@ -239,7 +245,10 @@ fn duration(field: &'static str, v: &serde_json::Value) -> Result<i64, ConfigErr
     parse_duration(text).map_err(|e| invalid(field, e.to_string()))
 }
 
-fn optional_duration(field: &'static str, v: &serde_json::Value) -> Result<Option<i64>, ConfigError> {
+fn optional_duration(
+    field: &'static str,
+    v: &serde_json::Value,
+) -> Result<Option<i64>, ConfigError> {
     match v {
         serde_json::Value::Null => Ok(None),
         serde_json::Value::String(s) if s.trim() == "off" => Ok(None),
@@ -352,9 +361,15 @@ mod tests {
     #[test]
     fn messages_say_what_is_wrong() {
         let e = Config::from_json(r#"{"late":"drop"}"#).unwrap_err();
-        assert_eq!(e.to_string(), r#"setting `late`: `"drop"`: use "emit" or "apply""#);
+        assert_eq!(
+            e.to_string(),
+            r#"setting `late`: `"drop"`: use "emit" or "apply""#
+        );
         let e = Config::from_json(r#"{"latenes":"1m"}"#).unwrap_err();
-        assert!(e.to_string().starts_with("unknown setting `latenes`"), "{e}");
+        assert!(
+            e.to_string().starts_with("unknown setting `latenes`"),
+            "{e}"
+        );
     }
 
     #[test]
@@ -377,7 +392,9 @@ mod tests {
         assert_eq!(via_serde, c);
         assert_eq!(Config::from_json("{}").unwrap(), Config::default());
         assert_eq!(
-            Config::from_json(r#"{"max_ahead":null}"#).unwrap().max_ahead_ms,
+            Config::from_json(r#"{"max_ahead":null}"#)
+                .unwrap()
+                .max_ahead_ms,
             None
         );
     }

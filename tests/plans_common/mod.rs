@@ -35,7 +35,7 @@ pub fn program() -> Program {
                signal 暴雨预警 { from rain key station let r3 = sum(mm, 3h) level red when r3 >= 100 }\n\
                signal 水位预警 { from rain key station level red when mm >= 1000 }\n";
     match yingji::Definitions::from_str("test.yj", src) {
-        Ok(d) => d.program,
+        Ok(d) => d.unstable_program().clone(),
         Err(e) => panic!("{e}"),
     }
 }

@@ -130,9 +130,7 @@ pub mod closed {
         one_of(d, STEP_KINDS)
     }
     /// Reads an optional [`SCRIPT_LIMITS`] word.
-    pub fn script_limit<'de, D: Deserializer<'de>>(
-        d: D,
-    ) -> Result<Option<&'static str>, D::Error> {
+    pub fn script_limit<'de, D: Deserializer<'de>>(d: D) -> Result<Option<&'static str>, D::Error> {
         match Option::<String>::deserialize(d)? {
             None => Ok(None),
             Some(s) => SCRIPT_LIMITS

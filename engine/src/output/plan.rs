@@ -4,10 +4,10 @@
 //! Every record says which instance and step it concerns, what caused it (an
 //! input event, a timer, a signal's level change, another plan) and when.
 
+use super::closed;
 use crate::time::Timestamp;
 use crate::value::Level;
 use crate::workflow::ir::Response;
-use super::closed;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 
