@@ -47,12 +47,21 @@ fn each_bad_value_is_a_config_error_naming_its_setting() {
             "{json}: {}",
             err.message
         );
-        assert!(err.to_json().contains(r#""code":"config","#), "{}", err.to_json());
+        assert!(
+            err.to_json().contains(r#""code":"config","#),
+            "{}",
+            err.to_json()
+        );
     }
     for not_an_object in ["", "[]", "\"5m\"", "{"] {
         let err = defs.engine_with(not_an_object).unwrap_err();
         assert_eq!(err.code, ErrorCode::Config, "{not_an_object}");
-        assert!(err.message.starts_with("the configuration is not a JSON object"), "{}", err.message);
+        assert!(
+            err.message
+                .starts_with("the configuration is not a JSON object"),
+            "{}",
+            err.message
+        );
     }
     // definitions that did not compile are still that, whatever the config
     let bad = Defs::from_text("bad.yj", "event rain { mm: numbr }");
@@ -87,25 +96,38 @@ fn the_rust_api_refuses_the_same_values() {
 fn a_larger_far_ahead_guard_lets_a_state_resume_after_an_outage() {
     let defs = Defs::from_text("a.yj", RAIN);
     let mut before = defs.engine().unwrap();
-    before.push(&rain("2024-07-29T01:00:00+08:00", "A", 1.0)).unwrap();
-    before.push(&rain("2024-07-29T01:00:00+08:00", "B", 1.0)).unwrap();
+    before
+        .push(&rain("2024-07-29T01:00:00+08:00", "A", 1.0))
+        .unwrap();
+    before
+        .push(&rain("2024-07-29T01:00:00+08:00", "B", 1.0))
+        .unwrap();
     let state = before.snapshot().unwrap();
     let later: Vec<String> = (0..48)
         .map(|i| {
             let station = if i % 2 == 0 { "A" } else { "B" };
-            rain(&format!("2024-08-01T{:02}:00:00+08:00", i / 2), station, 0.0)
+            rain(
+                &format!("2024-08-01T{:02}:00:00+08:00", i / 2),
+                station,
+                0.0,
+            )
         })
         .collect();
 
     let mut strict = defs.engine().unwrap();
     strict.restore(&state).unwrap();
     let refused = later.iter().filter(|l| strict.push(l).is_err()).count();
-    assert_eq!(refused, 48, "the default guard refuses every event after the gap");
+    assert_eq!(
+        refused, 48,
+        "the default guard refuses every event after the gap"
+    );
 
     let mut relaxed = defs.engine_with(r#"{"max_ahead":"7d"}"#).unwrap();
     relaxed.restore(&state).unwrap();
     for l in &later {
-        relaxed.push(l).unwrap_or_else(|e| panic!("{l}: {}", e.message));
+        relaxed
+            .push(l)
+            .unwrap_or_else(|e| panic!("{l}: {}", e.message));
     }
     assert!(relaxed.config_json().contains(r#""max_ahead":"7d""#));
 }
@@ -114,15 +136,18 @@ fn a_larger_far_ahead_guard_lets_a_state_resume_after_an_outage() {
 fn a_state_is_not_restored_under_another_lateness_or_dedupe() {
     let defs = Defs::from_text("a.yj", RAIN);
     let mut first = defs.engine().unwrap();
-    first.push(&rain("2024-07-29T01:00:00+08:00", "A", 6.0)).unwrap();
+    first
+        .push(&rain("2024-07-29T01:00:00+08:00", "A", 6.0))
+        .unwrap();
     let state = first.snapshot().unwrap();
 
     let mut other = defs.engine_with(r#"{"lateness":"10m"}"#).unwrap();
     let err = other.restore(&state).unwrap_err();
     assert_eq!(err.code, ErrorCode::State);
     assert!(
-        err.message
-            .starts_with("the state was taken with lateness = 5m, this engine runs with lateness = 10m"),
+        err.message.starts_with(
+            "the state was taken with lateness = 5m, this engine runs with lateness = 10m"
+        ),
         "{}",
         err.message
     );
@@ -131,13 +156,20 @@ fn a_state_is_not_restored_under_another_lateness_or_dedupe() {
     let mut other = defs.engine_with(r#"{"dedupe_kind_key_ts":true}"#).unwrap();
     let err = other.restore(&state).unwrap_err();
     assert_eq!(err.code, ErrorCode::State);
-    assert!(err.message.contains("dedupe_kind_key_ts = false"), "{}", err.message);
+    assert!(
+        err.message.contains("dedupe_kind_key_ts = false"),
+        "{}",
+        err.message
+    );
 
     // the late policy, the guard and max_line may change
     let mut other = defs
         .engine_with(r#"{"late":"apply","max_ahead":"off","max_line":4096}"#)
         .unwrap();
-    assert_eq!(other.restore(&state).unwrap(), r#"{"kept":["s","失联"],"reset":[]}"#);
+    assert_eq!(
+        other.restore(&state).unwrap(),
+        r#"{"kept":["s","失联"],"reset":[]}"#
+    );
 
     // the Rust API says the same with a typed error
     let d = Definitions::from_str("a.yj", RAIN).unwrap();
@@ -153,7 +185,10 @@ fn a_state_is_not_restored_under_another_lateness_or_dedupe() {
             field,
             snapshot,
             now,
-        }) => assert_eq!((field, snapshot.as_str(), now.as_str()), ("lateness", "5m", "0ms")),
+        }) => assert_eq!(
+            (field, snapshot.as_str(), now.as_str()),
+            ("lateness", "5m", "0ms")
+        ),
         other => panic!("{other:?}"),
     }
 }
@@ -182,12 +217,18 @@ fn the_cli_refuses_a_state_under_another_lateness() {
             .unwrap()
     };
     let first = run("5m");
-    assert!(first.status.success(), "{}", String::from_utf8_lossy(&first.stderr));
+    assert!(
+        first.status.success(),
+        "{}",
+        String::from_utf8_lossy(&first.stderr)
+    );
     let second = run("10m");
     assert_eq!(second.status.code(), Some(1));
     let err = String::from_utf8_lossy(&second.stderr);
     assert!(
-        err.contains("the state was taken with lateness = 5m, this engine runs with lateness = 10m"),
+        err.contains(
+            "the state was taken with lateness = 5m, this engine runs with lateness = 10m"
+        ),
         "{err}"
     );
     assert!(second.stdout.is_empty());

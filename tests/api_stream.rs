@@ -106,7 +106,10 @@ async fn sources_get_distinct_event_ids_and_typed_rejections() {
     events.sort();
     assert_eq!(
         events,
-        [("A".to_string(), event_id(0, 1)), ("B".to_string(), event_id(1, 1))]
+        [
+            ("A".to_string(), event_id(0, 1)),
+            ("B".to_string(), event_id(1, 1))
+        ]
     );
     assert_eq!(event_source(events[1].1), (1, 1));
     assert_ne!(events[0].1, events[1].1);
@@ -124,7 +127,10 @@ async fn sources_get_distinct_event_ids_and_typed_rejections() {
         })
         .collect();
     assert_eq!(rejected.len(), 3, "{rejected:?}");
-    assert!(matches!(rejected[0], (1, 2, Rejection::Line(LineError::Event(_)))));
+    assert!(matches!(
+        rejected[0],
+        (1, 2, Rejection::Line(LineError::Event(_)))
+    ));
     assert!(matches!(rejected[1], (1, 3, Rejection::NotUtf8(_))));
     assert!(matches!(
         rejected[2],

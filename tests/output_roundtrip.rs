@@ -75,7 +75,11 @@ fn every_output_type_reads_back_byte_for_byte() {
     .map(|s| s.to_string())
     .collect();
     let mut outputs = Vec::new();
-    outputs.extend(run(&["policies", "plans"], true, &lines("samples/rain.jsonl")));
+    outputs.extend(run(
+        &["policies", "plans"],
+        true,
+        &lines("samples/rain.jsonl"),
+    ));
     outputs.extend(run(
         &["policies", "plans"],
         false,
@@ -120,7 +124,10 @@ fn every_output_type_reads_back_byte_for_byte() {
         }
     }
     let missing: Vec<&String> = all.difference(&seen).collect();
-    assert!(missing.is_empty(), "not produced: {missing:?}; seen {seen:?}");
+    assert!(
+        missing.is_empty(),
+        "not produced: {missing:?}; seen {seen:?}"
+    );
 }
 
 #[test]
@@ -128,7 +135,9 @@ fn words_outside_a_closed_set_are_refused() {
     let good = r#"{"type":"level_changed","id":1,"ts":"2024-07-29T03:00:00+08:00","signal":"s","key":"A","from":"none","to":"red","rule":null,"rule_at":null,"values":{},"event":4,"reason":"raise","since":"2024-07-29T03:00:00+08:00"}"#;
     assert!(serde_json::from_str::<Output>(good).is_ok());
     let bad = good.replace(r#""reason":"raise""#, r#""reason":"because""#);
-    let e = serde_json::from_str::<Output>(&bad).unwrap_err().to_string();
+    let e = serde_json::from_str::<Output>(&bad)
+        .unwrap_err()
+        .to_string();
     assert!(
         e.contains("`because` is not one of raise, clear, step_down"),
         "{e}"
@@ -153,6 +162,8 @@ fn values_keep_their_order() {
 #[test]
 fn output_does_not_grow() {
     let size = std::mem::size_of::<Output>();
-    assert!(size <= 272, "Output is {size} bytes: box the new large variant");
+    assert!(
+        size <= 272,
+        "Output is {size} bytes: box the new large variant"
+    );
 }
-
