@@ -74,14 +74,18 @@ fn each_bad_value_is_a_config_error_naming_its_setting() {
 #[test]
 fn the_rust_api_refuses_the_same_values() {
     let defs = Definitions::from_str("a.yj", RAIN).unwrap();
-    let mut c = Config::default();
-    c.max_line = 0;
+    let c = Config {
+        max_line: 0,
+        ..Config::default()
+    };
     let Err(EngineError::Config(e)) = defs.engine_with(c) else {
         panic!("accepted max_line 0")
     };
     assert_eq!(e.field(), Some("max_line"));
-    let mut c = Config::default();
-    c.idle_ttl_ms = Some(3_600_000);
+    let c = Config {
+        idle_ttl_ms: Some(3_600_000),
+        ..Config::default()
+    };
     let Err(EngineError::Config(e)) = defs.engine_with(c) else {
         panic!("accepted an idle_ttl shorter than `missing`")
     };
