@@ -69,7 +69,7 @@
 //! let state = engine.snapshot();
 //! let mut again = defs.engine()?;
 //! let report = again.restore(&state)?;
-//! assert_eq!(report.kept, ["暴雨", "失联"]);
+//! assert_eq!(report.kept, ["失联", "暴雨"]); // by name
 //!
 //! // flush: release what the lateness holds back
 //! engine.flush(&mut out);
