@@ -8,8 +8,15 @@
 //!   as such: a `Defs` whose definitions did not compile keeps its
 //!   diagnostics ([`Defs::diagnostics_json`]) and refuses to make an engine
 //!   ([`Defs::engine`] returns [`ErrorCode::Definitions`]).
-//! * [`Engine`] — a running engine: push one event line ([`Engine::push`]) or
-//!   a batch of them ([`Engine::push_batch`]), get outputs as JSON.
+//! * [`JsonEngine`] — a running engine: push one event line
+//!   ([`JsonEngine::push`]) or a batch of them ([`JsonEngine::push_batch`]),
+//!   get outputs as JSON. It is the one engine ([`crate::Engine`]) behind a
+//!   text boundary ([`JsonEngine::inner`]); `api::Engine` is the same type
+//!   under the name the bindings use.
+//! * Settings: [`Defs::engine_with`] takes the [`Config`](crate::Config) as
+//!   JSON (`{"lateness":"10m","max_ahead":"7d"}`, see
+//!   [`Config::from_json`](crate::Config::from_json)); a bad value is
+//!   [`ErrorCode::Config`], naming the setting.
 //! * [`ApiError`] — every failure: a stable [`ErrorCode`], a message, and
 //!   diagnostics (a JSON array, empty unless definitions failed).
 //!
@@ -20,13 +27,13 @@
 //!
 //! End of stream: the engine holds events back for the allowed lateness (to
 //! put late arrivals in time order), so the last outputs come from
-//! [`Engine::flush`]. Pushing a JSONL file line by line, or as one batch, and
+//! [`JsonEngine::flush`]. Pushing a JSONL file line by line, or as one batch, and
 //! then flushing gives exactly the outputs of `yingji run` on that file.
 //!
-//! Event time without events: [`Engine::advance_to`] moves the clock as if
+//! Event time without events: [`JsonEngine::advance_to`] moves the clock as if
 //! an empty event had arrived (absences, timers and plan escalations due by
-//! then come out), [`Engine::finish`] ends the input and can run the clock on
-//! to a given time, and [`Engine::clock`] reads the clock.
+//! then come out), [`JsonEngine::finish`] ends the input and can run the clock on
+//! to a given time, and [`JsonEngine::clock`] reads the clock.
 //!
 //! ```
 //! use yingji::api::{Defs, ErrorCode};
@@ -90,11 +97,14 @@ pub enum ErrorCode {
     /// pushing to the same engine, or freeing it); nothing was done. Retry,
     /// or give each thread its own engine (C and Python only).
     Busy = 11,
+    /// A configuration that cannot be used: not a JSON object, an unknown
+    /// setting, or a bad value; the message names the setting.
+    Config = 12,
 }
 
 impl ErrorCode {
     /// Every code, in numeric order.
-    pub const ALL: [ErrorCode; 11] = [
+    pub const ALL: [ErrorCode; 12] = [
         ErrorCode::InvalidArgument,
         ErrorCode::InvalidUtf8,
         ErrorCode::MalformedJson,
@@ -106,6 +116,7 @@ impl ErrorCode {
         ErrorCode::Internal,
         ErrorCode::State,
         ErrorCode::Busy,
+        ErrorCode::Config,
     ];
 
     /// A stable lowercase name (`"malformed_json"`), used in JSON.
@@ -122,6 +133,7 @@ impl ErrorCode {
             ErrorCode::Internal => "internal",
             ErrorCode::State => "state",
             ErrorCode::Busy => "busy",
+            ErrorCode::Config => "config",
         }
     }
 
@@ -270,9 +282,13 @@ impl Defs {
     /// Every diagnostic (errors and warnings) as a JSON array.
     pub fn diagnostics(&self) -> serde_json::Value {
         match &self.result {
-            Ok(d) => {
-                serde_json::Value::Array(d.warnings.iter().map(|w| w.to_json(&d.sources)).collect())
-            }
+            Ok(d) => serde_json::Value::Array(
+                d.loaded
+                    .diagnostics
+                    .iter()
+                    .map(|w| w.to_json(&d.loaded.sources))
+                    .collect(),
+            ),
             Err(e) => e.to_json(),
         }
     }
@@ -286,9 +302,10 @@ impl Defs {
     pub fn rendered(&self) -> String {
         match &self.result {
             Ok(d) => d
-                .warnings
+                .loaded
+                .diagnostics
                 .iter()
-                .map(|w| w.render(&d.sources))
+                .map(|w| w.render(&d.loaded.sources))
                 .collect::<Vec<_>>()
                 .join("\n"),
             Err(e) => e.rendered.clone(),
@@ -320,10 +337,10 @@ impl Defs {
         let v = match &self.result {
             Ok(d) => serde_json::json!({
                 "ok": true,
-                "files": d.files,
-                "event_kinds": d.program.kinds.iter().map(|k| k.name.as_str()).collect::<Vec<_>>(),
-                "signals": d.program.signals.iter().map(|s| s.name.as_str()).collect::<Vec<_>>(),
-                "warnings": d.warnings.len(),
+                "files": d.loaded.files,
+                "event_kinds": d.loaded.program.kinds.iter().map(|k| k.name.as_str()).collect::<Vec<_>>(),
+                "signals": d.loaded.program.signals.iter().map(|s| s.name.as_str()).collect::<Vec<_>>(),
+                "warnings": d.loaded.diagnostics.len(),
                 "errors": 0,
             }),
             Err(e) => {
@@ -352,15 +369,44 @@ impl Defs {
     /// assert!(err.message.starts_with("the definitions did not compile"), "{}", err.message);
     /// assert!(!err.diagnostics.as_array().unwrap().is_empty());
     /// ```
-    pub fn engine(&self) -> Result<Engine, ApiError> {
+    pub fn engine(&self) -> Result<JsonEngine, ApiError> {
+        self.engine_config(crate::Config::default())
+    }
+
+    /// A fresh engine with explicit settings, given as the JSON form of
+    /// [`Config`](crate::Config) (`{"lateness":"10m","late":"apply",
+    /// "max_ahead":"7d","idle_ttl":"30d","dedupe_kind_key_ts":true,
+    /// "max_line":65536}`; a missing member keeps its default). A bad
+    /// configuration is [`ErrorCode::Config`] with a message naming the
+    /// setting; definitions that did not compile are
+    /// [`ErrorCode::Definitions`].
+    ///
+    /// ```
+    /// use yingji::api::{Defs, ErrorCode};
+    /// let defs = Defs::from_text("a.yj", "event rain { station: string, mm: number }");
+    /// let engine = defs.engine_with(r#"{"lateness":"0s","max_ahead":"off"}"#)?;
+    /// assert!(engine.config_json().contains(r#""max_ahead":"off""#));
+    ///
+    /// let err = defs.engine_with(r#"{"max_ahead":"3 days"}"#).unwrap_err();
+    /// assert_eq!(err.code, ErrorCode::Config);
+    /// assert!(err.message.starts_with("setting `max_ahead`"), "{}", err.message);
+    /// # Ok::<(), yingji::api::ApiError>(())
+    /// ```
+    pub fn engine_with(&self, config_json: &str) -> Result<JsonEngine, ApiError> {
+        let config = crate::Config::from_json(config_json).map_err(|e| config_error(&e))?;
+        self.engine_config(config)
+    }
+
+    fn engine_config(&self, config: crate::Config) -> Result<JsonEngine, ApiError> {
         let defs = self.result.as_ref().map_err(ApiError::from)?;
-        let engine = defs.engine().map_err(|e| {
-            ApiError::new(
+        let engine = defs.engine_with(config).map_err(|e| match e {
+            crate::EngineError::Config(e) => config_error(&e),
+            e => ApiError::new(
                 ErrorCode::Internal,
                 format!("compiled program is invalid: {e}"),
-            )
+            ),
         })?;
-        Ok(Engine { engine, seq: 0 })
+        Ok(JsonEngine { engine, seq: 0 })
     }
 
     /// Assesses records against the definitions' assessments: `records`
@@ -393,15 +439,16 @@ impl Defs {
         } else {
             records_json.to_string()
         };
-        if defs.assess.assessments.is_empty() {
+        if defs.loaded.assess.assessments.is_empty() {
             return Err(ApiError::new(
                 ErrorCode::Unsupported,
                 "these definitions hold no `assessment`: there is nothing to assess records against",
             ));
         }
-        let set = yingji_engine::assess::records::read_records(&defs.assess, &text);
-        let report = yingji_engine::assess::eval::run(&defs.assess, &set.records, None, None)
-            .map_err(|e| ApiError::new(ErrorCode::InvalidArgument, e))?;
+        let set = yingji_engine::assess::records::read_records(&defs.loaded.assess, &text);
+        let report =
+            yingji_engine::assess::eval::run(&defs.loaded.assess, &set.records, None, None)
+                .map_err(|e| ApiError::new(ErrorCode::InvalidArgument, e))?;
         Ok(yingji_engine::assess::report_json(&report, &set).to_string())
     }
 }
@@ -487,13 +534,21 @@ fn timestamp(text: &str, what: &str) -> Result<yingji_engine::Timestamp, ApiErro
     })
 }
 
-/// A running engine (see the [module docs](self) for event numbering).
-pub struct Engine {
+fn config_error(e: &crate::ConfigError) -> ApiError {
+    ApiError::new(ErrorCode::Config, e.to_string())
+}
+
+/// The name the bindings use for [`JsonEngine`].
+pub type Engine = JsonEngine;
+
+/// A running engine behind the text boundary (see the [module docs](self)
+/// for event numbering).
+pub struct JsonEngine {
     engine: yingji_engine::Engine,
     seq: u64,
 }
 
-impl std::fmt::Debug for Engine {
+impl std::fmt::Debug for JsonEngine {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Engine")
             .field("events", &self.seq)
@@ -502,12 +557,41 @@ impl std::fmt::Debug for Engine {
     }
 }
 
-impl Engine {
+impl JsonEngine {
+    /// The engine itself.
+    pub fn inner(&self) -> &crate::Engine {
+        &self.engine
+    }
+
+    /// The engine itself, to call what this boundary does not offer.
+    pub fn inner_mut(&mut self) -> &mut crate::Engine {
+        &mut self.engine
+    }
+
+    /// The engine's settings in their JSON form ([`crate::Config::to_json`]).
+    pub fn config_json(&self) -> String {
+        self.engine.config().to_json()
+    }
+
     /// Applies one event (one JSON object, as in a JSONL line) and returns
     /// its outputs. A refused event changes nothing: [`ErrorCode::MalformedJson`]
-    /// for text that is not a JSON object, [`ErrorCode::Event`] for the rest.
+    /// for text that is not a JSON object, [`ErrorCode::Event`] for the rest
+    /// (a line longer than the `max_line` setting included).
+    ///
+    /// ```
+    /// use yingji::api::{Defs, ErrorCode};
+    /// let defs = Defs::from_text("a.yj", "event rain { station: string, mm: number }");
+    /// let mut engine = defs.engine_with(r#"{"max_line":64}"#)?;
+    /// let long = format!(r#"{{"ts":"2024-07-29T01:00:00+08:00","kind":"rain","station":"{}","mm":1}}"#, "A".repeat(64));
+    /// let err = engine.push(&long).unwrap_err();
+    /// assert_eq!(err.code, ErrorCode::Event);
+    /// assert!(err.message.contains("max_line"), "{}", err.message);
+    /// assert_eq!(engine.events(), 1);
+    /// # Ok::<(), yingji::api::ApiError>(())
+    /// ```
     pub fn push(&mut self, line: &str) -> Result<Vec<Output>, ApiError> {
         self.seq += 1;
+        self.check_length(line)?;
         let mut out = Vec::new();
         self.engine
             .push_line(line, self.seq, &mut out)
@@ -515,7 +599,21 @@ impl Engine {
         Ok(out)
     }
 
-    /// [`Engine::push`] with the outputs as a JSON array.
+    fn check_length(&self, line: &str) -> Result<(), ApiError> {
+        let max = self.engine.config().max_line;
+        if line.len() > max {
+            return Err(ApiError::new(
+                ErrorCode::Event,
+                format!(
+                    "the event is {} bytes long, longer than the max_line setting ({max} bytes); nothing was applied",
+                    line.len()
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// [`JsonEngine::push`] with the outputs as a JSON array.
     pub fn push_json(&mut self, line: &str) -> Result<String, ApiError> {
         self.push(line).map(|o| outputs_json(&o))
     }
@@ -585,10 +683,14 @@ impl Engine {
 
     fn push_into(&mut self, line: &str, index: u64, result: &mut Batch) {
         self.seq += 1;
-        match self.engine.push_line(line, self.seq, &mut result.outputs) {
+        let pushed = self.check_length(line).and_then(|()| {
+            self.engine
+                .push_line(line, self.seq, &mut result.outputs)
+                .map_err(line_error)
+        });
+        match pushed {
             Ok(()) => result.accepted += 1,
             Err(e) => {
-                let e = line_error(e);
                 result.rejected.push(Rejected {
                     event: self.seq,
                     index,
@@ -599,7 +701,7 @@ impl Engine {
         }
     }
 
-    /// [`Engine::push_batch`] as JSON ([`Batch::to_json`]).
+    /// [`JsonEngine::push_batch`] as JSON ([`Batch::to_json`]).
     pub fn push_batch_json(&mut self, batch: &str) -> Result<String, ApiError> {
         self.push_batch(batch).map(|b| b.to_json())
     }
@@ -627,14 +729,14 @@ impl Engine {
         out
     }
 
-    /// [`Engine::flush`] with the outputs as a JSON array.
+    /// [`JsonEngine::flush`] with the outputs as a JSON array.
     pub fn flush_json(&mut self) -> String {
         outputs_json(&self.flush())
     }
 
     /// The stream's clock: the event time the engine has reached, as RFC
     /// 3339 text in the offset the event that set it was written in; `None`
-    /// before the first event (or [`Engine::advance_to`]).
+    /// before the first event (or [`JsonEngine::advance_to`]).
     ///
     /// ```
     /// use yingji::api::Defs;
@@ -680,13 +782,13 @@ impl Engine {
         Ok(out)
     }
 
-    /// [`Engine::advance_to`] with the outputs as a JSON array.
+    /// [`JsonEngine::advance_to`] with the outputs as a JSON array.
     pub fn advance_to_json(&mut self, ts: &str) -> Result<String, ApiError> {
         self.advance_to(ts).map(|o| outputs_json(&o))
     }
 
     /// End of input: releases every event held back for lateness (as
-    /// [`Engine::flush`]), then, with `until` (RFC 3339 text), runs the clock
+    /// [`JsonEngine::flush`]), then, with `until` (RFC 3339 text), runs the clock
     /// to `until` so that timers and absences due by then fire. `until`
     /// earlier than the clock, or text that is not a timestamp, is
     /// [`ErrorCode::InvalidArgument`] and changes nothing.
@@ -715,14 +817,14 @@ impl Engine {
         Ok(out)
     }
 
-    /// [`Engine::finish`] with the outputs as a JSON array.
+    /// [`JsonEngine::finish`] with the outputs as a JSON array.
     pub fn finish_json(&mut self, until: Option<&str>) -> Result<String, ApiError> {
         self.finish(until).map(|o| outputs_json(&o))
     }
 
     /// The engine's complete state as a JSON document (the engine's state
     /// format, as `yingji run --state` writes it, plus this boundary's event
-    /// count as `"api_events"`), to resume with [`Engine::restore`].
+    /// count as `"api_events"`), to resume with [`JsonEngine::restore`].
     ///
     /// ```
     /// use yingji::api::Defs;
@@ -809,7 +911,7 @@ mod tests {
     #[test]
     fn codes_are_stable() {
         let nums: Vec<i32> = ErrorCode::ALL.iter().map(|c| c.as_i32()).collect();
-        assert_eq!(nums, (1..=11).collect::<Vec<_>>());
+        assert_eq!(nums, (1..=12).collect::<Vec<_>>());
     }
 
     #[test]

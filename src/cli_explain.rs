@@ -25,9 +25,9 @@ use std::collections::HashSet;
 use std::fmt::Write as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use yingji::engine::eval::{Scope, eval};
-use yingji::engine::ir::{Expr, SignalDef};
-use yingji::engine::time::format_duration;
+use yingji::unstable::engine::eval::{Scope, eval};
+use yingji::unstable::engine::ir::{Expr, SignalDef};
+use yingji::unstable::engine::time::format_duration;
 use yingji::{Definitions, Output, Timestamp, Value};
 
 /// Arguments of `yingji explain`.
@@ -195,7 +195,7 @@ fn explain(
     let _ = writeln!(s, "  {}", o.to_json());
     match o {
         Output::LevelChanged(c) => {
-            let Some(sig) = defs.program.signals.iter().find(|x| *x.name == *c.signal) else {
+            let Some(sig) = defs.unstable_program().signals.iter().find(|x| *x.name == *c.signal) else {
                 return s;
             };
             let _ = writeln!(
@@ -277,7 +277,7 @@ fn source_line(defs: &Definitions, at: &str) -> Option<(usize, String)> {
     let line: usize = parts.next()?.parse().ok()?;
     let file = parts.next()?;
     let f = (0..)
-        .map_while(|i| defs.sources.file(i))
+        .map_while(|i| defs.sources().file(i))
         .find(|f| &*f.name == file)?;
     let text = f.text.lines().nth(line.checked_sub(1)?)?;
     Some((line, text.trim_end().to_string()))
@@ -299,7 +299,7 @@ fn rule_lines(s: &mut String, defs: &Definitions, rule: Option<&str>, at: Option
 }
 
 fn signal_at(s: &mut String, defs: &Definitions, name: &str) {
-    if let Some(sig) = defs.program.signals.iter().find(|x| x.name == name) {
+    if let Some(sig) = defs.unstable_program().signals.iter().find(|x| x.name == name) {
         let _ = writeln!(s, "定义  {}", sig.at);
         if let Some((n, line)) = source_line(defs, &sig.at) {
             let _ = writeln!(s, "      {n} | {line}");
@@ -318,7 +318,7 @@ fn window_name(sig: &SignalDef, i: usize) -> String {
 /// The input of a window, for its header: a field's name, else the fields it reads.
 fn input_text(defs: &Definitions, e: &Expr) -> String {
     let name = |f: u16| {
-        defs.program
+        defs.unstable_program()
             .fields
             .get(usize::from(f))
             .cloned()
@@ -355,7 +355,7 @@ fn windows(
     r: &Replayed,
     key: &str,
     t: Timestamp,
-    values: &yingji::engine::output::Values,
+    values: &yingji::unstable::engine::output::Values,
 ) {
     if sig.windows.is_empty() {
         return;
@@ -377,7 +377,7 @@ fn windows(
         .collect();
     let row: Vec<Value> = sig
         .table
-        .and_then(|t| defs.program.tables.get(usize::from(t)))
+        .and_then(|t| defs.unstable_program().tables.get(usize::from(t)))
         .and_then(|t| t.rows.iter().find(|(k, _)| k == key))
         .map(|(_, v)| v.clone())
         .unwrap_or_default();
@@ -513,11 +513,11 @@ fn dynamics(
     s: &mut String,
     defs: &Definitions,
     sig: &SignalDef,
-    c: &yingji::engine::output::LevelChange,
+    c: &yingji::unstable::engine::output::LevelChange,
 ) {
     let _ = writeln!(s, "\n等级动态");
     let rule_of = |l: yingji::Level| sig.levels.iter().find(|r| r.level == l);
-    let holds = |r: &yingji::engine::ir::LevelRule| {
+    let holds = |r: &yingji::unstable::engine::ir::LevelRule| {
         let mut v = Vec::new();
         if r.for_ms > 0 {
             v.push(format!(
@@ -634,7 +634,7 @@ fn chain(
             .and_then(|v| v.get("instance").and_then(J::as_str).map(|i| i == instance))
             .unwrap_or(false)
     };
-    let timeline = Timeline::new(&defs.plans);
+    let timeline = Timeline::new(defs.unstable_plans());
     let _ = writeln!(s, "\n{instance} 的经过（步骤、呼叫、应答，至此输出为止）");
     let mut causes: Vec<String> = Vec::new();
     for x in outs.iter().take(upto + 1).filter(|x| of_instance(x)) {

@@ -152,10 +152,10 @@ pub(crate) fn replay(
     sources: &[Source],
     settings: Settings,
 ) -> Result<Replayed, String> {
-    let was = defs.plans.trace;
-    defs.plans.trace = trace;
-    let engine = defs.engine_with(yingji::engine::Config::default());
-    defs.plans.trace = was;
+    let was = defs.unstable_plans().trace;
+    defs.set_trace(trace);
+    let engine = defs.engine_with(yingji::unstable::engine::Config::default());
+    defs.set_trace(was);
     let mut engine = engine.map_err(|e| e.to_string())?;
     // like `yingji run`: no sensor reports from the future
     if let Ok(now) = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH) {
@@ -223,8 +223,8 @@ fn kind_of(line: &str) -> String {
 fn load(paths: &[PathBuf]) -> Result<Definitions, ExitCode> {
     match Definitions::from_paths(paths) {
         Ok(d) => {
-            for w in &d.warnings {
-                eprint!("{}", w.render(&d.sources));
+            for w in d.warnings() {
+                eprint!("{}", w.render(&d.sources()));
             }
             Ok(d)
         }
@@ -300,7 +300,7 @@ pub fn run(a: &ReplayArgs) -> ExitCode {
             }
         };
         report_rejected(&r, "");
-        let timeline = (!json).then(|| Timeline::new(&defs.plans));
+        let timeline = (!json).then(|| Timeline::new(defs.unstable_plans()));
         let mut w = std::io::BufWriter::new(std::io::stdout().lock());
         for o in &r.outputs {
             let line = match &timeline {

@@ -3,6 +3,7 @@
 mod cli_assess;
 mod cli_explain;
 mod cli_fmt;
+mod cli_bench;
 mod cli_graph;
 mod cli_replay;
 mod cli_test;
@@ -215,7 +216,7 @@ enum Command {
         cap: cli_cap::CapArgs,
     },
     /// Benchmark generated workloads against a hand-written baseline and rhai.
-    Bench(yingji::bench::cli::BenchArgs),
+    Bench(yingji_bench::cli::BenchArgs),
     /// Run authors' scenario files (`*.test.yaml`): events in, expected outputs out.
     Test(cli_test::TestArgs),
     /// Explain an output: its rule, the readings in its windows, the level dynamics, a plan's chain.
@@ -258,7 +259,7 @@ fn main() -> ExitCode {
         } => check(&paths, format, explain, allow_outside_roots),
         Command::Fmt(a) => cli_fmt::run(&a),
         Command::Lsp => lsp::run(),
-        Command::Bench(args) => yingji::bench::cli::main(&args),
+        Command::Bench(args) => yingji_bench::cli::main(&args, cli_bench::run_file),
         Command::Test(a) => cli_test::run(&a),
         Command::Replay(a) => cli_replay::run(&a),
         Command::Explain(a) => cli_explain::run(&a),
@@ -302,8 +303,8 @@ fn load(
     match Definitions::from_paths_with(paths, allow_outside_roots) {
         Ok(defs) => {
             if format == Format::Text {
-                for w in &defs.warnings {
-                    eprint!("{}", w.render(&defs.sources));
+                for w in defs.warnings() {
+                    eprint!("{}", w.render(defs.sources()));
                 }
             }
             Ok(defs)
@@ -349,19 +350,19 @@ fn check(paths: &[PathBuf], format: Format, explain: bool, allow_outside_roots: 
             match format {
                 Format::Text => eprintln!(
                     "yingji: {} file(s) OK: {} event kind(s), {} signal(s), {} plan(s), {} chain(s), {} warning(s)",
-                    defs.files,
-                    defs.program.kinds.len(),
-                    defs.program.signals.len(),
-                    defs.plans.plans.len(),
-                    defs.plans.chains.len(),
-                    defs.warnings.len()
+                    defs.files(),
+                    defs.event_kinds().count(),
+                    defs.signals().count(),
+                    defs.plans().count(),
+                    defs.chain_count(),
+                    defs.warnings().len()
                 ),
                 Format::Json => println!(
                     "{}",
                     serde_json::Value::Array(
-                        defs.warnings
+                        defs.warnings()
                             .iter()
-                            .map(|d| d.to_json(&defs.sources))
+                            .map(|d| d.to_json(defs.sources()))
                             .collect()
                     )
                 ),
@@ -624,7 +625,7 @@ fn run(
         Ok(d) => d,
         Err(code) => return Ok(code),
     };
-    defs.plans.trace = trace;
+    defs.set_trace(trace);
     let mut cap_writer = match out_format {
         OutFormat::Cap => match cli_cap::CapWriter::open(cap, paths, args.state.is_some()) {
             Ok(w) => Some(w),
@@ -641,12 +642,12 @@ fn run(
             None => None,
         },
     };
-    let timeline = (out_format == OutFormat::Text).then(|| cli_text::Timeline::new(&defs.plans));
-    let config = yingji::engine::Config {
+    let timeline = (out_format == OutFormat::Text).then(|| cli_text::Timeline::new(defs.unstable_plans()));
+    let config = yingji::Config {
         lateness_ms: args.lateness,
         late: match args.late {
-            LateArg::Emit => yingji::engine::LatePolicy::Emit,
-            LateArg::Apply => yingji::engine::LatePolicy::Apply,
+            LateArg::Emit => yingji::LatePolicy::Emit,
+            LateArg::Apply => yingji::LatePolicy::Apply,
         },
         dedupe_kind_key_ts: args.dedupe_kind_key_ts,
         max_ahead_ms: match parse_guard(&args.max_ahead) {
@@ -657,6 +658,7 @@ fn run(
             }
         },
         idle_ttl_ms: args.idle_ttl,
+        max_line: args.max_line,
     };
     let mut engine = match defs.engine_with(config) {
         Ok(e) => e,
@@ -775,7 +777,7 @@ fn run(
             .map(|_| -> (u64, yingji::stream::Checkpoint) { (args.save_every, Box::new(|_| {})) }),
         wall_clock: args.clock == ClockArg::Wall,
         until: args.until,
-        max_line: args.max_line,
+        requests: None,
     };
     let follow = args.follow && !stdin;
     let live = follow || args.clock == ClockArg::Wall;
@@ -857,7 +859,9 @@ fn run(
                         writer.line(&line)?;
                     }
                 }
-                Marked::Item(yingji::stream::Item::Rejected { seq, line, reason }) => {
+                Marked::Item(yingji::stream::Item::Rejected {
+                    seq, line, reason, ..
+                }) => {
                     rejected += 1;
                     if rejected <= 20 {
                         eprintln!("{name}:{seq}: rejected: {reason}");
@@ -887,7 +891,7 @@ fn run(
                         reject_writer.as_ref().map(|w| w.len),
                     )?;
                     // the host section changed: the checksum follows
-                    let doc = yingji::engine::state::reseal(&doc).map_err(io::Error::other)?;
+                    let doc = yingji::unstable::engine::state::reseal(&doc).map_err(io::Error::other)?;
                     if let Some(p) = &state_path {
                         save_state(p, &doc)?;
                     }

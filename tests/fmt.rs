@@ -187,11 +187,11 @@ fn a_file_that_does_not_parse_gives_its_diagnostics() {
 #[test]
 fn generated_workloads_hold() {
     for (rules, keys) in [(1, 1), (7, 3), (40, 16)] {
-        let w = yingji::bench::thresholds(rules, keys, 10, 7).unwrap();
+        let w = yingji_bench::thresholds(rules, keys, 10, 7).unwrap();
         holds("thresholds", &w.source).unwrap();
     }
     for keys in [1, 5] {
-        let w = yingji::bench::windows(keys, 10, 11).unwrap();
+        let w = yingji_bench::windows(keys, 10, 11).unwrap();
         holds("windows", &w.source).unwrap();
     }
 }

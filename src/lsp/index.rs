@@ -301,7 +301,7 @@ impl Workspace {
         let loader = yingji_dsl::load::MemLoader(files.clone());
         let (diagnostics, sources): (Vec<Diagnostic>, SourceMap) =
             match yingji::Definitions::load(&loader) {
-                Ok(d) => (d.warnings, d.sources),
+                Ok(d) => (d.warnings().to_vec(), d.sources().clone()),
                 Err(e) => (e.diagnostics, e.sources),
             };
         let mut diags: HashMap<String, Vec<FileDiag>> = HashMap::new();
