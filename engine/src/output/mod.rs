@@ -215,6 +215,16 @@ pub enum Output {
     ScriptError(script::ScriptError),
     /// `{"type":"script_suppressed", ...}`: failures of a script function left out (rate limit).
     ScriptSuppressed(script::ScriptSuppressed),
+    /// `{"type":"joined", ...}`: an instance passed the join of parallel branches.
+    Joined(plan::Joined),
+    /// `{"type":"check_overdue", ...}`: a check not reported done by its deadline.
+    CheckOverdue(plan::CheckOverdue),
+    /// `{"type":"check_done", ...}`: a check reported done.
+    CheckDone(plan::CheckDone),
+    /// `{"type":"declined", ...}`: a called person declined.
+    Declined(plan::Declined),
+    /// `{"type":"supply", ...}`: supplies to pre-position in a township.
+    Supply(plan::Supply),
 }
 
 impl Output {
@@ -244,6 +254,11 @@ impl Output {
             Output::AreaJoined(o) => o.head.ts,
             Output::ScriptError(o) => o.ts,
             Output::ScriptSuppressed(o) => o.ts,
+            Output::Joined(o) => o.head.ts,
+            Output::CheckOverdue(o) => o.head.ts,
+            Output::CheckDone(o) => o.head.ts,
+            Output::Declined(o) => o.head.ts,
+            Output::Supply(o) => o.head.ts,
         }
     }
 
@@ -274,6 +289,11 @@ impl Output {
             Output::AreaJoined(o) => o.head.id,
             Output::ScriptError(o) => o.id,
             Output::ScriptSuppressed(o) => o.id,
+            Output::Joined(o) => o.head.id,
+            Output::CheckOverdue(o) => o.head.id,
+            Output::CheckDone(o) => o.head.id,
+            Output::Declined(o) => o.head.id,
+            Output::Supply(o) => o.head.id,
         }
     }
 
@@ -304,6 +324,11 @@ impl Output {
             Output::AreaJoined(o) => &mut o.head.id,
             Output::ScriptError(o) => &mut o.id,
             Output::ScriptSuppressed(o) => &mut o.id,
+            Output::Joined(o) => &mut o.head.id,
+            Output::CheckOverdue(o) => &mut o.head.id,
+            Output::CheckDone(o) => &mut o.head.id,
+            Output::Declined(o) => &mut o.head.id,
+            Output::Supply(o) => &mut o.head.id,
         };
         *slot = id;
     }
@@ -336,6 +361,11 @@ impl Output {
             Output::AreaJoined(_) => "area_joined",
             Output::ScriptError(_) => "script_error",
             Output::ScriptSuppressed(_) => "script_suppressed",
+            Output::Joined(_) => "joined",
+            Output::CheckOverdue(_) => "check_overdue",
+            Output::CheckDone(_) => "check_done",
+            Output::Declined(_) => "declined",
+            Output::Supply(_) => "supply",
         }
     }
 

@@ -97,6 +97,13 @@ fn step_label(set: &PlanSet, plan: &PlanDef, s: &StepDef) -> String {
                 format!("结束 {}", v.join("→"))
             }
         }
+        StepKind::Parallel { branches, .. } => format!("并行 {} 路", branches.len()),
+        StepKind::Join { all } => if *all {
+            "汇合（全部完成）"
+        } else {
+            "汇合（任一完成）"
+        }
+        .into(),
     };
     format!("{}\n{what}", s.id)
 }
@@ -110,6 +117,7 @@ fn dot_shape(k: &StepKind) -> &'static str {
         StepKind::Branch { .. } => "shape=diamond",
         StepKind::Wait { .. } => "shape=parallelogram",
         StepKind::Close { .. } => "shape=doublecircle",
+        StepKind::Parallel { .. } | StepKind::Join { .. } => "shape=box, style=bold",
     }
 }
 
@@ -423,6 +431,7 @@ fn mm_node(s: &StepKind, label: &str) -> String {
         StepKind::Branch { .. } => format!("{{{l}}}"),
         StepKind::Wait { .. } => format!("[/{l}/]"),
         StepKind::Close { .. } => format!("((({l})))"),
+        StepKind::Parallel { .. } | StepKind::Join { .. } => format!("[{l}]"),
     }
 }
 
@@ -446,6 +455,7 @@ pub fn to_mermaid(set: &PlanSet, plan: &PlanDef) -> String {
         let w = e.weight();
         let label = w.label();
         let arrow = match (matches!(w, Edge::Timeout(_)), label.is_empty()) {
+            _ if matches!(w, Edge::Fork) => format!("==>|{}|", mm_str(&label)),
             (true, _) => format!("-.->|{}|", mm_str(&label)),
             (false, true) => "-->".to_string(),
             (false, false) => format!("-->|{}|", mm_str(&label)),

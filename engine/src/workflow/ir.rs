@@ -215,6 +215,22 @@ pub enum StepKind {
         /// The stages checked (预警, 响应, 反馈, 核实), in order.
         verify: Vec<Verify>,
     },
+    /// Start branches that run concurrently (并行): each branch begins at
+    /// its entry step and ends when it reaches `join`; the instance itself
+    /// goes to `join` and waits there.
+    Parallel {
+        /// The entry step of each branch, in order (the order outputs of one
+        /// instant follow).
+        branches: Vec<StepIdx>,
+        /// The join step the branches end at.
+        join: StepIdx,
+    },
+    /// Wait until all (or any) branches of a parallel step reached this step,
+    /// then go on to `next`. With `any`, the branches still running stop.
+    Join {
+        /// Whether every branch must arrive (`all`) or one suffices (`any`).
+        all: bool,
+    },
 }
 
 /// What a `wait` step waits for.

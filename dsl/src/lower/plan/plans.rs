@@ -30,6 +30,8 @@ fn step_kind_count(s: &StepYaml) -> usize {
         s.if_.is_some(),
         s.wait.is_some(),
         s.close.is_some(),
+        s.parallel.is_some(),
+        s.join.is_some(),
     ])
 }
 
@@ -217,7 +219,7 @@ pub(super) fn lower_plan(
                 id_span,
                 msg,
                 "one kind per step",
-                "use exactly one of notify, await_ack, measures, declare_response, branch, if, wait, close",
+                "use exactly one of notify, await_ack, measures, declare_response, branch, if, wait, close, parallel, join",
             );
             continue;
         }
@@ -435,6 +437,50 @@ pub(super) fn lower_plan(
                 timeout_ms,
                 on_timeout,
             }
+        } else if let Some(p) = &sv.parallel {
+            let pv = &p.value;
+            if pv.branches.value.is_empty() {
+                let span = cx.span(f, &pv.branches);
+                cx.err(
+                    codes::PLAN_JOIN,
+                    span,
+                    format!("parallel step `{}` has no branches", sv.id.value),
+                    "list the first step of each branch",
+                );
+            }
+            let branches: Vec<StepIdx> = pv
+                .branches
+                .value
+                .iter()
+                .filter_map(|b| target(cx, b))
+                .collect();
+            let join = target(cx, &pv.join).unwrap_or(0);
+            if let Some(n) = &sv.next {
+                let span = cx.sspan(f, n);
+                cx.ignored(
+                    span,
+                    "a parallel step goes on at its `join`; `next` is ignored",
+                    None,
+                );
+            }
+            next = None;
+            StepKind::Parallel { branches, join }
+        } else if let Some(j) = &sv.join {
+            let all = match j.value.as_str() {
+                "all" | "全部" => true,
+                "any" | "任一" => false,
+                other => {
+                    let span = cx.sspan(f, j);
+                    cx.err(
+                        codes::PLAN_SHAPE,
+                        span,
+                        format!("`join: {other}`"),
+                        "expected `all` or `any`",
+                    );
+                    true
+                }
+            };
+            StepKind::Join { all }
         } else if let Some(c) = &sv.close {
             let mut verify = Vec::new();
             for v in &c.value.verify {

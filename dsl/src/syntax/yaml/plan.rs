@@ -144,6 +144,14 @@ pub struct StepYaml {
     /// Close with the verification stages.
     #[serde(default)]
     pub close: Option<Spanned<CloseYaml>>,
+    /// Start branches that run at the same time:
+    /// `parallel: { branches: [叫应, 部门会商], join: 汇合 }`.
+    #[serde(default)]
+    pub parallel: Option<Spanned<ParallelYaml>>,
+    /// `join: all | any`: where the branches of a parallel step end; the
+    /// instance goes on when all (or any) of them arrived.
+    #[serde(default)]
+    pub join: Option<S>,
     /// The step after this one (default: the next listed).
     #[serde(default)]
     pub next: Option<S>,
@@ -198,6 +206,16 @@ pub struct WaitYaml {
     /// Where to go on timeout.
     #[serde(default)]
     pub on_timeout: Option<S>,
+}
+
+/// `parallel: { branches: [A, B], join: 汇合 }`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ParallelYaml {
+    /// The entry step of each branch.
+    pub branches: Spanned<Vec<S>>,
+    /// The `join` step the branches end at.
+    pub join: S,
 }
 
 /// `close: { verify: [预警, 响应, 反馈, 核实] }`.

@@ -87,7 +87,7 @@ mod state;
 mod steps;
 mod timers;
 
-pub use state::{Call, CallRun, Instance, LAYOUT, StageBy, WorkflowState};
+pub use state::{Call, CallRun, Fork, Instance, LAYOUT, StageBy, WorkflowState};
 
 use crate::event::Event;
 use crate::ir::{FieldDef, FieldId, KindDef, Program};

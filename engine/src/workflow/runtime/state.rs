@@ -88,6 +88,33 @@ pub struct Instance {
     /// reached the trigger (empty for other instances).
     #[serde(default)]
     pub affected: Vec<Arc<str>>,
+    /// The branches of the parallel step the instance is in (empty otherwise).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub forks: Vec<Fork>,
+}
+
+/// One branch of a parallel step: a cursor of its own, moving through the
+/// branch's steps until it reaches the join.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Fork {
+    /// The branch's entry step (names the branch in outputs).
+    pub entry: StepIdx,
+    /// The branch's current step (`None` once it reached the join or stopped).
+    pub at: Option<StepIdx>,
+    /// Changes whenever the branch's step changes (its step timers carry it).
+    pub token: u64,
+    /// Whether the branch reached the join.
+    pub done: bool,
+}
+
+/// Which cursor of an instance a step runs under: the instance's own, or one
+/// of its parallel branches.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Cur {
+    /// The instance's own cursor.
+    Main,
+    /// Branch `n` of the parallel step the instance is in.
+    Fork(u16),
 }
 
 /// What satisfied a stage of the closing verification.
@@ -100,6 +127,49 @@ pub struct StageBy {
 }
 
 impl Instance {
+    /// The step cursor `c` is at.
+    pub(super) fn at_of(&self, c: Cur) -> Option<StepIdx> {
+        match c {
+            Cur::Main => self.at,
+            Cur::Fork(k) => self.forks.get(usize::from(k)).and_then(|f| f.at),
+        }
+    }
+
+    /// The token of cursor `c` (step timers carry it).
+    pub(super) fn token_of(&self, c: Cur) -> u64 {
+        match c {
+            Cur::Main => self.token,
+            Cur::Fork(k) => self.forks.get(usize::from(k)).map_or(u64::MAX, |f| f.token),
+        }
+    }
+
+    /// Moves cursor `c` to `to` (its token changes).
+    pub(super) fn move_to(&mut self, c: Cur, to: Option<StepIdx>) {
+        match c {
+            Cur::Main => {
+                self.at = to;
+                self.token += 1;
+            }
+            Cur::Fork(k) => {
+                if let Some(f) = self.forks.get_mut(usize::from(k)) {
+                    f.at = to;
+                    f.token += 1;
+                }
+            }
+        }
+    }
+
+    /// Every cursor at a step: the instance's own, then its branches'.
+    pub(super) fn cursors(&self) -> Vec<(Cur, StepIdx)> {
+        let mut v: Vec<(Cur, StepIdx)> = self.at.map(|a| (Cur::Main, a)).into_iter().collect();
+        for (k, f) in self.forks.iter().enumerate() {
+            if let Some(a) = f.at {
+                v.push((Cur::Fork(k as u16), a));
+            }
+        }
+        v
+    }
+
     pub(super) fn latest_run(&self, step: StepIdx) -> Option<&CallRun> {
         self.runs.iter().rev().find(|r| r.step == step)
     }
@@ -111,6 +181,8 @@ pub(super) enum TimerKind {
     Tier { run: u32, tier: u16 },
     /// The current step's wait or timeout ends (valid while the token matches).
     Step { token: u64 },
+    /// A parallel branch's wait or timeout ends (valid while its token matches).
+    Fork { fork: u16, token: u64 },
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
@@ -300,22 +372,27 @@ impl WorkflowRuntime {
                 // closed, or not where an open instance is found: compacted
                 d.closing.push(inst.no);
             }
-            let step = self
-                .set
-                .plans
-                .get(inst.plan)
-                .and_then(|plan| plan.steps.get(usize::from(inst.at?)));
-            if let Some(StepKind::Wait {
-                until: WaitFor::Event(k),
-                ..
-            }) = step.map(|s| &s.kind)
-            {
-                d.awaiting
-                    .entry(arc(k))
-                    .or_default()
-                    .entry(inst.area.clone())
-                    .or_default()
-                    .push(inst.no);
+            for (_, at) in inst.cursors() {
+                let step = self
+                    .set
+                    .plans
+                    .get(inst.plan)
+                    .and_then(|plan| plan.steps.get(usize::from(at)));
+                if let Some(StepKind::Wait {
+                    until: WaitFor::Event(k),
+                    ..
+                }) = step.map(|s| &s.kind)
+                {
+                    let row = d
+                        .awaiting
+                        .entry(arc(k))
+                        .or_default()
+                        .entry(inst.area.clone())
+                        .or_default();
+                    if !row.contains(&inst.no) {
+                        row.push(inst.no);
+                    }
+                }
             }
             for (ri, run) in inst.runs.iter().enumerate() {
                 for c in run.calls.iter().filter(|c| c.acked.is_none()) {

@@ -2,7 +2,7 @@
 //! sequence; firing one runs a step's timeout or wait, or a tier's timeout.
 //! Obsolete timers are dropped when they surface.
 
-use super::state::{Timer, TimerKind};
+use super::state::{Cur, Timer, TimerKind};
 use super::{Ctx, WorkflowRuntime, arc, head};
 use crate::output::Output;
 use crate::time::{Timestamp, format_duration};
@@ -76,12 +76,20 @@ impl WorkflowRuntime {
         let Some(plan) = set.plans.get(inst.plan) else {
             return;
         };
+        let step_cursor = match t.kind {
+            TimerKind::Step { token } => Some((Cur::Main, token)),
+            TimerKind::Fork { fork, token } => Some((Cur::Fork(fork), token)),
+            TimerKind::Tier { .. } => None,
+        };
         match t.kind {
-            TimerKind::Step { token } => {
-                if token != inst.token {
+            TimerKind::Step { .. } | TimerKind::Fork { .. } => {
+                let Some((c, token)) = step_cursor else {
+                    return;
+                };
+                if token != inst.token_of(c) {
                     return;
                 }
-                let Some(step) = inst.at.and_then(|s| plan.steps.get(usize::from(s))) else {
+                let Some(step) = inst.at_of(c).and_then(|s| plan.steps.get(usize::from(s))) else {
                     return;
                 };
                 let (what, to, timeout) = match &step.kind {
@@ -126,7 +134,7 @@ impl WorkflowRuntime {
                         .map_or("", |s| s.id.as_str());
                     let names = &self.names;
                     let step_name = inst
-                        .at
+                        .at_of(c)
                         .map_or_else(|| names.empty.clone(), |s| names.step(inst.plan, s));
                     out.push(Output::TimedOut(TimedOut {
                         head: head(names.plan(inst.plan), inst, step_name, &ctx),
@@ -135,7 +143,7 @@ impl WorkflowRuntime {
                     }));
                 }
                 if let Some(s) = to {
-                    self.goto(t.inst, s, &ctx, out);
+                    self.goto_c(t.inst, c, s, &ctx, out);
                 }
             }
             TimerKind::Tier { run, tier } => self.tier_timeout(t.inst, run, tier, due, out),
