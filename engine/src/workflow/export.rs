@@ -54,6 +54,7 @@ fn trigger_label(plan: &PlanDef) -> String {
                 min_level,
             } => format!("响应 ≥ {}", min_level.roman()),
             Trigger::Manual => "手动启动".into(),
+            Trigger::Calendar { at, areas, .. } => format!("每年 {at}（{} 处）", areas.len()),
         });
     }
     lines.join("\n")
@@ -98,6 +99,7 @@ fn step_label(set: &PlanSet, plan: &PlanDef, s: &StepDef) -> String {
             }
         }
         StepKind::Parallel { branches, .. } => format!("并行 {} 路", branches.len()),
+        StepKind::Check { name, due_ms } => format!("{name} 限 {}", format_duration(*due_ms)),
         StepKind::Join { all } => if *all {
             "汇合（全部完成）"
         } else {
@@ -118,6 +120,7 @@ fn dot_shape(k: &StepKind) -> &'static str {
         StepKind::Wait { .. } => "shape=parallelogram",
         StepKind::Close { .. } => "shape=doublecircle",
         StepKind::Parallel { .. } | StepKind::Join { .. } => "shape=box, style=bold",
+        StepKind::Check { .. } => "shape=note",
     }
 }
 
@@ -432,6 +435,7 @@ fn mm_node(s: &StepKind, label: &str) -> String {
         StepKind::Wait { .. } => format!("[/{l}/]"),
         StepKind::Close { .. } => format!("((({l})))"),
         StepKind::Parallel { .. } | StepKind::Join { .. } => format!("[{l}]"),
+        StepKind::Check { .. } => format!("[/{l}\\]"),
     }
 }
 

@@ -223,6 +223,7 @@ impl PlanGraph {
                     }
                 }
                 StepKind::NotifyChain { .. }
+                | StepKind::Check { .. }
                 | StepKind::NotifyRole { .. }
                 | StepKind::Measure { .. }
                 | StepKind::DeclareResponse { .. } => {

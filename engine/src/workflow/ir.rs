@@ -143,6 +143,22 @@ pub enum Trigger {
     },
     /// A manual start: an event `{"kind":"plan_start","plan":<name>,"area":..}`.
     Manual,
+    /// A date of the year (local time of the event stream): one instance per
+    /// listed area starts when event time reaches it, every year (防汛三查
+    /// from `04-01`). The first date considered is the first at or after the
+    /// stream's first event.
+    Calendar {
+        /// As written (`04-01`, `04-01 08:00`).
+        at: String,
+        /// Month (1–12).
+        month: u8,
+        /// Day of the month.
+        day: u8,
+        /// Minutes after local midnight.
+        minute: u16,
+        /// The areas an instance starts in, in order.
+        areas: Vec<String>,
+    },
 }
 
 /// One step of a plan.
@@ -224,6 +240,16 @@ pub enum StepKind {
         branches: Vec<StepIdx>,
         /// The join step the branches end at.
         join: StepIdx,
+    },
+    /// Open a check (排查, 巡查, 核查) that must be reported done (a
+    /// `check_report` event naming it and the instance's area) within
+    /// `due_ms`; the plan goes on at once. A check not reported by its
+    /// deadline is a `check_overdue` output; a report is `check_done`.
+    Check {
+        /// The check's name (what reports carry in `check`).
+        name: String,
+        /// How long after the step the check is due.
+        due_ms: i64,
     },
     /// Wait until all (or any) branches of a parallel step reached this step,
     /// then go on to `next`. With `any`, the branches still running stop.

@@ -32,6 +32,7 @@ fn step_kind_count(s: &StepYaml) -> usize {
         s.close.is_some(),
         s.parallel.is_some(),
         s.join.is_some(),
+        s.check.is_some(),
     ])
 }
 
@@ -105,17 +106,26 @@ pub(super) fn lower_plan(
             tv.signal.is_some(),
             tv.response.is_some(),
             tv.manual.is_some(),
+            tv.calendar.is_some(),
         ]);
         if kinds != 1 {
             cx.err(
                 codes::PLAN_SHAPE,
                 t_span,
-                "a trigger needs exactly one of `signal`, `response`, `manual`",
+                "a trigger needs exactly one of `signal`, `response`, `manual`, `calendar`",
                 "ambiguous or empty trigger",
             );
             continue;
         }
-        if let Some(sig) = &tv.signal {
+        if tv.areas.is_some() && tv.calendar.is_none() {
+            let span = tv.areas.as_ref().map_or(t_span, |a| cx.span(f, a));
+            cx.ignored(span, "`areas` only applies to a `calendar` trigger", None);
+        }
+        if let Some(cal) = &tv.calendar {
+            if let Some(t) = calendar_trigger(cx, f, cal, tv.areas.as_ref(), t_span, set) {
+                triggers.push(t);
+            }
+        } else if let Some(sig) = &tv.signal {
             let span = cx.sspan(f, sig);
             if program.is_some() && !signals.contains(&sig.value) {
                 let msg = format!("no signal `{}` is defined", sig.value);
@@ -219,7 +229,7 @@ pub(super) fn lower_plan(
                 id_span,
                 msg,
                 "one kind per step",
-                "use exactly one of notify, await_ack, measures, declare_response, branch, if, wait, close, parallel, join",
+                "use exactly one of notify, await_ack, measures, declare_response, branch, if, wait, close, parallel, join, check",
             );
             continue;
         }
@@ -465,6 +475,14 @@ pub(super) fn lower_plan(
             }
             next = None;
             StepKind::Parallel { branches, join }
+        } else if let Some(c) = &sv.check {
+            let name = c
+                .value
+                .name
+                .as_ref()
+                .map_or_else(|| sv.id.value.clone(), |n| n.value.clone());
+            let due_ms = cx.duration(f, &c.value.due).unwrap_or(1);
+            StepKind::Check { name, due_ms }
         } else if let Some(j) = &sv.join {
             let all = match j.value.as_str() {
                 "all" | "全部" => true,
@@ -547,4 +565,86 @@ pub(super) fn lower_plan(
     };
     graph_checks(cx, &plan, &id_spans, plan_span, d, f);
     Some(plan)
+}
+
+/// Days in each month of a year that has no 29 February (calendar dates
+/// must exist every year).
+const MONTH_DAYS: [u8; 12] = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
+
+/// `calendar: "04-01"` (or `"04-01 08:00"`) with its `areas`: a date that
+/// exists every year, and areas the roster knows.
+fn calendar_trigger(
+    cx: &mut Ctx<'_>,
+    f: FileId,
+    cal: &S,
+    areas: Option<&Spanned<Vec<S>>>,
+    t_span: Span,
+    set: &PlanSet,
+) -> Option<Trigger> {
+    let span = cx.sspan(f, cal);
+    let text = cal.value.trim();
+    let (date, time) = match text.split_once(' ') {
+        Some((d, t)) => (d, Some(t.trim())),
+        None => (text, None),
+    };
+    let num = |s: &str| -> Option<u32> {
+        (s.len() == 2 && s.bytes().all(|b| b.is_ascii_digit()))
+            .then(|| s.parse().ok())
+            .flatten()
+    };
+    let md = date
+        .split_once('-')
+        .and_then(|(m, d)| Some((num(m)?, num(d)?)))
+        .filter(|&(m, d)| {
+            (1..=12).contains(&m)
+                && d >= 1
+                && MONTH_DAYS
+                    .get(m as usize - 1)
+                    .is_some_and(|&n| d <= u32::from(n))
+        });
+    let minute = match time {
+        None => Some(0),
+        Some(t) => t
+            .split_once(':')
+            .and_then(|(h, m)| Some((num(h)?, num(m)?)))
+            .filter(|&(h, m)| h < 24 && m < 60)
+            .map(|(h, m)| h * 60 + m),
+    };
+    let (Some((month, day)), Some(minute)) = (md, minute) else {
+        cx.err_hint(
+            codes::PLAN_SHAPE,
+            span,
+            format!("`calendar: {}` is not a date of every year", cal.value),
+            "expected `MM-DD` or `MM-DD HH:MM`",
+            "a date that exists every year, local time of the event stream (29 February does not)",
+        );
+        return None;
+    };
+    let Some(areas) = areas.filter(|a| !a.value.is_empty()) else {
+        cx.err(
+            codes::PLAN_SHAPE,
+            t_span,
+            "a calendar trigger needs `areas: [..]`",
+            "where do its instances start?",
+        );
+        return None;
+    };
+    let known: Vec<&str> = set.roster.areas.iter().map(|a| a.name.as_str()).collect();
+    if !known.is_empty() {
+        for a in &areas.value {
+            if !known.contains(&a.value.as_str()) {
+                let s = cx.sspan(f, a);
+                let msg = format!("area `{}` is not in the roster's `areas`", a.value);
+                let near = suggest(&a.value, known.iter().copied());
+                cx.undefined(s, msg, "undefined area", near, None);
+            }
+        }
+    }
+    Some(Trigger::Calendar {
+        at: text.to_string(),
+        month: month as u8,
+        day: day as u8,
+        minute: minute as u16,
+        areas: areas.value.iter().map(|a| a.value.clone()).collect(),
+    })
 }

@@ -102,6 +102,12 @@ pub struct TriggerYaml {
     /// A manual start (`plan_start` event).
     #[serde(default)]
     pub manual: Option<Spanned<bool>>,
+    /// A date of every year, local time: `"04-01"` or `"04-01 08:00"`.
+    #[serde(default)]
+    pub calendar: Option<S>,
+    /// The areas a calendar trigger starts an instance in.
+    #[serde(default)]
+    pub areas: Option<Spanned<Vec<S>>>,
 }
 
 /// One step: `id`, exactly one kind key, and transitions.
@@ -148,6 +154,10 @@ pub struct StepYaml {
     /// `parallel: { branches: [叫应, 部门会商], join: 汇合 }`.
     #[serde(default)]
     pub parallel: Option<Spanned<ParallelYaml>>,
+    /// `check: { name: 汛前排查, due: 30d }`: open a check that must be
+    /// reported done (`check_report`) within `due`; the plan goes on at once.
+    #[serde(default)]
+    pub check: Option<Spanned<CheckYaml>>,
     /// `join: all | any`: where the branches of a parallel step end; the
     /// instance goes on when all (or any) of them arrived.
     #[serde(default)]
@@ -206,6 +216,17 @@ pub struct WaitYaml {
     /// Where to go on timeout.
     #[serde(default)]
     pub on_timeout: Option<S>,
+}
+
+/// `check: { name: 汛前排查, due: 30d }`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CheckYaml {
+    /// The check's name (default: the step's id).
+    #[serde(default)]
+    pub name: Option<S>,
+    /// How long after the step it is due.
+    pub due: S,
 }
 
 /// `parallel: { branches: [A, B], join: 汇合 }`.

@@ -83,11 +83,12 @@
 
 mod acks;
 mod calls;
+mod checks;
 mod state;
 mod steps;
 mod timers;
 
-pub use state::{Call, CallRun, Fork, Instance, LAYOUT, StageBy, WorkflowState};
+pub use state::{Call, CallRun, CheckState, Fork, Instance, LAYOUT, StageBy, WorkflowState};
 
 use crate::event::Event;
 use crate::ir::{FieldDef, FieldId, KindDef, Program};
@@ -108,6 +109,9 @@ pub const ACK_KIND: &str = "ack";
 pub const START_KIND: &str = "plan_start";
 /// The field of awaited events that names their area.
 pub const AREA_FIELD: &str = "area";
+/// The event kind that reports a check done:
+/// `{"kind":"check_report","check":..,"area":..,"person":..}`.
+pub const CHECK_KIND: &str = "check_report";
 
 /// A field an event kind needs: name, type, optional.
 pub type FieldSpec = (String, Type, bool);
@@ -132,6 +136,21 @@ pub fn required_kinds(set: &PlanSet) -> Vec<(String, Vec<FieldSpec>)> {
             ],
         ),
     ];
+    if set
+        .plans
+        .iter()
+        .flat_map(|p| p.steps.iter())
+        .any(|st| matches!(st.kind, StepKind::Check { .. }))
+    {
+        kinds.push((
+            CHECK_KIND.to_string(),
+            vec![
+                s("check", Type::String, false),
+                s(AREA_FIELD, Type::String, false),
+                s("person", Type::String, true),
+            ],
+        ));
+    }
     for p in &set.plans {
         for st in &p.steps {
             if let StepKind::Wait {
@@ -535,6 +554,9 @@ impl WorkflowRuntime {
 
     fn apply_event(&mut self, ev: &Event, out: &mut Vec<Output>) {
         self.state.offset_min = ev.ts.offset_min;
+        if !self.state.calendar_armed {
+            self.arm_calendar(ev.ts);
+        }
         self.fire_due(ev.ts.ms, out);
         let ts = Timestamp {
             ms: self.state.now_ms,
@@ -555,6 +577,7 @@ impl WorkflowRuntime {
         };
         match ev.kind_name.as_ref() {
             ACK_KIND => self.on_ack(ev, &ctx, out),
+            CHECK_KIND => self.on_check_report(ev, &ctx, out),
             START_KIND => {
                 let (Some(plan), Some(area)) =
                     (self.str_field(ev, "plan"), self.str_field(ev, AREA_FIELD))

@@ -91,6 +91,24 @@ pub struct Instance {
     /// The branches of the parallel step the instance is in (empty otherwise).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub forks: Vec<Fork>,
+    /// The checks its `check` steps opened, oldest first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub checks: Vec<CheckState>,
+}
+
+/// A check a `check` step opened.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct CheckState {
+    /// The check step.
+    pub step: StepIdx,
+    /// The check's name.
+    pub name: Arc<str>,
+    /// When it was opened.
+    pub opened: Timestamp,
+    /// Its deadline (a report at this time is in time).
+    pub due: i64,
+    /// When it was reported done.
+    pub done: Option<Timestamp>,
 }
 
 /// One branch of a parallel step: a cursor of its own, moving through the
@@ -183,6 +201,10 @@ pub(super) enum TimerKind {
     Step { token: u64 },
     /// A parallel branch's wait or timeout ends (valid while its token matches).
     Fork { fork: u16, token: u64 },
+    /// A check's deadline (`inst` is the instance).
+    Check { check: u16 },
+    /// A calendar trigger's date (`inst` is unused).
+    Calendar { plan: u32, trigger: u16 },
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
@@ -249,6 +271,10 @@ pub struct WorkflowState {
     pub(super) closed_unanswered: FxHashSet<Arc<str>>,
     /// Current warning levels: (signal, area) → key → level.
     pub(super) levels: LevelTable,
+    /// Whether the calendar triggers' first dates have been set (at the
+    /// first event).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub(super) calendar_armed: bool,
 }
 
 fn known_layout<'de, D: Deserializer<'de>>(d: D) -> Result<u32, D::Error> {

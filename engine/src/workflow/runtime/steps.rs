@@ -324,6 +324,7 @@ impl WorkflowRuntime {
             last_event,
             affected: self.starting_township.take().into_iter().collect(),
             forks: Vec::new(),
+            checks: Vec::new(),
         };
         let step = self.names.step(p, plan.start);
         out.push(Output::PlanStarted(PlanStarted {
@@ -360,6 +361,7 @@ impl WorkflowRuntime {
             StepKind::Close { .. } => "close",
             StepKind::Parallel { .. } => "parallel",
             StepKind::Join { .. } => "join",
+            StepKind::Check { .. } => "check",
         };
         out.push(Output::StepEntered(StepEntered {
             head: head(
@@ -845,6 +847,9 @@ impl WorkflowRuntime {
                         self.run_cur(i, Cur::Fork(k as u16), ctx, out);
                     }
                     continue;
+                }
+                StepKind::Check { name, due_ms } => {
+                    self.open_check(i, at, name, *due_ms, ctx);
                 }
                 StepKind::Join { all } => {
                     if !Self::join_holds(inst, *all) {

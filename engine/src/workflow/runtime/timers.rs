@@ -62,14 +62,20 @@ impl WorkflowRuntime {
     }
 
     fn fire(&mut self, t: Timer, out: &mut Vec<Output>) {
-        if !self.is_open(t.inst) {
-            return;
-        }
-        let set = self.set.clone();
         let due = Timestamp {
             ms: t.due,
             offset_min: self.state.offset_min,
         };
+        if let TimerKind::Calendar { plan, trigger } = t.kind {
+            return self.fire_calendar(plan, trigger, due, out);
+        }
+        if !self.is_open(t.inst) {
+            return;
+        }
+        if let TimerKind::Check { check } = t.kind {
+            return self.check_due(t.inst, check, due, out);
+        }
+        let set = self.set.clone();
         let Some(inst) = self.inst(t.inst) else {
             return;
         };
@@ -79,7 +85,7 @@ impl WorkflowRuntime {
         let step_cursor = match t.kind {
             TimerKind::Step { token } => Some((Cur::Main, token)),
             TimerKind::Fork { fork, token } => Some((Cur::Fork(fork), token)),
-            TimerKind::Tier { .. } => None,
+            TimerKind::Tier { .. } | TimerKind::Check { .. } | TimerKind::Calendar { .. } => None,
         };
         match t.kind {
             TimerKind::Step { .. } | TimerKind::Fork { .. } => {
@@ -147,6 +153,7 @@ impl WorkflowRuntime {
                 }
             }
             TimerKind::Tier { run, tier } => self.tier_timeout(t.inst, run, tier, due, out),
+            TimerKind::Check { .. } | TimerKind::Calendar { .. } => {}
         }
     }
 }
