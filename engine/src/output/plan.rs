@@ -161,6 +161,8 @@ pub enum AckReject {
     /// The person is in a tier of an open chain that has not been called yet
     /// (the ack is earlier than its call).
     NotCalledYet,
+    /// Its `answer` is neither `accept` nor `decline`.
+    UnknownAnswer,
 }
 
 /// `ack_rejected`: an ack that changed nothing, and why.

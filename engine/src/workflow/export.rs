@@ -323,6 +323,7 @@ pub fn to_dot(set: &PlanSet, plan: &PlanDef) -> String {
             ChainKind::Escalation => "叫应链",
             ChainKind::Responsibility => "责任人",
             ChainKind::Relay => "接力链",
+            ChainKind::Dispatch => "就近派遣",
         };
         let _ = writeln!(o, "  subgraph cluster_s{i} {{");
         let _ = writeln!(
@@ -374,7 +375,7 @@ pub fn to_dot(set: &PlanSet, plan: &PlanDef) -> String {
                     );
                 }
             }
-            ChainKind::Escalation => {
+            ChainKind::Escalation | ChainKind::Dispatch => {
                 for (t, tier) in ch.tiers.iter().enumerate() {
                     let to = if t + 1 < ch.tiers.len() {
                         format!("s{i}_t{}", t + 2)
@@ -489,6 +490,7 @@ pub fn to_mermaid(set: &PlanSet, plan: &PlanDef) -> String {
             ChainKind::Escalation => "叫应链",
             ChainKind::Responsibility => "责任人",
             ChainKind::Relay => "接力链",
+            ChainKind::Dispatch => "就近派遣",
         };
         let _ = writeln!(
             o,
@@ -520,7 +522,9 @@ pub fn to_mermaid(set: &PlanSet, plan: &PlanDef) -> String {
                 let _ = writeln!(o, "  s{i}_t{} -->|\"应答后转\"| s{i}_t{}", t + 1, t + 2);
             }
             let to = match ch.kind {
-                ChainKind::Escalation if t + 1 < ch.tiers.len() => format!("s{i}_t{}", t + 2),
+                ChainKind::Escalation | ChainKind::Dispatch if t + 1 < ch.tiers.len() => {
+                    format!("s{i}_t{}", t + 2)
+                }
                 _ => format!("s{i}_fb"),
             };
             if ch.kind == ChainKind::Responsibility && t > 0 {

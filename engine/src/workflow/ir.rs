@@ -407,6 +407,12 @@ pub enum ChainKind {
     /// does not answer within its timeout breaks the relay: the chain is
     /// unanswered and the fallback is called.
     Relay,
+    /// 就近派遣 (four-tier rescue): the tiers are called one at a time,
+    /// nearest first — by the fewest area links from the instance's area to
+    /// the nearest holder of the tier's role (ties in the order written) —
+    /// and the next is called when a tier declines (`"answer":"decline"`) or
+    /// does not answer in time. Answered when a called tier accepts.
+    Dispatch,
 }
 
 /// One tier of a chain.
@@ -447,8 +453,14 @@ pub struct Roster {
 pub struct AreaDef {
     /// Its name.
     pub name: String,
-    /// The enclosing area.
+    /// The enclosing area (the first listed: the administrative tree, which
+    /// finds a county-scoped instance's county).
     pub parent: Option<String>,
+    /// Further enclosing areas: an area may also lie in a catchment (流域)
+    /// crossing townships, or a rescue region (区域救援中心). People of every
+    /// enclosing area are found for it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub also: Vec<String>,
 }
 
 /// A responsible person.

@@ -126,6 +126,7 @@ pub fn required_kinds(set: &PlanSet) -> Vec<(String, Vec<FieldSpec>)> {
             vec![
                 s("person", Type::String, false),
                 s("ref", Type::String, true),
+                s("answer", Type::String, true),
             ],
         ),
         (

@@ -30,6 +30,9 @@ pub struct Call {
     pub deadline: Option<i64>,
     /// When answered.
     pub acked: Option<Timestamp>,
+    /// When the person declined (`"answer":"decline"`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub declined: Option<Timestamp>,
 }
 
 /// The calls one notify step made (one per entry into the step).
@@ -53,6 +56,45 @@ pub struct CallRun {
     pub unanswered: bool,
     /// Whether the fallback has been called.
     pub fallback_called: bool,
+    /// A dispatch chain's tiers (0-based) in calling order, nearest first
+    /// (empty: the order written).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub order: Vec<u16>,
+}
+
+impl CallRun {
+    /// The tier called after tier `t` (0-based) of `ch`, if any.
+    pub(super) fn next_tier(&self, ch: &crate::workflow::ir::ChainDef, t: usize) -> Option<usize> {
+        if self.order.is_empty() {
+            return (t + 1 < ch.tiers.len()).then_some(t + 1);
+        }
+        let pos = self.order.iter().position(|&x| usize::from(x) == t)?;
+        self.order.get(pos + 1).map(|&x| usize::from(x))
+    }
+
+    /// Where tier `t` (0-based) is in the calling order.
+    pub(super) fn position(&self, t: usize) -> usize {
+        if self.order.is_empty() {
+            return t;
+        }
+        self.order
+            .iter()
+            .position(|&x| usize::from(x) == t)
+            .unwrap_or(t)
+    }
+
+    /// The tiers (0-based) not called yet, in calling order.
+    pub(super) fn uncalled(&self, ch: &crate::workflow::ir::ChainDef) -> Vec<usize> {
+        let called = usize::from(self.tiers_called);
+        if self.order.is_empty() {
+            return (called..ch.tiers.len()).collect();
+        }
+        self.order
+            .iter()
+            .skip(called)
+            .map(|&x| usize::from(x))
+            .collect()
+    }
 }
 
 /// One running (or closed) plan instance.
@@ -269,6 +311,14 @@ pub struct WorkflowState {
     /// People a compacted instance left with an unanswered call.
     #[serde(default, serialize_with = "sorted_set")]
     pub(super) closed_unanswered: FxHashSet<Arc<str>>,
+    /// For each of them, the latest such instance and its notify step (what
+    /// a later ack without a reference is rejected as `closed` naming).
+    #[serde(
+        default,
+        skip_serializing_if = "FxHashMap::is_empty",
+        serialize_with = "sorted_map"
+    )]
+    pub(super) closed_last: FxHashMap<Arc<str>, (Arc<str>, Arc<str>)>,
     /// Current warning levels: (signal, area) → key → level.
     pub(super) levels: LevelTable,
     /// Whether the calendar triggers' first dates have been set (at the
@@ -421,7 +471,11 @@ impl WorkflowRuntime {
                 }
             }
             for (ri, run) in inst.runs.iter().enumerate() {
-                for c in run.calls.iter().filter(|c| c.acked.is_none()) {
+                for c in run
+                    .calls
+                    .iter()
+                    .filter(|c| c.acked.is_none() && c.declined.is_none())
+                {
                     d.unanswered
                         .entry(c.person.clone())
                         .or_default()
@@ -473,7 +527,11 @@ impl WorkflowRuntime {
                         ClosedRef(cut, inst.plan as u32, run.step),
                     );
                 }
-                for c in run.calls.iter().filter(|c| c.acked.is_none()) {
+                for c in run
+                    .calls
+                    .iter()
+                    .filter(|c| c.acked.is_none() && c.declined.is_none())
+                {
                     if let Some(set) = self.derived.unanswered.get_mut(&c.person) {
                         set.remove(&here);
                         if set.is_empty() {
@@ -481,6 +539,10 @@ impl WorkflowRuntime {
                         }
                     }
                     self.state.closed_unanswered.insert(c.person.clone());
+                    self.state.closed_last.insert(
+                        c.person.clone(),
+                        (inst.id.clone(), self.names.step(inst.plan, run.step)),
+                    );
                 }
             }
             for areas in self.derived.awaiting.values_mut() {

@@ -1007,7 +1007,7 @@ impl WorkflowRuntime {
         let complete = stages.iter().all(|s| s.at.is_some());
         let mut unanswered: Vec<Arc<str>> = Vec::new();
         for c in inst.runs.iter().flat_map(|r| r.calls.iter()) {
-            if c.acked.is_none() && !unanswered.contains(&c.person) {
+            if c.acked.is_none() && c.declined.is_none() && !unanswered.contains(&c.person) {
                 unanswered.push(c.person.clone());
             }
         }
