@@ -100,6 +100,22 @@ fn step_label(set: &PlanSet, plan: &PlanDef, s: &StepDef) -> String {
         }
         StepKind::Parallel { branches, .. } => format!("并行 {} 路", branches.len()),
         StepKind::Check { name, due_ms } => format!("{name} 限 {}", format_duration(*due_ms)),
+        StepKind::StartPlan { plan, villages } => {
+            if *villages {
+                format!("启动 {plan}（各村）")
+            } else {
+                format!("启动 {plan}")
+            }
+        }
+        StepKind::Supplies { table, rows } => {
+            let mut towns: Vec<&str> = Vec::new();
+            for r in rows {
+                if !towns.contains(&r.township.as_str()) {
+                    towns.push(&r.township);
+                }
+            }
+            format!("物资前置 {table}（{} 个乡镇）", towns.len())
+        }
         StepKind::Join { all } => if *all {
             "汇合（全部完成）"
         } else {
@@ -121,6 +137,8 @@ fn dot_shape(k: &StepKind) -> &'static str {
         StepKind::Close { .. } => "shape=doublecircle",
         StepKind::Parallel { .. } | StepKind::Join { .. } => "shape=box, style=bold",
         StepKind::Check { .. } => "shape=note",
+        StepKind::StartPlan { .. } => "shape=component",
+        StepKind::Supplies { .. } => "shape=box3d",
     }
 }
 
@@ -437,6 +455,8 @@ fn mm_node(s: &StepKind, label: &str) -> String {
         StepKind::Close { .. } => format!("((({l})))"),
         StepKind::Parallel { .. } | StepKind::Join { .. } => format!("[{l}]"),
         StepKind::Check { .. } => format!("[/{l}\\]"),
+        StepKind::StartPlan { .. } => format!("[[{l}]]"),
+        StepKind::Supplies { .. } => format!("[[{l}]]"),
     }
 }
 

@@ -224,6 +224,8 @@ impl PlanGraph {
                 }
                 StepKind::NotifyChain { .. }
                 | StepKind::Check { .. }
+                | StepKind::StartPlan { .. }
+                | StepKind::Supplies { .. }
                 | StepKind::NotifyRole { .. }
                 | StepKind::Measure { .. }
                 | StepKind::DeclareResponse { .. } => {

@@ -251,12 +251,44 @@ pub enum StepKind {
         /// How long after the step the check is due.
         due_ms: i64,
     },
+    /// Start another plan (三级预案: the county overall plan starting special
+    /// plans and village plans): in the instance's own area, or in each
+    /// village of it (`in: villages`: the areas whose first parent is the
+    /// instance's area, or for a county-scoped instance each affected
+    /// township's). The plan goes on at once.
+    StartPlan {
+        /// The plan started.
+        plan: String,
+        /// In each village rather than in the instance's area.
+        villages: bool,
+    },
+    /// Pre-position supplies (物资前置) from a table: one `supply` output per
+    /// township and item, in the table's order. The plan goes on at once.
+    Supplies {
+        /// The table's name.
+        table: String,
+        /// Its rows, in order.
+        rows: Vec<SupplyRow>,
+    },
     /// Wait until all (or any) branches of a parallel step reached this step,
     /// then go on to `next`. With `any`, the branches still running stop.
     Join {
         /// Whether every branch must arrive (`all`) or one suffices (`any`).
         all: bool,
     },
+}
+
+/// One row of a supplies table: how much of an item goes to a township.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SupplyRow {
+    /// The township.
+    pub township: String,
+    /// The item (帐篷, 棉被, 冲锋舟 …).
+    pub item: String,
+    /// How many.
+    pub quantity: u64,
+    /// Its unit, if the table gives one.
+    pub unit: Option<String>,
 }
 
 /// What a `wait` step waits for.

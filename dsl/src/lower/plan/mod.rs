@@ -554,6 +554,7 @@ fn check(sources: &SourceMap, files: &[FileId], program: Option<&Program>) -> Pl
             );
         }
     }
+    let tables = supply_tables(&mut cx, &docs, &set);
     let mut done: HashSet<String> = HashSet::new();
     for (f, d) in &docs {
         let Some(name) = &d.plan else { continue };
@@ -571,6 +572,7 @@ fn check(sources: &SourceMap, files: &[FileId], program: Option<&Program>) -> Pl
             &set,
             &plan_names,
             &check_role,
+            &tables,
         ) {
             set.plans.push(p);
         }
@@ -880,4 +882,86 @@ fn roster_possible(
             "put the further parents (catchments, rescue regions) under the county too",
         );
     }
+}
+
+/// The supplies tables (`supplies: <name>` with `townships:` and optional
+/// `units:`): every township an area of the roster, each listed once, each
+/// table named once and not empty.
+fn supply_tables(
+    cx: &mut Ctx<'_>,
+    docs: &[(FileId, PlanDoc)],
+    set: &PlanSet,
+) -> Vec<(String, Vec<yingji_engine::workflow::ir::SupplyRow>)> {
+    let known: Vec<&str> = set.roster.areas.iter().map(|a| a.name.as_str()).collect();
+    let mut tables: Vec<(String, Vec<yingji_engine::workflow::ir::SupplyRow>)> = Vec::new();
+    let mut spans: Vec<Span> = Vec::new();
+    for (f, d) in docs {
+        let Some(name) = &d.supplies else {
+            if let Some(t) = d.townships.as_ref().and_then(|t| t.0.first()) {
+                let span = cx.sspan(*f, &t.0);
+                cx.err(
+                    codes::PLAN_SHAPE,
+                    span,
+                    "`townships:` belongs to a supplies table",
+                    "no `supplies: <name>` in this file",
+                );
+            }
+            continue;
+        };
+        let span = cx.sspan(*f, name);
+        if let Some(i) = tables.iter().position(|(n, _)| *n == name.value) {
+            let first = spans.get(i).copied().unwrap_or(span);
+            let what = format!("supplies table `{}` is defined twice", name.value);
+            cx.duplicate(span, what, first, "duplicate table");
+            continue;
+        }
+        let units: Vec<(&str, &str)> = d
+            .units
+            .iter()
+            .flat_map(|m| m.0.iter())
+            .map(|(k, v)| (k.value.as_str(), v.value.as_str()))
+            .collect();
+        let mut rows = Vec::new();
+        let mut seen: Vec<&str> = Vec::new();
+        for (town, items) in d.townships.iter().flat_map(|m| m.0.iter()) {
+            let tspan = cx.sspan(*f, town);
+            if seen.contains(&town.value.as_str()) {
+                cx.err(
+                    codes::PLAN_DUPLICATE,
+                    tspan,
+                    format!("township `{}` is listed twice", town.value),
+                    "listed again",
+                );
+                continue;
+            }
+            seen.push(&town.value);
+            if !known.is_empty() && !known.contains(&town.value.as_str()) {
+                let msg = format!("area `{}` is not in the roster's `areas`", town.value);
+                let near = suggest(&town.value, known.iter().copied());
+                cx.undefined(tspan, msg, "undefined area", near, None);
+            }
+            for (item, qty) in &items.0 {
+                rows.push(yingji_engine::workflow::ir::SupplyRow {
+                    township: town.value.clone(),
+                    item: item.value.clone(),
+                    quantity: qty.value,
+                    unit: units
+                        .iter()
+                        .find(|(k, _)| *k == item.value)
+                        .map(|(_, u)| (*u).to_string()),
+                });
+            }
+        }
+        if rows.is_empty() {
+            cx.err(
+                codes::PLAN_SHAPE,
+                span,
+                format!("supplies table `{}` has no rows", name.value),
+                "add `townships: { <township>: { <item>: <quantity> } }`",
+            );
+        }
+        spans.push(span);
+        tables.push((name.value.clone(), rows));
+    }
+    tables
 }

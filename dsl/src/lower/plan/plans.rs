@@ -12,7 +12,8 @@ use std::collections::HashMap;
 use yingji_engine::ir::Program;
 use yingji_engine::value::Level;
 use yingji_engine::workflow::ir::{
-    ChainIdx, PlanDef, PlanSet, Response, StepDef, StepIdx, StepKind, Trigger, Verify, WaitFor,
+    ChainIdx, PlanDef, PlanSet, Response, StepDef, StepIdx, StepKind, SupplyRow, Trigger, Verify,
+    WaitFor,
 };
 
 /// How many of `flags` are set (a step, trigger or wait takes exactly one kind).
@@ -33,6 +34,8 @@ fn step_kind_count(s: &StepYaml) -> usize {
         s.parallel.is_some(),
         s.join.is_some(),
         s.check.is_some(),
+        s.start_plan.is_some(),
+        s.supplies.is_some(),
     ])
 }
 
@@ -51,6 +54,7 @@ pub(super) fn lower_plan(
     set: &PlanSet,
     plan_names: &[(String, Span)],
     check_role: &dyn Fn(&mut Ctx<'_>, FileId, &S),
+    tables: &[(String, Vec<SupplyRow>)],
 ) -> Option<PlanDef> {
     let plan_span = cx.sspan(f, name);
     let empty = Vec::new();
@@ -229,7 +233,7 @@ pub(super) fn lower_plan(
                 id_span,
                 msg,
                 "one kind per step",
-                "use exactly one of notify, await_ack, measures, declare_response, branch, if, wait, close, parallel, join, check",
+                "use exactly one of notify, await_ack, measures, declare_response, branch, if, wait, close, parallel, join, check, start_plan, supplies",
             );
             continue;
         }
@@ -483,6 +487,55 @@ pub(super) fn lower_plan(
                 .map_or_else(|| sv.id.value.clone(), |n| n.value.clone());
             let due_ms = cx.duration(f, &c.value.due).unwrap_or(1);
             StepKind::Check { name, due_ms }
+        } else if let Some(sp) = &sv.start_plan {
+            let spv = &sp.value;
+            let pspan = cx.sspan(f, &spv.plan);
+            if !plan_names.iter().any(|(n, _)| *n == spv.plan.value) {
+                let near = suggest(&spv.plan.value, plan_names.iter().map(|(n, _)| n.as_str()));
+                let msg = format!("no plan `{}` is defined", spv.plan.value);
+                cx.undefined(pspan, msg, "undefined plan", near, None);
+            } else if spv.plan.value == name.value {
+                cx.err(
+                    codes::PLAN_SHAPE,
+                    pspan,
+                    format!("plan `{}` starts itself", name.value),
+                    "a plan starts other plans",
+                );
+            }
+            let villages = match spv.in_.as_ref().map(|x| x.value.as_str()) {
+                None | Some("area" | "本区域") => false,
+                Some("villages" | "村") => true,
+                Some(other) => {
+                    let span = spv.in_.as_ref().map_or(pspan, |x| cx.sspan(f, x));
+                    cx.err(
+                        codes::PLAN_SHAPE,
+                        span,
+                        format!("`in: {other}`"),
+                        "expected `area` or `villages`",
+                    );
+                    false
+                }
+            };
+            StepKind::StartPlan {
+                plan: spv.plan.value.clone(),
+                villages,
+            }
+        } else if let Some(t) = &sv.supplies {
+            let rows = match tables.iter().find(|(n, _)| *n == t.value) {
+                Some((_, rows)) => rows.clone(),
+                None => {
+                    let span = cx.sspan(f, t);
+                    let near = suggest(&t.value, tables.iter().map(|(n, _)| n.as_str()));
+                    let msg = format!("no supplies table `{}` is defined", t.value);
+                    let add = "define it in a file with `supplies: <name>` and `townships:`";
+                    cx.undefined(span, msg, "undefined table", near, Some(add.into()));
+                    Vec::new()
+                }
+            };
+            StepKind::Supplies {
+                table: t.value.clone(),
+                rows,
+            }
         } else if let Some(j) = &sv.join {
             let all = match j.value.as_str() {
                 "all" | "全部" => true,

@@ -15,7 +15,8 @@ use crate::workflow::ir::{
 };
 use crate::workflow::out::{
     AreaJoined, BranchStatus, Cause, EventRefused, Head, InstanceAt, Joined, Measure, PlanClosed,
-    PlanStarted, ResponseDeclared, StepEntered, VerifyStage,
+    PlanStartRejected, PlanStarted, ResponseDeclared, StartReject, StepEntered, Supply,
+    VerifyStage,
 };
 
 /// Stages (and what reached them) an instance starts with.
@@ -362,6 +363,8 @@ impl WorkflowRuntime {
             StepKind::Parallel { .. } => "parallel",
             StepKind::Join { .. } => "join",
             StepKind::Check { .. } => "check",
+            StepKind::StartPlan { .. } => "start_plan",
+            StepKind::Supplies { .. } => "supplies",
         };
         out.push(Output::StepEntered(StepEntered {
             head: head(
@@ -688,6 +691,7 @@ impl WorkflowRuntime {
         let set = self.set.clone();
         let names = self.names.clone();
         let mut declared: Vec<(usize, Arc<str>, Arc<str>, Response)> = Vec::new();
+        let mut starts: Vec<(Arc<str>, String, Vec<Arc<str>>)> = Vec::new();
         let step_timer = |token: u64| match c {
             Cur::Main => TimerKind::Step { token },
             Cur::Fork(fork) => TimerKind::Fork { fork, token },
@@ -851,6 +855,26 @@ impl WorkflowRuntime {
                 StepKind::Check { name, due_ms } => {
                     self.open_check(i, at, name, *due_ms, ctx);
                 }
+                StepKind::StartPlan { plan, villages } => {
+                    starts.push((
+                        inst.id.clone(),
+                        plan.clone(),
+                        self.start_areas(inst, *villages),
+                    ));
+                }
+                StepKind::Supplies { table, rows } => {
+                    let table = arc(table);
+                    for r in rows {
+                        out.push(Output::Supply(Supply {
+                            head: h.clone(),
+                            table: table.clone(),
+                            township: arc(&r.township),
+                            item: arc(&r.item),
+                            quantity: r.quantity,
+                            unit: r.unit.as_deref().map(arc),
+                        }));
+                    }
+                }
                 StepKind::Join { all } => {
                     if !Self::join_holds(inst, *all) {
                         break;
@@ -866,6 +890,93 @@ impl WorkflowRuntime {
         // response levels declared here may start other plans in the same area
         for (plan, from, area, level) in declared {
             self.on_declared(plan, &from, &area, level, ctx, out);
+        }
+        for (from, plan, areas) in starts {
+            self.start_plans(&from, &plan, &areas, ctx, out);
+        }
+    }
+
+    /// Where a `start_plan` step of `inst` starts its plan: its area, or
+    /// each village of it (of each affected township for a county instance).
+    fn start_areas(&self, inst: &Instance, villages: bool) -> Vec<Arc<str>> {
+        if !villages {
+            return vec![inst.area.clone()];
+        }
+        let within: Vec<&Arc<str>> = if inst.affected.is_empty() {
+            vec![&inst.area]
+        } else {
+            inst.affected.iter().collect()
+        };
+        let mut v = Vec::new();
+        for w in within {
+            for a in &self.set.roster.areas {
+                if a.parent.as_deref() == Some(w.as_ref()) {
+                    v.push(arc(&a.name));
+                }
+            }
+        }
+        v
+    }
+
+    /// Instance `from` starts plan `plan` in `areas` (an instance already
+    /// open there is reported, not restarted; an unknown plan is refused).
+    fn start_plans(
+        &mut self,
+        from: &Arc<str>,
+        plan: &str,
+        areas: &[Arc<str>],
+        ctx: &Ctx,
+        out: &mut Vec<Output>,
+    ) {
+        let ctx = Ctx {
+            ts: ctx.ts,
+            cause: Cause::Plan {
+                instance: from.clone(),
+            },
+        };
+        let p = self.set.plans.iter().position(|x| x.name == plan);
+        let trigger = format!("{from} 启动");
+        for area in areas {
+            let open = p.and_then(|p| self.open_of(p, area));
+            match (p, open) {
+                (Some(p), None) => {
+                    // the warning that started the starter is this instance's too
+                    let source = self.state.instances.iter().find(|x| x.id == *from);
+                    let inherited = source.map(|src| {
+                        (
+                            [src.stages[0], None, None, None],
+                            [src.stage_by[0].clone(), None, None, None],
+                        )
+                    });
+                    self.start(
+                        p,
+                        area.clone(),
+                        trigger.clone(),
+                        Level::None,
+                        Vec::new(),
+                        inherited,
+                        &ctx,
+                        out,
+                    );
+                }
+                (p, open) => {
+                    let instance = open.and_then(|i| self.inst(i)).map(|i| i.id.clone());
+                    out.push(Output::PlanStartRejected(PlanStartRejected {
+                        id: 0,
+                        ts: ctx.ts,
+                        plan: arc(plan),
+                        area: area.clone(),
+                        reason: if p.is_some() {
+                            StartReject::AlreadyOpen
+                        } else {
+                            StartReject::UnknownPlan
+                        },
+                        instance,
+                        known: Vec::new(),
+                        cause: ctx.cause.clone(),
+                    }));
+                }
+            }
         }
     }
 
