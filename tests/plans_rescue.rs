@@ -54,31 +54,35 @@ fn a_village_incident_calls_the_village_team_first_and_escalates_on_decline_and_
     assert_eq!(
         trace(&outs),
         [
-            "plan_started 派遣 level=none",
+            "plan_started 分头行动 level=none",
             "notify 派遣 person=NX41",
+            // the other branch, at the same instant: the site is cordoned off
+            "measure 现场警戒 level=none measure=禁行",
+            "measure 现场警戒 level=none measure=疏散",
             "declined 派遣 person=NX41",
             "escalated 派遣 from_tier=1 to_tier=2",
             "notify 派遣 person=NX31",
             "escalated 派遣 from_tier=2 to_tier=3",
             "notify 派遣 person=R002",
             "acked 派遣 person=R002",
+            "joined 汇合",
             "plan_closed 结束",
         ]
     );
-    let declined = &outs[2];
+    let declined = &outs[4];
     assert_eq!(declined["tier"], 1);
     assert_eq!(declined["role"], "村网格救援队");
     assert_eq!(declined["ref"], "四级救援调度@花果村#1/派遣");
     assert_eq!(declined["cause"]["event"], 2);
     // a decline passes the call on at once, at the time of the answer
-    assert_eq!(outs[3]["ts"], t(120));
-    assert_eq!(outs[3]["pending"], serde_json::json!([]));
+    assert_eq!(outs[5]["ts"], t(120));
+    assert_eq!(outs[5]["pending"], serde_json::json!([]));
     // the township team timed out: it stays pending (a late yes still counts)
-    assert_eq!(outs[5]["ts"], t(120 + 15 * 60));
-    assert_eq!(outs[5]["pending"], serde_json::json!(["NX31"]));
-    assert_eq!(outs[6]["role"], "区域救援中心");
-    assert_eq!(outs[7]["answers_chain"], true);
-    assert_eq!(outs[8]["unanswered"], serde_json::json!(["NX31"]));
+    assert_eq!(outs[7]["ts"], t(120 + 15 * 60));
+    assert_eq!(outs[7]["pending"], serde_json::json!(["NX31"]));
+    assert_eq!(outs[8]["role"], "区域救援中心");
+    assert_eq!(outs[9]["answers_chain"], true);
+    assert_eq!(outs[11]["unanswered"], serde_json::json!(["NX31"]));
 }
 
 #[test]
@@ -92,8 +96,10 @@ fn a_township_incident_calls_the_nearest_team_first() {
     assert_eq!(
         trace(&outs),
         [
-            "plan_started 派遣 level=none",
+            "plan_started 分头行动 level=none",
             "notify 派遣 person=JK31",
+            "measure 现场警戒 level=none measure=禁行",
+            "measure 现场警戒 level=none measure=疏散",
             "escalated 派遣 from_tier=2 to_tier=3",
             "notify 派遣 person=R002",
             "escalated 派遣 from_tier=3 to_tier=4",
@@ -109,6 +115,7 @@ fn a_township_incident_calls_the_nearest_team_first() {
         [
             "unanswered 派遣",
             "notify 派遣 person=C002",
+            "joined 汇合",
             "plan_closed 结束",
         ]
     );
@@ -125,7 +132,7 @@ fn an_answer_that_is_neither_accept_nor_decline_is_refused() {
     answer(&mut h, 60, "NX41", "maybe");
     let outs = h.take();
     assert_eq!(
-        trace(&outs)[2..],
+        trace(&outs)[4..],
         ["ack_rejected  person=NX41 reason=unknown_answer"]
     );
 }

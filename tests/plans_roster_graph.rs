@@ -87,11 +87,18 @@ fn the_administrative_parent_stays_the_first_and_a_second_parent_is_no_error() {
         ("p.yaml".to_string(), PLAN.to_string()),
         ("r.yaml".to_string(), ROSTER.to_string()),
     ]);
-    let d: Vec<String> = loaded.diagnostics.iter().map(|d| d.render(&sources)).collect();
+    let d: Vec<String> = loaded
+        .diagnostics
+        .iter()
+        .map(|d| d.render(&sources))
+        .collect();
     assert!(!loaded.has_errors(), "{d:#?}");
     // the catchment's river chief covers its villages, not whole townships
     assert_eq!(d.len(), 1, "{d:#?}");
-    assert!(d[0].contains("`流域河长`) reaches nobody in 甲镇, 乙镇"), "{d:#?}");
+    assert!(
+        d[0].contains("`流域河长`) reaches nobody in 甲镇, 乙镇"),
+        "{d:#?}"
+    );
     let one = loaded
         .set
         .roster
@@ -153,7 +160,9 @@ people:
 "#;
     assert_eq!(
         diags(&plan, roster),
-        ["E0511 r.yaml:3:7 area `甲镇` lies under `县` and `清水河流域`: the county instance of plan `山洪预案` cannot be chosen"]
+        [
+            "E0511 r.yaml:3:7 area `甲镇` lies under `县` and `清水河流域`: the county instance of plan `山洪预案` cannot be chosen"
+        ]
     );
 }
 
@@ -171,6 +180,8 @@ people:
 "#;
     assert_eq!(
         diags(&plan, roster),
-        ["E0511 p.yaml:15:17 tier 1 of chain `山洪` (`村防汛责任人`) reaches nobody in 乙镇: the relay can never complete there"]
+        [
+            "E0511 p.yaml:15:17 tier 1 of chain `山洪` (`村防汛责任人`) reaches nobody in 乙镇: the relay can never complete there"
+        ]
     );
 }
