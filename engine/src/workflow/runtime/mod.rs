@@ -315,6 +315,8 @@ pub struct WorkflowRuntime {
     awaited_kinds: FxHashSet<String>,
     /// Area → the root of its tree (the county), for county-scoped plans.
     county_of: FxHashMap<String, Arc<str>>,
+    /// Whether some plan has a calendar trigger.
+    has_calendar: bool,
     /// The township a county-scoped instance about to start begins with.
     starting_township: Option<Arc<str>>,
     /// Area fields of the latest event, for the level changes it causes.
@@ -396,6 +398,11 @@ impl WorkflowRuntime {
             area_fields,
             trigger_fields,
             county_of: county_of(&set),
+            has_calendar: set
+                .plans
+                .iter()
+                .flat_map(|p| p.triggers.iter())
+                .any(|t| matches!(t, Trigger::Calendar { .. })),
             starting_township: None,
             awaited_kinds: set
                 .plans
@@ -505,6 +512,8 @@ impl WorkflowRuntime {
             bytes += text(&i.id) + text(&i.area);
             bytes += i.runs.capacity() * size_of::<CallRun>();
             bytes += i.last_event.capacity() * size_of::<(Arc<str>, Value)>();
+            bytes += i.forks.capacity() * size_of::<Fork>();
+            bytes += i.checks.capacity() * size_of::<CheckState>();
             for r in &i.runs {
                 bytes += text(&r.call_ref);
                 bytes += r.calls.capacity() * size_of::<Call>();
@@ -555,7 +564,7 @@ impl WorkflowRuntime {
 
     fn apply_event(&mut self, ev: &Event, out: &mut Vec<Output>) {
         self.state.offset_min = ev.ts.offset_min;
-        if !self.state.calendar_armed {
+        if self.has_calendar && !self.state.calendar_armed {
             self.arm_calendar(ev.ts);
         }
         self.fire_due(ev.ts.ms, out);
