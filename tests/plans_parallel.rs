@@ -348,3 +348,95 @@ steps:
         ]
     );
 }
+
+const WAITING: &str = r#"plan: 核查并行
+triggers:
+  - { signal: 暴雨预警, level: yellow, area: town }
+steps:
+  - id: 分头
+    parallel: { branches: [叫应, 核查], join: 汇合 }
+  - id: 叫应
+    notify: chain/县级
+  - id: 等应
+    await_ack: { of: 叫应, timeout: 10m, on_timeout: 汇合 }
+    next: 汇合
+  - id: 核查
+    wait: { event: 灾情核实, timeout: 1h, on_timeout: 汇合 }
+    next: 汇合
+  - id: 汇合
+    join: all
+  - id: 结束
+    close: { verify: [预警, 反馈, 核实] }
+chains:
+  县级:
+    - { tier: 县防汛负责人, timeout: 10m, fallback: [县应急值班室] }
+"#;
+
+fn waiting() -> Harness {
+    Harness::new(&[
+        ("p.yaml".to_string(), WAITING.to_string()),
+        ("roster.yaml".to_string(), ROSTER.to_string()),
+    ])
+    .unwrap()
+}
+
+#[test]
+fn a_branch_waiting_for_an_event_is_woken_by_it() {
+    let mut h = waiting();
+    h.level(0, "暴雨预警", "S1", "甲镇", Level::Yellow).unwrap();
+    h.event(&format!(
+        r#"{{"ts":"{}","kind":"灾情核实","area":"甲镇"}}"#,
+        plans_common::t(200)
+    ))
+    .unwrap();
+    // the verification branch is done at 200s; the call branch when C1 answers
+    h.ack(300, "C1", None).unwrap();
+    let outs = h.take();
+    assert_eq!(
+        trace(&outs),
+        [
+            "plan_started 分头 level=yellow",
+            "notify 叫应 person=C1",
+            "acked 叫应 person=C1",
+            "joined 汇合",
+            "plan_closed 结束",
+        ]
+    );
+    assert_eq!(outs[3]["ts"], plans_common::t(300));
+    assert_eq!(outs[4]["complete"], true);
+    assert_eq!(outs[4]["verify"][2]["event"], 2);
+}
+
+#[test]
+fn a_snapshot_taken_inside_the_branches_restores_them() {
+    let run = |cut: bool| {
+        let mut h = waiting();
+        h.level(0, "暴雨预警", "S1", "甲镇", Level::Yellow).unwrap();
+        h.ack(60, "C1", None).unwrap();
+        if cut {
+            let state = serde_json::to_string(h.rt.state()).unwrap();
+            let restored: yingji::engine::workflow::runtime::WorkflowState =
+                serde_json::from_str(&state).unwrap();
+            let mut fresh = waiting();
+            fresh.rt.restore(restored);
+            fresh.out = std::mem::take(&mut h.out);
+            fresh.seq = h.seq;
+            h = fresh;
+        }
+        h.advance(3600 + 1);
+        trace(&h.take())
+    };
+    let whole = run(false);
+    assert_eq!(
+        whole,
+        [
+            "plan_started 分头 level=yellow",
+            "notify 叫应 person=C1",
+            "acked 叫应 person=C1",
+            "timed_out 核查",
+            "joined 汇合",
+            "plan_closed 结束",
+        ]
+    );
+    assert_eq!(run(true), whole);
+}

@@ -404,7 +404,15 @@ pub fn to_dot(set: &PlanSet, plan: &PlanDef) -> String {
                         o,
                         "  s{i}_t{} -> {to} [style=dashed, color=red, label={}];",
                         t + 1,
-                        dot_str(&format!("超时 {}", format_duration(tier.timeout_ms)))
+                        dot_str(&format!(
+                            "{} {}",
+                            if ch.kind == ChainKind::Dispatch {
+                                "超时或拒绝"
+                            } else {
+                                "超时"
+                            },
+                            format_duration(tier.timeout_ms)
+                        ))
                     );
                 }
             }
@@ -554,7 +562,15 @@ pub fn to_mermaid(set: &PlanSet, plan: &PlanDef) -> String {
                 o,
                 "  s{i}_t{} -.->|{}| {to}",
                 t + 1,
-                mm_str(&format!("超时 {}", format_duration(tier.timeout_ms)))
+                mm_str(&format!(
+                    "{} {}",
+                    if ch.kind == ChainKind::Dispatch {
+                        "超时或拒绝"
+                    } else {
+                        "超时"
+                    },
+                    format_duration(tier.timeout_ms)
+                ))
             );
         }
     }
