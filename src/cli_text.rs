@@ -175,10 +175,14 @@ impl Timeline {
                 e.head.area.to_string(),
                 "升级",
                 format!(
-                    "第{}级 {} {} 未应答，转第{}级 {}；仍未应答：{}",
+                    "第{}级 {} {}，转第{}级 {}；仍未应答：{}",
                     e.from_tier,
                     e.from_role,
-                    e.timeout,
+                    match e.head.cause {
+                        // a decline passed the call on (a timer did otherwise)
+                        yingji::engine::workflow::out::Cause::Event(_) => "拒绝".to_string(),
+                        _ => format!("{} 未应答", e.timeout),
+                    },
                     e.to_tier,
                     e.to_role,
                     self.people(&e.pending)

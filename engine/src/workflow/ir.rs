@@ -253,9 +253,9 @@ pub enum StepKind {
     },
     /// Start another plan (三级预案: the county overall plan starting special
     /// plans and village plans): in the instance's own area, or in each
-    /// village of it (`in: villages`: the areas whose first parent is the
-    /// instance's area, or for a county-scoped instance each affected
-    /// township's). The plan goes on at once.
+    /// village of it (`in: villages`: the areas named `…村` or `…社区` whose
+    /// first parent is the instance's area, or for a county-scoped instance
+    /// each affected township's). The plan goes on at once.
     StartPlan {
         /// The plan started.
         plan: String,

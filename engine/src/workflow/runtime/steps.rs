@@ -31,6 +31,14 @@ fn cause_event(c: &Cause) -> Option<u64> {
 }
 use std::sync::Arc;
 
+/// Whether an area is a village-level unit (村, 社区: the names China's
+/// village and residents' committees carry), not an enterprise or site.
+fn is_village(name: &str) -> bool {
+    ["村", "社区", "村委会", "居委会"]
+        .iter()
+        .any(|s| name.ends_with(s))
+}
+
 /// Most steps one instance may take without waiting (validation rejects
 /// endless cycles; this only bounds a hand-built plan).
 const STEP_BUDGET: usize = 10_000;
@@ -897,7 +905,9 @@ impl WorkflowRuntime {
     }
 
     /// Where a `start_plan` step of `inst` starts its plan: its area, or
-    /// each village of it (of each affected township for a county instance).
+    /// each village of it (of each affected township for a county instance):
+    /// the areas whose first parent it is and whose name is a village's or
+    /// community's (`…村`, `…社区`), in roster order.
     fn start_areas(&self, inst: &Instance, villages: bool) -> Vec<Arc<str>> {
         if !villages {
             return vec![inst.area.clone()];
@@ -910,7 +920,7 @@ impl WorkflowRuntime {
         let mut v = Vec::new();
         for w in within {
             for a in &self.set.roster.areas {
-                if a.parent.as_deref() == Some(w.as_ref()) {
+                if a.parent.as_deref() == Some(w.as_ref()) && is_village(&a.name) {
                     v.push(arc(&a.name));
                 }
             }
