@@ -79,6 +79,12 @@ fn readme_command_one_shows_the_closed_loop_with_named_people() {
     );
     // no `step_entered` without --trace
     assert!(of("step_entered").is_empty());
+    // 物资前置 at the first orange: 8 townships × 3 items, once
+    assert_eq!(of("supply").len(), 24);
+    // 降雨三查: the sample reports no checks, so each township's are overdue
+    assert!(of("check_overdue").iter().any(|c| c["area"] == "南溪镇"
+        && c["check"] == "雨前排查"
+        && c["due"] == "2024-07-28T21:00:00+08:00"));
 }
 
 #[test]

@@ -94,10 +94,13 @@ fn orange_sends_the_tables_supplies_to_the_eight_central_townships_once() {
         .filter(|k| *k != "supply")
         .collect();
     assert_eq!(kinds, ["plan_started", "area_joined"]);
-    // below orange everywhere: the plan stands down
+    // below orange the supplies stay; with no warning left the plan stands down
     h.level(3600, "暴雨预警", "YY-003", "南溪镇", Level::Yellow)
         .unwrap();
-    h.level(3700, "暴雨预警", "YY-004", "江口镇", Level::Yellow)
+    h.level(3650, "暴雨预警", "YY-004", "江口镇", Level::None)
+        .unwrap();
+    assert!(h.take().is_empty());
+    h.level(3700, "暴雨预警", "YY-003", "南溪镇", Level::None)
         .unwrap();
     let outs = h.take();
     assert_eq!(outs.len(), 1);
