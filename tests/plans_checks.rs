@@ -235,7 +235,8 @@ fn the_rain_checks_are_due_relative_to_the_rain_event() {
             "check_done 南溪镇 雨前排查 2024-07-29T03:40:00+08:00 in_time=true",
             "check_overdue 南溪镇 雨中巡查 2024-07-29T06:00:00+08:00",
             "check_done 南溪镇 雨后核查 2024-07-29T20:00:00+08:00 in_time=true",
-            "plan_closed 南溪镇 结束 2024-07-30T07:00:00+08:00",
+            // the after-rain check reported: the plan closes
+            "plan_closed 南溪镇 结束 2024-07-29T20:00:00+08:00",
         ]
     );
     assert_eq!(outs[3]["due"], "2024-07-30T07:00:00+08:00");
@@ -269,4 +270,27 @@ steps:
             "E0503 p.yaml:5:5 a calendar trigger needs `areas: [..]`",
         ]
     );
+}
+
+#[test]
+fn done_reads_a_check_step_only() {
+    let plan = r#"plan: 坏
+triggers: [{ manual: true }]
+steps:
+  - id: 通知
+    notify: role/县应急值班室
+  - id: 查
+    check: { due: 1h }
+  - id: 等
+    wait: { until: "done(查) or done(通知)", timeout: 2h }
+  - id: 结束
+    close: { verify: [核实] }
+"#;
+    let (sources, loaded) = load(&[("p.yaml".into(), plan.into()), file("roster.yaml")]);
+    let d: Vec<String> = loaded
+        .diagnostics
+        .iter()
+        .map(|d| format!("{} {} {}", d.code, sources.location(d.span), d.message))
+        .collect();
+    assert_eq!(d, ["E0503 p.yaml:9:37 `done(通知)` needs a check step"]);
 }

@@ -74,6 +74,7 @@ pub fn cond_text(plan: &PlanDef, c: &Cond) -> String {
         Cond::Cmp(a, op, b) => format!("{} {} {}", operand_text(a), op.symbol(), operand_text(b)),
         Cond::Answered(i) => format!("answered({})", step(i)),
         Cond::Unanswered(i) => format!("unanswered({})", step(i)),
+        Cond::CheckDone(i) => format!("done({})", step(i)),
         Cond::And(v) => v
             .iter()
             .map(|x| paren(plan, x))

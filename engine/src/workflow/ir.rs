@@ -354,6 +354,8 @@ pub enum Cond {
     Or(Vec<Cond>),
     /// Does not hold.
     Not(Box<Cond>),
+    /// The latest check a `check` step opened was reported done.
+    CheckDone(StepIdx),
 }
 
 /// Comparison operators.

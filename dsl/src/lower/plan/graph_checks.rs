@@ -115,7 +115,7 @@ fn can_change(c: &Cond, triggers: &[&str]) -> bool {
     match c {
         Cond::Const(_) => false,
         Cond::Cmp(a, _, b) => operand(a) || operand(b),
-        Cond::Answered(_) | Cond::Unanswered(_) => true,
+        Cond::Answered(_) | Cond::Unanswered(_) | Cond::CheckDone(_) => true,
         Cond::And(v) | Cond::Or(v) => v.iter().any(|x| can_change(x, triggers)),
         Cond::Not(x) => can_change(x, triggers),
     }

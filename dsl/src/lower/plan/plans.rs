@@ -211,9 +211,15 @@ pub(super) fn lower_plan(
         trigger_signals.clone()
     };
     let env_steps = ids.clone();
+    let check_steps: Vec<String> = steps_y
+        .iter()
+        .filter(|s| s.value.check.is_some())
+        .map(|s| s.value.id.value.clone())
+        .collect();
     let env = GuardEnv {
         steps: &env_steps,
         signals: &cond_signals,
+        checks: &check_steps,
     };
 
     // steps
@@ -442,7 +448,8 @@ pub(super) fn lower_plan(
                     "add `timeout: <duration>`",
                 );
             }
-            if matches!(until, WaitFor::Duration(_)) && wv.timeout.is_some() {
+            // (a guard that failed to lower is not a timed wait: no echo)
+            if wv.duration.is_some() && wv.timeout.is_some() {
                 let span = wv.timeout.as_ref().map_or(w_span, |t| cx.sspan(f, t));
                 cx.ignored(span, "a timed wait needs no timeout", None);
             }

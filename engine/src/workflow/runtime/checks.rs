@@ -280,5 +280,7 @@ impl WorkflowRuntime {
             after: format_duration(ctx.ts.ms - c.opened.ms),
             by: person,
         }));
+        // a wait on `done(step)` may end now
+        self.resume(n, ctx, out);
     }
 }

@@ -654,6 +654,12 @@ impl WorkflowRuntime {
             Cond::Not(x) => !self.eval(inst, plan, x),
             Cond::Answered(s) => inst.latest_run(*s).is_some_and(|r| r.answered),
             Cond::Unanswered(s) => inst.latest_run(*s).is_some_and(|r| r.unanswered),
+            Cond::CheckDone(s) => inst
+                .checks
+                .iter()
+                .rev()
+                .find(|c| c.step == *s)
+                .is_some_and(|c| c.done.is_some()),
             Cond::Cmp(a, op, b) => {
                 let (Some(a), Some(b)) = (self.operand(inst, plan, a), self.operand(inst, plan, b))
                 else {
