@@ -177,10 +177,14 @@ impl Timeline {
                 e.head.area.to_string(),
                 "升级",
                 format!(
-                    "第{}级 {} {} 未应答，转第{}级 {}；仍未应答：{}",
+                    "第{}级 {} {}，转第{}级 {}；仍未应答：{}",
                     e.from_tier,
                     e.from_role,
-                    e.timeout,
+                    match e.head.cause {
+                        // a decline passed the call on (a timer did otherwise)
+                        yingji::unstable::engine::workflow::out::Cause::Event(_) => "拒绝".to_string(),
+                        _ => format!("{} 未应答", e.timeout),
+                    },
                     e.to_tier,
                     e.to_role,
                     self.people(&e.pending)
@@ -296,6 +300,66 @@ impl Timeline {
                 "步骤",
                 format!("{} → {}（{}）", s.head.instance, s.head.step, s.kind),
             ),
+            Output::Joined(j) => (
+                j.head.area.to_string(),
+                "汇合",
+                format!(
+                    "{}（{}）：{}",
+                    j.head.step,
+                    if j.mode == "all" {
+                        "全部完成"
+                    } else {
+                        "任一完成"
+                    },
+                    j.branches
+                        .iter()
+                        .map(|b| format!(
+                            "{}{}",
+                            b.branch,
+                            match b.status {
+                                "done" => "✓",
+                                "stopped" => "（停止）",
+                                _ => "✗",
+                            }
+                        ))
+                        .collect::<Vec<_>>()
+                        .join(" ")
+                ),
+            ),
+            Output::CheckOverdue(c) => (
+                c.head.area.to_string(),
+                "逾期未报",
+                format!("{}，限 {} 前报告完成", c.check, clock(&c.due)),
+            ),
+            Output::CheckDone(c) => (
+                c.head.area.to_string(),
+                "已报完成",
+                format!(
+                    "{}{}，用时 {}，{}",
+                    c.check,
+                    c.by.as_ref()
+                        .map(|p| format!(" {}", self.who(p)))
+                        .unwrap_or_default(),
+                    c.after,
+                    if c.in_time { "按时" } else { "逾期" }
+                ),
+            ),
+            Output::Declined(d) => (
+                d.head.area.to_string(),
+                "拒绝",
+                format!("{} 第{}级 {} 不能响应", self.who(&d.person), d.tier, d.role),
+            ),
+            Output::Supply(x) => (
+                x.township.to_string(),
+                "物资前置",
+                format!(
+                    "{} {}{}（{}）",
+                    x.item,
+                    x.quantity,
+                    x.unit.as_deref().unwrap_or(""),
+                    x.table
+                ),
+            ),
             other => (String::new(), other.type_name(), other.to_json()),
         };
         let plan = match o {
@@ -310,6 +374,11 @@ impl Timeline {
             Output::TimedOut(x) => Some(&x.head.plan),
             Output::PlanClosed(x) => Some(&x.head.plan),
             Output::StepEntered(x) => Some(&x.head.plan),
+            Output::Joined(x) => Some(&x.head.plan),
+            Output::CheckOverdue(x) => Some(&x.head.plan),
+            Output::CheckDone(x) => Some(&x.head.plan),
+            Output::Declined(x) => Some(&x.head.plan),
+            Output::Supply(x) => Some(&x.head.plan),
             _ => None,
         };
         let what = match plan {

@@ -79,6 +79,12 @@ fn readme_command_one_shows_the_closed_loop_with_named_people() {
     );
     // no `step_entered` without --trace
     assert!(of("step_entered").is_empty());
+    // 物资前置 at the first orange: 8 townships × 3 items, once
+    assert_eq!(of("supply").len(), 24);
+    // 降雨三查: the sample reports no checks, so each township's are overdue
+    assert!(of("check_overdue").iter().any(|c| c["area"] == "南溪镇"
+        && c["check"] == "雨前排查"
+        && c["due"] == "2024-07-28T21:00:00+08:00"));
 }
 
 #[test]
@@ -147,4 +153,47 @@ fn graph_takes_several_paths() {
     ]);
     assert_eq!(o.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&o.stderr).contains("pick one with --plan"));
+}
+
+#[test]
+fn the_rescue_sample_dispatches_nearest_first_and_starts_the_three_tiers() {
+    let o = yingji(&[
+        "run",
+        "policies",
+        "plans",
+        "--events",
+        "plans/samples/rescue.jsonl",
+        "--until",
+        "2024-07-29T04:30:00+08:00",
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let outs = json_lines(&o);
+    let of =
+        |t: &str| -> Vec<&serde_json::Value> { outs.iter().filter(|x| x["type"] == t).collect() };
+    let calls: Vec<&str> = of("notify")
+        .iter()
+        .filter(|n| n["plan"] == "四级救援调度")
+        .map(|n| n["person"].as_str().unwrap())
+        .collect();
+    // the village team, then (it declined) the township team, then the region
+    assert_eq!(calls, ["NX41", "NX31", "R002"]);
+    assert_eq!(of("declined").len(), 1);
+    assert_eq!(of("joined")[0]["instance"], "四级救援调度@花果村#1");
+    // the overall plan: both special plans and one village plan per village
+    // of 江口镇 (not the enterprise listed under it)
+    let started: Vec<&str> = of("plan_started")
+        .iter()
+        .filter(|p| p["cause"]["plan"]["instance"] == "县突发事件总体应急预案@江口镇#1")
+        .map(|p| p["instance"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        started,
+        [
+            "县防汛应急预案@江口镇#1",
+            "县地质灾害应急预案@江口镇#1",
+            "村级防汛预案@五星村#1",
+            "村级防汛预案@九龙村#1",
+        ]
+    );
+    assert!(of("notify_failed").is_empty(), "{:#?}", of("notify_failed"));
 }

@@ -139,7 +139,7 @@ fn run(args: &[&str]) -> Vec<Value> {
 #[test]
 fn the_schema_files_are_the_ones_the_generator_writes() {
     let names: Vec<String> = schemas().into_keys().collect();
-    assert_eq!(names.len(), 25, "{names:?}");
+    assert_eq!(names.len(), 30, "{names:?}");
     // the generator lists exactly the engine's output types
     for t in [
         "notify_failed",
@@ -147,6 +147,11 @@ fn the_schema_files_are_the_ones_the_generator_writes() {
         "event_refused",
         "step_entered",
         "table_miss",
+        "joined",
+        "check_overdue",
+        "check_done",
+        "declined",
+        "supply",
     ] {
         assert!(names.iter().any(|n| n == t), "{t}");
     }
@@ -172,6 +177,12 @@ fn every_output_of_the_samples_validates_against_its_schema() {
             r#"{"ts":"2024-07-29T03:30:00+08:00","kind":"rain","station":"YY-003","town":"南溪镇","mm":0}"#,
             r#"{"ts":"2024-07-29T02:00:00+08:00","kind":"rain","station":"YY-003","town":"南溪镇","mm":0}"#,
             r#"{"ts":"2024-07-29T03:31:00+08:00","kind":"river_level","station":"YY-H99","town":"南溪镇","level_m":200}"#,
+            // 四级救援 (parallel branches, a decline), 降雨三查 reports
+            r#"{"ts":"2024-07-29T03:32:00+08:00","kind":"plan_start","plan":"四级救援调度","area":"花果村"}"#,
+            r#"{"ts":"2024-07-29T03:33:00+08:00","kind":"ack","person":"NX41","answer":"decline"}"#,
+            r#"{"ts":"2024-07-29T03:34:00+08:00","kind":"ack","person":"NX31","answer":"accept"}"#,
+            r#"{"ts":"2024-07-29T03:35:00+08:00","kind":"check_report","check":"雨前排查","area":"南溪镇","person":"NX12"}"#,
+            r#"{"ts":"2024-07-29T03:36:00+08:00","kind":"check_report","check":"汛后核查","area":"南溪镇"}"#,
         ]
         .join("\n"),
     )

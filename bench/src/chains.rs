@@ -570,6 +570,7 @@ fn ack_reason(r: AckReject) -> u8 {
         AckReject::Closed => 4,
         AckReject::Ambiguous => 5,
         AckReject::NotCalledYet => 6,
+        AckReject::UnknownAnswer => 7,
     }
 }
 

@@ -212,6 +212,13 @@ pub mod codes {
     pub const PLAN_NO_FALLBACK: &str = "E0508";
     /// Plans: a response level that skips a level where the plan forbids it.
     pub const PLAN_SKIP: &str = "E0509";
+    /// Plans: a `join` no parallel step leads to, a parallel step whose
+    /// `join` is not a join step, or a branch that never reaches its join.
+    pub const PLAN_JOIN: &str = "E0510";
+    /// Plans: a roster that makes a plan impossible: an area enclosing
+    /// itself, an area of a county-scoped plan under two roots (which
+    /// county?), a relay tier that reaches nobody where the plan runs.
+    pub const PLAN_ROSTER: &str = "E0511";
     /// Plans: a person holds the roles of two tiers of one chain (warning).
     pub const PLAN_TWO_TIERS: &str = "W0501";
     /// Plans: something accepted but ignored (warning).

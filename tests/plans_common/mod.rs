@@ -163,6 +163,11 @@ impl Harness {
         self.rt.advance(ms, &mut self.out);
     }
 
+    /// Moves event time to `ms` (epoch milliseconds) without an event.
+    pub fn advance_ms(&mut self, ms: i64) {
+        self.rt.advance(ms, &mut self.out);
+    }
+
     /// Takes the outputs so far as JSON values (level changes left out).
     pub fn take(&mut self) -> Vec<serde_json::Value> {
         self.out

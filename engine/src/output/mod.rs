@@ -70,7 +70,12 @@ pub mod closed {
     /// [`NotifyFailed::why`](super::plan::NotifyFailed::why).
     pub const NOTIFY_FAILURES: &[&str] = &["area_not_in_roster", "no_holder"];
     /// [`EventRefused::reason`](super::plan::EventRefused::reason).
-    pub const REFUSALS: &[&str] = &["no_open_instance", "not_awaited"];
+    pub const REFUSALS: &[&str] = &[
+        "no_open_instance",
+        "not_awaited",
+        "no_open_check",
+        "already_done",
+    ];
     /// [`StepEntered::kind`](super::plan::StepEntered::kind).
     pub const STEP_KINDS: &[&str] = &[
         "notify",
@@ -80,7 +85,16 @@ pub mod closed {
         "branch",
         "wait",
         "close",
+        "parallel",
+        "join",
+        "check",
+        "start_plan",
+        "supplies",
     ];
+    /// [`Joined::mode`](super::plan::Joined::mode).
+    pub const JOIN_MODES: &[&str] = &["all", "any"];
+    /// [`BranchStatus::status`](super::plan::BranchStatus::status).
+    pub const BRANCH_STATUSES: &[&str] = &["done", "stopped", "parked"];
     /// [`ScriptError::limit`](super::script::ScriptError::limit).
     pub const SCRIPT_LIMITS: &[&str] = &[
         "operations",
@@ -112,6 +126,14 @@ pub mod closed {
     /// Reads a [`VERIFY_STAGES`] word.
     pub fn verify_stage<'de, D: Deserializer<'de>>(d: D) -> Result<&'static str, D::Error> {
         one_of(d, VERIFY_STAGES)
+    }
+    /// Reads a [`JOIN_MODES`] word.
+    pub fn join_mode<'de, D: Deserializer<'de>>(d: D) -> Result<&'static str, D::Error> {
+        one_of(d, JOIN_MODES)
+    }
+    /// Reads a [`BRANCH_STATUSES`] word.
+    pub fn branch_status<'de, D: Deserializer<'de>>(d: D) -> Result<&'static str, D::Error> {
+        one_of(d, BRANCH_STATUSES)
     }
     /// Reads a [`VERIFY_STATUSES`] word.
     pub fn verify_status<'de, D: Deserializer<'de>>(d: D) -> Result<&'static str, D::Error> {
@@ -354,6 +376,16 @@ pub enum Output {
     ScriptError(script::ScriptError),
     /// `{"type":"script_suppressed", ...}`: failures of a script function left out (rate limit).
     ScriptSuppressed(script::ScriptSuppressed),
+    /// `{"type":"joined", ...}`: an instance passed the join of parallel branches.
+    Joined(plan::Joined),
+    /// `{"type":"check_overdue", ...}`: a check not reported done by its deadline.
+    CheckOverdue(plan::CheckOverdue),
+    /// `{"type":"check_done", ...}`: a check reported done.
+    CheckDone(plan::CheckDone),
+    /// `{"type":"declined", ...}`: a called person declined.
+    Declined(plan::Declined),
+    /// `{"type":"supply", ...}`: supplies to pre-position in a township.
+    Supply(plan::Supply),
 }
 
 impl Output {
@@ -383,6 +415,11 @@ impl Output {
             Output::AreaJoined(o) => o.head.ts,
             Output::ScriptError(o) => o.ts,
             Output::ScriptSuppressed(o) => o.ts,
+            Output::Joined(o) => o.head.ts,
+            Output::CheckOverdue(o) => o.head.ts,
+            Output::CheckDone(o) => o.head.ts,
+            Output::Declined(o) => o.head.ts,
+            Output::Supply(o) => o.head.ts,
         }
     }
 
@@ -413,6 +450,11 @@ impl Output {
             Output::AreaJoined(o) => o.head.id,
             Output::ScriptError(o) => o.id,
             Output::ScriptSuppressed(o) => o.id,
+            Output::Joined(o) => o.head.id,
+            Output::CheckOverdue(o) => o.head.id,
+            Output::CheckDone(o) => o.head.id,
+            Output::Declined(o) => o.head.id,
+            Output::Supply(o) => o.head.id,
         }
     }
 
@@ -443,6 +485,11 @@ impl Output {
             Output::AreaJoined(o) => &mut o.head.id,
             Output::ScriptError(o) => &mut o.id,
             Output::ScriptSuppressed(o) => &mut o.id,
+            Output::Joined(o) => &mut o.head.id,
+            Output::CheckOverdue(o) => &mut o.head.id,
+            Output::CheckDone(o) => &mut o.head.id,
+            Output::Declined(o) => &mut o.head.id,
+            Output::Supply(o) => &mut o.head.id,
         };
         *slot = id;
     }
@@ -475,6 +522,11 @@ impl Output {
             Output::AreaJoined(_) => "area_joined",
             Output::ScriptError(_) => "script_error",
             Output::ScriptSuppressed(_) => "script_suppressed",
+            Output::Joined(_) => "joined",
+            Output::CheckOverdue(_) => "check_overdue",
+            Output::CheckDone(_) => "check_done",
+            Output::Declined(_) => "declined",
+            Output::Supply(_) => "supply",
         }
     }
 

@@ -162,6 +162,8 @@ pub enum AckReject {
     /// The person is in a tier of an open chain that has not been called yet
     /// (the ack is earlier than its call).
     NotCalledYet,
+    /// Its `answer` is neither `accept` nor `decline`.
+    UnknownAnswer,
 }
 
 /// `ack_rejected`: an ack that changed nothing, and why.
@@ -398,4 +400,96 @@ pub struct AreaJoined {
     pub joined: Arc<str>,
     /// Every affected township now, in the order they joined.
     pub affected: Vec<Arc<str>>,
+}
+
+/// One branch of a parallel step as its join saw it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct BranchStatus {
+    /// The branch, by its entry step.
+    pub branch: Arc<str>,
+    /// `done` (it reached the join), `stopped` (it was still running when an
+    /// `any` join passed, and stops), `parked` (it ended elsewhere).
+    #[serde(deserialize_with = "closed::branch_status")]
+    pub status: closed::Word,
+}
+
+/// `joined`: an instance passed the join of a parallel step.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Joined {
+    /// Common fields (`step` is the join step).
+    #[serde(flatten)]
+    pub head: Head,
+    /// `all` or `any`.
+    #[serde(deserialize_with = "closed::join_mode")]
+    pub mode: closed::Word,
+    /// Every branch, in the parallel step's order.
+    pub branches: Vec<BranchStatus>,
+}
+
+/// `check_overdue`: a check (排查, 巡查, 核查) not reported done by its deadline.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CheckOverdue {
+    /// Common fields (`step` is the check step; `ts` is the deadline).
+    #[serde(flatten)]
+    pub head: Head,
+    /// The check's name.
+    pub check: Arc<str>,
+    /// When the check was opened.
+    pub opened: Timestamp,
+    /// Its deadline (a report at this time is in time).
+    pub due: Timestamp,
+}
+
+/// `check_done`: a check was reported done (a `check_report` event).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CheckDone {
+    /// Common fields (`step` is the check step).
+    #[serde(flatten)]
+    pub head: Head,
+    /// The check's name.
+    pub check: Arc<str>,
+    /// Its deadline.
+    pub due: Timestamp,
+    /// Whether the report came by the deadline.
+    pub in_time: bool,
+    /// How long after the check was opened.
+    pub after: String,
+    /// Who reported it (the report's `person`), if given.
+    pub by: Option<Arc<str>>,
+}
+
+/// `declined`: a called person declined (an ack with `"answer":"decline"`);
+/// in a dispatch chain the next tier is called at once.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Declined {
+    /// Common fields (`step` is the notify step).
+    #[serde(flatten)]
+    pub head: Head,
+    /// Who declined.
+    pub person: Arc<str>,
+    /// The call reference.
+    #[serde(rename = "ref")]
+    pub call_ref: Arc<str>,
+    /// The tier (1-based).
+    pub tier: u16,
+    /// The tier's role.
+    pub role: Arc<str>,
+}
+
+/// `supply`: supplies to pre-position (物资前置) in a township, from a table.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Supply {
+    /// Common fields (`step` is the supplies step).
+    #[serde(flatten)]
+    pub head: Head,
+    /// The table the quantities come from.
+    pub table: Arc<str>,
+    /// Where they go.
+    pub township: Arc<str>,
+    /// What.
+    pub item: Arc<str>,
+    /// How many.
+    pub quantity: u64,
+    /// The unit (件, 顶, 艘 …), if the table gives one.
+    pub unit: Option<Arc<str>>,
 }

@@ -54,6 +54,7 @@ fn trigger_label(plan: &PlanDef) -> String {
                 min_level,
             } => format!("响应 ≥ {}", min_level.roman()),
             Trigger::Manual => "手动启动".into(),
+            Trigger::Calendar { at, areas, .. } => format!("每年 {at}（{} 处）", areas.len()),
         });
     }
     lines.join("\n")
@@ -97,6 +98,30 @@ fn step_label(set: &PlanSet, plan: &PlanDef, s: &StepDef) -> String {
                 format!("结束 {}", v.join("→"))
             }
         }
+        StepKind::Parallel { branches, .. } => format!("并行 {} 路", branches.len()),
+        StepKind::Check { name, due_ms } => format!("{name} 限 {}", format_duration(*due_ms)),
+        StepKind::StartPlan { plan, villages } => {
+            if *villages {
+                format!("启动 {plan}（各村）")
+            } else {
+                format!("启动 {plan}")
+            }
+        }
+        StepKind::Supplies { table, rows } => {
+            let mut towns: Vec<&str> = Vec::new();
+            for r in rows {
+                if !towns.contains(&r.township.as_str()) {
+                    towns.push(&r.township);
+                }
+            }
+            format!("物资前置 {table}（{} 个乡镇）", towns.len())
+        }
+        StepKind::Join { all } => if *all {
+            "汇合（全部完成）"
+        } else {
+            "汇合（任一完成）"
+        }
+        .into(),
     };
     format!("{}\n{what}", s.id)
 }
@@ -110,6 +135,10 @@ fn dot_shape(k: &StepKind) -> &'static str {
         StepKind::Branch { .. } => "shape=diamond",
         StepKind::Wait { .. } => "shape=parallelogram",
         StepKind::Close { .. } => "shape=doublecircle",
+        StepKind::Parallel { .. } | StepKind::Join { .. } => "shape=box, style=bold",
+        StepKind::Check { .. } => "shape=note",
+        StepKind::StartPlan { .. } => "shape=component",
+        StepKind::Supplies { .. } => "shape=box3d",
     }
 }
 
@@ -312,6 +341,7 @@ pub fn to_dot(set: &PlanSet, plan: &PlanDef) -> String {
             ChainKind::Escalation => "叫应链",
             ChainKind::Responsibility => "责任人",
             ChainKind::Relay => "接力链",
+            ChainKind::Dispatch => "就近派遣",
         };
         let _ = writeln!(o, "  subgraph cluster_s{i} {{");
         let _ = writeln!(
@@ -363,7 +393,7 @@ pub fn to_dot(set: &PlanSet, plan: &PlanDef) -> String {
                     );
                 }
             }
-            ChainKind::Escalation => {
+            ChainKind::Escalation | ChainKind::Dispatch => {
                 for (t, tier) in ch.tiers.iter().enumerate() {
                     let to = if t + 1 < ch.tiers.len() {
                         format!("s{i}_t{}", t + 2)
@@ -374,7 +404,15 @@ pub fn to_dot(set: &PlanSet, plan: &PlanDef) -> String {
                         o,
                         "  s{i}_t{} -> {to} [style=dashed, color=red, label={}];",
                         t + 1,
-                        dot_str(&format!("超时 {}", format_duration(tier.timeout_ms)))
+                        dot_str(&format!(
+                            "{} {}",
+                            if ch.kind == ChainKind::Dispatch {
+                                "超时或拒绝"
+                            } else {
+                                "超时"
+                            },
+                            format_duration(tier.timeout_ms)
+                        ))
                     );
                 }
             }
@@ -423,6 +461,10 @@ fn mm_node(s: &StepKind, label: &str) -> String {
         StepKind::Branch { .. } => format!("{{{l}}}"),
         StepKind::Wait { .. } => format!("[/{l}/]"),
         StepKind::Close { .. } => format!("((({l})))"),
+        StepKind::Parallel { .. } | StepKind::Join { .. } => format!("[{l}]"),
+        StepKind::Check { .. } => format!("[/{l}\\]"),
+        StepKind::StartPlan { .. } => format!("[[{l}]]"),
+        StepKind::Supplies { .. } => format!("[[{l}]]"),
     }
 }
 
@@ -446,6 +488,7 @@ pub fn to_mermaid(set: &PlanSet, plan: &PlanDef) -> String {
         let w = e.weight();
         let label = w.label();
         let arrow = match (matches!(w, Edge::Timeout(_)), label.is_empty()) {
+            _ if matches!(w, Edge::Fork) => format!("==>|{}|", mm_str(&label)),
             (true, _) => format!("-.->|{}|", mm_str(&label)),
             (false, true) => "-->".to_string(),
             (false, false) => format!("-->|{}|", mm_str(&label)),
@@ -475,6 +518,7 @@ pub fn to_mermaid(set: &PlanSet, plan: &PlanDef) -> String {
             ChainKind::Escalation => "叫应链",
             ChainKind::Responsibility => "责任人",
             ChainKind::Relay => "接力链",
+            ChainKind::Dispatch => "就近派遣",
         };
         let _ = writeln!(
             o,
@@ -506,7 +550,9 @@ pub fn to_mermaid(set: &PlanSet, plan: &PlanDef) -> String {
                 let _ = writeln!(o, "  s{i}_t{} -->|\"应答后转\"| s{i}_t{}", t + 1, t + 2);
             }
             let to = match ch.kind {
-                ChainKind::Escalation if t + 1 < ch.tiers.len() => format!("s{i}_t{}", t + 2),
+                ChainKind::Escalation | ChainKind::Dispatch if t + 1 < ch.tiers.len() => {
+                    format!("s{i}_t{}", t + 2)
+                }
                 _ => format!("s{i}_fb"),
             };
             if ch.kind == ChainKind::Responsibility && t > 0 {
@@ -516,7 +562,15 @@ pub fn to_mermaid(set: &PlanSet, plan: &PlanDef) -> String {
                 o,
                 "  s{i}_t{} -.->|{}| {to}",
                 t + 1,
-                mm_str(&format!("超时 {}", format_duration(tier.timeout_ms)))
+                mm_str(&format!(
+                    "{} {}",
+                    if ch.kind == ChainKind::Dispatch {
+                        "超时或拒绝"
+                    } else {
+                        "超时"
+                    },
+                    format_duration(tier.timeout_ms)
+                ))
             );
         }
     }

@@ -33,6 +33,8 @@ pub enum Edge {
     Done(String),
     /// Escalation: nothing happened within this many milliseconds.
     Timeout(i64),
+    /// A parallel step starts a branch here.
+    Fork,
 }
 
 impl Edge {
@@ -44,6 +46,7 @@ impl Edge {
             Edge::Else => "否则".into(),
             Edge::Done(d) => d.clone(),
             Edge::Timeout(ms) => format!("超时 {}", format_duration(*ms)),
+            Edge::Fork => "并行".into(),
         }
     }
 }
@@ -71,6 +74,7 @@ pub fn cond_text(plan: &PlanDef, c: &Cond) -> String {
         Cond::Cmp(a, op, b) => format!("{} {} {}", operand_text(a), op.symbol(), operand_text(b)),
         Cond::Answered(i) => format!("answered({})", step(i)),
         Cond::Unanswered(i) => format!("unanswered({})", step(i)),
+        Cond::CheckDone(i) => format!("done({})", step(i)),
         Cond::And(v) => v
             .iter()
             .map(|x| paren(plan, x))
@@ -208,7 +212,21 @@ impl PlanGraph {
                     }
                 }
                 StepKind::Close { .. } => {}
+                StepKind::Parallel { branches, .. } => {
+                    for b in branches {
+                        edges.push((*b, Edge::Fork));
+                    }
+                }
+                StepKind::Join { all } => {
+                    if let Some(n) = s.next {
+                        let done = if *all { "全部完成" } else { "任一完成" };
+                        edges.push((n, Edge::Done(done.into())));
+                    }
+                }
                 StepKind::NotifyChain { .. }
+                | StepKind::Check { .. }
+                | StepKind::StartPlan { .. }
+                | StepKind::Supplies { .. }
                 | StepKind::NotifyRole { .. }
                 | StepKind::Measure { .. }
                 | StepKind::DeclareResponse { .. } => {

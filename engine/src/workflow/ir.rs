@@ -143,6 +143,22 @@ pub enum Trigger {
     },
     /// A manual start: an event `{"kind":"plan_start","plan":<name>,"area":..}`.
     Manual,
+    /// A date of the year (local time of the event stream): one instance per
+    /// listed area starts when event time reaches it, every year (防汛三查
+    /// from `04-01`). The first date considered is the first at or after the
+    /// stream's first event.
+    Calendar {
+        /// As written (`04-01`, `04-01 08:00`).
+        at: String,
+        /// Month (1–12).
+        month: u8,
+        /// Day of the month.
+        day: u8,
+        /// Minutes after local midnight.
+        minute: u16,
+        /// The areas an instance starts in, in order.
+        areas: Vec<String>,
+    },
 }
 
 /// One step of a plan.
@@ -215,6 +231,64 @@ pub enum StepKind {
         /// The stages checked (预警, 响应, 反馈, 核实), in order.
         verify: Vec<Verify>,
     },
+    /// Start branches that run concurrently (并行): each branch begins at
+    /// its entry step and ends when it reaches `join`; the instance itself
+    /// goes to `join` and waits there.
+    Parallel {
+        /// The entry step of each branch, in order (the order outputs of one
+        /// instant follow).
+        branches: Vec<StepIdx>,
+        /// The join step the branches end at.
+        join: StepIdx,
+    },
+    /// Open a check (排查, 巡查, 核查) that must be reported done (a
+    /// `check_report` event naming it and the instance's area) within
+    /// `due_ms`; the plan goes on at once. A check not reported by its
+    /// deadline is a `check_overdue` output; a report is `check_done`.
+    Check {
+        /// The check's name (what reports carry in `check`).
+        name: String,
+        /// How long after the step the check is due.
+        due_ms: i64,
+    },
+    /// Start another plan (三级预案: the county overall plan starting special
+    /// plans and village plans): in the instance's own area, or in each
+    /// village of it (`in: villages`: the areas named `…村` or `…社区` whose
+    /// first parent is the instance's area, or for a county-scoped instance
+    /// each affected township's). The plan goes on at once.
+    StartPlan {
+        /// The plan started.
+        plan: String,
+        /// In each village rather than in the instance's area.
+        villages: bool,
+    },
+    /// Pre-position supplies (物资前置) from a table: one `supply` output per
+    /// township and item, in the table's order. The plan goes on at once.
+    Supplies {
+        /// The table's name.
+        table: String,
+        /// Its rows, in order.
+        rows: Vec<SupplyRow>,
+    },
+    /// Wait until all (or any) branches of a parallel step reached this step,
+    /// then go on to `next`. With `any`, the branches still running stop.
+    Join {
+        /// Whether every branch must arrive (`all`) or one suffices (`any`).
+        all: bool,
+    },
+}
+
+/// One row of a supplies table: how much of an item goes to a township.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SupplyRow {
+    /// The township.
+    pub township: String,
+    /// The item (帐篷, 棉被, 冲锋舟 …).
+    pub item: String,
+    /// How many.
+    pub quantity: u64,
+    /// Its unit, if the table gives one.
+    pub unit: Option<String>,
 }
 
 /// What a `wait` step waits for.
@@ -280,6 +354,8 @@ pub enum Cond {
     Or(Vec<Cond>),
     /// Does not hold.
     Not(Box<Cond>),
+    /// The latest check a `check` step opened was reported done.
+    CheckDone(StepIdx),
 }
 
 /// Comparison operators.
@@ -365,6 +441,12 @@ pub enum ChainKind {
     /// does not answer within its timeout breaks the relay: the chain is
     /// unanswered and the fallback is called.
     Relay,
+    /// 就近派遣 (four-tier rescue): the tiers are called one at a time,
+    /// nearest first — by the fewest area links from the instance's area to
+    /// the nearest holder of the tier's role (ties in the order written) —
+    /// and the next is called when a tier declines (`"answer":"decline"`) or
+    /// does not answer in time. Answered when a called tier accepts.
+    Dispatch,
 }
 
 /// One tier of a chain.
@@ -405,8 +487,14 @@ pub struct Roster {
 pub struct AreaDef {
     /// Its name.
     pub name: String,
-    /// The enclosing area.
+    /// The enclosing area (the first listed: the administrative tree, which
+    /// finds a county-scoped instance's county).
     pub parent: Option<String>,
+    /// Further enclosing areas: an area may also lie in a catchment (流域)
+    /// crossing townships, or a rescue region (区域救援中心). People of every
+    /// enclosing area are found for it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub also: Vec<String>,
 }
 
 /// A responsible person.

@@ -1,9 +1,11 @@
 //! Who is called for a role in an area, answered from an index built once.
 //!
 //! A person holding `role` is called for an instance in `area` when their own
-//! area is `area`, encloses it, or lies within it (the area tree is the
-//! roster's `parent` links, followed at most [`MAX_DEPTH`] steps, so a cycle in
-//! a hand-built roster cannot loop). People are returned in roster order.
+//! area is `area`, encloses it, or lies within it (the area graph is the
+//! roster's `parent` links — an area may have several parents: its township
+//! and a catchment crossing townships — followed at most [`MAX_DEPTH`] steps,
+//! so a cycle in a hand-built roster cannot loop). People are returned in
+//! roster order.
 //!
 //! The roster does not change while a runtime runs (the runtime owns its
 //! [`PlanSet`] and exposes it read-only), so the index is built once, in
@@ -36,8 +38,8 @@ pub struct PersonText {
 pub struct RosterIndex {
     /// Area name → area id (every area the tree or a person names).
     ids: FxHashMap<String, u32>,
-    /// Area id → its parent's id.
-    parent: Vec<Option<u32>>,
+    /// Area id → its parents' ids (the first is the administrative parent).
+    parent: Vec<Vec<u32>>,
     /// Area id → the ids of the areas whose parent it is.
     children: Vec<Vec<u32>>,
     /// Role → its people.
@@ -58,13 +60,19 @@ struct RoleIndex {
 impl RosterIndex {
     /// Indexes the roster of `set`.
     pub fn new(set: &PlanSet) -> RosterIndex {
-        // the tree as the runtime always read it: the last `parent` of a name wins
-        let parents: FxHashMap<&str, &str> = set
-            .roster
-            .areas
-            .iter()
-            .filter_map(|a| Some((a.name.as_str(), a.parent.as_deref()?)))
-            .collect();
+        // the graph as the runtime always read it: the last `parent` of a name
+        // wins (the loader rejects a name listed twice), plus its further parents
+        let mut parents: FxHashMap<&str, Vec<&str>> = FxHashMap::default();
+        for a in &set.roster.areas {
+            if let Some(p) = a.parent.as_deref() {
+                let v: Vec<&str> = std::iter::once(p)
+                    .chain(a.also.iter().map(String::as_str))
+                    .collect();
+                parents.insert(a.name.as_str(), v);
+            } else if !a.also.is_empty() {
+                parents.insert(a.name.as_str(), a.also.iter().map(String::as_str).collect());
+            }
+        }
         let mut ids: FxHashMap<String, u32> = FxHashMap::default();
         let mut id_of = |name: &str| -> u32 {
             if let Some(&id) = ids.get(name) {
@@ -75,21 +83,31 @@ impl RosterIndex {
             id
         };
         let mut links: Vec<(u32, u32)> = Vec::new();
+        let mut linked: FxHashSet<(u32, u32)> = FxHashSet::default();
         for a in &set.roster.areas {
             id_of(&a.name);
         }
-        for (child, parent) in &parents {
-            links.push((id_of(child), id_of(parent)));
+        for a in &set.roster.areas {
+            let Some(ps) = parents.get(a.name.as_str()) else {
+                continue;
+            };
+            let c = id_of(&a.name);
+            for p in ps {
+                let p = id_of(p);
+                if linked.insert((c, p)) {
+                    links.push((c, p));
+                }
+            }
         }
         for p in &set.roster.people {
             id_of(&p.area);
         }
         let n = ids.len();
-        let mut parent = vec![None; n];
+        let mut parent: Vec<Vec<u32>> = vec![Vec::new(); n];
         let mut children = vec![Vec::new(); n];
         for (c, p) in links {
             if let Some(slot) = parent.get_mut(c as usize) {
-                *slot = Some(p);
+                slot.push(p);
             }
             if let Some(kids) = children.get_mut(p as usize) {
                 kids.push(c);
@@ -112,11 +130,8 @@ impl RosterIndex {
                     continue; // the role listed twice
                 }
                 here.push(i);
-                let mut cur = Some(area);
-                for _ in 0..MAX_DEPTH {
-                    let Some(a) = cur else { break };
+                for a in ancestors(&parent, area) {
                     r.below.insert(a);
-                    cur = parent.get(a as usize).copied().flatten();
                 }
             }
         }
@@ -159,13 +174,10 @@ impl RosterIndex {
         };
         let mut found = Vec::new();
         // `area` itself and the areas enclosing it
-        let mut cur = Some(start);
-        for _ in 0..MAX_DEPTH {
-            let Some(a) = cur else { break };
+        for a in ancestors(&self.parent, start) {
             if let Some(here) = r.at.get(&a) {
                 found.extend_from_slice(here);
             }
-            cur = self.parent.get(a as usize).copied().flatten();
         }
         // the areas within it, only into subtrees that hold the role
         let mut level = vec![start];
@@ -194,6 +206,85 @@ impl RosterIndex {
     }
 }
 
+/// `start` and the areas enclosing it (every parent, level by level, at most
+/// [`MAX_DEPTH`] levels; each once), with their distance from `start`.
+fn ancestors_at(parent: &[Vec<u32>], start: u32) -> Vec<(u32, usize)> {
+    let mut seen: Vec<(u32, usize)> = vec![(start, 0)];
+    let mut level = vec![start];
+    for d in 1..MAX_DEPTH {
+        let mut next = Vec::new();
+        for a in level {
+            for &p in parent.get(a as usize).into_iter().flatten() {
+                if !seen.iter().any(|(x, _)| *x == p) {
+                    seen.push((p, d));
+                    next.push(p);
+                }
+            }
+        }
+        if next.is_empty() {
+            break;
+        }
+        level = next;
+    }
+    seen
+}
+
+fn ancestors(parent: &[Vec<u32>], start: u32) -> impl Iterator<Item = u32> {
+    ancestors_at(parent, start).into_iter().map(|(a, _)| a)
+}
+
+impl RosterIndex {
+    /// How near the nearest holder of `role` is to `area`: the fewest links
+    /// from `area` up to an enclosing area where someone holds it (0: in
+    /// `area` itself), else, for holders only within it, [`MAX_DEPTH`] plus
+    /// the links down; `None` when nobody holds it there.
+    pub fn distance(&self, role: &str, area: &str) -> Option<usize> {
+        let (Some(r), Some(&start)) = (self.roles.get(role), self.ids.get(area)) else {
+            return None;
+        };
+        if let Some(d) = ancestors_at(&self.parent, start)
+            .into_iter()
+            .filter(|(a, _)| r.at.contains_key(a))
+            .map(|(_, d)| d)
+            .min()
+        {
+            return Some(d);
+        }
+        let mut level = vec![start];
+        for d in 1..MAX_DEPTH {
+            let mut next = Vec::new();
+            for a in level {
+                for &c in self.children.get(a as usize).into_iter().flatten() {
+                    if r.at.contains_key(&c) {
+                        return Some(MAX_DEPTH + d);
+                    }
+                    if r.below.contains(&c) {
+                        next.push(c);
+                    }
+                }
+            }
+            if next.is_empty() {
+                break;
+            }
+            level = next;
+        }
+        None
+    }
+
+    /// The areas enclosing `area` (its parents, theirs, …), nearest first.
+    pub fn enclosing(&self, area: &str) -> Vec<String> {
+        let Some(&start) = self.ids.get(area) else {
+            return Vec::new();
+        };
+        let names: FxHashMap<u32, &str> = self.ids.iter().map(|(n, i)| (*i, n.as_str())).collect();
+        ancestors_at(&self.parent, start)
+            .into_iter()
+            .skip(1)
+            .filter_map(|(a, _)| names.get(&a).map(|n| n.to_string()))
+            .collect()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -203,6 +294,7 @@ mod tests {
         AreaDef {
             name: name.into(),
             parent: parent.map(Into::into),
+            also: Vec::new(),
         }
     }
 
@@ -342,7 +434,11 @@ mod tests {
             .map(|i| {
                 let name = format!("a{i}");
                 let parent = (i > 0).then(|| format!("a{}", i - 1));
-                AreaDef { name, parent }
+                AreaDef {
+                    name,
+                    parent,
+                    also: Vec::new(),
+                }
             })
             .collect();
         let people = (0..n)

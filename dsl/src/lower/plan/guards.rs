@@ -29,6 +29,8 @@ pub struct GuardEnv<'a> {
     pub steps: &'a HashMap<String, (StepIdx, bool)>,
     /// Known signals.
     pub signals: &'a [String],
+    /// The ids of the plan's `check` steps (what `done(step)` reads).
+    pub checks: &'a [String],
 }
 
 /// Parses, types and lowers the guard `text` written at byte `base` of
@@ -130,7 +132,8 @@ impl GuardScope<'_, '_> {
         Some((Guard::Operand(o), t))
     }
 
-    /// `answered(step)` / `unanswered(step)`.
+    /// `answered(step)` / `unanswered(step)` of a notify step, `done(step)`
+    /// of a check step.
     #[inline(never)]
     fn chain_state(
         &self,
@@ -175,6 +178,20 @@ impl GuardScope<'_, '_> {
             ty.err(d);
             return None;
         };
+        if name.name == "done" {
+            if !self.env.checks.contains(&step.name) {
+                ty.err(
+                    Diagnostic::error(
+                        codes::PLAN_SHAPE,
+                        step.span,
+                        format!("`done({})` needs a check step", step.name),
+                    )
+                    .label("not a `check` step"),
+                );
+                return None;
+            }
+            return Some((Guard::Cond(Cond::CheckDone(idx)), Ty::Bool));
+        }
         if !notify {
             ty.err(
                 Diagnostic::error(
@@ -362,7 +379,7 @@ impl Scope for GuardScope<'_, '_> {
         name: &Ident,
         args: &[Arg],
     ) -> Call<Guard> {
-        if name.name == "answered" || name.name == "unanswered" {
+        if name.name == "answered" || name.name == "unanswered" || name.name == "done" {
             return Call::Done(self.chain_state(ty, e, name, args));
         }
         self.unknown_function(ty, name, args.len());
@@ -387,8 +404,11 @@ impl Scope for GuardScope<'_, '_> {
             name.span,
             format!("unknown function `{}` in a guard", name.name),
         )
-        .label("guards call `answered(step)` and `unanswered(step)`")
-        .did_you_mean(suggest(&name.name, ["answered", "unanswered"]), None);
+        .label("guards call `answered(step)`, `unanswered(step)` and `done(step)`")
+        .did_you_mean(
+            suggest(&name.name, ["answered", "unanswered", "done"]),
+            None,
+        );
         ty.err(d);
     }
 }
@@ -411,6 +431,7 @@ mod tests {
         let env = GuardEnv {
             steps: &steps,
             signals: &signals,
+            checks: &[],
         };
         match guard(&sources, &mut diags, f, 0, text, &env) {
             Some(c) if diags.is_empty() => Ok(c),

@@ -233,6 +233,10 @@ fn check(sources: &SourceMap, files: &[FileId], program: Option<&Program>) -> Pl
     // ---- roster
     let mut set = PlanSet::default();
     let mut area_parent: Vec<(String, Option<String>)> = Vec::new();
+    // further parents (a catchment, a rescue region) and where each area is
+    // first written as a child
+    let mut area_also: HashMap<String, Vec<String>> = HashMap::new();
+    let mut area_spans: HashMap<String, Span> = HashMap::new();
     let mut person_ids: HashMap<String, Span> = HashMap::new();
     let mut person_spans: Vec<Span> = Vec::new();
     let mut stations: HashMap<String, Span> = HashMap::new();
@@ -242,12 +246,26 @@ fn check(sources: &SourceMap, files: &[FileId], program: Option<&Program>) -> Pl
                 area_parent.push((parent.value.clone(), None));
             }
             for c in children {
+                area_spans
+                    .entry(c.value.clone())
+                    .or_insert_with(|| cx.sspan(*f, c));
                 match area_parent.iter_mut().find(|(a, _)| *a == c.value) {
                     Some((_, p @ None)) => *p = Some(parent.value.clone()),
-                    Some((_, Some(other))) if *other != parent.value => {
-                        let span = cx.sspan(*f, c);
-                        let msg = format!("area `{}` is already under `{other}`", c.value);
-                        cx.err(codes::PLAN_DUPLICATE, span, msg, "second parent");
+                    Some((_, Some(first))) if *first != parent.value => {
+                        // an area under several parents (its township and a
+                        // catchment crossing townships): the first listed is
+                        // the administrative one
+                        let also = area_also.entry(c.value.clone()).or_default();
+                        if also.contains(&parent.value) {
+                            let span = cx.sspan(*f, c);
+                            let msg = format!(
+                                "area `{}` is listed under `{}` twice",
+                                c.value, parent.value
+                            );
+                            cx.err(codes::PLAN_DUPLICATE, span, msg, "listed again");
+                        } else {
+                            also.push(parent.value.clone());
+                        }
                     }
                     Some(_) => {}
                     None => area_parent.push((c.value.clone(), Some(parent.value.clone()))),
@@ -309,8 +327,10 @@ fn check(sources: &SourceMap, files: &[FileId], program: Option<&Program>) -> Pl
         .map(|(name, parent)| AreaDef {
             name: name.clone(),
             parent: parent.clone(),
+            also: area_also.get(name).cloned().unwrap_or_default(),
         })
         .collect();
+    roster_cycles(&mut cx, &set, &area_spans);
     let roles: BTreeSet<String> = set
         .roster
         .people
@@ -354,6 +374,7 @@ fn check(sources: &SourceMap, files: &[FileId], program: Option<&Program>) -> Pl
             None | Some("escalation" | "叫应") => ChainKind::Escalation,
             Some("responsibility" | "责任人") => ChainKind::Responsibility,
             Some("relay" | "接力") => ChainKind::Relay,
+            Some("dispatch" | "派遣" | "就近") => ChainKind::Dispatch,
             Some(other) => {
                 let span = ch.kind.as_ref().map_or(Span::default(), |k| cx.sspan(f, k));
                 let msg = format!("unknown chain kind `{other}`");
@@ -533,6 +554,7 @@ fn check(sources: &SourceMap, files: &[FileId], program: Option<&Program>) -> Pl
             );
         }
     }
+    let tables = supply_tables(&mut cx, &docs, &set);
     let mut done: HashSet<String> = HashSet::new();
     for (f, d) in &docs {
         let Some(name) = &d.plan else { continue };
@@ -550,12 +572,14 @@ fn check(sources: &SourceMap, files: &[FileId], program: Option<&Program>) -> Pl
             &set,
             &plan_names,
             &check_role,
+            &tables,
         ) {
             set.plans.push(p);
         }
     }
 
     reach_checks(&mut cx, &set, &chain_spans);
+    roster_possible(&mut cx, &set, &area_spans, &plan_names);
 
     PlanLoad {
         set,
@@ -575,12 +599,28 @@ fn run_areas(set: &PlanSet) -> Vec<String> {
         .filter(|a| a.parent.is_none())
         .map(|a| a.name.as_str())
         .collect();
+    // a grouping area (a catchment, a rescue region) is a further parent of
+    // every area under it, the first parent of none: no plan runs there
+    let primary: HashSet<&str> = set
+        .roster
+        .areas
+        .iter()
+        .filter_map(|a| a.parent.as_deref())
+        .collect();
+    let grouping: HashSet<&str> = set
+        .roster
+        .areas
+        .iter()
+        .flat_map(|a| a.also.iter().map(String::as_str))
+        .filter(|g| !primary.contains(g))
+        .collect();
     let mut v: Vec<String> = Vec::new();
     let townships = set
         .roster
         .areas
         .iter()
         .filter(|a| a.parent.as_deref().is_some_and(|p| roots.contains(p)))
+        .filter(|a| !grouping.contains(a.name.as_str()))
         .map(|a| a.name.clone());
     let stations = set.roster.stations.iter().map(|(_, a)| a.clone());
     for a in townships.chain(stations) {
@@ -643,17 +683,25 @@ fn reach_checks(cx: &mut Ctx<'_>, set: &PlanSet, spans: &[(Vec<Span>, Vec<Span>)
             let (Some(&span), false) = (span, missing.is_empty()) else {
                 continue;
             };
-            cx.diags.push(
-                Diagnostic::warning(
-                    codes::PLAN_REACHES_NOBODY,
+            let relay_tier = ch.kind == yingji_engine::workflow::ir::ChainKind::Relay
+                && what.starts_with("tier");
+            let message = format!(
+                "{what} of chain `{}` (`{role}`) reaches nobody in {}",
+                ch.name,
+                missing.join(", ")
+            );
+            // a relay cannot pass a tier that reaches nobody: it can never complete
+            let d = if relay_tier {
+                Diagnostic::error(
+                    codes::PLAN_ROSTER,
                     span,
-                    format!(
-                        "{what} of chain `{}` (`{role}`) reaches nobody in {}",
-                        ch.name,
-                        missing.join(", ")
-                    ),
+                    format!("{message}: the relay can never complete there"),
                 )
-                .label("no person in the roster holds this role there, above it or below it")
+            } else {
+                Diagnostic::warning(codes::PLAN_REACHES_NOBODY, span, message)
+            };
+            cx.diags.push(
+                d.label("no person in the roster holds this role there, above it or below it")
                 .hint(format!(
                     "add a person with role `{role}` for these areas to the roster; at run time each such call is a `notify_failed` output"
                 )),
@@ -700,4 +748,220 @@ pub fn load_plan_texts(
         .map(|(n, t)| sources.add(n, t))
         .collect();
     load_plans(sources, &ids, program)
+}
+
+/// Each area's parents, by name (the administrative one first).
+fn parents_of(set: &PlanSet) -> HashMap<&str, Vec<&str>> {
+    set.roster
+        .areas
+        .iter()
+        .map(|a| {
+            let v: Vec<&str> = a
+                .parent
+                .iter()
+                .map(String::as_str)
+                .chain(a.also.iter().map(String::as_str))
+                .collect();
+            (a.name.as_str(), v)
+        })
+        .collect()
+}
+
+/// The areas enclosing `area` (each once, nearest first).
+fn enclosing<'a>(parents: &HashMap<&'a str, Vec<&'a str>>, area: &'a str) -> Vec<&'a str> {
+    let mut seen: Vec<&str> = Vec::new();
+    let mut level = vec![area];
+    for _ in 0..yingji_engine::workflow::roster::MAX_DEPTH {
+        let mut next = Vec::new();
+        for a in level {
+            for &p in parents.get(a).into_iter().flatten() {
+                if !seen.contains(&p) {
+                    seen.push(p);
+                    next.push(p);
+                }
+            }
+        }
+        if next.is_empty() {
+            break;
+        }
+        level = next;
+    }
+    seen
+}
+
+/// E0511: an area that encloses itself (through one or several parents).
+/// Each cycle is reported once, at the first of its areas in roster order.
+fn roster_cycles(cx: &mut Ctx<'_>, set: &PlanSet, spans: &HashMap<String, Span>) {
+    let parents = parents_of(set);
+    let mut reported: Vec<&str> = Vec::new();
+    for a in &set.roster.areas {
+        let name = a.name.as_str();
+        let up = enclosing(&parents, name);
+        if !up.contains(&name) || reported.contains(&name) {
+            continue;
+        }
+        // the areas on its cycle: those it encloses and that enclose it
+        let on_cycle: Vec<&str> = up
+            .iter()
+            .copied()
+            .filter(|b| enclosing(&parents, b).contains(&name))
+            .collect();
+        reported.extend(on_cycle.iter().copied());
+        let Some(&span) = spans.get(name) else {
+            continue;
+        };
+        let mut path: Vec<&str> = on_cycle.iter().copied().filter(|b| *b != name).collect();
+        path.insert(0, name);
+        path.push(name);
+        cx.err_hint(
+            codes::PLAN_ROSTER,
+            span,
+            format!("area `{name}` encloses itself: {}", path.join(" → ")),
+            "a cycle in the roster's areas",
+            "an area's parents must lead up to the county, not back to the area",
+        );
+    }
+}
+
+/// E0511: a county-scoped plan needs the roster's areas, and each area it
+/// can run in under exactly one root (its county).
+fn roster_possible(
+    cx: &mut Ctx<'_>,
+    set: &PlanSet,
+    spans: &HashMap<String, Span>,
+    plan_names: &[(String, Span)],
+) {
+    let county_plans: Vec<&str> = set
+        .plans
+        .iter()
+        .filter(|p| p.county)
+        .map(|p| p.name.as_str())
+        .collect();
+    let Some(first) = county_plans.first() else {
+        return;
+    };
+    if set.roster.areas.is_empty() {
+        for p in &county_plans {
+            let Some(&(_, span)) = plan_names.iter().find(|(n, _)| n == p) else {
+                continue;
+            };
+            cx.err_hint(
+                codes::PLAN_ROSTER,
+                span,
+                format!("plan `{p}` is county-scoped but the roster lists no areas"),
+                "no county to run in",
+                "list the county and its townships in a roster's `areas:`",
+            );
+        }
+        return;
+    }
+    let parents = parents_of(set);
+    for area in run_areas(set) {
+        let roots: Vec<&str> = enclosing(&parents, &area)
+            .into_iter()
+            .filter(|a| parents.get(a).is_none_or(Vec::is_empty))
+            .collect();
+        if roots.len() < 2 {
+            continue;
+        }
+        let Some(&span) = spans.get(&area) else {
+            continue;
+        };
+        cx.err_hint(
+            codes::PLAN_ROSTER,
+            span,
+            format!(
+                "area `{area}` lies under {}: the county instance of plan `{first}` cannot be chosen",
+                roots
+                    .iter()
+                    .map(|r| format!("`{r}`"))
+                    .collect::<Vec<_>>()
+                    .join(" and ")
+            ),
+            "several roots",
+            "put the further parents (catchments, rescue regions) under the county too",
+        );
+    }
+}
+
+/// The supplies tables (`supplies: <name>` with `townships:` and optional
+/// `units:`): every township an area of the roster, each listed once, each
+/// table named once and not empty.
+fn supply_tables(
+    cx: &mut Ctx<'_>,
+    docs: &[(FileId, PlanDoc)],
+    set: &PlanSet,
+) -> Vec<(String, Vec<yingji_engine::workflow::ir::SupplyRow>)> {
+    let known: Vec<&str> = set.roster.areas.iter().map(|a| a.name.as_str()).collect();
+    let mut tables: Vec<(String, Vec<yingji_engine::workflow::ir::SupplyRow>)> = Vec::new();
+    let mut spans: Vec<Span> = Vec::new();
+    for (f, d) in docs {
+        let Some(name) = &d.supplies else {
+            if let Some(t) = d.townships.as_ref().and_then(|t| t.0.first()) {
+                let span = cx.sspan(*f, &t.0);
+                cx.err(
+                    codes::PLAN_SHAPE,
+                    span,
+                    "`townships:` belongs to a supplies table",
+                    "no `supplies: <name>` in this file",
+                );
+            }
+            continue;
+        };
+        let span = cx.sspan(*f, name);
+        if let Some(i) = tables.iter().position(|(n, _)| *n == name.value) {
+            let first = spans.get(i).copied().unwrap_or(span);
+            let what = format!("supplies table `{}` is defined twice", name.value);
+            cx.duplicate(span, what, first, "duplicate table");
+            continue;
+        }
+        let units: Vec<(&str, &str)> = d
+            .units
+            .iter()
+            .flat_map(|m| m.0.iter())
+            .map(|(k, v)| (k.value.as_str(), v.value.as_str()))
+            .collect();
+        let mut rows = Vec::new();
+        let mut seen: Vec<&str> = Vec::new();
+        for (town, items) in d.townships.iter().flat_map(|m| m.0.iter()) {
+            let tspan = cx.sspan(*f, town);
+            if seen.contains(&town.value.as_str()) {
+                cx.err(
+                    codes::PLAN_DUPLICATE,
+                    tspan,
+                    format!("township `{}` is listed twice", town.value),
+                    "listed again",
+                );
+                continue;
+            }
+            seen.push(&town.value);
+            if !known.is_empty() && !known.contains(&town.value.as_str()) {
+                let msg = format!("area `{}` is not in the roster's `areas`", town.value);
+                let near = suggest(&town.value, known.iter().copied());
+                cx.undefined(tspan, msg, "undefined area", near, None);
+            }
+            for (item, qty) in &items.0 {
+                rows.push(yingji_engine::workflow::ir::SupplyRow {
+                    township: town.value.clone(),
+                    item: item.value.clone(),
+                    quantity: qty.value,
+                    unit: units
+                        .iter()
+                        .find(|(k, _)| *k == item.value)
+                        .map(|(_, u)| (*u).to_string()),
+                });
+            }
+        }
+        if rows.is_empty() {
+            cx.err(
+                codes::PLAN_SHAPE,
+                span,
+                format!("supplies table `{}` has no rows", name.value),
+                "add `townships: { <township>: { <item>: <quantity> } }`",
+            );
+        }
+        spans.push(span);
+        tables.push((name.value.clone(), rows));
+    }
+    tables
 }

@@ -12,7 +12,8 @@ use std::collections::HashMap;
 use yingji_engine::ir::Program;
 use yingji_engine::value::Level;
 use yingji_engine::workflow::ir::{
-    ChainIdx, PlanDef, PlanSet, Response, StepDef, StepIdx, StepKind, Trigger, Verify, WaitFor,
+    ChainIdx, PlanDef, PlanSet, Response, StepDef, StepIdx, StepKind, SupplyRow, Trigger, Verify,
+    WaitFor,
 };
 
 /// How many of `flags` are set (a step, trigger or wait takes exactly one kind).
@@ -30,6 +31,11 @@ fn step_kind_count(s: &StepYaml) -> usize {
         s.if_.is_some(),
         s.wait.is_some(),
         s.close.is_some(),
+        s.parallel.is_some(),
+        s.join.is_some(),
+        s.check.is_some(),
+        s.start_plan.is_some(),
+        s.supplies.is_some(),
     ])
 }
 
@@ -48,6 +54,7 @@ pub(super) fn lower_plan(
     set: &PlanSet,
     plan_names: &[(String, Span)],
     check_role: &dyn Fn(&mut Ctx<'_>, FileId, &S),
+    tables: &[(String, Vec<SupplyRow>)],
 ) -> Option<PlanDef> {
     let plan_span = cx.sspan(f, name);
     let empty = Vec::new();
@@ -103,17 +110,26 @@ pub(super) fn lower_plan(
             tv.signal.is_some(),
             tv.response.is_some(),
             tv.manual.is_some(),
+            tv.calendar.is_some(),
         ]);
         if kinds != 1 {
             cx.err(
                 codes::PLAN_SHAPE,
                 t_span,
-                "a trigger needs exactly one of `signal`, `response`, `manual`",
+                "a trigger needs exactly one of `signal`, `response`, `manual`, `calendar`",
                 "ambiguous or empty trigger",
             );
             continue;
         }
-        if let Some(sig) = &tv.signal {
+        if tv.areas.is_some() && tv.calendar.is_none() {
+            let span = tv.areas.as_ref().map_or(t_span, |a| cx.span(f, a));
+            cx.ignored(span, "`areas` only applies to a `calendar` trigger", None);
+        }
+        if let Some(cal) = &tv.calendar {
+            if let Some(t) = calendar_trigger(cx, f, cal, tv.areas.as_ref(), t_span, set) {
+                triggers.push(t);
+            }
+        } else if let Some(sig) = &tv.signal {
             let span = cx.sspan(f, sig);
             if program.is_some() && !signals.contains(&sig.value) {
                 let msg = format!("no signal `{}` is defined", sig.value);
@@ -195,9 +211,15 @@ pub(super) fn lower_plan(
         trigger_signals.clone()
     };
     let env_steps = ids.clone();
+    let check_steps: Vec<String> = steps_y
+        .iter()
+        .filter(|s| s.value.check.is_some())
+        .map(|s| s.value.id.value.clone())
+        .collect();
     let env = GuardEnv {
         steps: &env_steps,
         signals: &cond_signals,
+        checks: &check_steps,
     };
 
     // steps
@@ -217,7 +239,7 @@ pub(super) fn lower_plan(
                 id_span,
                 msg,
                 "one kind per step",
-                "use exactly one of notify, await_ack, measures, declare_response, branch, if, wait, close",
+                "use exactly one of notify, await_ack, measures, declare_response, branch, if, wait, close, parallel, join, check, start_plan, supplies",
             );
             continue;
         }
@@ -426,7 +448,8 @@ pub(super) fn lower_plan(
                     "add `timeout: <duration>`",
                 );
             }
-            if matches!(until, WaitFor::Duration(_)) && wv.timeout.is_some() {
+            // (a guard that failed to lower is not a timed wait: no echo)
+            if wv.duration.is_some() && wv.timeout.is_some() {
                 let span = wv.timeout.as_ref().map_or(w_span, |t| cx.sspan(f, t));
                 cx.ignored(span, "a timed wait needs no timeout", None);
             }
@@ -435,6 +458,107 @@ pub(super) fn lower_plan(
                 timeout_ms,
                 on_timeout,
             }
+        } else if let Some(p) = &sv.parallel {
+            let pv = &p.value;
+            if pv.branches.value.is_empty() {
+                let span = cx.span(f, &pv.branches);
+                cx.err(
+                    codes::PLAN_JOIN,
+                    span,
+                    format!("parallel step `{}` has no branches", sv.id.value),
+                    "list the first step of each branch",
+                );
+            }
+            let branches: Vec<StepIdx> = pv
+                .branches
+                .value
+                .iter()
+                .filter_map(|b| target(cx, b))
+                .collect();
+            let join = target(cx, &pv.join).unwrap_or(0);
+            if let Some(n) = &sv.next {
+                let span = cx.sspan(f, n);
+                cx.ignored(
+                    span,
+                    "a parallel step goes on at its `join`; `next` is ignored",
+                    None,
+                );
+            }
+            next = None;
+            StepKind::Parallel { branches, join }
+        } else if let Some(c) = &sv.check {
+            let name = c
+                .value
+                .name
+                .as_ref()
+                .map_or_else(|| sv.id.value.clone(), |n| n.value.clone());
+            let due_ms = cx.duration(f, &c.value.due).unwrap_or(1);
+            StepKind::Check { name, due_ms }
+        } else if let Some(sp) = &sv.start_plan {
+            let spv = &sp.value;
+            let pspan = cx.sspan(f, &spv.plan);
+            if !plan_names.iter().any(|(n, _)| *n == spv.plan.value) {
+                let near = suggest(&spv.plan.value, plan_names.iter().map(|(n, _)| n.as_str()));
+                let msg = format!("no plan `{}` is defined", spv.plan.value);
+                cx.undefined(pspan, msg, "undefined plan", near, None);
+            } else if spv.plan.value == name.value {
+                cx.err(
+                    codes::PLAN_SHAPE,
+                    pspan,
+                    format!("plan `{}` starts itself", name.value),
+                    "a plan starts other plans",
+                );
+            }
+            let villages = match spv.in_.as_ref().map(|x| x.value.as_str()) {
+                None | Some("area" | "本区域") => false,
+                Some("villages" | "村") => true,
+                Some(other) => {
+                    let span = spv.in_.as_ref().map_or(pspan, |x| cx.sspan(f, x));
+                    cx.err(
+                        codes::PLAN_SHAPE,
+                        span,
+                        format!("`in: {other}`"),
+                        "expected `area` or `villages`",
+                    );
+                    false
+                }
+            };
+            StepKind::StartPlan {
+                plan: spv.plan.value.clone(),
+                villages,
+            }
+        } else if let Some(t) = &sv.supplies {
+            let rows = match tables.iter().find(|(n, _)| *n == t.value) {
+                Some((_, rows)) => rows.clone(),
+                None => {
+                    let span = cx.sspan(f, t);
+                    let near = suggest(&t.value, tables.iter().map(|(n, _)| n.as_str()));
+                    let msg = format!("no supplies table `{}` is defined", t.value);
+                    let add = "define it in a file with `supplies: <name>` and `townships:`";
+                    cx.undefined(span, msg, "undefined table", near, Some(add.into()));
+                    Vec::new()
+                }
+            };
+            StepKind::Supplies {
+                table: t.value.clone(),
+                rows,
+            }
+        } else if let Some(j) = &sv.join {
+            let all = match j.value.as_str() {
+                "all" | "全部" => true,
+                "any" | "任一" => false,
+                other => {
+                    let span = cx.sspan(f, j);
+                    cx.err(
+                        codes::PLAN_SHAPE,
+                        span,
+                        format!("`join: {other}`"),
+                        "expected `all` or `any`",
+                    );
+                    true
+                }
+            };
+            StepKind::Join { all }
         } else if let Some(c) = &sv.close {
             let mut verify = Vec::new();
             for v in &c.value.verify {
@@ -501,4 +625,86 @@ pub(super) fn lower_plan(
     };
     graph_checks(cx, &plan, &id_spans, plan_span, d, f);
     Some(plan)
+}
+
+/// Days in each month of a year that has no 29 February (calendar dates
+/// must exist every year).
+const MONTH_DAYS: [u8; 12] = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
+
+/// `calendar: "04-01"` (or `"04-01 08:00"`) with its `areas`: a date that
+/// exists every year, and areas the roster knows.
+fn calendar_trigger(
+    cx: &mut Ctx<'_>,
+    f: FileId,
+    cal: &S,
+    areas: Option<&Spanned<Vec<S>>>,
+    t_span: Span,
+    set: &PlanSet,
+) -> Option<Trigger> {
+    let span = cx.sspan(f, cal);
+    let text = cal.value.trim();
+    let (date, time) = match text.split_once(' ') {
+        Some((d, t)) => (d, Some(t.trim())),
+        None => (text, None),
+    };
+    let num = |s: &str| -> Option<u32> {
+        (s.len() == 2 && s.bytes().all(|b| b.is_ascii_digit()))
+            .then(|| s.parse().ok())
+            .flatten()
+    };
+    let md = date
+        .split_once('-')
+        .and_then(|(m, d)| Some((num(m)?, num(d)?)))
+        .filter(|&(m, d)| {
+            (1..=12).contains(&m)
+                && d >= 1
+                && MONTH_DAYS
+                    .get(m as usize - 1)
+                    .is_some_and(|&n| d <= u32::from(n))
+        });
+    let minute = match time {
+        None => Some(0),
+        Some(t) => t
+            .split_once(':')
+            .and_then(|(h, m)| Some((num(h)?, num(m)?)))
+            .filter(|&(h, m)| h < 24 && m < 60)
+            .map(|(h, m)| h * 60 + m),
+    };
+    let (Some((month, day)), Some(minute)) = (md, minute) else {
+        cx.err_hint(
+            codes::PLAN_SHAPE,
+            span,
+            format!("`calendar: {}` is not a date of every year", cal.value),
+            "expected `MM-DD` or `MM-DD HH:MM`",
+            "a date that exists every year, local time of the event stream (29 February does not)",
+        );
+        return None;
+    };
+    let Some(areas) = areas.filter(|a| !a.value.is_empty()) else {
+        cx.err(
+            codes::PLAN_SHAPE,
+            t_span,
+            "a calendar trigger needs `areas: [..]`",
+            "where do its instances start?",
+        );
+        return None;
+    };
+    let known: Vec<&str> = set.roster.areas.iter().map(|a| a.name.as_str()).collect();
+    if !known.is_empty() {
+        for a in &areas.value {
+            if !known.contains(&a.value.as_str()) {
+                let s = cx.sspan(f, a);
+                let msg = format!("area `{}` is not in the roster's `areas`", a.value);
+                let near = suggest(&a.value, known.iter().copied());
+                cx.undefined(s, msg, "undefined area", near, None);
+            }
+        }
+    }
+    Some(Trigger::Calendar {
+        at: text.to_string(),
+        month: month as u8,
+        day: day as u8,
+        minute: minute as u16,
+        areas: areas.value.iter().map(|a| a.value.clone()).collect(),
+    })
 }

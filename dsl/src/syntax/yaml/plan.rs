@@ -73,6 +73,15 @@ pub struct PlanDoc {
     /// Monitoring station → area.
     #[serde(default)]
     pub stations: Option<OrderedMap<S>>,
+    /// A supplies table's name (物资前置表).
+    #[serde(default)]
+    pub supplies: Option<S>,
+    /// The table's units per item: `{ 帐篷: 顶 }`.
+    #[serde(default)]
+    pub units: Option<OrderedMap<S>>,
+    /// The table's rows: township → item → quantity.
+    #[serde(default)]
+    pub townships: Option<OrderedMap<OrderedMap<Spanned<u64>>>>,
 }
 
 /// `response: { skip_levels: false }`.
@@ -102,6 +111,12 @@ pub struct TriggerYaml {
     /// A manual start (`plan_start` event).
     #[serde(default)]
     pub manual: Option<Spanned<bool>>,
+    /// A date of every year, local time: `"04-01"` or `"04-01 08:00"`.
+    #[serde(default)]
+    pub calendar: Option<S>,
+    /// The areas a calendar trigger starts an instance in.
+    #[serde(default)]
+    pub areas: Option<Spanned<Vec<S>>>,
 }
 
 /// One step: `id`, exactly one kind key, and transitions.
@@ -144,6 +159,25 @@ pub struct StepYaml {
     /// Close with the verification stages.
     #[serde(default)]
     pub close: Option<Spanned<CloseYaml>>,
+    /// Start branches that run at the same time:
+    /// `parallel: { branches: [叫应, 部门会商], join: 汇合 }`.
+    #[serde(default)]
+    pub parallel: Option<Spanned<ParallelYaml>>,
+    /// `check: { name: 汛前排查, due: 30d }`: open a check that must be
+    /// reported done (`check_report`) within `due`; the plan goes on at once.
+    #[serde(default)]
+    pub check: Option<Spanned<CheckYaml>>,
+    /// `start_plan: { plan: 村级防汛预案, in: villages }`: start another plan
+    /// here (or in each village of the area); the plan goes on at once.
+    #[serde(default)]
+    pub start_plan: Option<Spanned<StartPlanYaml>>,
+    /// `supplies: 物资前置表`: pre-position the table's supplies.
+    #[serde(default)]
+    pub supplies: Option<S>,
+    /// `join: all | any`: where the branches of a parallel step end; the
+    /// instance goes on when all (or any) of them arrived.
+    #[serde(default)]
+    pub join: Option<S>,
     /// The step after this one (default: the next listed).
     #[serde(default)]
     pub next: Option<S>,
@@ -198,6 +232,38 @@ pub struct WaitYaml {
     /// Where to go on timeout.
     #[serde(default)]
     pub on_timeout: Option<S>,
+}
+
+/// `start_plan: { plan: 村级防汛预案, in: villages }`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StartPlanYaml {
+    /// The plan started.
+    pub plan: S,
+    /// `villages`: in each village of the instance's area (default: the area).
+    #[serde(default, rename = "in")]
+    pub in_: Option<S>,
+}
+
+/// `check: { name: 汛前排查, due: 30d }`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CheckYaml {
+    /// The check's name (default: the step's id).
+    #[serde(default)]
+    pub name: Option<S>,
+    /// How long after the step it is due.
+    pub due: S,
+}
+
+/// `parallel: { branches: [A, B], join: 汇合 }`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ParallelYaml {
+    /// The entry step of each branch.
+    pub branches: Spanned<Vec<S>>,
+    /// The `join` step the branches end at.
+    pub join: S,
 }
 
 /// `close: { verify: [预警, 响应, 反馈, 核实] }`.
@@ -301,10 +367,11 @@ pub struct PersonYaml {
 }
 
 /// The top-level keys that make a YAML document a plan document.
-pub const PLAN_KEYS: [&str; 5] = ["plan", "chains", "roster", "people", "areas"];
+pub const PLAN_KEYS: [&str; 6] = ["plan", "chains", "roster", "people", "areas", "supplies"];
 
-/// Whether a YAML text is a plan, chain or roster document (its top-level
-/// mapping has `plan`, `chains`, `roster`, `people` or `areas`).
+/// Whether a YAML text is a plan, chain, roster or supplies-table document
+/// (its top-level mapping has `plan`, `chains`, `roster`, `people`, `areas`
+/// or `supplies`).
 pub fn is_plan_yaml(text: &str) -> bool {
     serde_saphyr::from_str::<OrderedMap<serde::de::IgnoredAny>>(text)
         .map(|m| {

@@ -9,7 +9,7 @@ use crate::event::Event;
 use crate::output::Output;
 use crate::time::{Timestamp, format_duration};
 use crate::workflow::ir::ChainKind;
-use crate::workflow::out::{AckReject, AckRejected, Acked, Cause};
+use crate::workflow::out::{AckReject, AckRejected, Acked, Cause, Declined};
 use std::sync::Arc;
 
 impl WorkflowRuntime {
@@ -144,9 +144,9 @@ impl WorkflowRuntime {
                 if run.answered || run.unanswered {
                     return false;
                 }
-                ch.tiers
-                    .iter()
-                    .skip(usize::from(run.tiers_called))
+                run.uncalled(ch)
+                    .into_iter()
+                    .filter_map(|t| ch.tiers.get(t))
                     .any(|tier| {
                         self.roster
                             .people_for(&tier.role, &inst.area)
@@ -166,6 +166,11 @@ impl WorkflowRuntime {
             return;
         };
         let r = self.str_field(ev, "ref");
+        let decline = match self.str_field(ev, "answer").as_deref() {
+            None | Some("accept" | "接受" | "yes") => false,
+            Some("decline" | "拒绝" | "no") => true,
+            Some(_) => return self.reject(ev, person, r, None, AckReject::UnknownAnswer, out),
+        };
         let target = match &r {
             Some(r) => match self.state.refs.get(r).copied() {
                 None => {
@@ -195,6 +200,7 @@ impl WorkflowRuntime {
                 // no reference: the person's single open, unanswered call
                 let mut open = Vec::new();
                 let mut closed = self.state.closed_unanswered.contains(&person);
+                let mut held_closed: Option<(u32, u32)> = None;
                 for &(ii, ri) in self.derived.unanswered.get(&person).into_iter().flatten() {
                     if self.is_open(ii) {
                         open.push((ii, ri));
@@ -203,12 +209,17 @@ impl WorkflowRuntime {
                         }
                     } else {
                         closed = true;
+                        held_closed = held_closed.max(Some((ii, ri)));
                     }
                 }
                 match open.as_slice() {
                     [one] => *one,
                     [] if closed => {
-                        return self.reject(ev, person, None, None, AckReject::Closed, out);
+                        // name the instance that closed on the person's call
+                        let names = held_closed
+                            .and_then(|t| self.names_of(t))
+                            .or_else(|| self.state.closed_last.get(&person).cloned());
+                        return self.reject(ev, person, None, names, AckReject::Closed, out);
                     }
                     [] => return self.reject(ev, person, None, None, AckReject::UnknownCall, out),
                     _ => return self.reject(ev, person, None, None, AckReject::Ambiguous, out),
@@ -236,12 +247,18 @@ impl WorkflowRuntime {
             let names = self.names_of(target);
             return self.reject(ev, person, r, names, AckReject::UnknownPerson, out);
         }
-        if mine
-            .iter()
-            .all(|&i| run.calls.get(i).is_some_and(|c| c.acked.is_some()))
-        {
+        if mine.iter().all(|&i| {
+            run.calls
+                .get(i)
+                .is_some_and(|c| c.acked.is_some() || c.declined.is_some())
+        }) {
             let names = self.names_of(target);
             return self.reject(ev, person, r, names, AckReject::Duplicate, out);
+        }
+        if decline {
+            self.decline(target, &mine, &person, ctx, out);
+            self.resume(target.0, ctx, out);
+            return;
         }
         self.ack(target, &mine, &person, ctx, out);
         self.resume(target.0, ctx, out);
@@ -312,7 +329,7 @@ impl WorkflowRuntime {
         let was = run.answered;
         run.answered = match chain {
             None => true,
-            Some(ch) if ch.kind == ChainKind::Escalation => {
+            Some(ch) if matches!(ch.kind, ChainKind::Escalation | ChainKind::Dispatch) => {
                 run.tier_answered.iter().any(|a| *a) || tier == 0
             }
             Some(ch) if ch.kind == ChainKind::Relay => {
@@ -357,6 +374,78 @@ impl WorkflowRuntime {
         }));
         if let (Some(next), Some(ch)) = (pass_on, chain) {
             self.call_tier(ii, ri, ch, next, ctx, out);
+        }
+    }
+
+    /// `person` declined their calls `mine` of run `(ii, ri)`: recorded and
+    /// reported; in an escalation or dispatch chain, a tier that can no
+    /// longer give the answers it needs passes the call on at once.
+    fn decline(
+        &mut self,
+        (ii, ri): (u32, u32),
+        mine: &[usize],
+        person: &Arc<str>,
+        ctx: &Ctx,
+        out: &mut Vec<Output>,
+    ) {
+        let set = self.set.clone();
+        let names = self.names.clone();
+        if let Some(runs) = self.derived.unanswered.get_mut(person) {
+            runs.remove(&(ii, ri));
+            if runs.is_empty() {
+                self.derived.unanswered.remove(person);
+            }
+        }
+        let Some(inst) = held_mut(&mut self.state, &self.derived, ii) else {
+            return;
+        };
+        let Some(run) = inst.runs.get_mut(ri as usize) else {
+            return;
+        };
+        let mut tier = None;
+        for &ci in mine {
+            if let Some(c) = run.calls.get_mut(ci) {
+                if c.acked.is_none() && c.declined.is_none() {
+                    c.declined = Some(ctx.ts);
+                    tier.get_or_insert(c.tier);
+                }
+            }
+        }
+        let Some(tier) = tier else { return };
+        let chain = run.chain.and_then(|c| set.chains.get(usize::from(c)));
+        let role = match chain.and_then(|ch| ch.tiers.get(usize::from(tier).checked_sub(1)?)) {
+            Some(t) => names.role(&t.role),
+            None => names.empty.clone(),
+        };
+        // can the tier still give the answers it needs?
+        let stuck = chain.is_some_and(|ch| {
+            if !matches!(ch.kind, ChainKind::Escalation | ChainKind::Dispatch) || tier == 0 {
+                return false;
+            }
+            let Some(def) = ch.tiers.get(usize::from(tier) - 1) else {
+                return false;
+            };
+            let calls: Vec<&super::state::Call> =
+                run.calls.iter().filter(|c| c.tier == tier).collect();
+            let need = if def.need_all {
+                calls.len()
+            } else {
+                def.need_n.map_or(1, |n| usize::from(n).min(calls.len()))
+            };
+            let possible = calls.iter().filter(|c| c.declined.is_none()).count();
+            !run.answered && possible < need
+        });
+        let call_ref = run.call_ref.clone();
+        let step = names.step(inst.plan, run.step);
+        out.push(Output::Declined(Declined {
+            head: head(names.plan(inst.plan), inst, step, ctx),
+            person: person.clone(),
+            call_ref,
+            tier,
+            role,
+        }));
+        if stuck {
+            self.escalate_from(ii, ri, tier - 1, ctx.clone(), out);
         }
     }
 }

@@ -49,6 +49,7 @@ impl WorkflowRuntime {
             answered: false,
             unanswered: false,
             fallback_called: false,
+            order: Vec::new(),
         });
         // a reference made again (names that run into each other) now means this run
         self.state.closed_refs.remove(&call_ref);
@@ -56,6 +57,29 @@ impl WorkflowRuntime {
         match (chain.and_then(|c| set.chains.get(usize::from(c))), role) {
             (Some(ch), _) => match ch.kind {
                 ChainKind::Escalation | ChainKind::Relay => self.call_tier(i, ri, ch, 0, ctx, out),
+                ChainKind::Dispatch => {
+                    // nearest first: the fewest area links to a holder; nobody: last
+                    let area = self.area_str(i);
+                    let mut order: Vec<(usize, u16)> = ch
+                        .tiers
+                        .iter()
+                        .enumerate()
+                        .map(|(t, tier)| {
+                            let d = self
+                                .roster
+                                .distance(&tier.role, &area)
+                                .unwrap_or(usize::MAX);
+                            (d, t as u16)
+                        })
+                        .collect();
+                    order.sort();
+                    let order: Vec<u16> = order.into_iter().map(|(_, t)| t).collect();
+                    let first = order.first().copied().map_or(0, usize::from);
+                    if let Some(run) = self.inst_mut(i).and_then(|x| x.runs.get_mut(ri as usize)) {
+                        run.order = order;
+                    }
+                    self.call_tier(i, ri, ch, first, ctx, out);
+                }
                 ChainKind::Responsibility => {
                     for t in 0..ch.tiers.len() {
                         self.call_tier(i, ri, ch, t, ctx, out);
@@ -113,7 +137,13 @@ impl WorkflowRuntime {
             out,
         );
         if let Some(run) = self.inst_mut(i).and_then(|x| x.runs.get_mut(ri as usize)) {
-            run.tiers_called = run.tiers_called.max((t + 1) as u16);
+            let pos = run.position(t);
+            run.tiers_called = run.tiers_called.max((pos + 1) as u16);
+        }
+        if people.is_empty() && ch.kind == ChainKind::Dispatch {
+            // a tier with nobody to send cannot respond: the next one is called now
+            self.escalate_from(i, ri, t as u16, ctx.clone(), out);
+            return;
         }
         self.new_timer(
             deadline,
@@ -202,6 +232,7 @@ impl WorkflowRuntime {
                 called: ctx.ts,
                 deadline,
                 acked: None,
+                declined: None,
             });
             out.push(Output::Notify(Notify {
                 head: h.clone(),
@@ -253,11 +284,6 @@ impl WorkflowRuntime {
         let Some(ch) = run.chain.and_then(|c| set.chains.get(usize::from(c))) else {
             return;
         };
-        let chain_name = run
-            .chain
-            .and_then(|c| names.chains.get(usize::from(c)))
-            .cloned()
-            .unwrap_or_else(|| arc(&ch.name));
         let Some(tier) = ch.tiers.get(usize::from(t)) else {
             return;
         };
@@ -289,6 +315,48 @@ impl WorkflowRuntime {
             ts: due,
             cause: Cause::Timer { what, due },
         };
+        self.escalate_from(i, ri, t, ctx, out);
+    }
+
+    /// Tier `t` (0-based) of run `ri` cannot respond (it timed out, or every
+    /// person of it declined): the next tier is called, or, after the last,
+    /// the chain is unanswered and the fallback called.
+    pub(super) fn escalate_from(
+        &mut self,
+        i: u32,
+        ri: u32,
+        t: u16,
+        ctx: Ctx,
+        out: &mut Vec<Output>,
+    ) {
+        let set = self.set.clone();
+        let names = self.names.clone();
+        let Some(inst) = self.inst(i) else {
+            return;
+        };
+        let Some(run) = inst.runs.get(ri as usize) else {
+            return;
+        };
+        let Some(ch) = run.chain.and_then(|c| set.chains.get(usize::from(c))) else {
+            return;
+        };
+        let chain_name = run
+            .chain
+            .and_then(|c| names.chains.get(usize::from(c)))
+            .cloned()
+            .unwrap_or_else(|| arc(&ch.name));
+        let Some(tier) = ch.tiers.get(usize::from(t)) else {
+            return;
+        };
+        let one_at_a_time = matches!(ch.kind, ChainKind::Escalation | ChainKind::Dispatch);
+        if one_at_a_time
+            && (run.answered
+                || run.unanswered
+                || usize::from(run.tiers_called) > run.position(usize::from(t)) + 1)
+        {
+            // answered, given up, or already passed on (a decline came first)
+            return;
+        }
         let h = head(
             names.plan(inst.plan),
             inst,
@@ -300,6 +368,7 @@ impl WorkflowRuntime {
             let mut v: Vec<Arc<str>> = Vec::new();
             for c in &run.calls {
                 if c.acked.is_none()
+                    && c.declined.is_none()
                     && tier_no.is_none_or(|n| c.tier == n)
                     && !v.contains(&c.person)
                 {
@@ -308,10 +377,13 @@ impl WorkflowRuntime {
             }
             v
         };
-        let next = usize::from(t) + 1;
         // a responsibility tier stands alone; a relay is broken by any tier
-        let last = ch.kind != ChainKind::Escalation || next >= ch.tiers.len();
-        if !last {
+        let next = if one_at_a_time {
+            run.next_tier(ch, usize::from(t))
+        } else {
+            None
+        };
+        if let Some(next) = next {
             let to = ch.tiers.get(next).map_or("", |x| x.role.as_str());
             out.push(Output::Escalated(Escalated {
                 head: h,
@@ -327,14 +399,16 @@ impl WorkflowRuntime {
             return;
         }
         let roles: Vec<Arc<str>> = match ch.kind {
-            ChainKind::Escalation => ch.tiers.iter().map(|x| names.role(&x.role)).collect(),
+            ChainKind::Escalation | ChainKind::Dispatch => {
+                ch.tiers.iter().map(|x| names.role(&x.role)).collect()
+            }
             ChainKind::Responsibility | ChainKind::Relay => vec![names.role(&tier.role)],
         };
         let fallback_done = run.fallback_called;
         // an escalation chain: everyone still pending; a responsibility or relay
         // tier stands for itself: its own people
         let pending = match ch.kind {
-            ChainKind::Escalation => pending_of(None),
+            ChainKind::Escalation | ChainKind::Dispatch => pending_of(None),
             ChainKind::Responsibility | ChainKind::Relay => pending_of(Some(t + 1)),
         };
         out.push(Output::Unanswered(Unanswered {

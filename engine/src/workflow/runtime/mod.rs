@@ -83,11 +83,12 @@
 
 mod acks;
 mod calls;
+mod checks;
 mod state;
 mod steps;
 mod timers;
 
-pub use state::{Call, CallRun, Instance, LAYOUT, StageBy, WorkflowState};
+pub use state::{Call, CallRun, CheckState, Fork, Instance, LAYOUT, StageBy, WorkflowState};
 
 use crate::event::Event;
 use crate::ir::{FieldDef, FieldId, KindDef, Program};
@@ -108,6 +109,9 @@ pub const ACK_KIND: &str = "ack";
 pub const START_KIND: &str = "plan_start";
 /// The field of awaited events that names their area.
 pub const AREA_FIELD: &str = "area";
+/// The event kind that reports a check done:
+/// `{"kind":"check_report","check":..,"area":..,"person":..}`.
+pub const CHECK_KIND: &str = "check_report";
 
 /// A field an event kind needs: name, type, optional.
 pub type FieldSpec = (String, Type, bool);
@@ -122,6 +126,7 @@ pub fn required_kinds(set: &PlanSet) -> Vec<(String, Vec<FieldSpec>)> {
             vec![
                 s("person", Type::String, false),
                 s("ref", Type::String, true),
+                s("answer", Type::String, true),
             ],
         ),
         (
@@ -132,6 +137,21 @@ pub fn required_kinds(set: &PlanSet) -> Vec<(String, Vec<FieldSpec>)> {
             ],
         ),
     ];
+    if set
+        .plans
+        .iter()
+        .flat_map(|p| p.steps.iter())
+        .any(|st| matches!(st.kind, StepKind::Check { .. }))
+    {
+        kinds.push((
+            CHECK_KIND.to_string(),
+            vec![
+                s("check", Type::String, false),
+                s(AREA_FIELD, Type::String, false),
+                s("person", Type::String, true),
+            ],
+        ));
+    }
     for p in &set.plans {
         for st in &p.steps {
             if let StepKind::Wait {
@@ -295,6 +315,8 @@ pub struct WorkflowRuntime {
     awaited_kinds: FxHashSet<String>,
     /// Area → the root of its tree (the county), for county-scoped plans.
     county_of: FxHashMap<String, Arc<str>>,
+    /// Whether some plan has a calendar trigger.
+    has_calendar: bool,
     /// The township a county-scoped instance about to start begins with.
     starting_township: Option<Arc<str>>,
     /// Area fields of the latest event, for the level changes it causes.
@@ -376,6 +398,11 @@ impl WorkflowRuntime {
             area_fields,
             trigger_fields,
             county_of: county_of(&set),
+            has_calendar: set
+                .plans
+                .iter()
+                .flat_map(|p| p.triggers.iter())
+                .any(|t| matches!(t, Trigger::Calendar { .. })),
             starting_township: None,
             awaited_kinds: set
                 .plans
@@ -485,6 +512,8 @@ impl WorkflowRuntime {
             bytes += text(&i.id) + text(&i.area);
             bytes += i.runs.capacity() * size_of::<CallRun>();
             bytes += i.last_event.capacity() * size_of::<(Arc<str>, Value)>();
+            bytes += i.forks.capacity() * size_of::<Fork>();
+            bytes += i.checks.capacity() * size_of::<CheckState>();
             for r in &i.runs {
                 bytes += text(&r.call_ref);
                 bytes += r.calls.capacity() * size_of::<Call>();
@@ -535,6 +564,9 @@ impl WorkflowRuntime {
 
     fn apply_event(&mut self, ev: &Event, out: &mut Vec<Output>) {
         self.state.offset_min = ev.ts.offset_min;
+        if self.has_calendar && !self.state.calendar_armed {
+            self.arm_calendar(ev.ts);
+        }
         self.fire_due(ev.ts.ms, out);
         let ts = Timestamp {
             ms: self.state.now_ms,
@@ -555,6 +587,7 @@ impl WorkflowRuntime {
         };
         match ev.kind_name.as_ref() {
             ACK_KIND => self.on_ack(ev, &ctx, out),
+            CHECK_KIND => self.on_check_report(ev, &ctx, out),
             START_KIND => {
                 let (Some(plan), Some(area)) =
                     (self.str_field(ev, "plan"), self.str_field(ev, AREA_FIELD))

@@ -30,6 +30,9 @@ pub struct Call {
     pub deadline: Option<i64>,
     /// When answered.
     pub acked: Option<Timestamp>,
+    /// When the person declined (`"answer":"decline"`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub declined: Option<Timestamp>,
 }
 
 /// The calls one notify step made (one per entry into the step).
@@ -53,6 +56,45 @@ pub struct CallRun {
     pub unanswered: bool,
     /// Whether the fallback has been called.
     pub fallback_called: bool,
+    /// A dispatch chain's tiers (0-based) in calling order, nearest first
+    /// (empty: the order written).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub order: Vec<u16>,
+}
+
+impl CallRun {
+    /// The tier called after tier `t` (0-based) of `ch`, if any.
+    pub(super) fn next_tier(&self, ch: &crate::workflow::ir::ChainDef, t: usize) -> Option<usize> {
+        if self.order.is_empty() {
+            return (t + 1 < ch.tiers.len()).then_some(t + 1);
+        }
+        let pos = self.order.iter().position(|&x| usize::from(x) == t)?;
+        self.order.get(pos + 1).map(|&x| usize::from(x))
+    }
+
+    /// Where tier `t` (0-based) is in the calling order.
+    pub(super) fn position(&self, t: usize) -> usize {
+        if self.order.is_empty() {
+            return t;
+        }
+        self.order
+            .iter()
+            .position(|&x| usize::from(x) == t)
+            .unwrap_or(t)
+    }
+
+    /// The tiers (0-based) not called yet, in calling order.
+    pub(super) fn uncalled(&self, ch: &crate::workflow::ir::ChainDef) -> Vec<usize> {
+        let called = usize::from(self.tiers_called);
+        if self.order.is_empty() {
+            return (called..ch.tiers.len()).collect();
+        }
+        self.order
+            .iter()
+            .skip(called)
+            .map(|&x| usize::from(x))
+            .collect()
+    }
 }
 
 /// One running (or closed) plan instance.
@@ -88,6 +130,51 @@ pub struct Instance {
     /// reached the trigger (empty for other instances).
     #[serde(default)]
     pub affected: Vec<Arc<str>>,
+    /// The branches of the parallel step the instance is in (empty otherwise).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub forks: Vec<Fork>,
+    /// The checks its `check` steps opened, oldest first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub checks: Vec<CheckState>,
+}
+
+/// A check a `check` step opened.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct CheckState {
+    /// The check step.
+    pub step: StepIdx,
+    /// The check's name.
+    pub name: Arc<str>,
+    /// When it was opened.
+    pub opened: Timestamp,
+    /// Its deadline (a report at this time is in time).
+    pub due: i64,
+    /// When it was reported done.
+    pub done: Option<Timestamp>,
+}
+
+/// One branch of a parallel step: a cursor of its own, moving through the
+/// branch's steps until it reaches the join.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Fork {
+    /// The branch's entry step (names the branch in outputs).
+    pub entry: StepIdx,
+    /// The branch's current step (`None` once it reached the join or stopped).
+    pub at: Option<StepIdx>,
+    /// Changes whenever the branch's step changes (its step timers carry it).
+    pub token: u64,
+    /// Whether the branch reached the join.
+    pub done: bool,
+}
+
+/// Which cursor of an instance a step runs under: the instance's own, or one
+/// of its parallel branches.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Cur {
+    /// The instance's own cursor.
+    Main,
+    /// Branch `n` of the parallel step the instance is in.
+    Fork(u16),
 }
 
 /// What satisfied a stage of the closing verification.
@@ -100,6 +187,49 @@ pub struct StageBy {
 }
 
 impl Instance {
+    /// The step cursor `c` is at.
+    pub(super) fn at_of(&self, c: Cur) -> Option<StepIdx> {
+        match c {
+            Cur::Main => self.at,
+            Cur::Fork(k) => self.forks.get(usize::from(k)).and_then(|f| f.at),
+        }
+    }
+
+    /// The token of cursor `c` (step timers carry it).
+    pub(super) fn token_of(&self, c: Cur) -> u64 {
+        match c {
+            Cur::Main => self.token,
+            Cur::Fork(k) => self.forks.get(usize::from(k)).map_or(u64::MAX, |f| f.token),
+        }
+    }
+
+    /// Moves cursor `c` to `to` (its token changes).
+    pub(super) fn move_to(&mut self, c: Cur, to: Option<StepIdx>) {
+        match c {
+            Cur::Main => {
+                self.at = to;
+                self.token += 1;
+            }
+            Cur::Fork(k) => {
+                if let Some(f) = self.forks.get_mut(usize::from(k)) {
+                    f.at = to;
+                    f.token += 1;
+                }
+            }
+        }
+    }
+
+    /// Every cursor at a step: the instance's own, then its branches'.
+    pub(super) fn cursors(&self) -> Vec<(Cur, StepIdx)> {
+        let mut v: Vec<(Cur, StepIdx)> = self.at.map(|a| (Cur::Main, a)).into_iter().collect();
+        for (k, f) in self.forks.iter().enumerate() {
+            if let Some(a) = f.at {
+                v.push((Cur::Fork(k as u16), a));
+            }
+        }
+        v
+    }
+
     pub(super) fn latest_run(&self, step: StepIdx) -> Option<&CallRun> {
         self.runs.iter().rev().find(|r| r.step == step)
     }
@@ -111,6 +241,12 @@ pub(super) enum TimerKind {
     Tier { run: u32, tier: u16 },
     /// The current step's wait or timeout ends (valid while the token matches).
     Step { token: u64 },
+    /// A parallel branch's wait or timeout ends (valid while its token matches).
+    Fork { fork: u16, token: u64 },
+    /// A check's deadline (`inst` is the instance).
+    Check { check: u16 },
+    /// A calendar trigger's date (`inst` is unused).
+    Calendar { plan: u32, trigger: u16 },
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
@@ -175,8 +311,20 @@ pub struct WorkflowState {
     /// People a compacted instance left with an unanswered call.
     #[serde(default, serialize_with = "sorted_set")]
     pub(super) closed_unanswered: FxHashSet<Arc<str>>,
+    /// For each of them, the latest such instance and its notify step (what
+    /// a later ack without a reference is rejected as `closed` naming).
+    #[serde(
+        default,
+        skip_serializing_if = "FxHashMap::is_empty",
+        serialize_with = "sorted_map"
+    )]
+    pub(super) closed_last: FxHashMap<Arc<str>, (Arc<str>, Arc<str>)>,
     /// Current warning levels: (signal, area) → key → level.
     pub(super) levels: LevelTable,
+    /// Whether the calendar triggers' first dates have been set (at the
+    /// first event).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub(super) calendar_armed: bool,
 }
 
 fn known_layout<'de, D: Deserializer<'de>>(d: D) -> Result<u32, D::Error> {
@@ -300,25 +448,34 @@ impl WorkflowRuntime {
                 // closed, or not where an open instance is found: compacted
                 d.closing.push(inst.no);
             }
-            let step = self
-                .set
-                .plans
-                .get(inst.plan)
-                .and_then(|plan| plan.steps.get(usize::from(inst.at?)));
-            if let Some(StepKind::Wait {
-                until: WaitFor::Event(k),
-                ..
-            }) = step.map(|s| &s.kind)
-            {
-                d.awaiting
-                    .entry(arc(k))
-                    .or_default()
-                    .entry(inst.area.clone())
-                    .or_default()
-                    .push(inst.no);
+            for (_, at) in inst.cursors() {
+                let step = self
+                    .set
+                    .plans
+                    .get(inst.plan)
+                    .and_then(|plan| plan.steps.get(usize::from(at)));
+                if let Some(StepKind::Wait {
+                    until: WaitFor::Event(k),
+                    ..
+                }) = step.map(|s| &s.kind)
+                {
+                    let row = d
+                        .awaiting
+                        .entry(arc(k))
+                        .or_default()
+                        .entry(inst.area.clone())
+                        .or_default();
+                    if !row.contains(&inst.no) {
+                        row.push(inst.no);
+                    }
+                }
             }
             for (ri, run) in inst.runs.iter().enumerate() {
-                for c in run.calls.iter().filter(|c| c.acked.is_none()) {
+                for c in run
+                    .calls
+                    .iter()
+                    .filter(|c| c.acked.is_none() && c.declined.is_none())
+                {
                     d.unanswered
                         .entry(c.person.clone())
                         .or_default()
@@ -370,7 +527,11 @@ impl WorkflowRuntime {
                         ClosedRef(cut, inst.plan as u32, run.step),
                     );
                 }
-                for c in run.calls.iter().filter(|c| c.acked.is_none()) {
+                for c in run
+                    .calls
+                    .iter()
+                    .filter(|c| c.acked.is_none() && c.declined.is_none())
+                {
                     if let Some(set) = self.derived.unanswered.get_mut(&c.person) {
                         set.remove(&here);
                         if set.is_empty() {
@@ -378,6 +539,10 @@ impl WorkflowRuntime {
                         }
                     }
                     self.state.closed_unanswered.insert(c.person.clone());
+                    self.state.closed_last.insert(
+                        c.person.clone(),
+                        (inst.id.clone(), self.names.step(inst.plan, run.step)),
+                    );
                 }
             }
             for areas in self.derived.awaiting.values_mut() {

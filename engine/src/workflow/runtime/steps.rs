@@ -3,7 +3,7 @@
 //! or an awaited event arrives, executing steps until it waits or closes, and
 //! evaluating conditions and their operands.
 
-use super::state::{Instance, StageBy, TimerKind, held_mut};
+use super::state::{Cur, Fork, Instance, StageBy, TimerKind, held_mut};
 use super::{AREA_FIELD, Ctx, WorkflowRuntime, arc, head};
 use crate::event::Event;
 use crate::ir::FieldId;
@@ -14,8 +14,9 @@ use crate::workflow::ir::{
     CmpOp, Cond, Operand, PlanDef, Response, StepDef, StepIdx, StepKind, Trigger, Verify, WaitFor,
 };
 use crate::workflow::out::{
-    AreaJoined, Cause, EventRefused, Head, InstanceAt, Measure, PlanClosed, PlanStarted,
-    ResponseDeclared, StepEntered, VerifyStage,
+    AreaJoined, BranchStatus, Cause, EventRefused, Head, InstanceAt, Joined, Measure, PlanClosed,
+    PlanStartRejected, PlanStarted, ResponseDeclared, StartReject, StepEntered, Supply,
+    VerifyStage,
 };
 
 /// Stages (and what reached them) an instance starts with.
@@ -29,6 +30,14 @@ fn cause_event(c: &Cause) -> Option<u64> {
     }
 }
 use std::sync::Arc;
+
+/// Whether an area is a village-level unit (村, 社区: the names China's
+/// village and residents' committees carry), not an enterprise or site.
+fn is_village(name: &str) -> bool {
+    ["村", "社区", "村委会", "居委会"]
+        .iter()
+        .any(|s| name.ends_with(s))
+}
 
 /// Most steps one instance may take without waiting (validation rejects
 /// endless cycles; this only bounds a hand-built plan).
@@ -140,8 +149,7 @@ impl WorkflowRuntime {
                 let Some(inst) = self.inst(i) else {
                     return false;
                 };
-                let at = inst.at.and_then(|s| set.plans.get(inst.plan)?.steps.get(usize::from(s)));
-                let awaits = matches!(at.map(|s| &s.kind), Some(StepKind::Wait { until: WaitFor::Event(k), .. }) if k == kind);
+                let awaits = !Self::awaiting_cursors(&set, inst, kind).is_empty();
                 awaits && self.is_open(i) && area.as_ref().is_none_or(|a| *a == inst.area)
             })
             .collect();
@@ -185,8 +193,37 @@ impl WorkflowRuntime {
                     inst.stage_by[3] = Some(by.clone());
                 }
             }
-            self.proceed(i, ctx, out);
+            let cursors = self
+                .inst(i)
+                .map(|inst| Self::awaiting_cursors(&set, inst, kind))
+                .unwrap_or_default();
+            for (c, at) in &cursors {
+                if self.inst(i).and_then(|x| x.at_of(*c)) == Some(*at) {
+                    self.proceed_c(i, *c, ctx, out);
+                }
+            }
+            if cursors.iter().any(|(c, _)| matches!(c, Cur::Fork(_))) {
+                self.check_join(i, ctx, out);
+            }
         }
+    }
+
+    /// The cursors of `inst` at a step awaiting events of `kind`.
+    fn awaiting_cursors(
+        set: &crate::workflow::ir::PlanSet,
+        inst: &Instance,
+        kind: &str,
+    ) -> Vec<(Cur, StepIdx)> {
+        let Some(plan) = set.plans.get(inst.plan) else {
+            return Vec::new();
+        };
+        inst.cursors()
+            .into_iter()
+            .filter(|(_, at)| {
+                matches!(plan.steps.get(usize::from(*at)).map(|s| &s.kind),
+                    Some(StepKind::Wait { until: WaitFor::Event(k), .. }) if k == kind)
+            })
+            .collect()
     }
 
     /// The open instances of plans that await events of `kind` in `area`
@@ -295,6 +332,8 @@ impl WorkflowRuntime {
             runs: Vec::new(),
             last_event,
             affected: self.starting_township.take().into_iter().collect(),
+            forks: Vec::new(),
+            checks: Vec::new(),
         };
         let step = self.names.step(p, plan.start);
         out.push(Output::PlanStarted(PlanStarted {
@@ -329,6 +368,11 @@ impl WorkflowRuntime {
             StepKind::Branch { .. } => "branch",
             StepKind::Wait { .. } => "wait",
             StepKind::Close { .. } => "close",
+            StepKind::Parallel { .. } => "parallel",
+            StepKind::Join { .. } => "join",
+            StepKind::Check { .. } => "check",
+            StepKind::StartPlan { .. } => "start_plan",
+            StepKind::Supplies { .. } => "supplies",
         };
         out.push(Output::StepEntered(StepEntered {
             head: head(
@@ -341,59 +385,151 @@ impl WorkflowRuntime {
         }));
     }
 
-    /// Wakes an instance blocked on a condition or an answer.
+    /// Wakes an instance blocked on a condition or an answer: its own
+    /// cursor, each of its parallel branches (in order), then its join.
     pub(super) fn resume(&mut self, i: u32, ctx: &Ctx, out: &mut Vec<Output>) {
+        let Some(inst) = self.inst(i) else {
+            return;
+        };
+        let cursors = inst.cursors();
+        let forked = !inst.forks.is_empty();
+        for (c, at) in cursors {
+            self.resume_cur(i, c, at, ctx, out);
+        }
+        if forked {
+            self.check_join(i, ctx, out);
+        }
+    }
+
+    /// Wakes cursor `c` of instance `i` if it is still at step `was`.
+    fn resume_cur(&mut self, i: u32, c: Cur, was: StepIdx, ctx: &Ctx, out: &mut Vec<Output>) {
         let set = self.set.clone();
         let Some(inst) = self.inst(i) else {
             return;
         };
+        if inst.at_of(c) != Some(was) {
+            return;
+        }
         let Some(plan) = set.plans.get(inst.plan) else {
             return;
         };
-        let Some(step) = inst.at.and_then(|s| plan.steps.get(usize::from(s))) else {
+        let Some(step) = plan.steps.get(usize::from(was)) else {
             return;
         };
         match &step.kind {
             StepKind::AwaitAck { of, on_timeout, .. } => match inst.latest_run(*of) {
-                Some(r) if r.answered => self.proceed(i, ctx, out),
-                Some(r) if r.unanswered => self.goto(i, *on_timeout, ctx, out),
+                Some(r) if r.answered => self.proceed_c(i, c, ctx, out),
+                Some(r) if r.unanswered => self.goto_c(i, c, *on_timeout, ctx, out),
                 _ => {}
             },
             StepKind::Wait {
-                until: WaitFor::Cond(c),
+                until: WaitFor::Cond(cond),
                 ..
-            } if self.holds(i, c) => self.proceed(i, ctx, out),
+            } if self.holds(i, cond) => self.proceed_c(i, c, ctx, out),
             _ => {}
         }
     }
 
     /// Leaves the current step by its `next` transition.
     fn proceed(&mut self, i: u32, ctx: &Ctx, out: &mut Vec<Output>) {
+        self.proceed_c(i, Cur::Main, ctx, out);
+    }
+
+    /// Leaves cursor `c`'s step by its `next` transition.
+    pub(super) fn proceed_c(&mut self, i: u32, c: Cur, ctx: &Ctx, out: &mut Vec<Output>) {
         let set = self.set.clone();
         let next = self.inst(i).and_then(|inst| {
             set.plans
                 .get(inst.plan)?
                 .steps
-                .get(usize::from(inst.at?))?
+                .get(usize::from(inst.at_of(c)?))?
                 .next
         });
         match next {
-            Some(n) => self.goto(i, n, ctx, out),
+            Some(n) => self.goto_c(i, c, n, ctx, out),
             None => {
-                // a last step with nowhere to go: the instance parks (validation reports this)
+                // a last step with nowhere to go: the cursor parks (validation reports this)
                 if let Some(inst) = held_mut(&mut self.state, &self.derived, i) {
-                    inst.token += 1;
+                    let at = inst.at_of(c);
+                    inst.move_to(c, at);
                 }
             }
         }
     }
 
-    pub(super) fn goto(&mut self, i: u32, to: StepIdx, ctx: &Ctx, out: &mut Vec<Output>) {
+    /// Moves cursor `c` to step `to` and runs from there; a branch that moves
+    /// may complete its parallel step's join.
+    pub(super) fn goto_c(&mut self, i: u32, c: Cur, to: StepIdx, ctx: &Ctx, out: &mut Vec<Output>) {
         if let Some(inst) = held_mut(&mut self.state, &self.derived, i) {
-            inst.at = Some(to);
-            inst.token += 1;
+            inst.move_to(c, Some(to));
         }
-        self.run(i, ctx, out);
+        self.run_cur(i, c, ctx, out);
+        if matches!(c, Cur::Fork(_)) {
+            self.check_join(i, ctx, out);
+        }
+    }
+
+    /// Whether the join the instance waits at holds: `all` when every branch
+    /// reached it, `any` when one did.
+    fn join_holds(inst: &Instance, all: bool) -> bool {
+        if all {
+            inst.forks.iter().all(|f| f.done)
+        } else {
+            inst.forks.is_empty() || inst.forks.iter().any(|f| f.done)
+        }
+    }
+
+    /// Passes the join instance `i` waits at, if it holds: reports it, stops
+    /// the branches still running, and goes on.
+    fn check_join(&mut self, i: u32, ctx: &Ctx, out: &mut Vec<Output>) {
+        let set = self.set.clone();
+        let Some(inst) = self.inst(i) else {
+            return;
+        };
+        let Some(at) = inst.at else {
+            return;
+        };
+        let Some(plan) = set.plans.get(inst.plan) else {
+            return;
+        };
+        let Some(StepKind::Join { all }) = plan.steps.get(usize::from(at)).map(|s| &s.kind) else {
+            return;
+        };
+        if !Self::join_holds(inst, *all) {
+            return;
+        }
+        self.pass_join(i, at, *all, ctx, out);
+        self.proceed(i, ctx, out);
+    }
+
+    /// Reports that instance `i` passes join step `at` and stops its branches.
+    fn pass_join(&mut self, i: u32, at: StepIdx, all: bool, ctx: &Ctx, out: &mut Vec<Output>) {
+        let names = self.names.clone();
+        let Some(inst) = self.inst_mut(i) else {
+            return;
+        };
+        let forks = std::mem::take(&mut inst.forks);
+        let Some(inst) = self.inst(i) else {
+            return;
+        };
+        let branches = forks
+            .iter()
+            .map(|f| BranchStatus {
+                branch: names.step(inst.plan, f.entry),
+                status: if f.done {
+                    "done"
+                } else if f.at.is_some() {
+                    "stopped"
+                } else {
+                    "parked"
+                },
+            })
+            .collect();
+        out.push(Output::Joined(Joined {
+            head: head(names.plan(inst.plan), inst, names.step(inst.plan, at), ctx),
+            mode: if all { "all" } else { "any" },
+            branches,
+        }));
     }
 
     fn level_of(&self, signal: &str, area: &str) -> Level {
@@ -518,6 +654,12 @@ impl WorkflowRuntime {
             Cond::Not(x) => !self.eval(inst, plan, x),
             Cond::Answered(s) => inst.latest_run(*s).is_some_and(|r| r.answered),
             Cond::Unanswered(s) => inst.latest_run(*s).is_some_and(|r| r.unanswered),
+            Cond::CheckDone(s) => inst
+                .checks
+                .iter()
+                .rev()
+                .find(|c| c.step == *s)
+                .is_some_and(|c| c.done.is_some()),
             Cond::Cmp(a, op, b) => {
                 let (Some(a), Some(b)) = (self.operand(inst, plan, a), self.operand(inst, plan, b))
                 else {
@@ -554,9 +696,20 @@ impl WorkflowRuntime {
 
     /// Executes steps from the current one until the instance waits or closes.
     fn run(&mut self, i: u32, ctx: &Ctx, out: &mut Vec<Output>) {
+        self.run_cur(i, Cur::Main, ctx, out);
+    }
+
+    /// Executes steps of cursor `c` from its current one until it waits, the
+    /// instance closes, or (a branch) it reaches its join.
+    fn run_cur(&mut self, i: u32, c: Cur, ctx: &Ctx, out: &mut Vec<Output>) {
         let set = self.set.clone();
         let names = self.names.clone();
         let mut declared: Vec<(usize, Arc<str>, Arc<str>, Response)> = Vec::new();
+        let mut starts: Vec<(Arc<str>, String, Vec<Arc<str>>)> = Vec::new();
+        let step_timer = |token: u64| match c {
+            Cur::Main => TimerKind::Step { token },
+            Cur::Fork(fork) => TimerKind::Fork { fork, token },
+        };
         for _ in 0..STEP_BUDGET {
             let Some(inst) = self.inst(i) else {
                 return;
@@ -564,10 +717,35 @@ impl WorkflowRuntime {
             let Some(plan) = set.plans.get(inst.plan) else {
                 return;
             };
-            let Some(at) = inst.at else { break };
+            let Some(at) = inst.at_of(c) else { break };
             let Some(step) = plan.steps.get(usize::from(at)) else {
                 break;
             };
+            if let (Cur::Fork(k), StepKind::Join { .. }) = (c, &step.kind) {
+                // the branch is done: it waits for nothing more
+                if let Some(f) = self
+                    .inst_mut(i)
+                    .and_then(|x| x.forks.get_mut(usize::from(k)))
+                {
+                    f.done = true;
+                    f.at = None;
+                    f.token += 1;
+                }
+                break;
+            }
+            if matches!(
+                (c, &step.kind),
+                (
+                    Cur::Fork(_),
+                    StepKind::Close { .. } | StepKind::Parallel { .. }
+                )
+            ) {
+                // not in a branch (validation rejects it): the branch stops
+                if let Some(inst) = self.inst_mut(i) {
+                    inst.move_to(c, None);
+                }
+                break;
+            }
             let h = head(names.plan(inst.plan), inst, names.step(inst.plan, at), ctx);
             self.trace_step(inst, step, at, ctx, out);
             match &step.kind {
@@ -622,7 +800,7 @@ impl WorkflowRuntime {
                         .iter()
                         .find(|(c, _)| self.eval(inst, plan, c))
                         .map_or(*otherwise, |(_, t)| *t);
-                    self.set_at(i, to);
+                    self.set_at_c(i, c, to);
                     continue;
                 }
                 StepKind::AwaitAck {
@@ -632,30 +810,22 @@ impl WorkflowRuntime {
                 } => match inst.latest_run(*of) {
                     Some(r) if r.answered => {}
                     Some(r) if r.unanswered => {
-                        self.set_at(i, *on_timeout);
+                        self.set_at_c(i, c, *on_timeout);
                         continue;
                     }
                     _ => {
-                        let token = inst.token;
-                        self.new_timer(
-                            ctx.ts.ms.saturating_add(*timeout_ms),
-                            i,
-                            TimerKind::Step { token },
-                        );
+                        let token = inst.token_of(c);
+                        self.new_timer(ctx.ts.ms.saturating_add(*timeout_ms), i, step_timer(token));
                         break;
                     }
                 },
                 StepKind::Wait {
                     until, timeout_ms, ..
                 } => {
-                    let token = inst.token;
+                    let token = inst.token_of(c);
                     let done = match until {
                         WaitFor::Duration(ms) => {
-                            self.new_timer(
-                                ctx.ts.ms.saturating_add(*ms),
-                                i,
-                                TimerKind::Step { token },
-                            );
+                            self.new_timer(ctx.ts.ms.saturating_add(*ms), i, step_timer(token));
                             false
                         }
                         WaitFor::Cond(c) => self.eval(inst, plan, c),
@@ -668,11 +838,7 @@ impl WorkflowRuntime {
                         if let (Some(t), false) =
                             (timeout_ms, matches!(until, WaitFor::Duration(_)))
                         {
-                            self.new_timer(
-                                ctx.ts.ms.saturating_add(*t),
-                                i,
-                                TimerKind::Step { token },
-                            );
+                            self.new_timer(ctx.ts.ms.saturating_add(*t), i, step_timer(token));
                         }
                         break;
                     }
@@ -681,9 +847,57 @@ impl WorkflowRuntime {
                     self.close(i, verify, h, out);
                     break;
                 }
+                StepKind::Parallel { branches, join } => {
+                    if let Some(inst) = self.inst_mut(i) {
+                        inst.forks = branches
+                            .iter()
+                            .map(|&b| Fork {
+                                entry: b,
+                                at: Some(b),
+                                token: 0,
+                                done: false,
+                            })
+                            .collect();
+                        inst.move_to(c, Some(*join));
+                    }
+                    // each branch runs until it waits, in order
+                    for k in 0..branches.len() {
+                        self.run_cur(i, Cur::Fork(k as u16), ctx, out);
+                    }
+                    continue;
+                }
+                StepKind::Check { name, due_ms } => {
+                    self.open_check(i, at, name, *due_ms, ctx);
+                }
+                StepKind::StartPlan { plan, villages } => {
+                    starts.push((
+                        inst.id.clone(),
+                        plan.clone(),
+                        self.start_areas(inst, *villages),
+                    ));
+                }
+                StepKind::Supplies { table, rows } => {
+                    let table = arc(table);
+                    for r in rows {
+                        out.push(Output::Supply(Supply {
+                            head: h.clone(),
+                            table: table.clone(),
+                            township: arc(&r.township),
+                            item: arc(&r.item),
+                            quantity: r.quantity,
+                            unit: r.unit.as_deref().map(arc),
+                        }));
+                    }
+                }
+                StepKind::Join { all } => {
+                    if !Self::join_holds(inst, *all) {
+                        break;
+                    }
+                    self.pass_join(i, at, *all, ctx, out);
+                }
             }
             match step.next {
-                Some(n) => self.set_at(i, n),
+                Some(n) => self.set_at_c(i, c, n),
                 None => break,
             }
         }
@@ -691,12 +905,100 @@ impl WorkflowRuntime {
         for (plan, from, area, level) in declared {
             self.on_declared(plan, &from, &area, level, ctx, out);
         }
+        for (from, plan, areas) in starts {
+            self.start_plans(&from, &plan, &areas, ctx, out);
+        }
     }
 
-    fn set_at(&mut self, i: u32, to: StepIdx) {
+    /// Where a `start_plan` step of `inst` starts its plan: its area, or
+    /// each village of it (of each affected township for a county instance):
+    /// the areas whose first parent it is and whose name is a village's or
+    /// community's (`…村`, `…社区`), in roster order.
+    fn start_areas(&self, inst: &Instance, villages: bool) -> Vec<Arc<str>> {
+        if !villages {
+            return vec![inst.area.clone()];
+        }
+        let within: Vec<&Arc<str>> = if inst.affected.is_empty() {
+            vec![&inst.area]
+        } else {
+            inst.affected.iter().collect()
+        };
+        let mut v = Vec::new();
+        for w in within {
+            for a in &self.set.roster.areas {
+                if a.parent.as_deref() == Some(w.as_ref()) && is_village(&a.name) {
+                    v.push(arc(&a.name));
+                }
+            }
+        }
+        v
+    }
+
+    /// Instance `from` starts plan `plan` in `areas` (an instance already
+    /// open there is reported, not restarted; an unknown plan is refused).
+    fn start_plans(
+        &mut self,
+        from: &Arc<str>,
+        plan: &str,
+        areas: &[Arc<str>],
+        ctx: &Ctx,
+        out: &mut Vec<Output>,
+    ) {
+        let ctx = Ctx {
+            ts: ctx.ts,
+            cause: Cause::Plan {
+                instance: from.clone(),
+            },
+        };
+        let p = self.set.plans.iter().position(|x| x.name == plan);
+        let trigger = format!("{from} 启动");
+        for area in areas {
+            let open = p.and_then(|p| self.open_of(p, area));
+            match (p, open) {
+                (Some(p), None) => {
+                    // the warning that started the starter is this instance's too
+                    let source = self.state.instances.iter().find(|x| x.id == *from);
+                    let inherited = source.map(|src| {
+                        (
+                            [src.stages[0], None, None, None],
+                            [src.stage_by[0].clone(), None, None, None],
+                        )
+                    });
+                    self.start(
+                        p,
+                        area.clone(),
+                        trigger.clone(),
+                        Level::None,
+                        Vec::new(),
+                        inherited,
+                        &ctx,
+                        out,
+                    );
+                }
+                (p, open) => {
+                    let instance = open.and_then(|i| self.inst(i)).map(|i| i.id.clone());
+                    out.push(Output::PlanStartRejected(PlanStartRejected {
+                        id: 0,
+                        ts: ctx.ts,
+                        plan: arc(plan),
+                        area: area.clone(),
+                        reason: if p.is_some() {
+                            StartReject::AlreadyOpen
+                        } else {
+                            StartReject::UnknownPlan
+                        },
+                        instance,
+                        known: Vec::new(),
+                        cause: ctx.cause.clone(),
+                    }));
+                }
+            }
+        }
+    }
+
+    fn set_at_c(&mut self, i: u32, c: Cur, to: StepIdx) {
         if let Some(inst) = held_mut(&mut self.state, &self.derived, i) {
-            inst.at = Some(to);
-            inst.token += 1;
+            inst.move_to(c, Some(to));
         }
     }
 
@@ -832,12 +1134,13 @@ impl WorkflowRuntime {
         let complete = stages.iter().all(|s| s.at.is_some());
         let mut unanswered: Vec<Arc<str>> = Vec::new();
         for c in inst.runs.iter().flat_map(|r| r.calls.iter()) {
-            if c.acked.is_none() && !unanswered.contains(&c.person) {
+            if c.acked.is_none() && c.declined.is_none() && !unanswered.contains(&c.person) {
                 unanswered.push(c.person.clone());
             }
         }
         inst.at = None;
         inst.token += 1;
+        inst.forks.clear();
         out.push(Output::PlanClosed(PlanClosed {
             head: h,
             verify: stages,

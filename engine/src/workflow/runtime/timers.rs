@@ -2,7 +2,7 @@
 //! sequence; firing one runs a step's timeout or wait, or a tier's timeout.
 //! Obsolete timers are dropped when they surface.
 
-use super::state::{Timer, TimerKind};
+use super::state::{Cur, Timer, TimerKind};
 use super::{Ctx, WorkflowRuntime, arc, head};
 use crate::output::Output;
 use crate::time::{Timestamp, format_duration};
@@ -62,26 +62,40 @@ impl WorkflowRuntime {
     }
 
     fn fire(&mut self, t: Timer, out: &mut Vec<Output>) {
-        if !self.is_open(t.inst) {
-            return;
-        }
-        let set = self.set.clone();
         let due = Timestamp {
             ms: t.due,
             offset_min: self.state.offset_min,
         };
+        if let TimerKind::Calendar { plan, trigger } = t.kind {
+            return self.fire_calendar(plan, trigger, due, out);
+        }
+        if !self.is_open(t.inst) {
+            return;
+        }
+        if let TimerKind::Check { check } = t.kind {
+            return self.check_due(t.inst, check, due, out);
+        }
+        let set = self.set.clone();
         let Some(inst) = self.inst(t.inst) else {
             return;
         };
         let Some(plan) = set.plans.get(inst.plan) else {
             return;
         };
+        let step_cursor = match t.kind {
+            TimerKind::Step { token } => Some((Cur::Main, token)),
+            TimerKind::Fork { fork, token } => Some((Cur::Fork(fork), token)),
+            TimerKind::Tier { .. } | TimerKind::Check { .. } | TimerKind::Calendar { .. } => None,
+        };
         match t.kind {
-            TimerKind::Step { token } => {
-                if token != inst.token {
+            TimerKind::Step { .. } | TimerKind::Fork { .. } => {
+                let Some((c, token)) = step_cursor else {
+                    return;
+                };
+                if token != inst.token_of(c) {
                     return;
                 }
-                let Some(step) = inst.at.and_then(|s| plan.steps.get(usize::from(s))) else {
+                let Some(step) = inst.at_of(c).and_then(|s| plan.steps.get(usize::from(s))) else {
                     return;
                 };
                 let (what, to, timeout) = match &step.kind {
@@ -126,7 +140,7 @@ impl WorkflowRuntime {
                         .map_or("", |s| s.id.as_str());
                     let names = &self.names;
                     let step_name = inst
-                        .at
+                        .at_of(c)
                         .map_or_else(|| names.empty.clone(), |s| names.step(inst.plan, s));
                     out.push(Output::TimedOut(TimedOut {
                         head: head(names.plan(inst.plan), inst, step_name, &ctx),
@@ -135,10 +149,11 @@ impl WorkflowRuntime {
                     }));
                 }
                 if let Some(s) = to {
-                    self.goto(t.inst, s, &ctx, out);
+                    self.goto_c(t.inst, c, s, &ctx, out);
                 }
             }
             TimerKind::Tier { run, tier } => self.tier_timeout(t.inst, run, tier, due, out),
+            TimerKind::Check { .. } | TimerKind::Calendar { .. } => {}
         }
     }
 }
