@@ -195,7 +195,12 @@ fn explain(
     let _ = writeln!(s, "  {}", o.to_json());
     match o {
         Output::LevelChanged(c) => {
-            let Some(sig) = defs.unstable_program().signals.iter().find(|x| *x.name == *c.signal) else {
+            let Some(sig) = defs
+                .unstable_program()
+                .signals
+                .iter()
+                .find(|x| *x.name == *c.signal)
+            else {
                 return s;
             };
             let _ = writeln!(
@@ -299,7 +304,12 @@ fn rule_lines(s: &mut String, defs: &Definitions, rule: Option<&str>, at: Option
 }
 
 fn signal_at(s: &mut String, defs: &Definitions, name: &str) {
-    if let Some(sig) = defs.unstable_program().signals.iter().find(|x| x.name == name) {
+    if let Some(sig) = defs
+        .unstable_program()
+        .signals
+        .iter()
+        .find(|x| x.name == name)
+    {
         let _ = writeln!(s, "定义  {}", sig.at);
         if let Some((n, line)) = source_line(defs, &sig.at) {
             let _ = writeln!(s, "      {n} | {line}");

@@ -182,7 +182,8 @@ impl Timeline {
                     e.from_role,
                     match e.head.cause {
                         // a decline passed the call on (a timer did otherwise)
-                        yingji::unstable::engine::workflow::out::Cause::Event(_) => "拒绝".to_string(),
+                        yingji::unstable::engine::workflow::out::Cause::Event(_) =>
+                            "拒绝".to_string(),
                         _ => format!("{} 未应答", e.timeout),
                     },
                     e.to_tier,

@@ -1,14 +1,14 @@
 //! The `yingji` command-line harness: check definitions, run event streams.
 
 mod cli_assess;
+mod cli_bench;
+mod cli_cap;
 mod cli_explain;
 mod cli_fmt;
-mod cli_bench;
 mod cli_graph;
 mod cli_replay;
-mod cli_test;
-mod cli_cap;
 mod cli_sl651;
+mod cli_test;
 mod cli_text;
 mod lsp;
 
@@ -642,7 +642,8 @@ fn run(
             None => None,
         },
     };
-    let timeline = (out_format == OutFormat::Text).then(|| cli_text::Timeline::new(defs.unstable_plans()));
+    let timeline =
+        (out_format == OutFormat::Text).then(|| cli_text::Timeline::new(defs.unstable_plans()));
     let config = yingji::Config {
         lateness_ms: args.lateness,
         late: match args.late {

@@ -160,34 +160,8 @@ fn the_schema_files_are_the_ones_the_generator_writes() {
 #[test]
 fn every_output_of_the_samples_validates_against_its_schema() {
     let schemas = schemas();
-    let dir = std::env::temp_dir().join(format!("yingji-schemas-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    // a stream for the outputs the samples do not produce
-    let crafted = dir.join("crafted.jsonl");
-    std::fs::write(
-        &crafted,
-        [
-            r#"{"ts":"2024-07-29T03:00:00+08:00","kind":"rain","station":"YY-003","town":"南溪镇","mm":60}"#,
-            r#"{"ts":"2024-07-29T03:00:00+08:00","kind":"rain","station":"YY-009","town":"青龙镇","mm":60}"#,
-            r#"{"ts":"2024-07-29T03:00:30+08:00","kind":"rain","station":"YY-004","town":"江口镇","mm":60}"#,
-            r#"{"ts":"2024-07-29T03:01:00+08:00","kind":"plan_start","plan":"无此预案","area":"南溪镇"}"#,
-            r#"{"ts":"2024-07-29T03:02:00+08:00","kind":"plan_start","plan":"县防汛应急预案","area":"青龙镇"}"#,
-            r#"{"ts":"2024-07-29T03:03:00+08:00","kind":"灾情核实","area":"南溪镇"}"#,
-            r#"{"ts":"2024-07-29T03:04:00+08:00","kind":"plan_start","plan":"企业险情处置","area":"无名厂"}"#,
-            r#"{"ts":"2024-07-29T03:30:00+08:00","kind":"rain","station":"YY-003","town":"南溪镇","mm":0}"#,
-            r#"{"ts":"2024-07-29T02:00:00+08:00","kind":"rain","station":"YY-003","town":"南溪镇","mm":0}"#,
-            r#"{"ts":"2024-07-29T03:31:00+08:00","kind":"river_level","station":"YY-H99","town":"南溪镇","level_m":200}"#,
-            // 四级救援 (parallel branches, a decline), 降雨三查 reports
-            r#"{"ts":"2024-07-29T03:32:00+08:00","kind":"plan_start","plan":"四级救援调度","area":"花果村"}"#,
-            r#"{"ts":"2024-07-29T03:33:00+08:00","kind":"ack","person":"NX41","answer":"decline"}"#,
-            r#"{"ts":"2024-07-29T03:34:00+08:00","kind":"ack","person":"NX31","answer":"accept"}"#,
-            r#"{"ts":"2024-07-29T03:35:00+08:00","kind":"check_report","check":"雨前排查","area":"南溪镇","person":"NX12"}"#,
-            r#"{"ts":"2024-07-29T03:36:00+08:00","kind":"check_report","check":"汛后核查","area":"南溪镇"}"#,
-        ]
-        .join("\n"),
-    )
-    .unwrap();
-    let crafted = crafted.to_string_lossy().to_string();
+    // a stream for the outputs the samples do not produce (shared with tests/output_roundtrip.rs)
+    let crafted = "tests/expected/rare_outputs.jsonl";
     let mut outputs = Vec::new();
     for args in [
         vec![
@@ -207,7 +181,7 @@ fn every_output_of_the_samples_validates_against_its_schema() {
         ],
         vec!["run", "policies", "--events", "samples/records.jsonl"],
         vec!["run", "policies", "--events", "samples/landslide.jsonl"],
-        vec!["run", "policies", "plans", "--events", crafted.as_str()],
+        vec!["run", "policies", "plans", "--events", crafted],
     ] {
         outputs.extend(run(&args));
     }
