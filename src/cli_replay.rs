@@ -224,7 +224,7 @@ fn load(paths: &[PathBuf]) -> Result<Definitions, ExitCode> {
     match Definitions::from_paths(paths) {
         Ok(d) => {
             for w in d.warnings() {
-                eprint!("{}", w.render(&d.sources()));
+                eprint!("{}", w.render(d.sources()));
             }
             Ok(d)
         }

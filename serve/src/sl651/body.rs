@@ -57,7 +57,7 @@ impl ElementId {
 
     /// Reads `20`, `F4`, `FF03` (hex, case-insensitive).
     pub fn parse(text: &str) -> Option<ElementId> {
-        if text.is_empty() || text.len() > 4 || text.len() % 2 != 0 {
+        if text.is_empty() || text.len() > 4 || !text.len().is_multiple_of(2) {
             return None;
         }
         u16::from_str_radix(text, 16)
@@ -351,7 +351,7 @@ pub fn decode_body(
                     }
                     if obs.step.is_some() {
                         let n = c.left();
-                        if n == 0 || n % usize::from(len) != 0 {
+                        if n == 0 || !n.is_multiple_of(usize::from(len)) {
                             return Err(BodyError::Short {
                                 field: format!("{name} series ({n} bytes left, values of {len})"),
                                 at: c.at,

@@ -395,7 +395,7 @@ fn decode_inner(bytes: &[u8], check_crc: bool) -> Result<Frame, FrameError> {
     // the body as bytes
     let raw = &bytes[head..end_at];
     let body: Vec<u8> = if ascii {
-        if raw.len() % 2 != 0 {
+        if !raw.len().is_multiple_of(2) {
             return Err(FrameError::Length {
                 said,
                 detail: "an odd number of hex digits".into(),

@@ -28,7 +28,7 @@ fn days_in_month(year: u8, month: u8) -> u8 {
         1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
         4 | 6 | 9 | 11 => 30,
         // 2000-2099: every fourth year is a leap year (2000 included)
-        _ if year % 4 == 0 => 29,
+        _ if year.is_multiple_of(4) => 29,
         _ => 28,
     }
 }
