@@ -95,6 +95,12 @@ pub struct SignalDef {
     /// The per-key table its `Expr::Column`s read.
     #[serde(default)]
     pub table: Option<u16>,
+    /// The conditions of its `days_since(cond)` calls, referenced by
+    /// [`Expr::DaysSince`]: each is evaluated once per reading (like a
+    /// window's input: fields, table cells, calendar functions), and the key
+    /// remembers when it last held.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub marks: Vec<Expr>,
 }
 
 /// A named value.
@@ -263,6 +269,60 @@ pub enum Builtin {
     Max,
 }
 
+/// Local calendar functions of the reading's time (`month()`, `hour()`, …).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Calendar {
+    /// `month()`: 1 (January) … 12.
+    Month,
+    /// `day()`: day of the month, 1 … 31.
+    Day,
+    /// `hour()`: 0 … 23.
+    Hour,
+    /// `day_of_year()`: 1 (1 January) … 366.
+    DayOfYear,
+    /// `weekday()`: ISO 8601, 1 (Monday) … 7 (Sunday).
+    Weekday,
+}
+
+impl Calendar {
+    /// Every calendar function.
+    pub const ALL: [Calendar; 5] = [
+        Calendar::Month,
+        Calendar::Day,
+        Calendar::Hour,
+        Calendar::DayOfYear,
+        Calendar::Weekday,
+    ];
+
+    /// The function name in the DSL.
+    pub fn name(self) -> &'static str {
+        match self {
+            Calendar::Month => "month",
+            Calendar::Day => "day",
+            Calendar::Hour => "hour",
+            Calendar::DayOfYear => "day_of_year",
+            Calendar::Weekday => "weekday",
+        }
+    }
+
+    /// The function at `ms` (UTC) seen at `offset_min` east of UTC.
+    pub fn at(self, ms: i64, offset_min: i16) -> f64 {
+        let local = ms.saturating_add(i64::from(offset_min) * 60_000);
+        let days = local.div_euclid(86_400_000);
+        let (y, m, d) = crate::time::civil_from_days(days);
+        let v = match self {
+            Calendar::Month => m,
+            Calendar::Day => d,
+            Calendar::Hour => local.rem_euclid(86_400_000) / 3_600_000,
+            Calendar::DayOfYear => days - crate::time::days_from_civil(y, 1, 1) + 1,
+            // 1970-01-01 was a Thursday (ISO 4)
+            Calendar::Weekday => (days + 3).rem_euclid(7) + 1,
+        };
+        v as f64
+    }
+}
+
 /// An expression over slots.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum Expr {
@@ -286,6 +346,16 @@ pub enum Expr {
     Call(Builtin, Vec<Expr>),
     /// A script function, by index into [`crate::script::Scripts::functions`].
     Script(u16, Vec<Expr>),
+    /// A field of one kind (`rain.mm` in a signal reading several kinds):
+    /// the event's field when the event is of that kind, else null.
+    KindField(KindId, FieldId),
+    /// A calendar function of the reading's time, seen at this offset
+    /// (minutes east of UTC).
+    Calendar(Calendar, i16),
+    /// `days_since(cond)`: days (a decimal number) since the signal's mark
+    /// `i` ([`SignalDef::marks`]) last held for this key; null before it
+    /// ever held.
+    DaysSince(u16),
 }
 
 impl Expr {
@@ -303,7 +373,14 @@ impl Expr {
                 list.iter().for_each(|x| x.walk(f));
             }
             Expr::Call(_, args) | Expr::Script(_, args) => args.iter().for_each(|x| x.walk(f)),
-            Expr::Const(_) | Expr::Field(_) | Expr::Let(_) | Expr::Window(_) | Expr::Column(_) => {}
+            Expr::Const(_)
+            | Expr::Field(_)
+            | Expr::Let(_)
+            | Expr::Window(_)
+            | Expr::Column(_)
+            | Expr::KindField(..)
+            | Expr::Calendar(..)
+            | Expr::DaysSince(_) => {}
         }
     }
 }
@@ -393,6 +470,14 @@ impl Program {
                     Expr::Field(f) if usize::from(*f) >= nfields => {
                         bad = Some("field slot out of range")
                     }
+                    Expr::KindField(k, f)
+                        if usize::from(*f) >= nfields || !s.kinds.contains(k) =>
+                    {
+                        bad = Some("kind field out of range or of a kind the signal does not read")
+                    }
+                    Expr::DaysSince(i) if !windows_ok || usize::from(*i) >= s.marks.len() => {
+                        bad = Some("days_since index out of range or used in an event expression")
+                    }
                     Expr::Let(i) if usize::from(*i) >= lets_visible => {
                         bad = Some("let used before it is defined")
                     }
@@ -430,6 +515,9 @@ impl Program {
                         crate::time::format_duration(w.duration_ms)
                     )));
                 }
+            }
+            for m in &s.marks {
+                check(m, 0, false, Place::WindowInput)?;
             }
             for (i, l) in s.lets.iter().enumerate() {
                 check(&l.expr, i, true, Place::Let)?;

@@ -35,6 +35,9 @@ pub struct KeyState {
     pub absent: bool,
     /// The key's row in the signal's table.
     pub row: Option<u32>,
+    /// Per `days_since` mark: when its condition last held (event time).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub marks: Vec<Option<i64>>,
 }
 
 impl KeyState {
@@ -66,6 +69,31 @@ impl KeyState {
                 self.level.name()
             ));
         }
+        if self.marks.len() != def.marks.len() {
+            return Err(format!(
+                "{} days_since mark(s), the signal has {}",
+                self.marks.len(),
+                def.marks.len()
+            ));
+        }
+        if let Some(t) = self.marks.iter().flatten().find(|t| **t > self.last_ms) {
+            return Err(format!(
+                "a days_since mark at {t}, after the key's last reading ({})",
+                self.last_ms
+            ));
+        }
         self.windows.check(layout)
     }
+
+    /// The `days_since` values at `now` (null for a mark that never held).
+    pub fn mark_values(&self, now: i64) -> impl Iterator<Item = Option<f64>> + '_ {
+        self.marks.iter().map(move |m| m.map(|t| days_between(t, now)))
+    }
+}
+
+/// Days (a decimal number) from `then` to `now`, both in ms: what
+/// `days_since` gives, one formula for both evaluators.
+#[inline]
+pub fn days_between(then: i64, now: i64) -> f64 {
+    now.saturating_sub(then) as f64 / 86_400_000.0
 }

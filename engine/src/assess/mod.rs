@@ -334,6 +334,7 @@ pub(crate) fn record_scope(fields: &[Value]) -> crate::eval::Scope<'_> {
         lets: &[],
         windows: None,
         row: &[],
+        at: Default::default(),
     }
 }
 

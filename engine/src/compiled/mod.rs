@@ -295,6 +295,7 @@ impl Core {
             windows,
             absent: false,
             row: None,
+            marks: Vec::new(),
         }
     }
 }
@@ -377,6 +378,8 @@ struct KeyState {
     seen: bool,
     /// Whether the key is reported absent (signals with `missing`).
     absent: bool,
+    /// Per `days_since` mark: when it last held ([`NEVER`]: never).
+    marks: Vec<i64>,
 }
 
 /// Mask of the rules from `up` on (for a ladder exactly these hold).
@@ -504,13 +507,15 @@ fn evaluate<H: Host + Reports>(
         .and_then(|r| sig.rows.get(r as usize))
         .map_or(&[], Vec::as_slice);
     wvals.clear();
-    if sig.nwindows > 0 {
+    if sig.nwindows > 0 || !sig.marks.is_empty() {
         let cx = Cx {
             fields: &ev.fields,
             consts,
             lets: &[],
             windows: &[],
             row,
+            kind: ev.kind,
+            ms: now,
         };
         let mut reading = |input: &CExpr| match expr::eval(input, &cx, host) {
             Cell::Num(n) => Fixed::from_f64(n),
@@ -542,6 +547,17 @@ fn evaluate<H: Host + Reports>(
             }
             _ => {}
         }
+        // `days_since` values follow the window values
+        for (m, last) in sig.marks.iter().zip(st.marks.iter_mut()) {
+            if expr::eval(m, &cx, host).is_true() {
+                *last = now;
+            }
+            wvals.push(if *last == NEVER {
+                Cell::Null
+            } else {
+                Cell::Num(crate::keys::days_between(*last, now))
+            });
+        }
     }
     lets.clear();
     for l in &sig.lets {
@@ -553,6 +569,8 @@ fn evaluate<H: Host + Reports>(
                 lets,
                 windows: wvals,
                 row,
+                kind: ev.kind,
+                ms: now,
             },
             host,
         );
@@ -564,6 +582,8 @@ fn evaluate<H: Host + Reports>(
         lets,
         windows: wvals,
         row,
+        kind: ev.kind,
+        ms: now,
     };
     // for a ladder, exactly the rules from the first that holds on hold
     let mask = match &sig.levels {
@@ -684,6 +704,8 @@ struct CSignal {
     roster: Vec<Arc<str>>,
     /// The name of the table the signal reads, if any.
     table: Option<Arc<str>>,
+    /// The conditions of its `days_since` calls.
+    marks: Vec<CExpr>,
 }
 
 /// Keys of one signal converted for [`CompiledEngine::import_keys`].
@@ -881,7 +903,7 @@ impl CompiledEngine {
             let rules: Vec<CExpr> = s
                 .levels
                 .iter()
-                .map(|r| expr::compile(&r.when, &mut consts))
+                .map(|r| expr::compile_in(&r.when, &mut consts, s.windows.len()))
                 .collect();
             let scripts = uses_scripts(s);
             // a ladder evaluates its subject once for all rules; a script
@@ -920,6 +942,7 @@ impl CompiledEngine {
                 && s.table.is_none()
                 && s.missing_ms.is_none()
                 && s.roster.is_empty()
+                && s.marks.is_empty()
                 && s.levels.iter().all(|r| {
                     r.for_ms == 0 && r.for_readings <= 1 && r.clear.is_none() && r.hold_ms == 0
                 })
@@ -941,7 +964,7 @@ impl CompiledEngine {
                 lets: s
                     .lets
                     .iter()
-                    .map(|l| expr::compile(&l.expr, &mut consts))
+                    .map(|l| expr::compile_in(&l.expr, &mut consts, s.windows.len()))
                     .collect(),
                 let_names: s.lets.iter().map(|l| Arc::from(l.name.as_str())).collect(),
                 levels: match ladder {
@@ -953,7 +976,11 @@ impl CompiledEngine {
                 clears: s
                     .levels
                     .iter()
-                    .map(|r| r.clear.as_ref().map(|c| expr::compile(c, &mut consts)))
+                    .map(|r| {
+                        r.clear
+                            .as_ref()
+                            .map(|c| expr::compile_in(c, &mut consts, s.windows.len()))
+                    })
                     .collect(),
                 step_down: s.step_down,
                 rows: table
@@ -980,6 +1007,11 @@ impl CompiledEngine {
                 missing_ms: s.missing_ms,
                 roster: s.roster.iter().map(|r| Arc::from(r.as_str())).collect(),
                 table: table.map(|t| Arc::from(t.name.as_str())),
+                marks: s
+                    .marks
+                    .iter()
+                    .map(|m| expr::compile(m, &mut consts))
+                    .collect(),
             });
         }
         for k in &mut kinds {
@@ -1300,6 +1332,11 @@ impl CompiledEngine {
                     _ => WindowState::default(),
                 };
                 let mut k = st.core.export(rules, windows);
+                k.marks = st
+                    .marks
+                    .iter()
+                    .map(|&t| (t != NEVER).then_some(t))
+                    .collect();
                 k.row = st.row;
                 k.seen = st.seen;
                 k.absent = st.absent;
@@ -1342,6 +1379,7 @@ impl CompiledEngine {
                         row: k.row,
                         seen: k.seen,
                         absent: k.absent,
+                        marks: k.marks.iter().map(|t| t.unwrap_or(NEVER)).collect(),
                     },
                 ))
             })
@@ -1391,6 +1429,7 @@ impl CompiledEngine {
                 row,
                 seen: false,
                 absent: false,
+                marks: vec![NEVER; sig.marks.len()],
             })
             .is_some()
     }
@@ -1438,6 +1477,8 @@ impl CompiledEngine {
                         lets: &[],
                         windows: &[],
                         row: &[],
+                        kind: ev.kind,
+                        ms: ev.ts.ms,
                     };
                     if !expr::eval(f, &cx, &mut Pure).is_true() {
                         continue;
@@ -1522,6 +1563,7 @@ impl CompiledEngine {
                 row: sig.table_rows.get(name).copied(),
                 seen: false,
                 absent: false,
+                marks: vec![NEVER; sig.marks.len()],
             })
             .and_then(|st| {
                 let mut svc = svc;
@@ -1612,6 +1654,8 @@ impl CompiledEngine {
             lets: &[],
             windows: &[],
             row,
+            kind: ev.kind,
+            ms: c.ts_ms,
         };
         Output::LevelChanged(LevelChange {
             id: 0,

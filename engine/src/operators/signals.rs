@@ -12,7 +12,7 @@
 
 use crate::compiled::host::Services;
 use crate::error::PushError;
-use crate::eval::{Calls, Scope, eval, eval_with};
+use crate::eval::{At, Calls, Scope, eval, eval_with};
 use crate::event::Event;
 use crate::ir::{Program, SignalDef};
 pub use crate::keys::{KeyState, RuleState};
@@ -86,6 +86,8 @@ pub(crate) struct Signals {
     pub(crate) gone: FxHashMap<(u16, Arc<str>), i64>,
     pub(crate) last_sweep: i64,
     lets: Vec<Value>,
+    /// The `days_since` values of the key being evaluated.
+    marks: Vec<Value>,
     /// Script functions (rhai), compiled once; failures are reported by it.
     pub(crate) scripts: crate::script::ScriptRt,
     /// The compiled evaluator, when at least one signal compiles (see
@@ -180,6 +182,7 @@ impl Signals {
             gone: FxHashMap::default(),
             last_sweep: i64::MIN,
             lets: Vec::new(),
+            marks: Vec::new(),
             scripts,
             compiled,
         }
@@ -232,6 +235,11 @@ impl Signals {
                 lets: &[],
                 windows: None,
                 row: &[],
+                at: At {
+                    kind: ev.kind,
+                    ms: ev.ts.ms,
+                    marks: &[],
+                },
             };
             if !eval(f, &scope).is_true() {
                 return Ok(None);
@@ -566,6 +574,11 @@ impl Signals {
             lets: &[],
             windows: None,
             row,
+            at: At {
+                kind: ev.kind,
+                ms: now,
+                marks: &[],
+            },
         };
         let mut calls = ScriptCalls {
             rt: &mut self.scripts,
@@ -586,6 +599,17 @@ impl Signals {
                 st.windows.push(g, now, x);
             }
         }
+        // `days_since`: each mark's condition, once per reading
+        for (m, last) in def.marks.iter().zip(st.marks.iter_mut()) {
+            if eval_with(m, &event_scope, &mut calls).is_true() {
+                *last = Some(now);
+            }
+        }
+        self.marks.clear();
+        self.marks.extend(
+            st.mark_values(now)
+                .map(|v| v.map_or(Value::Null, Value::Num)),
+        );
         // the windows are read while the level clocks move
         let KeyState {
             windows,
@@ -608,6 +632,11 @@ impl Signals {
                     lets: &self.lets,
                     windows: Some((&rt.layout, windows)),
                     row,
+                    at: At {
+                        kind: ev.kind,
+                        ms: now,
+                        marks: &self.marks,
+                    },
                 },
                 &mut calls,
             );
@@ -618,6 +647,11 @@ impl Signals {
             lets: &self.lets,
             windows: Some((&rt.layout, windows)),
             row,
+            at: At {
+                kind: ev.kind,
+                ms: now,
+                marks: &self.marks,
+            },
         };
         // the level machine (shared with the compiled path)
         let mut cond = RefConditions {
@@ -851,5 +885,6 @@ pub(crate) fn new_key_state(rt: &SignalRt, def: &SignalDef, key: &Arc<str>, now:
         windows: rt.layout.new_state(),
         absent: false,
         row: rt.table_rows.get(key).copied(),
+        marks: vec![None; def.marks.len()],
     }
 }

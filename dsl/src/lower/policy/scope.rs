@@ -5,12 +5,12 @@
 //! level rules, window functions; script calls wherever the part of the
 //! signal ([`Place`]) allows them.
 
-use super::Tables;
+use super::{Kind, Tables};
 use crate::check::{Call, Scope, Ty, Typer};
 use crate::diag::{Diagnostic, codes, suggest};
 use crate::syntax::ast::{self, Arg, Ident};
 use std::collections::HashMap;
-use yingji_engine::ir::{BinOp, Builtin, Expr, FieldId, Place, UnOp, WindowDef};
+use yingji_engine::ir::{BinOp, Builtin, Calendar, Expr, FieldId, KindId, Place, UnOp, WindowDef};
 use yingji_engine::value::{Level, Type, Value};
 
 /// See the module documentation.
@@ -30,7 +30,17 @@ pub(super) struct SignalScope<'s> {
     pub tables: &'s Tables,
     /// The table the signal reads so far, and its name.
     pub table: &'s mut Option<(u16, String)>,
+    /// Every declared event kind, by name.
+    pub kinds: &'s HashMap<String, Kind>,
+    /// The kinds the signal reads (`from`), in order: name and id.
+    pub from: &'s [(String, KindId)],
+    /// The signal's `days_since` conditions, where they may be used.
+    pub marks: Option<&'s mut Vec<Expr>>,
 }
+
+/// The offset calendar functions read local time at: UTC+8 (China
+/// Standard Time, the county's calendar), whatever offset a sender wrote.
+pub(super) const LOCAL_OFFSET_MIN: i16 = 8 * 60;
 
 impl SignalScope<'_> {
     /// The same signal at a window's input: fields only, no windows.
@@ -43,7 +53,179 @@ impl SignalScope<'_> {
             report_unknown: self.report_unknown,
             tables: self.tables,
             table: &mut *self.table,
+            kinds: self.kinds,
+            from: self.from,
+            marks: None,
         }
+    }
+
+    /// `KIND.FIELD`, when `KIND` is a kind this signal reads (`None`: it is
+    /// not a kind name, the path may be a table's column).
+    fn kind_field(&self, ty: &mut Typer<'_>, k: &Ident, f: &Ident) -> Option<Option<(Expr, Ty)>> {
+        let kind = self.kinds.get(&k.name);
+        let in_from = self.from.iter().any(|(n, _)| n == &k.name);
+        match kind {
+            Some(kind) if in_from => {
+                if let Some(&(slot, t)) = kind.fields.get(&f.name) {
+                    return Some(Some((Expr::KindField(kind.id, slot), Ty::from(t))));
+                }
+                let mut names: Vec<&str> = kind.fields.keys().map(String::as_str).collect();
+                names.sort_unstable();
+                let mut d = Diagnostic::error(
+                    codes::UNKNOWN_NAME,
+                    f.span,
+                    format!("event kind `{}` has no field `{}`", k.name, f.name),
+                )
+                .label("unknown field");
+                d = match suggest(&f.name, names.iter().copied()) {
+                    Some(s) => d.hint(format!("did you mean `{}.{s}`?", k.name)),
+                    None => d.hint(format!("fields of `{}`: {}", k.name, names.join(", "))),
+                };
+                ty.err(d);
+                Some(None)
+            }
+            Some(_) if !self.tables.contains_key(&k.name) => {
+                let from: Vec<&str> = self.from.iter().map(|(n, _)| n.as_str()).collect();
+                ty.err(
+                    Diagnostic::error(
+                        codes::UNKNOWN_KIND,
+                        k.span,
+                        format!("this signal does not read event kind `{}`", k.name),
+                    )
+                    .label(format!("not in `from {}`", from.join(", ")))
+                    .hint(format!(
+                        "add it: `from {}, {}` (a field of a kind is seen only at that kind's events)",
+                        from.join(", "),
+                        k.name
+                    )),
+                );
+                Some(None)
+            }
+            Some(_) => None,
+            None if self.tables.contains_key(&k.name) => None,
+            None => {
+                let mut cands: Vec<&str> = self.from.iter().map(|(n, _)| n.as_str()).collect();
+                cands.extend(self.tables.keys().map(String::as_str));
+                cands.sort_unstable();
+                let mut d = Diagnostic::error(
+                    codes::UNKNOWN_KIND,
+                    k.span,
+                    format!("no event kind or table `{}`", k.name),
+                )
+                .label("unknown event kind or table");
+                d = match suggest(&k.name, cands.iter().copied()) {
+                    Some(s) => d.hint(format!("did you mean `{s}.{}`?", f.name)),
+                    None => d.hint(format!(
+                        "`NAME.FIELD` reads a field of a kind in `from` or a column of a table; here: {}",
+                        cands.join(", ")
+                    )),
+                };
+                ty.err(d);
+                Some(None)
+            }
+        }
+    }
+
+    /// An unqualified name that some but not all of the signal's kinds
+    /// declare (or declare with different types): reported, asking to
+    /// qualify it. `false` when no kind in `from` declares it.
+    fn ambiguous_field(&self, ty: &mut Typer<'_>, id: &Ident) -> bool {
+        let owners: Vec<&str> = self
+            .from
+            .iter()
+            .filter(|(n, _)| {
+                self.kinds
+                    .get(n)
+                    .is_some_and(|k| k.fields.contains_key(&id.name))
+            })
+            .map(|(n, _)| n.as_str())
+            .collect();
+        let Some(first) = owners.first() else {
+            return false;
+        };
+        let label = if owners.len() == self.from.len() {
+            format!("declared with different types by {}", owners.join(" and "))
+        } else {
+            format!("declared by {} only", owners.join(" and "))
+        };
+        let quals: Vec<String> = owners.iter().map(|o| format!("`{o}.{}`", id.name)).collect();
+        ty.err(
+            Diagnostic::error(
+                codes::UNKNOWN_NAME,
+                id.span,
+                format!(
+                    "`{}` is not a field of every kind this signal reads",
+                    id.name
+                ),
+            )
+            .label(label)
+            .hint(format!(
+                "qualify it with its kind: {} (e.g. `sum({first}.{}, 3h)` sees only `{first}` events)",
+                quals.join(" or "),
+                id.name
+            )),
+        );
+        true
+    }
+
+    /// A calendar function or `days_since`, if `name` is one.
+    fn time_call(
+        &mut self,
+        ty: &mut Typer<'_>,
+        e: &ast::Expr,
+        name: &Ident,
+        args: &[Arg],
+    ) -> Option<Option<(Expr, Ty)>> {
+        if let Some(c) = Calendar::ALL.iter().find(|c| c.name() == name.name) {
+            if !args.is_empty() {
+                ty.err(
+                    Diagnostic::error(
+                        codes::BAD_CALL,
+                        e.span,
+                        format!("`{}()` takes no arguments, got {}", name.name, args.len()),
+                    )
+                    .label("the reading's own time is used")
+                    .hint(format!("write `{}()`", name.name)),
+                );
+                return Some(None);
+            }
+            return Some(Some((Expr::Calendar(*c, LOCAL_OFFSET_MIN), Ty::Number)));
+        }
+        if name.name != "days_since" {
+            return None;
+        }
+        let [cond] = args else {
+            ty.err(
+                Diagnostic::error(
+                    codes::BAD_CALL,
+                    e.span,
+                    format!("`days_since` takes 1 argument, got {}", args.len()),
+                )
+                .label("expected a condition")
+                .hint("e.g. `days_since(mm >= 0.1)`"),
+            );
+            return Some(None);
+        };
+        if self.marks.is_none() {
+            ty.err(
+                Diagnostic::error(codes::BAD_CALL, e.span, "`days_since` cannot be used here")
+                    .label("only `let`s and level rules can use `days_since`"),
+            );
+            return Some(None);
+        }
+        let lowered = ty.condition(&mut self.window_input(), &cond.expr, "`days_since`'s argument");
+        let Some(c) = lowered else {
+            return Some(None);
+        };
+        let marks = self.marks.as_deref_mut()?;
+        let i = match marks.iter().position(|m| *m == c) {
+            Some(i) => i,
+            None => {
+                marks.push(c);
+                marks.len() - 1
+            }
+        };
+        Some(Some((Expr::DaysSince(i as u16), Ty::Number)))
     }
 
     #[inline(never)]
@@ -122,6 +304,9 @@ impl Scope for SignalScope<'_> {
         _expected: Option<Ty>,
     ) -> Option<(Expr, Ty)> {
         if let [t, c] = parts {
+            if let Some(found) = self.kind_field(ty, t, c) {
+                return found;
+            }
             return super::tables::column(ty, self.tables, self.table, t, c);
         }
         let [id] = parts else {
@@ -150,7 +335,7 @@ impl Scope for SignalScope<'_> {
             // a level name used as a value: its rank
             Some((Expr::Const(Value::Num(f64::from(level as u8))), Ty::Number))
         } else {
-            if self.report_unknown {
+            if self.report_unknown && !self.ambiguous_field(ty, id) {
                 self.unknown_name(ty, id);
             }
             None
@@ -196,6 +381,9 @@ impl Scope for SignalScope<'_> {
         name: &Ident,
         args: &[Arg],
     ) -> Call<Expr> {
+        if let Some(done) = self.time_call(ty, e, name, args) {
+            return Call::Done(done);
+        }
         match super::windows::aggregate(name, args) {
             Some(agg) => Call::Done(self.window(ty, e, name, agg, args)),
             None => Call::NotMine,

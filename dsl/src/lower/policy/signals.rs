@@ -24,6 +24,10 @@ pub(super) struct SignalState {
     from_ok: bool,
     /// The table the signal reads, and its name.
     table: Option<(u16, String)>,
+    /// The `from` kinds: name and id.
+    from: Vec<(String, u16)>,
+    /// The conditions of `days_since` calls.
+    marks: Vec<Expr>,
 }
 
 impl Lowerer<'_> {
@@ -59,12 +63,15 @@ impl Lowerer<'_> {
             diags,
             tables,
             script_sigs,
+            kinds,
             ..
         } = self;
         let mut ty = Typer::new(sources, diags, Some(script_sigs));
-        let (lets, windows): (&[(String, Type)], _) = match place {
-            Place::Filter | Place::WindowInput => (&[], None),
-            Place::Let | Place::Level | Place::Clear => (&st.lets, Some(&mut st.windows)),
+        let (lets, windows, marks): (&[(String, Type)], _, _) = match place {
+            Place::Filter | Place::WindowInput => (&[], None, None),
+            Place::Let | Place::Level | Place::Clear => {
+                (&st.lets, Some(&mut st.windows), Some(&mut st.marks))
+            }
         };
         let mut scope = SignalScope {
             fields: &st.visible,
@@ -74,6 +81,9 @@ impl Lowerer<'_> {
             report_unknown: st.from_ok,
             tables,
             table: &mut st.table,
+            kinds,
+            from: &st.from,
+            marks,
         };
         f(&mut ty, &mut scope)
     }
@@ -93,11 +103,13 @@ impl Lowerer<'_> {
         // fields visible: those every `from` kind declares, with one type
         let mut visible: Option<HashMap<String, (FieldId, Type)>> = None;
         let mut kind_ids = Vec::new();
+        let mut from_names = Vec::new();
         let mut all_fields: Vec<String> = Vec::new();
         for k in &s.from {
             match self.kinds.get(&k.name) {
                 Some(kind) => {
                     kind_ids.push(kind.id);
+                    from_names.push((k.name.clone(), kind.id));
                     all_fields.extend(kind.fields.keys().cloned());
                     visible = Some(match visible {
                         None => kind.fields.clone(),
@@ -169,6 +181,8 @@ impl Lowerer<'_> {
             windows: Vec::new(),
             from_ok,
             table: None,
+            from: from_names,
+            marks: Vec::new(),
         };
         let filter = s
             .filter
@@ -280,6 +294,7 @@ impl Lowerer<'_> {
             filter,
             key: key?,
             windows: st.windows,
+            marks: st.marks,
             lets: let_defs,
             levels,
         })
