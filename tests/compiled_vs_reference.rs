@@ -6,8 +6,9 @@
 //! or booleans) and random event streams (including events without a key,
 //! unknown kinds, timestamps that go backwards, lateness > 0 with events out
 //! of order), with a restore at a random cut, and some signals forced onto
-//! the reference next to compiled ones; and on every bundled policy with the
-//! bundled samples.
+//! the reference next to compiled ones; fields qualified by kind
+//! (`rain.mm`), local calendar functions and `days_since` marks; and on
+//! every bundled policy with the bundled samples.
 //!
 //! Three runs are compared: the streaming engine forced onto the reference
 //! evaluator, the streaming engine on its compiled path (per signal), and —
@@ -20,7 +21,7 @@ use std::sync::Arc;
 use yingji::engine::Config;
 use yingji::engine::compiled::CompiledEngine;
 use yingji::engine::ir::{
-    Agg, BinOp, Builtin, Expr, FieldDef, KindDef, LetDef, LevelRule, Program, SignalDef, TableDef,
+    Agg, BinOp, Builtin, Calendar, Expr, FieldDef, KindDef, LetDef, LevelRule, Program, SignalDef, TableDef,
     UnOp, WindowDef,
 };
 use yingji::engine::value::Type;
@@ -47,7 +48,30 @@ fn leaf() -> impl Strategy<Value = Expr> {
         (0u16..6).prop_map(Expr::Let),
         (0u16..6).prop_map(Expr::Window),
         (0u16..3).prop_map(Expr::Column),
+        (0u16..3, 0..NFIELDS).prop_map(|(k, f)| Expr::KindField(k, f)),
+        (0..Calendar::ALL.len(), prop_oneof![Just(480i16), Just(0), Just(-330)])
+            .prop_map(|(c, o)| Expr::Calendar(Calendar::ALL[c], o)),
+        (0u16..3).prop_map(Expr::DaysSince),
     ]
+}
+
+/// Makes kind fields read a kind of `kinds` and `days_since` refer to one
+/// of the first `marks` marks (else a field).
+fn fix_kinds(e: &Expr, kinds: &[u16], marks: u16) -> Expr {
+    let f = |x: &Expr| Box::new(fix_kinds(x, kinds, marks));
+    let all = |l: &[Expr]| l.iter().map(|i| fix_kinds(i, kinds, marks)).collect();
+    match e {
+        Expr::KindField(k, fld) if !kinds.contains(k) => {
+            Expr::KindField(kinds[usize::from(*k) % kinds.len()], *fld)
+        }
+        Expr::DaysSince(i) if *i >= marks => Expr::Field(*i % NFIELDS),
+        Expr::Unary(o, x) => Expr::Unary(*o, f(x)),
+        Expr::Binary(o, a, b) => Expr::Binary(*o, f(a), f(b)),
+        Expr::In(x, l) => Expr::In(f(x), all(l)),
+        Expr::Call(c, a) => Expr::Call(*c, all(a)),
+        Expr::Script(c, a) => Expr::Script(*c, all(a)),
+        other => other.clone(),
+    }
 }
 
 /// The script functions of every generated program (one unit): an
@@ -188,6 +212,8 @@ struct SigSpec {
     /// Level dynamics: `for` (ms, readings), a `clear` condition, `hold`,
     /// `step down` (spread over the rules by index).
     dynamics: Option<Dynamics>,
+    /// The conditions of `days_since` calls.
+    marks: Vec<Expr>,
 }
 
 #[derive(Debug, Clone)]
@@ -283,8 +309,9 @@ fn signal() -> impl Strategy<Value = SigSpec> {
         ),
         proptest::collection::vec(expr(), 0..4),
         levels,
+        proptest::collection::vec(expr(), 0..3),
     )
-        .prop_map(|(kinds, filter, key, windows, lets, levels)| SigSpec {
+        .prop_map(|(kinds, filter, key, windows, lets, levels, marks)| SigSpec {
             kinds,
             filter,
             key,
@@ -295,6 +322,7 @@ fn signal() -> impl Strategy<Value = SigSpec> {
             absence: None,
             dynamics: None,
             table: false,
+            marks,
         })
 }
 
@@ -318,8 +346,14 @@ fn program(specs: &[SigSpec]) -> Program {
         .iter()
         .enumerate()
         .map(|(i, s)| {
+            let nm = s.marks.len() as u16;
+            // in `let`s and level rules (marks visible), and at the event
             let fix = |e: &Expr, l: u16, w: u16| {
-                let e = fix(e, l, w);
+                let e = fix_kinds(&fix(e, l, w), &s.kinds, nm);
+                if s.table { e } else { no_columns(&e) }
+            };
+            let fix0 = |e: &Expr| {
+                let e = fix_kinds(&self::fix(e, 0, 0), &s.kinds, 0);
                 if s.table { e } else { no_columns(&e) }
             };
             let nw = s.windows.len() as u16;
@@ -356,14 +390,14 @@ fn program(specs: &[SigSpec]) -> Program {
                 name: format!("s{i}"),
                 at: format!("t.yj:{i}:1"),
                 kinds: s.kinds.clone(),
-                filter: s.filter.as_ref().map(|f| no_scripts(&fix(f, 0, 0))),
+                filter: s.filter.as_ref().map(|f| no_scripts(&fix0(f))),
                 key: s.key,
                 windows: s
                     .windows
                     .iter()
                     .map(|(a, e, d)| WindowDef {
                         agg: aggs[*a],
-                        input: fix(e, 0, 0),
+                        input: fix0(e),
                         duration_ms: *d,
                         tumbling: false,
                     })
@@ -404,6 +438,7 @@ fn program(specs: &[SigSpec]) -> Program {
                 },
                 lateness_ms: None,
                 table: s.table.then_some(0),
+                marks: s.marks.iter().map(fix0).collect(),
             }
         })
         .collect();
@@ -532,6 +567,7 @@ fn run_cut(
             let mut script = false;
             let mut see = |e: &Expr| e.walk(&mut |x| script |= matches!(x, Expr::Script(..)));
             s.windows.iter().for_each(|w| see(&w.input));
+            s.marks.iter().for_each(&mut see);
             s.lets.iter().for_each(|l| see(&l.expr));
             s.levels.iter().for_each(|r| {
                 see(&r.when);
@@ -701,6 +737,7 @@ fn direct_signal() -> impl Strategy<Value = SigSpec> {
                 absence: None,
                 dynamics: None,
                 table: false,
+                marks: vec![],
             }
         })
 }

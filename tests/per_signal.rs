@@ -129,6 +129,7 @@ fn many_signals(n: usize) -> yingji::engine::ir::Program {
                 roster: vec![],
                 lateness_ms: None,
                 table: None,
+                marks: vec![],
                 levels: vec![LevelRule {
                     level: Level::Red,
                     text: "red when mm >= 10".into(),
