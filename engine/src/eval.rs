@@ -33,6 +33,8 @@ pub struct At<'a> {
     pub ms: i64,
     /// The key's `days_since` values, by mark ([`Expr::DaysSince`]).
     pub marks: &'a [Value],
+    /// The area's member aggregates ([`Expr::Group`]).
+    pub groups: &'a [Value],
 }
 
 /// Who runs script function calls ([`Expr::Script`]) during evaluation.
@@ -83,6 +85,12 @@ pub fn eval_with(e: &Expr, scope: &Scope<'_>, calls: &mut dyn Calls) -> Value {
         Expr::DaysSince(i) => scope
             .at
             .marks
+            .get(usize::from(*i))
+            .cloned()
+            .unwrap_or_default(),
+        Expr::Group(i) => scope
+            .at
+            .groups
             .get(usize::from(*i))
             .cloned()
             .unwrap_or_default(),

@@ -305,6 +305,7 @@ fn is_constant(e: &Expr) -> bool {
                 | Expr::KindField(..)
                 | Expr::Calendar(..)
                 | Expr::DaysSince(_)
+                | Expr::Group(_)
         ) {
             constant = false;
         }
@@ -317,11 +318,12 @@ fn is_constant(e: &Expr) -> bool {
 /// values follow the `nwindows` window values ([`CExpr::Window`] indices
 /// from `nwindows` on).
 pub fn compile(e: &Expr, consts: &mut Consts) -> CExpr {
-    compile_in(e, consts, 0)
+    compile_in(e, consts, 0, 0)
 }
 
-/// [`compile`] for a signal with `nwindows` windows.
-pub fn compile_in(e: &Expr, consts: &mut Consts, nwindows: usize) -> CExpr {
+/// [`compile`] for a signal with `nwindows` windows and `nmarks`
+/// `days_since` marks (member aggregates follow the marks).
+pub fn compile_in(e: &Expr, consts: &mut Consts, nwindows: usize, nmarks: usize) -> CExpr {
     if is_constant(e) {
         let scope = Scope {
             fields: &[],
@@ -333,8 +335,8 @@ pub fn compile_in(e: &Expr, consts: &mut Consts, nwindows: usize) -> CExpr {
         return CExpr::Const(consts.cell(&ref_eval(e, &scope)));
     }
     let n = nwindows;
-    let b = |x: &Expr, consts: &mut Consts| Box::new(compile_in(x, consts, n));
-    let compile = |x: &Expr, consts: &mut Consts| compile_in(x, consts, n);
+    let b = |x: &Expr, consts: &mut Consts| Box::new(compile_in(x, consts, n, nmarks));
+    let compile = |x: &Expr, consts: &mut Consts| compile_in(x, consts, n, nmarks);
     match e {
         Expr::Const(v) => CExpr::Const(consts.cell(v)),
         Expr::Field(f) => CExpr::Field(*f),
@@ -342,6 +344,9 @@ pub fn compile_in(e: &Expr, consts: &mut Consts, nwindows: usize) -> CExpr {
         Expr::Calendar(c, o) => CExpr::Calendar(*c, *o),
         Expr::DaysSince(i) => {
             CExpr::Window(u16::try_from(n + usize::from(*i)).unwrap_or(u16::MAX))
+        }
+        Expr::Group(i) => {
+            CExpr::Window(u16::try_from(n + nmarks + usize::from(*i)).unwrap_or(u16::MAX))
         }
         Expr::Let(i) => CExpr::Let(*i),
         Expr::Window(i) => CExpr::Window(*i),

@@ -83,8 +83,15 @@ pub enum CompileError {
 /// not implement.
 pub fn unsupported(p: &Program) -> Option<CompileError> {
     p.signals.iter().find_map(|s| {
+        let fed = p
+            .signals
+            .iter()
+            .any(|src| src.feeds.is_some_and(|f| s.kinds.contains(&f.kind)));
         unsupported_signal(s)
             .or_else(|| needs_operator(s))
+            .or_else(|| {
+                fed.then_some("another signal's level changes (`from SIGNAL`) outside the signals operator")
+            })
             .map(|feature| CompileError::Unsupported {
                 signal: s.name.clone(),
                 feature,
@@ -297,6 +304,7 @@ impl Core {
             absent: false,
             row: None,
             marks: Vec::new(),
+            groups: Vec::new(),
         }
     }
 }
@@ -381,6 +389,8 @@ struct KeyState {
     absent: bool,
     /// Per `days_since` mark: when it last held ([`NEVER`]: never).
     marks: Vec<i64>,
+    /// Per member aggregate: the members' latest values.
+    groups: Vec<crate::keys::Members>,
 }
 
 /// Mask of the rules from `up` on (for a ladder exactly these hold).
@@ -497,6 +507,7 @@ fn evaluate<H: Host + Reports>(
     st: &mut KeyState,
     ev: &Event,
     now: i64,
+    group: Option<(&Arc<str>, usize)>,
     consts: &[Arc<str>],
     lets: &mut Vec<Cell>,
     wvals: &mut Vec<Cell>,
@@ -508,7 +519,7 @@ fn evaluate<H: Host + Reports>(
         .and_then(|r| sig.rows.get(r as usize))
         .map_or(&[], Vec::as_slice);
     wvals.clear();
-    if sig.nwindows > 0 || !sig.marks.is_empty() {
+    if sig.nwindows > 0 || !sig.marks.is_empty() || group.is_some() {
         let cx = Cx {
             fields: &ev.fields,
             consts,
@@ -558,6 +569,22 @@ fn evaluate<H: Host + Reports>(
             } else {
                 Cell::Num(crate::keys::days_between(*last, now))
             });
+        }
+        // member aggregates follow: the member's latest value, then the area's
+        if let Some((m, size)) = group {
+            for ((agg, input), members) in sig.groups.iter().zip(st.groups.iter_mut()) {
+                if *agg != crate::ir::GroupAgg::Size {
+                    let v = match expr::eval(input, &cx, host) {
+                        Cell::Num(n) => Fixed::from_f64(n).map(|f| f.0),
+                        Cell::Bool(b) => Some(if b { Fixed::SCALE } else { 0 }),
+                        _ => None,
+                    };
+                    crate::keys::set_member(members, m, v);
+                }
+                wvals.push(
+                    crate::keys::member_value(*agg, members, size).map_or(Cell::Null, Cell::Num),
+                );
+            }
         }
     }
     lets.clear();
@@ -707,6 +734,12 @@ struct CSignal {
     table: Option<Arc<str>>,
     /// The conditions of its `days_since` calls.
     marks: Vec<CExpr>,
+    /// `via`: each member's areas.
+    via: Option<crate::ir::Via>,
+    /// `via`: the `members()` of each area.
+    via_sizes: FxHashMap<Arc<str>, usize>,
+    /// Its member aggregates.
+    groups: Vec<(crate::ir::GroupAgg, CExpr)>,
 }
 
 /// Keys of one signal converted for [`CompiledEngine::import_keys`].
@@ -886,8 +919,11 @@ impl CompiledEngine {
                 }
             }
             // an index hit on the key field with a text constant decides the key
+            // (a `via` signal's key field names a member, not its key)
             let fixed_key = match &split.eq {
-                Some((f, index::EqKey::Str(text))) if *f == s.key => Some(keys.intern(text)),
+                Some((f, index::EqKey::Str(text))) if *f == s.key && s.via.is_none() => {
+                    Some(keys.intern(text))
+                }
                 _ => None,
             };
             let table = s.table.and_then(|t| program.tables.get(usize::from(t)));
@@ -904,7 +940,7 @@ impl CompiledEngine {
             let rules: Vec<CExpr> = s
                 .levels
                 .iter()
-                .map(|r| expr::compile_in(&r.when, &mut consts, s.windows.len()))
+                .map(|r| expr::compile_in(&r.when, &mut consts, s.windows.len(), s.marks.len()))
                 .collect();
             let scripts = uses_scripts(s);
             // a ladder evaluates its subject once for all rules; a script
@@ -965,7 +1001,7 @@ impl CompiledEngine {
                 lets: s
                     .lets
                     .iter()
-                    .map(|l| expr::compile_in(&l.expr, &mut consts, s.windows.len()))
+                    .map(|l| expr::compile_in(&l.expr, &mut consts, s.windows.len(), s.marks.len()))
                     .collect(),
                 let_names: s.lets.iter().map(|l| Arc::from(l.name.as_str())).collect(),
                 levels: match ladder {
@@ -980,7 +1016,7 @@ impl CompiledEngine {
                     .map(|r| {
                         r.clear
                             .as_ref()
-                            .map(|c| expr::compile_in(c, &mut consts, s.windows.len()))
+                            .map(|c| expr::compile_in(c, &mut consts, s.windows.len(), s.marks.len()))
                     })
                     .collect(),
                 step_down: s.step_down,
@@ -1012,6 +1048,13 @@ impl CompiledEngine {
                     .marks
                     .iter()
                     .map(|m| expr::compile(m, &mut consts))
+                    .collect(),
+                via: s.via.clone(),
+                via_sizes: crate::operators::signals::via_sizes(s),
+                groups: s
+                    .groups
+                    .iter()
+                    .map(|g| (g.agg, expr::compile(&g.input, &mut consts)))
                     .collect(),
             });
         }
@@ -1338,6 +1381,7 @@ impl CompiledEngine {
                     .iter()
                     .map(|&t| (t != NEVER).then_some(t))
                     .collect();
+                k.groups = st.groups.clone();
                 k.row = st.row;
                 k.seen = st.seen;
                 k.absent = st.absent;
@@ -1381,6 +1425,7 @@ impl CompiledEngine {
                         seen: k.seen,
                         absent: k.absent,
                         marks: k.marks.iter().map(|t| t.unwrap_or(NEVER)).collect(),
+                        groups: k.groups.clone(),
                     },
                 ))
             })
@@ -1431,6 +1476,7 @@ impl CompiledEngine {
                 seen: false,
                 absent: false,
                 marks: vec![NEVER; sig.marks.len()],
+                groups: vec![Vec::new(); sig.groups.len()],
             })
             .is_some()
     }
@@ -1525,6 +1571,14 @@ impl CompiledEngine {
                     });
                 }
             };
+            // a `via` signal: the member's areas, in the order written
+            if let Some(via) = self.signals.get(s as usize).and_then(|c| c.via.as_ref()) {
+                for a in via.areas(text) {
+                    let key = self.keys.intern(a);
+                    self.targets.push((s, key));
+                }
+                continue;
+            }
             let key = self.keys.intern_shared(text, shared);
             self.targets.push((s, key));
         }
@@ -1543,6 +1597,18 @@ impl CompiledEngine {
         if let Some(h) = self.hot.get_mut(s as usize).filter(|h| h.direct) {
             return h.apply_direct(s, ev);
         }
+        // a `via` signal's reading is its member's
+        let member = match (
+            self.signals.get(s as usize).is_some_and(|c| c.via.is_some()),
+            self.hot.get(s as usize),
+        ) {
+            (true, Some(h)) => match ev.fields.get(usize::from(h.key_field)) {
+                Some(Value::Str(t)) => Some(t.clone()),
+                Some(v @ (Value::Num(_) | Value::Bool(_))) => Some(Arc::from(v.to_string())),
+                _ => None,
+            },
+            _ => None,
+        };
         let CompiledEngine {
             signals,
             keys,
@@ -1565,6 +1631,7 @@ impl CompiledEngine {
                 seen: false,
                 absent: false,
                 marks: vec![NEVER; sig.marks.len()],
+                groups: vec![Vec::new(); sig.groups.len()],
             })
             .and_then(|st| {
                 let mut svc = svc;
@@ -1576,6 +1643,9 @@ impl CompiledEngine {
                     st.seen = true;
                     st.absent = true;
                     st.core.last_ms = last;
+                }
+                if let Some(m) = &member {
+                    st.row = sig.table_rows.get(m).copied();
                 }
                 let prior = st.core.last_ms;
                 let now = st.core.advance(ev.ts.ms);
@@ -1597,9 +1667,12 @@ impl CompiledEngine {
                         .zip(svc.as_deref_mut())
                         .map(|(m, svc)| (m, &mut *svc.absence)),
                     || sig.roster.iter().any(|r| r == name),
-                    sig.table.as_deref(),
+                    sig.table.as_deref().filter(|_| member.is_none()),
                     extras,
                 );
+                let group = member.as_ref().map(|m| {
+                    (m, sig.via_sizes.get(name).copied().unwrap_or(0))
+                });
                 st.seen = true;
                 match (sig.scripts, svc) {
                     (true, Some(svc)) => {
@@ -1612,12 +1685,15 @@ impl CompiledEngine {
                             scratch: std::mem::take(scratch),
                         };
                         host.scratch.clear();
-                        let step =
-                            evaluate(sig, st, ev, now, consts, lets, wvals, &mut host, extras);
+                        let step = evaluate(
+                            sig, st, ev, now, group, consts, lets, wvals, &mut host, extras,
+                        );
                         *scratch = host.scratch;
                         step
                     }
-                    _ => evaluate(sig, st, ev, now, consts, lets, wvals, &mut Pure, extras),
+                    _ => evaluate(
+                        sig, st, ev, now, group, consts, lets, wvals, &mut Pure, extras,
+                    ),
                 }
             });
         sig.states = states;

@@ -10,7 +10,9 @@ use crate::check::{Call, Scope, Ty, Typer};
 use crate::diag::{Diagnostic, codes, suggest};
 use crate::syntax::ast::{self, Arg, Ident};
 use std::collections::HashMap;
-use yingji_engine::ir::{BinOp, Builtin, Calendar, Expr, FieldId, KindId, Place, UnOp, WindowDef};
+use yingji_engine::ir::{
+    BinOp, Builtin, Calendar, Expr, FieldId, GroupAgg, GroupDef, KindId, Place, UnOp, WindowDef,
+};
 use yingji_engine::value::{Level, Type, Value};
 
 /// See the module documentation.
@@ -36,6 +38,10 @@ pub(super) struct SignalScope<'s> {
     pub from: &'s [(String, KindId)],
     /// The signal's `days_since` conditions, where they may be used.
     pub marks: Option<&'s mut Vec<Expr>>,
+    /// The signal's member aggregates, where they may be used.
+    pub groups: Option<&'s mut Vec<GroupDef>>,
+    /// Whether the signal's keys are areas (`key … via`).
+    pub via: bool,
 }
 
 /// The offset calendar functions read local time at: UTC+8 (China
@@ -56,7 +62,105 @@ impl SignalScope<'_> {
             kinds: self.kinds,
             from: self.from,
             marks: None,
+            groups: None,
+            via: self.via,
         }
+    }
+
+    /// A member aggregate (`max_of(x)`, …, `members()`), if `name` is one.
+    fn group_call(
+        &mut self,
+        ty: &mut Typer<'_>,
+        e: &ast::Expr,
+        name: &Ident,
+        args: &[Arg],
+    ) -> Option<Option<(Expr, Ty)>> {
+        let agg = match name.name.as_str() {
+            "max_of" => GroupAgg::Max,
+            "min_of" => GroupAgg::Min,
+            "sum_of" => GroupAgg::Sum,
+            "mean_of" => GroupAgg::Mean,
+            "count_of" => GroupAgg::Count,
+            "members" => GroupAgg::Size,
+            _ => return None,
+        };
+        if !self.via {
+            ty.err(
+                Diagnostic::error(
+                    codes::BAD_CALL,
+                    name.span,
+                    format!("`{}` aggregates over an area's members", name.name),
+                )
+                .label("this signal's keys are not areas")
+                .hint("give the signal areas as keys: `key point via 隐患点.风险区` (each point's readings go to its areas)"),
+            );
+            return Some(None);
+        }
+        if self.groups.is_none() {
+            ty.err(
+                Diagnostic::error(
+                    codes::BAD_CALL,
+                    e.span,
+                    format!("`{}` cannot be used here", name.name),
+                )
+                .label("only `let`s and level rules can aggregate over members"),
+            );
+            return Some(None);
+        }
+        let want = usize::from(agg != GroupAgg::Size);
+        if args.len() != want {
+            let example = match agg {
+                GroupAgg::Size => "members()".to_string(),
+                GroupAgg::Count => "count_of(level >= orange)".to_string(),
+                _ => format!("{}(level)", name.name),
+            };
+            ty.err(
+                Diagnostic::error(
+                    codes::BAD_CALL,
+                    e.span,
+                    format!(
+                        "`{}` takes {want} argument{}, got {}",
+                        name.name,
+                        if want == 1 { "" } else { "s" },
+                        args.len()
+                    ),
+                )
+                .label("wrong number of arguments")
+                .hint(format!("e.g. `{example}`")),
+            );
+            return Some(None);
+        }
+        let input = match args.first() {
+            None => Expr::Const(yingji_engine::value::Value::Null),
+            Some(a) if agg == GroupAgg::Count => {
+                ty.condition(&mut self.window_input(), &a.expr, "`count_of`'s argument")?
+            }
+            Some(a) => {
+                let (x, t) = ty.expr(&mut self.window_input(), &a.expr)?;
+                if t != Ty::Number {
+                    ty.err(
+                        Diagnostic::error(
+                            codes::TYPE_MISMATCH,
+                            a.expr.span,
+                            format!("`{}` needs numbers, but this is a {t}", name.name),
+                        )
+                        .label(format!("this is a {t}")),
+                    );
+                    return Some(None);
+                }
+                x
+            }
+        };
+        let groups = self.groups.as_deref_mut()?;
+        let def = GroupDef { agg, input };
+        let i = match groups.iter().position(|g| *g == def) {
+            Some(i) => i,
+            None => {
+                groups.push(def);
+                groups.len() - 1
+            }
+        };
+        Some(Some((Expr::Group(i as u16), Ty::Number)))
     }
 
     /// `KIND.FIELD`, when `KIND` is a kind this signal reads (`None`: it is
@@ -382,6 +486,9 @@ impl Scope for SignalScope<'_> {
         args: &[Arg],
     ) -> Call<Expr> {
         if let Some(done) = self.time_call(ty, e, name, args) {
+            return Call::Done(done);
+        }
+        if let Some(done) = self.group_call(ty, e, name, args) {
             return Call::Done(done);
         }
         match super::windows::aggregate(name, args) {

@@ -27,7 +27,7 @@ pub struct Sig {
 }
 
 /// Names a script function may not take (built-ins and window functions).
-pub const RESERVED: [&str; 17] = [
+pub const RESERVED: [&str; 23] = [
     "sum",
     "avg",
     "min",
@@ -45,6 +45,12 @@ pub const RESERVED: [&str; 17] = [
     "day_of_year",
     "weekday",
     "days_since",
+    "max_of",
+    "min_of",
+    "sum_of",
+    "mean_of",
+    "count_of",
+    "members",
 ];
 
 /// The type a script signature names, if it is one scripts support.

@@ -107,6 +107,7 @@ impl Builder {
                     from: Vec::new(),
                     filter: None,
                     key: None,
+                    via: None,
                     lets: Vec::new(),
                     levels: Vec::new(),
                     step_down: false,
@@ -148,7 +149,17 @@ impl Builder {
                             }
                         }
                         Rule::key_clause => {
-                            sig.key = item.into_inner().next().map(|i| self.ident(&i))
+                            let mut parts = item.into_inner();
+                            sig.key = parts.next().map(|i| self.ident(&i));
+                            if let Some(via) = parts.next() {
+                                let mut tc = via
+                                    .into_inner()
+                                    .filter(|i| i.as_rule() == Rule::ident)
+                                    .map(|i| self.ident(&i));
+                                if let (Some(t), Some(c)) = (tc.next(), tc.next()) {
+                                    sig.via = Some((t, c));
+                                }
+                            }
                         }
                         Rule::let_clause => {
                             let mut parts = item.into_inner();
@@ -210,6 +221,15 @@ impl Builder {
                             let span = self.span(&v);
                             let kind = if v.as_rule() == Rule::string {
                                 ExprKind::Str(unescape(v.as_str()))
+                            } else if v.as_rule() == Rule::str_list {
+                                ExprKind::List(
+                                    v.into_inner()
+                                        .map(|x| Expr {
+                                            span: self.span(&x),
+                                            kind: ExprKind::Str(unescape(x.as_str())),
+                                        })
+                                        .collect(),
+                                )
                             } else {
                                 ExprKind::Num(v.as_str().parse().unwrap_or(f64::NAN))
                             };
