@@ -21,7 +21,7 @@ use std::sync::Arc;
 use yingji::engine::Config;
 use yingji::engine::compiled::CompiledEngine;
 use yingji::engine::ir::{
-    Agg, BinOp, Builtin, Calendar, Expr, FieldDef, KindDef, LetDef, LevelRule, Program, SignalDef, TableDef,
+    Agg, BinOp, Builtin, Calendar, Expr, Feed, GroupAgg, GroupDef, Via, FieldDef, KindDef, LetDef, LevelRule, Program, SignalDef, TableDef,
     UnOp, WindowDef,
 };
 use yingji::engine::value::Type;
@@ -52,19 +52,79 @@ fn leaf() -> impl Strategy<Value = Expr> {
         (0..Calendar::ALL.len(), prop_oneof![Just(480i16), Just(0), Just(-330)])
             .prop_map(|(c, o)| Expr::Calendar(Calendar::ALL[c], o)),
         (0u16..3).prop_map(Expr::DaysSince),
+        (0u16..3).prop_map(Expr::Group),
     ]
 }
 
-/// Makes kind fields read a kind of `kinds` and `days_since` refer to one
-/// of the first `marks` marks (else a field).
-fn fix_kinds(e: &Expr, kinds: &[u16], marks: u16) -> Expr {
-    let f = |x: &Expr| Box::new(fix_kinds(x, kinds, marks));
-    let all = |l: &[Expr]| l.iter().map(|i| fix_kinds(i, kinds, marks)).collect();
+/// The fed kind (signal `s0`'s level changes) and its slots.
+const FED_KIND: u16 = 3;
+const MEMBER: u16 = NFIELDS;
+
+/// Moves field reads onto the fed kind's slots (`member`, `level`, `prior`).
+fn fed_fields(e: &Expr) -> Expr {
+    let f = |x: &Expr| Box::new(fed_fields(x));
+    let all = |l: &[Expr]| l.iter().map(fed_fields).collect();
+    match e {
+        Expr::Field(x) => Expr::Field(MEMBER + x % 3),
+        Expr::KindField(_, x) => Expr::KindField(FED_KIND, MEMBER + x % 3),
+        Expr::Unary(o, x) => Expr::Unary(*o, f(x)),
+        Expr::Binary(o, a, b) => Expr::Binary(*o, f(a), f(b)),
+        Expr::In(x, l) => Expr::In(f(x), all(l)),
+        Expr::Call(c, a) => Expr::Call(*c, all(a)),
+        Expr::Script(c, a) => Expr::Script(*c, all(a)),
+        other => other.clone(),
+    }
+}
+
+/// The membership of `via` signals: member → areas (a member in two areas,
+/// one in none, a numeric member).
+fn membership() -> Via {
+    let m = |k: &str, a: &[&str]| (k.to_string(), a.iter().map(|x| x.to_string()).collect());
+    Via {
+        members: vec![
+            m("A", &["R1", "R2"]),
+            m("B", &["R1"]),
+            m("1.5", &["A"]),
+            m("R2", &[]),
+        ],
+    }
+}
+
+/// Signals whose keys are areas (`via`, member aggregates), some reading
+/// the level changes of the program's first signal.
+fn area_signal() -> impl Strategy<Value = SigSpec> {
+    (
+        prop_oneof![signal(), dynamic_signal()],
+        proptest::collection::vec((0..6usize, expr()), 0..4),
+        any::<bool>(),
+        any::<bool>(),
+        any::<bool>(),
+    )
+        .prop_map(|(mut s, groups, via, fed, reference)| {
+            s.via = via;
+            s.groups = if via { groups } else { vec![] };
+            s.fed = fed;
+            s.reference = reference;
+            s
+        })
+}
+
+/// Makes kind fields read a kind of `kinds`, and `days_since` and member
+/// aggregates refer to one of the first `marks` marks and `groups`
+/// aggregates (else a field).
+fn fix_kinds(e: &Expr, kinds: &[u16], marks: u16, groups: u16) -> Expr {
+    let f = |x: &Expr| Box::new(fix_kinds(x, kinds, marks, groups));
+    let all = |l: &[Expr]| {
+        l.iter()
+            .map(|i| fix_kinds(i, kinds, marks, groups))
+            .collect()
+    };
     match e {
         Expr::KindField(k, fld) if !kinds.contains(k) => {
             Expr::KindField(kinds[usize::from(*k) % kinds.len()], *fld)
         }
         Expr::DaysSince(i) if *i >= marks => Expr::Field(*i % NFIELDS),
+        Expr::Group(i) if *i >= groups => Expr::Field(*i % NFIELDS),
         Expr::Unary(o, x) => Expr::Unary(*o, f(x)),
         Expr::Binary(o, a, b) => Expr::Binary(*o, f(a), f(b)),
         Expr::In(x, l) => Expr::In(f(x), all(l)),
@@ -214,6 +274,11 @@ struct SigSpec {
     dynamics: Option<Dynamics>,
     /// The conditions of `days_since` calls.
     marks: Vec<Expr>,
+    /// Keys are areas of [`membership`], and member aggregates.
+    via: bool,
+    groups: Vec<(usize, Expr)>,
+    /// Reads signal `s0`'s level changes (for every signal but the first).
+    fed: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -323,6 +388,9 @@ fn signal() -> impl Strategy<Value = SigSpec> {
             dynamics: None,
             table: false,
             marks,
+            via: false,
+            groups: vec![],
+            fed: false,
         })
 }
 
@@ -347,15 +415,17 @@ fn program(specs: &[SigSpec]) -> Program {
         .enumerate()
         .map(|(i, s)| {
             let nm = s.marks.len() as u16;
-            // in `let`s and level rules (marks visible), and at the event
-            let fix = |e: &Expr, l: u16, w: u16| {
-                let e = fix_kinds(&fix(e, l, w), &s.kinds, nm);
-                if s.table { e } else { no_columns(&e) }
+            let fed = s.fed && i > 0;
+            let kinds = if fed { vec![FED_KIND] } else { s.kinds.clone() };
+            let ng = s.groups.len() as u16;
+            let finish = |e: Expr| {
+                let e = if s.table { e } else { no_columns(&e) };
+                if fed { fed_fields(&e) } else { e }
             };
-            let fix0 = |e: &Expr| {
-                let e = fix_kinds(&self::fix(e, 0, 0), &s.kinds, 0);
-                if s.table { e } else { no_columns(&e) }
-            };
+            // in `let`s and level rules (marks and member aggregates
+            // visible), and at the event
+            let fix = |e: &Expr, l: u16, w: u16| finish(fix_kinds(&fix(e, l, w), &kinds, nm, ng));
+            let fix0 = |e: &Expr| finish(fix_kinds(&self::fix(e, 0, 0), &kinds, 0, 0));
             let nw = s.windows.len() as u16;
             let nl = s.lets.len() as u16;
             let whens: Vec<Expr> = match &s.levels {
@@ -389,9 +459,9 @@ fn program(specs: &[SigSpec]) -> Program {
             SignalDef {
                 name: format!("s{i}"),
                 at: format!("t.yj:{i}:1"),
-                kinds: s.kinds.clone(),
+                kinds: kinds.clone(),
                 filter: s.filter.as_ref().map(|f| no_scripts(&fix0(f))),
-                key: s.key,
+                key: if fed { MEMBER } else { s.key },
                 windows: s
                     .windows
                     .iter()
@@ -431,28 +501,65 @@ fn program(specs: &[SigSpec]) -> Program {
                     })
                     .collect(),
                 step_down: s.dynamics.as_ref().is_some_and(|d| d.step_down),
-                missing_ms: s.absence.map(|a| a.0),
+                missing_ms: s.absence.filter(|_| !s.via).map(|a| a.0),
                 roster: match s.absence {
-                    Some((_, true)) => vec!["A".into(), "B".into()],
+                    Some((_, true)) if !s.via => vec!["A".into(), "B".into()],
                     _ => vec![],
                 },
                 lateness_ms: None,
                 table: s.table.then_some(0),
                 marks: s.marks.iter().map(fix0).collect(),
+                via: s.via.then(membership),
+                groups: s
+                    .groups
+                    .iter()
+                    .map(|(a, e)| GroupDef {
+                        agg: [
+                            GroupAgg::Max,
+                            GroupAgg::Min,
+                            GroupAgg::Sum,
+                            GroupAgg::Mean,
+                            GroupAgg::Count,
+                            GroupAgg::Size,
+                        ][*a],
+                        input: fix0(e),
+                    })
+                    .collect(),
+                feeds: (i == 0 && specs.iter().skip(1).any(|s| s.fed)).then_some(Feed {
+                    kind: FED_KIND,
+                    key: MEMBER,
+                    level: MEMBER + 1,
+                    from: MEMBER + 2,
+                }),
             }
         })
         .collect();
-    Program {
-        fields: ["station", "region", "mm", "ok", "depth"]
+    let fed_kind = KindDef {
+        name: "s0".into(),
+        fields: [Type::String, Type::Number, Type::Number]
             .iter()
-            .map(|s| s.to_string())
+            .enumerate()
+            .map(|(i, ty)| FieldDef {
+                id: MEMBER + i as u16,
+                ty: *ty,
+                optional: false,
+            })
             .collect(),
+    };
+    Program {
+        fields: [
+            "station", "region", "mm", "ok", "depth", "member", "level", "prior",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect(),
         kinds: ["rain", "river", "quake"]
             .iter()
             .map(|k| KindDef {
                 name: k.to_string(),
                 fields: all.clone(),
             })
+            .chain(std::iter::once(fed_kind))
             .collect(),
         signals,
         tables: vec![TableDef {
@@ -563,6 +670,7 @@ fn run_cut(
     // the bare kernel compiles whole programs that need nothing of the
     // signals operator, and is compared on in-order streams only
     let needs_operator = specs.iter().any(|s| s.absence.is_some())
+        || p.signals.iter().any(|s| s.kinds.contains(&FED_KIND))
         || p.signals.iter().any(|s| {
             let mut script = false;
             let mut see = |e: &Expr| e.walk(&mut |x| script |= matches!(x, Expr::Script(..)));
@@ -738,6 +846,9 @@ fn direct_signal() -> impl Strategy<Value = SigSpec> {
                 dynamics: None,
                 table: false,
                 marks: vec![],
+                via: false,
+                groups: vec![],
+                fed: false,
             }
         })
 }
@@ -776,6 +887,19 @@ proptest! {
     #[test]
     fn operator_features_match_reference(
         specs in proptest::collection::vec(mixed_signal(), 1..5),
+        evs in events(),
+        cut in proptest::option::of(0usize..120),
+        late in late(),
+    ) {
+        run_cut(&specs, &evs, cut, late)?;
+    }
+
+    /// Keys that are areas (`via`: a member in several areas, in none),
+    /// member aggregates, and signals reading the first signal's level
+    /// changes, mixed with reference signals, lateness and a restore.
+    #[test]
+    fn areas_and_fed_signals_match_reference(
+        specs in proptest::collection::vec(area_signal(), 1..5),
         evs in events(),
         cut in proptest::option::of(0usize..120),
         late in late(),

@@ -656,11 +656,19 @@ impl Program {
             }
         }
         // a signal reads the level changes of signals before it only (no cycle)
-        for (i, s) in self.signals.iter().enumerate() {
-            let late = self.signals.iter().enumerate().skip(i).any(|(_, src)| {
-                src.feeds.is_some_and(|f| s.kinds.contains(&f.kind))
-            });
-            if late {
+        let fed: Vec<(usize, KindId)> = self
+            .signals
+            .iter()
+            .enumerate()
+            .filter_map(|(i, s)| s.feeds.map(|f| (i, f.kind)))
+            .collect();
+        for &(src, kind) in &fed {
+            let early = self
+                .signals
+                .iter()
+                .take(src + 1)
+                .find(|s| s.kinds.contains(&kind));
+            if let Some(s) = early {
                 return Err(ProgramError {
                     signal: s.name.clone(),
                     problem: "reads the level changes of itself or of a later signal".into(),

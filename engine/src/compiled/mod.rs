@@ -82,11 +82,9 @@ pub enum CompileError {
 /// engine, without the operator's script runtime and absence timers) does
 /// not implement.
 pub fn unsupported(p: &Program) -> Option<CompileError> {
+    let fed_kinds: Vec<KindId> = p.signals.iter().filter_map(|s| s.feeds.map(|f| f.kind)).collect();
     p.signals.iter().find_map(|s| {
-        let fed = p
-            .signals
-            .iter()
-            .any(|src| src.feeds.is_some_and(|f| s.kinds.contains(&f.kind)));
+        let fed = s.kinds.iter().any(|k| fed_kinds.contains(k));
         unsupported_signal(s)
             .or_else(|| needs_operator(s))
             .or_else(|| {
@@ -837,6 +835,9 @@ pub struct CompiledEngine {
     keys: Interner,
     candidates: Vec<u32>,
     targets: Vec<(u32, u32)>,
+    /// The event's key for the first signal it feeds (a `via` signal's
+    /// member), found by [`CompiledEngine::check`].
+    first_key: Option<u32>,
     /// The next of `targets` to apply (a mixed event, see [`CompiledEngine::prepare`]).
     cursor: usize,
     lets: Vec<Cell>,
@@ -1071,6 +1072,7 @@ impl CompiledEngine {
             keys,
             candidates: Vec::new(),
             targets: Vec::new(),
+            first_key: None,
             cursor: 0,
             lets: Vec::new(),
             wvals: Vec::new(),
@@ -1343,11 +1345,7 @@ impl CompiledEngine {
         let checked = self.check(ev, &candidates);
         self.candidates = candidates;
         checked?;
-        Ok(self
-            .targets
-            .first()
-            .and_then(|&(_, k)| self.key_name(k))
-            .cloned())
+        Ok(self.first_key.and_then(|k| self.key_name(k)).cloned())
     }
 
     /// The state of every key of signal `signal` in the reference engine's
@@ -1507,6 +1505,7 @@ impl CompiledEngine {
     /// Phase one: which (signal, key) pairs the event feeds; an error leaves state untouched.
     fn check(&mut self, ev: &Event, candidates: &[u32]) -> Result<(), PushError> {
         self.targets.clear();
+        self.first_key = None;
         for &s in candidates {
             let Some(h) = self.hot.get(s as usize) else {
                 continue;
@@ -1533,6 +1532,9 @@ impl CompiledEngine {
                 }
             }
             if h.fixed_key != NO_KEY {
+                if self.first_key.is_none() {
+                    self.first_key = Some(h.fixed_key);
+                }
                 self.targets.push((s, h.fixed_key));
                 continue;
             }
@@ -1571,8 +1573,12 @@ impl CompiledEngine {
                     });
                 }
             };
-            // a `via` signal: the member's areas, in the order written
+            // a `via` signal: the member's areas, in the order written (the
+            // member is the event's key, as for the reference)
             if let Some(via) = self.signals.get(s as usize).and_then(|c| c.via.as_ref()) {
+                if self.first_key.is_none() {
+                    self.first_key = Some(self.keys.intern_shared(text, shared));
+                }
                 for a in via.areas(text) {
                     let key = self.keys.intern(a);
                     self.targets.push((s, key));
@@ -1580,6 +1586,9 @@ impl CompiledEngine {
                 continue;
             }
             let key = self.keys.intern_shared(text, shared);
+            if self.first_key.is_none() {
+                self.first_key = Some(key);
+            }
             self.targets.push((s, key));
         }
         Ok(())

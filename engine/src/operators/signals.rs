@@ -575,6 +575,8 @@ impl Signals {
                 .get(s)
                 .is_some_and(|d| d.via.is_some())
                 .then(|| key.clone());
+            // (a member of no area feeds nothing)
+            applied |= !areas.is_empty();
             for area in areas {
                 if late {
                     let now = self
@@ -589,7 +591,6 @@ impl Signals {
                     self.apply(s, area, member.as_ref(), ev, out);
                 }
             }
-            applied = true;
         }
         if let Some(c) = compiled.as_mut() {
             let mut svc = Services {
