@@ -374,6 +374,7 @@ pub fn report_json(report: &eval::Report, set: &records::RecordSet) -> serde_jso
     serde_json::json!({
         "assessments": report.assessments,
         "deadlines": report.deadlines,
+        "grades": report.grades,
         "rejected": rejected,
     })
 }
