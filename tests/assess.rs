@@ -1301,7 +1301,12 @@ fn cli_prints_each_records_grade() {
         "较大 when deaths >= 3 or serious_injuries >= 10 or loss_wan >= 1000"
     );
     assert_eq!(first["ts"], "2023-04-02T08:40:00+08:00");
-    assert!(first["rule_at"].as_str().unwrap().starts_with("policies/accident_grade.yj:"));
+    assert!(
+        first["rule_at"]
+            .as_str()
+            .unwrap()
+            .starts_with("policies/accident_grade.yj:")
+    );
     assert_eq!(v["grades"][1]["rule"], serde_json::Value::Null);
 
     let (code, out, err) = yingji(&["assess", "policies", "--records", "samples/records.jsonl"]);
@@ -1347,8 +1352,23 @@ fn each_record_gets_the_most_severe_grade_of_any_axis() {
         .as_array()
         .unwrap()
         .iter()
-        .map(|g| format!("{} {}", g["id"].as_str().unwrap(), g["grade"].as_str().unwrap()))
+        .map(|g| {
+            format!(
+                "{} {}",
+                g["id"].as_str().unwrap(),
+                g["grade"].as_str().unwrap()
+            )
+        })
         .collect();
-    assert_eq!(got, ["X1 特别重大", "X2 重大", "X3 较大", "X4 一般", "X6 特别重大"]);
+    assert_eq!(
+        got,
+        [
+            "X1 特别重大",
+            "X2 重大",
+            "X3 较大",
+            "X4 一般",
+            "X6 特别重大"
+        ]
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -21,8 +21,8 @@ use std::sync::Arc;
 use yingji::engine::Config;
 use yingji::engine::compiled::CompiledEngine;
 use yingji::engine::ir::{
-    Agg, BinOp, Builtin, Calendar, Expr, Feed, GroupAgg, GroupDef, Via, FieldDef, KindDef, LetDef, LevelRule, Program, SignalDef, TableDef,
-    UnOp, WindowDef,
+    Agg, BinOp, Builtin, Calendar, Expr, Feed, FieldDef, GroupAgg, GroupDef, KindDef, LetDef,
+    LevelRule, Program, SignalDef, TableDef, UnOp, Via, WindowDef,
 };
 use yingji::engine::value::Type;
 use yingji::{Engine, Event, Level, Timestamp, Value};
@@ -49,7 +49,10 @@ fn leaf() -> impl Strategy<Value = Expr> {
         (0u16..6).prop_map(Expr::Window),
         (0u16..3).prop_map(Expr::Column),
         (0u16..3, 0..NFIELDS).prop_map(|(k, f)| Expr::KindField(k, f)),
-        (0..Calendar::ALL.len(), prop_oneof![Just(480i16), Just(0), Just(-330)])
+        (
+            0..Calendar::ALL.len(),
+            prop_oneof![Just(480i16), Just(0), Just(-330)]
+        )
             .prop_map(|(c, o)| Expr::Calendar(Calendar::ALL[c], o)),
         (0u16..3).prop_map(Expr::DaysSince),
         (0u16..3).prop_map(Expr::Group),
@@ -376,22 +379,24 @@ fn signal() -> impl Strategy<Value = SigSpec> {
         levels,
         proptest::collection::vec(expr(), 0..3),
     )
-        .prop_map(|(kinds, filter, key, windows, lets, levels, marks)| SigSpec {
-            kinds,
-            filter,
-            key,
-            windows,
-            lets,
-            levels,
-            reference: false,
-            absence: None,
-            dynamics: None,
-            table: false,
-            marks,
-            via: false,
-            groups: vec![],
-            fed: false,
-        })
+        .prop_map(
+            |(kinds, filter, key, windows, lets, levels, marks)| SigSpec {
+                kinds,
+                filter,
+                key,
+                windows,
+                lets,
+                levels,
+                reference: false,
+                absence: None,
+                dynamics: None,
+                table: false,
+                marks,
+                via: false,
+                groups: vec![],
+                fed: false,
+            },
+        )
 }
 
 fn program(specs: &[SigSpec]) -> Program {

@@ -18,7 +18,10 @@ use yingji::{Definitions, Output};
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 
 fn policies(files: &[&str]) -> Definitions {
-    let paths: Vec<String> = files.iter().map(|f| format!("{ROOT}/policies/{f}")).collect();
+    let paths: Vec<String> = files
+        .iter()
+        .map(|f| format!("{ROOT}/policies/{f}"))
+        .collect();
     Definitions::from_paths(&paths).unwrap_or_else(|e| panic!("{}", e.rendered))
 }
 
@@ -123,7 +126,13 @@ fn a_risk_area_takes_the_highest_level_of_its_hazard_points() {
     let order: Vec<String> = out
         .iter()
         .filter(|o| o["type"] == "level_changed")
-        .map(|o| format!("{}:{}", o["signal"].as_str().unwrap(), o["key"].as_str().unwrap()))
+        .map(|o| {
+            format!(
+                "{}:{}",
+                o["signal"].as_str().unwrap(),
+                o["key"].as_str().unwrap()
+            )
+        })
         .collect();
     assert_eq!(
         order[..3],
@@ -146,17 +155,17 @@ fn areal_rainfall_is_the_weighted_sum_of_a_catchments_gauges() {
     let defs = policies(&["rainstorm.yj", "areal_rainfall.yj"]);
     let lines = vec![
         // 磨刀溪: YY-003 weighs 0.7, YY-006 0.3
-        rain("01:00", "YY-003", 30.0),  // 21
-        rain("01:10", "YY-006", 40.0),  // 21 + 12 = 33: yellow
-        rain("02:00", "YY-003", 30.0),  // 54: orange
+        rain("01:00", "YY-003", 30.0), // 21
+        rain("01:10", "YY-006", 40.0), // 21 + 12 = 33: yellow
+        rain("02:00", "YY-003", 30.0), // 54: orange
         // a gauge of no catchment changes nothing
         rain("02:10", "YY-001", 90.0),
         // 汤溪河: YY-004 0.6, YY-005 0.4
-        rain("02:20", "YY-004", 40.0),  // 24
-        rain("02:30", "YY-005", 60.0),  // 24 + 24 = 48: yellow
+        rain("02:20", "YY-004", 40.0), // 24
+        rain("02:30", "YY-005", 60.0), // 24 + 24 = 48: yellow
         // the first readings leave the 3 h window: 磨刀溪 33 - 21 = 33 + 0: still ≥ 30
-        rain("04:05", "YY-003", 0.0),   // 21 + 12 + 21 - 21 = 33 → (01:00 gone) 33
-        rain("05:05", "YY-006", 0.0),   // 01:10 gone: 21 (02:00) → yellow (24 h: 75)
+        rain("04:05", "YY-003", 0.0), // 21 + 12 + 21 - 21 = 33 → (01:00 gone) 33
+        rain("05:05", "YY-006", 0.0), // 01:10 gone: 21 (02:00) → yellow (24 h: 75)
     ];
     let out = run(&defs, &lines);
     assert_eq!(
@@ -191,7 +200,9 @@ signal 区值 {
 "#;
     let defs = Definitions::from_str("t.yj", text).unwrap();
     let r = |m: u32, p: &str, v: &str| {
-        format!(r#"{{"ts":"2024-07-29T03:{m:02}:00+08:00","kind":"reading","point":"{p}","v":{v}}}"#)
+        format!(
+            r#"{{"ts":"2024-07-29T03:{m:02}:00+08:00","kind":"reading","point":"{p}","v":{v}}}"#
+        )
     };
     let lines = vec![
         r(0, "P1", "12"),   // A: [12] mean 12 yellow; B: [12] yellow
@@ -219,7 +230,8 @@ fn diagnose(text: &str) -> String {
     }
 }
 
-const EV: &str = "event reading { point: string, v: number }\ntable 点 { \"P1\": { 区: \"A\", 权: 0.5 } }\n";
+const EV: &str =
+    "event reading { point: string, v: number }\ntable 点 { \"P1\": { 区: \"A\", 权: 0.5 } }\n";
 
 #[test]
 fn a_membership_must_be_a_table_column_of_names() {
@@ -231,7 +243,10 @@ fn a_membership_must_be_a_table_column_of_names() {
     let d = diagnose(&format!(
         "{EV}signal s {{\n  from reading\n  key point via 点.权\n  level yellow when v >= 1\n}}\n"
     ));
-    assert!(d.contains("column `权` of `点` does not hold area names"), "{d}");
+    assert!(
+        d.contains("column `权` of `点` does not hold area names"),
+        "{d}"
+    );
     assert!(d.contains("bad.yj:5:19"), "{d}");
     let d = diagnose(&format!(
         "{EV}signal s {{\n  from reading\n  key point via 点.名\n  level yellow when v >= 1\n}}\n"
@@ -244,7 +259,10 @@ fn member_aggregates_need_areas_and_a_place_that_can_hold_them() {
     let d = diagnose(&format!(
         "{EV}signal s {{\n  from reading\n  key point\n  level yellow when max_of(v) >= 1\n}}\n"
     ));
-    assert!(d.contains("`max_of` aggregates over an area's members"), "{d}");
+    assert!(
+        d.contains("`max_of` aggregates over an area's members"),
+        "{d}"
+    );
     assert!(d.contains("bad.yj:6:21"), "{d}");
     let d = diagnose(&format!(
         "{EV}signal s {{\n  from reading\n  key point via 点.区\n  where max_of(v) > 0\n  let a = members(v)\n  let b = mean_of(point)\n  level yellow when v >= 1\n}}\n"
@@ -253,7 +271,10 @@ fn member_aggregates_need_areas_and_a_place_that_can_hold_them() {
     assert!(d.contains("bad.yj:6:9"), "{d}");
     assert!(d.contains("`members` takes 0 arguments, got 1"), "{d}");
     assert!(d.contains("bad.yj:7:11"), "{d}");
-    assert!(d.contains("`mean_of` needs numbers, but this is a string"), "{d}");
+    assert!(
+        d.contains("`mean_of` needs numbers, but this is a string"),
+        "{d}"
+    );
     assert!(d.contains("bad.yj:8:19"), "{d}");
 }
 
@@ -262,16 +283,21 @@ fn absence_cannot_be_detected_by_area() {
     let d = diagnose(&format!(
         "{EV}signal s {{\n  from reading\n  key point via 点.区\n  missing 30m\n}}\n"
     ));
-    assert!(d.contains("absence (`missing`, `roster`) cannot be used with `via`"), "{d}");
+    assert!(
+        d.contains("absence (`missing`, `roster`) cannot be used with `via`"),
+        "{d}"
+    );
     assert!(d.contains("bad.yj:5:17"), "{d}");
 }
 
 #[test]
 fn from_an_unknown_signal_or_a_cycle_is_an_error() {
-    let d = diagnose(
-        "signal a {\n  from 不存在\n  key member\n  level yellow when level >= 1\n}\n",
+    let d =
+        diagnose("signal a {\n  from 不存在\n  key member\n  level yellow when level >= 1\n}\n");
+    assert!(
+        d.contains("error[E0102]: no event kind `不存在` is declared"),
+        "{d}"
     );
-    assert!(d.contains("error[E0102]: no event kind `不存在` is declared"), "{d}");
     assert!(d.contains("bad.yj:2:8"), "{d}");
     assert!(d.contains("or name a signal defined above"), "{d}");
     // a signal cannot read itself
@@ -285,10 +311,7 @@ fn from_an_unknown_signal_or_a_cycle_is_an_error() {
 fn a_signal_reads_another_defined_in_a_later_file() {
     // risk_areas.yj before landslide.yj: the order of the files does not matter
     let defs = policies(&["risk_areas.yj", "landslide.yj"]);
-    let lines = vec![
-        disp(0, "YY-HP03", 0.0),
-        disp(1, "YY-HP03", 10.0 / 24.0),
-    ];
+    let lines = vec![disp(0, "YY-HP03", 0.0), disp(1, "YY-HP03", 10.0 / 24.0)];
     let out = run(&defs, &lines);
     assert_eq!(
         changes(&out, "风险区预警", &["最高"]),
@@ -304,8 +327,5 @@ fn an_input_line_of_a_signals_own_kind_is_not_a_level_change() {
             .to_string(),
     ];
     let out = run(&defs, &fake);
-    assert!(
-        out.iter().all(|o| o["type"] != "level_changed"),
-        "{out:?}"
-    );
+    assert!(out.iter().all(|o| o["type"] != "level_changed"), "{out:?}");
 }

@@ -208,15 +208,16 @@ fn days_since_counts_days_from_the_last_time_the_condition_held() {
 fn days_since_survives_a_snapshot_and_a_restore() {
     let defs = Definitions::from_str("t.yj", &format!("{KINDS}{DROUGHT}")).unwrap();
     let lines = drought_lines();
-    let whole = run(
-        &defs,
-        &lines.iter().map(String::as_str).collect::<Vec<_>>(),
-    );
+    let whole = run(&defs, &lines.iter().map(String::as_str).collect::<Vec<_>>());
     for reference in [false, true] {
         for cut in 1..lines.len() {
             let mk = || {
                 let e = defs.engine().unwrap();
-                if reference { e.reference_evaluator() } else { e }
+                if reference {
+                    e.reference_evaluator()
+                } else {
+                    e
+                }
             };
             let mut a = mk();
             let mut out: Vec<Output> = Vec::new();
@@ -235,7 +236,11 @@ fn days_since_survives_a_snapshot_and_a_restore() {
                 .map(|o| serde_json::from_str(&o.to_json()).unwrap())
                 .collect();
             let strip = |v: &[J]| -> Vec<String> { changes(v, &["无雨日数"]) };
-            assert_eq!(strip(&got), strip(&whole), "cut {cut}, reference {reference}");
+            assert_eq!(
+                strip(&got),
+                strip(&whole),
+                "cut {cut}, reference {reference}"
+            );
         }
     }
 }
@@ -272,7 +277,10 @@ fn an_unqualified_field_of_one_kind_only_asks_to_qualify_it() {
     let d = diagnose(
         "signal s {\n  from rain, river_level\n  key station\n  let r3 = sum(mm, 3h)\n  level yellow when r3 >= 1\n}\n",
     );
-    assert!(d.contains("error[E0101]: `mm` is not a field of every kind this signal reads"), "{d}");
+    assert!(
+        d.contains("error[E0101]: `mm` is not a field of every kind this signal reads"),
+        "{d}"
+    );
     assert!(d.contains("bad.yj:7:16"), "{d}");
     assert!(d.contains("declared by rain only"), "{d}");
     assert!(d.contains("qualify it with its kind: `rain.mm`"), "{d}");
@@ -289,7 +297,10 @@ fn a_field_declared_with_two_types_must_be_qualified() {
     };
     assert!(d.contains("`v` is not a field of every kind"), "{d}");
     assert!(d.contains("bad.yj:6:21"), "{d}");
-    assert!(d.contains("declared with different types by a and b"), "{d}");
+    assert!(
+        d.contains("declared with different types by a and b"),
+        "{d}"
+    );
 }
 
 #[test]
@@ -297,12 +308,21 @@ fn a_kind_not_in_from_and_an_unknown_kind_are_errors_at_their_place() {
     let d = diagnose(
         "event quake { station: string, mag: number }\nsignal s {\n  from rain\n  key station\n  let a = quake.mag\n  let b = lake.level_m\n  let c = rain.depth\n  level yellow when rain.mm >= 1\n}\n",
     );
-    assert!(d.contains("error[E0102]: this signal does not read event kind `quake`"), "{d}");
+    assert!(
+        d.contains("error[E0102]: this signal does not read event kind `quake`"),
+        "{d}"
+    );
     assert!(d.contains("bad.yj:8:11"), "{d}");
     assert!(d.contains("add it: `from rain, quake`"), "{d}");
-    assert!(d.contains("error[E0102]: no event kind or table `lake`"), "{d}");
+    assert!(
+        d.contains("error[E0102]: no event kind or table `lake`"),
+        "{d}"
+    );
     assert!(d.contains("bad.yj:9:11"), "{d}");
-    assert!(d.contains("error[E0101]: event kind `rain` has no field `depth`"), "{d}");
+    assert!(
+        d.contains("error[E0101]: event kind `rain` has no field `depth`"),
+        "{d}"
+    );
     assert!(d.contains("bad.yj:10:16"), "{d}");
 }
 

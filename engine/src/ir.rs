@@ -566,9 +566,7 @@ impl Program {
                     Expr::Field(f) if usize::from(*f) >= nfields => {
                         bad = Some("field slot out of range")
                     }
-                    Expr::KindField(k, f)
-                        if usize::from(*f) >= nfields || !s.kinds.contains(k) =>
-                    {
+                    Expr::KindField(k, f) if usize::from(*f) >= nfields || !s.kinds.contains(k) => {
                         bad = Some("kind field out of range or of a kind the signal does not read")
                     }
                     Expr::DaysSince(i) if !windows_ok || usize::from(*i) >= s.marks.len() => {
@@ -629,7 +627,9 @@ impl Program {
             }
             if let Some(f) = &s.feeds
                 && (usize::from(f.kind) >= self.kinds.len()
-                    || [f.key, f.level, f.from].iter().any(|x| usize::from(*x) >= nfields))
+                    || [f.key, f.level, f.from]
+                        .iter()
+                        .any(|x| usize::from(*x) >= nfields))
             {
                 return Err(err("fed kind or slot out of range".into()));
             }

@@ -49,7 +49,10 @@ pub type Members = Vec<(std::sync::Arc<str>, i64)>;
 
 /// Records `member`'s latest value (`None`: it has none now).
 pub fn set_member(m: &mut Members, member: &std::sync::Arc<str>, v: Option<i64>) {
-    match (m.binary_search_by(|(k, _)| k.as_ref().cmp(member.as_ref())), v) {
+    match (
+        m.binary_search_by(|(k, _)| k.as_ref().cmp(member.as_ref())),
+        v,
+    ) {
         (Ok(i), Some(v)) => {
             if let Some(e) = m.get_mut(i) {
                 e.1 = v;
@@ -141,7 +144,9 @@ impl KeyState {
 
     /// The `days_since` values at `now` (null for a mark that never held).
     pub fn mark_values(&self, now: i64) -> impl Iterator<Item = Option<f64>> + '_ {
-        self.marks.iter().map(move |m| m.map(|t| days_between(t, now)))
+        self.marks
+            .iter()
+            .map(move |m| m.map(|t| days_between(t, now)))
     }
 }
 

@@ -342,9 +342,7 @@ pub fn compile_in(e: &Expr, consts: &mut Consts, nwindows: usize, nmarks: usize)
         Expr::Field(f) => CExpr::Field(*f),
         Expr::KindField(k, f) => CExpr::KindField(*k, *f),
         Expr::Calendar(c, o) => CExpr::Calendar(*c, *o),
-        Expr::DaysSince(i) => {
-            CExpr::Window(u16::try_from(n + usize::from(*i)).unwrap_or(u16::MAX))
-        }
+        Expr::DaysSince(i) => CExpr::Window(u16::try_from(n + usize::from(*i)).unwrap_or(u16::MAX)),
         Expr::Group(i) => {
             CExpr::Window(u16::try_from(n + nmarks + usize::from(*i)).unwrap_or(u16::MAX))
         }

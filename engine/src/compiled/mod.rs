@@ -82,13 +82,19 @@ pub enum CompileError {
 /// engine, without the operator's script runtime and absence timers) does
 /// not implement.
 pub fn unsupported(p: &Program) -> Option<CompileError> {
-    let fed_kinds: Vec<KindId> = p.signals.iter().filter_map(|s| s.feeds.map(|f| f.kind)).collect();
+    let fed_kinds: Vec<KindId> = p
+        .signals
+        .iter()
+        .filter_map(|s| s.feeds.map(|f| f.kind))
+        .collect();
     p.signals.iter().find_map(|s| {
         let fed = s.kinds.iter().any(|k| fed_kinds.contains(k));
         unsupported_signal(s)
             .or_else(|| needs_operator(s))
             .or_else(|| {
-                fed.then_some("another signal's level changes (`from SIGNAL`) outside the signals operator")
+                fed.then_some(
+                    "another signal's level changes (`from SIGNAL`) outside the signals operator",
+                )
             })
             .map(|feature| CompileError::Unsupported {
                 signal: s.name.clone(),
@@ -1015,9 +1021,9 @@ impl CompiledEngine {
                     .levels
                     .iter()
                     .map(|r| {
-                        r.clear
-                            .as_ref()
-                            .map(|c| expr::compile_in(c, &mut consts, s.windows.len(), s.marks.len()))
+                        r.clear.as_ref().map(|c| {
+                            expr::compile_in(c, &mut consts, s.windows.len(), s.marks.len())
+                        })
                     })
                     .collect(),
                 step_down: s.step_down,
@@ -1608,7 +1614,9 @@ impl CompiledEngine {
         }
         // a `via` signal's reading is its member's
         let member = match (
-            self.signals.get(s as usize).is_some_and(|c| c.via.is_some()),
+            self.signals
+                .get(s as usize)
+                .is_some_and(|c| c.via.is_some()),
             self.hot.get(s as usize),
         ) {
             (true, Some(h)) => match ev.fields.get(usize::from(h.key_field)) {
@@ -1679,9 +1687,9 @@ impl CompiledEngine {
                     sig.table.as_deref().filter(|_| member.is_none()),
                     extras,
                 );
-                let group = member.as_ref().map(|m| {
-                    (m, sig.via_sizes.get(name).copied().unwrap_or(0))
-                });
+                let group = member
+                    .as_ref()
+                    .map(|m| (m, sig.via_sizes.get(name).copied().unwrap_or(0)));
                 st.seen = true;
                 match (sig.scripts, svc) {
                     (true, Some(svc)) => {

@@ -560,15 +560,15 @@ impl Signals {
                 c.apply_before(ev, s, &mut svc, |_, o| out.push(o));
             }
             // a `via` signal: the key is a member, applied to each of its areas
-            let areas: Vec<Arc<str>> = match self.program.signals.get(s).and_then(|d| d.via.as_ref())
-            {
-                Some(via) => via
-                    .areas(&key)
-                    .iter()
-                    .map(|a| Arc::from(a.as_str()))
-                    .collect(),
-                None => vec![key.clone()],
-            };
+            let areas: Vec<Arc<str>> =
+                match self.program.signals.get(s).and_then(|d| d.via.as_ref()) {
+                    Some(via) => via
+                        .areas(&key)
+                        .iter()
+                        .map(|a| Arc::from(a.as_str()))
+                        .collect(),
+                    None => vec![key.clone()],
+                };
             let member = self
                 .program
                 .signals
@@ -734,8 +734,7 @@ impl Signals {
                     crate::keys::set_member(members, m, v);
                 }
                 self.groups.push(
-                    crate::keys::member_value(g.agg, members, size)
-                        .map_or(Value::Null, Value::Num),
+                    crate::keys::member_value(g.agg, members, size).map_or(Value::Null, Value::Num),
                 );
             }
         }

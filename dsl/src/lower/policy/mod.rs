@@ -38,6 +38,9 @@ struct Kind {
 /// A table's columns: name → (index, type).
 type Columns = HashMap<String, (u16, Type)>;
 
+/// Each row's names in one text column: `(row key, names)`.
+type Membership = Vec<(String, Vec<String>)>;
+
 /// Tables by name: (index, columns).
 type Tables = HashMap<String, (u16, Columns)>;
 
@@ -52,7 +55,7 @@ struct Lowerer<'a> {
     script_sigs: HashMap<String, scripts::Sig>,
     /// Per `(table, column)` of text cells: each row's strings (a list cell
     /// lists several), for `key … via TABLE.COLUMN`.
-    memberships: HashMap<(String, String), Vec<(String, Vec<String>)>>,
+    memberships: HashMap<(String, String), Membership>,
 }
 
 impl Lowerer<'_> {
@@ -152,7 +155,9 @@ fn signal_order(defs: &[Def]) -> Vec<&Def> {
         left.retain(|d| {
             let Def::Signal(s) = d else { return false };
             let ready = s.from.iter().all(|k| {
-                k.name == s.name.name || !names.contains(k.name.as_str()) || done.contains(k.name.as_str())
+                k.name == s.name.name
+                    || !names.contains(k.name.as_str())
+                    || done.contains(k.name.as_str())
             });
             if ready {
                 done.insert(s.name.name.as_str());

@@ -252,7 +252,10 @@ impl SignalScope<'_> {
         } else {
             format!("declared by {} only", owners.join(" and "))
         };
-        let quals: Vec<String> = owners.iter().map(|o| format!("`{o}.{}`", id.name)).collect();
+        let quals: Vec<String> = owners
+            .iter()
+            .map(|o| format!("`{o}.{}`", id.name))
+            .collect();
         ty.err(
             Diagnostic::error(
                 codes::UNKNOWN_NAME,
@@ -317,7 +320,11 @@ impl SignalScope<'_> {
             );
             return Some(None);
         }
-        let lowered = ty.condition(&mut self.window_input(), &cond.expr, "`days_since`'s argument");
+        let lowered = ty.condition(
+            &mut self.window_input(),
+            &cond.expr,
+            "`days_since`'s argument",
+        );
         let Some(c) = lowered else {
             return Some(None);
         };

@@ -115,26 +115,27 @@ impl Lowerer<'_> {
         let Some(m) = self.memberships.get(&(t.name.clone(), c.name.clone())) else {
             let mut names: Vec<&str> = cols.keys().map(String::as_str).collect();
             names.sort_unstable();
-            let d = if cols.contains_key(&c.name) {
-                Diagnostic::error(
+            let d =
+                if cols.contains_key(&c.name) {
+                    Diagnostic::error(
                     codes::TYPE_MISMATCH,
                     c.span,
                     format!("column `{}` of `{}` does not hold area names", c.name, t.name),
                 )
                 .label("expected a name or a list of names per row")
                 .hint("e.g. `风险区: \"宝塔风险区\"` or `风险区: [\"宝塔风险区\", \"龙洞风险区\"]`")
-            } else {
-                let mut d = Diagnostic::error(
-                    codes::UNKNOWN_NAME,
-                    c.span,
-                    format!("table `{}` has no column `{}`", t.name, c.name),
-                )
-                .label("unknown column");
-                if let Some(n) = suggest(&c.name, names.iter().copied()) {
-                    d = d.hint(format!("did you mean `{n}`?"));
-                }
-                d
-            };
+                } else {
+                    let mut d = Diagnostic::error(
+                        codes::UNKNOWN_NAME,
+                        c.span,
+                        format!("table `{}` has no column `{}`", t.name, c.name),
+                    )
+                    .label("unknown column");
+                    if let Some(n) = suggest(&c.name, names.iter().copied()) {
+                        d = d.hint(format!("did you mean `{n}`?"));
+                    }
+                    d
+                };
             self.err(d);
             return None;
         };
