@@ -265,10 +265,13 @@ fn first_id() -> u64 {
 }
 
 /// The canonical text a signal's fingerprint hashes: its compiled IR without
-/// source positions, its kinds' names and their fields, as JSON.
+/// source positions (nor `feeds`: readers added later keep its state), its
+/// kinds' names and their fields, as JSON.
 fn fingerprint_text(def: &SignalDef, program: &crate::ir::Program) -> String {
     let mut d = def.clone();
     d.at.clear();
+    // whether other signals read its level changes does not change its state
+    d.feeds = None;
     for r in &mut d.levels {
         r.at.clear();
     }
