@@ -347,3 +347,43 @@ fn a_script_cannot_take_a_built_in_calendar_name() {
     );
     assert!(d.contains("`month` is a built-in function"), "{d}");
 }
+
+#[test]
+fn a_signal_may_read_the_calendar_at_another_offset() {
+    let text = |tz: &str| {
+        format!(
+            "{KINDS}signal 日历 {{\n  from rain\n  key station\n  {tz}\n  let 月 = month()\n  let 时 = hour()\n  level yellow when mm >= 1\n}}\n"
+        )
+    };
+    let lines = [r#"{"ts":"2024-04-30T16:30:00Z","kind":"rain","station":"S","town":"T","mm":1}"#];
+    let got = |tz: &str| {
+        let defs = Definitions::from_str("t.yj", &text(tz)).unwrap();
+        changes(&run(&defs, &lines), &["月", "时"])
+    };
+    assert_eq!(got(""), ["2024-04-30T16:30:00Z S none→yellow 月=5 时=0"]);
+    assert_eq!(
+        got("timezone +08:00"),
+        ["2024-04-30T16:30:00Z S none→yellow 月=5 时=0"]
+    );
+    assert_eq!(
+        got("timezone UTC+0"),
+        ["2024-04-30T16:30:00Z S none→yellow 月=4 时=16"]
+    );
+    assert_eq!(
+        got("timezone -05:30"),
+        ["2024-04-30T16:30:00Z S none→yellow 月=4 时=11"]
+    );
+    let d = diagnose(
+        "signal s {\n  from rain\n  key station\n  timezone +15:00\n  level yellow when mm >= 1\n}\n",
+    );
+    assert!(d.contains("`+15:00` is not an offset from UTC"), "{d}");
+    assert!(d.contains("bad.yj:7:12"), "{d}");
+    let d = diagnose(
+        "signal s {\n  from rain\n  key station\n  timezone +08:00\n  timezone +09:00\n  level yellow when mm >= 1\n}\n",
+    );
+    assert!(
+        d.contains("`timezone` is given twice in this signal"),
+        "{d}"
+    );
+    assert!(d.contains("bad.yj:8:3"), "{d}");
+}

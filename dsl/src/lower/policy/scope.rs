@@ -42,10 +42,13 @@ pub(super) struct SignalScope<'s> {
     pub groups: Option<&'s mut Vec<GroupDef>>,
     /// Whether the signal's keys are areas (`key … via`).
     pub via: bool,
+    /// The offset calendar functions read local time at (minutes).
+    pub offset: i16,
 }
 
-/// The offset calendar functions read local time at: UTC+8 (China
-/// Standard Time, the county's calendar), whatever offset a sender wrote.
+/// The offset calendar functions read local time at unless the signal says
+/// `timezone`: UTC+8 (China Standard Time, the county's calendar), whatever
+/// offset a sender wrote.
 pub(super) const LOCAL_OFFSET_MIN: i16 = 8 * 60;
 
 impl SignalScope<'_> {
@@ -64,6 +67,7 @@ impl SignalScope<'_> {
             marks: None,
             groups: None,
             via: self.via,
+            offset: self.offset,
         }
     }
 
@@ -296,7 +300,7 @@ impl SignalScope<'_> {
                 );
                 return Some(None);
             }
-            return Some(Some((Expr::Calendar(*c, LOCAL_OFFSET_MIN), Ty::Number)));
+            return Some(Some((Expr::Calendar(*c, self.offset), Ty::Number)));
         }
         if name.name != "days_since" {
             return None;

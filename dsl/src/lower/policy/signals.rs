@@ -34,6 +34,8 @@ pub(super) struct SignalState {
     groups: Vec<GroupDef>,
     /// Whether the keys are areas (`key … via`).
     via: bool,
+    /// The offset of calendar functions (minutes east of UTC).
+    offset: i16,
 }
 
 impl Lowerer<'_> {
@@ -200,6 +202,7 @@ impl Lowerer<'_> {
             marks,
             groups,
             via: st.via,
+            offset: st.offset,
         };
         f(&mut ty, &mut scope)
     }
@@ -306,6 +309,9 @@ impl Lowerer<'_> {
             marks: Vec::new(),
             groups: Vec::new(),
             via: s.via.is_some(),
+            offset: s
+                .timezone
+                .map_or(super::scope::LOCAL_OFFSET_MIN, |(o, _)| o),
         };
         if let (Some((t, _)), Some(_)) = (&s.via, &via)
             && let Some((ti, _)) = self.tables.get(&t.name)

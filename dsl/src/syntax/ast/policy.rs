@@ -94,6 +94,9 @@ pub struct SignalDef {
     /// `key FIELD via TABLE.COLUMN`: the key field names a member, the
     /// column its areas (the signal's keys).
     pub via: Option<(Ident, Ident)>,
+    /// `timezone +08:00`: the offset (minutes east of UTC) calendar
+    /// functions read local time at (default UTC+8).
+    pub timezone: Option<(i16, Span)>,
     /// `let` bindings in order.
     pub lets: Vec<(Ident, Expr)>,
     /// `level` rules as written.

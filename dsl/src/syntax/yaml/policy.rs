@@ -372,6 +372,7 @@ pub fn parse_yaml(file: FileId, text: &str) -> (Vec<Def>, Vec<Diagnostic>) {
             filter,
             key,
             via: None,
+            timezone: None,
             lets,
             levels,
             step_down: s.step_down,
