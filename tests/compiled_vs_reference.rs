@@ -681,6 +681,7 @@ fn run_cut(
             let mut see = |e: &Expr| e.walk(&mut |x| script |= matches!(x, Expr::Script(..)));
             s.windows.iter().for_each(|w| see(&w.input));
             s.marks.iter().for_each(&mut see);
+            s.groups.iter().for_each(|g| see(&g.input));
             s.lets.iter().for_each(|l| see(&l.expr));
             s.levels.iter().for_each(|r| {
                 see(&r.when);

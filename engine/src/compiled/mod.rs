@@ -131,6 +131,7 @@ fn uses_scripts(s: &crate::ir::SignalDef) -> bool {
     s.filter.iter().for_each(&mut see);
     s.windows.iter().for_each(|w| see(&w.input));
     s.marks.iter().for_each(&mut see);
+    s.groups.iter().for_each(|g| see(&g.input));
     s.lets.iter().for_each(|l| see(&l.expr));
     s.levels.iter().for_each(|r| see(&r.when));
     s.levels
