@@ -49,6 +49,7 @@ fn bench(c: &mut Criterion) {
         lets: &[],
         windows: None,
         row: &[],
+        at: Default::default(),
     };
     let script = Expr::Script(0, vec![Expr::Field(1), Expr::Const(Value::Num(1.2))]);
     // the native equivalent as built-ins can express it: a call plus arithmetic

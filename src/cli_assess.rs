@@ -275,6 +275,7 @@ fn table(program: &AssessProgram, report: &Report, set: &RecordSet) -> String {
         }
         out.push('\n');
     }
+    out.push_str(&grades_table(report));
     let problems: Vec<&Check> = report
         .deadlines
         .iter()
@@ -311,6 +312,42 @@ fn table(program: &AssessProgram, report: &Report, set: &RecordSet) -> String {
             "{} record line(s) refused; see standard error",
             set.rejected.len()
         );
+    }
+    out
+}
+
+/// Each graded record's grade, one block per grading: unit, record, time,
+/// grade and the rule that gave it (`else` for the default grade).
+fn grades_table(report: &Report) -> String {
+    let mut out = String::new();
+    let mut gradings: Vec<&str> = Vec::new();
+    for g in &report.grades {
+        if !gradings.contains(&g.grading.as_ref()) {
+            gradings.push(&g.grading);
+        }
+    }
+    for name in gradings {
+        let _ = writeln!(out, "{name} (per record):");
+        let mut rows = vec![vec![
+            "  单位".to_string(),
+            "记录".to_string(),
+            "时间".to_string(),
+            "行".to_string(),
+            "等级".to_string(),
+            "依据".to_string(),
+        ]];
+        for g in report.grades.iter().filter(|g| g.grading.as_ref() == name) {
+            rows.push(vec![
+                format!("  {}", g.unit),
+                g.id.to_string(),
+                g.ts.to_string(),
+                g.line.to_string(),
+                g.grade.clone(),
+                g.rule.clone().unwrap_or_else(|| "else".to_string()),
+            ]);
+        }
+        out.push_str(&align(&rows, &[false, false, false, true, false, false]));
+        out.push('\n');
     }
     out
 }

@@ -432,11 +432,19 @@ fn windows(
         if k.as_deref() != Some(key) {
             continue;
         }
+        // `days_since` marks and member aggregates are not rebuilt here: an
+        // expression reading them sees null (docs/reference.md, explain)
         let scope = Scope {
             fields: &ev.fields,
             lets: &[],
             windows: None,
             row: &row,
+            at: yingji::unstable::engine::eval::At {
+                kind: ev.kind,
+                ms: ev.ts.ms,
+                marks: &[],
+                groups: &[],
+            },
         };
         if let Some(f) = &sig.filter {
             if !eval(f, &scope).is_true() {

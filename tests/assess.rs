@@ -1248,3 +1248,129 @@ mod live_and_batch {
         }
     }
 }
+
+/// `yingji assess` prints every record's grade (not only through veto
+/// evidence): in JSON under `grades` (grading, id, unit, ts, line, grade,
+/// rule, rule_at) and as a per-record table; the other fields stay.
+#[test]
+fn cli_prints_each_records_grade() {
+    let (code, out, err) = yingji(&[
+        "assess",
+        "policies",
+        "--records",
+        "samples/records.jsonl",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    for field in ["assessments", "deadlines", "rejected"] {
+        assert!(v.get(field).is_some(), "{field} kept");
+    }
+    let grades: Vec<String> = v["grades"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| {
+            format!(
+                "{} {} {} line {} {}",
+                g["grading"].as_str().unwrap(),
+                g["unit"].as_str().unwrap(),
+                g["id"].as_str().unwrap(),
+                g["line"],
+                g["grade"].as_str().unwrap()
+            )
+        })
+        .collect();
+    assert_eq!(
+        grades,
+        [
+            "事故等级 青龙街道 A-2023-002 line 1 较大",
+            "事故等级 双江街道 A-2023-001 line 6 一般",
+            "事故等级 双江街道 A-2024-001 line 235 一般",
+            "事故等级 故陵镇 A-2024-006 line 250 一般",
+            "事故等级 青龙街道 A-2024-002 line 276 较大",
+            "事故等级 江口镇 A-2024-005 line 341 一般",
+            "事故等级 南溪镇 A-2024-004 line 371 一般",
+            "事故等级 青龙街道 A-2024-003 line 407 一般",
+            "事故等级 凤鸣镇 A-2024-008 line 432 一般",
+            "事故等级 平安镇 A-2024-007 line 458 较大",
+        ]
+    );
+    let first = &v["grades"][0];
+    assert_eq!(
+        first["rule"],
+        "较大 when deaths >= 3 or serious_injuries >= 10 or loss_wan >= 1000"
+    );
+    assert_eq!(first["ts"], "2023-04-02T08:40:00+08:00");
+    assert!(
+        first["rule_at"]
+            .as_str()
+            .unwrap()
+            .starts_with("policies/accident_grade.yj:")
+    );
+    assert_eq!(v["grades"][1]["rule"], serde_json::Value::Null);
+
+    let (code, out, err) = yingji(&["assess", "policies", "--records", "samples/records.jsonl"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("事故等级 (per record):\n"), "{out}");
+    assert!(
+        out.contains("  青龙街道  A-2023-002  2023-04-02T08:40:00+08:00    1  较大  较大 when deaths >= 3 or serious_injuries >= 10 or loss_wan >= 1000\n"),
+        "{out}"
+    );
+    assert!(
+        out.contains("  双江街道  A-2023-001  2023-09-14T16:20:00+08:00    6  一般  else\n"),
+        "{out}"
+    );
+}
+
+/// Every grade of Order 493 on crafted records, by each axis; a refused
+/// line is not graded.
+#[test]
+fn each_record_gets_the_most_severe_grade_of_any_axis() {
+    let dir = std::env::temp_dir().join(format!("yingji-grades-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let f = dir.join("records.jsonl");
+    let acc = |id: &str, d: u32, s: u32, l: u32| {
+        format!(
+            r#"{{"kind":"accident","id":"{id}","unit":"南溪镇","ts":"2024-07-01T08:00:00+08:00","category":"其他","deaths":{d},"serious_injuries":{s},"loss_wan":{l}}}"#
+        )
+    };
+    let lines = [
+        acc("X1", 30, 0, 0),
+        acc("X2", 0, 50, 0),
+        acc("X3", 0, 0, 1000),
+        acc("X4", 2, 9, 999),
+        r#"{"kind":"accident","id":"X5","unit":"南溪镇"}"#.to_string(),
+        acc("X6", 0, 100, 0),
+    ];
+    std::fs::write(&f, lines.join("\n") + "\n").unwrap();
+    let path = f.display().to_string();
+    let (code, out, err) = yingji(&["assess", "policies", "--records", &path, "--format", "json"]);
+    assert_eq!(code, 1, "a refused line: exit 1\n{err}");
+    assert!(err.contains(":5: rejected"), "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let got: Vec<String> = v["grades"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| {
+            format!(
+                "{} {}",
+                g["id"].as_str().unwrap(),
+                g["grade"].as_str().unwrap()
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        [
+            "X1 特别重大",
+            "X2 重大",
+            "X3 较大",
+            "X4 一般",
+            "X6 特别重大"
+        ]
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

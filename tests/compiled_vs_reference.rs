@@ -6,8 +6,9 @@
 //! or booleans) and random event streams (including events without a key,
 //! unknown kinds, timestamps that go backwards, lateness > 0 with events out
 //! of order), with a restore at a random cut, and some signals forced onto
-//! the reference next to compiled ones; and on every bundled policy with the
-//! bundled samples.
+//! the reference next to compiled ones; fields qualified by kind
+//! (`rain.mm`), local calendar functions and `days_since` marks; and on
+//! every bundled policy with the bundled samples.
 //!
 //! Three runs are compared: the streaming engine forced onto the reference
 //! evaluator, the streaming engine on its compiled path (per signal), and —
@@ -20,8 +21,8 @@ use std::sync::Arc;
 use yingji::unstable::engine::Config;
 use yingji::unstable::engine::compiled::CompiledEngine;
 use yingji::unstable::engine::ir::{
-    Agg, BinOp, Builtin, Expr, FieldDef, KindDef, LetDef, LevelRule, Program, SignalDef, TableDef,
-    UnOp, WindowDef,
+    Agg, BinOp, Builtin, Calendar, Expr, Feed, FieldDef, GroupAgg, GroupDef, KindDef, LetDef,
+    LevelRule, Program, SignalDef, TableDef, UnOp, Via, WindowDef,
 };
 use yingji::unstable::engine::value::Type;
 use yingji::{Engine, Event, Level, Timestamp, Value};
@@ -47,7 +48,93 @@ fn leaf() -> impl Strategy<Value = Expr> {
         (0u16..6).prop_map(Expr::Let),
         (0u16..6).prop_map(Expr::Window),
         (0u16..3).prop_map(Expr::Column),
+        (0u16..3, 0..NFIELDS).prop_map(|(k, f)| Expr::KindField(k, f)),
+        (
+            0..Calendar::ALL.len(),
+            prop_oneof![Just(480i16), Just(0), Just(-330)]
+        )
+            .prop_map(|(c, o)| Expr::Calendar(Calendar::ALL[c], o)),
+        (0u16..3).prop_map(Expr::DaysSince),
+        (0u16..3).prop_map(Expr::Group),
     ]
+}
+
+/// The fed kind (signal `s0`'s level changes) and its slots.
+const FED_KIND: u16 = 3;
+const MEMBER: u16 = NFIELDS;
+
+/// Moves field reads onto the fed kind's slots (`member`, `level`, `prior`).
+fn fed_fields(e: &Expr) -> Expr {
+    let f = |x: &Expr| Box::new(fed_fields(x));
+    let all = |l: &[Expr]| l.iter().map(fed_fields).collect();
+    match e {
+        Expr::Field(x) => Expr::Field(MEMBER + x % 3),
+        Expr::KindField(_, x) => Expr::KindField(FED_KIND, MEMBER + x % 3),
+        Expr::Unary(o, x) => Expr::Unary(*o, f(x)),
+        Expr::Binary(o, a, b) => Expr::Binary(*o, f(a), f(b)),
+        Expr::In(x, l) => Expr::In(f(x), all(l)),
+        Expr::Call(c, a) => Expr::Call(*c, all(a)),
+        Expr::Script(c, a) => Expr::Script(*c, all(a)),
+        other => other.clone(),
+    }
+}
+
+/// The membership of `via` signals: member → areas (a member in two areas,
+/// one in none, a numeric member).
+fn membership() -> Via {
+    let m = |k: &str, a: &[&str]| (k.to_string(), a.iter().map(|x| x.to_string()).collect());
+    Via {
+        members: vec![
+            m("A", &["R1", "R2"]),
+            m("B", &["R1"]),
+            m("1.5", &["A"]),
+            m("R2", &[]),
+        ],
+    }
+}
+
+/// Signals whose keys are areas (`via`, member aggregates), some reading
+/// the level changes of the program's first signal.
+fn area_signal() -> impl Strategy<Value = SigSpec> {
+    (
+        prop_oneof![signal(), dynamic_signal()],
+        proptest::collection::vec((0..6usize, expr()), 0..4),
+        any::<bool>(),
+        any::<bool>(),
+        any::<bool>(),
+    )
+        .prop_map(|(mut s, groups, via, fed, reference)| {
+            s.via = via;
+            s.groups = if via { groups } else { vec![] };
+            s.fed = fed;
+            s.reference = reference;
+            s
+        })
+}
+
+/// Makes kind fields read a kind of `kinds`, and `days_since` and member
+/// aggregates refer to one of the first `marks` marks and `groups`
+/// aggregates (else a field).
+fn fix_kinds(e: &Expr, kinds: &[u16], marks: u16, groups: u16) -> Expr {
+    let f = |x: &Expr| Box::new(fix_kinds(x, kinds, marks, groups));
+    let all = |l: &[Expr]| {
+        l.iter()
+            .map(|i| fix_kinds(i, kinds, marks, groups))
+            .collect()
+    };
+    match e {
+        Expr::KindField(k, fld) if !kinds.contains(k) => {
+            Expr::KindField(kinds[usize::from(*k) % kinds.len()], *fld)
+        }
+        Expr::DaysSince(i) if *i >= marks => Expr::Field(*i % NFIELDS),
+        Expr::Group(i) if *i >= groups => Expr::Field(*i % NFIELDS),
+        Expr::Unary(o, x) => Expr::Unary(*o, f(x)),
+        Expr::Binary(o, a, b) => Expr::Binary(*o, f(a), f(b)),
+        Expr::In(x, l) => Expr::In(f(x), all(l)),
+        Expr::Call(c, a) => Expr::Call(*c, all(a)),
+        Expr::Script(c, a) => Expr::Script(*c, all(a)),
+        other => other.clone(),
+    }
 }
 
 /// The script functions of every generated program (one unit): an
@@ -188,6 +275,13 @@ struct SigSpec {
     /// Level dynamics: `for` (ms, readings), a `clear` condition, `hold`,
     /// `step down` (spread over the rules by index).
     dynamics: Option<Dynamics>,
+    /// The conditions of `days_since` calls.
+    marks: Vec<Expr>,
+    /// Keys are areas of [`membership`], and member aggregates.
+    via: bool,
+    groups: Vec<(usize, Expr)>,
+    /// Reads signal `s0`'s level changes (for every signal but the first).
+    fed: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -283,19 +377,26 @@ fn signal() -> impl Strategy<Value = SigSpec> {
         ),
         proptest::collection::vec(expr(), 0..4),
         levels,
+        proptest::collection::vec(expr(), 0..3),
     )
-        .prop_map(|(kinds, filter, key, windows, lets, levels)| SigSpec {
-            kinds,
-            filter,
-            key,
-            windows,
-            lets,
-            levels,
-            reference: false,
-            absence: None,
-            dynamics: None,
-            table: false,
-        })
+        .prop_map(
+            |(kinds, filter, key, windows, lets, levels, marks)| SigSpec {
+                kinds,
+                filter,
+                key,
+                windows,
+                lets,
+                levels,
+                reference: false,
+                absence: None,
+                dynamics: None,
+                table: false,
+                marks,
+                via: false,
+                groups: vec![],
+                fed: false,
+            },
+        )
 }
 
 fn program(specs: &[SigSpec]) -> Program {
@@ -318,10 +419,18 @@ fn program(specs: &[SigSpec]) -> Program {
         .iter()
         .enumerate()
         .map(|(i, s)| {
-            let fix = |e: &Expr, l: u16, w: u16| {
-                let e = fix(e, l, w);
-                if s.table { e } else { no_columns(&e) }
+            let nm = s.marks.len() as u16;
+            let fed = s.fed && i > 0;
+            let kinds = if fed { vec![FED_KIND] } else { s.kinds.clone() };
+            let ng = s.groups.len() as u16;
+            let finish = |e: Expr| {
+                let e = if s.table { e } else { no_columns(&e) };
+                if fed { fed_fields(&e) } else { e }
             };
+            // in `let`s and level rules (marks and member aggregates
+            // visible), and at the event
+            let fix = |e: &Expr, l: u16, w: u16| finish(fix_kinds(&fix(e, l, w), &kinds, nm, ng));
+            let fix0 = |e: &Expr| finish(fix_kinds(&self::fix(e, 0, 0), &kinds, 0, 0));
             let nw = s.windows.len() as u16;
             let nl = s.lets.len() as u16;
             let whens: Vec<Expr> = match &s.levels {
@@ -355,15 +464,15 @@ fn program(specs: &[SigSpec]) -> Program {
             SignalDef {
                 name: format!("s{i}"),
                 at: format!("t.yj:{i}:1"),
-                kinds: s.kinds.clone(),
-                filter: s.filter.as_ref().map(|f| no_scripts(&fix(f, 0, 0))),
-                key: s.key,
+                kinds: kinds.clone(),
+                filter: s.filter.as_ref().map(|f| no_scripts(&fix0(f))),
+                key: if fed { MEMBER } else { s.key },
                 windows: s
                     .windows
                     .iter()
                     .map(|(a, e, d)| WindowDef {
                         agg: aggs[*a],
-                        input: fix(e, 0, 0),
+                        input: fix0(e),
                         duration_ms: *d,
                         tumbling: false,
                     })
@@ -397,27 +506,65 @@ fn program(specs: &[SigSpec]) -> Program {
                     })
                     .collect(),
                 step_down: s.dynamics.as_ref().is_some_and(|d| d.step_down),
-                missing_ms: s.absence.map(|a| a.0),
+                missing_ms: s.absence.filter(|_| !s.via).map(|a| a.0),
                 roster: match s.absence {
-                    Some((_, true)) => vec!["A".into(), "B".into()],
+                    Some((_, true)) if !s.via => vec!["A".into(), "B".into()],
                     _ => vec![],
                 },
                 lateness_ms: None,
                 table: s.table.then_some(0),
+                marks: s.marks.iter().map(fix0).collect(),
+                via: s.via.then(membership),
+                groups: s
+                    .groups
+                    .iter()
+                    .map(|(a, e)| GroupDef {
+                        agg: [
+                            GroupAgg::Max,
+                            GroupAgg::Min,
+                            GroupAgg::Sum,
+                            GroupAgg::Mean,
+                            GroupAgg::Count,
+                            GroupAgg::Size,
+                        ][*a],
+                        input: fix0(e),
+                    })
+                    .collect(),
+                feeds: (i == 0 && specs.iter().skip(1).any(|s| s.fed)).then_some(Feed {
+                    kind: FED_KIND,
+                    key: MEMBER,
+                    level: MEMBER + 1,
+                    from: MEMBER + 2,
+                }),
             }
         })
         .collect();
-    Program {
-        fields: ["station", "region", "mm", "ok", "depth"]
+    let fed_kind = KindDef {
+        name: "s0".into(),
+        fields: [Type::String, Type::Number, Type::Number]
             .iter()
-            .map(|s| s.to_string())
+            .enumerate()
+            .map(|(i, ty)| FieldDef {
+                id: MEMBER + i as u16,
+                ty: *ty,
+                optional: false,
+            })
             .collect(),
+    };
+    Program {
+        fields: [
+            "station", "region", "mm", "ok", "depth", "member", "level", "prior",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect(),
         kinds: ["rain", "river", "quake"]
             .iter()
             .map(|k| KindDef {
                 name: k.to_string(),
                 fields: all.clone(),
             })
+            .chain(std::iter::once(fed_kind))
             .collect(),
         signals,
         tables: vec![TableDef {
@@ -528,10 +675,13 @@ fn run_cut(
     // the bare kernel compiles whole programs that need nothing of the
     // signals operator, and is compared on in-order streams only
     let needs_operator = specs.iter().any(|s| s.absence.is_some())
+        || p.signals.iter().any(|s| s.kinds.contains(&FED_KIND))
         || p.signals.iter().any(|s| {
             let mut script = false;
             let mut see = |e: &Expr| e.walk(&mut |x| script |= matches!(x, Expr::Script(..)));
             s.windows.iter().for_each(|w| see(&w.input));
+            s.marks.iter().for_each(&mut see);
+            s.groups.iter().for_each(|g| see(&g.input));
             s.lets.iter().for_each(|l| see(&l.expr));
             s.levels.iter().for_each(|r| {
                 see(&r.when);
@@ -701,6 +851,10 @@ fn direct_signal() -> impl Strategy<Value = SigSpec> {
                 absence: None,
                 dynamics: None,
                 table: false,
+                marks: vec![],
+                via: false,
+                groups: vec![],
+                fed: false,
             }
         })
 }
@@ -739,6 +893,19 @@ proptest! {
     #[test]
     fn operator_features_match_reference(
         specs in proptest::collection::vec(mixed_signal(), 1..5),
+        evs in events(),
+        cut in proptest::option::of(0usize..120),
+        late in late(),
+    ) {
+        run_cut(&specs, &evs, cut, late)?;
+    }
+
+    /// Keys that are areas (`via`: a member in several areas, in none),
+    /// member aggregates, and signals reading the first signal's level
+    /// changes, mixed with reference signals, lateness and a restore.
+    #[test]
+    fn areas_and_fed_signals_match_reference(
+        specs in proptest::collection::vec(area_signal(), 1..5),
         evs in events(),
         cut in proptest::option::of(0usize..120),
         late in late(),

@@ -131,6 +131,10 @@ fn many_signals(n: usize) -> yingji::unstable::engine::ir::Program {
                 roster: vec![],
                 lateness_ms: None,
                 table: None,
+                marks: vec![],
+                via: None,
+                groups: vec![],
+                feeds: None,
                 levels: vec![LevelRule {
                     level: Level::Red,
                     text: "red when mm >= 10".into(),
@@ -218,12 +222,17 @@ fn bundled_policies_same_on_both_paths() {
     let compiled = explain.iter().filter(|l| l.ends_with(": compiled")).count();
     assert_eq!(
         (compiled, explain.len()),
-        (4, 4),
+        (6, 6),
         "bundled signals on the compiled path:\n{}",
         explain.join("\n")
     );
     assert!(engine().is_compiled());
-    for sample in ["samples/rain.jsonl", "plans/samples/flood_acks.jsonl"] {
+    for sample in [
+        "samples/rain.jsonl",
+        "plans/samples/flood_acks.jsonl",
+        // the risk areas (双控) read the landslide signal's level changes
+        "samples/landslide.jsonl",
+    ] {
         let text = std::fs::read_to_string(format!("{ROOT}/{sample}")).unwrap();
         let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
         let reference = || engine().reference_evaluator();
@@ -278,8 +287,10 @@ fn check_explain_lists_each_signal() {
     assert_eq!(err, plain_err);
     assert_eq!(
         out,
-        "滑坡预警: compiled\n\
+        "流域面雨量预警: compiled\n\
+         滑坡预警: compiled\n\
          暴雨预警: compiled\n\
+         风险区预警: compiled\n\
          水位预警: compiled\n\
          设备失联: compiled\n"
     );

@@ -20,6 +20,21 @@ pub struct Scope<'a> {
     pub windows: Option<(&'a WindowLayout, &'a WindowState)>,
     /// The key's row in the signal's table, if any.
     pub row: &'a [Value],
+    /// The reading: its kind, its time and the key's `days_since` values.
+    pub at: At<'a>,
+}
+
+/// What an expression sees of the reading besides its fields.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct At<'a> {
+    /// The event's kind ([`Expr::KindField`] reads only its own kind).
+    pub kind: Option<crate::ir::KindId>,
+    /// The reading's time (the key's time), ms since the epoch, UTC.
+    pub ms: i64,
+    /// The key's `days_since` values, by mark ([`Expr::DaysSince`]).
+    pub marks: &'a [Value],
+    /// The area's member aggregates ([`Expr::Group`]).
+    pub groups: &'a [Value],
 }
 
 /// Who runs script function calls ([`Expr::Script`]) during evaluation.
@@ -58,6 +73,25 @@ pub fn eval_with(e: &Expr, scope: &Scope<'_>, calls: &mut dyn Calls) -> Value {
         Expr::Field(f) => scope
             .fields
             .get(usize::from(*f))
+            .cloned()
+            .unwrap_or_default(),
+        Expr::KindField(k, f) if scope.at.kind == Some(*k) => scope
+            .fields
+            .get(usize::from(*f))
+            .cloned()
+            .unwrap_or_default(),
+        Expr::KindField(..) => Value::Null,
+        Expr::Calendar(c, offset) => Value::Num(c.at(scope.at.ms, *offset)),
+        Expr::DaysSince(i) => scope
+            .at
+            .marks
+            .get(usize::from(*i))
+            .cloned()
+            .unwrap_or_default(),
+        Expr::Group(i) => scope
+            .at
+            .groups
+            .get(usize::from(*i))
             .cloned()
             .unwrap_or_default(),
         Expr::Let(i) => scope.lets.get(usize::from(*i)).cloned().unwrap_or_default(),
@@ -122,6 +156,7 @@ mod tests {
             lets: &[],
             windows: None,
             row: &[],
+            at: At::default(),
         };
         let e = Expr::Binary(BinOp::Ge, Box::new(Expr::Field(0)), num(1.0));
         assert_eq!(eval(&e, &scope), Value::Bool(false));
@@ -138,6 +173,7 @@ mod tests {
             lets: &[],
             windows: None,
             row: &[],
+            at: At::default(),
         };
         let e = Expr::Call(
             Builtin::Max,

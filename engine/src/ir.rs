@@ -95,6 +95,105 @@ pub struct SignalDef {
     /// The per-key table its `Expr::Column`s read.
     #[serde(default)]
     pub table: Option<u16>,
+    /// The conditions of its `days_since(cond)` calls, referenced by
+    /// [`Expr::DaysSince`]: each is evaluated once per reading (like a
+    /// window's input: fields, table cells, calendar functions), and the key
+    /// remembers when it last held.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub marks: Vec<Expr>,
+    /// `key FIELD via TABLE.COLUMN`: the key field names a *member* (a
+    /// hazard point, a rain gauge) and each reading goes to every *area*
+    /// the member belongs to (the signal's keys are areas); its table
+    /// columns are read from the member's row.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub via: Option<Via>,
+    /// Aggregates over an area's members ([`Expr::Group`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub groups: Vec<GroupDef>,
+    /// This signal's level changes are events of this kind for the signals
+    /// that read it (`from SIGNAL`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub feeds: Option<Feed>,
+}
+
+/// Membership of a `via` signal: member → areas.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Via {
+    /// Each member's areas, in the order written.
+    pub members: Vec<(String, Vec<String>)>,
+}
+
+impl Via {
+    /// The areas of `member` (none when it has no row).
+    pub fn areas(&self, member: &str) -> &[String] {
+        self.members
+            .iter()
+            .find(|(m, _)| m == member)
+            .map_or(&[], |(_, a)| a.as_slice())
+    }
+
+    /// The number of members of `area`.
+    pub fn size(&self, area: &str) -> usize {
+        self.members
+            .iter()
+            .filter(|(_, a)| a.iter().any(|x| x == area))
+            .count()
+    }
+}
+
+/// An aggregate over the members of an area: each member's latest value of
+/// `input` (evaluated at its readings, like a window's input).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct GroupDef {
+    /// The aggregate.
+    pub agg: GroupAgg,
+    /// What each member's reading contributes (null: the member has no value).
+    pub input: Expr,
+}
+
+/// Aggregates over members.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GroupAgg {
+    /// `max_of(x)`: the highest member value (null: none has one).
+    Max,
+    /// `min_of(x)`: the lowest.
+    Min,
+    /// `sum_of(x)`: the exact sum (0: none).
+    Sum,
+    /// `mean_of(x)`: the mean over the members with a value (null: none).
+    Mean,
+    /// `count_of(cond)`: members whose latest `cond` held.
+    Count,
+    /// `members()`: the number of members of the area (from the table).
+    Size,
+}
+
+impl GroupAgg {
+    /// The function name in the DSL.
+    pub fn name(self) -> &'static str {
+        match self {
+            GroupAgg::Max => "max_of",
+            GroupAgg::Min => "min_of",
+            GroupAgg::Sum => "sum_of",
+            GroupAgg::Mean => "mean_of",
+            GroupAgg::Count => "count_of",
+            GroupAgg::Size => "members",
+        }
+    }
+}
+
+/// How a signal's level changes become events (`from SIGNAL`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Feed {
+    /// The kind of those events.
+    pub kind: KindId,
+    /// Slot of `key` (text: the key that changed).
+    pub key: FieldId,
+    /// Slot of `level` (number: the new level's rank, none 0 … red 4).
+    pub level: FieldId,
+    /// Slot of `from` (number: the previous level's rank).
+    pub from: FieldId,
 }
 
 /// A named value.
@@ -263,6 +362,60 @@ pub enum Builtin {
     Max,
 }
 
+/// Local calendar functions of the reading's time (`month()`, `hour()`, …).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Calendar {
+    /// `month()`: 1 (January) … 12.
+    Month,
+    /// `day()`: day of the month, 1 … 31.
+    Day,
+    /// `hour()`: 0 … 23.
+    Hour,
+    /// `day_of_year()`: 1 (1 January) … 366.
+    DayOfYear,
+    /// `weekday()`: ISO 8601, 1 (Monday) … 7 (Sunday).
+    Weekday,
+}
+
+impl Calendar {
+    /// Every calendar function.
+    pub const ALL: [Calendar; 5] = [
+        Calendar::Month,
+        Calendar::Day,
+        Calendar::Hour,
+        Calendar::DayOfYear,
+        Calendar::Weekday,
+    ];
+
+    /// The function name in the DSL.
+    pub fn name(self) -> &'static str {
+        match self {
+            Calendar::Month => "month",
+            Calendar::Day => "day",
+            Calendar::Hour => "hour",
+            Calendar::DayOfYear => "day_of_year",
+            Calendar::Weekday => "weekday",
+        }
+    }
+
+    /// The function at `ms` (UTC) seen at `offset_min` east of UTC.
+    pub fn at(self, ms: i64, offset_min: i16) -> f64 {
+        let local = ms.saturating_add(i64::from(offset_min) * 60_000);
+        let days = local.div_euclid(86_400_000);
+        let (y, m, d) = crate::time::civil_from_days(days);
+        let v = match self {
+            Calendar::Month => m,
+            Calendar::Day => d,
+            Calendar::Hour => local.rem_euclid(86_400_000) / 3_600_000,
+            Calendar::DayOfYear => days - crate::time::days_from_civil(y, 1, 1) + 1,
+            // 1970-01-01 was a Thursday (ISO 4)
+            Calendar::Weekday => (days + 3).rem_euclid(7) + 1,
+        };
+        v as f64
+    }
+}
+
 /// An expression over slots.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum Expr {
@@ -286,6 +439,18 @@ pub enum Expr {
     Call(Builtin, Vec<Expr>),
     /// A script function, by index into [`crate::script::Scripts::functions`].
     Script(u16, Vec<Expr>),
+    /// A field of one kind (`rain.mm` in a signal reading several kinds):
+    /// the event's field when the event is of that kind, else null.
+    KindField(KindId, FieldId),
+    /// A calendar function of the reading's time, seen at this offset
+    /// (minutes east of UTC).
+    Calendar(Calendar, i16),
+    /// `days_since(cond)`: days (a decimal number) since the signal's mark
+    /// `i` ([`SignalDef::marks`]) last held for this key; null before it
+    /// ever held.
+    DaysSince(u16),
+    /// An aggregate over the area's members ([`SignalDef::groups`]).
+    Group(u16),
 }
 
 impl Expr {
@@ -303,7 +468,15 @@ impl Expr {
                 list.iter().for_each(|x| x.walk(f));
             }
             Expr::Call(_, args) | Expr::Script(_, args) => args.iter().for_each(|x| x.walk(f)),
-            Expr::Const(_) | Expr::Field(_) | Expr::Let(_) | Expr::Window(_) | Expr::Column(_) => {}
+            Expr::Const(_)
+            | Expr::Field(_)
+            | Expr::Let(_)
+            | Expr::Window(_)
+            | Expr::Column(_)
+            | Expr::KindField(..)
+            | Expr::Calendar(..)
+            | Expr::DaysSince(_)
+            | Expr::Group(_) => {}
         }
     }
 }
@@ -393,6 +566,15 @@ impl Program {
                     Expr::Field(f) if usize::from(*f) >= nfields => {
                         bad = Some("field slot out of range")
                     }
+                    Expr::KindField(k, f) if usize::from(*f) >= nfields || !s.kinds.contains(k) => {
+                        bad = Some("kind field out of range or of a kind the signal does not read")
+                    }
+                    Expr::DaysSince(i) if !windows_ok || usize::from(*i) >= s.marks.len() => {
+                        bad = Some("days_since index out of range or used in an event expression")
+                    }
+                    Expr::Group(i) if !windows_ok || usize::from(*i) >= s.groups.len() => {
+                        bad = Some("member aggregate out of range or used in an event expression")
+                    }
                     Expr::Let(i) if usize::from(*i) >= lets_visible => {
                         bad = Some("let used before it is defined")
                     }
@@ -431,6 +613,26 @@ impl Program {
                     )));
                 }
             }
+            for m in &s.marks {
+                check(m, 0, false, Place::WindowInput)?;
+            }
+            for g in &s.groups {
+                check(&g.input, 0, false, Place::WindowInput)?;
+            }
+            if !s.groups.is_empty() && s.via.is_none() {
+                return Err(err("member aggregates without `via`".into()));
+            }
+            if s.via.is_some() && (s.missing_ms.is_some() || !s.roster.is_empty()) {
+                return Err(err("absence (`missing`, `roster`) with `via`".into()));
+            }
+            if let Some(f) = &s.feeds
+                && (usize::from(f.kind) >= self.kinds.len()
+                    || [f.key, f.level, f.from]
+                        .iter()
+                        .any(|x| usize::from(*x) >= nfields))
+            {
+                return Err(err("fed kind or slot out of range".into()));
+            }
             for (i, l) in s.lets.iter().enumerate() {
                 check(&l.expr, i, true, Place::Let)?;
             }
@@ -451,6 +653,26 @@ impl Program {
                 .any(|w| matches!(w, [a, b] if a.level <= b.level))
             {
                 return Err(err("level rules must go from the highest level down".into()));
+            }
+        }
+        // a signal reads the level changes of signals before it only (no cycle)
+        let fed: Vec<(usize, KindId)> = self
+            .signals
+            .iter()
+            .enumerate()
+            .filter_map(|(i, s)| s.feeds.map(|f| (i, f.kind)))
+            .collect();
+        for &(src, kind) in &fed {
+            let early = self
+                .signals
+                .iter()
+                .take(src + 1)
+                .find(|s| s.kinds.contains(&kind));
+            if let Some(s) = early {
+                return Err(ProgramError {
+                    signal: s.name.clone(),
+                    problem: "reads the level changes of itself or of a later signal".into(),
+                });
             }
         }
         Ok(())

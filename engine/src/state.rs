@@ -77,7 +77,12 @@ type KeyList = Vec<(Arc<str>, KeyState)>;
 
 /// The snapshot format's name.
 pub const FORMAT: &str = "yingji-state";
-/// The snapshot format's version this build writes.
+/// The snapshot format's version this build writes. (A key's `marks` and
+/// `groups`, for `days_since` and member aggregates, are optional members
+/// of its state, written only for the signals that use them: a snapshot of
+/// any other signal is unchanged, and a build that does not know them
+/// cannot load a signal using them, so it resets that signal by name rather
+/// than dropping their state. No new version.)
 pub const VERSION: u32 = 5;
 /// The first version with a checksum and XXH3 fingerprints.
 pub const CHECKSUM_VERSION: u32 = 5;
@@ -278,10 +283,13 @@ fn first_id() -> u64 {
 }
 
 /// The canonical text a signal's fingerprint hashes: its compiled IR without
-/// source positions, its kinds' names and their fields, as JSON.
+/// source positions (nor `feeds`: readers added later keep its state), its
+/// kinds' names and their fields, as JSON.
 fn fingerprint_text(def: &SignalDef, program: &crate::ir::Program) -> String {
     let mut d = def.clone();
     d.at.clear();
+    // whether other signals read its level changes does not change its state
+    d.feeds = None;
     for r in &mut d.levels {
         r.at.clear();
     }

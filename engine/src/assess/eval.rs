@@ -568,6 +568,60 @@ pub struct Report {
     pub deadlines: Vec<Check>,
     /// One result per assessment.
     pub assessments: Vec<AssessmentResult>,
+    /// Each graded record's grade, in file order (one per grading of its kind).
+    pub grades: Vec<RecordGrade>,
+}
+
+/// One record's grade under one grading (`yingji assess` prints them all).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct RecordGrade {
+    /// The grading (`事故等级`).
+    pub grading: Arc<str>,
+    /// The record's id, unit, time and line in its file.
+    pub id: Arc<str>,
+    /// Its unit.
+    pub unit: Arc<str>,
+    /// Its time.
+    pub ts: Timestamp,
+    /// Its line (1-based).
+    pub line: u64,
+    /// The grade given (`较大`).
+    pub grade: String,
+    /// The rule that gave it, as written; `None`: the `else` grade.
+    pub rule: Option<String>,
+    /// Where the grading is defined.
+    pub rule_at: String,
+}
+
+/// The grade of every record of a graded kind, in file order (derived
+/// records are not graded).
+pub fn record_grades(p: &AssessProgram, records: &[Record]) -> Vec<RecordGrade> {
+    let mut out = Vec::new();
+    for r in records.iter().filter(|r| r.line > 0) {
+        for g in p.gradings.iter().filter(|g| g.kind == r.kind) {
+            let scope = super::record_scope(&r.fields);
+            let rule = g
+                .rules
+                .iter()
+                .find(|rule| crate::eval::eval(&rule.when, &scope).is_true());
+            let rank = r
+                .fields
+                .get(usize::from(g.slot))
+                .and_then(Value::as_num)
+                .map_or(1, |n| n as u8);
+            out.push(RecordGrade {
+                grading: Arc::from(g.name.as_str()),
+                id: r.id.clone(),
+                unit: r.unit.clone(),
+                ts: r.ts,
+                line: r.line,
+                grade: g.grade_name(rank).to_string(),
+                rule: rule.map(|r| r.text.clone()),
+                rule_at: g.at.clone(),
+            });
+        }
+    }
+    out
 }
 
 /// Checks deadlines as of `as_of` (default: the latest record's time), adds
@@ -610,6 +664,7 @@ pub fn run(
     Ok(Report {
         deadlines,
         assessments,
+        grades: record_grades(p, records),
     })
 }
 

@@ -334,6 +334,7 @@ pub(crate) fn record_scope(fields: &[Value]) -> crate::eval::Scope<'_> {
         lets: &[],
         windows: None,
         row: &[],
+        at: Default::default(),
     }
 }
 
@@ -373,6 +374,7 @@ pub fn report_json(report: &eval::Report, set: &records::RecordSet) -> serde_jso
     serde_json::json!({
         "assessments": report.assessments,
         "deadlines": report.deadlines,
+        "grades": report.grades,
         "rejected": rejected,
     })
 }

@@ -13,7 +13,7 @@
 //! the reference evaluator uses too; this module only resolves where values
 //! live and folds constants.
 
-use crate::eval::{Scope, eval as ref_eval};
+use crate::eval::{At, Scope, eval as ref_eval};
 use crate::ir::{BinOp, Builtin, Expr, UnOp};
 use crate::ops::{self, Scalar};
 use crate::value::Value;
@@ -133,6 +133,10 @@ pub struct Cx<'a> {
     pub windows: &'a [Cell],
     /// The key's row in the signal's table (empty: none).
     pub row: &'a [Value],
+    /// The event's kind ([`CExpr::KindField`] reads only its own kind).
+    pub kind: Option<crate::ir::KindId>,
+    /// The reading's time (the key's time), ms since the epoch, UTC.
+    pub ms: i64,
 }
 
 impl<'a> Cx<'a> {
@@ -251,6 +255,10 @@ pub enum CExpr {
     Call(Builtin, Vec<CExpr>),
     /// Script function call (run by the [`Host`]).
     Script(u16, Vec<CExpr>),
+    /// A field of one kind: null for events of another kind.
+    KindField(crate::ir::KindId, u16),
+    /// A calendar function of the reading's time at an offset (minutes).
+    Calendar(crate::ir::Calendar, i16),
 }
 
 /// String constants collected while compiling.
@@ -289,7 +297,15 @@ fn is_constant(e: &Expr) -> bool {
     e.walk(&mut |x| {
         if matches!(
             x,
-            Expr::Field(_) | Expr::Let(_) | Expr::Window(_) | Expr::Column(_) | Expr::Script(..)
+            Expr::Field(_)
+                | Expr::Let(_)
+                | Expr::Window(_)
+                | Expr::Column(_)
+                | Expr::Script(..)
+                | Expr::KindField(..)
+                | Expr::Calendar(..)
+                | Expr::DaysSince(_)
+                | Expr::Group(_)
         ) {
             constant = false;
         }
@@ -298,21 +314,38 @@ fn is_constant(e: &Expr) -> bool {
 }
 
 /// Compiles `e`, folding every constant sub-expression with the reference
-/// evaluator itself (so folding cannot change a result).
+/// evaluator itself (so folding cannot change a result). `days_since`
+/// values follow the `nwindows` window values ([`CExpr::Window`] indices
+/// from `nwindows` on).
 pub fn compile(e: &Expr, consts: &mut Consts) -> CExpr {
+    compile_in(e, consts, 0, 0)
+}
+
+/// [`compile`] for a signal with `nwindows` windows and `nmarks`
+/// `days_since` marks (member aggregates follow the marks).
+pub fn compile_in(e: &Expr, consts: &mut Consts, nwindows: usize, nmarks: usize) -> CExpr {
     if is_constant(e) {
         let scope = Scope {
             fields: &[],
             lets: &[],
             windows: None,
             row: &[],
+            at: At::default(),
         };
         return CExpr::Const(consts.cell(&ref_eval(e, &scope)));
     }
-    let b = |x: &Expr, consts: &mut Consts| Box::new(compile(x, consts));
+    let n = nwindows;
+    let b = |x: &Expr, consts: &mut Consts| Box::new(compile_in(x, consts, n, nmarks));
+    let compile = |x: &Expr, consts: &mut Consts| compile_in(x, consts, n, nmarks);
     match e {
         Expr::Const(v) => CExpr::Const(consts.cell(v)),
         Expr::Field(f) => CExpr::Field(*f),
+        Expr::KindField(k, f) => CExpr::KindField(*k, *f),
+        Expr::Calendar(c, o) => CExpr::Calendar(*c, *o),
+        Expr::DaysSince(i) => CExpr::Window(u16::try_from(n + usize::from(*i)).unwrap_or(u16::MAX)),
+        Expr::Group(i) => {
+            CExpr::Window(u16::try_from(n + nmarks + usize::from(*i)).unwrap_or(u16::MAX))
+        }
         Expr::Let(i) => CExpr::Let(*i),
         Expr::Window(i) => CExpr::Window(*i),
         Expr::Column(c) => CExpr::Column(*c),
@@ -347,9 +380,13 @@ pub fn compile(e: &Expr, consts: &mut Consts) -> CExpr {
 pub fn calls_script(e: &CExpr) -> bool {
     match e {
         CExpr::Script(..) => true,
-        CExpr::Const(_) | CExpr::Field(_) | CExpr::Let(_) | CExpr::Window(_) | CExpr::Column(_) => {
-            false
-        }
+        CExpr::Const(_)
+        | CExpr::Field(_)
+        | CExpr::Let(_)
+        | CExpr::Window(_)
+        | CExpr::Column(_)
+        | CExpr::KindField(..)
+        | CExpr::Calendar(..) => false,
         CExpr::CmpNum(_, x, _) | CExpr::Neg(x) | CExpr::Not(x) => calls_script(x),
         CExpr::And(a, b) | CExpr::Or(a, b) | CExpr::Bin(_, a, b) => {
             calls_script(a) || calls_script(b)
@@ -391,6 +428,9 @@ pub fn eval<H: Host>(e: &CExpr, cx: &Cx<'_>, h: &mut H) -> Cell {
     match e {
         CExpr::Const(c) => *c,
         CExpr::Field(f) => cx.field(*f),
+        CExpr::KindField(k, f) if cx.kind == Some(*k) => cx.field(*f),
+        CExpr::KindField(..) => Cell::Null,
+        CExpr::Calendar(c, o) => Cell::Num(c.at(cx.ms, *o)),
         CExpr::Let(i) => cx.lets.get(usize::from(*i)).copied().unwrap_or_default(),
         CExpr::Window(i) => cx.windows.get(usize::from(*i)).copied().unwrap_or_default(),
         CExpr::Column(c) => cx.column(*c),

@@ -82,9 +82,20 @@ pub enum CompileError {
 /// engine, without the operator's script runtime and absence timers) does
 /// not implement.
 pub fn unsupported(p: &Program) -> Option<CompileError> {
+    let fed_kinds: Vec<KindId> = p
+        .signals
+        .iter()
+        .filter_map(|s| s.feeds.map(|f| f.kind))
+        .collect();
     p.signals.iter().find_map(|s| {
+        let fed = s.kinds.iter().any(|k| fed_kinds.contains(k));
         unsupported_signal(s)
             .or_else(|| needs_operator(s))
+            .or_else(|| {
+                fed.then_some(
+                    "another signal's level changes (`from SIGNAL`) outside the signals operator",
+                )
+            })
             .map(|feature| CompileError::Unsupported {
                 signal: s.name.clone(),
                 feature,
@@ -119,6 +130,8 @@ fn uses_scripts(s: &crate::ir::SignalDef) -> bool {
     };
     s.filter.iter().for_each(&mut see);
     s.windows.iter().for_each(|w| see(&w.input));
+    s.marks.iter().for_each(&mut see);
+    s.groups.iter().for_each(|g| see(&g.input));
     s.lets.iter().for_each(|l| see(&l.expr));
     s.levels.iter().for_each(|r| see(&r.when));
     s.levels
@@ -295,6 +308,8 @@ impl Core {
             windows,
             absent: false,
             row: None,
+            marks: Vec::new(),
+            groups: Vec::new(),
         }
     }
 }
@@ -377,6 +392,10 @@ struct KeyState {
     seen: bool,
     /// Whether the key is reported absent (signals with `missing`).
     absent: bool,
+    /// Per `days_since` mark: when it last held ([`NEVER`]: never).
+    marks: Vec<i64>,
+    /// Per member aggregate: the members' latest values.
+    groups: Vec<crate::keys::Members>,
 }
 
 /// Mask of the rules from `up` on (for a ladder exactly these hold).
@@ -493,6 +512,7 @@ fn evaluate<H: Host + Reports>(
     st: &mut KeyState,
     ev: &Event,
     now: i64,
+    group: Option<(&Arc<str>, usize)>,
     consts: &[Arc<str>],
     lets: &mut Vec<Cell>,
     wvals: &mut Vec<Cell>,
@@ -504,13 +524,15 @@ fn evaluate<H: Host + Reports>(
         .and_then(|r| sig.rows.get(r as usize))
         .map_or(&[], Vec::as_slice);
     wvals.clear();
-    if sig.nwindows > 0 {
+    if sig.nwindows > 0 || !sig.marks.is_empty() || group.is_some() {
         let cx = Cx {
             fields: &ev.fields,
             consts,
             lets: &[],
             windows: &[],
             row,
+            kind: ev.kind,
+            ms: now,
         };
         let mut reading = |input: &CExpr| match expr::eval(input, &cx, host) {
             Cell::Num(n) => Fixed::from_f64(n),
@@ -542,6 +564,33 @@ fn evaluate<H: Host + Reports>(
             }
             _ => {}
         }
+        // `days_since` values follow the window values
+        for (m, last) in sig.marks.iter().zip(st.marks.iter_mut()) {
+            if expr::eval(m, &cx, host).is_true() {
+                *last = now;
+            }
+            wvals.push(if *last == NEVER {
+                Cell::Null
+            } else {
+                Cell::Num(crate::keys::days_between(*last, now))
+            });
+        }
+        // member aggregates follow: the member's latest value, then the area's
+        if let Some((m, size)) = group {
+            for ((agg, input), members) in sig.groups.iter().zip(st.groups.iter_mut()) {
+                if *agg != crate::ir::GroupAgg::Size {
+                    let v = match expr::eval(input, &cx, host) {
+                        Cell::Num(n) => Fixed::from_f64(n).map(|f| f.0),
+                        Cell::Bool(b) => Some(if b { Fixed::SCALE } else { 0 }),
+                        _ => None,
+                    };
+                    crate::keys::set_member(members, m, v);
+                }
+                wvals.push(
+                    crate::keys::member_value(*agg, members, size).map_or(Cell::Null, Cell::Num),
+                );
+            }
+        }
     }
     lets.clear();
     for l in &sig.lets {
@@ -553,6 +602,8 @@ fn evaluate<H: Host + Reports>(
                 lets,
                 windows: wvals,
                 row,
+                kind: ev.kind,
+                ms: now,
             },
             host,
         );
@@ -564,6 +615,8 @@ fn evaluate<H: Host + Reports>(
         lets,
         windows: wvals,
         row,
+        kind: ev.kind,
+        ms: now,
     };
     // for a ladder, exactly the rules from the first that holds on hold
     let mask = match &sig.levels {
@@ -684,6 +737,14 @@ struct CSignal {
     roster: Vec<Arc<str>>,
     /// The name of the table the signal reads, if any.
     table: Option<Arc<str>>,
+    /// The conditions of its `days_since` calls.
+    marks: Vec<CExpr>,
+    /// `via`: each member's areas.
+    via: Option<crate::ir::Via>,
+    /// `via`: the `members()` of each area.
+    via_sizes: FxHashMap<Arc<str>, usize>,
+    /// Its member aggregates.
+    groups: Vec<(crate::ir::GroupAgg, CExpr)>,
 }
 
 /// Keys of one signal converted for [`CompiledEngine::import_keys`].
@@ -753,7 +814,7 @@ pub struct Change {
 ///     signals: vec![SignalDef {
 ///         name: "heavy".into(), at: String::new(), kinds: vec![0], filter: None, key: 0,
 ///         windows: vec![], lets: vec![], step_down: false, missing_ms: None, roster: vec![],
-///         lateness_ms: None, table: None,
+///         lateness_ms: None, table: None, marks: vec![], via: None, groups: vec![], feeds: None,
 ///         levels: vec![LevelRule { level: Level::Red, text: "red when mm >= 10".into(), at: String::new(),
 ///             when: Expr::Binary(BinOp::Ge, Box::new(Expr::Field(1)), Box::new(Expr::Const(Value::Num(10.0)))),
 ///             for_ms: 0, for_readings: 0, clear: None, hold_ms: 0 }],
@@ -781,6 +842,9 @@ pub struct CompiledEngine {
     keys: Interner,
     candidates: Vec<u32>,
     targets: Vec<(u32, u32)>,
+    /// The event's key for the first signal it feeds (a `via` signal's
+    /// member), found by [`CompiledEngine::check`].
+    first_key: Option<u32>,
     /// The next of `targets` to apply (a mixed event, see [`CompiledEngine::prepare`]).
     cursor: usize,
     lets: Vec<Cell>,
@@ -863,8 +927,11 @@ impl CompiledEngine {
                 }
             }
             // an index hit on the key field with a text constant decides the key
+            // (a `via` signal's key field names a member, not its key)
             let fixed_key = match &split.eq {
-                Some((f, index::EqKey::Str(text))) if *f == s.key => Some(keys.intern(text)),
+                Some((f, index::EqKey::Str(text))) if *f == s.key && s.via.is_none() => {
+                    Some(keys.intern(text))
+                }
                 _ => None,
             };
             let table = s.table.and_then(|t| program.tables.get(usize::from(t)));
@@ -881,7 +948,7 @@ impl CompiledEngine {
             let rules: Vec<CExpr> = s
                 .levels
                 .iter()
-                .map(|r| expr::compile(&r.when, &mut consts))
+                .map(|r| expr::compile_in(&r.when, &mut consts, s.windows.len(), s.marks.len()))
                 .collect();
             let scripts = uses_scripts(s);
             // a ladder evaluates its subject once for all rules; a script
@@ -920,6 +987,7 @@ impl CompiledEngine {
                 && s.table.is_none()
                 && s.missing_ms.is_none()
                 && s.roster.is_empty()
+                && s.marks.is_empty()
                 && s.levels.iter().all(|r| {
                     r.for_ms == 0 && r.for_readings <= 1 && r.clear.is_none() && r.hold_ms == 0
                 })
@@ -941,7 +1009,7 @@ impl CompiledEngine {
                 lets: s
                     .lets
                     .iter()
-                    .map(|l| expr::compile(&l.expr, &mut consts))
+                    .map(|l| expr::compile_in(&l.expr, &mut consts, s.windows.len(), s.marks.len()))
                     .collect(),
                 let_names: s.lets.iter().map(|l| Arc::from(l.name.as_str())).collect(),
                 levels: match ladder {
@@ -953,7 +1021,11 @@ impl CompiledEngine {
                 clears: s
                     .levels
                     .iter()
-                    .map(|r| r.clear.as_ref().map(|c| expr::compile(c, &mut consts)))
+                    .map(|r| {
+                        r.clear.as_ref().map(|c| {
+                            expr::compile_in(c, &mut consts, s.windows.len(), s.marks.len())
+                        })
+                    })
                     .collect(),
                 step_down: s.step_down,
                 rows: table
@@ -980,6 +1052,18 @@ impl CompiledEngine {
                 missing_ms: s.missing_ms,
                 roster: s.roster.iter().map(|r| Arc::from(r.as_str())).collect(),
                 table: table.map(|t| Arc::from(t.name.as_str())),
+                marks: s
+                    .marks
+                    .iter()
+                    .map(|m| expr::compile(m, &mut consts))
+                    .collect(),
+                via: s.via.clone(),
+                via_sizes: crate::operators::signals::via_sizes(s),
+                groups: s
+                    .groups
+                    .iter()
+                    .map(|g| (g.agg, expr::compile(&g.input, &mut consts)))
+                    .collect(),
             });
         }
         for k in &mut kinds {
@@ -995,6 +1079,7 @@ impl CompiledEngine {
             keys,
             candidates: Vec::new(),
             targets: Vec::new(),
+            first_key: None,
             cursor: 0,
             lets: Vec::new(),
             wvals: Vec::new(),
@@ -1267,11 +1352,7 @@ impl CompiledEngine {
         let checked = self.check(ev, &candidates);
         self.candidates = candidates;
         checked?;
-        Ok(self
-            .targets
-            .first()
-            .and_then(|&(_, k)| self.key_name(k))
-            .cloned())
+        Ok(self.first_key.and_then(|k| self.key_name(k)).cloned())
     }
 
     /// The state of every key of signal `signal` in the reference engine's
@@ -1300,6 +1381,12 @@ impl CompiledEngine {
                     _ => WindowState::default(),
                 };
                 let mut k = st.core.export(rules, windows);
+                k.marks = st
+                    .marks
+                    .iter()
+                    .map(|&t| (t != NEVER).then_some(t))
+                    .collect();
+                k.groups = st.groups.clone();
                 k.row = st.row;
                 k.seen = st.seen;
                 k.absent = st.absent;
@@ -1342,6 +1429,8 @@ impl CompiledEngine {
                         row: k.row,
                         seen: k.seen,
                         absent: k.absent,
+                        marks: k.marks.iter().map(|t| t.unwrap_or(NEVER)).collect(),
+                        groups: k.groups.clone(),
                     },
                 ))
             })
@@ -1391,6 +1480,8 @@ impl CompiledEngine {
                 row,
                 seen: false,
                 absent: false,
+                marks: vec![NEVER; sig.marks.len()],
+                groups: vec![Vec::new(); sig.groups.len()],
             })
             .is_some()
     }
@@ -1421,6 +1512,7 @@ impl CompiledEngine {
     /// Phase one: which (signal, key) pairs the event feeds; an error leaves state untouched.
     fn check(&mut self, ev: &Event, candidates: &[u32]) -> Result<(), PushError> {
         self.targets.clear();
+        self.first_key = None;
         for &s in candidates {
             let Some(h) = self.hot.get(s as usize) else {
                 continue;
@@ -1438,6 +1530,8 @@ impl CompiledEngine {
                         lets: &[],
                         windows: &[],
                         row: &[],
+                        kind: ev.kind,
+                        ms: ev.ts.ms,
                     };
                     if !expr::eval(f, &cx, &mut Pure).is_true() {
                         continue;
@@ -1445,6 +1539,9 @@ impl CompiledEngine {
                 }
             }
             if h.fixed_key != NO_KEY {
+                if self.first_key.is_none() {
+                    self.first_key = Some(h.fixed_key);
+                }
                 self.targets.push((s, h.fixed_key));
                 continue;
             }
@@ -1483,7 +1580,22 @@ impl CompiledEngine {
                     });
                 }
             };
+            // a `via` signal: the member's areas, in the order written (the
+            // member is the event's key, as for the reference)
+            if let Some(via) = self.signals.get(s as usize).and_then(|c| c.via.as_ref()) {
+                if self.first_key.is_none() {
+                    self.first_key = Some(self.keys.intern_shared(text, shared));
+                }
+                for a in via.areas(text) {
+                    let key = self.keys.intern(a);
+                    self.targets.push((s, key));
+                }
+                continue;
+            }
             let key = self.keys.intern_shared(text, shared);
+            if self.first_key.is_none() {
+                self.first_key = Some(key);
+            }
             self.targets.push((s, key));
         }
         Ok(())
@@ -1501,6 +1613,20 @@ impl CompiledEngine {
         if let Some(h) = self.hot.get_mut(s as usize).filter(|h| h.direct) {
             return h.apply_direct(s, ev);
         }
+        // a `via` signal's reading is its member's
+        let member = match (
+            self.signals
+                .get(s as usize)
+                .is_some_and(|c| c.via.is_some()),
+            self.hot.get(s as usize),
+        ) {
+            (true, Some(h)) => match ev.fields.get(usize::from(h.key_field)) {
+                Some(Value::Str(t)) => Some(t.clone()),
+                Some(v @ (Value::Num(_) | Value::Bool(_))) => Some(Arc::from(v.to_string())),
+                _ => None,
+            },
+            _ => None,
+        };
         let CompiledEngine {
             signals,
             keys,
@@ -1522,6 +1648,8 @@ impl CompiledEngine {
                 row: sig.table_rows.get(name).copied(),
                 seen: false,
                 absent: false,
+                marks: vec![NEVER; sig.marks.len()],
+                groups: vec![Vec::new(); sig.groups.len()],
             })
             .and_then(|st| {
                 let mut svc = svc;
@@ -1533,6 +1661,9 @@ impl CompiledEngine {
                     st.seen = true;
                     st.absent = true;
                     st.core.last_ms = last;
+                }
+                if let Some(m) = &member {
+                    st.row = sig.table_rows.get(m).copied();
                 }
                 let prior = st.core.last_ms;
                 let now = st.core.advance(ev.ts.ms);
@@ -1554,9 +1685,12 @@ impl CompiledEngine {
                         .zip(svc.as_deref_mut())
                         .map(|(m, svc)| (m, &mut *svc.absence)),
                     || sig.roster.iter().any(|r| r == name),
-                    sig.table.as_deref(),
+                    sig.table.as_deref().filter(|_| member.is_none()),
                     extras,
                 );
+                let group = member
+                    .as_ref()
+                    .map(|m| (m, sig.via_sizes.get(name).copied().unwrap_or(0)));
                 st.seen = true;
                 match (sig.scripts, svc) {
                     (true, Some(svc)) => {
@@ -1569,12 +1703,15 @@ impl CompiledEngine {
                             scratch: std::mem::take(scratch),
                         };
                         host.scratch.clear();
-                        let step =
-                            evaluate(sig, st, ev, now, consts, lets, wvals, &mut host, extras);
+                        let step = evaluate(
+                            sig, st, ev, now, group, consts, lets, wvals, &mut host, extras,
+                        );
                         *scratch = host.scratch;
                         step
                     }
-                    _ => evaluate(sig, st, ev, now, consts, lets, wvals, &mut Pure, extras),
+                    _ => evaluate(
+                        sig, st, ev, now, group, consts, lets, wvals, &mut Pure, extras,
+                    ),
                 }
             });
         sig.states = states;
@@ -1612,6 +1749,8 @@ impl CompiledEngine {
             lets: &[],
             windows: &[],
             row,
+            kind: ev.kind,
+            ms: c.ts_ms,
         };
         Output::LevelChanged(LevelChange {
             id: 0,

@@ -12,7 +12,7 @@
 
 use crate::compiled::host::Services;
 use crate::error::PushError;
-use crate::eval::{Calls, Scope, eval, eval_with};
+use crate::eval::{At, Calls, Scope, eval, eval_with};
 use crate::event::Event;
 use crate::ir::{Program, SignalDef};
 pub use crate::keys::{KeyState, RuleState};
@@ -86,6 +86,10 @@ pub(crate) struct Signals {
     pub(crate) gone: FxHashMap<(u16, Arc<str>), i64>,
     pub(crate) last_sweep: i64,
     lets: Vec<Value>,
+    /// The `days_since` values of the key being evaluated.
+    marks: Vec<Value>,
+    /// The member aggregates of the key being evaluated.
+    groups: Vec<Value>,
     /// Script functions (rhai), compiled once; failures are reported by it.
     pub(crate) scripts: crate::script::ScriptRt,
     /// The compiled evaluator, when at least one signal compiles (see
@@ -96,6 +100,10 @@ pub(crate) struct Signals {
     pub(crate) no_compiled: &'static str,
     /// Per kind: how its signals are evaluated (with `compiled` present).
     kind_mode: Vec<Mode>,
+    /// The kinds made of a signal's level changes (`from SIGNAL`).
+    fed: Vec<crate::ir::KindId>,
+    /// The `members()` value of each area of each `via` signal.
+    pub(crate) via_sizes: Vec<FxHashMap<Arc<str>, usize>>,
 }
 
 /// How the signals reading one kind are evaluated.
@@ -170,7 +178,15 @@ impl Signals {
                 }
             })
             .collect();
+        let fed = program
+            .signals
+            .iter()
+            .filter_map(|s| s.feeds.map(|f| f.kind))
+            .collect();
+        let via_sizes = program.signals.iter().map(via_sizes).collect();
         Signals {
+            fed,
+            via_sizes,
             program,
             rts,
             by_kind: by_kind.into_iter().map(Arc::from).collect(),
@@ -180,6 +196,8 @@ impl Signals {
             gone: FxHashMap::default(),
             last_sweep: i64::MIN,
             lets: Vec::new(),
+            marks: Vec::new(),
+            groups: Vec::new(),
             scripts,
             compiled,
         }
@@ -187,7 +205,57 @@ impl Signals {
 
     /// Signals reading kind `k`.
     pub(crate) fn reading(&self, k: Option<crate::ir::KindId>) -> Option<&Arc<[usize]>> {
-        k.and_then(|k| self.by_kind.get(usize::from(k)))
+        // a kind made of a signal's level changes is never an input
+        k.filter(|k| !self.fed.contains(k))
+            .and_then(|k| self.by_kind.get(usize::from(k)))
+    }
+
+    /// Feeds the level changes in `out[from..]` (and those they cause) to
+    /// the signals reading their signal (`from SIGNAL`): each change is an
+    /// event of the signal's kind, with `key`, `level` and `from`, at the
+    /// change's time, applied right after the reading that made it.
+    fn feed_changes(&mut self, from: usize, seq: u64, late: bool, out: &mut Vec<Output>) {
+        if self.fed.is_empty() {
+            return;
+        }
+        let mut i = from;
+        while let Some(o) = out.get(i) {
+            i += 1;
+            let Output::LevelChanged(c) = o else {
+                continue;
+            };
+            let Some(feed) = self
+                .rts
+                .iter()
+                .position(|r| r.name == c.signal)
+                .and_then(|s| self.program.signals.get(s))
+                .and_then(|d| d.feeds)
+            else {
+                continue;
+            };
+            let mut fields = vec![Value::Null; self.program.fields.len()];
+            for (slot, v) in [
+                (feed.key, Value::Str(c.key.clone())),
+                (feed.level, Value::Num(f64::from(c.to as u8))),
+                (feed.from, Value::Num(f64::from(c.from as u8))),
+            ] {
+                if let Some(f) = fields.get_mut(usize::from(slot)) {
+                    *f = v;
+                }
+            }
+            let ev = Event {
+                ts: c.ts,
+                kind: Some(feed.kind),
+                kind_name: c.signal.clone(),
+                id: None,
+                fields,
+                seq,
+            };
+            let Some(sigs) = self.by_kind.get(usize::from(feed.kind)).cloned() else {
+                continue;
+            };
+            let _ = self.apply_in_order(&ev, &[], &sigs, late, out);
+        }
     }
 
     /// How the signals reading kind `k` are evaluated.
@@ -232,6 +300,12 @@ impl Signals {
                 lets: &[],
                 windows: None,
                 row: &[],
+                at: At {
+                    kind: ev.kind,
+                    ms: ev.ts.ms,
+                    marks: &[],
+                    groups: &[],
+                },
             };
             if !eval(f, &scope).is_true() {
                 return Ok(None);
@@ -397,8 +471,12 @@ impl Signals {
             return false;
         };
         // keys were checked when the event was accepted
-        self.apply_in_order(ev, skip, &sigs, false, out)
-            .unwrap_or(false)
+        let start = out.len();
+        let applied = self
+            .apply_in_order(ev, skip, &sigs, false, out)
+            .unwrap_or(false);
+        self.feed_changes(start, ev.seq, false, out);
+        applied
     }
 
     /// Applies a late event right away at each key's own time (late policy
@@ -410,7 +488,10 @@ impl Signals {
         out: &mut Vec<Output>,
     ) -> Result<(), PushError> {
         // each key applies an event at the latest of its own time and the event's
-        self.apply_in_order(ev, &[], sigs, true, out).map(|_| ())
+        let start = out.len();
+        let applied = self.apply_in_order(ev, &[], sigs, true, out).map(|_| ());
+        self.feed_changes(start, ev.seq, true, out);
+        applied
     }
 
     /// Applies `ev` to the signals `sigs` (but those in `skip`), each on its
@@ -478,19 +559,38 @@ impl Signals {
                 };
                 c.apply_before(ev, s, &mut svc, |_, o| out.push(o));
             }
-            if late {
-                let now = self
-                    .rts
-                    .get(s)
-                    .and_then(|r| r.keys.get(&key))
-                    .map_or(ev.ts.ms, |k| k.last_ms.max(ev.ts.ms));
-                let mut shifted = ev.clone();
-                shifted.ts.ms = now;
-                self.apply(s, key, &shifted, out);
-            } else {
-                self.apply(s, key, ev, out);
+            // a `via` signal: the key is a member, applied to each of its areas
+            let areas: Vec<Arc<str>> =
+                match self.program.signals.get(s).and_then(|d| d.via.as_ref()) {
+                    Some(via) => via
+                        .areas(&key)
+                        .iter()
+                        .map(|a| Arc::from(a.as_str()))
+                        .collect(),
+                    None => vec![key.clone()],
+                };
+            let member = self
+                .program
+                .signals
+                .get(s)
+                .is_some_and(|d| d.via.is_some())
+                .then(|| key.clone());
+            // (a member of no area feeds nothing)
+            applied |= !areas.is_empty();
+            for area in areas {
+                if late {
+                    let now = self
+                        .rts
+                        .get(s)
+                        .and_then(|r| r.keys.get(&area))
+                        .map_or(ev.ts.ms, |k| k.last_ms.max(ev.ts.ms));
+                    let mut shifted = ev.clone();
+                    shifted.ts.ms = now;
+                    self.apply(s, area, member.as_ref(), &shifted, out);
+                } else {
+                    self.apply(s, area, member.as_ref(), ev, out);
+                }
             }
-            applied = true;
         }
         if let Some(c) = compiled.as_mut() {
             let mut svc = Services {
@@ -507,7 +607,14 @@ impl Signals {
     }
 
     /// Applies `ev` to `key` of signal `s` (the reference evaluator).
-    fn apply(&mut self, s: usize, key: Arc<str>, ev: &Event, out: &mut Vec<Output>) {
+    fn apply(
+        &mut self,
+        s: usize,
+        key: Arc<str>,
+        member: Option<&Arc<str>>,
+        ev: &Event,
+        out: &mut Vec<Output>,
+    ) {
         let (Some(def), Some(rt)) = (self.program.signals.get(s), self.rts.get_mut(s)) else {
             return;
         };
@@ -525,10 +632,15 @@ impl Signals {
             return;
         };
         let now = ev.ts.ms.max(st.last_ms);
+        // a `via` signal reads its member's row (it has one: it has areas)
         let table = def
             .table
+            .filter(|_| member.is_none())
             .and_then(|t| self.program.tables.get(usize::from(t)))
             .map(|t| t.name.as_str());
+        if let Some(m) = member {
+            st.row = rt.table_rows.get(m).copied();
+        }
         let reading = Reading {
             signal: s as u16,
             name: &rt.name,
@@ -566,6 +678,12 @@ impl Signals {
             lets: &[],
             windows: None,
             row,
+            at: At {
+                kind: ev.kind,
+                ms: now,
+                marks: &[],
+                groups: &[],
+            },
         };
         let mut calls = ScriptCalls {
             rt: &mut self.scripts,
@@ -584,6 +702,40 @@ impl Signals {
             };
             if let Some(x) = x {
                 st.windows.push(g, now, x);
+            }
+        }
+        // `days_since`: each mark's condition, once per reading
+        for (m, last) in def.marks.iter().zip(st.marks.iter_mut()) {
+            if eval_with(m, &event_scope, &mut calls).is_true() {
+                *last = Some(now);
+            }
+        }
+        self.marks.clear();
+        self.marks.extend(
+            st.mark_values(now)
+                .map(|v| v.map_or(Value::Null, Value::Num)),
+        );
+        // member aggregates: the member's latest value, then the area's
+        self.groups.clear();
+        if let Some(m) = member {
+            let size = self
+                .via_sizes
+                .get(s)
+                .and_then(|v| v.get(&key))
+                .copied()
+                .unwrap_or(0);
+            for (g, members) in def.groups.iter().zip(st.groups.iter_mut()) {
+                if g.agg != crate::ir::GroupAgg::Size {
+                    let v = match eval_with(&g.input, &event_scope, &mut calls) {
+                        Value::Num(n) => Fixed::from_f64(n).map(|f| f.0),
+                        Value::Bool(b) => Some(if b { Fixed::SCALE } else { 0 }),
+                        _ => None,
+                    };
+                    crate::keys::set_member(members, m, v);
+                }
+                self.groups.push(
+                    crate::keys::member_value(g.agg, members, size).map_or(Value::Null, Value::Num),
+                );
             }
         }
         // the windows are read while the level clocks move
@@ -608,6 +760,12 @@ impl Signals {
                     lets: &self.lets,
                     windows: Some((&rt.layout, windows)),
                     row,
+                    at: At {
+                        kind: ev.kind,
+                        ms: now,
+                        marks: &self.marks,
+                        groups: &self.groups,
+                    },
                 },
                 &mut calls,
             );
@@ -618,6 +776,12 @@ impl Signals {
             lets: &self.lets,
             windows: Some((&rt.layout, windows)),
             row,
+            at: At {
+                kind: ev.kind,
+                ms: now,
+                marks: &self.marks,
+                groups: &self.groups,
+            },
         };
         // the level machine (shared with the compiled path)
         let mut cond = RefConditions {
@@ -851,5 +1015,18 @@ pub(crate) fn new_key_state(rt: &SignalRt, def: &SignalDef, key: &Arc<str>, now:
         windows: rt.layout.new_state(),
         absent: false,
         row: rt.table_rows.get(key).copied(),
+        marks: vec![None; def.marks.len()],
+        groups: vec![Vec::new(); def.groups.len()],
     }
+}
+
+/// The `members()` of each area of a `via` signal.
+pub(crate) fn via_sizes(def: &SignalDef) -> FxHashMap<Arc<str>, usize> {
+    let mut sizes: FxHashMap<Arc<str>, usize> = FxHashMap::default();
+    for (_, areas) in def.via.iter().flat_map(|v| &v.members) {
+        for a in areas {
+            *sizes.entry(Arc::from(a.as_str())).or_default() += 1;
+        }
+    }
+    sizes
 }

@@ -126,7 +126,7 @@ const SPARE_EVENTS: usize = 64;
 ///     signals: vec![SignalDef {
 ///         name: "heavy".into(), at: String::new(), kinds: vec![0], filter: None, key: 0,
 ///         windows: vec![], lets: vec![], step_down: false, missing_ms: None, roster: vec![],
-///         lateness_ms: None, table: None,
+///         lateness_ms: None, table: None, marks: vec![], via: None, groups: vec![], feeds: None,
 ///         levels: vec![LevelRule { level: Level::Red, text: "red when mm >= 10".into(), at: String::new(),
 ///             when: Expr::Binary(BinOp::Ge, Box::new(Expr::Field(1)), Box::new(Expr::Const(Value::Num(10.0)))),
 ///             for_ms: 0, for_readings: 0, clear: None, hold_ms: 0 }],
@@ -521,7 +521,8 @@ impl Engine {
     /// #   when: Expr::Const(Value::Bool(true)), for_ms: 0, for_readings: 0, clear: None, hold_ms: 0 };
     /// # let sig = |n: &str| SignalDef { name: n.into(), at: String::new(), kinds: vec![0],
     /// #   filter: None, key: 0, windows: vec![], lets: vec![], step_down: false, missing_ms: None,
-    /// #   roster: vec![], lateness_ms: None, table: None, levels: vec![rule(Level::Red)] };
+    /// #   roster: vec![], lateness_ms: None, table: None, marks: vec![], via: None, groups: vec![],
+    /// #   feeds: None, levels: vec![rule(Level::Red)] };
     /// # let p = Program { fields: vec!["station".into()], kinds: vec![KindDef { name: "rain".into(),
     /// #   fields: vec![FieldDef { id: 0, ty: Type::String, optional: false }] }],
     /// #   signals: vec![sig("a"), sig("b")], tables: vec![], scripts: Default::default() };

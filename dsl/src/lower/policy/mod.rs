@@ -38,6 +38,9 @@ struct Kind {
 /// A table's columns: name → (index, type).
 type Columns = HashMap<String, (u16, Type)>;
 
+/// Each row's names in one text column: `(row key, names)`.
+type Membership = Vec<(String, Vec<String>)>;
+
 /// Tables by name: (index, columns).
 type Tables = HashMap<String, (u16, Columns)>;
 
@@ -50,6 +53,9 @@ struct Lowerer<'a> {
     tables: Tables,
     /// Script functions by name.
     script_sigs: HashMap<String, scripts::Sig>,
+    /// Per `(table, column)` of text cells: each row's strings (a list cell
+    /// lists several), for `key … via TABLE.COLUMN`.
+    memberships: HashMap<(String, String), Membership>,
 }
 
 impl Lowerer<'_> {
@@ -78,6 +84,7 @@ pub fn lower(defs: &[Def], sources: &SourceMap) -> Lowered {
         diags: Vec::new(),
         tables: HashMap::new(),
         script_sigs: HashMap::new(),
+        memberships: HashMap::new(),
     };
     let (scripts, sigs) = scripts::lower_scripts(defs, sources, &mut l.diags);
     l.program.scripts = scripts;
@@ -93,7 +100,9 @@ pub fn lower(defs: &[Def], sources: &SourceMap) -> Lowered {
         }
     }
     let mut seen: HashMap<&str, Span> = HashMap::new();
-    for d in defs {
+    // a signal reading another's level changes (`from SIGNAL`) is lowered
+    // after it, whatever the order of the files
+    for d in signal_order(defs) {
         if let Def::Signal(s) = d {
             if let Some(first) = seen.get(s.name.name.as_str()) {
                 let at = sources.location(*first);
@@ -120,4 +129,46 @@ pub fn lower(defs: &[Def], sources: &SourceMap) -> Lowered {
         program: l.program,
         diagnostics: l.diags,
     }
+}
+
+/// The definitions with the signals in an order where each comes after
+/// the signals its `from` names (as written, where that is possible; a
+/// cycle or an unknown name keeps the rest as written, and is reported
+/// when lowered).
+fn signal_order(defs: &[Def]) -> Vec<&Def> {
+    let signals: Vec<&Def> = defs
+        .iter()
+        .filter(|d| matches!(d, Def::Signal(_)))
+        .collect();
+    let names: std::collections::HashSet<&str> = signals
+        .iter()
+        .filter_map(|d| match d {
+            Def::Signal(s) => Some(s.name.name.as_str()),
+            _ => None,
+        })
+        .collect();
+    let mut done: std::collections::HashSet<&str> = std::collections::HashSet::new();
+    let mut out: Vec<&Def> = Vec::with_capacity(signals.len());
+    let mut left = signals;
+    loop {
+        let before = left.len();
+        left.retain(|d| {
+            let Def::Signal(s) = d else { return false };
+            let ready = s.from.iter().all(|k| {
+                k.name == s.name.name
+                    || !names.contains(k.name.as_str())
+                    || done.contains(k.name.as_str())
+            });
+            if ready {
+                done.insert(s.name.name.as_str());
+                out.push(d);
+            }
+            !ready
+        });
+        if left.is_empty() || left.len() == before {
+            break;
+        }
+    }
+    out.extend(left);
+    out
 }

@@ -27,8 +27,30 @@ pub struct Sig {
 }
 
 /// Names a script function may not take (built-ins and window functions).
-pub const RESERVED: [&str; 11] = [
-    "sum", "avg", "min", "max", "count", "first", "last", "delta", "rate", "count_if", "abs",
+pub const RESERVED: [&str; 23] = [
+    "sum",
+    "avg",
+    "min",
+    "max",
+    "count",
+    "first",
+    "last",
+    "delta",
+    "rate",
+    "count_if",
+    "abs",
+    "month",
+    "day",
+    "hour",
+    "day_of_year",
+    "weekday",
+    "days_since",
+    "max_of",
+    "min_of",
+    "sum_of",
+    "mean_of",
+    "count_of",
+    "members",
 ];
 
 /// The type a script signature names, if it is one scripts support.

@@ -8,7 +8,9 @@ use crate::check::{Ty, Typer};
 use crate::diag::{Diagnostic, codes, suggest};
 use crate::syntax::ast::{self, ExprKind};
 use std::collections::HashMap;
-use yingji_engine::ir::{Expr, FieldId, LetDef, Place, SignalDef, WindowDef};
+use yingji_engine::ir::{
+    Expr, Feed, FieldDef, FieldId, GroupDef, KindDef, LetDef, Place, SignalDef, Via, WindowDef,
+};
 use yingji_engine::value::{Type, Value};
 
 /// What one signal's expressions see, built up as the signal is lowered.
@@ -24,9 +26,124 @@ pub(super) struct SignalState {
     from_ok: bool,
     /// The table the signal reads, and its name.
     table: Option<(u16, String)>,
+    /// The `from` kinds: name and id.
+    from: Vec<(String, u16)>,
+    /// The conditions of `days_since` calls.
+    marks: Vec<Expr>,
+    /// The member aggregates.
+    groups: Vec<GroupDef>,
+    /// Whether the keys are areas (`key … via`).
+    via: bool,
+    /// The offset of calendar functions (minutes east of UTC).
+    offset: i16,
 }
 
 impl Lowerer<'_> {
+    /// `from NAME` where `NAME` is a signal defined above: the kind of its
+    /// level changes (`member`: the key that changed, `level` and `prior`:
+    /// the new and the previous level's rank), made once per signal.
+    fn fed_kind(&mut self, name: &str) {
+        let Some(src) = self.program.signals.iter().position(|d| d.name == name) else {
+            return;
+        };
+        let (key, level, prior) = (
+            self.field_id("member"),
+            self.field_id("level"),
+            self.field_id("prior"),
+        );
+        let id = self.program.kinds.len() as u16;
+        let field = |id, ty| FieldDef {
+            id,
+            ty,
+            optional: false,
+        };
+        self.program.kinds.push(KindDef {
+            name: name.to_string(),
+            fields: vec![
+                field(key, Type::String),
+                field(level, Type::Number),
+                field(prior, Type::Number),
+            ],
+        });
+        self.kinds.insert(
+            name.to_string(),
+            super::Kind {
+                id,
+                fields: HashMap::from([
+                    ("member".to_string(), (key, Type::String)),
+                    ("level".to_string(), (level, Type::Number)),
+                    ("prior".to_string(), (prior, Type::Number)),
+                ]),
+            },
+        );
+        if let Some(d) = self.program.signals.get_mut(src) {
+            d.feeds = Some(Feed {
+                kind: id,
+                key,
+                level,
+                from: prior,
+            });
+        }
+    }
+
+    /// `key FIELD via TABLE.COLUMN`: the membership (member → areas).
+    fn via(&mut self, s: &ast::SignalDef, t: &ast::Ident, c: &ast::Ident) -> Option<Via> {
+        if s.missing.is_some() || !s.roster.is_empty() {
+            self.err(
+                Diagnostic::error(
+                    codes::BAD_CALL,
+                    t.span,
+                    "absence (`missing`, `roster`) cannot be used with `via`",
+                )
+                .label("the keys here are areas, not senders")
+                .hint("detect absence in a signal keyed by the member itself"),
+            );
+            return None;
+        }
+        let Some((_, cols)) = self.tables.get(&t.name) else {
+            let names: Vec<&str> = self.tables.keys().map(String::as_str).collect();
+            let mut d = Diagnostic::error(
+                codes::UNKNOWN_NAME,
+                t.span,
+                format!("no table `{}` is defined", t.name),
+            )
+            .label("unknown table");
+            if let Some(n) = suggest(&t.name, names.iter().copied()) {
+                d = d.hint(format!("did you mean `{n}`?"));
+            }
+            self.err(d);
+            return None;
+        };
+        let Some(m) = self.memberships.get(&(t.name.clone(), c.name.clone())) else {
+            let mut names: Vec<&str> = cols.keys().map(String::as_str).collect();
+            names.sort_unstable();
+            let d =
+                if cols.contains_key(&c.name) {
+                    Diagnostic::error(
+                    codes::TYPE_MISMATCH,
+                    c.span,
+                    format!("column `{}` of `{}` does not hold area names", c.name, t.name),
+                )
+                .label("expected a name or a list of names per row")
+                .hint("e.g. `风险区: \"宝塔风险区\"` or `风险区: [\"宝塔风险区\", \"龙洞风险区\"]`")
+                } else {
+                    let mut d = Diagnostic::error(
+                        codes::UNKNOWN_NAME,
+                        c.span,
+                        format!("table `{}` has no column `{}`", t.name, c.name),
+                    )
+                    .label("unknown column");
+                    if let Some(n) = suggest(&c.name, names.iter().copied()) {
+                        d = d.hint(format!("did you mean `{n}`?"));
+                    }
+                    d
+                };
+            self.err(d);
+            return None;
+        };
+        Some(Via { members: m.clone() })
+    }
+
     /// Types `e` at `place` of the signal.
     pub(super) fn typed(
         &mut self,
@@ -59,12 +176,18 @@ impl Lowerer<'_> {
             diags,
             tables,
             script_sigs,
+            kinds,
             ..
         } = self;
         let mut ty = Typer::new(sources, diags, Some(script_sigs));
-        let (lets, windows): (&[(String, Type)], _) = match place {
-            Place::Filter | Place::WindowInput => (&[], None),
-            Place::Let | Place::Level | Place::Clear => (&st.lets, Some(&mut st.windows)),
+        let (lets, windows, marks, groups): (&[(String, Type)], _, _, _) = match place {
+            Place::Filter | Place::WindowInput => (&[], None, None, None),
+            Place::Let | Place::Level | Place::Clear => (
+                &st.lets,
+                Some(&mut st.windows),
+                Some(&mut st.marks),
+                Some(&mut st.groups),
+            ),
         };
         let mut scope = SignalScope {
             fields: &st.visible,
@@ -74,6 +197,12 @@ impl Lowerer<'_> {
             report_unknown: st.from_ok,
             tables,
             table: &mut st.table,
+            kinds,
+            from: &st.from,
+            marks,
+            groups,
+            via: st.via,
+            offset: st.offset,
         };
         f(&mut ty, &mut scope)
     }
@@ -93,11 +222,17 @@ impl Lowerer<'_> {
         // fields visible: those every `from` kind declares, with one type
         let mut visible: Option<HashMap<String, (FieldId, Type)>> = None;
         let mut kind_ids = Vec::new();
+        let mut from_names = Vec::new();
         let mut all_fields: Vec<String> = Vec::new();
         for k in &s.from {
+            // a signal defined above: its level changes are this one's events
+            if !self.kinds.contains_key(&k.name) {
+                self.fed_kind(&k.name);
+            }
             match self.kinds.get(&k.name) {
                 Some(kind) => {
                     kind_ids.push(kind.id);
+                    from_names.push((k.name.clone(), kind.id));
                     all_fields.extend(kind.fields.keys().cloned());
                     visible = Some(match visible {
                         None => kind.fields.clone(),
@@ -118,7 +253,7 @@ impl Lowerer<'_> {
                     d = match suggest(&k.name, names.iter().copied()) {
                         Some(n) => d.hint(format!("did you mean `{n}`?")),
                         None => d.hint(format!(
-                            "declare it: `event {} {{ field: number, ... }}`",
+                            "declare it: `event {} {{ field: number, ... }}`, or name a signal defined above (its level changes)",
                             k.name
                         )),
                     };
@@ -163,13 +298,26 @@ impl Lowerer<'_> {
                 None => None,
             },
         };
+        let via = s.via.as_ref().and_then(|(t, c)| self.via(s, t, c));
         let mut st = SignalState {
             visible,
             lets: Vec::new(),
             windows: Vec::new(),
             from_ok,
             table: None,
+            from: from_names,
+            marks: Vec::new(),
+            groups: Vec::new(),
+            via: s.via.is_some(),
+            offset: s
+                .timezone
+                .map_or(super::scope::LOCAL_OFFSET_MIN, |(o, _)| o),
         };
+        if let (Some((t, _)), Some(_)) = (&s.via, &via)
+            && let Some((ti, _)) = self.tables.get(&t.name)
+        {
+            st.table = Some((*ti, t.name.clone()));
+        }
         let filter = s
             .filter
             .as_ref()
@@ -280,6 +428,10 @@ impl Lowerer<'_> {
             filter,
             key: key?,
             windows: st.windows,
+            marks: st.marks,
+            groups: st.groups,
+            via,
+            feeds: None,
             lets: let_defs,
             levels,
         })

@@ -25,7 +25,7 @@ impl Lowerer<'_> {
         let mut columns: Vec<(String, Type)> = Vec::new();
         for (_, cells) in &t.rows {
             for (c, v) in cells {
-                let ty = if matches!(v.kind, ExprKind::Str(_)) {
+                let ty = if matches!(v.kind, ExprKind::Str(_) | ExprKind::List(_)) {
                     Type::String
                 } else {
                     Type::Number
@@ -67,12 +67,40 @@ impl Lowerer<'_> {
                         .find(|(n, _)| &n.name == c)
                         .map_or(Value::Null, |(_, v)| match &v.kind {
                             ExprKind::Str(s) => Value::from(s.as_str()),
+                            // a membership read as a value: its names, 、-separated
+                            ExprKind::List(l) => Value::from(
+                                l.iter()
+                                    .filter_map(|x| match &x.kind {
+                                        ExprKind::Str(s) => Some(s.as_str()),
+                                        _ => None,
+                                    })
+                                    .collect::<Vec<_>>()
+                                    .join("、")
+                                    .as_str(),
+                            ),
                             ExprKind::Num(n) => Value::Num(*n),
                             _ => Value::Null,
                         })
                 })
                 .collect();
             rows.push((k.name.clone(), row));
+            for (c, v) in cells {
+                let names: Vec<String> = match &v.kind {
+                    ExprKind::Str(s) => vec![s.clone()],
+                    ExprKind::List(l) => l
+                        .iter()
+                        .filter_map(|x| match &x.kind {
+                            ExprKind::Str(s) => Some(s.clone()),
+                            _ => None,
+                        })
+                        .collect(),
+                    _ => continue,
+                };
+                self.memberships
+                    .entry((t.name.name.clone(), c.name.clone()))
+                    .or_default()
+                    .push((k.name.clone(), names));
+            }
         }
         let idx = self.program.tables.len() as u16;
         self.tables.insert(

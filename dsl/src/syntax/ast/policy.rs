@@ -51,7 +51,8 @@ pub struct FnSig {
 pub struct TableDef {
     /// The table's name.
     pub name: Ident,
-    /// `(key, [(column, value)])` rows.
+    /// `(key, [(column, value)])` rows (a value is a number, a string or a
+    /// list of strings: a membership).
     pub rows: Vec<(Ident, Vec<(Ident, Expr)>)>,
     /// The whole definition.
     pub span: Span,
@@ -90,6 +91,12 @@ pub struct SignalDef {
     pub filter: Option<Expr>,
     /// `key` field.
     pub key: Option<Ident>,
+    /// `key FIELD via TABLE.COLUMN`: the key field names a member, the
+    /// column its areas (the signal's keys).
+    pub via: Option<(Ident, Ident)>,
+    /// `timezone +08:00`: the offset (minutes east of UTC) calendar
+    /// functions read local time at (default UTC+8).
+    pub timezone: Option<(i16, Span)>,
     /// `let` bindings in order.
     pub lets: Vec<(Ident, Expr)>,
     /// `level` rules as written.

@@ -371,6 +371,8 @@ pub fn parse_yaml(file: FileId, text: &str) -> (Vec<Def>, Vec<Diagnostic>) {
             from,
             filter,
             key,
+            via: None,
+            timezone: None,
             lets,
             levels,
             step_down: s.step_down,

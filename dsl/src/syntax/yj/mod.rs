@@ -107,6 +107,8 @@ impl Builder {
                     from: Vec::new(),
                     filter: None,
                     key: None,
+                    via: None,
+                    timezone: None,
                     lets: Vec::new(),
                     levels: Vec::new(),
                     step_down: false,
@@ -148,7 +150,17 @@ impl Builder {
                             }
                         }
                         Rule::key_clause => {
-                            sig.key = item.into_inner().next().map(|i| self.ident(&i))
+                            let mut parts = item.into_inner();
+                            sig.key = parts.next().map(|i| self.ident(&i));
+                            if let Some(via) = parts.next() {
+                                let mut tc = via
+                                    .into_inner()
+                                    .filter(|i| i.as_rule() == Rule::ident)
+                                    .map(|i| self.ident(&i));
+                                if let (Some(t), Some(c)) = (tc.next(), tc.next()) {
+                                    sig.via = Some((t, c));
+                                }
+                            }
                         }
                         Rule::let_clause => {
                             let mut parts = item.into_inner();
@@ -181,6 +193,13 @@ impl Builder {
                         Rule::clear_after => sig.clear_after = self.duration_in(item),
                         Rule::missing_clause => sig.missing = self.duration_in(item),
                         Rule::lateness_clause => sig.lateness = self.duration_in(item),
+                        Rule::timezone_clause => {
+                            if let Some(o) =
+                                item.into_inner().find(|q| q.as_rule() == Rule::utc_offset)
+                            {
+                                sig.timezone = self.utc_offset(&o);
+                            }
+                        }
                         Rule::roster_clause => {
                             if let Some(list) = item.into_inner().next() {
                                 sig.roster = list.into_inner().map(|e| self.expr(e)).collect();
@@ -210,6 +229,15 @@ impl Builder {
                             let span = self.span(&v);
                             let kind = if v.as_rule() == Rule::string {
                                 ExprKind::Str(unescape(v.as_str()))
+                            } else if v.as_rule() == Rule::str_list {
+                                ExprKind::List(
+                                    v.into_inner()
+                                        .map(|x| Expr {
+                                            span: self.span(&x),
+                                            kind: ExprKind::Str(unescape(x.as_str())),
+                                        })
+                                        .collect(),
+                                )
                             } else {
                                 ExprKind::Num(v.as_str().parse().unwrap_or(f64::NAN))
                             };
@@ -376,6 +404,39 @@ impl Builder {
     }
 
     /// The duration inside a clause (`missing 30m`).
+    /// `+08:00`, `UTC+8`, `-05:30`: minutes east of UTC (at most ±14:00).
+    fn utc_offset(&mut self, p: &Pair<'_, Rule>) -> Option<(i16, Span)> {
+        let span = self.span(p);
+        let t = p.as_str();
+        let t = t
+            .get(3..)
+            .filter(|_| t.len() > 3 && t[..3].eq_ignore_ascii_case("utc"))
+            .unwrap_or(t);
+        let (sign, rest) = match t.split_at_checked(1) {
+            Some(("-", r)) => (-1i16, r),
+            Some((_, r)) => (1i16, r),
+            None => (1, t),
+        };
+        let (h, m) = rest.split_once(':').unwrap_or((rest, "0"));
+        match (h.parse::<i16>(), m.parse::<i16>()) {
+            (Ok(h), Ok(m)) if h <= 14 && m < 60 && (h < 14 || m == 0) => {
+                Some((sign * (h * 60 + m), span))
+            }
+            _ => {
+                self.diags.push(
+                    Diagnostic::error(
+                        codes::BAD_DURATION,
+                        span,
+                        format!("`{}` is not an offset from UTC", p.as_str()),
+                    )
+                    .label("expected ±HH:MM, at most ±14:00")
+                    .hint("e.g. `timezone +08:00` (China Standard Time, the default)"),
+                );
+                None
+            }
+        }
+    }
+
     fn duration_in(&mut self, p: Pair<'_, Rule>) -> Option<(i64, Span)> {
         let q = p.into_inner().find(|q| q.as_rule() == Rule::quantity)?;
         self.duration_of(&q)
@@ -784,6 +845,7 @@ fn setting_name(rule: Rule) -> Option<&'static str> {
         Rule::missing_clause => "missing",
         Rule::lateness_clause => "lateness",
         Rule::roster_clause => "roster",
+        Rule::timezone_clause => "timezone",
         _ => return None,
     })
 }
