@@ -253,9 +253,10 @@ impl SourceConfig {
     }
 }
 
-/// One sink.
+/// One sink (its fields and its target's in one mapping; serde cannot
+/// refuse unknown fields of a flattened mapping, so a misspelt optional
+/// field of a sink is ignored).
 #[derive(Clone, Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct SinkConfig {
     /// The sink's name (its queue's file name; metrics). Unique.
     pub name: String,

@@ -65,8 +65,9 @@ pub struct Views {
     pub plans: BTreeMap<String, PlanView>,
     /// call reference → call.
     pub calls: BTreeMap<String, CallView>,
-    /// References of closed instances, oldest first (bounded).
-    pub closed: VecDeque<String>,
+    /// References of closed instances with who had answered them, oldest
+    /// first (bounded).
+    pub closed: VecDeque<(String, Vec<String>)>,
 }
 
 /// What the views say about an ack before the engine sees it.
@@ -157,8 +158,8 @@ impl Views {
             "plan_closed" => {
                 if let Some(p) = self.plans.remove(&inst) {
                     for r in p.calls {
-                        self.calls.remove(&r);
-                        self.closed.push_back(r);
+                        let answered = self.calls.remove(&r).map(|c| c.answered).unwrap_or_default();
+                        self.closed.push_back((r, answered));
                     }
                     while self.closed.len() > CLOSED_KEPT {
                         self.closed.pop_front();
@@ -181,8 +182,12 @@ impl Views {
             Some(c) if c.answered.iter().any(|p| p == person) => AckCheck::Refuse("duplicate"),
             Some(c) if !c.called.contains_key(person) => AckCheck::Refuse("unknown_person"),
             Some(_) => AckCheck::Pass,
-            None if self.closed.iter().any(|c| c == r) => AckCheck::Refuse("closed"),
-            None => AckCheck::Refuse("unknown_call"),
+            None => match self.closed.iter().find(|(c, _)| c == r) {
+                // the same answer again, after it closed the plan: idempotent
+                Some((_, who)) if who.iter().any(|p| p == person) => AckCheck::Refuse("duplicate"),
+                Some(_) => AckCheck::Refuse("closed"),
+                None => AckCheck::Refuse("unknown_call"),
+            },
         }
     }
 
@@ -233,6 +238,10 @@ mod tests {
         v.apply(&json!({"type":"plan_closed","instance":"P@A#1"}));
         assert_eq!(
             v.check_ack("p1", Some("P@A#1/叫应/1")),
+            AckCheck::Refuse("duplicate")
+        );
+        assert_eq!(
+            v.check_ack("p2", Some("P@A#1/叫应/1")),
             AckCheck::Refuse("closed")
         );
         assert!(v.plans.is_empty());
