@@ -8,6 +8,9 @@
 //! and durability guarantees, [`queue`] for the sinks' bounds and
 //! back-pressure, [`route`] for alert routing.
 
+pub mod cap;
+pub mod sl651;
+
 pub mod capout;
 pub mod config;
 pub mod defs;
