@@ -89,6 +89,7 @@ pub async fn run(paths: Vec<PathBuf>, cfg: ServeConfig) -> Result<(), ServeError
             stop_rx.clone(),
         )));
     }
+    let mut sl651_stats: Option<Arc<sl651::Sl651Stats>> = None;
     for s in &cfg.sources {
         let name: Arc<str> = Arc::from(s.name());
         let tx = in_tx.clone();
@@ -128,10 +129,47 @@ pub async fn run(paths: Vec<PathBuf>, cfg: ServeConfig) -> Result<(), ServeError
             SourceConfig::Nats { url, subjects, .. } => {
                 tokio::spawn(sources::nats(name, url.clone(), subjects.clone(), tx));
             }
-            SourceConfig::Sl651 { .. } => {
-                return Err(ServeError::Start(
-                    "sources: kind sl651 is not available in this build yet".into(),
+            SourceConfig::Sl651 {
+                listen, stations, ..
+            } => {
+                let table = sl651::StationTable::load(stations).map_err(|e| {
+                    ServeError::Start(format!("source {name}: the station table: {e}"))
+                })?;
+                let listener = tokio::net::TcpListener::bind(listen)
+                    .await
+                    .map_err(|e| ServeError::Start(format!("source {name}: listen {listen}: {e}")))?;
+                let stats = sl651_stats
+                    .get_or_insert_with(|| {
+                        let st = Arc::new(sl651::Sl651Stats::new());
+                        let shown = st.clone();
+                        shared.metrics.add_extra(Arc::new(move || shown.prometheus()));
+                        st
+                    })
+                    .clone();
+                let (ltx, mut lrx) = mpsc::channel::<(String, String)>(1024);
+                let options = sl651::ServerOptions {
+                    source: name.to_string(),
+                    ..sl651::ServerOptions::default()
+                };
+                tokio::spawn(sl651::serve_tcp_with(
+                    listener,
+                    Arc::new(table),
+                    ltx,
+                    stats,
+                    options,
                 ));
+                tokio::spawn(async move {
+                    while let Some((_, line)) = lrx.recv().await {
+                        let inp = service::Input {
+                            src: name.clone(),
+                            line,
+                            at: None,
+                        };
+                        if tx.send(inp).await.is_err() {
+                            return;
+                        }
+                    }
+                });
             }
         }
     }

@@ -21,8 +21,11 @@ struct Data {
     sink_failed: BTreeMap<String, u64>,
     sink_dropped: BTreeMap<String, u64>,
     /// Extra text appended as is (the SL 651 server's counters).
-    extra: Vec<String>,
+    extra: Vec<Extra>,
 }
+
+/// Text in the Prometheus format that another part renders (the SL 651 counters).
+pub type Extra = std::sync::Arc<dyn Fn() -> String + Send + Sync>;
 
 /// The service's metrics.
 #[derive(Default)]
@@ -99,9 +102,9 @@ impl Metrics {
         self.with(|d| *d.sink_dropped.entry(sink.to_string()).or_default() += 1);
     }
 
-    /// Replaces the extra text (already in the Prometheus format).
-    pub fn set_extra(&self, lines: Vec<String>) {
-        self.with(|d| d.extra = lines);
+    /// Adds text rendered at each scrape (already in the Prometheus format).
+    pub fn add_extra(&self, f: Extra) {
+        self.with(|d| d.extra.push(f));
     }
 
     /// Events in from `source` so far.
@@ -196,8 +199,9 @@ impl Metrics {
                 }
                 let _ = writeln!(s, "{k} {v}");
             }
-            for l in &d.extra {
-                s.push_str(l);
+            for f in &d.extra {
+                let l = f();
+                s.push_str(&l);
                 if !l.ends_with('\n') {
                     s.push('\n');
                 }

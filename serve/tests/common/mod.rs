@@ -345,7 +345,10 @@ pub fn stream_messages(port: u16, stream: &str) -> Vec<(String, String)> {
             .await
             .unwrap();
         let js = async_nats::jetstream::new(client);
-        let mut st = js.get_stream(stream).await.unwrap();
+        // the service creates the stream with its first delivery
+        let Ok(mut st) = js.get_stream(stream).await else {
+            return Vec::new();
+        };
         let info = st.info().await.unwrap();
         let (first, last) = (info.state.first_sequence, info.state.last_sequence);
         let mut out = Vec::new();
