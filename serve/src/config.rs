@@ -490,7 +490,7 @@ mod tests {
         assert!(e.to_string().contains("http.token"), "{e}");
         let e = ServeConfig::parse(
             Path::new("s.yaml"),
-            "state_dir: st\nsinks:\n  - {name: a, kind: file, path: x}\n  - {name: a, kind: file, path: y}\n",
+            "state_dir: st\nsinks:\n  - {name: a, kind: file, path: o1}\n  - {name: a, kind: file, path: o2}\n",
         )
         .unwrap_err();
         assert!(e.to_string().contains("sinks[1].name"), "{e}");

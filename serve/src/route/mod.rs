@@ -135,7 +135,8 @@ pub struct Receiver {
     pub channel: String,
     /// Address (a phone number, a user id).
     pub to: String,
-    /// Groups this receiver gets (matched on the group's labels); all when empty.
+    /// Groups this receiver gets (matched on the labels all the group's
+    /// alerts share, e.g. `township`); all when empty.
     #[serde(default)]
     pub matchers: Matchers,
 }
@@ -507,6 +508,12 @@ impl Router {
             "recovered" => ("absence", "offline".to_string(), false),
             _ => return Vec::new(),
         };
+        let t = o
+            .get("ts")
+            .and_then(Value::as_str)
+            .and_then(|t| yingji_engine::Timestamp::parse(t).ok())
+            .map_or(self.st.now, |t| t.ms);
+        self.st.now = self.st.now.max(t);
         let (signal, key) = (get("signal"), get("key"));
         let fp = format!("{ty}/{signal}/{key}");
         let mut labels = Matchers::new();
@@ -536,12 +543,8 @@ impl Router {
                 ..Group::default()
             });
         }
-        let t = o
-            .get("ts")
-            .and_then(Value::as_str)
-            .and_then(|t| yingji_engine::Timestamp::parse(t).ok())
-            .map_or(self.st.now, |t| t.ms);
-        self.tick(t)
+        let now = self.st.now;
+        self.tick(now)
     }
 
     /// Moves the router's clock to `now` (never back) and returns the
@@ -617,7 +620,16 @@ impl Router {
                 level: a.labels.get("level").cloned().unwrap_or_default(),
             })
             .collect();
-        self.messages(&g.labels, &lines, state, now, out);
+        // receivers match the labels every alert of the group shares
+        let mut common = g.labels.clone();
+        if let Some((_, first)) = members.first() {
+            for (k, v) in &first.labels {
+                if members.iter().all(|(_, a)| a.labels.get(k) == Some(v)) {
+                    common.insert(k.clone(), v.clone());
+                }
+            }
+        }
+        self.messages(&g.labels, &common, &lines, state, now, out);
         if shown.is_empty() {
             self.st.groups.remove(gk);
         } else if let Some(g) = self.st.groups.get_mut(gk) {
@@ -629,6 +641,7 @@ impl Router {
     fn messages(
         &mut self,
         group: &Matchers,
+        common: &Matchers,
         lines: &[AlertLine],
         state: &'static str,
         now: i64,
@@ -639,7 +652,7 @@ impl Router {
             .max_by_key(|l| level_rank(&l.level))
             .map(|l| (l.signal.clone(), l.level.clone()))
             .unwrap_or_default();
-        let township = group.get("township").cloned().unwrap_or_default();
+        let township = common.get("township").cloned().unwrap_or_default();
         let alerts_text = lines
             .iter()
             .map(|l| format!("{}{}{}", l.key, l.signal, level_zh(&l.level)))
@@ -654,7 +667,7 @@ impl Router {
             .cfg
             .receivers
             .iter()
-            .filter(|r| matches(&r.matchers, group))
+            .filter(|r| matches(&r.matchers, common))
             .cloned()
             .collect();
         for r in receivers {
