@@ -2,6 +2,7 @@
 
 mod cli_assess;
 mod cli_graph;
+mod cli_serve;
 mod cli_text;
 
 use clap::{Parser, Subcommand, ValueEnum};
@@ -205,6 +206,8 @@ enum Command {
     },
     /// Benchmark generated workloads against a hand-written baseline and rhai.
     Bench(yingji::bench::cli::BenchArgs),
+    /// Run definitions as a live service: sources, sinks, checkpoints, HTTP API (serve.yaml).
+    Serve(cli_serve::ServeArgs),
     /// Draw a plan as the 应急处置流程图 (Graphviz DOT or Mermaid).
     Graph {
         /// Plan files or folders, like `check` (a single file: its folder's
@@ -231,6 +234,7 @@ fn main() -> ExitCode {
             allow_outside_roots,
         } => check(&paths, format, explain, allow_outside_roots),
         Command::Bench(args) => yingji::bench::cli::main(&args),
+        Command::Serve(args) => cli_serve::run(args),
         Command::Graph {
             plan_paths,
             format,

@@ -242,7 +242,9 @@ impl SourceConfig {
             SourceConfig::Stdin { name } => name.clone().unwrap_or_else(|| "stdin".into()),
             SourceConfig::Mqtt {
                 name, host, port, ..
-            } => name.clone().unwrap_or_else(|| format!("mqtt:{host}:{port}")),
+            } => name
+                .clone()
+                .unwrap_or_else(|| format!("mqtt:{host}:{port}")),
             SourceConfig::Nats { name, url, .. } => {
                 name.clone().unwrap_or_else(|| format!("nats:{url}"))
             }
@@ -418,8 +420,7 @@ impl ServeConfig {
         let mut names = std::collections::HashSet::new();
         for (i, s) in self.sinks.iter().enumerate() {
             let ok = !s.name.is_empty()
-                && s
-                    .name
+                && s.name
                     .chars()
                     .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
             if !ok {
@@ -479,8 +480,8 @@ mod tests {
     fn bad_values_name_the_field() {
         let e = ServeConfig::parse(Path::new("s.yaml"), "state_dir: st\ntick: 3x\n").unwrap_err();
         assert!(e.to_string().contains("`3x` is not a duration"), "{e}");
-        let e = ServeConfig::parse(Path::new("s.yaml"), "state_dir: st\nstate_dri: x\n")
-            .unwrap_err();
+        let e =
+            ServeConfig::parse(Path::new("s.yaml"), "state_dir: st\nstate_dri: x\n").unwrap_err();
         assert!(e.to_string().contains("state_dri"), "{e}");
         let e = ServeConfig::parse(
             Path::new("s.yaml"),

@@ -120,10 +120,11 @@ async fn ack(State(s): St, headers: HeaderMap, body: String) -> Response {
     if s.cmd_tx.send(cmd).await.is_err() {
         return unavailable();
     }
-    let wait = s.cfg.http.as_ref().map_or(
-        std::time::Duration::from_secs(5),
-        |h| h.ack_wait.std(),
-    );
+    let wait = s
+        .cfg
+        .http
+        .as_ref()
+        .map_or(std::time::Duration::from_secs(5), |h| h.ack_wait.std());
     let outcome = match tokio::time::timeout(wait, rx).await {
         Ok(Ok(o)) => o,
         Ok(Err(_)) => return unavailable(),
@@ -194,8 +195,7 @@ async fn add_silence(State(s): St, headers: HeaderMap, body: String) -> Response
         Err(e) => return bad_request(format!("not a silence: {e}")),
     };
     let (tx, rx) = oneshot::channel();
-    if s
-        .cmd_tx
+    if s.cmd_tx
         .send(Command::Silence { spec, reply: tx })
         .await
         .is_err()

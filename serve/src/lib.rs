@@ -47,12 +47,13 @@ pub async fn run(paths: Vec<PathBuf>, cfg: ServeConfig) -> Result<(), ServeError
     })?;
     let mut queues = Vec::new();
     for s in &cfg.sinks {
-        let q = queue::Queue::open(&cfg.state_dir, &s.name, cfg.queue.max_bytes).map_err(
-            |source| ServeError::Io {
-                what: format!("sink {}: its queue", s.name),
-                source,
-            },
-        )?;
+        let q =
+            queue::Queue::open(&cfg.state_dir, &s.name, cfg.queue.max_bytes).map_err(|source| {
+                ServeError::Io {
+                    what: format!("sink {}: its queue", s.name),
+                    source,
+                }
+            })?;
         queues.push(q);
     }
     let (in_tx, in_rx) = mpsc::channel(cfg.input_channel);
@@ -135,14 +136,16 @@ pub async fn run(paths: Vec<PathBuf>, cfg: ServeConfig) -> Result<(), ServeError
                 let table = sl651::StationTable::load(stations).map_err(|e| {
                     ServeError::Start(format!("source {name}: the station table: {e}"))
                 })?;
-                let listener = tokio::net::TcpListener::bind(listen)
-                    .await
-                    .map_err(|e| ServeError::Start(format!("source {name}: listen {listen}: {e}")))?;
+                let listener = tokio::net::TcpListener::bind(listen).await.map_err(|e| {
+                    ServeError::Start(format!("source {name}: listen {listen}: {e}"))
+                })?;
                 let stats = sl651_stats
                     .get_or_insert_with(|| {
                         let st = Arc::new(sl651::Sl651Stats::new());
                         let shown = st.clone();
-                        shared.metrics.add_extra(Arc::new(move || shown.prometheus()));
+                        shared
+                            .metrics
+                            .add_extra(Arc::new(move || shown.prometheus()));
                         st
                     })
                     .clone();
@@ -200,7 +203,9 @@ pub async fn run(paths: Vec<PathBuf>, cfg: ServeConfig) -> Result<(), ServeError
     let _ = stop_tx.send(true);
     let drained = tokio::time::timeout(DRAIN, futures::future::join_all(sink_tasks)).await;
     if drained.is_err() {
-        tracing::warn!("sinks not drained within 10 s: what is left stays queued for the next start");
+        tracing::warn!(
+            "sinks not drained within 10 s: what is left stays queued for the next start"
+        );
     }
     tracing::info!("yingji serve stopped");
     Ok(())
@@ -249,6 +254,7 @@ pub fn init_logs(json: bool) {
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let b = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr);
     let _ = if json {
         b.json().try_init()
@@ -276,7 +282,9 @@ pub fn main_with_args(args: Vec<String>) -> i32 {
                 );
                 return 0;
             }
-            s if s.starts_with("--config=") => config = Some(s["--config=".len()..].to_string()),
+            s if s.starts_with("--config=") => {
+                config = s.strip_prefix("--config=").map(str::to_string)
+            }
             s if s.starts_with("--") => {
                 eprintln!("yingji serve: unknown option `{s}` (see --help)");
                 return 2;
@@ -288,12 +296,19 @@ pub fn main_with_args(args: Vec<String>) -> i32 {
         eprintln!("yingji serve: --config serve.yaml is required");
         return 2;
     };
+    serve_main(paths, PathBuf::from(config), json)
+}
+
+/// `yingji serve PATHS --config CONFIG`: sets up logs, reads the
+/// configuration and runs the service; returns the exit code (0 after a
+/// graceful stop, 1 when it could not start, 2 for a bad configuration).
+pub fn serve_main(paths: Vec<PathBuf>, config: PathBuf, log_json: bool) -> i32 {
     if paths.is_empty() {
         eprintln!("yingji serve: give the definitions (files or folders) to run");
         return 2;
     }
-    init_logs(json);
-    let cfg = match ServeConfig::load(std::path::Path::new(&config)) {
+    init_logs(log_json);
+    let cfg = match ServeConfig::load(&config) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("yingji serve: {e}");

@@ -193,8 +193,7 @@ impl Queue {
             match self.try_push(rec)? {
                 Pushed::Full => {
                     tracing::warn!(queue = %self.name, "sink queue full: the engine waits for the sink");
-                    let _ =
-                        tokio::time::timeout(std::time::Duration::from_secs(1), freed).await;
+                    let _ = tokio::time::timeout(std::time::Duration::from_secs(1), freed).await;
                 }
                 done => return Ok(done),
             }

@@ -267,19 +267,16 @@ impl Core {
         };
         match std::fs::read(&checkpoint_path) {
             Ok(bytes) => {
-                let report = engine
-                    .restore(&bytes)
-                    .map_err(|e| ServeError::Checkpoint {
-                        path: checkpoint_path.clone(),
-                        message: e.to_string(),
-                    })?;
+                let report = engine.restore(&bytes).map_err(|e| ServeError::Checkpoint {
+                    path: checkpoint_path.clone(),
+                    message: e.to_string(),
+                })?;
                 if let Some(h) = engine.host_state().and_then(|h| h.get("serve")) {
-                    host = serde_json::from_value(h.clone()).map_err(|e| {
-                        ServeError::Checkpoint {
+                    host =
+                        serde_json::from_value(h.clone()).map_err(|e| ServeError::Checkpoint {
                             path: checkpoint_path.clone(),
                             message: format!("its `host.serve` section: {e}"),
-                        }
-                    })?;
+                        })?;
                 }
                 tracing::info!(
                     checkpoint = %checkpoint_path.display(),
@@ -494,10 +491,12 @@ impl Core {
             }
             let body = match s.cfg.format {
                 SinkFormat::Json => json.to_string(),
-                SinkFormat::Cap => match v.and_then(|v| crate::capout::cap_xml(v, &self.stations)) {
-                    Some(x) => x,
-                    None => continue,
-                },
+                SinkFormat::Cap => {
+                    match v.and_then(|v| crate::capout::cap_xml(v, &self.stations)) {
+                        Some(x) => x,
+                        None => continue,
+                    }
+                }
             };
             let rec = QueuedRecord {
                 mid: mid.to_string(),
@@ -627,7 +626,9 @@ impl Core {
     }
 
     async fn add_silence(&mut self, spec: SilenceSpec, live: bool) -> Result<Silence, String> {
-        let silence = self.router.make_silence(spec, self.host.wall_ms.unwrap_or_else(now_ms))?;
+        let silence = self
+            .router
+            .make_silence(spec, self.host.wall_ms.unwrap_or_else(now_ms))?;
         let rec = Record::Silence {
             silence: silence.clone(),
         };

@@ -280,7 +280,9 @@ impl Target {
                     let req = hyper::Request::post(url.clone())
                         .header("content-type", content_type(&r.body))
                         .header("idempotency-key", r.mid.as_str())
-                        .body(http_body_util::Full::new(bytes::Bytes::from(r.body.clone())))
+                        .body(http_body_util::Full::new(bytes::Bytes::from(
+                            r.body.clone(),
+                        )))
                         .map_err(|e| e.to_string())?;
                     let resp = match client.request(req).await {
                         Ok(resp) => resp,

@@ -57,7 +57,11 @@ pub async fn follow_file(
         let mut buf = Vec::new();
         loop {
             buf.clear();
-            let n = match (&mut reader).take(crate::MAX_LINE as u64 + 1).read_until(b'\n', &mut buf).await {
+            let n = match (&mut reader)
+                .take(crate::MAX_LINE as u64 + 1)
+                .read_until(b'\n', &mut buf)
+                .await
+            {
                 Ok(n) => n,
                 Err(e) => {
                     tracing::warn!(source = %name, error = %e, "read failed: reopening");

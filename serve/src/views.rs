@@ -142,7 +142,10 @@ impl Views {
                     instance: inst.clone(),
                     chain: o.get("chain").and_then(Value::as_str).map(str::to_string),
                     tier,
-                    deadline: o.get("deadline").and_then(Value::as_str).map(str::to_string),
+                    deadline: o
+                        .get("deadline")
+                        .and_then(Value::as_str)
+                        .map(str::to_string),
                     ..CallView::default()
                 });
                 c.called.insert(s(o, "person"), s(o, "name"));
@@ -158,7 +161,11 @@ impl Views {
             "plan_closed" => {
                 if let Some(p) = self.plans.remove(&inst) {
                     for r in p.calls {
-                        let answered = self.calls.remove(&r).map(|c| c.answered).unwrap_or_default();
+                        let answered = self
+                            .calls
+                            .remove(&r)
+                            .map(|c| c.answered)
+                            .unwrap_or_default();
                         self.closed.push_back((r, answered));
                     }
                     while self.closed.len() > CLOSED_KEPT {
@@ -227,7 +234,10 @@ mod tests {
             v.check_ack("p9", Some("P@A#1/叫应/1")),
             AckCheck::Refuse("unknown_person")
         );
-        assert_eq!(v.check_ack("p1", Some("nope")), AckCheck::Refuse("unknown_call"));
+        assert_eq!(
+            v.check_ack("p1", Some("nope")),
+            AckCheck::Refuse("unknown_call")
+        );
         assert_eq!(v.pending("P@A#1").len(), 1);
         v.apply(&json!({"type":"acked","instance":"P@A#1","ref":"P@A#1/叫应/1","person":"p1"}));
         assert_eq!(

@@ -5,7 +5,12 @@
 //! ending before it starts, broken definitions on reload) is refused with
 //! its reason while the service runs on; a restart resumes without losing
 //! or doubling an output.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, reason = "test")]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "test"
+)]
 
 mod common;
 use common::*;
@@ -13,7 +18,12 @@ use serde_json::Value;
 use std::io::Write;
 use std::time::Duration;
 
-fn config(dir: &std::path::Path, port: u16, inbox: &std::path::Path, out: &std::path::Path) -> std::path::PathBuf {
+fn config(
+    dir: &std::path::Path,
+    port: u16,
+    inbox: &std::path::Path,
+    out: &std::path::Path,
+) -> std::path::PathBuf {
     let cfg = dir.join("serve.yaml");
     std::fs::write(
         &cfg,
@@ -32,7 +42,11 @@ fn config(dir: &std::path::Path, port: u16, inbox: &std::path::Path, out: &std::
 }
 
 fn append(path: &std::path::Path, lines: &[String]) {
-    let mut f = std::fs::OpenOptions::new().create(true).append(true).open(path).unwrap();
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .unwrap();
     for l in lines {
         writeln!(f, "{l}").unwrap();
     }
@@ -54,7 +68,13 @@ fn warning_plan_escalation_acks_and_restart() {
     let svc = Service::start(&dir, &defs, &cfg, port);
 
     // a red reading stamped now, and a line that is not JSON
-    append(&inbox, &[rain(&now_ts(0), "A", "南溪镇", 20.0), "not json at all".into()]);
+    append(
+        &inbox,
+        &[
+            rain(&now_ts(0), "A", "南溪镇", 20.0),
+            "not json at all".into(),
+        ],
+    );
     wait_until(Duration::from_secs(10), "the notify", || {
         !of_type(&read_jsonl(&out), "notify").is_empty()
     });
@@ -84,28 +104,51 @@ fn warning_plan_escalation_acks_and_restart() {
         .clone();
 
     // acks: without the token, an unknown call, an unknown person, then good, then twice
-    let body = format!(r#"{{"person":"NX01","ref":"{}"}}"#, nx["ref"].as_str().unwrap());
+    let body = format!(
+        r#"{{"person":"NX01","ref":"{}"}}"#,
+        nx["ref"].as_str().unwrap()
+    );
     let (code, _) = svc.http("POST", "/ack", None, &body);
     assert_eq!(code, 401);
     let (code, _) = svc.http("POST", "/ack", Some("wrong-token"), &body);
     assert_eq!(code, 401);
     let (code, v) = svc.json("POST", "/ack", r#"{"person":"NX01","ref":"no-such-call"}"#);
-    assert_eq!((code, v["reason"].as_str()), (409, Some("unknown_call")), "{v}");
-    let (code, v) = svc.json("POST", "/ack", &format!(r#"{{"person":"JK01","ref":"{call_ref}"}}"#));
-    assert_eq!((code, v["reason"].as_str()), (409, Some("unknown_person")), "{v}");
+    assert_eq!(
+        (code, v["reason"].as_str()),
+        (409, Some("unknown_call")),
+        "{v}"
+    );
+    let (code, v) = svc.json(
+        "POST",
+        "/ack",
+        &format!(r#"{{"person":"JK01","ref":"{call_ref}"}}"#),
+    );
+    assert_eq!(
+        (code, v["reason"].as_str()),
+        (409, Some("unknown_person")),
+        "{v}"
+    );
     let (code, v) = svc.json("POST", "/ack", "{\"person\": 7}");
     assert_eq!(code, 400, "{v}");
     let (code, v) = svc.json("POST", "/ack", &body);
     assert_eq!((code, v["status"].as_str()), (200, Some("acked")), "{v}");
     let (code, v) = svc.json("POST", "/ack", &body);
-    assert_eq!((code, v["status"].as_str(), v["reason"].as_str()), (200, Some("refused"), Some("duplicate")), "{v}");
+    assert_eq!(
+        (code, v["status"].as_str(), v["reason"].as_str()),
+        (200, Some("refused"), Some("duplicate")),
+        "{v}"
+    );
     wait_until(Duration::from_secs(10), "the plan to close", || {
         !of_type(&read_jsonl(&out), "plan_closed").is_empty()
     });
     let (_, plans) = svc.json("GET", "/plans", "");
     assert_eq!(plans, Value::Array(vec![]), "{plans}");
     // an ack for the closed plan
-    let (code, v) = svc.json("POST", "/ack", &format!(r#"{{"person":"C001","ref":"{call_ref}"}}"#));
+    let (code, v) = svc.json(
+        "POST",
+        "/ack",
+        &format!(r#"{{"person":"C001","ref":"{call_ref}"}}"#),
+    );
     assert_eq!((code, v["reason"].as_str()), (409, Some("closed")), "{v}");
 
     // silences: end before start refused, a good one listed
@@ -115,7 +158,10 @@ fn warning_plan_escalation_acks_and_restart() {
         r#"{"matchers":{"station":"A"},"starts":"2026-07-01T10:00:00+08:00","ends":"2026-07-01T09:00:00+08:00"}"#,
     );
     assert_eq!(code, 400, "{v}");
-    assert!(v["message"].as_str().unwrap().contains("not after starts"), "{v}");
+    assert!(
+        v["message"].as_str().unwrap().contains("not after starts"),
+        "{v}"
+    );
     let (code, _) = svc.http(
         "POST",
         "/silences",
@@ -136,14 +182,28 @@ fn warning_plan_escalation_acks_and_restart() {
     let (code, v) = svc.json("POST", "/events", &rain(&now_ts(0), "C", "江口镇", 6.0));
     assert_eq!(code, 202, "{v}");
     wait_until(Duration::from_secs(10), "C yellow", || {
-        read_jsonl(&out).iter().any(|o| o["type"] == "level_changed" && o["key"] == "C")
+        read_jsonl(&out)
+            .iter()
+            .any(|o| o["type"] == "level_changed" && o["key"] == "C")
     });
     let (code, metrics) = svc.http("GET", "/metrics", None, "");
     assert_eq!(code, 200);
-    assert!(metrics.contains("yingji_events_rejected_total{source=\"inbox\",reason=\"not_json\"} 1"), "{metrics}");
-    assert!(metrics.contains("yingji_events_in_total{source=\"inbox\"} 2"), "{metrics}");
-    assert!(metrics.contains("yingji_outputs_total{type=\"plan_closed\"} 1"), "{metrics}");
-    assert!(metrics.contains("yingji_sink_queue_bytes{sink=\"out\"}"), "{metrics}");
+    assert!(
+        metrics.contains("yingji_events_rejected_total{source=\"inbox\",reason=\"not_json\"} 1"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("yingji_events_in_total{source=\"inbox\"} 2"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("yingji_outputs_total{type=\"plan_closed\"} 1"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("yingji_sink_queue_bytes{sink=\"out\"}"),
+        "{metrics}"
+    );
     assert!(metrics.contains("yingji_open_plans 0"), "{metrics}");
 
     // reload with broken definitions: refused with diagnostics, the old ones run on
@@ -156,9 +216,15 @@ fn warning_plan_escalation_acks_and_restart() {
     let (code, _) = svc.http("POST", "/reload", None, "");
     assert_eq!(code, 401);
     append(&inbox, &[rain(&now_ts(0), "B", "南溪镇", 6.0)]);
-    wait_until(Duration::from_secs(10), "B yellow under the old definitions", || {
-        read_jsonl(&out).iter().any(|o| o["type"] == "level_changed" && o["key"] == "B")
-    });
+    wait_until(
+        Duration::from_secs(10),
+        "B yellow under the old definitions",
+        || {
+            read_jsonl(&out)
+                .iter()
+                .any(|o| o["type"] == "level_changed" && o["key"] == "B")
+        },
+    );
     // a good change: the changed signal is named, the unchanged one kept
     std::fs::write(
         defs.join("rain.yj"),
@@ -168,7 +234,13 @@ fn warning_plan_escalation_acks_and_restart() {
     let (code, v) = svc.json("POST", "/reload", "");
     assert_eq!(code, 200, "{v}");
     assert_eq!(v["reset"], serde_json::json!(["失联"]), "{v}");
-    assert!(v["kept"].as_array().unwrap().contains(&Value::from("暴雨预警")), "{v}");
+    assert!(
+        v["kept"]
+            .as_array()
+            .unwrap()
+            .contains(&Value::from("暴雨预警")),
+        "{v}"
+    );
     wait_until(Duration::from_secs(5), "the reload record", || {
         !of_type(&read_jsonl(&out), "definitions_reloaded").is_empty()
     });
@@ -181,7 +253,9 @@ fn warning_plan_escalation_acks_and_restart() {
     assert_eq!(levels["暴雨预警"]["A"]["level"], "red", "{levels}");
     append(&inbox, &[rain(&now_ts(0), "C", "江口镇", 0.0)]);
     wait_until(Duration::from_secs(10), "C back to none", || {
-        read_jsonl(&out).iter().any(|o| o["type"] == "level_changed" && o["key"] == "C" && o["to"] == "none")
+        read_jsonl(&out)
+            .iter()
+            .any(|o| o["type"] == "level_changed" && o["key"] == "C" && o["to"] == "none")
     });
     svc.stop();
     let after = read_jsonl(&out);

@@ -3,7 +3,12 @@
 //! are counted per source and the source stays up; outputs reach an MQTT
 //! topic; a sink whose broker is down keeps its outputs queued and delivers
 //! them when it is back.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, reason = "test")]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "test"
+)]
 
 mod common;
 use common::*;
@@ -80,7 +85,10 @@ fn mqtt_payloads_that_are_not_json_are_counted_and_the_source_stays_up() {
         metrics.contains("yingji_events_rejected_total{source=\"iot\",reason=\"not_json\"} 3"),
         "{metrics}"
     );
-    assert!(metrics.contains("yingji_events_in_total{source=\"iot\"} 4"), "{metrics}");
+    assert!(
+        metrics.contains("yingji_events_in_total{source=\"iot\"} 4"),
+        "{metrics}"
+    );
     assert!(svc.logs().contains("line refused"), "{}", svc.logs());
 
     // the warning on the MQTT sink's topic
@@ -97,7 +105,10 @@ fn mqtt_payloads_that_are_not_json_are_counted_and_the_source_stays_up() {
     });
     let got = got.expect("the warning on yingji/out");
     let v: serde_json::Value = serde_json::from_str(&got).unwrap();
-    assert_eq!((v["type"].as_str(), v["to"].as_str()), (Some("level_changed"), Some("red")));
+    assert_eq!(
+        (v["type"].as_str(), v["to"].as_str()),
+        (Some("level_changed"), Some("red"))
+    );
     drop(sub);
     svc.stop();
     drop(broker);
@@ -149,9 +160,15 @@ fn nats_source_and_a_sink_down_keeps_its_outputs_queued() {
             .unwrap();
         c.flush().await.unwrap();
     });
-    wait_until(Duration::from_secs(10), "the warning in the file sink", || {
-        read_jsonl(&out).iter().any(|o| o["type"] == "level_changed")
-    });
+    wait_until(
+        Duration::from_secs(10),
+        "the warning in the file sink",
+        || {
+            read_jsonl(&out)
+                .iter()
+                .any(|o| o["type"] == "level_changed")
+        },
+    );
     let (_, metrics) = svc.http("GET", "/metrics", None, "");
     assert!(
         metrics.contains("yingji_events_rejected_total{source=\"bus\",reason=\"not_json\"} 1"),
@@ -159,22 +176,41 @@ fn nats_source_and_a_sink_down_keeps_its_outputs_queued() {
     );
     // the JetStream sink is down: its outputs wait in its queue
     let (_, h) = svc.json("GET", "/health", "");
-    let js = h["sinks"].as_array().unwrap().iter().find(|s| s["name"] == "js").unwrap().clone();
+    let js = h["sinks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == "js")
+        .unwrap()
+        .clone();
     assert!(js["queued_bytes"].as_u64().unwrap() > 0, "{h}");
-    assert!(metrics.contains("yingji_sink_failures_total{sink=\"js\"}"), "{metrics}");
-    let in_file: Vec<String> = read_jsonl(&out).iter().map(|o| o["id"].to_string()).collect();
+    assert!(
+        metrics.contains("yingji_sink_failures_total{sink=\"js\"}"),
+        "{metrics}"
+    );
+    let in_file: Vec<String> = read_jsonl(&out)
+        .iter()
+        .map(|o| o["id"].to_string())
+        .collect();
     svc.stop();
 
     // back with the sink pointing at the broker: the queued outputs go out
     write_cfg(broker.port);
     let svc = Service::start(&dir, &defs, &cfg, port);
     let mut got = Vec::new();
-    wait_until(Duration::from_secs(20), "the queued outputs on JetStream", || {
-        got = stream_messages(broker.port, "YJQ");
-        got.len() >= in_file.len()
-    });
+    wait_until(
+        Duration::from_secs(20),
+        "the queued outputs on JetStream",
+        || {
+            got = stream_messages(broker.port, "YJQ");
+            got.len() >= in_file.len()
+        },
+    );
     let ids: Vec<String> = got.iter().map(|(id, _)| id.clone()).collect();
-    assert_eq!(ids, in_file, "the queue delivered what the file got, in order");
+    assert_eq!(
+        ids, in_file,
+        "the queue delivered what the file got, in order"
+    );
     svc.stop();
     drop(broker);
     let _ = std::fs::remove_dir_all(&dir);

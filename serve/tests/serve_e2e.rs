@@ -5,7 +5,12 @@
 //! are exactly those of a single run, none twice. Each test starts its own
 //! nats-server (JetStream) on 127.0.0.1 and stops it by pid; a missing
 //! nats-server fails the test.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, reason = "test")]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "test"
+)]
 
 mod common;
 #[path = "sl651_common/mod.rs"]
@@ -151,28 +156,41 @@ fn sl651_to_warning_to_nats_to_ack_to_closed() {
     assert_eq!(red.1["key"], "YY-001", "{}", red.1);
     assert_eq!(red.0, red.1["id"].to_string(), "message id = output id");
     assert!(
-        msgs.iter()
-            .any(|(_, v)| v["type"] == "level_changed" && v["key"] == "YY-003" && v["to"] == "yellow")
+        msgs.iter().any(|(_, v)| v["type"] == "level_changed"
+            && v["key"] == "YY-003"
+            && v["to"] == "yellow")
     );
     let notify = &msgs.iter().find(|(_, v)| v["type"] == "notify").unwrap().1;
     assert_eq!(notify["person"], "C001");
     let (code, metrics) = svc.http("GET", "/metrics", None, "");
     assert_eq!(code, 200);
-    assert!(metrics.contains("yingji_sl651_frames_refused_total"), "{metrics}");
-    assert!(metrics.contains("yingji_events_in_total{source=\"gauges\"} 3"), "{metrics}");
+    assert!(
+        metrics.contains("yingji_sl651_frames_refused_total"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("yingji_events_in_total{source=\"gauges\"} 3"),
+        "{metrics}"
+    );
 
     // the ack: applied now, its verdict after the lateness
     let (code, v) = svc.json(
         "POST",
         "/ack",
-        &format!(r#"{{"person":"C001","ref":"{}"}}"#, notify["ref"].as_str().unwrap()),
+        &format!(
+            r#"{{"person":"C001","ref":"{}"}}"#,
+            notify["ref"].as_str().unwrap()
+        ),
     );
     assert!(code == 202 || code == 200, "{code} {v}");
     wait_until(Duration::from_secs(60), "plan_closed on NATS", || {
         msgs = messages_json(nats.port, "YJ");
         msgs.iter().any(|(_, v)| v["type"] == "plan_closed")
     });
-    assert!(msgs.iter().any(|(_, v)| v["type"] == "acked" && v["person"] == "C001"));
+    assert!(
+        msgs.iter()
+            .any(|(_, v)| v["type"] == "acked" && v["person"] == "C001")
+    );
     let (_, plans) = svc.json("GET", "/plans", "");
     assert_eq!(plans, Value::Array(vec![]));
     let ids: BTreeSet<&String> = msgs.iter().map(|(id, _)| id).collect();
@@ -191,9 +209,14 @@ fn storm(path: &Path) -> usize {
         .ms;
     let mut n = 0;
     for minute in 0..600i64 {
-        for (i, (st, town)) in [("YY-001", "双江街道"), ("YY-003", "南溪镇"), ("YY-004", "江口镇"), ("YY-005", "龙角镇")]
-            .iter()
-            .enumerate()
+        for (i, (st, town)) in [
+            ("YY-001", "双江街道"),
+            ("YY-003", "南溪镇"),
+            ("YY-004", "江口镇"),
+            ("YY-005", "龙角镇"),
+        ]
+        .iter()
+        .enumerate()
         {
             let mm = ((minute * 7 + i as i64 * 13) % 23) as f64 / 2.0;
             let ts = yingji_engine::Timestamp {
@@ -231,10 +254,14 @@ fn health(svc: &Service) -> Value {
 
 /// Waits until the service applied `n` events and its sink queue is empty.
 fn wait_done(svc: &Service, n: usize) {
-    wait_until(Duration::from_secs(120), "the storm to be applied and delivered", || {
-        let h = health(svc);
-        h["events"] == n && h["sinks"][0]["queued_bytes"] == 0
-    });
+    wait_until(
+        Duration::from_secs(120),
+        "the storm to be applied and delivered",
+        || {
+            let h = health(svc);
+            h["events"] == n && h["sinks"][0]["queued_bytes"] == 0
+        },
+    );
 }
 
 #[test]
@@ -252,7 +279,11 @@ fn killed_mid_storm_and_restarted_gives_the_single_run_set() {
     wait_done(&svc, n);
     svc.stop();
     let single = stream_messages(nats.port, "ONE");
-    assert!(single.len() > 100, "the storm made {} outputs", single.len());
+    assert!(
+        single.len() > 100,
+        "the storm made {} outputs",
+        single.len()
+    );
 
     // the same, killed twice mid-storm
     let port = free_port();
@@ -278,8 +309,16 @@ fn killed_mid_storm_and_restarted_gives_the_single_run_set() {
     let ids = |m: &[(String, String)]| m.iter().map(|(id, _)| id.clone()).collect::<Vec<_>>();
     let set = |m: &[(String, String)]| m.iter().cloned().collect::<BTreeSet<_>>();
     let twice_ids: BTreeSet<String> = ids(&twice).into_iter().collect();
-    assert_eq!(twice_ids.len(), twice.len(), "a message twice on the subject");
-    assert_eq!(set(&twice), set(&single), "killed runs differ from the single run");
+    assert_eq!(
+        twice_ids.len(),
+        twice.len(),
+        "a message twice on the subject"
+    );
+    assert_eq!(
+        set(&twice),
+        set(&single),
+        "killed runs differ from the single run"
+    );
     drop(nats);
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -346,13 +346,7 @@ const DAYS: [&str; 7] = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
 /// Fits `text` in `max_segments` UCS-2 SMS segments: (text, segments, truncated).
 pub fn fit_sms(text: &str, max_segments: u32) -> (String, u32, bool) {
     let n = text.chars().count();
-    let segs = |n: usize| -> u32 {
-        if n <= 70 {
-            1
-        } else {
-            n.div_ceil(67) as u32
-        }
-    };
+    let segs = |n: usize| -> u32 { if n <= 70 { 1 } else { n.div_ceil(67) as u32 } };
     let max = max_segments.max(1);
     let limit = if max == 1 { 70 } else { 67 * max as usize };
     if n <= limit {
@@ -382,9 +376,11 @@ impl Router {
     /// Checks a silence and gives it an id (not yet added).
     pub fn make_silence(&mut self, spec: SilenceSpec, now: i64) -> Result<Silence, String> {
         let starts = match &spec.starts {
-            Some(s) => yingji_engine::Timestamp::parse(s)
-                .map_err(|e| format!("starts: {e}"))?
-                .ms,
+            Some(s) => {
+                yingji_engine::Timestamp::parse(s)
+                    .map_err(|e| format!("starts: {e}"))?
+                    .ms
+            }
             None => now,
         };
         let ends = yingji_engine::Timestamp::parse(&spec.ends)
@@ -431,10 +427,9 @@ impl Router {
         if self.st.silences.iter().any(|x| x.id == s.id) {
             return Ok(());
         }
-        if let Some(n) = s
-            .id
-            .strip_prefix("silence-")
-            .and_then(|n| n.parse::<u64>().ok())
+        if let Some(n) =
+            s.id.strip_prefix("silence-")
+                .and_then(|n| n.parse::<u64>().ok())
         {
             self.st.next_silence = self.st.next_silence.max(n);
         }
@@ -473,10 +468,7 @@ impl Router {
                     a.active
                         && a.labels != *labels
                         && matches(&rule.source, &a.labels)
-                        && rule
-                            .equal
-                            .iter()
-                            .all(|k| a.labels.get(k) == labels.get(k))
+                        && rule.equal.iter().all(|k| a.labels.get(k) == labels.get(k))
                 })
         })
     }
@@ -521,10 +513,7 @@ impl Router {
         labels.insert("signal".into(), signal);
         labels.insert("key".into(), key.clone());
         labels.insert("station".into(), key.clone());
-        labels.insert(
-            "township".into(),
-            area.map_or(key.clone(), str::to_string),
-        );
+        labels.insert("township".into(), area.map_or(key.clone(), str::to_string));
         labels.insert("level".into(), level);
         if active {
             self.st.alerts.insert(fp, Alert { labels, active });
@@ -590,7 +579,12 @@ impl Router {
             .filter(|(_, a)| {
                 a.active && !self.inhibited(&a.labels) && !self.silenced(&a.labels, now)
             })
-            .map(|(k, a)| (k.clone(), a.labels.get("level").cloned().unwrap_or_default()))
+            .map(|(k, a)| {
+                (
+                    k.clone(),
+                    a.labels.get("level").cloned().unwrap_or_default(),
+                )
+            })
             .collect();
         let due = match g.last_sent_ms {
             None => !shown.is_empty() && now >= g.first_ms + self.cfg.group_wait.0,
@@ -600,8 +594,7 @@ impl Router {
             }
         };
         if !due {
-            if g.last_sent_ms.is_none() && shown.is_empty() && members.iter().all(|m| !m.1.active)
-            {
+            if g.last_sent_ms.is_none() && shown.is_empty() && members.iter().all(|m| !m.1.active) {
                 self.st.groups.remove(gk);
             }
             return;

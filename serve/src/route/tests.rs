@@ -1,5 +1,10 @@
 //! Routing on a fake clock (ms).
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, reason = "test")]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "test"
+)]
 
 use super::*;
 use serde_json::json;
@@ -33,21 +38,48 @@ fn router(extra: &str) -> Router {
 
 fn texts(m: &[RouteMessage]) -> Vec<String> {
     m.iter()
-        .map(|m| format!("{} {} {}", m.receiver, m.state, m.alerts.iter().map(|a| format!("{}:{}", a.key, a.level)).collect::<Vec<_>>().join(",")))
+        .map(|m| {
+            format!(
+                "{} {} {}",
+                m.receiver,
+                m.state,
+                m.alerts
+                    .iter()
+                    .map(|a| format!("{}:{}", a.key, a.level))
+                    .collect::<Vec<_>>()
+                    .join(",")
+            )
+        })
         .collect()
 }
 
 #[test]
 fn a_new_group_waits_then_one_message_per_receiver() {
     let mut r = router("");
-    assert!(r.on_output(&level(T0, "暴雨", "A", "red"), Some("南溪镇")).is_empty());
-    assert!(r.on_output(&level(T0 + 5 * S, "暴雨", "B", "yellow"), Some("南溪镇")).is_empty());
+    assert!(
+        r.on_output(&level(T0, "暴雨", "A", "red"), Some("南溪镇"))
+            .is_empty()
+    );
+    assert!(
+        r.on_output(&level(T0 + 5 * S, "暴雨", "B", "yellow"), Some("南溪镇"))
+            .is_empty()
+    );
     assert!(r.tick(T0 + 29 * S).is_empty());
     let m = r.tick(T0 + 30 * S);
-    assert_eq!(texts(&m), ["南溪镇值班 firing A:red,B:yellow", "县值班 firing A:red,B:yellow"]);
+    assert_eq!(
+        texts(&m),
+        [
+            "南溪镇值班 firing A:red,B:yellow",
+            "县值班 firing A:red,B:yellow"
+        ]
+    );
     assert_eq!(m[0].channel, "sms");
     assert_eq!(m[0].id, "route-1");
-    assert!(m[0].text.contains("南溪镇") && m[0].text.contains("红色"), "{}", m[0].text);
+    assert!(
+        m[0].text.contains("南溪镇") && m[0].text.contains("红色"),
+        "{}",
+        m[0].text
+    );
     // nothing new: nothing sent, until the repeat interval
     assert!(r.tick(T0 + 10 * M).is_empty());
     let m = r.tick(T0 + 30 * S + 4 * 60 * M);
@@ -94,12 +126,18 @@ fn station_offline_inhibits_its_no_data_warning() {
     let mut r = router(
         "inhibit:\n  - { source: { type: absence }, target: { signal: 无数据 }, equal: [station] }\n",
     );
-    r.on_output(&json!({"type":"absence","ts":ts(T0),"signal":"离线","key":"A"}), Some("南溪镇"));
+    r.on_output(
+        &json!({"type":"absence","ts":ts(T0),"signal":"离线","key":"A"}),
+        Some("南溪镇"),
+    );
     r.on_output(&level(T0, "无数据", "A", "yellow"), Some("南溪镇"));
     let m = r.tick(T0 + 30 * S);
     assert_eq!(texts(&m)[0], "南溪镇值班 firing A:offline");
     // back online: the no-data warning is no longer inhibited
-    r.on_output(&json!({"type":"recovered","ts":ts(T0 + M),"signal":"离线","key":"A"}), Some("南溪镇"));
+    r.on_output(
+        &json!({"type":"recovered","ts":ts(T0 + M),"signal":"离线","key":"A"}),
+        Some("南溪镇"),
+    );
     let m = r.tick(T0 + 30 * S + 5 * M);
     assert_eq!(texts(&m)[0], "南溪镇值班 firing A:yellow");
 }
@@ -138,7 +176,10 @@ fn silences_by_station_and_recurring_maintenance_windows() {
     )
     .unwrap();
     r.on_output(&level(T0, "暴雨", "B", "red"), Some("南溪镇"));
-    assert!(r.tick(T0 + 30 * M).is_empty(), "Monday 08:30: in the window");
+    assert!(
+        r.tick(T0 + 30 * M).is_empty(),
+        "Monday 08:30: in the window"
+    );
     assert_eq!(r.tick(T0 + 61 * M).len(), 2, "Monday 09:01: out of it");
     // a window past midnight: 23:00–01:00, every day
     let mut r = router("");
@@ -152,7 +193,10 @@ fn silences_by_station_and_recurring_maintenance_windows() {
     )
     .unwrap();
     let midnight_half = T0 + 16 * 60 * M + 30 * M; // Tuesday 00:30
-    r.on_output(&level(midnight_half - M, "暴雨", "C", "red"), Some("江口镇"));
+    r.on_output(
+        &level(midnight_half - M, "暴雨", "C", "red"),
+        Some("江口镇"),
+    );
     assert!(r.tick(midnight_half).is_empty(), "00:30 is in 23:00–01:00");
     assert_eq!(r.tick(midnight_half + 31 * M).len(), 1, "01:01 is not");
 }
@@ -162,12 +206,21 @@ fn bad_silences_are_refused_with_the_reason() {
     let mut r = router("");
     let e = silence(
         &mut r,
-        &format!("matchers: {{ station: A }}\nstarts: '{}'\nends: '{}'\n", ts(T0), ts(T0 - M)),
+        &format!(
+            "matchers: {{ station: A }}\nstarts: '{}'\nends: '{}'\n",
+            ts(T0),
+            ts(T0 - M)
+        ),
         T0,
     )
     .unwrap_err();
     assert!(e.contains("not after starts"), "{e}");
-    let e = silence(&mut r, &format!("matchers: {{}}\nends: '{}'\n", ts(T0 + M)), T0).unwrap_err();
+    let e = silence(
+        &mut r,
+        &format!("matchers: {{}}\nends: '{}'\n", ts(T0 + M)),
+        T0,
+    )
+    .unwrap_err();
     assert!(e.contains("matchers is empty"), "{e}");
     let e = silence(
         &mut r,
@@ -178,7 +231,10 @@ fn bad_silences_are_refused_with_the_reason() {
     assert!(e.contains("`funday` is not a day"), "{e}");
     let e = silence(
         &mut r,
-        &format!("matchers: {{ station: A }}\nends: '{}'\nrecurring: {{ from: '25:00', to: '02:00' }}\n", ts(T0 + M)),
+        &format!(
+            "matchers: {{ station: A }}\nends: '{}'\nrecurring: {{ from: '25:00', to: '02:00' }}\n",
+            ts(T0 + M)
+        ),
         T0,
     )
     .unwrap_err();
@@ -206,7 +262,10 @@ fn sms_texts_fit_their_segments_and_say_when_cut() {
     // a template over its length in a message
     let mut r = router("templates:\n  sms: { text: '【应急】{township}：{alerts}' }\n");
     for i in 0..20 {
-        r.on_output(&level(T0, "暴雨预警", &format!("站点{i:02}"), "red"), Some("南溪镇"));
+        r.on_output(
+            &level(T0, "暴雨预警", &format!("站点{i:02}"), "red"),
+            Some("南溪镇"),
+        );
     }
     let m = r.tick(T0 + 30 * S);
     let sms = m.iter().find(|m| m.channel == "sms").unwrap();
@@ -224,12 +283,20 @@ fn rate_limits_per_recipient() {
         r.on_output(&level(T0 + i as i64 * S, "暴雨", k, "red"), Some("南溪镇"));
     }
     let m = r.tick(T0 + M);
-    let sms: Vec<&str> = m.iter().filter(|m| m.channel == "sms").map(|m| m.status).collect();
+    let sms: Vec<&str> = m
+        .iter()
+        .filter(|m| m.channel == "sms")
+        .map(|m| m.status)
+        .collect();
     assert_eq!(sms, ["send", "send", "rate_limited"]);
     // an hour later the budget is back
     r.on_output(&level(T0 + 2 * M, "暴雨", "D", "red"), Some("南溪镇"));
     let m = r.tick(T0 + 62 * M);
-    let sms: Vec<&str> = m.iter().filter(|m| m.channel == "sms").map(|m| m.status).collect();
+    let sms: Vec<&str> = m
+        .iter()
+        .filter(|m| m.channel == "sms")
+        .map(|m| m.status)
+        .collect();
     assert_eq!(sms, ["send"]);
 }
 

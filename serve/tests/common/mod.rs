@@ -213,7 +213,11 @@ pub fn try_http(
         .and_then(|c| c.parse().ok())
         .ok_or_else(|| format!("not HTTP: {text}"))?;
     let body = match text.split_once("\r\n\r\n") {
-        Some((head, b)) if head.to_ascii_lowercase().contains("transfer-encoding: chunked") => {
+        Some((head, b))
+            if head
+                .to_ascii_lowercase()
+                .contains("transfer-encoding: chunked") =>
+        {
             dechunk(b)
         }
         Some((_, b)) => b.to_string(),
