@@ -342,6 +342,9 @@ pub fn load(loader: &dyn Loader) -> Loaded {
                     if crate::syntax::yaml::plan::is_plan_yaml(&text) {
                         plan_files.push(f);
                         (Vec::new(), Vec::new())
+                    } else if keys.len() == 1 && keys[0] == "cap" {
+                        // a CAP mapping (policies/cap.yaml): read by yingji-serve's `cap`
+                        (Vec::new(), Vec::new())
                     } else if keys
                         .iter()
                         .all(|k| k == "events" || k == "signals" || k == "tables")

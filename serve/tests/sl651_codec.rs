@@ -2,7 +2,13 @@
 //! (HEX/BCD and ASCII), a frame written out by hand with an independently
 //! computed CRC, every kind of bad input, the stream reader's resync,
 //! multi-packet reassembly, duplicates, replies and the event lines.
-#![allow(clippy::unwrap_used, clippy::expect_used, reason = "test code")]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::type_complexity,
+    reason = "test code"
+)]
 
 mod sl651_common;
 

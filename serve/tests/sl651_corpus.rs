@@ -2,7 +2,13 @@
 //! station would send it, with what it must give (`# expect:`), and the
 //! events of the good frames compared with `good.events.jsonl`.
 //! `UPDATE_CORPUS=1` rewrites the files from `sl651_common::corpus()`.
-#![allow(clippy::unwrap_used, clippy::expect_used, reason = "test code")]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::type_complexity,
+    reason = "test code"
+)]
 
 mod sl651_common;
 

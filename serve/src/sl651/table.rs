@@ -23,36 +23,10 @@
 
 use super::body::{ElementId, Report};
 use super::frame::StationAddr;
-use super::yaml::{YamlError, parse};
+use super::yaml::{Entries, YamlError, parse};
 use serde::Deserialize;
-use serde::de::{MapAccess, Visitor};
 use serde_saphyr::Spanned;
 use std::collections::HashMap;
-use std::fmt;
-use std::marker::PhantomData;
-
-/// A YAML mapping kept in order with each key's place.
-struct Entries<V>(Vec<(Spanned<String>, V)>);
-
-impl<'de, V: Deserialize<'de>> Deserialize<'de> for Entries<V> {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct M<V>(PhantomData<V>);
-        impl<'de, V: Deserialize<'de>> Visitor<'de> for M<V> {
-            type Value = Entries<V>;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a mapping")
-            }
-            fn visit_map<A: MapAccess<'de>>(self, mut m: A) -> Result<Self::Value, A::Error> {
-                let mut v = Vec::new();
-                while let Some(k) = m.next_key::<Spanned<String>>()? {
-                    v.push((k, m.next_value()?));
-                }
-                Ok(Entries(v))
-            }
-        }
-        d.deserialize_map(M(PhantomData))
-    }
-}
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]

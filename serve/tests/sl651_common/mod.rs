@@ -2,7 +2,13 @@
 //! and the corpus in `tests/corpus/` (built here, checked in, and checked
 //! against this builder by `sl651_corpus.rs`).
 #![allow(dead_code, reason = "each test file uses part of it")]
-#![allow(clippy::unwrap_used, clippy::expect_used, reason = "test code")]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::type_complexity,
+    reason = "test code"
+)]
 
 use yingji_serve::sl651::{
     Clock, Decimal, Element, ElementId, Encoding, Frame, Function, Observation, Report,
