@@ -105,6 +105,10 @@ pub struct ServeConfig {
     /// Where outputs go.
     #[serde(default)]
     pub sinks: Vec<SinkConfig>,
+    /// The CAP 1.2 mapping (`policies/cap.yaml`): needed by sinks with
+    /// `format: cap`.
+    #[serde(default)]
+    pub cap_mapping: Option<PathBuf>,
     /// Bounds of every sink's durable queue.
     #[serde(default)]
     pub queue: QueueConfig,
@@ -377,6 +381,9 @@ impl ServeConfig {
             }
         };
         fix(&mut self.state_dir);
+        if let Some(p) = &mut self.cap_mapping {
+            fix(p);
+        }
         for s in &mut self.sources {
             match s {
                 SourceConfig::File { path, .. } => fix(path),
@@ -431,6 +438,12 @@ impl ServeConfig {
             }
             if !names.insert(s.name.clone()) {
                 return Err(bad(format!("sinks[{i}].name"), "is used by another sink"));
+            }
+            if s.format == SinkFormat::Cap && self.cap_mapping.is_none() {
+                return Err(bad(
+                    format!("sinks[{i}].format"),
+                    "is `cap`, which needs `cap_mapping` (the CAP mapping file, e.g. policies/cap.yaml)",
+                ));
             }
             if let SinkTarget::Webhook { url } = &s.target {
                 if !url.starts_with("http://") {

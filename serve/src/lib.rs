@@ -11,7 +11,6 @@
 pub mod cap;
 pub mod sl651;
 
-pub mod capout;
 pub mod config;
 pub mod defs;
 pub mod http;

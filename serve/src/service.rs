@@ -161,6 +161,8 @@ struct HostState {
     svc_seq: u64,
     views: Views,
     router: crate::route::RouterState,
+    #[serde(default)]
+    cap: crate::cap::CapState,
 }
 
 /// A failure that stops the service.
@@ -232,6 +234,8 @@ pub struct Core {
     pending_acks: HashSet<(String, String)>,
     /// Station → area (township), from the roster's station table.
     stations: HashMap<String, String>,
+    /// The CAP mapping, when a sink writes CAP.
+    cap: Option<crate::cap::CapConfig>,
     checkpoint_path: PathBuf,
 }
 
@@ -321,6 +325,13 @@ impl Core {
                 queue: q.clone(),
             })
             .collect();
+        let cap = match &cfg.cap_mapping {
+            Some(p) if cfg.sinks.iter().any(|s| s.format == SinkFormat::Cap) => Some(
+                crate::cap::CapConfig::load(p)
+                    .map_err(|e| ServeError::Start(format!("cap_mapping: {e}")))?,
+            ),
+            _ => None,
+        };
         let mut core = Core {
             engine,
             defs,
@@ -333,6 +344,7 @@ impl Core {
             waiters: HashMap::new(),
             pending_acks: HashSet::new(),
             stations,
+            cap,
             checkpoint_path,
         };
         *core.views_mut() = std::mem::take(&mut core.host.views);
@@ -469,8 +481,14 @@ impl Core {
                 .and_then(|k| self.stations.get(k))
                 .cloned();
             routed.extend(self.router.on_output(&v, area.as_deref()));
+            let cap_xml = match &self.cap {
+                Some(c) if kind == "level_changed" => {
+                    crate::cap::alert_xml(&o, c, &mut self.host.cap)
+                }
+                _ => None,
+            };
             let mid = o.id().to_string();
-            self.enqueue(&mid, kind, &json, Some(&v)).await;
+            self.enqueue(&mid, kind, &json, cap_xml.as_deref()).await;
         }
         self.route_out(routed).await;
     }
@@ -484,19 +502,19 @@ impl Core {
         }
     }
 
-    async fn enqueue(&mut self, mid: &str, kind: &str, json: &str, v: Option<&Value>) {
+    /// Queues a record for every sink that takes `kind`; `cap`: its CAP
+    /// alert, for sinks writing CAP (they skip records without one).
+    async fn enqueue(&mut self, mid: &str, kind: &str, json: &str, cap: Option<&str>) {
         for s in &self.sinks {
             if !s.takes(kind) {
                 continue;
             }
             let body = match s.cfg.format {
                 SinkFormat::Json => json.to_string(),
-                SinkFormat::Cap => {
-                    match v.and_then(|v| crate::capout::cap_xml(v, &self.stations)) {
-                        Some(x) => x,
-                        None => continue,
-                    }
-                }
+                SinkFormat::Cap => match cap {
+                    Some(x) => x.to_string(),
+                    None => continue,
+                },
             };
             let rec = QueuedRecord {
                 mid: mid.to_string(),
@@ -659,6 +677,7 @@ impl Core {
                 .unwrap_or_else(std::sync::PoisonError::into_inner)
                 .clone(),
             router: self.router.state(),
+            cap: self.host.cap.clone(),
         };
         let value = serde_json::to_value(&host).map_err(|e| e.to_string())?;
         host.views = Views::default();

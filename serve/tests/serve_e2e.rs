@@ -106,9 +106,13 @@ fn sl651_to_warning_to_nats_to_ack_to_closed() {
             "state_dir: {}\nlateness: 25s\ntick: 200ms\ncheckpoint_every: 1s\n\
              http:\n  listen: 127.0.0.1:{http_port}\n  token: {TOKEN}\n  ack_wait: 1s\n\
              sources:\n  - kind: sl651\n    name: gauges\n    listen: 127.0.0.1:{sl_port}\n    stations: {}\n\
-             sinks:\n  - name: js\n    kind: nats\n    url: nats://127.0.0.1:{}\n    subject: yj.out\n    stream: YJ\n",
+             cap_mapping: {}\n\
+             sinks:\n  - name: js\n    kind: nats\n    url: nats://127.0.0.1:{}\n    subject: yj.out\n    stream: YJ\n\
+             \x20 - name: cap\n    kind: nats\n    format: cap\n    url: nats://127.0.0.1:{}\n    subject: yj.cap\n    stream: YJCAP\n",
             dir.join("state").display(),
             stations_yaml().display(),
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../policies/cap.yaml").display(),
+            nats.port,
             nats.port
         ),
     )
@@ -161,6 +165,32 @@ fn sl651_to_warning_to_nats_to_ack_to_closed() {
             && v["to"] == "yellow")
     );
     let notify = &msgs.iter().find(|(_, v)| v["type"] == "notify").unwrap().1;
+
+    // the CAP alerts on their subject: one per level change, valid against
+    // the OASIS schema and the rules it does not check, the message id the
+    // output's id
+    let mut caps = Vec::new();
+    wait_until(Duration::from_secs(10), "the CAP alerts", || {
+        caps = stream_messages(nats.port, "YJCAP");
+        caps.len() >= 2
+    });
+    let changes: Vec<&(String, Value)> = msgs
+        .iter()
+        .filter(|(_, v)| v["type"] == "level_changed")
+        .collect();
+    assert_eq!(caps.len(), changes.len());
+    for ((cid, xml), (oid, _)) in caps.iter().zip(&changes) {
+        assert_eq!(cid, oid, "CAP message id = the level change's id");
+        assert!(xml.contains("<msgType>Alert</msgType>"), "{xml}");
+        let broken = yingji_serve::cap::rules::check(xml);
+        assert!(broken.is_empty(), "{broken:?}\n{xml}");
+    }
+    assert!(
+        caps.iter().any(|(_, x)| x.contains("南溪镇")),
+        "the township's areaDesc"
+    );
+    let docs: Vec<String> = caps.iter().map(|(_, x)| x.clone()).collect();
+    xmllint_cap(&dir, &docs).unwrap();
     assert_eq!(notify["person"], "C001");
     let (code, metrics) = svc.http("GET", "/metrics", None, "");
     assert_eq!(code, 200);
