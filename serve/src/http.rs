@@ -139,7 +139,6 @@ async fn ack(State(s): St, headers: HeaderMap, body: String) -> Response {
         AckOutcome::Acked { .. } => StatusCode::OK,
         AckOutcome::Refused { reason, .. } if reason == "duplicate" => StatusCode::OK,
         AckOutcome::Refused { .. } => StatusCode::CONFLICT,
-        AckOutcome::Pending { .. } => StatusCode::ACCEPTED,
         AckOutcome::Invalid { .. } => StatusCode::BAD_REQUEST,
     };
     reply(code, serde_json::to_value(&outcome).unwrap_or(Value::Null))
@@ -163,14 +162,20 @@ async fn events(State(s): St, headers: HeaderMap, body: String) -> Response {
     };
     let src: Arc<str> = Arc::from("http:events");
     let mut queued = 0usize;
+    let mut last = None;
     for line in lines.iter() {
+        let (done, journaled) = oneshot::channel();
         let inp = Input {
             src: src.clone(),
             line: line.clone(),
             at: None,
+            journaled: Some(done),
         };
         match s.in_tx.try_send(inp) {
-            Ok(()) => queued += 1,
+            Ok(()) => {
+                queued += 1;
+                last = Some(journaled);
+            }
             Err(tokio::sync::mpsc::error::TrySendError::Full(_)) => {
                 return reply(
                     StatusCode::SERVICE_UNAVAILABLE,
@@ -180,9 +185,16 @@ async fn events(State(s): St, headers: HeaderMap, body: String) -> Response {
             Err(_) => return unavailable(),
         }
     }
+    // answered once the last line is in the journal: a crash after this
+    // loses none of them
+    if let Some(j) = last {
+        if j.await.is_err() {
+            return unavailable();
+        }
+    }
     reply(
         StatusCode::ACCEPTED,
-        json!({"queued": queued, "message": "events are applied in order; refusals are counted in /metrics"}),
+        json!({"queued": queued, "message": "journaled; events are applied in order and refusals counted in /metrics"}),
     )
 }
 

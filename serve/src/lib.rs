@@ -166,6 +166,7 @@ pub async fn run(paths: Vec<PathBuf>, cfg: ServeConfig) -> Result<(), ServeError
                             src: name.clone(),
                             line,
                             at: None,
+                            journaled: None,
                         };
                         if tx.send(inp).await.is_err() {
                             return;
@@ -231,9 +232,7 @@ async fn signals(cmd_tx: mpsc::Sender<Command>) {
                 tracing::info!("SIGHUP: reloading the definitions");
                 let (tx, rx) = oneshot::channel();
                 if cmd_tx.send(Command::Reload { reply: tx }).await.is_err() { break; }
-                let tx2 = cmd_tx.clone();
                 tokio::spawn(async move {
-                    let _ = tx2;
                     match rx.await {
                         Ok(Ok(r)) => tracing::info!(kept = ?r.kept, reset = ?r.reset, "SIGHUP reload done"),
                         Ok(Err(e)) => tracing::warn!(diagnostics = %e.rendered, "SIGHUP reload refused"),

@@ -42,6 +42,10 @@ pub struct Input {
     pub line: String,
     /// For followed files: the byte offset after the line.
     pub at: Option<u64>,
+    /// Told once the line is in the journal (durable): a source that can
+    /// acknowledge upstream (MQTT, `POST /events`) does so then, not on
+    /// receipt.
+    pub journaled: Option<oneshot::Sender<()>>,
 }
 
 /// The answer to `POST /ack`.
@@ -61,12 +65,6 @@ pub enum AckOutcome {
         /// The `ack_rejected` output, when the engine refused it.
         #[serde(skip_serializing_if = "Option::is_none")]
         output: Option<Value>,
-    },
-    /// Applied; the verdict was not out within `ack_wait` (it comes out as
-    /// an `acked` or `ack_rejected` output).
-    Pending {
-        /// The ack's event number.
-        event: u64,
     },
     /// The ack line itself was refused by the engine.
     Invalid {
@@ -203,6 +201,18 @@ pub fn now_ms() -> i64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
         .unwrap_or(0)
+}
+
+/// How a record is applied.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Mode {
+    /// Journal it, apply it, count it.
+    Live,
+    /// Already journaled: apply it, count it.
+    Journaled,
+    /// From the journal at start: apply it only (it was counted and logged
+    /// when it came in).
+    Replay,
 }
 
 /// A sink as the engine task sees it.
@@ -356,7 +366,7 @@ impl Core {
         }
         let n = replay.len();
         for rec in replay {
-            core.apply(rec, false).await;
+            core.apply(rec, Mode::Replay).await;
         }
         if n > 0 {
             tracing::info!(records = n, "applied the journal after the checkpoint");
@@ -391,9 +401,26 @@ impl Core {
         self.cfg.utc_offset_min
     }
 
-    /// Applies one journaled record; `live`: journal it first.
-    async fn apply(&mut self, rec: Record, live: bool) {
-        if live {
+    /// A line from a source: journaled (the source is told), then applied.
+    async fn input(&mut self, inp: Input) {
+        let rec = Record::Line {
+            src: inp.src.to_string(),
+            line: inp.line,
+            at: inp.at,
+        };
+        if let Err(e) = self.journal.append(&rec) {
+            tracing::error!(error = %e, "cannot write the input journal; applying anyway");
+        }
+        if let Some(done) = inp.journaled {
+            let _ = done.send(());
+        }
+        self.apply(rec, Mode::Journaled).await;
+    }
+
+    /// Applies one record (see [`Mode`]).
+    async fn apply(&mut self, rec: Record, mode: Mode) {
+        let live = mode != Mode::Replay;
+        if mode == Mode::Live {
             if let Err(e) = self.journal.append(&rec) {
                 // without the journal a crash would lose it: say so loudly
                 tracing::error!(error = %e, "cannot write the input journal; applying anyway");
@@ -707,6 +734,11 @@ impl Core {
     async fn reload(&mut self) -> Result<ReloadReport, DefsError> {
         let defs = Defs::load(&self.defs.paths)?;
         let mut engine = defs.engine(engine_config(&self.cfg))?;
+        // what the journal holds was applied under the old definitions:
+        // checkpoint it first, so no restart replays it under the new ones
+        if let Err(e) = self.checkpoint() {
+            tracing::error!(error = %e, "checkpoint before reload failed");
+        }
         let snapshot = self.engine.snapshot();
         let report = engine.restore(&snapshot).map_err(|e| DefsError {
             rendered: format!("the running state does not fit the new definitions: {e}"),
@@ -800,7 +832,7 @@ impl Core {
                     }
                 }
                 _ = tick.tick(), if wall => {
-                    self.apply(Record::Tick { tick: now_ms() }, true).await;
+                    self.apply(Record::Tick { tick: now_ms() }, Mode::Live).await;
                 }
                 _ = ckpt.tick() => {
                     if let Err(e) = self.checkpoint() {
@@ -808,21 +840,13 @@ impl Core {
                     }
                 }
                 _ = status.tick() => self.publish_status(),
-                Some(inp) = in_rx.recv() => {
-                    let rec = Record::Line { src: inp.src.to_string(), line: inp.line, at: inp.at };
-                    self.apply(rec, true).await;
-                }
+                Some(inp) = in_rx.recv() => self.input(inp).await,
             }
         }
         // what the sources handed over already is applied, not dropped
         in_rx.close();
         while let Ok(inp) = in_rx.try_recv() {
-            let rec = Record::Line {
-                src: inp.src.to_string(),
-                line: inp.line,
-                at: inp.at,
-            };
-            self.apply(rec, true).await;
+            self.input(inp).await;
         }
         match self.checkpoint() {
             Ok(()) => tracing::info!("final checkpoint written"),

@@ -93,6 +93,7 @@ pub async fn follow_file(
                 src: name.clone(),
                 line: line.to_string(),
                 at: Some(pos),
+                journaled: None,
             };
             if tx.send(inp).await.is_err() {
                 return;
@@ -116,6 +117,7 @@ pub async fn stdin(name: Arc<str>, tx: Sender<Input>) {
                         src: name.clone(),
                         line,
                         at: None,
+                        journaled: None,
                     })
                     .await
                     .is_err()
@@ -141,8 +143,9 @@ fn payload_line(p: &[u8]) -> String {
     String::from_utf8_lossy(p).trim().to_string()
 }
 
-/// MQTT subscriptions (QoS 1), reconnecting with backoff; each payload is
-/// one event.
+/// MQTT subscriptions (QoS 1, a persistent session), reconnecting with
+/// backoff; each payload is one event, acknowledged (PUBACK) once it is in
+/// the journal, so the broker redelivers what a crash left unjournaled.
 pub async fn mqtt(
     name: Arc<str>,
     host: String,
@@ -155,6 +158,7 @@ pub async fn mqtt(
     let mut opts = MqttOptions::new(client_id, host.clone(), port);
     opts.set_keep_alive(Duration::from_secs(15));
     opts.set_clean_session(false);
+    opts.set_manual_acks(true);
     let (client, mut eventloop) = AsyncClient::new(opts, 256);
     let mut backoff = Duration::from_millis(200);
     loop {
@@ -169,14 +173,24 @@ pub async fn mqtt(
                 }
             }
             Ok(Event::Incoming(Packet::Publish(p))) => {
+                // acknowledged to the broker once journaled, not on receipt:
+                // a crash before that gets the message again
+                let (done, journaled) = tokio::sync::oneshot::channel();
                 let inp = Input {
                     src: name.clone(),
                     line: payload_line(&p.payload),
                     at: None,
+                    journaled: Some(done),
                 };
                 if tx.send(inp).await.is_err() {
                     return;
                 }
+                let client = client.clone();
+                tokio::spawn(async move {
+                    if journaled.await.is_ok() {
+                        let _ = client.ack(&p).await;
+                    }
+                });
             }
             Ok(_) => {}
             Err(e) => {
@@ -188,8 +202,9 @@ pub async fn mqtt(
     }
 }
 
-/// NATS subscriptions (core NATS); each message is one event. The client
-/// reconnects by itself.
+/// NATS subscriptions (core NATS: at most once; messages published while
+/// the service is down, or in its input channel when it is killed, are not
+/// redelivered); each message is one event. The client reconnects by itself.
 pub async fn nats(name: Arc<str>, url: String, subjects: Vec<String>, tx: Sender<Input>) {
     use futures::StreamExt;
     let mut backoff = Duration::from_millis(200);
@@ -217,6 +232,7 @@ pub async fn nats(name: Arc<str>, url: String, subjects: Vec<String>, tx: Sender
             src: name.clone(),
             line: payload_line(&msg.payload),
             at: None,
+            journaled: None,
         };
         if tx.send(inp).await.is_err() {
             return;
