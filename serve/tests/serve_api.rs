@@ -285,3 +285,67 @@ fn bad_config_is_refused_naming_the_field() {
     assert!(err.contains("`soon` is not a duration"), "{err}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn routing_groups_by_township_honours_silences_and_keeps_them_over_a_restart() {
+    let dir = tmp("route");
+    let defs = defs(&dir);
+    let out = dir.join("out.jsonl");
+    let port = free_port();
+    let cfg = dir.join("serve.yaml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "state_dir: {}\nlateness: 1s\ntick: 200ms\n\
+             http:\n  listen: 127.0.0.1:{port}\n  token: {TOKEN}\n\
+             sinks:\n  - name: sms\n    kind: file\n    path: {}\n    types: [route_message]\n\
+             route:\n  group_wait: 1s\n  group_interval: 2s\n\
+             \x20 inhibit:\n    - {{ source: {{ level: red }}, target: {{ level: yellow }}, equal: [township] }}\n\
+             \x20 templates:\n    sms: {{ text: '【应急】{{township}}{{signal}}{{level}}预警{{status}}' }}\n\
+             \x20 receivers:\n    - {{ name: 值班, channel: sms, to: '13800000000' }}\n",
+            dir.join("state").display(),
+            out.display()
+        ),
+    )
+    .unwrap();
+    let svc = Service::start(&dir, &defs, &cfg, port);
+    let (code, v) = svc.json(
+        "POST",
+        "/silences",
+        r#"{"matchers":{"township":"江口镇"},"ends":"2099-01-01T00:00:00+08:00","comment":"检修"}"#,
+    );
+    assert_eq!(code, 201, "{v}");
+    let lines = [
+        rain(&now_ts(0), "A", "南溪镇", 20.0),
+        rain(&now_ts(0), "B", "南溪镇", 6.0),
+        rain(&now_ts(0), "C", "江口镇", 20.0),
+    ]
+    .join("\n");
+    let (code, v) = svc.json("POST", "/events", &lines);
+    assert_eq!(code, 202, "{v}");
+    wait_until(Duration::from_secs(10), "the route message", || {
+        !read_jsonl(&out).is_empty()
+    });
+    std::thread::sleep(Duration::from_secs(2));
+    let msgs = read_jsonl(&out);
+    assert_eq!(msgs.len(), 1, "{msgs:?}");
+    let m = &msgs[0];
+    assert_eq!(m["text"], "【应急】南溪镇暴雨预警红色预警发布", "{m}");
+    assert_eq!(m["group"]["township"], "南溪镇");
+    // the yellow of B is inhibited by the red of A; 江口镇 is silenced
+    assert_eq!(m["alerts"].as_array().unwrap().len(), 1, "{m}");
+    assert_eq!(m["status"], "send");
+    assert!(m["id"].as_str().unwrap().starts_with("route-"));
+    svc.stop();
+    let svc = Service::start(&dir, &defs, &cfg, port);
+    let (_, list) = svc.json("GET", "/silences", "");
+    assert_eq!(list.as_array().unwrap().len(), 1, "{list}");
+    assert_eq!(list[0]["matchers"]["township"], "江口镇");
+    svc.stop();
+    assert_eq!(
+        read_jsonl(&out).len(),
+        1,
+        "nothing routed twice after the restart"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
