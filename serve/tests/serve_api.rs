@@ -244,6 +244,15 @@ fn warning_plan_escalation_acks_and_restart() {
     wait_until(Duration::from_secs(5), "the reload record", || {
         !of_type(&read_jsonl(&out), "definitions_reloaded").is_empty()
     });
+    let outs = read_jsonl(&out);
+    let rec = of_type(&outs, "definitions_reloaded")[0];
+    let errs = schema_errors(
+        rec,
+        &serve_schema("definitions_reloaded"),
+        "definitions_reloaded",
+    );
+    assert!(errs.is_empty(), "{errs:?}");
+    assert_eq!(rec["reset"], serde_json::json!(["失联"]));
 
     // restart: state kept, nothing doubled
     svc.stop();
@@ -336,6 +345,16 @@ fn routing_groups_by_township_honours_silences_and_keeps_them_over_a_restart() {
     assert_eq!(m["alerts"].as_array().unwrap().len(), 1, "{m}");
     assert_eq!(m["status"], "send");
     assert!(m["id"].as_str().unwrap().starts_with("route-"));
+    let errs = schema_errors(m, &serve_schema("route_message"), "route_message");
+    assert!(errs.is_empty(), "{errs:?}");
+    // the checker catches what the schema forbids
+    let mut bad = m.clone();
+    bad["status"] = "sent".into();
+    bad["extra"] = 1.into();
+    assert_eq!(
+        schema_errors(&bad, &serve_schema("route_message"), "m").len(),
+        2
+    );
     svc.stop();
     let svc = Service::start(&dir, &defs, &cfg, port);
     let (_, list) = svc.json("GET", "/silences", "");
