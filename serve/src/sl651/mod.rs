@@ -21,6 +21,7 @@ mod crc;
 pub mod error;
 pub mod frame;
 pub mod hex;
+pub mod replay;
 pub mod server;
 pub mod session;
 pub mod table;

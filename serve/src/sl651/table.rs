@@ -203,6 +203,11 @@ impl StationTable {
         self.stations.get(addr)
     }
 
+    /// Every station with its address.
+    pub fn stations(&self) -> impl Iterator<Item = (StationAddr, &Station)> {
+        self.stations.iter().map(|(a, s)| (*a, s))
+    }
+
     /// How many stations the table has.
     pub fn len(&self) -> usize {
         self.stations.len()
