@@ -148,7 +148,11 @@ pub async fn run(paths: Vec<PathBuf>, cfg: ServeConfig) -> Result<(), ServeError
                         st
                     })
                     .clone();
-                let (ltx, mut lrx) = mpsc::channel::<(String, String)>(1024);
+                // the server replies to a station once its report's lines
+                // are sent on this channel: a channel of one, and the next
+                // line taken only when the previous one is journaled, leave
+                // at most two lines of a replied-to report unjournaled
+                let (ltx, mut lrx) = mpsc::channel::<(String, String)>(1);
                 let options = sl651::ServerOptions {
                     source: name.to_string(),
                     ..sl651::ServerOptions::default()
@@ -162,13 +166,14 @@ pub async fn run(paths: Vec<PathBuf>, cfg: ServeConfig) -> Result<(), ServeError
                 ));
                 tokio::spawn(async move {
                     while let Some((_, line)) = lrx.recv().await {
+                        let (done, journaled) = oneshot::channel();
                         let inp = service::Input {
                             src: name.clone(),
                             line,
                             at: None,
-                            journaled: None,
+                            journaled: Some(done),
                         };
-                        if tx.send(inp).await.is_err() {
+                        if tx.send(inp).await.is_err() || journaled.await.is_err() {
                             return;
                         }
                     }

@@ -360,6 +360,9 @@ impl Core {
         *core.views_mut() = std::mem::take(&mut core.host.views);
         core.sync_silences();
         for s in &cfg.silences {
+            if core.router.has_silence_like(s) {
+                continue;
+            }
             if let Err(e) = core.add_silence(s.clone(), false).await {
                 return Err(ServeError::Start(format!("silences in the config: {e}")));
             }

@@ -308,6 +308,7 @@ fn routing_groups_by_township_honours_silences_and_keeps_them_over_a_restart() {
             "state_dir: {}\nlateness: 1s\ntick: 200ms\n\
              http:\n  listen: 127.0.0.1:{port}\n  token: {TOKEN}\n\
              sinks:\n  - name: sms\n    kind: file\n    path: {}\n    types: [route_message]\n\
+             silences:\n  - {{ matchers: {{ station: Z }}, ends: '2099-01-01T00:00:00+08:00', comment: 配置 }}\n\
              route:\n  group_wait: 1s\n  group_interval: 2s\n\
              \x20 inhibit:\n    - {{ source: {{ level: red }}, target: {{ level: yellow }}, equal: [township] }}\n\
              \x20 templates:\n    sms: {{ text: '【应急】{{township}}{{signal}}{{level}}预警{{status}}' }}\n\
@@ -358,8 +359,10 @@ fn routing_groups_by_township_honours_silences_and_keeps_them_over_a_restart() {
     svc.stop();
     let svc = Service::start(&dir, &defs, &cfg, port);
     let (_, list) = svc.json("GET", "/silences", "");
-    assert_eq!(list.as_array().unwrap().len(), 1, "{list}");
-    assert_eq!(list[0]["matchers"]["township"], "江口镇");
+    // the configuration's silence is not added a second time
+    assert_eq!(list.as_array().unwrap().len(), 2, "{list}");
+    assert_eq!(list[0]["comment"], "配置");
+    assert_eq!(list[1]["matchers"]["township"], "江口镇");
     svc.stop();
     assert_eq!(
         read_jsonl(&out).len(),

@@ -422,6 +422,21 @@ impl Router {
         })
     }
 
+    /// Whether a silence like `spec` (same matchers, end, window and
+    /// comment) is held already: the configuration's silences are given
+    /// again at every start.
+    pub fn has_silence_like(&self, spec: &SilenceSpec) -> bool {
+        let ends = yingji_engine::Timestamp::parse(&spec.ends)
+            .map(|t| t.ms)
+            .ok();
+        self.st.silences.iter().any(|s| {
+            s.matchers == spec.matchers
+                && Some(s.ends_ms) == ends
+                && s.recurring == spec.recurring
+                && s.comment == spec.comment
+        })
+    }
+
     /// Adds a silence made by [`Router::make_silence`] (or journaled).
     pub fn add_silence(&mut self, s: Silence) -> Result<(), String> {
         if self.st.silences.iter().any(|x| x.id == s.id) {
