@@ -247,3 +247,36 @@ async fn several_stations_at_once() {
     );
     assert_eq!(stats.connections.load(Ordering::Relaxed), 6);
 }
+
+#[tokio::test]
+async fn a_damaged_packet_is_asked_for_again() {
+    let (at, mut rx, stats, _task) = start().await;
+    let mut c = connect(at).await;
+    let parts = hourly_river(88).packets(20);
+    assert_eq!(parts.len(), 3);
+    c.send(&parts[0].encode()).await;
+    assert_eq!(c.reply().await.unwrap().end, End::Ack);
+    // packet 2 damaged on the way: NAK for packet 2 (serial of the message)
+    let mut bad = parts[1].encode();
+    bad[20] ^= 0x40;
+    c.send(&bad).await;
+    let n = c.reply().await.unwrap();
+    assert_eq!(
+        (n.end, n.packet.map(|p| p.seq), n.body[..2].to_vec()),
+        (End::Nak, Some(2), vec![0, 88])
+    );
+    assert_eq!(stats.errors_of("bad_crc"), 1);
+    // sent again, then the last: the message completes
+    c.send(&parts[1].encode()).await;
+    assert_eq!(c.reply().await.unwrap().end, End::Ack);
+    c.send(&parts[2].encode()).await;
+    assert_eq!(c.reply().await.unwrap().end, End::Eot);
+    let first = line(&mut rx).await.1;
+    assert!(first.contains(":88:"), "{first}");
+    // a single frame with a bad CRC gets no NAK (nothing to resend by number)
+    let mut single = every_function(Encoding::Hex)[3].1.encode();
+    let len = single.len();
+    single[len - 1] ^= 1;
+    c.send(&single).await;
+    assert!(c.reply().await.is_none());
+}

@@ -412,7 +412,9 @@ fn put_id(out: &mut Vec<u8>, id: ElementId) {
     }
 }
 
-/// Writes a body (the inverse of [`decode_body`]).
+/// Writes a body (the inverse of [`decode_body`]). A number must fit its
+/// length (`2·len` digits, `2·(len−1)` when negative): more digits are cut
+/// to the last ones that fit.
 pub fn encode_body(report: &Report) -> Vec<u8> {
     let mut out = Vec::new();
     out.extend_from_slice(&report.serial.to_be_bytes());

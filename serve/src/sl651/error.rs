@@ -21,7 +21,8 @@ pub enum FrameError {
         /// Bytes the header announces (at least the header's own length).
         need: usize,
     },
-    /// The length field does not fit the frame (a length that lies).
+    /// The length field does not fit the frame (a length that lies): the
+    /// byte where it puts the end character is not one.
     #[error("length field says {said} body bytes, but {detail}")]
     Length {
         /// Body length in the header.
@@ -55,9 +56,6 @@ pub enum FrameError {
     /// The byte after the header is neither STX (02) nor SYN (16).
     #[error("byte {0:02X} where STX (02) or SYN (16) must start the body")]
     BadStart(u8),
-    /// The byte after the body is not an end character.
-    #[error("byte {0:02X} where an end character (03, 17, 05, 04, 06, 15, 1B) must be")]
-    BadEnd(u8),
     /// A character that is not a hex digit inside an ASCII frame.
     #[error("ASCII frame: byte {byte:02X} at offset {at} is not a hex digit")]
     NotHex {
@@ -126,7 +124,7 @@ pub enum BodyError {
 
 impl FrameError {
     /// Every reason name, in the order of [`FrameError::reason_index`].
-    pub const REASONS: [&'static str; 14] = [
+    pub const REASONS: [&'static str; 13] = [
         "bad_crc",
         "truncated",
         "length",
@@ -135,7 +133,6 @@ impl FrameError {
         "bad_bcd",
         "bad_time",
         "bad_start",
-        "bad_end",
         "not_hex",
         "direction",
         "packet",
@@ -159,12 +156,11 @@ impl FrameError {
             FrameError::BadBcd { .. } => 5,
             FrameError::BadTime { .. } => 6,
             FrameError::BadStart(_) => 7,
-            FrameError::BadEnd(_) => 8,
-            FrameError::NotHex { .. } => 9,
-            FrameError::Direction(_) => 10,
-            FrameError::Packet { .. } => 11,
-            FrameError::Body(_) => 12,
-            FrameError::Garbage(_) => 13,
+            FrameError::NotHex { .. } => 8,
+            FrameError::Direction(_) => 9,
+            FrameError::Packet { .. } => 10,
+            FrameError::Body(_) => 11,
+            FrameError::Garbage(_) => 12,
         }
     }
 }

@@ -17,7 +17,9 @@
 //! body written as upper-case hex digits (two per byte), with STX/SYN and the
 //! end character as raw control bytes and the CRC as four hex digits; the
 //! length counts the hex characters after STX/SYN; the CRC covers the
-//! characters from `01` through the end character.
+//! characters from `01` through the end character. (So an ASCII body is the
+//! HEX/BCD body in hex digits; a body written with the elements' ASCII
+//! mnemonics, `PJ 12.5`, is not read.)
 
 use super::crc::crc16;
 use super::error::FrameError;
@@ -306,6 +308,17 @@ pub fn extent(buf: &[u8]) -> Extent {
 
 /// Reads one whole frame: `bytes` must be exactly one frame.
 pub fn decode(bytes: &[u8]) -> Result<Frame, FrameError> {
+    decode_inner(bytes, true)
+}
+
+/// The frame `bytes` would be if its CRC were right: for answering a packet
+/// that arrived damaged with NAK (its header read, its CRC not checked).
+/// Never use its body.
+pub fn decode_ignoring_crc(bytes: &[u8]) -> Result<Frame, FrameError> {
+    decode_inner(bytes, false)
+}
+
+fn decode_inner(bytes: &[u8], check_crc: bool) -> Result<Frame, FrameError> {
     let total = match extent(bytes) {
         Extent::Len(n) => n,
         Extent::NeedMore(n) => {
@@ -353,7 +366,7 @@ pub fn decode(bytes: &[u8]) -> Result<Frame, FrameError> {
         u16::from(bytes[end_at + 1]) << 8 | u16::from(bytes[end_at + 2])
     };
     let computed = crc16(&bytes[..=end_at]);
-    if carried != computed {
+    if check_crc && carried != computed {
         return Err(FrameError::BadCrc { carried, computed });
     }
     // the header as bytes

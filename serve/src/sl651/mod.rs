@@ -37,6 +37,6 @@ pub use frame::{
     Direction, Encoding, End, Frame, FrameReader, Function, Packet, StationAddr, decode,
 };
 pub use server::{ServerOptions, Sl651Stats, serve_tcp, serve_tcp_with};
-pub use session::{Dedupe, Session, reply};
+pub use session::{Dedupe, Session, nak, reply};
 pub use table::{Station, StationTable};
 pub use time::Clock;

@@ -96,7 +96,9 @@ impl<'a> Replayer<'a> {
             };
             let scaled = x * 10f64.powi(i32::from(decimals));
             let m = scaled.round();
-            if (scaled - m).abs() > 1e-6 || m.abs() >= 10f64.powi(i32::from(len) * 2 - 1) {
+            // a negative value spends its first byte on the sign
+            let room = 10f64.powi(i32::from(if m < 0.0 { len - 1 } else { len }) * 2);
+            if (scaled - m).abs() > 1e-6 || m.abs() >= room {
                 return Err(format!(
                     "{key} {}: {x} does not fit element {id} ({len} bytes, {decimals} decimals)",
                     t.field

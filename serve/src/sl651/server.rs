@@ -2,7 +2,7 @@
 //! report becomes JSONL event lines on a channel.
 
 use super::error::FrameError;
-use super::frame::{Found, FrameReader};
+use super::frame::{Found, FrameReader, decode_ignoring_crc};
 use super::hex::to_hex;
 use super::session::{Dedupe, Session};
 use super::table::StationTable;
@@ -31,7 +31,7 @@ pub struct Sl651Stats {
     pub replies: AtomicU64,
     /// Connections accepted.
     pub connections: AtomicU64,
-    errors: [AtomicU64; 14],
+    errors: [AtomicU64; FrameError::REASONS.len()],
 }
 
 impl Sl651Stats {
@@ -158,7 +158,9 @@ pub async fn serve_tcp(
 /// `(source, line)`; replies are written back (see [`super::session`]). A
 /// bad frame is counted in `stats` by reason and logged (reason and bytes
 /// in hex) and the connection stays up: reading resumes at the next start
-/// of a frame. Returns when `tx` is closed.
+/// of a frame. A report's lines are sent before its reply is written, so
+/// a reply means the report is in (a full channel delays the reply, never
+/// drops the report). Returns when `tx` is closed.
 pub async fn serve_tcp_with(
     listener: TcpListener,
     table: Arc<StationTable>,
@@ -288,6 +290,12 @@ impl Conn {
             Ok(f) => f,
             Err((e, raw)) => {
                 self.refused(&e, &raw);
+                // a damaged packet of a multi-packet message: ask for it again
+                if let (FrameError::BadCrc { .. }, Ok(f)) = (&e, decode_ignoring_crc(&raw)) {
+                    if let Some(n) = session.nak(&f, Clock::now()) {
+                        self.write_reply(wr, &n).await;
+                    }
+                }
                 return true;
             }
         };
@@ -339,12 +347,20 @@ impl Conn {
             }
         }
         if let Some(reply) = h.reply {
-            if let Err(e) = wr.write_all(&reply.encode()).await {
-                tracing::debug!(peer = %self.peer, error = %e, "SL 651 reply failed");
-            } else {
-                self.stats.replies.fetch_add(1, Ordering::Relaxed);
-            }
+            self.write_reply(wr, &reply).await;
         }
         true
+    }
+
+    async fn write_reply(
+        &self,
+        wr: &mut tokio::net::tcp::OwnedWriteHalf,
+        reply: &super::frame::Frame,
+    ) {
+        if let Err(e) = wr.write_all(&reply.encode()).await {
+            tracing::debug!(peer = %self.peer, error = %e, "SL 651 reply failed");
+        } else {
+            self.stats.replies.fetch_add(1, Ordering::Relaxed);
+        }
     }
 }

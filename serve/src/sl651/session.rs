@@ -9,6 +9,7 @@
 //! | `2F` link keep-alive | none (a keep-alive asks for nothing) |
 //! | a packet ending `ETB` (more follow) | `ACK` with the same packet field: go on |
 //! | a report ending `ETX` or `ENQ` (last packet included) | `EOT`: received, the link may end; `ESC` instead when the centre keeps the station online ([`Session::keep_online`]) |
+//! | a packet of a multi-packet message with a bad CRC (its header reads) | `NAK` with its packet field: send it again |
 //! | a duplicate | the same reply again (the station did not get the first), no events |
 //! | a frame that does not read | none: the station repeats it after its timeout |
 
@@ -134,6 +135,29 @@ pub fn reply(frame: &Frame, serial: u16, now: Clock, keep_online: bool) -> Optio
     })
 }
 
+/// The NAK for a packet of a multi-packet message that arrived damaged
+/// (read with [`super::frame::decode_ignoring_crc`]): the same packet field,
+/// so the station sends that packet again. `None` for a frame that is not
+/// an uplink packet.
+pub fn nak(damaged: &Frame, serial: u16, now: Clock) -> Option<Frame> {
+    if damaged.packet.is_none() || damaged.direction != Direction::Up {
+        return None;
+    }
+    let mut body = serial.to_be_bytes().to_vec();
+    body.extend_from_slice(&now.to_bcd6());
+    Some(Frame {
+        encoding: damaged.encoding,
+        direction: Direction::Down,
+        centre: damaged.centre,
+        station: damaged.station,
+        password: damaged.password,
+        function: damaged.function,
+        packet: damaged.packet,
+        body,
+        end: End::Nak,
+    })
+}
+
 /// Remembers recent reports by station, serial number and send time, so a
 /// report sent again (the station missed the reply, or reconnected) is
 /// recognised. Holds the last `capacity` keys.
@@ -196,6 +220,16 @@ impl Session {
             assembler: Assembler::default(),
             keep_online,
         }
+    }
+
+    /// The NAK for a damaged packet (see [`nak`]), with the serial number of
+    /// its message if its first packet came.
+    pub fn nak(&self, damaged: &Frame, now: Clock) -> Option<Frame> {
+        nak(
+            damaged,
+            self.assembler.serial(damaged.station, damaged.function),
+            now,
+        )
     }
 
     /// Handles one frame read from the station: reassembles, decodes the
