@@ -634,8 +634,13 @@ impl Core {
             });
             return;
         }
+        // stamped now (never behind the clock); on event time alone, at the clock
         let wall = now_ms();
-        let ms = self.engine.clock().map_or(wall, |c| c.ms.max(wall));
+        let ms = match (self.cfg.clock, self.engine.clock()) {
+            (crate::config::ClockMode::Wall, Some(c)) => c.ms.max(wall),
+            (crate::config::ClockMode::Events, Some(c)) => c.ms,
+            (_, None) => wall,
+        };
         let ts = Timestamp {
             ms,
             offset_min: self.offset_min(),
