@@ -269,6 +269,8 @@ fn warning_plan_escalation_acks_and_restart() {
     svc.stop();
     let after = read_jsonl(&out);
     assert_eq!(&after[..before.len()], &before[..]);
+    let engine_outputs: Vec<Value> = after.iter().filter(|o| o["id"].is_u64()).cloned().collect();
+    assert_ids_contiguous(&engine_outputs);
     let mut ids: Vec<String> = after.iter().map(|o| o["id"].to_string()).collect();
     let n = ids.len();
     ids.sort();
@@ -369,5 +371,43 @@ fn routing_groups_by_township_honours_silences_and_keeps_them_over_a_restart() {
         1,
         "nothing routed twice after the restart"
     );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Output ids of a JSONL sink that holds every engine output: 1, 2, … with
+/// no gap (nothing lost) and no repeat (nothing doubled).
+fn assert_ids_contiguous(outs: &[Value]) {
+    let ids: Vec<u64> = outs.iter().filter_map(|o| o["id"].as_u64()).collect();
+    let want: Vec<u64> = (1..=ids.len() as u64).collect();
+    assert_eq!(ids, want, "ids lost or doubled");
+}
+
+#[test]
+fn killed_between_a_call_and_its_escalation_the_wall_clock_timer_fires_once() {
+    let dir = tmp("kill-wall");
+    let defs = defs(&dir);
+    let inbox = dir.join("inbox.jsonl");
+    let out = dir.join("out.jsonl");
+    std::fs::write(&inbox, "").unwrap();
+    let port = free_port();
+    let cfg = config(&dir, port, &inbox, &out);
+    let svc = Service::start(&dir, &defs, &cfg, port);
+    append(&inbox, &[rain(&now_ts(0), "A", "南溪镇", 20.0)]);
+    wait_until(Duration::from_secs(10), "the notify", || {
+        !of_type(&read_jsonl(&out), "notify").is_empty()
+    });
+    svc.kill();
+    let svc = Service::start(&dir, &defs, &cfg, port);
+    wait_until(
+        Duration::from_secs(15),
+        "the escalation after the restart",
+        || !of_type(&read_jsonl(&out), "escalated").is_empty(),
+    );
+    std::thread::sleep(Duration::from_secs(3));
+    svc.stop();
+    let outs = read_jsonl(&out);
+    assert_eq!(of_type(&outs, "escalated").len(), 1, "{outs:?}");
+    assert_eq!(of_type(&outs, "plan_started").len(), 1);
+    assert_ids_contiguous(&outs);
     let _ = std::fs::remove_dir_all(&dir);
 }
