@@ -172,6 +172,9 @@ pub async fn mqtt(
                     }
                 }
             }
+            Ok(Event::Incoming(Packet::SubAck(_))) => {
+                tracing::info!(source = %name, "MQTT subscribed");
+            }
             Ok(Event::Incoming(Packet::Publish(p))) => {
                 // acknowledged to the broker once journaled, not on receipt:
                 // a crash before that gets the message again
@@ -224,6 +227,10 @@ pub async fn nats(name: Arc<str>, url: String, subjects: Vec<String>, tx: Sender
             Ok(sub) => subs.push(sub),
             Err(e) => tracing::warn!(source = %name, subject = %s, error = %e, "subscribe failed"),
         }
+    }
+    // the server has the subscriptions once a flush comes back
+    if let Err(e) = client.flush().await {
+        tracing::warn!(source = %name, error = %e, "NATS flush after subscribing failed");
     }
     tracing::info!(source = %name, subjects = ?subjects, "NATS subscribed");
     let mut all = futures::stream::select_all(subs);
