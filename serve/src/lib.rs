@@ -44,6 +44,7 @@ pub async fn run(paths: Vec<PathBuf>, cfg: ServeConfig) -> Result<(), ServeError
         what: format!("{}: create", cfg.state_dir.display()),
         source,
     })?;
+    let _lock = StateLock::take(&cfg.state_dir)?;
     let mut queues = Vec::new();
     for s in &cfg.sinks {
         let q =
@@ -214,6 +215,62 @@ pub async fn run(paths: Vec<PathBuf>, cfg: ServeConfig) -> Result<(), ServeError
     }
     tracing::info!("yingji serve stopped");
     Ok(())
+}
+
+/// `state_dir/serve.pid`: one service per state folder (two would write the
+/// same journal and queues). A file left by a killed service (its process
+/// is gone) is taken over; removed when the service stops.
+struct StateLock(PathBuf);
+
+impl StateLock {
+    fn take(dir: &std::path::Path) -> Result<StateLock, ServeError> {
+        let path = dir.join("serve.pid");
+        let me = std::process::id();
+        for _ in 0..2 {
+            match std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(&path)
+            {
+                Ok(mut f) => {
+                    use std::io::Write;
+                    let _ = writeln!(f, "{me}");
+                    return Ok(StateLock(path));
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                    let other = std::fs::read_to_string(&path).unwrap_or_default();
+                    let pid = other.trim();
+                    let alive = !pid.is_empty()
+                        && pid != me.to_string()
+                        && std::path::Path::new(&format!("/proc/{pid}")).exists();
+                    if alive {
+                        return Err(ServeError::Start(format!(
+                            "{}: another yingji serve (pid {pid}) uses this state folder",
+                            path.display()
+                        )));
+                    }
+                    tracing::warn!(pid, "a stale serve.pid (its process is gone): taken over");
+                    let _ = std::fs::remove_file(&path);
+                }
+                Err(e) => {
+                    return Err(ServeError::Io {
+                        what: format!("{}: create", path.display()),
+                        source: e,
+                    });
+                }
+            }
+        }
+        Err(ServeError::Start(format!(
+            "{}: could not take the state folder",
+            path.display()
+        )))
+    }
+}
+
+impl Drop for StateLock {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
 }
 
 /// Waits for SIGTERM or SIGINT (then asks the engine task to stop) while

@@ -411,3 +411,32 @@ fn killed_between_a_call_and_its_escalation_the_wall_clock_timer_fires_once() {
     assert_ids_contiguous(&outs);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn a_second_service_on_the_same_state_folder_is_refused() {
+    let dir = tmp("twice");
+    let defs = defs(&dir);
+    let inbox = dir.join("inbox.jsonl");
+    let out = dir.join("out.jsonl");
+    let port = free_port();
+    let cfg = config(&dir, port, &inbox, &out);
+    let svc = Service::start(&dir, &defs, &cfg, port);
+    let second = std::process::Command::new(BIN)
+        .arg(&defs)
+        .arg("--config")
+        .arg(&cfg)
+        .output()
+        .unwrap();
+    assert_eq!(second.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&second.stderr);
+    assert!(err.contains("another yingji serve"), "{err}");
+    // the first runs on
+    let (code, _) = svc.http("GET", "/health", None, "");
+    assert_eq!(code, 200);
+    svc.stop();
+    assert!(
+        !dir.join("state/serve.pid").exists(),
+        "the lock is removed at a graceful stop"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
