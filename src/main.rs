@@ -7,6 +7,7 @@ mod cli_explain;
 mod cli_fmt;
 mod cli_graph;
 mod cli_replay;
+mod cli_serve;
 mod cli_sl651;
 mod cli_test;
 mod cli_text;
@@ -223,6 +224,8 @@ enum Command {
     Explain(cli_explain::ExplainArgs),
     /// Run definitions over recorded events, or compare two definition sets (`--diff OLD NEW`).
     Replay(cli_replay::ReplayArgs),
+    /// Run definitions as a live service: sources, sinks, checkpoints, HTTP API (serve.yaml).
+    Serve(cli_serve::ServeArgs),
     /// SL 651-2014 tools: turn events into gauge frames, replay frames to a centre.
     Sl651 {
         #[command(subcommand)]
@@ -263,6 +266,7 @@ fn main() -> ExitCode {
         Command::Test(a) => cli_test::run(&a),
         Command::Replay(a) => cli_replay::run(&a),
         Command::Explain(a) => cli_explain::run(&a),
+        Command::Serve(args) => cli_serve::run(args),
         Command::Sl651 { cmd } => cli_sl651::run(cmd),
         Command::Graph {
             plan_paths,
