@@ -149,34 +149,53 @@ pub async fn run(paths: Vec<PathBuf>, cfg: ServeConfig) -> Result<(), ServeError
                         st
                     })
                     .clone();
-                // the server replies to a station once its report's lines
-                // are sent on this channel: a channel of one, and the next
-                // line taken only when the previous one is journaled, leave
-                // at most two lines of a replied-to report unjournaled
-                let (ltx, mut lrx) = mpsc::channel::<(String, String)>(1);
+                // the server replies to a station only once its whole report
+                // is journaled (`serve_tcp_reports`): the report's lines go
+                // in order, the last one carries the journal's confirmation
+                // (the journal is written in channel order), and the station
+                // hears back after it, so a crash never loses a report the
+                // station was answered for
+                let (rtx, mut rrx) = mpsc::channel::<sl651::Handed>(16);
                 let options = sl651::ServerOptions {
                     source: name.to_string(),
                     ..sl651::ServerOptions::default()
                 };
-                tokio::spawn(sl651::serve_tcp_with(
+                tokio::spawn(sl651::serve_tcp_reports(
                     listener,
                     Arc::new(table),
-                    ltx,
+                    rtx,
                     stats,
                     options,
                 ));
                 tokio::spawn(async move {
-                    while let Some((_, line)) = lrx.recv().await {
-                        let (done, journaled) = oneshot::channel();
-                        let inp = service::Input {
-                            src: name.clone(),
-                            line,
-                            at: None,
-                            journaled: Some(done),
-                        };
-                        if tx.send(inp).await.is_err() || journaled.await.is_err() {
-                            return;
+                    while let Some(report) = rrx.recv().await {
+                        let last = report.lines.len().saturating_sub(1);
+                        let mut confirmed = None;
+                        for (i, line) in report.lines.into_iter().enumerate() {
+                            let journaled = if i == last {
+                                let (done, rx) = oneshot::channel();
+                                confirmed = Some(rx);
+                                Some(done)
+                            } else {
+                                None
+                            };
+                            let inp = service::Input {
+                                src: name.clone(),
+                                line,
+                                at: None,
+                                journaled,
+                            };
+                            if tx.send(inp).await.is_err() {
+                                return;
+                            }
                         }
+                        if let Some(rx) = confirmed {
+                            if rx.await.is_err() {
+                                return;
+                            }
+                        }
+                        // the server may have given up on the station: nothing to do then
+                        let _ = report.confirm.send(());
                     }
                 });
             }

@@ -18,8 +18,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 use yingji_serve::sl651::{
-    Direction, Encoding, End, Frame, FrameReader, ServerOptions, Sl651Stats, StationAddr,
-    StationTable, serve_tcp_with,
+    Direction, Encoding, End, Frame, FrameReader, Handed, ServerOptions, Sl651Stats, StationAddr,
+    StationTable, serve_tcp_reports, serve_tcp_with,
 };
 
 struct Client {
@@ -279,4 +279,61 @@ async fn a_damaged_packet_is_asked_for_again() {
     single[len - 1] ^= 1;
     c.send(&single).await;
     assert!(c.reply().await.is_none());
+}
+
+/// `serve_tcp_reports`: the station hears back only once the receiver
+/// confirms the report (journaled); a report dropped unconfirmed closes the
+/// connection unanswered, so the station sends it again.
+#[tokio::test]
+async fn the_reply_waits_for_the_confirmation_of_the_report() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let at = listener.local_addr().unwrap();
+    let table = Arc::new(StationTable::from_yaml(STATIONS_YAML, "stations.yaml").unwrap());
+    let (tx, mut rx) = mpsc::channel::<Handed>(4);
+    let stats = Arc::new(Sl651Stats::new());
+    let opts = ServerOptions {
+        idle_timeout: Duration::from_millis(200),
+        ..ServerOptions::default()
+    };
+    let task = tokio::spawn(serve_tcp_reports(listener, table, tx, stats.clone(), opts));
+    let frames = every_function(Encoding::Hex);
+
+    let mut c = connect(at).await;
+    c.send(&frames[3].1.encode()).await;
+    let handed = tokio::time::timeout(Duration::from_secs(5), rx.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(handed.source, "sl651");
+    assert_eq!(handed.lines.len(), 1);
+    assert!(
+        handed.lines[0].contains(r#""mm":1.5"#),
+        "{:?}",
+        handed.lines
+    );
+    // not confirmed yet: no reply
+    assert!(c.reply().await.is_none());
+    handed.confirm.send(()).unwrap();
+    let r = c.reply().await.unwrap();
+    assert_eq!((r.end, r.body[..2].to_vec()), (End::Eot, vec![0, 4]));
+    assert_eq!(stats.events.load(Ordering::Relaxed), 1);
+
+    // a report dropped without confirmation: the connection ends unanswered
+    let mut c = connect(at).await;
+    c.send(&frames[4].1.encode()).await;
+    let handed = tokio::time::timeout(Duration::from_secs(5), rx.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    drop(handed);
+    assert!(c.reply().await.is_none());
+    let mut buf = [0u8; 16];
+    let n = tokio::time::timeout(Duration::from_secs(2), c.s.read(&mut buf))
+        .await
+        .unwrap()
+        .unwrap_or(0);
+    assert_eq!(n, 0, "the connection is closed");
+    assert_eq!(stats.events.load(Ordering::Relaxed), 1);
+    drop(rx);
+    task.abort();
 }

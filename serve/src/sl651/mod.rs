@@ -36,7 +36,7 @@ pub use error::{BodyError, FrameError};
 pub use frame::{
     Direction, Encoding, End, Frame, FrameReader, Function, Packet, StationAddr, decode,
 };
-pub use server::{ServerOptions, Sl651Stats, serve_tcp, serve_tcp_with};
+pub use server::{Handed, ServerOptions, Sl651Stats, serve_tcp, serve_tcp_reports, serve_tcp_with};
 pub use session::{Dedupe, Session, nak, reply};
 pub use table::{Station, StationTable};
 pub use time::Clock;

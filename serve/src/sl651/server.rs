@@ -168,6 +168,65 @@ pub async fn serve_tcp_with(
     stats: Arc<Sl651Stats>,
     opts: ServerOptions,
 ) {
+    serve(listener, table, Handover::Lines(tx), stats, opts).await;
+}
+
+/// A station's report handed over by [`serve_tcp_reports`]: its event lines,
+/// and the sender to confirm on once they are safe (journaled). The station
+/// gets its reply only after the confirmation; a report dropped without one
+/// closes the connection unanswered, so the station sends it again.
+#[derive(Debug)]
+pub struct Handed {
+    /// The source name ([`ServerOptions::source`]).
+    pub source: String,
+    /// The report's event lines, in order (may be empty: a report of no
+    /// readings the table maps).
+    pub lines: Vec<String>,
+    /// Send `()` here once the lines are safe.
+    pub confirm: tokio::sync::oneshot::Sender<()>,
+}
+
+/// Serves SL 651 stations like [`serve_tcp_with`], but hands each report
+/// over whole as a [`Handed`] report and writes the station's reply only after the
+/// receiver confirms it: a reply then means the report is journaled, not
+/// only sent (what `yingji serve` uses, so that a crash between the two
+/// loses nothing a station was told had arrived). Returns when `tx` is
+/// closed.
+pub async fn serve_tcp_reports(
+    listener: TcpListener,
+    table: Arc<StationTable>,
+    tx: Sender<Handed>,
+    stats: Arc<Sl651Stats>,
+    opts: ServerOptions,
+) {
+    serve(listener, table, Handover::Reports(tx), stats, opts).await;
+}
+
+/// Where a connection hands its reports.
+#[derive(Clone)]
+enum Handover {
+    /// Line by line; the reply follows the last send.
+    Lines(Sender<(String, String)>),
+    /// A report at a time; the reply follows its confirmation.
+    Reports(Sender<Handed>),
+}
+
+impl Handover {
+    async fn closed(&self) {
+        match self {
+            Handover::Lines(tx) => tx.closed().await,
+            Handover::Reports(tx) => tx.closed().await,
+        }
+    }
+}
+
+async fn serve(
+    listener: TcpListener,
+    table: Arc<StationTable>,
+    tx: Handover,
+    stats: Arc<Sl651Stats>,
+    opts: ServerOptions,
+) {
     let dedupe = Arc::new(Mutex::new(Dedupe::new(opts.dedupe_capacity)));
     loop {
         let accepted = tokio::select! {
@@ -199,7 +258,7 @@ pub async fn serve_tcp_with(
 
 struct Conn {
     table: Arc<StationTable>,
-    tx: Sender<(String, String)>,
+    tx: Handover,
     stats: Arc<Sl651Stats>,
     dedupe: Arc<Mutex<Dedupe>>,
     opts: ServerOptions,
@@ -323,16 +382,29 @@ impl Conn {
                         self.stats.conflicts.fetch_add(1, Ordering::Relaxed);
                         tracing::warn!(station = %frame.station, conflict = %c, "SL 651 reading left out");
                     }
-                    for line in ev.lines {
-                        if self
-                            .tx
-                            .send((self.opts.source.clone(), line))
-                            .await
-                            .is_err()
-                        {
-                            return false;
+                    match &self.tx {
+                        Handover::Lines(tx) => {
+                            for line in ev.lines {
+                                if tx.send((self.opts.source.clone(), line)).await.is_err() {
+                                    return false;
+                                }
+                                self.stats.events.fetch_add(1, Ordering::Relaxed);
+                            }
                         }
-                        self.stats.events.fetch_add(1, Ordering::Relaxed);
+                        Handover::Reports(tx) => {
+                            let n = ev.lines.len() as u64;
+                            let (confirm, confirmed) = tokio::sync::oneshot::channel();
+                            let report = Handed {
+                                source: self.opts.source.clone(),
+                                lines: ev.lines,
+                                confirm,
+                            };
+                            // no confirmation: no reply, the station sends again
+                            if tx.send(report).await.is_err() || confirmed.await.is_err() {
+                                return false;
+                            }
+                            self.stats.events.fetch_add(n, Ordering::Relaxed);
+                        }
                     }
                 }
                 None => {
