@@ -144,6 +144,12 @@ pub struct ApiError {
     /// [`Diagnostic::to_json`](crate::Diagnostic::to_json)); empty unless
     /// `code` is [`ErrorCode::Definitions`].
     pub diagnostics: serde_json::Value,
+    /// Structured detail: `null`, or an object with a stable `reason` (for
+    /// event errors `"missing_field"`, `"bad_timestamp"`, `"too_far_ahead"`,
+    /// ... see [`ApiError::reason`]; `"bad_config"` for a bad
+    /// [`EngineConfig`]) and the members that reason names (`field`,
+    /// `kind`, `member`, `sender`).
+    pub detail: serde_json::Value,
 }
 
 impl ApiError {
@@ -153,6 +159,51 @@ impl ApiError {
             code,
             message: message.into(),
             diagnostics: serde_json::Value::Array(Vec::new()),
+            detail: serde_json::Value::Null,
+        }
+    }
+
+    /// This error with a [`detail`](ApiError::detail) object: `reason` and
+    /// the given members.
+    pub fn with_detail(mut self, reason: &str, members: &[(&str, &str)]) -> ApiError {
+        let mut m = serde_json::Map::new();
+        m.insert("reason".into(), reason.into());
+        for (k, v) in members {
+            m.insert((*k).into(), (*v).into());
+        }
+        self.detail = serde_json::Value::Object(m);
+        self
+    }
+
+    /// The detail's `reason` (`"missing_field"`, `"bad_config"`, ...), if any.
+    ///
+    /// Event errors (code [`ErrorCode::Event`] or
+    /// [`ErrorCode::MalformedJson`]) always have one: `not_json`,
+    /// `missing_member`, `not_string`, `bad_timestamp`, `wrong_type`,
+    /// `missing_field`, `nested_value`, `bad_value`, `not_finite`,
+    /// `duplicate_member`, `too_long`, `too_far_ahead`, `clock_suspect`,
+    /// `no_key`, `bad_record`, `refused`. Late and duplicate events are not
+    /// errors: a late one is a `late` output, a duplicate is left out and
+    /// counted.
+    ///
+    /// ```
+    /// use yingji::api::{Defs, ErrorCode};
+    /// let mut engine = Defs::from_text("a.yj", "event rain { mm: number }").engine()?;
+    /// let err = engine.push(r#"{"ts":"2024-07-29T01:00:00+08:00","kind":"rain"}"#).unwrap_err();
+    /// assert_eq!((err.code, err.reason()), (ErrorCode::Event, Some("missing_field")));
+    /// assert_eq!(err.detail["field"], "mm");
+    /// # Ok::<(), yingji::api::ApiError>(())
+    /// ```
+    pub fn reason(&self) -> Option<&str> {
+        self.detail.get("reason").and_then(serde_json::Value::as_str)
+    }
+
+    /// [`ApiError::detail`] as JSON text (`{}` when there is none).
+    pub fn detail_json(&self) -> String {
+        if self.detail.is_null() {
+            "{}".into()
+        } else {
+            self.detail.to_string()
         }
     }
 
@@ -162,7 +213,8 @@ impl ApiError {
     }
 
     /// The whole error as one JSON object:
-    /// `{"code":"definitions","status":4,"message":"...","diagnostics":[...]}`.
+    /// `{"code":"definitions","status":4,"message":"...","diagnostics":[...]}`
+    /// (and `"detail":{...}` when there is one).
     ///
     /// ```
     /// use yingji::api::{ApiError, ErrorCode};
@@ -170,13 +222,16 @@ impl ApiError {
     /// assert_eq!(e.to_json(), r#"{"code":"malformed_json","diagnostics":[],"message":"not JSON","status":3}"#);
     /// ```
     pub fn to_json(&self) -> String {
-        serde_json::json!({
+        let mut v = serde_json::json!({
             "code": self.code.name(),
             "status": self.code.as_i32(),
             "message": self.message,
             "diagnostics": self.diagnostics,
-        })
-        .to_string()
+        });
+        if let (false, Some(m)) = (self.detail.is_null(), v.as_object_mut()) {
+            m.insert("detail".into(), self.detail.clone());
+        }
+        v.to_string()
     }
 }
 
@@ -194,6 +249,7 @@ impl From<&LoadError> for ApiError {
                 errors.len()
             ),
             diagnostics: e.to_json(),
+            detail: serde_json::Value::Null,
         }
     }
 }
@@ -360,7 +416,57 @@ impl Defs {
                 format!("compiled program is invalid: {e}"),
             )
         })?;
-        Ok(Engine { engine, seq: 0 })
+        Ok(Engine {
+            engine,
+            seq: 0,
+            config: EngineConfig::default(),
+        })
+    }
+
+    /// A fresh engine with run settings given as a JSON object (see
+    /// [`EngineConfig::from_json`] for the members); `"{}"` is the defaults,
+    /// as [`Defs::engine`]. A bad member is [`ErrorCode::InvalidArgument`]
+    /// with detail `{"reason":"bad_config","field":...}`.
+    ///
+    /// ```
+    /// use yingji::api::{Defs, ErrorCode};
+    /// let defs = Defs::from_text("a.yj", "event rain { station: string, mm: number }");
+    /// let engine = defs.engine_with_config(r#"{"lateness":"10m","max_ahead":"off"}"#)?;
+    /// let err = defs.engine_with_config(r#"{"lateness":"10 minutes"}"#).unwrap_err();
+    /// assert_eq!(err.code, ErrorCode::InvalidArgument);
+    /// assert_eq!(err.detail["field"], "lateness");
+    /// # Ok::<(), yingji::api::ApiError>(())
+    /// ```
+    pub fn engine_with_config(&self, config_json: &str) -> Result<Engine, ApiError> {
+        let config = EngineConfig::from_json(config_json)?;
+        self.engine_with(config)
+    }
+
+    /// A fresh engine with run settings ([`Defs::engine_with_config`]
+    /// without the JSON).
+    pub fn engine_with(&self, config: EngineConfig) -> Result<Engine, ApiError> {
+        let defs = self.result.as_ref().map_err(ApiError::from)?;
+        let engine = defs.engine_with(config.engine.clone()).map_err(|e| {
+            if config.engine.idle_ttl_ms.is_some() {
+                // a valid program is refused only for a setting it cannot run
+                // with (an idle expiry shorter than a signal's `missing` or window)
+                ApiError::new(
+                    ErrorCode::InvalidArgument,
+                    format!("config `idle_expiry`: {e}"),
+                )
+                .with_detail("bad_config", &[("field", "idle_expiry")])
+            } else {
+                ApiError::new(
+                    ErrorCode::Internal,
+                    format!("compiled program is invalid: {e}"),
+                )
+            }
+        })?;
+        Ok(Engine {
+            engine,
+            seq: 0,
+            config,
+        })
     }
 
     /// Assesses records against the definitions' assessments: `records`
@@ -430,6 +536,8 @@ pub struct Rejected {
     pub code: &'static str,
     /// Why.
     pub message: String,
+    /// The error's [`ApiError::detail`] (`reason` and what it names).
+    pub detail: serde_json::Value,
 }
 
 /// What a batch produced.
@@ -469,11 +577,41 @@ pub fn outputs_json(outputs: &[Output]) -> String {
 }
 
 fn line_error(e: LineError) -> ApiError {
+    use yingji_engine::PushError;
     let code = match &e {
         LineError::Event(EventError::NotJson(_)) => ErrorCode::MalformedJson,
         _ => ErrorCode::Event,
     };
-    ApiError::new(code, e.to_string())
+    let err = ApiError::new(code, e.to_string());
+    match &e {
+        LineError::Event(ev) => match ev {
+            EventError::NotJson(_) => err.with_detail("not_json", &[]),
+            EventError::Missing(m) => err.with_detail("missing_member", &[("member", m)]),
+            EventError::BadTime(_) => err.with_detail("bad_timestamp", &[("member", "ts")]),
+            EventError::NotString(m) => err.with_detail("not_string", &[("member", m)]),
+            EventError::WrongType { kind, field, .. } => {
+                err.with_detail("wrong_type", &[("kind", kind), ("field", field)])
+            }
+            EventError::MissingField { kind, field } => {
+                err.with_detail("missing_field", &[("kind", kind), ("field", field)])
+            }
+            EventError::Nested(f, _) => err.with_detail("nested_value", &[("field", f)]),
+            EventError::BadValue(f, _) => err.with_detail("bad_value", &[("field", f)]),
+            EventError::NotFinite(f) => err.with_detail("not_finite", &[("field", f)]),
+            EventError::Duplicate(m) => err.with_detail("duplicate_member", &[("member", m)]),
+        },
+        LineError::Push(p) => match p {
+            PushError::TooFarAhead { .. } => err.with_detail("too_far_ahead", &[]),
+            PushError::ClockSuspect { sender, .. } => {
+                err.with_detail("clock_suspect", &[("sender", sender)])
+            }
+            PushError::Refused(_) => err.with_detail("refused", &[]),
+            PushError::NoKey { signal, field } => {
+                err.with_detail("no_key", &[("signal", signal), ("field", field)])
+            }
+        },
+        LineError::Record(_) => err.with_detail("bad_record", &[]),
+    }
 }
 
 /// Reads an RFC 3339 timestamp argument; `what` names it in the error, which
@@ -491,6 +629,7 @@ fn timestamp(text: &str, what: &str) -> Result<yingji_engine::Timestamp, ApiErro
 pub struct Engine {
     engine: yingji_engine::Engine,
     seq: u64,
+    config: EngineConfig,
 }
 
 impl std::fmt::Debug for Engine {
@@ -508,6 +647,7 @@ impl Engine {
     /// for text that is not a JSON object, [`ErrorCode::Event`] for the rest.
     pub fn push(&mut self, line: &str) -> Result<Vec<Output>, ApiError> {
         self.seq += 1;
+        self.check_length(line)?;
         let mut out = Vec::new();
         self.engine
             .push_line(line, self.seq, &mut out)
@@ -583,17 +723,38 @@ impl Engine {
         Ok(result)
     }
 
+    /// Refuses an event longer than the configured `max_line`.
+    fn check_length(&self, line: &str) -> Result<(), ApiError> {
+        if line.len() > self.config.max_line {
+            return Err(ApiError::new(
+                ErrorCode::Event,
+                format!(
+                    "the event is {} bytes long, more than the limit of {} bytes (config `max_line`)",
+                    line.len(),
+                    self.config.max_line
+                ),
+            )
+            .with_detail("too_long", &[]));
+        }
+        Ok(())
+    }
+
     fn push_into(&mut self, line: &str, index: u64, result: &mut Batch) {
         self.seq += 1;
-        match self.engine.push_line(line, self.seq, &mut result.outputs) {
+        let pushed = self.check_length(line).and_then(|()| {
+            self.engine
+                .push_line(line, self.seq, &mut result.outputs)
+                .map_err(line_error)
+        });
+        match pushed {
             Ok(()) => result.accepted += 1,
             Err(e) => {
-                let e = line_error(e);
                 result.rejected.push(Rejected {
                     event: self.seq,
                     index,
                     code: e.code.name(),
                     message: e.message,
+                    detail: e.detail,
                 });
             }
         }
@@ -757,6 +918,7 @@ impl Engine {
             ));
         };
         members.insert("api_events".into(), serde_json::Value::from(self.seq));
+        members.insert("api_config".into(), self.config.to_json());
         // the document changed: its checksum covers `api_events` too
         let sum = yingji_engine::state::checksum(&doc);
         if let Some(members) = doc.as_object_mut() {
@@ -786,6 +948,9 @@ impl Engine {
                 format!("the snapshot is not JSON: {e}"),
             )
         })?;
+        if let Some(stored) = doc.get("api_config") {
+            self.config.check_restore(stored)?;
+        }
         let report = self
             .engine
             .restore(snapshot_json.as_bytes())
@@ -795,6 +960,248 @@ impl Engine {
         }
         serde_json::to_string(&report)
             .map_err(|e| ApiError::new(ErrorCode::Internal, format!("restore report: {e}")))
+    }
+}
+
+/// Run settings of an [`Engine`] made by [`Defs::engine_with_config`]: the
+/// settings `yingji run` takes as flags, under the names every binding uses.
+///
+/// JSON form (every member optional; the defaults shown):
+///
+/// ```json
+/// {"lateness":"5m","late_policy":"emit","max_ahead":"1d","idle_expiry":null,
+///  "dedupe":"id","max_line":1048576}
+/// ```
+///
+/// * `lateness` — allowed lateness (`--lateness`), a duration (`30s`, `5m`,
+///   `2h`, `1d`).
+/// * `late_policy` — `"emit"` a `late` output and leave the event out, or
+///   `"apply"` it flagged (`--late`).
+/// * `max_ahead` — refuse events further ahead of the stream's clock than
+///   this (`--max-ahead`), a duration or `"off"`.
+/// * `idle_expiry` — forget keys silent for this long (`--idle-ttl`), a
+///   duration or `null` (never); not shorter than any signal's `missing` or
+///   window.
+/// * `dedupe` — `"id"`: events with the same `id` are duplicates; or
+///   `"kind_key_ts"`: also events with the same kind, key and time
+///   (`--dedupe-kind-key-ts`).
+/// * `max_line` — the longest event accepted, in bytes (`--max-line`); a
+///   longer one is refused (reason `too_long`).
+///
+/// A bad value is [`ErrorCode::InvalidArgument`] naming the member, with
+/// detail `{"reason":"bad_config","field":"<member>"}`. A snapshot records
+/// its engine's settings; restoring it into an engine whose `lateness` or
+/// `dedupe` differs is refused ([`ErrorCode::State`], reason
+/// `config_mismatch`): the held-back events, the released mark and the
+/// duplicate memory in the snapshot were made for those settings.
+///
+/// (A thin wrapper over [`yingji_engine::Config`] for the bindings.)
+///
+/// ```
+/// use yingji::api::{EngineConfig, ErrorCode};
+/// let c = EngineConfig::from_json(r#"{"lateness":"10m","dedupe":"kind_key_ts"}"#)?;
+/// assert_eq!(c.engine.lateness_ms, 600_000);
+/// assert!(c.engine.dedupe_kind_key_ts);
+/// let err = EngineConfig::from_json(r#"{"late_policy":"drop"}"#).unwrap_err();
+/// assert_eq!(err.code, ErrorCode::InvalidArgument);
+/// assert!(err.message.starts_with("config `late_policy`"), "{}", err.message);
+/// let err = EngineConfig::from_json(r#"{"latenes":"5m"}"#).unwrap_err();
+/// assert_eq!(err.detail["field"], "latenes");
+/// # Ok::<(), yingji::api::ApiError>(())
+/// ```
+#[derive(Clone, Debug, PartialEq)]
+pub struct EngineConfig {
+    /// The engine's settings.
+    pub engine: yingji_engine::Config,
+    /// The longest event accepted, in bytes.
+    pub max_line: usize,
+}
+
+/// The default `max_line`: 1 MiB, as `yingji run --max-line`.
+pub const DEFAULT_MAX_LINE: usize = 1 << 20;
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        EngineConfig {
+            engine: yingji_engine::Config::default(),
+            max_line: DEFAULT_MAX_LINE,
+        }
+    }
+}
+
+/// The members of the JSON form, in the order they are documented.
+const CONFIG_MEMBERS: [&str; 6] = [
+    "lateness",
+    "late_policy",
+    "max_ahead",
+    "idle_expiry",
+    "dedupe",
+    "max_line",
+];
+
+fn bad_config(field: &str, why: impl std::fmt::Display) -> ApiError {
+    ApiError::new(
+        ErrorCode::InvalidArgument,
+        format!("config `{field}`: {why}"),
+    )
+    .with_detail("bad_config", &[("field", field)])
+}
+
+/// A duration member (`None` for `null` when `nullable`, or for `"off"`
+/// when `off` is allowed).
+fn config_duration(
+    field: &str,
+    v: &serde_json::Value,
+    word: Option<&str>,
+) -> Result<Option<i64>, ApiError> {
+    let shape = match word {
+        Some("off") => "a duration such as \"5m\", \"2h\", \"1d\", or \"off\"",
+        Some(_) => "a duration such as \"5m\", \"2h\", \"1d\", or null",
+        None => "a duration such as \"30s\", \"5m\", \"2h\"",
+    };
+    match v {
+        serde_json::Value::Null if word == Some("null") => Ok(None),
+        serde_json::Value::String(t) if word == Some("off") && t.trim() == "off" => Ok(None),
+        serde_json::Value::String(t) => yingji_engine::time::parse_duration(t)
+            .map(Some)
+            .map_err(|e| bad_config(field, format!("{e} (expected {shape})"))),
+        other => Err(bad_config(field, format!("expected {shape}, got {other}"))),
+    }
+}
+
+impl EngineConfig {
+    /// Reads the JSON form (see the type's docs); unknown members are
+    /// refused, naming them.
+    pub fn from_json(text: &str) -> Result<EngineConfig, ApiError> {
+        let v: serde_json::Value = serde_json::from_str(text).map_err(|e| {
+            ApiError::new(
+                ErrorCode::MalformedJson,
+                format!("the config is not JSON: {e}"),
+            )
+            .with_detail("bad_config", &[])
+        })?;
+        let serde_json::Value::Object(members) = v else {
+            return Err(ApiError::new(
+                ErrorCode::InvalidArgument,
+                format!("the config must be a JSON object, got {v}"),
+            )
+            .with_detail("bad_config", &[]));
+        };
+        let mut c = EngineConfig::default();
+        for (name, value) in &members {
+            match name.as_str() {
+                "lateness" => {
+                    c.engine.lateness_ms = config_duration(name, value, None)?.unwrap_or(0);
+                }
+                "late_policy" => {
+                    c.engine.late = match value.as_str() {
+                        Some("emit") => yingji_engine::LatePolicy::Emit,
+                        Some("apply") => yingji_engine::LatePolicy::Apply,
+                        _ => {
+                            return Err(bad_config(
+                                name,
+                                format!("expected \"emit\" or \"apply\", got {value}"),
+                            ));
+                        }
+                    }
+                }
+                "max_ahead" => c.engine.max_ahead_ms = config_duration(name, value, Some("off"))?,
+                "idle_expiry" => {
+                    c.engine.idle_ttl_ms = config_duration(name, value, Some("null"))?;
+                    if c.engine.idle_ttl_ms == Some(0) {
+                        return Err(bad_config(name, "must be longer than 0 (or null: never)"));
+                    }
+                }
+                "dedupe" => {
+                    c.engine.dedupe_kind_key_ts = match value.as_str() {
+                        Some("id") => false,
+                        Some("kind_key_ts") => true,
+                        _ => {
+                            return Err(bad_config(
+                                name,
+                                format!("expected \"id\" or \"kind_key_ts\", got {value}"),
+                            ));
+                        }
+                    }
+                }
+                "max_line" => {
+                    c.max_line = value
+                        .as_u64()
+                        .filter(|&n| n > 0)
+                        .and_then(|n| usize::try_from(n).ok())
+                        .ok_or_else(|| {
+                            bad_config(
+                                name,
+                                format!("expected a whole number of bytes above 0, got {value}"),
+                            )
+                        })?;
+                }
+                other => {
+                    return Err(bad_config(
+                        other,
+                        format!(
+                            "unknown member (the members are {})",
+                            CONFIG_MEMBERS.join(", ")
+                        ),
+                    ));
+                }
+            }
+        }
+        Ok(c)
+    }
+
+    /// The JSON form, every member written (durations as
+    /// [`format_duration`](yingji_engine::time::format_duration) writes them).
+    ///
+    /// ```
+    /// use yingji::api::EngineConfig;
+    /// assert_eq!(EngineConfig::default().to_json().to_string(),
+    ///     r#"{"dedupe":"id","idle_expiry":null,"late_policy":"emit","lateness":"5m","max_ahead":"1d","max_line":1048576}"#);
+    /// ```
+    pub fn to_json(&self) -> serde_json::Value {
+        use yingji_engine::time::format_duration;
+        let e = &self.engine;
+        serde_json::json!({
+            "lateness": format_duration(e.lateness_ms),
+            "late_policy": match e.late {
+                yingji_engine::LatePolicy::Emit => "emit",
+                yingji_engine::LatePolicy::Apply => "apply",
+            },
+            "max_ahead": e.max_ahead_ms.map_or_else(|| "off".to_string(), format_duration),
+            "idle_expiry": e.idle_ttl_ms.map(format_duration),
+            "dedupe": if e.dedupe_kind_key_ts { "kind_key_ts" } else { "id" },
+            "max_line": self.max_line,
+        })
+    }
+
+    /// Refuses a snapshot taken with settings its state depends on that
+    /// differ from these (`lateness`, `dedupe`).
+    fn check_restore(&self, stored: &serde_json::Value) -> Result<(), ApiError> {
+        let stored = EngineConfig::from_json(&stored.to_string()).map_err(|e| {
+            ApiError::new(
+                ErrorCode::State,
+                format!("the snapshot's `api_config` is unreadable: {}", e.message),
+            )
+            .with_detail("config_mismatch", &[])
+        })?;
+        let now = self.to_json();
+        let then = stored.to_json();
+        for field in ["lateness", "dedupe"] {
+            if now.get(field) != then.get(field) {
+                return Err(ApiError::new(
+                    ErrorCode::State,
+                    format!(
+                        "the snapshot was taken with config `{field}` {}, this engine has {}: \
+                         its held-back events, released mark and duplicate memory were made for \
+                         the snapshot's setting; restore into an engine with the same `{field}`; \
+                         the engine is unchanged",
+                        then[field], now[field]
+                    ),
+                )
+                .with_detail("config_mismatch", &[("field", field)]));
+            }
+        }
+        Ok(())
     }
 }
 
@@ -955,5 +1362,113 @@ mod tests {
             out[0].to_json()
         );
         assert_eq!(e.events(), 2);
+    }
+
+    #[test]
+    fn config_errors_name_the_member() {
+        let d = Defs::from_text("a.yj", SILENT);
+        for (json, field, code) in [
+            (r#"{"lateness":"5 minutes"}"#, "lateness", ErrorCode::InvalidArgument),
+            (r#"{"lateness":300}"#, "lateness", ErrorCode::InvalidArgument),
+            (r#"{"late_policy":"drop"}"#, "late_policy", ErrorCode::InvalidArgument),
+            (r#"{"max_ahead":"never"}"#, "max_ahead", ErrorCode::InvalidArgument),
+            (r#"{"idle_expiry":"0s"}"#, "idle_expiry", ErrorCode::InvalidArgument),
+            // shorter than the signal's `missing 30m`
+            (r#"{"idle_expiry":"10m"}"#, "idle_expiry", ErrorCode::InvalidArgument),
+            (r#"{"dedupe":true}"#, "dedupe", ErrorCode::InvalidArgument),
+            (r#"{"max_line":0}"#, "max_line", ErrorCode::InvalidArgument),
+            (r#"{"max_line":"1MiB"}"#, "max_line", ErrorCode::InvalidArgument),
+            (r#"{"lateness":"5m","colour":"red"}"#, "colour", ErrorCode::InvalidArgument),
+        ] {
+            let err = d.engine_with_config(json).unwrap_err();
+            assert_eq!(err.code, code, "{json}");
+            assert_eq!(err.reason(), Some("bad_config"), "{json}");
+            assert_eq!(err.detail["field"], field, "{json}");
+            assert!(
+                err.message.starts_with(&format!("config `{field}`: ")),
+                "{json}: {}",
+                err.message
+            );
+        }
+        let err = d.engine_with_config("[1]").unwrap_err();
+        assert_eq!(err.code, ErrorCode::InvalidArgument);
+        let err = d.engine_with_config("{").unwrap_err();
+        assert_eq!(err.code, ErrorCode::MalformedJson);
+        assert!(d.engine_with_config(r#"{"idle_expiry":"1h","max_ahead":"off"}"#).is_ok());
+    }
+
+    #[test]
+    fn config_takes_effect() {
+        let d = Defs::from_text("a.yj", RAIN);
+        let a = r#"{"ts":"2024-07-29T01:00:00+08:00","kind":"rain","station":"A","mm":1}"#;
+        let b = r#"{"ts":"2024-08-03T01:00:00+08:00","kind":"rain","station":"B","mm":1}"#;
+        // the default 1-day guard refuses a 5-day gap from another source
+        let mut e = d.engine().unwrap();
+        e.push(a).unwrap();
+        assert_eq!(e.push(b).unwrap_err().reason(), Some("clock_suspect"));
+        let mut e = d.engine_with_config(r#"{"max_ahead":"off"}"#).unwrap();
+        e.push(a).unwrap();
+        e.push(b).unwrap();
+        // max_line
+        let mut e = d.engine_with_config(r#"{"max_line":40}"#).unwrap();
+        let err = e.push(a).unwrap_err();
+        assert_eq!((err.code, err.reason()), (ErrorCode::Event, Some("too_long")));
+        let batch = e.push_batch(&format!("{a}\n")).unwrap();
+        assert_eq!(batch.rejected[0].detail["reason"], "too_long");
+        assert_eq!(e.events(), 2);
+        // lateness 0: an event is released as soon as the clock passes it
+        let hot = r#"{"ts":"2024-07-29T01:00:00+08:00","kind":"rain","station":"A","mm":12}"#;
+        let next = r#"{"ts":"2024-07-29T01:01:00+08:00","kind":"rain","station":"B","mm":0}"#;
+        for (json, released) in [("{}", 0), (r#"{"lateness":"0s"}"#, 1)] {
+            let mut e = d.engine_with_config(json).unwrap();
+            assert_eq!(e.push(hot).unwrap().len(), 0);
+            assert_eq!(e.push(next).unwrap().len(), released, "{json}");
+        }
+    }
+
+    #[test]
+    fn restore_refuses_a_config_its_state_was_not_made_for() {
+        let d = Defs::from_text("a.yj", RAIN);
+        let mut e = d.engine().unwrap();
+        e.push(r#"{"ts":"2024-07-29T01:00:00+08:00","kind":"rain","station":"A","mm":12}"#)
+            .unwrap();
+        let snap = e.snapshot().unwrap();
+        for (json, field) in [
+            (r#"{"lateness":"10m"}"#, "lateness"),
+            (r#"{"dedupe":"kind_key_ts"}"#, "dedupe"),
+        ] {
+            let mut other = d.engine_with_config(json).unwrap();
+            let err = other.restore(&snap).unwrap_err();
+            assert_eq!(err.code, ErrorCode::State, "{json}");
+            assert_eq!(err.reason(), Some("config_mismatch"));
+            assert_eq!(err.detail["field"], field);
+            assert!(err.message.contains(&format!("config `{field}`")), "{}", err.message);
+            assert_eq!(other.events(), 0, "unchanged");
+        }
+        // settings the state does not depend on may change
+        let mut other = d
+            .engine_with_config(r#"{"max_ahead":"7d","late_policy":"apply","idle_expiry":"2d"}"#)
+            .unwrap();
+        other.restore(&snap).unwrap();
+        assert_eq!(other.flush().len(), 1);
+        assert_eq!(other.level("s", "A"), "red");
+    }
+
+    #[test]
+    fn event_errors_have_reasons() {
+        let mut e = Defs::from_text("a.yj", RAIN).engine().unwrap();
+        let cases = [
+            ("{not json", "not_json"),
+            (r#"{"kind":"rain","station":"A","mm":1}"#, "missing_member"),
+            (r#"{"ts":"yesterday","kind":"rain","station":"A","mm":1}"#, "bad_timestamp"),
+            (r#"{"ts":"2024-07-29T01:00:00+08:00","kind":"rain","station":"A","mm":"x"}"#, "wrong_type"),
+            (r#"{"ts":"2024-07-29T01:00:00+08:00","kind":"rain","station":"A"}"#, "missing_field"),
+            (r#"{"ts":"2024-07-29T01:00:00+08:00","ts":"2024-07-29T01:00:00+08:00","kind":"rain","station":"A","mm":1}"#, "duplicate_member"),
+        ];
+        for (line, reason) in cases {
+            let err = e.push(line).unwrap_err();
+            assert_eq!(err.reason(), Some(reason), "{line}: {}", err.message);
+            assert!(err.to_json().contains(&format!(r#""reason":"{reason}""#)));
+        }
     }
 }
