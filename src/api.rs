@@ -1418,7 +1418,7 @@ mod tests {
         assert_eq!(e.events(), 2);
         // lateness 0: an event is released as soon as the clock passes it
         let hot = r#"{"ts":"2024-07-29T01:00:00+08:00","kind":"rain","station":"A","mm":12}"#;
-        let next = r#"{"ts":"2024-07-29T01:01:00+08:00","kind":"rain","station":"B","mm":0}"#;
+        let next = r#"{"ts":"2024-07-29T01:01:00+08:00","kind":"rain","station":"A","mm":0}"#;
         for (json, released) in [("{}", 0), (r#"{"lateness":"0s"}"#, 1)] {
             let mut e = d.engine_with_config(json).unwrap();
             assert_eq!(e.push(hot).unwrap().len(), 0);
