@@ -116,6 +116,24 @@ const char *yj_last_error_message(void);
 // Owned by the library; valid until the next yj_ call on this thread.
 const char *yj_last_error_diagnostics(void);
 
+// A stable lowercase reason that refines the status of the most recent
+// call on this thread, "" if there is none. Every YJ_ERR_EVENT and
+// YJ_ERR_MALFORMED_JSON of a push has one: "not_json", "missing_member",
+// "not_string", "bad_timestamp", "wrong_type", "missing_field",
+// "nested_value", "bad_value", "not_finite", "duplicate_member", "too_long",
+// "too_far_ahead", "clock_suspect", "no_key", "bad_record", "refused"; a bad
+// config is "bad_config", a snapshot taken with another lateness or dedupe
+// setting "config_mismatch". (Late and duplicate events are not errors: a
+// late one is a "late" output, a duplicate is left out.)
+// Owned by the library; valid until the next yj_ call on this thread.
+const char *yj_last_error_reason(void);
+
+// The structured detail of the most recent call's error on this thread, a
+// JSON object: {"reason":"missing_field","kind":"rain","field":"mm"},
+// {"reason":"bad_config","field":"lateness"}, ...; "{}" if there is none.
+// Owned by the library; valid until the next yj_ call on this thread.
+const char *yj_last_error_detail(void);
+
 // A constant name for a status ("YJ_ERR_EVENT"); "YJ_UNKNOWN" for a number
 // that is not a status. Owned by the library.
 const char *yj_status_name(int32_t status);
@@ -213,11 +231,36 @@ enum YjStatus yj_definitions_free(struct YjDefinitions *defs);
 enum YjStatus yj_engine_new(const struct YjDefinitions *defs,
                             struct YjEngine **out);
 
+// Creates an engine with run settings: `config_json` is a JSON object, every
+// member optional (the defaults shown):
+// {"lateness":"5m","late_policy":"emit","max_ahead":"1d","idle_expiry":null,
+//  "dedupe":"id","max_line":1048576}
+// - lateness: allowed lateness, a duration ("30s", "5m", "2h", "1d");
+// - late_policy: "emit" a late output and leave the event out, or "apply" it;
+// - max_ahead: refuse events further ahead of the clock than this, or "off";
+// - idle_expiry: forget keys silent for this long, or null (never);
+// - dedupe: "id" (same id) or "kind_key_ts" (also same kind, key and time);
+// - max_line: the longest event accepted, in bytes.
+// A bad member is YJ_ERR_INVALID_ARGUMENT (text that is not JSON:
+// YJ_ERR_MALFORMED_JSON) naming it, with yj_last_error_reason() "bad_config"
+// and yj_last_error_detail() {"reason":"bad_config","field":"<member>"}.
+// A snapshot records these settings: restoring one taken with another
+// lateness or dedupe is YJ_ERR_STATE ("config_mismatch"). Release *out with
+// yj_engine_free().
+//
+// # Safety
+// `defs`: a live handle or NULL; `config_json`: NULL or NUL-terminated;
+// `out`: NULL or writable.
+enum YjStatus yj_engine_new_with_config(const struct YjDefinitions *defs,
+                                        const char *config_json,
+                                        struct YjEngine **out);
+
 // Applies one event (a JSON object, as one JSONL line) and sets
 // *outputs_json to the outputs it caused, a JSON array (often "[]"), to
 // release with yj_string_free(). A refused event changes nothing:
 // YJ_ERR_MALFORMED_JSON when it is not a JSON object, YJ_ERR_EVENT when the
-// engine cannot use it. Every event pushed, refused or not, takes the next
+// engine cannot use it; yj_last_error_reason() / yj_last_error_detail() say
+// which way ("missing_field", "too_far_ahead", ...). Every event pushed, refused or not, takes the next
 // number (from 1) that outputs' "event" member refers to.
 //
 // The engine holds events back for the allowed lateness (5 minutes of event
@@ -236,7 +279,8 @@ enum YjStatus yj_engine_push(struct YjEngine *engine,
 // `yingji run` numbers lines) or, if the text
 // starts with '[', a JSON array of event objects. Refused events do not stop
 // the batch. *result_json is a JSON object {"outputs":[...],"accepted":N,
-// "rejected":[{"event":N,"index":N,"code":"event","message":"..."}]} to
+// "rejected":[{"event":N,"index":N,"code":"event","message":"...",
+// "detail":{"reason":"...",...}}]} to
 // release with yj_string_free(). Only an array batch that is not valid JSON
 // fails as a whole (YJ_ERR_MALFORMED_JSON, nothing applied).
 //
