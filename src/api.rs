@@ -195,7 +195,9 @@ impl ApiError {
     /// # Ok::<(), yingji::api::ApiError>(())
     /// ```
     pub fn reason(&self) -> Option<&str> {
-        self.detail.get("reason").and_then(serde_json::Value::as_str)
+        self.detail
+            .get("reason")
+            .and_then(serde_json::Value::as_str)
     }
 
     /// [`ApiError::detail`] as JSON text (`{}` when there is none).
@@ -1368,17 +1370,49 @@ mod tests {
     fn config_errors_name_the_member() {
         let d = Defs::from_text("a.yj", SILENT);
         for (json, field, code) in [
-            (r#"{"lateness":"5 minutes"}"#, "lateness", ErrorCode::InvalidArgument),
-            (r#"{"lateness":300}"#, "lateness", ErrorCode::InvalidArgument),
-            (r#"{"late_policy":"drop"}"#, "late_policy", ErrorCode::InvalidArgument),
-            (r#"{"max_ahead":"never"}"#, "max_ahead", ErrorCode::InvalidArgument),
-            (r#"{"idle_expiry":"0s"}"#, "idle_expiry", ErrorCode::InvalidArgument),
+            (
+                r#"{"lateness":"5 minutes"}"#,
+                "lateness",
+                ErrorCode::InvalidArgument,
+            ),
+            (
+                r#"{"lateness":300}"#,
+                "lateness",
+                ErrorCode::InvalidArgument,
+            ),
+            (
+                r#"{"late_policy":"drop"}"#,
+                "late_policy",
+                ErrorCode::InvalidArgument,
+            ),
+            (
+                r#"{"max_ahead":"never"}"#,
+                "max_ahead",
+                ErrorCode::InvalidArgument,
+            ),
+            (
+                r#"{"idle_expiry":"0s"}"#,
+                "idle_expiry",
+                ErrorCode::InvalidArgument,
+            ),
             // shorter than the signal's `missing 30m`
-            (r#"{"idle_expiry":"10m"}"#, "idle_expiry", ErrorCode::InvalidArgument),
+            (
+                r#"{"idle_expiry":"10m"}"#,
+                "idle_expiry",
+                ErrorCode::InvalidArgument,
+            ),
             (r#"{"dedupe":true}"#, "dedupe", ErrorCode::InvalidArgument),
             (r#"{"max_line":0}"#, "max_line", ErrorCode::InvalidArgument),
-            (r#"{"max_line":"1MiB"}"#, "max_line", ErrorCode::InvalidArgument),
-            (r#"{"lateness":"5m","colour":"red"}"#, "colour", ErrorCode::InvalidArgument),
+            (
+                r#"{"max_line":"1MiB"}"#,
+                "max_line",
+                ErrorCode::InvalidArgument,
+            ),
+            (
+                r#"{"lateness":"5m","colour":"red"}"#,
+                "colour",
+                ErrorCode::InvalidArgument,
+            ),
         ] {
             let err = d.engine_with_config(json).unwrap_err();
             assert_eq!(err.code, code, "{json}");
@@ -1394,7 +1428,10 @@ mod tests {
         assert_eq!(err.code, ErrorCode::InvalidArgument);
         let err = d.engine_with_config("{").unwrap_err();
         assert_eq!(err.code, ErrorCode::MalformedJson);
-        assert!(d.engine_with_config(r#"{"idle_expiry":"1h","max_ahead":"off"}"#).is_ok());
+        assert!(
+            d.engine_with_config(r#"{"idle_expiry":"1h","max_ahead":"off"}"#)
+                .is_ok()
+        );
     }
 
     #[test]
@@ -1412,7 +1449,10 @@ mod tests {
         // max_line
         let mut e = d.engine_with_config(r#"{"max_line":40}"#).unwrap();
         let err = e.push(a).unwrap_err();
-        assert_eq!((err.code, err.reason()), (ErrorCode::Event, Some("too_long")));
+        assert_eq!(
+            (err.code, err.reason()),
+            (ErrorCode::Event, Some("too_long"))
+        );
         let batch = e.push_batch(&format!("{a}\n")).unwrap();
         assert_eq!(batch.rejected[0].detail["reason"], "too_long");
         assert_eq!(e.events(), 2);
@@ -1442,7 +1482,11 @@ mod tests {
             assert_eq!(err.code, ErrorCode::State, "{json}");
             assert_eq!(err.reason(), Some("config_mismatch"));
             assert_eq!(err.detail["field"], field);
-            assert!(err.message.contains(&format!("config `{field}`")), "{}", err.message);
+            assert!(
+                err.message.contains(&format!("config `{field}`")),
+                "{}",
+                err.message
+            );
             assert_eq!(other.events(), 0, "unchanged");
         }
         // settings the state does not depend on may change
@@ -1460,10 +1504,22 @@ mod tests {
         let cases = [
             ("{not json", "not_json"),
             (r#"{"kind":"rain","station":"A","mm":1}"#, "missing_member"),
-            (r#"{"ts":"yesterday","kind":"rain","station":"A","mm":1}"#, "bad_timestamp"),
-            (r#"{"ts":"2024-07-29T01:00:00+08:00","kind":"rain","station":"A","mm":"x"}"#, "wrong_type"),
-            (r#"{"ts":"2024-07-29T01:00:00+08:00","kind":"rain","station":"A"}"#, "missing_field"),
-            (r#"{"ts":"2024-07-29T01:00:00+08:00","ts":"2024-07-29T01:00:00+08:00","kind":"rain","station":"A","mm":1}"#, "duplicate_member"),
+            (
+                r#"{"ts":"yesterday","kind":"rain","station":"A","mm":1}"#,
+                "bad_timestamp",
+            ),
+            (
+                r#"{"ts":"2024-07-29T01:00:00+08:00","kind":"rain","station":"A","mm":"x"}"#,
+                "wrong_type",
+            ),
+            (
+                r#"{"ts":"2024-07-29T01:00:00+08:00","kind":"rain","station":"A"}"#,
+                "missing_field",
+            ),
+            (
+                r#"{"ts":"2024-07-29T01:00:00+08:00","ts":"2024-07-29T01:00:00+08:00","kind":"rain","station":"A","mm":1}"#,
+                "duplicate_member",
+            ),
         ];
         for (line, reason) in cases {
             let err = e.push(line).unwrap_err();

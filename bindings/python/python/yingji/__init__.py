@@ -150,7 +150,7 @@ class Definitions:
         """Loads one text: ``from_text(name, text)``, name first as in Rust and C;
         a ``name`` ending in ``.yaml``/``.yml`` selects YAML.
 
-        Before 0.2 the order was ``from_text(text, name="definitions.yj")``. The
+        In 0.1.0 the order was ``from_text(text, name="definitions.yj")``. The
         old forms that cannot be mistaken still work, with a
         :class:`DeprecationWarning`: ``from_text(text)`` (named
         ``definitions.yj``) and ``from_text(text, name=...)``. Two positional
@@ -168,7 +168,7 @@ class Definitions:
             name, text = args
             if _looks_like_file_name(text) and not _looks_like_file_name(name):
                 raise ArgumentError(
-                    "Definitions.from_text takes (name, text), name first as in Rust and C (since 0.2); "
+                    "Definitions.from_text takes (name, text), name first as in Rust and C (changed after 0.1.0); "
                     f"these arguments look reversed (the second, {text!r}, is a file name): "
                     "call from_text(name, text)", code="invalid_argument", status=1)
         elif len(args) == 1:
