@@ -5,13 +5,13 @@
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use std::hint::black_box;
-use yingji::bench::chains::{NativeChains, Tally, chains, run_engine};
+use yingji_bench::chains::{NativeChains, Tally, chains, run_engine};
 
 fn bench(c: &mut Criterion) {
     let Ok(w) = chains(1_000, 30_000, 42) else {
         return;
     };
-    let Ok(defs) = w.definitions() else {
+    let Ok(defs) = yingji::Definitions::load(&yingji::MemLoader(w.files())) else {
         return;
     };
     let mut g = c.benchmark_group("chains_1000c_30k");
@@ -41,7 +41,11 @@ fn bench(c: &mut Criterion) {
     let mut g = c.benchmark_group("chains_compile_1000c");
     g.sample_size(10);
     g.bench_function("load_signal_plan_roster", |b| {
-        b.iter(|| w.definitions().map(|d| d.plans.chains.len()).unwrap_or(0))
+        b.iter(|| {
+            yingji::Definitions::load(&yingji::MemLoader(w.files()))
+                .map(|d| d.unstable_plans().chains.len())
+                .unwrap_or(0)
+        })
     });
     g.finish();
 }

@@ -5,10 +5,10 @@
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use std::hint::black_box;
 use std::sync::Arc;
-use yingji::bench::windows;
-use yingji::engine::compiled::CompiledEngine;
-use yingji::engine::event::Schema;
+use yingji::unstable::engine::compiled::CompiledEngine;
+use yingji::unstable::engine::event::Schema;
 use yingji::{Event, Timestamp, Value};
+use yingji_bench::windows;
 
 #[derive(serde::Deserialize)]
 #[allow(dead_code, reason = "parsed to be measured")]

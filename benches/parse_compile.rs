@@ -3,8 +3,8 @@
 
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use std::hint::black_box;
-use yingji::bench::thresholds;
-use yingji::engine::compiled::CompiledEngine;
+use yingji::unstable::engine::compiled::CompiledEngine;
+use yingji_bench::thresholds;
 
 fn parse_compile(c: &mut Criterion) {
     let mut g = c.benchmark_group("parse_compile");
@@ -19,7 +19,7 @@ fn parse_compile(c: &mut Criterion) {
             |b, src| {
                 b.iter(|| {
                     let defs = yingji::Definitions::from_str("bench.yj", black_box(src)).ok();
-                    defs.and_then(|d| CompiledEngine::new(&d.program).ok())
+                    defs.and_then(|d| CompiledEngine::new(d.unstable_program()).ok())
                 })
             },
         );

@@ -5,9 +5,9 @@
 use criterion::{Criterion, criterion_group, criterion_main};
 use std::hint::black_box;
 use std::sync::Arc;
-use yingji::engine::eval::{Calls, Scope, eval, eval_with};
-use yingji::engine::ir::{BinOp, Builtin, Expr};
-use yingji::engine::script::{CallSite, ScriptRt};
+use yingji::unstable::engine::eval::{Calls, Scope, eval, eval_with};
+use yingji::unstable::engine::ir::{BinOp, Builtin, Expr};
+use yingji::unstable::engine::script::{CallSite, ScriptRt};
 use yingji::{Timestamp, Value};
 
 const POLICY: &str = "event displacement { site: string, mm: number }\n\
@@ -39,7 +39,7 @@ fn bench(c: &mut Criterion) {
     let Ok(defs) = yingji::Definitions::from_str("bench.yj", POLICY) else {
         return;
     };
-    let Ok(mut rt) = ScriptRt::new(&defs.program.scripts) else {
+    let Ok(mut rt) = ScriptRt::new(&defs.unstable_program().scripts) else {
         return;
     };
     let (signal, key): (Arc<str>, Arc<str>) = (Arc::from("s"), Arc::from("k"));

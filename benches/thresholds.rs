@@ -3,9 +3,9 @@
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use std::hint::black_box;
-use yingji::bench::native::NativeThresholds;
-use yingji::bench::{Checksum, thresholds};
-use yingji::engine::compiled::CompiledEngine;
+use yingji::unstable::engine::compiled::CompiledEngine;
+use yingji_bench::native::NativeThresholds;
+use yingji_bench::{Checksum, thresholds};
 
 fn bench(c: &mut Criterion) {
     let Ok(w) = thresholds(1_000, 100, 100_000, 42) else {

@@ -3,9 +3,9 @@
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use std::hint::black_box;
-use yingji::bench::native::NativeWindows;
-use yingji::bench::{Checksum, windows};
-use yingji::engine::compiled::CompiledEngine;
+use yingji::unstable::engine::compiled::CompiledEngine;
+use yingji_bench::native::NativeWindows;
+use yingji_bench::{Checksum, windows};
 
 fn bench(c: &mut Criterion) {
     let Ok(w) = windows(1_000, 200_000, 42) else {

@@ -2,7 +2,7 @@
 //! windows workload's signal (four sliding sums) over `KEYS` stations with
 //! four readings each, fed as JSONL lines generated on the fly, through
 //! `Engine::push_line` (`engine`) or through the hand-written loop
-//! `yingji::bench::native::NativeWindows` fed by a serde parse (`native`).
+//! `yingji_bench::native::NativeWindows` fed by a serde parse (`native`).
 //! Run each in its own process and compare the peak RSS:
 //!
 //! `/usr/bin/time -f %M target/release/examples/mem_keys engine 1000000`
@@ -26,16 +26,16 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .next()
         .ok_or("usage: mem_keys engine|native KEYS")?
         .parse()?;
-    let defs = yingji::Definitions::from_str("windows.yj", yingji::bench::WINDOWS_SOURCE)
+    let defs = yingji::Definitions::from_str("windows.yj", yingji_bench::WINDOWS_SOURCE)
         .map_err(|e| e.rendered)?;
-    let config = yingji::engine::Config {
+    let config = yingji::unstable::engine::Config {
         lateness_ms: 0,
         max_ahead_ms: None,
         ..Default::default()
     };
     let mut engine = defs.engine_with(config)?;
-    let mut native = yingji::bench::native::NativeWindows::new();
-    let mut sum = yingji::bench::Checksum::default();
+    let mut native = yingji_bench::native::NativeWindows::new();
+    let mut sum = yingji_bench::Checksum::default();
     let mut out = Vec::new();
     let mut line = String::new();
     let t0 = 1_722_096_000_000i64; // 2024-07-28T00:00:00+08:00

@@ -8,8 +8,15 @@
 //!   as such: a `Defs` whose definitions did not compile keeps its
 //!   diagnostics ([`Defs::diagnostics_json`]) and refuses to make an engine
 //!   ([`Defs::engine`] returns [`ErrorCode::Definitions`]).
-//! * [`Engine`] — a running engine: push one event line ([`Engine::push`]) or
-//!   a batch of them ([`Engine::push_batch`]), get outputs as JSON.
+//! * [`JsonEngine`] — a running engine: push one event line
+//!   ([`JsonEngine::push`]) or a batch of them ([`JsonEngine::push_batch`]),
+//!   get outputs as JSON. It is the one engine ([`crate::Engine`]) behind a
+//!   text boundary ([`JsonEngine::inner`]); `api::Engine` is the same type
+//!   under the name the bindings use.
+//! * Settings: [`Defs::engine_with`] takes the [`Config`](crate::Config) as
+//!   JSON (`{"lateness":"10m","max_ahead":"7d"}`, see
+//!   [`Config::from_json`](crate::Config::from_json)); a bad value is
+//!   [`ErrorCode::Config`], naming the setting.
 //! * [`ApiError`] — every failure: a stable [`ErrorCode`], a message, and
 //!   diagnostics (a JSON array, empty unless definitions failed).
 //!
@@ -20,13 +27,13 @@
 //!
 //! End of stream: the engine holds events back for the allowed lateness (to
 //! put late arrivals in time order), so the last outputs come from
-//! [`Engine::flush`]. Pushing a JSONL file line by line, or as one batch, and
+//! [`JsonEngine::flush`]. Pushing a JSONL file line by line, or as one batch, and
 //! then flushing gives exactly the outputs of `yingji run` on that file.
 //!
-//! Event time without events: [`Engine::advance_to`] moves the clock as if
+//! Event time without events: [`JsonEngine::advance_to`] moves the clock as if
 //! an empty event had arrived (absences, timers and plan escalations due by
-//! then come out), [`Engine::finish`] ends the input and can run the clock on
-//! to a given time, and [`Engine::clock`] reads the clock.
+//! then come out), [`JsonEngine::finish`] ends the input and can run the clock on
+//! to a given time, and [`JsonEngine::clock`] reads the clock.
 //!
 //! ```
 //! use yingji::api::{Defs, ErrorCode};
@@ -90,11 +97,14 @@ pub enum ErrorCode {
     /// pushing to the same engine, or freeing it); nothing was done. Retry,
     /// or give each thread its own engine (C and Python only).
     Busy = 11,
+    /// A configuration that cannot be used: not a JSON object, an unknown
+    /// setting, or a bad value; the message names the setting.
+    Config = 12,
 }
 
 impl ErrorCode {
     /// Every code, in numeric order.
-    pub const ALL: [ErrorCode; 11] = [
+    pub const ALL: [ErrorCode; 12] = [
         ErrorCode::InvalidArgument,
         ErrorCode::InvalidUtf8,
         ErrorCode::MalformedJson,
@@ -106,6 +116,7 @@ impl ErrorCode {
         ErrorCode::Internal,
         ErrorCode::State,
         ErrorCode::Busy,
+        ErrorCode::Config,
     ];
 
     /// A stable lowercase name (`"malformed_json"`), used in JSON.
@@ -122,6 +133,7 @@ impl ErrorCode {
             ErrorCode::Internal => "internal",
             ErrorCode::State => "state",
             ErrorCode::Busy => "busy",
+            ErrorCode::Config => "config",
         }
     }
 
@@ -147,7 +159,8 @@ pub struct ApiError {
     /// Structured detail: `null`, or an object with a stable `reason` (for
     /// event errors `"missing_field"`, `"bad_timestamp"`, `"too_far_ahead"`,
     /// ... see [`ApiError::reason`]; `"bad_config"` for a bad
-    /// [`EngineConfig`]) and the members that reason names (`field`,
+    /// [`Config`](crate::Config), `"config_mismatch"` for a snapshot taken
+    /// with other settings) and the members that reason names (`field`,
     /// `kind`, `member`, `sender`).
     pub detail: serde_json::Value,
 }
@@ -328,9 +341,13 @@ impl Defs {
     /// Every diagnostic (errors and warnings) as a JSON array.
     pub fn diagnostics(&self) -> serde_json::Value {
         match &self.result {
-            Ok(d) => {
-                serde_json::Value::Array(d.warnings.iter().map(|w| w.to_json(&d.sources)).collect())
-            }
+            Ok(d) => serde_json::Value::Array(
+                d.loaded
+                    .diagnostics
+                    .iter()
+                    .map(|w| w.to_json(&d.loaded.sources))
+                    .collect(),
+            ),
             Err(e) => e.to_json(),
         }
     }
@@ -344,9 +361,10 @@ impl Defs {
     pub fn rendered(&self) -> String {
         match &self.result {
             Ok(d) => d
-                .warnings
+                .loaded
+                .diagnostics
                 .iter()
-                .map(|w| w.render(&d.sources))
+                .map(|w| w.render(&d.loaded.sources))
                 .collect::<Vec<_>>()
                 .join("\n"),
             Err(e) => e.rendered.clone(),
@@ -378,10 +396,10 @@ impl Defs {
         let v = match &self.result {
             Ok(d) => serde_json::json!({
                 "ok": true,
-                "files": d.files,
-                "event_kinds": d.program.kinds.iter().map(|k| k.name.as_str()).collect::<Vec<_>>(),
-                "signals": d.program.signals.iter().map(|s| s.name.as_str()).collect::<Vec<_>>(),
-                "warnings": d.warnings.len(),
+                "files": d.loaded.files,
+                "event_kinds": d.loaded.program.kinds.iter().map(|k| k.name.as_str()).collect::<Vec<_>>(),
+                "signals": d.loaded.program.signals.iter().map(|s| s.name.as_str()).collect::<Vec<_>>(),
+                "warnings": d.loaded.diagnostics.len(),
                 "errors": 0,
             }),
             Err(e) => {
@@ -410,65 +428,44 @@ impl Defs {
     /// assert!(err.message.starts_with("the definitions did not compile"), "{}", err.message);
     /// assert!(!err.diagnostics.as_array().unwrap().is_empty());
     /// ```
-    pub fn engine(&self) -> Result<Engine, ApiError> {
-        let defs = self.result.as_ref().map_err(ApiError::from)?;
-        let engine = defs.engine().map_err(|e| {
-            ApiError::new(
-                ErrorCode::Internal,
-                format!("compiled program is invalid: {e}"),
-            )
-        })?;
-        Ok(Engine {
-            engine,
-            seq: 0,
-            config: EngineConfig::default(),
-        })
+    pub fn engine(&self) -> Result<JsonEngine, ApiError> {
+        self.engine_config(crate::Config::default())
     }
 
-    /// A fresh engine with run settings given as a JSON object (see
-    /// [`EngineConfig::from_json`] for the members); `"{}"` is the defaults,
-    /// as [`Defs::engine`]. A bad member is [`ErrorCode::InvalidArgument`]
-    /// with detail `{"reason":"bad_config","field":...}`.
+    /// A fresh engine with explicit settings, given as the JSON form of
+    /// [`Config`](crate::Config) (`{"lateness":"10m","late":"apply",
+    /// "max_ahead":"7d","idle_ttl":"30d","dedupe_kind_key_ts":true,
+    /// "max_line":65536}`; a missing member keeps its default). A bad
+    /// configuration is [`ErrorCode::Config`] with a message naming the
+    /// setting; definitions that did not compile are
+    /// [`ErrorCode::Definitions`].
     ///
     /// ```
     /// use yingji::api::{Defs, ErrorCode};
     /// let defs = Defs::from_text("a.yj", "event rain { station: string, mm: number }");
-    /// let engine = defs.engine_with_config(r#"{"lateness":"10m","max_ahead":"off"}"#)?;
-    /// let err = defs.engine_with_config(r#"{"lateness":"10 minutes"}"#).unwrap_err();
-    /// assert_eq!(err.code, ErrorCode::InvalidArgument);
-    /// assert_eq!(err.detail["field"], "lateness");
+    /// let engine = defs.engine_with(r#"{"lateness":"0s","max_ahead":"off"}"#)?;
+    /// assert!(engine.config_json().contains(r#""max_ahead":"off""#));
+    ///
+    /// let err = defs.engine_with(r#"{"max_ahead":"3 days"}"#).unwrap_err();
+    /// assert_eq!(err.code, ErrorCode::Config);
+    /// assert!(err.message.starts_with("setting `max_ahead`"), "{}", err.message);
     /// # Ok::<(), yingji::api::ApiError>(())
     /// ```
-    pub fn engine_with_config(&self, config_json: &str) -> Result<Engine, ApiError> {
-        let config = EngineConfig::from_json(config_json)?;
-        self.engine_with(config)
+    pub fn engine_with(&self, config_json: &str) -> Result<JsonEngine, ApiError> {
+        let config = crate::Config::from_json(config_json).map_err(|e| config_error(&e))?;
+        self.engine_config(config)
     }
 
-    /// A fresh engine with run settings ([`Defs::engine_with_config`]
-    /// without the JSON).
-    pub fn engine_with(&self, config: EngineConfig) -> Result<Engine, ApiError> {
+    fn engine_config(&self, config: crate::Config) -> Result<JsonEngine, ApiError> {
         let defs = self.result.as_ref().map_err(ApiError::from)?;
-        let engine = defs.engine_with(config.engine.clone()).map_err(|e| {
-            if config.engine.idle_ttl_ms.is_some() {
-                // a valid program is refused only for a setting it cannot run
-                // with (an idle expiry shorter than a signal's `missing` or window)
-                ApiError::new(
-                    ErrorCode::InvalidArgument,
-                    format!("config `idle_expiry`: {e}"),
-                )
-                .with_detail("bad_config", &[("field", "idle_expiry")])
-            } else {
-                ApiError::new(
-                    ErrorCode::Internal,
-                    format!("compiled program is invalid: {e}"),
-                )
-            }
+        let engine = defs.engine_with(config).map_err(|e| match e {
+            crate::EngineError::Config(e) => config_error(&e),
+            e => ApiError::new(
+                ErrorCode::Internal,
+                format!("compiled program is invalid: {e}"),
+            ),
         })?;
-        Ok(Engine {
-            engine,
-            seq: 0,
-            config,
-        })
+        Ok(JsonEngine { engine, seq: 0 })
     }
 
     /// Assesses records against the definitions' assessments: `records`
@@ -501,15 +498,16 @@ impl Defs {
         } else {
             records_json.to_string()
         };
-        if defs.assess.assessments.is_empty() {
+        if defs.loaded.assess.assessments.is_empty() {
             return Err(ApiError::new(
                 ErrorCode::Unsupported,
                 "these definitions hold no `assessment`: there is nothing to assess records against",
             ));
         }
-        let set = yingji_engine::assess::records::read_records(&defs.assess, &text);
-        let report = yingji_engine::assess::eval::run(&defs.assess, &set.records, None, None)
-            .map_err(|e| ApiError::new(ErrorCode::InvalidArgument, e))?;
+        let set = yingji_engine::assess::records::read_records(&defs.loaded.assess, &text);
+        let report =
+            yingji_engine::assess::eval::run(&defs.loaded.assess, &set.records, None, None)
+                .map_err(|e| ApiError::new(ErrorCode::InvalidArgument, e))?;
         Ok(yingji_engine::assess::report_json(&report, &set).to_string())
     }
 }
@@ -627,14 +625,27 @@ fn timestamp(text: &str, what: &str) -> Result<yingji_engine::Timestamp, ApiErro
     })
 }
 
-/// A running engine (see the [module docs](self) for event numbering).
-pub struct Engine {
-    engine: yingji_engine::Engine,
-    seq: u64,
-    config: EngineConfig,
+fn config_error(e: &crate::ConfigError) -> ApiError {
+    let field = e.field().unwrap_or_default().to_string();
+    let err = ApiError::new(ErrorCode::Config, e.to_string());
+    if field.is_empty() {
+        err.with_detail("bad_config", &[])
+    } else {
+        err.with_detail("bad_config", &[("field", &field)])
+    }
 }
 
-impl std::fmt::Debug for Engine {
+/// The name the bindings use for [`JsonEngine`].
+pub type Engine = JsonEngine;
+
+/// A running engine behind the text boundary (see the [module docs](self)
+/// for event numbering).
+pub struct JsonEngine {
+    engine: yingji_engine::Engine,
+    seq: u64,
+}
+
+impl std::fmt::Debug for JsonEngine {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Engine")
             .field("events", &self.seq)
@@ -643,10 +654,38 @@ impl std::fmt::Debug for Engine {
     }
 }
 
-impl Engine {
+impl JsonEngine {
+    /// The engine itself.
+    pub fn inner(&self) -> &crate::Engine {
+        &self.engine
+    }
+
+    /// The engine itself, to call what this boundary does not offer.
+    pub fn inner_mut(&mut self) -> &mut crate::Engine {
+        &mut self.engine
+    }
+
+    /// The engine's settings in their JSON form ([`crate::Config::to_json`]).
+    pub fn config_json(&self) -> String {
+        self.engine.config().to_json()
+    }
+
     /// Applies one event (one JSON object, as in a JSONL line) and returns
     /// its outputs. A refused event changes nothing: [`ErrorCode::MalformedJson`]
-    /// for text that is not a JSON object, [`ErrorCode::Event`] for the rest.
+    /// for text that is not a JSON object, [`ErrorCode::Event`] for the rest
+    /// (a line longer than the `max_line` setting included).
+    ///
+    /// ```
+    /// use yingji::api::{Defs, ErrorCode};
+    /// let defs = Defs::from_text("a.yj", "event rain { station: string, mm: number }");
+    /// let mut engine = defs.engine_with(r#"{"max_line":64}"#)?;
+    /// let long = format!(r#"{{"ts":"2024-07-29T01:00:00+08:00","kind":"rain","station":"{}","mm":1}}"#, "A".repeat(64));
+    /// let err = engine.push(&long).unwrap_err();
+    /// assert_eq!(err.code, ErrorCode::Event);
+    /// assert!(err.message.contains("max_line"), "{}", err.message);
+    /// assert_eq!(engine.events(), 1);
+    /// # Ok::<(), yingji::api::ApiError>(())
+    /// ```
     pub fn push(&mut self, line: &str) -> Result<Vec<Output>, ApiError> {
         self.seq += 1;
         self.check_length(line)?;
@@ -657,7 +696,22 @@ impl Engine {
         Ok(out)
     }
 
-    /// [`Engine::push`] with the outputs as a JSON array.
+    fn check_length(&self, line: &str) -> Result<(), ApiError> {
+        let max = self.engine.config().max_line;
+        if line.len() > max {
+            return Err(ApiError::new(
+                ErrorCode::Event,
+                format!(
+                    "the event is {} bytes long, longer than the max_line setting ({max} bytes); nothing was applied",
+                    line.len()
+                ),
+            )
+            .with_detail("too_long", &[]));
+        }
+        Ok(())
+    }
+
+    /// [`JsonEngine::push`] with the outputs as a JSON array.
     pub fn push_json(&mut self, line: &str) -> Result<String, ApiError> {
         self.push(line).map(|o| outputs_json(&o))
     }
@@ -725,22 +779,6 @@ impl Engine {
         Ok(result)
     }
 
-    /// Refuses an event longer than the configured `max_line`.
-    fn check_length(&self, line: &str) -> Result<(), ApiError> {
-        if line.len() > self.config.max_line {
-            return Err(ApiError::new(
-                ErrorCode::Event,
-                format!(
-                    "the event is {} bytes long, more than the limit of {} bytes (config `max_line`)",
-                    line.len(),
-                    self.config.max_line
-                ),
-            )
-            .with_detail("too_long", &[]));
-        }
-        Ok(())
-    }
-
     fn push_into(&mut self, line: &str, index: u64, result: &mut Batch) {
         self.seq += 1;
         let pushed = self.check_length(line).and_then(|()| {
@@ -762,7 +800,7 @@ impl Engine {
         }
     }
 
-    /// [`Engine::push_batch`] as JSON ([`Batch::to_json`]).
+    /// [`JsonEngine::push_batch`] as JSON ([`Batch::to_json`]).
     pub fn push_batch_json(&mut self, batch: &str) -> Result<String, ApiError> {
         self.push_batch(batch).map(|b| b.to_json())
     }
@@ -790,14 +828,14 @@ impl Engine {
         out
     }
 
-    /// [`Engine::flush`] with the outputs as a JSON array.
+    /// [`JsonEngine::flush`] with the outputs as a JSON array.
     pub fn flush_json(&mut self) -> String {
         outputs_json(&self.flush())
     }
 
     /// The stream's clock: the event time the engine has reached, as RFC
     /// 3339 text in the offset the event that set it was written in; `None`
-    /// before the first event (or [`Engine::advance_to`]).
+    /// before the first event (or [`JsonEngine::advance_to`]).
     ///
     /// ```
     /// use yingji::api::Defs;
@@ -843,13 +881,13 @@ impl Engine {
         Ok(out)
     }
 
-    /// [`Engine::advance_to`] with the outputs as a JSON array.
+    /// [`JsonEngine::advance_to`] with the outputs as a JSON array.
     pub fn advance_to_json(&mut self, ts: &str) -> Result<String, ApiError> {
         self.advance_to(ts).map(|o| outputs_json(&o))
     }
 
     /// End of input: releases every event held back for lateness (as
-    /// [`Engine::flush`]), then, with `until` (RFC 3339 text), runs the clock
+    /// [`JsonEngine::flush`]), then, with `until` (RFC 3339 text), runs the clock
     /// to `until` so that timers and absences due by then fire. `until`
     /// earlier than the clock, or text that is not a timestamp, is
     /// [`ErrorCode::InvalidArgument`] and changes nothing.
@@ -878,14 +916,14 @@ impl Engine {
         Ok(out)
     }
 
-    /// [`Engine::finish`] with the outputs as a JSON array.
+    /// [`JsonEngine::finish`] with the outputs as a JSON array.
     pub fn finish_json(&mut self, until: Option<&str>) -> Result<String, ApiError> {
         self.finish(until).map(|o| outputs_json(&o))
     }
 
     /// The engine's complete state as a JSON document (the engine's state
     /// format, as `yingji run --state` writes it, plus this boundary's event
-    /// count as `"api_events"`), to resume with [`Engine::restore`].
+    /// count as `"api_events"`), to resume with [`JsonEngine::restore`].
     ///
     /// ```
     /// use yingji::api::Defs;
@@ -920,7 +958,6 @@ impl Engine {
             ));
         };
         members.insert("api_events".into(), serde_json::Value::from(self.seq));
-        members.insert("api_config".into(), self.config.to_json());
         // the document changed: its checksum covers `api_events` too
         let sum = yingji_engine::state::checksum(&doc);
         if let Some(members) = doc.as_object_mut() {
@@ -950,260 +987,20 @@ impl Engine {
                 format!("the snapshot is not JSON: {e}"),
             )
         })?;
-        if let Some(stored) = doc.get("api_config") {
-            self.config.check_restore(stored)?;
-        }
-        let report = self
-            .engine
-            .restore(snapshot_json.as_bytes())
-            .map_err(|e| ApiError::new(ErrorCode::State, e.to_string()))?;
+        let report = self.engine.restore(snapshot_json.as_bytes()).map_err(|e| {
+            let err = ApiError::new(ErrorCode::State, e.to_string());
+            match e {
+                yingji_engine::state::StateError::Settings { field, .. } => {
+                    err.with_detail("config_mismatch", &[("field", field)])
+                }
+                _ => err,
+            }
+        })?;
         if let Some(n) = doc.get("api_events").and_then(serde_json::Value::as_u64) {
             self.seq = n;
         }
         serde_json::to_string(&report)
             .map_err(|e| ApiError::new(ErrorCode::Internal, format!("restore report: {e}")))
-    }
-}
-
-/// Run settings of an [`Engine`] made by [`Defs::engine_with_config`]: the
-/// settings `yingji run` takes as flags, under the names every binding uses.
-///
-/// JSON form (every member optional; the defaults shown):
-///
-/// ```json
-/// {"lateness":"5m","late_policy":"emit","max_ahead":"1d","idle_expiry":null,
-///  "dedupe":"id","max_line":1048576}
-/// ```
-///
-/// * `lateness` — allowed lateness (`--lateness`), a duration (`30s`, `5m`,
-///   `2h`, `1d`).
-/// * `late_policy` — `"emit"` a `late` output and leave the event out, or
-///   `"apply"` it flagged (`--late`).
-/// * `max_ahead` — refuse events further ahead of the stream's clock than
-///   this (`--max-ahead`), a duration or `"off"`.
-/// * `idle_expiry` — forget keys silent for this long (`--idle-ttl`), a
-///   duration or `null` (never); not shorter than any signal's `missing` or
-///   window.
-/// * `dedupe` — `"id"`: events with the same `id` are duplicates; or
-///   `"kind_key_ts"`: also events with the same kind, key and time
-///   (`--dedupe-kind-key-ts`).
-/// * `max_line` — the longest event accepted, in bytes (`--max-line`); a
-///   longer one is refused (reason `too_long`).
-///
-/// A bad value is [`ErrorCode::InvalidArgument`] naming the member, with
-/// detail `{"reason":"bad_config","field":"<member>"}`. A snapshot records
-/// its engine's settings; restoring it into an engine whose `lateness` or
-/// `dedupe` differs is refused ([`ErrorCode::State`], reason
-/// `config_mismatch`): the held-back events, the released mark and the
-/// duplicate memory in the snapshot were made for those settings.
-///
-/// (A thin wrapper over [`yingji_engine::Config`] for the bindings.)
-///
-/// ```
-/// use yingji::api::{EngineConfig, ErrorCode};
-/// let c = EngineConfig::from_json(r#"{"lateness":"10m","dedupe":"kind_key_ts"}"#)?;
-/// assert_eq!(c.engine.lateness_ms, 600_000);
-/// assert!(c.engine.dedupe_kind_key_ts);
-/// let err = EngineConfig::from_json(r#"{"late_policy":"drop"}"#).unwrap_err();
-/// assert_eq!(err.code, ErrorCode::InvalidArgument);
-/// assert!(err.message.starts_with("config `late_policy`"), "{}", err.message);
-/// let err = EngineConfig::from_json(r#"{"latenes":"5m"}"#).unwrap_err();
-/// assert_eq!(err.detail["field"], "latenes");
-/// # Ok::<(), yingji::api::ApiError>(())
-/// ```
-#[derive(Clone, Debug, PartialEq)]
-pub struct EngineConfig {
-    /// The engine's settings.
-    pub engine: yingji_engine::Config,
-    /// The longest event accepted, in bytes.
-    pub max_line: usize,
-}
-
-/// The default `max_line`: 1 MiB, as `yingji run --max-line`.
-pub const DEFAULT_MAX_LINE: usize = 1 << 20;
-
-impl Default for EngineConfig {
-    fn default() -> Self {
-        EngineConfig {
-            engine: yingji_engine::Config::default(),
-            max_line: DEFAULT_MAX_LINE,
-        }
-    }
-}
-
-/// The members of the JSON form, in the order they are documented.
-const CONFIG_MEMBERS: [&str; 6] = [
-    "lateness",
-    "late_policy",
-    "max_ahead",
-    "idle_expiry",
-    "dedupe",
-    "max_line",
-];
-
-fn bad_config(field: &str, why: impl std::fmt::Display) -> ApiError {
-    ApiError::new(
-        ErrorCode::InvalidArgument,
-        format!("config `{field}`: {why}"),
-    )
-    .with_detail("bad_config", &[("field", field)])
-}
-
-/// A duration member (`None` for `null` when `nullable`, or for `"off"`
-/// when `off` is allowed).
-fn config_duration(
-    field: &str,
-    v: &serde_json::Value,
-    word: Option<&str>,
-) -> Result<Option<i64>, ApiError> {
-    let shape = match word {
-        Some("off") => "a duration such as \"5m\", \"2h\", \"1d\", or \"off\"",
-        Some(_) => "a duration such as \"5m\", \"2h\", \"1d\", or null",
-        None => "a duration such as \"30s\", \"5m\", \"2h\"",
-    };
-    match v {
-        serde_json::Value::Null if word == Some("null") => Ok(None),
-        serde_json::Value::String(t) if word == Some("off") && t.trim() == "off" => Ok(None),
-        serde_json::Value::String(t) => yingji_engine::time::parse_duration(t)
-            .map(Some)
-            .map_err(|e| bad_config(field, format!("{e} (expected {shape})"))),
-        other => Err(bad_config(field, format!("expected {shape}, got {other}"))),
-    }
-}
-
-impl EngineConfig {
-    /// Reads the JSON form (see the type's docs); unknown members are
-    /// refused, naming them.
-    pub fn from_json(text: &str) -> Result<EngineConfig, ApiError> {
-        let v: serde_json::Value = serde_json::from_str(text).map_err(|e| {
-            ApiError::new(
-                ErrorCode::MalformedJson,
-                format!("the config is not JSON: {e}"),
-            )
-            .with_detail("bad_config", &[])
-        })?;
-        let serde_json::Value::Object(members) = v else {
-            return Err(ApiError::new(
-                ErrorCode::InvalidArgument,
-                format!("the config must be a JSON object, got {v}"),
-            )
-            .with_detail("bad_config", &[]));
-        };
-        let mut c = EngineConfig::default();
-        for (name, value) in &members {
-            match name.as_str() {
-                "lateness" => {
-                    c.engine.lateness_ms = config_duration(name, value, None)?.unwrap_or(0);
-                }
-                "late_policy" => {
-                    c.engine.late = match value.as_str() {
-                        Some("emit") => yingji_engine::LatePolicy::Emit,
-                        Some("apply") => yingji_engine::LatePolicy::Apply,
-                        _ => {
-                            return Err(bad_config(
-                                name,
-                                format!("expected \"emit\" or \"apply\", got {value}"),
-                            ));
-                        }
-                    }
-                }
-                "max_ahead" => c.engine.max_ahead_ms = config_duration(name, value, Some("off"))?,
-                "idle_expiry" => {
-                    c.engine.idle_ttl_ms = config_duration(name, value, Some("null"))?;
-                    if c.engine.idle_ttl_ms == Some(0) {
-                        return Err(bad_config(name, "must be longer than 0 (or null: never)"));
-                    }
-                }
-                "dedupe" => {
-                    c.engine.dedupe_kind_key_ts = match value.as_str() {
-                        Some("id") => false,
-                        Some("kind_key_ts") => true,
-                        _ => {
-                            return Err(bad_config(
-                                name,
-                                format!("expected \"id\" or \"kind_key_ts\", got {value}"),
-                            ));
-                        }
-                    }
-                }
-                "max_line" => {
-                    c.max_line = value
-                        .as_u64()
-                        .filter(|&n| n > 0)
-                        .and_then(|n| usize::try_from(n).ok())
-                        .ok_or_else(|| {
-                            bad_config(
-                                name,
-                                format!("expected a whole number of bytes above 0, got {value}"),
-                            )
-                        })?;
-                }
-                other => {
-                    return Err(bad_config(
-                        other,
-                        format!(
-                            "unknown member (the members are {})",
-                            CONFIG_MEMBERS.join(", ")
-                        ),
-                    ));
-                }
-            }
-        }
-        Ok(c)
-    }
-
-    /// The JSON form, every member written (durations as
-    /// [`format_duration`](yingji_engine::time::format_duration) writes them).
-    ///
-    /// ```
-    /// use yingji::api::EngineConfig;
-    /// assert_eq!(EngineConfig::default().to_json().to_string(),
-    ///     r#"{"dedupe":"id","idle_expiry":null,"late_policy":"emit","lateness":"5m","max_ahead":"1d","max_line":1048576}"#);
-    /// ```
-    pub fn to_json(&self) -> serde_json::Value {
-        use yingji_engine::time::format_duration;
-        let e = &self.engine;
-        serde_json::json!({
-            "lateness": format_duration(e.lateness_ms),
-            "late_policy": match e.late {
-                yingji_engine::LatePolicy::Emit => "emit",
-                yingji_engine::LatePolicy::Apply => "apply",
-            },
-            "max_ahead": e.max_ahead_ms.map_or_else(|| "off".to_string(), format_duration),
-            "idle_expiry": e.idle_ttl_ms.map(format_duration),
-            "dedupe": if e.dedupe_kind_key_ts { "kind_key_ts" } else { "id" },
-            "max_line": self.max_line,
-        })
-    }
-
-    /// Refuses a snapshot taken with settings its state depends on that
-    /// differ from these (`lateness`, `dedupe`).
-    fn check_restore(&self, stored: &serde_json::Value) -> Result<(), ApiError> {
-        let stored = EngineConfig::from_json(&stored.to_string()).map_err(|e| {
-            ApiError::new(
-                ErrorCode::State,
-                format!("the snapshot's `api_config` is unreadable: {}", e.message),
-            )
-            .with_detail("config_mismatch", &[])
-        })?;
-        let now = self.to_json();
-        let then = stored.to_json();
-        for field in ["lateness", "dedupe"] {
-            if now.get(field) != then.get(field) {
-                return Err(ApiError::new(
-                    ErrorCode::State,
-                    format!(
-                        "the snapshot was taken with config `{field}` {}, this engine has {}: \
-                         its held-back events, released mark and duplicate memory were made for \
-                         the snapshot's setting; restore into an engine with the same `{field}`; \
-                         the engine is unchanged",
-                        then[field], now[field]
-                    ),
-                )
-                .with_detail("config_mismatch", &[("field", field)]));
-            }
-        }
-        Ok(())
     }
 }
 
@@ -1218,7 +1015,7 @@ mod tests {
     #[test]
     fn codes_are_stable() {
         let nums: Vec<i32> = ErrorCode::ALL.iter().map(|c| c.as_i32()).collect();
-        assert_eq!(nums, (1..=11).collect::<Vec<_>>());
+        assert_eq!(nums, (1..=12).collect::<Vec<_>>());
     }
 
     #[test]
@@ -1367,107 +1164,33 @@ mod tests {
     }
 
     #[test]
-    fn config_errors_name_the_member() {
+    fn config_errors_name_the_setting() {
         let d = Defs::from_text("a.yj", SILENT);
-        for (json, field, code) in [
-            (
-                r#"{"lateness":"5 minutes"}"#,
-                "lateness",
-                ErrorCode::InvalidArgument,
-            ),
-            (
-                r#"{"lateness":300}"#,
-                "lateness",
-                ErrorCode::InvalidArgument,
-            ),
-            (
-                r#"{"late_policy":"drop"}"#,
-                "late_policy",
-                ErrorCode::InvalidArgument,
-            ),
-            (
-                r#"{"max_ahead":"never"}"#,
-                "max_ahead",
-                ErrorCode::InvalidArgument,
-            ),
-            (
-                r#"{"idle_expiry":"0s"}"#,
-                "idle_expiry",
-                ErrorCode::InvalidArgument,
-            ),
+        for (json, field) in [
+            (r#"{"lateness":"5 minutes"}"#, "lateness"),
+            (r#"{"late":"drop"}"#, "late"),
+            (r#"{"max_ahead":"never"}"#, "max_ahead"),
             // shorter than the signal's `missing 30m`
-            (
-                r#"{"idle_expiry":"10m"}"#,
-                "idle_expiry",
-                ErrorCode::InvalidArgument,
-            ),
-            (r#"{"dedupe":true}"#, "dedupe", ErrorCode::InvalidArgument),
-            (r#"{"max_line":0}"#, "max_line", ErrorCode::InvalidArgument),
-            (
-                r#"{"max_line":"1MiB"}"#,
-                "max_line",
-                ErrorCode::InvalidArgument,
-            ),
-            (
-                r#"{"lateness":"5m","colour":"red"}"#,
-                "colour",
-                ErrorCode::InvalidArgument,
-            ),
+            (r#"{"idle_ttl":"10m"}"#, "idle_ttl"),
+            (r#"{"dedupe_kind_key_ts":"yes"}"#, "dedupe_kind_key_ts"),
+            (r#"{"max_line":0}"#, "max_line"),
+            (r#"{"lateness":"5m","colour":"red"}"#, "colour"),
         ] {
-            let err = d.engine_with_config(json).unwrap_err();
-            assert_eq!(err.code, code, "{json}");
+            let err = d.engine_with(json).unwrap_err();
+            assert_eq!(err.code, ErrorCode::Config, "{json}");
             assert_eq!(err.reason(), Some("bad_config"), "{json}");
-            assert_eq!(err.detail["field"], field, "{json}");
+            assert_eq!(err.detail["field"], field, "{json}: {}", err.message);
             assert!(
-                err.message.starts_with(&format!("config `{field}`: ")),
+                err.message.contains(&format!("`{field}`")),
                 "{json}: {}",
                 err.message
             );
         }
-        let err = d.engine_with_config("[1]").unwrap_err();
-        assert_eq!(err.code, ErrorCode::InvalidArgument);
-        let err = d.engine_with_config("{").unwrap_err();
-        assert_eq!(err.code, ErrorCode::MalformedJson);
-        assert!(
-            d.engine_with_config(r#"{"idle_expiry":"1h","max_ahead":"off"}"#)
-                .is_ok()
-        );
+        assert_eq!(d.engine_with("[1]").unwrap_err().code, ErrorCode::Config);
     }
 
     #[test]
-    fn config_takes_effect() {
-        let d = Defs::from_text("a.yj", RAIN);
-        let a = r#"{"ts":"2024-07-29T01:00:00+08:00","kind":"rain","station":"A","mm":1}"#;
-        let b = r#"{"ts":"2024-08-03T01:00:00+08:00","kind":"rain","station":"B","mm":1}"#;
-        // the default 1-day guard refuses a 5-day gap from another source
-        let mut e = d.engine().unwrap();
-        e.push(a).unwrap();
-        assert_eq!(e.push(b).unwrap_err().reason(), Some("clock_suspect"));
-        let mut e = d.engine_with_config(r#"{"max_ahead":"off"}"#).unwrap();
-        e.push(a).unwrap();
-        e.push(b).unwrap();
-        // max_line
-        let mut e = d.engine_with_config(r#"{"max_line":40}"#).unwrap();
-        let err = e.push(a).unwrap_err();
-        assert_eq!(
-            (err.code, err.reason()),
-            (ErrorCode::Event, Some("too_long"))
-        );
-        let batch = e.push_batch(&format!("{a}\n")).unwrap();
-        assert_eq!(batch.rejected[0].detail["reason"], "too_long");
-        assert_eq!(e.events(), 2);
-        // lateness 0: an event is released as soon as the clock passes it
-        let hot = r#"{"ts":"2024-07-29T01:00:00+08:00","kind":"rain","station":"A","mm":12}"#;
-        let next = r#"{"ts":"2024-07-29T01:01:00+08:00","kind":"rain","station":"A","mm":0}"#;
-        for (json, released) in [("{}", 0), (r#"{"lateness":"0s"}"#, 1)] {
-            let mut e = d.engine_with_config(json).unwrap();
-            assert_eq!(e.push(hot).unwrap().len(), 0);
-            assert_eq!(e.push(next).unwrap().len(), released, "{json}");
-        }
-    }
-
-    #[test]
-    fn restore_refuses_a_config_its_state_was_not_made_for() {
+    fn restore_refusing_a_setting_names_it() {
         let d = Defs::from_text("a.yj", RAIN);
         let mut e = d.engine().unwrap();
         e.push(r#"{"ts":"2024-07-29T01:00:00+08:00","kind":"rain","station":"A","mm":12}"#)
@@ -1475,32 +1198,31 @@ mod tests {
         let snap = e.snapshot().unwrap();
         for (json, field) in [
             (r#"{"lateness":"10m"}"#, "lateness"),
-            (r#"{"dedupe":"kind_key_ts"}"#, "dedupe"),
+            (r#"{"dedupe_kind_key_ts":true}"#, "dedupe_kind_key_ts"),
         ] {
-            let mut other = d.engine_with_config(json).unwrap();
+            let mut other = d.engine_with(json).unwrap();
             let err = other.restore(&snap).unwrap_err();
             assert_eq!(err.code, ErrorCode::State, "{json}");
             assert_eq!(err.reason(), Some("config_mismatch"));
             assert_eq!(err.detail["field"], field);
-            assert!(
-                err.message.contains(&format!("config `{field}`")),
-                "{}",
-                err.message
-            );
             assert_eq!(other.events(), 0, "unchanged");
         }
-        // settings the state does not depend on may change
         let mut other = d
-            .engine_with_config(r#"{"max_ahead":"7d","late_policy":"apply","idle_expiry":"2d"}"#)
+            .engine_with(r#"{"max_ahead":"7d","late":"apply"}"#)
             .unwrap();
         other.restore(&snap).unwrap();
         assert_eq!(other.flush().len(), 1);
-        assert_eq!(other.level("s", "A"), "red");
     }
 
     #[test]
     fn event_errors_have_reasons() {
-        let mut e = Defs::from_text("a.yj", RAIN).engine().unwrap();
+        let mut e = Defs::from_text("a.yj", RAIN)
+            .engine_with(r#"{"max_line":200}"#)
+            .unwrap();
+        let long = format!(
+            r#"{{"ts":"2024-07-29T01:00:00+08:00","kind":"rain","station":"{}","mm":1}}"#,
+            "A".repeat(200)
+        );
         let cases = [
             ("{not json", "not_json"),
             (r#"{"kind":"rain","station":"A","mm":1}"#, "missing_member"),
@@ -1520,11 +1242,14 @@ mod tests {
                 r#"{"ts":"2024-07-29T01:00:00+08:00","ts":"2024-07-29T01:00:00+08:00","kind":"rain","station":"A","mm":1}"#,
                 "duplicate_member",
             ),
+            (long.as_str(), "too_long"),
         ];
         for (line, reason) in cases {
             let err = e.push(line).unwrap_err();
             assert_eq!(err.reason(), Some(reason), "{line}: {}", err.message);
             assert!(err.to_json().contains(&format!(r#""reason":"{reason}""#)));
         }
+        let b = e.push_batch("{oops\n").unwrap();
+        assert_eq!(b.rejected[0].detail["reason"], "not_json");
     }
 }

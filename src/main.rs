@@ -1,6 +1,7 @@
 //! The `yingji` command-line harness: check definitions, run event streams.
 
 mod cli_assess;
+mod cli_bench;
 mod cli_graph;
 mod cli_text;
 
@@ -204,7 +205,7 @@ enum Command {
         stream: StreamArgs,
     },
     /// Benchmark generated workloads against a hand-written baseline and rhai.
-    Bench(yingji::bench::cli::BenchArgs),
+    Bench(yingji_bench::cli::BenchArgs),
     /// Draw a plan as the 应急处置流程图 (Graphviz DOT or Mermaid).
     Graph {
         /// Plan files or folders, like `check` (a single file: its folder's
@@ -230,7 +231,7 @@ fn main() -> ExitCode {
             explain,
             allow_outside_roots,
         } => check(&paths, format, explain, allow_outside_roots),
-        Command::Bench(args) => yingji::bench::cli::main(&args),
+        Command::Bench(args) => yingji_bench::cli::main(&args, cli_bench::run_file),
         Command::Graph {
             plan_paths,
             format,
@@ -269,8 +270,8 @@ fn load(
     match Definitions::from_paths_with(paths, allow_outside_roots) {
         Ok(defs) => {
             if format == Format::Text {
-                for w in &defs.warnings {
-                    eprint!("{}", w.render(&defs.sources));
+                for w in defs.warnings() {
+                    eprint!("{}", w.render(defs.sources()));
                 }
             }
             Ok(defs)
@@ -316,19 +317,19 @@ fn check(paths: &[PathBuf], format: Format, explain: bool, allow_outside_roots: 
             match format {
                 Format::Text => eprintln!(
                     "yingji: {} file(s) OK: {} event kind(s), {} signal(s), {} plan(s), {} chain(s), {} warning(s)",
-                    defs.files,
-                    defs.program.kinds.len(),
-                    defs.program.signals.len(),
-                    defs.plans.plans.len(),
-                    defs.plans.chains.len(),
-                    defs.warnings.len()
+                    defs.files(),
+                    defs.event_kinds().count(),
+                    defs.signals().count(),
+                    defs.plans().count(),
+                    defs.chain_count(),
+                    defs.warnings().len()
                 ),
                 Format::Json => println!(
                     "{}",
                     serde_json::Value::Array(
-                        defs.warnings
+                        defs.warnings()
                             .iter()
-                            .map(|d| d.to_json(&defs.sources))
+                            .map(|d| d.to_json(defs.sources()))
                             .collect()
                     )
                 ),
@@ -591,13 +592,14 @@ fn run(
         Ok(d) => d,
         Err(code) => return Ok(code),
     };
-    defs.plans.trace = trace;
-    let timeline = (out_format == OutFormat::Text).then(|| cli_text::Timeline::new(&defs.plans));
-    let config = yingji::engine::Config {
+    defs.set_trace(trace);
+    let timeline =
+        (out_format == OutFormat::Text).then(|| cli_text::Timeline::new(defs.unstable_plans()));
+    let config = yingji::Config {
         lateness_ms: args.lateness,
         late: match args.late {
-            LateArg::Emit => yingji::engine::LatePolicy::Emit,
-            LateArg::Apply => yingji::engine::LatePolicy::Apply,
+            LateArg::Emit => yingji::LatePolicy::Emit,
+            LateArg::Apply => yingji::LatePolicy::Apply,
         },
         dedupe_kind_key_ts: args.dedupe_kind_key_ts,
         max_ahead_ms: match parse_guard(&args.max_ahead) {
@@ -608,6 +610,7 @@ fn run(
             }
         },
         idle_ttl_ms: args.idle_ttl,
+        max_line: args.max_line,
     };
     let mut engine = match defs.engine_with(config) {
         Ok(e) => e,
@@ -726,7 +729,7 @@ fn run(
             .map(|_| -> (u64, yingji::stream::Checkpoint) { (args.save_every, Box::new(|_| {})) }),
         wall_clock: args.clock == ClockArg::Wall,
         until: args.until,
-        max_line: args.max_line,
+        requests: None,
     };
     let follow = args.follow && !stdin;
     let live = follow || args.clock == ClockArg::Wall;
@@ -802,7 +805,9 @@ fn run(
                     }
                     writer.line(&line)?;
                 }
-                Marked::Item(yingji::stream::Item::Rejected { seq, line, reason }) => {
+                Marked::Item(yingji::stream::Item::Rejected {
+                    seq, line, reason, ..
+                }) => {
                     rejected += 1;
                     if rejected <= 20 {
                         eprintln!("{name}:{seq}: rejected: {reason}");
@@ -832,7 +837,7 @@ fn run(
                         reject_writer.as_ref().map(|w| w.len),
                     )?;
                     // the host section changed: the checksum follows
-                    let doc = yingji::engine::state::reseal(&doc).map_err(io::Error::other)?;
+                    let doc = yingji::unstable::engine::state::reseal(&doc).map_err(io::Error::other)?;
                     if let Some(p) = &state_path {
                         save_state(p, &doc)?;
                     }

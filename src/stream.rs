@@ -1,4 +1,4 @@
-//! The tokio API: a stream of event lines in, a stream of outputs out.
+//! The tokio API: streams of event lines in, a stream of outputs out.
 //!
 //! Several sources are merged; outputs go through a bounded channel, so a
 //! slow consumer slows reading down (backpressure) instead of growing memory.
@@ -6,22 +6,49 @@
 //! (unless told not to, to keep it for a saved state) and is handed back so
 //! the caller can save its state: a clean shutdown loses nothing.
 //!
+//! - **Sources** are streams of `(position, line)` pairs ([`lines`] and
+//!   [`lines_from`] read them from any `AsyncBufRead`, numbering lines from
+//!   1). Outputs name the event that caused them (`"event"`): with one
+//!   source that is its position, as `yingji run` numbers lines; with
+//!   several, [`event_id`] makes the ids of different sources distinct
+//!   (source `k`'s line `n` is `k · 2^40 + n`; [`event_source`] reads it
+//!   back), so two sources' line 7 are two events.
+//! - **Rejections** are typed ([`Rejection`]): a line longer than the
+//!   `max_line` setting, text that is not UTF-8, or the engine's own
+//!   [`LineError`] (which says what was wrong with the event).
+//! - **Settings** are the engine's [`Config`](crate::Config) (lateness,
+//!   far-ahead guard, `max_line`, …); [`Options`] says only how to run
+//!   (flush at the end, checkpoints, a wall clock, a final time).
+//! - **While it runs** the engine is the task's, and a [`Handle`] queries it
+//!   between two lines: levels, the clock, a snapshot.
+//!
 //! ```
 //! # #[tokio::main(flavor = "current_thread")] async fn main() {
 //! use futures::StreamExt;
-//! use yingji::{Definitions, stream::{Item, Options, run}};
+//! use yingji::{Definitions, Level, stream::{Item, Options, Rejection, handle, run}};
 //! let defs = Definitions::from_str("r.yj",
 //!     "event rain { station: string, mm: number }\n\
 //!      signal s { from rain key station level red when mm >= 10 }").unwrap();
-//! let lines = futures::stream::iter(vec![
-//!     (1, br#"{"ts":"2024-07-29T03:10:00+08:00","kind":"rain","station":"A","mm":12}"#.to_vec()),
-//! ]);
+//! let gauge = |lines: &[&str]| {
+//!     let v: Vec<(u64, Vec<u8>)> = lines.iter().enumerate()
+//!         .map(|(i, l)| (i as u64 + 1, l.as_bytes().to_vec())).collect();
+//!     futures::stream::iter(v).boxed()
+//! };
+//! let a = gauge(&[r#"{"ts":"2024-07-29T03:10:00+08:00","kind":"rain","station":"A","mm":12}"#]);
+//! let b = gauge(&[r#"{"ts":"2024-07-29T03:11:00+08:00","kind":"rain","station":"B","mm":"lots"}"#]);
 //! let (tx, rx) = tokio::sync::mpsc::channel(64);
-//! let engine = defs.engine().unwrap();
-//! let task = tokio::spawn(run(engine, vec![lines.boxed()], tx, Options::default()));
+//! let (query, requests) = handle();
+//! let options = Options { requests: Some(requests), ..Options::default() };
+//! let task = tokio::spawn(run(defs.engine().unwrap(), vec![a, b], tx, options));
 //! let items: Vec<Item> = tokio_stream::wrappers::ReceiverStream::new(rx).collect().await;
-//! assert!(matches!(&items[0], Item::Output(o) if o.to_json().contains(r#""to":"red""#)));
-//! let _engine = task.await.unwrap();
+//! // the output names its event: source 0, line 1
+//! assert!(matches!(&items[..], [.., Item::Output(o)] if o.to_json().contains(r#""event":1,"#)));
+//! // the rejection is typed, and names source 1, line 1
+//! assert!(items.iter().any(|i| matches!(i,
+//!     Item::Rejected { source: 1, seq: 1, reason: Rejection::Line(_), .. })));
+//! let engine = task.await.unwrap();
+//! assert_eq!(engine.level("s", "A"), Level::Red);
+//! assert_eq!(query.level("s", "A").await, None, "the run is over: nobody answers");
 //! # }
 //! ```
 
@@ -29,11 +56,58 @@ use futures::stream::{BoxStream, StreamExt, select_all};
 use tokio::sync::mpsc::Sender;
 use yingji_engine::engine::ClockError;
 use yingji_engine::time::Timestamp;
-use yingji_engine::{Engine, Output};
+use yingji_engine::{Engine, Level, LineError, Output};
 
 /// How long a live feed (`wall_clock`) may stay silent before the clock is
 /// moved to the wall clock.
 pub const TICK: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Bits of an event id that hold the position within its source (see
+/// [`event_id`]).
+pub const SOURCE_SHIFT: u32 = 40;
+
+/// The event id of line `position` of source `source` (0-based, in the order
+/// the sources were given): `source · 2^40 + position`. Source 0's ids are
+/// its positions, so one source keeps its line numbers.
+///
+/// ```
+/// use yingji::stream::{event_id, event_source};
+/// assert_eq!(event_id(0, 17), 17);
+/// assert_eq!(event_id(2, 17), 2 * (1 << 40) + 17);
+/// assert_eq!(event_source(event_id(2, 17)), (2, 17));
+/// ```
+pub fn event_id(source: usize, position: u64) -> u64 {
+    ((source as u64) << SOURCE_SHIFT) | (position & ((1 << SOURCE_SHIFT) - 1))
+}
+
+/// The source and position of an event id made by [`event_id`].
+pub fn event_source(event: u64) -> (usize, u64) {
+    (
+        usize::try_from(event >> SOURCE_SHIFT).unwrap_or(usize::MAX),
+        event & ((1 << SOURCE_SHIFT) - 1),
+    )
+}
+
+/// Why a line was not accepted.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[non_exhaustive]
+pub enum Rejection {
+    /// Longer than the `max_line` setting ([`Config::max_line`](crate::Config::max_line)).
+    #[error(
+        "line longer than --max-line ({max_line} bytes): rejected unread, reading goes on at the next line (its first {max_line} bytes are what --rejects keeps)"
+    )]
+    TooLong {
+        /// The setting.
+        max_line: usize,
+    },
+    /// Not UTF-8 text.
+    #[error("not UTF-8: {0}")]
+    NotUtf8(std::str::Utf8Error),
+    /// The engine refused it (not an event of a known kind, out of time,
+    /// a duplicate's conflict, …); nothing was applied.
+    #[error(transparent)]
+    Line(#[from] LineError),
+}
 
 /// What the stream yields.
 #[derive(Debug, Clone)]
@@ -44,14 +118,16 @@ pub const TICK: std::time::Duration = std::time::Duration::from_secs(1);
 pub enum Item {
     /// An engine output.
     Output(Output),
-    /// A line that was not accepted: its position, the raw bytes, why.
+    /// A line that was not accepted: where it came from, the raw bytes, why.
     Rejected {
+        /// Its source (0-based, in the order the sources were given).
+        source: usize,
         /// Position in its source (1-based line).
         seq: u64,
-        /// The line as received.
+        /// The line as received (its first `max_line` bytes when too long).
         line: Vec<u8>,
         /// The reason.
-        reason: String,
+        reason: Rejection,
     },
 }
 
@@ -81,7 +157,69 @@ pub type Checkpoint = Box<dyn FnMut(&Engine) + Send>;
 /// Sets the engine's host section before a checkpoint snapshot of [`run_marked`].
 pub type HostSection = Box<dyn FnMut(&mut Engine) + Send>;
 
-/// How to run.
+/// A question for the running engine (see [`Handle::with`]).
+type Request = Box<dyn FnOnce(&Engine) + Send>;
+
+/// Queries the engine of a running stream: each call waits until the loop
+/// is between two lines, asks, and returns the answer; `None` once the run
+/// is over (the engine is then the caller's again). Clone it freely.
+#[derive(Clone, Debug)]
+pub struct Handle {
+    tx: tokio::sync::mpsc::Sender<Request>,
+}
+
+/// The receiving end of a [`Handle`]: give it to the run
+/// ([`Options::requests`]).
+pub struct Requests {
+    rx: tokio::sync::mpsc::Receiver<Request>,
+}
+
+impl std::fmt::Debug for Requests {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Requests")
+    }
+}
+
+/// A [`Handle`] and the [`Requests`] to give to [`Options::requests`].
+pub fn handle() -> (Handle, Requests) {
+    let (tx, rx) = tokio::sync::mpsc::channel(16);
+    (Handle { tx }, Requests { rx })
+}
+
+impl Handle {
+    /// Runs `f` on the engine between two lines and returns what it returns.
+    pub async fn with<R: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Engine) -> R + Send + 'static,
+    ) -> Option<R> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let request: Request = Box::new(move |e: &Engine| {
+            let _ = tx.send(f(e));
+        });
+        self.tx.send(request).await.ok()?;
+        rx.await.ok()
+    }
+
+    /// The current level of `key` in `signal` ([`Engine::level`]).
+    pub async fn level(&self, signal: &str, key: &str) -> Option<Level> {
+        let (signal, key) = (signal.to_string(), key.to_string());
+        self.with(move |e| e.level(&signal, &key)).await
+    }
+
+    /// The stream's clock ([`Engine::clock`]).
+    pub async fn clock(&self) -> Option<Option<Timestamp>> {
+        self.with(Engine::clock).await
+    }
+
+    /// The engine's complete state now ([`Engine::snapshot`]), to save or
+    /// to restore elsewhere.
+    pub async fn snapshot(&self) -> Option<Vec<u8>> {
+        self.with(Engine::snapshot).await
+    }
+}
+
+/// How to run (the engine's settings are its [`Config`](crate::Config):
+/// the longest line accepted is its `max_line`).
 pub struct Options {
     /// Release everything at the end (true), or keep the reorder buffer for
     /// a saved state (false).
@@ -96,17 +234,9 @@ pub struct Options {
     /// At the end of input, release everything and run the clock to this
     /// time ([`Engine::finish`]); implies `flush_at_end`.
     pub until: Option<Timestamp>,
-    /// The longest line accepted, in bytes (without its newline). A longer
-    /// line is rejected ([`Item::Rejected`], counted like any bad line) and
-    /// reading goes on at the next line. The line readers ([`lines_from`])
-    /// hand such a line over cut to `max_line + 1` bytes, so it is never held
-    /// whole; give both the same limit.
-    pub max_line: usize,
+    /// Questions from a [`Handle`], answered between two lines.
+    pub requests: Option<Requests>,
 }
-
-/// The default `--max-line`: 1 MiB (the longest real event is well under
-/// 1 KiB).
-pub const DEFAULT_MAX_LINE: usize = 1 << 20;
 
 impl Default for Options {
     fn default() -> Self {
@@ -115,10 +245,13 @@ impl Default for Options {
             checkpoint: None,
             wall_clock: false,
             until: None,
-            max_line: DEFAULT_MAX_LINE,
+            requests: None,
         }
     }
 }
+
+/// The default `max_line` of [`Config`](crate::Config): 1 MiB.
+pub const DEFAULT_MAX_LINE: usize = yingji_engine::config::DEFAULT_MAX_LINE;
 
 /// The wall clock as a timestamp written with `offset_min`.
 pub fn wall_now(offset_min: i16) -> Timestamp {
@@ -158,7 +291,7 @@ pub async fn run(
         checkpoint,
         wall_clock,
         until,
-        max_line,
+        requests,
     } = options;
     let (every, mut save) = match checkpoint {
         Some((n, f)) => (n, Some(f)),
@@ -169,7 +302,7 @@ pub async fn run(
         sources,
         &tx,
         |item| item,
-        (flush_at_end, wall_clock, until, every, max_line),
+        (flush_at_end, wall_clock, until, every, requests),
         |engine: &mut Engine, mark: Mark| {
             if mark == Mark::Every {
                 if let Some(f) = save.as_mut() {
@@ -208,7 +341,7 @@ pub async fn run_marked(
             options.wall_clock,
             options.until,
             every,
-            options.max_line,
+            options.requests,
         ),
         |engine: &mut Engine, mark: Mark| {
             if !marking {
@@ -225,24 +358,52 @@ pub async fn run_marked(
     (engine, result)
 }
 
+/// What the loop reads: a line of a source, or a question.
+enum Input {
+    Line((usize, u64, Vec<u8>)),
+    Ask(Request),
+}
+
 /// The loop behind [`run`] and [`run_marked`]. `Err` only for a refused `until`.
 async fn drive<T: Send + 'static>(
     engine: &mut Engine,
     sources: Vec<BoxStream<'static, (u64, Vec<u8>)>>,
     tx: &Sender<T>,
     wrap: impl Fn(Item) -> T,
-    (flush_at_end, wall_clock, until, every, max_line): (bool, bool, Option<Timestamp>, u64, usize),
+    (flush_at_end, wall_clock, until, every, requests): (
+        bool,
+        bool,
+        Option<Timestamp>,
+        u64,
+        Option<Requests>,
+    ),
     mut mark: impl FnMut(&mut Engine, Mark) -> Option<T>,
 ) -> Result<(), ClockError> {
+    let max_line = engine.config().max_line;
     // one source needs no merging (select_all polls through a FuturesUnordered per line)
-    let mut merged: BoxStream<'static, (u64, Vec<u8>)> = if sources.len() == 1 {
+    let lines: BoxStream<'static, (usize, u64, Vec<u8>)> = if sources.len() == 1 {
         let mut sources = sources;
         match sources.pop() {
-            Some(only) => only,
+            Some(only) => only.map(|(seq, line)| (0, seq, line)).boxed(),
             None => futures::stream::empty().boxed(),
         }
     } else {
-        select_all(sources).boxed()
+        select_all(
+            sources
+                .into_iter()
+                .enumerate()
+                .map(|(k, s)| s.map(move |(seq, line)| (k, seq, line)).boxed()),
+        )
+        .boxed()
+    };
+    // questions from a handle come in with the lines, answered between two
+    let mut merged = match requests {
+        Some(r) => futures::stream::select(
+            lines.map(Input::Line),
+            tokio_stream::wrappers::ReceiverStream::new(r.rx).map(Input::Ask),
+        )
+        .boxed(),
+        None => lines.map(Input::Line).boxed(),
     };
     let mut out = Vec::new();
     let mut n = 0u64;
@@ -279,9 +440,16 @@ async fn drive<T: Send + 'static>(
             }
             continue;
         };
-        let Some((seq, raw)) = next else { break };
+        let (source, seq, raw) = match next {
+            None => break,
+            Some(Input::Ask(f)) => {
+                f(engine);
+                continue;
+            }
+            Some(Input::Line(l)) => l,
+        };
         n += 1;
-        if n % WALL_REFRESH == 0 {
+        if n.is_multiple_of(WALL_REFRESH) {
             engine.set_wall_time(wall_now(0).ms);
         }
         dirty = true;
@@ -289,19 +457,15 @@ async fn drive<T: Send + 'static>(
         if !line.iter().all(u8::is_ascii_whitespace) {
             let too_long = raw.len() > max_line;
             let result = if too_long {
-                Err(format!(
-                    "line longer than --max-line ({max_line} bytes): rejected unread, \
-                     reading goes on at the next line (its first {max_line} bytes are \
-                     what --rejects keeps)"
-                ))
+                Err(Rejection::TooLong { max_line })
             } else {
                 Ok(())
             };
             let result = result.and_then(|()| match std::str::from_utf8(line) {
                 Ok(text) => engine
-                    .push_line(text, seq, &mut out)
-                    .map_err(|e| e.to_string()),
-                Err(e) => Err(format!("not UTF-8: {e}")),
+                    .push_line(text, event_id(source, seq), &mut out)
+                    .map_err(Rejection::Line),
+                Err(e) => Err(Rejection::NotUtf8(e)),
             });
             if let Err(reason) = result {
                 let kept = if too_long {
@@ -310,6 +474,7 @@ async fn drive<T: Send + 'static>(
                     line
                 };
                 let item = Item::Rejected {
+                    source,
                     seq,
                     line: kept.to_vec(),
                     reason,
@@ -324,7 +489,7 @@ async fn drive<T: Send + 'static>(
                 }
             }
         }
-        if every > 0 && n % every == 0 {
+        if every > 0 && n.is_multiple_of(every) {
             dirty = false;
             if let Some(m) = mark(engine, Mark::Every) {
                 if tx.send(m).await.is_err() {

@@ -10,13 +10,15 @@
 )]
 
 use std::process::Command;
-use yingji::dsl::assess::{AssessLoaded, load};
-use yingji::dsl::load::{FsLoader, MemLoader};
-use yingji::engine::Timestamp;
-use yingji::engine::assess::AssessProgram;
-use yingji::engine::assess::deadline::{DeadlineOutput, Status, Tracker, check_batch};
-use yingji::engine::assess::eval::{Report, UnitResult, run};
-use yingji::engine::assess::records::{Record, RecordError, grade, parse_record, read_records};
+use yingji::unstable::dsl::assess::{AssessLoaded, load};
+use yingji::unstable::dsl::load::{FsLoader, MemLoader};
+use yingji::unstable::engine::Timestamp;
+use yingji::unstable::engine::assess::AssessProgram;
+use yingji::unstable::engine::assess::deadline::{DeadlineOutput, Status, Tracker, check_batch};
+use yingji::unstable::engine::assess::eval::{Report, UnitResult, run};
+use yingji::unstable::engine::assess::records::{
+    Record, RecordError, grade, parse_record, read_records,
+};
 
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 
@@ -220,7 +222,7 @@ fn bad_records_are_refused_with_their_reason() {
             RecordError::WrongType {
                 kind: "accident".into(),
                 field: "deaths".into(),
-                expected: yingji::engine::value::Type::Number,
+                expected: yingji::unstable::engine::value::Type::Number,
                 got: "the string \"3\"".into(),
             },
         ),
@@ -670,7 +672,7 @@ fn deadlines_met_late_by_one_second_and_missing() {
     assert_eq!(got[5], ("NONE", "县报市", &Status::Missing));
     assert_eq!(checks[5].due, ts("2024-05-01T13:00:00+08:00"));
     // the outputs: every due, the late one by "1s", the missing ones
-    let outs = yingji::engine::assess::deadline::outputs(&checks);
+    let outs = yingji::unstable::engine::assess::deadline::outputs(&checks);
     let late: Vec<String> = outs
         .iter()
         .filter(|o| o.type_name() == "report_late")
@@ -954,7 +956,7 @@ fn live_tracker_over_the_sample_matches_batch() {
     let mut live: Vec<Key> = out.iter().map(key).collect();
     live.sort();
     let batch_checks = check_batch(&p, &rs, end);
-    let batch_outs = yingji::engine::assess::deadline::outputs(&batch_checks);
+    let batch_outs = yingji::unstable::engine::assess::deadline::outputs(&batch_checks);
     let mut want: Vec<Key> = batch_outs.iter().map(key).collect();
     // live also said "missing" at each deadline whose report came late
     for c in batch_checks
@@ -1237,7 +1239,7 @@ mod live_and_batch {
                 r
             }).collect();
             let checks = check_batch(&p, &records, Timestamp { ms: end, offset_min: 480 });
-            let mut want: Vec<Key> = yingji::engine::assess::deadline::outputs(&checks).iter().map(key).filter(|k| k.3 != "report_due").collect();
+            let mut want: Vec<Key> = yingji::unstable::engine::assess::deadline::outputs(&checks).iter().map(key).filter(|k| k.3 != "report_due").collect();
             for c in checks.iter().filter(|c| matches!(c.status, Status::Late { .. })) {
                 want.push((c.subject.to_string(), c.stage.to_string(), c.occurrence, "report_missing"));
             }

@@ -12,14 +12,14 @@
 
 use std::process::Command;
 use yingji::Output;
-use yingji::bench::ParamError;
-use yingji::bench::chains::{
+use yingji_bench::ParamError;
+use yingji_bench::chains::{
     ChainInput, ChainsWorkload, NativeChains, Outcomes, RECORD_KINDS, Record, Tally, chains,
     round_start, run_engine,
 };
 
 fn engine_run(w: &ChainsWorkload) -> (Tally, Vec<Output>) {
-    let defs = w.definitions().unwrap();
+    let defs = yingji::Definitions::load(&yingji::MemLoader(w.files())).unwrap();
     let mut eng = defs.engine().unwrap();
     let mut out = Vec::new();
     for ev in &w.events {
@@ -84,15 +84,18 @@ fn generator_is_deterministic_and_prefix_stable() {
 #[test]
 fn generated_definitions_load_cleanly() {
     let w = chains(45, 200, 1).unwrap();
-    let defs = w.definitions().unwrap();
+    let defs = yingji::Definitions::load(&yingji::MemLoader(w.files())).unwrap();
     assert!(
-        defs.warnings.is_empty(),
+        defs.warnings().is_empty(),
         "{:?}",
-        defs.warnings.iter().map(|d| &d.message).collect::<Vec<_>>()
+        defs.warnings()
+            .iter()
+            .map(|d| &d.message)
+            .collect::<Vec<_>>()
     );
-    assert_eq!(defs.plans.plans.len(), 1);
-    assert_eq!(defs.plans.chains.len(), 1);
-    let tiers: Vec<(&str, i64)> = defs.plans.chains[0]
+    assert_eq!(defs.unstable_plans().plans.len(), 1);
+    assert_eq!(defs.unstable_plans().chains.len(), 1);
+    let tiers: Vec<(&str, i64)> = defs.unstable_plans().chains[0]
         .tiers
         .iter()
         .map(|t| (t.role.as_str(), t.timeout_ms))
@@ -105,9 +108,9 @@ fn generated_definitions_load_cleanly() {
             ("村防汛责任人", 600_000)
         ]
     );
-    assert_eq!(defs.plans.chains[0].fallback, ["县应急值班室"]);
+    assert_eq!(defs.unstable_plans().chains[0].fallback, ["县应急值班室"]);
     // county lead, duty office, 3 town heads (20 villages a town), 45 village persons
-    assert_eq!(defs.plans.roster.people.len(), 2 + 3 + 45);
+    assert_eq!(defs.unstable_plans().roster.people.len(), 2 + 3 + 45);
 }
 
 #[test]
@@ -242,7 +245,7 @@ fn records_show_escalation_fallback_lateness_and_rejection() {
         Output::Acked(a) if a.tier == 1 && a.in_time)));
     // an answer after the chain gave up is rejected: the instance closed
     assert!(out.iter().any(|o| matches!(o,
-        Output::AckRejected(r) if r.reason == yingji::engine::workflow::out::AckReject::Closed)));
+        Output::AckRejected(r) if r.reason == yingji::unstable::engine::workflow::out::AckReject::Closed)));
     // a village's second warning round is a new instance with its own reference
     assert!(out.iter().any(|o| matches!(o,
         Output::PlanStarted(p) if p.head.instance.ends_with("#2"))));

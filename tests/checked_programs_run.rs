@@ -10,8 +10,8 @@
 use proptest::prelude::*;
 use std::path::{Path, PathBuf};
 use yingji::Definitions;
-use yingji::dsl::load::{MemLoader, load};
-use yingji::engine::{Engine, Output};
+use yingji::unstable::dsl::load::{MemLoader, load};
+use yingji::unstable::engine::{Engine, Output};
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -49,7 +49,7 @@ fn run(mut engine: Engine, lines: &[String]) -> Vec<String> {
 /// The property: accepted definitions validate, build an engine and run the
 /// samples the same on both evaluators. Returns how many outputs they gave.
 fn validates_and_runs(what: &str, defs: &Definitions, lines: &[String]) -> usize {
-    defs.program
+    defs.unstable_program()
         .validate()
         .unwrap_or_else(|e| panic!("{what}: check accepted it, validate refused it: {e}"));
     let engine = defs
@@ -123,19 +123,19 @@ fn bundled_and_fixture_definitions_validate_and_run() {
 #[test]
 fn generated_programs_validate_and_run() {
     for (rules, keys) in [(1, 1), (7, 3), (40, 16)] {
-        let w = yingji::bench::thresholds(rules, keys, 300, 7).expect("workload");
+        let w = yingji_bench::thresholds(rules, keys, 300, 7).expect("workload");
         let defs = Definitions::from_str("thresholds.yj", &w.source)
             .unwrap_or_else(|e| panic!("thresholds({rules}, {keys}):\n{}", e.rendered));
         validates_and_runs("thresholds", &defs, &w.jsonl());
     }
     for keys in [1, 5, 50] {
-        let w = yingji::bench::windows(keys, 300, 11).expect("workload");
+        let w = yingji_bench::windows(keys, 300, 11).expect("workload");
         let defs = Definitions::from_str("windows.yj", &w.source)
             .unwrap_or_else(|e| panic!("windows({keys}):\n{}", e.rendered));
         validates_and_runs("windows", &defs, &w.jsonl());
     }
-    let w = yingji::bench::chains::chains(4, 200, 3).expect("workload");
-    let defs = w.definitions().expect("chains check");
+    let w = yingji_bench::chains::chains(4, 200, 3).expect("workload");
+    let defs = Definitions::load(&yingji::MemLoader(w.files())).expect("chains check");
     validates_and_runs("chains", &defs, &w.jsonl());
 }
 

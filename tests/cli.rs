@@ -267,7 +267,7 @@ fn a_damaged_state_file_is_refused_unless_starting_fresh() {
     let saved = std::fs::read(&state).unwrap();
     let current = format!(
         "{{\"format\":\"yingji-state\",\"version\":{},",
-        yingji::engine::state::VERSION
+        yingji::unstable::engine::state::VERSION
     );
     assert!(
         saved.starts_with(current.as_bytes()),

@@ -11,7 +11,7 @@ use std::io::{BufRead, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
-use yingji::engine::time::Timestamp;
+use yingji::unstable::engine::time::Timestamp;
 
 const BIN: &str = env!("CARGO_BIN_EXE_yingji");
 

@@ -4,14 +4,14 @@
 
 use stats_alloc::{INSTRUMENTED_SYSTEM, Region, StatsAlloc};
 use std::alloc::System;
-use yingji::bench::{thresholds, windows};
-use yingji::engine::compiled::CompiledEngine;
+use yingji::unstable::engine::compiled::CompiledEngine;
+use yingji_bench::{thresholds, windows};
 
 #[global_allocator]
 static GLOBAL: &StatsAlloc<System> = &INSTRUMENTED_SYSTEM;
 
 fn allocations_after_warmup(
-    w: &yingji::bench::Workload,
+    w: &yingji_bench::Workload,
     warm: usize,
 ) -> Result<(u64, usize), Box<dyn std::error::Error>> {
     let mut eng = CompiledEngine::new(&w.program)?;

@@ -17,13 +17,13 @@
 
 use proptest::prelude::*;
 use std::sync::Arc;
-use yingji::engine::Config;
-use yingji::engine::compiled::CompiledEngine;
-use yingji::engine::ir::{
+use yingji::unstable::engine::Config;
+use yingji::unstable::engine::compiled::CompiledEngine;
+use yingji::unstable::engine::ir::{
     Agg, BinOp, Builtin, Expr, FieldDef, KindDef, LetDef, LevelRule, Program, SignalDef, TableDef,
     UnOp, WindowDef,
 };
-use yingji::engine::value::Type;
+use yingji::unstable::engine::value::Type;
 use yingji::{Engine, Event, Level, Timestamp, Value};
 
 const NFIELDS: u16 = 5; // station, region, mm, ok, depth
@@ -52,8 +52,8 @@ fn leaf() -> impl Strategy<Value = Expr> {
 
 /// The script functions of every generated program (one unit): an
 /// identity, one that fails above 60, a predicate and one returning text.
-fn scripts() -> yingji::engine::script::Scripts {
-    use yingji::engine::script::{ScriptFn, ScriptLimits, ScriptUnit, Scripts};
+fn scripts() -> yingji::unstable::engine::script::Scripts {
+    use yingji::unstable::engine::script::{ScriptFn, ScriptLimits, ScriptUnit, Scripts};
     let source = r#"
 fn id(x) { x }
 fn half(x) { if x > 60.0 { throw "too big"; } x / 2.0 }
@@ -587,7 +587,7 @@ fn run_cut(
             // -0 as 0): the bare kernel gets events after ingestion
             fields: {
                 let mut f = fields.clone();
-                let _ = yingji::engine::value::admit_numbers(&mut f);
+                let _ = yingji::unstable::engine::value::admit_numbers(&mut f);
                 f
             },
             seq: seq as u64 + 1,
@@ -778,9 +778,10 @@ fn rainstorm_policy_same_outputs() -> Result<(), Box<dyn std::error::Error>> {
         lateness_ms: 0,
         ..Config::default()
     };
-    let mut reference = Engine::with_config(defs.program.clone(), config)?.reference_evaluator();
+    let mut reference =
+        Engine::with_config(defs.unstable_program().clone(), config)?.reference_evaluator();
     assert!(!reference.is_compiled());
-    let mut compiled = CompiledEngine::new(&defs.program)?;
+    let mut compiled = CompiledEngine::new(defs.unstable_program())?;
     assert_eq!(
         compiled.ladder_count(),
         0,
@@ -828,9 +829,9 @@ fn bundled_run(
         let i = swap % (lines.len() - 1);
         lines.swap(i, i + 1);
     }
-    let config = yingji::engine::Config {
+    let config = yingji::unstable::engine::Config {
         lateness_ms,
-        ..yingji::engine::Config::default()
+        ..yingji::unstable::engine::Config::default()
     };
     let make = |reference: bool| -> Result<Engine, TestCaseError> {
         let e = defs.engine_with(config.clone()).map_err(|e| fail(&e))?;

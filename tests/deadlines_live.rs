@@ -147,11 +147,11 @@ fn deadline_state_survives_a_snapshot_across_a_closing() {
 
 // ---- a subject dated centuries back (a year typed `1012`) ----
 
-use yingji::engine::Timestamp;
-use yingji::engine::assess::deadline::{
+use yingji::unstable::engine::Timestamp;
+use yingji::unstable::engine::assess::deadline::{
     DeadlineOutput, MAX_MISSED_RUN, Status, Tracker, check_batch, outputs,
 };
-use yingji::engine::assess::records::read_records;
+use yingji::unstable::engine::assess::records::read_records;
 
 fn accident(id: &str, ts: &str) -> String {
     format!(
@@ -170,9 +170,13 @@ fn ms(ts: &str) -> i64 {
 fn a_mistyped_year_gives_a_bounded_batch_with_the_missed_periods_counted() {
     let d = defs();
     let text = [accident("A", TYPO), accident("B", RIGHT)].join("\n");
-    let set = read_records(&d.assess, &text);
+    let set = read_records(d.unstable_assess(), &text);
     assert!(set.rejected.is_empty());
-    let checks = check_batch(&d.assess, &set.records, Timestamp::parse(RIGHT).unwrap());
+    let checks = check_batch(
+        d.unstable_assess(),
+        &set.records,
+        Timestamp::parse(RIGHT).unwrap(),
+    );
     let out = outputs(&checks);
     // was 100,004 checks and 200,008 outputs (one per day from 1012 on)
     assert!(
@@ -192,7 +196,7 @@ fn a_mistyped_year_gives_a_bounded_batch_with_the_missed_periods_counted() {
     // the rest of the run, up to the periods checked (MAX_OCCURRENCES)
     assert_eq!(last.missed, Some(100_000 - MAX_MISSED_RUN));
     assert_eq!(last.from, series[series.len() - 2].due);
-    let json = DeadlineOutput::ReportMissing(yingji::engine::assess::deadline::Notice {
+    let json = DeadlineOutput::ReportMissing(yingji::unstable::engine::assess::deadline::Notice {
         id: 0,
         ts: last.due,
         check: (***last).clone(),
@@ -204,13 +208,14 @@ fn a_mistyped_year_gives_a_bounded_batch_with_the_missed_periods_counted() {
         "{json}"
     );
     // assessments still count every missed period
-    let derived = yingji::engine::assess::eval::derived_records(&d.assess, &checks);
+    let derived =
+        yingji::unstable::engine::assess::eval::derived_records(d.unstable_assess(), &checks);
     let missed: u32 = checks
         .iter()
         .filter(|c| c.status == Status::Missing)
         .map(|c| c.missed.unwrap_or(1))
         .sum();
-    let kind = d.assess.kind_id("report_missing").unwrap();
+    let kind = d.unstable_assess().kind_id("report_missing").unwrap();
     assert_eq!(
         derived.iter().filter(|r| r.kind == kind).count(),
         missed as usize
@@ -269,7 +274,7 @@ fn live_a_subject_from_1012_then_one_from_2024_gives_a_bounded_number_of_outputs
 }
 
 fn tracker_100y() -> Tracker {
-    Tracker::new(defs().assess).with_retention(36_500 * 86_400_000)
+    Tracker::new(defs().unstable_assess().clone()).with_retention(36_500 * 86_400_000)
 }
 
 #[test]
@@ -333,7 +338,7 @@ fn live_a_long_run_of_missed_periods_collapses_and_each_advance_reports_only_wha
 
 #[test]
 fn next_due_is_one_millisecond_after_the_deadline_and_advance_fires_exactly_then() {
-    let mut t = Tracker::new(defs().assess);
+    let mut t = Tracker::new(defs().unstable_assess().clone());
     let mut out = Vec::new();
     assert_eq!(t.next_due(), None);
     t.observe_line(&accident("A", RIGHT), 1, &mut out).unwrap();
@@ -355,8 +360,8 @@ fn next_due_is_one_millisecond_after_the_deadline_and_advance_fires_exactly_then
 
 #[test]
 fn live_deadlines_next_due_follows_the_tracker() {
-    use yingji::engine::assess::live::LiveDeadlines;
-    let mut d = LiveDeadlines::new(defs().assess);
+    use yingji::unstable::engine::assess::live::LiveDeadlines;
+    let mut d = LiveDeadlines::new(defs().unstable_assess().clone());
     let mut out: Vec<Output> = Vec::new();
     assert_eq!(d.next_due(), None);
     let line = accident("A", RIGHT);

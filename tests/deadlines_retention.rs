@@ -12,14 +12,14 @@
 )]
 
 use proptest::prelude::*;
-use yingji::engine::assess::AssessProgram;
-use yingji::engine::assess::deadline::{
+use yingji::unstable::engine::assess::AssessProgram;
+use yingji::unstable::engine::assess::deadline::{
     DEFAULT_RETENTION_MS, DeadlineOutput, Held, MAX_RETENTION_MS, Tracker,
 };
-use yingji::engine::assess::live::{DeadlineState, LiveDeadlines};
-use yingji::engine::assess::records::{RecordError, grade, parse_record};
-use yingji::engine::state::VERSION;
-use yingji::engine::{LineError, Timestamp};
+use yingji::unstable::engine::assess::live::{DeadlineState, LiveDeadlines};
+use yingji::unstable::engine::assess::records::{RecordError, grade, parse_record};
+use yingji::unstable::engine::state::VERSION;
+use yingji::unstable::engine::{LineError, Timestamp};
 use yingji::{Definitions, Output};
 
 const HOUR: i64 = 3_600_000;
@@ -30,7 +30,7 @@ fn defs() -> Definitions {
 }
 
 fn program() -> AssessProgram {
-    defs().assess
+    defs().unstable_assess().clone()
 }
 
 /// 2024-01-01T00:00:00+08:00 plus `ms`.

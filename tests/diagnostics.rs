@@ -20,9 +20,9 @@ fn diagnose(name: &str, text: &str) -> String {
     };
     match Definitions::from_str(name, &full) {
         Ok(d) => d
-            .warnings
+            .warnings()
             .iter()
-            .map(|w| w.render(&d.sources))
+            .map(|w| w.render(d.sources()))
             .collect::<Vec<_>>()
             .join("\n"),
         Err(e) => e.rendered,
@@ -148,8 +148,8 @@ fn impossible_level_is_a_warning() {
         &format!("{EVENTS}signal s {{\n  from rain\n  key station\n  let r3 = sum(mm, 3h)\n  level red when r3 >= 40\n  level orange when r3 >= 50\n}}\n"),
     )
     .expect("warnings do not reject the definitions");
-    assert_eq!(d.warnings.len(), 1);
-    let r = d.warnings[0].render(&d.sources);
+    assert_eq!(d.warnings().len(), 1);
+    let r = d.warnings()[0].render(d.sources());
     insta::assert_snapshot!(r);
     assert!(
         r.starts_with("warning[W0401]") && r.contains("w.yj:7:3"),
@@ -266,9 +266,9 @@ fn a_table_miss_is_a_warning_and_an_output_once_per_key() {
     let defs =
         yingji::Definitions::from_str("miss.yj", src).unwrap_or_else(|e| panic!("{}", e.rendered));
     let warn: String = defs
-        .warnings
+        .warnings()
         .iter()
-        .map(|w| w.render(&defs.sources))
+        .map(|w| w.render(defs.sources()))
         .collect();
     assert!(
         warn.contains("warning[W0402]: `H9` has no row in table `站`"),

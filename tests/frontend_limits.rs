@@ -16,7 +16,7 @@ mod common;
 use proptest::prelude::*;
 use std::process::Command;
 use yingji::Definitions;
-use yingji::dsl::limits::{MAX_DEPTH, MAX_TERMS};
+use yingji::unstable::dsl::limits::{MAX_DEPTH, MAX_TERMS};
 
 const SMALL_STACK: usize = 512 * 1024;
 
@@ -336,8 +336,8 @@ fn expressions_at_the_limits_load_compile_and_run_on_a_small_stack() {
             let out = common::run(&defs, &[common::rain("S1", "08:00", 5.0)]);
             // serde of the IR walks it recursively too; reading it back
             // either works or stops at serde_json's recursion limit
-            let json = serde_json::to_string(&defs.program).expect("serialize");
-            let back = serde_json::from_str::<yingji::Program>(&json);
+            let json = serde_json::to_string(defs.unstable_program()).expect("serialize");
+            let back = serde_json::from_str::<yingji::unstable::engine::Program>(&json);
             assert!(back.is_ok() || json.len() > 1000, "{back:?}");
             let twin = Definitions::from_str("limit.yaml", &yaml).map(|_| ());
             let graded = Definitions::from_str("grading.yj", &grading)

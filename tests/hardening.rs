@@ -59,7 +59,7 @@ fn two_links_to_the_folder_itself_end_and_load_the_file_once() {
     );
     std::fs::remove_file(d.join("up")).unwrap();
     let defs = Definitions::from_paths(&[&d]).unwrap();
-    assert_eq!(defs.files, 1);
+    assert_eq!(defs.files(), 1);
     let o = yingji(&["check", s(&d)]);
     assert_eq!(
         o.status.code(),
@@ -79,8 +79,8 @@ fn a_file_reached_by_several_paths_loads_once() {
     symlink("sub/rain.yj", d.join("same.yj")).unwrap();
     let defs = Definitions::from_paths(&[d.clone(), d.join("sub"), d.join("sub/rain.yj")])
         .unwrap_or_else(|e| panic!("{}", e.rendered));
-    assert_eq!(defs.files, 1);
-    assert_eq!(defs.program.signals.len(), 1);
+    assert_eq!(defs.files(), 1);
+    assert_eq!(defs.unstable_program().signals.len(), 1);
 }
 
 #[test]
@@ -273,7 +273,10 @@ fn a_window_longer_than_the_maximum_is_refused_at_load() {
     let ok = "event rain { station: string, mm: number }\n\
               signal s { from rain key station let r = sum(mm, 366d) level red when r >= 1 }\n";
     Definitions::from_str("w.yj", ok).unwrap_or_else(|e| panic!("{}", e.rendered));
-    assert_eq!(yingji::engine::ir::MAX_WINDOW_MS, 366 * 86_400_000);
+    assert_eq!(
+        yingji::unstable::engine::ir::MAX_WINDOW_MS,
+        366 * 86_400_000
+    );
 }
 
 // ------------------------------------------------------------ input values

@@ -12,7 +12,7 @@
 #![allow(clippy::panic, reason = "tests")]
 
 use proptest::prelude::*;
-use yingji::engine::jsonl::{Scalar, Scanner};
+use yingji::unstable::engine::jsonl::{Scalar, Scanner};
 
 fn scalar() -> impl Strategy<Value = String> {
     prop_oneof![

@@ -43,7 +43,7 @@ mod one_clock_common;
 
 use one_clock_common::*;
 use serde_json::Value as J;
-use yingji::engine::Config;
+use yingji::unstable::engine::Config;
 use yingji::{Definitions, Output};
 
 /// Reference of the 叫应 call of the first instance at `station`.

@@ -28,7 +28,7 @@ mod one_clock_common;
 
 use one_clock_common::*;
 use proptest::prelude::*;
-use yingji::engine::Config;
+use yingji::unstable::engine::Config;
 
 fn cases() -> u32 {
     std::env::var("PROPTEST_CASES")

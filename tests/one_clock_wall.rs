@@ -19,7 +19,7 @@ mod one_clock_common;
 
 use one_clock_common::*;
 use yingji::Output;
-use yingji::engine::Config;
+use yingji::unstable::engine::Config;
 
 /// Gauges S1..S4 every 5 minutes from 00:00 to 03:00 (S2 offline 01:00 to
 /// 02:00, a warning at S3 at 01:00 answered by P1 at 01:03).

@@ -13,7 +13,7 @@
 
 use proptest::prelude::*;
 use yingji::Definitions;
-use yingji::dsl::load::{MemLoader, load};
+use yingji::unstable::dsl::load::{MemLoader, load};
 
 const YJ_TOKENS: &[&str] = &[
     "event",
@@ -271,8 +271,9 @@ proptest! {
         proptest::collection::vec(any::<u8>(), 0..200),
         proptest::collection::vec(soup(JSON_TOKENS, 20), 0..10).prop_map(|l| l.join("\n").into_bytes()),
     ]) {
-        let p = &defs().assess;
-        let set = yingji::engine::assess::records::read_records_bytes(p, &bytes);
-        let _ = yingji::engine::assess::eval::run(p, &set.records, None, None);
+        let p = defs().unstable_assess().clone();
+        let p = &p;
+        let set = yingji::unstable::engine::assess::records::read_records_bytes(p, &bytes);
+        let _ = yingji::unstable::engine::assess::eval::run(p, &set.records, None, None);
     }
 }

@@ -92,9 +92,11 @@ fn stay_recheck_calls_scripts() {
 }
 
 /// `n` signals, each `where region == "R<i>"` with its own text constant.
-fn many_signals(n: usize) -> yingji::engine::ir::Program {
-    use yingji::engine::ir::{BinOp, Expr, FieldDef, KindDef, LevelRule, Program, SignalDef};
-    use yingji::engine::value::{Level, Type, Value};
+fn many_signals(n: usize) -> yingji::unstable::engine::ir::Program {
+    use yingji::unstable::engine::ir::{
+        BinOp, Expr, FieldDef, KindDef, LevelRule, Program, SignalDef,
+    };
+    use yingji::unstable::engine::value::{Level, Type, Value};
     let field = |id, ty| FieldDef {
         id,
         ty,
@@ -153,7 +155,7 @@ fn many_signals(n: usize) -> yingji::engine::ir::Program {
 fn many_signals_compile_fast() {
     let p = many_signals(100_000);
     let t = std::time::Instant::now();
-    let c = yingji::engine::compiled::CompiledEngine::new(&p).unwrap();
+    let c = yingji::unstable::engine::compiled::CompiledEngine::new(&p).unwrap();
     let compile = t.elapsed();
     let t = std::time::Instant::now();
     let e = yingji::Engine::new(p).unwrap();

@@ -17,9 +17,9 @@
     reason = "tests"
 )]
 
-use yingji::bench::chains::chains;
-use yingji::engine::Config;
+use yingji::unstable::engine::Config;
 use yingji::{Definitions, Engine};
+use yingji_bench::chains::chains;
 
 const DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/plans_compaction");
 
@@ -31,8 +31,9 @@ fn read(name: &str) -> String {
 /// carry where a rule is written).
 fn defs() -> Definitions {
     let files = ["chains.yj", "plan.yaml", "roster.yaml"];
-    let loader =
-        yingji::dsl::load::MemLoader(files.iter().map(|f| (f.to_string(), read(f))).collect());
+    let loader = yingji::unstable::dsl::load::MemLoader(
+        files.iter().map(|f| (f.to_string(), read(f))).collect(),
+    );
     Definitions::load(&loader).unwrap()
 }
 
@@ -224,7 +225,7 @@ fn a_plan_state_of_a_newer_layout_is_refused_and_changes_nothing() {
     assert_eq!(doc["plans"]["layout"], 1);
     doc["plans"]["layout"] = serde_json::json!(2);
     // a consistent file of a newer build: its checksum matches
-    doc["checksum"] = yingji::engine::state::checksum(&doc).into();
+    doc["checksum"] = yingji::unstable::engine::state::checksum(&doc).into();
     let newer = serde_json::to_vec(&doc).unwrap();
     let err = e.restore(&newer).unwrap_err().to_string();
     assert!(
@@ -238,7 +239,7 @@ fn a_plan_state_of_a_newer_layout_is_refused_and_changes_nothing() {
 fn a_long_run_of_many_chains_holds_only_the_open_instances() {
     // 60 villages, 40 rounds of 叫应 each
     let w = chains(60, 60 * 3 * 40, 11).unwrap();
-    let defs = w.definitions().unwrap();
+    let defs = yingji::Definitions::load(&yingji::MemLoader(w.files())).unwrap();
     let mut e = defs.engine().unwrap();
     let mut out = Vec::new();
     let (mut started, mut closed, mut most_held) = (0usize, 0usize, 0usize);
@@ -282,7 +283,7 @@ fn a_long_run_of_many_chains_holds_only_the_open_instances() {
 #[test]
 fn restore_at_cuts_of_a_long_run_after_compaction_gives_identical_outputs() {
     let w = chains(30, 30 * 3 * 12, 5).unwrap();
-    let defs = w.definitions().unwrap();
+    let defs = yingji::Definitions::load(&yingji::MemLoader(w.files())).unwrap();
     let run = |cut: Option<usize>| -> Vec<String> {
         let mut e = defs.engine().unwrap();
         let mut out = Vec::new();

@@ -14,7 +14,7 @@ fn sample_storm_notify_escalate_ack_measure_close() {
     let root = env!("CARGO_MANIFEST_DIR");
     let defs =
         Definitions::from_paths(&[format!("{root}/policies"), format!("{root}/plans")]).unwrap();
-    assert_eq!(defs.plans.plans.len(), 4); // flood, geohazard, responsibility, 1+7+N consultation
+    assert_eq!(defs.unstable_plans().plans.len(), 4); // flood, geohazard, responsibility, 1+7+N consultation
     let mut engine = defs.engine().unwrap();
     let mut out = Vec::new();
     let stream = std::fs::read_to_string(format!("{root}/plans/samples/flood_acks.jsonl")).unwrap();

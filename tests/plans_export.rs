@@ -14,7 +14,7 @@ mod plans_common;
 use plans_common::{load, shipped};
 use std::io::Write as _;
 use std::process::{Command, Stdio};
-use yingji::engine::workflow::export::{Format, export};
+use yingji::unstable::engine::workflow::export::{Format, export};
 
 fn snapshot(name: &str, got: &str) {
     let path = format!(

@@ -12,7 +12,7 @@
 
 use serde_json::Value;
 use yingji::Definitions;
-use yingji::dsl::load::MemLoader;
+use yingji::unstable::dsl::load::MemLoader;
 
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 

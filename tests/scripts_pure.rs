@@ -191,16 +191,17 @@ fn validate_refuses_what_check_refuses() {
     let p = "event r { site: string, x: number }\n\
              fn double(x: number) -> number in rhai { x * 2.0 }\n\
              signal s {\n  from r\n  key site\n  where x > 0\n  let d = double(x)\n  level red when d > 1\n}\n";
-    let mut defs = Definitions::load(&files(&[("p.yj", p)])).unwrap();
-    assert!(defs.program.validate().is_ok());
-    let call = defs.program.signals[0].lets[0].expr.clone();
-    defs.program.signals[0].filter = Some(call);
-    let err = defs.program.validate().unwrap_err().to_string();
+    let defs = Definitions::load(&files(&[("p.yj", p)])).unwrap();
+    assert!(defs.unstable_program().validate().is_ok());
+    let mut program = defs.unstable_program().clone();
+    let call = program.signals[0].lets[0].expr.clone();
+    program.signals[0].filter = Some(call);
+    let err = program.validate().unwrap_err().to_string();
     assert!(
         err.contains("script functions cannot be used in `where`"),
         "{err}"
     );
-    assert!(defs.engine().is_err());
+    assert!(yingji::Engine::with_config(program, yingji::Config::default()).is_err());
 }
 
 /// Every file set shipped with the project: check accepts it, so it
@@ -244,7 +245,7 @@ fn every_bundled_program_validates_and_runs() {
             Err(_) => continue,
         };
         ran += 1;
-        defs.program
+        defs.unstable_program()
             .validate()
             .unwrap_or_else(|e| panic!("{set:?}: {e}"));
         let (out, _) = run(&defs, &samples);
@@ -292,7 +293,7 @@ fn script_calls_everywhere_check_accepts_validate_and_run() {
             format!("{head}signal s {{\n  from r\n  key site\n  where x > -100\n  {body}\n}}\n");
         let defs = Definitions::load(&files(&[("p.yj", &p)]))
             .unwrap_or_else(|e| panic!("{body}: {}", e.rendered));
-        defs.program.validate().unwrap();
+        defs.unstable_program().validate().unwrap();
         let (out, _) = run(
             &defs,
             &[

@@ -10,7 +10,7 @@
 )]
 
 use serde_json::Value as Json;
-use yingji::engine::state::{StateError, VERSION, checksum, legacy_fingerprint};
+use yingji::unstable::engine::state::{StateError, VERSION, checksum, legacy_fingerprint};
 use yingji::{Definitions, Output};
 
 const RAIN: &str = "event rain { station: string, mm: number }\n\
@@ -89,7 +89,10 @@ fn an_edited_running_sum_is_refused_by_the_checksum() {
     );
     assert!(msg.contains("edited or damaged"), "{msg}");
     // nothing changed: the engine is still fresh
-    assert_eq!(e.level("暴雨预警", "A"), yingji::engine::value::Level::None);
+    assert_eq!(
+        e.level("暴雨预警", "A"),
+        yingji::unstable::engine::value::Level::None
+    );
 }
 
 #[test]
@@ -163,7 +166,7 @@ fn an_empty_signals_section_names_every_reset_signal() {
 #[test]
 fn a_version_4_snapshot_without_a_checksum_still_loads_and_migrates_fx_fingerprints() {
     let d0 = defs();
-    let program = &d0.program;
+    let program = d0.unstable_program();
     let mut d = doc(&snapshot());
     d.as_object_mut().unwrap().remove("checksum");
     d["version"] = 4.into();
@@ -238,10 +241,10 @@ fn reseal_recomputes_the_checksum_of_a_purposely_edited_snapshot() {
     let text = String::from_utf8(snap).unwrap();
     let edited = text.replace("12345678901", "42");
     assert!(defs().engine().unwrap().restore(edited.as_bytes()).is_err());
-    let sealed = yingji::engine::state::reseal(edited.as_bytes()).unwrap();
+    let sealed = yingji::unstable::engine::state::reseal(edited.as_bytes()).unwrap();
     assert_eq!(sealed.len(), edited.len(), "only the checksum changes");
     defs().engine().unwrap().restore(&sealed).unwrap();
-    assert!(yingji::engine::state::reseal(b"{}").is_err());
+    assert!(yingji::unstable::engine::state::reseal(b"{}").is_err());
 }
 
 #[test]

@@ -11,14 +11,14 @@
 mod common;
 use common::*;
 use proptest::prelude::*;
-use yingji::engine::{Config, LatePolicy};
+use yingji::unstable::engine::{Config, LatePolicy};
 use yingji::{Definitions, Engine, Output};
 
 /// The bundled rainstorm and river policies (the device-offline signal reads both kinds).
 fn river_defs() -> Definitions {
     let read =
         |p: &str| std::fs::read_to_string(format!("{}/{p}", env!("CARGO_MANIFEST_DIR"))).unwrap();
-    Definitions::load(&yingji::dsl::load::MemLoader(vec![
+    Definitions::load(&yingji::unstable::dsl::load::MemLoader(vec![
         (
             "policies/rainstorm.yj".into(),
             read("policies/rainstorm.yj"),

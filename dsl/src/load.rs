@@ -275,6 +275,23 @@ impl Loaded {
             .collect::<Vec<_>>()
             .join("\n")
     }
+
+    /// A fresh engine over what was loaded: the signals, and the reporting
+    /// deadlines and plans when there are any. The one place an engine is
+    /// put together from definitions (`yingji::Definitions::engine_with`
+    /// validates the settings first).
+    pub fn engine_with(
+        &self,
+        config: yingji_engine::Config,
+    ) -> Result<yingji_engine::Engine, yingji_engine::ir::ProgramError> {
+        let engine = yingji_engine::Engine::with_config(self.program.clone(), config)?
+            .with_deadlines(self.assess.clone());
+        Ok(if self.plans.plans.is_empty() {
+            engine
+        } else {
+            engine.with_plans(self.plans.clone())
+        })
+    }
 }
 
 /// Reads every `.rhai` file the definitions of `policy` import.

@@ -9,6 +9,7 @@
 
 pub mod assess;
 pub mod compiled;
+pub mod config;
 pub mod engine {
     //! The runtime's entry point, kept under its old path: see [`crate::shell`].
     pub use crate::shell::*;
@@ -32,6 +33,7 @@ pub mod value;
 pub mod window;
 pub mod workflow;
 
+pub use config::ConfigError;
 pub use engine::{Config, Engine, LatePolicy, LineError, PushError, Stats};
 pub use event::{Event, EventError};
 pub use ir::Program;

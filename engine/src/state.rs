@@ -118,6 +118,19 @@ pub enum StateError {
         "state file is inconsistent: {0}; refusing to start from it (start fresh explicitly to discard it)"
     )]
     Inconsistent(String),
+    /// Taken with a setting this engine does not have, which the state
+    /// depends on (see [`crate::config::StateSettings`]).
+    #[error(
+        "the state was taken with {field} = {snapshot}, this engine runs with {field} = {now}; restoring it would make the state inconsistent (run with {field} = {snapshot}, or start fresh explicitly to discard the state)"
+    )]
+    Settings {
+        /// The setting (as in [`crate::config::FIELDS`]).
+        field: &'static str,
+        /// The snapshot's value.
+        snapshot: String,
+        /// This engine's value.
+        now: String,
+    },
 }
 
 /// What a restore kept and what it reset.
@@ -163,6 +176,10 @@ struct ShellSnap {
     stats: Stats,
     next_id: u64,
     host: Option<serde_json::Value>,
+    /// The settings the state depends on (absent in states written before
+    /// they were recorded: then nothing is compared).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    settings: Option<crate::config::StateSettings>,
 }
 
 /// The signals operator's section.
@@ -235,6 +252,7 @@ impl LegacySnapshot {
                 stats: self.stats,
                 next_id: self.next_id,
                 host: self.host,
+                settings: None,
             },
             signals: SignalsSnap {
                 signals: self.signals,
@@ -437,6 +455,7 @@ impl Engine {
                 stats: self.stats.clone(),
                 next_id: self.next_id,
                 host: self.host.clone(),
+                settings: Some(crate::config::StateSettings::of(&self.config)),
             },
             signals: SignalsSnap {
                 signals,
@@ -499,6 +518,18 @@ impl Engine {
         } else {
             serde_json::from_value(probe).map_err(|e| StateError::Corrupt(e.to_string()))?
         };
+        if let Some((field, snapshot, now)) = snap
+            .shell
+            .settings
+            .as_ref()
+            .and_then(|s| s.differs(&crate::config::StateSettings::of(&self.config)))
+        {
+            return Err(StateError::Settings {
+                field,
+                snapshot,
+                now,
+            });
+        }
         let workflow: Option<crate::workflow::runtime::WorkflowState> =
             match (&snap.plans, self.workflow()) {
                 (Some(w), Some(_)) => Some(

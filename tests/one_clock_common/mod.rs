@@ -18,7 +18,7 @@
 )]
 
 use serde_json::Value as J;
-use yingji::engine::Config;
+use yingji::unstable::engine::Config;
 use yingji::{Definitions, Engine, Output, Timestamp};
 
 /// Where the fixture files live.
@@ -64,7 +64,7 @@ pub fn defs() -> Definitions {
 
 /// Loads `(name, text)` files; panics with the rendered diagnostics.
 pub fn load(files: Vec<(String, String)>) -> Definitions {
-    match Definitions::load(&yingji::dsl::load::MemLoader(files)) {
+    match Definitions::load(&yingji::unstable::dsl::load::MemLoader(files)) {
         Ok(d) => d,
         Err(e) => panic!("fixture definitions do not load:\n{e}"),
     }

@@ -3,13 +3,13 @@
 #![allow(dead_code, reason = "each test file uses a different part")]
 
 use std::sync::Arc;
-use yingji::dsl::SourceMap;
-use yingji::dsl::plan::{PlanLoad, load_plan_texts};
-use yingji::engine::event::Schema;
-use yingji::engine::ir::Program;
-use yingji::engine::output::{LevelChange, Output, Values};
-use yingji::engine::workflow::WorkflowRuntime;
-use yingji::engine::workflow::runtime::merge_kinds;
+use yingji::unstable::dsl::SourceMap;
+use yingji::unstable::dsl::plan::{PlanLoad, load_plan_texts};
+use yingji::unstable::engine::event::Schema;
+use yingji::unstable::engine::ir::Program;
+use yingji::unstable::engine::output::{LevelChange, Output, Values};
+use yingji::unstable::engine::workflow::WorkflowRuntime;
+use yingji::unstable::engine::workflow::runtime::merge_kinds;
 use yingji::{Level, Timestamp};
 
 /// The plan files shipped in `plans/`.
@@ -35,7 +35,7 @@ pub fn program() -> Program {
                signal 暴雨预警 { from rain key station let r3 = sum(mm, 3h) level red when r3 >= 100 }\n\
                signal 水位预警 { from rain key station level red when mm >= 1000 }\n";
     match yingji::Definitions::from_str("test.yj", src) {
-        Ok(d) => d.program,
+        Ok(d) => d.unstable_program().clone(),
         Err(e) => panic!("{e}"),
     }
 }

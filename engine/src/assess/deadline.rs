@@ -29,7 +29,7 @@ use super::{AssessProgram, DeadlineRule, DeadlineSet, Timing};
 use crate::eval::eval;
 use crate::time::{MS_PER_DAY, MS_PER_MINUTE, Timestamp};
 use crate::value::Value;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
@@ -46,7 +46,7 @@ pub const MAX_OCCURRENCES: u32 = 100_000;
 pub const MAX_MISSED_RUN: u32 = 64;
 
 /// The outcome of one reporting obligation.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "status", rename_all = "snake_case")]
 pub enum Status {
     /// Arrived at or before the deadline.
@@ -72,7 +72,7 @@ pub enum Status {
 }
 
 /// One reporting obligation of one subject.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Check {
     /// The deadline set (`生产安全事故报送`).
     pub deadlines: Arc<str>,
@@ -85,7 +85,7 @@ pub struct Check {
     /// periods it stands for (from `occurrence` on; `from` is the start of
     /// the first, `due` the deadline of the last). `None` for a single
     /// obligation. See [`MAX_MISSED_RUN`].
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub missed: Option<u32>,
     /// The subject record's id.
     pub subject: Arc<str>,
@@ -148,12 +148,12 @@ pub enum DeadlineOutput {
 }
 
 /// The body of a [`DeadlineOutput`].
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Notice {
     /// The output's id: deterministic (the same in every run of the same
     /// input and definitions), unique within a run, so a sink can
     /// deduplicate; `0` (not written) until the engine numbers it.
-    #[serde(skip_serializing_if = "crate::id::unset")]
+    #[serde(default, skip_serializing_if = "crate::id::unset")]
     pub id: u64,
 
     /// Event time of the output: when the deadline became known (due), the

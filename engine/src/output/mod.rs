@@ -12,7 +12,7 @@ pub mod script;
 use crate::time::Timestamp;
 use crate::value::{Level, Value};
 use serde::ser::SerializeMap;
-use serde::{Serialize, Serializer};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::sync::Arc;
 
 /// Named values in declaration order, written as a JSON object.
@@ -29,6 +29,125 @@ impl Serialize for Values {
     }
 }
 
+impl<'de> Deserialize<'de> for Values {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        // a JSON object keeps its members in order (serde_json's
+        // `preserve_order` is not on, so read the members one by one)
+        struct Visit;
+        impl<'de> serde::de::Visitor<'de> for Visit {
+            type Value = Values;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("an object of named values")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut m: A) -> Result<Values, A::Error> {
+                let mut v = Vec::new();
+                while let Some((k, x)) = m.next_entry::<String, Value>()? {
+                    v.push((Arc::from(k), x));
+                }
+                Ok(Values(v))
+            }
+        }
+        d.deserialize_map(Visit)
+    }
+}
+
+/// The closed sets of words some output fields hold, and their
+/// deserializers: a field such as [`LevelChange::reason`] is written as one
+/// of a few fixed words, and reading an output back accepts only those.
+pub mod closed {
+    use serde::{Deserialize, Deserializer};
+
+    /// A word of a closed set: `&'static str` (an alias, so that reading an
+    /// output back does not borrow from its text).
+    pub type Word = &'static str;
+
+    /// [`LevelChange::reason`](super::LevelChange::reason).
+    pub const CHANGE_REASONS: &[&str] = &["raise", "clear", "step_down"];
+    /// [`VerifyStage::stage`](super::plan::VerifyStage::stage).
+    pub const VERIFY_STAGES: &[&str] = &["预警", "响应", "反馈", "核实"];
+    /// [`VerifyStage::status`](super::plan::VerifyStage::status).
+    pub const VERIFY_STATUSES: &[&str] = &["done", "missing"];
+    /// [`NotifyFailed::why`](super::plan::NotifyFailed::why).
+    pub const NOTIFY_FAILURES: &[&str] = &["area_not_in_roster", "no_holder"];
+    /// [`EventRefused::reason`](super::plan::EventRefused::reason).
+    pub const REFUSALS: &[&str] = &["no_open_instance", "not_awaited"];
+    /// [`StepEntered::kind`](super::plan::StepEntered::kind).
+    pub const STEP_KINDS: &[&str] = &[
+        "notify",
+        "await_ack",
+        "measures",
+        "declare_response",
+        "branch",
+        "wait",
+        "close",
+    ];
+    /// [`ScriptError::limit`](super::script::ScriptError::limit).
+    pub const SCRIPT_LIMITS: &[&str] = &[
+        "operations",
+        "time",
+        "call_depth",
+        "variables",
+        "string_size",
+        "array_size",
+        "map_size",
+        "data_size",
+        "non_finite_argument",
+        "none",
+    ];
+
+    fn one_of<'de, D: Deserializer<'de>>(
+        d: D,
+        set: &'static [&'static str],
+    ) -> Result<&'static str, D::Error> {
+        let s = String::deserialize(d)?;
+        set.iter().copied().find(|w| *w == s).ok_or_else(|| {
+            serde::de::Error::custom(format!("`{s}` is not one of {}", set.join(", ")))
+        })
+    }
+
+    /// Reads a [`CHANGE_REASONS`] word.
+    pub fn change_reason<'de, D: Deserializer<'de>>(d: D) -> Result<&'static str, D::Error> {
+        one_of(d, CHANGE_REASONS)
+    }
+    /// Reads a [`VERIFY_STAGES`] word.
+    pub fn verify_stage<'de, D: Deserializer<'de>>(d: D) -> Result<&'static str, D::Error> {
+        one_of(d, VERIFY_STAGES)
+    }
+    /// Reads a [`VERIFY_STATUSES`] word.
+    pub fn verify_status<'de, D: Deserializer<'de>>(d: D) -> Result<&'static str, D::Error> {
+        one_of(d, VERIFY_STATUSES)
+    }
+    /// Reads a [`NOTIFY_FAILURES`] word.
+    pub fn notify_failure<'de, D: Deserializer<'de>>(d: D) -> Result<&'static str, D::Error> {
+        one_of(d, NOTIFY_FAILURES)
+    }
+    /// Reads a [`REFUSALS`] word.
+    pub fn refusal<'de, D: Deserializer<'de>>(d: D) -> Result<&'static str, D::Error> {
+        one_of(d, REFUSALS)
+    }
+    /// Reads a [`STEP_KINDS`] word.
+    pub fn step_kind<'de, D: Deserializer<'de>>(d: D) -> Result<&'static str, D::Error> {
+        one_of(d, STEP_KINDS)
+    }
+    /// Reads an optional [`SCRIPT_LIMITS`] word.
+    pub fn script_limit<'de, D: Deserializer<'de>>(d: D) -> Result<Option<&'static str>, D::Error> {
+        match Option::<String>::deserialize(d)? {
+            None => Ok(None),
+            Some(s) => SCRIPT_LIMITS
+                .iter()
+                .copied()
+                .find(|w| *w == s)
+                .map(Some)
+                .ok_or_else(|| {
+                    serde::de::Error::custom(format!(
+                        "`{s}` is not one of {}",
+                        SCRIPT_LIMITS.join(", ")
+                    ))
+                }),
+        }
+    }
+}
+
 impl Values {
     /// The value named `name`.
     pub fn get(&self, name: &str) -> Option<&Value> {
@@ -40,12 +159,12 @@ impl Values {
 }
 
 /// A signal's warning level for a key changed.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct LevelChange {
     /// The output's id: deterministic (the same in every run of the same
     /// input and definitions), unique within a run, so a sink can
     /// deduplicate; `0` (not written) until the engine numbers it.
-    #[serde(skip_serializing_if = "crate::id::unset")]
+    #[serde(default, skip_serializing_if = "crate::id::unset")]
     pub id: u64,
 
     /// Event time of the change.
@@ -67,8 +186,10 @@ pub struct LevelChange {
     /// The input position (line) of the event that caused the change.
     pub event: u64,
     /// Why: `raise`, `clear` (the level's condition stopped holding, after
-    /// its `hold`), or `step_down` (one level at a time).
-    pub reason: &'static str,
+    /// its `hold`), or `step_down` (one level at a time): one of
+    /// [`closed::CHANGE_REASONS`].
+    #[serde(deserialize_with = "closed::change_reason")]
+    pub reason: closed::Word,
     /// Since when the deciding condition has held (for `raise`: the `when`
     /// condition of the new level; for `clear`/`step_down`: the condition
     /// that ended the old level).
@@ -76,12 +197,12 @@ pub struct LevelChange {
 }
 
 /// An event arrived behind the watermark.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Late {
     /// The output's id: deterministic (the same in every run of the same
     /// input and definitions), unique within a run, so a sink can
     /// deduplicate; `0` (not written) until the engine numbers it.
-    #[serde(skip_serializing_if = "crate::id::unset")]
+    #[serde(default, skip_serializing_if = "crate::id::unset")]
     pub id: u64,
 
     /// The event's own time.
@@ -100,12 +221,12 @@ pub struct Late {
 }
 
 /// A key sent nothing for the signal's `missing` duration (失联).
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Absence {
     /// The output's id: deterministic (the same in every run of the same
     /// input and definitions), unique within a run, so a sink can
     /// deduplicate; `0` (not written) until the engine numbers it.
-    #[serde(skip_serializing_if = "crate::id::unset")]
+    #[serde(default, skip_serializing_if = "crate::id::unset")]
     pub id: u64,
 
     /// When the silence reached the limit (last reading + limit).
@@ -121,12 +242,12 @@ pub struct Absence {
 }
 
 /// A key that was absent reported again.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Recovered {
     /// The output's id: deterministic (the same in every run of the same
     /// input and definitions), unique within a run, so a sink can
     /// deduplicate; `0` (not written) until the engine numbers it.
-    #[serde(skip_serializing_if = "crate::id::unset")]
+    #[serde(default, skip_serializing_if = "crate::id::unset")]
     pub id: u64,
 
     /// Time of the reading that ended the silence.
@@ -144,10 +265,10 @@ pub struct Recovered {
 /// A key of a table-driven signal that has no row in its table: its rules
 /// read the row's columns, so they cannot fire for it. Reported at the
 /// key's first reading (once per key while the engine holds it).
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct TableMiss {
     /// The output's id (see [`Recovered::id`]).
-    #[serde(skip_serializing_if = "crate::id::unset")]
+    #[serde(default, skip_serializing_if = "crate::id::unset")]
     pub id: u64,
     /// Time of the reading.
     pub ts: Timestamp,
@@ -161,9 +282,27 @@ pub struct TableMiss {
     pub event: u64,
 }
 
-/// Everything the engine emits.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+/// Everything the engine emits: one variant per output `type`, each with
+/// its payload type (written as one JSON object with the `type` first).
+///
+/// New variants come with new releases (the enum is `#[non_exhaustive]`);
+/// the JSON of an existing one keeps its members and meaning (see
+/// `docs/semver.md`). An output read back from its JSON writes the same
+/// bytes again.
+///
+/// ```
+/// use yingji_engine::Output;
+/// let line = r#"{"type":"absence","id":7,"ts":"2024-07-29T01:30:00+08:00","signal":"失联","key":"A","last_seen":"2024-07-29T01:00:00+08:00","missing":"30m"}"#;
+/// let o: Output = serde_json::from_str(line)?;
+/// assert_eq!(o.type_name(), "absence");
+/// assert_eq!(o.id(), 7);
+/// assert!(matches!(&o, Output::Absence(a) if &*a.key == "A"));
+/// assert_eq!(o.to_json(), line);
+/// # Ok::<(), serde_json::Error>(())
+/// ```
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum Output {
     /// `{"type":"level_changed", ...}`
     LevelChanged(LevelChange),

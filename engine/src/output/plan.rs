@@ -4,14 +4,15 @@
 //! Every record says which instance and step it concerns, what caused it (an
 //! input event, a timer, a signal's level change, another plan) and when.
 
+use super::closed;
 use crate::time::Timestamp;
 use crate::value::Level;
 use crate::workflow::ir::Response;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 
 /// What made something happen.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Cause {
     /// An input event, by position (line) in the input.
@@ -40,12 +41,12 @@ pub enum Cause {
 }
 
 /// Fields every instance-bound record carries.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Head {
     /// The output's id: deterministic (the same in every run of the same
     /// input and definitions), unique within a run, so a sink can
     /// deduplicate; `0` (not written) until the engine numbers it.
-    #[serde(skip_serializing_if = "crate::id::unset")]
+    #[serde(default, skip_serializing_if = "crate::id::unset")]
     pub id: u64,
 
     /// Event time.
@@ -63,7 +64,7 @@ pub struct Head {
 }
 
 /// `plan_started`: an instance began.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct PlanStarted {
     /// Common fields (`step` is the first step).
     #[serde(flatten)]
@@ -75,7 +76,7 @@ pub struct PlanStarted {
 }
 
 /// `notify`: a person is called.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Notify {
     /// Common fields.
     #[serde(flatten)]
@@ -100,7 +101,7 @@ pub struct Notify {
 }
 
 /// `escalated`: a tier did not answer in time, the next is called.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Escalated {
     /// Common fields.
     #[serde(flatten)]
@@ -122,7 +123,7 @@ pub struct Escalated {
 }
 
 /// `acked`: a call was answered.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Acked {
     /// Common fields.
     #[serde(flatten)]
@@ -144,7 +145,7 @@ pub struct Acked {
 }
 
 /// Why an ack changed nothing.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum AckReject {
     /// No call has this reference (or the ack has no reference and the person
@@ -164,12 +165,12 @@ pub enum AckReject {
 }
 
 /// `ack_rejected`: an ack that changed nothing, and why.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct AckRejected {
     /// The output's id: deterministic (the same in every run of the same
     /// input and definitions), unique within a run, so a sink can
     /// deduplicate; `0` (not written) until the engine numbers it.
-    #[serde(skip_serializing_if = "crate::id::unset")]
+    #[serde(default, skip_serializing_if = "crate::id::unset")]
     pub id: u64,
 
     /// Event time of the ack.
@@ -190,7 +191,7 @@ pub struct AckRejected {
 }
 
 /// `unanswered`: a chain ran out of tiers (or a responsibility tier timed out).
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Unanswered {
     /// Common fields.
     #[serde(flatten)]
@@ -206,7 +207,7 @@ pub struct Unanswered {
 }
 
 /// `measure`: a measure is ordered.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Measure {
     /// Common fields.
     #[serde(flatten)]
@@ -222,7 +223,7 @@ pub struct Measure {
 }
 
 /// `response_declared`: a response level is declared (up or down).
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ResponseDeclared {
     /// Common fields.
     #[serde(flatten)]
@@ -236,7 +237,7 @@ pub struct ResponseDeclared {
 }
 
 /// `timed_out`: an `await_ack` or `wait` step gave up (an escalation edge).
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct TimedOut {
     /// Common fields.
     #[serde(flatten)]
@@ -248,14 +249,16 @@ pub struct TimedOut {
 }
 
 /// One stage of the closing verification.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct VerifyStage {
-    /// 预警, 响应, 反馈 or 核实.
-    pub stage: &'static str,
+    /// 预警, 响应, 反馈 or 核实 ([`closed::VERIFY_STAGES`]).
+    #[serde(deserialize_with = "closed::verify_stage")]
+    pub stage: closed::Word,
     /// When it was reached (`null`: never).
     pub at: Option<Timestamp>,
-    /// `done` or `missing`.
-    pub status: &'static str,
+    /// `done` or `missing` ([`closed::VERIFY_STATUSES`]).
+    #[serde(deserialize_with = "closed::verify_status")]
+    pub status: closed::Word,
     /// The input line of the event that satisfied it (预警: the reading that
     /// raised the warning; 响应: the event behind the declaration; 反馈: the
     /// first ack; 核实: the verification event a `wait: { event: .. }` step
@@ -268,7 +271,7 @@ pub struct VerifyStage {
 
 /// `notify_failed`: a call that reaches nobody (no person in the roster holds
 /// the role in the instance's area, above it or below it).
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct NotifyFailed {
     /// Common fields (`area` is the area nobody was found for).
     #[serde(flatten)]
@@ -279,14 +282,15 @@ pub struct NotifyFailed {
     pub tier: u16,
     /// The role nobody holds there.
     pub role: Arc<str>,
-    /// Why (`area_not_in_roster` or `no_holder`).
-    pub why: &'static str,
+    /// Why (`area_not_in_roster` or `no_holder`: [`closed::NOTIFY_FAILURES`]).
+    #[serde(deserialize_with = "closed::notify_failure")]
+    pub why: closed::Word,
     /// The same in words.
     pub message: Arc<str>,
 }
 
 /// Why a `plan_start` event started nothing.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum StartReject {
     /// No plan has this name.
@@ -300,10 +304,10 @@ pub enum StartReject {
 }
 
 /// `plan_start_rejected`: a manual start refused, and why.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct PlanStartRejected {
     /// The output's id (see [`Head::id`]).
-    #[serde(skip_serializing_if = "crate::id::unset")]
+    #[serde(default, skip_serializing_if = "crate::id::unset")]
     pub id: u64,
     /// Event time of the `plan_start`.
     pub ts: Timestamp,
@@ -322,7 +326,7 @@ pub struct PlanStartRejected {
 }
 
 /// An open instance and the step it is at.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct InstanceAt {
     /// The instance.
     pub instance: Arc<str>,
@@ -333,10 +337,10 @@ pub struct InstanceAt {
 /// `event_refused`: an event of a kind a `wait` step awaits (a verification
 /// report, 灾情核实) that no instance was waiting for. It is not kept: an
 /// early report does not count when its step is reached later.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct EventRefused {
     /// The output's id (see [`Head::id`]).
-    #[serde(skip_serializing_if = "crate::id::unset")]
+    #[serde(default, skip_serializing_if = "crate::id::unset")]
     pub id: u64,
     /// Event time.
     pub ts: Timestamp,
@@ -346,7 +350,9 @@ pub struct EventRefused {
     pub area: Option<Arc<str>>,
     /// `no_open_instance` (no instance of a plan awaiting this kind is open
     /// there) or `not_awaited` (instances are open but not at a step awaiting it).
-    pub reason: &'static str,
+    /// (One of [`closed::REFUSALS`].)
+    #[serde(deserialize_with = "closed::refusal")]
+    pub reason: closed::Word,
     /// The open instances of plans that await this kind, and where they are.
     pub open: Vec<InstanceAt>,
     /// The event.
@@ -355,18 +361,19 @@ pub struct EventRefused {
 
 /// `step_entered`: an instance entered a step (only with tracing on:
 /// `yingji run --trace`, or `PlanSet::trace`).
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct StepEntered {
     /// Common fields (`step` is the step entered).
     #[serde(flatten)]
     pub head: Head,
     /// The step's kind (`notify`, `await_ack`, `measures`, `declare_response`,
-    /// `branch`, `wait`, `close`).
-    pub kind: &'static str,
+    /// `branch`, `wait`, `close`: [`closed::STEP_KINDS`]).
+    #[serde(deserialize_with = "closed::step_kind")]
+    pub kind: closed::Word,
 }
 
 /// `plan_closed`: an instance ended.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct PlanClosed {
     /// Common fields.
     #[serde(flatten)]
@@ -382,7 +389,7 @@ pub struct PlanClosed {
 /// `area_joined`: a township reached the trigger of a county-scoped plan
 /// whose instance is already open; it joins the instance (its people are
 /// called for the tiers marked `in: affected` already called).
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct AreaJoined {
     /// Common fields (`area` is the county).
     #[serde(flatten)]

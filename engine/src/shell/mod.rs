@@ -45,8 +45,18 @@ pub enum LatePolicy {
     Apply,
 }
 
-/// Run-time settings.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+/// Run-time settings: the one configuration of every front end (the CLI's
+/// flags, the stream, the JSON API of the bindings). Validation, the JSON
+/// form (`Config::from_json`) and the settings a saved state depends on are
+/// in [`crate::config`].
+///
+/// ```
+/// use yingji_engine::{Config, LatePolicy};
+/// let c = Config { lateness_ms: 10 * 60_000, late: LatePolicy::Apply, ..Config::default() };
+/// assert_eq!(c.validate(), Ok(()));
+/// assert_eq!(Config::from_json(&c.to_json()), Ok(c));
+/// ```
+#[derive(Clone, Debug, PartialEq)]
 pub struct Config {
     /// Allowed lateness in ms (default 5 min); signals may set their own.
     pub lateness_ms: i64,
@@ -63,6 +73,9 @@ pub struct Config {
     /// Forget keys that sent nothing for this long (bounded memory). Must
     /// not be shorter than any signal's `missing` or longest window.
     pub idle_ttl_ms: Option<i64>,
+    /// The longest event line accepted, in bytes (without its newline); a
+    /// longer line is rejected (default 1 MiB).
+    pub max_line: usize,
 }
 
 impl Default for Config {
@@ -73,6 +86,7 @@ impl Default for Config {
             dedupe_kind_key_ts: false,
             max_ahead_ms: Some(MS_PER_DAY),
             idle_ttl_ms: None,
+            max_line: crate::config::DEFAULT_MAX_LINE,
         }
     }
 }
@@ -637,7 +651,7 @@ impl Engine {
 /// Refuses an idle expiry shorter than what a signal still needs of a
 /// silent key: its `missing` (the absence would never be reported) or its
 /// longest window (the window would be emptied early).
-fn check_idle_ttl(program: &Program, ttl: i64) -> Result<(), ProgramError> {
+pub(crate) fn check_idle_ttl(program: &Program, ttl: i64) -> Result<(), ProgramError> {
     for s in &program.signals {
         let longest = s.windows.iter().map(|w| w.duration_ms).max();
         for (what, need) in [("missing", s.missing_ms), ("longest window", longest)] {

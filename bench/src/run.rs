@@ -155,9 +155,8 @@ const CHUNK: usize = 1 << 16;
 /// Compiles the workload's definitions from source (what `compile_ms` times).
 pub fn compile(w: &Workload) -> Result<(CompiledEngine, Duration), BenchError> {
     let t = Instant::now();
-    let defs = crate::Definitions::from_str("bench.yj", &w.source)
-        .map_err(|e| BenchError::Compile(e.rendered))?;
-    let eng = CompiledEngine::new(&defs.program).map_err(|e| BenchError::Compile(e.to_string()))?;
+    let defs = super::load(&w.source).map_err(|e| BenchError::Compile(e.to_string()))?;
+    let eng = CompiledEngine::new(&defs).map_err(|e| BenchError::Compile(e.to_string()))?;
     Ok((eng, t.elapsed()))
 }
 
@@ -410,7 +409,7 @@ fn fold(out: &mut Vec<yingji_engine::Output>, sum: &mut Checksum) {
         if let yingji_engine::Output::LevelChanged(c) = o {
             sum.add(
                 c.event,
-                crate::bench::e2e::signal_index(&c.signal),
+                super::e2e::signal_index(&c.signal),
                 &c.key,
                 c.from,
                 c.to,
@@ -541,7 +540,7 @@ struct Borrowed<'a> {
 }
 
 /// Measures JSONL ingestion on the workload's events as lines.
-pub fn run_jsonl(w: &Workload) -> Result<JsonlReport, BenchError> {
+pub fn run_jsonl(w: &Workload, run_file: super::e2e::RunFile) -> Result<JsonlReport, BenchError> {
     let lines = w.jsonl();
     let n = lines.len().max(1);
     let bytes = lines.iter().map(|l| l.len() + 1).sum();
@@ -620,7 +619,7 @@ pub fn run_jsonl(w: &Workload) -> Result<JsonlReport, BenchError> {
         }
     }
     check("compiled vs reference (JSONL)", sum, rsum)?;
-    let e2e = super::e2e::end_to_end(w)?;
+    let e2e = super::e2e::end_to_end(w, run_file)?;
     check("compiled vs yingji run (JSONL file)", sum, e2e.changes)?;
     Ok(JsonlReport {
         workload: "jsonl".into(),
@@ -659,7 +658,7 @@ pub fn run_chains(
     let t = Instant::now();
     let defs = w.definitions()?;
     let mut eng = defs
-        .engine()
+        .engine_with(yingji_engine::Config::default())
         .map_err(|e| BenchError::Compile(e.to_string()))?;
     let compile_time = t.elapsed();
 

@@ -1,5 +1,5 @@
 //! End to end, as `yingji run` does it: a JSONL file read through the
-//! streaming API ([`crate::stream`]) into an [`Engine`] with the run's
+//! streaming API (`yingji::stream`, handed in as a [`RunFile`]) into an [`Engine`] with the run's
 //! default settings (5 minutes of allowed lateness, so every event goes
 //! through the reorder buffer), every output written as a JSON line; against
 //! merely parsing the same file (a buffered reader and the engine's schema
@@ -65,8 +65,18 @@ pub fn signal_index(name: &str) -> u32 {
         .unwrap_or(0)
 }
 
+/// What `yingji run FILE` does with `engine`: reads `file` through the
+/// stream API with the default options and calls `each` with every output,
+/// in order. The CLI provides it (`yingji bench`); this crate does not
+/// depend on the facade.
+pub type RunFile = fn(
+    engine: Engine,
+    file: &std::path::Path,
+    each: &mut dyn FnMut(&Output) -> std::io::Result<()>,
+) -> std::io::Result<()>;
+
 /// Writes the workload's lines to a file and measures both ways of reading it.
-pub fn end_to_end(w: &Workload) -> Result<EndToEnd, BenchError> {
+pub fn end_to_end(w: &Workload, run_file: RunFile) -> Result<EndToEnd, BenchError> {
     let path = std::env::temp_dir().join(format!(
         "yingji-bench-{}-{}.jsonl",
         std::process::id(),
@@ -109,38 +119,20 @@ pub fn end_to_end(w: &Workload) -> Result<EndToEnd, BenchError> {
     // the run: what `yingji run FILE --out -` does
     let engine = Engine::new(w.program.clone()).map_err(|e| BenchError::Compile(e.to_string()))?;
     let t = Instant::now();
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(io_err)?;
-    let path = file.0.clone();
-    let (outputs, output_bytes, changes) = rt.block_on(async move {
-        let f = tokio::fs::File::open(path).await.map_err(io_err)?;
-        let source = crate::stream::lines(tokio::io::BufReader::with_capacity(1 << 16, f));
-        let (tx, mut rx) = tokio::sync::mpsc::channel(4096);
-        let task = tokio::spawn(crate::stream::run(
-            engine,
-            vec![source],
-            tx,
-            crate::stream::Options::default(),
-        ));
-        let mut writer = std::io::BufWriter::new(Counter::default());
-        let (mut outputs, mut changes) = (0u64, Checksum::default());
-        while let Some(item) = rx.recv().await {
-            if let crate::stream::Item::Output(o) = item {
-                outputs += 1;
-                serde_json::to_writer(&mut writer, &o).map_err(|e| io_err(e.into()))?;
-                writer.write_all(b"\n").map_err(io_err)?;
-                if let Output::LevelChanged(c) = &o {
-                    changes.add(c.event, signal_index(&c.signal), &c.key, c.from, c.to);
-                }
-            }
+    let mut writer = std::io::BufWriter::new(Counter::default());
+    let (mut outputs, mut changes) = (0u64, Checksum::default());
+    run_file(engine, &file.0, &mut |o| {
+        outputs += 1;
+        serde_json::to_writer(&mut writer, o)?;
+        writer.write_all(b"\n")?;
+        if let Output::LevelChanged(c) = o {
+            changes.add(c.event, signal_index(&c.signal), &c.key, c.from, c.to);
         }
-        writer.flush().map_err(io_err)?;
-        let bytes = writer.get_ref().0;
-        task.await.map_err(|e| io_err(std::io::Error::other(e)))?;
-        Ok::<_, BenchError>((outputs, bytes, changes))
-    })?;
+        Ok(())
+    })
+    .map_err(io_err)?;
+    writer.flush().map_err(io_err)?;
+    let output_bytes = writer.get_ref().0;
     let run = t.elapsed();
     Ok(EndToEnd {
         parse_ns_per_line: parse.as_nanos() as f64 / lines,

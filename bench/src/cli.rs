@@ -180,7 +180,12 @@ fn print_jsonl(r: &JsonlReport, json: bool) {
     );
 }
 
-fn one(name: WorkloadName, a: &BenchArgs, opts: &Options) -> Result<(), BenchError> {
+fn one(
+    name: WorkloadName,
+    a: &BenchArgs,
+    opts: &Options,
+    run_file: super::e2e::RunFile,
+) -> Result<(), BenchError> {
     let events = a.events.unwrap_or(1_000_000);
     match name {
         WorkloadName::Thresholds => {
@@ -198,7 +203,7 @@ fn one(name: WorkloadName, a: &BenchArgs, opts: &Options) -> Result<(), BenchErr
         WorkloadName::Jsonl => {
             let keys = a.keys.unwrap_or(1_000);
             let w = super::windows(keys, events, a.seed)?;
-            print_jsonl(&run_jsonl(&w)?, a.json);
+            print_jsonl(&run_jsonl(&w, run_file)?, a.json);
         }
         WorkloadName::Chains => {
             let events = a.events.unwrap_or(100_000);
@@ -213,21 +218,22 @@ fn one(name: WorkloadName, a: &BenchArgs, opts: &Options) -> Result<(), BenchErr
                 WorkloadName::Jsonl,
                 WorkloadName::Chains,
             ] {
-                one(w, a, opts)?;
+                one(w, a, opts, run_file)?;
             }
         }
     }
     Ok(())
 }
 
-/// Runs `yingji bench`.
-pub fn main(a: &BenchArgs) -> ExitCode {
+/// Runs `yingji bench`; `run_file` is what `yingji run` does with a file
+/// (the jsonl workload's end-to-end leg).
+pub fn main(a: &BenchArgs, run_file: super::e2e::RunFile) -> ExitCode {
     let opts = Options {
         rhai_events: a.rhai_events,
         progress: !a.no_progress,
         ..Options::default()
     };
-    match one(a.workload, a, &opts) {
+    match one(a.workload, a, &opts, run_file) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("yingji bench: {e}");

@@ -305,19 +305,27 @@ pub fn load_definitions(
     source: &str,
     plan_yaml: &str,
     roster_yaml: &str,
-) -> Result<crate::Definitions, ParamError> {
-    let loader = crate::dsl::load::MemLoader(vec![
+) -> Result<yingji_dsl::load::Loaded, ParamError> {
+    super::load_files(vec![
         ("chains.yj".to_string(), source.to_string()),
         ("chains_plan.yaml".to_string(), plan_yaml.to_string()),
         ("chains_roster.yaml".to_string(), roster_yaml.to_string()),
-    ]);
-    crate::Definitions::load(&loader).map_err(|e| ParamError::Definitions(e.rendered))
+    ])
 }
 
 impl ChainsWorkload {
     /// Loads this workload's definitions afresh.
-    pub fn definitions(&self) -> Result<crate::Definitions, ParamError> {
+    pub fn definitions(&self) -> Result<yingji_dsl::load::Loaded, ParamError> {
         load_definitions(&self.source, &self.plan_yaml, &self.roster_yaml)
+    }
+
+    /// The definition files (name, text): the signal, the plan and the roster.
+    pub fn files(&self) -> Vec<(String, String)> {
+        vec![
+            ("chains.yj".to_string(), self.source.clone()),
+            ("chains_plan.yaml".to_string(), self.plan_yaml.clone()),
+            ("chains_roster.yaml".to_string(), self.roster_yaml.clone()),
+        ]
     }
 
     /// The events as JSONL lines (what `yingji run` would read).

@@ -1,5 +1,10 @@
+//! # yingji-bench
+//!
 //! Deterministic benchmark workloads, shared by `yingji bench` and the
-//! criterion benches in `benches/`.
+//! criterion benches in `benches/`. Not part of yingji's stable API: the
+//! harness depends on the internal crates (`yingji-engine`, `yingji-dsl`)
+//! only, and the `yingji` CLI (feature `cli`) hands it what it needs of the
+//! facade (the stream API's file run, [`e2e::RunFile`]).
 //!
 //! Each workload is generated from its parameters and a seed: the same
 //! parameters always give the same definitions (as `.yj` text) and the same
@@ -151,9 +156,17 @@ const LEVELS: [&str; 4] = ["red", "orange", "yellow", "blue"];
 const T0_MS: i64 = 1_722_096_000_000;
 
 fn load(source: &str) -> Result<Program, ParamError> {
-    crate::Definitions::from_str("bench.yj", source)
-        .map(|d| d.program)
-        .map_err(|e| ParamError::Definitions(e.rendered))
+    load_files(vec![("bench.yj".to_string(), source.to_string())]).map(|l| l.program)
+}
+
+/// Loads generated definitions with the DSL's loader; a definition with an
+/// error is [`ParamError::Definitions`] with the rendered diagnostics.
+pub fn load_files(files: Vec<(String, String)>) -> Result<yingji_dsl::load::Loaded, ParamError> {
+    let loaded = yingji_dsl::load::load(&yingji_dsl::load::MemLoader(files));
+    if loaded.has_errors() {
+        return Err(ParamError::Definitions(loaded.render()));
+    }
+    Ok(loaded)
 }
 
 fn events(
