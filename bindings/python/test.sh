@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds the Python extension as a manylinux2014 wheel (maturin with zig,
-# its own cargo workspace, --locked), checks the wheel's platform tag,
-# installs it, checks the typed outputs module is current with docs/schemas,
+# its own cargo workspace, --locked; the debug profile, MATURIN_RELEASE=1 for
+# --release), checks the wheel's platform tag, installs it, checks the typed
+# outputs module is current with docs/schemas,
 # and runs the pytest suite (outputs validated against docs/schemas with
 # jsonschema). Needs: cargo, python3 with pip; installs maturin, ziglang,
 # pytest and jsonschema from PyPI when missing.
@@ -23,8 +24,9 @@ echo "== Python binding: typed outputs current with docs/schemas"
 "$python" gen_outputs.py --check
 
 echo "== Python binding: maturin build (manylinux2014 via zig, --locked)"
+# the debug profile keeps CI short; a release wheel is the same command with --release
 rm -rf dist
-"$python" -m maturin build --release --locked --zig --compatibility manylinux2014 -i "$python" --out dist
+"$python" -m maturin build ${MATURIN_RELEASE:+--release} --locked --zig --compatibility manylinux2014 -i "$python" --out dist
 wheel="$(ls dist/yingji-*.whl)"
 echo "wheel: $(basename "$wheel")"
 case "$(basename "$wheel")" in

@@ -89,6 +89,10 @@ typedef enum YjStatus {
   // to one engine, or a free while a call runs); nothing was done, nothing
   // freed. Use each handle from one thread at a time, or retry.
   YJ_ERR_BUSY = 11,
+  // A run setting that cannot be used (yj_engine_new_with_config): not a
+  // JSON object, an unknown setting, or a bad value; the message and
+  // yj_last_error_detail() name the setting.
+  YJ_ERR_CONFIG = 12,
 } YjStatus;
 
 // Loaded definitions (opaque). They may have failed to compile; see
@@ -122,8 +126,8 @@ const char *yj_last_error_diagnostics(void);
 // "not_string", "bad_timestamp", "wrong_type", "missing_field",
 // "nested_value", "bad_value", "not_finite", "duplicate_member", "too_long",
 // "too_far_ahead", "clock_suspect", "no_key", "bad_record", "refused"; a bad
-// config is "bad_config", a snapshot taken with another lateness or dedupe
-// setting "config_mismatch". (Late and duplicate events are not errors: a
+// setting (YJ_ERR_CONFIG) is "bad_config", a snapshot taken with another
+// lateness or dedupe_kind_key_ts setting "config_mismatch". (Late and duplicate events are not errors: a
 // late one is a "late" output, a duplicate is left out.)
 // Owned by the library; valid until the next yj_ call on this thread.
 const char *yj_last_error_reason(void);
@@ -232,21 +236,22 @@ enum YjStatus yj_engine_new(const struct YjDefinitions *defs,
                             struct YjEngine **out);
 
 // Creates an engine with run settings: `config_json` is a JSON object, every
-// member optional (the defaults shown):
-// {"lateness":"5m","late_policy":"emit","max_ahead":"1d","idle_expiry":null,
-//  "dedupe":"id","max_line":1048576}
+// member optional (the defaults shown), named like `yingji run`'s flags:
+// {"lateness":"5m","late":"emit","max_ahead":"1d","idle_ttl":"off",
+//  "dedupe_kind_key_ts":false,"max_line":1048576}
 // - lateness: allowed lateness, a duration ("30s", "5m", "2h", "1d");
-// - late_policy: "emit" a late output and leave the event out, or "apply" it;
+// - late: "emit" a late output and leave the event out, or "apply" it;
 // - max_ahead: refuse events further ahead of the clock than this, or "off";
-// - idle_expiry: forget keys silent for this long, or null (never);
-// - dedupe: "id" (same id) or "kind_key_ts" (also same kind, key and time);
+// - idle_ttl: forget keys silent for this long, or "off" (never);
+// - dedupe_kind_key_ts: also treat events with the same kind, key and time
+//   as duplicates (same id always are);
 // - max_line: the longest event accepted, in bytes.
-// A bad member is YJ_ERR_INVALID_ARGUMENT (text that is not JSON:
-// YJ_ERR_MALFORMED_JSON) naming it, with yj_last_error_reason() "bad_config"
-// and yj_last_error_detail() {"reason":"bad_config","field":"<member>"}.
-// A snapshot records these settings: restoring one taken with another
-// lateness or dedupe is YJ_ERR_STATE ("config_mismatch"). Release *out with
-// yj_engine_free().
+// A bad setting (or text that is not a JSON object) is YJ_ERR_CONFIG naming
+// it, with yj_last_error_reason() "bad_config" and yj_last_error_detail()
+// {"reason":"bad_config","field":"<setting>"}. A snapshot records the
+// settings its state depends on: restoring one taken with another lateness
+// or dedupe_kind_key_ts is YJ_ERR_STATE ("config_mismatch"). Release *out
+// with yj_engine_free().
 //
 // # Safety
 // `defs`: a live handle or NULL; `config_json`: NULL or NUL-terminated;

@@ -670,31 +670,31 @@ static void config(void) {
         const char *json, *field;
         YjStatus status;
     } bad[] = {
-        {"{\"lateness\":\"5 minutes\"}", "lateness", YJ_ERR_INVALID_ARGUMENT},
-        {"{\"lateness\":300}", "lateness", YJ_ERR_INVALID_ARGUMENT},
-        {"{\"late_policy\":\"drop\"}", "late_policy", YJ_ERR_INVALID_ARGUMENT},
-        {"{\"max_ahead\":\"never\"}", "max_ahead", YJ_ERR_INVALID_ARGUMENT},
-        {"{\"idle_expiry\":\"0s\"}", "idle_expiry", YJ_ERR_INVALID_ARGUMENT},
-        {"{\"idle_expiry\":\"10m\"}", "idle_expiry", YJ_ERR_INVALID_ARGUMENT}, /* shorter than the 1h window */
-        {"{\"dedupe\":true}", "dedupe", YJ_ERR_INVALID_ARGUMENT},
-        {"{\"max_line\":0}", "max_line", YJ_ERR_INVALID_ARGUMENT},
-        {"{\"colour\":\"red\"}", "colour", YJ_ERR_INVALID_ARGUMENT},
+        {"{\"lateness\":\"5 minutes\"}", "lateness", YJ_ERR_CONFIG},
+        {"{\"lateness\":300}", "lateness", YJ_ERR_CONFIG},
+        {"{\"late\":\"drop\"}", "late", YJ_ERR_CONFIG},
+        {"{\"max_ahead\":\"never\"}", "max_ahead", YJ_ERR_CONFIG},
+        {"{\"idle_ttl\":\"0s\"}", "idle_ttl", YJ_ERR_CONFIG},
+        {"{\"idle_ttl\":\"10m\"}", "idle_ttl", YJ_ERR_CONFIG}, /* shorter than the 1h window */
+        {"{\"dedupe_kind_key_ts\":\"yes\"}", "dedupe_kind_key_ts", YJ_ERR_CONFIG},
+        {"{\"max_line\":0}", "max_line", YJ_ERR_CONFIG},
+        {"{\"colour\":\"red\"}", "colour", YJ_ERR_CONFIG},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         EXPECT_STATUS(yj_engine_new_with_config(defs, bad[i].json, &engine), bad[i].status);
         CHECK(engine == NULL, "engine set for %s", bad[i].json);
         char want_msg[64], want_detail[64];
-        snprintf(want_msg, sizeof want_msg, "config `%s`: ", bad[i].field);
+        snprintf(want_msg, sizeof want_msg, "`%s`", bad[i].field);
         snprintf(want_detail, sizeof want_detail, "\"field\":\"%s\"", bad[i].field);
-        CHECK(strncmp(yj_last_error_message(), want_msg, strlen(want_msg)) == 0, "%s: message %s", bad[i].json,
+        CHECK(strstr(yj_last_error_message(), want_msg) != NULL, "%s: message %s", bad[i].json,
               yj_last_error_message());
         CHECK(strcmp(yj_last_error_reason(), "bad_config") == 0, "%s: reason %s", bad[i].json,
               yj_last_error_reason());
         CHECK(strstr(yj_last_error_detail(), want_detail) != NULL, "%s: detail %s", bad[i].json,
               yj_last_error_detail());
     }
-    EXPECT_STATUS(yj_engine_new_with_config(defs, "{lateness", &engine), YJ_ERR_MALFORMED_JSON);
-    EXPECT_STATUS(yj_engine_new_with_config(defs, "[]", &engine), YJ_ERR_INVALID_ARGUMENT);
+    EXPECT_STATUS(yj_engine_new_with_config(defs, "{lateness", &engine), YJ_ERR_CONFIG);
+    EXPECT_STATUS(yj_engine_new_with_config(defs, "[]", &engine), YJ_ERR_CONFIG);
     EXPECT_STATUS(yj_engine_new_with_config(defs, NULL, &engine), YJ_ERR_INVALID_ARGUMENT);
 
     /* a 5-day gap from another source: refused by the default 1-day guard, with a reason */
@@ -719,7 +719,7 @@ static void config(void) {
     CHECK(strcmp(yj_last_error_reason(), "") == 0 && strcmp(yj_last_error_detail(), "{}") == 0, "cleared");
     EXPECT_STATUS(yj_engine_free(engine), YJ_OK);
 
-    EXPECT_STATUS(yj_engine_new_with_config(defs, "{\"max_ahead\":\"off\",\"late_policy\":\"apply\"}", &engine),
+    EXPECT_STATUS(yj_engine_new_with_config(defs, "{\"max_ahead\":\"off\",\"late\":\"apply\"}", &engine),
                   YJ_OK);
     EXPECT_STATUS(yj_engine_push(engine, a, &out), YJ_OK);
     yj_string_free(out);
@@ -734,7 +734,8 @@ static void config(void) {
     EXPECT_STATUS(yj_engine_new_with_config(defs, "{\"lateness\":\"10m\"}", &engine), YJ_OK);
     EXPECT_STATUS(yj_engine_restore(engine, snapshot, NULL), YJ_ERR_STATE);
     CHECK(strcmp(yj_last_error_reason(), "config_mismatch") == 0, "reason %s", yj_last_error_reason());
-    CHECK(strstr(yj_last_error_message(), "config `lateness`") != NULL, "message %s", yj_last_error_message());
+    CHECK(strstr(yj_last_error_message(), "lateness") != NULL && strstr(yj_last_error_detail(), "\"field\":\"lateness\""),
+          "message %s, detail %s", yj_last_error_message(), yj_last_error_detail());
     EXPECT_STATUS(yj_engine_free(engine), YJ_OK);
     /* another max_ahead is fine */
     EXPECT_STATUS(yj_engine_new_with_config(defs, "{\"max_ahead\":\"7d\"}", &engine), YJ_OK);

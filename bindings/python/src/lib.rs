@@ -148,7 +148,7 @@ impl Definitions {
     fn engine(&self, py: Python<'_>, config: Option<&Bound<'_, PyAny>>) -> PyResult<Engine> {
         call(py, || {
             let engine = match config {
-                Some(c) => self.defs.engine_with_config(&text(c, "config")?)?,
+                Some(c) => self.defs.engine_with(&text(c, "config")?)?,
                 None => self.defs.engine()?,
             };
             Ok(Engine {

@@ -17,7 +17,7 @@ Events are dicts (or JSON text / bytes; a ``ts`` may be an aware
 late policy, max-ahead, idle expiry, dedupe, limits) are a :class:`Config`::
 
     engine = yingji.Engine(defs, yingji.Config(lateness="10m", max_ahead="3d"))
-    engine = yingji.Engine(defs, lateness=timedelta(minutes=10))   # the same, as keywords
+    engine = yingji.Engine(defs, lateness=timedelta(minutes=10), max_ahead="3d")   # the same, as keywords
  Every
 failure is a :class:`yingji.Error` subclass with ``code`` and ``message``, and
 :class:`DefinitionError` carries the ``diagnostics`` (a list of dicts).
@@ -243,44 +243,45 @@ class Definitions:
 DurationLike = Union[str, timedelta]
 
 
+def _config_error(name: str, problem: str) -> "ConfigError":
+    return ConfigError(f"setting `{name}`: {problem}", code="config", status=12,
+                       detail={"reason": "bad_config", "field": name})
+
+
 def _duration_text(name: str, v: Any) -> Any:
     if isinstance(v, timedelta):
         ms = v // timedelta(milliseconds=1)
         if timedelta(milliseconds=ms) != v:
-            raise ConfigError(f"config `{name}`: {v!r} is not a whole number of milliseconds",
-                              code="invalid_argument", status=1,
-                              detail={"reason": "bad_config", "field": name})
+            raise _config_error(name, f"{v!r} is not a whole number of milliseconds")
         if ms < 0:
-            raise ConfigError(f"config `{name}`: {v!r} is negative",
-                              code="invalid_argument", status=1,
-                              detail={"reason": "bad_config", "field": name})
+            raise _config_error(name, f"{v!r} is negative")
         return f"{ms}ms"
     return v
 
 
 @dataclass(frozen=True)
 class Config:
-    """Run settings of an :class:`Engine` (the flags of ``yingji run``, under
-    the names every binding uses). Durations are text (``"30s"``, ``"5m"``,
-    ``"2h"``, ``"1d"``) or :class:`datetime.timedelta`. Values are checked
-    when an engine is made: a bad one raises :class:`ConfigError` naming it
-    (``e.field``).
+    """Run settings of an :class:`Engine`, the one configuration of every
+    binding, named like ``yingji run``'s flags. Durations are text (``"30s"``,
+    ``"5m"``, ``"2h"``, ``"1d"``) or :class:`datetime.timedelta`. Values are
+    checked when an engine is made: a bad one raises :class:`ConfigError`
+    naming it (``e.field``).
 
-    A snapshot records its engine's settings; restoring it into an engine
-    with another ``lateness`` or ``dedupe`` raises :class:`StateError`
-    (reason ``"config_mismatch"``).
+    A snapshot records the settings its state depends on: restoring it into
+    an engine with another ``lateness`` or ``dedupe_kind_key_ts`` raises
+    :class:`StateError` (reason ``"config_mismatch"``).
     """
 
     #: Allowed lateness (events older than the clock minus this are late).
     lateness: DurationLike = "5m"
     #: ``"emit"`` a ``late`` output and leave the event out, or ``"apply"`` it flagged.
-    late_policy: str = "emit"
-    #: Refuse events further ahead of the stream's clock than this, or ``"off"``.
-    max_ahead: DurationLike = "1d"
-    #: Forget keys silent for this long, or ``None`` (never).
-    idle_expiry: Optional[DurationLike] = None
-    #: ``"id"``: same ``id`` = duplicate; ``"kind_key_ts"``: also same kind, key and time.
-    dedupe: str = "id"
+    late: str = "emit"
+    #: Refuse events further ahead of the stream's clock than this; ``None`` or ``"off"``: no guard.
+    max_ahead: Optional[DurationLike] = "1d"
+    #: Forget keys silent for this long; ``None`` or ``"off"``: never.
+    idle_ttl: Optional[DurationLike] = None
+    #: Also treat events with the same kind, key and time as duplicates (same ``id`` always are).
+    dedupe_kind_key_ts: bool = False
     #: The longest event accepted, in bytes.
     max_line: int = 1 << 20
 
@@ -289,18 +290,16 @@ class Config:
         members: Dict[str, Any] = {}
         for f in fields(self):
             v = getattr(self, f.name)
-            if f.name in ("lateness", "max_ahead", "idle_expiry"):
+            if f.name in ("lateness", "max_ahead", "idle_ttl"):
                 v = _duration_text(f.name, v)
             if f.name == "max_line" and (isinstance(v, bool) or not isinstance(v, int)):
-                raise ConfigError(f"config `{f.name}`: expected a whole number of bytes, got {v!r}",
-                                  code="invalid_argument", status=1,
-                                  detail={"reason": "bad_config", "field": f.name})
+                raise _config_error(f.name, f"`{v!r}`: use a number of bytes, like 1048576")
             members[f.name] = v
         try:
             return json.dumps(members)
         except (TypeError, ValueError) as e:
-            raise ConfigError(f"the config cannot be written as JSON: {e}", code="invalid_argument",
-                              status=1, detail={"reason": "bad_config"}) from None
+            raise ConfigError(f"the configuration cannot be written as JSON: {e}", code="config",
+                              status=12, detail={"reason": "bad_config"}) from None
 
 
 _CONFIG_FIELDS = tuple(f.name for f in fields(Config))
@@ -350,8 +349,8 @@ class Engine:
         if settings:
             unknown = sorted(set(settings) - set(_CONFIG_FIELDS))
             if unknown:
-                raise ConfigError(f"config `{unknown[0]}`: unknown setting (the settings are "
-                                  f"{', '.join(_CONFIG_FIELDS)})", code="invalid_argument", status=1,
+                raise ConfigError(f"unknown setting `{unknown[0]}` (the settings are: "
+                                  f"{', '.join(_CONFIG_FIELDS)})", code="config", status=12,
                                   detail={"reason": "bad_config", "field": unknown[0]})
             if config is not None:
                 raise ArgumentError("give a Config or keyword settings, not both",

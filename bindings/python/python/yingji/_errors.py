@@ -12,7 +12,7 @@ Every exception is a :class:`yingji.Error` carrying
   has one (``"missing_field"``, ``"wrong_type"``, ``"bad_timestamp"``,
   ``"not_json"``, ``"too_far_ahead"``, ``"clock_suspect"``, ``"too_long"``, ...);
   a bad setting is ``"bad_config"``, a snapshot taken with another lateness or
-  dedupe ``"config_mismatch"``,
+  ``dedupe_kind_key_ts`` ``"config_mismatch"``,
 * ``detail`` – a dict: ``reason`` and what it names (``field``, ``kind``,
   ``member``, ``sender``); empty when there is none.
 """
@@ -59,8 +59,9 @@ class ArgumentError(Error, TypeError):
 
 
 class ConfigError(ArgumentError, ValueError):
-    """A run setting the engine cannot use (code ``invalid_argument`` or
-    ``malformed_json``, reason ``bad_config``); :attr:`field` names it."""
+    """A run setting the engine cannot use (code ``config``, reason
+    ``bad_config``): not a JSON object, an unknown setting or a bad value;
+    :attr:`field` names it."""
 
     @property
     def field(self) -> Optional[str]:
@@ -126,6 +127,7 @@ _BY_CODE = {
     "internal": InternalError,
     "state": StateError,
     "busy": BusyError,
+    "config": ConfigError,
 }
 
 

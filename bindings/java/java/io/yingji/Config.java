@@ -6,18 +6,18 @@ import java.util.Map;
 
 /**
  * Run settings of an {@link Engine}: the flags of {@code yingji run}, under
- * the names every binding uses. Unset settings keep their defaults
- * (lateness 5m, late policy "emit", max-ahead 1d, no idle expiry, dedupe
- * "id", max line 1 MiB). Values are checked when an engine is made: a bad
+ * the names every binding uses (those of {@code yingji run}'s flags). Unset
+ * settings keep their defaults (lateness 5m, late "emit", max_ahead 1d,
+ * idle_ttl off, dedupe_kind_key_ts false, max_line 1 MiB). Values are checked when an engine is made: a bad
  * one is a {@link ConfigException} naming it ({@link ConfigException#getField()}).
  *
  * <pre>{@code
  * Engine engine = new Engine(defs, new Config().lateness("10m").maxAhead("3d"));
  * }</pre>
  *
- * <p>A snapshot records its engine's settings: restoring it into an engine
- * with another lateness or dedupe is a {@link StateException} (reason
- * "config_mismatch").
+ * <p>A snapshot records the settings its state depends on: restoring it into
+ * an engine with another lateness or dedupe_kind_key_ts is a
+ * {@link StateException} (reason "config_mismatch").
  */
 public final class Config {
     private final Map<String, String> members = new LinkedHashMap<>();
@@ -47,14 +47,14 @@ public final class Config {
 
     private static String millis(String name, Duration d) {
         if (d.isNegative()) {
-            throw new ConfigException(1, "invalid_argument", "bad_config", name,
+            throw new ConfigException(12, "config", "bad_config", name,
                     "{\"reason\":\"bad_config\",\"field\":\"" + name + "\"}",
-                    "config `" + name + "`: " + d + " is negative");
+                    "setting `" + name + "`: " + d + " is negative");
         }
         if (d.getNano() % 1_000_000 != 0) {
-            throw new ConfigException(1, "invalid_argument", "bad_config", name,
+            throw new ConfigException(12, "config", "bad_config", name,
                     "{\"reason\":\"bad_config\",\"field\":\"" + name + "\"}",
-                    "config `" + name + "`: " + d + " is not a whole number of milliseconds");
+                    "setting `" + name + "`: " + d + " is not a whole number of milliseconds");
         }
         return quote(d.toMillis() + "ms");
     }
@@ -70,11 +70,11 @@ public final class Config {
     }
 
     /** "emit" a late output and leave the event out, or "apply" it flagged. */
-    public Config latePolicy(String policy) {
-        return put("late_policy", policy == null ? "null" : quote(policy));
+    public Config late(String policy) {
+        return put("late", policy == null ? "null" : quote(policy));
     }
 
-    /** Refuse events further ahead of the stream's clock than this, or "off". */
+    /** Refuse events further ahead of the stream's clock than this; "off" or null: no guard. */
     public Config maxAhead(String durationOrOff) {
         return put("max_ahead", durationOrOff == null ? "null" : quote(durationOrOff));
     }
@@ -84,19 +84,19 @@ public final class Config {
         return put("max_ahead", millis("max_ahead", duration));
     }
 
-    /** Forget keys silent for this long; null: never. */
-    public Config idleExpiry(String duration) {
-        return put("idle_expiry", duration == null ? "null" : quote(duration));
+    /** Forget keys silent for this long; null or "off": never. */
+    public Config idleTtl(String duration) {
+        return put("idle_ttl", duration == null ? "null" : quote(duration));
     }
 
     /** Forget keys silent for this long. */
-    public Config idleExpiry(Duration duration) {
-        return put("idle_expiry", millis("idle_expiry", duration));
+    public Config idleTtl(Duration duration) {
+        return put("idle_ttl", millis("idle_ttl", duration));
     }
 
-    /** "id": same id means duplicate; "kind_key_ts": also same kind, key and time. */
-    public Config dedupe(String mode) {
-        return put("dedupe", mode == null ? "null" : quote(mode));
+    /** Also treat events with the same kind, key and time as duplicates (same id always are). */
+    public Config dedupeKindKeyTs(boolean on) {
+        return put("dedupe_kind_key_ts", Boolean.toString(on));
     }
 
     /** The longest event accepted, in bytes. */

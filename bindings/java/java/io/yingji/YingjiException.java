@@ -36,7 +36,7 @@ public class YingjiException extends RuntimeException {
 
     static YingjiException of(int status, String code, String reason, String field,
             String detailJson, String diagnosticsJson, String message) {
-        if ("bad_config".equals(reason)) {
+        if ("config".equals(code) || "bad_config".equals(reason)) {
             return new ConfigException(status, code, reason, field, detailJson, message);
         }
         switch (code) {
