@@ -195,7 +195,7 @@ native!(Java_io_yingji_Native_engineNew(env, h: jlong, config: JString<'local>) 
     // SAFETY: the Java side's contract
     let defs = unsafe { defs(h) }?;
     let engine = match config {
-        Some(c) => defs.engine_with_config(&c)?,
+        Some(c) => defs.engine_with(&c)?,
         None => defs.engine()?,
     };
     Ok(engine_handle(engine))
