@@ -138,7 +138,7 @@ def test_aware_datetimes_are_times_naive_ones_refused() -> None:
     assert engine.push({**A, "ts": ts}) == []
     assert engine.clock == "2024-07-29T01:00:00+08:00"
     utc = datetime(2024, 7, 28, 17, 30, 0, 250000, tzinfo=timezone.utc)  # 01:30:00.250 +08:00
-    engine.push({**A, "ts": utc, "mm": 0})
+    out = engine.push({**A, "ts": utc, "mm": 0})  # releases the 01:00 reading: red
     assert engine.events == 2
     with pytest.raises(yingji.ArgumentError, match="naive datetime"):
         engine.push({**A, "ts": datetime(2024, 7, 29, 2, 0)})
@@ -147,8 +147,9 @@ def test_aware_datetimes_are_times_naive_ones_refused() -> None:
     with pytest.raises(yingji.ArgumentError, match="naive datetime"):
         engine.advance_to(datetime(2024, 7, 29, 2, 0))
     assert engine.events == 2  # refused before reaching the engine
-    out = engine.advance_to(datetime(2024, 7, 29, 3, 0, tzinfo=CST))
+    out += engine.advance_to(datetime(2024, 7, 29, 3, 0, tzinfo=CST))
     assert [o["to"] for o in out] == ["red"]
+    assert engine.clock == "2024-07-29T03:00:00+08:00"
 
 
 def test_from_text_takes_the_name_first() -> None:
