@@ -246,6 +246,7 @@ enum YjStatus yj_engine_new(const struct YjDefinitions *defs,
 // - dedupe_kind_key_ts: also treat events with the same kind, key and time
 //   as duplicates (same id always are);
 // - max_line: the longest event accepted, in bytes.
+//
 // A bad setting (or text that is not a JSON object) is YJ_ERR_CONFIG naming
 // it, with yj_last_error_reason() "bad_config" and yj_last_error_detail()
 // {"reason":"bad_config","field":"<setting>"}. A snapshot records the
