@@ -552,7 +552,7 @@ pub struct Batch {
 }
 
 impl Batch {
-    /// `{"outputs":[...],"accepted":N,"rejected":[{"event":..,"index":..,"code":..,"message":..}]}`.
+    /// `{"outputs":[...],"accepted":N,"rejected":[{"event":..,"index":..,"code":..,"message":..,"detail":{"reason":..}}]}`.
     pub fn to_json(&self) -> String {
         let mut s = String::from("{\"outputs\":");
         s.push_str(&outputs_json(&self.outputs));
