@@ -69,7 +69,7 @@
 //! let state = engine.snapshot();
 //! let mut again = defs.engine()?;
 //! let report = again.restore(&state)?;
-//! assert_eq!(report.kept, ["暴雨", "失联"]);
+//! assert_eq!(report.kept, ["失联", "暴雨"]); // by name
 //!
 //! // flush: release what the lateness holds back
 //! engine.flush(&mut out);
@@ -232,12 +232,33 @@ pub struct Definitions {
 }
 
 impl Definitions {
-    /// Loads definitions from any [`Loader`].
+    /// Loads definitions from any [`Loader`]: files in memory
+    /// ([`MemLoader`]: name and text), or a loader of your own (a database,
+    /// an archive). `.yj`, YAML and `.rhai` files are told apart by name.
+    ///
+    /// ```
+    /// use yingji::{Definitions, MemLoader};
+    /// let defs = Definitions::load(&MemLoader(vec![
+    ///     ("rain.yj".into(), "event rain { station: string, mm: number }".into()),
+    ///     ("river.yj".into(), "event river { station: string, level_m: number }".into()),
+    /// ]))?;
+    /// assert_eq!(defs.files(), 2);
+    /// assert_eq!(defs.event_kinds().collect::<Vec<_>>(), ["rain", "river"]);
+    /// # Ok::<(), yingji::LoadError>(())
+    /// ```
     pub fn load(loader: &dyn Loader) -> Result<Definitions, LoadError> {
         Self::from_loaded(load(loader))
     }
 
-    /// Loads `.yj` / YAML files and folders (links are followed only inside
+    /// Loads `.yj` / YAML files and folders (folders recursively); a path
+    /// that cannot be read is an `E0004` diagnostic.
+    ///
+    /// ```
+    /// let err = yingji::Definitions::from_paths(&["no/such/folder"]).unwrap_err();
+    /// assert_eq!(err.diagnostics[0].code, "E0004");
+    /// ```
+    ///
+    /// Links are followed only inside
     /// them: see [`yingji_dsl::load::FsFolders`]).
     pub fn from_paths<P: Into<PathBuf> + Clone>(paths: &[P]) -> Result<Definitions, LoadError> {
         Self::load(&FsLoader(paths.iter().cloned().map(Into::into).collect()))
@@ -256,6 +277,20 @@ impl Definitions {
     }
 
     /// Loads one text; `name` ending in `.yaml`/`.yml` selects YAML, else `.yj`.
+    /// The name appears in diagnostics and in outputs' `rule_at`.
+    ///
+    /// ```
+    /// use yingji::Definitions;
+    /// let defs = Definitions::from_str("rain.yj",
+    ///     "event rain { station: string, mm: number }\n\
+    ///      signal 暴雨 { from rain key station level red when mm >= 50 }")?;
+    /// assert_eq!(defs.signals().collect::<Vec<_>>(), ["暴雨"]);
+    ///
+    /// let err = Definitions::from_str("bad.yj", "signal s { from nothing }").unwrap_err();
+    /// assert!(err.diagnostics.iter().any(|d| d.is_error()));
+    /// assert!(err.to_string().contains("bad.yj:1:"), "{err}");
+    /// # Ok::<(), yingji::LoadError>(())
+    /// ```
     #[allow(
         clippy::should_implement_trait,
         reason = "takes a file name as well as the text"

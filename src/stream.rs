@@ -362,6 +362,7 @@ pub async fn run_marked(
 enum Input {
     Line((usize, u64, Vec<u8>)),
     Ask(Request),
+    End,
 }
 
 /// The loop behind [`run`] and [`run_marked`]. `Err` only for a refused `until`.
@@ -396,14 +397,18 @@ async fn drive<T: Send + 'static>(
         )
         .boxed()
     };
-    // questions from a handle come in with the lines, answered between two
+    // questions from a handle come in with the lines, answered between two;
+    // the end of the lines ends the run, whoever still holds a handle
+    let lines = lines
+        .map(Input::Line)
+        .chain(futures::stream::once(async { Input::End }));
     let mut merged = match requests {
         Some(r) => futures::stream::select(
-            lines.map(Input::Line),
+            lines,
             tokio_stream::wrappers::ReceiverStream::new(r.rx).map(Input::Ask),
         )
         .boxed(),
-        None => lines.map(Input::Line).boxed(),
+        None => lines.boxed(),
     };
     let mut out = Vec::new();
     let mut n = 0u64;
@@ -441,7 +446,7 @@ async fn drive<T: Send + 'static>(
             continue;
         };
         let (source, seq, raw) = match next {
-            None => break,
+            None | Some(Input::End) => break,
             Some(Input::Ask(f)) => {
                 f(engine);
                 continue;

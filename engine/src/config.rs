@@ -222,16 +222,7 @@ impl Config {
     ///     r#"{"lateness":"5m","late":"emit","dedupe_kind_key_ts":false,"max_ahead":"1d","idle_ttl":"off","max_line":1048576}"#);
     /// ```
     pub fn to_json(&self) -> String {
-        let opt = |ms: Option<i64>| ms.map_or_else(|| "off".to_string(), format_duration);
-        serde_json::json!({
-            "lateness": if self.lateness_ms == 0 { "0s".to_string() } else { format_duration(self.lateness_ms) },
-            "late": match self.late { LatePolicy::Emit => "emit", LatePolicy::Apply => "apply" },
-            "dedupe_kind_key_ts": self.dedupe_kind_key_ts,
-            "max_ahead": opt(self.max_ahead_ms),
-            "idle_ttl": opt(self.idle_ttl_ms),
-            "max_line": self.max_line,
-        })
-        .to_string()
+        serde_json::to_string(self).unwrap_or_default()
     }
 }
 
@@ -258,9 +249,26 @@ fn optional_duration(
 
 impl Serialize for Config {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let doc: serde_json::Value =
-            serde_json::from_str(&self.to_json()).map_err(serde::ser::Error::custom)?;
-        doc.serialize(s)
+        use serde::ser::SerializeMap;
+        let opt = |ms: Option<i64>| ms.map_or_else(|| "off".to_string(), format_duration);
+        let lateness = if self.lateness_ms == 0 {
+            "0s".to_string()
+        } else {
+            format_duration(self.lateness_ms)
+        };
+        let late = match self.late {
+            LatePolicy::Emit => "emit",
+            LatePolicy::Apply => "apply",
+        };
+        // the members in the order of FIELDS (the CLI's flags)
+        let mut m = s.serialize_map(Some(FIELDS.len()))?;
+        m.serialize_entry("lateness", &lateness)?;
+        m.serialize_entry("late", late)?;
+        m.serialize_entry("dedupe_kind_key_ts", &self.dedupe_kind_key_ts)?;
+        m.serialize_entry("max_ahead", &opt(self.max_ahead_ms))?;
+        m.serialize_entry("idle_ttl", &opt(self.idle_ttl_ms))?;
+        m.serialize_entry("max_line", &self.max_line)?;
+        m.end()
     }
 }
 

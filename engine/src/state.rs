@@ -303,7 +303,7 @@ fn fingerprint_text(def: &SignalDef, program: &crate::ir::Program) -> String {
 }
 
 /// A stable fingerprint of a signal's definition (not of where it is
-/// written): XXH3-64 of [its canonical text](fingerprint_text), 16 hex
+/// written): XXH3-64 of its canonical text (`fingerprint_text`), 16 hex
 /// digits. The same on every build (pinned by a test).
 pub fn fingerprint(def: &SignalDef, program: &crate::ir::Program) -> String {
     format!(

@@ -4,8 +4,8 @@
 #![no_main]
 use libfuzzer_sys::fuzz_target;
 use std::sync::OnceLock;
-use yingji::dsl::load::MemLoader;
-use yingji::engine::assess::AssessProgram;
+use yingji::unstable::dsl::load::MemLoader;
+use yingji::unstable::engine::assess::AssessProgram;
 
 fn program() -> &'static AssessProgram {
     static P: OnceLock<AssessProgram> = OnceLock::new();
@@ -14,16 +14,16 @@ fn program() -> &'static AssessProgram {
             .into_iter()
             .filter(|(n, _)| n.starts_with("policies/"))
             .collect();
-        yingji::dsl::assess::load(&MemLoader(sources)).program
+        yingji::unstable::dsl::assess::load(&MemLoader(sources)).program
     })
 }
 
 fuzz_target!(|data: &[u8]| {
     let p = program();
-    let set = yingji::engine::assess::records::read_records_bytes(p, data);
+    let set = yingji::unstable::engine::assess::records::read_records_bytes(p, data);
     let lines = data.split(|&b| b == b'\n').count() as u64;
     for r in &set.rejected {
         assert!(r.line >= 1 && r.line <= lines, "line {} of {lines}", r.line);
     }
-    let _ = yingji::engine::assess::eval::run(p, &set.records, None, None);
+    let _ = yingji::unstable::engine::assess::eval::run(p, &set.records, None, None);
 });

@@ -107,7 +107,7 @@ fuzz_target!(|mutations: Vec<Mutation>| {
     if let Some(o) = doc.as_object_mut() {
         o.remove("checksum");
     }
-    let sum = yingji::engine::state::checksum(&doc);
+    let sum = yingji::unstable::engine::state::checksum(&doc);
     if let Some(o) = doc.as_object_mut() {
         o.insert("checksum".into(), sum.into());
     }

@@ -9,7 +9,7 @@
 )]
 
 use std::sync::OnceLock;
-use yingji::dsl::load::MemLoader;
+use yingji::unstable::dsl::load::MemLoader;
 use yingji::{Definitions, Engine, Output};
 
 /// The bundled policies and plans, as `(name, text)`.
@@ -63,14 +63,14 @@ pub fn all_definitions() -> &'static Definitions {
 /// Loads `(name, text)` sources; a clean load must give a program that
 /// validates and makes engines (lowered programs always validate).
 pub fn load_checked(sources: Vec<(String, String)>) -> Option<Definitions> {
-    let loaded = yingji::dsl::load::load(&MemLoader(sources.clone()));
+    let loaded = yingji::unstable::dsl::load::load(&MemLoader(sources.clone()));
     // rendering every diagnostic must not panic either (spans inside their files)
     let _ = loaded.render();
     if loaded.has_errors() {
         return None;
     }
     let defs = Definitions::load(&MemLoader(sources)).ok()?;
-    if let Err(e) = defs.program.validate() {
+    if let Err(e) = defs.unstable_program().validate() {
         panic!("a clean load gave an invalid program: {e}");
     }
     defs.engine()

@@ -1,9 +1,9 @@
 //! The runtime shell: one event-time clock for every part of the runtime.
 //!
 //! The shell owns ingestion (parsing, guards, duplicates, lateness:
-//! [`ingest`]), the reorder buffer ([`reorder`]), the stream's clock
+//! `ingest`), the reorder buffer (`reorder`), the stream's clock
 //! ([`clock`]: event time agreed by a quorum of sources) and the timeline
-//! ([`instant`]): it releases events and the timers of its operators instant
+//! (`instant`): it releases events and the timers of its operators instant
 //! by instant, in event-time order. The operators are
 //!
 //! - the signals ([`crate::operators::signals`]: windows, levels, absences),
@@ -16,7 +16,7 @@
 //! shell's section plus one section per operator. The time model — what
 //! "now" is, what is released when, how events and timers at one instant
 //! are ordered, what the end of input does — is written down in
-//! `ARCHITECTURE.md` ("Time model") and in [`instant`].
+//! `ARCHITECTURE.md` ("Time model") and in `shell/instant.rs`.
 
 pub mod clock;
 mod ingest;

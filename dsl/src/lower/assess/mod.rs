@@ -1,10 +1,10 @@
 //! Assessments: definitions → [`yingji_engine::assess::AssessProgram`].
 //!
-//! Event kinds become record kinds (here); gradings ([`grading`]) add a
-//! graded field; unit rosters ([`roster`]); reporting deadlines
-//! ([`deadlines`]); assessments with their criteria, vetoes and bands
-//! ([`assessment`]). Conditions over one record and expressions over a
-//! unit's records are typed by the one typer in the scopes of [`scope`].
+//! Event kinds become record kinds (here); gradings (`grading`) add a
+//! graded field; unit rosters (`roster`); reporting deadlines
+//! (`deadlines`); assessments with their criteria, vetoes and bands
+//! (`assessment`). Conditions over one record and expressions over a
+//! unit's records are typed by the one typer in the scopes of `scope`.
 
 mod assessment;
 mod deadlines;

@@ -1,6 +1,6 @@
 //! Validation and lowering of plan documents: the roster and the chains
-//! (here), each plan ([`plans`]: triggers, steps), its guards ([`guards`])
-//! and the checks on its graph ([`graph_checks`]).
+//! (here), each plan (`plans`: triggers, steps), its guards (`guards`)
+//! and the checks on its graph (`graph_checks`).
 //!
 //! Checks, all reported at once with `file:line:col`: YAML shape; duplicate
 //! plans, steps, chains and people; undefined steps, chains, roles (roster

@@ -1,10 +1,10 @@
 //! Policies: definitions → [`yingji_engine::ir::Program`].
 //!
-//! Event kinds ([`events`]) and tables ([`tables`]) first, script functions
-//! ([`scripts`]), then each signal ([`signals`]): its fields, key, `where`
-//! and `let`s, its level rules ([`levels`]) and the windows they read
-//! ([`windows`]). Every expression is typed by the one typer in a signal
-//! scope ([`scope`]); every problem becomes a [`Diagnostic`] and checking
+//! Event kinds (`events`) and tables (`tables`) first, script functions
+//! (`scripts`), then each signal (`signals`): its fields, key, `where`
+//! and `let`s, its level rules (`levels`) and the windows they read
+//! (`windows`). Every expression is typed by the one typer in a signal
+//! scope (`scope`); every problem becomes a [`Diagnostic`] and checking
 //! goes on, so an author sees all mistakes of all files at once.
 
 mod events;
