@@ -156,6 +156,13 @@ pub struct ApiError {
     /// [`Diagnostic::to_json`](crate::Diagnostic::to_json)); empty unless
     /// `code` is [`ErrorCode::Definitions`].
     pub diagnostics: serde_json::Value,
+    /// Structured detail: `null`, or an object with a stable `reason` (for
+    /// event errors `"missing_field"`, `"bad_timestamp"`, `"too_far_ahead"`,
+    /// ... see [`ApiError::reason`]; `"bad_config"` for a bad
+    /// [`Config`](crate::Config), `"config_mismatch"` for a snapshot taken
+    /// with other settings) and the members that reason names (`field`,
+    /// `kind`, `member`, `sender`).
+    pub detail: serde_json::Value,
 }
 
 impl ApiError {
@@ -165,6 +172,53 @@ impl ApiError {
             code,
             message: message.into(),
             diagnostics: serde_json::Value::Array(Vec::new()),
+            detail: serde_json::Value::Null,
+        }
+    }
+
+    /// This error with a [`detail`](ApiError::detail) object: `reason` and
+    /// the given members.
+    pub fn with_detail(mut self, reason: &str, members: &[(&str, &str)]) -> ApiError {
+        let mut m = serde_json::Map::new();
+        m.insert("reason".into(), reason.into());
+        for (k, v) in members {
+            m.insert((*k).into(), (*v).into());
+        }
+        self.detail = serde_json::Value::Object(m);
+        self
+    }
+
+    /// The detail's `reason` (`"missing_field"`, `"bad_config"`, ...), if any.
+    ///
+    /// Event errors (code [`ErrorCode::Event`] or
+    /// [`ErrorCode::MalformedJson`]) always have one: `not_json`,
+    /// `missing_member`, `not_string`, `bad_timestamp`, `wrong_type`,
+    /// `missing_field`, `nested_value`, `bad_value`, `not_finite`,
+    /// `duplicate_member`, `too_long`, `too_far_ahead`, `clock_suspect`,
+    /// `no_key`, `bad_record`, `refused`. Late and duplicate events are not
+    /// errors: a late one is a `late` output, a duplicate is left out and
+    /// counted.
+    ///
+    /// ```
+    /// use yingji::api::{Defs, ErrorCode};
+    /// let mut engine = Defs::from_text("a.yj", "event rain { mm: number }").engine()?;
+    /// let err = engine.push(r#"{"ts":"2024-07-29T01:00:00+08:00","kind":"rain"}"#).unwrap_err();
+    /// assert_eq!((err.code, err.reason()), (ErrorCode::Event, Some("missing_field")));
+    /// assert_eq!(err.detail["field"], "mm");
+    /// # Ok::<(), yingji::api::ApiError>(())
+    /// ```
+    pub fn reason(&self) -> Option<&str> {
+        self.detail
+            .get("reason")
+            .and_then(serde_json::Value::as_str)
+    }
+
+    /// [`ApiError::detail`] as JSON text (`{}` when there is none).
+    pub fn detail_json(&self) -> String {
+        if self.detail.is_null() {
+            "{}".into()
+        } else {
+            self.detail.to_string()
         }
     }
 
@@ -174,7 +228,8 @@ impl ApiError {
     }
 
     /// The whole error as one JSON object:
-    /// `{"code":"definitions","status":4,"message":"...","diagnostics":[...]}`.
+    /// `{"code":"definitions","status":4,"message":"...","diagnostics":[...]}`
+    /// (and `"detail":{...}` when there is one).
     ///
     /// ```
     /// use yingji::api::{ApiError, ErrorCode};
@@ -182,13 +237,16 @@ impl ApiError {
     /// assert_eq!(e.to_json(), r#"{"code":"malformed_json","diagnostics":[],"message":"not JSON","status":3}"#);
     /// ```
     pub fn to_json(&self) -> String {
-        serde_json::json!({
+        let mut v = serde_json::json!({
             "code": self.code.name(),
             "status": self.code.as_i32(),
             "message": self.message,
             "diagnostics": self.diagnostics,
-        })
-        .to_string()
+        });
+        if let (false, Some(m)) = (self.detail.is_null(), v.as_object_mut()) {
+            m.insert("detail".into(), self.detail.clone());
+        }
+        v.to_string()
     }
 }
 
@@ -206,6 +264,7 @@ impl From<&LoadError> for ApiError {
                 errors.len()
             ),
             diagnostics: e.to_json(),
+            detail: serde_json::Value::Null,
         }
     }
 }
@@ -477,6 +536,8 @@ pub struct Rejected {
     pub code: &'static str,
     /// Why.
     pub message: String,
+    /// The error's [`ApiError::detail`] (`reason` and what it names).
+    pub detail: serde_json::Value,
 }
 
 /// What a batch produced.
@@ -491,7 +552,7 @@ pub struct Batch {
 }
 
 impl Batch {
-    /// `{"outputs":[...],"accepted":N,"rejected":[{"event":..,"index":..,"code":..,"message":..}]}`.
+    /// `{"outputs":[...],"accepted":N,"rejected":[{"event":..,"index":..,"code":..,"message":..,"detail":{"reason":..}}]}`.
     pub fn to_json(&self) -> String {
         let mut s = String::from("{\"outputs\":");
         s.push_str(&outputs_json(&self.outputs));
@@ -516,11 +577,41 @@ pub fn outputs_json(outputs: &[Output]) -> String {
 }
 
 fn line_error(e: LineError) -> ApiError {
+    use yingji_engine::PushError;
     let code = match &e {
         LineError::Event(EventError::NotJson(_)) => ErrorCode::MalformedJson,
         _ => ErrorCode::Event,
     };
-    ApiError::new(code, e.to_string())
+    let err = ApiError::new(code, e.to_string());
+    match &e {
+        LineError::Event(ev) => match ev {
+            EventError::NotJson(_) => err.with_detail("not_json", &[]),
+            EventError::Missing(m) => err.with_detail("missing_member", &[("member", m)]),
+            EventError::BadTime(_) => err.with_detail("bad_timestamp", &[("member", "ts")]),
+            EventError::NotString(m) => err.with_detail("not_string", &[("member", m)]),
+            EventError::WrongType { kind, field, .. } => {
+                err.with_detail("wrong_type", &[("kind", kind), ("field", field)])
+            }
+            EventError::MissingField { kind, field } => {
+                err.with_detail("missing_field", &[("kind", kind), ("field", field)])
+            }
+            EventError::Nested(f, _) => err.with_detail("nested_value", &[("field", f)]),
+            EventError::BadValue(f, _) => err.with_detail("bad_value", &[("field", f)]),
+            EventError::NotFinite(f) => err.with_detail("not_finite", &[("field", f)]),
+            EventError::Duplicate(m) => err.with_detail("duplicate_member", &[("member", m)]),
+        },
+        LineError::Push(p) => match p {
+            PushError::TooFarAhead { .. } => err.with_detail("too_far_ahead", &[]),
+            PushError::ClockSuspect { sender, .. } => {
+                err.with_detail("clock_suspect", &[("sender", sender)])
+            }
+            PushError::Refused(_) => err.with_detail("refused", &[]),
+            PushError::NoKey { signal, field } => {
+                err.with_detail("no_key", &[("signal", signal), ("field", field)])
+            }
+        },
+        LineError::Record(_) => err.with_detail("bad_record", &[]),
+    }
 }
 
 /// Reads an RFC 3339 timestamp argument; `what` names it in the error, which
@@ -535,7 +626,13 @@ fn timestamp(text: &str, what: &str) -> Result<yingji_engine::Timestamp, ApiErro
 }
 
 fn config_error(e: &crate::ConfigError) -> ApiError {
-    ApiError::new(ErrorCode::Config, e.to_string())
+    let field = e.field().unwrap_or_default().to_string();
+    let err = ApiError::new(ErrorCode::Config, e.to_string());
+    if field.is_empty() {
+        err.with_detail("bad_config", &[])
+    } else {
+        err.with_detail("bad_config", &[("field", &field)])
+    }
 }
 
 /// The name the bindings use for [`JsonEngine`].
@@ -608,7 +705,8 @@ impl JsonEngine {
                     "the event is {} bytes long, longer than the max_line setting ({max} bytes); nothing was applied",
                     line.len()
                 ),
-            ));
+            )
+            .with_detail("too_long", &[]));
         }
         Ok(())
     }
@@ -696,6 +794,7 @@ impl JsonEngine {
                     index,
                     code: e.code.name(),
                     message: e.message,
+                    detail: e.detail,
                 });
             }
         }
@@ -888,10 +987,15 @@ impl JsonEngine {
                 format!("the snapshot is not JSON: {e}"),
             )
         })?;
-        let report = self
-            .engine
-            .restore(snapshot_json.as_bytes())
-            .map_err(|e| ApiError::new(ErrorCode::State, e.to_string()))?;
+        let report = self.engine.restore(snapshot_json.as_bytes()).map_err(|e| {
+            let err = ApiError::new(ErrorCode::State, e.to_string());
+            match e {
+                yingji_engine::state::StateError::Settings { field, .. } => {
+                    err.with_detail("config_mismatch", &[("field", field)])
+                }
+                _ => err,
+            }
+        })?;
         if let Some(n) = doc.get("api_events").and_then(serde_json::Value::as_u64) {
             self.seq = n;
         }
@@ -1057,5 +1161,95 @@ mod tests {
             out[0].to_json()
         );
         assert_eq!(e.events(), 2);
+    }
+
+    #[test]
+    fn config_errors_name_the_setting() {
+        let d = Defs::from_text("a.yj", SILENT);
+        for (json, field) in [
+            (r#"{"lateness":"5 minutes"}"#, "lateness"),
+            (r#"{"late":"drop"}"#, "late"),
+            (r#"{"max_ahead":"never"}"#, "max_ahead"),
+            // shorter than the signal's `missing 30m`
+            (r#"{"idle_ttl":"10m"}"#, "idle_ttl"),
+            (r#"{"dedupe_kind_key_ts":"yes"}"#, "dedupe_kind_key_ts"),
+            (r#"{"max_line":0}"#, "max_line"),
+            (r#"{"lateness":"5m","colour":"red"}"#, "colour"),
+        ] {
+            let err = d.engine_with(json).unwrap_err();
+            assert_eq!(err.code, ErrorCode::Config, "{json}");
+            assert_eq!(err.reason(), Some("bad_config"), "{json}");
+            assert_eq!(err.detail["field"], field, "{json}: {}", err.message);
+            assert!(
+                err.message.contains(&format!("`{field}`")),
+                "{json}: {}",
+                err.message
+            );
+        }
+        assert_eq!(d.engine_with("[1]").unwrap_err().code, ErrorCode::Config);
+    }
+
+    #[test]
+    fn restore_refusing_a_setting_names_it() {
+        let d = Defs::from_text("a.yj", RAIN);
+        let mut e = d.engine().unwrap();
+        e.push(r#"{"ts":"2024-07-29T01:00:00+08:00","kind":"rain","station":"A","mm":12}"#)
+            .unwrap();
+        let snap = e.snapshot().unwrap();
+        for (json, field) in [
+            (r#"{"lateness":"10m"}"#, "lateness"),
+            (r#"{"dedupe_kind_key_ts":true}"#, "dedupe_kind_key_ts"),
+        ] {
+            let mut other = d.engine_with(json).unwrap();
+            let err = other.restore(&snap).unwrap_err();
+            assert_eq!(err.code, ErrorCode::State, "{json}");
+            assert_eq!(err.reason(), Some("config_mismatch"));
+            assert_eq!(err.detail["field"], field);
+            assert_eq!(other.events(), 0, "unchanged");
+        }
+        let mut other = d
+            .engine_with(r#"{"max_ahead":"7d","late":"apply"}"#)
+            .unwrap();
+        other.restore(&snap).unwrap();
+        assert_eq!(other.flush().len(), 1);
+    }
+
+    #[test]
+    fn event_errors_have_reasons() {
+        let mut e = Defs::from_text("a.yj", RAIN)
+            .engine_with(r#"{"max_line":200}"#)
+            .unwrap();
+        let long = format!(
+            r#"{{"ts":"2024-07-29T01:00:00+08:00","kind":"rain","station":"{}","mm":1}}"#,
+            "A".repeat(200)
+        );
+        let cases = [
+            ("{not json", "not_json"),
+            (r#"{"kind":"rain","station":"A","mm":1}"#, "missing_member"),
+            (
+                r#"{"ts":"yesterday","kind":"rain","station":"A","mm":1}"#,
+                "bad_timestamp",
+            ),
+            (
+                r#"{"ts":"2024-07-29T01:00:00+08:00","kind":"rain","station":"A","mm":"x"}"#,
+                "wrong_type",
+            ),
+            (
+                r#"{"ts":"2024-07-29T01:00:00+08:00","kind":"rain","station":"A"}"#,
+                "missing_field",
+            ),
+            (
+                r#"{"ts":"2024-07-29T01:00:00+08:00","ts":"2024-07-29T01:00:00+08:00","kind":"rain","station":"A","mm":1}"#,
+                "duplicate_member",
+            ),
+            (long.as_str(), "too_long"),
+        ];
+        for (line, reason) in cases {
+            let err = e.push(line).unwrap_err();
+            assert_eq!(err.reason(), Some(reason), "{line}: {}", err.message);
+            assert!(err.to_json().contains(&format!(r#""reason":"{reason}""#)));
+        }
+        let b = e.push_batch("{oops\n").unwrap();
+        assert_eq!(b.rejected[0].detail["reason"], "not_json");
     }
 }

@@ -89,6 +89,10 @@ typedef enum YjStatus {
   // to one engine, or a free while a call runs); nothing was done, nothing
   // freed. Use each handle from one thread at a time, or retry.
   YJ_ERR_BUSY = 11,
+  // A run setting that cannot be used (yj_engine_new_with_config): not a
+  // JSON object, an unknown setting, or a bad value; the message and
+  // yj_last_error_detail() name the setting.
+  YJ_ERR_CONFIG = 12,
 } YjStatus;
 
 // Loaded definitions (opaque). They may have failed to compile; see
@@ -115,6 +119,24 @@ const char *yj_last_error_message(void);
 // end_column, label, hint); "[]" unless it failed with YJ_ERR_DEFINITIONS.
 // Owned by the library; valid until the next yj_ call on this thread.
 const char *yj_last_error_diagnostics(void);
+
+// A stable lowercase reason that refines the status of the most recent
+// call on this thread, "" if there is none. Every YJ_ERR_EVENT and
+// YJ_ERR_MALFORMED_JSON of a push has one: "not_json", "missing_member",
+// "not_string", "bad_timestamp", "wrong_type", "missing_field",
+// "nested_value", "bad_value", "not_finite", "duplicate_member", "too_long",
+// "too_far_ahead", "clock_suspect", "no_key", "bad_record", "refused"; a bad
+// setting (YJ_ERR_CONFIG) is "bad_config", a snapshot taken with another
+// lateness or dedupe_kind_key_ts setting "config_mismatch". (Late and duplicate events are not errors: a
+// late one is a "late" output, a duplicate is left out.)
+// Owned by the library; valid until the next yj_ call on this thread.
+const char *yj_last_error_reason(void);
+
+// The structured detail of the most recent call's error on this thread, a
+// JSON object: {"reason":"missing_field","kind":"rain","field":"mm"},
+// {"reason":"bad_config","field":"lateness"}, ...; "{}" if there is none.
+// Owned by the library; valid until the next yj_ call on this thread.
+const char *yj_last_error_detail(void);
 
 // A constant name for a status ("YJ_ERR_EVENT"); "YJ_UNKNOWN" for a number
 // that is not a status. Owned by the library.
@@ -213,11 +235,38 @@ enum YjStatus yj_definitions_free(struct YjDefinitions *defs);
 enum YjStatus yj_engine_new(const struct YjDefinitions *defs,
                             struct YjEngine **out);
 
+// Creates an engine with run settings: `config_json` is a JSON object, every
+// member optional (the defaults shown), named like `yingji run`'s flags:
+// {"lateness":"5m","late":"emit","max_ahead":"1d","idle_ttl":"off",
+//  "dedupe_kind_key_ts":false,"max_line":1048576}
+// - lateness: allowed lateness, a duration ("30s", "5m", "2h", "1d");
+// - late: "emit" a late output and leave the event out, or "apply" it;
+// - max_ahead: refuse events further ahead of the clock than this, or "off";
+// - idle_ttl: forget keys silent for this long, or "off" (never);
+// - dedupe_kind_key_ts: also treat events with the same kind, key and time
+//   as duplicates (same id always are);
+// - max_line: the longest event accepted, in bytes.
+//
+// A bad setting (or text that is not a JSON object) is YJ_ERR_CONFIG naming
+// it, with yj_last_error_reason() "bad_config" and yj_last_error_detail()
+// {"reason":"bad_config","field":"<setting>"}. A snapshot records the
+// settings its state depends on: restoring one taken with another lateness
+// or dedupe_kind_key_ts is YJ_ERR_STATE ("config_mismatch"). Release *out
+// with yj_engine_free().
+//
+// # Safety
+// `defs`: a live handle or NULL; `config_json`: NULL or NUL-terminated;
+// `out`: NULL or writable.
+enum YjStatus yj_engine_new_with_config(const struct YjDefinitions *defs,
+                                        const char *config_json,
+                                        struct YjEngine **out);
+
 // Applies one event (a JSON object, as one JSONL line) and sets
 // *outputs_json to the outputs it caused, a JSON array (often "[]"), to
 // release with yj_string_free(). A refused event changes nothing:
 // YJ_ERR_MALFORMED_JSON when it is not a JSON object, YJ_ERR_EVENT when the
-// engine cannot use it. Every event pushed, refused or not, takes the next
+// engine cannot use it; yj_last_error_reason() / yj_last_error_detail() say
+// which way ("missing_field", "too_far_ahead", ...). Every event pushed, refused or not, takes the next
 // number (from 1) that outputs' "event" member refers to.
 //
 // The engine holds events back for the allowed lateness (5 minutes of event
@@ -236,7 +285,8 @@ enum YjStatus yj_engine_push(struct YjEngine *engine,
 // `yingji run` numbers lines) or, if the text
 // starts with '[', a JSON array of event objects. Refused events do not stop
 // the batch. *result_json is a JSON object {"outputs":[...],"accepted":N,
-// "rejected":[{"event":N,"index":N,"code":"event","message":"..."}]} to
+// "rejected":[{"event":N,"index":N,"code":"event","message":"...",
+// "detail":{"reason":"...",...}}]} to
 // release with yj_string_free(). Only an array batch that is not valid JSON
 // fails as a whole (YJ_ERR_MALFORMED_JSON, nothing applied).
 //

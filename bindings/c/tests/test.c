@@ -656,6 +656,98 @@ static void advance_and_finish(void) {
     EXPECT_STATUS(yj_engine_clock(engine, &now), YJ_ERR_BAD_HANDLE);
 }
 
+/* run settings: each kind of bad value refused naming the member, good ones
+   take effect, a snapshot refuses an engine with another lateness/dedupe */
+static void config(void) {
+    static const char *RAIN_DEFS =
+        "event rain { station: string, town: string, mm: number }\n"
+        "signal s { from rain key station let r = sum(mm, 1h) level red when r >= 10 }";
+    YjDefinitions *defs = NULL;
+    YjEngine *engine = NULL;
+    char *out = NULL;
+    EXPECT_STATUS(yj_definitions_from_text("c.yj", RAIN_DEFS, &defs), YJ_OK);
+    struct {
+        const char *json, *field;
+        YjStatus status;
+    } bad[] = {
+        {"{\"lateness\":\"5 minutes\"}", "lateness", YJ_ERR_CONFIG},
+        {"{\"lateness\":300}", "lateness", YJ_ERR_CONFIG},
+        {"{\"late\":\"drop\"}", "late", YJ_ERR_CONFIG},
+        {"{\"max_ahead\":\"never\"}", "max_ahead", YJ_ERR_CONFIG},
+        {"{\"idle_ttl\":\"0s\"}", "idle_ttl", YJ_ERR_CONFIG},
+        {"{\"idle_ttl\":\"10m\"}", "idle_ttl", YJ_ERR_CONFIG}, /* shorter than the 1h window */
+        {"{\"dedupe_kind_key_ts\":\"yes\"}", "dedupe_kind_key_ts", YJ_ERR_CONFIG},
+        {"{\"max_line\":0}", "max_line", YJ_ERR_CONFIG},
+        {"{\"colour\":\"red\"}", "colour", YJ_ERR_CONFIG},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        EXPECT_STATUS(yj_engine_new_with_config(defs, bad[i].json, &engine), bad[i].status);
+        CHECK(engine == NULL, "engine set for %s", bad[i].json);
+        char want_msg[64], want_detail[64];
+        snprintf(want_msg, sizeof want_msg, "`%s`", bad[i].field);
+        snprintf(want_detail, sizeof want_detail, "\"field\":\"%s\"", bad[i].field);
+        CHECK(strstr(yj_last_error_message(), want_msg) != NULL, "%s: message %s", bad[i].json,
+              yj_last_error_message());
+        CHECK(strcmp(yj_last_error_reason(), "bad_config") == 0, "%s: reason %s", bad[i].json,
+              yj_last_error_reason());
+        CHECK(strstr(yj_last_error_detail(), want_detail) != NULL, "%s: detail %s", bad[i].json,
+              yj_last_error_detail());
+    }
+    EXPECT_STATUS(yj_engine_new_with_config(defs, "{lateness", &engine), YJ_ERR_CONFIG);
+    EXPECT_STATUS(yj_engine_new_with_config(defs, "[]", &engine), YJ_ERR_CONFIG);
+    EXPECT_STATUS(yj_engine_new_with_config(defs, NULL, &engine), YJ_ERR_INVALID_ARGUMENT);
+
+    /* a 5-day gap from another source: refused by the default 1-day guard, with a reason */
+    const char *a = "{\"ts\":\"2024-07-29T01:00:00+08:00\",\"kind\":\"rain\",\"station\":\"A\",\"town\":\"t\",\"mm\":12}";
+    const char *b = "{\"ts\":\"2024-08-03T01:00:00+08:00\",\"kind\":\"rain\",\"station\":\"B\",\"town\":\"t\",\"mm\":1}";
+    EXPECT_STATUS(yj_engine_new_with_config(defs, "{}", &engine), YJ_OK);
+    EXPECT_STATUS(yj_engine_push(engine, a, &out), YJ_OK);
+    yj_string_free(out);
+    EXPECT_STATUS(yj_engine_push(engine, b, &out), YJ_ERR_EVENT);
+    CHECK(strcmp(yj_last_error_reason(), "clock_suspect") == 0, "reason %s", yj_last_error_reason());
+    EXPECT_STATUS(yj_engine_push(engine, "{\"ts\":\"2024-07-29T01:00:00+08:00\",\"kind\":\"rain\",\"station\":\"A\","
+                                         "\"town\":\"t\"}", &out), YJ_ERR_EVENT);
+    CHECK(strcmp(yj_last_error_reason(), "missing_field") == 0, "reason %s", yj_last_error_reason());
+    CHECK(strstr(yj_last_error_detail(), "\"field\":\"mm\"") && strstr(yj_last_error_detail(), "\"kind\":\"rain\""),
+          "detail %s", yj_last_error_detail());
+    EXPECT_STATUS(yj_engine_push(engine, "{\"ts\":\"soon\",\"kind\":\"rain\"}", &out), YJ_ERR_EVENT);
+    CHECK(strcmp(yj_last_error_reason(), "bad_timestamp") == 0, "reason %s", yj_last_error_reason());
+    EXPECT_STATUS(yj_engine_push(engine, "{oops", &out), YJ_ERR_MALFORMED_JSON);
+    CHECK(strcmp(yj_last_error_reason(), "not_json") == 0, "reason %s", yj_last_error_reason());
+    char *snapshot = NULL;
+    EXPECT_STATUS(yj_engine_snapshot(engine, &snapshot), YJ_OK);
+    CHECK(strcmp(yj_last_error_reason(), "") == 0 && strcmp(yj_last_error_detail(), "{}") == 0, "cleared");
+    EXPECT_STATUS(yj_engine_free(engine), YJ_OK);
+
+    EXPECT_STATUS(yj_engine_new_with_config(defs, "{\"max_ahead\":\"off\",\"late\":\"apply\"}", &engine),
+                  YJ_OK);
+    EXPECT_STATUS(yj_engine_push(engine, a, &out), YJ_OK);
+    yj_string_free(out);
+    EXPECT_STATUS(yj_engine_push(engine, b, &out), YJ_OK); /* the gap is accepted with max_ahead off */
+    yj_string_free(out);
+    EXPECT_STATUS(yj_engine_flush(engine, &out), YJ_OK);
+    CHECK(out && count(out, "\"to\":\"red\"") == 1, "flushed after the gap: %s", out);
+    yj_string_free(out);
+    EXPECT_STATUS(yj_engine_free(engine), YJ_OK);
+
+    /* a snapshot taken with lateness 5m cannot go into an engine with 10m */
+    EXPECT_STATUS(yj_engine_new_with_config(defs, "{\"lateness\":\"10m\"}", &engine), YJ_OK);
+    EXPECT_STATUS(yj_engine_restore(engine, snapshot, NULL), YJ_ERR_STATE);
+    CHECK(strcmp(yj_last_error_reason(), "config_mismatch") == 0, "reason %s", yj_last_error_reason());
+    CHECK(strstr(yj_last_error_message(), "lateness") != NULL && strstr(yj_last_error_detail(), "\"field\":\"lateness\""),
+          "message %s, detail %s", yj_last_error_message(), yj_last_error_detail());
+    EXPECT_STATUS(yj_engine_free(engine), YJ_OK);
+    /* another max_ahead is fine */
+    EXPECT_STATUS(yj_engine_new_with_config(defs, "{\"max_ahead\":\"7d\"}", &engine), YJ_OK);
+    EXPECT_STATUS(yj_engine_restore(engine, snapshot, NULL), YJ_OK);
+    EXPECT_STATUS(yj_engine_flush(engine, &out), YJ_OK);
+    CHECK(out && count(out, "\"to\":\"red\"") == 1, "restored and flushed: %s", out);
+    yj_string_free(out);
+    yj_string_free(snapshot);
+    EXPECT_STATUS(yj_engine_free(engine), YJ_OK);
+    EXPECT_STATUS(yj_definitions_free(defs), YJ_OK);
+}
+
 int main(int argc, char **argv) {
     if (argc != 3) {
         fprintf(stderr, "usage: %s REPO_ROOT EXPECTED_OUTPUTS_JSONL\n", argv[0]);
@@ -681,6 +773,7 @@ int main(int argc, char **argv) {
     hostile_definitions_on_a_small_thread();
     double_free_and_wrong_handles();
     advance_and_finish();
+    config();
 
     free(events);
     free(expected_array);

@@ -16,7 +16,7 @@ use std::sync::{Mutex, MutexGuard, TryLockError};
 use yingji::api::{self, ApiError, ErrorCode};
 
 /// Turns an [`ApiError`] into the matching `yingji` exception, built by
-/// `yingji._errors.from_code(status, code, message, diagnostics_json)`.
+/// `yingji._errors.from_code(status, code, message, diagnostics_json, detail_json)`.
 fn to_py(py: Python<'_>, e: &ApiError) -> PyErr {
     let made = py
         .import("yingji._errors")
@@ -27,6 +27,7 @@ fn to_py(py: Python<'_>, e: &ApiError) -> PyErr {
                 e.code.name(),
                 e.message.as_str(),
                 e.diagnostics_json(),
+                e.detail_json(),
             ))
         });
     match made {
@@ -141,10 +142,17 @@ impl Definitions {
     }
 
     /// A new engine; raises `DefinitionError` when they did not compile.
-    fn engine(&self, py: Python<'_>) -> PyResult<Engine> {
+    /// `config`: run settings as a JSON object (`yingji.Config` writes it);
+    /// a bad member raises `ConfigError` naming it.
+    #[pyo3(signature = (config=None))]
+    fn engine(&self, py: Python<'_>, config: Option<&Bound<'_, PyAny>>) -> PyResult<Engine> {
         call(py, || {
+            let engine = match config {
+                Some(c) => self.defs.engine_with(&text(c, "config")?)?,
+                None => self.defs.engine()?,
+            };
             Ok(Engine {
-                engine: Mutex::new(Some(self.defs.engine()?)),
+                engine: Mutex::new(Some(engine)),
             })
         })
     }
@@ -158,7 +166,8 @@ impl Definitions {
 /// A running engine (see `yingji.Engine`).
 ///
 /// `frozen`: pyo3 never borrows it mutably, so a second thread's call while
-/// one runs (the GIL is released during batches) is not pyo3's generic
+/// one runs (the GIL is released while the engine works: push, batches,
+/// flush, advance, finish) is not pyo3's generic
 /// "Already borrowed" `RuntimeError`: the engine sits behind a mutex taken
 /// with `try_lock`, and a call that finds it taken raises `yingji.BusyError`.
 #[pyclass(module = "yingji._native", name = "Engine", frozen)]
@@ -199,7 +208,9 @@ impl Engine {
     fn push(&self, py: Python<'_>, event: &Bound<'_, PyAny>) -> PyResult<String> {
         call(py, || {
             let line = text(event, "event")?;
-            self.lock()?.get()?.push_json(&line)
+            let mut live = self.lock()?;
+            let engine = live.get()?;
+            py.detach(|| engine.push_json(&line))
         })
     }
 
@@ -239,7 +250,11 @@ impl Engine {
 
     /// End of stream: outputs of the events held back, as a JSON array.
     fn flush(&self, py: Python<'_>) -> PyResult<String> {
-        call(py, || Ok(self.lock()?.get()?.flush_json()))
+        call(py, || {
+            let mut live = self.lock()?;
+            let engine = live.get()?;
+            Ok(py.detach(|| engine.flush_json()))
+        })
     }
 
     /// Moves the clock to `ts` (RFC 3339 text); the outputs it releases as a
@@ -247,7 +262,9 @@ impl Engine {
     fn advance_to(&self, py: Python<'_>, ts: &Bound<'_, PyAny>) -> PyResult<String> {
         call(py, || {
             let ts = text(ts, "ts")?;
-            self.lock()?.get()?.advance_to_json(&ts)
+            let mut live = self.lock()?;
+            let engine = live.get()?;
+            py.detach(|| engine.advance_to_json(&ts))
         })
     }
 
@@ -257,7 +274,9 @@ impl Engine {
     fn finish(&self, py: Python<'_>, until: Option<&Bound<'_, PyAny>>) -> PyResult<String> {
         call(py, || {
             let until = until.map(|u| text(u, "until")).transpose()?;
-            self.lock()?.get()?.finish_json(until.as_deref())
+            let mut live = self.lock()?;
+            let engine = live.get()?;
+            py.detach(|| engine.finish_json(until.as_deref()))
         })
     }
 

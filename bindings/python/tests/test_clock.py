@@ -19,7 +19,7 @@ def reading(station: str, ts: str) -> dict:
 
 @pytest.fixture()
 def engine() -> yingji.Engine:
-    return yingji.Definitions.from_text(SILENT, name="silent.yj").engine()
+    return yingji.Definitions.from_text("silent.yj", SILENT).engine()
 
 
 def test_advance_to_past_the_deadline_reports_the_absence_at_the_deadline(engine: yingji.Engine) -> None:

@@ -16,12 +16,12 @@ BAD_DEFS = ("event rain { station: string, mm: number }\n"
 
 @pytest.fixture()
 def engine() -> yingji.Engine:
-    return yingji.Definitions.from_text(RAIN).engine()
+    return yingji.Definitions.from_text("rain.yj", RAIN).engine()
 
 
 def test_definitions_that_do_not_compile_carry_diagnostics() -> None:
     with pytest.raises(yingji.DefinitionError) as info:
-        yingji.Definitions.from_text(BAD_DEFS, name="bad.yj")
+        yingji.Definitions.from_text("bad.yj", BAD_DEFS)
     e = info.value
     assert isinstance(e, yingji.Error)
     assert (e.code, e.status) == ("definitions", 4)
@@ -34,7 +34,7 @@ def test_definitions_that_do_not_compile_carry_diagnostics() -> None:
 
 
 def test_engine_over_failed_definitions_is_refused() -> None:
-    defs = yingji.Definitions.from_text(BAD_DEFS, name="bad.yj", check=False)
+    defs = yingji.Definitions.from_text("bad.yj", BAD_DEFS, check=False)
     assert not defs.ok
     assert [d["code"] for d in defs.diagnostics] == ["E0101"]
     assert "error[E0101]: unknown name `stationn`" in defs.render()
@@ -80,12 +80,12 @@ def test_invalid_utf8(engine: yingji.Engine) -> None:
     with pytest.raises(yingji.EncodingError):
         engine.push_batch(b"\xf0\x28\x8c\x28\n")
     with pytest.raises(yingji.EncodingError):
-        yingji.Definitions.from_text(b"event rain { mm: \xff }")
+        yingji.Definitions.from_text("bad.yj", b"event rain { mm: \xff }")
     assert engine.events == 0
 
 
 def test_none_and_wrong_types() -> None:
-    defs = yingji.Definitions.from_text(RAIN)
+    defs = yingji.Definitions.from_text("rain.yj", RAIN)
     engine = defs.engine()
     with pytest.raises(yingji.ArgumentError) as info:
         engine.push(None)  # type: ignore[arg-type]
@@ -95,7 +95,7 @@ def test_none_and_wrong_types() -> None:
     with pytest.raises(yingji.ArgumentError, match="event must be str or bytes, not NoneType"):
         _native.Definitions.from_text("a.yj", RAIN).engine().push(None)  # type: ignore[arg-type]
     with pytest.raises(yingji.ArgumentError, match="text must be str or bytes, not int"):
-        yingji.Definitions.from_text(42)  # type: ignore[arg-type]
+        yingji.Definitions.from_text("a.yj", 42)  # type: ignore[arg-type]
     with pytest.raises(yingji.ArgumentError):
         yingji.Engine("policies")  # type: ignore[arg-type]
     with pytest.raises(yingji.ArgumentError):
@@ -153,7 +153,7 @@ def test_unusable_snapshots_change_nothing(engine: yingji.Engine) -> None:
 
 def test_assess_without_an_assessment_is_unsupported() -> None:
     with pytest.raises(yingji.UnsupportedError) as info:
-        yingji.Definitions.from_text(RAIN).assess([{"town": "南溪镇"}])
+        yingji.Definitions.from_text("rain.yj", RAIN).assess([{"town": "南溪镇"}])
     assert isinstance(info.value, NotImplementedError)
     assert (info.value.code, info.value.status) == ("unsupported", 6)
     assert "assessment" in info.value.message

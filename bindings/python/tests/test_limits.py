@@ -29,7 +29,7 @@ HOSTILE = {
 
 def expect_e0005(expr: str) -> None:
     with pytest.raises(yingji.DefinitionError) as info:
-        yingji.Definitions.from_text(policy(expr), name="hostile.yj")
+        yingji.Definitions.from_text("hostile.yj", policy(expr))
     [d] = info.value.diagnostics
     assert (d["code"], d["file"], d["line"]) == ("E0005", "hostile.yj", 2)
     assert d["message"] in (
@@ -51,7 +51,7 @@ def test_hostile_expressions_on_a_512_kib_thread() -> None:
             for expr in HOSTILE.values():
                 expect_e0005(expr)
             # the largest sum the limits allow still loads there
-            yingji.Definitions.from_text(policy(" + ".join(["mm"] * 129)), name="limit.yj").engine()
+            yingji.Definitions.from_text("limit.yj", policy(" + ".join(["mm"] * 129))).engine()
         except BaseException as e:  # noqa: BLE001 - reported in the main thread
             errors.append(e)
 

@@ -56,7 +56,7 @@ def test_line_by_line_matches_cli(in_root: Path, cli_outputs: List[Dict[str, Any
 def test_batch_of_bytes_matches_cli(root: Path, cli_outputs: List[Dict[str, Any]]) -> None:
     text = (root / "policies" / "rainstorm.yj").read_text(encoding="utf-8")
     # named as the CLI sees it, so `rule_at` is the same
-    defs = yingji.Definitions.from_text(text, name="policies/rainstorm.yj")
+    defs = yingji.Definitions.from_text("policies/rainstorm.yj", text)
     engine = defs.engine()
     batch = engine.push_batch((root / "samples" / "rain.jsonl").read_bytes())
     assert batch.accepted == SAMPLE_LINES and batch.rejected == []
@@ -67,8 +67,8 @@ def test_batch_of_bytes_matches_cli(root: Path, cli_outputs: List[Dict[str, Any]
 
 
 def test_run_iterates_over_outputs_of_dict_events(root: Path, cli_outputs: List[Dict[str, Any]]) -> None:
-    defs = yingji.Definitions.from_text((root / "policies" / "rainstorm.yj").read_bytes(),
-                                        name="policies/rainstorm.yj")
+    defs = yingji.Definitions.from_text("policies/rainstorm.yj",
+                                        (root / "policies" / "rainstorm.yj").read_bytes())
     events = (json.loads(line) for line in (root / "samples" / "rain.jsonl").open(encoding="utf-8"))
     with defs.engine() as engine:
         it = engine.run(events)
@@ -81,6 +81,7 @@ def test_run_iterates_over_outputs_of_dict_events(root: Path, cli_outputs: List[
 
 def test_batch_of_dicts_lists_refused_events() -> None:
     defs = yingji.Definitions.from_text(
+        "rain.yj",
         "event rain { station: string, mm: number }\n"
         "signal s { from rain key station let r = sum(mm, 1h) level red when r >= 10 }")
     engine = defs.engine()
@@ -98,8 +99,8 @@ def test_batch_of_dicts_lists_refused_events() -> None:
 
 
 def test_snapshot_halfway_and_restore_in_a_new_engine(root: Path, cli_outputs: List[Dict[str, Any]]) -> None:
-    defs = yingji.Definitions.from_text((root / "policies" / "rainstorm.yj").read_text(encoding="utf-8"),
-                                        name="policies/rainstorm.yj")
+    defs = yingji.Definitions.from_text("policies/rainstorm.yj",
+                                        (root / "policies" / "rainstorm.yj").read_text(encoding="utf-8"))
     lines = (root / "samples" / "rain.jsonl").read_text(encoding="utf-8").splitlines()
     first = defs.engine()
     outputs = [o for line in lines[:1296] for o in first.push(line)]

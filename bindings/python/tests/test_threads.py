@@ -58,7 +58,7 @@ def _busy_while_batch(engine: yingji.Engine, call, rounds: int = 20) -> tuple[in
 
 
 def test_a_second_thread_gets_busy_error_not_runtime_error() -> None:
-    engine = yingji.Definitions.from_text(RAIN).engine()
+    engine = yingji.Definitions.from_text("rain.yj", RAIN).engine()
     pushed = 0
 
     def push() -> None:
@@ -76,7 +76,7 @@ def test_a_second_thread_gets_busy_error_not_runtime_error() -> None:
 
 
 def test_close_while_in_use_is_busy_and_closes_nothing() -> None:
-    engine = yingji.Definitions.from_text(RAIN).engine()
+    engine = yingji.Definitions.from_text("rain.yj", RAIN).engine()
     batch = _batch(20000, "B")
     refused = 0
     for _ in range(20):
@@ -101,7 +101,7 @@ def test_close_while_in_use_is_busy_and_closes_nothing() -> None:
 
 
 def test_many_threads_hammering_one_engine() -> None:
-    engine = yingji.Definitions.from_text(RAIN).engine()
+    engine = yingji.Definitions.from_text("rain.yj", RAIN).engine()
     lock = threading.Lock()
     counts = {"ok": 0, "busy": 0}
     errors: List[BaseException] = []

@@ -7,13 +7,20 @@ Every exception is a :class:`yingji.Error` carrying
 * ``message`` – what went wrong,
 * ``diagnostics`` – a list of dicts (``severity``, ``code``, ``message``, ``file``,
   ``line``, ``column``, ``end_line``, ``end_column``, ``label``, ``hint``); empty
-  unless the definitions did not compile.
+  unless the definitions did not compile,
+* ``reason`` – a stable word refining the code, or ``None``: every event error
+  has one (``"missing_field"``, ``"wrong_type"``, ``"bad_timestamp"``,
+  ``"not_json"``, ``"too_far_ahead"``, ``"clock_suspect"``, ``"too_long"``, ...);
+  a bad setting is ``"bad_config"``, a snapshot taken with another lateness or
+  ``dedupe_kind_key_ts`` ``"config_mismatch"``,
+* ``detail`` – a dict: ``reason`` and what it names (``field``, ``kind``,
+  ``member``, ``sender``); empty when there is none.
 """
 
 from __future__ import annotations
 
 import json
-from typing import Any, Dict, List
+from typing import Any, Dict, List, Optional
 
 Diagnostic = Dict[str, Any]
 
@@ -25,14 +32,23 @@ class Error(Exception):
     status: int
     message: str
     diagnostics: List[Diagnostic]
+    detail: Dict[str, Any]
 
     def __init__(self, message: str, *, code: str = "internal", status: int = 9,
-                 diagnostics: List[Diagnostic] | None = None) -> None:
+                 diagnostics: List[Diagnostic] | None = None,
+                 detail: Dict[str, Any] | None = None) -> None:
         super().__init__(message)
         self.message = message
         self.code = code
         self.status = status
         self.diagnostics = list(diagnostics or [])
+        self.detail = dict(detail or {})
+
+    @property
+    def reason(self) -> Optional[str]:
+        """The detail's ``reason`` (``"missing_field"``, ``"bad_config"``, ...), or ``None``."""
+        r = self.detail.get("reason")
+        return r if isinstance(r, str) else None
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(code={self.code!r}, message={self.message!r})"
@@ -40,6 +56,18 @@ class Error(Exception):
 
 class ArgumentError(Error, TypeError):
     """An argument of the wrong type or value (code ``invalid_argument``)."""
+
+
+class ConfigError(ArgumentError, ValueError):
+    """A run setting the engine cannot use (code ``config``, reason
+    ``bad_config``): not a JSON object, an unknown setting or a bad value;
+    :attr:`field` names it."""
+
+    @property
+    def field(self) -> Optional[str]:
+        """The setting (``"lateness"``, ``"max_ahead"``, ...), or ``None`` for the whole config."""
+        f = self.detail.get("field")
+        return f if isinstance(f, str) else None
 
 
 class EncodingError(Error, ValueError):
@@ -99,14 +127,24 @@ _BY_CODE = {
     "internal": InternalError,
     "state": StateError,
     "busy": BusyError,
+    "config": ConfigError,
 }
 
 
-def from_code(status: int, code: str, message: str, diagnostics_json: str) -> Error:
+def from_code(status: int, code: str, message: str, diagnostics_json: str,
+              detail_json: str = "{}") -> Error:
     """Builds the exception for an error of the boundary (called by the extension)."""
     try:
         diagnostics = json.loads(diagnostics_json)
     except ValueError:
         diagnostics = []
+    try:
+        detail = json.loads(detail_json)
+    except ValueError:
+        detail = {}
+    if not isinstance(detail, dict):
+        detail = {}
     cls = _BY_CODE.get(code, Error)
-    return cls(message, code=code, status=status, diagnostics=diagnostics)
+    if detail.get("reason") == "bad_config":
+        cls = ConfigError
+    return cls(message, code=code, status=status, diagnostics=diagnostics, detail=detail)
