@@ -27,6 +27,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use yingji::unstable::engine::eval::{Scope, eval};
 use yingji::unstable::engine::ir::{Expr, SignalDef};
+use yingji::unstable::engine::output::ChangeReason;
 use yingji::unstable::engine::time::format_duration;
 use yingji::{Definitions, Output, Timestamp, Value};
 
@@ -211,10 +212,9 @@ fn explain(
                 level_zh(c.from),
                 level_zh(c.to),
                 match c.reason {
-                    "raise" => "升级",
-                    "clear" => "解除",
-                    "step_down" => "逐级下降",
-                    other => other,
+                    ChangeReason::Raise => "升级",
+                    ChangeReason::Clear => "解除",
+                    ChangeReason::StepDown => "逐级下降",
                 }
             );
             rule_lines(&mut s, defs, c.rule.as_deref(), c.rule_at.as_deref());
@@ -553,7 +553,7 @@ fn dynamics(
         v
     };
     match c.reason {
-        "raise" => {
+        ChangeReason::Raise => {
             if let Some(r) = rule_of(c.to) {
                 let mut line = format!("  升级：`{}` 自 {} 起成立", r.text, c.since);
                 for h in holds(r) {
@@ -563,7 +563,7 @@ fn dynamics(
                 let _ = writeln!(s, "{line}");
             }
         }
-        "clear" | "step_down" => {
+        ChangeReason::Clear | ChangeReason::StepDown => {
             if let Some(r) = rule_of(c.from) {
                 let cond = if r.clear.is_some() {
                     "其解除条件（clear）".to_string()
@@ -582,7 +582,7 @@ fn dynamics(
                     );
                 }
             }
-            if c.reason == "step_down" || sig.step_down {
+            if c.reason == ChangeReason::StepDown || sig.step_down {
                 let _ = writeln!(
                     s,
                     "  逐级下降（step down）：每次降一级，{} → {}",
@@ -590,7 +590,7 @@ fn dynamics(
                     level_zh(c.to)
                 );
             }
-            if c.reason == "clear" {
+            if c.reason == ChangeReason::Clear {
                 match rule_of(c.to) {
                     Some(r) => {
                         let _ = writeln!(s, "  现为{}：`{}` 仍成立", level_zh(c.to), r.text);
@@ -601,7 +601,6 @@ fn dynamics(
                 }
             }
         }
-        _ => {}
     }
     let _ = writeln!(s, "  {} 的等级规则：", sig.name);
     for r in &sig.levels {

@@ -126,7 +126,7 @@ fn words_outside_a_closed_set_are_refused() {
         .unwrap_err()
         .to_string();
     assert!(
-        e.contains("`because` is not one of raise, clear, step_down"),
+        e.contains("unknown variant `because`, expected one of `raise`, `clear`, `step_down`"),
         "{e}"
     );
     let bad = good.replace(r#""to":"red""#, r#""to":"purple""#);

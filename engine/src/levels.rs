@@ -86,7 +86,7 @@ pub struct Step {
     /// Level now.
     pub to: Level,
     /// `raise`, `clear` or `step_down`.
-    pub reason: &'static str,
+    pub reason: crate::output::ChangeReason,
     /// Since when the deciding condition has held (ms).
     pub since: i64,
     /// The rule of the new level, if any.
@@ -146,7 +146,7 @@ pub fn decide(
     let from = st.level();
     let (to, reason, since) = if up_level > from {
         let since = o.up.and_then(|i| st.since(i)).unwrap_or(now);
-        (up_level, "raise", since)
+        (up_level, crate::output::ChangeReason::Raise, since)
     } else if from == Level::None || o.cur_holds {
         st.set_stay_false_since(None);
         return None;
@@ -161,9 +161,13 @@ pub fn decide(
             return None;
         }
         if step_down {
-            (up_level.max(from.step_down()), "step_down", false_since)
+            (
+                up_level.max(from.step_down()),
+                crate::output::ChangeReason::StepDown,
+                false_since,
+            )
         } else {
-            (up_level, "clear", false_since)
+            (up_level, crate::output::ChangeReason::Clear, false_since)
         }
     };
     if to == from {
@@ -172,7 +176,7 @@ pub fn decide(
     st.set_level(to);
     let fired = rules.iter().position(|r| r.level == to);
     let stay_false = match fired {
-        Some(i) if reason != "raise" => {
+        Some(i) if reason != crate::output::ChangeReason::Raise => {
             let stays = match cond.clear(i) {
                 Some(c) => !c,
                 None => cond.when(i),

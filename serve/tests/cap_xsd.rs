@@ -20,6 +20,7 @@ mod cap_common;
 use cap_common::xmllint;
 use std::path::Path;
 use std::sync::Arc;
+use yingji_engine::output::ChangeReason;
 use yingji_engine::output::{LevelChange, Output, Values};
 use yingji_engine::time::Timestamp;
 use yingji_engine::value::{Level, Value};
@@ -37,7 +38,7 @@ fn change(
     key: &str,
     from: Level,
     to: Level,
-    reason: &'static str,
+    reason: ChangeReason,
     id: u64,
 ) -> Output {
     Output::LevelChanged(LevelChange {
@@ -60,12 +61,7 @@ fn from_json(line: &str) -> Output {
     let v: serde_json::Value = serde_json::from_str(line).unwrap();
     let s = |k: &str| v[k].as_str().unwrap().to_string();
     let lvl = |k: &str| Level::parse(v[k].as_str().unwrap()).unwrap();
-    let reason: &'static str = match v["reason"].as_str().unwrap() {
-        "raise" => "raise",
-        "clear" => "clear",
-        "step_down" => "step_down",
-        other => panic!("reason {other}"),
-    };
+    let reason: ChangeReason = serde_json::from_value(v["reason"].clone()).unwrap();
     let values = v["values"]
         .as_object()
         .unwrap()
@@ -111,7 +107,7 @@ fn one_warning_from_raise_to_clear() {
             "YY-003",
             n,
             b,
-            "raise",
+            ChangeReason::Raise,
             1,
         ),
         change(
@@ -120,7 +116,7 @@ fn one_warning_from_raise_to_clear() {
             "YY-003",
             b,
             o,
-            "raise",
+            ChangeReason::Raise,
             2,
         ),
         // another warning in between, in the same second as the next
@@ -130,7 +126,7 @@ fn one_warning_from_raise_to_clear() {
             "YY-H03",
             n,
             y,
-            "raise",
+            ChangeReason::Raise,
             3,
         ),
         change(
@@ -139,7 +135,7 @@ fn one_warning_from_raise_to_clear() {
             "YY-003",
             o,
             r,
-            "raise",
+            ChangeReason::Raise,
             4,
         ),
         change(
@@ -148,7 +144,7 @@ fn one_warning_from_raise_to_clear() {
             "YY-003",
             r,
             o,
-            "step_down",
+            ChangeReason::StepDown,
             5,
         ),
         change(
@@ -157,7 +153,7 @@ fn one_warning_from_raise_to_clear() {
             "YY-003",
             o,
             n,
-            "clear",
+            ChangeReason::Clear,
             6,
         ),
         change(
@@ -166,7 +162,7 @@ fn one_warning_from_raise_to_clear() {
             "YY-003",
             n,
             y,
-            "raise",
+            ChangeReason::Raise,
             7,
         ),
     ];
@@ -270,7 +266,7 @@ fn other_outputs_and_clears_without_an_alert_give_nothing() {
         "YY-001",
         Level::Red,
         Level::None,
-        "clear",
+        ChangeReason::Clear,
         1,
     );
     assert!(alert(&clear, &cfg, &mut st).is_none());
@@ -340,7 +336,7 @@ fn hostile_text_is_escaped() {
         "K<&>\"'",
         Level::None,
         Level::Red,
-        "raise",
+        ChangeReason::Raise,
         1,
     );
     let a = alert(&o, &cfg, &mut st).unwrap();
@@ -365,7 +361,7 @@ fn broken_alerts_are_refused() {
             "YY-001",
             Level::None,
             Level::Red,
-            "raise",
+            ChangeReason::Raise,
             1,
         ),
         &cfg,

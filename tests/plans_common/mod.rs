@@ -149,7 +149,7 @@ impl Harness {
             rule_at: None,
             values: Values::default(),
             event: self.seq,
-            reason: "raise",
+            reason: yingji::unstable::engine::output::ChangeReason::Raise,
             since: Timestamp::parse(&t(secs)).map_err(|e| e.to_string())?,
         });
         self.out.push(change.clone());

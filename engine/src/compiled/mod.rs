@@ -471,7 +471,11 @@ impl Hot {
             event: ev.seq,
             ts_ms: now,
             since_ms,
-            reason: if to > from { "raise" } else { "clear" },
+            reason: if to > from {
+                crate::output::ChangeReason::Raise
+            } else {
+                crate::output::ChangeReason::Clear
+            },
         })
     }
 }
@@ -799,7 +803,7 @@ pub struct Change {
     /// Since when the deciding condition has held (ms).
     pub since_ms: i64,
     /// `raise`, `clear` or `step_down`.
-    pub reason: &'static str,
+    pub reason: crate::output::ChangeReason,
 }
 
 /// The compiled engine: drop-in for [`crate::Engine::push`].

@@ -51,6 +51,46 @@ impl<'de> Deserialize<'de> for Values {
     }
 }
 
+/// Why a level changed ([`LevelChange::reason`]); written as `raise`,
+/// `clear` or `step_down`.
+///
+/// ```
+/// use yingji_engine::output::ChangeReason;
+/// assert_eq!(ChangeReason::StepDown.as_str(), "step_down");
+/// assert_eq!(serde_json::to_string(&ChangeReason::Raise).unwrap(), r#""raise""#);
+/// let back: ChangeReason = serde_json::from_str(r#""clear""#).unwrap();
+/// assert_eq!(back, ChangeReason::Clear);
+/// assert!(serde_json::from_str::<ChangeReason>(r#""lower""#).is_err());
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ChangeReason {
+    /// A higher level's condition holds (for its `for`).
+    Raise,
+    /// The level's condition stopped holding (after its `hold`): down to
+    /// the highest level that still holds, or none.
+    Clear,
+    /// One level down at a time (`step down`).
+    StepDown,
+}
+
+impl ChangeReason {
+    /// The word as written in the JSON output.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ChangeReason::Raise => "raise",
+            ChangeReason::Clear => "clear",
+            ChangeReason::StepDown => "step_down",
+        }
+    }
+}
+
+impl std::fmt::Display for ChangeReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// The closed sets of words some output fields hold, and their
 /// deserializers: a field such as [`LevelChange::reason`] is written as one
 /// of a few fixed words, and reading an output back accepts only those.
@@ -61,8 +101,6 @@ pub mod closed {
     /// output back does not borrow from its text).
     pub type Word = &'static str;
 
-    /// [`LevelChange::reason`](super::LevelChange::reason).
-    pub const CHANGE_REASONS: &[&str] = &["raise", "clear", "step_down"];
     /// [`VerifyStage::stage`](super::plan::VerifyStage::stage).
     pub const VERIFY_STAGES: &[&str] = &["预警", "响应", "反馈", "核实"];
     /// [`VerifyStage::status`](super::plan::VerifyStage::status).
@@ -119,10 +157,6 @@ pub mod closed {
         })
     }
 
-    /// Reads a [`CHANGE_REASONS`] word.
-    pub fn change_reason<'de, D: Deserializer<'de>>(d: D) -> Result<&'static str, D::Error> {
-        one_of(d, CHANGE_REASONS)
-    }
     /// Reads a [`VERIFY_STAGES`] word.
     pub fn verify_stage<'de, D: Deserializer<'de>>(d: D) -> Result<&'static str, D::Error> {
         one_of(d, VERIFY_STAGES)
@@ -208,10 +242,8 @@ pub struct LevelChange {
     /// The input position (line) of the event that caused the change.
     pub event: u64,
     /// Why: `raise`, `clear` (the level's condition stopped holding, after
-    /// its `hold`), or `step_down` (one level at a time): one of
-    /// [`closed::CHANGE_REASONS`].
-    #[serde(deserialize_with = "closed::change_reason")]
-    pub reason: closed::Word,
+    /// its `hold`), or `step_down` (one level at a time).
+    pub reason: ChangeReason,
     /// Since when the deciding condition has held (for `raise`: the `when`
     /// condition of the new level; for `clear`/`step_down`: the condition
     /// that ended the old level).
