@@ -17,8 +17,12 @@ __all__ = [
     "AckRejected",
     "Acked",
     "AreaJoined",
+    "CheckDone",
+    "CheckOverdue",
+    "Declined",
     "Escalated",
     "EventRefused",
+    "Joined",
     "Late",
     "LevelChanged",
     "Measure",
@@ -35,6 +39,7 @@ __all__ = [
     "ScriptError",
     "ScriptSuppressed",
     "StepEntered",
+    "Supply",
     "TableMiss",
     "TimedOut",
     "Unanswered",
@@ -62,7 +67,7 @@ AckRejected = TypedDict("AckRejected", {
     "step": Optional[str],
     "person": str,
     "ref": Optional[str],
-    "reason": Literal["unknown_call", "unknown_person", "duplicate", "closed", "ambiguous", "not_called_yet"],
+    "reason": Literal["unknown_call", "unknown_person", "duplicate", "closed", "ambiguous", "not_called_yet", "unknown_answer"],
     "cause": Dict[str, Any],
 })
 
@@ -98,6 +103,54 @@ AreaJoined = TypedDict("AreaJoined", {
     "affected": List[str],
 })
 
+#: ``check_done`` (check_done.schema.json)
+CheckDone = TypedDict("CheckDone", {
+    "type": Literal["check_done"],
+    "id": int,
+    "ts": str,
+    "plan": str,
+    "instance": str,
+    "area": str,
+    "step": str,
+    "cause": Dict[str, Any],
+    "check": str,
+    "due": str,
+    "in_time": bool,
+    "after": str,
+    "by": Optional[str],
+})
+
+#: ``check_overdue`` (check_overdue.schema.json)
+CheckOverdue = TypedDict("CheckOverdue", {
+    "type": Literal["check_overdue"],
+    "id": int,
+    "ts": str,
+    "plan": str,
+    "instance": str,
+    "area": str,
+    "step": str,
+    "cause": Dict[str, Any],
+    "check": str,
+    "opened": str,
+    "due": str,
+})
+
+#: ``declined`` (declined.schema.json)
+Declined = TypedDict("Declined", {
+    "type": Literal["declined"],
+    "id": int,
+    "ts": str,
+    "plan": str,
+    "instance": str,
+    "area": str,
+    "step": str,
+    "cause": Dict[str, Any],
+    "person": str,
+    "ref": str,
+    "tier": int,
+    "role": str,
+})
+
 #: ``escalated`` (escalated.schema.json)
 Escalated = TypedDict("Escalated", {
     "type": Literal["escalated"],
@@ -124,9 +177,23 @@ EventRefused = TypedDict("EventRefused", {
     "ts": str,
     "kind": str,
     "area": Optional[str],
-    "reason": Literal["no_open_instance", "not_awaited"],
+    "reason": Literal["no_open_instance", "not_awaited", "no_open_check", "already_done"],
     "open": List[Dict[str, Any]],
     "cause": Dict[str, Any],
+})
+
+#: ``joined`` (joined.schema.json)
+Joined = TypedDict("Joined", {
+    "type": Literal["joined"],
+    "id": int,
+    "ts": str,
+    "plan": str,
+    "instance": str,
+    "area": str,
+    "step": str,
+    "cause": Dict[str, Any],
+    "mode": Literal["all", "any"],
+    "branches": List[Dict[str, Any]],
 })
 
 #: ``late`` (late.schema.json)
@@ -363,7 +430,24 @@ StepEntered = TypedDict("StepEntered", {
     "area": str,
     "step": str,
     "cause": Dict[str, Any],
-    "kind": Literal["notify", "await_ack", "measures", "declare_response", "branch", "wait", "close"],
+    "kind": Literal["notify", "await_ack", "measures", "declare_response", "branch", "wait", "close", "parallel", "join", "check", "start_plan", "supplies"],
+})
+
+#: ``supply`` (supply.schema.json)
+Supply = TypedDict("Supply", {
+    "type": Literal["supply"],
+    "id": int,
+    "ts": str,
+    "plan": str,
+    "instance": str,
+    "area": str,
+    "step": str,
+    "cause": Dict[str, Any],
+    "table": str,
+    "township": str,
+    "item": str,
+    "quantity": int,
+    "unit": Optional[str],
 })
 
 #: ``table_miss`` (table_miss.schema.json)
@@ -413,8 +497,12 @@ Output = Union[
     AckRejected,
     Acked,
     AreaJoined,
+    CheckDone,
+    CheckOverdue,
+    Declined,
     Escalated,
     EventRefused,
+    Joined,
     Late,
     LevelChanged,
     Measure,
@@ -431,6 +519,7 @@ Output = Union[
     ScriptError,
     ScriptSuppressed,
     StepEntered,
+    Supply,
     TableMiss,
     TimedOut,
     Unanswered,
@@ -442,8 +531,12 @@ OUTPUT_TYPES = (
     "ack_rejected",
     "acked",
     "area_joined",
+    "check_done",
+    "check_overdue",
+    "declined",
     "escalated",
     "event_refused",
+    "joined",
     "late",
     "level_changed",
     "measure",
@@ -460,6 +553,7 @@ OUTPUT_TYPES = (
     "script_error",
     "script_suppressed",
     "step_entered",
+    "supply",
     "table_miss",
     "timed_out",
     "unanswered",
