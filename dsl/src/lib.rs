@@ -15,6 +15,7 @@
 //! `ast`, `parse`, `yaml`, `script`, `assess` and `plan` keep the paths the
 //! crate had before this layout.
 
+pub mod builtins;
 pub mod check;
 pub mod diag;
 pub mod fmt;

@@ -22,13 +22,14 @@
 
 mod index;
 
-use index::{Analysis, BUILTINS, KEYWORDS, LEVELS, Sym, SymKind, Workspace};
+use index::{Analysis, KEYWORDS, LEVELS, Sym, SymKind, Workspace};
 use lsp_server::{ErrorCode, Message, Notification, Request, RequestId, Response};
 use lsp_types as lt;
 use serde_json::Value;
 use std::collections::HashSet;
 use std::io::{self, Write};
 use std::process::ExitCode;
+use yingji_dsl::builtins::BUILTINS;
 use yingji_dsl::diag::Severity;
 
 /// Runs the server until `exit` (or the end of input).
@@ -437,8 +438,8 @@ impl Server {
         let mut seen = HashSet::new();
         parts.retain(|h| seen.insert(h.clone()));
         if parts.is_empty() {
-            if let Some((_, sig, what)) = BUILTINS.iter().find(|b| b.0 == word) {
-                parts.push(format!("```yj\n{sig}\n```\nbuilt-in: {what}"));
+            if let Some(b) = yingji_dsl::builtins::find(&word) {
+                parts.push(format!("```yj\n{}\n```\nbuilt-in: {}", b.signature, b.doc));
             } else if LEVELS.contains(&word.as_str()) {
                 parts.push(format!("level `{word}` (blue < yellow < orange < red; 蓝色…红色 and Ⅳ…Ⅰ name the same ladder)"));
             } else {
@@ -566,12 +567,12 @@ impl Server {
             };
             add(s.name.clone(), kind, rank, detail);
         }
-        for (n, sig, _) in BUILTINS {
+        for b in BUILTINS {
             add(
-                (*n).to_string(),
+                b.name.to_string(),
                 lt::CompletionItemKind::FUNCTION,
                 1,
-                (*sig).to_string(),
+                b.signature.to_string(),
             );
         }
         for l in LEVELS {

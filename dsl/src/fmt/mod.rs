@@ -32,7 +32,7 @@
 //! instead.
 
 use crate::diag::{Diagnostic, FileId, Span, codes};
-use crate::syntax::yj::{Rule, concrete_tree, parse_file};
+use crate::syntax::yj::{Rule, concrete_tree, is_infix, parse_file};
 use pest::iterators::Pair;
 use std::collections::HashMap;
 use unicode_width::UnicodeWidthStr;
@@ -530,25 +530,7 @@ impl<'a> Walker<'a> {
             Rule::expr => {
                 let ops = children
                     .iter()
-                    .filter(|c| {
-                        c.first < c.end
-                            && matches!(
-                                c.rule,
-                                Rule::or
-                                    | Rule::and
-                                    | Rule::eq
-                                    | Rule::ne
-                                    | Rule::le
-                                    | Rule::ge
-                                    | Rule::lt
-                                    | Rule::gt
-                                    | Rule::add
-                                    | Rule::sub
-                                    | Rule::mul
-                                    | Rule::div
-                                    | Rule::rem
-                            )
-                    })
+                    .filter(|c| c.first < c.end && is_infix(c.rule))
                     .map(|c| (c.rule, c.first))
                     .collect();
                 self.expr_ops.insert(id, ops);

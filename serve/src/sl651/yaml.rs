@@ -1,11 +1,7 @@
 //! Reading the YAML files of this crate (the SL 651 station table, the CAP
 //! mapping) with serde-saphyr: errors name the file, line and column.
 
-use serde::Deserialize;
-use serde::de::{DeserializeOwned, MapAccess, Visitor};
-use serde_saphyr::Spanned;
-use std::fmt;
-use std::marker::PhantomData;
+use serde::de::DeserializeOwned;
 
 /// A YAML file that does not read, or a value in it that does not fit.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -69,25 +65,6 @@ pub fn load<T: DeserializeOwned>(path: &std::path::Path) -> Result<T, YamlError>
     parse(&text, &name)
 }
 
-/// A YAML mapping kept in order with each key's place.
-pub struct Entries<V>(pub Vec<(Spanned<String>, V)>);
-
-impl<'de, V: Deserialize<'de>> Deserialize<'de> for Entries<V> {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct M<V>(PhantomData<V>);
-        impl<'de, V: Deserialize<'de>> Visitor<'de> for M<V> {
-            type Value = Entries<V>;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a mapping")
-            }
-            fn visit_map<A: MapAccess<'de>>(self, mut m: A) -> Result<Self::Value, A::Error> {
-                let mut v = Vec::new();
-                while let Some(k) = m.next_key::<Spanned<String>>()? {
-                    v.push((k, m.next_value()?));
-                }
-                Ok(Entries(v))
-            }
-        }
-        d.deserialize_map(M(PhantomData))
-    }
-}
+/// A YAML mapping kept in order with each key's place: the DSL's one
+/// [`OrderedMap`](yingji_dsl::syntax::yaml::OrderedMap).
+pub use yingji_dsl::syntax::yaml::OrderedMap as Entries;

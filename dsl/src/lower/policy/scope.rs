@@ -524,7 +524,7 @@ impl Scope for SignalScope<'_> {
 
     #[inline(never)]
     fn unknown_function(&mut self, ty: &mut Typer<'_>, name: &Ident, _argc: usize) {
-        let mut known: Vec<&str> = super::scripts::RESERVED.to_vec();
+        let mut known: Vec<&str> = crate::builtins::reserved_in_signals().collect();
         known.extend(ty.script_names());
         let mut d = Diagnostic::error(
             codes::BAD_CALL,

@@ -26,33 +26,6 @@ pub struct Sig {
     pub span: Span,
 }
 
-/// Names a script function may not take (built-ins and window functions).
-pub const RESERVED: [&str; 23] = [
-    "sum",
-    "avg",
-    "min",
-    "max",
-    "count",
-    "first",
-    "last",
-    "delta",
-    "rate",
-    "count_if",
-    "abs",
-    "month",
-    "day",
-    "hour",
-    "day_of_year",
-    "weekday",
-    "days_since",
-    "max_of",
-    "min_of",
-    "sum_of",
-    "mean_of",
-    "count_of",
-    "members",
-];
-
 /// The type a script signature names, if it is one scripts support.
 fn script_type(t: &str) -> Option<Type> {
     match t {
@@ -291,7 +264,7 @@ pub fn lower_scripts(
         // the signatures, checked before the body
         let mut checked = Vec::new();
         for sig in &def.functions {
-            if RESERVED.contains(&sig.name.name.as_str()) {
+            if crate::builtins::is_reserved_in_signals(&sig.name.name) {
                 diags.push(
                     Diagnostic::error(
                         codes::DUPLICATE,

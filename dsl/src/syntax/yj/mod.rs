@@ -50,7 +50,9 @@ struct Builder {
     in_expr: bool,
 }
 
-fn is_infix(r: Rule) -> bool {
+/// The binary operators of an expression (the one list: the tree builder
+/// and `yingji fmt` both read it).
+pub(crate) fn is_infix(r: Rule) -> bool {
     matches!(
         r,
         Rule::or
