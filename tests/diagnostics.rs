@@ -215,6 +215,29 @@ fn yaml_shape_errors_are_located() {
     assert!(r.contains("bad.yaml:6:"), "{r}");
 }
 
+/// A duplicate key deep in a plan document is reported as a duplicate, at
+/// the second key, in a file still recognised as a plan document (it used
+/// to be taken for a policy file and refused for its `supplies:` key).
+#[test]
+fn a_duplicate_key_is_named_where_it_is() {
+    let table = "supplies: 物资前置表\nunits: { 帐篷: 顶 }\ntownships:\n  南溪镇: { 帐篷: 30 }\n  南溪镇: { 帐篷: 1 }\n";
+    let r = diagnose("supplies_table.yaml", table);
+    assert!(
+        r.contains("error[E0003]: invalid plan YAML: duplicate key `南溪镇`: each key may appear once in a mapping"),
+        "{r}"
+    );
+    assert!(r.contains("--> supplies_table.yaml:5:3"), "{r}");
+    assert!(!r.contains("policy"), "{r}");
+    // the same in a policy document
+    let policy = "events:\n  rain: { station: string, mm: number }\n  rain: { station: string }\n";
+    let r = diagnose("p.yaml", policy);
+    assert!(
+        r.contains("invalid policy YAML: duplicate key `rain`"),
+        "{r}"
+    );
+    assert!(r.contains("--> p.yaml:3:3"), "{r}");
+}
+
 #[test]
 fn json_diagnostics_for_machines() {
     let err = Definitions::from_str(

@@ -387,10 +387,12 @@ pub fn offset_of(text: &str, line: usize, col: usize) -> usize {
     let mut off = 0;
     for (i, l) in text.split_inclusive('\n').enumerate() {
         if i + 1 == line {
+            let content = l.strip_suffix('\n').unwrap_or(l);
             return off
-                + l.char_indices()
+                + content
+                    .char_indices()
                     .nth(col.saturating_sub(1))
-                    .map_or(l.len(), |(b, _)| b);
+                    .map_or(content.len(), |(b, _)| b);
         }
         off += l.len();
     }

@@ -35,20 +35,11 @@ pub fn parse<T: DeserializeOwned>(text: &str, file: &str) -> Result<T, YamlError
         let (line, column) = e
             .location()
             .map_or((0, 0), |l| (l.line() as usize, l.column() as usize));
-        let msg = e.to_string();
-        let first = msg.lines().next().unwrap_or("invalid YAML").to_string();
-        // the location is shown in front: drop serde-saphyr's own prefix
-        let first = match first.strip_prefix("error: line ") {
-            Some(rest) => rest
-                .split_once(": ")
-                .map_or(first.clone(), |(_, r)| r.to_string()),
-            None => first,
-        };
         YamlError {
             file: file.to_string(),
             line,
             column,
-            message: first,
+            message: yingji_dsl::syntax::yaml::error_message(&e),
         }
     })
 }

@@ -11,7 +11,7 @@
 //! a level when `response.skip_levels` is false. Warnings: a person holding
 //! the roles of two tiers of one chain; a fallback on a tier that is not last.
 
-use crate::diag::{Diagnostic, FileId, SourceMap, Span, codes, offset_of, suggest};
+use crate::diag::{Diagnostic, FileId, SourceMap, Span, codes, suggest};
 use crate::syntax::yaml::plan::{ChainYaml, PlanDoc, S};
 use guards::GuardEnv;
 use serde_saphyr::Spanned;
@@ -208,20 +208,11 @@ fn check(sources: &SourceMap, files: &[FileId], program: Option<&Program>) -> Pl
         match serde_saphyr::from_str::<PlanDoc>(&text) {
             Ok(d) => docs.push((f, d)),
             Err(e) => {
-                let (line, col) = e
-                    .location()
-                    .map_or((1, 1), |l| (l.line() as usize, l.column() as usize));
-                let off = offset_of(&text, line, col);
-                let msg = e.without_snippet().to_string();
-                let msg = msg.lines().next().unwrap_or("invalid YAML");
-                let msg = msg.split_once(": ").map_or(msg, |(_, m)| m);
-                let msg = msg
-                    .strip_prefix("line ")
-                    .and_then(|m| m.split_once(": "))
-                    .map_or(msg, |(_, m)| m);
+                let r = crate::syntax::yaml::error_range(&text, &e);
+                let msg = crate::syntax::yaml::error_message(&e);
                 cx.err_hint(
                     codes::YAML,
-                    Span::new(f, off, off + 1),
+                    Span::new(f, r.start, r.end),
                     format!("invalid plan YAML: {msg}"),
                     "here",
                     "a plan file has `plan:`, `triggers:`, `steps:`; chains go under `chains:`; a roster has `roster:`, `areas:`, `people:`",

@@ -5,7 +5,7 @@
 //! rhai syntax error is a diagnostic at its own line and column: inside the
 //! policy for an inline body, inside the `.rhai` file for an import.
 
-use crate::diag::{Diagnostic, SourceMap, Span, codes, suggest};
+use crate::diag::{Diagnostic, SourceMap, Span, codes, offset_of, suggest};
 use crate::syntax::ast::{Def, FnSig, Ident, ScriptDef, ScriptSource};
 use std::collections::HashMap;
 use yingji_engine::script::{
@@ -127,24 +127,6 @@ fn unsupported_type(t: &Ident) -> Diagnostic {
         d = d.hint(format!("did you mean `{s}`?"));
     }
     d
-}
-
-/// The byte offset in `text` of 1-based `line`, character `col`.
-fn offset_of(text: &str, line: usize, col: usize) -> usize {
-    let mut at = 0;
-    for _ in 1..line {
-        match text.get(at..).and_then(|r| r.find('\n')) {
-            Some(nl) => at += nl + 1,
-            None => return text.len(),
-        }
-    }
-    let rest = text.get(at..).unwrap_or("");
-    let line_len = rest.find('\n').unwrap_or(rest.len());
-    let in_line = rest
-        .char_indices()
-        .nth(col.saturating_sub(1))
-        .map_or(line_len, |(i, _)| i.min(line_len));
-    at + in_line
 }
 
 /// Where in the policy (or `.rhai` file) a rhai syntax error is.
@@ -416,7 +398,7 @@ pub fn lower_scripts(
 
 #[cfg(test)]
 mod tests {
-    use super::offset_of;
+    use crate::diag::offset_of;
 
     #[test]
     fn offsets_count_characters() {

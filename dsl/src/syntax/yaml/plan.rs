@@ -373,10 +373,7 @@ pub const PLAN_KEYS: [&str; 6] = ["plan", "chains", "roster", "people", "areas",
 /// (its top-level mapping has `plan`, `chains`, `roster`, `people`, `areas`
 /// or `supplies`).
 pub fn is_plan_yaml(text: &str) -> bool {
-    serde_saphyr::from_str::<OrderedMap<serde::de::IgnoredAny>>(text)
-        .map(|m| {
-            m.0.iter()
-                .any(|(k, _)| PLAN_KEYS.contains(&k.value.as_str()))
-        })
-        .unwrap_or(false)
+    super::top_keys(text)
+        .iter()
+        .any(|k| PLAN_KEYS.contains(&k.as_str()))
 }

@@ -18,7 +18,7 @@
 //! diagnostics point inside the YAML file.
 
 use super::OrderedMap;
-use crate::diag::{Diagnostic, FileId, Span, codes, offset_of};
+use crate::diag::{Diagnostic, FileId, Span, codes};
 use crate::syntax::ast::{
     ClearSpec, Def, EventDef, FieldDecl, ForSpec, Ident, LevelRule, SignalDef,
 };
@@ -172,27 +172,10 @@ pub fn parse_yaml(file: FileId, text: &str) -> (Vec<Def>, Vec<Diagnostic>) {
     let doc: PolicyDoc = match serde_saphyr::from_str(text) {
         Ok(d) => d,
         Err(e) => {
-            let (line, col) = e
-                .location()
-                .map_or((1, 1), |l| (l.line() as usize, l.column() as usize));
-            let offset = offset_of(text, line, col);
-            let msg = e.to_string();
-            let first = msg.lines().next().unwrap_or("invalid YAML");
-            // the location is shown separately: drop serde-saphyr's `error: line L column C: ` prefix
-            let first = match first.split_once(": ") {
-                Some((_, rest)) if first.starts_with("error: line ") => {
-                    rest.split_once(": ").map_or(rest, |(_, r)| r)
-                }
-                _ => first,
-            }
-            .to_string();
-            let len = text.get(offset..).map_or(1, |t| {
-                t.find(|c: char| c.is_whitespace() || c == ':')
-                    .unwrap_or(t.len())
-                    .max(1)
-            });
+            let r = super::error_range(text, &e);
+            let first = super::error_message(&e);
             diags.push(
-                Diagnostic::error(codes::YAML, Span::new(file, offset, offset + len), format!("invalid policy YAML: {first}"))
+                Diagnostic::error(codes::YAML, Span::new(file, r.start, r.end), format!("invalid policy YAML: {first}"))
                     .label("here")
                     .hint("a policy YAML file has top-level `events:` and `signals:`; see tests/twins/rainstorm.yaml"),
             );
