@@ -34,4 +34,13 @@ echo "== Java binding: TestMain"
 javac -Xlint:all,-try -Werror -cp "$out/yingji.jar" -d "$out/test" test/TestMain.java
 # from the repository root: outputs name the policy file as the CLI does (policies/rainstorm.yj)
 (cd "$root" && java -Xcheck:jni -Dyingji.library="$lib" -cp "$out/yingji.jar:$out/test" TestMain . "$out/expected.jsonl")
+echo "== Java binding: the README example (App.java), compiled and run as written"
+mkdir -p "$out/readme"
+awk '/^## Embedding from Java/{f=1} f&&/^```java/{c=1;next} c&&/^```/{exit} c' "$root/README.md" > "$out/readme/App.java"
+grep -q "public class App" "$out/readme/App.java" || { echo "README: no Java example found" >&2; exit 1; }
+javac -Xlint:all,-try -Werror -cp "$out/yingji.jar" -d "$out/readme" "$out/readme/App.java"
+got="$(cd "$root" && java -Dyingji.library="$lib" -cp "$out/yingji.jar:$out/readme" App)"
+echo "README example: $got"
+case "$got" in *" accepted, 0 refused, "*" outputs") ;; *) echo "README example printed: $got" >&2; exit 1 ;; esac
+
 echo "== Java binding: OK"
