@@ -1,10 +1,8 @@
 //! Every output type has a JSON Schema (`docs/schemas/<type>.schema.json`,
 //! written by `docs/schemas/generate.py`), and every output the bundled
 //! samples and a few crafted streams produce validates against its type's
-//! schema. The validator below implements the part of JSON Schema 2020-12
-//! the files use: `type` (one or several), `const`, `enum`, `required`,
-//! `properties`, `additionalProperties: false`, `items`, `minimum`,
-//! `minProperties`/`maxProperties` and `format: date-time`.
+//! schema (JSON Schema 2020-12, checked by the `jsonschema` crate with
+//! formats asserted: `date-time` is RFC 3339).
 
 #![allow(
     clippy::unwrap_used,
@@ -19,95 +17,17 @@ use std::process::Command;
 
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 
-fn type_ok(v: &Value, t: &str) -> bool {
-    match t {
-        "object" => v.is_object(),
-        "array" => v.is_array(),
-        "string" => v.is_string(),
-        "integer" => v.is_u64() || v.is_i64(),
-        "number" => v.is_number(),
-        "boolean" => v.is_boolean(),
-        "null" => v.is_null(),
-        _ => false,
-    }
-}
-
-/// Problems of `v` against `schema`, with JSON-pointer-like paths.
+/// Problems of `v` against `schema`, each with the place in `v`.
 fn validate(v: &Value, schema: &Value, at: &str, errs: &mut Vec<String>) {
-    if let Some(t) = schema.get("type") {
-        let ok = match t {
-            Value::String(s) => type_ok(v, s),
-            Value::Array(ts) => ts.iter().any(|t| t.as_str().is_some_and(|s| type_ok(v, s))),
-            _ => true,
-        };
-        if !ok {
-            errs.push(format!("{at}: {v} is not of type {t}"));
-            return;
-        }
-    }
-    if let Some(c) = schema.get("const") {
-        if v != c {
-            errs.push(format!("{at}: {v} is not {c}"));
-        }
-    }
-    if let Some(Value::Array(e)) = schema.get("enum") {
-        if !e.contains(v) {
-            errs.push(format!("{at}: {v} is not one of {e:?}"));
-        }
-    }
-    if let (Some(min), Some(n)) = (schema.get("minimum").and_then(Value::as_f64), v.as_f64()) {
-        if n < min {
-            errs.push(format!("{at}: {n} < {min}"));
-        }
-    }
-    if schema.get("format").and_then(Value::as_str) == Some("date-time") {
-        if let Some(s) = v.as_str() {
-            if yingji::Timestamp::parse(s).is_err() {
-                errs.push(format!("{at}: {s} is not an RFC 3339 time"));
-            }
-        }
-    }
-    if let Value::Object(m) = v {
-        for r in schema
-            .get("required")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-        {
-            if let Some(k) = r.as_str() {
-                if !m.contains_key(k) {
-                    errs.push(format!("{at}: missing `{k}`"));
-                }
-            }
-        }
-        let props = schema.get("properties").and_then(Value::as_object);
-        for (k, x) in m {
-            match props.and_then(|p| p.get(k)) {
-                Some(s) => validate(x, s, &format!("{at}/{k}"), errs),
-                None if schema.get("additionalProperties") == Some(&Value::Bool(false)) => {
-                    errs.push(format!("{at}: unexpected `{k}`"));
-                }
-                None => {}
-            }
-        }
-        let n = m.len() as u64;
-        if schema
-            .get("minProperties")
-            .and_then(Value::as_u64)
-            .is_some_and(|x| n < x)
-            || schema
-                .get("maxProperties")
-                .and_then(Value::as_u64)
-                .is_some_and(|x| n > x)
-        {
-            errs.push(format!("{at}: {n} members"));
-        }
-    }
-    if let (Value::Array(a), Some(items)) = (v, schema.get("items")) {
-        for (i, x) in a.iter().enumerate() {
-            validate(x, items, &format!("{at}/{i}"), errs);
-        }
-    }
+    let validator = jsonschema::options()
+        .should_validate_formats(true)
+        .build(schema)
+        .unwrap_or_else(|e| panic!("{at}: the schema does not compile: {e}"));
+    errs.extend(
+        validator
+            .iter_errors(v)
+            .map(|e| format!("{at}{}: {e}", e.instance_path())),
+    );
 }
 
 fn schemas() -> BTreeMap<String, Value> {
@@ -203,4 +123,35 @@ fn every_output_of_the_samples_validates_against_its_schema() {
         ["script_error", "script_suppressed"],
         "seen: {seen:?}"
     );
+}
+
+/// The check can fail: a missing field, a wrong type, an unknown field, a
+/// time that is not RFC 3339 and a level outside the ladder are each caught.
+#[test]
+fn a_wrong_output_does_not_validate() {
+    let schemas = schemas();
+    let good = run(&["run", "policies", "--events", "samples/rain.jsonl"])
+        .into_iter()
+        .find(|o| o["type"] == "level_changed")
+        .unwrap();
+    let schema = &schemas["level_changed"];
+    let mut errs = Vec::new();
+    validate(&good, schema, "good", &mut errs);
+    assert!(errs.is_empty(), "{errs:?}");
+    let mutations: [(&str, fn(&mut Value)); 5] = [
+        ("missing", |o| {
+            o.as_object_mut().unwrap().remove("signal");
+        }),
+        ("type", |o| o["id"] = Value::from("seven")),
+        ("extra", |o| o["surprise"] = Value::from(1)),
+        ("time", |o| o["ts"] = Value::from("yesterday")),
+        ("level", |o| o["to"] = Value::from("purple")),
+    ];
+    for (what, m) in mutations {
+        let mut bad = good.clone();
+        m(&mut bad);
+        let mut errs = Vec::new();
+        validate(&bad, schema, what, &mut errs);
+        assert!(!errs.is_empty(), "{what}: {bad} validated");
+    }
 }

@@ -409,83 +409,15 @@ pub fn serve_schema(kind: &str) -> serde_json::Value {
     serde_json::from_str(&std::fs::read_to_string(&p).unwrap()).unwrap()
 }
 
-/// Checks `v` against the subset of JSON Schema the service's schemas use
-/// (type, const, enum, required, properties, additionalProperties,
-/// items, minimum, a `^prefix-[0-9]+$` pattern); the problems found.
+/// The problems of `v` against `schema` (JSON Schema 2020-12, checked by
+/// the `jsonschema` crate with formats asserted), each with its place.
 pub fn schema_errors(v: &serde_json::Value, schema: &serde_json::Value, at: &str) -> Vec<String> {
-    use serde_json::Value;
-    let mut errs = Vec::new();
-    let type_ok = |t: &str| match t {
-        "object" => v.is_object(),
-        "array" => v.is_array(),
-        "string" => v.is_string(),
-        "integer" => v.is_u64() || v.is_i64(),
-        "number" => v.is_number(),
-        "boolean" => v.is_boolean(),
-        "null" => v.is_null(),
-        _ => false,
-    };
-    match schema.get("type") {
-        Some(Value::String(t)) if !type_ok(t) => errs.push(format!("{at}: not {t}: {v}")),
-        Some(Value::Array(ts)) if !ts.iter().any(|t| t.as_str().is_some_and(type_ok)) => {
-            errs.push(format!("{at}: not any of {ts:?}: {v}"))
-        }
-        _ => {}
-    }
-    if let Some(c) = schema.get("const") {
-        if c != v {
-            errs.push(format!("{at}: {v} is not {c}"));
-        }
-    }
-    if let Some(Value::Array(e)) = schema.get("enum") {
-        if !e.contains(v) {
-            errs.push(format!("{at}: {v} not in {e:?}"));
-        }
-    }
-    if let (Some(min), Some(n)) = (schema.get("minimum").and_then(Value::as_i64), v.as_i64()) {
-        if n < min {
-            errs.push(format!("{at}: {n} < {min}"));
-        }
-    }
-    if let (Some(p), Some(s)) = (schema.get("pattern").and_then(Value::as_str), v.as_str()) {
-        let p = p.trim_start_matches('^').trim_end_matches('$');
-        let ok = match p.split_once("[0-9]+") {
-            Some((prefix, "")) => s
-                .strip_prefix(prefix)
-                .is_some_and(|d| !d.is_empty() && d.bytes().all(|b| b.is_ascii_digit())),
-            _ => panic!("pattern {p} not supported by this checker"),
-        };
-        if !ok {
-            errs.push(format!("{at}: {s} does not match {p}"));
-        }
-    }
-    if let Value::Object(m) = v {
-        if let Some(Value::Array(req)) = schema.get("required") {
-            for r in req {
-                let r = r.as_str().unwrap();
-                if !m.contains_key(r) {
-                    errs.push(format!("{at}: `{r}` missing"));
-                }
-            }
-        }
-        let props = schema.get("properties").and_then(Value::as_object);
-        for (k, x) in m {
-            match props.and_then(|p| p.get(k)) {
-                Some(s) => errs.extend(schema_errors(x, s, &format!("{at}.{k}"))),
-                None => match schema.get("additionalProperties") {
-                    Some(Value::Bool(false)) => errs.push(format!("{at}: `{k}` not allowed")),
-                    Some(s @ Value::Object(_)) => {
-                        errs.extend(schema_errors(x, s, &format!("{at}.{k}")))
-                    }
-                    _ => {}
-                },
-            }
-        }
-    }
-    if let (Value::Array(a), Some(items)) = (v, schema.get("items")) {
-        for (i, x) in a.iter().enumerate() {
-            errs.extend(schema_errors(x, items, &format!("{at}[{i}]")));
-        }
-    }
-    errs
+    let validator = jsonschema::options()
+        .should_validate_formats(true)
+        .build(schema)
+        .unwrap_or_else(|e| panic!("{at}: the schema does not compile: {e}"));
+    validator
+        .iter_errors(v)
+        .map(|e| format!("{at}{}: {e}", e.instance_path()))
+        .collect()
 }
