@@ -138,7 +138,8 @@ fn a_wrong_output_does_not_validate() {
     let mut errs = Vec::new();
     validate(&good, schema, "good", &mut errs);
     assert!(errs.is_empty(), "{errs:?}");
-    let mutations: [(&str, fn(&mut Value)); 5] = [
+    type Mutation = (&'static str, fn(&mut Value));
+    let mutations: [Mutation; 5] = [
         ("missing", |o| {
             o.as_object_mut().unwrap().remove("signal");
         }),
