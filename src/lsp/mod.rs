@@ -22,7 +22,7 @@
 
 mod index;
 
-use index::{Analysis, KEYWORDS, LEVELS, Sym, SymKind, Workspace};
+use index::{Analysis, LEVELS, Sym, SymKind, Workspace};
 use lsp_server::{ErrorCode, Message, Notification, Request, RequestId, Response};
 use lsp_types as lt;
 use serde_json::Value;
@@ -584,7 +584,7 @@ impl Server {
             );
         }
         if !yaml {
-            for k in KEYWORDS {
+            for k in yingji_dsl::syntax::yj::keywords() {
                 add(
                     (*k).to_string(),
                     lt::CompletionItemKind::KEYWORD,

@@ -20,6 +20,59 @@ mod assess;
 pub use generated::Rule;
 use generated::YjParser;
 
+/// The words of the `.yj` language (`signal`, `when`, `via`, …), read from
+/// the grammar itself so no list of them can fall behind it: every quoted
+/// literal of two or more lowercase letters (or `_`), in order, once.
+///
+/// ```
+/// let k = yingji_dsl::syntax::yj::keywords();
+/// assert!(k.contains(&"signal") && k.contains(&"via") && k.contains(&"timezone"));
+/// assert!(!k.contains(&"e"), "the exponent marker is not a word");
+/// ```
+pub fn keywords() -> &'static [&'static str] {
+    static K: OnceLock<Vec<&'static str>> = OnceLock::new();
+    K.get_or_init(|| {
+        let grammar: &'static str = include_str!("grammar.pest");
+        let mut out: Vec<&'static str> = Vec::new();
+        for line in grammar.lines() {
+            // a `//` comment outside a literal ends the line's grammar
+            let mut rest = line;
+            while let Some(q) = rest.find(['"', '/']) {
+                if rest[q..].starts_with("//") {
+                    break;
+                }
+                if rest[q..].starts_with('/') {
+                    rest = &rest[q + 1..];
+                    continue;
+                }
+                // a literal: up to the next quote not escaped
+                let body = &rest[q + 1..];
+                let mut end = None;
+                let mut escaped = false;
+                for (i, c) in body.char_indices() {
+                    match c {
+                        '\\' if !escaped => escaped = true,
+                        '"' if !escaped => {
+                            end = Some(i);
+                            break;
+                        }
+                        _ => escaped = false,
+                    }
+                }
+                let Some(end) = end else { break };
+                let lit = &body[..end];
+                let word =
+                    lit.len() >= 2 && lit.bytes().all(|b| b.is_ascii_lowercase() || b == b'_');
+                if word && !out.contains(&lit) {
+                    out.push(lit);
+                }
+                rest = &body[end + 1..];
+            }
+        }
+        out
+    })
+}
+
 fn pratt() -> &'static PrattParser<Rule> {
     static P: OnceLock<PrattParser<Rule>> = OnceLock::new();
     P.get_or_init(|| {
@@ -963,5 +1016,24 @@ pub fn parse_expr(file: FileId, base: usize, text: &str) -> Result<Expr, Vec<Dia
             )]),
         },
         Err(e) => Err(vec![syntax_error(file, base, text, &e)]),
+    }
+}
+
+#[cfg(test)]
+mod keyword_tests {
+    #[test]
+    fn every_word_of_the_grammar_and_nothing_else() {
+        let k = super::keywords();
+        for w in [
+            "event", "signal", "when", "via", "timezone", "reading", "veto", "per", "of", "as",
+            "at",
+        ] {
+            assert!(k.contains(&w), "{w} missing from {k:?}");
+        }
+        // literals that are not words, and words only in comments or strings' escapes
+        for w in ["e", "_", "n", "t"] {
+            assert!(!k.contains(&w), "{w} in {k:?}");
+        }
+        assert!(k.len() > 50 && k.len() < 80, "{}: {k:?}", k.len());
     }
 }
