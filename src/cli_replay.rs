@@ -215,7 +215,14 @@ pub(crate) fn replay_threads(
 /// The single-threaded replay's loop: every line in turn through
 /// `push_line`.
 fn push_lines(engine: &mut yingji::Engine, sources: &[Source], r: &mut Replayed) {
-    for (seq, at, line) in numbered(sources) {
+    // as `numbered`, with the place written only for a rejected line
+    let lines = sources.iter().flat_map(|src| {
+        src.text
+            .lines()
+            .enumerate()
+            .map(move |(i, line)| (src, src.first_line + i, line))
+    });
+    for (seq, (src, n, line)) in (1u64..).zip(lines) {
         if line.trim().is_empty() {
             continue;
         }
@@ -228,7 +235,7 @@ fn push_lines(engine: &mut yingji::Engine, sources: &[Source], r: &mut Replayed)
                 }
             }
             Err(e) => r.rejected.push(Rejected {
-                at,
+                at: format!("{}:{n}", src.name),
                 seq,
                 reason: e.to_string(),
             }),

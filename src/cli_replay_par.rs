@@ -189,6 +189,7 @@ pub(crate) fn push_all(
             let name = sources.get(c.src).map_or("?", |s| s.name.as_str());
             let first_line = sources.get(c.src).map_or(1, |s| s.first_line);
             let mut seq = c.first_seq;
+            let mut back = Vec::new();
             for (k, line) in c.text.lines().enumerate() {
                 if !line.trim().is_empty() {
                     let p = parsed
@@ -208,21 +209,17 @@ pub(crate) fn push_all(
                             reason: e.to_string(),
                         }),
                     }
+                    // released events go back to the reading threads as buffers
+                    while let Some(e) = engine.take_spare_event() {
+                        back.push(e);
+                    }
                 }
                 seq += 1;
-            }
-            // released events go back to the thread that parses next
-            let mut back = Vec::new();
-            while back.len() < 4096 {
-                match engine.take_spare_event() {
-                    Some(e) => back.push(e),
-                    None => break,
-                }
             }
             if let Some(tx) = spare_txs.get((i + 1) % workers)
                 && !back.is_empty()
             {
-                let _ = tx.send(back);
+                let _ = tx.send(std::mem::take(&mut back));
             }
         }
         r.outputs = out;
