@@ -301,9 +301,9 @@ fn read_sources(files: &[PathBuf], threads: usize) -> Result<Vec<Source>, ExitCo
             .collect::<Result<Vec<_>, _>>()
     };
     read.map_err(|e| {
-            eprintln!("yingji: {e}");
-            ExitCode::from(1)
-        })
+        eprintln!("yingji: {e}");
+        ExitCode::from(1)
+    })
 }
 
 fn report_rejected(r: &Replayed, side: &str) {
@@ -393,8 +393,7 @@ pub fn run(a: &ReplayArgs) -> ExitCode {
         (Ok(o), Ok(n)) => (o, n),
         (Err(c), _) | (_, Err(c)) => return c,
     };
-    let run_side =
-        |d: &mut Definitions| replay_threads(d, a.trace, &sources, settings, par);
+    let run_side = |d: &mut Definitions| replay_threads(d, a.trace, &sources, settings, par);
     let (ro, rn) = match (run_side(&mut old), run_side(&mut new)) {
         (Ok(o), Ok(n)) => (o, n),
         (Err(e), _) | (_, Err(e)) => {

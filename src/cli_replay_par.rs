@@ -250,7 +250,11 @@ mod tests {
             .iter()
             .flat_map(|c| {
                 c.text.lines().enumerate().map(move |(k, l)| {
-                    (c.first_seq + k as u64, format!("f:{}", 1 + c.first_line + k), l)
+                    (
+                        c.first_seq + k as u64,
+                        format!("f:{}", 1 + c.first_line + k),
+                        l,
+                    )
                 })
             })
             .collect();

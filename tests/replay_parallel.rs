@@ -61,7 +61,11 @@ fn same_as_run(defs: &[&str], whole: &Path, parts: &[&Path], chunk: usize) -> St
         let chunk = chunk.to_string();
         args.extend(["--threads", threads, "--chunk-bytes", &chunk]);
         let rep = yingji(&args);
-        assert!(rep.status.success(), "threads {threads}: {}", text(&rep.stderr));
+        assert!(
+            rep.status.success(),
+            "threads {threads}: {}",
+            text(&rep.stderr)
+        );
         assert_eq!(
             text(&rep.stdout),
             text(&run.stdout),
@@ -91,16 +95,33 @@ fn the_readme_sample_with_the_bundled_definitions() {
     for chunk in [997, 1 << 20] {
         let err = same_as_run(&defs, &sample, &[&sample], chunk);
         assert!(err.contains("rejected: 0"), "{err}");
-        same_as_run(&defs, &sample, &[&d.join("a.jsonl"), &d.join("b.jsonl.gz")], chunk);
+        same_as_run(
+            &defs,
+            &sample,
+            &[&d.join("a.jsonl"), &d.join("b.jsonl.gz")],
+            chunk,
+        );
     }
     let run = yingji(&["run", "policies", "plans", "--events", "samples/rain.jsonl"]);
-    assert!(text(&run.stdout).lines().count() > 200, "outputs to compare");
+    assert!(
+        text(&run.stdout).lines().count() > 200,
+        "outputs to compare"
+    );
 }
 
 /// A small season in the style of `benches/gen_season.py`: gauges in the
 /// bundled roster's townships, a reading every 10 minutes, storms.
 fn season(stations: usize, hours: usize) -> String {
-    let towns = ["双江街道", "青龙街道", "南溪镇", "江口镇", "故陵镇", "人和街道", "盘龙街道", "龙角镇"];
+    let towns = [
+        "双江街道",
+        "青龙街道",
+        "南溪镇",
+        "江口镇",
+        "故陵镇",
+        "人和街道",
+        "盘龙街道",
+        "龙角镇",
+    ];
     let mut s = String::new();
     let mut x: u64 = 7;
     let mut rnd = || {
@@ -117,7 +138,11 @@ fn season(stations: usize, hours: usize) -> String {
         let (day, min) = (1 + k * 10 / 1440, k * 10 % 1440);
         for (st, (c, w, p)) in storms.iter().enumerate() {
             let d = (h - c) / w;
-            let mut mm = if d.abs() < 3.0 { p * (-d * d).exp() } else { 0.0 };
+            let mut mm = if d.abs() < 3.0 {
+                p * (-d * d).exp()
+            } else {
+                0.0
+            };
             if rnd() < 0.05 {
                 mm += rnd() * 0.3;
             }
@@ -158,7 +183,10 @@ fn a_bad_line_in_the_middle_gives_the_same_diagnostic() {
     let all = std::fs::read_to_string(root().join("samples/rain.jsonl")).unwrap();
     let mut lines: Vec<&str> = all.lines().collect();
     let mid = lines.len() / 2;
-    lines.insert(mid, "{\"ts\":\"2024-07-28T12:00:00+08:00\",\"kind\":\"rain\",\"station\":");
+    lines.insert(
+        mid,
+        "{\"ts\":\"2024-07-28T12:00:00+08:00\",\"kind\":\"rain\",\"station\":",
+    );
     lines.insert(mid + 7, "");
     lines.insert(mid + 9, "{\"ts\":\"2024-07-28T12:00:00+08:00\",\"kind\":\"rain\",\"station\":\"YY-001\",\"town\":\"南溪镇\",\"mm\":\"wet\"}");
     let bad = lines.join("\n") + "\n";
@@ -167,18 +195,40 @@ fn a_bad_line_in_the_middle_gives_the_same_diagnostic() {
     let err = same_as_run(&["policies", "plans"], &p, &[&p], 4096);
     let place = format!("bad.jsonl:{}: rejected:", mid + 1);
     assert!(err.contains(&place), "{err}");
-    assert!(err.contains(&format!("bad.jsonl:{}: rejected:", mid + 10)), "{err}");
+    assert!(
+        err.contains(&format!("bad.jsonl:{}: rejected:", mid + 10)),
+        "{err}"
+    );
     assert!(err.contains("rejected: 2"), "{err}");
 }
 
 #[test]
 fn bad_arguments_and_unreadable_files_are_refused_alike() {
     let d = dir("errors");
-    let zero = yingji(&["replay", "policies", "--events", "samples/rain.jsonl", "--threads", "0"]);
+    let zero = yingji(&[
+        "replay",
+        "policies",
+        "--events",
+        "samples/rain.jsonl",
+        "--threads",
+        "0",
+    ]);
     assert_eq!(zero.status.code(), Some(2));
-    assert!(text(&zero.stderr).contains("--threads"), "{}", text(&zero.stderr));
-    assert!(text(&zero.stderr).contains("at least 1"), "{}", text(&zero.stderr));
-    std::fs::write(d.join("broken.jsonl.gz"), b"\x1f\x8b\x08\x00 not gzip at all").unwrap();
+    assert!(
+        text(&zero.stderr).contains("--threads"),
+        "{}",
+        text(&zero.stderr)
+    );
+    assert!(
+        text(&zero.stderr).contains("at least 1"),
+        "{}",
+        text(&zero.stderr)
+    );
+    std::fs::write(
+        d.join("broken.jsonl.gz"),
+        b"\x1f\x8b\x08\x00 not gzip at all",
+    )
+    .unwrap();
     let missing = d.join("missing.jsonl");
     let broken = d.join("broken.jsonl.gz");
     for bad in [&missing, &broken] {
@@ -198,7 +248,11 @@ fn bad_arguments_and_unreadable_files_are_refused_alike() {
             errs.push(text(&o.stderr));
         }
         assert!(errs[0].contains("cannot read the events"), "{}", errs[0]);
-        assert!(errs[0].contains(bad.file_name().unwrap().to_str().unwrap()), "{}", errs[0]);
+        assert!(
+            errs[0].contains(bad.file_name().unwrap().to_str().unwrap()),
+            "{}",
+            errs[0]
+        );
         assert!(errs.iter().all(|e| e == &errs[0]), "{errs:?}");
     }
 }
