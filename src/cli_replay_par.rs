@@ -107,8 +107,7 @@ fn parse_chunk(
     spare: &mut Vec<Event>,
 ) -> Vec<Result<Event, EventError>> {
     let mut v = Vec::with_capacity(c.text.len() / 64 + 1);
-    let mut seq = c.first_seq;
-    for line in c.text.lines() {
+    for (seq, line) in (c.first_seq..).zip(c.text.lines()) {
         if !line.trim().is_empty() {
             let mut ev = spare.pop().unwrap_or_else(|| Event::empty(seq));
             v.push(
@@ -117,7 +116,6 @@ fn parse_chunk(
                     .map(|()| ev),
             );
         }
-        seq += 1;
     }
     v
 }
@@ -188,9 +186,8 @@ pub(crate) fn push_all(
             let mut parsed = parsed.into_iter();
             let name = sources.get(c.src).map_or("?", |s| s.name.as_str());
             let first_line = sources.get(c.src).map_or(1, |s| s.first_line);
-            let mut seq = c.first_seq;
             let mut back = Vec::new();
-            for (k, line) in c.text.lines().enumerate() {
+            for (seq, (k, line)) in (c.first_seq..).zip(c.text.lines().enumerate()) {
                 if !line.trim().is_empty() {
                     let p = parsed
                         .next()
@@ -214,7 +211,6 @@ pub(crate) fn push_all(
                         back.push(e);
                     }
                 }
-                seq += 1;
             }
             if let Some(tx) = spare_txs.get((i + 1) % workers)
                 && !back.is_empty()

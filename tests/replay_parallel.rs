@@ -377,3 +377,48 @@ proptest! {
         same_as_run(&["policies", "plans"], &d.join("all.jsonl"), &[&pa, &pb], chunk);
     }
 }
+
+/// The random streams' kinds of line do what they are for: late records,
+/// far-ahead refusals, duplicates, bad lines, plan outputs from acks.
+#[test]
+fn the_random_lines_reach_the_paths_they_are_for() {
+    let mut lines = Vec::new();
+    for i in 0..120u8 {
+        lines.push(Line::Rain {
+            station: i % 6,
+            back: 0,
+            mm: 40,
+        });
+        match i % 10 {
+            1 => lines.push(Line::Rain {
+                station: 2,
+                back: -40,
+                mm: 5,
+            }),
+            3 => lines.push(Line::Ahead {
+                station: 1,
+                hours: 30,
+            }),
+            5 => lines.push(Line::Again(3)),
+            6 => lines.push(Line::Ack { back: 0 }),
+            7 => lines.push(Line::WithId { id: 1, mm: 3 }),
+            8 => lines.push(Line::Bad),
+            _ => lines.push(Line::River { level: i % 40 }),
+        }
+    }
+    let d = dir("paths");
+    std::fs::write(d.join("all.jsonl"), render(&lines)).unwrap();
+    let p = d.join("all.jsonl");
+    let err = same_as_run(&["policies", "plans"], &p, &[&p], 512);
+    let run = yingji(&["run", "policies", "plans", "--events", p.to_str().unwrap()]);
+    let out = text(&run.stdout);
+    let run_err = text(&run.stderr);
+    assert!(out.contains("\"type\":\"late\""), "{out}");
+    assert!(out.contains("\"type\":\"level_changed\""), "{out}");
+    assert!(out.contains("\"type\":\"plan_started\""), "{out}");
+    assert!(
+        err.contains("clock") && err.contains("not a JSON object"),
+        "{err}"
+    );
+    assert!(!run_err.contains("duplicates: 0"), "{run_err}");
+}
