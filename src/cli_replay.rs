@@ -60,6 +60,22 @@ pub struct ReplayArgs {
     /// Also report every plan step an instance enters (`step_entered`).
     #[arg(long)]
     pub trace: bool,
+    /// Threads: the engine's and `N - 1` that read and parse the events
+    /// (default: the machine's cores; 1: all on one). The outputs are the
+    /// same whatever `N`.
+    #[arg(long, value_parser = parse_threads)]
+    pub threads: Option<usize>,
+    /// Bytes of events per chunk a reading thread parses at once (for tests).
+    #[arg(long, hide = true, default_value_t = crate::cli_replay_par::CHUNK_BYTES)]
+    pub chunk_bytes: usize,
+}
+
+fn parse_threads(s: &str) -> Result<usize, String> {
+    match s.parse::<usize>() {
+        Ok(0) => Err("must be at least 1 (1: everything on one thread)".into()),
+        Ok(n) => Ok(n),
+        Err(e) => Err(format!("not a number of threads: {e}")),
+    }
 }
 
 fn parse_ts(s: &str) -> Result<Timestamp, String> {
@@ -152,6 +168,20 @@ pub(crate) fn replay(
     sources: &[Source],
     settings: Settings,
 ) -> Result<Replayed, String> {
+    replay_threads(defs, trace, sources, settings, (1, 0))
+}
+
+/// [`replay`] on `threads` threads (`par`: threads, bytes per chunk): with
+/// more than one, the lines are parsed on `threads - 1` reading threads
+/// while this one applies them (`crate::cli_replay_par`); the result is the
+/// same in every respect.
+pub(crate) fn replay_threads(
+    defs: &mut Definitions,
+    trace: bool,
+    sources: &[Source],
+    settings: Settings,
+    (threads, chunk_bytes): (usize, usize),
+) -> Result<Replayed, String> {
     let was = defs.unstable_plans().trace;
     defs.set_trace(trace);
     let engine = defs.engine_with(yingji::unstable::engine::Config::default());
@@ -167,7 +197,32 @@ pub(crate) fn replay(
         ignored: BTreeMap::new(),
         accepted: 0,
     };
-    for (seq, at, line) in numbered(sources) {
+    if threads > 1 {
+        let par = (threads, chunk_bytes);
+        crate::cli_replay_par::push_all(&mut engine, sources, par, &mut r, kind_of)?;
+    } else {
+        push_lines(&mut engine, sources, &mut r);
+    }
+    if let Some(t) = settings.advance_to {
+        engine.advance_to(t, &mut r.outputs);
+    }
+    engine
+        .finish(settings.until, &mut r.outputs)
+        .map_err(|e| e.to_string())?;
+    Ok(r)
+}
+
+/// The single-threaded replay's loop: every line in turn through
+/// `push_line`.
+fn push_lines(engine: &mut yingji::Engine, sources: &[Source], r: &mut Replayed) {
+    // as `numbered`, with the place written only for a rejected line
+    let lines = sources.iter().flat_map(|src| {
+        src.text
+            .lines()
+            .enumerate()
+            .map(move |(i, line)| (src, src.first_line + i, line))
+    });
+    for (seq, (src, n, line)) in (1u64..).zip(lines) {
         if line.trim().is_empty() {
             continue;
         }
@@ -180,19 +235,12 @@ pub(crate) fn replay(
                 }
             }
             Err(e) => r.rejected.push(Rejected {
-                at,
+                at: format!("{}:{n}", src.name),
                 seq,
                 reason: e.to_string(),
             }),
         }
     }
-    if let Some(t) = settings.advance_to {
-        engine.advance_to(t, &mut r.outputs);
-    }
-    engine
-        .finish(settings.until, &mut r.outputs)
-        .map_err(|e| e.to_string())?;
-    Ok(r)
 }
 
 /// Every line of the sources with its input position (`seq`: every line,
@@ -243,15 +291,19 @@ fn load(paths: &[PathBuf]) -> Result<Definitions, ExitCode> {
     }
 }
 
-fn read_sources(files: &[PathBuf]) -> Result<Vec<Source>, ExitCode> {
-    files
-        .iter()
-        .map(|f| Source::file(f))
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| {
-            eprintln!("yingji: {e}");
-            ExitCode::from(1)
-        })
+fn read_sources(files: &[PathBuf], threads: usize) -> Result<Vec<Source>, ExitCode> {
+    let read = if threads > 1 {
+        crate::cli_replay_par::read_sources(files)
+    } else {
+        files
+            .iter()
+            .map(|f| Source::file(f))
+            .collect::<Result<Vec<_>, _>>()
+    };
+    read.map_err(|e| {
+        eprintln!("yingji: {e}");
+        ExitCode::from(1)
+    })
 }
 
 fn report_rejected(r: &Replayed, side: &str) {
@@ -275,7 +327,11 @@ pub fn run(a: &ReplayArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let sources = match read_sources(&a.events) {
+    let threads = a.threads.unwrap_or_else(|| {
+        std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
+    });
+    let par = (threads, a.chunk_bytes.max(1));
+    let sources = match read_sources(&a.events, threads) {
         Ok(s) => s,
         Err(c) => return c,
     };
@@ -292,7 +348,7 @@ pub fn run(a: &ReplayArgs) -> ExitCode {
             Ok(d) => d,
             Err(c) => return c,
         };
-        let r = match replay(&mut defs, a.trace, &sources, settings) {
+        let r = match replay_threads(&mut defs, a.trace, &sources, settings, par) {
             Ok(r) => r,
             Err(e) => {
                 eprintln!("yingji: {e}");
@@ -337,7 +393,7 @@ pub fn run(a: &ReplayArgs) -> ExitCode {
         (Ok(o), Ok(n)) => (o, n),
         (Err(c), _) | (_, Err(c)) => return c,
     };
-    let run_side = |d: &mut Definitions| replay(d, a.trace, &sources, settings);
+    let run_side = |d: &mut Definitions| replay_threads(d, a.trace, &sources, settings, par);
     let (ro, rn) = match (run_side(&mut old), run_side(&mut new)) {
         (Ok(o), Ok(n)) => (o, n),
         (Err(e), _) | (_, Err(e)) => {

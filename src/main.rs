@@ -7,6 +7,7 @@ mod cli_explain;
 mod cli_fmt;
 mod cli_graph;
 mod cli_replay;
+mod cli_replay_par;
 mod cli_serve;
 mod cli_sl651;
 mod cli_test;

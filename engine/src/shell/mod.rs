@@ -423,6 +423,45 @@ impl Engine {
         r
     }
 
+    /// [`Engine::push_line`] for a line parsed elsewhere: `parsed` is what
+    /// [`Schema::parse_cached`] gave for `line` at input position `seq`
+    /// (e.g. on another thread, with that thread's own
+    /// [`crate::event::TextCache`]). The outcome, the outputs (and their ids)
+    /// and the state after it are those of `push_line(line, seq, out)`: the
+    /// parse is the same function, and what follows it is the same code.
+    /// The parallel replay (`yingji replay --threads N`) reads and parses on
+    /// its reading threads and applies here, in input order.
+    pub fn push_parsed_line(
+        &mut self,
+        parsed: Result<Event, EventError>,
+        line: &str,
+        out: &mut Vec<Output>,
+    ) -> Result<(), LineError> {
+        let from = out.len();
+        let r = match parsed {
+            Err(e) => Err(e.into()),
+            Ok(ev) => {
+                let mut ev = Some(ev);
+                let r = self.push_owned(&mut ev, Some(line), out);
+                if let Some(e) = ev.take()
+                    && self.spare_events.len() < SPARE_EVENTS
+                {
+                    self.spare_events.push(e);
+                }
+                r
+            }
+        };
+        self.number(out, from);
+        r
+    }
+
+    /// An event buffer the engine no longer needs (a released event), to
+    /// parse the next line into ([`Schema::parse_cached`] reuses its
+    /// buffers); `None` when it keeps none.
+    pub fn take_spare_event(&mut self) -> Option<Event> {
+        self.spare_events.pop()
+    }
+
     /// Accepts one event: buffers it until the watermark passes it, then
     /// applies it; emits whatever became due. On error nothing changes.
     pub fn push(&mut self, ev: &Event, out: &mut Vec<Output>) -> Result<(), PushError> {
