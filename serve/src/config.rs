@@ -329,6 +329,11 @@ pub enum SourceConfig {
         /// How often to look for new lines (default `200ms`).
         #[serde(default = "default_poll")]
         poll: Millis,
+        /// Pace the lines by their event time: `speed` event-seconds per
+        /// wall second (a history file played as a drill on the live
+        /// screen; needs `clock: events`). Default: as fast as they come.
+        #[serde(default)]
+        speed: Option<f64>,
     },
     /// Standard input, one event per line.
     Stdin {
@@ -618,6 +623,22 @@ impl ServeConfig {
                     return Err(bad(
                         format!("sinks[{i}].url"),
                         "only http:// webhooks are supported (put a TLS proxy in front for https)",
+                    ));
+                }
+            }
+        }
+        for (i, s) in self.sources.iter().enumerate() {
+            if let SourceConfig::File { speed: Some(v), .. } = s {
+                if !(v.is_finite() && *v > 0.0) {
+                    return Err(bad(
+                        format!("sources[{i}].speed"),
+                        "must be a number above 0 (event-seconds per wall second)",
+                    ));
+                }
+                if self.clock != ClockMode::Events {
+                    return Err(bad(
+                        format!("sources[{i}].speed"),
+                        "pacing a file by its event time needs `clock: events` (the wall clock would run ahead of the file)",
                     ));
                 }
             }
