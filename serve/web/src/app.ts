@@ -27,6 +27,8 @@ export class App {
   private fetching: Promise<void> | null = null;
   private dirty = false;
   private keys: Record<string, string> = {};
+  /** outputs from the stream, re-applied over a fetched view that is older than them */
+  private recent: Entry[] = [];
 
   constructor() {
     this.map = new RiskMap($('map'));
@@ -50,11 +52,17 @@ export class App {
     this.connect();
   }
 
+  /** Drop the stream and open it again (resuming from the last id). */
+  reconnect(): void {
+    this.connect();
+  }
+
   private connect(): void {
     this.stream?.stop();
     const base = this.base;
     this.stream = follow(`${base}/stream`, {
-      lastEventId: () => (this.state.view.seq > 0 ? String(this.state.view.seq) : null),
+      // ids are `<boot>/<seq>` (docs/web.md)
+      lastEventId: () => (this.state.view.boot ? `${this.state.view.boot}/${this.state.view.seq}` : null),
       onOpen: (again) => {
         document.body.dataset['conn'] = 'open';
         this.status(again ? '已重新连接' : '实时连接正常');
@@ -70,6 +78,8 @@ export class App {
         if (ev.event === 'output') {
           let e: Entry;
           try { e = JSON.parse(ev.data) as Entry; } catch { return; }
+          this.recent.push(e);
+          if (this.recent.length > 1000) this.recent.splice(0, this.recent.length - 1000);
           const s = applyEntry(this.state, e);
           this.state = s.state;
           this.dirty = true;
@@ -82,6 +92,10 @@ export class App {
           this.state = s.state;
           if (s.refetch) void this.fetchView();
           this.schedule();
+        } else if (ev.event === 'hello') {
+          let t: ViewTick;
+          try { t = JSON.parse(ev.data) as ViewTick; } catch { return; }
+          if (applyTick(this.state, { seq: t.seq, boot: t.boot }).refetch) void this.fetchView();
         } else if (ev.event === 'resync') {
           this.resyncs += 1;
           void this.fetchView(true);
@@ -104,7 +118,9 @@ export class App {
         this.dirty = false;
         if (force || takeView(this.state, fresh)) {
           const boot = this.state.view.boot;
-          this.state = { ...fresh, unknownTypes: this.state.unknownTypes };
+          let st: State = { ...fresh, unknownTypes: this.state.unknownTypes };
+          for (const e of this.recent) if (e.seq > st.view.seq) st = applyEntry(st, e).state;
+          this.state = st;
           if (boot && boot !== fresh.view.boot) this.status('服务已重启，已重新同步');
         }
         this.schedule();
@@ -242,6 +258,7 @@ export class App {
     this.replayId = id;
     this.base = id ? `/api/replay/${encodeURIComponent(id)}` : '/api';
     this.state = { view: emptyView(), unknownTypes: [] };
+    this.recent = [];
     this.keys = {};
     const banner = $('replay-banner');
     banner.hidden = !id;

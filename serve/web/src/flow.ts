@@ -1,6 +1,7 @@
 // 应急处置流程图: a plan's steps laid out by elkjs (layered), drawn as SVG,
 // the current step highlighted (colour, a thick border and the word 当前).
 import type { ElkExtendedEdge, ElkNode } from 'elkjs/lib/elk-api';
+import { responseLevel } from './levels';
 import type { GraphEdge, GraphNode } from './types';
 
 const NS = 'http://www.w3.org/2000/svg';
@@ -21,6 +22,14 @@ export function textWidth(s: string, px = 13): number {
   return Math.ceil(w);
 }
 
+/** A node's text lines: its label (which may hold line breaks) and the response level it declares. */
+export function nodeLines(n: GraphNode): string[] {
+  const lines = (n.label || n.id).split('\n').map((l) => l.trim()).filter((l) => l !== '');
+  const r = responseLevel(n.response);
+  if (r) lines.push(`启动${r}响应`);
+  return lines.length ? lines : [n.id];
+}
+
 /** The ELK graph for a plan graph (edges to unknown nodes are dropped). */
 export function elkGraph(nodes: GraphNode[], edges: GraphEdge[]): ElkNode {
   const ids = new Set(nodes.map((n) => n.id));
@@ -31,7 +40,10 @@ export function elkGraph(nodes: GraphNode[], edges: GraphEdge[]): ElkNode {
       'elk.layered.spacing.nodeNodeBetweenLayers': '36', 'elk.edgeRouting': 'ORTHOGONAL',
       'elk.edgeLabels.inline': 'true',
     },
-    children: nodes.map((n) => ({ id: n.id, width: textWidth(n.label || n.id) + 24, height: 34 })),
+    children: nodes.map((n) => {
+      const lines = nodeLines(n);
+      return { id: n.id, width: Math.max(...lines.map((l) => textWidth(l))) + 24, height: lines.length * 17 + 16 };
+    }),
     edges: edges.filter((e) => ids.has(e.from) && ids.has(e.to)).map((e, i): ElkExtendedEdge => ({
       id: `e${i}`, sources: [e.from], targets: [e.to],
       labels: e.label ? [{ text: e.label, width: textWidth(e.label, 11), height: 14 }] : [],
@@ -72,7 +84,10 @@ export function drawFlow(laid: ElkNode, nodes: GraphNode[], current: string | nu
     const cur = c.id === current;
     const g = el('g', { class: `node${cur ? ' current' : ''}`, 'data-step': c.id, transform: `translate(${c.x ?? 0},${c.y ?? 0})` });
     g.append(el('rect', { width: c.width ?? 0, height: c.height ?? 0, rx: 6, fill: cur ? '#fff3c4' : '#ffffff', stroke: cur ? '#b45309' : '#718096', 'stroke-width': cur ? 3 : 1.2 }));
-    g.append(el('text', { x: (c.width ?? 0) / 2, y: 21, 'text-anchor': 'middle', 'font-size': 13, fill: '#1a202c', 'font-weight': cur ? 700 : 400 }, n?.label || c.id));
+    const lines = n ? nodeLines(n) : [c.id];
+    lines.forEach((l, i) => {
+      g.append(el('text', { x: (c.width ?? 0) / 2, y: 21 + i * 17, 'text-anchor': 'middle', 'font-size': 13, fill: '#1a202c', 'font-weight': cur ? 700 : 400 }, l));
+    });
     if (cur) g.append(el('text', { x: (c.width ?? 0) / 2, y: -4, 'text-anchor': 'middle', 'font-size': 11, fill: '#92400e', 'font-weight': 700 }, '当前'));
     svg.append(g);
   }

@@ -1,7 +1,7 @@
 // The 叫应 board, plan progress (without the chart, see flow.ts) and the timeline.
 import { channelWords } from './channels';
 import { fmtSecs, fmtTime, h } from './dom';
-import { asLevel, LEVEL_WORD, responseWords } from './levels';
+import { asLevel, LEVEL_WORD, rank, responseWords } from './levels';
 import { KNOWN_TYPES } from './state';
 import type { Call, CallPerson, Entry, Plan, Township } from './types';
 
@@ -54,8 +54,10 @@ export function filterEntries(entries: Entry[], f: TimelineFilter): Entry[] {
 
 function personRow(c: Call, p: CallPerson, onAck: ((c: Call, p: CallPerson) => void) | null): HTMLElement {
   const answered = !!p.answered;
-  const state = answered ? '已应答' : c.overdue ? '超时未应答' : '待应答';
-  return h('tr', { class: answered ? 'answered' : c.overdue ? 'overdue' : 'pending', 'data-person': p.id, 'data-state': answered ? 'answered' : c.overdue ? 'overdue' : 'pending' },
+  const late = !answered && (p.overdue ?? c.overdue ?? false);
+  const key = answered ? 'answered' : late ? 'overdue' : 'pending';
+  const state = answered ? (p.in_time === false ? '已应答（超时）' : '已应答') : late ? '超时未应答' : '待应答';
+  return h('tr', { class: key, 'data-person': p.id, 'data-state': key },
     h('td', {}, `第${c.tier}级`),
     h('td', {}, p.name ?? p.id),
     h('td', {}, channelWords(p.channels)),
@@ -99,7 +101,7 @@ export function callsBoard(calls: Call[], onAck: ((c: Call, p: CallPerson) => vo
 
 /** The text part of a plan card: name, area, step, response level, measures. */
 export function planHead(p: Plan, names: Map<string, string>): HTMLElement {
-  const area = p.area ? (names.get(p.area) ?? p.area) : null;
+  const area = p.township ? (names.get(p.township) ?? p.area ?? null) : p.area ? (names.get(p.area) ?? p.area) : null;
   return h('div', { class: 'plan-head' },
     h('h3', {}, p.plan, area ? h('span', { class: 'sub' }, ` · ${area}`) : null, h('span', { class: 'sub' }, ` · ${p.instance}`)),
     h('p', {},
@@ -114,7 +116,8 @@ export function planHead(p: Plan, names: Map<string, string>): HTMLElement {
 
 /** The township list beside the map (text for screen readers and the tests; the map is a picture). */
 export function townshipList(ts: Township[], missing: Set<string>): HTMLElement {
-  const sorted = [...ts].sort((a, b) => a.code.localeCompare(b.code));
+  // warned townships first (highest level first), then by code
+  const sorted = [...ts].sort((a, b) => rank(b.level) - rank(a.level) || a.code.localeCompare(b.code));
   return h('ul', { class: 'townships', 'aria-label': '乡镇预警列表' }, ...sorted.map((t) => {
     const lv = asLevel(t.level);
     return h('li', { 'data-township': t.code, 'data-level': lv, class: `lv-${lv}${missing.has(t.code) ? ' missing' : ''}` },

@@ -32,6 +32,11 @@ export interface CallPerson {
   called?: string | null;
   answered?: string | null;
   response_s?: number | null;
+  role?: string | null;
+  /** answered within the tier's timeout */
+  in_time?: boolean | null;
+  /** called, unanswered, past the deadline at the engine's clock */
+  overdue?: boolean;
   /** `after` of an `acked` seen on the stream before the view caught up */
   after?: string | null;
 }
@@ -65,6 +70,8 @@ export interface GraphNode {
   id: string;
   label?: string | null;
   kind?: string | null;
+  /** the response level a step declares (`II`) */
+  response?: string | null;
 }
 
 export interface GraphEdge {
@@ -77,6 +84,8 @@ export interface Plan {
   instance: string;
   plan: string;
   area?: string | null;
+  /** the area's township code, when the area is one */
+  township?: string | null;
   started?: string | null;
   step?: string | null;
   response?: string | null;
