@@ -22,6 +22,7 @@ pub mod service;
 pub mod sinks;
 pub mod sources;
 pub mod views;
+pub mod web;
 
 use config::{ServeConfig, SourceConfig};
 use service::{Command, Core, ServeError, Shared};
@@ -67,6 +68,9 @@ pub async fn run(paths: Vec<PathBuf>, cfg: ServeConfig) -> Result<(), ServeError
         metrics: Arc::default(),
         queues: queues.clone(),
         status: RwLock::default(),
+        board: web::Board::new("live"),
+        meta: RwLock::new(Arc::new(web::Meta::empty())),
+        replays: Arc::default(),
     });
     let core = Core::start(&paths, cfg.clone(), shared.clone()).await?;
     let positions = core.file_positions();

@@ -1,0 +1,392 @@
+//! The duty-officer screen's server side: the page (embedded from
+//! `serve/web/dist/`), the screen state (`GET /api/view`), its live updates
+//! (`GET /api/stream`, server-sent events with resume), the county's GeoJSON
+//! (`GET /api/geo`) and drills replaying a history file on an engine of
+//! their own (`/api/replay`). The contract with the page is `docs/web.md`.
+//!
+//! | file | what |
+//! |---|---|
+//! | `mod.rs` | [`Meta`] (what the definitions say: names, townships, flowcharts), [`Places`] (key → township), [`Board`] (a screen's boot id, clock and update channel), timeline entries |
+//! | `view.rs` | the `/api/view` document from [`crate::views::Views`] |
+//! | `stream.rs` | `/api/stream`: SSE from the timeline ring, `resync` when it cannot resume |
+//! | `assets.rs` | the embedded page |
+//! | `replay.rs` | replay engines |
+//! | `routes.rs` | the axum handlers |
+//! | `tiles.json` | the tile cartogram of the 42 townships (approximate) |
+
+pub mod assets;
+pub mod replay;
+pub mod routes;
+pub mod stream;
+pub mod view;
+
+use crate::cap::CapConfig;
+use crate::views::{TimelineEntry, Views};
+use serde::Deserialize;
+use serde_json::Value;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, RwLock};
+use tokio::sync::broadcast;
+use yingji_engine::Output;
+use yingji_engine::output::text::Timeline;
+use yingji_engine::workflow::ir::PlanSet;
+
+/// The bundled township list (`policies/cap.yaml`): used when neither
+/// `web.townships` nor `cap_mapping` names one.
+const BUNDLED_TOWNSHIPS: &str = include_str!("../../../policies/cap.yaml");
+
+/// The tile cartogram.
+const TILES: &str = include_str!("tiles.json");
+
+/// A township tile's place.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, serde::Serialize)]
+pub struct Tile {
+    /// Row (0 = north).
+    pub row: u32,
+    /// Column (0 = west).
+    pub col: u32,
+}
+
+#[derive(Deserialize)]
+struct TileFile {
+    tiles: Vec<TileRow>,
+}
+
+#[derive(Deserialize)]
+struct TileRow {
+    code: String,
+    row: u32,
+    col: u32,
+}
+
+/// The tile positions by township code, from `tiles.json`.
+pub fn tiles() -> Result<BTreeMap<String, Tile>, String> {
+    let f: TileFile =
+        serde_json::from_str(TILES).map_err(|e| format!("serve/src/web/tiles.json: {e}"))?;
+    Ok(f.tiles
+        .into_iter()
+        .map(|t| {
+            (
+                t.code,
+                Tile {
+                    row: t.row,
+                    col: t.col,
+                },
+            )
+        })
+        .collect())
+}
+
+/// A township of the screen.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Township {
+    /// GB/T 2260 code.
+    pub code: String,
+    /// Name.
+    pub name: String,
+    /// Its tile, if the cartogram has it.
+    pub tile: Option<Tile>,
+}
+
+/// Where keys and areas are: townships (from the CAP mapping), the keys'
+/// townships (the roster's station table, then the mapping's `keys`) and
+/// the roster's area tree (a village's township).
+#[derive(Clone, Debug, Default)]
+pub struct Places {
+    /// The townships in code order.
+    pub townships: Vec<Township>,
+    by_name: HashMap<String, usize>,
+    keys: HashMap<String, String>,
+    parent: HashMap<String, String>,
+    /// The roster's stations (key → township name), sorted by key.
+    pub stations: Vec<(String, String)>,
+}
+
+impl Places {
+    /// From the township mapping and the definitions' roster.
+    pub fn new(towns: &CapConfig, plans: &PlanSet) -> Result<Places, String> {
+        let tiles = tiles()?;
+        let mut list: Vec<Township> = towns
+            .townships
+            .iter()
+            .map(|(name, code)| Township {
+                code: code.clone(),
+                name: name.clone(),
+                tile: tiles.get(code).copied(),
+            })
+            .collect();
+        list.sort_by(|a, b| a.code.cmp(&b.code));
+        let by_name = list
+            .iter()
+            .enumerate()
+            .map(|(i, t)| (t.name.clone(), i))
+            .collect();
+        let mut keys: HashMap<String, String> = towns.keys.clone().into_iter().collect();
+        for (k, t) in &plans.roster.stations {
+            keys.insert(k.clone(), t.clone());
+        }
+        let parent = plans
+            .roster
+            .areas
+            .iter()
+            .filter_map(|a| a.parent.clone().map(|p| (a.name.clone(), p)))
+            .collect();
+        let mut stations = plans.roster.stations.clone();
+        stations.sort();
+        Ok(Places {
+            townships: list,
+            by_name,
+            keys,
+            parent,
+            stations,
+        })
+    }
+
+    /// The township (index into [`Places::townships`]) an area lies in: the
+    /// area itself, or the nearest enclosing township up the roster's tree.
+    pub fn of_area(&self, area: &str) -> Option<usize> {
+        let mut a = area;
+        for _ in 0..32 {
+            if let Some(i) = self.by_name.get(a) {
+                return Some(*i);
+            }
+            a = self.parent.get(a)?;
+        }
+        None
+    }
+
+    /// The township of a signal key: the station's, else the key as an area.
+    pub fn of_key(&self, key: &str) -> Option<usize> {
+        match self.keys.get(key) {
+            Some(t) => self.of_area(t),
+            None => self.of_area(key),
+        }
+    }
+
+    /// The code of a township index.
+    pub fn code(&self, i: usize) -> Option<&str> {
+        self.townships.get(i).map(|t| t.code.as_str())
+    }
+}
+
+/// What the definitions give the screen: the text formatter, the places
+/// and each plan's flowchart. Rebuilt on reload.
+pub struct Meta {
+    /// The `yingji run --format text` formatter.
+    pub text: Timeline,
+    /// Townships and keys.
+    pub places: Places,
+    /// Plan name → its flowchart (`{nodes, edges}`), as `yingji graph`
+    /// draws it.
+    pub graphs: HashMap<String, Value>,
+}
+
+impl Meta {
+    /// From the definitions' plans and the township mapping.
+    pub fn new(plans: &PlanSet, towns: &CapConfig) -> Result<Meta, String> {
+        let graphs = plans
+            .plans
+            .iter()
+            .map(|p| {
+                let g = yingji_engine::workflow::export::to_graph(plans, p);
+                (
+                    p.name.clone(),
+                    serde_json::to_value(&g).unwrap_or(Value::Null),
+                )
+            })
+            .collect();
+        Ok(Meta {
+            text: Timeline::new(plans),
+            places: Places::new(towns, plans)?,
+            graphs,
+        })
+    }
+
+    /// Before the definitions are loaded: no names, no townships.
+    pub fn empty() -> Meta {
+        Meta {
+            text: Timeline::new(&PlanSet::default()),
+            places: Places::default(),
+            graphs: HashMap::new(),
+        }
+    }
+
+    /// The timeline entry of an engine output (`v`: its JSON); numbered by
+    /// [`Views::record`].
+    pub fn entry(&self, o: &Output, v: &Value) -> TimelineEntry {
+        let area = self.text.township(o);
+        let township = match v.get("key").and_then(Value::as_str) {
+            Some(k) => self.places.of_key(k),
+            None => None,
+        }
+        .or_else(|| self.places.of_area(&area))
+        .and_then(|i| self.places.code(i))
+        .map(str::to_string);
+        TimelineEntry {
+            seq: 0,
+            ts: o.ts().to_string(),
+            kind: o.type_name().to_string(),
+            township,
+            signal: v.get("signal").and_then(Value::as_str).map(str::to_string),
+            text: self.text.line(o),
+            output: v.clone(),
+        }
+    }
+
+    /// The timeline entry of a record the engine did not write (a service
+    /// record such as `definitions_reloaded`): shown generically, its type
+    /// and fields, laid out as the formatter lays out a line.
+    pub fn generic_entry(&self, v: &Value) -> TimelineEntry {
+        let kind = v.get("type").and_then(Value::as_str).unwrap_or("record");
+        let ts = v
+            .get("ts")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string();
+        let shown_ts = yingji_engine::Timestamp::parse(&ts)
+            .map(|t| yingji_engine::output::text::time(&t))
+            .unwrap_or_else(|_| ts.clone());
+        let fields: Vec<String> = v
+            .as_object()
+            .map(|m| {
+                m.iter()
+                    .filter(|(k, _)| !matches!(k.as_str(), "type" | "id" | "ts"))
+                    .map(|(k, x)| format!("{k}={x}"))
+                    .collect()
+            })
+            .unwrap_or_default();
+        TimelineEntry {
+            seq: 0,
+            ts,
+            kind: kind.to_string(),
+            township: None,
+            signal: v.get("signal").and_then(Value::as_str).map(str::to_string),
+            text: format!(
+                "{shown_ts}  {}  {kind}  {}",
+                " ".repeat(8),
+                fields.join(" ")
+            ),
+            output: v.clone(),
+        }
+    }
+}
+
+/// Reads the township mapping `web.townships` names, else `cap_mapping`,
+/// else the bundled `policies/cap.yaml`.
+pub fn load_towns(cfg: &crate::config::ServeConfig) -> Result<CapConfig, String> {
+    match cfg.web.townships.as_ref().or(cfg.cap_mapping.as_ref()) {
+        Some(p) => CapConfig::load(p).map_err(|e| format!("web.townships: {e}")),
+        None => CapConfig::from_yaml(BUNDLED_TOWNSHIPS, "policies/cap.yaml (bundled)")
+            .map_err(|e| e.to_string()),
+    }
+}
+
+/// What goes out on a screen's stream.
+#[derive(Clone, Debug)]
+pub enum Msg {
+    /// A timeline entry (`event: output`), serialised.
+    Output {
+        /// Its number.
+        seq: u64,
+        /// The entry's JSON.
+        data: Arc<str>,
+    },
+    /// After a batch (`event: view`): `{"seq","clock","updated"}`.
+    View(Arc<str>),
+}
+
+/// One screen's run: its boot id, its clock and its update channel.
+pub struct Board {
+    /// This run's id (a restart or another replay has another).
+    pub boot: String,
+    tx: broadcast::Sender<Msg>,
+    clock: RwLock<Option<String>>,
+}
+
+impl Board {
+    /// A board with a fresh boot id (`prefix` names what runs: `live`, a replay id).
+    pub fn new(prefix: &str) -> Board {
+        let (tx, _) = broadcast::channel(1024);
+        Board {
+            boot: format!(
+                "{prefix}-{:x}-{:x}",
+                crate::service::now_ms(),
+                std::process::id()
+            ),
+            tx,
+            clock: RwLock::new(None),
+        }
+    }
+
+    /// A subscription to the updates.
+    pub fn subscribe(&self) -> broadcast::Receiver<Msg> {
+        self.tx.subscribe()
+    }
+
+    /// The engine's clock as last set.
+    pub fn clock(&self) -> Option<String> {
+        self.clock
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Sets the clock.
+    pub fn set_clock(&self, c: Option<String>) {
+        *self
+            .clock
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = c;
+    }
+
+    /// Sends an entry.
+    pub fn output(&self, e: &TimelineEntry) {
+        let data = serde_json::to_string(e).unwrap_or_default();
+        // nobody listening is fine
+        let _ = self.tx.send(Msg::Output {
+            seq: e.seq,
+            data: Arc::from(data),
+        });
+    }
+
+    /// Sends the `view` event closing a batch.
+    pub fn batch_done(&self, views: &Views) {
+        let v = serde_json::json!({"boot": self.boot, "seq": views.seq, "clock": self.clock(), "updated": views.updated});
+        let _ = self.tx.send(Msg::View(Arc::from(v.to_string())));
+    }
+}
+
+/// Applies engine outputs to a screen: the views, the timeline (keeping
+/// `keep`) and the stream. `outs` with their JSON.
+pub fn apply_outputs(
+    views: &RwLock<Views>,
+    board: &Board,
+    meta: &Meta,
+    outs: &[(Output, Value)],
+    keep: usize,
+) {
+    if outs.is_empty() {
+        return;
+    }
+    let mut v = views
+        .write()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    for (o, json) in outs {
+        v.apply(json);
+        let e = v.record(meta.entry(o, json), keep);
+        board.output(&e);
+    }
+    board.batch_done(&v);
+}
+
+/// A station key's reading at `ts`, from an event line: its `station`
+/// member (the bundled policies key rain and river readings by it).
+pub fn reading_of(line: &str) -> Option<(String, String)> {
+    #[derive(Deserialize)]
+    struct R {
+        ts: String,
+        station: Option<String>,
+    }
+    let r: R = serde_json::from_str(line).ok()?;
+    Some((r.station?, r.ts))
+}
