@@ -698,4 +698,38 @@ mod tests {
         .unwrap_err();
         assert!(e.to_string().contains("sinks[1].name"), "{e}");
     }
+
+    #[test]
+    fn web_settings_and_paced_files() {
+        let c = ServeConfig::parse(Path::new("s.yaml"), "state_dir: st\n").unwrap();
+        assert_eq!((c.web.timeline, c.web.replay.max), (2000, 3));
+        let bad = |text: &str, field: &str| {
+            let e = ServeConfig::parse(Path::new("s.yaml"), text)
+                .unwrap_err()
+                .to_string();
+            assert!(e.starts_with(&format!("s.yaml: {field}: ")), "{e}");
+        };
+        bad("state_dir: st\nweb:\n  timeline: 0\n", "web.timeline");
+        bad(
+            "state_dir: st\nweb:\n  replay: { max: 0 }\n",
+            "web.replay.max",
+        );
+        let file = "sources:\n  - { kind: file, path: a.jsonl, speed: 60 }\n";
+        // pacing by event time needs the events' clock
+        bad(&format!("state_dir: st\n{file}"), "sources[0].speed");
+        assert!(
+            ServeConfig::parse(
+                Path::new("s.yaml"),
+                &format!("state_dir: st\nclock: events\n{file}")
+            )
+            .is_ok()
+        );
+        bad(
+            "state_dir: st\nclock: events\nsources:\n  - { kind: file, path: a, speed: -1 }\n",
+            "sources[0].speed",
+        );
+        let e = ServeConfig::parse(Path::new("s.yaml"), "state_dir: st\nweb:\n  geojsn: x\n")
+            .unwrap_err();
+        assert!(e.to_string().contains("geojsn"), "{e}");
+    }
 }

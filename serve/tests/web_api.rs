@@ -855,3 +855,66 @@ fn the_page_is_served_with_its_content_types() {
     assert_eq!(svc.json("GET", "/health", "").0, 200);
     svc.stop();
 }
+
+#[test]
+fn the_sample_storm_config_paces_the_file_on_the_live_screen() {
+    // samples/serve-storm.yaml as shipped, with its port, state folder and
+    // speed changed: 9½ hours of events at 20000× take about 1.7 s
+    let dir = tmp("web-paced");
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let port = free_port();
+    let text = std::fs::read_to_string(root.join("samples/serve-storm.yaml")).unwrap();
+    assert!(
+        text.contains("speed: 600") && text.contains("listen: 127.0.0.1:8652"),
+        "{text}"
+    );
+    let text = text
+        .replace(
+            "listen: 127.0.0.1:8652",
+            &format!("listen: 127.0.0.1:{port}"),
+        )
+        .replace(
+            "state_dir: ../serve-state/storm",
+            &format!("state_dir: {}", dir.join("st").display()),
+        )
+        .replace(
+            "path: storm.jsonl",
+            &format!("path: {}", root.join("samples/storm.jsonl").display()),
+        )
+        .replace("speed: 600", "speed: 20000");
+    let cfg = dir.join("serve-storm.yaml");
+    std::fs::write(&cfg, text).unwrap();
+    let log = dir.join("serve.log");
+    let began = Instant::now();
+    let child = std::process::Command::new(BIN)
+        .arg(root.join("policies"))
+        .arg(root.join("plans"))
+        .arg("--config")
+        .arg(&cfg)
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let mut svc = Service { child, port, log };
+    svc.wait_health();
+    let v = wait_view(&svc, "Ⅱ级 in 南溪镇", |v| {
+        v["plans"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p["area"] == "南溪镇" && p["response"] == "Ⅱ级")
+    });
+    // paced: 16:10 → 17:00 of event time is 3000 s, 0.15 s at 20000×, and
+    // the 8 hours before it 1.4 s more
+    assert!(
+        began.elapsed() >= Duration::from_millis(1300),
+        "{:?}",
+        began.elapsed()
+    );
+    assert_eq!(township(&v, NANXI)["level"], "red");
+    let clock = v["clock"].as_str().unwrap();
+    assert!(
+        clock >= ts("17:00:00").as_str() && clock <= ts("17:30:00").as_str(),
+        "{clock}"
+    );
+    svc.stop();
+}
