@@ -232,6 +232,7 @@ pub async fn run(paths: Vec<PathBuf>, cfg: ServeConfig) -> Result<(), ServeError
     if let Err(e) = engine.await {
         tracing::error!(error = %e, "the engine task failed");
     }
+    shared.board.close();
     let _ = stop_tx.send(true);
     let drained = tokio::time::timeout(DRAIN, futures::future::join_all(sink_tasks)).await;
     if drained.is_err() {

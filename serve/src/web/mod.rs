@@ -293,6 +293,9 @@ pub enum Msg {
     },
     /// After a batch (`event: view`): `{"seq","clock","updated"}`.
     View(Arc<str>),
+    /// The service stops: the streams end (so a graceful shutdown is not
+    /// held up by pages listening).
+    Close,
 }
 
 /// One screen's run: its boot id, its clock and its update channel.
@@ -347,6 +350,11 @@ impl Board {
             seq: e.seq,
             data: Arc::from(data),
         });
+    }
+
+    /// Ends every stream of this board.
+    pub fn close(&self) {
+        let _ = self.tx.send(Msg::Close);
     }
 
     /// Sends the `view` event closing a batch.

@@ -108,7 +108,7 @@ pub fn stream(views: &RwLock<Views>, board: &Board, last: Option<&str>) -> Respo
                     );
                     return Some((Ok::<Event, std::convert::Infallible>(ev), (rx, sent, boot)));
                 }
-                Err(RecvError::Closed) => return None,
+                Ok(Msg::Close) | Err(RecvError::Closed) => return None,
             }
         }
     });
