@@ -104,8 +104,8 @@ test('the service restarts: the page shows the break, reconnects and resynchroni
   const view = await (await fetch(`${svc.base}/api/view`)).json();
   assert.equal(view.townships.find((t) => t.code === NANXI).level, 'orange');
   await waitLevel(NANXI, 'orange');
-  // and it follows the live stream again: the rest of the storm to 05:00
-  await postEvents(svc.base, storm('2024-07-28T20:25:00+08:00', LONG ? null : '2024-07-29T05:00:00+08:00'));
+  // and it follows the live stream again: the rest of the storm to 05:05 (the 05:00 readings move the watermark past 04:50)
+  await postEvents(svc.base, storm('2024-07-28T20:25:00+08:00', LONG ? null : '2024-07-29T05:05:00+08:00'));
   await waitLevel(JIANGKOU, LONG ? (await (await fetch(`${svc.base}/api/view`)).json()).townships.find((t) => t.code === JIANGKOU).level : 'red');
 });
 
@@ -115,7 +115,8 @@ test('江口镇 red at 04:50: the plan declares 二级 then 一级 response; scr
   await page.waitForSelector(`${plan} .response[data-response="Ⅰ级"]`);
   // Ⅱ级 is declared at the same event as Ⅰ级: the timeline and the flowchart's step show it
   await page.waitForFunction(() => [...document.querySelectorAll('#timeline li[data-type="response_declared"]')].some((li) => /Ⅱ级/.test(li.textContent)));
-  await page.waitForSelector(`${plan} svg.flow`);
+  await page.waitForFunction((sel) => { const h = document.querySelector(`${sel} .flow-host`); return h && !/布局中/.test(h.textContent) && (h.querySelector('svg') || h.textContent); }, plan);
+  assert.ok(await page.$(`${plan} svg.flow`), `the flowchart is drawn: ${await page.textContent(`${plan} .flow-host`)}`);
   assert.match(await page.textContent(plan), /Ⅱ级/);
   assert.match(await page.textContent(`${plan} .response`), /一级响应（Ⅰ级）/);
   await page.evaluate(() => window.scrollTo(0, 0));
@@ -178,7 +179,7 @@ test('replay (桌面推演): a history file loaded from the page plays at the ch
     page.waitForResponse((r) => r.url().includes('/api/replay?speed=36000')),
     page.click('#replay-start'),
   ]);
-  assert.equal(resp.status(), 200, await resp.text());
+  assert.equal(resp.status(), 201, await resp.text());
   const id = (await resp.json()).replay;
   await page.waitForSelector('body[data-mode="replay"]');
   assert.match(await page.textContent('#replay-banner'), /推演回放中/);

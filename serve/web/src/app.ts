@@ -5,7 +5,7 @@ import { countyMap, tileMap, type MapData } from './geo';
 import { callsBoard, entryRow, filterEntries, planHead, townshipList, TYPE_WORD } from './panels';
 import { RiskMap } from './riskmap';
 import { follow } from './sse';
-import { applyEntry, applyTick, emptyView, fromView, takeView, type State } from './state';
+import { applyEntry, applyTick, emptyView, fromView, rebase, type State } from './state';
 import type { Call, CallPerson, Entry, ViewTick } from './types';
 
 const $ = <T extends HTMLElement = HTMLElement>(id: string): T => document.getElementById(id) as T;
@@ -104,7 +104,7 @@ export class App {
     });
   }
 
-  /** Fetch `<base>/view`; `force` takes it even if older (a resync). */
+  /** Fetch `<base>/view` (`force`: again after one in flight, for a resync). */
   fetchView(force = false): Promise<void> {
     if (this.fetching) return this.fetching.then(() => (force ? this.fetchView(true) : undefined));
     const base = this.base;
@@ -116,13 +116,11 @@ export class App {
         if (base !== this.base) return;
         this.fetches += 1;
         this.dirty = false;
-        if (force || takeView(this.state, fresh)) {
-          const boot = this.state.view.boot;
-          let st: State = { ...fresh, unknownTypes: this.state.unknownTypes };
-          for (const e of this.recent) if (e.seq > st.view.seq) st = applyEntry(st, e).state;
-          this.state = st;
-          if (boot && boot !== fresh.view.boot) this.status('服务已重启，已重新同步');
-        }
+        const boot = this.state.view.boot;
+        // another boot: the outputs seen before belong to the old run
+        if (boot !== fresh.view.boot) this.recent = [];
+        this.state = rebase(fresh, this.recent, this.state.unknownTypes);
+        if (boot && boot !== fresh.view.boot) this.status('服务已重启，已重新同步');
         this.schedule();
       } catch (err) {
         this.status(`读取状态失败：${err instanceof Error ? err.message : String(err)}`);
@@ -178,7 +176,7 @@ export class App {
     }
 
     if (this.changed('calls', [v.calls, this.replayId])) {
-      fill($('calls'), callsBoard(v.calls, this.replayId ? null : (c, p) => void this.ack(c, p)));
+      fill($('calls'), callsBoard(v.calls, (c, p) => void this.ack(c, p)));
     }
 
     if (this.changed('plans', v.plans)) {
@@ -186,7 +184,8 @@ export class App {
       if (v.plans.length === 0) fill(host, h('p', { class: 'empty' }, '当前没有启动的预案。'));
       else {
         fill(host, ...v.plans.map((p) => {
-          const chart = h('div', { class: 'flow-host' }, p.graph && p.graph.nodes.length ? '流程图布局中…' : '（无流程图）');
+          // scrollable: reachable by keyboard
+          const chart = h('div', { class: 'flow-host', tabindex: 0, role: 'group', 'aria-label': `${p.plan} 应急处置流程图` }, p.graph && p.graph.nodes.length ? '流程图布局中…' : '（无流程图）');
           if (p.graph && p.graph.nodes.length) void renderFlow(chart, p.graph.nodes, p.graph.edges, p.step, `${p.plan} 应急处置流程图`);
           return h('article', { class: 'plan', 'data-instance': p.instance, 'data-step': p.step ?? '', 'data-response': p.response ?? '' }, planHead(p, names), chart);
         }));
@@ -227,7 +226,9 @@ export class App {
     if (!token) { out.textContent = '请先在页首填写演练令牌。'; return; }
     out.textContent = `正在为 ${p.name ?? p.id} 应答…`;
     try {
-      const r = await fetch('/ack', { method: 'POST', headers: { 'Content-Type': 'application/json', 'X-Yingji-Token': token }, body: JSON.stringify({ person: p.id, ref: c.ref }) });
+      // in a replay the drill ack goes to the replay's engine
+      const url = this.replayId ? `/api/replay/${encodeURIComponent(this.replayId)}/ack` : '/ack';
+      const r = await fetch(url, { method: 'POST', headers: { 'Content-Type': 'application/json', 'X-Yingji-Token': token }, body: JSON.stringify({ person: p.id, ref: c.ref }) });
       const body = (await r.json().catch(() => ({}))) as { status?: string; reason?: string };
       const what = body.status === 'acked' ? '应答成功' : body.status === 'pending' ? '已提交，等待引擎确认' : body.status === 'refused' ? `被拒绝（${body.reason ?? ''}）` : `HTTP ${r.status}`;
       out.textContent = `${p.name ?? p.id}：${r.status === 401 ? '令牌不正确' : what}`;
@@ -265,7 +266,21 @@ export class App {
     document.body.dataset['mode'] = id ? 'replay' : 'live';
     if (id) {
       fill(banner, h('span', {}, `推演回放中：${label}（回放 ${id}，非实时数据）`),
+        h('span', { id: 'replay-progress' }),
         h('button', { type: 'button', onclick: () => this.switchTo(null) }, '停止回放，回到实时'));
+      const poll = async (): Promise<void> => {
+        if (this.replayId !== id) return;
+        try {
+          const r = await fetch(`/api/replay/${encodeURIComponent(id)}`, { cache: 'no-store' });
+          if (r.ok) {
+            const info = (await r.json()) as { applied?: number; lines?: number };
+            const el = document.getElementById('replay-progress');
+            if (el) el.textContent = `已播放 ${info.applied ?? 0}/${info.lines ?? 0} 行`;
+          }
+        } catch { /* the next poll tries again */ }
+        setTimeout(() => void poll(), 2000);
+      };
+      void poll();
     }
     if (old && !id) {
       void fetch(`/api/replay/${encodeURIComponent(old)}`, { method: 'DELETE', headers: { 'X-Yingji-Token': this.token() } }).catch(() => undefined);

@@ -109,7 +109,7 @@ export function planHead(p: Plan, names: Map<string, string>): HTMLElement {
       `　当前步骤：`, h('strong', { class: 'step' }, p.step ?? '—'),
       `　启动：${fmtTime(p.started)}`),
     p.measures.length
-      ? h('ol', { class: 'measures', 'aria-label': '已下达措施' }, ...p.measures.map((m) => h('li', {}, h('time', {}, fmtTime(m.ts)), ' ', m.text && m.text !== '' ? m.text : m.measure)))
+      ? h('ol', { class: 'measures', 'aria-label': '已下达措施', tabindex: 0 }, ...p.measures.map((m) => h('li', {}, h('time', {}, fmtTime(m.ts)), ' ', m.text && m.text !== '' ? m.text : m.measure)))
       : h('p', { class: 'empty' }, '尚未下达措施。'),
   );
 }
@@ -118,7 +118,7 @@ export function planHead(p: Plan, names: Map<string, string>): HTMLElement {
 export function townshipList(ts: Township[], missing: Set<string>): HTMLElement {
   // warned townships first (highest level first), then by code
   const sorted = [...ts].sort((a, b) => rank(b.level) - rank(a.level) || a.code.localeCompare(b.code));
-  return h('ul', { class: 'townships', 'aria-label': '乡镇预警列表' }, ...sorted.map((t) => {
+  return h('ul', { class: 'townships', 'aria-label': '乡镇预警列表', tabindex: 0 }, ...sorted.map((t) => {
     const lv = asLevel(t.level);
     return h('li', { 'data-township': t.code, 'data-level': lv, class: `lv-${lv}${missing.has(t.code) ? ' missing' : ''}` },
       h('span', { class: `dot lv-${lv}`, 'aria-hidden': 'true' }),

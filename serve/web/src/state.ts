@@ -189,7 +189,17 @@ export function applyTick(state: State, t: ViewTick): Step {
   return { state: { ...state, view }, refetch: newBoot || back || ahead };
 }
 
-/** Should a freshly fetched view replace the state? (a later seq, or another boot) */
-export function takeView(state: State, fresh: State): boolean {
-  return fresh.view.boot !== state.view.boot || fresh.view.seq >= state.view.seq;
+/**
+ * A freshly fetched view is the truth up to its seq; the outputs the
+ * stream brought after that seq (fetched while they arrived) are applied
+ * on top of it again, so nothing newer is lost and nothing is applied twice.
+ * Recent entries from another boot (before a restart) are ignored.
+ */
+export function rebase(fresh: State, recent: Entry[], unknownTypes: string[] = []): State {
+  let st: State = { ...fresh, unknownTypes };
+  const after = recent.filter((e) => typeof e.seq === 'number' && e.seq > fresh.view.seq).sort((a, b) => a.seq - b.seq);
+  // only a run that continues the view's seq can be trusted
+  if (after.length === 0 || after[0]!.seq !== fresh.view.seq + 1) return st;
+  for (const e of after) st = applyEntry(st, e).state;
+  return st;
 }

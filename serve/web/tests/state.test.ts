@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { applyEntry, applyTick, durationSeconds, fromView, takeView, TIMELINE_MAX } from '../src/state';
+import { applyEntry, applyTick, durationSeconds, fromView, rebase, TIMELINE_MAX } from '../src/state';
 import type { Entry } from '../src/types';
 import { view } from './fixture';
 
@@ -115,11 +115,25 @@ describe('resync logic', () => {
     expect(applyTick(fromView(view()), { seq: 12 }).refetch).toBe(true);
     expect(applyTick(fromView(view()), { seq: 10, boot: 'b2' }).refetch).toBe(true);
   });
-  it('a fetched view replaces the state when it is newer or from another boot, not when older', () => {
-    const s = fromView(view());
-    expect(takeView(s, fromView({ ...view(), seq: 11 }))).toBe(true);
-    expect(takeView(s, fromView({ ...view(), seq: 9 }))).toBe(false);
-    expect(takeView(s, fromView({ ...view(), boot: 'b2', seq: 1 }))).toBe(true);
+  it('a fetched view older than the stream gets the newer outputs applied again on top', () => {
+    const fresh = fromView(view()); // seq 10, 南溪镇 yellow, no graph change
+    const recent = [
+      entry(9, 'level_changed', { signal: '暴雨预警', key: 'YY-003', to: 'red' }, { township: '500235128' }),
+      entry(11, 'response_declared', { instance: 'i1', level: 'II' }),
+      entry(12, 'level_changed', { signal: '暴雨预警', key: 'YY-004', to: 'orange' }, { township: '500235131' }),
+    ];
+    const s = rebase(fresh, recent, ['x']);
+    expect(s.view.seq).toBe(12);
+    expect(s.view.plans[0]!.response).toBe('Ⅱ级');
+    expect(s.view.plans[0]!.graph).not.toBeNull();
+    expect(s.view.townships.find((t) => t.code === '500235128')!.level).toBe('yellow'); // seq 9 is in the view already
+    expect(s.view.townships.find((t) => t.code === '500235131')!.level).toBe('orange');
+    expect(s.unknownTypes).toEqual(['x']);
+  });
+  it('recent outputs that do not continue the view (a hole) are not applied', () => {
+    const s = rebase(fromView(view()), [entry(13, 'response_declared', { instance: 'i1', level: 'II' })]);
+    expect(s.view.seq).toBe(10);
+    expect(s.view.plans[0]!.response).toBeNull();
   });
 });
 
