@@ -329,6 +329,11 @@ pub enum SourceConfig {
         /// How often to look for new lines (default `200ms`).
         #[serde(default = "default_poll")]
         poll: Millis,
+        /// Pace the lines by their event time: `speed` event-seconds per
+        /// wall second (a history file played as a drill on the live
+        /// screen; needs `clock: events`). Default: as fast as they come.
+        #[serde(default)]
+        speed: Option<f64>,
     },
     /// Standard input, one event per line.
     Stdin {
@@ -622,6 +627,22 @@ impl ServeConfig {
                 }
             }
         }
+        for (i, s) in self.sources.iter().enumerate() {
+            if let SourceConfig::File { speed: Some(v), .. } = s {
+                if !(v.is_finite() && *v > 0.0) {
+                    return Err(bad(
+                        format!("sources[{i}].speed"),
+                        "must be a number above 0 (event-seconds per wall second)",
+                    ));
+                }
+                if self.clock != ClockMode::Events {
+                    return Err(bad(
+                        format!("sources[{i}].speed"),
+                        "pacing a file by its event time needs `clock: events` (the wall clock would run ahead of the file)",
+                    ));
+                }
+            }
+        }
         let mut names = std::collections::HashSet::new();
         for (i, s) in self.sources.iter().enumerate() {
             if !names.insert(s.name()) {
@@ -676,5 +697,39 @@ mod tests {
         )
         .unwrap_err();
         assert!(e.to_string().contains("sinks[1].name"), "{e}");
+    }
+
+    #[test]
+    fn web_settings_and_paced_files() {
+        let c = ServeConfig::parse(Path::new("s.yaml"), "state_dir: st\n").unwrap();
+        assert_eq!((c.web.timeline, c.web.replay.max), (2000, 3));
+        let bad = |text: &str, field: &str| {
+            let e = ServeConfig::parse(Path::new("s.yaml"), text)
+                .unwrap_err()
+                .to_string();
+            assert!(e.starts_with(&format!("s.yaml: {field}: ")), "{e}");
+        };
+        bad("state_dir: st\nweb:\n  timeline: 0\n", "web.timeline");
+        bad(
+            "state_dir: st\nweb:\n  replay: { max: 0 }\n",
+            "web.replay.max",
+        );
+        let file = "sources:\n  - { kind: file, path: a.jsonl, speed: 60 }\n";
+        // pacing by event time needs the events' clock
+        bad(&format!("state_dir: st\n{file}"), "sources[0].speed");
+        assert!(
+            ServeConfig::parse(
+                Path::new("s.yaml"),
+                &format!("state_dir: st\nclock: events\n{file}")
+            )
+            .is_ok()
+        );
+        bad(
+            "state_dir: st\nclock: events\nsources:\n  - { kind: file, path: a, speed: -1 }\n",
+            "sources[0].speed",
+        );
+        let e = ServeConfig::parse(Path::new("s.yaml"), "state_dir: st\nweb:\n  geojsn: x\n")
+            .unwrap_err();
+        assert!(e.to_string().contains("geojsn"), "{e}");
     }
 }

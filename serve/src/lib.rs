@@ -99,13 +99,16 @@ pub async fn run(paths: Vec<PathBuf>, cfg: ServeConfig) -> Result<(), ServeError
         let name: Arc<str> = Arc::from(s.name());
         let tx = in_tx.clone();
         match s {
-            SourceConfig::File { path, poll, .. } => {
+            SourceConfig::File {
+                path, poll, speed, ..
+            } => {
                 let from = positions.get(&*name).copied().unwrap_or(0);
                 tokio::spawn(sources::follow_file(
                     name,
                     path.clone(),
                     from,
                     poll.std(),
+                    *speed,
                     tx,
                 ));
             }

@@ -27,13 +27,14 @@ pub struct CallView {
     pub instance: String,
     /// The chain, if any.
     pub chain: Option<String>,
-    /// Tier (1-based; 0 for plain notifications).
+    /// The tier called last (1-based; 0 for plain notifications): a call
+    /// is one chain run, its tiers called one after the other.
     pub tier: u64,
     /// People called, by id → name.
     pub called: BTreeMap<String, String>,
     /// People who answered.
     pub answered: Vec<String>,
-    /// When the tier times out.
+    /// When the tier called last times out.
     pub deadline: Option<String>,
     /// The plan.
     #[serde(default)]
@@ -58,6 +59,12 @@ pub struct PersonCall {
     pub name: String,
     /// The role called.
     pub role: String,
+    /// The tier that called this person.
+    #[serde(default)]
+    pub tier: u64,
+    /// When that tier times out.
+    #[serde(default)]
+    pub deadline: Option<String>,
     /// The channels (`电话`, `短信`, …).
     pub channels: Vec<String>,
     /// When called (event time).
@@ -274,7 +281,7 @@ impl Views {
                 if let Some(p) = self.plans.get(&inst) {
                     for r in &p.calls {
                         if let Some(c) = self.calls.get_mut(r) {
-                            if c.tier == from && c.chain.as_deref() == chain {
+                            if c.chain.as_deref() == chain && c.step == s(o, "step") {
                                 c.escalations.push(esc.clone());
                             }
                         }
@@ -309,6 +316,14 @@ impl Views {
                     ..CallView::default()
                 });
                 let person = s(o, "person");
+                let deadline = o
+                    .get("deadline")
+                    .and_then(Value::as_str)
+                    .map(str::to_string);
+                if tier >= c.tier {
+                    c.tier = tier;
+                    c.deadline = deadline.clone();
+                }
                 c.called.insert(person.clone(), s(o, "name"));
                 if !c.people.iter().any(|p| p.id == person) {
                     c.people.push(PersonCall {
@@ -326,6 +341,8 @@ impl Views {
                             })
                             .unwrap_or_default(),
                         called: s(o, "ts"),
+                        tier,
+                        deadline,
                         ..PersonCall::default()
                     });
                 }
@@ -420,7 +437,12 @@ impl Views {
             if let Some(c) = self.calls.get(r) {
                 for person in c.called.keys() {
                     if !c.answered.contains(person) {
-                        out.push((person.clone(), r.clone(), c.tier));
+                        let tier = c
+                            .people
+                            .iter()
+                            .find(|x| &x.id == person)
+                            .map_or(c.tier, |x| x.tier);
+                        out.push((person.clone(), r.clone(), tier));
                     }
                 }
             }

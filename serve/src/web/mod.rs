@@ -390,3 +390,110 @@ pub fn reading_of(line: &str) -> Option<(String, String)> {
     let r: R = serde_json::from_str(line).ok()?;
     Some((r.station?, r.ts))
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, reason = "test")]
+    use super::*;
+
+    fn bundled() -> (crate::defs::Defs, CapConfig) {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let defs = crate::defs::Defs::load(&[root.join("policies"), root.join("plans")]).unwrap();
+        let towns = CapConfig::from_yaml(BUNDLED_TOWNSHIPS, "cap.yaml").unwrap();
+        (defs, towns)
+    }
+
+    #[test]
+    fn the_tile_map_has_each_of_the_42_townships_once() {
+        let towns = CapConfig::from_yaml(BUNDLED_TOWNSHIPS, "cap.yaml").unwrap();
+        assert_eq!(towns.townships.len(), 42);
+        let t = tiles().unwrap();
+        let codes: std::collections::BTreeSet<&String> = towns.townships.values().collect();
+        let tiled: std::collections::BTreeSet<&String> = t.keys().collect();
+        assert_eq!(codes, tiled);
+        let cells: std::collections::BTreeSet<(u32, u32)> =
+            t.values().map(|x| (x.row, x.col)).collect();
+        assert_eq!(cells.len(), 42, "two townships on one tile");
+        // the names in tiles.json are the mapping's (the file is read by people too)
+        let f: Value = serde_json::from_str(TILES).unwrap();
+        for x in f["tiles"].as_array().unwrap() {
+            let name = x["name"].as_str().unwrap();
+            assert_eq!(
+                towns.townships.get(name),
+                x["code"].as_str().map(str::to_string).as_ref(),
+                "{name}"
+            );
+        }
+        // the county seat's 街道 lie on the Yangtze's north bank, 故陵镇 south of it
+        assert_eq!(t["500235001"].row, 4);
+        assert_eq!(t["500235107"].row, 5);
+    }
+
+    #[test]
+    fn keys_and_areas_find_their_township() {
+        let (defs, towns) = bundled();
+        let p = Places::new(&towns, defs.plans()).unwrap();
+        let code = |i: Option<usize>| i.and_then(|i| p.code(i)).map(str::to_string);
+        // a station through the roster's table
+        assert_eq!(code(p.of_key("YY-003")), Some("500235128".into()));
+        // a township's own name, a village up the area tree
+        assert_eq!(code(p.of_area("江口镇")), Some("500235131".into()));
+        assert_eq!(code(p.of_area("花果村")), Some("500235128".into()));
+        // the county and unknown keys are in no township
+        assert_eq!(code(p.of_area("云阳县")), None);
+        assert_eq!(code(p.of_key("nowhere")), None);
+    }
+
+    #[test]
+    fn plan_graphs_are_the_charts_of_yingji_graph() {
+        let (defs, towns) = bundled();
+        let m = Meta::new(defs.plans(), &towns).unwrap();
+        let g = &m.graphs["县防汛应急预案"];
+        let nodes = g["nodes"].as_array().unwrap();
+        let flood = defs
+            .plans()
+            .plans
+            .iter()
+            .find(|p| p.name == "县防汛应急预案")
+            .unwrap();
+        assert_eq!(nodes.len(), flood.steps.len() + 1);
+        let two = nodes.iter().find(|n| n["id"] == "二级响应").unwrap();
+        assert_eq!(
+            (two["kind"].as_str(), two["response"].as_str()),
+            (Some("declare_response"), Some("Ⅱ"))
+        );
+        assert!(two["label"].as_str().unwrap().contains("启动 Ⅱ级响应"));
+        let edges = g["edges"].as_array().unwrap();
+        assert!(
+            edges
+                .iter()
+                .any(|e| e["from"] == "@start" && e["to"] == "叫应")
+        );
+        assert!(
+            edges
+                .iter()
+                .any(|e| e["kind"] == "guard" && e["from"] == "研判")
+        );
+        // every edge joins two nodes of the graph
+        for e in edges {
+            for end in ["from", "to"] {
+                assert!(nodes.iter().any(|n| n["id"] == e[end]), "{e}");
+            }
+        }
+    }
+
+    #[test]
+    fn unknown_records_are_shown_by_type_and_fields() {
+        let e = Meta::empty().generic_entry(&serde_json::json!({
+            "type": "future_record", "id": "svc-9", "ts": "2024-07-28T20:15:00+08:00",
+            "signal": "暴雨预警", "count": 3
+        }));
+        assert_eq!(e.kind, "future_record");
+        assert_eq!(e.signal.as_deref(), Some("暴雨预警"));
+        assert_eq!(
+            e.text,
+            // laid out as the formatter lays out a line with no township
+            "07-28 20:15            future_record  count=3 signal=\"暴雨预警\""
+        );
+    }
+}

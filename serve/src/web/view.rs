@@ -128,11 +128,16 @@ pub fn view(
                 .people
                 .iter()
                 .map(|x| {
+                    let late = match (x.deadline.as_deref().and_then(ms), now) {
+                        (Some(d), Some(n)) => n > d,
+                        _ => false,
+                    };
                     json!({
-                        "id": x.id, "name": x.name, "role": x.role, "channels": x.channels,
-                        "called": x.called, "answered": x.answered, "response_s": x.response_s,
+                        "id": x.id, "name": x.name, "role": x.role, "tier": x.tier,
+                        "channels": x.channels, "called": x.called, "deadline": x.deadline,
+                        "answered": x.answered, "response_s": x.response_s,
                         "in_time": x.in_time,
-                        "overdue": past && x.answered.is_none(),
+                        "overdue": late && x.answered.is_none(),
                     })
                 })
                 .collect();
