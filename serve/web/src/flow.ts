@@ -26,7 +26,8 @@ export function textWidth(s: string, px = 13): number {
 export function nodeLines(n: GraphNode): string[] {
   const lines = (n.label || n.id).split('\n').map((l) => l.trim()).filter((l) => l !== '');
   const r = responseLevel(n.response);
-  if (r) lines.push(`启动${r}响应`);
+  // the label of a step that declares a level usually says so already
+  if (r && !lines.some((l) => l.includes('响应'))) lines.push(`启动${r}响应`);
   return lines.length ? lines : [n.id];
 }
 
@@ -62,7 +63,8 @@ function el(tag: string, attrs: Record<string, string | number>, text?: string):
 export function drawFlow(laid: ElkNode, nodes: GraphNode[], current: string | null | undefined, title: string): SVGSVGElement {
   const w = Math.ceil(laid.width ?? 100) + 8;
   const hgt = Math.ceil(laid.height ?? 40) + 8;
-  const svg = el('svg', { viewBox: `-4 -4 ${w} ${hgt}`, width: w, height: hgt, role: 'img', class: 'flow' }) as SVGSVGElement;
+  // fit the panel's width; a very wide chart keeps 55 % of its size and scrolls
+  const svg = el('svg', { viewBox: `-4 -4 ${w} ${hgt}`, role: 'img', class: 'flow', style: `width:100%;max-width:${w}px;min-width:${Math.round(w * 0.55)}px;height:auto` }) as SVGSVGElement;
   svg.setAttribute('aria-label', `${title}：当前步骤 ${current ?? '—'}`);
   const defs = el('defs', {});
   const marker = el('marker', { id: 'arrow', viewBox: '0 0 8 8', refX: 8, refY: 4, markerWidth: 7, markerHeight: 7, orient: 'auto-start-reverse' });

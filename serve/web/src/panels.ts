@@ -58,9 +58,10 @@ function personRow(c: Call, p: CallPerson, onAck: ((c: Call, p: CallPerson) => v
   const key = answered ? 'answered' : late ? 'overdue' : 'pending';
   const state = answered ? (p.in_time === false ? '已应答（超时）' : '已应答') : late ? '超时未应答' : '待应答';
   return h('tr', { class: key, 'data-person': p.id, 'data-state': key },
-    h('td', {}, `第${c.tier}级`),
-    h('td', {}, p.name ?? p.id),
-    h('td', {}, channelWords(p.channels)),
+    h('td', {}, `第${p.tier ?? c.tier}级`),
+    h('td', { class: 'wrap' }, p.role ?? '—'),
+    h('td', { class: 'wrap' }, p.name ?? p.id),
+    h('td', { class: 'wrap' }, channelWords(p.channels)),
     h('td', {}, fmtTime(p.called)),
     h('td', {}, answered ? fmtTime(p.answered) : '—'),
     h('td', {}, answered ? (p.response_s !== null && p.response_s !== undefined ? fmtSecs(p.response_s) : (p.after ?? '—')) : '—'),
@@ -87,7 +88,7 @@ export function callsBoard(calls: Call[], onAck: ((c: Call, p: CallPerson) => vo
     return h('section', { class: `chain${overdue ? ' overdue' : ''}`, 'data-chain': first.chain, 'data-instance': first.instance, 'aria-label': `叫应链 ${first.chain}` },
       h('h3', {}, `${first.chain}`, h('span', { class: 'sub' }, ` ${first.plan} · ${first.instance}`), overdue ? h('span', { class: 'badge warn' }, '超时') : null),
       h('table', {},
-        h('thead', {}, h('tr', {}, ...['层级', '人员', '渠道', '呼叫时间', '应答时间', '响应用时', '状态', '演练'].map((t) => h('th', { scope: 'col' }, t)))),
+        h('thead', {}, h('tr', {}, ...['层级', '角色', '人员', '渠道', '呼叫时间', '应答时间', '响应用时', '状态', '演练'].map((t) => h('th', { scope: 'col' }, t)))),
         h('tbody', {}, ...tiers.flatMap((t) => t.people.map((p) => personRow(t, p, onAck)))),
       ),
       h('p', { class: 'meta' },
