@@ -52,13 +52,19 @@ export function filterEntries(entries: Entry[], f: TimelineFilter): Entry[] {
     && (!f.type || e.type === f.type));
 }
 
+/** `第2级`; tier 0 is a chain's fallback (兜底) call. */
+export function tierWord(t: number | null | undefined): string {
+  if (t === 0) return '兜底';
+  return typeof t === 'number' ? `第${t}级` : '—';
+}
+
 function personRow(c: Call, p: CallPerson, onAck: ((c: Call, p: CallPerson) => void) | null): HTMLElement {
   const answered = !!p.answered;
   const late = !answered && (p.overdue ?? c.overdue ?? false);
   const key = answered ? 'answered' : late ? 'overdue' : 'pending';
   const state = answered ? (p.in_time === false ? '已应答（超时）' : '已应答') : late ? '超时未应答' : '待应答';
   return h('tr', { class: key, 'data-person': p.id, 'data-state': key },
-    h('td', {}, `第${p.tier ?? c.tier}级`),
+    h('td', {}, tierWord(p.tier ?? c.tier)),
     h('td', { class: 'wrap' }, p.role ?? '—'),
     h('td', { class: 'wrap' }, p.name ?? p.id),
     h('td', { class: 'wrap' }, channelWords(p.channels)),
@@ -95,7 +101,7 @@ export function callsBoard(calls: Call[], onAck: ((c: Call, p: CallPerson) => vo
         `待应答：${pending.length ? pending.join('、') : '无'}`,
         tiers.some((t) => t.deadline) ? `　时限：${fmtTime(tiers[tiers.length - 1]!.deadline)}` : '',
       ),
-      esc.length ? h('ul', { class: 'escalations', 'aria-label': '升级记录' }, ...esc.map((e) => h('li', {}, `${fmtTime(e.ts)} 第${e.from_tier}级 → 第${e.to_tier}级`))) : null,
+      esc.length ? h('ul', { class: 'escalations', 'aria-label': '升级记录' }, ...esc.map((e) => h('li', {}, `${fmtTime(e.ts)} ${tierWord(e.from_tier)} → ${tierWord(e.to_tier)}`))) : null,
     );
   });
 }

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { fmtSecs, fmtTime } from '../src/dom';
 import { elkGraph, textWidth } from '../src/flow';
 import { centre, countyMap, tileMap } from '../src/geo';
-import { callsBoard, entryRow, filterEntries, genericText, townshipList } from '../src/panels';
+import { callsBoard, entryRow, filterEntries, genericText, tierWord, townshipList } from '../src/panels';
 import type { Entry } from '../src/types';
 import { view } from './fixture';
 
@@ -63,6 +63,11 @@ describe('the 叫应 board', () => {
     (rows[0]!.querySelector('button') as HTMLButtonElement).click();
     expect(acked).toBe('r1/p1');
     expect(card!.textContent).toContain('待应答：张三');
+  });
+  it('tier 0 is the fallback call (兜底)', () => {
+    expect(tierWord(0)).toBe('兜底');
+    expect(tierWord(3)).toBe('第3级');
+    expect(tierWord(null)).toBe('—');
   });
   it('says so when there is none', () => {
     expect(callsBoard([], null)[0]!.textContent).toContain('没有进行中的叫应');
