@@ -141,6 +141,14 @@ test('the rest of the storm, live after the restart: 南溪镇 red at 17:00, the
   await (await page.$('.map-panel')).screenshot({ path: path.join(SHOTS, 'map.png') });
   await (await page.$('.plans-panel')).screenshot({ path: path.join(SHOTS, 'plan.png') });
   await (await page.$('.timeline-panel')).screenshot({ path: path.join(SHOTS, 'timeline.png') });
+  // the timeline filter: only 南溪镇's level changes
+  await page.selectOption('#f-township', NANXI);
+  await page.selectOption('#f-type', 'level_changed');
+  await page.waitForFunction(() => [...document.querySelectorAll('#timeline li.entry')].length > 0
+    && [...document.querySelectorAll('#timeline li.entry')].every((li) => li.dataset.type === 'level_changed' && /南溪镇/.test(li.textContent)));
+  assert.equal((await page.$$('#timeline li.entry')).length, 4, 'blue, yellow, orange, red');
+  await page.selectOption('#f-township', '');
+  await page.selectOption('#f-type', '');
   for (const f of ['overview.png', 'map.png', 'calls.png', 'plan.png', 'timeline.png']) assert.ok(fs.statSync(path.join(SHOTS, f)).size > 5_000, `${f} written`);
 });
 

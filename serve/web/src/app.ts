@@ -1,5 +1,6 @@
 // The controller: fetch the view, follow the stream, re-render on change.
 import { fill, fmtTime, h } from './dom';
+import { asLevel, LEVEL_WORD, rank } from './levels';
 import { renderFlow } from './flow';
 import { countyMap, tileMap, type MapData } from './geo';
 import { callsBoard, entryRow, filterEntries, planHead, townshipList, TYPE_WORD } from './panels';
@@ -166,6 +167,13 @@ export class App {
     note.hidden = !md.problem && missingNames.length === 0;
     note.textContent = md.problem ? `县域地图不可用（${md.problem}），改用方块图。`
       : missingNames.length ? `地图数据缺少 ${missingNames.length} 个乡镇：${missingNames.join('、')}（见列表，标“地图缺失”）。` : '';
+    if (this.changed('others', v.other_signals ?? [])) {
+      const os = [...(v.other_signals ?? [])].sort((a, b) => rank(b.level) - rank(a.level));
+      fill($('others'), os.length ? h('ul', { class: 'others', 'aria-label': '乡镇以外的预警' }, ...os.map((o) => {
+        const lv = asLevel(o.level);
+        return h('li', { 'data-key': o.key, 'data-level': lv }, h('span', { class: `badge lv-${lv}` }, LEVEL_WORD[lv]), ` ${o.key} ${o.signal}`);
+      })) : null);
+    }
     if (this.changed('map', [v.townships, v.stations])) {
       this.map.render(v.townships, v.stations);
       fill($('towns'), townshipList(v.townships, md.missing));

@@ -34,6 +34,7 @@ export function fromView(raw: unknown): State {
     clock: v.clock ?? null,
     updated: v.updated ?? null,
     townships: list<View['townships'][number]>(v.townships).map((t) => ({ ...t, signals: list(t.signals) })),
+    other_signals: list(v.other_signals),
     stations: list(v.stations),
     calls: list<Call>(v.calls).map((c) => ({ ...c, people: list(c.people), escalations: list(c.escalations) })),
     plans: list<Plan>(v.plans).map((p) => ({ ...p, measures: list(p.measures) })),
@@ -96,7 +97,13 @@ export function applyEntry(state: State, e: Entry): Step {
       const key = str(o, 'key') ?? '';
       const signal = str(o, 'signal') ?? e.signal ?? '';
       const to = str(o, 'to') ?? 'none';
-      const t = view.townships.find((x) => x.code === code || x.name === code || x.code === key);
+      if (!code) {
+        // a key in no township (a catchment): the list beside the map
+        const others = (view.other_signals ?? []).filter((x) => !(x.signal === signal && x.key === key));
+        view.other_signals = to === 'none' ? others : [...others, { signal, key, level: to, since: ts }];
+        break;
+      }
+      const t = view.townships.find((x) => x.code === code || x.name === code);
       if (!t) { refetch = true; break; }
       const others = t.signals.filter((s) => !(s.signal === signal && s.key === key));
       const signals = to === 'none' ? others : [...others, { signal, key, level: to, since: ts }];

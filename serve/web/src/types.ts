@@ -113,6 +113,8 @@ export interface View {
   clock?: string | null;
   updated?: string | null;
   townships: Township[];
+  /** signals whose key lies in no township (a catchment, the county) */
+  other_signals?: SignalState[];
   stations: Station[];
   calls: Call[];
   plans: Plan[];

@@ -30,6 +30,14 @@ describe('the reducer (view + stream outputs)', () => {
     expect(s.view.timeline.map((e) => e.seq)).toEqual([10, 11, 12]);
   });
 
+  it('a level change of a key in no township (a catchment) goes to other_signals, without a refetch', () => {
+    let r = applyEntry(fromView(view()), entry(11, 'level_changed', { signal: '流域面雨量预警', key: '磨刀溪流域', to: 'orange' }, { signal: '流域面雨量预警' }));
+    expect(r.refetch).toBe(false);
+    expect(r.state.view.other_signals).toEqual([{ signal: '流域面雨量预警', key: '磨刀溪流域', level: 'orange', since: '2024-07-28T03:10:00+08:00' }]);
+    r = applyEntry(r.state, entry(12, 'level_changed', { signal: '流域面雨量预警', key: '磨刀溪流域', to: 'none' }, { signal: '流域面雨量预警' }));
+    expect(r.state.view.other_signals).toEqual([]);
+  });
+
   it('an output already seen (seq not above the state) changes nothing', () => {
     const s0 = fromView(view());
     const r = applyEntry(s0, entry(10, 'level_changed', { signal: '暴雨预警', key: 'YY-003', to: 'red' }, { township: '500235128' }));
