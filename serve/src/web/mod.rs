@@ -382,6 +382,9 @@ pub fn apply_outputs(
 /// A station key's reading at `ts`, from an event line: its `station`
 /// member (the bundled policies key rain and river readings by it).
 pub fn reading_of(line: &str) -> Option<(String, String)> {
+    if !line.contains("\"station\"") {
+        return None;
+    }
     #[derive(Deserialize)]
     struct R {
         ts: String,
