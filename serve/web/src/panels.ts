@@ -112,8 +112,10 @@ export function planHead(p: Plan, names: Map<string, string>): HTMLElement {
   return h('div', { class: 'plan-head' },
     h('h3', {}, p.plan, area ? h('span', { class: 'sub' }, ` · ${area}`) : null, h('span', { class: 'sub' }, ` · ${p.instance}`)),
     h('p', {},
-      h('span', { class: `response${p.response ? ' on' : ''}`, 'data-response': p.response ?? '' }, responseWords(p.response)),
-      `　当前步骤：`, h('strong', { class: 'step' }, p.step ?? '—'),
+      // plans without response levels (会商, 物资前置) show none
+      p.response || (p.graph?.nodes ?? []).some((n) => n.kind === 'declare_response' || n.response)
+        ? [h('span', { class: `response${p.response ? ' on' : ''}`, 'data-response': p.response ?? '' }, responseWords(p.response)), '　'] : null,
+      `当前步骤：`, h('strong', { class: 'step' }, p.step ?? '—'),
       `　启动：${fmtTime(p.started)}`),
     p.measures.length
       ? h('ol', { class: 'measures', 'aria-label': '已下达措施', tabindex: 0 }, ...p.measures.map((m) => h('li', {}, h('time', {}, fmtTime(m.ts)), ' ', m.text && m.text !== '' ? m.text : m.measure)))

@@ -176,7 +176,10 @@ export function applyEntry(state: State, e: Entry): Step {
       break;
     }
     case 'measure': {
-      const m = { measure: str(o, 'measure') ?? '', ts: ts ?? '', text: e.text ?? null };
+      // the view writes a measure as `措施 @ 对象`
+      const measure = str(o, 'measure') ?? '';
+      const target = str(o, 'target');
+      const m = { measure, ts: ts ?? '', text: target ? `${measure} @ ${target}` : measure };
       view.plans = view.plans.map((p) => (p.instance === instance ? { ...p, measures: [...p.measures, m] } : p));
       break;
     }

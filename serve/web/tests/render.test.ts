@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { fmtSecs, fmtTime } from '../src/dom';
-import { elkGraph, textWidth } from '../src/flow';
+import { elkGraph, nodeLines, shortLabel, textWidth } from '../src/flow';
 import { centre, countyMap, tileMap } from '../src/geo';
 import { callsBoard, entryRow, filterEntries, genericText, tierWord, townshipList } from '../src/panels';
 import type { Entry } from '../src/types';
@@ -117,5 +117,9 @@ describe('formatting and the flowchart graph', () => {
     const g = elkGraph([{ id: 'a', label: '叫应' }, { id: 'b' }], [{ from: 'a', to: 'b', label: '应答' }, { from: 'a', to: 'zz' }]);
     expect(g.edges).toHaveLength(1);
     expect(textWidth('叫应')).toBeGreaterThan(textWidth('ab'));
+    expect(shortLabel('level >= red and response == II')).toBe('level >= red and …');
+    expect(nodeLines({ id: 'x', label: '四级响应\n启动 IV级响应', response: 'IV' })).toEqual(['四级响应', '启动 IV级响应']);
+    expect(nodeLines({ id: 'y', label: '响应前', kind: 'declare_response', response: 'II' }).at(-1)).toBe('响应前');
+    expect(nodeLines({ id: 'z', label: '升级', response: 'II' })).toEqual(['升级', '启动Ⅱ级响应']);
   });
 });

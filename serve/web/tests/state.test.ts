@@ -74,8 +74,8 @@ describe('the reducer (view + stream outputs)', () => {
     s = applyEntry(s, entry(11, 'response_declared', { instance: 'i1', level: 'II', step: '响应' })).state;
     expect(s.view.plans[0]!.response).toBe('Ⅱ级');
     expect(s.view.plans[0]!.step).toBe('响应');
-    s = applyEntry(s, entry(12, 'measure', { instance: 'i1', measure: '转移群众', step: '响应' }, { text: '转移群众 南溪镇' })).state;
-    expect(s.view.plans[0]!.measures).toEqual([{ measure: '转移群众', ts: '2024-07-28T03:10:00+08:00', text: '转移群众 南溪镇' }]);
+    s = applyEntry(s, entry(12, 'measure', { instance: 'i1', measure: '转移群众', target: '南溪镇', step: '响应' }, { text: '07-28 03:10  南溪镇 【防汛】措施 转移群众 @ 南溪镇' })).state;
+    expect(s.view.plans[0]!.measures).toEqual([{ measure: '转移群众', ts: '2024-07-28T03:10:00+08:00', text: '转移群众 @ 南溪镇' }]);
     s = applyEntry(s, entry(13, 'plan_closed', { instance: 'i1', step: '结束' })).state;
     expect(s.view.plans).toEqual([]);
     expect(s.view.calls).toEqual([]);
