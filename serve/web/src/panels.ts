@@ -25,17 +25,29 @@ export function genericText(e: Entry): string {
   return `${e.type}${fields.length ? '：' + fields.join('，') : ''}`;
 }
 
+/**
+ * The words of an entry: the service's text (a `yingji run --format text`
+ * line) without its leading time, which the row shows already; the generic
+ * text when there is none.
+ */
+export function entryText(e: Entry): string {
+  if (!e.text || e.text.trim() === '') return genericText(e);
+  const m = /^(\d{2}-\d{2} \d{2}:\d{2})\s+/.exec(e.text);
+  return m && fmtTime(e.ts).startsWith(m[1]!) ? e.text.slice(m[0].length) : e.text;
+}
+
 /** One timeline row. Known types show the service's text; unknown ones are marked and show their fields. */
 export function entryRow(e: Entry, names: Map<string, string>): HTMLElement {
   const known = KNOWN_TYPES.has(e.type);
   const town = e.township ? (names.get(e.township) ?? e.township) : null;
   const lvl = e.type === 'level_changed' ? asLevel((e.output ?? {})['to']) : null;
+  const text = entryText(e);
   return h('li', { class: `entry${known ? '' : ' generic'}`, 'data-type': e.type, 'data-seq': e.seq },
     h('time', { datetime: e.ts ?? '' }, fmtTime(e.ts)),
     h('span', { class: 'etype' }, known ? (TYPE_WORD[e.type] ?? e.type) : `未知类型 ${e.type}`),
-    town ? h('span', { class: 'etown' }, town) : null,
+    town && !text.startsWith(town) ? h('span', { class: 'etown' }, town) : null,
     lvl ? h('span', { class: `badge lv-${lvl}` }, LEVEL_WORD[lvl]) : null,
-    h('span', { class: 'etext' }, e.text && e.text.trim() !== '' ? e.text : genericText(e)),
+    h('span', { class: 'etext' }, text),
     known ? null : h('code', { class: 'efields' }, JSON.stringify(e.output ?? {})),
   );
 }

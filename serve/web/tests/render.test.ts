@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { fmtSecs, fmtTime } from '../src/dom';
 import { elkGraph, nodeLines, shortLabel, textWidth } from '../src/flow';
 import { centre, countyMap, tileMap } from '../src/geo';
-import { callsBoard, entryRow, filterEntries, genericText, tierWord, townshipList } from '../src/panels';
+import { callsBoard, entryRow, entryText, filterEntries, genericText, tierWord, townshipList } from '../src/panels';
 import type { Entry } from '../src/types';
 import { view } from './fixture';
 
@@ -25,6 +25,13 @@ describe('generic rendering of unknown output types', () => {
     expect(known.classList.contains('generic')).toBe(false);
     expect(known.textContent).toContain('预警变化');
     expect(known.querySelector('.badge')!.textContent).toBe('红色');
+  });
+  it('the service’s line loses its leading time (the row has it) and keeps the rest', () => {
+    const line = { ...e, type: 'acked', text: '07-28 03:10  南溪镇    【防汛】应答  张三 第2级，用时 3m' };
+    expect(entryText(line)).toBe('南溪镇    【防汛】应答  张三 第2级，用时 3m');
+    const row = entryRow(line, names);
+    expect(row.querySelector('.etown')).toBeNull(); // the text names the township already
+    expect(entryText({ ...line, ts: '2024-07-29T03:10:00+08:00' })).toBe(line.text); // another day: kept whole
   });
   it('names from the service are text, never markup', () => {
     const li = entryRow({ ...e, text: '<img src=x onerror=alert(1)>' }, names);
