@@ -39,6 +39,7 @@ after(async () => {
   await b?.ctx.close();
   await svc?.stop();
   if (b) fs.rmSync(b.dir, { recursive: true, force: true });
+  if (dir && !process.env.E2E_KEEP) fs.rmSync(dir, { recursive: true, force: true });
 });
 
 const level = (code) => page.getAttribute(`[data-township="${code}"]`, 'data-level');
@@ -240,5 +241,6 @@ test('a county GeoJSON lacking a township: drawn, the missing one listed, no cra
   } finally {
     await pg.close();
     await s2.stop();
+    if (!process.env.E2E_KEEP) fs.rmSync(d, { recursive: true, force: true });
   }
 });
