@@ -39,6 +39,13 @@ describe('generic rendering of unknown output types', () => {
   });
 });
 
+describe('map tooltips', () => {
+  it('escape what they show (tooltips are HTML; station ids come from the field)', async () => {
+    const { escapeHtml } = await import('../src/riskmap');
+    expect(escapeHtml('<img src=x onerror="alert(1)">&')).toBe('&#60;img src=x onerror=&#34;alert(1)&#34;&#62;&#38;');
+  });
+});
+
 describe('timeline filter', () => {
   it('by township, signal and type', () => {
     const es: Entry[] = [
