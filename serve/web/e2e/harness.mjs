@@ -11,6 +11,8 @@ import { chromium } from 'playwright-core';
 export const WEB = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 export const REPO = path.resolve(WEB, '../..');
 export const TOKEN = 'e2e-drill-token';
+/** Event-seconds per wall second the storm is played at (E2E_LONG: 600, as samples/serve-storm.yaml). */
+export const STORM_SPEED = process.env.E2E_LONG === '1' ? 600 : 6000;
 
 /** The yingji binary: $YINGJI_BIN, else $CARGO_TARGET_DIR/debug/yingji, else target/debug/yingji. Missing: an error. */
 export function yingjiBin() {
@@ -40,13 +42,18 @@ export function tmpDir(tag) {
   return fs.mkdtempSync(path.join(os.tmpdir(), `yingji-web-${tag}-`));
 }
 
-/** A serve.yaml for the tests: event-time clock (the storm is fed by POST /events), one port, a state folder. */
-export function config(dir, port, extra = '') {
+/**
+ * A serve.yaml for the tests, like samples/serve-storm.yaml: event-time
+ * clock, the storm file (`dir/storm.jsonl`, written by the test in parts)
+ * followed and paced at `speed` event-seconds per wall second, one port, a
+ * state folder.
+ */
+export function config(dir, port, extra = '', speed = STORM_SPEED) {
   const cfg = path.join(dir, 'serve.yaml');
   fs.writeFileSync(cfg, `# written by serve/web/e2e (browser tests)
 state_dir: ${path.join(dir, 'state')}
 clock: events
-lateness: 90s
+lateness: 0s
 checkpoint_every: 5s
 http:
   listen: 127.0.0.1:${port}
@@ -54,8 +61,9 @@ http:
   ack_wait: 2s
 sources:
   - kind: file
-    name: inbox
-    path: ${path.join(dir, 'inbox.jsonl')}
+    name: storm
+    path: ${path.join(dir, 'storm.jsonl')}
+    speed: ${speed}
 ${extra}`);
   return cfg;
 }
@@ -92,22 +100,14 @@ export async function startServe(cfg, port) {
   };
 }
 
-/** POST event lines (JSONL) to the service. */
-export async function postEvents(base, lines) {
-  for (let i = 0; i < lines.length; i += 500) {
-    const body = lines.slice(i, i + 500).join('\n') + '\n';
-    for (let tries = 0; ; tries++) {
-      const r = await fetch(`${base}/events`, { method: 'POST', headers: { 'X-Yingji-Token': TOKEN, 'Content-Type': 'application/x-ndjson' }, body });
-      if (r.status === 202 || r.status === 200) break;
-      if (r.status === 503 && tries < 50) { await new Promise((res) => setTimeout(res, 200)); continue; }
-      throw new Error(`POST /events: ${r.status} ${await r.text()}`);
-    }
-  }
+/** Append lines to a file the service follows. */
+export function appendLines(file, lines) {
+  fs.appendFileSync(file, lines.map((l) => `${l}\n`).join(''));
 }
 
-/** The bundled storm's lines with `ts` in [from, to) (RFC 3339 strings in the same offset compare as text). */
+/** The bundled storm's (samples/storm.jsonl) lines with `ts` in [from, to) (RFC 3339 in one offset compares as text). */
 export function storm(from, to) {
-  return fs.readFileSync(path.join(REPO, 'samples/rain.jsonl'), 'utf8').split('\n').filter((l) => {
+  return fs.readFileSync(path.join(REPO, 'samples/storm.jsonl'), 'utf8').split('\n').filter((l) => {
     if (!l.trim()) return false;
     const ts = JSON.parse(l).ts;
     return (!from || ts >= from) && (!to || ts < to);

@@ -1,11 +1,12 @@
 // The controller: fetch the view, follow the stream, re-render on change.
 import { fill, fmtTime, h } from './dom';
+import { asLevel, LEVEL_WORD, rank } from './levels';
 import { renderFlow } from './flow';
 import { countyMap, tileMap, type MapData } from './geo';
 import { callsBoard, entryRow, filterEntries, planHead, townshipList, TYPE_WORD } from './panels';
 import { RiskMap } from './riskmap';
 import { follow } from './sse';
-import { applyEntry, applyTick, emptyView, fromView, takeView, type State } from './state';
+import { applyEntry, applyTick, emptyView, fromView, rebase, type State } from './state';
 import type { Call, CallPerson, Entry, ViewTick } from './types';
 
 const $ = <T extends HTMLElement = HTMLElement>(id: string): T => document.getElementById(id) as T;
@@ -104,7 +105,7 @@ export class App {
     });
   }
 
-  /** Fetch `<base>/view`; `force` takes it even if older (a resync). */
+  /** Fetch `<base>/view` (`force`: again after one in flight, for a resync). */
   fetchView(force = false): Promise<void> {
     if (this.fetching) return this.fetching.then(() => (force ? this.fetchView(true) : undefined));
     const base = this.base;
@@ -116,13 +117,11 @@ export class App {
         if (base !== this.base) return;
         this.fetches += 1;
         this.dirty = false;
-        if (force || takeView(this.state, fresh)) {
-          const boot = this.state.view.boot;
-          let st: State = { ...fresh, unknownTypes: this.state.unknownTypes };
-          for (const e of this.recent) if (e.seq > st.view.seq) st = applyEntry(st, e).state;
-          this.state = st;
-          if (boot && boot !== fresh.view.boot) this.status('服务已重启，已重新同步');
-        }
+        const boot = this.state.view.boot;
+        // another boot: the outputs seen before belong to the old run
+        if (boot !== fresh.view.boot) this.recent = [];
+        this.state = rebase(fresh, this.recent, this.state.unknownTypes);
+        if (boot && boot !== fresh.view.boot) this.status('服务已重启，已重新同步');
         this.schedule();
       } catch (err) {
         this.status(`读取状态失败：${err instanceof Error ? err.message : String(err)}`);
@@ -168,6 +167,13 @@ export class App {
     note.hidden = !md.problem && missingNames.length === 0;
     note.textContent = md.problem ? `县域地图不可用（${md.problem}），改用方块图。`
       : missingNames.length ? `地图数据缺少 ${missingNames.length} 个乡镇：${missingNames.join('、')}（见列表，标“地图缺失”）。` : '';
+    if (this.changed('others', v.other_signals ?? [])) {
+      const os = [...(v.other_signals ?? [])].sort((a, b) => rank(b.level) - rank(a.level));
+      fill($('others'), os.length ? h('ul', { class: 'others', 'aria-label': '乡镇以外的预警' }, ...os.map((o) => {
+        const lv = asLevel(o.level);
+        return h('li', { 'data-key': o.key, 'data-level': lv }, h('span', { class: `badge lv-${lv}` }, LEVEL_WORD[lv]), ` ${o.key} ${o.signal}`);
+      })) : null);
+    }
     if (this.changed('map', [v.townships, v.stations])) {
       this.map.render(v.townships, v.stations);
       fill($('towns'), townshipList(v.townships, md.missing));
@@ -178,7 +184,7 @@ export class App {
     }
 
     if (this.changed('calls', [v.calls, this.replayId])) {
-      fill($('calls'), callsBoard(v.calls, this.replayId ? null : (c, p) => void this.ack(c, p)));
+      fill($('calls'), callsBoard(v.calls, (c, p) => void this.ack(c, p)));
     }
 
     if (this.changed('plans', v.plans)) {
@@ -186,7 +192,8 @@ export class App {
       if (v.plans.length === 0) fill(host, h('p', { class: 'empty' }, '当前没有启动的预案。'));
       else {
         fill(host, ...v.plans.map((p) => {
-          const chart = h('div', { class: 'flow-host' }, p.graph && p.graph.nodes.length ? '流程图布局中…' : '（无流程图）');
+          // scrollable: reachable by keyboard
+          const chart = h('div', { class: 'flow-host', tabindex: 0, role: 'group', 'aria-label': `${p.plan} 应急处置流程图` }, p.graph && p.graph.nodes.length ? '流程图布局中…' : '（无流程图）');
           if (p.graph && p.graph.nodes.length) void renderFlow(chart, p.graph.nodes, p.graph.edges, p.step, `${p.plan} 应急处置流程图`);
           return h('article', { class: 'plan', 'data-instance': p.instance, 'data-step': p.step ?? '', 'data-response': p.response ?? '' }, planHead(p, names), chart);
         }));
@@ -227,7 +234,9 @@ export class App {
     if (!token) { out.textContent = '请先在页首填写演练令牌。'; return; }
     out.textContent = `正在为 ${p.name ?? p.id} 应答…`;
     try {
-      const r = await fetch('/ack', { method: 'POST', headers: { 'Content-Type': 'application/json', 'X-Yingji-Token': token }, body: JSON.stringify({ person: p.id, ref: c.ref }) });
+      // in a replay the drill ack goes to the replay's engine
+      const url = this.replayId ? `/api/replay/${encodeURIComponent(this.replayId)}/ack` : '/ack';
+      const r = await fetch(url, { method: 'POST', headers: { 'Content-Type': 'application/json', 'X-Yingji-Token': token }, body: JSON.stringify({ person: p.id, ref: c.ref }) });
       const body = (await r.json().catch(() => ({}))) as { status?: string; reason?: string };
       const what = body.status === 'acked' ? '应答成功' : body.status === 'pending' ? '已提交，等待引擎确认' : body.status === 'refused' ? `被拒绝（${body.reason ?? ''}）` : `HTTP ${r.status}`;
       out.textContent = `${p.name ?? p.id}：${r.status === 401 ? '令牌不正确' : what}`;
@@ -265,7 +274,21 @@ export class App {
     document.body.dataset['mode'] = id ? 'replay' : 'live';
     if (id) {
       fill(banner, h('span', {}, `推演回放中：${label}（回放 ${id}，非实时数据）`),
+        h('span', { id: 'replay-progress' }),
         h('button', { type: 'button', onclick: () => this.switchTo(null) }, '停止回放，回到实时'));
+      const poll = async (): Promise<void> => {
+        if (this.replayId !== id) return;
+        try {
+          const r = await fetch(`/api/replay/${encodeURIComponent(id)}`, { cache: 'no-store' });
+          if (r.ok) {
+            const info = (await r.json()) as { applied?: number; lines?: number };
+            const el = document.getElementById('replay-progress');
+            if (el) el.textContent = `已播放 ${info.applied ?? 0}/${info.lines ?? 0} 行`;
+          }
+        } catch { /* the next poll tries again */ }
+        setTimeout(() => void poll(), 2000);
+      };
+      void poll();
     }
     if (old && !id) {
       void fetch(`/api/replay/${encodeURIComponent(old)}`, { method: 'DELETE', headers: { 'X-Yingji-Token': this.token() } }).catch(() => undefined);

@@ -25,17 +25,29 @@ export function genericText(e: Entry): string {
   return `${e.type}${fields.length ? '：' + fields.join('，') : ''}`;
 }
 
+/**
+ * The words of an entry: the service's text (a `yingji run --format text`
+ * line) without its leading time, which the row shows already; the generic
+ * text when there is none.
+ */
+export function entryText(e: Entry): string {
+  if (!e.text || e.text.trim() === '') return genericText(e);
+  const m = /^(\d{2}-\d{2} \d{2}:\d{2})\s+/.exec(e.text);
+  return m && fmtTime(e.ts).startsWith(m[1]!) ? e.text.slice(m[0].length) : e.text;
+}
+
 /** One timeline row. Known types show the service's text; unknown ones are marked and show their fields. */
 export function entryRow(e: Entry, names: Map<string, string>): HTMLElement {
   const known = KNOWN_TYPES.has(e.type);
   const town = e.township ? (names.get(e.township) ?? e.township) : null;
   const lvl = e.type === 'level_changed' ? asLevel((e.output ?? {})['to']) : null;
+  const text = entryText(e);
   return h('li', { class: `entry${known ? '' : ' generic'}`, 'data-type': e.type, 'data-seq': e.seq },
     h('time', { datetime: e.ts ?? '' }, fmtTime(e.ts)),
     h('span', { class: 'etype' }, known ? (TYPE_WORD[e.type] ?? e.type) : `未知类型 ${e.type}`),
-    town ? h('span', { class: 'etown' }, town) : null,
+    town && !text.startsWith(town) ? h('span', { class: 'etown' }, town) : null,
     lvl ? h('span', { class: `badge lv-${lvl}` }, LEVEL_WORD[lvl]) : null,
-    h('span', { class: 'etext' }, e.text && e.text.trim() !== '' ? e.text : genericText(e)),
+    h('span', { class: 'etext' }, text),
     known ? null : h('code', { class: 'efields' }, JSON.stringify(e.output ?? {})),
   );
 }
@@ -52,15 +64,22 @@ export function filterEntries(entries: Entry[], f: TimelineFilter): Entry[] {
     && (!f.type || e.type === f.type));
 }
 
+/** `第2级`; tier 0 is a chain's fallback (兜底) call. */
+export function tierWord(t: number | null | undefined): string {
+  if (t === 0) return '兜底';
+  return typeof t === 'number' ? `第${t}级` : '—';
+}
+
 function personRow(c: Call, p: CallPerson, onAck: ((c: Call, p: CallPerson) => void) | null): HTMLElement {
   const answered = !!p.answered;
   const late = !answered && (p.overdue ?? c.overdue ?? false);
   const key = answered ? 'answered' : late ? 'overdue' : 'pending';
   const state = answered ? (p.in_time === false ? '已应答（超时）' : '已应答') : late ? '超时未应答' : '待应答';
   return h('tr', { class: key, 'data-person': p.id, 'data-state': key },
-    h('td', {}, `第${c.tier}级`),
-    h('td', {}, p.name ?? p.id),
-    h('td', {}, channelWords(p.channels)),
+    h('td', {}, tierWord(p.tier ?? c.tier)),
+    h('td', { class: 'wrap' }, p.role ?? '—'),
+    h('td', { class: 'wrap' }, p.name ?? p.id),
+    h('td', { class: 'wrap' }, channelWords(p.channels)),
     h('td', {}, fmtTime(p.called)),
     h('td', {}, answered ? fmtTime(p.answered) : '—'),
     h('td', {}, answered ? (p.response_s !== null && p.response_s !== undefined ? fmtSecs(p.response_s) : (p.after ?? '—')) : '—'),
@@ -87,14 +106,14 @@ export function callsBoard(calls: Call[], onAck: ((c: Call, p: CallPerson) => vo
     return h('section', { class: `chain${overdue ? ' overdue' : ''}`, 'data-chain': first.chain, 'data-instance': first.instance, 'aria-label': `叫应链 ${first.chain}` },
       h('h3', {}, `${first.chain}`, h('span', { class: 'sub' }, ` ${first.plan} · ${first.instance}`), overdue ? h('span', { class: 'badge warn' }, '超时') : null),
       h('table', {},
-        h('thead', {}, h('tr', {}, ...['层级', '人员', '渠道', '呼叫时间', '应答时间', '响应用时', '状态', '演练'].map((t) => h('th', { scope: 'col' }, t)))),
+        h('thead', {}, h('tr', {}, ...['层级', '角色', '人员', '渠道', '呼叫时间', '应答时间', '响应用时', '状态', '演练'].map((t) => h('th', { scope: 'col' }, t)))),
         h('tbody', {}, ...tiers.flatMap((t) => t.people.map((p) => personRow(t, p, onAck)))),
       ),
       h('p', { class: 'meta' },
         `待应答：${pending.length ? pending.join('、') : '无'}`,
         tiers.some((t) => t.deadline) ? `　时限：${fmtTime(tiers[tiers.length - 1]!.deadline)}` : '',
       ),
-      esc.length ? h('ul', { class: 'escalations', 'aria-label': '升级记录' }, ...esc.map((e) => h('li', {}, `${fmtTime(e.ts)} 第${e.from_tier}级 → 第${e.to_tier}级`))) : null,
+      esc.length ? h('ul', { class: 'escalations', 'aria-label': '升级记录' }, ...esc.map((e) => h('li', {}, `${fmtTime(e.ts)} ${tierWord(e.from_tier)} → ${tierWord(e.to_tier)}`))) : null,
     );
   });
 }
@@ -105,11 +124,13 @@ export function planHead(p: Plan, names: Map<string, string>): HTMLElement {
   return h('div', { class: 'plan-head' },
     h('h3', {}, p.plan, area ? h('span', { class: 'sub' }, ` · ${area}`) : null, h('span', { class: 'sub' }, ` · ${p.instance}`)),
     h('p', {},
-      h('span', { class: `response${p.response ? ' on' : ''}`, 'data-response': p.response ?? '' }, responseWords(p.response)),
-      `　当前步骤：`, h('strong', { class: 'step' }, p.step ?? '—'),
+      // plans without response levels (会商, 物资前置) show none
+      p.response || (p.graph?.nodes ?? []).some((n) => n.kind === 'declare_response' || n.response)
+        ? [h('span', { class: `response${p.response ? ' on' : ''}`, 'data-response': p.response ?? '' }, responseWords(p.response)), '　'] : null,
+      `当前步骤：`, h('strong', { class: 'step' }, p.step ?? '—'),
       `　启动：${fmtTime(p.started)}`),
     p.measures.length
-      ? h('ol', { class: 'measures', 'aria-label': '已下达措施' }, ...p.measures.map((m) => h('li', {}, h('time', {}, fmtTime(m.ts)), ' ', m.text && m.text !== '' ? m.text : m.measure)))
+      ? h('ol', { class: 'measures', 'aria-label': '已下达措施', tabindex: 0 }, ...p.measures.map((m) => h('li', {}, h('time', {}, fmtTime(m.ts)), ' ', m.text && m.text !== '' ? m.text : m.measure)))
       : h('p', { class: 'empty' }, '尚未下达措施。'),
   );
 }
@@ -118,7 +139,7 @@ export function planHead(p: Plan, names: Map<string, string>): HTMLElement {
 export function townshipList(ts: Township[], missing: Set<string>): HTMLElement {
   // warned townships first (highest level first), then by code
   const sorted = [...ts].sort((a, b) => rank(b.level) - rank(a.level) || a.code.localeCompare(b.code));
-  return h('ul', { class: 'townships', 'aria-label': '乡镇预警列表' }, ...sorted.map((t) => {
+  return h('ul', { class: 'townships', 'aria-label': '乡镇预警列表', tabindex: 0 }, ...sorted.map((t) => {
     const lv = asLevel(t.level);
     return h('li', { 'data-township': t.code, 'data-level': lv, class: `lv-${lv}${missing.has(t.code) ? ' missing' : ''}` },
       h('span', { class: `dot lv-${lv}`, 'aria-hidden': 'true' }),

@@ -12,6 +12,11 @@ echarts.use([MapChart, ScatterChart, GeoComponent, TooltipComponent, SVGRenderer
 
 const BOX = { left: 8, right: 8, top: 8, bottom: 8 };
 
+/** Text for an HTML context (ECharts tooltips are HTML). */
+export function escapeHtml(s: string): string {
+  return s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+}
+
 export class RiskMap {
   private chart: echarts.ECharts;
   private mapName = '';
@@ -75,9 +80,10 @@ export class RiskMap {
       tooltip: {
         trigger: 'item',
         formatter: (p: { seriesType: string; name: string; data?: { absent?: boolean; level?: string } }) => {
-          if (p.seriesType === 'scatter') return `测站 ${p.name}${p.data?.absent ? '（缺报）' : ''}`;
+          // the tooltip is HTML: station ids come from the field, so escape
+          if (p.seriesType === 'scatter') return `测站 ${escapeHtml(p.name)}${p.data?.absent ? '（缺报）' : ''}`;
           const lv = asLevel(p.data?.level);
-          return `${names.get(p.name) ?? p.name}：${LEVEL_WORD[lv]}`;
+          return `${escapeHtml(names.get(p.name) ?? p.name)}：${LEVEL_WORD[lv]}`;
         },
       },
       geo: {

@@ -34,6 +34,7 @@ export function fromView(raw: unknown): State {
     clock: v.clock ?? null,
     updated: v.updated ?? null,
     townships: list<View['townships'][number]>(v.townships).map((t) => ({ ...t, signals: list(t.signals) })),
+    other_signals: list(v.other_signals),
     stations: list(v.stations),
     calls: list<Call>(v.calls).map((c) => ({ ...c, people: list(c.people), escalations: list(c.escalations) })),
     plans: list<Plan>(v.plans).map((p) => ({ ...p, measures: list(p.measures) })),
@@ -96,7 +97,13 @@ export function applyEntry(state: State, e: Entry): Step {
       const key = str(o, 'key') ?? '';
       const signal = str(o, 'signal') ?? e.signal ?? '';
       const to = str(o, 'to') ?? 'none';
-      const t = view.townships.find((x) => x.code === code || x.name === code || x.code === key);
+      if (!code) {
+        // a key in no township (a catchment): the list beside the map
+        const others = (view.other_signals ?? []).filter((x) => !(x.signal === signal && x.key === key));
+        view.other_signals = to === 'none' ? others : [...others, { signal, key, level: to, since: ts }];
+        break;
+      }
+      const t = view.townships.find((x) => x.code === code || x.name === code);
       if (!t) { refetch = true; break; }
       const others = t.signals.filter((s) => !(s.signal === signal && s.key === key));
       const signals = to === 'none' ? others : [...others, { signal, key, level: to, since: ts }];
@@ -169,7 +176,10 @@ export function applyEntry(state: State, e: Entry): Step {
       break;
     }
     case 'measure': {
-      const m = { measure: str(o, 'measure') ?? '', ts: ts ?? '', text: e.text ?? null };
+      // the view writes a measure as `措施 @ 对象`
+      const measure = str(o, 'measure') ?? '';
+      const target = str(o, 'target');
+      const m = { measure, ts: ts ?? '', text: target ? `${measure} @ ${target}` : measure };
       view.plans = view.plans.map((p) => (p.instance === instance ? { ...p, measures: [...p.measures, m] } : p));
       break;
     }
@@ -189,7 +199,17 @@ export function applyTick(state: State, t: ViewTick): Step {
   return { state: { ...state, view }, refetch: newBoot || back || ahead };
 }
 
-/** Should a freshly fetched view replace the state? (a later seq, or another boot) */
-export function takeView(state: State, fresh: State): boolean {
-  return fresh.view.boot !== state.view.boot || fresh.view.seq >= state.view.seq;
+/**
+ * A freshly fetched view is the truth up to its seq; the outputs the
+ * stream brought after that seq (fetched while they arrived) are applied
+ * on top of it again, so nothing newer is lost and nothing is applied twice.
+ * Recent entries from another boot (before a restart) are ignored.
+ */
+export function rebase(fresh: State, recent: Entry[], unknownTypes: string[] = []): State {
+  let st: State = { ...fresh, unknownTypes };
+  const after = recent.filter((e) => typeof e.seq === 'number' && e.seq > fresh.view.seq).sort((a, b) => a.seq - b.seq);
+  // only a run that continues the view's seq can be trusted
+  if (after.length === 0 || after[0]!.seq !== fresh.view.seq + 1) return st;
+  for (const e of after) st = applyEntry(st, e).state;
+  return st;
 }

@@ -33,6 +33,8 @@ export interface CallPerson {
   answered?: string | null;
   response_s?: number | null;
   role?: string | null;
+  /** the tier this person was called at, when the service gives it per person */
+  tier?: number | null;
   /** answered within the tier's timeout */
   in_time?: boolean | null;
   /** called, unanswered, past the deadline at the engine's clock */
@@ -111,6 +113,8 @@ export interface View {
   clock?: string | null;
   updated?: string | null;
   townships: Township[];
+  /** signals whose key lies in no township (a catchment, the county) */
+  other_signals?: SignalState[];
   stations: Station[];
   calls: Call[];
   plans: Plan[];

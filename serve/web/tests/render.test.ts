@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { fmtSecs, fmtTime } from '../src/dom';
-import { elkGraph, textWidth } from '../src/flow';
+import { elkGraph, nodeLines, shortLabel, textWidth } from '../src/flow';
 import { centre, countyMap, tileMap } from '../src/geo';
-import { callsBoard, entryRow, filterEntries, genericText, townshipList } from '../src/panels';
+import { callsBoard, entryRow, entryText, filterEntries, genericText, tierWord, townshipList } from '../src/panels';
 import type { Entry } from '../src/types';
 import { view } from './fixture';
 
@@ -26,9 +26,23 @@ describe('generic rendering of unknown output types', () => {
     expect(known.textContent).toContain('预警变化');
     expect(known.querySelector('.badge')!.textContent).toBe('红色');
   });
+  it('the service’s line loses its leading time (the row has it) and keeps the rest', () => {
+    const line = { ...e, type: 'acked', text: '07-28 03:10  南溪镇    【防汛】应答  张三 第2级，用时 3m' };
+    expect(entryText(line)).toBe('南溪镇    【防汛】应答  张三 第2级，用时 3m');
+    const row = entryRow(line, names);
+    expect(row.querySelector('.etown')).toBeNull(); // the text names the township already
+    expect(entryText({ ...line, ts: '2024-07-29T03:10:00+08:00' })).toBe(line.text); // another day: kept whole
+  });
   it('names from the service are text, never markup', () => {
     const li = entryRow({ ...e, text: '<img src=x onerror=alert(1)>' }, names);
     expect(li.querySelector('img')).toBeNull();
+  });
+});
+
+describe('map tooltips', () => {
+  it('escape what they show (tooltips are HTML; station ids come from the field)', async () => {
+    const { escapeHtml } = await import('../src/riskmap');
+    expect(escapeHtml('<img src=x onerror="alert(1)">&')).toBe('&#60;img src=x onerror=&#34;alert(1)&#34;&#62;&#38;');
   });
 });
 
@@ -63,6 +77,11 @@ describe('the 叫应 board', () => {
     (rows[0]!.querySelector('button') as HTMLButtonElement).click();
     expect(acked).toBe('r1/p1');
     expect(card!.textContent).toContain('待应答：张三');
+  });
+  it('tier 0 is the fallback call (兜底)', () => {
+    expect(tierWord(0)).toBe('兜底');
+    expect(tierWord(3)).toBe('第3级');
+    expect(tierWord(null)).toBe('—');
   });
   it('says so when there is none', () => {
     expect(callsBoard([], null)[0]!.textContent).toContain('没有进行中的叫应');
@@ -112,5 +131,9 @@ describe('formatting and the flowchart graph', () => {
     const g = elkGraph([{ id: 'a', label: '叫应' }, { id: 'b' }], [{ from: 'a', to: 'b', label: '应答' }, { from: 'a', to: 'zz' }]);
     expect(g.edges).toHaveLength(1);
     expect(textWidth('叫应')).toBeGreaterThan(textWidth('ab'));
+    expect(shortLabel('level >= red and response == II')).toBe('level >= red and …');
+    expect(nodeLines({ id: 'x', label: '四级响应\n启动 IV级响应', response: 'IV' })).toEqual(['四级响应', '启动 IV级响应']);
+    expect(nodeLines({ id: 'y', label: '响应前', kind: 'declare_response', response: 'II' }).at(-1)).toBe('响应前');
+    expect(nodeLines({ id: 'z', label: '升级', response: 'II' })).toEqual(['升级', '启动Ⅱ级响应']);
   });
 });

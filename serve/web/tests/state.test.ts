@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { applyEntry, applyTick, durationSeconds, fromView, takeView, TIMELINE_MAX } from '../src/state';
+import { applyEntry, applyTick, durationSeconds, fromView, rebase, TIMELINE_MAX } from '../src/state';
 import type { Entry } from '../src/types';
 import { view } from './fixture';
 
@@ -28,6 +28,14 @@ describe('the reducer (view + stream outputs)', () => {
     expect(t().level).toBe('yellow');
     expect(s.view.seq).toBe(12);
     expect(s.view.timeline.map((e) => e.seq)).toEqual([10, 11, 12]);
+  });
+
+  it('a level change of a key in no township (a catchment) goes to other_signals, without a refetch', () => {
+    let r = applyEntry(fromView(view()), entry(11, 'level_changed', { signal: '流域面雨量预警', key: '磨刀溪流域', to: 'orange' }, { signal: '流域面雨量预警' }));
+    expect(r.refetch).toBe(false);
+    expect(r.state.view.other_signals).toEqual([{ signal: '流域面雨量预警', key: '磨刀溪流域', level: 'orange', since: '2024-07-28T03:10:00+08:00' }]);
+    r = applyEntry(r.state, entry(12, 'level_changed', { signal: '流域面雨量预警', key: '磨刀溪流域', to: 'none' }, { signal: '流域面雨量预警' }));
+    expect(r.state.view.other_signals).toEqual([]);
   });
 
   it('an output already seen (seq not above the state) changes nothing', () => {
@@ -66,8 +74,8 @@ describe('the reducer (view + stream outputs)', () => {
     s = applyEntry(s, entry(11, 'response_declared', { instance: 'i1', level: 'II', step: '响应' })).state;
     expect(s.view.plans[0]!.response).toBe('Ⅱ级');
     expect(s.view.plans[0]!.step).toBe('响应');
-    s = applyEntry(s, entry(12, 'measure', { instance: 'i1', measure: '转移群众', step: '响应' }, { text: '转移群众 南溪镇' })).state;
-    expect(s.view.plans[0]!.measures).toEqual([{ measure: '转移群众', ts: '2024-07-28T03:10:00+08:00', text: '转移群众 南溪镇' }]);
+    s = applyEntry(s, entry(12, 'measure', { instance: 'i1', measure: '转移群众', target: '南溪镇', step: '响应' }, { text: '07-28 03:10  南溪镇 【防汛】措施 转移群众 @ 南溪镇' })).state;
+    expect(s.view.plans[0]!.measures).toEqual([{ measure: '转移群众', ts: '2024-07-28T03:10:00+08:00', text: '转移群众 @ 南溪镇' }]);
     s = applyEntry(s, entry(13, 'plan_closed', { instance: 'i1', step: '结束' })).state;
     expect(s.view.plans).toEqual([]);
     expect(s.view.calls).toEqual([]);
@@ -115,11 +123,25 @@ describe('resync logic', () => {
     expect(applyTick(fromView(view()), { seq: 12 }).refetch).toBe(true);
     expect(applyTick(fromView(view()), { seq: 10, boot: 'b2' }).refetch).toBe(true);
   });
-  it('a fetched view replaces the state when it is newer or from another boot, not when older', () => {
-    const s = fromView(view());
-    expect(takeView(s, fromView({ ...view(), seq: 11 }))).toBe(true);
-    expect(takeView(s, fromView({ ...view(), seq: 9 }))).toBe(false);
-    expect(takeView(s, fromView({ ...view(), boot: 'b2', seq: 1 }))).toBe(true);
+  it('a fetched view older than the stream gets the newer outputs applied again on top', () => {
+    const fresh = fromView(view()); // seq 10, 南溪镇 yellow, no graph change
+    const recent = [
+      entry(9, 'level_changed', { signal: '暴雨预警', key: 'YY-003', to: 'red' }, { township: '500235128' }),
+      entry(11, 'response_declared', { instance: 'i1', level: 'II' }),
+      entry(12, 'level_changed', { signal: '暴雨预警', key: 'YY-004', to: 'orange' }, { township: '500235131' }),
+    ];
+    const s = rebase(fresh, recent, ['x']);
+    expect(s.view.seq).toBe(12);
+    expect(s.view.plans[0]!.response).toBe('Ⅱ级');
+    expect(s.view.plans[0]!.graph).not.toBeNull();
+    expect(s.view.townships.find((t) => t.code === '500235128')!.level).toBe('yellow'); // seq 9 is in the view already
+    expect(s.view.townships.find((t) => t.code === '500235131')!.level).toBe('orange');
+    expect(s.unknownTypes).toEqual(['x']);
+  });
+  it('recent outputs that do not continue the view (a hole) are not applied', () => {
+    const s = rebase(fromView(view()), [entry(13, 'response_declared', { instance: 'i1', level: 'II' })]);
+    expect(s.view.seq).toBe(10);
+    expect(s.view.plans[0]!.response).toBeNull();
   });
 });
 
