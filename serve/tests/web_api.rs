@@ -217,7 +217,7 @@ fn view_after_a_scripted_stream_and_its_timeline_words() {
         township(&v, NANXI),
         &json!({"code": NANXI, "name": "南溪镇", "level": "red",
                 "signals": [{"signal": "暴雨预警", "key": "A", "level": "red", "since": ts("20:00:40")}],
-                "tile": {"row": 2, "col": 4}})
+                "absent": [], "tile": {"row": 2, "col": 4}})
     );
     assert_eq!(township(&v, JIANGKOU)["level"], "none");
     let call = &v["calls"][0];
@@ -323,6 +323,7 @@ fn view_after_a_scripted_stream_and_its_timeline_words() {
     append(&inbox, &tick("20:01:12"));
     let v = wait_view(&svc, "absent", |v| v["stations"][0]["absent"] == true);
     assert_eq!(v["stations"][0]["absent_since"], ts("20:01:10"));
+    assert_eq!(township(&v, NANXI)["absent"][0], "A");
     check_schema(&v);
     svc.stop();
 }
@@ -778,6 +779,7 @@ fn the_bundled_storm_turns_nanxi_red_answers_a_tier_and_declares_level_two() {
         (yy6["absent"].as_bool(), yy6["township"].as_str()),
         (Some(true), Some("500235107"))
     );
+    assert_eq!(township(&v, "500235107")["absent"], json!(["YY-006"]));
     check_schema(&v);
     svc.stop();
 }

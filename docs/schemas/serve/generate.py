@@ -74,10 +74,11 @@ responses = {
         "townships": {"type": "array", "items": obj({
             "code": S, "name": S, "level": LEVEL,
             "signals": {"type": "array", "items": SIGNAL},
+            "absent": AS,
             "tile": {"type": ["object", "null"], "additionalProperties": False,
                      "required": ["row", "col"], "properties": {"row": I, "col": I}},
             "geo_missing": B,
-        }, ["code", "name", "level", "signals", "tile"])},
+        }, ["code", "name", "level", "signals", "absent", "tile"])},
         "other_signals": {"type": "array", "items": SIGNAL},
         "stations": {"type": "array", "items": obj({
             "id": S, "township": NS, "absent": B, "absent_since": NTS, "last": NTS})},

@@ -66,6 +66,15 @@ pub fn view(
             }
         }
     }
+    // absent stations by township
+    let mut absent: Vec<Vec<&str>> = vec![Vec::new(); places.townships.len()];
+    for (k, st) in &views.stations {
+        if st.absent {
+            if let Some(list) = places.of_key(k).and_then(|i| absent.get_mut(i)) {
+                list.push(k);
+            }
+        }
+    }
     let townships: Vec<Value> = places
         .townships
         .iter()
@@ -75,6 +84,7 @@ pub fn view(
                 "code": t.code, "name": t.name,
                 "level": best.get(i).copied().unwrap_or("none"),
                 "signals": signals.get(i).cloned().unwrap_or_default(),
+                "absent": absent.get(i).cloned().unwrap_or_default(),
                 "tile": t.tile,
             });
             if let (Some(g), Some(m)) = (geo, o.as_object_mut()) {
