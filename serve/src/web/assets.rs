@@ -46,8 +46,13 @@ const NOT_BUILT: &str = "<!doctype html><html lang=\"zh-CN\"><meta charset=\"utf
 
 /// The response for `path` (without the leading `/`; empty for `/`).
 pub fn serve(path: &str) -> Response {
+    respond(files(), path)
+}
+
+/// The response for `path` from `files`.
+fn respond(files: &'static [(&'static str, &'static [u8])], path: &str) -> Response {
     let want = if path.is_empty() { "index.html" } else { path };
-    let Some((_, bytes)) = files().iter().find(|(p, _)| *p == want) else {
+    let Some((_, bytes)) = files.iter().find(|(p, _)| *p == want) else {
         if want == "index.html" {
             return (
                 StatusCode::SERVICE_UNAVAILABLE,
@@ -84,4 +89,50 @@ pub fn serve(path: &str) -> Response {
         HeaderValue::from_static("nosniff"),
     );
     r
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, reason = "test")]
+    use super::*;
+
+    fn header(r: &Response, h: header::HeaderName) -> &str {
+        r.headers().get(h).unwrap().to_str().unwrap()
+    }
+
+    #[test]
+    fn without_a_built_page_the_root_says_how_to_build_it() {
+        let r = respond(&[], "");
+        assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(header(&r, header::CONTENT_TYPE), "text/html; charset=utf-8");
+        assert!(NOT_BUILT.contains("npm ci &amp;&amp; npm run build"));
+        assert_eq!(respond(&[], "assets/x.js").status(), StatusCode::NOT_FOUND);
+    }
+
+    #[test]
+    fn files_come_with_their_type_and_caching() {
+        static FILES: &[(&str, &[u8])] = &[
+            ("index.html", b"<html>"),
+            ("assets/index-1a2b.js", b"x"),
+            ("favicon.svg", b"<svg/>"),
+        ];
+        let r = respond(FILES, "");
+        assert_eq!(r.status(), StatusCode::OK);
+        assert_eq!(header(&r, header::CACHE_CONTROL), "no-cache");
+        let r = respond(FILES, "assets/index-1a2b.js");
+        assert_eq!(
+            header(&r, header::CONTENT_TYPE),
+            "text/javascript; charset=utf-8"
+        );
+        assert_eq!(
+            header(&r, header::CACHE_CONTROL),
+            "public, max-age=31536000, immutable"
+        );
+        let r = respond(FILES, "favicon.svg");
+        assert_eq!(header(&r, header::CONTENT_TYPE), "image/svg+xml");
+        assert_eq!(
+            respond(FILES, "../Cargo.toml").status(),
+            StatusCode::NOT_FOUND
+        );
+    }
 }
