@@ -134,7 +134,8 @@ pub struct WebConfig {
     pub geojson: Option<PathBuf>,
     /// The file naming the townships (`townships:`, name → code) and the
     /// keys' townships (`keys:`): a CAP mapping such as `policies/cap.yaml`.
-    /// Default: `cap_mapping`, else the bundled `policies/cap.yaml`.
+    /// Default: `cap_mapping`, else the bundled list of `policies/cap.yaml`'s
+    /// 42 townships (`serve/src/web/tiles.json`).
     #[serde(default)]
     pub townships: Option<PathBuf>,
     /// Outputs kept in the timeline (and the resume ring of

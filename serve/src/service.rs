@@ -276,7 +276,7 @@ pub struct Core {
     /// The CAP mapping, when a sink writes CAP.
     cap: Option<crate::cap::CapConfig>,
     /// The townships of the screen (`web.townships`).
-    towns: crate::cap::CapConfig,
+    towns: crate::web::Towns,
     checkpoint_path: PathBuf,
 }
 

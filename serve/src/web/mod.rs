@@ -31,12 +31,39 @@ use yingji_engine::Output;
 use yingji_engine::output::text::Timeline;
 use yingji_engine::workflow::ir::PlanSet;
 
-/// The bundled township list (`policies/cap.yaml`): used when neither
+/// The tile cartogram, with the 42 townships' names and codes (held equal
+/// to `policies/cap.yaml`'s by a test): the township list when neither
 /// `web.townships` nor `cap_mapping` names one.
-const BUNDLED_TOWNSHIPS: &str = include_str!("../../../policies/cap.yaml");
-
-/// The tile cartogram.
 const TILES: &str = include_str!("tiles.json");
+
+/// The screen's townships (name → GB/T 2260 code) and the keys' townships.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Towns {
+    /// Township name → code.
+    pub townships: BTreeMap<String, String>,
+    /// Key → township name.
+    pub keys: BTreeMap<String, String>,
+}
+
+impl Towns {
+    /// The townships of `tiles.json` (no keys: the roster's stations give them).
+    pub fn bundled() -> Result<Towns, String> {
+        let f: TileFile =
+            serde_json::from_str(TILES).map_err(|e| format!("serve/src/web/tiles.json: {e}"))?;
+        Ok(Towns {
+            townships: f.tiles.into_iter().map(|t| (t.name, t.code)).collect(),
+            keys: BTreeMap::new(),
+        })
+    }
+
+    /// A CAP mapping's townships and keys.
+    pub fn of_cap(c: &CapConfig) -> Towns {
+        Towns {
+            townships: c.townships.clone(),
+            keys: c.keys.clone(),
+        }
+    }
+}
 
 /// A township tile's place.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, serde::Serialize)]
@@ -55,6 +82,7 @@ struct TileFile {
 #[derive(Deserialize)]
 struct TileRow {
     code: String,
+    name: String,
     row: u32,
     col: u32,
 }
@@ -104,7 +132,7 @@ pub struct Places {
 
 impl Places {
     /// From the township mapping and the definitions' roster.
-    pub fn new(towns: &CapConfig, plans: &PlanSet) -> Result<Places, String> {
+    pub fn new(towns: &Towns, plans: &PlanSet) -> Result<Places, String> {
         let tiles = tiles()?;
         let mut list: Vec<Township> = towns
             .townships
@@ -183,7 +211,7 @@ pub struct Meta {
 
 impl Meta {
     /// From the definitions' plans and the township mapping.
-    pub fn new(plans: &PlanSet, towns: &CapConfig) -> Result<Meta, String> {
+    pub fn new(plans: &PlanSet, towns: &Towns) -> Result<Meta, String> {
         let graphs = plans
             .plans
             .iter()
@@ -272,12 +300,13 @@ impl Meta {
 }
 
 /// Reads the township mapping `web.townships` names, else `cap_mapping`,
-/// else the bundled `policies/cap.yaml`.
-pub fn load_towns(cfg: &crate::config::ServeConfig) -> Result<CapConfig, String> {
+/// else the bundled list (`tiles.json`: `policies/cap.yaml`'s 42).
+pub fn load_towns(cfg: &crate::config::ServeConfig) -> Result<Towns, String> {
     match cfg.web.townships.as_ref().or(cfg.cap_mapping.as_ref()) {
-        Some(p) => CapConfig::load(p).map_err(|e| format!("web.townships: {e}")),
-        None => CapConfig::from_yaml(BUNDLED_TOWNSHIPS, "policies/cap.yaml (bundled)")
-            .map_err(|e| e.to_string()),
+        Some(p) => CapConfig::load(p)
+            .map(|c| Towns::of_cap(&c))
+            .map_err(|e| format!("web.townships: {e}")),
+        None => Towns::bundled(),
     }
 }
 
@@ -407,17 +436,23 @@ mod tests {
     #![allow(clippy::unwrap_used, reason = "test")]
     use super::*;
 
-    fn bundled() -> (crate::defs::Defs, CapConfig) {
+    fn cap() -> CapConfig {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        CapConfig::load(&root.join("policies/cap.yaml")).unwrap()
+    }
+
+    fn bundled() -> (crate::defs::Defs, Towns) {
         let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
         let defs = crate::defs::Defs::load(&[root.join("policies"), root.join("plans")]).unwrap();
-        let towns = CapConfig::from_yaml(BUNDLED_TOWNSHIPS, "cap.yaml").unwrap();
-        (defs, towns)
+        (defs, Towns::bundled().unwrap())
     }
 
     #[test]
     fn the_tile_map_has_each_of_the_42_townships_once() {
-        let towns = CapConfig::from_yaml(BUNDLED_TOWNSHIPS, "cap.yaml").unwrap();
+        let towns = cap();
         assert_eq!(towns.townships.len(), 42);
+        // the bundled list is the mapping's, name for name and code for code
+        assert_eq!(Towns::bundled().unwrap().townships, towns.townships);
         let t = tiles().unwrap();
         let codes: std::collections::BTreeSet<&String> = towns.townships.values().collect();
         let tiled: std::collections::BTreeSet<&String> = t.keys().collect();
