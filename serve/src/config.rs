@@ -118,6 +118,153 @@ pub struct ServeConfig {
     /// Alert routing (grouping, inhibition, templates, rate limits).
     #[serde(default)]
     pub route: Option<crate::route::RouteConfig>,
+    /// The duty-officer screen (`/`, `/api/*`; on whenever `http` is).
+    #[serde(default)]
+    pub web: WebConfig,
+}
+
+/// The duty-officer screen's settings (`web:`).
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebConfig {
+    /// The county's own GeoJSON (a FeatureCollection whose features carry
+    /// `properties.code`, GB/T 2260), served at `GET /api/geo`; checked
+    /// when the configuration loads. Without it the page draws the tile map.
+    #[serde(default)]
+    pub geojson: Option<PathBuf>,
+    /// The file naming the townships (`townships:`, name → code) and the
+    /// keys' townships (`keys:`): a CAP mapping such as `policies/cap.yaml`.
+    /// Default: `cap_mapping`, else the bundled list of `policies/cap.yaml`'s
+    /// 42 townships (`serve/src/web/tiles.json`).
+    #[serde(default)]
+    pub townships: Option<PathBuf>,
+    /// Outputs kept in the timeline (and the resume ring of
+    /// `/api/stream`; default 2000).
+    #[serde(default = "default_timeline")]
+    pub timeline: usize,
+    /// Replays (`POST /api/replay`).
+    #[serde(default)]
+    pub replay: ReplayConfig,
+    /// The GeoJSON as read and checked (filled in by [`ServeConfig::load`]).
+    #[serde(skip)]
+    pub geo: Option<std::sync::Arc<GeoData>>,
+}
+
+impl Default for WebConfig {
+    fn default() -> Self {
+        WebConfig {
+            geojson: None,
+            townships: None,
+            timeline: default_timeline(),
+            replay: ReplayConfig::default(),
+            geo: None,
+        }
+    }
+}
+
+fn default_timeline() -> usize {
+    2000
+}
+
+/// Bounds of the replays.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReplayConfig {
+    /// The largest JSONL body taken (default 8 MiB).
+    #[serde(default = "default_replay_bytes")]
+    pub max_bytes: usize,
+    /// Replays running at once (default 3).
+    #[serde(default = "default_replay_max")]
+    pub max: usize,
+    /// How long a replay lives after it started (default `2h`): then it is
+    /// stopped as if deleted.
+    #[serde(default = "default_replay_ttl")]
+    pub ttl: Millis,
+}
+
+impl Default for ReplayConfig {
+    fn default() -> Self {
+        ReplayConfig {
+            max_bytes: default_replay_bytes(),
+            max: default_replay_max(),
+            ttl: default_replay_ttl(),
+        }
+    }
+}
+
+fn default_replay_bytes() -> usize {
+    8 << 20
+}
+fn default_replay_max() -> usize {
+    3
+}
+fn default_replay_ttl() -> Millis {
+    Millis(7_200_000)
+}
+
+/// A county GeoJSON, read and checked.
+#[derive(Clone, Debug)]
+pub struct GeoData {
+    /// The file's text (served as it is).
+    pub text: String,
+    /// The features' `properties.code`s.
+    pub codes: std::collections::BTreeSet<String>,
+}
+
+impl GeoData {
+    /// Checks `text` (from `path`): a FeatureCollection whose every feature
+    /// has a string `properties.code`; errors name the file and the feature.
+    pub fn parse(path: &Path, text: String) -> Result<GeoData, ConfigError> {
+        let bad = |field: String, message: String| ConfigError::Invalid {
+            path: path.to_path_buf(),
+            field,
+            message,
+        };
+        let v: serde_json::Value = serde_json::from_str(&text).map_err(|e| {
+            bad(
+                format!("line {} column {}", e.line(), e.column()),
+                format!("not JSON: {e}"),
+            )
+        })?;
+        if v.get("type").and_then(serde_json::Value::as_str) != Some("FeatureCollection") {
+            return Err(bad(
+                "type".into(),
+                "must be \"FeatureCollection\" (a GeoJSON of the county's townships)".into(),
+            ));
+        }
+        let Some(features) = v.get("features").and_then(serde_json::Value::as_array) else {
+            return Err(bad("features".into(), "missing or not an array".into()));
+        };
+        let mut codes = std::collections::BTreeSet::new();
+        for (i, f) in features.iter().enumerate() {
+            let name = f
+                .pointer("/properties/name")
+                .and_then(serde_json::Value::as_str)
+                .map(|n| format!(" ({n})"))
+                .unwrap_or_default();
+            match f.pointer("/properties/code") {
+                Some(serde_json::Value::String(c)) if !c.is_empty() => {
+                    codes.insert(c.clone());
+                }
+                Some(serde_json::Value::Number(n)) => {
+                    codes.insert(n.to_string());
+                }
+                _ => {
+                    return Err(bad(
+                        format!("features[{i}]{name}.properties.code"),
+                        "missing: every feature needs its township's GB/T 2260 code".into(),
+                    ));
+                }
+            }
+            if f.get("geometry").is_none_or(serde_json::Value::is_null) {
+                return Err(bad(
+                    format!("features[{i}]{name}.geometry"),
+                    "missing: the township's polygon".into(),
+                ));
+            }
+        }
+        Ok(GeoData { text, codes })
+    }
 }
 
 /// What moves the engine's clock.
@@ -183,6 +330,11 @@ pub enum SourceConfig {
         /// How often to look for new lines (default `200ms`).
         #[serde(default = "default_poll")]
         poll: Millis,
+        /// Pace the lines by their event time: `speed` event-seconds per
+        /// wall second (a history file played as a drill on the live
+        /// screen; needs `clock: events`). Default: as fast as they come.
+        #[serde(default)]
+        speed: Option<f64>,
     },
     /// Standard input, one event per line.
     Stdin {
@@ -361,6 +513,13 @@ impl ServeConfig {
         let mut cfg = Self::parse(path, &text)?;
         let base = path.parent().unwrap_or(Path::new("."));
         cfg.rebase(base);
+        if let Some(g) = &cfg.web.geojson {
+            let text = std::fs::read_to_string(g).map_err(|source| ConfigError::Read {
+                path: g.clone(),
+                source,
+            })?;
+            cfg.web.geo = Some(std::sync::Arc::new(GeoData::parse(g, text)?));
+        }
         Ok(cfg)
     }
 
@@ -382,6 +541,12 @@ impl ServeConfig {
         };
         fix(&mut self.state_dir);
         if let Some(p) = &mut self.cap_mapping {
+            fix(p);
+        }
+        for p in [&mut self.web.geojson, &mut self.web.townships]
+            .into_iter()
+            .flatten()
+        {
             fix(p);
         }
         for s in &mut self.sources {
@@ -415,6 +580,15 @@ impl ServeConfig {
         }
         if self.input_channel == 0 {
             return Err(bad("input_channel".into(), "must be at least 1"));
+        }
+        if self.web.timeline == 0 {
+            return Err(bad("web.timeline".into(), "must be at least 1"));
+        }
+        if self.web.replay.max == 0 || self.web.replay.max > 64 {
+            return Err(bad("web.replay.max".into(), "must be between 1 and 64"));
+        }
+        if self.web.replay.max_bytes == 0 {
+            return Err(bad("web.replay.max_bytes".into(), "must be at least 1"));
         }
         if let Some(h) = &self.http {
             if h.token.trim().is_empty() {
@@ -450,6 +624,22 @@ impl ServeConfig {
                     return Err(bad(
                         format!("sinks[{i}].url"),
                         "only http:// webhooks are supported (put a TLS proxy in front for https)",
+                    ));
+                }
+            }
+        }
+        for (i, s) in self.sources.iter().enumerate() {
+            if let SourceConfig::File { speed: Some(v), .. } = s {
+                if !(v.is_finite() && *v > 0.0) {
+                    return Err(bad(
+                        format!("sources[{i}].speed"),
+                        "must be a number above 0 (event-seconds per wall second)",
+                    ));
+                }
+                if self.clock != ClockMode::Events {
+                    return Err(bad(
+                        format!("sources[{i}].speed"),
+                        "pacing a file by its event time needs `clock: events` (the wall clock would run ahead of the file)",
                     ));
                 }
             }
@@ -508,5 +698,39 @@ mod tests {
         )
         .unwrap_err();
         assert!(e.to_string().contains("sinks[1].name"), "{e}");
+    }
+
+    #[test]
+    fn web_settings_and_paced_files() {
+        let c = ServeConfig::parse(Path::new("s.yaml"), "state_dir: st\n").unwrap();
+        assert_eq!((c.web.timeline, c.web.replay.max), (2000, 3));
+        let bad = |text: &str, field: &str| {
+            let e = ServeConfig::parse(Path::new("s.yaml"), text)
+                .unwrap_err()
+                .to_string();
+            assert!(e.starts_with(&format!("s.yaml: {field}: ")), "{e}");
+        };
+        bad("state_dir: st\nweb:\n  timeline: 0\n", "web.timeline");
+        bad(
+            "state_dir: st\nweb:\n  replay: { max: 0 }\n",
+            "web.replay.max",
+        );
+        let file = "sources:\n  - { kind: file, path: a.jsonl, speed: 60 }\n";
+        // pacing by event time needs the events' clock
+        bad(&format!("state_dir: st\n{file}"), "sources[0].speed");
+        assert!(
+            ServeConfig::parse(
+                Path::new("s.yaml"),
+                &format!("state_dir: st\nclock: events\n{file}")
+            )
+            .is_ok()
+        );
+        bad(
+            "state_dir: st\nclock: events\nsources:\n  - { kind: file, path: a, speed: -1 }\n",
+            "sources[0].speed",
+        );
+        let e = ServeConfig::parse(Path::new("s.yaml"), "state_dir: st\nweb:\n  geojsn: x\n")
+            .unwrap_err();
+        assert!(e.to_string().contains("geojsn"), "{e}");
     }
 }

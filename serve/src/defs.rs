@@ -61,6 +61,11 @@ impl Defs {
         self.loaded.plans.roster.stations.iter().cloned().collect()
     }
 
+    /// The plans, chains and roster.
+    pub fn plans(&self) -> &yingji_engine::workflow::PlanSet {
+        &self.loaded.plans
+    }
+
     /// A fresh engine with `config`.
     pub fn engine(&self, config: yingji_engine::Config) -> Result<Engine, DefsError> {
         let l = &self.loaded;

@@ -7,6 +7,7 @@
 //! | `POST /silences`, `GET /silences` | add / list silences (token to add) |
 //! | `POST /reload` | reload the definitions (token) |
 //! | `GET /levels`, `GET /plans`, `GET /health`, `GET /metrics` | reading |
+//! | `/`, `/assets/*`, `/api/*` | the duty-officer screen ([`crate::web::routes`]) |
 //!
 //! The token is sent as `X-Yingji-Token: <token>` or `Authorization: Bearer
 //! <token>`; a request without it, or with another, is `401`.
@@ -33,11 +34,11 @@ use tokio::sync::oneshot;
 
 type St = State<Arc<Shared>>;
 
-fn reply(code: StatusCode, v: Value) -> Response {
+pub(crate) fn reply(code: StatusCode, v: Value) -> Response {
     (code, axum::Json(v)).into_response()
 }
 
-fn authorized(shared: &Shared, headers: &HeaderMap) -> bool {
+pub(crate) fn authorized(shared: &Shared, headers: &HeaderMap) -> bool {
     let Some(h) = &shared.cfg.http else {
         return false;
     };
@@ -60,21 +61,21 @@ fn authorized(shared: &Shared, headers: &HeaderMap) -> bool {
     })
 }
 
-fn unauthorized() -> Response {
+pub(crate) fn unauthorized() -> Response {
     reply(
         StatusCode::UNAUTHORIZED,
         json!({"error": "unauthorized", "message": "send the token from serve.yaml (http.token) in the X-Yingji-Token header"}),
     )
 }
 
-fn bad_request(message: String) -> Response {
+pub(crate) fn bad_request(message: String) -> Response {
     reply(
         StatusCode::BAD_REQUEST,
         json!({"error": "bad_request", "message": message}),
     )
 }
 
-fn unavailable() -> Response {
+pub(crate) fn unavailable() -> Response {
     reply(
         StatusCode::SERVICE_UNAVAILABLE,
         json!({"error": "unavailable", "message": "the service is stopping"}),
@@ -83,6 +84,7 @@ fn unavailable() -> Response {
 
 /// The API's routes.
 pub fn router(shared: Arc<Shared>) -> Router {
+    let web = crate::web::routes::routes(&shared);
     Router::new()
         .route("/ack", post(ack))
         .route("/events", post(events))
@@ -92,6 +94,7 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route("/plans", get(plans))
         .route("/health", get(health))
         .route("/metrics", get(metrics))
+        .merge(web)
         .with_state(shared)
 }
 

@@ -22,6 +22,7 @@ pub mod service;
 pub mod sinks;
 pub mod sources;
 pub mod views;
+pub mod web;
 
 use config::{ServeConfig, SourceConfig};
 use service::{Command, Core, ServeError, Shared};
@@ -67,6 +68,9 @@ pub async fn run(paths: Vec<PathBuf>, cfg: ServeConfig) -> Result<(), ServeError
         metrics: Arc::default(),
         queues: queues.clone(),
         status: RwLock::default(),
+        board: web::Board::new("live"),
+        meta: RwLock::new(Arc::new(web::Meta::empty())),
+        replays: Arc::default(),
     });
     let core = Core::start(&paths, cfg.clone(), shared.clone()).await?;
     let positions = core.file_positions();
@@ -95,13 +99,16 @@ pub async fn run(paths: Vec<PathBuf>, cfg: ServeConfig) -> Result<(), ServeError
         let name: Arc<str> = Arc::from(s.name());
         let tx = in_tx.clone();
         match s {
-            SourceConfig::File { path, poll, .. } => {
+            SourceConfig::File {
+                path, poll, speed, ..
+            } => {
                 let from = positions.get(&*name).copied().unwrap_or(0);
                 tokio::spawn(sources::follow_file(
                     name,
                     path.clone(),
                     from,
                     poll.std(),
+                    *speed,
                     tx,
                 ));
             }
@@ -225,6 +232,7 @@ pub async fn run(paths: Vec<PathBuf>, cfg: ServeConfig) -> Result<(), ServeError
     if let Err(e) = engine.await {
         tracing::error!(error = %e, "the engine task failed");
     }
+    shared.board.close();
     let _ = stop_tx.send(true);
     let drained = tokio::time::timeout(DRAIN, futures::future::join_all(sink_tasks)).await;
     if drained.is_err() {

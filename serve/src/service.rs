@@ -112,6 +112,12 @@ pub enum Command {
         /// Done (or the error's text).
         reply: oneshot::Sender<Result<(), String>>,
     },
+    /// A fresh engine on the running definitions for a replay (no allowed
+    /// lateness), with the screen's names and places.
+    Fork {
+        /// The engine and the meta, or why not.
+        reply: oneshot::Sender<Result<(Engine, Arc<crate::web::Meta>), String>>,
+    },
     /// Stops: applies what is in the input channel, checkpoints, returns.
     Shutdown,
 }
@@ -147,6 +153,29 @@ pub struct Shared {
     pub queues: Vec<Arc<Queue>>,
     /// Status.
     pub status: RwLock<Status>,
+    /// The live screen's boot id, clock and stream.
+    pub board: crate::web::Board,
+    /// The screen's names, places and flowcharts (rebuilt on reload).
+    pub meta: RwLock<Arc<crate::web::Meta>>,
+    /// Drill replays.
+    pub replays: Arc<crate::web::replay::Replays>,
+}
+
+impl Shared {
+    /// The screen's meta now.
+    pub fn meta(&self) -> Arc<crate::web::Meta> {
+        self.meta
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    fn set_meta(&self, m: crate::web::Meta) {
+        *self
+            .meta
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(m);
+    }
 }
 
 /// The service's part of the snapshot (`host` section, key `serve`).
@@ -246,6 +275,8 @@ pub struct Core {
     stations: HashMap<String, String>,
     /// The CAP mapping, when a sink writes CAP.
     cap: Option<crate::cap::CapConfig>,
+    /// The townships of the screen (`web.townships`).
+    towns: crate::web::Towns,
     checkpoint_path: PathBuf,
 }
 
@@ -272,6 +303,11 @@ impl Core {
             tracing::warn!(warnings = %warnings, "definitions loaded with warnings");
         }
         let mut engine = defs.engine(engine_config(&cfg))?;
+        let towns = crate::web::load_towns(&cfg).map_err(ServeError::Start)?;
+        shared.set_meta(
+            crate::web::Meta::new(defs.plans(), &towns)
+                .map_err(|e| ServeError::Start(format!("the screen: {e}")))?,
+        );
         let dir = cfg.state_dir.clone();
         std::fs::create_dir_all(&dir).map_err(io(format!("{}: create", dir.display())))?;
         let checkpoint_path = dir.join("checkpoint.json");
@@ -355,6 +391,7 @@ impl Core {
             pending_acks: HashSet::new(),
             stations,
             cap,
+            towns,
             checkpoint_path,
         };
         *core.views_mut() = std::mem::take(&mut core.host.views);
@@ -475,6 +512,9 @@ impl Core {
                         self.shared.metrics.lateness(lag);
                     }
                 }
+                if let Some((station, ts)) = crate::web::reading_of(line) {
+                    self.views_mut().reading(&station, &ts);
+                }
             }
             Err(e) => {
                 let reason = match &e {
@@ -496,12 +536,26 @@ impl Core {
     /// Hands outputs to the views, the waiting acks, the router and the sinks.
     async fn dispatch(&mut self, outs: Vec<Output>) {
         let mut routed = Vec::new();
-        for o in outs {
-            let json = o.to_json();
+        self.shared
+            .board
+            .set_clock(self.engine.clock().map(|c| c.to_string()));
+        let texts: Vec<String> = outs.iter().map(Output::to_json).collect();
+        let outs: Vec<(Output, Value)> = outs
+            .into_iter()
+            .zip(&texts)
+            .map(|(o, t)| (o, serde_json::from_str(t).unwrap_or(Value::Null)))
+            .collect();
+        // the views, the timeline and the screen's stream
+        crate::web::apply_outputs(
+            &self.shared.views,
+            &self.shared.board,
+            &self.shared.meta(),
+            &outs,
+            self.cfg.web.timeline,
+        );
+        for ((o, v), json) in outs.into_iter().zip(texts) {
             let kind = o.type_name();
             self.shared.metrics.output(kind);
-            let v: Value = serde_json::from_str(&json).unwrap_or(Value::Null);
-            self.views_mut().apply(&v);
             if kind == "acked" || kind == "ack_rejected" {
                 self.answer_ack(kind, &v);
             }
@@ -580,6 +634,13 @@ impl Core {
             );
         }
         self.shared.metrics.output(kind);
+        {
+            let meta = self.shared.meta();
+            let mut v = self.views_mut();
+            let e = v.record(meta.generic_entry(&body), self.cfg.web.timeline);
+            self.shared.board.output(&e);
+            self.shared.board.batch_done(&v);
+        }
         let json = body.to_string();
         self.enqueue(&id, kind, &json, None).await;
     }
@@ -757,6 +818,10 @@ impl Core {
         }
         self.engine = engine;
         self.stations = defs.stations();
+        match crate::web::Meta::new(defs.plans(), &self.towns) {
+            Ok(m) => self.shared.set_meta(m),
+            Err(e) => tracing::error!(error = %e, "the screen's names after the reload"),
+        }
         let files = defs.files();
         self.defs = defs;
         tracing::info!(kept = ?report.kept, reset = ?report.reset, files, "definitions reloaded");
@@ -836,6 +901,18 @@ impl Core {
                         }
                         Some(Command::Checkpoint { reply }) => {
                             let _ = reply.send(self.checkpoint());
+                        }
+                        Some(Command::Fork { reply }) => {
+                            let config = yingji_engine::Config {
+                                lateness_ms: 0,
+                                ..engine_config(&self.cfg)
+                            };
+                            let r = self
+                                .defs
+                                .engine(config)
+                                .map(|e| (e, self.shared.meta()))
+                                .map_err(|e| e.rendered);
+                            let _ = reply.send(r);
                         }
                     }
                 }

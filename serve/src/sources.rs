@@ -23,9 +23,12 @@ pub async fn follow_file(
     path: PathBuf,
     from: u64,
     poll: Duration,
+    speed: Option<f64>,
     tx: Sender<Input>,
 ) {
     let mut pos = from;
+    // with `speed`: the event time of the last line sent
+    let mut paced: Option<i64> = None;
     let mut warned = false;
     loop {
         let file = match tokio::fs::File::open(&path).await {
@@ -89,6 +92,17 @@ pub async fn follow_file(
             if line.trim().is_empty() {
                 continue;
             }
+            if let Some(speed) = speed {
+                if let Some(t) = line_time(line) {
+                    if let Some(p) = paced {
+                        if t > p {
+                            let wall = ((t - p) as f64 / speed).min(86_400_000.0);
+                            tokio::time::sleep(Duration::from_millis(wall as u64)).await;
+                        }
+                    }
+                    paced = Some(paced.map_or(t, |p| p.max(t)));
+                }
+            }
             let inp = Input {
                 src: name.clone(),
                 line: line.to_string(),
@@ -101,6 +115,17 @@ pub async fn follow_file(
         }
         tokio::time::sleep(poll).await;
     }
+}
+
+/// The event time (ms) of a line's `ts`, if it has one.
+fn line_time(line: &str) -> Option<i64> {
+    #[derive(serde::Deserialize)]
+    struct Ts<'a> {
+        #[serde(borrow)]
+        ts: &'a str,
+    }
+    let t: Ts = serde_json::from_str(line).ok()?;
+    yingji_engine::Timestamp::parse(t.ts).ok().map(|t| t.ms)
 }
 
 /// Standard input, one event per line, until its end.

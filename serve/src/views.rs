@@ -1,8 +1,11 @@
 //! What the HTTP API shows, derived from the engine's outputs: current
 //! levels, open plan instances with their calls, and the calls' references
 //! (to refuse an ack at once when its reference is unknown, closed or
-//! answered already). Kept in the checkpoint and re-derived by the replay,
-//! like everything else.
+//! answered already); for the duty-officer screen ([`crate::web`]) also
+//! who was called when and on which channels, answers and their response
+//! times, escalations, measures in order, stations' absence and last
+//! readings, and the timeline of the last outputs with their text. Kept in
+//! the checkpoint and re-derived by the replay, like everything else.
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -24,14 +27,112 @@ pub struct CallView {
     pub instance: String,
     /// The chain, if any.
     pub chain: Option<String>,
-    /// Tier (1-based; 0 for plain notifications).
+    /// The tier called last (1-based; 0 for plain notifications): a call
+    /// is one chain run, its tiers called one after the other.
     pub tier: u64,
     /// People called, by id → name.
     pub called: BTreeMap<String, String>,
     /// People who answered.
     pub answered: Vec<String>,
-    /// When the tier times out.
+    /// When the tier called last times out.
     pub deadline: Option<String>,
+    /// The plan.
+    #[serde(default)]
+    pub plan: String,
+    /// The step that called.
+    #[serde(default)]
+    pub step: String,
+    /// Each person called, in call order.
+    #[serde(default)]
+    pub people: Vec<PersonCall>,
+    /// Escalations away from this call's tier.
+    #[serde(default)]
+    pub escalations: Vec<EscalationView>,
+}
+
+/// One person of a call.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct PersonCall {
+    /// The person's id.
+    pub id: String,
+    /// The name.
+    pub name: String,
+    /// The role called.
+    pub role: String,
+    /// The tier that called this person.
+    #[serde(default)]
+    pub tier: u64,
+    /// When that tier times out.
+    #[serde(default)]
+    pub deadline: Option<String>,
+    /// The channels (`电话`, `短信`, …).
+    pub channels: Vec<String>,
+    /// When called (event time).
+    pub called: String,
+    /// When answered, if so.
+    pub answered: Option<String>,
+    /// Seconds from the call to the answer.
+    pub response_s: Option<i64>,
+    /// The answer came in time (the `acked` output's `in_time`).
+    pub in_time: Option<bool>,
+}
+
+/// An escalation (`escalated`).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct EscalationView {
+    /// The tier that did not answer.
+    pub from_tier: u64,
+    /// The tier called next.
+    pub to_tier: u64,
+    /// When.
+    pub ts: String,
+    /// `timeout` (nobody answered in time) or `declined`.
+    pub reason: String,
+}
+
+/// A measure taken (`measure`), in order.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct MeasureView {
+    /// The measure.
+    pub measure: String,
+    /// Its target (area).
+    pub target: String,
+    /// When.
+    pub ts: String,
+    /// The step that took it.
+    pub step: String,
+}
+
+/// A station (a signal key from the roster's station table or seen in
+/// readings).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct StationView {
+    /// Absent (an `absence` not yet followed by `recovered`).
+    pub absent: bool,
+    /// Since when absent.
+    pub absent_since: Option<String>,
+    /// The event time of its last reading.
+    pub last: Option<String>,
+}
+
+/// One timeline entry: an output with its text.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TimelineEntry {
+    /// Its number in the timeline (the SSE event id's sequence).
+    pub seq: u64,
+    /// Event time.
+    pub ts: String,
+    /// The output's type.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// The township's GB/T 2260 code, when the output is about one.
+    pub township: Option<String>,
+    /// The signal, when the output is about one.
+    pub signal: Option<String>,
+    /// The `yingji run --format text` line.
+    pub text: String,
+    /// The output's JSON.
+    pub output: Value,
 }
 
 /// An open plan instance.
@@ -51,6 +152,9 @@ pub struct PlanView {
     pub response: Option<String>,
     /// Call references of this instance.
     pub calls: Vec<String>,
+    /// Measures taken, in order.
+    #[serde(default)]
+    pub measures: Vec<MeasureView>,
 }
 
 /// Closed call references remembered (for the `closed` refusal).
@@ -68,6 +172,26 @@ pub struct Views {
     /// References of closed instances with who had answered them, oldest
     /// first (bounded).
     pub closed: VecDeque<(String, Vec<String>)>,
+    /// Stations by key.
+    #[serde(default)]
+    pub stations: BTreeMap<String, StationView>,
+    /// The last outputs with their text, oldest first (bounded by
+    /// `web.timeline`).
+    #[serde(default)]
+    pub timeline: VecDeque<TimelineEntry>,
+    /// The last timeline number given.
+    #[serde(default)]
+    pub seq: u64,
+    /// Event time of the last output.
+    #[serde(default)]
+    pub updated: Option<String>,
+}
+
+/// Seconds from `a` to `b` (RFC 3339), when both parse.
+fn secs_between(a: &str, b: &str) -> Option<i64> {
+    let a = yingji_engine::Timestamp::parse(a).ok()?;
+    let b = yingji_engine::Timestamp::parse(b).ok()?;
+    Some((b.ms - a.ms).div_euclid(1000))
 }
 
 /// What the views say about an ack before the engine sees it.
@@ -118,9 +242,50 @@ impl Views {
                     },
                 );
             }
-            "step_entered" | "measure" => {
+            "step_entered" => {
                 if let Some(p) = self.plans.get_mut(&inst) {
                     p.step = s(o, "step");
+                }
+            }
+            "measure" => {
+                if let Some(p) = self.plans.get_mut(&inst) {
+                    p.step = s(o, "step");
+                    p.measures.push(MeasureView {
+                        measure: s(o, "measure"),
+                        target: s(o, "target"),
+                        ts: s(o, "ts"),
+                        step: s(o, "step"),
+                    });
+                }
+            }
+            "absence" => {
+                let st = self.stations.entry(s(o, "key")).or_default();
+                st.absent = true;
+                st.absent_since = Some(s(o, "ts"));
+            }
+            "recovered" => {
+                let st = self.stations.entry(s(o, "key")).or_default();
+                st.absent = false;
+                st.absent_since = None;
+            }
+            "escalated" => {
+                let from = o.get("from_tier").and_then(Value::as_u64).unwrap_or(0);
+                let chain = o.get("chain").and_then(Value::as_str);
+                let declined = o.pointer("/cause/event").is_some();
+                let esc = EscalationView {
+                    from_tier: from,
+                    to_tier: o.get("to_tier").and_then(Value::as_u64).unwrap_or(0),
+                    ts: s(o, "ts"),
+                    reason: if declined { "declined" } else { "timeout" }.into(),
+                };
+                if let Some(p) = self.plans.get(&inst) {
+                    for r in &p.calls {
+                        if let Some(c) = self.calls.get_mut(r) {
+                            if c.chain.as_deref() == chain && c.step == s(o, "step") {
+                                c.escalations.push(esc.clone());
+                            }
+                        }
+                    }
                 }
             }
             "response_declared" => {
@@ -146,13 +311,53 @@ impl Views {
                         .get("deadline")
                         .and_then(Value::as_str)
                         .map(str::to_string),
+                    plan: s(o, "plan"),
+                    step: s(o, "step"),
                     ..CallView::default()
                 });
-                c.called.insert(s(o, "person"), s(o, "name"));
+                let person = s(o, "person");
+                let deadline = o
+                    .get("deadline")
+                    .and_then(Value::as_str)
+                    .map(str::to_string);
+                if tier >= c.tier {
+                    c.tier = tier;
+                    c.deadline = deadline.clone();
+                }
+                c.called.insert(person.clone(), s(o, "name"));
+                if !c.people.iter().any(|p| p.id == person) {
+                    c.people.push(PersonCall {
+                        id: person,
+                        name: s(o, "name"),
+                        role: s(o, "role"),
+                        channels: o
+                            .get("channels")
+                            .and_then(Value::as_array)
+                            .map(|a| {
+                                a.iter()
+                                    .filter_map(Value::as_str)
+                                    .map(str::to_string)
+                                    .collect()
+                            })
+                            .unwrap_or_default(),
+                        called: s(o, "ts"),
+                        tier,
+                        deadline,
+                        ..PersonCall::default()
+                    });
+                }
             }
             "acked" => {
                 if let Some(c) = self.calls.get_mut(&s(o, "ref")) {
                     let p = s(o, "person");
+                    let ts = s(o, "ts");
+                    if let Some(pc) = c.people.iter_mut().find(|x| x.id == p) {
+                        if pc.answered.is_none() {
+                            pc.response_s = secs_between(&pc.called, &ts);
+                            pc.answered = Some(ts);
+                            pc.in_time = o.get("in_time").and_then(Value::as_bool);
+                        }
+                    }
                     if !c.answered.contains(&p) {
                         c.answered.push(p);
                     }
@@ -175,6 +380,29 @@ impl Views {
             }
             _ => {}
         }
+    }
+
+    /// A reading of station `key` at `ts` (its last reading time).
+    pub fn reading(&mut self, key: &str, ts: &str) {
+        let st = self.stations.entry(key.to_string()).or_default();
+        if st.last.as_deref().is_none_or(|l| later(ts, l)) {
+            st.last = Some(ts.to_string());
+        }
+    }
+
+    /// Adds an entry to the timeline (numbered here), keeping the last
+    /// `keep`; returns it numbered.
+    pub fn record(&mut self, mut entry: TimelineEntry, keep: usize) -> TimelineEntry {
+        self.seq += 1;
+        entry.seq = self.seq;
+        if self.updated.as_deref().is_none_or(|u| later(&entry.ts, u)) {
+            self.updated = Some(entry.ts.clone());
+        }
+        self.timeline.push_back(entry.clone());
+        while self.timeline.len() > keep.max(1) {
+            self.timeline.pop_front();
+        }
+        entry
     }
 
     /// Checks an ack from `person` carrying `call_ref` against the calls
@@ -209,12 +437,28 @@ impl Views {
             if let Some(c) = self.calls.get(r) {
                 for person in c.called.keys() {
                     if !c.answered.contains(person) {
-                        out.push((person.clone(), r.clone(), c.tier));
+                        let tier = c
+                            .people
+                            .iter()
+                            .find(|x| &x.id == person)
+                            .map_or(c.tier, |x| x.tier);
+                        out.push((person.clone(), r.clone(), tier));
                     }
                 }
             }
         }
         out
+    }
+}
+
+/// `a` is later than `b` (RFC 3339 texts; unparsable ones compare as text).
+fn later(a: &str, b: &str) -> bool {
+    match (
+        yingji_engine::Timestamp::parse(a),
+        yingji_engine::Timestamp::parse(b),
+    ) {
+        (Ok(x), Ok(y)) => x.ms > y.ms,
+        _ => a > b,
     }
 }
 

@@ -8,6 +8,7 @@
 
 pub mod plan;
 pub mod script;
+pub mod text;
 
 use crate::time::Timestamp;
 use crate::value::{Level, Value};

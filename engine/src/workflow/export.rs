@@ -576,3 +576,91 @@ pub fn to_mermaid(set: &PlanSet, plan: &PlanDef) -> String {
     }
     o
 }
+
+/// A node of [`FlowGraph`].
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct FlowNode {
+    /// The step's id (`@start` for the triggers).
+    pub id: String,
+    /// The label the DOT and Mermaid charts draw (the step id, then what it does).
+    pub label: String,
+    /// The step kind's name (`notify`, `measures`, …; `start` for the triggers).
+    pub kind: &'static str,
+    /// The response level whose box the charts draw it in (`Ⅱ`), if any.
+    pub response: Option<&'static str>,
+}
+
+/// An edge of [`FlowGraph`].
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct FlowEdge {
+    /// From (a node id).
+    pub from: String,
+    /// To (a node id).
+    pub to: String,
+    /// The label the charts draw (a guard, `否则`, `超时 5m`, `并行`; empty for `next`).
+    pub label: String,
+    /// `start`, `next`, `guard`, `else`, `done`, `timeout` or `fork`.
+    pub kind: &'static str,
+}
+
+/// The 应急处置流程图 as data (nodes and edges), for a page to lay out
+/// itself: the same graph and labels as [`to_dot`] and [`to_mermaid`].
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct FlowGraph {
+    /// The triggers' node first, then the steps in plan order.
+    pub nodes: Vec<FlowNode>,
+    /// The transitions.
+    pub edges: Vec<FlowEdge>,
+}
+
+/// `plan` as a [`FlowGraph`].
+pub fn to_graph(set: &PlanSet, plan: &PlanDef) -> FlowGraph {
+    let g = PlanGraph::build(plan);
+    let of = response_of(plan);
+    let id = |n: Node| match n {
+        Node::Start => "@start".to_string(),
+        Node::Step(i) => plan
+            .steps
+            .get(usize::from(i))
+            .map_or_else(|| node_id(n), |s| s.id.clone()),
+    };
+    let mut nodes = vec![FlowNode {
+        id: "@start".into(),
+        label: trigger_label(plan),
+        kind: "start",
+        response: None,
+    }];
+    for (i, s) in plan.steps.iter().enumerate() {
+        nodes.push(FlowNode {
+            id: s.id.clone(),
+            label: step_label(set, plan, s),
+            kind: s.kind.name(),
+            response: of.get(i).copied().flatten().map(|r| r.roman()),
+        });
+    }
+    let mut edges = Vec::new();
+    for e in g.graph.edge_references() {
+        let (Some(a), Some(b)) = (
+            g.graph.node_weight(e.source()),
+            g.graph.node_weight(e.target()),
+        ) else {
+            continue;
+        };
+        let w = e.weight();
+        edges.push(FlowEdge {
+            from: id(*a),
+            to: id(*b),
+            label: w.label(),
+            kind: match w {
+                Edge::Start => "start",
+                Edge::Next => "next",
+                Edge::Guard(_) => "guard",
+                Edge::Else => "else",
+                Edge::Done(_) => "done",
+                Edge::Timeout(_) => "timeout",
+                Edge::Fork => "fork",
+            },
+        });
+    }
+    FlowGraph { nodes, edges }
+}

@@ -175,6 +175,27 @@ pub struct StepDef {
     pub next: Option<StepIdx>,
 }
 
+impl StepKind {
+    /// The kind's name as plans write it and `step_entered` reports it
+    /// (`notify`, `await_ack`, `measures`, …).
+    pub fn name(&self) -> &'static str {
+        match self {
+            StepKind::NotifyChain { .. } | StepKind::NotifyRole { .. } => "notify",
+            StepKind::AwaitAck { .. } => "await_ack",
+            StepKind::Measure { .. } => "measures",
+            StepKind::DeclareResponse { .. } => "declare_response",
+            StepKind::Branch { .. } => "branch",
+            StepKind::Wait { .. } => "wait",
+            StepKind::Close { .. } => "close",
+            StepKind::Parallel { .. } => "parallel",
+            StepKind::Join { .. } => "join",
+            StepKind::Check { .. } => "check",
+            StepKind::StartPlan { .. } => "start_plan",
+            StepKind::Supplies { .. } => "supplies",
+        }
+    }
+}
+
 /// What a step does.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub enum StepKind {

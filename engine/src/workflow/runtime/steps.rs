@@ -360,20 +360,7 @@ impl WorkflowRuntime {
         if !self.set.trace {
             return;
         }
-        let kind = match &step.kind {
-            StepKind::NotifyChain { .. } | StepKind::NotifyRole { .. } => "notify",
-            StepKind::AwaitAck { .. } => "await_ack",
-            StepKind::Measure { .. } => "measures",
-            StepKind::DeclareResponse { .. } => "declare_response",
-            StepKind::Branch { .. } => "branch",
-            StepKind::Wait { .. } => "wait",
-            StepKind::Close { .. } => "close",
-            StepKind::Parallel { .. } => "parallel",
-            StepKind::Join { .. } => "join",
-            StepKind::Check { .. } => "check",
-            StepKind::StartPlan { .. } => "start_plan",
-            StepKind::Supplies { .. } => "supplies",
-        };
+        let kind = step.kind.name();
         out.push(Output::StepEntered(StepEntered {
             head: head(
                 self.names.plan(inst.plan),
