@@ -210,7 +210,7 @@ fn a_checkpoint_of_other_definitions_is_refused_not_restored() {
             .unwrap();
         let js = async_nats::jetstream::new(client);
         let kv = js.get_key_value("yingji_ck").await.unwrap();
-        let d = yingji_serve::defs::Defs::load(&[other.clone()]).unwrap();
+        let d = yingji_serve::defs::Defs::load(std::slice::from_ref(&other)).unwrap();
         let h = yingji_serve::worker::defs_hash(&d);
         kv.put(
             "defs",

@@ -93,7 +93,7 @@ struct Registered {
 
 /// The worker a partition belongs to among `live` (rendezvous hashing:
 /// the highest hash of `id/p` wins), so every worker computes the same.
-pub fn assign<'a>(live: &'a [String], p: u32) -> Option<&'a str> {
+pub fn assign(live: &[String], p: u32) -> Option<&str> {
     live.iter()
         .max_by_key(|w| xxhash_rust::xxh3::xxh3_64(format!("{w}/{p}").as_bytes()))
         .map(String::as_str)
