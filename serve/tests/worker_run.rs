@@ -27,13 +27,22 @@ fn one_worker_equals_the_engine_per_county_and_dead_letters_bad_input() {
         "the generator makes outputs: {}",
         total(&gold)
     );
+    let mport = common::free_port();
+    let maddr = format!("127.0.0.1:{mport}");
     let w = Worker::start(
         &dir,
         nats.port,
         "one",
         "w1",
         &defs,
-        &["--partitions", "4", "--checkpoint-every", "300ms"],
+        &[
+            "--partitions",
+            "4",
+            "--checkpoint-every",
+            "300ms",
+            "--metrics",
+            &maddr,
+        ],
     );
     w.wait_event("ready", Duration::from_secs(20));
     let (first, rest) = evs.split_at(evs.len() / 2);
@@ -75,6 +84,38 @@ fn one_worker_equals_the_engine_per_county_and_dead_letters_bad_input() {
     );
     assert_eq!(w.events("dead_letter").len(), 3);
     assert!(!w.events("checkpoint").is_empty(), "{}", w.logs());
+    let c = &w.events("checkpoint")[0];
+    assert!(
+        c["bytes"].as_u64().unwrap() > 0
+            && c["ms"].as_f64().is_some()
+            && c["seq"].as_u64().unwrap() > 0,
+        "{c}"
+    );
+    // the metrics count what was applied (the three bad lines never reach an engine)
+    let (code, text) = common::try_http(mport, "GET", "/metrics", None, "").unwrap();
+    assert_eq!(code, 200);
+    assert!(
+        text.contains(&format!(
+            "yingji_worker_events_total{{worker=\"w1\"}} {}",
+            evs.len()
+        )),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!(
+            "yingji_worker_outputs_total{{worker=\"w1\"}} {}",
+            total(&gold)
+        )),
+        "{text}"
+    );
+    assert!(
+        text.contains("yingji_worker_dead_letters_total{worker=\"w1\"} 3"),
+        "{text}"
+    );
+    assert!(
+        text.contains("yingji_worker_snapshot_bytes{worker=\"w1\",partition=\""),
+        "{text}"
+    );
     let st = w.stop();
     assert!(st.success(), "{st:?}");
 }

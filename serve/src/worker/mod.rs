@@ -332,6 +332,17 @@ impl Manager {
                     if e.kind()
                         == async_nats::jetstream::kv::UpdateErrorKind::WrongLastRevision =>
                 {
+                    // our own earlier renewal may have landed with its answer lost
+                    if let Ok(Some(entry)) = kv.entry(lease_key(p)).await {
+                        let ours = serde_json::from_slice::<Lease>(&entry.value)
+                            .is_ok_and(|l| l.owner == self.id() && l.epoch == o.epoch);
+                        if ours && entry.operation == async_nats::jetstream::kv::Operation::Put {
+                            if let Some(o) = self.owned.get_mut(&p) {
+                                o.rev = entry.revision;
+                            }
+                            continue;
+                        }
+                    }
                     log::line(
                         self.id(),
                         "fenced",
@@ -422,7 +433,11 @@ impl Manager {
             Ok(Some(e)) => {
                 let free = e.operation != async_nats::jetstream::kv::Operation::Put
                     || serde_json::from_slice::<Lease>(&e.value)
-                        .map_or(true, |l| l.owner.is_empty() || l.expires_ms < now);
+                        // released, expired, or this worker's own from before a
+                        // restart (it runs no task for it: no other writer)
+                        .map_or(true, |l| {
+                            l.owner.is_empty() || l.expires_ms < now || l.owner == self.id()
+                        });
                 if free {
                     kv.update(lease_key(p), body, e.revision).await.ok()
                 } else {

@@ -687,6 +687,13 @@ impl Task {
                     break;
                 }
                 Err(e) if e.kind() == kv::UpdateErrorKind::WrongLastRevision => {
+                    // our own earlier try may have landed with its answer lost
+                    if let Ok(Some(now)) = self.env.group.kv.entry(ckpt_key(self.p)).await {
+                        if now.value == body {
+                            self.ckpt_rev = now.revision;
+                            break;
+                        }
+                    }
                     let _ = self.env.group.objects.delete(name.as_str()).await;
                     return Err(self.fenced(
                         "kv_cas",
@@ -730,19 +737,76 @@ impl Task {
 /// A failure of the input consumer (the task resumes after its last applied message).
 pub struct Retry(String);
 
-/// Checks an event's partition field against its subject's value.
+/// Checks an event's partition field against its subject's value (the
+/// whole line is scanned by the engine's JSONL scanner, no JSON tree).
 pub fn check_partition(text: &str, field: &str, value: &str) -> Result<(), String> {
-    let v: serde_json::Value =
-        serde_json::from_str(text).map_err(|e| format!("not a JSON object: {e}"))?;
-    let Some(obj) = v.as_object() else {
-        return Err("not a JSON object".into());
-    };
-    match obj.get(field) {
-        None => Err(format!("no partition field `{field}`")),
-        Some(serde_json::Value::String(s)) if s == value => Ok(()),
-        Some(serde_json::Value::String(s)) => Err(format!(
-            "partition field `{field}` is `{s}` but the event was published for `{value}`"
-        )),
-        Some(other) => Err(format!("partition field `{field}` is not text: {other}")),
+    use yingji_engine::jsonl::{Scalar, Scanner};
+    let bad = |e: yingji_engine::jsonl::ScanError| format!("not a JSON object: {e}");
+    let mut sc = Scanner::new(text);
+    let (mut kbuf, mut vbuf) = (String::new(), String::new());
+    let mut found: Option<Result<(), String>> = None;
+    sc.open().map_err(bad)?;
+    loop {
+        let is_field = match sc.key(&mut kbuf).map_err(bad)? {
+            None => break,
+            Some(k) => k == field,
+        };
+        if is_field && found.is_none() {
+            found = Some(match sc.value(&mut vbuf).map_err(bad)? {
+                Scalar::Str(s) if s == value => Ok(()),
+                Scalar::Str(s) => Err(format!(
+                    "partition field `{field}` is `{s}` but the event was published for `{value}`"
+                )),
+                Scalar::Null => Err(format!("partition field `{field}` is not text: null")),
+                Scalar::Bool(b) => Err(format!("partition field `{field}` is not text: {b}")),
+                Scalar::Num(n) => Err(format!("partition field `{field}` is not text: {n}")),
+                Scalar::Nested(k) => Err(format!("partition field `{field}` is not text: an {k}")),
+            });
+        } else {
+            sc.skip_value(&mut vbuf).map_err(bad)?;
+        }
+    }
+    sc.end().map_err(bad)?;
+    found.unwrap_or_else(|| Err(format!("no partition field `{field}`")))
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, reason = "tests")]
+mod tests {
+    use super::check_partition as c;
+
+    #[test]
+    fn the_partition_field_is_checked_against_the_subject() {
+        let ok = r#"{"ts":"2024-07-01T08:00:00+08:00","kind":"rain","county":"510101","mm":1}"#;
+        assert_eq!(c(ok, "county", "510101"), Ok(()));
+        assert_eq!(
+            c(ok, "county", "510102").unwrap_err(),
+            "partition field `county` is `510101` but the event was published for `510102`"
+        );
+        assert_eq!(
+            c(r#"{"kind":"rain"}"#, "county", "1").unwrap_err(),
+            "no partition field `county`"
+        );
+        assert_eq!(
+            c(r#"{"county":510101}"#, "county", "510101").unwrap_err(),
+            "partition field `county` is not text: 510101"
+        );
+        assert!(
+            c("{not json", "county", "1")
+                .unwrap_err()
+                .starts_with("not a JSON object: ")
+        );
+        assert!(
+            c(r#"{"county":"1"} x"#, "county", "1")
+                .unwrap_err()
+                .starts_with("not a JSON object: ")
+        );
+        assert!(
+            c("[1]", "county", "1")
+                .unwrap_err()
+                .starts_with("not a JSON object: ")
+        );
+        // escapes are decoded before the comparison
+        assert_eq!(c(r#"{"county":"51\u0030101"}"#, "county", "510101"), Ok(()));
     }
 }
