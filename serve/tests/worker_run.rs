@@ -166,3 +166,54 @@ fn definitions_other_than_the_groups_are_refused() {
     );
     assert!(w.stop().success());
 }
+
+/// The fence the design leans on, checked against the real server: a
+/// publish that expects the subject's last sequence to be 0 (empty) or N
+/// is refused once another message got there first.
+#[test]
+fn the_server_refuses_a_stale_expected_subject_sequence() {
+    let dir = common::tmp("worker-seq");
+    let nats = common::nats(&dir);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let client = async_nats::connect(format!("nats://127.0.0.1:{}", nats.port))
+            .await
+            .unwrap();
+        let js = async_nats::jetstream::new(client);
+        js.get_or_create_stream(async_nats::jetstream::stream::Config {
+            name: "S".into(),
+            subjects: vec!["s.*".into()],
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+        let send = |expect: u64, id: &str| {
+            let js = js.clone();
+            let id = id.to_string();
+            async move {
+                let mut h = async_nats::HeaderMap::new();
+                h.insert(
+                    "Nats-Expected-Last-Subject-Sequence",
+                    expect.to_string().as_str(),
+                );
+                h.insert("Nats-Msg-Id", id.as_str());
+                match js.publish_with_headers("s.a", h, "x".into()).await {
+                    Ok(ack) => ack.await.map(|a| a.sequence).map_err(|e| e.kind()),
+                    Err(e) => Err(e.kind()),
+                }
+            }
+        };
+        let wrong = async_nats::jetstream::context::PublishErrorKind::WrongLastSequence;
+        assert_eq!(send(0, "a:1").await, Ok(1));
+        assert_eq!(
+            send(0, "a:2").await,
+            Err(wrong),
+            "0 means: the subject is empty"
+        );
+        assert_eq!(send(1, "a:2").await, Ok(2));
+        assert_eq!(send(1, "a:3").await, Err(wrong));
+    });
+}
