@@ -249,3 +249,69 @@ fn a_checkpoint_of_other_definitions_is_refused_not_restored() {
     assert!(acquired.is_disjoint(&refused), "{}", b.logs());
     assert!(b.stop().success());
 }
+
+#[test]
+fn a_worker_that_leaves_hands_its_partitions_over_at_once() {
+    let dir = common::tmp("worker-leave");
+    let nats = common::nats(&dir);
+    let defs = write_defs(&dir, "defs", DEFS_YJ);
+    let evs = events(6, 80, 13);
+    let gold = golden(&defs, &evs);
+    // a long lease: a take-over within it shows the hand-over did not wait for expiry
+    let opts = [
+        "--partitions",
+        "6",
+        "--lease",
+        "6s",
+        "--checkpoint-every",
+        "300ms",
+    ];
+    let a = Worker::start(&dir, nats.port, "leave", "wa", &defs, &opts);
+    a.wait_event("ready", Duration::from_secs(20));
+    let b = Worker::start(&dir, nats.port, "leave", "wb", &defs, &opts);
+    common::wait_until(Duration::from_secs(30), "both to own partitions", || {
+        let released: BTreeSet<u64> = a
+            .events("released")
+            .iter()
+            .map(|v| v["partition"].as_u64().unwrap())
+            .collect();
+        let kept = partitions_of(&a).difference(&released).count();
+        !partitions_of(&b).is_empty() && kept + partitions_of(&b).len() == 6
+    });
+    let (first, rest) = evs.split_at(evs.len() / 2);
+    publish(nats.port, "leave", first);
+    wait_outputs(
+        nats.port,
+        "leave",
+        total(&golden(&defs, first)),
+        Duration::from_secs(60),
+        &|| format!("{}\n{}", a.logs(), b.logs()),
+    );
+    let b_had = partitions_of(&b);
+    let start = std::time::Instant::now();
+    let st = b.stop();
+    assert!(st.success(), "{st:?}");
+    common::wait_until(Duration::from_secs(20), "A to take B's partitions", || {
+        a.events("acquired")
+            .iter()
+            .filter(|v| b_had.contains(&v["partition"].as_u64().unwrap()))
+            .count()
+            >= b_had.len()
+    });
+    assert!(
+        start.elapsed() < Duration::from_secs(6),
+        "taken over in {:?}, not after the lease\n{}",
+        start.elapsed(),
+        a.logs()
+    );
+    publish(nats.port, "leave", rest);
+    wait_outputs(
+        nats.port,
+        "leave",
+        total(&gold),
+        Duration::from_secs(60),
+        &|| a.logs(),
+    );
+    assert_golden(nats.port, "leave", &gold);
+    assert!(a.stop().success());
+}

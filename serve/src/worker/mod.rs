@@ -360,48 +360,54 @@ impl Manager {
                 }
             }
         }
-        // hand over what is now assigned elsewhere
-        let away: Vec<u32> = self
-            .owned
-            .keys()
-            .copied()
-            .filter(|p| group_assign(&live, *p) != Some(self.id()))
-            .collect();
-        for p in away {
-            self.stop(p).await;
-        }
-        // acquire what is assigned here
-        for p in 0..self.args.partitions {
-            if self.owned.contains_key(&p)
-                || self.blocked.contains(&p)
-                || group_assign(&live, p) != Some(self.id())
-            {
-                continue;
+        // hand over what is now assigned elsewhere, acquire what is assigned
+        // here: only with a complete view of the live workers
+        if let Some(live) = live {
+            let away: Vec<u32> = self
+                .owned
+                .keys()
+                .copied()
+                .filter(|p| assign(&live, *p) != Some(self.id()))
+                .collect();
+            for p in away {
+                self.stop(p).await;
             }
-            self.acquire(p, now).await;
+            for p in 0..self.args.partitions {
+                if self.owned.contains_key(&p)
+                    || self.blocked.contains(&p)
+                    || assign(&live, p) != Some(self.id())
+                {
+                    continue;
+                }
+                self.acquire(p, now).await;
+            }
+        } else {
+            tracing::warn!(
+                "could not read the live workers: no hand-over or acquisition this round"
+            );
         }
         self.owned_count
             .store(self.owned.len(), std::sync::atomic::Ordering::Relaxed);
     }
 
     /// Live workers: registered and seen within one lease (this one always).
-    async fn live(&self, now: i64) -> Vec<String> {
+    /// Live workers: registered and seen within one lease (this one
+    /// always); `None` when the bucket could not be read completely (the
+    /// round then neither hands over nor acquires).
+    async fn live(&self, now: i64) -> Option<Vec<String>> {
         use futures::StreamExt;
         let mut live = vec![self.id().to_string()];
         let kv = &self.env.group.kv;
-        let Ok(mut keys) = kv.keys().await else {
-            return live;
-        };
+        let mut keys = kv.keys().await.ok()?;
         let mut names = Vec::new();
         while let Some(k) = keys.next().await {
-            if let Ok(k) = k {
-                if k.starts_with("worker.") {
-                    names.push(k);
-                }
+            let k = k.ok()?;
+            if k.starts_with("worker.") {
+                names.push(k);
             }
         }
         for k in names {
-            if let Ok(Some(v)) = kv.get(k).await {
+            if let Some(v) = kv.get(k).await.ok()? {
                 if let Ok(r) = serde_json::from_slice::<Registered>(&v) {
                     if r.seen_ms > now - self.lease_ms() && r.id != self.id() {
                         live.push(r.id);
@@ -410,7 +416,7 @@ impl Manager {
             }
         }
         live.sort();
-        live
+        Some(live)
     }
 
     fn drop_task(&mut self, p: u32) {
@@ -536,10 +542,6 @@ impl Manager {
             .await;
         log::line(self.id(), "stopped", serde_json::json!({}));
     }
-}
-
-fn group_assign(live: &[String], p: u32) -> Option<&str> {
-    assign(live, p)
 }
 
 fn parse_duration(flag: &str, v: &str) -> Result<Duration, WorkerError> {
