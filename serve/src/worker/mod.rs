@@ -11,6 +11,7 @@
 //! subject sequence and the message id `<value>:<id>`. See docs/worker.md.
 
 pub mod group;
+pub mod lane;
 pub mod log;
 pub mod metrics;
 pub mod partition;
