@@ -315,3 +315,59 @@ fn a_worker_that_leaves_hands_its_partitions_over_at_once() {
     assert_golden(nats.port, "leave", &gold);
     assert!(a.stop().success());
 }
+
+#[test]
+fn a_worker_killed_and_restarted_with_its_id_resumes_from_its_checkpoints() {
+    let dir = common::tmp("worker-restart");
+    let nats = common::nats(&dir);
+    let defs = write_defs(&dir, "defs", DEFS_YJ);
+    let evs = events(4, 150, 17);
+    let gold = golden(&defs, &evs);
+    // a long lease: the restarted worker takes its own leases without waiting for it
+    let opts = [
+        "--partitions",
+        "4",
+        "--lease",
+        "10s",
+        "--checkpoint-every",
+        "200ms",
+    ];
+    let mut a = Worker::start(&dir, nats.port, "restart", "w1", &defs, &opts);
+    a.wait_event("ready", Duration::from_secs(20));
+    let (first, rest) = evs.split_at(evs.len() / 2);
+    publish(nats.port, "restart", first);
+    wait_outputs(
+        nats.port,
+        "restart",
+        total(&golden(&defs, first)),
+        Duration::from_secs(60),
+        &|| a.logs(),
+    );
+    a.wait_event("checkpoint", Duration::from_secs(20));
+    a.kill9();
+    publish(nats.port, "restart", rest);
+    let start = std::time::Instant::now();
+    let b = Worker::start(&dir, nats.port, "restart", "w1", &defs, &opts);
+    common::wait_until(
+        Duration::from_secs(20),
+        "the restarted worker to take its partitions",
+        || partitions_of(&b).len() == 4,
+    );
+    assert!(
+        start.elapsed() < Duration::from_secs(8),
+        "{:?}\n{}",
+        start.elapsed(),
+        b.logs()
+    );
+    assert_eq!(b.events("restored").len(), 4, "{}", b.logs());
+    wait_outputs(
+        nats.port,
+        "restart",
+        total(&gold),
+        Duration::from_secs(60),
+        &|| b.logs(),
+    );
+    assert_golden(nats.port, "restart", &gold);
+    assert!(b.events("fenced").is_empty(), "{}", b.logs());
+    assert!(b.stop().success());
+}
