@@ -633,9 +633,15 @@ pub fn parse_args(args: Vec<String>) -> Result<Option<WorkerArgs>, WorkerError> 
             "give the definitions (files or folders) to run".into(),
         ));
     }
-    if a.id.is_empty() || a.id.contains(['.', '*', '>', ' ']) {
+    if a.id.is_empty()
+        || a.id.len() > 64
+        || !a
+            .id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    {
         return Err(WorkerError::Usage(format!(
-            "--id `{}`: no `.`, `*`, `>` or spaces (it is part of a KV key)",
+            "--id `{}`: letters, digits, `-` and `_` only, at most 64 (it is part of a KV key)",
             a.id
         )));
     }
@@ -644,7 +650,13 @@ pub fn parse_args(args: Vec<String>) -> Result<Option<WorkerArgs>, WorkerError> 
 
 fn hostname() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .map(|h| h.trim().replace('.', "-"))
+        .map(|h| {
+            h.trim()
+                .chars()
+                .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+                .take(40)
+                .collect::<String>()
+        })
         .ok()
         .filter(|h| !h.is_empty())
         .unwrap_or_else(|| "worker".into())
@@ -677,6 +689,66 @@ pub fn main_with_args(args: Vec<String>) -> i32 {
         Err(e) => {
             eprintln!("yingji worker: {e}");
             e.exit_code()
+        }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, reason = "tests")]
+mod tests {
+    use super::*;
+
+    fn args(extra: &[&str]) -> Result<Option<WorkerArgs>, WorkerError> {
+        let mut v: Vec<String> = ["--nats", "nats://127.0.0.1:4222", "--group", "g", "defs"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        v.extend(extra.iter().map(|s| s.to_string()));
+        parse_args(v)
+    }
+
+    #[test]
+    fn the_command_line_is_checked() {
+        let a = args(&["--id", "w1", "--lease", "2s", "--partitions", "16"])
+            .unwrap()
+            .unwrap();
+        assert_eq!((a.id.as_str(), a.partitions), ("w1", 16));
+        assert_eq!(a.lease, Duration::from_secs(2));
+        assert_eq!(args(&["--id", "a.b"]).unwrap_err().exit_code(), 2);
+        assert_eq!(args(&["--id", "县1"]).unwrap_err().exit_code(), 2);
+        assert_eq!(args(&["--lease", "0s"]).unwrap_err().exit_code(), 2);
+        assert_eq!(args(&["--lease", "5 parsecs"]).unwrap_err().exit_code(), 2);
+        assert_eq!(args(&["--replicas", "7"]).unwrap_err().exit_code(), 2);
+        assert_eq!(args(&["--bogus"]).unwrap_err().exit_code(), 2);
+        assert!(parse_args(vec!["defs".into()]).is_err());
+        let default = args(&[]).unwrap().unwrap();
+        assert!(
+            default
+                .id
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-'),
+            "{}",
+            default.id
+        );
+    }
+
+    #[test]
+    fn every_worker_computes_the_same_assignment() {
+        let live: Vec<String> = ["a", "b", "c"].iter().map(|s| s.to_string()).collect();
+        let owners: Vec<&str> = (0..64).map(|p| assign(&live, p).unwrap()).collect();
+        // all three get some, and the order of the list does not matter
+        for w in ["a", "b", "c"] {
+            assert!(owners.contains(&w));
+        }
+        let mut rev = live.clone();
+        rev.reverse();
+        assert!((0..64).all(|p| assign(&rev, p) == assign(&live, p)));
+        // a worker leaving moves only its own partitions
+        let two: Vec<String> = ["a", "c"].iter().map(|s| s.to_string()).collect();
+        for p in 0..64 {
+            if owners[p as usize] != "b" {
+                assert_eq!(assign(&two, p), Some(owners[p as usize]));
+            }
         }
     }
 }
