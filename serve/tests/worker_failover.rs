@@ -371,3 +371,47 @@ fn a_worker_killed_and_restarted_with_its_id_resumes_from_its_checkpoints() {
     assert!(b.events("fenced").is_empty(), "{}", b.logs());
     assert!(b.stop().success());
 }
+
+#[test]
+fn the_worker_rides_out_a_nats_server_killed_and_restarted() {
+    let dir = common::tmp("worker-nats-restart");
+    let port = common::free_port();
+    let server = nats_at(&dir, port);
+    let defs = write_defs(&dir, "defs", DEFS_YJ);
+    let evs = events(4, 150, 23);
+    let gold = golden(&defs, &evs);
+    let w = Worker::start(
+        &dir,
+        port,
+        "ride",
+        "w1",
+        &defs,
+        &[
+            "--partitions",
+            "4",
+            "--lease",
+            "2s",
+            "--checkpoint-every",
+            "300ms",
+        ],
+    );
+    w.wait_event("ready", Duration::from_secs(20));
+    let (first, rest) = evs.split_at(evs.len() / 2);
+    publish(port, "ride", first);
+    wait_outputs(
+        port,
+        "ride",
+        total(&golden(&defs, first)),
+        Duration::from_secs(60),
+        &|| w.logs(),
+    );
+    server.kill9();
+    std::thread::sleep(Duration::from_secs(3));
+    let _server = nats_at(&dir, port);
+    publish(port, "ride", rest);
+    wait_outputs(port, "ride", total(&gold), Duration::from_secs(90), &|| {
+        w.logs()
+    });
+    assert_golden(port, "ride", &gold);
+    assert!(w.stop().success());
+}

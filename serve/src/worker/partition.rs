@@ -372,6 +372,9 @@ impl Task {
             .create_consumer(consumer::pull::OrderedConfig {
                 filter_subject: self.env.group.names.partition_filter(self.p),
                 deliver_policy: deliver,
+                // pulls of 2 s, so a 1 s idle heartbeat: a consumer lost with its
+                // server (a leader killed) is noticed in seconds, not 30
+                max_expires: Duration::from_secs(2),
                 ..Default::default()
             })
             .await
