@@ -486,11 +486,16 @@ impl Manager {
         if o.ctl.send(Ctl::Stop(done)).await.is_ok() {
             let _ = tokio::time::timeout(self.args.lease, rx).await;
         }
-        let end = tokio::time::timeout(Duration::from_secs(1), &mut { o.task }).await;
-        self.env.metrics.forget(p);
-        if let Ok(Ok(End::Stopped)) = end {
-            // released below with the lease's last revision
+        let mut task = o.task;
+        if tokio::time::timeout(Duration::from_secs(1), &mut task)
+            .await
+            .is_err()
+        {
+            // stuck (NATS unreachable): no more writes from it; the next owner
+            // starts from the last checkpoint that made it
+            task.abort();
         }
+        self.env.metrics.forget(p);
         let kv = &self.env.group.kv;
         let lease = Lease {
             owner: String::new(),
