@@ -63,6 +63,20 @@ fn one_worker_equals_the_engine_per_county_and_dead_letters_bad_input() {
         &|| w.logs(),
     );
     assert_golden(nats.port, "one", &gold);
+    // every output names its writer's epoch (the epoch its partition was acquired at)
+    let epochs: std::collections::BTreeSet<u64> = w
+        .events("acquired")
+        .iter()
+        .map(|v| v["epoch"].as_u64().unwrap())
+        .collect();
+    let stamped = output_headers(nats.port, "one", "Yingji-Epoch");
+    assert_eq!(stamped.len(), total(&gold));
+    assert!(
+        stamped
+            .iter()
+            .all(|e| epochs.contains(&e.parse::<u64>().unwrap())),
+        "{stamped:?} vs {epochs:?}"
+    );
     let dead = messages(nats.port, "YINGJI_one_DEAD");
     assert_eq!(dead.len(), 3, "{dead:?}");
     // three partitions: their order between partitions is not fixed

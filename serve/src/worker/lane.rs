@@ -175,6 +175,10 @@ impl Ctx {
                 async_nats::header::NATS_EXPECTED_LAST_SUBJECT_SEQUENCE,
                 last_seq.to_string().as_str(),
             );
+            // the writer's fencing token, for the record (the fence itself is
+            // the expected sequence)
+            headers.insert("Yingji-Epoch", self.epoch.to_string().as_str());
+            headers.insert("Yingji-Worker", self.env.worker.as_str());
             let r = match self
                 .env
                 .group

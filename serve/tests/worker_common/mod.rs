@@ -424,3 +424,27 @@ pub mod common_broker {
         }
     }
 }
+
+/// One header of every output message, in stream order.
+pub fn output_headers(port: u16, group: &str, name: &str) -> Vec<String> {
+    rt().block_on(async {
+        let client = async_nats::connect(format!("nats://127.0.0.1:{port}"))
+            .await
+            .unwrap();
+        let js = async_nats::jetstream::new(client);
+        let mut st = js.get_stream(format!("YINGJI_{group}_OUT")).await.unwrap();
+        let info = st.info().await.unwrap();
+        let mut out = Vec::new();
+        for seq in info.state.first_sequence..=info.state.last_sequence {
+            if let Ok(m) = st.get_raw_message(seq).await {
+                out.push(
+                    m.headers
+                        .get(name)
+                        .map(|v| v.to_string())
+                        .unwrap_or_default(),
+                );
+            }
+        }
+        out
+    })
+}
