@@ -60,13 +60,20 @@ fn two_workers_split_and_one_takes_over_when_the_other_is_killed() {
         Duration::from_secs(60),
         &logs,
     );
+    let released_of = |a: &Worker| -> BTreeSet<u64> {
+        a.events("released")
+            .iter()
+            .map(|v| v["partition"].as_u64().unwrap())
+            .collect()
+    };
+    // the hand-over settles (under load it may take a few rounds)
+    common::wait_until(Duration::from_secs(20), "the split to settle", || {
+        let kept = partitions_of(&a).difference(&released_of(&a)).count();
+        kept + partitions_of(&b).len() == 8
+    });
     let (pa, pb) = (partitions_of(&a), partitions_of(&b));
     assert!(!pb.is_empty(), "{}", logs());
-    let released: BTreeSet<u64> = a
-        .events("released")
-        .iter()
-        .map(|v| v["partition"].as_u64().unwrap())
-        .collect();
+    let released = released_of(&a);
     // what A handed over went to B; A kept the rest
     assert!(
         released.is_subset(&pb),
