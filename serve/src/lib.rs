@@ -23,6 +23,7 @@ pub mod sinks;
 pub mod sources;
 pub mod views;
 pub mod web;
+pub mod worker;
 
 use config::{ServeConfig, SourceConfig};
 use service::{Command, Core, ServeError, Shared};
