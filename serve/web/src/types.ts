@@ -1,4 +1,4 @@
-// The JSON the service sends (see /work/contracts/web.md and docs/web.md).
+// The JSON the service sends (see docs/web.md).
 
 /** A warning level as the outputs write it. */
 export type Level = 'none' | 'blue' | 'yellow' | 'orange' | 'red';
