@@ -184,8 +184,16 @@ pub(crate) fn replay_threads(
 ) -> Result<Replayed, String> {
     let was = defs.unstable_plans().trace;
     defs.set_trace(trace);
+    let kit = defs.partitioned_kit(yingji::unstable::engine::Config::default());
     let engine = defs.engine_with(yingji::unstable::engine::Config::default());
     defs.set_trace(was);
+    // `partition by`: one engine per value (`crate::cli_partitioned`)
+    if let Some(mut kit) = kit.map_err(|e| e.to_string())? {
+        if let Ok(now) = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH) {
+            kit.set_wall_time(i64::try_from(now.as_millis()).unwrap_or(i64::MAX));
+        }
+        return crate::cli_partitioned::replay(kit, sources, settings, (threads, chunk_bytes), kind_of);
+    }
     let mut engine = engine.map_err(|e| e.to_string())?;
     // like `yingji run`: no sensor reports from the future
     if let Ok(now) = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH) {

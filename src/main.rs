@@ -6,6 +6,7 @@ mod cli_cap;
 mod cli_explain;
 mod cli_fmt;
 mod cli_graph;
+mod cli_partitioned;
 mod cli_replay;
 mod cli_replay_par;
 mod cli_serve;
