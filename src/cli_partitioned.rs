@@ -259,3 +259,189 @@ fn threaded(
         Ok(r)
     })
 }
+
+/// What `yingji run` passes to its partitioned run.
+pub(crate) struct RunOpts<'a> {
+    /// The event file, or `-`.
+    pub events: &'a std::path::Path,
+    /// `--out`.
+    pub out: Option<&'a std::path::PathBuf>,
+    /// `--rejects`.
+    pub rejects: Option<&'a std::path::PathBuf>,
+    /// `--state` given.
+    pub state: bool,
+    /// `--clock wall`.
+    pub wall_clock: bool,
+    /// `--follow`.
+    pub follow: bool,
+    /// `--until`.
+    pub until: Option<yingji::Timestamp>,
+    /// `--max-line`.
+    pub max_line: usize,
+    /// `--format text`: the timeline.
+    pub timeline: Option<&'a crate::cli_text::Timeline>,
+    /// `--format cap`.
+    pub cap: Option<&'a mut crate::cli_cap::CapWriter>,
+}
+
+/// `yingji run` over definitions with `partition by`: their engines' kit
+/// (a setting the engine refuses: exit 2), then [`run`].
+pub(crate) fn run_defs(
+    defs: &yingji::Definitions,
+    config: yingji::Config,
+    o: RunOpts<'_>,
+) -> std::io::Result<std::process::ExitCode> {
+    match defs.partitioned_kit(config) {
+        Ok(Some(mut kit)) => {
+            // like `yingji run`: no sensor reports from the future
+            kit.set_wall_time(yingji::stream::wall_now(0).ms);
+            run(kit, o)
+        }
+        Ok(None) => Ok(std::process::ExitCode::from(2)),
+        Err(e) => {
+            eprintln!("yingji: {e}");
+            Ok(std::process::ExitCode::from(2))
+        }
+    }
+}
+
+/// `yingji run` over partitioned definitions: the whole input read, one
+/// engine per partition value, outputs written in the order of
+/// [`Partitioned`]. What cannot work partitioned is refused (exit 2):
+/// `--state` (one state file holds one engine's snapshot; `yingji worker`
+/// checkpoints each partition), `--clock wall` and `--follow` (a live feed:
+/// `yingji worker`).
+pub(crate) fn run(kit: EngineKit, o: RunOpts<'_>) -> std::io::Result<std::process::ExitCode> {
+    use std::io::{Read as _, Write as _};
+    use std::process::ExitCode;
+    let field = kit.field().to_string();
+    let refuse = |what: &str, why: &str| {
+        eprintln!(
+            "yingji: {what} cannot be used with `partition by {field}` (one engine per {field}): {why}"
+        );
+        Ok(ExitCode::from(2))
+    };
+    if o.state {
+        return refuse(
+            "--state",
+            "a state file holds one engine's snapshot; run without it, or run the partitions as `yingji worker`s, which checkpoint each partition",
+        );
+    }
+    if o.wall_clock || o.follow {
+        return refuse(
+            if o.follow { "--follow" } else { "--clock wall" },
+            "`run` reads a partitioned input to its end; a live partitioned feed is `yingji worker`'s",
+        );
+    }
+    let name = o.events.display().to_string();
+    let mut bytes = Vec::new();
+    if o.events.as_os_str() == "-" {
+        std::io::stdin().lock().read_to_end(&mut bytes)?;
+    } else {
+        bytes = std::fs::read(o.events)
+            .map_err(|e| std::io::Error::new(e.kind(), format!("{name}: {e}")))?;
+    }
+    let open = |p: Option<&std::path::PathBuf>| -> std::io::Result<Box<dyn std::io::Write>> {
+        Ok(match p {
+            Some(p) => Box::new(std::io::BufWriter::new(
+                std::fs::File::create(p)
+                    .map_err(|e| std::io::Error::new(e.kind(), format!("{}: {e}", p.display())))?,
+            )),
+            None => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
+        })
+    };
+    let mut w = open(o.out)?;
+    let mut rw = match o.rejects {
+        Some(p) => Some(open(Some(p))?),
+        None => None,
+    };
+    let (timeline, mut cap) = (o.timeline, o.cap);
+    let mut write = |w: &mut Box<dyn std::io::Write>, outs: &mut Vec<Output>| -> std::io::Result<u64> {
+        let (mut n, mut line) = (0u64, Vec::with_capacity(512));
+        for out in outs.drain(..) {
+            n += u64::from(matches!(out, Output::Late(_)));
+            line.clear();
+            if let Some(c) = cap.as_deref_mut() {
+                if let Some(path) = c.write(&out)? {
+                    writeln!(w, "{}", path.display())?;
+                }
+                continue;
+            }
+            match timeline {
+                Some(t) => line.extend_from_slice(t.line(&out).as_bytes()),
+                None => serde_json::to_writer(&mut line, &out)?,
+            }
+            line.push(b'\n');
+            w.write_all(&line)?;
+        }
+        Ok(n)
+    };
+    let mut p = Partitioned::new(kit);
+    let (mut rejected, mut outputs, mut late) = (0u64, 0u64, 0u64);
+    let mut outs = Vec::new();
+    let mut seq = 0u64;
+    let mut rest = &bytes[..];
+    while !rest.is_empty() {
+        let (raw, next) = match memchr::memchr(b'\n', rest) {
+            Some(i) => (&rest[..i], &rest[i + 1..]),
+            None => (rest, &rest[rest.len()..]),
+        };
+        rest = next;
+        seq += 1;
+        let raw = raw.strip_suffix(b"\r").unwrap_or(raw);
+        let reason = if raw.len() > o.max_line {
+            Some(yingji::stream::Rejection::TooLong { max_line: o.max_line }.to_string())
+        } else {
+            match std::str::from_utf8(raw) {
+                Err(e) => Some(yingji::stream::Rejection::NotUtf8(e).to_string()),
+                Ok(line) if line.trim().is_empty() => continue,
+                Ok(line) => p.push_line(line, seq, &mut outs).err().map(|e| e.to_string()),
+            }
+        };
+        if let Some(reason) = reason {
+            rejected += 1;
+            if rejected <= 20 {
+                eprintln!("{name}:{seq}: rejected: {reason}");
+            } else if rejected == 21 {
+                eprintln!("{name}: more rejected lines follow; see the summary");
+            }
+            if let Some(r) = rw.as_mut() {
+                r.write_all(raw.get(..o.max_line).unwrap_or(raw))?;
+                r.write_all(b"\n")?;
+            }
+        }
+        outputs += outs.len() as u64;
+        late += write(&mut w, &mut outs)?;
+    }
+    let mut ends = Vec::new();
+    if let Err(e) = p.finish(o.until, &mut ends) {
+        w.flush()?;
+        eprintln!(
+            "yingji: --until: {e}; refusing to end the run there (the partitions' ends were not written)"
+        );
+        return Ok(ExitCode::from(2));
+    }
+    outputs += ends.len() as u64;
+    late += write(&mut w, &mut ends)?;
+    w.flush()?;
+    if let Some(r) = rw.as_mut() {
+        r.flush()?;
+    }
+    let (log, dropped) = p.script_log();
+    for line in &log {
+        eprintln!("yingji: script: {line}");
+    }
+    if dropped > 0 {
+        eprintln!("yingji: script: {dropped} more log line(s) dropped");
+    }
+    let st = p.stats();
+    eprintln!(
+        "yingji: events read: {}, accepted: {}, rejected: {rejected}, ignored (no definition uses their kind): {}, late: {late}, duplicates: {}, outputs: {outputs}, partitions ({field}): {}",
+        st.accepted + rejected,
+        st.accepted,
+        st.ignored,
+        st.duplicates,
+        p.partitions().count()
+    );
+    Ok(ExitCode::SUCCESS)
+}
