@@ -17,9 +17,9 @@
 use crate::cli_replay::{Rejected, Replayed, Settings, Source};
 use std::collections::BTreeMap;
 use std::sync::mpsc;
+use yingji::Output;
 use yingji::partitioned::{EngineKit, PartitionError, Partitioned};
 use yingji::unstable::engine::event::{Event, Schema, TextCache};
-use yingji::Output;
 
 /// A stable hash of a partition value (FNV-1a).
 fn owner(value: &str, threads: usize) -> usize {
@@ -129,7 +129,8 @@ fn threaded(
                 let mut texts = TextCache::default();
                 let mut rejected = Vec::new();
                 for c in chunks.iter().skip(w).step_by(readers) {
-                    let mut parts: Vec<Vec<Routed<'_>>> = (0..engines).map(|_| Vec::new()).collect();
+                    let mut parts: Vec<Vec<Routed<'_>>> =
+                        (0..engines).map(|_| Vec::new()).collect();
                     for (seq, (k, line)) in (c.first_seq..).zip(c.text.lines().enumerate()) {
                         if line.trim().is_empty() {
                             continue;
@@ -222,7 +223,10 @@ fn threaded(
         }
         let mut rejected = Vec::new();
         for h in reader_handles {
-            rejected.extend(h.join().map_err(|_| "a reading thread failed".to_string())?);
+            rejected.extend(
+                h.join()
+                    .map_err(|_| "a reading thread failed".to_string())?,
+            );
         }
         if let Some((_, e)) = done
             .iter()
@@ -343,10 +347,9 @@ pub(crate) fn run(kit: EngineKit, o: RunOpts<'_>) -> std::io::Result<std::proces
     }
     let open = |p: Option<&std::path::PathBuf>| -> std::io::Result<Box<dyn std::io::Write>> {
         Ok(match p {
-            Some(p) => Box::new(std::io::BufWriter::new(
-                std::fs::File::create(p)
-                    .map_err(|e| std::io::Error::new(e.kind(), format!("{}: {e}", p.display())))?,
-            )),
+            Some(p) => Box::new(std::io::BufWriter::new(std::fs::File::create(p).map_err(
+                |e| std::io::Error::new(e.kind(), format!("{}: {e}", p.display())),
+            )?)),
             None => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
         })
     };
@@ -356,26 +359,27 @@ pub(crate) fn run(kit: EngineKit, o: RunOpts<'_>) -> std::io::Result<std::proces
         None => None,
     };
     let (timeline, mut cap) = (o.timeline, o.cap);
-    let mut write = |w: &mut Box<dyn std::io::Write>, outs: &mut Vec<Output>| -> std::io::Result<u64> {
-        let (mut n, mut line) = (0u64, Vec::with_capacity(512));
-        for out in outs.drain(..) {
-            n += u64::from(matches!(out, Output::Late(_)));
-            line.clear();
-            if let Some(c) = cap.as_deref_mut() {
-                if let Some(path) = c.write(&out)? {
-                    writeln!(w, "{}", path.display())?;
+    let mut write =
+        |w: &mut Box<dyn std::io::Write>, outs: &mut Vec<Output>| -> std::io::Result<u64> {
+            let (mut n, mut line) = (0u64, Vec::with_capacity(512));
+            for out in outs.drain(..) {
+                n += u64::from(matches!(out, Output::Late(_)));
+                line.clear();
+                if let Some(c) = cap.as_deref_mut() {
+                    if let Some(path) = c.write(&out)? {
+                        writeln!(w, "{}", path.display())?;
+                    }
+                    continue;
                 }
-                continue;
+                match timeline {
+                    Some(t) => line.extend_from_slice(t.line(&out).as_bytes()),
+                    None => serde_json::to_writer(&mut line, &out)?,
+                }
+                line.push(b'\n');
+                w.write_all(&line)?;
             }
-            match timeline {
-                Some(t) => line.extend_from_slice(t.line(&out).as_bytes()),
-                None => serde_json::to_writer(&mut line, &out)?,
-            }
-            line.push(b'\n');
-            w.write_all(&line)?;
-        }
-        Ok(n)
-    };
+            Ok(n)
+        };
     let mut p = Partitioned::new(kit);
     let (mut rejected, mut outputs, mut late) = (0u64, 0u64, 0u64);
     let mut outs = Vec::new();
@@ -390,12 +394,20 @@ pub(crate) fn run(kit: EngineKit, o: RunOpts<'_>) -> std::io::Result<std::proces
         seq += 1;
         let raw = raw.strip_suffix(b"\r").unwrap_or(raw);
         let reason = if raw.len() > o.max_line {
-            Some(yingji::stream::Rejection::TooLong { max_line: o.max_line }.to_string())
+            Some(
+                yingji::stream::Rejection::TooLong {
+                    max_line: o.max_line,
+                }
+                .to_string(),
+            )
         } else {
             match std::str::from_utf8(raw) {
                 Err(e) => Some(yingji::stream::Rejection::NotUtf8(e).to_string()),
                 Ok(line) if line.trim().is_empty() => continue,
-                Ok(line) => p.push_line(line, seq, &mut outs).err().map(|e| e.to_string()),
+                Ok(line) => p
+                    .push_line(line, seq, &mut outs)
+                    .err()
+                    .map(|e| e.to_string()),
             }
         };
         if let Some(reason) = reason {

@@ -192,7 +192,13 @@ pub(crate) fn replay_threads(
         if let Ok(now) = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH) {
             kit.set_wall_time(i64::try_from(now.as_millis()).unwrap_or(i64::MAX));
         }
-        return crate::cli_partitioned::replay(kit, sources, settings, (threads, chunk_bytes), kind_of);
+        return crate::cli_partitioned::replay(
+            kit,
+            sources,
+            settings,
+            (threads, chunk_bytes),
+            kind_of,
+        );
     }
     let mut engine = engine.map_err(|e| e.to_string())?;
     // like `yingji run`: no sensor reports from the future

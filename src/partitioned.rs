@@ -25,9 +25,11 @@ use std::sync::Arc;
 
 use std::collections::HashMap;
 use yingji_engine::event::{Schema, TextCache};
-use yingji_engine::jsonl::{Scalar, Scanner};
 use yingji_engine::ir::{FieldId, Program};
-use yingji_engine::{Config, Engine, Event, EventError, LineError, Output, Stats, Timestamp, Value};
+use yingji_engine::jsonl::{Scalar, Scanner};
+use yingji_engine::{
+    Config, Engine, Event, EventError, LineError, Output, Stats, Timestamp, Value,
+};
 
 /// Why a line was not applied to any partition.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
