@@ -14,6 +14,10 @@
 //! each chunk's lines), so every event, every output's `event` and every
 //! rejection carries the position the single-threaded run gives it.
 //!
+//! (Definitions that *declare* independent partitions, `partition by F`,
+//! run one engine per value instead, on N engine threads:
+//! `crate::cli_partitioned`.)
+//!
 //! **Why the engine is not partitioned by key (yet).** Everything after the
 //! parse depends on state that is global to the run, not to a key:
 //!
