@@ -61,8 +61,9 @@ pub struct ReplayArgs {
     #[arg(long)]
     pub trace: bool,
     /// Threads: the engine's and `N - 1` that read and parse the events
-    /// (default: the machine's cores; 1: all on one). The outputs are the
-    /// same whatever `N`.
+    /// (default: the machine's cores; 1: all on one); with `partition by`,
+    /// `N` engine threads sharing the partitions. The outputs are the same
+    /// whatever `N`.
     #[arg(long, value_parser = parse_threads)]
     pub threads: Option<usize>,
     /// Bytes of events per chunk a reading thread parses at once (for tests).
