@@ -117,7 +117,15 @@ fn threaded(
         let mut rxs: Vec<Vec<mpsc::Receiver<Vec<Routed<'_>>>>> =
             (0..engines).map(|_| Vec::new()).collect();
         let mut reader_handles = Vec::new();
-        for w in 0..readers {
+        // released event buffers, from the engine threads back to the readers
+        let mut spare_txs = Vec::with_capacity(readers);
+        let mut spare_rxs = Vec::with_capacity(readers);
+        for _ in 0..readers {
+            let (tx, rx) = mpsc::channel::<Vec<Event>>();
+            spare_txs.push(tx);
+            spare_rxs.push(rx);
+        }
+        for (w, spare_rx) in spare_rxs.into_iter().enumerate() {
             let mut txs = Vec::with_capacity(engines);
             for rx_of in &mut rxs {
                 let (tx, rx) = mpsc::sync_channel::<Vec<Routed<'_>>>(2);
@@ -128,14 +136,18 @@ fn threaded(
             reader_handles.push(s.spawn(move || {
                 let mut texts = TextCache::default();
                 let mut rejected = Vec::new();
+                let mut spare: Vec<Event> = Vec::new();
                 for c in chunks.iter().skip(w).step_by(readers) {
+                    while let Ok(mut more) = spare_rx.try_recv() {
+                        spare.append(&mut more);
+                    }
                     let mut parts: Vec<Vec<Routed<'_>>> =
                         (0..engines).map(|_| Vec::new()).collect();
                     for (seq, (k, line)) in (c.first_seq..).zip(c.text.lines().enumerate()) {
                         if line.trim().is_empty() {
                             continue;
                         }
-                        let mut ev = Event::empty(seq);
+                        let mut ev = spare.pop().unwrap_or_else(|| Event::empty(seq));
                         let routed = schema
                             .parse_cached(line, kit.program(), seq, &mut ev, &mut texts)
                             .map_err(|e| PartitionError::Line(e.into()))
@@ -165,6 +177,7 @@ fn threaded(
         let mut engine_handles = Vec::new();
         for rx_of in rxs {
             let (chunks, kit, place) = (&chunks, &kit, &place);
+            let spare_txs = spare_txs.clone();
             engine_handles.push(s.spawn(move || -> Result<Done, String> {
                 let mut p = Partitioned::new(kit.clone());
                 let mut d = Done {
@@ -180,6 +193,7 @@ fn threaded(
                         .get(i % readers)
                         .and_then(|rx| rx.recv().ok())
                         .ok_or_else(|| "a reading thread stopped".to_string())?;
+                    let mut back = Vec::new();
                     for (seq, k, line, ev) in part {
                         let ignored = p.ignored();
                         out.clear();
@@ -197,6 +211,14 @@ fn threaded(
                             }),
                         }
                         d.outputs.extend(out.drain(..).map(|o| ((0, seq), o)));
+                        while let Some(e) = p.take_spare_event() {
+                            back.push(e);
+                        }
+                    }
+                    if let Some(tx) = spare_txs.get((i + 1) % readers)
+                        && !back.is_empty()
+                    {
+                        let _ = tx.send(back);
                     }
                 }
                 if let Some(ts) = settings.advance_to {

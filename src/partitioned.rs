@@ -179,7 +179,12 @@ pub struct Partitioned {
     next_id: u64,
     /// Accepted lines no definition uses, over every partition.
     ignored: u64,
+    /// Released events, buffers to parse into.
+    spare: Vec<Event>,
 }
+
+/// Released events a [`Partitioned`] keeps as parse buffers.
+const SPARE: usize = 64;
 
 impl Partitioned {
     /// No partitions yet.
@@ -192,6 +197,7 @@ impl Partitioned {
             parts: Vec::new(),
             next_id: 1,
             ignored: 0,
+            spare: Vec::new(),
         }
     }
 
@@ -213,7 +219,7 @@ impl Partitioned {
         seq: u64,
         out: &mut Vec<Output>,
     ) -> Result<(), PartitionError> {
-        let mut ev = Event::empty(seq);
+        let mut ev = self.spare.pop().unwrap_or_else(|| Event::empty(seq));
         let parsed = self
             .schema
             .parse_cached(line, &self.kit.program, seq, &mut ev, &mut self.texts)
@@ -237,6 +243,12 @@ impl Partitioned {
                 let was = engine.stats().ignored;
                 let r = engine.push_parsed_line(Ok(ev), line, out);
                 self.ignored += engine.stats().ignored - was;
+                while self.spare.len() < SPARE {
+                    match engine.take_spare_event() {
+                        Some(e) => self.spare.push(e),
+                        None => break,
+                    }
+                }
                 r.map_err(PartitionError::from)
             }
             None => Ok(()),
@@ -266,6 +278,12 @@ impl Partitioned {
             o.set_id(self.next_id);
             self.next_id += 1;
         }
+    }
+
+    /// An event buffer no partition needs any more (to parse the next line
+    /// into elsewhere, as [`Engine::take_spare_event`]).
+    pub fn take_spare_event(&mut self) -> Option<Event> {
+        self.spare.pop()
     }
 
     /// How many accepted lines no definition uses, over every partition.
