@@ -21,6 +21,7 @@
 //! acknowledgements and kinds no definition uses included: they cannot be
 //! routed).
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use std::collections::HashMap;
@@ -124,9 +125,15 @@ impl EngineKit {
     /// slot; for a kind that does not declare the field (an acknowledgement,
     /// a kind no definition uses: its slot is hidden), read from `line` by
     /// the engine's JSONL scanner.
-    pub fn partition_of(&self, ev: &Event, line: &str) -> Result<Arc<str>, PartitionError> {
+    /// (Borrowed from the event, not cloned: the text is shared with the
+    /// parser's cache, and its count touched by several threads.)
+    pub fn partition_of<'e>(
+        &self,
+        ev: &'e Event,
+        line: &'e str,
+    ) -> Result<Cow<'e, str>, PartitionError> {
         match ev.fields.get(usize::from(self.field.1)) {
-            Some(Value::Str(s)) => Ok(s.clone()),
+            Some(Value::Str(s)) => Ok(Cow::Borrowed(&**s)),
             Some(Value::Bool(b)) => Err(self.not_text(b.to_string())),
             Some(Value::Num(n)) => Err(self.not_text(n.to_string())),
             None | Some(Value::Null) => self.scan(line),
@@ -135,7 +142,7 @@ impl EngineKit {
 
     /// The field's text in `line`, by [`Scanner`] (the line parsed already:
     /// a scan error is not expected, and is reported as the field missing).
-    fn scan(&self, line: &str) -> Result<Arc<str>, PartitionError> {
+    fn scan<'e>(&self, line: &'e str) -> Result<Cow<'e, str>, PartitionError> {
         let missing = || PartitionError::Missing(self.field.0.clone());
         let mut sc = Scanner::new(line);
         let (mut kbuf, mut vbuf) = (String::new(), String::new());
@@ -150,7 +157,7 @@ impl EngineKit {
                 continue;
             }
             return match sc.value(&mut vbuf).map_err(|_| missing())? {
-                Scalar::Str(s) => Ok(Arc::from(s)),
+                Scalar::Str(s) => Ok(Cow::Owned(s.to_string())),
                 Scalar::Null => Err(missing()),
                 Scalar::Bool(b) => Err(self.not_text(b.to_string())),
                 Scalar::Num(n) => Err(self.not_text(n.to_string())),
@@ -260,9 +267,10 @@ impl Partitioned {
     /// The index of the event's partition (created at its first line).
     fn partition(&mut self, ev: &Event, line: &str) -> Result<usize, PartitionError> {
         let value = self.kit.partition_of(ev, line)?;
-        if let Some(&i) = self.index.get(&value) {
+        if let Some(&i) = self.index.get(&*value) {
             return Ok(i);
         }
+        let value: Arc<str> = Arc::from(&*value);
         let engine = self
             .kit
             .engine()
