@@ -1,7 +1,10 @@
 #!/usr/bin/env python3
 """yingji replay (1 and 2 threads) against DuckDB and Polars on the season
 file: the level changes of the rainstorm signal (policies/rainstorm.yj),
-one paired run, interleaved, several repetitions. See BENCHMARKS.md
+one paired run, interleaved, several repetitions; also the same signal
+partitioned by township (benches/rainstorm_by_town.yj, `partition by town`:
+one engine per town, `--threads N` spreads the towns over N engine
+threads), whose level changes must be the same. See BENCHMARKS.md
 ("Parallel replay").
 
     pip install duckdb polars
@@ -36,6 +39,9 @@ import tempfile
 import time
 
 POLICY = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "policies", "rainstorm.yj")
+# the same signal with `partition by town`: one engine per township, spread
+# over the engine threads by `--threads N`
+POLICY_BY_TOWN = os.path.join(os.path.dirname(os.path.abspath(__file__)), "rainstorm_by_town.yj")
 
 LEVEL_SQL = """
 CASE WHEN r3 >= 1000 THEN 'red' WHEN r3 >= 500 THEN 'orange'
@@ -134,15 +140,20 @@ def main():
     ap.add_argument("events")
     ap.add_argument("--reps", type=int, default=5)
     ap.add_argument("--yingji", default=os.path.join("target", "release", "yingji"))
+    ap.add_argument("--legs", default="", help="comma-separated leg names to run (default: all)")
     a = ap.parse_args()
     tmp = tempfile.mkdtemp(prefix="replay-compare-")
     legs = {
         "yingji --threads 1": lambda: [a.yingji, "replay", POLICY, "--events", a.events, "--threads", "1"],
         "yingji --threads 2": lambda: [a.yingji, "replay", POLICY, "--events", a.events, "--threads", "2"],
+        "yingji by town --threads 1": lambda: [a.yingji, "replay", POLICY_BY_TOWN, "--events", a.events, "--threads", "1"],
+        "yingji by town --threads 2": lambda: [a.yingji, "replay", POLICY_BY_TOWN, "--events", a.events, "--threads", "2"],
         "duckdb": lambda: [sys.executable, "-c", DUCKDB, a.events, os.path.join(tmp, "duckdb.json"), LEVEL_SQL],
         "polars": lambda: [sys.executable, "-c", POLARS, a.events, os.path.join(tmp, "polars.json")],
     }
-    names = list(legs)
+    names = [n for n in legs if not a.legs or n in a.legs.split(",")]
+    if "yingji --threads 1" not in names:
+        names.insert(0, "yingji --threads 1")
     res = {n: {"wall": [], "cpu": [], "qwall": [], "qcpu": []} for n in names}
     results = {}
     for rep in range(a.reps):
@@ -164,7 +175,7 @@ def main():
                 res[n]["qwall"].append(d["wall"])
                 res[n]["qcpu"].append(d["cpu"])
                 results.setdefault(n, digest(d["rows"]))
-            print(f"rep {rep + 1} {n:20} wall {wall:6.2f} s  cpu {cpu:6.2f} s", file=sys.stderr)
+            print(f"rep {rep + 1} {n:28} wall {wall:6.2f} s  cpu {cpu:6.2f} s", file=sys.stderr)
     ref_rows, ref = results["yingji --threads 1"]
     print(f"| leg | wall s (median, min–max) | CPU s (median, min–max) | in-process query wall / CPU s (median) | level changes | checksum |")
     print("|---|---|---|---|---|---|")
@@ -179,7 +190,7 @@ def main():
     mw = {n: statistics.median(res[n]["wall"]) for n in names}
     mc = {n: statistics.median(res[n]["cpu"]) for n in names}
     for other in ["duckdb", "polars"]:
-        for y in ["yingji --threads 1", "yingji --threads 2"]:
+        for y in [n for n in names if n.startswith("yingji")]:
             print(f"{other} / {y}: wall {mw[other] / mw[y]:.2f}x, CPU {mc[other] / mc[y]:.2f}x")
     for n in names:
         rows, _ = results[n]

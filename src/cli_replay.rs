@@ -61,8 +61,9 @@ pub struct ReplayArgs {
     #[arg(long)]
     pub trace: bool,
     /// Threads: the engine's and `N - 1` that read and parse the events
-    /// (default: the machine's cores; 1: all on one). The outputs are the
-    /// same whatever `N`.
+    /// (default: the machine's cores; 1: all on one); with `partition by`,
+    /// `N` engine threads sharing the partitions. The outputs are the same
+    /// whatever `N`.
     #[arg(long, value_parser = parse_threads)]
     pub threads: Option<usize>,
     /// Bytes of events per chunk a reading thread parses at once (for tests).
@@ -184,8 +185,22 @@ pub(crate) fn replay_threads(
 ) -> Result<Replayed, String> {
     let was = defs.unstable_plans().trace;
     defs.set_trace(trace);
+    let kit = defs.partitioned_kit(yingji::unstable::engine::Config::default());
     let engine = defs.engine_with(yingji::unstable::engine::Config::default());
     defs.set_trace(was);
+    // `partition by`: one engine per value (`crate::cli_partitioned`)
+    if let Some(mut kit) = kit.map_err(|e| e.to_string())? {
+        if let Ok(now) = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH) {
+            kit.set_wall_time(i64::try_from(now.as_millis()).unwrap_or(i64::MAX));
+        }
+        return crate::cli_partitioned::replay(
+            kit,
+            sources,
+            settings,
+            (threads, chunk_bytes),
+            kind_of,
+        );
+    }
     let mut engine = engine.map_err(|e| e.to_string())?;
     // like `yingji run`: no sensor reports from the future
     if let Ok(now) = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH) {

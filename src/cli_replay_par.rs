@@ -14,6 +14,10 @@
 //! each chunk's lines), so every event, every output's `event` and every
 //! rejection carries the position the single-threaded run gives it.
 //!
+//! (Definitions that *declare* independent partitions, `partition by F`,
+//! run one engine per value instead, on N engine threads:
+//! `crate::cli_partitioned`.)
+//!
 //! **Why the engine is not partitioned by key (yet).** Everything after the
 //! parse depends on state that is global to the run, not to a key:
 //!
@@ -50,21 +54,21 @@ pub(crate) const CHUNK_BYTES: usize = 1 << 20;
 const AHEAD: usize = 2;
 
 /// A line-aligned piece of one source.
-struct Chunk<'a> {
+pub(crate) struct Chunk<'a> {
     /// Index of its source.
-    src: usize,
+    pub src: usize,
     /// Its text (whole lines; the last chunk of a source may lack the final
     /// newline).
-    text: &'a str,
+    pub text: &'a str,
     /// The input position of its first line.
-    first_seq: u64,
+    pub first_seq: u64,
     /// The line number, in its source, of its first line (0-based).
-    first_line: usize,
+    pub first_line: usize,
 }
 
 /// Cuts the sources into line-aligned chunks, numbering lines on through
 /// them as [`crate::cli_replay::numbered`] does.
-fn chunks(sources: &[Source], size: usize) -> Vec<Chunk<'_>> {
+pub(crate) fn chunks(sources: &[Source], size: usize) -> Vec<Chunk<'_>> {
     let mut v = Vec::new();
     let mut seq = 0u64;
     for (src, s) in sources.iter().enumerate() {

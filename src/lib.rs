@@ -119,6 +119,7 @@
 
 pub mod api;
 pub mod output;
+pub mod partitioned;
 #[cfg(feature = "stream")]
 pub mod stream;
 
@@ -422,5 +423,24 @@ impl Definitions {
     pub fn engine_with(&self, config: Config) -> Result<Engine, EngineError> {
         config.validate_for(&self.loaded.program)?;
         Ok(self.loaded.engine_with(config)?)
+    }
+
+    /// The partition field the definitions declare (`event rain partition
+    /// by county { … }`), if any.
+    pub fn partition_field(&self) -> Option<&str> {
+        self.loaded.partition.as_ref().map(|p| p.field.as_str())
+    }
+
+    /// With a declared partition field, what makes one engine per
+    /// partition value ([`partitioned::Partitioned`]) with these settings;
+    /// `Ok(None)` without one.
+    pub fn partitioned_kit(
+        &self,
+        config: Config,
+    ) -> Result<Option<partitioned::EngineKit>, EngineError> {
+        match self.partition_field() {
+            None => Ok(None),
+            Some(f) => partitioned::EngineKit::new(&self.loaded, f, config).map(Some),
+        }
     }
 }

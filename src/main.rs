@@ -6,6 +6,7 @@ mod cli_cap;
 mod cli_explain;
 mod cli_fmt;
 mod cli_graph;
+mod cli_partitioned;
 mod cli_replay;
 mod cli_replay_par;
 mod cli_serve;
@@ -670,6 +671,22 @@ fn run(
         idle_ttl_ms: args.idle_ttl,
         max_line: args.max_line,
     };
+    // `partition by`: one engine per value (src/cli_partitioned.rs)
+    if defs.partition_field().is_some() {
+        let opts = cli_partitioned::RunOpts {
+            events,
+            out,
+            rejects,
+            state: args.state.is_some(),
+            wall_clock: args.clock == ClockArg::Wall,
+            follow: args.follow,
+            until: args.until,
+            max_line: args.max_line,
+            timeline: timeline.as_ref(),
+            cap: cap_writer.as_mut(),
+        };
+        return cli_partitioned::run_defs(&defs, config, opts);
+    }
     let mut engine = match defs.engine_with(config) {
         Ok(e) => e,
         Err(e) => {
