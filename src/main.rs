@@ -11,6 +11,7 @@ mod cli_serve;
 mod cli_sl651;
 mod cli_test;
 mod cli_text;
+mod cli_worker;
 mod lsp;
 
 use clap::{Parser, Subcommand, ValueEnum};
@@ -226,6 +227,8 @@ enum Command {
     Replay(cli_replay::ReplayArgs),
     /// Run definitions as a live service: sources, sinks, checkpoints, HTTP API (serve.yaml).
     Serve(cli_serve::ServeArgs),
+    /// Run definitions as one worker of a partitioned group on NATS JetStream.
+    Worker(cli_worker::WorkerArgs),
     /// SL 651-2014 tools: turn events into gauge frames, replay frames to a centre.
     Sl651 {
         #[command(subcommand)]
@@ -267,6 +270,7 @@ fn main() -> ExitCode {
         Command::Replay(a) => cli_replay::run(&a),
         Command::Explain(a) => cli_explain::run(&a),
         Command::Serve(args) => cli_serve::run(args),
+        Command::Worker(args) => cli_worker::run(args),
         Command::Sl651 { cmd } => cli_sl651::run(cmd),
         Command::Graph {
             plan_paths,

@@ -189,6 +189,9 @@ pub mod codes {
     pub const LEVEL_ORDER: &str = "E0302";
     /// A required clause is missing (`key`, `from`, a level rule).
     pub const MISSING: &str = "E0303";
+    /// `partition by FIELD` wrong: the field is undeclared, not text or
+    /// optional, kinds name different fields, or a kind names none.
+    pub const PARTITION: &str = "E0304";
     /// A higher level that can never be reached before a lower one (warning).
     pub const IMPOSSIBLE_LEVEL: &str = "W0401";
     /// A key the definitions name (a roster) that has no row in its signal's table (warning).

@@ -270,6 +270,8 @@ pub struct Loaded {
     pub plans: yingji_engine::workflow::PlanSet,
     /// Assessments, gradings, reporting deadlines and unit rosters.
     pub assess: yingji_engine::assess::AssessProgram,
+    /// The partition field a worker group splits by (`event … partition by F`).
+    pub partition: Option<crate::check::partition::Partition>,
 }
 
 impl Loaded {
@@ -404,6 +406,8 @@ pub fn load(loader: &dyn Loader) -> Loaded {
     }
     let lowered = crate::lower::policy::lower(&defs, &sources);
     diagnostics.extend(lowered.diagnostics);
+    let (partition, partition_diags) = crate::check::partition::partition(&defs);
+    diagnostics.extend(partition_diags);
     let (assess, assess_diags) = crate::lower::assess::compile(&defs, &sources);
     diagnostics.extend(assess_diags);
     let mut program = lowered.program;
@@ -421,6 +425,7 @@ pub fn load(loader: &dyn Loader) -> Loaded {
         files,
         plans,
         assess,
+        partition,
     }
 }
 

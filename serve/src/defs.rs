@@ -61,6 +61,19 @@ impl Defs {
         self.loaded.plans.roster.stations.iter().cloned().collect()
     }
 
+    /// The partition field the definitions declare (`event … partition by F`).
+    pub fn partition(&self) -> Option<&yingji_dsl::check::partition::Partition> {
+        self.loaded.partition.as_ref()
+    }
+
+    /// The texts of the loaded files, in load order.
+    pub fn texts(&self) -> Vec<String> {
+        (0..)
+            .map_while(|i| self.loaded.sources.file(i))
+            .map(|f| f.text.to_string())
+            .collect()
+    }
+
     /// A fresh engine with `config`.
     pub fn engine(&self, config: yingji_engine::Config) -> Result<Engine, DefsError> {
         let l = &self.loaded;

@@ -22,6 +22,7 @@ pub mod service;
 pub mod sinks;
 pub mod sources;
 pub mod views;
+pub mod worker;
 
 use config::{ServeConfig, SourceConfig};
 use service::{Command, Core, ServeError, Shared};

@@ -10,6 +10,7 @@
 //! appear, the rule `Program::validate` checks too, so `check` and
 //! `validate` cannot disagree.
 
+pub mod partition;
 pub mod scope;
 pub mod typeck;
 

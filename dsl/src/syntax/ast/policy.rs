@@ -65,6 +65,8 @@ pub struct EventDef {
     pub name: Ident,
     /// Declared fields.
     pub fields: Vec<FieldDecl>,
+    /// `partition by FIELD`: the field a worker group partitions by.
+    pub partition: Option<Ident>,
     /// The whole definition.
     pub span: Span,
 }

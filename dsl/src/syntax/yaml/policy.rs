@@ -230,6 +230,7 @@ pub fn parse_yaml(file: FileId, text: &str) -> (Vec<Def>, Vec<Diagnostic>) {
             span: name.span,
             name,
             fields,
+            partition: None,
         }));
     }
     for (name, rows) in doc.tables.map(|m| m.0).unwrap_or_default() {

@@ -88,6 +88,14 @@ impl Builder {
             Rule::event_def => {
                 let mut it = p.into_inner();
                 let name = self.ident(&it.next()?);
+                let mut it = it.peekable();
+                let partition = match it.peek() {
+                    Some(q) if q.as_rule() == Rule::partition => {
+                        let q = it.next()?;
+                        q.into_inner().next().map(|f| self.ident(&f))
+                    }
+                    _ => None,
+                };
                 let fields = it
                     .filter_map(|f| {
                         let mut parts = f.into_inner();
@@ -97,7 +105,12 @@ impl Builder {
                         Some(FieldDecl { name, ty, optional })
                     })
                     .collect();
-                Some(Def::Event(EventDef { name, fields, span }))
+                Some(Def::Event(EventDef {
+                    name,
+                    fields,
+                    partition,
+                    span,
+                }))
             }
             Rule::signal_def => {
                 let mut it = p.into_inner();
