@@ -4,6 +4,7 @@
 #
 #   scripts/nats-cluster.sh start  [DIR]     write n1..n3.conf, start the servers in the
 #                                            background, wait until a meta leader is elected
+#                                            and every node sees it and its peers current
 #   scripts/nats-cluster.sh stop   [DIR]     stop the servers by their pids (SIGTERM, then
 #                                            SIGKILL after 10 s)
 #   scripts/nats-cluster.sh status [DIR]     each node: pid, alive or not, its client URL; the
@@ -109,17 +110,40 @@ start_node() { # node
     return 1
 }
 
-meta_leader() { # prints the meta leader's server name as any live node sees it
+jsz_meta() { # node -> the meta cluster as that node sees it: "LEADER PEERS CURRENT" (or fails)
+    curl -fsS --max-time 1 "http://127.0.0.1:$((HTTP_BASE + $1 - 1))/jsz" 2>/dev/null |
+        python3 -c 'import json,sys
+try:
+    m = json.load(sys.stdin).get("meta_cluster") or {}
+except ValueError:
+    sys.exit(1)
+peers = m.get("replicas") or []
+if not m.get("leader"):
+    sys.exit(1)
+print(m["leader"], len(peers), sum(1 for p in peers if p.get("current")))'
+}
+
+meta_leader() { # prints the meta leader's name once the leader sees its two peers current
+    local leader n cur i
+    leader="$(any_leader)" || return 1
+    i="${leader#n}"
+    case "$i" in 1|2|3) ;; *) return 1 ;; esac
+    alive "$i" || return 1
+    read -r leader n cur <<<"$(jsz_meta "$i")" || return 1
+    [ "$n" = 2 ] && [ "$cur" = 2 ] || return 1
+    echo "$leader"
+}
+
+any_leader() { # the meta leader as any live node sees it (for status)
     local i
     for i in 1 2 3; do
         alive "$i" || continue
         curl -fsS --max-time 1 "http://127.0.0.1:$((HTTP_BASE + i - 1))/jsz" 2>/dev/null |
             python3 -c 'import json,sys
 try:
-    d = json.load(sys.stdin)
+    leader = (json.load(sys.stdin).get("meta_cluster") or {}).get("leader")
 except ValueError:
     sys.exit(1)
-leader = (d.get("meta_cluster") or {}).get("leader") or ""
 if not leader:
     sys.exit(1)
 print(leader)' && return 0
@@ -136,7 +160,8 @@ start)
     mkdir -p "$DIR"
     for i in 1 2 3; do write_conf "$i"; done
     for i in 1 2 3; do start_node "$i"; done
-    for k in $(seq 1 300); do
+    deadline=$((SECONDS + 30))
+    while [ "$SECONDS" -lt "$deadline" ]; do
         if leader="$(meta_leader)"; then
             echo "nats-cluster: 3 nodes up in $DIR, meta leader $leader; --nats $("$0" urls "$DIR")"
             exit 0
@@ -187,7 +212,7 @@ status)
             echo "n$i down"
         fi
     done
-    if leader="$(meta_leader)"; then echo "meta leader: $leader"; else echo "meta leader: none"; fi
+    if leader="$(any_leader)"; then echo "meta leader: $leader"; else echo "meta leader: none"; fi
     [ "$up" -gt 0 ]
     ;;
 urls)
