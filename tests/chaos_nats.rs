@@ -273,6 +273,7 @@ fn run(
             defs: defs.clone(),
             dir: dir.to_path_buf(),
             bin: nats_harness::yingji(),
+            metrics: None,
         },
         slots: (0..WORKERS).map(|_| None).collect(),
         incarnation: vec![0; WORKERS],
@@ -323,14 +324,34 @@ fn run(
             )
         })
         .collect();
+    // a publisher of its own, so that publishes are in flight while servers
+    // die: before each of the first two thirds of the actions, the next chunk
+    // is handed to it (it publishes them in order, retrying with the same
+    // message id)
     let n_chunks = (n_actions * 2 / 3).max(1);
     let chunk = msgs.len().div_ceil(n_chunks);
-    let mut chunks = msgs.chunks(chunk);
-    let mut retried = 0;
+    let chunks: Vec<Vec<(String, String, String)>> =
+        msgs.chunks(chunk).map(<[_]>::to_vec).collect();
+    let (tx, rx) = std::sync::mpsc::channel::<Vec<(String, String, String)>>();
+    let urls = cluster.urls();
+    let publisher = std::thread::spawn(move || -> Result<usize, String> {
+        let js = Js::connect(&urls);
+        let mut retried = 0;
+        for (k, c) in rx.into_iter().enumerate() {
+            let r = js.publish(&c, Duration::from_secs(120))?;
+            if r > 0 {
+                eprintln!("chaos: publisher: chunk {} needed {r} retries", k + 1);
+            }
+            retried += r;
+        }
+        Ok(retried)
+    });
+    let mut chunks = chunks.into_iter();
 
     for (k, action) in actions.iter().enumerate() {
         if let Some(c) = chunks.next() {
-            retried += js.publish(c, Duration::from_secs(90))?;
+            tx.send(c)
+                .map_err(|_| "the publisher stopped".to_string())?;
         }
         note(
             log,
@@ -422,8 +443,13 @@ fn run(
         std::thread::sleep(Duration::from_millis(200 + rng.below(800)));
     }
     for c in chunks {
-        retried += js.publish(c, Duration::from_secs(90))?;
+        tx.send(c)
+            .map_err(|_| "the publisher stopped".to_string())?;
     }
+    drop(tx);
+    let retried = publisher
+        .join()
+        .map_err(|_| "the publisher panicked".to_string())??;
     note(
         log,
         format!(

@@ -211,6 +211,16 @@ pub struct WorkerArgs {
     pub dir: PathBuf,
     /// The binary (default: the test's `yingji`).
     pub bin: PathBuf,
+    /// `--metrics` (an address), if any.
+    pub metrics: Option<String>,
+}
+
+impl WorkerArgs {
+    /// The same, with `/metrics` on 127.0.0.1:`port`.
+    pub fn with_metrics(mut self, port: u16) -> WorkerArgs {
+        self.metrics = Some(format!("127.0.0.1:{port}"));
+        self
+    }
 }
 
 impl Worker {
@@ -218,8 +228,12 @@ impl Worker {
     pub fn start(a: &WorkerArgs, id: &str) -> Worker {
         let log = a.dir.join(format!("{id}.log"));
         let err = File::create(&log).unwrap();
-        let child = Command::new(&a.bin)
-            .arg("worker")
+        let mut cmd = Command::new(&a.bin);
+        cmd.arg("worker");
+        if let Some(m) = &a.metrics {
+            cmd.args(["--metrics", m]);
+        }
+        let child = cmd
             .args(["--nats", &a.nats, "--group", &a.group, "--id", id])
             .args(["--partitions", &a.partitions.to_string()])
             .args(["--replicas", &a.replicas.to_string()])
@@ -472,11 +486,15 @@ impl Js {
                             Err(_) => acks.push((i, None)),
                         }
                     }
-                    for (i, ack) in acks {
-                        let ok = match ack {
-                            Some(a) => a.await.is_ok(),
-                            None => false,
-                        };
+                    // awaited together: each ack's timeout runs at once, so a
+                    // batch in flight when a leader dies costs one timeout, not 256
+                    let waits = acks.into_iter().map(|(i, ack)| async move {
+                        match ack {
+                            Some(a) => (i, a.await.is_ok()),
+                            None => (i, false),
+                        }
+                    });
+                    for (i, ok) in futures::future::join_all(waits).await {
                         if !ok {
                             failed.push(i);
                         }
