@@ -118,3 +118,87 @@ pub fn partition(defs: &[Def]) -> (Option<Partition>, Vec<Diagnostic>) {
         diags,
     )
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, reason = "tests")]
+mod tests {
+    use crate::load::{MemLoader, load};
+
+    fn check(text: &str) -> (Option<super::Partition>, Vec<String>) {
+        let l = load(&MemLoader(vec![("p.yj".into(), text.into())]));
+        let errs = l
+            .diagnostics
+            .iter()
+            .filter(|d| d.is_error())
+            .map(|d| d.render(&l.sources))
+            .collect();
+        (l.partition, errs)
+    }
+
+    const SIG: &str = "signal x { from rain key station level red when mm >= 1 }\n";
+
+    #[test]
+    fn a_declared_partition_is_returned() {
+        let (p, errs) = check(&format!(
+            "event rain partition by county {{ county: string, station: string, mm: number }}\n{SIG}"
+        ));
+        assert!(errs.is_empty(), "{errs:?}");
+        let p = p.unwrap();
+        assert_eq!(p.field, "county");
+        assert_eq!(p.kinds, vec!["rain".to_string()]);
+        let (none, errs) = check(&format!(
+            "event rain {{ station: string, mm: number }}\n{SIG}"
+        ));
+        assert!(errs.is_empty() && none.is_none());
+    }
+
+    #[test]
+    fn wrong_partitions_are_errors_at_their_place() {
+        let cases = [
+            (
+                "event rain partition by county { station: string, mm: number }\n",
+                "1:25",
+                "which it does not declare",
+            ),
+            (
+                "event rain partition by county { county: number, station: string, mm: number }\n",
+                "1:42",
+                "a partition field is text",
+            ),
+            (
+                "event rain partition by county { county: string?, station: string, mm: number }\n",
+                "1:34",
+                "is optional",
+            ),
+            (
+                "event rain partition by county { county: string, station: string, mm: number }\nevent gauge { station: string }\n",
+                "2:7",
+                "declares no partition field",
+            ),
+            (
+                "event rain partition by county { county: string, station: string, mm: number }\nevent gauge partition by town { town: string }\n",
+                "2:26",
+                "another kind by `county`",
+            ),
+        ];
+        for (text, place, msg) in cases {
+            let (_, errs) = check(&format!("{text}{SIG}"));
+            assert_eq!(errs.len(), 1, "{text}: {errs:?}");
+            assert!(errs[0].contains("E0304"), "{}", errs[0]);
+            assert!(
+                errs[0].contains(&format!("p.yj:{place}")),
+                "{text}: {}",
+                errs[0]
+            );
+            assert!(errs[0].contains(msg), "{}", errs[0]);
+        }
+    }
+
+    #[test]
+    fn the_formatter_keeps_the_clause() {
+        let text = "event rain   partition  by county { county: string, mm: number }\n";
+        let f = crate::fmt::format_yj(0, text).unwrap();
+        assert!(f.contains("event rain partition by county {"), "{f}");
+        assert_eq!(crate::fmt::format_yj(0, &f).unwrap(), f);
+    }
+}

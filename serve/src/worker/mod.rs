@@ -11,6 +11,7 @@
 //! subject sequence and the message id `<value>:<id>`. See docs/worker.md.
 
 pub mod group;
+pub mod lane;
 pub mod log;
 pub mod metrics;
 pub mod partition;
@@ -93,7 +94,7 @@ struct Registered {
 
 /// The worker a partition belongs to among `live` (rendezvous hashing:
 /// the highest hash of `id/p` wins), so every worker computes the same.
-pub fn assign<'a>(live: &'a [String], p: u32) -> Option<&'a str> {
+pub fn assign(live: &[String], p: u32) -> Option<&str> {
     live.iter()
         .max_by_key(|w| xxhash_rust::xxh3::xxh3_64(format!("{w}/{p}").as_bytes()))
         .map(String::as_str)
@@ -332,6 +333,17 @@ impl Manager {
                     if e.kind()
                         == async_nats::jetstream::kv::UpdateErrorKind::WrongLastRevision =>
                 {
+                    // our own earlier renewal may have landed with its answer lost
+                    if let Ok(Some(entry)) = kv.entry(lease_key(p)).await {
+                        let ours = serde_json::from_slice::<Lease>(&entry.value)
+                            .is_ok_and(|l| l.owner == self.id() && l.epoch == o.epoch);
+                        if ours && entry.operation == async_nats::jetstream::kv::Operation::Put {
+                            if let Some(o) = self.owned.get_mut(&p) {
+                                o.rev = entry.revision;
+                            }
+                            continue;
+                        }
+                    }
                     log::line(
                         self.id(),
                         "fenced",
@@ -349,48 +361,54 @@ impl Manager {
                 }
             }
         }
-        // hand over what is now assigned elsewhere
-        let away: Vec<u32> = self
-            .owned
-            .keys()
-            .copied()
-            .filter(|p| group_assign(&live, *p) != Some(self.id()))
-            .collect();
-        for p in away {
-            self.stop(p).await;
-        }
-        // acquire what is assigned here
-        for p in 0..self.args.partitions {
-            if self.owned.contains_key(&p)
-                || self.blocked.contains(&p)
-                || group_assign(&live, p) != Some(self.id())
-            {
-                continue;
+        // hand over what is now assigned elsewhere, acquire what is assigned
+        // here: only with a complete view of the live workers
+        if let Some(live) = live {
+            let away: Vec<u32> = self
+                .owned
+                .keys()
+                .copied()
+                .filter(|p| assign(&live, *p) != Some(self.id()))
+                .collect();
+            for p in away {
+                self.stop(p).await;
             }
-            self.acquire(p, now).await;
+            for p in 0..self.args.partitions {
+                if self.owned.contains_key(&p)
+                    || self.blocked.contains(&p)
+                    || assign(&live, p) != Some(self.id())
+                {
+                    continue;
+                }
+                self.acquire(p, now).await;
+            }
+        } else {
+            tracing::warn!(
+                "could not read the live workers: no hand-over or acquisition this round"
+            );
         }
         self.owned_count
             .store(self.owned.len(), std::sync::atomic::Ordering::Relaxed);
     }
 
     /// Live workers: registered and seen within one lease (this one always).
-    async fn live(&self, now: i64) -> Vec<String> {
+    /// Live workers: registered and seen within one lease (this one
+    /// always); `None` when the bucket could not be read completely (the
+    /// round then neither hands over nor acquires).
+    async fn live(&self, now: i64) -> Option<Vec<String>> {
         use futures::StreamExt;
         let mut live = vec![self.id().to_string()];
         let kv = &self.env.group.kv;
-        let Ok(mut keys) = kv.keys().await else {
-            return live;
-        };
+        let mut keys = kv.keys().await.ok()?;
         let mut names = Vec::new();
         while let Some(k) = keys.next().await {
-            if let Ok(k) = k {
-                if k.starts_with("worker.") {
-                    names.push(k);
-                }
+            let k = k.ok()?;
+            if k.starts_with("worker.") {
+                names.push(k);
             }
         }
         for k in names {
-            if let Ok(Some(v)) = kv.get(k).await {
+            if let Some(v) = kv.get(k).await.ok()? {
                 if let Ok(r) = serde_json::from_slice::<Registered>(&v) {
                     if r.seen_ms > now - self.lease_ms() && r.id != self.id() {
                         live.push(r.id);
@@ -399,7 +417,7 @@ impl Manager {
             }
         }
         live.sort();
-        live
+        Some(live)
     }
 
     fn drop_task(&mut self, p: u32) {
@@ -422,7 +440,11 @@ impl Manager {
             Ok(Some(e)) => {
                 let free = e.operation != async_nats::jetstream::kv::Operation::Put
                     || serde_json::from_slice::<Lease>(&e.value)
-                        .map_or(true, |l| l.owner.is_empty() || l.expires_ms < now);
+                        // released, expired, or this worker's own from before a
+                        // restart (it runs no task for it: no other writer)
+                        .map_or(true, |l| {
+                            l.owner.is_empty() || l.expires_ms < now || l.owner == self.id()
+                        });
                 if free {
                     kv.update(lease_key(p), body, e.revision).await.ok()
                 } else {
@@ -464,11 +486,16 @@ impl Manager {
         if o.ctl.send(Ctl::Stop(done)).await.is_ok() {
             let _ = tokio::time::timeout(self.args.lease, rx).await;
         }
-        let end = tokio::time::timeout(Duration::from_secs(1), &mut { o.task }).await;
-        self.env.metrics.forget(p);
-        if let Ok(Ok(End::Stopped)) = end {
-            // released below with the lease's last revision
+        let mut task = o.task;
+        if tokio::time::timeout(Duration::from_secs(1), &mut task)
+            .await
+            .is_err()
+        {
+            // stuck (NATS unreachable): no more writes from it; the next owner
+            // starts from the last checkpoint that made it
+            task.abort();
         }
+        self.env.metrics.forget(p);
         let kv = &self.env.group.kv;
         let lease = Lease {
             owner: String::new(),
@@ -521,10 +548,6 @@ impl Manager {
             .await;
         log::line(self.id(), "stopped", serde_json::json!({}));
     }
-}
-
-fn group_assign(live: &[String], p: u32) -> Option<&str> {
-    assign(live, p)
 }
 
 fn parse_duration(flag: &str, v: &str) -> Result<Duration, WorkerError> {
@@ -615,9 +638,15 @@ pub fn parse_args(args: Vec<String>) -> Result<Option<WorkerArgs>, WorkerError> 
             "give the definitions (files or folders) to run".into(),
         ));
     }
-    if a.id.is_empty() || a.id.contains(['.', '*', '>', ' ']) {
+    if a.id.is_empty()
+        || a.id.len() > 64
+        || !a
+            .id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    {
         return Err(WorkerError::Usage(format!(
-            "--id `{}`: no `.`, `*`, `>` or spaces (it is part of a KV key)",
+            "--id `{}`: letters, digits, `-` and `_` only, at most 64 (it is part of a KV key)",
             a.id
         )));
     }
@@ -626,7 +655,13 @@ pub fn parse_args(args: Vec<String>) -> Result<Option<WorkerArgs>, WorkerError> 
 
 fn hostname() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .map(|h| h.trim().replace('.', "-"))
+        .map(|h| {
+            h.trim()
+                .chars()
+                .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+                .take(40)
+                .collect::<String>()
+        })
         .ok()
         .filter(|h| !h.is_empty())
         .unwrap_or_else(|| "worker".into())
@@ -659,6 +694,66 @@ pub fn main_with_args(args: Vec<String>) -> i32 {
         Err(e) => {
             eprintln!("yingji worker: {e}");
             e.exit_code()
+        }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, reason = "tests")]
+mod tests {
+    use super::*;
+
+    fn args(extra: &[&str]) -> Result<Option<WorkerArgs>, WorkerError> {
+        let mut v: Vec<String> = ["--nats", "nats://127.0.0.1:4222", "--group", "g", "defs"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        v.extend(extra.iter().map(|s| s.to_string()));
+        parse_args(v)
+    }
+
+    #[test]
+    fn the_command_line_is_checked() {
+        let a = args(&["--id", "w1", "--lease", "2s", "--partitions", "16"])
+            .unwrap()
+            .unwrap();
+        assert_eq!((a.id.as_str(), a.partitions), ("w1", 16));
+        assert_eq!(a.lease, Duration::from_secs(2));
+        assert_eq!(args(&["--id", "a.b"]).unwrap_err().exit_code(), 2);
+        assert_eq!(args(&["--id", "县1"]).unwrap_err().exit_code(), 2);
+        assert_eq!(args(&["--lease", "0s"]).unwrap_err().exit_code(), 2);
+        assert_eq!(args(&["--lease", "5 parsecs"]).unwrap_err().exit_code(), 2);
+        assert_eq!(args(&["--replicas", "7"]).unwrap_err().exit_code(), 2);
+        assert_eq!(args(&["--bogus"]).unwrap_err().exit_code(), 2);
+        assert!(parse_args(vec!["defs".into()]).is_err());
+        let default = args(&[]).unwrap().unwrap();
+        assert!(
+            default
+                .id
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-'),
+            "{}",
+            default.id
+        );
+    }
+
+    #[test]
+    fn every_worker_computes_the_same_assignment() {
+        let live: Vec<String> = ["a", "b", "c"].iter().map(|s| s.to_string()).collect();
+        let owners: Vec<&str> = (0..64).map(|p| assign(&live, p).unwrap()).collect();
+        // all three get some, and the order of the list does not matter
+        for w in ["a", "b", "c"] {
+            assert!(owners.contains(&w));
+        }
+        let mut rev = live.clone();
+        rev.reverse();
+        assert!((0..64).all(|p| assign(&rev, p) == assign(&live, p)));
+        // a worker leaving moves only its own partitions
+        let two: Vec<String> = ["a", "c"].iter().map(|s| s.to_string()).collect();
+        for p in 0..64 {
+            if owners[p as usize] != "b" {
+                assert_eq!(assign(&two, p), Some(owners[p as usize]));
+            }
         }
     }
 }

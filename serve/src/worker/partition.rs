@@ -2,22 +2,26 @@
 //! input consumer, its outputs and checkpoints.
 //!
 //! Order of writes (see docs/worker.md, "Exactly-once"): the outputs of an
-//! input message are published (each acknowledged) before the message
-//! counts as applied; a checkpoint covers only applied messages and is
-//! written to the object store before its pointer is compare-and-set in KV.
+//! input message go to its value's lane ([`super::lane`]: published in
+//! order, each acknowledged before the next); a checkpoint at input
+//! sequence S waits until every lane has published the outputs of the
+//! messages up to S, then writes the snapshots to the object store, then
+//! compare-and-sets its pointer in KV.
 
 use super::group::Group;
+use super::lane::{self, Lane};
 use super::log;
 use super::metrics::Metrics;
 use async_nats::HeaderMap;
-use async_nats::jetstream::{consumer, context::PublishErrorKind, kv};
+use async_nats::jetstream::{consumer, kv};
 use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, oneshot};
-use yingji_engine::{Engine, Output};
+use yingji_engine::Engine;
 
 /// What the task was asked.
 pub enum Ctl {
@@ -69,13 +73,20 @@ struct SavedValue {
     state: String,
 }
 
-/// One partition value (county): its engine and output position.
+/// One partition value (county): its engine and output lane.
 struct Value {
     engine: Engine,
     events: u64,
-    /// Last output id on its subject, and that message's stream sequence
-    /// (`None`: not learnt since this task took the partition).
-    published: Option<(u64, u64)>,
+    lane: Lane,
+}
+
+/// Tells the lanes to stop when the task ends (returns or is aborted).
+struct StopOnDrop(Arc<AtomicBool>);
+
+impl Drop for StopOnDrop {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
 }
 
 /// Everything the task needs from the worker.
@@ -109,11 +120,11 @@ pub struct Task {
     events_since: u64,
     since: Instant,
     saves: u64,
+    stop: StopOnDrop,
+    fenced_tx: mpsc::UnboundedSender<()>,
+    fenced_rx: mpsc::UnboundedReceiver<()>,
 }
 
-fn lease_key(p: u32) -> String {
-    format!("lease.{p}")
-}
 fn ckpt_key(p: u32) -> String {
     format!("ckpt.{p}")
 }
@@ -129,6 +140,7 @@ impl Task {
     /// restores the snapshots, claims the pointer with this epoch, then runs
     /// until asked to stop, fenced, or refused.
     pub async fn run(env: Arc<Env>, p: u32, epoch: u64, mut ctl: mpsc::Receiver<Ctl>) -> End {
+        let (fenced_tx, fenced_rx) = mpsc::unbounded_channel();
         let mut t = Task {
             env,
             p,
@@ -141,6 +153,9 @@ impl Task {
             events_since: 0,
             since: Instant::now(),
             saves: 0,
+            stop: StopOnDrop(Arc::new(AtomicBool::new(false))),
+            fenced_tx,
+            fenced_rx,
         };
         if let Err(end) = t.start().await {
             return end;
@@ -325,12 +340,13 @@ impl Task {
                     serde_json::json!({}),
                 ));
             }
+            let value = v.value.clone();
             self.values.insert(
-                v.value,
+                value,
                 Value {
                     engine,
                     events: v.events,
-                    published: None,
+                    lane: self.lane(&v.value),
                 },
             );
         }
@@ -356,6 +372,9 @@ impl Task {
             .create_consumer(consumer::pull::OrderedConfig {
                 filter_subject: self.env.group.names.partition_filter(self.p),
                 deliver_policy: deliver,
+                // pulls of 2 s, so a 1 s idle heartbeat: a consumer lost with its
+                // server (a leader killed) is noticed in seconds, not 30
+                max_expires: Duration::from_secs(2),
                 ..Default::default()
             })
             .await
@@ -365,6 +384,7 @@ impl Task {
         tick.tick().await;
         loop {
             tokio::select! {
+                _ = self.fenced_rx.recv() => return Ok(End::Fenced),
                 c = ctl.recv() => {
                     let Some(Ctl::Stop(done)) = c else { return Ok(End::Stopped) };
                     if self.dirty {
@@ -424,7 +444,7 @@ impl Task {
                 Value {
                     engine,
                     events: 0,
-                    published: None,
+                    lane: self.lane(&value),
                 },
             );
         }
@@ -443,10 +463,53 @@ impl Task {
             self.dead(seq, subject, payload, format!("refused by the engine: {e}"))
                 .await?;
         }
-        for o in &out {
-            self.publish(&value, o).await?;
+        if !out.is_empty() {
+            let Some(v) = self.values.get(&value) else {
+                return Ok(());
+            };
+            let tx = v.lane.tx.clone();
+            for o in &out {
+                if tx
+                    .send(lane::Msg::Out(o.id(), o.to_json().into()))
+                    .await
+                    .is_err()
+                {
+                    // the lane ended: it was fenced (and logged it)
+                    return Err(End::Fenced);
+                }
+            }
         }
         Ok(())
+    }
+
+    fn lane(&self, value: &str) -> Lane {
+        Lane::start(
+            self.env.clone(),
+            self.p,
+            self.epoch,
+            value,
+            self.stop.0.clone(),
+            self.fenced_tx.clone(),
+        )
+    }
+
+    /// Waits until every lane has published what it was sent; `false` when
+    /// a lane was fenced.
+    async fn drain(&mut self) -> bool {
+        let mut waits = Vec::new();
+        for v in self.values.values() {
+            let (done, rx) = oneshot::channel();
+            if v.lane.tx.send(lane::Msg::Barrier(done)).await.is_err() {
+                return false;
+            }
+            waits.push(rx);
+        }
+        for w in waits {
+            if w.await.is_err() {
+                return false;
+            }
+        }
+        true
     }
 
     async fn dead(
@@ -501,133 +564,6 @@ impl Task {
         }
     }
 
-    /// Learns the last output id and sequence on a value's subject.
-    async fn learn(&mut self, value: &str) -> Result<(u64, u64), String> {
-        let subject = self.env.group.names.output_subject(value);
-        match self
-            .env
-            .group
-            .out
-            .get_last_raw_message_by_subject(&subject)
-            .await
-        {
-            Ok(m) => {
-                let id = m
-                    .headers
-                    .get(async_nats::header::NATS_MESSAGE_ID)
-                    .and_then(|h| h.as_str().rsplit(':').next().and_then(|n| n.parse().ok()))
-                    .ok_or_else(|| {
-                        format!("the last message on {subject} has no `<value>:<id>` message id")
-                    })?;
-                Ok((id, m.sequence))
-            }
-            Err(e)
-                if e.kind()
-                    == async_nats::jetstream::stream::LastRawMessageErrorKind::NoMessageFound =>
-            {
-                Ok((0, 0))
-            }
-            Err(e) => Err(e.to_string()),
-        }
-    }
-
-    /// Whether this task still holds its lease (same owner and epoch, not expired).
-    async fn still_owner(&self) -> bool {
-        match self.env.group.kv.entry(lease_key(self.p)).await {
-            Ok(Some(e)) => serde_json::from_slice::<super::Lease>(&e.value).is_ok_and(|l| {
-                l.owner == self.env.worker && l.epoch == self.epoch && l.expires_ms > log::now_ms()
-            }),
-            _ => false,
-        }
-    }
-
-    /// Publishes one output unless its id is already on the subject; a
-    /// wrong expected sequence is a stale owner's fence (or, while the
-    /// lease is still ours, a write of a fenced owner that got in first:
-    /// then the subject is read again and what is there is skipped).
-    async fn publish(&mut self, value: &str, o: &Output) -> Result<(), End> {
-        let id = o.id();
-        let subject = self.env.group.names.output_subject(value);
-        let payload: bytes::Bytes = o.to_json().into();
-        let mut attempt = 0;
-        loop {
-            let known = self.values.get(value).and_then(|v| v.published);
-            let (last_id, last_seq) = match known {
-                Some(k) => k,
-                None => match self.learn(value).await {
-                    Ok(k) => {
-                        if let Some(v) = self.values.get_mut(value) {
-                            v.published = Some(k);
-                        }
-                        k
-                    }
-                    Err(e) => {
-                        tracing::warn!(partition = self.p, error = %e, "reading the last output");
-                        backoff(attempt).await;
-                        attempt += 1;
-                        continue;
-                    }
-                },
-            };
-            if id <= last_id {
-                return Ok(());
-            }
-            let mut headers = HeaderMap::new();
-            headers.insert(
-                async_nats::header::NATS_MESSAGE_ID,
-                format!("{value}:{id}").as_str(),
-            );
-            headers.insert(
-                async_nats::header::NATS_EXPECTED_LAST_SUBJECT_SEQUENCE,
-                last_seq.to_string().as_str(),
-            );
-            let r = match self
-                .env
-                .group
-                .js
-                .publish_with_headers(subject.clone(), headers, payload.clone())
-                .await
-            {
-                Ok(ack) => ack.await,
-                Err(e) => Err(e),
-            };
-            match r {
-                Ok(ack) if !ack.duplicate => {
-                    if let Some(v) = self.values.get_mut(value) {
-                        v.published = Some((id, ack.sequence));
-                    }
-                    self.env.metrics.output();
-                    return Ok(());
-                }
-                Ok(_) => {
-                    // deduplicated by id: read what the subject holds now
-                    if let Some(v) = self.values.get_mut(value) {
-                        v.published = None;
-                    }
-                }
-                Err(e) if e.kind() == PublishErrorKind::WrongLastSequence => {
-                    if !self.still_owner().await {
-                        return Err(self.fenced(
-                            "publish_seq",
-                            format!("{subject}: expected last sequence {last_seq}: {e}"),
-                        ));
-                    }
-                    if let Some(v) = self.values.get_mut(value) {
-                        v.published = None;
-                    }
-                }
-                Err(e) => {
-                    tracing::warn!(partition = self.p, error = %e, "publishing an output");
-                    if let Some(v) = self.values.get_mut(value) {
-                        v.published = None;
-                    }
-                    backoff(attempt).await;
-                    attempt += 1;
-                }
-            }
-        }
-    }
-
     /// Saves every value's snapshot and compare-and-sets the pointer.
     async fn checkpoint(&mut self) -> Result<(), End> {
         let t0 = Instant::now();
@@ -647,6 +583,10 @@ impl Task {
                 .collect(),
         };
         let bytes = serde_json::to_vec(&saved).unwrap_or_default();
+        // the snapshot covers messages up to `seq`: their outputs first
+        if !self.drain().await {
+            return Err(End::Fenced);
+        }
         self.saves += 1;
         let name = format!("p{}-e{}-s{}-{}", self.p, self.epoch, self.seq, self.saves);
         let mut attempt = 0;
@@ -687,6 +627,13 @@ impl Task {
                     break;
                 }
                 Err(e) if e.kind() == kv::UpdateErrorKind::WrongLastRevision => {
+                    // our own earlier try may have landed with its answer lost
+                    if let Ok(Some(now)) = self.env.group.kv.entry(ckpt_key(self.p)).await {
+                        if now.value == body {
+                            self.ckpt_rev = now.revision;
+                            break;
+                        }
+                    }
                     let _ = self.env.group.objects.delete(name.as_str()).await;
                     return Err(self.fenced(
                         "kv_cas",
@@ -730,19 +677,76 @@ impl Task {
 /// A failure of the input consumer (the task resumes after its last applied message).
 pub struct Retry(String);
 
-/// Checks an event's partition field against its subject's value.
+/// Checks an event's partition field against its subject's value (the
+/// whole line is scanned by the engine's JSONL scanner, no JSON tree).
 pub fn check_partition(text: &str, field: &str, value: &str) -> Result<(), String> {
-    let v: serde_json::Value =
-        serde_json::from_str(text).map_err(|e| format!("not a JSON object: {e}"))?;
-    let Some(obj) = v.as_object() else {
-        return Err("not a JSON object".into());
-    };
-    match obj.get(field) {
-        None => Err(format!("no partition field `{field}`")),
-        Some(serde_json::Value::String(s)) if s == value => Ok(()),
-        Some(serde_json::Value::String(s)) => Err(format!(
-            "partition field `{field}` is `{s}` but the event was published for `{value}`"
-        )),
-        Some(other) => Err(format!("partition field `{field}` is not text: {other}")),
+    use yingji_engine::jsonl::{Scalar, Scanner};
+    let bad = |e: yingji_engine::jsonl::ScanError| format!("not a JSON object: {e}");
+    let mut sc = Scanner::new(text);
+    let (mut kbuf, mut vbuf) = (String::new(), String::new());
+    let mut found: Option<Result<(), String>> = None;
+    sc.open().map_err(bad)?;
+    loop {
+        let is_field = match sc.key(&mut kbuf).map_err(bad)? {
+            None => break,
+            Some(k) => k == field,
+        };
+        if is_field && found.is_none() {
+            found = Some(match sc.value(&mut vbuf).map_err(bad)? {
+                Scalar::Str(s) if s == value => Ok(()),
+                Scalar::Str(s) => Err(format!(
+                    "partition field `{field}` is `{s}` but the event was published for `{value}`"
+                )),
+                Scalar::Null => Err(format!("partition field `{field}` is not text: null")),
+                Scalar::Bool(b) => Err(format!("partition field `{field}` is not text: {b}")),
+                Scalar::Num(n) => Err(format!("partition field `{field}` is not text: {n}")),
+                Scalar::Nested(k) => Err(format!("partition field `{field}` is not text: an {k}")),
+            });
+        } else {
+            sc.skip_value(&mut vbuf).map_err(bad)?;
+        }
+    }
+    sc.end().map_err(bad)?;
+    found.unwrap_or_else(|| Err(format!("no partition field `{field}`")))
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, reason = "tests")]
+mod tests {
+    use super::check_partition as c;
+
+    #[test]
+    fn the_partition_field_is_checked_against_the_subject() {
+        let ok = r#"{"ts":"2024-07-01T08:00:00+08:00","kind":"rain","county":"510101","mm":1}"#;
+        assert_eq!(c(ok, "county", "510101"), Ok(()));
+        assert_eq!(
+            c(ok, "county", "510102").unwrap_err(),
+            "partition field `county` is `510101` but the event was published for `510102`"
+        );
+        assert_eq!(
+            c(r#"{"kind":"rain"}"#, "county", "1").unwrap_err(),
+            "no partition field `county`"
+        );
+        assert_eq!(
+            c(r#"{"county":510101}"#, "county", "510101").unwrap_err(),
+            "partition field `county` is not text: 510101"
+        );
+        assert!(
+            c("{not json", "county", "1")
+                .unwrap_err()
+                .starts_with("not a JSON object: ")
+        );
+        assert!(
+            c(r#"{"county":"1"} x"#, "county", "1")
+                .unwrap_err()
+                .starts_with("not a JSON object: ")
+        );
+        assert!(
+            c("[1]", "county", "1")
+                .unwrap_err()
+                .starts_with("not a JSON object: ")
+        );
+        // escapes are decoded before the comparison
+        assert_eq!(c(r#"{"county":"51\u0030101"}"#, "county", "510101"), Ok(()));
     }
 }

