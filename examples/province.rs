@@ -5,6 +5,7 @@
 //! ```text
 //! cargo run --release --example province -- jsonl DIR [--seed S] [--events N] [--counties C]
 //! cargo run --release --example province -- publish --nats URL --group G [--seed S] [--events N] [--counties C]
+//! cargo run --release --example province -- outputs --nats URL --group G
 //! ```
 //!
 //! `jsonl` writes `DIR/all.jsonl` (every message in publish order) and one
@@ -13,13 +14,15 @@
 //! to `yingji.G.in.<county>` (the worker group's input subjects; the group's
 //! input stream must exist: start a worker first) and waits for every
 //! JetStream acknowledgement, in batches; it prints the count and the rate.
+//! `outputs` prints the group's output stream, one `<Nats-Msg-Id> <payload>`
+//! line per message in stream order (`<county>:<id>`, the output line).
 
 use std::collections::BTreeMap;
 use std::io::Write as _;
 use std::time::Instant;
 use yingji_bench::province::{self, Params};
 
-const USAGE: &str = "usage: province jsonl DIR | publish --nats URL --group G  [--seed S] [--events N] [--counties C]";
+const USAGE: &str = "usage: province jsonl DIR | publish --nats URL --group G | outputs --nats URL --group G  [--seed S] [--events N] [--counties C]";
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
@@ -39,6 +42,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             _ if mode == "jsonl" && dir.is_none() && !a.starts_with("--") => dir = Some(a),
             _ => return Err(format!("unknown argument `{a}`\n{USAGE}").into()),
         }
+    }
+    if mode == "outputs" {
+        let nats = nats.ok_or("outputs needs --nats URL")?;
+        let group = group.ok_or("outputs needs --group G")?;
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        return rt.block_on(outputs(&nats, &group));
     }
     let prov = province::generate(&params)?;
     eprintln!(
@@ -111,5 +122,39 @@ async fn publish(
         messages.len(),
         messages.len() as f64 / secs
     );
+    Ok(())
+}
+
+async fn outputs(nats: &str, group: &str) -> Result<(), Box<dyn std::error::Error>> {
+    use futures::StreamExt;
+    let urls: Vec<&str> = nats.split(',').collect();
+    let client = async_nats::connect(urls).await?;
+    let js = async_nats::jetstream::new(client);
+    let stream = js.get_stream(format!("YINGJI_{group}_OUT")).await?;
+    let n = stream.cached_info().state.messages;
+    if n == 0 {
+        return Ok(());
+    }
+    let consumer = stream
+        .create_consumer(async_nats::jetstream::consumer::pull::OrderedConfig::default())
+        .await?;
+    let mut messages = consumer.messages().await?;
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    let mut read = 0;
+    while read < n {
+        let Some(m) = messages.next().await else {
+            break;
+        };
+        let m = m?;
+        let id = m
+            .headers
+            .as_ref()
+            .and_then(|h| h.get("Nats-Msg-Id"))
+            .map(|v| v.to_string())
+            .unwrap_or_default();
+        writeln!(out, "{id} {}", String::from_utf8_lossy(&m.payload))?;
+        read += 1;
+    }
+    out.flush()?;
     Ok(())
 }
