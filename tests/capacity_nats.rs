@@ -23,6 +23,13 @@
 //! (`YINGJI_CAP_EVENTS`, default 200000; `YINGJI_CAP_LEASE`, default 5s, the
 //! worker's default lease.)
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "a test: a failure is a panic with its reason"
+)]
+
 mod nats_harness;
 
 use nats_harness::{Cluster, Js, Worker, WorkerArgs, log_events, scratch};

@@ -25,6 +25,13 @@
 //! `YINGJI_CHAOS_EVENTS` (docs/testing.md). On failure the seed, the action
 //! log and the scratch folder (logs, stores) are printed.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "a test: a failure is a panic with its reason"
+)]
+
 mod nats_harness;
 
 use nats_harness::{Cluster, Js, Worker, WorkerArgs, log_events, scratch};

@@ -243,7 +243,7 @@ pub fn generate(p: &Params) -> Result<Province, ParamError> {
         let gains: Vec<i64> = (0..RIVER_STATIONS)
             .map(|_| 6 + rng.below(7) as i64)
             .collect();
-        let mut serial = vec![0u32; STATIONS];
+        let mut serial = [0u32; STATIONS];
 
         for s in 0..total_steps {
             let ts = start.plus_ms(s * STEP_MS);
@@ -359,6 +359,7 @@ pub fn generate(p: &Params) -> Result<Province, ParamError> {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used, reason = "test")]
     use super::*;
 
     #[test]

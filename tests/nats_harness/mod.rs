@@ -428,7 +428,7 @@ impl Js {
                 .map_err(|e| format!("{stream}: {e}"))?;
             st.info()
                 .await
-                .map(|i| i.clone())
+                .cloned()
                 .map_err(|e| format!("{stream} info: {e}"))
         })
     }
