@@ -17,6 +17,7 @@ pub mod chains;
 pub mod cli;
 pub mod e2e;
 pub mod native;
+pub mod province;
 pub mod rhai_leg;
 pub mod run;
 
