@@ -296,6 +296,8 @@ pub(crate) struct RunOpts<'a> {
     pub rejects: Option<&'a std::path::PathBuf>,
     /// `--state` given.
     pub state: bool,
+    /// `--open-end`: the partitions are not finished at the end of input.
+    pub open_end: bool,
     /// `--clock wall`.
     pub wall_clock: bool,
     /// `--follow`.
@@ -350,7 +352,7 @@ pub(crate) fn run(kit: EngineKit, o: RunOpts<'_>) -> std::io::Result<std::proces
     if o.state {
         return refuse(
             "--state",
-            "a state file holds one engine's snapshot; run without it, or run the partitions as `yingji worker`s, which checkpoint each partition",
+            "a state file holds one engine's snapshot; run without it (`--open-end` gives what a live run would have emitted by the last line), or run the partitions as `yingji worker`s, which checkpoint each partition",
         );
     }
     if o.wall_clock || o.follow {
@@ -448,7 +450,9 @@ pub(crate) fn run(kit: EngineKit, o: RunOpts<'_>) -> std::io::Result<std::proces
         late += write(&mut w, &mut outs)?;
     }
     let mut ends = Vec::new();
-    if let Err(e) = p.finish(o.until, &mut ends) {
+    if o.open_end {
+        // a live group never ends: nothing is released past the last line
+    } else if let Err(e) = p.finish(o.until, &mut ends) {
         w.flush()?;
         eprintln!(
             "yingji: --until: {e}; refusing to end the run there (the partitions' ends were not written)"

@@ -89,6 +89,12 @@ struct StreamArgs {
     /// Release every buffered event at the end even when saving state.
     #[arg(long = "final")]
     final_: bool,
+    /// The end of the input is not the end of the stream: what the lateness
+    /// still holds back is not released and no timer fires past the clock, so
+    /// the outputs are what a live engine would have given after the last line
+    /// (as a `yingji worker`, which never sees an end). Also with `partition by`.
+    #[arg(long, conflicts_with_all = ["final_", "until"])]
+    open_end: bool,
     /// At the end of input, release everything (even with `--state`: the end of
     /// input is final) and run the clock to this RFC 3339 time, so timers due by
     /// then fire (e.g. a 叫应 escalation when the gauges went silent). A time
@@ -678,6 +684,7 @@ fn run(
             out,
             rejects,
             state: args.state.is_some(),
+            open_end: args.open_end,
             wall_clock: args.clock == ClockArg::Wall,
             follow: args.follow,
             until: args.until,
@@ -796,7 +803,7 @@ fn run(
         .enable_all()
         .build()?;
     let state_path = args.state.clone();
-    let flush_at_end = args.state.is_none() || args.final_;
+    let flush_at_end = !args.open_end && (args.state.is_none() || args.final_);
     let options = yingji::stream::Options {
         flush_at_end,
         checkpoint: state_path

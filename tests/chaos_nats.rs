@@ -16,7 +16,7 @@
 //! in the golden order per county, with the golden payloads; and at least one
 //! fenced write (`"event":"fenced"`) was refused. The golden output of a
 //! county is `yingji run samples/province --events <its lines in stream
-//! order> --state S` (no end of input: a worker never sees one, so what the
+//! order> --open-end` (no end of input: a worker never sees one, so what the
 //! lateness holds back at the end — tail readings only — stays held on
 //! both sides).
 //!

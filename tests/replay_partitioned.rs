@@ -565,3 +565,71 @@ fn without_partition_by_nothing_changes() {
         text(&r.stderr)
     );
 }
+
+/// `--open-end`: the end of the input is not the end of the stream. What the
+/// lateness holds back stays held (partitioned or not), exactly what a run
+/// with a state file and no `--final` gives; with `--final` or `--until` it
+/// is refused.
+#[test]
+fn open_end_keeps_what_the_lateness_holds() {
+    let d = dir("open_end");
+    // the 01:00 reading is released by the 03:00 one; the 03:00 ones are
+    // held back by the lateness at the end
+    let ev = "\
+{\"ts\":\"2024-07-29T01:00:00+08:00\",\"kind\":\"rain\",\"station\":\"A\",\"town\":\"南溪镇\",\"mm\":60}
+{\"ts\":\"2024-07-29T03:00:00+08:00\",\"kind\":\"rain\",\"station\":\"A\",\"town\":\"南溪镇\",\"mm\":1}
+{\"ts\":\"2024-07-29T03:00:00+08:00\",\"kind\":\"rain\",\"station\":\"B\",\"town\":\"南溪镇\",\"mm\":30}
+";
+    let e = d.join("e.jsonl");
+    std::fs::write(&e, ev).unwrap();
+    let e = e.to_str().unwrap();
+    for partitioned in [false, true] {
+        let p = defs(&d, partitioned);
+        let p = p.to_str().unwrap();
+        let whole = yingji(&["run", p, "--events", e]);
+        let open = yingji(&["run", p, "--events", e, "--open-end"]);
+        assert!(open.status.success(), "{}", text(&open.stderr));
+        let (whole, open) = (
+            json_lines(&text(&whole.stdout)),
+            json_lines(&text(&open.stdout)),
+        );
+        // A's orange at 01:00 is out; B's blue at 03:00 only when the input ends
+        let keyed = |v: &[serde_json::Value]| -> Vec<String> {
+            v.iter()
+                .map(|o| format!("{} {} {}", o["type"], o["key"], o["to"]))
+                .collect()
+        };
+        assert_eq!(
+            keyed(&open),
+            ["\"level_changed\" \"A\" \"orange\""],
+            "partitioned {partitioned}: {open:?}"
+        );
+        assert!(
+            keyed(&whole).contains(&"\"level_changed\" \"B\" \"blue\"".to_string()),
+            "partitioned {partitioned}: {whole:?}"
+        );
+        assert_eq!(whole[..open.len()], open[..], "a prefix of the whole run");
+        if !partitioned {
+            // the same as a state file without --final
+            let st = d.join("s.state");
+            let _ = std::fs::remove_file(&st);
+            let stated = yingji(&["run", p, "--events", e, "--state", st.to_str().unwrap()]);
+            assert_eq!(json_lines(&text(&stated.stdout)), open);
+        }
+        for extra in [
+            vec!["--final"],
+            vec!["--until", "2024-07-30T00:00:00+08:00"],
+        ] {
+            let mut args = vec!["run", p, "--events", e, "--open-end"];
+            args.extend(extra.iter().copied());
+            let o = yingji(&args);
+            assert_eq!(o.status.code(), Some(2), "{extra:?}: {}", text(&o.stderr));
+            assert!(
+                text(&o.stderr).contains("cannot be used with"),
+                "{}",
+                text(&o.stderr)
+            );
+            assert!(o.stdout.is_empty());
+        }
+    }
+}

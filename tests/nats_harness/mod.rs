@@ -572,17 +572,16 @@ impl Js {
     }
 }
 
-/// The golden output of one county: `yingji run DEFS --events FILE --state S`
-/// (a state file and no `--final`: like a worker, the run never ends its
-/// input, so what the lateness still holds back stays held).
-pub fn golden(defs: &[PathBuf], events: &Path, state: &Path) -> Result<Vec<String>, String> {
+/// The golden output of one county: `yingji run DEFS --events FILE
+/// --open-end` (like a worker, the run never ends its input, so what the
+/// lateness still holds back stays held).
+pub fn golden(defs: &[PathBuf], events: &Path) -> Result<Vec<String>, String> {
     let out = Command::new(yingji())
         .arg("run")
         .args(defs)
         .arg("--events")
         .arg(events)
-        .arg("--state")
-        .arg(state)
+        .arg("--open-end")
         .output()
         .map_err(|e| format!("yingji run: {e}"))?;
     if !out.status.success() {
@@ -611,9 +610,7 @@ pub fn golden_by_county(
         let mut text = ls.join("\n");
         text.push('\n');
         std::fs::write(&events, text).map_err(|e| e.to_string())?;
-        let state = dir.join(format!("{county}.state"));
-        let _ = std::fs::remove_file(&state);
-        out.insert(county.clone(), golden(defs, &events, &state)?);
+        out.insert(county.clone(), golden(defs, &events)?);
     }
     Ok(out)
 }
